@@ -1,0 +1,157 @@
+"""Co-training batches: behaviour cloning from both domains, and the aligned OT batch.
+
+`CoTrainData` joins a source and a target `LeRobotDataset` (same state/action sizes, same
+number of cameras), normalises state and action with their pooled statistics, holds out
+target episodes for evaluation, and pairs the training target demos with source demos by DTW.
+`CoTrainSampler.next()` then yields, per step:
+
+- `bc`: `batch_size` frames from each domain (state, images, a padded action chunk);
+- `ot`: `ot_batch_size` target frames and, row for row, a partner source frame drawn by the
+  pairing (`window_size` jitter around the DTW-matched frame), each with its label
+  [state, first action]. Source row i is the partner of target row i: the diagonal that the
+  `heuristic` prior refers to.
+
+Its random state is a plain dict (`state_dict`), so a checkpoint resumes the same stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from actot.data.lerobot import LeRobotDataset
+from actot.data.pairing import Pairing, pair_demos
+from actot.data.stats import FeatureStats
+from actot.errors import ActotError
+
+STD_FLOOR = 1e-3  # a constant joint would otherwise divide by ~0
+
+
+@dataclass
+class Normaliser:
+    state: FeatureStats
+    action: FeatureStats
+
+    def norm_state(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.state.mean) / np.maximum(self.state.std, STD_FLOOR)).astype(np.float32)
+
+    def norm_action(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.action.mean) / np.maximum(self.action.std, STD_FLOOR)).astype(np.float32)
+
+    def unnorm_action(self, x: np.ndarray) -> np.ndarray:
+        return x * np.maximum(self.action.std, STD_FLOOR) + self.action.mean
+
+
+class CoTrainData:
+    """Both domains, normalised, with the target split and the DTW pairing computed once."""
+
+    def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2,
+                 sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5):
+        if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
+            raise ActotError(
+                f"source {source.root} has state/action dims ({source.state_dim}, {source.action_dim}) but target "
+                f"{target.root} has ({target.state_dim}, {target.action_dim}); co-training needs the same robot spaces")
+        if len(source.cameras) != len(target.cameras):
+            raise ActotError(f"source cameras {source.cameras} and target cameras {target.cameras} differ in number; "
+                             "select the same number with data.cameras")
+        if len(target.episodes) <= n_eval_target:
+            raise ActotError(f"target {target.root} has {len(target.episodes)} episodes but data.n_eval_target="
+                             f"{n_eval_target} are held out; lower data.n_eval_target or add target episodes")
+        self.source, self.target = source, target
+        self.cameras = list(source.cameras)
+        self.normaliser = Normaliser(
+            FeatureStats.pool([source.stats["observation.state"], target.stats["observation.state"]]),
+            FeatureStats.pool([source.stats["action"], target.stats["action"]]))
+        self.src = [self._normalised(e) for e in source.episodes]
+        tgt = [self._normalised(e) for e in target.episodes]
+        self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target:]
+        self.pairing: Pairing = pair_demos(
+            [np.concatenate([e["state"], e["action"]], 1) for e in self.tgt_train],
+            [np.concatenate([e["state"], e["action"]], 1) for e in self.src], sharpness, cutoff, top_k)
+
+    def _normalised(self, episode) -> dict:
+        return {"index": episode.index, "state": self.normaliser.norm_state(episode.state),
+                "action": self.normaliser.norm_action(episode.action), "frames": episode.frames}
+
+    @property
+    def state_dim(self) -> int:
+        return self.source.state_dim
+
+    @property
+    def action_dim(self) -> int:
+        return self.source.action_dim
+
+
+def frames_at(episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_size: int) -> dict:
+    """Observation and action chunk for (episode position, frame) pairs `refs` (N, 2)."""
+    n = len(refs)
+    action_dim = episodes[0]["action"].shape[1]
+    batch = {
+        "state": np.stack([episodes[e]["state"][f] for e, f in refs]),
+        "action": np.zeros((n, chunk_size, action_dim), np.float32),
+        "action_is_pad": np.ones((n, chunk_size), bool),
+    }
+    if cameras:
+        batch["images"] = np.stack([np.stack([episodes[e]["frames"][c][f] for c in cameras]) for e, f in refs])
+    for row, (e, f) in enumerate(refs):
+        chunk = episodes[e]["action"][f: f + chunk_size]
+        batch["action"][row, : len(chunk)] = chunk
+        batch["action_is_pad"][row, : len(chunk)] = False
+    return batch
+
+
+class CoTrainSampler:
+    """Yields {'bc': ..., 'ot': ...} batches of numpy arrays; deterministic given its seed."""
+
+    def __init__(self, data: CoTrainData, chunk_size: int, batch_size: int, ot_batch_size: int,
+                 window_size: int, seed: int = 0, true_pairs: dict[int, int] | None = None):
+        self.data, self.chunk_size = data, chunk_size
+        self.batch_size, self.ot_batch_size, self.window_size = batch_size, ot_batch_size, window_size
+        self.rng = np.random.default_rng(seed)
+        # Ground-truth twins by list position (source episode index -> position in data.src).
+        self.true_twin = None
+        if true_pairs is not None:
+            src_pos = {e["index"]: i for i, e in enumerate(data.src)}
+            self.true_twin = np.array([src_pos.get(true_pairs.get(e["index"], -1), -1) for e in data.tgt_train])
+
+    def _uniform_frames(self, episodes: list[dict], n: int) -> np.ndarray:
+        lengths = np.array([len(e["state"]) for e in episodes])
+        ep = self.rng.choice(len(episodes), size=n, p=lengths / lengths.sum())
+        return np.stack([ep, (self.rng.random(n) * lengths[ep]).astype(np.int64)], 1)
+
+    def bc_batch(self) -> dict:
+        src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.batch_size), self.chunk_size)
+        tgt = frames_at(self.data.tgt_train, self.data.cameras,
+                        self._uniform_frames(self.data.tgt_train, self.batch_size), self.chunk_size)
+        batch = {k: np.concatenate([src[k], tgt[k]]) for k in src}
+        batch["is_target"] = np.repeat([False, True], self.batch_size)
+        return batch
+
+    def ot_batch(self) -> dict:
+        tgt_refs = self._uniform_frames(self.data.tgt_train, self.ot_batch_size)
+        src_refs = np.zeros_like(tgt_refs)
+        for row, (t, f) in enumerate(tgt_refs):
+            s = self.rng.choice(len(self.data.src), p=self.data.pairing.probs[t])
+            centre = int(self.data.pairing.matches[(t, s)][f])
+            length = len(self.data.src[s]["state"])
+            lo, hi = max(0, centre - self.window_size), min(length, centre + self.window_size + 1)
+            src_refs[row] = (s, self.rng.integers(lo, hi))
+        src = frames_at(self.data.src, self.data.cameras, src_refs, 1)
+        tgt = frames_at(self.data.tgt_train, self.data.cameras, tgt_refs, 1)
+        batch = {"source": src, "target": tgt,
+                 "label_source": np.concatenate([src["state"], src["action"][:, 0]], 1),
+                 "label_target": np.concatenate([tgt["state"], tgt["action"][:, 0]], 1)}
+        if self.true_twin is not None:
+            # true_pair[j, i]: source row j comes from the true twin of target row i's demo.
+            batch["true_pair"] = src_refs[:, 0][:, None] == self.true_twin[tgt_refs[:, 0]][None, :]
+        return batch
+
+    def next(self, with_ot: bool = True) -> dict:
+        return {"bc": self.bc_batch(), "ot": self.ot_batch() if with_ot else None}
+
+    def state_dict(self) -> dict:
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]

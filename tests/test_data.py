@@ -1,0 +1,119 @@
+"""The LeRobot reader on the two shared real datasets and on our simulator's output."""
+
+import time
+
+import numpy as np
+import pytest
+
+from actot.data import LeRobotDataset
+from actot.data.pairing import dtw_costs, dtw_match, twin_recovery_rate
+from actot.data.sampler import CoTrainData, CoTrainSampler
+from actot.sim import load_true_pairs
+from tests.conftest import G1, SO101, need
+
+CAM = "observation.images.cam_high"
+
+
+def test_g1_v21_with_video(tmp_path):
+    ds = LeRobotDataset(need(G1), episodes=[1, 2, 4, 5], cameras=[CAM], resolution=(48, 64), cache_dir=tmp_path)
+    assert ds.version == "v2.1" and ds.fps == 30
+    assert [len(e) for e in ds.episodes] == [393, 343, 357, 368]  # meta/episodes.jsonl lengths
+    assert ds.num_frames == 1461
+    ep = ds.episodes[0]
+    assert ep.state.shape == (393, 26) and ep.action.shape == (393, 26)
+    frames = ep.frames[CAM]
+    assert frames.shape == (393, 48, 64, 3) and frames.dtype == np.uint8
+    assert 20 < frames[100].mean() < 240 and frames[100].std() > 5  # a real picture, not blank
+    assert ds.stats_source == "meta/episodes_stats.jsonl"
+    assert ds.stats["observation.state"].mean.shape == (26,)
+
+
+def test_frame_cache_is_reused_and_memory_mapped(tmp_path):
+    LeRobotDataset(need(G1), episodes=[1], cameras=[CAM], resolution=32, cache_dir=tmp_path)
+    start = time.perf_counter()
+    again = LeRobotDataset(G1, episodes=[1], cameras=[CAM], resolution=32, cache_dir=tmp_path)
+    assert time.perf_counter() - start < 1.0  # no decode: the full decode alone takes longer
+    assert isinstance(again.episodes[0].frames[CAM], np.memmap)
+    assert len(list(tmp_path.rglob("*.npy"))) == 1
+
+
+def test_g1_state_only_all_episodes():
+    ds = LeRobotDataset(need(G1), cameras=[])
+    assert len(ds.episodes) == 100 and ds.num_frames == 35965
+
+
+def test_so101_v30_state_action_only():
+    ds = LeRobotDataset(need(SO101), cameras=[])
+    assert ds.version == "v3.0" and ds.num_frames == 1492
+    assert [len(e) for e in ds.episodes] == [373, 374, 372, 373]  # meta/episodes lengths
+    assert ds.episodes[2].state.shape == (373, 6)
+    assert ds.stats_source == "meta/stats.json"
+    chosen = LeRobotDataset(SO101, episodes=[3], cameras=[])
+    assert chosen.episodes[0].index == 3 and len(chosen.episodes) == 1
+
+
+def test_sim_dataset_loads(small_sim, tmp_path):
+    source, target = small_sim
+    ds = LeRobotDataset(source, resolution=32, cache_dir=tmp_path)
+    assert ds.version == "v3.0" and len(ds.episodes) == 30 and len(ds.cameras) == 3
+    assert ds.episodes[5].frames["observation.images.top"].shape[1:] == (32, 32, 3)
+    full = LeRobotDataset(target, cache_dir=tmp_path)
+    assert full.frame_size == (64, 64) and len(full.episodes) == 6
+
+
+def test_sim_cli_writes_loadable_dataset(tmp_path):
+    from actot.sim.__main__ import main
+
+    assert main(["--out", str(tmp_path / "sim"), "--n-source", "6", "--n-target", "2", "--seed", "5"]) == 0
+    ds = LeRobotDataset(tmp_path / "sim" / "target", resolution=16, cache_dir=tmp_path / "c")
+    assert len(ds.episodes) == 2 and load_true_pairs(tmp_path / "sim" / "target") is not None
+
+
+def test_target_frames_differ_in_style_from_source_twins(small_sim, tmp_path):
+    source, target = small_sim
+    src = LeRobotDataset(source, cache_dir=tmp_path)
+    tgt = LeRobotDataset(target, cache_dir=tmp_path)
+    pairs = load_true_pairs(target)
+    t, s = next(iter(pairs.items()))
+    a = tgt.episodes[t].frames["observation.images.top"][0].astype(float)
+    b = src.episodes[s].frames["observation.images.top"][0].astype(float)
+    assert np.abs(a - b).mean() > 10  # same initial state, visibly different rendering
+    assert np.allclose(tgt.episodes[t].state[0], src.episodes[s].state[0])
+
+
+def test_dtw_basics():
+    a = np.linspace(0, 1, 20)[:, None]
+    stretched = np.repeat(a, 2, axis=0)
+    assert dtw_costs(a, [stretched, a + 0.5])[0] == pytest.approx(0.0)
+    match = dtw_match(a, stretched)
+    assert np.array_equal(match, 2 * np.arange(20))  # each frame -> the first of its two copies
+
+
+def test_dtw_recovers_true_twins_well_above_chance(small_sim, tmp_path):
+    source, target = small_sim
+    data = CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=0)
+    pairs = load_true_pairs(target)
+    rate = twin_recovery_rate(data.pairing, pairs)
+    chance = 1 / len(data.src)
+    print(f"\nDTW twin recovery on the sim: {rate:.2f} (chance {chance:.3f})")
+    assert rate >= 0.8
+
+
+def test_sampler_batches_are_aligned_and_deterministic(small_sim, tmp_path):
+    source, target = small_sim
+    data = CoTrainData(LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
+                       LeRobotDataset(target, resolution=16, cache_dir=tmp_path), n_eval_target=2)
+    sampler = CoTrainSampler(data, chunk_size=10, batch_size=4, ot_batch_size=12, window_size=3, seed=7,
+                             true_pairs=load_true_pairs(target))
+    batch = sampler.next()
+    bc, ot = batch["bc"], batch["ot"]
+    assert bc["images"].shape == (8, 3, 16, 16, 3) and bc["action"].shape == (8, 10, 2)
+    assert bc["action_is_pad"].dtype == bool and bc["is_target"].sum() == 4
+    assert ot["label_source"].shape == (12, 6) and ot["source"]["images"].shape == (12, 3, 16, 16, 3)
+    assert ot["true_pair"].shape == (12, 12)
+    assert np.diag(ot["true_pair"]).mean() > 0.5  # the partner mostly comes from the true twin
+    state = sampler.state_dict()
+    first = sampler.next()["ot"]["label_target"]
+    sampler.load_state_dict(state)
+    assert np.array_equal(sampler.next()["ot"]["label_target"], first)
