@@ -46,7 +46,7 @@ def test_so101_v30_state_action_only():
     ds = LeRobotDataset(need(SO101), cameras=[])
     assert ds.version == "v3.0" and ds.num_frames == 1492
     assert [len(e) for e in ds.episodes] == [373, 374, 372, 373]  # meta/episodes lengths
-    assert ds.episodes[2].state.shape == (373, 6)
+    assert ds.episodes[2].state.shape == (372, 6)
     assert ds.stats_source == "meta/stats.json"
     chosen = LeRobotDataset(SO101, episodes=[3], cameras=[])
     assert chosen.episodes[0].index == 3 and len(chosen.episodes) == 1
