@@ -107,13 +107,11 @@ def test_sampler_batches_are_aligned_and_deterministic(small_sim, tmp_path):
     sampler = CoTrainSampler(data, chunk_size=10, batch_size=4, ot_batch_size=12, window_size=3, seed=7,
                              true_pairs=load_true_pairs(target))
     batch = sampler.next()
-    bc, ot = batch["bc"], batch["ot"]
-    assert bc["images"].shape == (8, 3, 16, 16, 3) and bc["action"].shape == (8, 10, 2)
-    assert bc["action_is_pad"].dtype == bool and bc["is_target"].sum() == 4
-    assert ot["label_source"].shape == (12, 6) and ot["source"]["images"].shape == (12, 3, 16, 16, 3)
-    assert ot["true_pair"].shape == (12, 12)
-    assert np.diag(ot["true_pair"]).mean() > 0.5  # the partner mostly comes from the true twin
+    assert batch["images"].shape == (32, 3, 16, 16, 3) and batch["action"].shape == (32, 10, 2)
+    assert batch["action_is_pad"].dtype == bool and batch["is_target"].tolist() == [False] * 12 + [True] * 12 + [False] * 4 + [True] * 4
+    assert batch["label"].shape == (32, 6) and batch["true_pair"].shape == (12, 12)
+    assert np.diag(batch["true_pair"]).mean() > 0.5  # the partner mostly comes from the true twin
     state = sampler.state_dict()
-    first = sampler.next()["ot"]["label_target"]
+    first = sampler.next()["label"]
     sampler.load_state_dict(state)
-    assert np.array_equal(sampler.next()["ot"]["label_target"], first)
+    assert np.array_equal(sampler.next()["label"], first)

@@ -5,11 +5,13 @@ number of cameras), normalises state and action with their pooled statistics, ho
 target episodes for evaluation, and pairs the training target demos with source demos by DTW.
 `CoTrainSampler.next()` then yields, per step:
 
-- `bc`: `batch_size` frames from each domain (state, images, a padded action chunk);
-- `ot`: `ot_batch_size` target frames and, row for row, a partner source frame drawn by the
-  pairing (`window_size` jitter around the DTW-matched frame), each with its label
-  [state, first action]. Source row i is the partner of target row i: the diagonal that the
-  `heuristic` prior refers to.
+- `ot_batch_size` target frames and, row for row, a partner source frame drawn by the pairing
+  (`window_size` jitter around the DTW-matched frame), each with its label [state, first
+  action]. Source row i is the partner of target row i: the diagonal that the `heuristic`
+  prior refers to;
+- `batch_size` more frames from each domain, drawn uniformly, for behaviour cloning only
+  (so that source demos far from every target demo are still learned).
+Every row carries its action chunk (padded past the episode's end).
 
 Its random state is a plain dict (`state_dict`), so a checkpoint resumes the same stream.
 """
@@ -102,7 +104,7 @@ def frames_at(episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_
 
 
 class CoTrainSampler:
-    """Yields {'bc': ..., 'ot': ...} batches of numpy arrays; deterministic given its seed."""
+    """Yields flat batches of numpy arrays (see `next`); deterministic given its seed."""
 
     def __init__(self, data: CoTrainData, chunk_size: int, batch_size: int, ot_batch_size: int,
                  window_size: int, seed: int = 0, true_pairs: dict[int, int] | None = None):
@@ -120,15 +122,13 @@ class CoTrainSampler:
         ep = self.rng.choice(len(episodes), size=n, p=lengths / lengths.sum())
         return np.stack([ep, (self.rng.random(n) * lengths[ep]).astype(np.int64)], 1)
 
-    def bc_batch(self) -> dict:
+    def _bc_rows(self) -> dict:
         src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.batch_size), self.chunk_size)
         tgt = frames_at(self.data.tgt_train, self.data.cameras,
                         self._uniform_frames(self.data.tgt_train, self.batch_size), self.chunk_size)
-        batch = {k: np.concatenate([src[k], tgt[k]]) for k in src}
-        batch["is_target"] = np.repeat([False, True], self.batch_size)
-        return batch
+        return {k: np.concatenate([src[k], tgt[k]]) for k in src}
 
-    def ot_batch(self) -> dict:
+    def _ot_rows(self) -> tuple[dict, dict, np.ndarray | None]:
         tgt_refs = self._uniform_frames(self.data.tgt_train, self.ot_batch_size)
         src_refs = np.zeros_like(tgt_refs)
         for row, (t, f) in enumerate(tgt_refs):
@@ -137,18 +137,29 @@ class CoTrainSampler:
             length = len(self.data.src[s]["state"])
             lo, hi = max(0, centre - self.window_size), min(length, centre + self.window_size + 1)
             src_refs[row] = (s, self.rng.integers(lo, hi))
-        src = frames_at(self.data.src, self.data.cameras, src_refs, 1)
-        tgt = frames_at(self.data.tgt_train, self.data.cameras, tgt_refs, 1)
-        batch = {"source": src, "target": tgt,
-                 "label_source": np.concatenate([src["state"], src["action"][:, 0]], 1),
-                 "label_target": np.concatenate([tgt["state"], tgt["action"][:, 0]], 1)}
+        src = frames_at(self.data.src, self.data.cameras, src_refs, self.chunk_size)
+        tgt = frames_at(self.data.tgt_train, self.data.cameras, tgt_refs, self.chunk_size)
+        true_pair = None
         if self.true_twin is not None:
             # true_pair[j, i]: source row j comes from the true twin of target row i's demo.
-            batch["true_pair"] = src_refs[:, 0][:, None] == self.true_twin[tgt_refs[:, 0]][None, :]
-        return batch
+            true_pair = src_refs[:, 0][:, None] == self.true_twin[tgt_refs[:, 0]][None, :]
+        return src, tgt, true_pair
 
-    def next(self, with_ot: bool = True) -> dict:
-        return {"bc": self.bc_batch(), "ot": self.ot_batch() if with_ot else None}
+    def next(self) -> dict:
+        """One step's rows: [OT source (n_ot), OT target (n_ot), BC source (B), BC target (B)].
+
+        Every row gets a behaviour-cloning target (its action chunk); the first 2 * n_ot rows
+        also feed the OT loss, so the encoder runs once per step for both losses.
+        """
+        src, tgt, true_pair = self._ot_rows()
+        bc = self._bc_rows()
+        batch = {k: np.concatenate([src[k], tgt[k], bc[k]]) for k in src}
+        n, b = self.ot_batch_size, self.batch_size
+        batch["is_target"] = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(b, bool), np.ones(b, bool)])
+        batch["label"] = np.concatenate([batch["state"], batch["action"][:, 0]], axis=1)
+        if true_pair is not None:
+            batch["true_pair"] = true_pair
+        return batch
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}

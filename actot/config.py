@@ -1,0 +1,245 @@
+"""Typed configuration of a training run, and `key=value` overrides checked against it.
+
+A run's config is a tree of dataclasses (`TrainConfig`); OmegaConf checks the type of every
+override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
+overrides apply. Unknown keys fail with the closest valid key; values are parsed with YAML's
+safe loader (never evaluated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from actot.errors import ActotError
+from actot.policy.config import PRESETS, ACTConfig
+
+
+@dataclass
+class SimConfig:
+    """The embedded sim used when no dataset is named (see `actot.sim`)."""
+
+    n_source: int = 200
+    n_target: int = 10
+    shift: float = 1.0
+    seed: int = 0
+
+
+@dataclass
+class DataConfig:
+    """source/target: LeRobot dataset roots; both None -> the embedded two-domain sim."""
+
+    source: Optional[str] = None
+    target: Optional[str] = None
+    source_episodes: Optional[list[int]] = None
+    target_episodes: Optional[list[int]] = None
+    cameras: Optional[list[str]] = None
+    resolution: list[int] = field(default_factory=lambda: [32, 32])
+    n_eval_target: int = 2
+    sharpness: float = 1.0
+    cutoff: float = 5.0
+    top_k: int = 5
+    cache_dir: Optional[str] = None
+    sim: SimConfig = field(default_factory=SimConfig)
+
+
+@dataclass
+class OTConfig:
+    """The OT alignment knobs, named as in the seed log (see docs/ot.md).
+
+    window_size: jitter half-width (frames) around the DTW-matched source frame.
+    reg: entropic regularisation. tau: marginal relaxation (tau_a, tau_b), POT's reg_m.
+    heuristic: diagonal prior, 'hard' (the original), 'soft' (banded) or 'none'.
+    weight_embed: per-camera embedding-cost weights (one number applies to every camera).
+    weight_label: weight of the [state, first action] label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
+    batch_size: B_ot, target frames (and as many paired source frames) per step.
+    """
+
+    window_size: int = 10
+    reg: float = 1.0
+    tau: list[float] = field(default_factory=lambda: [5.0, 5.0])
+    heuristic: str = "soft"
+    bandwidth: float = 2.0
+    weight_embed: list[float] = field(default_factory=lambda: [1.0])
+    weight_label: float = 0.1
+    lambda_ot: float = 0.1
+    batch_size: int = 32
+    n_iters: int = 100
+    solver: str = "torch"
+
+
+@dataclass
+class WandbConfig:
+    """mode: auto (online with an API key, else offline), online, offline or disabled."""
+
+    mode: str = "auto"
+    project: str = "actot"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `policy_preset` names the ACT preset that `policy` started from."""
+
+    policy_preset: str = "act_small"
+    policy: ACTConfig = field(default_factory=lambda: dataclasses.replace(PRESETS["act_small"]))
+    data: DataConfig = field(default_factory=DataConfig)
+    ot: OTConfig = field(default_factory=OTConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    steps: int = 300
+    batch_size: int = 8
+    log_every: int = 25
+    eval_frames: int = 256
+    rollout_episodes: int = 10
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    threads: int = 0
+    out_dir: str = "runs"
+    name: Optional[str] = None
+    checkpoint_every: int = 100
+    resume: bool = False
+
+
+CHOICES = {
+    "ot.heuristic": ("hard", "soft", "none"),
+    "ot.solver": ("torch", "pot"),
+    "wandb.mode": ("auto", "online", "offline", "disabled"),
+    "device": None,
+    "policy.feedforward_activation": ("relu", "gelu"),
+}
+
+
+def dotted_keys(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf key of a dataclass tree, dotted, with its current value."""
+    out = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(dotted_keys(value, key + "."))
+        else:
+            out[key] = value
+    return out
+
+
+def unknown_key_error(key: str, valid: list[str], where: str = "override") -> ActotError:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if not close:  # a wrong prefix: match on the last part of the key
+        tails = {k.rsplit(".", 1)[-1]: k for k in valid}
+        hit = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(tails), n=1, cutoff=0.6)
+        close = [tails[hit[0]]] if hit else []
+    hint = f"; did you mean '{close[0]}'?" if close else "; run with --help to list the keys"
+    return ActotError(f"{where}: unknown key '{key}'{hint}")
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        return text
+
+
+def normalise_value(key: str, value: Any) -> Any:
+    """Accept the seed log's spellings: heuristic=True/False, a scalar tau (tied pair)."""
+    if key == "ot.heuristic" and isinstance(value, bool):
+        return "hard" if value else "none"
+    if key == "ot.tau" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value), float(value)]
+    if key in ("ot.weight_embed",) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]
+    if key == "data.resolution" and isinstance(value, int) and not isinstance(value, bool):
+        return [value, value]
+    return value
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], where: str = "override") -> TrainConfig:
+    """Return a copy of `cfg` with dotted `overrides` applied, type-checked."""
+    overrides = dict(overrides)
+    if "policy" in overrides:  # a preset name: replace the whole policy first
+        name = overrides.pop("policy")
+        if name not in PRESETS:
+            raise ActotError(f"{where}: policy={name} is not a preset; choose one of {sorted(PRESETS)}")
+        cfg = dataclasses.replace(cfg, policy=dataclasses.replace(PRESETS[name]), policy_preset=name)
+    valid = dotted_keys(cfg)
+    conf = OmegaConf.structured(cfg)
+    for key, raw in overrides.items():
+        if key not in valid:
+            raise unknown_key_error(key, list(valid), where)
+        value = normalise_value(key, raw)
+        choices = CHOICES.get(key)
+        if choices and value not in choices:
+            raise ActotError(f"{where}: {key}={raw!r} is not allowed; choose one of {list(choices)}")
+        try:
+            OmegaConf.update(conf, key, value, merge=False)
+        except OmegaConfBaseException as err:
+            expected = type(valid[key]).__name__ if valid[key] is not None else "value"
+            raise ActotError(f"{where}: {key}={raw!r} has the wrong type (expected {expected}, "
+                             f"default {valid[key]!r}): {str(err).splitlines()[0]}") from err
+    try:
+        out = OmegaConf.to_object(conf)
+    except (OmegaConfBaseException, ValueError) as err:
+        raise ActotError(f"{where}: {str(err).splitlines()[0]}") from err
+    validate(out, where)
+    return out
+
+
+def validate(cfg: TrainConfig, where: str = "config") -> None:
+    """Ranges the types cannot express; each failure names the key and the value."""
+    checks = [
+        ("steps", cfg.steps >= 1, ">= 1"), ("log_every", cfg.log_every >= 1, ">= 1"),
+        ("batch_size", cfg.batch_size >= 1, ">= 1"), ("ot.batch_size", cfg.ot.batch_size >= 2, ">= 2"),
+        ("ot.reg", cfg.ot.reg > 0, "> 0"), ("ot.window_size", cfg.ot.window_size >= 0, ">= 0"),
+        ("ot.tau", len(cfg.ot.tau) == 2 and min(cfg.ot.tau) > 0, "a pair of numbers > 0, e.g. [5, 5]"),
+        ("ot.lambda_ot", cfg.ot.lambda_ot >= 0, ">= 0"), ("ot.weight_label", cfg.ot.weight_label >= 0, ">= 0"),
+        ("ot.weight_embed", all(w >= 0 for w in cfg.ot.weight_embed) and len(cfg.ot.weight_embed) >= 1,
+         "a list of numbers >= 0"),
+        ("data.resolution", len(cfg.data.resolution) == 2 and min(cfg.data.resolution) >= 8, "[H, W], each >= 8"),
+        ("data.n_eval_target", cfg.data.n_eval_target >= 0, ">= 0"),
+    ]
+    for key, ok, rule in checks:
+        if not ok:
+            raise ActotError(f"{where}: {key}={dotted_keys(cfg)[key]!r} is out of range; it must be {rule}")
+    if (cfg.data.source is None) != (cfg.data.target is None):
+        raise ActotError(f"{where}: give both data.source and data.target (LeRobot roots), or neither for the embedded sim")
+    try:
+        ACTConfig(**dataclasses.asdict(cfg.policy))
+    except ValueError as err:
+        raise ActotError(f"{where}: policy: {err}") from err
+
+
+def parse_cli(args: list[str], cfg: TrainConfig | None = None, where: str = "command line") -> TrainConfig:
+    """`key=value` words -> a checked TrainConfig."""
+    overrides = {}
+    for word in args:
+        if "=" not in word:
+            raise ActotError(f"{where}: '{word}' is not key=value (for example steps=200)")
+        key, text = word.split("=", 1)
+        overrides[key.strip()] = parse_value(text)
+    return apply_overrides(cfg or TrainConfig(), overrides, where)
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict) -> TrainConfig:
+    flat = {}
+
+    def walk(node, prefix=""):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+            else:
+                flat[f"{prefix}{k}"] = v
+
+    walk(data)
+    preset_name = flat.pop("policy_preset", "act_small")
+    return apply_overrides(TrainConfig(), {"policy": preset_name, **flat}, "config")

@@ -1,0 +1,74 @@
+"""Where a run's metrics go: W&B (online, offline or disabled) and a parquet history.
+
+The parquet file (`history.parquet` in the run folder: a `step` column and one column per
+metric) is rewritten atomically at every log, so a killed run keeps what it had logged.
+W&B mode `auto` is online when an API key is configured and offline otherwise; the key
+itself is never written into the config, the history or any log.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def resolve_wandb_mode(mode: str) -> str:
+    if mode != "auto":
+        return mode
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    if os.environ.get("WANDB_API_KEY"):
+        return "online"
+    netrc = Path.home() / ".netrc"
+    if netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore"):
+        return "online"
+    return "offline"
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    keys = ["step"] + sorted({k for r in rows for k in r} - {"step"})
+    table = pa.table({k: pa.array([r.get(k) for r in rows], type=pa.int64() if k == "step" else pa.float64())
+                      for k in keys})
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+class RunLog:
+    """Log metric dicts by step to W&B and to `run_dir/history.parquet`."""
+
+    def __init__(self, run_dir: Path, name: str, config: dict, wandb_cfg, rows: list[dict] | None = None,
+                 run_id: str | None = None):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.history_path = self.run_dir / "history.parquet"
+        self.rows = list(rows or [])
+        self.mode = resolve_wandb_mode(wandb_cfg.mode)
+        self.wandb_run = None
+        if self.mode != "disabled":
+            import wandb
+
+            self.wandb_run = wandb.init(
+                project=wandb_cfg.project, entity=wandb_cfg.entity, group=wandb_cfg.group, name=name,
+                id=run_id, resume="allow" if run_id else None, config=config, dir=str(self.run_dir),
+                mode=self.mode, reinit="create_new")
+
+    def log(self, step: int, metrics: dict) -> None:
+        row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
+        self.rows = [r for r in self.rows if r["step"] < step] + [row]
+        write_history(self.history_path, self.rows)
+        if self.wandb_run is not None:
+            self.wandb_run.log({k: v for k, v in metrics.items() if not math.isnan(float(v))}, step=step)
+
+    def summary(self, values: dict) -> None:
+        if self.wandb_run is not None:
+            self.wandb_run.summary.update(values)
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self.wandb_run is not None:
+            self.wandb_run.finish(exit_code=exit_code)
+            self.wandb_run = None

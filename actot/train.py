@@ -1,0 +1,258 @@
+"""Train one ACT + OT policy: the loop that the CLI and every sweep trial run.
+
+    python -m actot.train policy=act_small steps=200                 # the embedded sim
+    python -m actot.train data.source=PATH data.target=PATH ot.reg=2  # LeRobot datasets
+
+Per step: one batch of [OT source | OT target | BC source | BC target] rows goes through ACT
+once; L = L_bc + lambda_ot * L_ot with L_ot on the first two blocks' camera embeddings.
+Metrics are averaged over the steps between logs, on the device, and read back once per
+`log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir)` is the
+hook a sweep uses; the loop itself knows nothing of Ray.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from actot.config import TrainConfig, parse_cli, to_dict
+from actot.data.lerobot import LeRobotDataset
+from actot.data.sampler import CoTrainData, CoTrainSampler
+from actot.errors import ActotError, run_cli
+from actot.evaluate import eval_avg_l1, rollout_success, to_tensors
+from actot.ot.loss import OTSettings, ot_loss
+from actot.policy.act import ACT, act_loss
+from actot.run_log import RunLog
+from actot.sim.generate import SimSpec, ensure_sim, load_true_pairs
+
+Report = Callable[[dict, "Path | None"], None]
+CHECKPOINT_FILE = "state.pt"
+
+_DATA_CACHE: dict[str, tuple] = {}  # a reused Ray actor keeps its datasets between trials
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: status 'finished' or 'non_finite', the last step and metrics."""
+
+    status: str
+    step: int
+    metrics: dict
+    reason: str = ""
+    run_dir: Path | None = None
+    history: list[dict] = field(default_factory=list)
+
+
+def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | None]:
+    """Both datasets (the embedded sim when none is named), paired; cached per data config."""
+    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
+    if key in _DATA_CACHE:
+        return _DATA_CACHE[key]
+    d = cfg.data
+    spec = None
+    if d.source is None:
+        spec = SimSpec(n_source=d.sim.n_source, n_target=d.sim.n_target, shift=d.sim.shift, seed=d.sim.seed)
+        source_root, target_root = ensure_sim(spec)
+    else:
+        source_root, target_root = Path(d.source), Path(d.target)
+    common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
+    source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
+    target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
+    data = CoTrainData(source, target, d.n_eval_target, d.sharpness, d.cutoff, d.top_k)
+    _DATA_CACHE.clear()
+    _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
+    return _DATA_CACHE[key]
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ActotError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
+    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
+    groups = [{"params": rest, "lr": cfg.policy.lr}]
+    if backbone:
+        groups.append({"params": backbone, "lr": cfg.policy.lr_backbone})
+    return torch.optim.AdamW(groups, lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
+
+
+def ot_settings(cfg: TrainConfig) -> OTSettings:
+    o = cfg.ot
+    return OTSettings(reg=o.reg, tau=(o.tau[0], o.tau[1]), heuristic=o.heuristic, bandwidth=o.bandwidth,
+                      weight_embed=tuple(o.weight_embed), weight_label=o.weight_label, n_iters=o.n_iters,
+                      solver=o.solver)
+
+
+def save_checkpoint(path: Path, model, optimizer, sampler, step: int, history: list[dict], run_id: str | None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "torch_rng": torch.get_rng_state(), "sampler": sampler.state_dict(), "history": history,
+             "run_id": run_id or ""}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    tmp = path / (CHECKPOINT_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path / CHECKPOINT_FILE)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    file = Path(path) / CHECKPOINT_FILE
+    if not file.is_file():
+        raise ActotError(f"no checkpoint at {file}; start without resume=true or point to a run folder that has one")
+    return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | None = None,
+          progress: bool | None = None, run_dir: Path | None = None) -> TrainResult:
+    """Run `cfg` to `cfg.steps` (or to a non-finite loss); see the module docstring."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    data, true_pairs, spec = load_data(cfg)
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras)).to(device)
+    optimizer = make_optimizer(model, cfg)
+    sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
+                             seed=cfg.seed, true_pairs=true_pairs)
+    name = cfg.name or f"run-seed{cfg.seed}"
+    run_dir = Path(run_dir or Path(cfg.out_dir) / name)
+    start_step, history, run_id = 0, [], None
+    if resume_from is None and cfg.resume and (run_dir / "checkpoint" / CHECKPOINT_FILE).is_file():
+        resume_from = run_dir / "checkpoint"
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        start_step, history, run_id = int(state["step"]), list(state["history"]), state["run_id"] or None
+    log = RunLog(run_dir, name, to_dict(cfg), cfg.wandb, rows=history, run_id=run_id)
+    run_id = log.wandb_run.id if log.wandb_run is not None else None
+    (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+
+    settings = ot_settings(cfg)
+    n_ot = cfg.ot.batch_size
+    use_amp = cfg.amp and device.type == "cuda"
+    check_every_step = device.type == "cpu"  # a free check on CPU; on GPU only at log steps
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    metrics: dict = {}
+    status, reason = "finished", ""
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = None
+    if show:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start_step, desc=name, unit="step", dynamic_ncols=True)
+    if start_step == 0:  # the untrained baseline: the 'first' value the seed log compares with
+        log.log(0, {"eval/avg_l1": eval_avg_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)})
+    model.train()
+    step = start_step
+    step_time = time.perf_counter()
+    for step in range(start_step + 1, cfg.steps + 1):
+        batch = to_tensors(sampler.next(), device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            actions, vae_stats, embeddings = model(batch)
+            bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, batch)
+        embeddings = embeddings.float()
+        l_ot, ot_metrics = ot_loss(settings, embeddings[:n_ot], embeddings[n_ot:2 * n_ot],
+                                   batch["label"][:n_ot], batch["label"][n_ot:2 * n_ot],
+                                   batch["state"][:n_ot], batch["state"][n_ot:2 * n_ot], batch.get("true_pair"))
+        loss = bc_loss + cfg.ot.lambda_ot * l_ot
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
+        values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"], **ot_metrics}
+        if check_every_step and not torch.isfinite(loss):
+            status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
+            metrics = {k: v.item() for k, v in values.items()}
+            break
+        optimizer.step()
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v.detach().float()
+        count += 1
+        if bar is not None:
+            bar.update(1)
+        if step % cfg.log_every and step != cfg.steps:
+            continue
+        metrics = {k: float(v) / count for k, v in sums.items()}
+        sums, count = {}, 0
+        bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        if bad:
+            status, reason = "non_finite", f"{bad[0]} became {metrics[bad[0]]} by step {step}"
+            break
+        metrics["eval/avg_l1"] = eval_avg_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
+        if step == cfg.steps and spec is not None and cfg.rollout_episodes:
+            metrics["eval/success"] = rollout_success(model, data, device, cfg.rollout_episodes, spec.shift)
+        now = time.perf_counter()
+        metrics["time/step_s"] = (now - step_time) / cfg.log_every
+        step_time = now
+        log.log(step, metrics)
+        checkpoint = None
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint = save_checkpoint(run_dir / "checkpoint", model, optimizer, sampler, step, log.rows, run_id)
+        if bar is not None:
+            bar.set_postfix({"l1": f"{metrics['train/l1_loss']:.3f}", "eval": f"{metrics['eval/avg_l1']:.3f}",
+                             "pi_sum": f"{metrics['ot_pi_sum']:.2f}"})
+        if report is not None:
+            report(dict(metrics, step=step), checkpoint)
+    if bar is not None:
+        bar.close()
+    if status != "finished":
+        metrics = dict(metrics, non_finite=1.0)
+        log.log(step, metrics)
+        if report is not None:
+            report(dict(metrics, step=step, stop_reason=reason), None)
+    log.summary({"status": status, "stop_reason": reason, **{f"last/{k}": v for k, v in metrics.items()}})
+    log.finish(exit_code=0 if status == "finished" else 1)
+    return TrainResult(status, step, metrics, reason, run_dir, log.rows)
+
+
+def _main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help"):
+        from actot.config import dotted_keys
+
+        print(__doc__)
+        print("keys (key=value):")
+        for key, value in dotted_keys(TrainConfig()).items():
+            print(f"  {key}={value}")
+        return 0
+    cfg = parse_cli(args)
+    result = train(cfg)
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    print(f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
+          f"history: {result.run_dir / 'history.parquet'}")
+    return 0 if result.status == "finished" else 3
+
+
+def main(argv=None) -> int:
+    return run_cli(_main, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

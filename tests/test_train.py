@@ -1,0 +1,89 @@
+"""The training loop at tiny scale on the embedded sim: metrics, determinism, resume, NaN, learning."""
+
+import math
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from actot.config import parse_cli
+from actot.train import train
+
+SEED_KEYS = {"train/loss", "train/l1_loss", "eval/avg_l1", "ot_loss", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)"}
+
+
+def tiny(small_sim, tmp_path, *extra):
+    source, target = small_sim
+    return parse_cli([
+        f"data.source={source}", f"data.target={target}", "data.resolution=16", "data.n_eval_target=1",
+        "policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
+        "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8",
+        "batch_size=4", "ot.batch_size=8", "ot.window_size=2", "log_every=5", "rollout_episodes=0",
+        "threads=1", f"out_dir={tmp_path}", "wandb.mode=offline", *extra])
+
+
+def test_metrics_have_the_seed_keys_and_are_finite(small_sim, tmp_path):
+    result = train(tiny(small_sim, tmp_path, "steps=10", "name=keys"), progress=False)
+    assert result.status == "finished" and result.step == 10
+    assert SEED_KEYS | {"train/kld_loss", "ot_align_acc"} <= set(result.metrics)
+    assert all(math.isfinite(v) for v in result.metrics.values())
+    history = pq.read_table(tmp_path / "keys" / "history.parquet").to_pydict()
+    assert history["step"] == [0, 5, 10] and SEED_KEYS <= set(history)
+    assert list((tmp_path / "keys" / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.parametrize("heuristic", ["hard", "soft", "none"])
+def test_heuristic_modes_in_training(small_sim, tmp_path, heuristic):
+    result = train(tiny(small_sim, tmp_path, "steps=5", f"ot.heuristic={heuristic}", "ot.weight_label=0",
+                        "ot.weight_embed=0.3333", f"name={heuristic}", "wandb.mode=disabled"), progress=False)
+    m = result.metrics
+    assert all(math.isfinite(v) for v in m.values())
+    if heuristic == "hard":
+        assert m["ot_pi_sum"] == pytest.approx(m["ot_pi_diag"], rel=1e-5)
+    else:
+        assert m["ot_pi_diag"] < 0.95 * m["ot_pi_sum"]
+
+
+def test_same_seed_same_metrics(small_sim, tmp_path):
+    a = train(tiny(small_sim, tmp_path, "steps=10", "name=a", "wandb.mode=disabled"), progress=False)
+    b = train(tiny(small_sim, tmp_path, "steps=10", "name=b", "wandb.mode=disabled"), progress=False)
+    c = train(tiny(small_sim, tmp_path, "steps=10", "name=c", "seed=1", "wandb.mode=disabled"), progress=False)
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]  # noqa: E731
+    assert strip(a.history) == strip(b.history)
+    assert strip(a.history) != strip(c.history)
+
+
+def test_checkpoint_resume_equals_uninterrupted(small_sim, tmp_path):
+    full = train(tiny(small_sim, tmp_path, "steps=20", "name=full", "checkpoint_every=10", "wandb.mode=disabled"),
+                 progress=False)
+    train(tiny(small_sim, tmp_path, "steps=10", "name=split", "checkpoint_every=10", "wandb.mode=disabled"), progress=False)
+    resumed = train(tiny(small_sim, tmp_path, "steps=20", "name=split", "checkpoint_every=10", "resume=true",
+                         "wandb.mode=disabled"), progress=False)
+    drop = lambda m: {k: v for k, v in m.items() if not k.startswith("time/")}  # noqa: E731
+    assert drop(resumed.metrics) == drop(full.metrics)
+    assert [r["step"] for r in resumed.history] == [0, 5, 10, 15, 20]
+    a = torch.load(tmp_path / "full/checkpoint/state.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "split/checkpoint/state.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_loss_ends_the_run_with_a_reason(small_sim, tmp_path):
+    result = train(tiny(small_sim, tmp_path, "steps=20", "name=nan", "ot.lambda_ot=1e39", "wandb.mode=disabled"),
+                   progress=False)
+    assert result.status == "non_finite" and "train/loss" in result.reason and result.step <= 20
+    assert result.metrics["non_finite"] == 1.0
+
+
+def test_state_only_datasets_train(small_sim, tmp_path):
+    result = train(tiny(small_sim, tmp_path, "steps=5", "name=state_only", "data.cameras=[]", "wandb.mode=disabled"),
+                   progress=False)
+    assert result.status == "finished" and math.isfinite(result.metrics["ot_cost(state)"])
+
+
+@pytest.mark.slow
+def test_short_training_lowers_target_eval_l1(small_sim, tmp_path):
+    result = train(tiny(small_sim, tmp_path, "steps=150", "log_every=25", "name=learn", "wandb.mode=disabled",
+                        "policy.lr=1e-3", "policy.lr_backbone=1e-3"), progress=False)
+    evals = [r["eval/avg_l1"] for r in result.history]
+    print("\neval/avg_l1 by log:", [round(v, 3) for v in evals])
+    assert evals[-1] < 0.75 * evals[0]
