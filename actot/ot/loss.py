@@ -7,11 +7,14 @@ Cost, per pair (i, j):
 
     M_ij = sum_k weight_embed[k] * d(z_src[i, k], z_tgt[j, k]) + weight_label * d(y_src[i], y_tgt[j])
 
-with d(x, y) = ||x - y||^2 / dim(x): the mean squared difference per feature. Dividing by the
-dimension makes an embedding term (dim_model features) and the label term (state + first
-action, already z-scored by the dataset statistics) the same order of magnitude, so that
-weight_embed and weight_label are comparable numbers. The plan is solved on M.detach()
-(the method is not differentiated through the solver) and L_ot = sum(pi * M).
+with d(x, y) = ||x - y||^2 / dim(x), the mean squared difference per feature, and then (with
+`normalise=True`, the default) each term divided by its own batch mean, detached. So every term
+is O(1) whatever the scale of the embeddings or of the labels (z-scored state + first action):
+weight_embed and weight_label are relative importances, and `reg` and `tau` are measured in
+units of a typical pair's cost, so the same values mean the same thing on any dataset or
+model width. (The seed log's raw squared distances made weight_label = 0.0005 necessary.)
+The plan is solved on M.detach() (the method is not differentiated through the solver) and
+L_ot = sum(pi * M).
 
 `heuristic` (the reference measure c of the solver):
 - "hard": c = I / n, the reference code's prior: every off-diagonal entry of pi is exactly 0,
@@ -63,6 +66,7 @@ class OTSettings:
     weight_label: float = 0.0
     n_iters: int = 100
     solver: str = "torch"
+    normalise: bool = True
 
 
 def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, label_tgt: Tensor,
@@ -78,9 +82,10 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
     weights = list(settings.weight_embed)
     if len(weights) == 1 and k > 1:
         weights = weights * k  # one number: the same weight for every camera
-    M = sum(w * mean_sq_dist(z_src[:, i], z_tgt[:, i]) for i, w in enumerate(weights) if w != 0.0)
+    scaled = (lambda d: d / d.detach().mean().clamp_min(1e-12)) if settings.normalise else (lambda d: d)
+    M = sum(w * scaled(mean_sq_dist(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0)
     if settings.weight_label:
-        M = M + settings.weight_label * mean_sq_dist(label_src, label_tgt)
+        M = M + settings.weight_label * scaled(mean_sq_dist(label_src, label_tgt))
     if not torch.is_tensor(M):  # every weight zero: no alignment signal
         M = torch.zeros(n, n, device=z_src.device)
     c = diagonal_prior(n, settings.heuristic, settings.bandwidth, M.device)
