@@ -81,7 +81,7 @@ def test_no_nan_metric_in_any_mode_embed_only_included(heuristic, weight_label):
 def test_plan_is_solved_on_detached_cost():
     z_src, z_tgt, *rest = _inputs()
     z_src.requires_grad_(True)
-    settings = OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="none")
+    settings = OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="none", normalise=False)
     loss, metrics = ot_loss(settings, z_src, z_tgt, *rest)
     loss.backward()
     # d/dz of sum(pi * M) with pi fixed: recompute with pi frozen from the same solve.
@@ -98,3 +98,11 @@ def test_pot_solver_gives_same_loss():
     a, _ = ot_loss(OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="soft", n_iters=1000), *args)
     b, _ = ot_loss(OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="soft", solver="pot"), *args)
     assert float(a) == pytest.approx(float(b), rel=1e-4)
+
+
+def test_normalised_cost_is_scale_free():
+    z_src, z_tgt, *rest = _inputs()
+    settings = OTSettings(reg=0.5, tau=(2.0, 2.0), heuristic="soft", weight_label=0.5)
+    _, small = ot_loss(settings, z_src, z_tgt, *rest)
+    _, large = ot_loss(settings, 100 * z_src, 100 * z_tgt, *rest)
+    assert float(small["ot_pi_sum"]) == pytest.approx(float(large["ot_pi_sum"]), rel=1e-4)
