@@ -6,8 +6,8 @@
 Per step: one batch of [OT source | OT target | BC source | BC target] rows goes through ACT
 once; L = L_bc + lambda_ot * L_ot with L_ot on the first two blocks' camera embeddings.
 Metrics are averaged over the steps between logs, on the device, and read back once per
-`log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir)` is the
-hook a sweep uses; the loop itself knows nothing of Ray.
+`log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
+is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from actot.policy.act import ACT, act_loss
 from actot.run_log import RunLog
 from actot.sim.generate import SimSpec, ensure_sim, load_true_pairs
 
-Report = Callable[[dict, "Path | None"], None]
+# report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
+Report = Callable[[dict, "Path | None", list], "str | None"]
 CHECKPOINT_FILE = "state.pt"
 
 _DATA_CACHE: dict[str, tuple] = {}  # a reused Ray actor keeps its datasets between trials
@@ -44,7 +45,7 @@ _DATA_CACHE: dict[str, tuple] = {}  # a reused Ray actor keeps its datasets betw
 
 @dataclass
 class TrainResult:
-    """How a run ended: status 'finished' or 'non_finite', the last step and metrics."""
+    """How a run ended: status 'finished', 'stopped' (by the report hook) or 'non_finite'."""
 
     status: str
     step: int
@@ -169,7 +170,10 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
 
         bar = tqdm(total=cfg.steps, initial=start_step, desc=name, unit="step", dynamic_ncols=True)
     if start_step == 0:  # the untrained baseline: the 'first' value the seed log compares with
-        log.log(0, {"eval/avg_l1": eval_avg_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)})
+        baseline = {"eval/avg_l1": eval_avg_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)}
+        log.log(0, baseline)
+        if report is not None:
+            report(dict(baseline, step=0), None, log.rows)
     model.train()
     step = start_step
     step_time = time.perf_counter()
@@ -219,17 +223,35 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             bar.set_postfix({"l1": f"{metrics['train/l1_loss']:.3f}", "eval": f"{metrics['eval/avg_l1']:.3f}",
                              "pi_sum": f"{metrics['ot_pi_sum']:.2f}"})
         if report is not None:
-            report(dict(metrics, step=step), checkpoint)
+            stop_reason = report(dict(metrics, step=step), checkpoint, log.rows)
+            if stop_reason:
+                status, reason = "stopped", stop_reason
+                break
     if bar is not None:
         bar.close()
-    if status != "finished":
+    if status == "non_finite":
         metrics = dict(metrics, non_finite=1.0)
         log.log(step, metrics)
         if report is not None:
-            report(dict(metrics, step=step, stop_reason=reason), None)
-    log.summary({"status": status, "stop_reason": reason, **{f"last/{k}": v for k, v in metrics.items()}})
+            report(dict(metrics, step=step), None, log.rows)
+    log.summary({"status": status, "stop_reason": reason, **{f"last/{k}": v for k, v in metrics.items()},
+                 **best_values(log.rows)})
     log.finish(exit_code=0 if status == "finished" else 1)
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
+
+
+LOWER_IS_BETTER = ("eval/avg_l1", "train/loss", "train/l1_loss", "ot_cost(state)")
+
+
+def best_values(rows: list[dict]) -> dict:
+    """best/<metric> and best/<metric>_step for the metrics a researcher ranks runs by."""
+    out = {}
+    for key in (*LOWER_IS_BETTER, "eval/success"):
+        points = [(r[key], r["step"]) for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key])]
+        if points:
+            value, step = (min if key in LOWER_IS_BETTER else max)(points, key=lambda p: p[0])
+            out[f"best/{key}"], out[f"best/{key}_step"] = value, step
+    return out
 
 
 def _main(argv=None) -> int:

@@ -1,0 +1,150 @@
+"""How a sweep runs: `sweeps/NAME.yaml` plus command-line overrides, checked before Ray starts.
+
+    python run_sweep.py space=ot_reg sweep=local num_samples=12 resources.cpu=1 steps=400
+
+Each `key=value` is a sweep key (below) or, failing that, a training key (`steps`,
+`ot.heuristic`, `data.source`, ...: see `python -m actot.train --help`), which then applies to
+every trial. A key that is neither fails with the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from actot.config import TrainConfig, apply_overrides, dotted_keys, parse_value, unknown_key_error
+from actot.errors import ActotError
+
+SWEEPS_DIR = Path(__file__).resolve().parents[2] / "sweeps"
+
+
+@dataclass
+class Resources:
+    """Per trial; fractional GPUs share one card (e.g. gpu: 0.25 runs four trials on it)."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass
+class AshaConfig:
+    """Optional ASHA on top of the rules; grace_period (steps) must exceed every rule's warm-up."""
+
+    enabled: bool = False
+    grace_period: int = 100
+    reduction_factor: int = 2
+
+
+@dataclass
+class SweepConfig:
+    """A sweep's settings. `train` holds training overrides applied to every trial."""
+
+    name: Optional[str] = None
+    storage: str = "sweeps_out"
+    num_samples: int = 8
+    max_concurrent: int = 2
+    reuse_actors: bool = True
+    seed: int = 0
+    metric: str = "eval/avg_l1"
+    mode: str = "min"
+    resources: Resources = field(default_factory=Resources)
+    asha: AshaConfig = field(default_factory=AshaConfig)
+    rules: list[Any] = field(default_factory=lambda: ["pi_collapse", "non_finite", "ot_cost_diverging"])
+    train: dict[str, Any] = field(default_factory=dict)
+    resume: bool = False
+    ray_address: Optional[str] = None
+    ray_temp_dir: Optional[str] = None
+    experiment_save_s: float = 1.0
+
+
+def resolve_sweep_path(name: str) -> Path:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    local = Path.cwd() / "sweeps" / f"{name}.yaml"
+    return local if local.is_file() else SWEEPS_DIR / f"{name}.yaml"
+
+
+def available_sweeps() -> list[str]:
+    return sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+
+
+def _build(data: dict, where: str) -> SweepConfig:
+    valid = [f.name for f in dataclasses.fields(SweepConfig)]
+    for key in data:
+        if key not in valid:
+            raise unknown_key_error(key, valid, where)
+    try:
+        conf = OmegaConf.merge(OmegaConf.structured(SweepConfig), OmegaConf.create(data))
+        return OmegaConf.to_object(conf)
+    except OmegaConfBaseException as err:
+        raise ActotError(f"{where}: {str(err).splitlines()[0]}") from err
+
+
+def load_sweep(name_or_path: str) -> tuple[SweepConfig, Path]:
+    path = resolve_sweep_path(name_or_path)
+    if not path.is_file():
+        raise ActotError(f"sweep '{name_or_path}' not found ({path}); available: {available_sweeps()}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ActotError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    if not isinstance(raw, dict):
+        raise ActotError(f"{path}: must be a mapping of sweep keys")
+    return _build(raw, str(path)), path
+
+
+def sweep_keys() -> dict[str, Any]:
+    """Dotted sweep keys a command line may set (rules and train are set in the YAML or as train keys)."""
+    keys = {k: v for k, v in dotted_keys(SweepConfig()).items() if k not in ("rules", "train")}
+    return keys
+
+
+def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
+    """Split `key=value` words into sweep keys and training keys, type-check both."""
+    sweep_over, train_over = {}, {}
+    skeys, tkeys = sweep_keys(), dotted_keys(TrainConfig())
+    for word in words:
+        if "=" not in word:
+            raise ActotError(f"command line: '{word}' is not key=value (for example num_samples=8)")
+        key, text = word.split("=", 1)
+        value = parse_value(text)
+        if key in skeys:
+            sweep_over[key] = value
+        elif key in tkeys or key == "policy":
+            train_over[key] = value
+        else:
+            raise unknown_key_error(key, list(skeys) + list(tkeys), "command line")
+    conf = OmegaConf.structured(cfg)
+    for key, value in sweep_over.items():
+        try:
+            OmegaConf.update(conf, key, value, merge=False)
+        except OmegaConfBaseException as err:
+            raise ActotError(f"command line: {key}={value!r}: {str(err).splitlines()[0]}") from err
+    out: SweepConfig = OmegaConf.to_object(conf)
+    out.train = {**out.train, **train_over}
+    validate(out)
+    return out
+
+
+def validate(cfg: SweepConfig, where: str = "sweep") -> None:
+    checks = [("num_samples", cfg.num_samples >= 1, ">= 1"), ("max_concurrent", cfg.max_concurrent >= 1, ">= 1"),
+              ("resources.cpu", cfg.resources.cpu > 0, "> 0"), ("resources.gpu", cfg.resources.gpu >= 0, ">= 0"),
+              ("mode", cfg.mode in ("min", "max"), "min or max"),
+              ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),
+              ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2")]
+    for key, ok, rule in checks:
+        if not ok:
+            value = dotted_keys(cfg).get(key)
+            raise ActotError(f"{where}: {key}={value!r} is out of range; it must be {rule}")
+
+
+def base_train_config(cfg: SweepConfig, fixed: dict, where: str = "sweep") -> TrainConfig:
+    """Training config shared by every trial: defaults <- the space's fixed keys <- sweep train keys."""
+    return apply_overrides(TrainConfig(), {**fixed, **cfg.train}, where)

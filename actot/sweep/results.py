@@ -1,0 +1,233 @@
+"""A sweep's results on disk, kept current while it runs, and the ranked table at its end.
+
+- `results.parquet`: one row per (trial, report): trial_id, status, stop_rule, stop_step,
+  stop_reason, flags, every searched knob as `param/<key>`, `step` and every metric. Rewritten
+  (atomically) whenever a trial reports a rule decision or ends, so a killed driver loses
+  nothing that had finished.
+- `optuna.db`: each finished trial mirrored into an Optuna SQLite study (COMPLETE, PRUNED for
+  rule-stopped, FAIL), which `optuna-dashboard sqlite:///.../optuna.db` opens. The study the
+  search runs on stays in memory: handing SQLite to OptunaSearch broke Tuner.restore after a
+  SIGKILL.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ray.tune import Callback
+
+from actot.sweep.space import SearchSpace
+
+TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags")
+FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
+
+
+def is_metric(key: str) -> bool:
+    """Our metrics, as opposed to Ray's bookkeeping (timestamp, pid, time_total_s, ...)."""
+    return key.startswith(("train/", "eval/", "ot_", "time/")) or key == "non_finite"
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class ResultsStore:
+    """In-memory trials (id -> {'params', 'status', ..., 'history'}) mirrored to parquet + SQLite."""
+
+    def __init__(self, sweep_dir: Path, space: SearchSpace, metric: str, mode: str, study_name: str):
+        self.sweep_dir = Path(sweep_dir)
+        self.path = self.sweep_dir / "results.parquet"
+        self.space, self.metric, self.mode, self.study_name = space, metric, mode, study_name
+        self.trials: dict[str, dict] = {}
+
+    # ------------------------------------------------------------------ state
+    def load(self) -> None:
+        """Read back what an earlier (interrupted) driver wrote."""
+        self.trials = {}
+        if not self.path.is_file():
+            return
+        for row in pq.read_table(self.path).to_pylist():
+            trial = self.trials.setdefault(row["trial_id"], {
+                "params": {k[6:]: v for k, v in row.items() if k.startswith("param/") and v is not None},
+                **{k: row.get(k) for k in TRIAL_COLUMNS if k != "trial_id"}, "history": []})
+            if row.get("step") is not None:
+                trial["history"].append({k: v for k, v in row.items()
+                                         if k == "step" or (k not in TRIAL_COLUMNS and not k.startswith("param/")
+                                                            and v is not None)})
+        for trial in self.trials.values():
+            if trial["status"] not in FINAL_STATUSES:
+                trial["status"] = "interrupted"  # its driver died; Ray resumes or replaces it
+
+    def start(self, trial_id: str, params: dict) -> None:
+        self.trials.setdefault(trial_id, {"params": dict(params), "status": "running", "stop_rule": None,
+                                          "stop_step": None, "stop_reason": None, "flags": None, "history": []})
+        self.trials[trial_id]["status"] = "running"
+
+    def add_result(self, trial_id: str, params: dict, result: dict) -> None:
+        self.start(trial_id, params) if trial_id not in self.trials else None
+        trial = self.trials[trial_id]
+        row = {"step": int(result.get("step", 0))}
+        row.update({k: float(v) for k, v in result.items() if _number(v) and is_metric(k)})
+        trial["history"] = [r for r in trial["history"] if r["step"] < row["step"]] + [row]
+        if result.get("stop_rule"):
+            trial.update(stop_rule=result["stop_rule"], stop_step=int(result.get("stop_step", row["step"])),
+                         stop_reason=result.get("stop_reason"))
+        if result.get("flags"):
+            seen = set(filter(None, (trial.get("flags") or "").split(",")))
+            trial["flags"] = ",".join(sorted(seen | set(result["flags"].split(","))))
+
+    def finish(self, trial_id: str, error: bool = False) -> None:
+        trial = self.trials[trial_id]
+        last = trial["history"][-1] if trial["history"] else {}
+        if error:
+            trial["status"] = "error"
+        elif trial.get("stop_rule"):
+            trial["status"] = "stopped"
+        elif last.get("non_finite"):
+            trial["status"] = "non_finite"
+        else:
+            trial["status"] = "finished"
+        self.write()
+        self.mirror(trial_id)
+
+    # ------------------------------------------------------------------ files
+    def write(self) -> None:
+        rows = []
+        for trial_id, trial in self.trials.items():
+            base = {"trial_id": trial_id, **{k: trial.get(k) for k in TRIAL_COLUMNS if k != "trial_id"},
+                    **{f"param/{k}": v for k, v in trial["params"].items()}}
+            for row in trial["history"] or [{"step": None}]:
+                rows.append({**base, **row})
+        if not rows:
+            return
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        arrays = {}
+        for col in columns:
+            values = [r.get(col) for r in rows]
+            if col in ("step", "stop_step"):
+                arrays[col] = pa.array([None if v is None else int(v) for v in values], pa.int64())
+            elif all(v is None or _number(v) for v in values):
+                arrays[col] = pa.array([None if v is None else float(v) for v in values], pa.float64())
+            else:
+                arrays[col] = pa.array([None if v is None else str(v) for v in values], pa.string())
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        pq.write_table(pa.table(arrays), tmp)
+        os.replace(tmp, self.path)
+
+    def mirror(self, trial_id: str) -> None:
+        """Add a finished trial to the SQLite study once (keyed by its Ray trial id)."""
+        storage = f"sqlite:///{self.sweep_dir / 'optuna.db'}"
+        study = optuna.create_study(study_name=self.study_name, storage=storage, load_if_exists=True,
+                                    direction="minimize" if self.mode == "min" else "maximize")
+        if any(t.user_attrs.get("ray_trial_id") == trial_id for t in study.get_trials(deepcopy=False)):
+            return
+        trial = self.trials[trial_id]
+        values = {r["step"]: r[self.metric] for r in trial["history"]
+                  if self.metric in r and math.isfinite(r[self.metric])}
+        final = trial["history"][-1].get(self.metric) if trial["history"] else None
+        state = {"finished": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED}.get(
+            trial["status"], optuna.trial.TrialState.FAIL)
+        if state == optuna.trial.TrialState.COMPLETE and not (_number(final) and math.isfinite(final)):
+            state = optuna.trial.TrialState.FAIL
+        params = {k: v for k, v in trial["params"].items() if k in self.space.distributions}
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={k: self.space.distributions[k] for k in params},
+            value=final if state == optuna.trial.TrialState.COMPLETE else None, state=state,
+            intermediate_values=values,
+            user_attrs={"ray_trial_id": trial_id, "status": trial["status"],
+                        "stop_rule": trial.get("stop_rule") or "", "stop_reason": trial.get("stop_reason") or ""}))
+
+    # ------------------------------------------------------------------ summary
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for trial in self.trials.values():
+            out[trial["status"]] = out.get(trial["status"], 0) + 1
+        return out
+
+    def ranked(self) -> list[tuple[str, dict]]:
+        """Finished trials by final metric, then rule-stopped, then the rest."""
+        sign = 1.0 if self.mode == "min" else -1.0
+        order = {"finished": 0, "stopped": 1, "non_finite": 2, "interrupted": 3, "running": 3, "error": 4}
+
+        def key(item):
+            final = self.final_metric(item[1])
+            return (order.get(item[1]["status"], 5), sign * final if final is not None else math.inf)
+
+        return sorted(self.trials.items(), key=key)
+
+    def final_metric(self, trial: dict) -> float | None:
+        values = [r[self.metric] for r in trial["history"] if self.metric in r and math.isfinite(r[self.metric])]
+        return values[-1] if values else None
+
+
+class ResultsRecorder(Callback):
+    """Tune callback: feeds a ResultsStore and prints progress and every rule decision."""
+
+    def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0):
+        self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
+        self._last_beat = 0.0
+
+    def setup(self, **info):
+        self.store.load()  # the disk is the truth after a restore, not this object's pickle
+        self._last_beat = time.monotonic()
+
+    def _params(self, trial) -> dict:
+        return {k: v for k, v in trial.config.items() if k in self.store.space.distributions}
+
+    def _short(self, trial) -> str:
+        parts = []
+        for k, v in self._params(trial).items():
+            parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
+        return " ".join(parts)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.store.start(trial.trial_id, self._params(trial))
+        _say(f"trial {trial.trial_id} started: {self._short(trial)}")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.store.add_result(trial.trial_id, self._params(trial), result)
+        if result.get("stop_rule"):
+            _say(f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
+                 f"{result.get('stop_reason')} [{self._short(trial)}]")
+            self.store.write()
+        for name, reason in zip((result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")):
+            if name and name not in (self.store.trials[trial.trial_id].get("_printed_flags") or set()):
+                self.store.trials[trial.trial_id].setdefault("_printed_flags", set()).add(name)
+                _say(f"rule {name} flags trial {trial.trial_id}: {reason}")
+        now = time.monotonic()
+        if now - self._last_beat > self.heartbeat_s:
+            self._last_beat = now
+            running = [t for t in trials if t.status == "RUNNING"]
+            done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+            best = min((v for v in (self.store.final_metric(t) for t in self.store.trials.values()) if v is not None),
+                       default=None) if self.store.mode == "min" else max(
+                (v for v in (self.store.final_metric(t) for t in self.store.trials.values()) if v is not None), default=None)
+            steps = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('step', 0)}" for t in running)
+            _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}; "
+                 f"best {self.store.metric} so far {best:.4g}" if best is not None else
+                 f"progress: {done}/{self.num_samples} done, running {steps or '-'}")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.store.finish(trial.trial_id)
+        t = self.store.trials[trial.trial_id]
+        final = self.store.final_metric(t)
+        done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
+        value = f"{self.store.metric}={final:.4g}" if final is not None else "no metric"
+        _say(f"trial {trial.trial_id} {t['status']} ({value}) [{done}/{self.num_samples}]")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.store.start(trial.trial_id, self._params(trial)) if trial.trial_id not in self.store.trials else None
+        self.store.finish(trial.trial_id, error=True)
+        _say(f"trial {trial.trial_id} failed with an error; see {trial.local_path or 'its trial folder'}")
+
+
+def _say(line: str) -> None:
+    print(f"[sweep] {line}", file=sys.stdout, flush=True)

@@ -1,0 +1,181 @@
+"""Early-stopping rules: the seed log's hand rules, written in a tiny grammar and checked per report.
+
+A rule in `sweeps/*.yaml` is a built-in name, or a mapping:
+
+    - pi_collapse                          # built in, as is
+    - {use: pi_collapse, after: 100}       # built in, with other settings
+    - name: l1_stuck
+      when: "eval/avg_l1 > 0.9"            # METRIC OP NUMBER  (OP: < <= > >= == !=)
+      after: 100                           # warm-up: reports before this step are ignored
+      patience: 2                          # consecutive reports that must match
+      action: stop                         # stop the trial, or flag it and go on
+    - {name: cost_up, when: "ot_cost(state) rising over 4"}   # METRIC rising|falling over N
+    - {name: nan, when: "any non_finite"}                     # any metric NaN or infinite
+
+Nothing is evaluated as code: `when` is matched against these three forms. A rule is a pure
+function of a trial's history (rows of {'step': int, metric: float}), so that a resumed trial
+decides exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from dataclasses import dataclass
+
+from actot.errors import ActotError
+
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_THRESHOLD = re.compile(rf"^\s*(?P<metric>\S+)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUMBER})\s*$")
+_TREND = re.compile(r"^\s*(?P<metric>\S+)\s+(?P<dir>rising|falling)\s+over\s+(?P<window>\d+)\s*$")
+_NON_FINITE = re.compile(r"^\s*any\s+non_finite\s*$")
+FIELDS = {"name", "use", "when", "after", "patience", "action", "min_change"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A parsed rule. kind: 'threshold', 'trend' or 'non_finite'."""
+
+    name: str
+    kind: str
+    metric: str = ""
+    op: str = ""
+    value: float = 0.0
+    direction: str = ""
+    window: int = 0
+    min_change: float = 0.05
+    after: int = 0
+    patience: int = 1
+    action: str = "stop"
+
+    def describe(self) -> str:
+        if self.kind == "threshold":
+            cond = f"{self.metric} {self.op} {self.value:g}"
+        elif self.kind == "trend":
+            cond = f"{self.metric} {self.direction} over {self.window} reports"
+        else:
+            cond = "a metric is NaN or infinite"
+        return f"{self.name}: {cond} after step {self.after} ({self.action})"
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule: str
+    action: str
+    step: int
+    reason: str
+
+
+BUILT_IN = {
+    # The seed log: "if ot_pi_sum < 0.1, the plan has collapsed: raise reg or tau".
+    "pi_collapse": {"when": "ot_pi_sum < 0.1", "after": 50, "patience": 2, "action": "stop"},
+    "non_finite": {"when": "any non_finite", "after": 0, "patience": 1, "action": "stop"},
+    "ot_cost_diverging": {"when": "ot_cost(state) rising over 4", "after": 50, "patience": 1, "action": "stop",
+                          "min_change": 0.05},
+}
+
+
+def parse_rule(spec, where: str = "rules") -> Rule:
+    """A rule from its YAML form (a built-in name or a mapping); errors name the rule and field."""
+    if isinstance(spec, str):
+        if spec not in BUILT_IN:
+            raise ActotError(f"{where}: unknown rule '{spec}'; built-in rules are {sorted(BUILT_IN)}, "
+                             "or write a mapping with name/when")
+        spec = {"use": spec}
+    if not isinstance(spec, dict):
+        raise ActotError(f"{where}: a rule must be a name or a mapping, got {spec!r}")
+    unknown = set(spec) - FIELDS
+    if unknown:
+        raise ActotError(f"{where}: rule {spec.get('name') or spec.get('use')!r} has unknown field(s) "
+                         f"{sorted(unknown)}; fields are {sorted(FIELDS)}")
+    merged = dict(spec)
+    if "use" in spec:
+        base = spec["use"]
+        if base not in BUILT_IN:
+            raise ActotError(f"{where}: use: '{base}' is not a built-in rule; built-ins are {sorted(BUILT_IN)}")
+        merged = {**BUILT_IN[base], "name": base, **{k: v for k, v in spec.items() if k != "use"}}
+    name = merged.get("name")
+    if not name or "when" not in merged:
+        raise ActotError(f"{where}: rule {spec!r} needs 'name' and 'when' (e.g. when: \"ot_pi_sum < 0.1\")")
+    where = f"{where}: rule '{name}'"
+    when = str(merged["when"])
+    try:
+        after = int(merged.get("after", 0))
+        patience = int(merged.get("patience", 1))
+        min_change = float(merged.get("min_change", 0.05))
+    except (TypeError, ValueError) as err:
+        raise ActotError(f"{where}: after/patience must be whole numbers and min_change a number ({err})") from err
+    action = merged.get("action", "stop")
+    if action not in ("stop", "flag"):
+        raise ActotError(f"{where}: action '{action}' must be 'stop' or 'flag'")
+    if after < 0 or patience < 1:
+        raise ActotError(f"{where}: after={after} must be >= 0 and patience={patience} >= 1")
+    common = dict(name=str(name), after=after, patience=patience, action=action, min_change=min_change)
+    if m := _THRESHOLD.match(when):
+        return Rule(kind="threshold", metric=m["metric"], op=m["op"], value=float(m["value"]), **common)
+    if m := _TREND.match(when):
+        window = int(m["window"])
+        if window < 1:
+            raise ActotError(f"{where}: 'over {window}' needs a window of at least 1 report")
+        return Rule(kind="trend", metric=m["metric"], direction=m["dir"], window=window, **common)
+    if _NON_FINITE.match(when):
+        return Rule(kind="non_finite", **common)
+    raise ActotError(f"{where}: cannot read when: \"{when}\"; write 'METRIC OP NUMBER' (e.g. ot_pi_sum < 0.1), "
+                     "'METRIC rising over N', or 'any non_finite'")
+
+
+def parse_rules(specs, where: str = "rules") -> list[Rule]:
+    rules = [parse_rule(s, f"{where}[{i}]") for i, s in enumerate(specs or [])]
+    names = [r.name for r in rules]
+    if len(set(names)) != len(names):
+        raise ActotError(f"{where}: rule names repeat ({names}); give each rule its own name")
+    return rules
+
+
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_rule(rule: Rule, history: list[dict]) -> Decision | None:
+    """Does `rule` fire at the latest row of `history`? (Rows: {'step': int, metric: value}.)"""
+    if not history:
+        return None
+    latest = history[-1]
+    step = int(latest.get("step", 0))
+    if rule.kind == "non_finite":
+        bad = [k for k, v in latest.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad and step >= rule.after:
+            return Decision(rule.name, rule.action, step, f"{bad[0]}={latest[bad[0]]} at step {step}")
+        return None
+    if step < rule.after or rule.metric not in latest:
+        return None
+    values = [(int(r.get("step", 0)), r[rule.metric]) for r in history
+              if r.get("step", 0) >= rule.after and rule.metric in r and _is_finite_number(r[rule.metric])]
+    if not values or values[-1][0] != step:
+        return None
+    if rule.kind == "threshold":
+        recent = values[-rule.patience:]
+        if len(recent) == rule.patience and all(OPS[rule.op](v, rule.value) for _, v in recent):
+            return Decision(rule.name, rule.action, step,
+                            f"{rule.metric}={recent[-1][1]:.4g} {rule.op} {rule.value:g} for {rule.patience} report(s) "
+                            f"at step {step}")
+        return None
+    window = [v for _, v in values[-(rule.window + 1):]]
+    if len(window) < rule.window + 1:
+        return None
+    sign = 1.0 if rule.direction == "rising" else -1.0
+    monotone = all(sign * (b - a) > 0 for a, b in zip(window, window[1:]))
+    change = sign * (window[-1] - window[0]) / max(abs(window[0]), 1e-12)
+    if monotone and change > rule.min_change:
+        return Decision(rule.name, rule.action, step,
+                        f"{rule.metric} {rule.direction} {window[0]:.4g} -> {window[-1]:.4g} over {rule.window} reports "
+                        f"at step {step}")
+    return None
+
+
+def check_rules(rules: list[Rule], history: list[dict]) -> list[Decision]:
+    """Every rule that fires at the latest report, stops first."""
+    fired = [d for d in (check_rule(r, history) for r in rules) if d is not None]
+    return sorted(fired, key=lambda d: d.action != "stop")

@@ -1,0 +1,208 @@
+"""Run a sweep on Ray Tune: the trainable, the searcher, the scheduler, and resume.
+
+Everything is validated before Ray starts (space, sweep, rules, the training config of every
+starting point, and the data, which is generated or decoded once here so that trials read the
+frame cache). Then:
+
+- each trial runs `actot.train.train` with the space's knobs; its report hook applies the rules
+  to the trial's history and, when a `stop` rule fires, ends the trial with that reason;
+- `RuleAwareOptunaSearch` (TPE, seeded, in memory) proposes knobs, starting with the space's
+  starting points; rule-stopped trials are told to Optuna as PRUNED;
+- optional ASHA on `step`, its grace period checked against the rules' warm-up;
+- `results.parquet` and the SQLite mirror are written as trials end (`results.py`);
+- `resume=true` continues an interrupted sweep with `Tuner.restore`; a `fit()` that returns with
+  unfinished trials (Ctrl-C) is reported as interrupted with the command that resumes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from actot.config import apply_overrides, to_dict
+from actot.errors import ActotError
+from actot.sweep.config import SweepConfig, base_train_config
+from actot.sweep.rules import Rule, check_rules, parse_rules
+from actot.sweep.space import SearchSpace, describe
+
+
+@dataclasses.dataclass
+class SweepOutcome:
+    sweep_dir: Path
+    finished: bool
+    counts: dict
+    store: object
+
+
+def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str, trials_dir: Path):
+    """The Ray function trainable: knobs in, `tune.report` out, rules applied per report."""
+
+    def trainable(config: dict) -> None:
+        from ray import tune
+
+        from actot.config import TrainConfig
+        from actot.train import train
+
+        trial_id = tune.get_context().get_trial_id()
+        overrides = {**base_overrides, **space.to_overrides(config)}
+        cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
+        cfg = dataclasses.replace(cfg, name=trial_id, out_dir=str(trials_dir),
+                                  wandb=dataclasses.replace(cfg.wandb, group=sweep_name))
+
+        def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
+            decisions = check_rules(rules, history)
+            payload = dict(metrics)
+            stop = next((d for d in decisions if d.action == "stop"), None)
+            flags = [d for d in decisions if d.action == "flag"]
+            if stop is not None:
+                payload.update(stop_rule=stop.rule, stop_step=stop.step, stop_reason=stop.reason)
+            if flags:
+                payload.update(flags=",".join(d.rule for d in flags), flag_reasons=" | ".join(d.reason for d in flags))
+            checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+            tune.report(payload, checkpoint=checkpoint)
+            return stop.reason if stop is not None else None
+
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            train(cfg, report=report, progress=False)
+        else:
+            with checkpoint.as_directory() as path:
+                train(cfg, report=report, progress=False, resume_from=Path(path))
+
+    return trainable
+
+
+def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule]) -> None:
+    if not cfg.asha.enabled or not rules:
+        return
+    warmup = max(r.after for r in rules)
+    if cfg.asha.grace_period <= warmup:
+        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is not above the rules' warm-up "
+                         f"({warmup} steps, rule '{max(rules, key=lambda r: r.after).name}'): ASHA would stop trials "
+                         f"before the rules act; set asha.grace_period > {warmup}")
+
+
+def resume_command(argv: list[str], name: str) -> str:
+    words = [w for w in argv if not w.startswith(("name=", "resume="))]
+    return shlex.join(["python", "run_sweep.py", *words, f"name={name}", "resume=true"])
+
+
+def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], object]:
+    """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
+    rules = parse_rules(cfg.rules, "sweep: rules")
+    check_asha_against_rules(cfg, rules)
+    base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
+    if "threads" not in base:
+        base["threads"] = max(1, int(cfg.resources.cpu))
+    base_cfg = base_train_config(cfg, base, "sweep")
+    for point, name in zip(space.starting_points, space.point_names):
+        apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
+    if cfg.metric not in ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)"):
+        raise ActotError(f"sweep: metric '{cfg.metric}' is not reported by trials; use eval/avg_l1, eval/success, "
+                         "train/loss, train/l1_loss, ot_loss or ot_cost(state)")
+    if cfg.metric == "eval/success" and base_cfg.data.source is not None:
+        raise ActotError("sweep: metric=eval/success needs the embedded sim (closed-loop rollouts); use eval/avg_l1")
+    return base, rules, base_cfg
+
+
+def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOutcome:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from actot.report import advice, plot_curves, ranked_table
+    from actot.sweep.results import ResultsRecorder, ResultsStore, _say
+    from actot.sweep.searcher import RuleAwareOptunaSearch
+    from actot.train import load_data
+
+    base, rules, base_cfg = prepare(space, cfg)
+    name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    sweep_dir = (Path(cfg.storage) / name).resolve()
+    if cfg.resume and not sweep_dir.is_dir():
+        raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
+    if not cfg.resume and (sweep_dir / "sweep.json").exists():
+        raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
+
+    resolved = {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
+                          "starting_points": space.point_names},
+                "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
+                "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
+    print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        (sweep_dir / "sweep.json").write_text(json.dumps(resolved, indent=2, default=str))
+
+    _say("preparing data (generated or decoded once, then shared by every trial through the cache)")
+    load_data(base_cfg)
+
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    started_ray = False
+    if not ray.is_initialized():
+        init = dict(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False)
+        if cfg.ray_address:
+            init["address"] = cfg.ray_address
+        else:
+            init["num_cpus"] = os.cpu_count()
+            if cfg.ray_temp_dir:
+                init["_temp_dir"] = str(Path(cfg.ray_temp_dir).resolve())
+        ray.init(**init)
+        started_ray = True
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name)
+    trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials"),
+                                    {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+    try:
+        if cfg.resume and tune.Tuner.can_restore(str(sweep_dir)):
+            _say(f"resuming {sweep_dir}")
+            tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            searcher = RuleAwareOptunaSearch(
+                space=space.distributions, metric=cfg.metric, mode=cfg.mode,
+                points_to_evaluate=space.starting_points or None,
+                sampler=optuna.samplers.TPESampler(seed=cfg.seed), study_name=name)
+            scheduler = (ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=cfg.asha.grace_period,
+                                       reduction_factor=cfg.asha.reduction_factor)
+                         if cfg.asha.enabled else FIFOScheduler())
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(metric=cfg.metric, mode=cfg.mode, search_alg=searcher, scheduler=scheduler,
+                                            num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
+                                            reuse_actors=cfg.reuse_actors),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=str(sweep_dir.parent), verbose=0,
+                    callbacks=[ResultsRecorder(store, cfg.num_samples)],
+                    failure_config=tune.FailureConfig(max_failures=0),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+        grid = tuner.fit()
+        store.load()
+        finished = grid.num_terminated + grid.num_errors >= cfg.num_samples and not any(
+            t["status"] in ("running", "interrupted") for t in store.trials.values())
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+    counts = store.counts()
+    print()
+    print(ranked_table(store))
+    for line in advice(store):
+        _say(line)
+    plot = plot_curves(store, sweep_dir / "curves.png")
+    _say(f"results: {sweep_dir / 'results.parquet'}; plot: {plot}; "
+         f"dashboard: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
+    if not finished:
+        done = sum(v for k, v in counts.items() if k in ("finished", "stopped", "non_finite", "error"))
+        _say(f"INTERRUPTED: {done} of {cfg.num_samples} trials ended; the sweep is not finished. Resume with:\n"
+             f"  {resume_command(argv, name)}")
+    return SweepOutcome(sweep_dir, finished, counts, store)

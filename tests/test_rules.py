@@ -1,0 +1,89 @@
+"""Each rule on synthetic metric histories, and the rule grammar's errors. No Ray."""
+
+import math
+
+import pytest
+
+from actot.errors import ActotError
+from actot.sweep.rules import check_rule, check_rules, parse_rule, parse_rules
+
+
+def history(metric, values, start=25, every=25):
+    return [{"step": start + i * every, metric: v} for i, v in enumerate(values)]
+
+
+def test_pi_collapse_waits_for_warmup_and_patience():
+    rule = parse_rule("pi_collapse")
+    assert (rule.metric, rule.op, rule.value, rule.after, rule.patience) == ("ot_pi_sum", "<", 0.1, 50, 2)
+    rows = history("ot_pi_sum", [0.01, 0.02])  # steps 25, 50: only one report after warm-up
+    assert check_rule(rule, rows) is None
+    rows = history("ot_pi_sum", [0.01, 0.02, 0.03])  # steps 25, 50, 75
+    decision = check_rule(rule, rows)
+    assert decision is not None and decision.step == 75 and decision.action == "stop"
+    assert "ot_pi_sum=0.03 < 0.1" in decision.reason
+
+
+def test_pi_collapse_needs_consecutive_reports():
+    rule = parse_rule("pi_collapse")
+    assert check_rule(rule, history("ot_pi_sum", [0.9, 0.05, 0.5, 0.05])) is None
+    assert check_rule(rule, history("ot_pi_sum", [0.9, 0.5, 0.05, 0.04])) is not None
+
+
+def test_non_finite_fires_on_any_nan_or_inf():
+    rule = parse_rule("non_finite")
+    assert check_rule(rule, [{"step": 10, "train/loss": 1.0, "ot_loss": 0.3}]) is None
+    decision = check_rule(rule, [{"step": 10, "train/loss": 1.0}, {"step": 20, "train/loss": math.nan}])
+    assert decision is not None and decision.step == 20 and "train/loss" in decision.reason
+    assert check_rule(rule, [{"step": 5, "ot_cost(state)": math.inf}]) is not None
+
+
+def test_ot_cost_diverging_needs_a_monotone_rise():
+    rule = parse_rule("ot_cost_diverging")
+    # steps 0..150; from the warm-up (50) on: 1.0 -> 1.4 in four rising reports
+    rising = history("ot_cost(state)", [0.5, 0.7, 1.0, 1.1, 1.2, 1.3, 1.4], start=0)
+    decision = check_rule(rule, rising)
+    assert decision is not None and decision.step == 150 and "rising" in decision.reason
+    assert check_rule(rule, rising[:-1]) is None  # only three rises after the warm-up
+    wobbly = history("ot_cost(state)", [0.5, 0.7, 1.0, 1.1, 1.05, 1.3, 1.4], start=0)
+    assert check_rule(rule, wobbly) is None
+    tiny_rise = history("ot_cost(state)", [1.0, 1.0, 1.0, 1.001, 1.002, 1.003, 1.004], start=0)
+    assert check_rule(rule, tiny_rise) is None
+
+
+def test_rules_ignore_rows_without_their_metric():
+    rule = parse_rule({"use": "pi_collapse", "after": 0, "patience": 1})
+    rows = [{"step": 0, "eval/avg_l1": 1.5}, {"step": 25, "ot_pi_sum": 0.05}]
+    assert check_rule(rule, rows).step == 25
+    assert check_rule(rule, rows + [{"step": 30, "eval/avg_l1": 1.0}]) is None
+
+
+def test_custom_rules_and_flags():
+    rules = parse_rules([
+        {"name": "l1_stuck", "when": "eval/avg_l1 >= 0.9", "after": 50, "patience": 2, "action": "flag"},
+        {"name": "success_drop", "when": "eval/success falling over 2", "action": "stop"},
+    ])
+    rows = [{"step": 25, "eval/avg_l1": 1.0, "eval/success": 0.5}, {"step": 50, "eval/avg_l1": 0.95, "eval/success": 0.4},
+            {"step": 75, "eval/avg_l1": 0.92, "eval/success": 0.2}]
+    decisions = check_rules(rules, rows)
+    assert [d.rule for d in decisions] == ["success_drop", "l1_stuck"]  # stops first
+    assert decisions[1].action == "flag"
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("pi_colapse", "unknown rule 'pi_colapse'"),
+    ({"name": "x", "when": "__import__('os').system('true')"}, "cannot read when"),
+    ({"name": "x", "when": "ot_pi_sum < 0.1", "action": "kill"}, "action 'kill'"),
+    ({"name": "x", "when": "ot_pi_sum < 0.1", "after": -1}, "after=-1"),
+    ({"name": "x", "when": "ot_pi_sum < 0.1", "patienc": 2}, "unknown field"),
+    ({"use": "nope"}, "not a built-in"),
+    ({"when": "ot_pi_sum < 0.1"}, "needs 'name'"),
+])
+def test_bad_rules_give_one_line_errors(spec, fragment):
+    with pytest.raises(ActotError) as e:
+        parse_rule(spec)
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_duplicate_rule_names_rejected():
+    with pytest.raises(ActotError, match="repeat"):
+        parse_rules(["pi_collapse", {"use": "pi_collapse", "after": 10}])

@@ -1,0 +1,134 @@
+"""Search spaces, sweep files and command-line overrides are checked before anything starts."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from actot.errors import ActotError
+from actot.sweep.config import apply_cli, load_sweep
+from actot.sweep.runner import check_asha_against_rules, prepare
+from actot.sweep.rules import parse_rules
+from actot.sweep.space import available_spaces, load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["ot_reg", "ot_full", "embed_only", "lambda"])
+def test_shipped_spaces_parse(name):
+    space = load_space(name)
+    assert space.distributions and space.starting_points
+    assert name in available_spaces()
+
+
+def test_separate_tau_and_per_camera_weights(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("params:\n  ot.tau: {type: float, low: 0.5, high: 20, log: true, pair: separate}\n"
+                    "  ot.weight_embed: {type: float, low: 0, high: 1, per_camera: 2}\n")
+    space = load_space(str(path))
+    assert set(space.distributions) == {"ot.tau_a", "ot.tau_b", "ot.weight_embed.0", "ot.weight_embed.1"}
+    overrides = space.to_overrides({"ot.tau_a": 2.0, "ot.tau_b": 7.0, "ot.weight_embed.0": 0.2, "ot.weight_embed.1": 0.8})
+    assert overrides == {"ot.tau": [2.0, 7.0], "ot.weight_embed": [0.2, 0.8]}
+
+
+@pytest.mark.parametrize("params,fragment", [
+    ("ot.reg: {type: float, low: 5, high: 1}", "low=5 must be below high=1"),
+    ("ot.reg: {type: float, low: 0, high: 1, log: true}", "log scale needs low > 0"),
+    ("ot.reg: {type: float, low: a, high: 1}", "'low' must be a number"),
+    ("ot.reg: {type: number, low: 0.1, high: 1}", "type 'number'"),
+    ("ot.rge: {type: float, low: 0.1, high: 1}", "did you mean 'ot.reg'"),
+    ("ot.window_size: {type: int, low: 1.5, high: 4}", "whole numbers"),
+    ("ot.heuristic: {type: categorical, choices: []}", "non-empty 'choices'"),
+    ("ot.reg: {type: float, low: 0.1, high: 1, pair: tied}", "'pair' applies to ot.tau"),
+    ("ot.reg: {type: float, low: 0.1, high: 1, lg: true}", "unknown field"),
+])
+def test_bad_spaces_rejected_with_file_and_key(tmp_path, params, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"params:\n  {params}\n")
+    with pytest.raises(ActotError) as e:
+        load_space(str(path))
+    assert fragment in str(e.value) and "bad.yaml" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_starting_points_are_checked(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("params:\n  ot.reg: {type: float, low: 0.1, high: 1}\n"
+                    "starting_points:\n  - {name: far, ot.reg: 3.0}\n")
+    with pytest.raises(ActotError, match="far.*outside the space"):
+        load_space(str(path))
+    path.write_text("params:\n  ot.reg: {type: float, low: 0.1, high: 1}\n"
+                    "starting_points:\n  - {name: extra, ot.reg: 0.5, ot.tau: 3}\n")
+    with pytest.raises(ActotError, match="not searched"):
+        load_space(str(path))
+
+
+def test_unknown_space_lists_available():
+    with pytest.raises(ActotError, match="ot_reg"):
+        load_space("nonexistent_space")
+
+
+def test_overrides_split_between_sweep_and_train_keys():
+    cfg, _ = load_sweep("local")
+    cfg = apply_cli(cfg, ["num_samples=3", "resources.cpu=0.5", "steps=40", "ot.heuristic=soft", "policy=act_small"])
+    assert cfg.num_samples == 3 and cfg.resources.cpu == 0.5
+    assert cfg.train["steps"] == 40 and cfg.train["ot.heuristic"] == "soft"
+
+
+@pytest.mark.parametrize("word,fragment", [
+    ("num_sample=3", "did you mean 'num_samples'"),
+    ("ot.rge=1", "did you mean 'ot.reg'"),
+    ("num_samples=many", "num_samples"),
+    ("max_concurrent=0", "max_concurrent=0 is out of range"),
+    ("justaword", "not key=value"),
+])
+def test_bad_overrides(word, fragment):
+    cfg, _ = load_sweep("local")
+    with pytest.raises(ActotError) as e:
+        apply_cli(cfg, [word])
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_train_overrides_are_type_checked_before_ray_starts():
+    cfg, _ = load_sweep("local")
+    cfg = apply_cli(cfg, ["ot.reg=-2"])
+    with pytest.raises(ActotError, match="ot.reg"):
+        prepare(load_space("lambda"), cfg)
+
+
+def test_asha_grace_period_must_exceed_rule_warmup():
+    cfg, _ = load_sweep("local")
+    cfg = apply_cli(cfg, ["asha.enabled=true", "asha.grace_period=50"])
+    with pytest.raises(ActotError, match="grace_period=50.*warm-up"):
+        check_asha_against_rules(cfg, parse_rules(cfg.rules))
+    check_asha_against_rules(apply_cli(cfg, ["asha.grace_period=75"]), parse_rules(cfg.rules))
+
+
+def test_help_lists_spaces_sweeps_and_keys():
+    out = subprocess.run([sys.executable, "run_sweep.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    for word in ("ot_reg", "embed_only", "local", "num_samples", "ot.window_size", "pi_collapse"):
+        assert word in out.stdout
+
+
+def test_cli_error_is_one_line_without_traceback():
+    out = subprocess.run([sys.executable, "run_sweep.py", "space=ot_reg", "num_sampels=3"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == ["error: command line: unknown key 'num_sampels'; did you mean 'num_samples'?"]
+
+
+def test_same_seed_same_suggestions():
+    import optuna
+
+    from actot.sweep.searcher import RuleAwareOptunaSearch
+
+    space = load_space("ot_reg")
+
+    def suggestions(seed):
+        searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
+                                         sampler=optuna.samplers.TPESampler(seed=seed))
+        return [searcher.suggest(f"t{i}") for i in range(6)]
+
+    assert suggestions(3) == suggestions(3)
+    assert suggestions(3) != suggestions(4)

@@ -1,0 +1,173 @@
+"""Real sweeps at tiny scale: real Ray, real Optuna, real parquet, real W&B offline.
+
+One in-process sweep in which a rule fires, and one driver that is interrupted with SIGINT,
+resumed, killed with SIGKILL, and resumed again to the end.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_MODEL = ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
+              "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8",
+              "data.resolution=16", "data.n_eval_target=1", "batch_size=4", "ot.batch_size=8", "ot.window_size=2",
+              "rollout_episodes=0"]
+
+SPACE = """description: tiny test space
+params:
+  ot.reg: {type: float, low: 0.005, high: 5.0, log: true}
+  ot.tau: {type: float, low: 0.01, high: 30.0, log: true}
+fixed: {ot.heuristic: hard}
+starting_points:
+  - {name: collapse, ot.reg: 0.005, ot.tau: 0.01}
+  - {name: healthy, ot.reg: 2.0, ot.tau: 10.0}
+"""
+SWEEP = """num_samples: {n}
+max_concurrent: {c}
+resources: {{cpu: 1, gpu: 0}}
+seed: 0
+rules:
+  - {{use: pi_collapse, after: 10, patience: 1}}
+  - non_finite
+  - {{name: l1_watch, when: "eval/avg_l1 > 100", action: flag}}
+train: {{steps: {steps}, log_every: 5, checkpoint_every: 5}}
+"""
+
+
+@pytest.fixture
+def ray_tmp():
+    """A short Ray temp dir (socket paths have a length limit), removed afterwards."""
+    path = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_files(tmp_path, n, c, steps):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=n, c=c, steps=steps))
+    return [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}"]
+
+
+@pytest.mark.slow
+def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
+    from run_sweep import main
+
+    source, target = small_sim
+    args = sweep_files(tmp_path, n=4, c=2, steps=20) + [
+        "name=tiny", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rule pi_collapse stops trial" in out and "final eval/avg_l1" in out
+
+    sweep_dir = tmp_path / "out" / "tiny"
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    trials = {r["trial_id"] for r in rows}
+    assert len(trials) == 4
+    by_trial = {t: [r for r in rows if r["trial_id"] == t] for t in trials}
+    collapsed = [t for t, rs in by_trial.items() if rs[0]["param/ot.reg"] == 0.005]
+    healthy = [t for t, rs in by_trial.items() if rs[0]["param/ot.reg"] == 2.0]
+    assert len(collapsed) == 1 and len(healthy) == 1
+    stopped = by_trial[collapsed[0]]
+    assert stopped[0]["status"] == "stopped" and stopped[0]["stop_rule"] == "pi_collapse"
+    assert stopped[0]["stop_step"] == 10 and max(r["step"] for r in stopped) == 10
+    finished = by_trial[healthy[0]]
+    assert finished[0]["status"] == "finished" and [r["step"] for r in finished] == [0, 5, 10, 15, 20]
+    for column in ("train/loss", "eval/avg_l1", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)"):
+        assert finished[-1][column] is not None
+
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    states = {t.user_attrs["ray_trial_id"]: t.state for t in study.trials}
+    assert states[collapsed[0]] == optuna.trial.TrialState.PRUNED
+    assert states[healthy[0]] == optuna.trial.TrialState.COMPLETE
+    assert len(list((sweep_dir / "trials").glob("*/wandb/offline-run-*"))) == 4
+    assert (sweep_dir / "curves.png").stat().st_size > 1000
+
+
+def _finished(results: Path) -> dict:
+    if not results.is_file():
+        return {}
+    try:
+        rows = pq.read_table(results).to_pylist()
+    except Exception:  # noqa: BLE001 - a file being replaced; read again next poll
+        return {}
+    return {r["trial_id"]: r["status"] for r in rows if r["status"] in ("finished", "stopped")}
+
+
+def _start(args, log):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+
+
+def _wait_for(results, count, proc, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(_finished(results)) >= count:
+            return
+        if proc.poll() is not None:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no {count} finished trials within {timeout}s")
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver's Ray processes share its session
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.slow
+def test_interrupt_kill_and_resume(small_sim, tmp_path, ray_tmp):
+    source, target = small_sim
+    args = sweep_files(tmp_path, n=5, c=1, steps=30) + [
+        "name=resumable", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    results = tmp_path / "out" / "resumable" / "results.parquet"
+    log_path = tmp_path / "driver.log"
+    with open(log_path, "w") as log:
+        # 1. Ctrl-C after the first trial: reported as interrupted, with the resume command.
+        proc = _start(args, log)
+        _wait_for(results, 1, proc)
+        os.kill(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=180)
+        _kill_group(proc)
+        text = log_path.read_text()
+        assert rc == 130, text[-3000:]
+        assert "INTERRUPTED" in text and "resume=true" in text and "name=resumable" in text
+
+        # 2. Resume, then SIGKILL the driver once another trial has finished.
+        before = _finished(results)
+        proc = _start(args + ["resume=true"], log)
+        _wait_for(results, len(before) + 1, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        _kill_group(proc)
+        killed_at = _finished(results)
+        assert len(killed_at) >= len(before) + 1
+        mtimes = {t: (tmp_path / "out/resumable/trials" / t / "history.parquet").stat().st_mtime for t in killed_at}
+
+        # 3. Resume to the end: nothing finished is lost or trained again.
+        proc = _start(args + ["resume=true"], log)
+        rc = proc.wait(timeout=400)
+        _kill_group(proc)
+    text = log_path.read_text()
+    assert rc == 0, text[-3000:]
+    final = _finished(results)
+    assert len(final) == 5, final
+    assert all(final[t] == s for t, s in killed_at.items())
+    for t, mtime in mtimes.items():
+        assert (tmp_path / "out/resumable/trials" / t / "history.parquet").stat().st_mtime == mtime, f"{t} re-ran"
+    rows = pq.read_table(results).to_pylist()
+    for t in final:
+        steps = [r["step"] for r in rows if r["trial_id"] == t]
+        assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
