@@ -11,8 +11,12 @@ G1 = SHARED_DATASETS / "g1_pick_bottle_v21"
 SO101 = SHARED_DATASETS / "so101_record_v30"
 
 
+RAY_LEFTOVERS = (Path("/tmp/_ray_lockfiles"), Path.home() / ".ray")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory):
+    existed = {p: p.exists() for p in RAY_LEFTOVERS}
     cache = tmp_path_factory.mktemp("actot_cache")
     os.environ["ACTOT_CACHE"] = str(cache)
     os.environ["WANDB_MODE"] = "offline"
@@ -20,6 +24,9 @@ def _isolated_env(tmp_path_factory):
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.pop("WANDB_API_KEY", None)
     yield
+    for path, was_there in existed.items():  # remove what Ray created during the tests
+        if not was_there:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
