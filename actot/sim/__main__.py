@@ -31,7 +31,22 @@ def _main(argv=None) -> int:
     summary = json.loads((args.out / "actot_sim.json").read_text())
     print(f"source: {source}\ntarget: {target}\nexpert success: source {summary['success_rate_source']:.2f}, "
           f"target {summary['success_rate_target']:.2f}\ntook {time.time() - start:.1f}s")
+    print(twin_report(source, target))
     return 0
+
+
+def twin_report(source: Path, target: Path) -> str:
+    """How often DTW over state/action picks each target demo's true source twin."""
+    from actot.data.lerobot import LeRobotDataset
+    from actot.data.pairing import twin_recovery_rate
+    from actot.data.sampler import CoTrainData
+    from actot.sim.generate import load_true_pairs
+
+    data = CoTrainData(LeRobotDataset(source, cameras=[]), LeRobotDataset(target, cameras=[]), n_eval_target=0)
+    pairs = load_true_pairs(target)
+    rate = twin_recovery_rate(data.pairing, pairs)
+    return (f"DTW picks the true source twin for {round(rate * len(pairs))}/{len(pairs)} target demos "
+            f"(rate {rate:.2f}; chance {1 / len(data.src):.3f})")
 
 
 def main(argv=None) -> int:
