@@ -106,3 +106,17 @@ def test_normalised_cost_is_scale_free():
     _, small = ot_loss(settings, z_src, z_tgt, *rest)
     _, large = ot_loss(settings, 100 * z_src, 100 * z_tgt, *rest)
     assert float(small["ot_pi_sum"]) == pytest.approx(float(large["ot_pi_sum"]), rel=1e-4)
+
+
+def test_loss_gradient_fades_as_embeddings_shrink():
+    # A loss normalised by the detached mean cost would push harder the smaller the embeddings
+    # get (gradient ~ 1 / scale): a runaway collapse. Ours is sum(pi * raw M).
+    z_src, z_tgt, *rest = _inputs()
+    settings = OTSettings(reg=0.5, tau=(2.0, 2.0), heuristic="hard")
+    norms = []
+    for scale in (1.0, 0.01):
+        z = (scale * z_src).requires_grad_(True)
+        loss, _ = ot_loss(settings, z, scale * z_tgt, *rest)
+        loss.backward()
+        norms.append(float(z.grad.norm()))
+    assert norms[1] < 0.1 * norms[0]

@@ -130,6 +130,9 @@ class CoTrainSampler:
 
     def _ot_rows(self) -> tuple[dict, dict, np.ndarray | None]:
         tgt_refs = self._uniform_frames(self.data.tgt_train, self.ot_batch_size)
+        # Rows in (demo, frame) order: neighbouring rows are frames close in time, so a prior
+        # that decays with |i - j| (heuristic=soft) favours temporally close pairs.
+        tgt_refs = tgt_refs[np.lexsort((tgt_refs[:, 1], tgt_refs[:, 0]))]
         src_refs = np.zeros_like(tgt_refs)
         for row, (t, f) in enumerate(tgt_refs):
             s = self.rng.choice(len(self.data.src), p=self.data.pairing.probs[t])

@@ -7,14 +7,16 @@ Cost, per pair (i, j):
 
     M_ij = sum_k weight_embed[k] * d(z_src[i, k], z_tgt[j, k]) + weight_label * d(y_src[i], y_tgt[j])
 
-with d(x, y) = ||x - y||^2 / dim(x), the mean squared difference per feature, and then (with
-`normalise=True`, the default) each term divided by its own batch mean, detached. So every term
-is O(1) whatever the scale of the embeddings or of the labels (z-scored state + first action):
-weight_embed and weight_label are relative importances, and `reg` and `tau` are measured in
-units of a typical pair's cost, so the same values mean the same thing on any dataset or
-model width. (The seed log's raw squared distances made weight_label = 0.0005 necessary.)
-The plan is solved on M.detach() (the method is not differentiated through the solver) and
-L_ot = sum(pi * M).
+with d(x, y) = ||x - y||^2 / dim(x), the mean squared difference per feature.
+
+The plan is solved on a detached cost (the method does not differentiate through the solver).
+With `normalise=True` (the default) that cost divides each term by its own batch mean, so it is
+O(1) whatever the scale of the embeddings or of the labels (z-scored state + first action):
+weight_embed and weight_label are relative importances in the plan, and `reg` and `tau` are in
+units of a typical pair's cost, the same on any dataset or model width. (The seed log's raw
+squared distances made weight_label = 0.0005 necessary.) The loss is L_ot = sum(pi * M) with
+the unnormalised M: its gradient fades as paired embeddings align. Normalising the loss too
+would scale the gradient by 1 / mean cost and drive the embeddings into collapse.
 
 `heuristic` (the reference measure c of the solver):
 - "hard": c = I / n, the reference code's prior: every off-diagonal entry of pi is exactly 0,
@@ -82,14 +84,20 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
     weights = list(settings.weight_embed)
     if len(weights) == 1 and k > 1:
         weights = weights * k  # one number: the same weight for every camera
-    scaled = (lambda d: d / d.detach().mean().clamp_min(1e-12)) if settings.normalise else (lambda d: d)
-    M = sum(w * scaled(mean_sq_dist(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0)
+    terms = [(w, mean_sq_dist(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
     if settings.weight_label:
-        M = M + settings.weight_label * scaled(mean_sq_dist(label_src, label_tgt))
-    if not torch.is_tensor(M):  # every weight zero: no alignment signal
-        M = torch.zeros(n, n, device=z_src.device)
+        terms.append((settings.weight_label, mean_sq_dist(label_src, label_tgt)))
+    if terms:
+        M = sum(w * d for w, d in terms)
+        # The plan sees every term divided by its batch mean: reg and tau become scale-free.
+        # The loss keeps the raw M, whose gradient fades as pairs align (a normalised loss
+        # would amplify it as the embeddings shrink, and collapse them).
+        plan_cost = sum(w * d.detach() / d.detach().mean().clamp_min(1e-12) for w, d in terms) \
+            if settings.normalise else M.detach()
+    else:  # every weight zero: no alignment signal
+        M = plan_cost = torch.zeros(n, n, device=z_src.device)
     c = diagonal_prior(n, settings.heuristic, settings.bandwidth, M.device)
-    cost = M.detach()
+    cost = plan_cost
     if settings.solver == "pot":
         pi = sinkhorn_unbalanced_pot(cost.double(), settings.reg, settings.tau, c=None if c is None else c.double()).float()
     else:
