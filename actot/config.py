@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import yaml
@@ -27,7 +28,7 @@ class SimConfig:
 
     n_source: int = 200
     n_target: int = 10
-    shift: float = 1.0
+    shift: float = 2.0
     seed: int = 0
 
 
@@ -243,3 +244,33 @@ def from_dict(data: dict) -> TrainConfig:
     walk(data)
     preset_name = flat.pop("policy_preset", "act_small")
     return apply_overrides(TrainConfig(), {"policy": preset_name, **flat}, "config")
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_named_yaml(name: str, folder: str) -> Path:
+    """`name` as a path, else `<cwd>/<folder>/<name>.yaml`, else the shipped `<folder>/<name>.yaml`."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    local = Path.cwd() / folder / f"{name}.yaml"
+    return local if local.is_file() else REPO_ROOT / folder / f"{name}.yaml"
+
+
+def available_yaml(folder: str) -> list[str]:
+    return sorted({p.stem for d in (REPO_ROOT / folder, Path.cwd() / folder) for p in d.glob("*.yaml")})
+
+
+def read_yaml_mapping(name: str, folder: str, what: str) -> tuple[dict, Path]:
+    """Safely load a named YAML file that must hold a mapping; errors name the file."""
+    path = resolve_named_yaml(name, folder)
+    if not path.is_file():
+        raise ActotError(f"{what} '{name}' not found ({path}); available: {available_yaml(folder)}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ActotError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    if not isinstance(raw, dict):
+        raise ActotError(f"{path}: must be a mapping of keys to values")
+    return raw, path

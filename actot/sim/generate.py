@@ -31,7 +31,7 @@ class SimSpec:
 
     n_source: int = 200
     n_target: int = 10
-    shift: float = 1.0
+    shift: float = 2.0
     size: int = 64
     seed: int = 0
     noise: float = 0.15

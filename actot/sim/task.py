@@ -63,7 +63,7 @@ def expert_action(state: np.ndarray, init: np.ndarray, rng: np.random.Generator,
 class Renderer:
     """Draws the world for every camera in one domain, vectorised over environments."""
 
-    def __init__(self, domain: str, shift: float = 1.0, size: int = 64, seed: int = 0):
+    def __init__(self, domain: str, shift: float = 2.0, size: int = 64, seed: int = 0):
         if domain not in ("source", "target"):
             raise ValueError(f"domain must be 'source' or 'target', got {domain!r}")
         self.domain, self.size = domain, size
@@ -126,7 +126,7 @@ class ReachEnv:
     camera's (N, size, size, 3) uint8 frames.
     """
 
-    def __init__(self, num_envs: int, domain: str = "target", shift: float = 1.0, size: int = 64,
+    def __init__(self, num_envs: int, domain: str = "target", shift: float = 2.0, size: int = 64,
                  seed: int = 0, max_steps: int = MAX_STEPS):
         self.num_envs, self.max_steps = num_envs, max_steps
         self.renderer = Renderer(domain, shift, size, seed)

@@ -14,15 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from actot.config import TrainConfig, apply_overrides, dotted_keys, parse_value, unknown_key_error
+from actot.config import (TrainConfig, apply_overrides, available_yaml, dotted_keys, parse_value, read_yaml_mapping,
+                          unknown_key_error)
 from actot.errors import ActotError
-
-SWEEPS_DIR = Path(__file__).resolve().parents[2] / "sweeps"
-
 
 @dataclass
 class Resources:
@@ -63,16 +60,8 @@ class SweepConfig:
     experiment_save_s: float = 1.0
 
 
-def resolve_sweep_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    local = Path.cwd() / "sweeps" / f"{name}.yaml"
-    return local if local.is_file() else SWEEPS_DIR / f"{name}.yaml"
-
-
 def available_sweeps() -> list[str]:
-    return sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+    return available_yaml("sweeps")
 
 
 def _build(data: dict, where: str) -> SweepConfig:
@@ -88,15 +77,7 @@ def _build(data: dict, where: str) -> SweepConfig:
 
 
 def load_sweep(name_or_path: str) -> tuple[SweepConfig, Path]:
-    path = resolve_sweep_path(name_or_path)
-    if not path.is_file():
-        raise ActotError(f"sweep '{name_or_path}' not found ({path}); available: {available_sweeps()}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ActotError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
-    if not isinstance(raw, dict):
-        raise ActotError(f"{path}: must be a mapping of sweep keys")
+    raw, path = read_yaml_mapping(name_or_path, "sweeps", "sweep")
     return _build(raw, str(path)), path
 
 

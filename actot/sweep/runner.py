@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import shlex
-import sys
 import time
 from pathlib import Path
 

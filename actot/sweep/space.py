@@ -22,12 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna.distributions as od
-import yaml
 
-from actot.config import TrainConfig, apply_overrides, dotted_keys, unknown_key_error
+from actot.config import TrainConfig, apply_overrides, available_yaml, dotted_keys, read_yaml_mapping, unknown_key_error
 from actot.errors import ActotError
 
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 TOP_KEYS = {"description", "params", "fixed", "starting_points"}
 PARAM_FIELDS = {"type", "low", "high", "log", "step", "choices", "pair", "per_camera"}
 
@@ -59,16 +57,8 @@ class SearchSpace:
         return out
 
 
-def resolve_space_path(name: str) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        return path
-    local = Path.cwd() / "search_spaces" / f"{name}.yaml"
-    return local if local.is_file() else SPACES_DIR / f"{name}.yaml"
-
-
 def available_spaces() -> list[str]:
-    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+    return available_yaml("search_spaces")
 
 
 def _distribution(key: str, spec: dict, where: str) -> od.BaseDistribution:
@@ -109,15 +99,9 @@ def _check_value(dist: od.BaseDistribution, value, key: str, where: str) -> None
 
 def load_space(name_or_path: str) -> SearchSpace:
     """Read and validate a search space; every error names the file and key."""
-    path = resolve_space_path(name_or_path)
-    if not path.is_file():
-        raise ActotError(f"search space '{name_or_path}' not found ({path}); available: {available_spaces()}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ActotError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+    raw, path = read_yaml_mapping(name_or_path, "search_spaces", "search space")
     where = str(path)
-    if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict) or not raw["params"]:
+    if not isinstance(raw.get("params"), dict) or not raw["params"]:
         raise ActotError(f"{where}: needs a 'params' mapping of at least one knob")
     if set(raw) - TOP_KEYS:
         raise ActotError(f"{where}: unknown top-level key(s) {sorted(set(raw) - TOP_KEYS)}; allowed {sorted(TOP_KEYS)}")
