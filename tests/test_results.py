@@ -1,0 +1,93 @@
+"""What Optuna sees of each trial, results.parquet, and the SQLite mirror served by optuna-dashboard."""
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+from optuna.trial import TrialState
+
+from actot.sweep.results import ResultsStore
+from actot.sweep.searcher import RuleAwareOptunaSearch
+from actot.sweep.space import load_space
+
+
+def test_searcher_tells_rule_stopped_trials_as_pruned_and_nan_as_failed():
+    space = load_space("ot_reg")
+    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
+                                     sampler=optuna.samplers.TPESampler(seed=0))
+    for trial_id in ("ok", "ruled", "nan"):
+        searcher.suggest(trial_id)
+        searcher.on_trial_result(trial_id, {"eval/avg_l1": 0.5, "training_iteration": 1, "step": 25})
+    searcher.on_trial_complete("ok", {"eval/avg_l1": 0.4, "step": 50})
+    searcher.on_trial_complete("ruled", {"eval/avg_l1": 0.01, "step": 50, "stop_rule": "pi_collapse"})
+    searcher.on_trial_result("nan", {"eval/avg_l1": math.nan, "training_iteration": 2, "step": 50})
+    searcher.on_trial_complete("nan", {"eval/avg_l1": math.nan, "step": 50, "non_finite": 1.0})
+    states = [t.state for t in searcher._ot_study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert searcher._ot_study.best_value == 0.4  # the flattering 0.01 of the stopped trial is not taken
+
+
+def _store(tmp_path) -> ResultsStore:
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
+    for trial_id, reg, rule in (("a", 2.0, None), ("b", 0.01, "pi_collapse")):
+        store.start(trial_id, {"ot.reg": reg, "ot.tau": 5.0})
+        for step in (0, 25, 50):
+            result = {"step": step, "eval/avg_l1": 1.0 / (step + 1), "ot_pi_sum": 0.9 if rule is None else 0.01}
+            if rule and step == 50:
+                result.update(stop_rule=rule, stop_step=50, stop_reason="ot_pi_sum=0.01 < 0.1")
+            store.add_result(trial_id, {"ot.reg": reg, "ot.tau": 5.0}, result)
+        store.finish(trial_id)
+    return store
+
+
+def test_results_parquet_holds_every_trial_and_reloads(tmp_path):
+    store = _store(tmp_path)
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()
+    assert len(rows) == 6 and {r["trial_id"] for r in rows} == {"a", "b"}
+    b = [r for r in rows if r["trial_id"] == "b"]
+    assert all(r["status"] == "stopped" and r["stop_rule"] == "pi_collapse" and r["stop_step"] == 50 for r in b)
+    assert [r["step"] for r in b] == [0, 25, 50] and b[0]["param/ot.reg"] == 0.01
+    again = ResultsStore(tmp_path, store.space, "eval/avg_l1", "min", "demo")
+    again.load()
+    assert again.counts() == {"finished": 1, "stopped": 1}
+    assert [t for t, _ in again.ranked()] == ["a", "b"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mirror_is_served_by_optuna_dashboard(tmp_path):
+    _store(tmp_path)
+    port = _free_port()
+    serve = (f"from optuna_dashboard import run_server; "
+             f"run_server('sqlite:///{tmp_path / 'optuna.db'}', host='127.0.0.1', port={port})")
+    server = subprocess.Popen([sys.executable, "-c", serve], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, studies = time.time() + 60, None
+        while time.time() < deadline and studies is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.load(response)["study_summaries"]
+            except OSError:
+                time.sleep(0.3)
+        assert studies is not None, "optuna-dashboard did not answer"
+        assert [s["study_name"] for s in studies] == ["demo"]
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}", timeout=5) as response:
+            trials = json.load(response)["trials"]
+        assert sorted(t["state"] for t in trials) == ["Complete", "Pruned"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/dashboard", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
