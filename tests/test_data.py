@@ -115,3 +115,19 @@ def test_sampler_batches_are_aligned_and_deterministic(small_sim, tmp_path):
     first = sampler.next()["label"]
     sampler.load_state_dict(state)
     assert np.array_equal(sampler.next()["label"], first)
+
+
+def test_image_features_in_parquet_are_read(tmp_path):
+    from actot.data.writer import write_lerobot_v30
+
+    rng = np.random.default_rng(0)
+    episodes = [{"state": rng.random((n, 3), dtype=np.float32), "action": rng.random((n, 2), dtype=np.float32),
+                 "frames": {"observation.images.cam": rng.integers(0, 255, (n, 24, 32, 3), dtype=np.uint8)}}
+                for n in (5, 7)]
+    write_lerobot_v30(tmp_path / "img", episodes, fps=10, task="t", camera_dtype="image")
+    ds = LeRobotDataset(tmp_path / "img", resolution=(24, 32), cache_dir=tmp_path / "cache")
+    assert ds.features["observation.images.cam"]["dtype"] == "image" and not (tmp_path / "img" / "videos").exists()
+    assert [len(e) for e in ds.episodes] == [5, 7]
+    assert np.array_equal(ds.episodes[1].frames["observation.images.cam"], episodes[1]["frames"]["observation.images.cam"])
+    small = LeRobotDataset(tmp_path / "img", resolution=(12, 16), cache_dir=tmp_path / "cache")
+    assert small.episodes[0].frames["observation.images.cam"].shape == (5, 12, 16, 3)

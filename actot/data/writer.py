@@ -8,6 +8,7 @@ Episodes follow each other in the video; each episode's `from_timestamp` says wh
 
 from __future__ import annotations
 
+import io
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -45,8 +46,25 @@ def _encode_video(path: Path, frames: np.ndarray, fps: int, crf: int = 12) -> No
             container.mux(packet)
 
 
-def write_lerobot_v30(root: Path, episodes: list[dict], fps: int, task: str, robot_type: str = "actot_sim") -> None:
-    """Write `episodes` (dicts of 'state' (T, Ds), 'action' (T, Da), 'frames' {camera: (T, H, W, 3)})."""
+def _png_column(frames: np.ndarray) -> pa.StructArray:
+    """LeRobot's `image` feature: a struct of PNG bytes (and an unused path) per frame."""
+    from PIL import Image
+
+    blobs = []
+    for pixels in frames:
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="PNG")
+        blobs.append(buffer.getvalue())
+    return pa.StructArray.from_arrays([pa.array(blobs, pa.binary()), pa.array([None] * len(blobs), pa.string())],
+                                      names=["bytes", "path"])
+
+
+def write_lerobot_v30(root: Path, episodes: list[dict], fps: int, task: str, robot_type: str = "actot_sim",
+                      camera_dtype: str = "video") -> None:
+    """Write `episodes` (dicts of 'state' (T, Ds), 'action' (T, Da), 'frames' {camera: (T, H, W, 3)}).
+
+    camera_dtype: "video" (one H.264 file per camera) or "image" (PNG bytes in the data parquet).
+    """
     root = Path(root)
     (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True, exist_ok=True)
     cameras = list(episodes[0]["frames"])
@@ -66,10 +84,13 @@ def write_lerobot_v30(root: Path, episodes: list[dict], fps: int, task: str, rob
         "index": pa.array(np.arange(len(state), dtype=np.int64)),
         "task_index": pa.array(np.zeros(len(state), dtype=np.int64)),
     })
+    if camera_dtype == "image":
+        for camera in cameras:
+            data = data.append_column(camera, _png_column(np.concatenate([e["frames"][camera] for e in episodes])))
     (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
     pq.write_table(data, root / DATA_PATH.format(chunk_index=0, file_index=0))
 
-    for camera in cameras:
+    for camera in cameras if camera_dtype == "video" else []:
         _encode_video(root / VIDEO_PATH.format(video_key=camera, chunk_index=0, file_index=0),
                       np.concatenate([e["frames"][camera] for e in episodes]), fps)
 
@@ -82,7 +103,7 @@ def write_lerobot_v30(root: Path, episodes: list[dict], fps: int, task: str, rob
         "dataset_from_index": starts[:-1].tolist(),
         "dataset_to_index": starts[1:].tolist(),
     }
-    for camera in cameras:
+    for camera in cameras if camera_dtype == "video" else []:
         episode_rows[f"videos/{camera}/chunk_index"] = [0] * len(episodes)
         episode_rows[f"videos/{camera}/file_index"] = [0] * len(episodes)
         episode_rows[f"videos/{camera}/from_timestamp"] = (starts[:-1] / fps).tolist()
@@ -108,6 +129,9 @@ def write_lerobot_v30(root: Path, episodes: list[dict], fps: int, task: str, rob
         "action": {"dtype": "float32", "shape": [action.shape[1]], "names": None},
     }
     for camera in cameras:
+        if camera_dtype == "image":
+            features[camera] = {"dtype": "image", "shape": [height, width, 3], "names": ["height", "width", "channels"]}
+            continue
         features[camera] = {"dtype": "video", "shape": [height, width, 3], "names": ["height", "width", "channels"],
                             "info": {"video.height": height, "video.width": width, "video.codec": "h264",
                                      "video.pix_fmt": "yuv420p", "video.fps": fps, "video.channels": 3,
