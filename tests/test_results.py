@@ -10,7 +10,6 @@ import urllib.request
 
 import optuna
 import pyarrow.parquet as pq
-import pytest
 from optuna.trial import TrialState
 
 from actot.sweep.results import ResultsStore

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,6 +231,12 @@ class LeRobotDataset:
             else:
                 path, offset = self._video_location(episode.index, cam)
                 pending.setdefault(path, []).append((episode, offset))
+        progress = None
+        if pending and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            progress = tqdm(total=sum(len(e) for items in pending.values() for e, _ in items), unit="frame",
+                            desc=f"decoding {cam}", leave=False)
         for path, items in pending.items():
             # In v3.0 one file holds many episodes: one sequential decode serves them all.
             times = np.concatenate([episode.timestamps + offset for episode, offset in items])
@@ -239,6 +246,10 @@ class LeRobotDataset:
                 part = frames[start:start + len(episode)]
                 start += len(episode)
                 episode.frames[cam] = self.cache.store(cam, self.frame_size, episode.index, part)
+            if progress is not None:
+                progress.update(len(times))
+        if progress is not None:
+            progress.close()
 
     def _episode_tables(self) -> dict[int, tuple[pa.Table, Path]]:
         columns = [STATE_KEY, ACTION_KEY, "timestamp", "episode_index", "frame_index"]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,7 +79,13 @@ def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
     shutil.rmtree(tmp, ignore_errors=True)
     batch = 50
     source_demos = []
-    for start in range(0, spec.n_source, batch):
+    starts = range(0, spec.n_source, batch)
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"generating the embedded sim ({spec.n_source} + {spec.n_target} demos)",
+                      unit="batch", leave=False)
+    for start in starts:
         chunk = inits[start:start + batch]
         env = ReachEnv(len(chunk), "source", spec.shift, spec.size, seed=spec.seed)
         source_demos += _record(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
