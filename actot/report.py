@@ -12,6 +12,7 @@ ADVICE = {
     "ot_cost_diverging": "the state-space OT cost kept rising: lower ot.weight_label, or try embed-only (weight_label=0), "
                          "or lower ot.reg slightly",
     "non_finite": "a metric became NaN/Inf: lower the learning rate or lambda_ot, or raise ot.reg",
+    "asha": "ASHA judged these behind their peers at a rung; more steps or a larger grace_period would tell more",
 }
 
 

@@ -30,6 +30,10 @@ def test_searcher_tells_rule_stopped_trials_as_pruned_and_nan_as_failed():
     searcher.on_trial_complete("nan", {"eval/avg_l1": math.nan, "step": 50, "non_finite": 1.0})
     states = [t.state for t in searcher._ot_study.trials]
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    searcher.total_steps = 100  # a scheduler (ASHA) stop at step 50 of 100 is no clean COMPLETE either
+    searcher.suggest("asha")
+    searcher.on_trial_complete("asha", {"eval/avg_l1": 0.02, "step": 50})
+    assert searcher._ot_study.trials[-1].state == TrialState.PRUNED
     assert searcher._ot_study.best_value == 0.4  # the flattering 0.01 of the stopped trial is not taken
 
 
@@ -57,6 +61,14 @@ def test_results_parquet_holds_every_trial_and_reloads(tmp_path):
     again.load()
     assert again.counts() == {"finished": 1, "stopped": 1}
     assert [t for t, _ in again.ranked()] == ["a", "b"]
+
+
+def test_a_trial_ended_early_by_the_scheduler_is_marked_stopped(tmp_path):
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo", total_steps=100)
+    store.start("x", {"ot.reg": 1.0, "ot.tau": 5.0})
+    store.add_result("x", {}, {"step": 50, "eval/avg_l1": 0.3})
+    store.finish("x")
+    assert store.trials["x"]["status"] == "stopped" and store.trials["x"]["stop_rule"] == "asha"
 
 
 def _free_port() -> int:

@@ -171,3 +171,25 @@ def test_interrupt_kill_and_resume(small_sim, tmp_path, ray_tmp):
     for t in final:
         steps = [r["step"] for r in rows if r["trial_id"] == t]
         assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
+
+
+@pytest.mark.slow
+def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
+    from run_sweep import main
+
+    source, target = small_sim
+    args = sweep_files(tmp_path, n=4, c=2, steps=30) + [
+        "name=asha", "asha.enabled=true", "asha.grace_period=12", f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    assert main(args) == 0
+    sweep_dir = tmp_path / "out" / "asha"
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    status = {r["trial_id"]: (r["status"], r["stop_rule"]) for r in rows}
+    assert len(status) == 4
+    for trial_id, (state, rule) in status.items():
+        last = max(r["step"] for r in rows if r["trial_id"] == trial_id)
+        assert (state, last) == ("finished", 30) or (state == "stopped" and rule in ("asha", "pi_collapse") and last < 30)
+    study = optuna.load_study(study_name="asha", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    for t in study.trials:
+        stopped = status[t.user_attrs["ray_trial_id"]][0] == "stopped"
+        assert t.state == (optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE)

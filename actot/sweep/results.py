@@ -41,8 +41,10 @@ def _number(value) -> bool:
 class ResultsStore:
     """In-memory trials (id -> {'params', 'status', ..., 'history'}) mirrored to parquet + SQLite."""
 
-    def __init__(self, sweep_dir: Path, space: SearchSpace, metric: str, mode: str, study_name: str):
+    def __init__(self, sweep_dir: Path, space: SearchSpace, metric: str, mode: str, study_name: str,
+                 total_steps: int | None = None):
         self.sweep_dir = Path(sweep_dir)
+        self.total_steps = total_steps
         self.path = self.sweep_dir / "results.parquet"
         self.space, self.metric, self.mode, self.study_name = space, metric, mode, study_name
         self.trials: dict[str, dict] = {}
@@ -92,6 +94,10 @@ class ResultsStore:
             trial["status"] = "stopped"
         elif last.get("non_finite"):
             trial["status"] = "non_finite"
+        elif self.total_steps is not None and last.get("step", self.total_steps) < self.total_steps:
+            # Ended early without a rule or an error: the scheduler (ASHA) stopped it.
+            trial.update(status="stopped", stop_rule="asha", stop_step=int(last["step"]),
+                         stop_reason=f"the scheduler stopped it at step {last['step']} of {self.total_steps}")
         else:
             trial["status"] = "finished"
         self.write()

@@ -156,7 +156,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name)
+    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
     trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials"),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     try:
@@ -164,13 +164,10 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
             _say(f"resuming {sweep_dir}")
             tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
         else:
-            import optuna
-
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
             searcher = RuleAwareOptunaSearch(
                 space=space.distributions, metric=cfg.metric, mode=cfg.mode,
                 points_to_evaluate=space.starting_points or None,
-                sampler=optuna.samplers.TPESampler(seed=cfg.seed), study_name=name)
+                sampler=optuna.samplers.TPESampler(seed=cfg.seed), study_name=name, total_steps=base_cfg.steps)
             scheduler = (ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=cfg.asha.grace_period,
                                        reduction_factor=cfg.asha.reduction_factor)
                          if cfg.asha.enabled else FIFOScheduler())
