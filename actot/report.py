@@ -96,3 +96,17 @@ def plot_curves(store: ResultsStore, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def write_report(store: ResultsStore, path: Path, plot: Path | None, finished: bool) -> Path:
+    """The same summary as the console, as Markdown beside the results."""
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(store.counts().items()))
+    lines = [f"# Sweep {store.study_name}", "",
+             f"Space `{store.space.name}` ({store.space.description}); metric `{store.metric}` ({store.mode}).",
+             f"Trials: {counts}." + ("" if finished else " **Interrupted**: resume with `resume=true`."), "",
+             "```", ranked_table(store), "```", ""]
+    lines += [f"- {line}" for line in advice(store)]
+    if plot is not None:
+        lines += ["", f"![{store.metric} and ot_pi_sum by step]({plot.name})"]
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -91,6 +91,8 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     assert states[healthy[0]] == optuna.trial.TrialState.COMPLETE
     assert len(list((sweep_dir / "trials").glob("*/wandb/offline-run-*"))) == 4
     assert (sweep_dir / "curves.png").stat().st_size > 1000
+    report = (sweep_dir / "report.md").read_text()
+    assert "pi_collapse" in report and "curves.png" in report and "1 stopped" in report
 
 
 def _finished(results: Path) -> dict:

@@ -114,7 +114,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from actot.report import advice, plot_curves, ranked_table
+    from actot.report import advice, plot_curves, ranked_table, write_report
     from actot.sweep.results import ResultsRecorder, ResultsStore, _say
     from actot.sweep.searcher import RuleAwareOptunaSearch
     from actot.train import load_data
@@ -195,7 +195,8 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     for line in advice(store):
         _say(line)
     plot = plot_curves(store, sweep_dir / "curves.png")
-    _say(f"results: {sweep_dir / 'results.parquet'}; plot: {plot}; "
+    report = write_report(store, sweep_dir / "report.md", plot, finished)
+    _say(f"results: {sweep_dir / 'results.parquet'}; report: {report}; plot: {plot}; "
          f"dashboard: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
     if not finished:
         done = sum(v for k, v in counts.items() if k in ("finished", "stopped", "non_finite", "error"))
