@@ -132,3 +132,12 @@ def test_same_seed_same_suggestions():
 
     assert suggestions(3) == suggestions(3)
     assert suggestions(3) != suggestions(4)
+
+
+@pytest.mark.parametrize("name", ["local", "gpu", "cluster"])
+def test_shipped_sweeps_validate(name):
+    cfg, _ = load_sweep(name)
+    base, rules, train_cfg = prepare(load_space("ot_full"), cfg)
+    assert rules and train_cfg.steps == cfg.train["steps"]
+    if name == "cluster":
+        assert train_cfg.policy_preset == "act" and train_cfg.policy.dim_model == 512
