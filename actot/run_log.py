@@ -1,13 +1,15 @@
 """Where a run's metrics go: W&B (online, offline or disabled) and a parquet history.
 
 The parquet file (`history.parquet` in the run folder: a `step` column and one column per
-metric) is rewritten atomically at every log, so a killed run keeps what it had logged.
+metric) is rewritten atomically at every log, so a killed run keeps what it had logged. The
+summary (status, stop reason, best values) goes to W&B and to `summary.json` beside it.
 W&B mode `auto` is online when an API key is configured and offline otherwise; the key
 itself is never written into the config, the history or any log.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -65,6 +67,8 @@ class RunLog:
             self.wandb_run.log({k: v for k, v in metrics.items() if not math.isnan(float(v))}, step=step)
 
     def summary(self, values: dict) -> None:
+        """The run's summary (status, stop reason, best values): to W&B and to `summary.json`."""
+        (self.run_dir / "summary.json").write_text(json.dumps(values, indent=2, default=str))
         if self.wandb_run is not None:
             self.wandb_run.summary.update(values)
 

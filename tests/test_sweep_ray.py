@@ -4,6 +4,7 @@ One in-process sweep in which a rule fires, and one driver that is interrupted w
 resumed, killed with SIGKILL, and resumed again to the end.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -90,6 +91,10 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     assert states[collapsed[0]] == optuna.trial.TrialState.PRUNED
     assert states[healthy[0]] == optuna.trial.TrialState.COMPLETE
     assert len(list((sweep_dir / "trials").glob("*/wandb/offline-run-*"))) == 4
+    summary = json.loads((sweep_dir / "trials" / collapsed[0] / "summary.json").read_text())
+    assert summary["status"] == "stopped" and "ot_pi_sum" in summary["stop_reason"]
+    assert summary["best/eval/avg_l1"] > 0 and summary["best/eval/avg_l1_step"] in (0, 5, 10)
+    assert json.loads((sweep_dir / "trials" / healthy[0] / "summary.json").read_text())["status"] == "finished"
     assert (sweep_dir / "curves.png").stat().st_size > 1000
     report = (sweep_dir / "report.md").read_text()
     assert "pi_collapse" in report and "curves.png" in report and "1 stopped" in report
