@@ -102,3 +102,11 @@ def test_trains_on_a_real_lerobot_dataset_with_video(tmp_path):
     assert result.status == "finished"
     assert "ot_align_acc" not in result.metrics and "eval/success" not in result.metrics  # no ground truth, no sim
     assert all(math.isfinite(v) for v in result.metrics.values())
+
+
+def test_api_key_is_written_nowhere(small_sim, tmp_path, monkeypatch):
+    secret = "0123456789abcdef0123456789abcdef01234567"  # the shape of a W&B key
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    train(tiny(small_sim, tmp_path, "steps=4", "log_every=2", "name=secret", "wandb.mode=offline"), progress=False)
+    files = [p for p in (tmp_path / "secret").rglob("*") if p.is_file()]
+    assert files and not [p for p in files if secret.encode() in p.read_bytes()]
