@@ -231,21 +231,6 @@ def to_dict(cfg: TrainConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def from_dict(data: dict) -> TrainConfig:
-    flat = {}
-
-    def walk(node, prefix=""):
-        for k, v in node.items():
-            if isinstance(v, dict):
-                walk(v, f"{prefix}{k}.")
-            else:
-                flat[f"{prefix}{k}"] = v
-
-    walk(data)
-    preset_name = flat.pop("policy_preset", "act_small")
-    return apply_overrides(TrainConfig(), {"policy": preset_name, **flat}, "config")
-
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

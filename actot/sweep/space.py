@@ -17,7 +17,6 @@ A `pair: separate` tau searches `ot.tau_a` and `ot.tau_b`; `per_camera: K` searc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,7 +165,3 @@ def describe(space: SearchSpace) -> str:
             scale = " (log)" if getattr(dist, "log", False) else ""
             parts.append(f"{key} in [{dist.low:g}, {dist.high:g}]{scale}")
     return "; ".join(parts)
-
-
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
