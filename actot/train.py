@@ -34,7 +34,7 @@ from actot.evaluate import eval_avg_l1, rollout_success, to_tensors
 from actot.ot.loss import OTSettings, ot_loss
 from actot.policy.act import ACT, act_loss
 from actot.run_log import RunLog
-from actot.sim.generate import SimSpec, ensure_sim, load_true_pairs
+from actot.sim.generate import SimSpec, ensure_sim, load_sim_spec, load_true_pairs
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
 Report = Callable[[dict, "Path | None", list], "str | None"]
@@ -67,6 +67,7 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
         source_root, target_root = ensure_sim(spec)
     else:
         source_root, target_root = Path(d.source), Path(d.target)
+        spec = load_sim_spec(target_root)  # a sim dataset named by path still gets rollouts
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)

@@ -110,3 +110,11 @@ def test_api_key_is_written_nowhere(small_sim, tmp_path, monkeypatch):
     train(tiny(small_sim, tmp_path, "steps=4", "log_every=2", "name=secret", "wandb.mode=offline"), progress=False)
     files = [p for p in (tmp_path / "secret").rglob("*") if p.is_file()]
     assert files and not [p for p in files if secret.encode() in p.read_bytes()]
+
+
+@pytest.mark.parametrize("ensemble", ["null", "0.01"])
+def test_closed_loop_rollouts_report_success(small_sim, tmp_path, ensemble):
+    result = train(tiny(small_sim, tmp_path, "steps=2", "log_every=2", "rollout_episodes=3", f"name=roll{ensemble}",
+                        f"policy.temporal_ensemble_coeff={ensemble}", "data.sim.shift=2.0", "wandb.mode=disabled"),
+                   progress=False)
+    assert 0.0 <= result.metrics["eval/success"] <= 1.0

@@ -122,3 +122,12 @@ def load_true_pairs(target_root: Path) -> dict[int, int] | None:
     if not path.is_file():
         return None
     return {int(k): int(v) for k, v in json.loads(path.read_text())["target_to_source"].items()}
+
+
+def load_sim_spec(target_root: Path) -> SimSpec | None:
+    """The spec a dataset was generated with, if it came from our simulator (for rollouts)."""
+    path = Path(target_root) / PAIRS_FILE
+    if not path.is_file():
+        return None
+    spec = json.loads(path.read_text()).get("spec")
+    return SimSpec(**spec) if spec else None

@@ -27,6 +27,7 @@ from actot.config import apply_overrides, to_dict
 from actot.errors import ActotError
 from actot.sweep.config import SweepConfig, base_train_config
 from actot.sweep.rules import Rule, check_rules, parse_rules
+from actot.sim.generate import load_sim_spec
 from actot.sweep.space import SearchSpace, describe
 
 
@@ -104,8 +105,9 @@ def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], obj
     if cfg.metric not in ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)"):
         raise ActotError(f"sweep: metric '{cfg.metric}' is not reported by trials; use eval/avg_l1, eval/success, "
                          "train/loss, train/l1_loss, ot_loss or ot_cost(state)")
-    if cfg.metric == "eval/success" and base_cfg.data.source is not None:
-        raise ActotError("sweep: metric=eval/success needs the embedded sim (closed-loop rollouts); use eval/avg_l1")
+    if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:
+        raise ActotError(f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
+                         f"have ({base_cfg.data.target} is not one); use eval/avg_l1")
     return base, rules, base_cfg
 
 
