@@ -204,7 +204,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             bar.update(1)
         if step % cfg.log_every and step != cfg.steps:
             continue
-        metrics = {k: float(v) / count for k, v in sums.items()}
+        means = (torch.stack(list(sums.values())) / count).tolist()  # one device-to-host read per log
+        metrics = dict(zip(sums, means))
         sums, count = {}, 0
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
