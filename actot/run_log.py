@@ -76,3 +76,32 @@ class RunLog:
         if self.wandb_run is not None:
             self.wandb_run.finish(exit_code=exit_code)
             self.wandb_run = None
+
+
+CURVES = (("eval/avg_l1", "train/l1_loss"), ("ot_pi_sum", "ot_pi_diag"), ("ot_loss",), ("ot_cost(state)",))
+
+
+def plot_history(rows: list[dict], path: Path, title: str = "") -> Path | None:
+    """One run's metrics by step, four panels (L1s, plan mass, OT loss, state-space cost)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.4))
+    for ax, keys in zip(axes, CURVES):
+        for key in keys:
+            points = [(r["step"], r[key]) for r in rows if key in r and math.isfinite(r[key])]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=key)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -33,7 +33,7 @@ from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_avg_l1, rollout_success, to_tensors
 from actot.ot.loss import OTSettings, ot_loss
 from actot.policy.act import ACT, act_loss
-from actot.run_log import RunLog
+from actot.run_log import RunLog, plot_history
 from actot.sim.generate import SimSpec, ensure_sim, load_sim_spec, load_true_pairs
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
@@ -269,8 +269,9 @@ def _main(argv=None) -> int:
     cfg = parse_cli(args)
     result = train(cfg)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
+    plot = plot_history(result.history, result.run_dir / "curves.png", result.run_dir.name)
     print(f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
-          f"history: {result.run_dir / 'history.parquet'}")
+          f"history: {result.run_dir / 'history.parquet'}; plot: {plot}")
     return 0 if result.status == "finished" else 3
 
 

@@ -12,14 +12,18 @@ from actot.train import train
 SEED_KEYS = {"train/loss", "train/l1_loss", "eval/avg_l1", "ot_loss", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)"}
 
 
-def tiny(small_sim, tmp_path, *extra):
+def tiny_words(small_sim, tmp_path) -> list[str]:
     source, target = small_sim
-    return parse_cli([
+    return [
         f"data.source={source}", f"data.target={target}", "data.resolution=16", "data.n_eval_target=1",
         "policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
         "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8",
         "batch_size=4", "ot.batch_size=8", "ot.window_size=2", "log_every=5", "rollout_episodes=0",
-        "threads=1", f"out_dir={tmp_path}", "wandb.mode=offline", *extra])
+        "threads=1", f"out_dir={tmp_path}", "wandb.mode=offline"]
+
+
+def tiny(small_sim, tmp_path, *extra):
+    return parse_cli([*tiny_words(small_sim, tmp_path), *extra])
 
 
 def test_metrics_have_the_seed_keys_and_are_finite(small_sim, tmp_path):
@@ -118,3 +122,13 @@ def test_closed_loop_rollouts_report_success(small_sim, tmp_path, ensemble):
                         f"policy.temporal_ensemble_coeff={ensemble}", "data.sim.shift=2.0", "wandb.mode=disabled"),
                    progress=False)
     assert 0.0 <= result.metrics["eval/success"] <= 1.0
+
+
+def test_cli_trains_and_plots(small_sim, tmp_path, capsys):
+    from actot.train import main
+
+    cfg_words = tiny_words(small_sim, tmp_path) + ["steps=4", "log_every=2", "name=cli", "wandb.mode=disabled"]
+    assert main(cfg_words) == 0
+    assert "finished at step 4" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "curves.png").stat().st_size > 1000
+    assert main(["ot.heuristic=diag"]) == 2  # a bad override: one line, exit status 2
