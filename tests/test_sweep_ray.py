@@ -179,6 +179,12 @@ def test_interrupt_kill_and_resume(small_sim, tmp_path, ray_tmp):
         steps = [r["step"] for r in rows if r["trial_id"] == t]
         assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
 
+    # 4. Resuming a finished sweep only prints its results again.
+    again = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
+    assert pq.read_table(results).to_pylist() == rows
+
 
 @pytest.mark.slow
 def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):

@@ -111,32 +111,17 @@ def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], obj
     return base, rules, base_cfg
 
 
-def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOutcome:
+def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
+         store) -> bool:
+    """Start or restore the Tuner and run it; return whether every trial ended."""
+    import optuna
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from actot.report import advice, plot_curves, ranked_table, write_report
-    from actot.sweep.results import ResultsRecorder, ResultsStore, _say
+    from actot.sweep.results import ResultsRecorder, _say
     from actot.sweep.searcher import RuleAwareOptunaSearch
     from actot.train import load_data
-
-    base, rules, base_cfg = prepare(space, cfg)
-    name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    sweep_dir = (Path(cfg.storage) / name).resolve()
-    if cfg.resume and not sweep_dir.is_dir():
-        raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
-    if not cfg.resume and (sweep_dir / "sweep.json").exists():
-        raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
-
-    resolved = {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
-                          "starting_points": space.point_names},
-                "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
-                "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
-    print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        (sweep_dir / "sweep.json").write_text(json.dumps(resolved, indent=2, default=str))
 
     _say("preparing data (generated or decoded once, then shared by every trial through the cache)")
     load_data(base_cfg)
@@ -155,10 +140,6 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
         ray.init(**init)
         started_ray = True
 
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
     trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials"),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     try:
@@ -185,11 +166,45 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         grid = tuner.fit()
         store.load()
-        finished = grid.num_terminated + grid.num_errors >= cfg.num_samples and not any(
+        return grid.num_terminated + grid.num_errors >= cfg.num_samples and not any(
             t["status"] in ("running", "interrupted") for t in store.trials.values())
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOutcome:
+    from actot.report import advice, plot_curves, ranked_table, write_report
+    from actot.sweep.results import FINAL_STATUSES, ResultsStore, _say
+
+    base, rules, base_cfg = prepare(space, cfg)
+    name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    sweep_dir = (Path(cfg.storage) / name).resolve()
+    if cfg.resume and not sweep_dir.is_dir():
+        raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
+    if not cfg.resume and (sweep_dir / "sweep.json").exists():
+        raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
+
+    resolved = {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
+                          "starting_points": space.point_names},
+                "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
+                "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
+    print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        (sweep_dir / "sweep.json").write_text(json.dumps(resolved, indent=2, default=str))
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
+    store.load()
+    ended = sum(t["status"] in FINAL_STATUSES for t in store.trials.values())
+    if cfg.resume and ended >= cfg.num_samples:
+        _say(f"all {cfg.num_samples} trials of {name} have ended; nothing to resume")
+        finished = True
+    else:
+        finished = _fit(space, cfg, base, rules, base_cfg, name, sweep_dir, store)
 
     counts = store.counts()
     print()
@@ -201,7 +216,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     _say(f"results: {sweep_dir / 'results.parquet'}; report: {report}; plot: {plot}; "
          f"dashboard: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
     if not finished:
-        done = sum(v for k, v in counts.items() if k in ("finished", "stopped", "non_finite", "error"))
+        done = sum(v for k, v in counts.items() if k in FINAL_STATUSES)
         _say(f"INTERRUPTED: {done} of {cfg.num_samples} trials ended; the sweep is not finished. Resume with:\n"
              f"  {resume_command(argv, name)}")
     return SweepOutcome(sweep_dir, finished, counts, store)
