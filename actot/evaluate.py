@@ -32,15 +32,15 @@ def eval_avg_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.de
     was_training = model.training
     model.eval()
     episodes, refs = eval_frame_refs(data, max_frames)
-    total, count = 0.0, 0.0
+    total = torch.zeros(2, device=device)  # [sum of |error|, number of valid action values]: read once
     for start in range(0, len(refs), batch_size):
         batch = to_tensors(frames_at(episodes, data.cameras, refs[start:start + batch_size], chunk_size), device)
         actions, _, _ = model(batch)
         valid = (~batch["action_is_pad"]).unsqueeze(-1).float()
-        total += float(((actions.float() - batch["action"]).abs() * valid).sum())
-        count += float(valid.sum()) * actions.shape[-1]
+        total += torch.stack([((actions.float() - batch["action"]).abs() * valid).sum(), valid.sum() * actions.shape[-1]])
     model.train(was_training)
-    return total / max(count, 1.0)
+    error, count = total.tolist()
+    return error / max(count, 1.0)
 
 
 @torch.no_grad()

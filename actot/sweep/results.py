@@ -67,14 +67,16 @@ class ResultsStore:
             if trial["status"] not in FINAL_STATUSES:
                 trial["status"] = "interrupted"  # its driver died; Ray resumes or replaces it
 
+    def entry(self, trial_id: str, params: dict) -> dict:
+        """The trial's record, created (as running) on first sight."""
+        return self.trials.setdefault(trial_id, {"params": dict(params), "status": "running", "stop_rule": None,
+                                                 "stop_step": None, "stop_reason": None, "flags": None, "history": []})
+
     def start(self, trial_id: str, params: dict) -> None:
-        self.trials.setdefault(trial_id, {"params": dict(params), "status": "running", "stop_rule": None,
-                                          "stop_step": None, "stop_reason": None, "flags": None, "history": []})
-        self.trials[trial_id]["status"] = "running"
+        self.entry(trial_id, params)["status"] = "running"
 
     def add_result(self, trial_id: str, params: dict, result: dict) -> None:
-        self.start(trial_id, params) if trial_id not in self.trials else None
-        trial = self.trials[trial_id]
+        trial = self.entry(trial_id, params)
         row = {"step": int(result.get("step", 0))}
         row.update({k: float(v) for k, v in result.items() if _number(v) and is_metric(k)})
         trial["history"] = [r for r in trial["history"] if r["step"] < row["step"]] + [row]
@@ -169,6 +171,11 @@ class ResultsStore:
 
         return sorted(self.trials.items(), key=key)
 
+    def best_final(self) -> float | None:
+        """The best last-reported metric over all trials so far."""
+        finals = [v for v in (self.final_metric(t) for t in self.trials.values()) if v is not None]
+        return (min if self.mode == "min" else max)(finals) if finals else None
+
     def final_metric(self, trial: dict) -> float | None:
         values = [r[self.metric] for r in trial["history"] if self.metric in r and math.isfinite(r[self.metric])]
         return values[-1] if values else None
@@ -180,6 +187,7 @@ class ResultsRecorder(Callback):
     def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0):
         self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
         self._last_beat = 0.0
+        self._flagged: set[tuple[str, str]] = set()  # (trial, rule) pairs already printed
 
     def setup(self, **info):
         self.store.load()  # the disk is the truth after a restore, not this object's pickle
@@ -205,21 +213,18 @@ class ResultsRecorder(Callback):
                  f"{result.get('stop_reason')} [{self._short(trial)}]")
             self.store.write()
         for name, reason in zip((result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")):
-            if name and name not in (self.store.trials[trial.trial_id].get("_printed_flags") or set()):
-                self.store.trials[trial.trial_id].setdefault("_printed_flags", set()).add(name)
+            if name and (trial.trial_id, name) not in self._flagged:
+                self._flagged.add((trial.trial_id, name))
                 _say(f"rule {name} flags trial {trial.trial_id}: {reason}")
         now = time.monotonic()
         if now - self._last_beat > self.heartbeat_s:
             self._last_beat = now
             running = [t for t in trials if t.status == "RUNNING"]
             done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-            best = min((v for v in (self.store.final_metric(t) for t in self.store.trials.values()) if v is not None),
-                       default=None) if self.store.mode == "min" else max(
-                (v for v in (self.store.final_metric(t) for t in self.store.trials.values()) if v is not None), default=None)
+            best = self.store.best_final()
             steps = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('step', 0)}" for t in running)
-            _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}; "
-                 f"best {self.store.metric} so far {best:.4g}" if best is not None else
-                 f"progress: {done}/{self.num_samples} done, running {steps or '-'}")
+            so_far = f"; best {self.store.metric} so far {best:.4g}" if best is not None else ""
+            _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self.store.finish(trial.trial_id)
@@ -230,7 +235,7 @@ class ResultsRecorder(Callback):
         _say(f"trial {trial.trial_id} {t['status']} ({value}) [{done}/{self.num_samples}]")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.store.start(trial.trial_id, self._params(trial)) if trial.trial_id not in self.store.trials else None
+        self.store.entry(trial.trial_id, self._params(trial))
         self.store.finish(trial.trial_id, error=True)
         _say(f"trial {trial.trial_id} failed with an error; see {trial.local_path or 'its trial folder'}")
 
