@@ -56,22 +56,33 @@ class OTConfig:
 
     window_size: jitter half-width (frames) around the DTW-matched source frame.
     reg: entropic regularisation. tau: marginal relaxation (tau_a, tau_b), POT's reg_m.
-    heuristic: diagonal prior, 'hard' (the original), 'soft' (banded) or 'none'.
+    heuristic: diagonal prior, 'hard' (the method's and the seed's), 'soft' (banded) or 'none'.
     weight_embed: per-camera embedding-cost weights (one number applies to every camera).
-    weight_label: weight of the [state, first action] label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
+    weight_label: weight of the label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
+    cost: 'sqeuclidean' (the method: squared Euclidean distances) or 'normalised' (each term
+        divided by its batch mean for the plan; reg and tau then in units of a typical pair).
+    label: what the label cost compares: 'first_action', 'action_chunk' (flattened over time),
+        'state' or 'state_first_action'; label_dims: [start, stop] slice of its feature dimension.
     batch_size: B_ot, target frames (and as many paired source frames) per step.
+    max_iters, tol, check_every: Sinkhorn iteration cap, marginal-error tolerance, check interval
+        (heuristic=hard needs none: its plan has a closed form).
     """
 
     window_size: int = 10
-    reg: float = 1.0
-    tau: list[float] = field(default_factory=lambda: [5.0, 5.0])
-    heuristic: str = "soft"
+    reg: float = 2.0
+    tau: list[float] = field(default_factory=lambda: [10.0, 10.0])
+    heuristic: str = "hard"
     bandwidth: float = 2.0
     weight_embed: list[float] = field(default_factory=lambda: [1.0])
-    weight_label: float = 0.1
+    weight_label: float = 0.0
     lambda_ot: float = 0.1
+    cost: str = "sqeuclidean"
+    label: str = "first_action"
+    label_dims: Optional[list[int]] = None
     batch_size: int = 32
-    n_iters: int = 100
+    max_iters: int = 1000
+    tol: float = 1e-6
+    check_every: int = 50
     solver: str = "torch"
 
 
@@ -87,7 +98,12 @@ class WandbConfig:
 
 @dataclass
 class TrainConfig:
-    """One training run. `policy_preset` names the ACT preset that `policy` started from."""
+    """One training run. `policy_preset` names the ACT preset that `policy` started from.
+
+    batch_size: behaviour-cloning rows per step, source and target together; bc_src_weight of
+    them come from the source domain (the reference's mix; 0.7-0.9 in the seed authors'
+    configs). The OT rows (ot.batch_size pairs) feed the OT loss only, unless bc_on_ot_rows.
+    """
 
     policy_preset: str = "act_small"
     policy: ACTConfig = field(default_factory=lambda: dataclasses.replace(PRESETS["act_small"]))
@@ -95,7 +111,9 @@ class TrainConfig:
     ot: OTConfig = field(default_factory=OTConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     steps: int = 300
-    batch_size: int = 8
+    batch_size: int = 16
+    bc_src_weight: float = 0.5
+    bc_on_ot_rows: bool = False
     log_every: int = 25
     eval_frames: int = 256
     rollout_episodes: int = 10
@@ -112,6 +130,8 @@ class TrainConfig:
 CHOICES = {
     "ot.heuristic": ("hard", "soft", "none"),
     "ot.solver": ("torch", "pot"),
+    "ot.cost": ("sqeuclidean", "normalised"),
+    "ot.label": ("first_action", "action_chunk", "state", "state_first_action"),
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),
@@ -204,6 +224,12 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
          "a list of numbers >= 0"),
         ("data.resolution", len(cfg.data.resolution) == 2 and min(cfg.data.resolution) >= 8, "[H, W], each >= 8"),
         ("data.n_eval_target", cfg.data.n_eval_target >= 0, ">= 0"),
+        ("bc_src_weight", 0.0 <= cfg.bc_src_weight <= 1.0, "in [0, 1]"),
+        ("ot.max_iters", cfg.ot.max_iters >= 1, ">= 1"), ("ot.tol", cfg.ot.tol > 0, "> 0"),
+        ("ot.check_every", cfg.ot.check_every >= 1, ">= 1"),
+        ("ot.label_dims", cfg.ot.label_dims is None or (len(cfg.ot.label_dims) == 2
+                                                          and 0 <= cfg.ot.label_dims[0] < cfg.ot.label_dims[1]),
+         "null or [start, stop] with 0 <= start < stop"),
     ]
     for key, ok, rule in checks:
         if not ok:

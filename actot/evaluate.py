@@ -43,6 +43,11 @@ def eval_avg_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.de
     return error / max(count, 1.0)
 
 
+def make_ensembler(cfg) -> TemporalEnsembler | None:
+    """Temporal ensembling when `temporal_ensemble_coeff` is set (0 included: a uniform average)."""
+    return None if cfg.temporal_ensemble_coeff is None else TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size)
+
+
 @torch.no_grad()
 def rollout_success(model: ACT, data: CoTrainData, device: torch.device, n_episodes: int, shift: float,
                     seed: int = 12345, domain: str = "target") -> float:
@@ -54,7 +59,7 @@ def rollout_success(model: ACT, data: CoTrainData, device: torch.device, n_episo
     env = ReachEnv(n_episodes, domain=domain, shift=shift, seed=seed)
     obs = env.reset()
     normaliser = data.normaliser
-    ensembler = TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size) if cfg.temporal_ensemble_coeff else None
+    ensembler = make_ensembler(cfg)
     queue: list[np.ndarray] = []
     done = False
     while not done:

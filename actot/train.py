@@ -3,8 +3,11 @@
     python -m actot.train policy=act_small steps=200                 # the embedded sim
     python -m actot.train data.source=PATH data.target=PATH ot.reg=2  # LeRobot datasets
 
-Per step: one batch of [OT source | OT target | BC source | BC target] rows goes through ACT
-once; L = L_bc + lambda_ot * L_ot with L_ot on the first two blocks' camera embeddings.
+Per step: one batch of [OT source | OT target | BC rows]. The BC rows go through ACT for
+L_bc; the OT pairs go through the image encoder only, for their embeddings and L_ot (as in the
+method's reference code; `bc_on_ot_rows=true` also trains BC on them).
+L = L_bc + lambda_ot * L_ot. At each log step the two gradients are taken apart on the shared
+encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
 Metrics are averaged over the steps between logs, on the device, and read back once per
 `log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
 is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
@@ -31,7 +34,8 @@ from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_avg_l1, rollout_success, to_tensors
-from actot.ot.loss import OTSettings, ot_loss
+from actot.metrics import direction
+from actot.ot.loss import OTSettings, make_label, ot_loss
 from actot.policy.act import ACT, act_loss
 from actot.run_log import RunLog, plot_history
 from actot.sim.generate import SimSpec, ensure_sim, load_sim_spec, load_true_pairs
@@ -97,8 +101,51 @@ def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
 def ot_settings(cfg: TrainConfig) -> OTSettings:
     o = cfg.ot
     return OTSettings(reg=o.reg, tau=(o.tau[0], o.tau[1]), heuristic=o.heuristic, bandwidth=o.bandwidth,
-                      weight_embed=tuple(o.weight_embed), weight_label=o.weight_label, n_iters=o.n_iters,
-                      solver=o.solver)
+                      weight_embed=tuple(o.weight_embed), weight_label=o.weight_label, cost=o.cost,
+                      max_iters=o.max_iters, tol=o.tol, check_every=o.check_every, solver=o.solver)
+
+
+def step_losses(model: ACT, batch: dict, cfg: TrainConfig, settings: OTSettings, use_amp: bool = False):
+    """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
+
+    BC sees the BC rows only (all rows with `bc_on_ot_rows`); the OT pairs go through the image
+    encoder alone. With lambda_ot = 0 the plan is still solved, for its metrics, without a graph.
+    """
+    n_ot = cfg.ot.batch_size
+    rows = {k: v for k, v in batch.items() if k != "true_pair"}
+    ot_rows = {k: v[:2 * n_ot] for k, v in rows.items()}
+    bc_rows = rows if cfg.bc_on_ot_rows else {k: v[2 * n_ot:] for k, v in rows.items()}
+    device_type = batch["state"].device.type
+    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_amp):
+        actions, vae_stats, bc_embeddings = model(bc_rows)
+        bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, bc_rows)
+        if cfg.bc_on_ot_rows:
+            embeddings = bc_embeddings[:2 * n_ot]
+        else:
+            with torch.set_grad_enabled(cfg.ot.lambda_ot > 0 and torch.is_grad_enabled()):
+                embeddings = model.ot_embeddings(ot_rows)
+    embeddings = embeddings.float()
+    label = make_label(cfg.ot.label, ot_rows["state"], ot_rows["action"], cfg.ot.label_dims)
+    l_ot, ot_metrics = ot_loss(settings, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
+                               ot_rows["state"][:n_ot], ot_rows["state"][n_ot:], batch.get("true_pair"))
+    return bc_loss, parts, l_ot, ot_metrics
+
+
+def backward_measuring_ot_share(bc_loss: torch.Tensor, ot_term: torch.Tensor, shared: list) -> torch.Tensor:
+    """Backpropagate bc_loss + ot_term; return ||grad ot_term|| / ||grad bc_loss|| on `shared`.
+
+    Two backward passes into the same .grad buffers (the sum is the usual gradient); the BC part
+    is copied in between. Costs one copy of the shared gradients, so it runs at log steps only.
+    """
+    bc_loss.backward(retain_graph=ot_term.requires_grad)
+    bc_grads = [None if p.grad is None else p.grad.detach().clone() for p in shared]
+    if ot_term.requires_grad:
+        ot_term.backward()
+    zero = bc_loss.new_zeros(())
+    bc_sq = sum((g.float().pow(2).sum() for g in bc_grads if g is not None), zero)
+    ot_sq = sum(((p.grad - g if g is not None else p.grad).float().pow(2).sum()
+                 for p, g in zip(shared, bc_grads) if p.grad is not None), zero)
+    return ot_sq.sqrt() / bc_sq.sqrt().clamp_min(1e-12)
 
 
 def save_checkpoint(path: Path, model, optimizer, sampler, step: int, history: list[dict], run_id: str | None) -> Path:
@@ -137,7 +184,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras)).to(device)
     optimizer = make_optimizer(model, cfg)
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                             seed=cfg.seed, true_pairs=true_pairs)
+                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight)
     name = cfg.name or f"run-seed{cfg.seed}"
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
@@ -178,20 +225,21 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     model.train()
     step = start_step
     step_time = time.perf_counter()
+    shared = model.ot_parameters()
     for step in range(start_step + 1, cfg.steps + 1):
         batch = to_tensors(sampler.next(), device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-            actions, vae_stats, embeddings = model(batch)
-            bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, batch)
-        embeddings = embeddings.float()
-        l_ot, ot_metrics = ot_loss(settings, embeddings[:n_ot], embeddings[n_ot:2 * n_ot],
-                                   batch["label"][:n_ot], batch["label"][n_ot:2 * n_ot],
-                                   batch["state"][:n_ot], batch["state"][n_ot:2 * n_ot], batch.get("true_pair"))
-        loss = bc_loss + cfg.ot.lambda_ot * l_ot
+        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, settings, use_amp)
+        ot_term = cfg.ot.lambda_ot * l_ot
+        loss = bc_loss + ot_term
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-        values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"], **ot_metrics}
+        closes_window = step % cfg.log_every == 0 or step == cfg.steps
+        if closes_window:
+            grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
+        else:
+            loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
+        values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
+                  "train/grad_norm": grad_norm, **ot_metrics}
         if check_every_step and not torch.isfinite(loss):
             status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
             metrics = {k: v.item() for k, v in values.items()}
@@ -202,10 +250,10 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         count += 1
         if bar is not None:
             bar.update(1)
-        if step % cfg.log_every and step != cfg.steps:
+        if not closes_window:
             continue
-        means = (torch.stack(list(sums.values())) / count).tolist()  # one device-to-host read per log
-        metrics = dict(zip(sums, means))
+        window = torch.stack([*(v / count for v in sums.values()), grad_ratio.float()]).tolist()  # one read per log
+        metrics = dict(zip([*sums, "ot_grad_ratio"], window))
         sums, count = {}, 0
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         if bad:
@@ -242,16 +290,14 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
 
 
-LOWER_IS_BETTER = ("eval/avg_l1", "train/loss", "train/l1_loss", "ot_cost(state)")
-
-
 def best_values(rows: list[dict]) -> dict:
-    """best/<metric> and best/<metric>_step for the metrics a researcher ranks runs by."""
+    """best/<metric> and best/<metric>_step for the metrics that have a better direction."""
     out = {}
-    for key in (*LOWER_IS_BETTER, "eval/success"):
+    keys = sorted({k for r in rows for k in r if direction(k) is not None})
+    for key in keys:
         points = [(r[key], r["step"]) for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key])]
         if points:
-            value, step = (min if key in LOWER_IS_BETTER else max)(points, key=lambda p: p[0])
+            value, step = (min if direction(key) == "min" else max)(points, key=lambda p: p[0])
             out[f"best/{key}"], out[f"best/{key}_step"] = value, step
     return out
 

@@ -109,14 +109,26 @@ def test_sampler_batches_are_aligned_and_deterministic(small_sim, tmp_path):
     sampler = CoTrainSampler(data, chunk_size=10, batch_size=4, ot_batch_size=12, window_size=3, seed=7,
                              true_pairs=load_true_pairs(target))
     batch = sampler.next()
-    assert batch["images"].shape == (32, 3, 16, 16, 3) and batch["action"].shape == (32, 10, 2)
-    assert batch["action_is_pad"].dtype == bool and batch["is_target"].tolist() == [False] * 12 + [True] * 12 + [False] * 4 + [True] * 4
-    assert batch["label"].shape == (32, 6) and batch["true_pair"].shape == (12, 12)
+    # 12 OT pairs, then batch_size = 4 BC rows: half source, half target (bc_src_weight 0.5)
+    assert batch["images"].shape == (28, 3, 16, 16, 3) and batch["action"].shape == (28, 10, 2)
+    assert batch["action_is_pad"].dtype == bool and batch["is_target"].tolist() == [False] * 12 + [True] * 12 + [False] * 2 + [True] * 2
+    assert batch["true_pair"].shape == (12, 12)
     assert np.diag(batch["true_pair"]).mean() > 0.5  # the partner mostly comes from the true twin
     state = sampler.state_dict()
-    first = sampler.next()["label"]
+    first = sampler.next()["action"]
     sampler.load_state_dict(state)
-    assert np.array_equal(sampler.next()["label"], first)
+    assert np.array_equal(sampler.next()["action"], first)
+
+
+@pytest.mark.parametrize("weight,n_src", [(0.8, 8), (1.0, 10), (0.0, 0)])
+def test_bc_rows_follow_bc_src_weight(small_sim, tmp_path, weight, n_src):
+    source, target = small_sim
+    data = CoTrainData(LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
+                       LeRobotDataset(target, resolution=16, cache_dir=tmp_path), n_eval_target=2)
+    sampler = CoTrainSampler(data, chunk_size=10, batch_size=10, ot_batch_size=4, window_size=3, bc_src_weight=weight)
+    batch = sampler.next()
+    assert batch["is_target"][8:].tolist() == [False] * n_src + [True] * (10 - n_src)
+    assert batch["images"].shape[0] == batch["state"].shape[0] == 18
 
 
 def test_image_features_in_parquet_are_read(tmp_path):

@@ -51,8 +51,46 @@ def test_padded_actions_do_not_count():
     b["action"][:, 4:] += 100.0
     loss_b, _ = act_loss(cfg, actions, stats, b)
     assert torch.allclose(loss_a, loss_b)
-    manual = (actions[:, :4] - b["action"][:, :4]).abs().mean()
+    # LeRobot: the mean over ALL entries, padded ones counted as zeros (not / the valid count).
+    manual = (actions[:, :4] - b["action"][:, :4]).abs().sum() / actions.numel()
     assert torch.allclose(loss_a, manual)
+    valid_count_mean = (actions[:, :4] - b["action"][:, :4]).abs().mean()  # the old, 1.5x larger value here
+    assert not torch.allclose(loss_a, valid_count_mean)
+
+
+def test_vae_encoder_ends_with_a_layernorm_under_pre_norm():
+    torch.manual_seed(0)
+    model = ACT(preset("act_small", **TINY, pre_norm=True, dropout=0.0), 5, 3, 0)
+    assert isinstance(model.vae_encoder_norm, torch.nn.LayerNorm)
+    b = batch(cams=0)
+    torch.manual_seed(1)
+    _, (mu_a, _), _ = model(b)
+    with torch.no_grad():
+        model.vae_encoder_norm.weight.mul_(3.0)
+    torch.manual_seed(1)
+    _, (mu_b, _), _ = model(b)
+    assert not torch.allclose(mu_a, mu_b)  # the norm is on the path to the latent
+    assert isinstance(ACT(preset("act_small", **TINY), 5, 3, 0).vae_encoder_norm, torch.nn.Identity)
+
+
+def test_backbone_convolutions_use_torchvisions_kaiming_init():
+    torch.manual_seed(0)
+    backbone = ResNet18Backbone(16)
+    for conv in (backbone.layer1[0].conv1, backbone.layer2[0].conv1, backbone.layer4[1].conv2):
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        assert float(conv.weight.detach().std()) == pytest.approx((2.0 / fan_out) ** 0.5, rel=0.05)
+
+
+def test_ot_embeddings_match_the_forward_pass_and_name_their_parameters():
+    torch.manual_seed(0)
+    model = ACT(preset("act_small", **TINY), 5, 3, 2).eval()
+    b = batch(cams=2)
+    _, _, emb = model(b)
+    assert torch.allclose(model.ot_embeddings(b), emb, atol=1e-6)
+    shared = {id(p) for p in model.ot_parameters()}
+    assert shared == {id(p) for p in [*model.backbone.parameters(), *model.encoder_img_feat_input_proj.parameters()]}
+    state_only = ACT(preset("act_small", **TINY), 5, 3, 0)
+    assert {id(p) for p in state_only.ot_parameters()} == {id(p) for p in state_only.encoder_state_input_proj.parameters()}
 
 
 def test_vae_encoder_padding_mask_hides_padded_actions():
@@ -79,6 +117,16 @@ def test_kl_term():
     loss, parts = act_loss(cfg, actions, (mu, zero), b)
     assert float(parts["kld_loss"]) == pytest.approx(0.5 * 8)  # sum over latent dims of mu^2 / 2
     assert float(loss) == pytest.approx(float(parts["l1_loss"]) + 10.0 * 4.0)
+
+
+def test_coefficient_zero_means_uniform_ensembling_not_off():
+    from actot.evaluate import make_ensembler
+
+    assert make_ensembler(preset("act_small", **TINY)) is None  # None: off
+    ens = make_ensembler(preset("act_small", **TINY, temporal_ensemble_coeff=0.0))
+    assert ens is not None
+    ens.update(torch.zeros(1, 6, 1))
+    assert float(ens.update(torch.full((1, 6, 1), 3.0))) == pytest.approx(1.5)  # the plain mean
 
 
 def test_temporal_ensembler_weights_older_chunks_more():

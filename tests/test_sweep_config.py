@@ -10,7 +10,7 @@ from actot.errors import ActotError
 from actot.sweep.config import apply_cli, load_sweep
 from actot.sweep.runner import check_asha_against_rules, prepare
 from actot.sweep.rules import parse_rules
-from actot.sweep.space import available_spaces, load_space
+from actot.sweep.space import available_spaces, load_space, space_warnings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +20,39 @@ def test_shipped_spaces_parse(name):
     space = load_space(name)
     assert space.distributions and space.starting_points
     assert name in available_spaces()
+
+
+@pytest.mark.parametrize("name", ["ot_reg", "ot_full", "embed_only", "lambda"])
+def test_every_dimension_of_a_shipped_space_changes_the_plan(name):
+    from actot.config import TrainConfig, apply_overrides
+
+    space = load_space(name)
+    heuristic = apply_overrides(TrainConfig(), space.fixed).ot.heuristic
+    assert space_warnings(space, heuristic) == []
+
+
+def test_reg_and_tau_under_the_hard_prior_warn(tmp_path):
+    path = tmp_path / "box.yaml"
+    path.write_text("params:\n  ot.reg: {type: float, low: 0.1, high: 5, log: true}\n"
+                    "  ot.tau: {type: float, low: 0.5, high: 20, log: true, pair: tied}\nfixed: {ot.heuristic: hard}\n")
+    (warning,) = space_warnings(load_space(str(path)), "hard")
+    assert "reg + tau_a + tau_b" in warning and str(path) in warning
+    assert space_warnings(load_space(str(path)), "soft") == []
+
+
+def test_dry_run_validates_prints_the_warning_and_starts_nothing(tmp_path):
+    path = tmp_path / "box.yaml"
+    path.write_text("params:\n  ot.reg: {type: float, low: 0.1, high: 5, log: true}\n"
+                    "  ot.tau: {type: float, low: 0.5, high: 20, log: true, pair: tied}\n")  # default heuristic: hard
+    storage = tmp_path / "out"
+    done = subprocess.run([sys.executable, "run_sweep.py", f"space={path}", "dry_run=true", f"storage={storage}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "resolved config:" in done.stdout and "reg + tau_a + tau_b" in done.stdout and "dry run" in done.stdout
+    assert not storage.exists() and "ray" not in done.stderr.lower()
+    bad = subprocess.run([sys.executable, "run_sweep.py", f"space={path}", "dry_run=true", "ot.reg=-1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "ot.reg" in bad.stderr
 
 
 def test_separate_tau_and_per_camera_weights(tmp_path):

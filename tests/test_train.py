@@ -10,6 +10,7 @@ from actot.config import parse_cli
 from actot.train import train
 
 SEED_KEYS = {"train/loss", "train/l1_loss", "eval/avg_l1", "ot_loss", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)"}
+OT_ACTS_KEYS = {"ot_grad_ratio", "ot_loss_embed", "ot_loss_label", "ot_sinkhorn_err", "train/grad_norm"}
 
 
 def tiny_words(small_sim, tmp_path) -> list[str]:
@@ -29,10 +30,13 @@ def tiny(small_sim, tmp_path, *extra):
 def test_metrics_have_the_seed_keys_and_are_finite(small_sim, tmp_path):
     result = train(tiny(small_sim, tmp_path, "steps=10", "name=keys"), progress=False)
     assert result.status == "finished" and result.step == 10
-    assert SEED_KEYS | {"train/kld_loss", "ot_align_acc"} <= set(result.metrics)
+    assert SEED_KEYS | OT_ACTS_KEYS | {"train/kld_loss", "ot_true_pair_mass"} <= set(result.metrics)
     assert all(math.isfinite(v) for v in result.metrics.values())
     history = pq.read_table(tmp_path / "keys" / "history.parquet").to_pydict()
-    assert history["step"] == [0, 5, 10] and SEED_KEYS <= set(history)
+    assert history["step"] == [0, 5, 10] and SEED_KEYS | OT_ACTS_KEYS <= set(history)
+    for key in OT_ACTS_KEYS:  # every logged row after the baseline carries them, finite
+        assert all(v is not None and math.isfinite(v) for v in history[key][1:]), key
+    assert all(v > 0 for v in history["ot_grad_ratio"][1:])
     assert list((tmp_path / "keys" / "wandb").glob("offline-run-*"))
 
 
@@ -104,7 +108,7 @@ def test_trains_on_a_real_lerobot_dataset_with_video(tmp_path):
                      "steps=6", "log_every=3", "wandb.mode=disabled", f"out_dir={tmp_path}", "name=g1"])
     result = train(cfg, progress=False)
     assert result.status == "finished"
-    assert "ot_align_acc" not in result.metrics and "eval/success" not in result.metrics  # no ground truth, no sim
+    assert "ot_true_pair_mass" not in result.metrics and "eval/success" not in result.metrics  # no ground truth, no sim
     assert all(math.isfinite(v) for v in result.metrics.values())
 
 
@@ -132,3 +136,59 @@ def test_cli_trains_and_plots(small_sim, tmp_path, capsys):
     assert "finished at step 4" in capsys.readouterr().out
     assert (tmp_path / "cli" / "curves.png").stat().st_size > 1000
     assert main(["ot.heuristic=diag"]) == 2  # a bad override: one line, exit status 2
+
+
+def _model_and_batch(small_sim, tmp_path, *extra):
+    from actot.data.sampler import CoTrainSampler
+    from actot.evaluate import to_tensors
+    from actot.policy.act import ACT
+    from actot.train import load_data, ot_settings
+
+    cfg = tiny(small_sim, tmp_path, *extra)
+    data, true_pairs, _ = load_data(cfg)
+    torch.manual_seed(0)
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras))
+    sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
+    return cfg, model, to_tensors(sampler.next(), torch.device("cpu")), ot_settings(cfg)
+
+
+@pytest.mark.parametrize("bc_on_ot_rows", [False, True])
+def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_rows):
+    from actot.train import step_losses
+
+    cfg, model, batch, settings = _model_and_batch(small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}",
+                                                   "policy.dropout=0.0", "policy.use_vae=false")
+    model.eval()
+    bc_a, _, ot_a, _ = step_losses(model, batch, cfg, settings)
+    n = 2 * cfg.ot.batch_size
+    batch["action"][:n] += 100.0  # the OT rows' action targets only
+    bc_b, _, ot_b, _ = step_losses(model, batch, cfg, settings)
+    assert torch.allclose(ot_a, ot_b)  # label=first_action is off (weight_label 0): OT unchanged
+    assert torch.allclose(bc_a, bc_b) != bc_on_ot_rows
+
+
+def test_grad_ratio_is_the_norm_of_ots_gradient_over_bcs_on_the_encoder(small_sim, tmp_path):
+    from actot.train import backward_measuring_ot_share, step_losses
+
+    cfg, model, batch, settings = _model_and_batch(small_sim, tmp_path, "ot.lambda_ot=0.5")
+    shared = model.ot_parameters()
+    torch.manual_seed(1)
+    bc, _, l_ot, _ = step_losses(model, batch, cfg, settings)
+    g_bc = torch.autograd.grad(bc, shared, retain_graph=True, allow_unused=True)
+    g_ot = torch.autograd.grad(0.5 * l_ot, shared, allow_unused=True)
+    norm = lambda gs: torch.sqrt(sum((g ** 2).sum() for g in gs if g is not None))  # noqa: E731
+    torch.manual_seed(1)
+    bc, _, l_ot, _ = step_losses(model, batch, cfg, settings)
+    ratio = backward_measuring_ot_share(bc, 0.5 * l_ot, shared)
+    assert float(ratio) == pytest.approx(float(norm(g_ot) / norm(g_bc)), rel=1e-4) and float(ratio) > 0
+    total = [p.grad.clone() for p in shared]  # the .grad buffers hold the usual sum of both
+    assert all(torch.allclose(t, (a if a is not None else 0) + (b if b is not None else 0), atol=1e-6)
+               for t, a, b in zip(total, g_bc, g_ot))
+
+
+def test_grad_ratio_is_zero_without_ot_and_grad_norm_is_before_clipping(small_sim, tmp_path):
+    result = train(tiny(small_sim, tmp_path, "steps=5", "ot.lambda_ot=0", "policy.grad_clip_norm=0.001",
+                        "name=nolambda", "wandb.mode=disabled"), progress=False)
+    assert result.metrics["ot_grad_ratio"] == 0.0
+    assert result.metrics["train/grad_norm"] > 0.01  # the norm before clipping to 0.001
+    assert result.metrics["ot_pi_sum"] > 0  # the plan is still solved and logged

@@ -6,11 +6,13 @@ target episodes for evaluation, and pairs the training target demos with source 
 `CoTrainSampler.next()` then yields, per step:
 
 - `ot_batch_size` target frames and, row for row, a partner source frame drawn by the pairing
-  (`window_size` jitter around the DTW-matched frame), each with its label [state, first
-  action]. Source row i is the partner of target row i: the diagonal that the `heuristic`
-  prior refers to;
-- `batch_size` more frames from each domain, drawn uniformly, for behaviour cloning only
-  (so that source demos far from every target demo are still learned).
+  (`window_size` jitter around the DTW-matched frame). Source row i is the partner of target
+  row i: the diagonal that the `heuristic` prior refers to. These rows feed the OT loss;
+- `batch_size` behaviour-cloning rows, drawn uniformly within each domain: round(bc_src_weight
+  * batch_size) from the source demos (all of them, so that source demos far from every target
+  demo are learned), the rest from the training target demos. The method trains BC on these
+  rows only: the OT rows are a biased sample (target demos' partners) and would otherwise
+  dominate the source rows BC sees.
 Every row carries its action chunk (padded past the episode's end).
 
 Its random state is a plain dict (`state_dict`), so a checkpoint resumes the same stream.
@@ -89,13 +91,16 @@ def frames_at(episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_
     """Observation and action chunk for (episode position, frame) pairs `refs` (N, 2)."""
     n = len(refs)
     action_dim = episodes[0]["action"].shape[1]
+    first = episodes[0]
     batch = {
-        "state": np.stack([episodes[e]["state"][f] for e, f in refs]),
+        "state": np.stack([episodes[e]["state"][f] for e, f in refs]) if n else first["state"][:0],
         "action": np.zeros((n, chunk_size, action_dim), np.float32),
         "action_is_pad": np.ones((n, chunk_size), bool),
     }
     if cameras:
-        batch["images"] = np.stack([np.stack([episodes[e]["frames"][c][f] for c in cameras]) for e, f in refs])
+        empty = np.zeros((0, len(cameras), *first["frames"][cameras[0]].shape[1:]), np.uint8)
+        batch["images"] = np.stack([np.stack([episodes[e]["frames"][c][f] for c in cameras]) for e, f in refs]) \
+            if n else empty
     for row, (e, f) in enumerate(refs):
         chunk = episodes[e]["action"][f: f + chunk_size]
         batch["action"][row, : len(chunk)] = chunk
@@ -107,9 +112,14 @@ class CoTrainSampler:
     """Yields flat batches of numpy arrays (see `next`); deterministic given its seed."""
 
     def __init__(self, data: CoTrainData, chunk_size: int, batch_size: int, ot_batch_size: int,
-                 window_size: int, seed: int = 0, true_pairs: dict[int, int] | None = None):
+                 window_size: int, seed: int = 0, true_pairs: dict[int, int] | None = None,
+                 bc_src_weight: float = 0.5):
         self.data, self.chunk_size = data, chunk_size
         self.batch_size, self.ot_batch_size, self.window_size = batch_size, ot_batch_size, window_size
+        # A fixed count per domain (not a coin per row as in the reference's weighted sampler):
+        # the same expected mix with less variance between steps.
+        self.n_bc_src = int(round(bc_src_weight * batch_size))
+        self.n_bc_tgt = batch_size - self.n_bc_src
         self.rng = np.random.default_rng(seed)
         # Ground-truth twins by list position (source episode index -> position in data.src).
         self.true_twin = None
@@ -123,9 +133,9 @@ class CoTrainSampler:
         return np.stack([ep, (self.rng.random(n) * lengths[ep]).astype(np.int64)], 1)
 
     def _bc_rows(self) -> dict:
-        src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.batch_size), self.chunk_size)
+        src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.n_bc_src), self.chunk_size)
         tgt = frames_at(self.data.tgt_train, self.data.cameras,
-                        self._uniform_frames(self.data.tgt_train, self.batch_size), self.chunk_size)
+                        self._uniform_frames(self.data.tgt_train, self.n_bc_tgt), self.chunk_size)
         return {k: np.concatenate([src[k], tgt[k]]) for k in src}
 
     def _ot_rows(self) -> tuple[dict, dict, np.ndarray | None]:
@@ -149,17 +159,17 @@ class CoTrainSampler:
         return src, tgt, true_pair
 
     def next(self) -> dict:
-        """One step's rows: [OT source (n_ot), OT target (n_ot), BC source (B), BC target (B)].
+        """One step's rows: [OT source (n_ot), OT target (n_ot), BC source, BC target].
 
-        Every row gets a behaviour-cloning target (its action chunk); the first 2 * n_ot rows
-        also feed the OT loss, so the encoder runs once per step for both losses.
+        The first 2 * n_ot rows are the OT pairs, the rest (`batch_size`) the BC rows; every
+        row carries its action chunk (the OT loss's label is made from it).
         """
         src, tgt, true_pair = self._ot_rows()
         bc = self._bc_rows()
         batch = {k: np.concatenate([src[k], tgt[k], bc[k]]) for k in src}
-        n, b = self.ot_batch_size, self.batch_size
-        batch["is_target"] = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(b, bool), np.ones(b, bool)])
-        batch["label"] = np.concatenate([batch["state"], batch["action"][:, 0]], axis=1)
+        n = self.ot_batch_size
+        batch["is_target"] = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(self.n_bc_src, bool),
+                                             np.ones(self.n_bc_tgt, bool)])
         if true_pair is not None:
             batch["true_pair"] = true_pair
         return batch

@@ -1,26 +1,24 @@
-"""The OT alignment loss: cost matrix, diagonal prior, plan, loss and the seed log's metrics.
+"""The OT alignment loss: cost matrix, diagonal prior, plan, loss and the metrics that show it acting.
 
 Rows index source frames, columns target frames; source row i was sampled as the partner of
 target column i, so the diagonal is the sampler's pairing.
 
-Cost, per pair (i, j):
+Cost, per pair (i, j), as in the method's reference code (`cdist(x, y) ** 2` per term):
 
-    M_ij = sum_k weight_embed[k] * d(z_src[i, k], z_tgt[j, k]) + weight_label * d(y_src[i], y_tgt[j])
+    M_ij = sum_k weight_embed[k] * ||z_src[i, k] - z_tgt[j, k]||^2 + weight_label * ||y_src[i] - y_tgt[j]||^2
 
-with d(x, y) = ||x - y||^2 / dim(x), the mean squared difference per feature.
+z: one embedding per camera; y: the label (`make_label`), detached. The plan is solved on the
+detached cost (the method does not differentiate through the solver) and L_ot = sum(pi * M).
+So `reg`, `tau` and `lambda_ot` mean what they mean in the method and in the seed log.
 
-The plan is solved on a detached cost (the method does not differentiate through the solver).
-With `normalise=True` (the default) that cost divides each term by its own batch mean, so it is
-O(1) whatever the scale of the embeddings or of the labels (z-scored state + first action):
-weight_embed and weight_label are relative importances in the plan, and `reg` and `tau` are in
-units of a typical pair's cost, the same on any dataset or model width. (The seed log's raw
-squared distances made weight_label = 0.0005 necessary.) The loss is L_ot = sum(pi * M) with
-the unnormalised M: its gradient fades as paired embeddings align. Normalising the loss too
-would scale the gradient by 1 / mean cost and drive the embeddings into collapse.
+`cost="normalised"` (an option, not the method) solves the plan on a copy of M whose terms are
+each divided by their own batch mean, so reg and tau are in units of a typical pair's cost on
+any model width; the loss still uses the raw M (a normalised loss scales its gradient by
+1 / mean cost and collapses the embeddings).
 
 `heuristic` (the reference measure c of the solver):
-- "hard": c = I / n, the reference code's prior: every off-diagonal entry of pi is exactly 0,
-  so pi_sum == pi_diag always (what the seed log shows).
+- "hard": c = I / n, the reference code's prior. Every off-diagonal entry of pi is exactly 0
+  and the plan has a closed form (`diagonal_plan`): only reg + tau_a + tau_b matters.
 - "soft": c_ij proportional to exp(-|i - j| / bandwidth): pairs near the diagonal are favoured
   but any pair can carry mass, so pi_diag / pi_sum measures agreement with the pairing.
 - "none": c = a b^T (plain unbalanced OT).
@@ -33,16 +31,46 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from actot.ot.sinkhorn import sinkhorn_unbalanced, sinkhorn_unbalanced_pot
+from actot.ot.sinkhorn import diagonal_plan, sinkhorn_unbalanced, sinkhorn_unbalanced_pot
 
 HEURISTICS = ("hard", "soft", "none")
+COSTS = ("sqeuclidean", "normalised")
+LABELS = ("first_action", "action_chunk", "state", "state_first_action")
+
+
+def sq_euclidean(x: Tensor, y: Tensor) -> Tensor:
+    """(n, D), (m, D) -> (n, m): ||x_i - y_j||^2 (the reference's cdist ** 2)."""
+    x, y = x.float(), y.float()
+    sq = (x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :] - 2.0 * x @ y.T
+    return sq.clamp_min(0.0)
 
 
 def mean_sq_dist(x: Tensor, y: Tensor) -> Tensor:
     """(n, D), (m, D) -> (n, m): ||x_i - y_j||^2 / D."""
-    x, y = x.float(), y.float()
-    sq = (x * x).sum(-1)[:, None] + (y * y).sum(-1)[None, :] - 2.0 * x @ y.T
-    return sq.clamp_min(0.0) / x.shape[-1]
+    return sq_euclidean(x, y) / x.shape[-1]
+
+
+def make_label(kind: str, state: Tensor, action: Tensor, dims: tuple[int, int] | None = None) -> Tensor:
+    """The label y of the label cost, (n, L), detached.
+
+    kind: "first_action" (a_0), "action_chunk" (the chunk flattened over time, as the seed's
+    fork does), "state", or "state_first_action" ([state, a_0]). dims = (start, stop) keeps that
+    slice of the feature dimension (of the action for the action kinds, of the state for "state",
+    of [state, a_0] for "state_first_action") before flattening. Inputs are the normalised
+    state (n, S) and action chunk (n, T, A).
+    """
+    window = slice(None) if dims is None else slice(int(dims[0]), int(dims[1]))
+    if kind == "first_action":
+        label = action[:, 0, window]
+    elif kind == "action_chunk":
+        label = action[:, :, window].flatten(1)
+    elif kind == "state":
+        label = state[:, window]
+    elif kind == "state_first_action":
+        label = torch.cat([state, action[:, 0]], dim=1)[:, window]
+    else:
+        raise ValueError(f"label kind must be one of {LABELS}, got {kind!r}")
+    return label.detach().float()
 
 
 def diagonal_prior(n: int, heuristic: str, bandwidth: float = 2.0, device=None, dtype=torch.float32) -> Tensor | None:
@@ -66,9 +94,42 @@ class OTSettings:
     bandwidth: float = 2.0
     weight_embed: tuple[float, ...] = (1.0,)
     weight_label: float = 0.0
-    n_iters: int = 100
+    cost: str = "sqeuclidean"
+    max_iters: int = 1000
+    tol: float = 1e-6
+    check_every: int = 50
     solver: str = "torch"
-    normalise: bool = True
+
+
+def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
+               label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
+    """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or [])."""
+    k = z_src.shape[1]
+    weights = list(settings.weight_embed)
+    if len(weights) == 1 and k > 1:
+        weights = weights * k  # one number: the same weight for every camera
+    if len(weights) != k:
+        raise ValueError(f"weight_embed has {len(weights)} weights but there are {k} embeddings (cameras)")
+    embed = [(w, sq_euclidean(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
+    label = [(settings.weight_label, sq_euclidean(label_src, label_tgt))] if settings.weight_label else []
+    return embed, label
+
+
+def solve_plan(settings: OTSettings, plan_cost: Tensor) -> tuple[Tensor, Tensor, int]:
+    """(pi, marginal error at exit, iterations) for a detached (n, n) cost."""
+    n = plan_cost.shape[-1]
+    if settings.heuristic == "hard":  # closed form: exact, no iterations
+        pi = torch.diag_embed(diagonal_plan(torch.diagonal(plan_cost), settings.reg, settings.tau))
+        return pi, torch.zeros((), device=pi.device), 0
+    c = diagonal_prior(n, settings.heuristic, settings.bandwidth, plan_cost.device)
+    if settings.solver == "pot":
+        pi, info = sinkhorn_unbalanced_pot(plan_cost.double(), settings.reg, settings.tau,
+                                           c=None if c is None else c.double(), n_iters=settings.max_iters,
+                                           stop_thr=settings.tol, return_info=True)
+        return pi.float(), info.err.float(), info.iterations
+    pi, info = sinkhorn_unbalanced(plan_cost, settings.reg, settings.tau, c=c, max_iters=settings.max_iters,
+                                   tol=settings.tol, check_every=settings.check_every, return_info=True)
+    return pi, info.err, info.iterations
 
 
 def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, label_tgt: Tensor,
@@ -76,42 +137,38 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
     """L_ot = sum(pi * M) and its metrics (tensors; read them only when logging).
 
     z_src, z_tgt: (n, K, D) embeddings per camera; label_*: (n, L); state_*: (n, S) normalised.
-    Metrics: ot_loss, ot_pi_sum, ot_pi_diag, ot_cost(state) (state-space cost per unit of
-    transported mass, finite in every mode), and ot_align_acc (mass on true twins / mass)
-    when `true_pair` (n, n) is given.
+    Metrics: ot_loss = ot_loss_embed + ot_loss_label (the plan-weighted embedding and label
+    terms), ot_pi_sum, ot_pi_diag, ot_cost(state) (state-space cost per unit of transported
+    mass), ot_sinkhorn_err (the solver's relative marginal error at exit; 0 for the closed
+    form), ot_sinkhorn_iters, and ot_true_pair_mass (share of the mass on pairs that the
+    generator's ground truth calls similar) when `true_pair` (n, n) is given.
     """
-    n, k = z_src.shape[:2]
-    weights = list(settings.weight_embed)
-    if len(weights) == 1 and k > 1:
-        weights = weights * k  # one number: the same weight for every camera
-    terms = [(w, mean_sq_dist(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
-    if settings.weight_label:
-        terms.append((settings.weight_label, mean_sq_dist(label_src, label_tgt)))
-    if terms:
-        M = sum(w * d for w, d in terms)
-        # The plan sees every term divided by its batch mean: reg and tau become scale-free.
-        # The loss keeps the raw M, whose gradient fades as pairs align (a normalised loss
-        # would amplify it as the embeddings shrink, and collapse them).
-        plan_cost = sum(w * d.detach() / d.detach().mean().clamp_min(1e-12) for w, d in terms) \
-            if settings.normalise else M.detach()
-    else:  # every weight zero: no alignment signal
-        M = plan_cost = torch.zeros(n, n, device=z_src.device)
-    c = diagonal_prior(n, settings.heuristic, settings.bandwidth, M.device)
-    cost = plan_cost
-    if settings.solver == "pot":
-        pi = sinkhorn_unbalanced_pot(cost.double(), settings.reg, settings.tau, c=None if c is None else c.double()).float()
+    n = z_src.shape[0]
+    embed, label = cost_terms(settings, z_src, z_tgt, label_src, label_tgt)
+    zeros = torch.zeros(n, n, device=z_src.device)
+    embed_cost = sum((w * d for w, d in embed), zeros)
+    label_cost = sum((w * d for w, d in label), zeros)
+    M = embed_cost + label_cost
+    if settings.cost == "normalised" and (embed or label):
+        plan_cost = sum(w * d.detach() / d.detach().mean().clamp_min(1e-12) for w, d in embed + label)
     else:
-        pi = sinkhorn_unbalanced(cost, settings.reg, settings.tau, c=c, n_iters=settings.n_iters)
-    loss = (pi * M).sum()
+        plan_cost = M.detach()
+    pi, err, iterations = solve_plan(settings, plan_cost)
+    loss_embed, loss_label = (pi * embed_cost).sum(), (pi * label_cost).sum()
+    loss = loss_embed + loss_label
     mass = pi.sum()
     with torch.no_grad():
         state_cost = mean_sq_dist(state_src, state_tgt)
         metrics = {
             "ot_loss": loss.detach(),
+            "ot_loss_embed": loss_embed.detach(),
+            "ot_loss_label": loss_label.detach(),
             "ot_pi_sum": mass,
             "ot_pi_diag": torch.diagonal(pi).sum(),
             "ot_cost(state)": (pi * state_cost).sum() / mass.clamp_min(1e-12),
+            "ot_sinkhorn_err": err.max().float(),
+            "ot_sinkhorn_iters": torch.tensor(float(iterations), device=pi.device),
         }
         if true_pair is not None:
-            metrics["ot_align_acc"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
+            metrics["ot_true_pair_mass"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
     return loss, metrics

@@ -126,6 +126,8 @@ class ACT(nn.Module):
         d = cfg.dim_model
         if cfg.use_vae:
             self.vae_encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_vae_encoder_layers))
+            # LeRobot's ACTEncoder ends with a LayerNorm under pre_norm, the VAE encoder included.
+            self.vae_encoder_norm = nn.LayerNorm(d) if cfg.pre_norm else nn.Identity()
             self.vae_encoder_cls_embed = nn.Embedding(1, d)
             self.vae_encoder_state_input_proj = nn.Linear(state_dim, d)
             self.vae_encoder_action_input_proj = nn.Linear(action_dim, d)
@@ -165,7 +167,7 @@ class ACT(nn.Module):
         x = tokens
         for layer in self.vae_encoder:
             x = layer(x, pos=self.vae_encoder_pos_enc, key_padding_mask=pad)
-        stats = self.vae_encoder_latent_output_proj(x[:, 0])
+        stats = self.vae_encoder_latent_output_proj(self.vae_encoder_norm(x)[:, 0])
         mu, log_sigma_x2 = stats[:, : self.cfg.latent_dim], stats[:, self.cfg.latent_dim:]
         latent = mu + (log_sigma_x2 / 2).exp() * torch.randn_like(mu)
         return latent, mu, log_sigma_x2
@@ -177,6 +179,20 @@ class ACT(nn.Module):
         x = (x - self.image_mean) / self.image_std
         features = self.encoder_img_feat_input_proj(self.backbone(x))
         return features.view(b, k, *features.shape[1:])
+
+    def ot_embeddings(self, batch: dict[str, Tensor]) -> Tensor:
+        """The OT embeddings alone (B, K, D), without the transformer: the OT rows need nothing more."""
+        if self.n_cameras:
+            return self.camera_features(batch["images"]).mean(dim=(3, 4))
+        return self.encoder_state_input_proj(batch["state"])[:, None]
+
+    def ot_parameters(self) -> list[nn.Parameter]:
+        """The parameters the OT embeddings depend on, shared with BC: where OT's gradient acts."""
+        if self.n_cameras:
+            modules = [self.backbone, self.encoder_img_feat_input_proj]
+        else:
+            modules = [self.encoder_state_input_proj]
+        return [p for module in modules for p in module.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------------ forward
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, tuple, Tensor]:
@@ -209,10 +225,14 @@ class ACT(nn.Module):
 
 
 def act_loss(cfg: ACTConfig, actions_hat: Tensor, vae_stats: tuple, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
-    """L1 over non-padded actions + kl_weight * KL(q(z | s, a) || N(0, I)), as LeRobot computes them."""
+    """L1 + kl_weight * KL(q(z | s, a) || N(0, I)), as LeRobot computes them.
+
+    The L1 is LeRobot's: the mean over ALL entries with padded ones zeroed (not divided by the
+    valid count, which would make it larger the more padding a batch has, and shift the
+    effective kl_weight).
+    """
     valid = (~batch["action_is_pad"]).unsqueeze(-1).to(actions_hat.dtype)
-    l1 = (F.l1_loss(actions_hat, batch["action"], reduction="none") * valid).sum() / (
-        valid.sum().clamp_min(1.0) * actions_hat.shape[-1])
+    l1 = (F.l1_loss(actions_hat, batch["action"], reduction="none") * valid).mean()
     mu, log_sigma_x2 = vae_stats
     if mu is None:
         kld = torch.zeros((), device=l1.device)
@@ -222,7 +242,10 @@ def act_loss(cfg: ACTConfig, actions_hat: Tensor, vae_stats: tuple, batch: dict[
 
 
 class TemporalEnsembler:
-    """Average the overlapping chunks predicted for each time step: weight exp(-coeff * i), i = 0 oldest."""
+    """Average the overlapping chunks predicted for each time step: weight exp(-coeff * i), i = 0 oldest.
+
+    coeff = 0 averages uniformly (as in LeRobot); `temporal_ensemble_coeff=None` turns ensembling off.
+    """
 
     def __init__(self, coeff: float, chunk_size: int):
         self.coeff, self.chunk_size = coeff, chunk_size

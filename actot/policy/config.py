@@ -25,7 +25,8 @@ class ACTConfig:
         pretrained_backbone_weights: path to a torchvision-format ResNet-18 state dict, or None.
         lr, lr_backbone, weight_decay, grad_clip_norm: AdamW and clipping.
         temporal_ensemble_coeff: if set, closed-loop inference averages overlapping chunks with
-            weights exp(-coeff * i) (the original ACT used 0.01) and executes one action per step.
+            weights exp(-coeff * i) (the original ACT used 0.01; 0 is a uniform average, as in
+            LeRobot) and executes one action per step. None (the default) turns it off.
     """
 
     chunk_size: int = 100

@@ -55,6 +55,7 @@ class SweepConfig:
     rules: list[Any] = field(default_factory=lambda: ["pi_collapse", "non_finite", "ot_cost_diverging"])
     train: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
+    dry_run: bool = False
     ray_address: Optional[str] = None
     ray_temp_dir: Optional[str] = None
     experiment_save_s: float = 1.0

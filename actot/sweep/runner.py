@@ -28,7 +28,7 @@ from actot.errors import ActotError
 from actot.sweep.config import SweepConfig, base_train_config
 from actot.sweep.rules import Rule, check_rules, parse_rules
 from actot.sim.generate import load_sim_spec
-from actot.sweep.space import SearchSpace, describe
+from actot.sweep.space import SearchSpace, describe, space_warnings
 
 
 @dataclasses.dataclass
@@ -173,11 +173,37 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
             ray.shutdown()
 
 
+def resolved_config(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg) -> dict:
+    return {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
+                      "starting_points": space.point_names},
+            "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
+            "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
+
+
+def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str]) -> SweepOutcome:
+    """Everything validated (by `prepare`): print the resolved config and the warnings; no Ray, no files."""
+    for key in ("source", "target"):
+        root = getattr(base_cfg.data, key)
+        if root is not None and not (Path(root) / "meta" / "info.json").is_file():
+            raise ActotError(f"data.{key}={root}: no LeRobot dataset there (meta/info.json missing); "
+                             "give the dataset's root folder")
+    print("resolved config:\n" + json.dumps(resolved_config(space, cfg, rules, base_cfg), indent=2, default=str))
+    for line in warnings:
+        print(f"[sweep] warning: {line}")
+    print(f"[sweep] dry run: space, sweep, rules and every starting point are valid ({len(warnings)} warning(s)); "
+          "nothing was started", flush=True)
+    return SweepOutcome(Path(cfg.storage), True, {}, None)
+
+
 def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOutcome:
-    from actot.report import advice, plot_curves, ranked_table, write_report
-    from actot.sweep.results import FINAL_STATUSES, ResultsStore, _say
+    from actot.sweep.results import _say
 
     base, rules, base_cfg = prepare(space, cfg)
+    warnings = space_warnings(space, base_cfg.ot.heuristic)
+    if cfg.dry_run:
+        return dry_run(space, cfg, rules, base_cfg, warnings)
+    for line in warnings:
+        _say(f"warning: {line}")
     name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_dir = (Path(cfg.storage) / name).resolve()
     if cfg.resume and not sweep_dir.is_dir():
@@ -185,16 +211,16 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     if not cfg.resume and (sweep_dir / "sweep.json").exists():
         raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
 
-    resolved = {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
-                          "starting_points": space.point_names},
-                "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
-                "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
+    resolved = resolved_config(space, cfg, rules, base_cfg)
     print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
     sweep_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
         (sweep_dir / "sweep.json").write_text(json.dumps(resolved, indent=2, default=str))
 
     import optuna
+
+    from actot.report import advice, plot_curves, ranked_table, write_report
+    from actot.sweep.results import FINAL_STATUSES, ResultsStore
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)

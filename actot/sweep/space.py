@@ -156,6 +156,22 @@ def load_space(name_or_path: str) -> SearchSpace:
     return space
 
 
+def space_warnings(space: SearchSpace, heuristic: str) -> list[str]:
+    """Warnings about a valid space that searches in vain; `heuristic` is the trials' fixed one."""
+    searched = set(space.distributions)
+    heuristics = space.distributions.get("ot.heuristic")
+    hard = "hard" in heuristics.choices if isinstance(heuristics, od.CategoricalDistribution) else heuristic == "hard"
+    tau_keys = sorted(searched & {"ot.tau", "ot.tau_a", "ot.tau_b"})
+    out = []
+    if hard and "ot.reg" in searched and tau_keys:
+        out.append(f"{space.path}: under heuristic=hard the plan is pi_ii = exp(-M_ii / (reg + tau_a + tau_b)) / n, so only "
+                   f"reg + tau_a + tau_b matters: searching ot.reg and {', '.join(tau_keys)} sweeps a line, not a box; "
+                   "search one of them (e.g. ot.tau, with ot.reg fixed) or use heuristic=soft or none, where each acts")
+    elif hard and set(tau_keys) == {"ot.tau_a", "ot.tau_b"}:
+        out.append(f"{space.path}: under heuristic=hard only tau_a + tau_b matters (with reg): search a tied ot.tau instead")
+    return out
+
+
 def describe(space: SearchSpace) -> str:
     parts = []
     for key, dist in space.distributions.items():
