@@ -1,12 +1,14 @@
-"""Training-step time of ACT + OT vs ACT alone, at the seed log's shapes, side by side in one run.
+"""Training-step time of ACT + OT vs ACT alone (co-training BC), at the seed log's shapes, in one run.
 
     python bench/bench_train_step.py                       # CPU: act preset at 96x128 (see --height)
     python bench/bench_train_step.py --height 480 --width 640   # the seed's camera size (GPU)
 
-Both variants run the identical batch (B_ot = 32 target frames + their 32 partner source
-frames + 8 + 8 behaviour-cloning frames, 3 cameras) through the same model, optimiser and
-backward pass; ACT + OT adds the cost matrix, the unbalanced Sinkhorn and sum(pi * M). The
-ratio is the OT overhead per step.
+ACT alone runs the 16 behaviour-cloning rows (3 cameras) through the model, L1 + KL, backward,
+clip and AdamW. ACT + OT runs the same BC rows plus the OT pairs (B_ot = 32 target frames and
+their 32 source partners) through the image encoder, the cost, the plan and sum(pi * M), exactly
+as the trainer does (`actot.train.step_losses`): once with the shipped hard prior (closed-form
+plan) and once with the banded prior (the iterative solver to tol 1e-6). The ratio is the OT
+overhead per step.
 """
 
 from __future__ import annotations
@@ -17,17 +19,17 @@ import time
 import numpy as np
 import torch
 
-from actot.ot.loss import OTSettings, ot_loss
-from actot.policy import ACT, act_loss, preset
+from actot.config import TrainConfig, apply_overrides
+from actot.policy import ACT, act_loss
+from actot.train import ot_settings, step_losses
 
 
 def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: int, device) -> dict:
-    rows = 2 * n_ot + 2 * n_bc
+    rows = 2 * n_ot + n_bc
     g = torch.Generator().manual_seed(0)
     batch = {"state": torch.randn(rows, 14, generator=g), "action": torch.randn(rows, chunk, 14, generator=g),
              "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
              "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g)}
-    batch["label"] = torch.cat([batch["state"], batch["action"][:, 0]], 1)
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -43,51 +45,56 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    cfg = preset(args.policy)
-    n_ot, n_bc, cams = 32, 8, 3
-    model = ACT(cfg, 14, 14, cams).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batch = make_batch(n_ot, n_bc, cams, args.height, args.width, cfg.chunk_size, device)
-    settings = OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="soft", weight_label=0.1)
+    n_ot, n_bc, cams = 32, 16, 3
+    cfgs = {name: apply_overrides(TrainConfig(), {"policy": args.policy, "batch_size": n_bc, "ot.batch_size": n_ot, **extra})
+            for name, extra in (("hard", {}), ("soft", {"ot.heuristic": "soft", "ot.reg": 0.05, "ot.tau": 1.0}))}
+    cfg = cfgs["hard"]
+    model = ACT(cfg.policy, 14, 14, cams).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
+    batch = make_batch(n_ot, n_bc, cams, args.height, args.width, cfg.policy.chunk_size, device)
+    bc_rows = {k: v[2 * n_ot:] for k, v in batch.items()}
     amp = device.type == "cuda"
 
-    def step(with_ot: bool) -> None:
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-            actions, stats, emb = model(batch)
-            loss, _ = act_loss(cfg, actions.float(), stats, batch)
-        if with_ot:
-            emb = emb.float()
-            l_ot, _ = ot_loss(settings, emb[:n_ot], emb[n_ot:2 * n_ot], batch["label"][:n_ot],
-                              batch["label"][n_ot:2 * n_ot], batch["state"][:n_ot], batch["state"][n_ot:2 * n_ot])
-            loss = loss + 0.1 * l_ot
+    def step(variant: str) -> None:
+        if variant == "alone":
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                actions, stats, _ = model(bc_rows)
+                loss, _ = act_loss(cfg.policy, actions.float(), stats, bc_rows)
+        else:
+            c = cfgs[variant]
+            bc, _, l_ot, _ = step_losses(model, batch, c, ot_settings(c), amp)
+            loss = bc + c.ot.lambda_ot * l_ot
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
         optimizer.step()
 
-    def timed(with_ot: bool) -> float:
+    def timed(variant: str) -> float:
         times = []
         for _ in range(args.steps):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            step(with_ot)
+            step(variant)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
         return float(np.median(times))
 
-    step(True), step(False)  # warm-up both paths
-    # Interleave the two variants so that drifting clocks or load affect both alike.
-    act_alone, act_ot = [], []
+    variants = ("alone", "hard", "soft")
+    for v in variants:
+        step(v)  # warm-up every path
+    # Interleave the variants so that drifting clocks or load affect them alike.
+    best = {v: [] for v in variants}
     for _ in range(3):
-        act_alone.append(timed(False))
-        act_ot.append(timed(True))
-    base, with_ot = min(act_alone), min(act_ot)
+        for v in variants:
+            best[v].append(timed(v))
+    base = min(best["alone"])
     print(f"policy={args.policy} device={device} images {cams}x{args.height}x{args.width}, "
-          f"rows {2 * n_ot + 2 * n_bc} (B_ot {n_ot}), threads {torch.get_num_threads()}")
-    print(f"{'ACT alone (s/step)':>20} {'ACT + OT (s/step)':>18} {'ratio':>7}")
-    print(f"{base:>20.4f} {with_ot:>18.4f} {with_ot / base:>6.3f}x")
+          f"BC rows {n_bc}, OT pairs {n_ot}, threads {torch.get_num_threads()}")
+    print(f"{'ACT alone (s/step)':>20} {'+ OT hard (s/step)':>19} {'ratio':>7} {'+ OT soft (s/step)':>19} {'ratio':>7}")
+    hard, soft = min(best["hard"]), min(best["soft"])
+    print(f"{base:>20.4f} {hard:>19.4f} {hard / base:>6.3f}x {soft:>19.4f} {soft / base:>6.3f}x")
 
 
 if __name__ == "__main__":

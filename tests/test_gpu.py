@@ -15,7 +15,7 @@ def test_solver_on_gpu_matches_pot():
 
     M = torch.rand(4, 32, 32, dtype=torch.float64) * 2
     c = diagonal_prior(32, "soft", dtype=torch.float64)
-    ours = sinkhorn_unbalanced(M.cuda(), 0.5, (5.0, 2.0), c=c.cuda(), n_iters=5000, tol=1e-15).cpu()
+    ours = sinkhorn_unbalanced(M.cuda(), 0.5, (5.0, 2.0), c=c.cuda(), max_iters=20000, tol=1e-12, check_every=10).cpu()
     for i in range(4):
         ref = ot.unbalanced.sinkhorn_unbalanced(np.full(32, 1 / 32), np.full(32, 1 / 32), M[i].numpy(), 0.5, (5.0, 2.0),
                                                 c=c.numpy(), numItermax=100000, stopThr=1e-15)
