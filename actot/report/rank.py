@@ -148,7 +148,8 @@ def why(trial: Trial, first: bool) -> str:
 def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
     """Header and one row (dict by header) per config: what the console, Markdown and HTML tables show."""
     knobs = sweep.knobs
-    extra = "eval/success" if ranking.metric != "eval/success" else None
+    has_success = any(t.finite("eval/success") for t in sweep.trials)
+    extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
     header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}", "95% interval", "P(#1 beats)",
               "best@step", *([extra] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
     rows = []
