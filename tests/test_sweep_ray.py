@@ -65,10 +65,11 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=4, c=2, steps=20) + [
-        "name=tiny", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+        "name=tiny", "lang=zh", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}",
+        *TINY_MODEL]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "rule pi_collapse stops trial" in out and "final eval/avg_l1" in out
+    assert "rule pi_collapse stops trial" in out and "last eval/avg_l1" in out and "95% interval" in out
 
     sweep_dir = tmp_path / "out" / "tiny"
     rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
@@ -98,6 +99,24 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     assert (sweep_dir / "curves.png").stat().st_size > 1000
     report = (sweep_dir / "report.md").read_text()
     assert "pi_collapse" in report and "curves.png" in report and "1 stopped" in report
+    assert f"### #4 {collapsed[0]}" in report  # the stopped trial ranks after the three finished ones
+    zh = (sweep_dir / "report.zh.md").read_text(encoding="utf-8")  # lang=zh: written at the end too
+    assert "离线评估L1: 首=" in zh and "π总和" in zh and "诊断与结论" in zh
+    assert (sweep_dir / "dashboard.html").stat().st_size > 1_000_000
+
+    # The report layer from the command line, on the real sweep folder.
+    from actot.sweep.space import load_space
+
+    def actot(*words):
+        return subprocess.run([sys.executable, "-m", "actot", *words], cwd=ROOT, capture_output=True, text=True,
+                              timeout=180)
+    ranked = actot("rank", str(sweep_dir), "scope=best")
+    assert ranked.returncode == 0 and healthy[0] in ranked.stdout and "best eval/avg_l1" in ranked.stdout
+    (sweep_dir / "dashboard.html").unlink()
+    assert actot("dashboard", str(sweep_dir)).returncode == 0 and (sweep_dir / "dashboard.html").is_file()
+    assert actot("report", str(sweep_dir), "lang=zh").returncode == 0
+    space = load_space(str(sweep_dir / "next_space.yaml"))  # the advisor's follow-up runs as it is
+    assert set(space.distributions) >= {"ot.reg", "ot.tau"} and space.fixed == {"ot.heuristic": "hard"}
 
 
 def _finished(results: Path) -> dict:

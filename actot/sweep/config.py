@@ -59,6 +59,7 @@ class SweepConfig:
     ray_address: Optional[str] = None
     ray_temp_dir: Optional[str] = None
     experiment_save_s: float = 1.0
+    lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
 
 
 def available_sweeps() -> list[str]:
@@ -118,7 +119,7 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
 def validate(cfg: SweepConfig, where: str = "sweep") -> None:
     checks = [("num_samples", cfg.num_samples >= 1, ">= 1"), ("max_concurrent", cfg.max_concurrent >= 1, ">= 1"),
               ("resources.cpu", cfg.resources.cpu > 0, "> 0"), ("resources.gpu", cfg.resources.gpu >= 0, ">= 0"),
-              ("mode", cfg.mode in ("min", "max"), "min or max"),
+              ("mode", cfg.mode in ("min", "max"), "min or max"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
               ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),
               ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2")]
     for key, ok, rule in checks:

@@ -171,10 +171,15 @@ class ResultsStore:
 
         return sorted(self.trials.items(), key=key)
 
-    def best_final(self) -> float | None:
-        """The best last-reported metric over all trials so far."""
-        finals = [v for v in (self.final_metric(t) for t in self.trials.values()) if v is not None]
-        return (min if self.mode == "min" else max)(finals) if finals else None
+    def best_so_far(self) -> float | None:
+        """The best metric any trial has reported so far, rule-stopped trials aside (their early values flatter).
+
+        Over every report, not each trial's latest: a leader whose latest report got worse does not
+        pull the progress line's "best so far" back with it.
+        """
+        values = [r[self.metric] for t in self.trials.values() if t["status"] not in ("stopped", "non_finite", "error")
+                  for r in t["history"] if _number(r.get(self.metric)) and math.isfinite(r[self.metric])]
+        return (min if self.mode == "min" else max)(values) if values else None
 
     def final_metric(self, trial: dict) -> float | None:
         values = [r[self.metric] for r in trial["history"] if self.metric in r and math.isfinite(r[self.metric])]
@@ -221,7 +226,7 @@ class ResultsRecorder(Callback):
             self._last_beat = now
             running = [t for t in trials if t.status == "RUNNING"]
             done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
-            best = self.store.best_final()
+            best = self.store.best_so_far()
             steps = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('step', 0)}" for t in running)
             so_far = f"; best {self.store.metric} so far {best:.4g}" if best is not None else ""
             _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")

@@ -119,6 +119,7 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+    from actot.report.live import DashboardRefresher
     from actot.sweep.results import ResultsRecorder, _say
     from actot.sweep.searcher import RuleAwareOptunaSearch
     from actot.train import load_data
@@ -161,7 +162,7 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
                                             reuse_actors=cfg.reuse_actors),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(sweep_dir.parent), verbose=0,
-                    callbacks=[ResultsRecorder(store, cfg.num_samples)],
+                    callbacks=[ResultsRecorder(store, cfg.num_samples), DashboardRefresher(sweep_dir)],
                     failure_config=tune.FailureConfig(max_failures=0),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         grid = tuner.fit()
@@ -174,8 +175,12 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
 
 
 def resolved_config(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg) -> dict:
+    import optuna
+
     return {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
-                      "starting_points": space.point_names},
+                      "starting_points": space.point_names, "fixed": space.fixed,
+                      "distributions": {k: optuna.distributions.distribution_to_json(d)
+                                        for k, d in space.distributions.items()}},
             "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
             "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
 
@@ -219,7 +224,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
 
     import optuna
 
-    from actot.report import advice, plot_curves, ranked_table, write_report
+    from actot.report import advice, finish_sweep, ranked_table
     from actot.sweep.results import FINAL_STATUSES, ResultsStore
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -234,13 +239,13 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
 
     counts = store.counts()
     print()
-    print(ranked_table(store))
-    for line in advice(store):
+    print(ranked_table(sweep_dir))
+    for line in advice(sweep_dir):
         _say(line)
-    plot = plot_curves(store, sweep_dir / "curves.png")
-    report = write_report(store, sweep_dir / "report.md", plot, finished)
-    _say(f"results: {sweep_dir / 'results.parquet'}; report: {report}; plot: {plot}; "
-         f"dashboard: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
+    written = finish_sweep(sweep_dir, cfg.lang, finished)
+    _say(f"results: {sweep_dir / 'results.parquet'}; report: {written[f'report_{cfg.lang}']}; "
+         f"dashboard: {written['dashboard']}; next search space: {written['next_space']}; "
+         f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
     if not finished:
         done = sum(v for k, v in counts.items() if k in FINAL_STATUSES)
         _say(f"INTERRUPTED: {done} of {cfg.num_samples} trials ended; the sweep is not finished. Resume with:\n"

@@ -1,0 +1,17 @@
+"""`python -m actot rank|report|dashboard SWEEP_DIR ...`: rank a sweep, write its report or its dashboard."""
+
+from __future__ import annotations
+
+import sys
+
+from actot.errors import run_cli
+
+
+def main(argv=None) -> int:
+    from actot.report.cli import main as report_main
+
+    return run_cli(report_main, list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

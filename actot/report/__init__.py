@@ -1,0 +1,86 @@
+"""What a sweep tells a researcher, read from its folder only: ranking, seed-format report, advice, dashboard.
+
+    python -m actot rank SWEEP_DIR [metric=...] [scope=last|best|mean_last_k] [k=3] [mode=min|max]
+    python -m actot report SWEEP_DIR [lang=en|zh]
+    python -m actot dashboard SWEEP_DIR
+
+Modules: `load` (the sweep folder), `metrics` (directions, labels), `stats` (intervals,
+P(beats)), `rank`, `importance` (PED-ANOVA), `diagnose` (the seed log's rules), `seedlog`
+(report.md), `advisor` (next_space.yaml), `dashboard` (dashboard.html), `curves` (curves.png),
+`live` (rewrites the dashboard as trials end). The sweep layer imports this package; this
+package imports nothing of the sweep layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from actot.report.load import Sweep, load_sweep_dir
+
+
+def analyse(sweep_dir, metric: str | None = None, scope: str = "last", k: int = 3, mode: str | None = None):
+    """(sweep, ranking, importance) for a sweep folder."""
+    from actot.report.importance import knob_importance
+    from actot.report.rank import rank
+
+    sweep = load_sweep_dir(sweep_dir)
+    ranking = rank(sweep, metric=metric, scope=scope, k=k, mode=mode)
+    importance = knob_importance(sweep.path, sweep.name, ranking.better if ranking.metric == sweep.metric
+                                 else sweep.mode)
+    return sweep, ranking, importance
+
+
+def ranked_table(sweep_dir, metric: str | None = None, scope: str = "last", k: int = 3,
+                 mode: str | None = None) -> str:
+    from actot.report.rank import format_table, rank
+
+    sweep = load_sweep_dir(sweep_dir)
+    return format_table(rank(sweep, metric=metric, scope=scope, k=k, mode=mode), sweep)
+
+
+def advice(sweep_dir) -> list[str]:
+    from actot.report.diagnose import rule_advice
+
+    return rule_advice(load_sweep_dir(sweep_dir))
+
+
+def write_report(sweep_dir, lang: str = "en", finished: bool = True, path: Path | None = None) -> Path:
+    """report.md (or report.zh.md) in the seed log's layout, with next_space.yaml beside it."""
+    from actot.errors import ActotError
+    from actot.report.advisor import write_next_space
+    from actot.report.seedlog import LANGS, write_seed_report
+
+    if lang not in LANGS:
+        raise ActotError(f"command line: lang={lang!r} must be one of {', '.join(LANGS)}")
+    sweep, ranking, importance = analyse(sweep_dir)
+    space = write_next_space(sweep, ranking, importance)
+    path = Path(path or sweep.path / ("report.md" if lang == "en" else f"report.{lang}.md"))
+    return write_seed_report(sweep, ranking, importance, path, lang, finished, next_space=space)
+
+
+def write_dashboard(sweep_dir, path: Path | None = None) -> Path:
+    from actot.report.dashboard import write_dashboard as write
+
+    sweep, ranking, importance = analyse(sweep_dir)
+    return write(sweep, ranking, importance, path)
+
+
+def finish_sweep(sweep_dir, lang: str = "en", finished: bool = True) -> dict:
+    """Everything the end of a sweep writes: curves.png, report(s), next_space.yaml, dashboard.html."""
+    from actot.report.advisor import write_next_space
+    from actot.report.curves import plot_curves
+    from actot.report.dashboard import write_dashboard as write
+    from actot.report.seedlog import write_seed_report
+
+    sweep, ranking, importance = analyse(sweep_dir)
+    out = {"curves": plot_curves(sweep), "next_space": write_next_space(sweep, ranking, importance)}
+    for one in dict.fromkeys(("en", lang)):
+        name = "report.md" if one == "en" else f"report.{one}.md"
+        out[f"report_{one}"] = write_seed_report(sweep, ranking, importance, sweep.path / name, one, finished,
+                                                 next_space=out["next_space"])
+    out["dashboard"] = write(sweep, ranking, importance)
+    return out
+
+
+__all__ = ["Sweep", "load_sweep_dir", "analyse", "ranked_table", "advice", "write_report", "write_dashboard",
+           "finish_sweep"]

@@ -1,0 +1,122 @@
+"""The seed log's rules applied to each trial and to the sweep: what went wrong, what is healthy, what to try.
+
+The thresholds are the seed authors' (their log and their own fork's hand rules, see
+../shared/notes/stack-facts.md): a plan whose mass `ot_pi_sum` ends below 0.1 has collapsed
+(OT is nearly off: raise reg or tau); a large plan (> 0.3) whose `ot_cost(state)` falls by less
+than 10% aligns the wrong things (lower weight_label or go embed-only); a finished run with a
+healthy plan and an offline eval L1 down by at least 10% is stable, ready for a larger lambda_ot;
+an eval L1 that moved by less than 2% has stalled; a gradient norm above 100 wants a larger reg
+and a smaller lr. Each finding carries English and Chinese text and the knobs it would move,
+which the advisor turns into the next search space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from actot.report.load import Sweep, Trial
+
+COLLAPSE_BELOW = 0.1
+LARGE_PLAN_ABOVE = 0.3
+COST_FALL_NEEDED = -0.10
+STABLE_L1_GAIN = 0.10
+STALLED_L1_GAIN = 0.02
+GRAD_NORM_LARGE = 100.0
+
+# The seed log's advice per rule that stopped trials (the console's end-of-sweep lines).
+ADVICE = {
+    "pi_collapse": "the plan lost its mass: raise ot.reg (e.g. to 3) or ot.tau (e.g. to 20), keep the diagonal prior",
+    "ot_cost_diverging": "the state-space OT cost kept rising: lower ot.weight_label, or try embed-only (weight_label=0), "
+                         "or lower ot.reg slightly",
+    "non_finite": "a metric became NaN/Inf: lower the learning rate or lambda_ot, or raise ot.reg",
+    "asha": "ASHA judged these behind their peers at a rung; more steps or a larger grace_period would tell more",
+}
+
+
+@dataclass
+class Finding:
+    code: str            # collapsed, large_plan_flat_cost, stable, l1_stalled, grad_norm_large, non_finite, diverging
+    trial_id: str
+    en: str
+    zh: str
+    moves: dict = field(default_factory=dict)  # knob -> "raise" / "lower"
+
+
+def _first_last(trial: Trial, key: str):
+    points = trial.finite(key)
+    return (points[0][1], points[-1][1]) if points else (None, None)
+
+
+def _change(first, last) -> float | None:
+    if first is None or last is None or first == 0:
+        return None
+    return (last - first) / abs(first)
+
+
+def diagnose_trial(trial: Trial) -> list[Finding]:
+    out = []
+    _, pi_last = _first_last(trial, "ot_pi_sum")
+    cost_change = _change(*_first_last(trial, "ot_cost(state)"))
+    l1_first, l1_last = _first_last(trial, "eval/avg_l1")
+    l1_gain = None if _change(l1_first, l1_last) is None else -_change(l1_first, l1_last)
+    _, grad = _first_last(trial, "train/grad_norm")
+    tid = trial.trial_id
+    collapsed = trial.stop_rule == "pi_collapse" or (pi_last is not None and pi_last < COLLAPSE_BELOW)
+    if trial.status == "non_finite" or trial.stop_rule == "non_finite":
+        out.append(Finding("non_finite", tid, "a metric became NaN/Inf: lower lr or lambda_ot, or raise reg",
+                           "指标出现 NaN/Inf：降低学习率或 λ_ot，或提高 reg", {"ot.reg": "raise", "ot.lambda_ot": "lower"}))
+    if collapsed:
+        out.append(Finding("collapsed", tid,
+                           f"collapsed plan (ot_pi_sum last={pi_last:.3g} < {COLLAPSE_BELOW}): raise reg (e.g. to 3) "
+                           "or tau (e.g. to 20), keep heuristic",
+                           f"π 塌缩（π总和 末={pi_last:.3g} < {COLLAPSE_BELOW}）：提高 reg（如到 3.0）或 tau（如到 20），"
+                           "并保持 heuristic", {"ot.reg": "raise", "ot.tau": "raise"}) if pi_last is not None else
+                   Finding("collapsed", tid, "collapsed plan (stopped by pi_collapse): raise reg or tau",
+                           "π 塌缩（被 pi_collapse 停止）：提高 reg 或 tau", {"ot.reg": "raise", "ot.tau": "raise"}))
+    elif pi_last is not None and pi_last > LARGE_PLAN_ABOVE and cost_change is not None and cost_change > COST_FALL_NEEDED:
+        out.append(Finding("large_plan_flat_cost", tid,
+                           f"large plan (ot_pi_sum last={pi_last:.3g}) but ot_cost(state) changed {cost_change:+.1%}, "
+                           "not down 10%: lower weight_label (x0.5) or try embed-only (weight_label=0); lower reg slightly",
+                           f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%："
+                           "减小 weight_label（×0.5）或仅用 embedding 做对照；必要时略降 reg",
+                           {"ot.weight_label": "lower", "ot.reg": "lower"}))
+    if trial.stop_rule == "ot_cost_diverging":
+        out.append(Finding("diverging", tid, ADVICE["ot_cost_diverging"],
+                           "OT cost(state) 持续上升：减小 weight_label，或仅用 embedding，或略降 reg",
+                           {"ot.weight_label": "lower", "ot.reg": "lower"}))
+    if l1_gain is not None and l1_gain < STALLED_L1_GAIN and trial.status == "finished":
+        out.append(Finding("l1_stalled", tid, f"offline eval L1 improved only {l1_gain:.1%} (< 2%): more steps, or lr x1.4",
+                           f"离线评估L1 仅改善 {l1_gain:.1%}（< 2%）：增加步数，或学习率 ×1.4", {"lr": "raise"}))
+    if grad is not None and grad > GRAD_NORM_LARGE:
+        out.append(Finding("grad_norm_large", tid, f"train/grad_norm={grad:.3g} > {GRAD_NORM_LARGE:g}: reg x1.3, lr x0.7",
+                           f"梯度范数={grad:.3g} > {GRAD_NORM_LARGE:g}：reg ×1.3，学习率 ×0.7",
+                           {"ot.reg": "raise", "lr": "lower"}))
+    healthy = (trial.status == "finished" and not collapsed and pi_last is not None
+               and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite") for f in out))
+    if healthy and l1_gain is not None and l1_gain >= STABLE_L1_GAIN:
+        out.append(Finding("stable", tid,
+                           f"stable (ot_pi_sum last={pi_last:.3g}, eval L1 down {l1_gain:.1%}): ready for a larger "
+                           "lambda_ot (e.g. 0.1 -> 0.2)",
+                           f"稳定（π总和 末={pi_last:.3g}，离线评估L1 下降 {l1_gain:.1%}）：可把 λ_ot 提升（如 0.1→0.2）"
+                           "放大 OT 作用", {"ot.lambda_ot": "raise"}))
+    return out
+
+
+def diagnose(sweep: Sweep) -> list[Finding]:
+    return [f for trial in sweep.trials for f in diagnose_trial(trial)]
+
+
+def rule_advice(sweep: Sweep) -> list[str]:
+    """One line per rule that stopped trials: how many, where in the space, what the seed log advises."""
+    lines, by_rule = [], {}
+    for trial in sweep.trials:
+        if trial.stop_rule:
+            by_rule.setdefault(trial.stop_rule, []).append(trial)
+    for rule, trials in sorted(by_rule.items()):
+        where = []
+        for key in sweep.knobs:
+            values = [t.params[key] for t in trials if isinstance(t.params.get(key), (int, float))]
+            if values:
+                where.append(f"{key} {min(values):.3g}..{max(values):.3g}")
+        lines.append(f"{rule} stopped {len(trials)} trial(s) ({', '.join(where)}): {ADVICE.get(rule, 'see the rule')}")
+    return lines

@@ -1,0 +1,104 @@
+"""Which knobs matter: Optuna's PED-ANOVA importance on the sweep's mirrored study (`optuna.db`).
+
+PED-ANOVA (Watanabe et al., IJCAI 2023) compares each knob's distribution among the top
+trials with its distribution over all trials; it needs no extra dependency. Optuna computes it
+on COMPLETE trials with a finite value only (rule-stopped trials are PRUNED and do not count),
+so every result says how many trials it used. The top share is 10% by default, which on a small
+sweep is a single trial; we use max(10%, 2 / n) so that at least two trials form the top.
+The direction ("lower ot.reg did better") is the sign of Spearman's rank correlation between
+the knob and the value over the same trials (on a log scale where the knob is searched on one).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIN_TRIALS = 4  # below this, importances are noise: say so instead
+
+
+@dataclass
+class Importance:
+    n_trials: int                                        # COMPLETE trials with a finite value
+    values: dict[str, float] = field(default_factory=dict)  # knob -> importance (sums to 1), largest first
+    direction: dict[str, str] = field(default_factory=dict)  # knob -> "lower" / "higher" / a best choice
+    correlation: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+def _load_study(db: Path, name: str):
+    import optuna
+
+    storage = f"sqlite:///{db}"
+    names = optuna.get_all_study_names(storage)
+    if not names:
+        return None
+    return optuna.load_study(study_name=name if name in names else names[0], storage=storage)
+
+
+def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importance:
+    """Importance of each searched knob for the sweep's metric, or an Importance with a note saying why not."""
+    import optuna
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+    from scipy.stats import spearmanr
+
+    db = Path(sweep_dir) / "optuna.db"
+    if not db.is_file():
+        return Importance(0, note="no optuna.db in the sweep folder yet (it is written as trials end)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = _load_study(db, study_name)
+    if study is None:
+        return Importance(0, note="optuna.db holds no study yet")
+    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+    n = len(done)
+    if n < MIN_TRIALS:
+        return Importance(n, note=f"too few finished trials for knob importance: {n} (rule-stopped and failed "
+                                  f"trials do not count); at least {MIN_TRIALS} are needed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(
+            target_quantile=max(0.1, 2.0 / n)))
+    result = Importance(n, values=dict(values),
+                        note=f"PED-ANOVA on {n} finished trial(s) of the Optuna study in optuna.db")
+    for knob in values:
+        points = [(t.params[knob], t.value) for t in done if knob in t.params]
+        dist = done[0].distributions.get(knob)
+        if isinstance(dist, optuna.distributions.CategoricalDistribution):
+            means = {}
+            for choice, value in points:
+                means.setdefault(choice, []).append(value)
+            pick = (min if better == "min" else max)(means, key=lambda c: sum(means[c]) / len(means[c]))
+            result.direction[knob] = f"{pick} did better"
+            continue
+        xs = [math.log(x) if getattr(dist, "log", False) else float(x) for x, _ in points]
+        ys = [v for _, v in points]
+        if len(set(xs)) < 3:
+            continue
+        rho = float(spearmanr(xs, ys).statistic)
+        if not math.isfinite(rho):
+            continue
+        result.correlation[knob] = rho
+        if abs(rho) >= 0.3:
+            higher_is_worse = rho > 0 if better == "min" else rho < 0
+            result.direction[knob] = "lower did better" if higher_is_worse else "higher did better"
+    return result
+
+
+def importance_lines(imp: Importance, lang: str = "en") -> list[str]:
+    if not imp.values:
+        return [imp.note if lang == "en" else f"无法计算旋钮重要性：{imp.note}"]
+    lines = [imp.note if lang == "en" else f"PED-ANOVA，基于 optuna.db 中 {imp.n_trials} 个完成的试验"]
+    for knob, value in imp.values.items():
+        rho = imp.correlation.get(knob)
+        way = imp.direction.get(knob, "no clear direction")
+        corr = f", Spearman ρ={rho:+.2f}" if rho is not None else ""
+        if lang == "zh":
+            way = {"lower did better": "取值越低越好", "higher did better": "取值越高越好",
+                   "no clear direction": "方向不明"}.get(way, way.replace(" did better", " 更好"))
+            lines.append(f"{knob}: 重要性 {value:.2f}；{way}{corr}")
+        else:
+            lines.append(f"{knob}: importance {value:.2f}; {way}{corr}")
+    return lines

@@ -1,0 +1,182 @@
+"""The ranked table: configs ordered by one metric, with 95% intervals where a config ran with several seeds.
+
+Trials are grouped by their searched config (the knobs in `param/*`; a training `seed` or
+`confirm_of` column does not split a group), so that repeats of one config are ranked by their
+mean with a bootstrap interval (`stats.py`). A trial's value is its metric under a `scope`:
+`last` (last finite report), `best` (best finite report, in the metric's direction) or
+`mean_last_k` (mean of its last k finite reports). Finished configs come first, then
+rule-stopped, non-finite, unfinished and errored ones: a stopped trial's flattering early value
+never outranks a finished one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from actot.errors import ActotError
+from actot.report.load import Sweep, Trial
+from actot.report.metrics import direction_for_ranking
+from actot.report.stats import Interval, mean_interval, overlaps, prob_beats
+
+SCOPES = ("last", "best", "mean_last_k")
+STATUS_ORDER = {"finished": 0, "stopped": 1, "non_finite": 2, "running": 3, "interrupted": 3, "error": 4}
+
+
+def trial_value(trial: Trial, metric: str, scope: str, better: str, k: int = 3) -> float | None:
+    """One number per trial under `scope`; None when it never reported a finite value."""
+    values = [v for _, v in trial.finite(metric)]
+    if not values:
+        return None
+    if scope == "last":
+        return values[-1]
+    if scope == "best":
+        return min(values) if better == "min" else max(values)
+    tail = values[-k:]
+    return sum(tail) / len(tail)
+
+
+def best_at(trial: Trial, metric: str, better: str | None) -> tuple[float, int] | None:
+    points = trial.finite(metric)
+    if not points or better is None:
+        return None
+    step, value = (min if better == "min" else max)(points, key=lambda p: p[1])
+    return value, step
+
+
+def config_key(trial: Trial, knobs: list[str]) -> tuple:
+    def norm(v):
+        return float(f"{v:.12g}") if isinstance(v, float) else v
+    return tuple((k, norm(trial.params.get(k))) for k in knobs)
+
+
+@dataclass
+class Group:
+    """One config: its trials, the trials whose values count, their mean and interval."""
+
+    config: dict
+    trials: list[Trial]
+    status: str = ""
+    counted: list[Trial] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    interval: Interval | None = None
+    p_leader_beats: float | None = None  # P(the leader's value beats this config's), both with >= 2 values
+
+    @property
+    def order(self) -> int:
+        return STATUS_ORDER.get(self.status, 5)
+
+
+@dataclass
+class Ranking:
+    metric: str
+    better: str
+    scope: str
+    k: int
+    groups: list[Group]
+    notes: list[str]
+
+
+def rank(sweep: Sweep, metric: str | None = None, scope: str = "last", k: int = 3, mode: str | None = None,
+         leaders: int = 3) -> Ranking:
+    metric = metric or sweep.metric
+    if scope not in SCOPES:
+        raise ActotError(f"command line: scope={scope!r} must be one of {', '.join(SCOPES)}")
+    if k < 1:
+        raise ActotError(f"command line: k={k} must be >= 1 (the reports averaged by scope=mean_last_k)")
+    better = direction_for_ranking(metric, mode if mode is not None else (sweep.mode if metric == sweep.metric
+                                                                            else None))
+    groups: dict[tuple, Group] = {}
+    for trial in sweep.trials:
+        key = config_key(trial, sweep.knobs)
+        groups.setdefault(key, Group(config=dict(key), trials=[])).trials.append(trial)
+    sign = 1.0 if better == "min" else -1.0
+    for group in groups.values():
+        group.status = min((t.status for t in group.trials), key=lambda s: STATUS_ORDER.get(s, 5))
+        for trial in group.trials:
+            value = trial_value(trial, metric, scope, better, k)
+            if trial.status == group.status and value is not None:
+                group.counted.append(trial)
+                group.values.append(value)
+        if group.values:
+            group.interval = mean_interval(group.values)
+    ordered = sorted(groups.values(), key=lambda g: (g.order, sign * g.interval.mean if g.interval else math.inf))
+    notes = _confidence(ordered, better, leaders)
+    return Ranking(metric, better, scope, k, ordered, notes)
+
+
+def _confidence(groups: list[Group], better: str, leaders: int) -> list[str]:
+    """P(leader beats runner-up) and the 'cannot be told apart' verdicts for the leading configs."""
+    ranked = [g for g in groups if g.interval is not None and g.status == "finished"]
+    if not ranked:
+        return ["No finished config has a finite value of this metric: nothing to rank yet."]
+    if all(g.interval.n == 1 for g in ranked):
+        return ["Each config ran with one training seed: the order rests on one noisy number per config; "
+                "repeat the leaders with several seeds (a confirm stage) to get intervals."]
+    leader, notes, tied = ranked[0], [], []
+    for pos, group in enumerate(ranked[1:leaders], start=2):
+        if leader.interval.n >= 2 and group.interval.n >= 2:
+            group.p_leader_beats = prob_beats(leader.values, group.values, better)
+            if overlaps(leader.interval, group.interval):
+                tied.append(f"#{pos}")
+    if leader.interval.n < 2:
+        notes.append("The leader ran with one seed: it has no interval; repeat it with several seeds.")
+    elif tied:
+        notes.append(f"#1 and {', '.join(tied)} cannot be told apart at this budget: their 95% intervals overlap.")
+    elif len(ranked) > 1:
+        notes.append("#1's 95% interval overlaps none of the next configs' intervals.")
+    return notes
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def why(trial: Trial, first: bool) -> str:
+    if trial.status == "stopped":
+        return f"{trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
+    if trial.status == "finished":
+        text = "best value" if first else "finished"
+        return text + (f"; flagged by {trial.flags}" if trial.flags else "")
+    return trial.status
+
+
+def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
+    """Header and one row (dict by header) per config: what the console, Markdown and HTML tables show."""
+    knobs = sweep.knobs
+    has_success = any(t.finite("eval/success") for t in sweep.trials)
+    extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
+    header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}", "95% interval", "P(#1 beats)",
+              "best@step", *([extra] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
+    rows = []
+    for pos, group in enumerate(ranking.groups, start=1):
+        lead = group.counted[0] if group.counted else group.trials[0]
+        best = best_at(lead, ranking.metric, ranking.better)
+        success = next((v for _, v in reversed(lead.finite(extra))), None) if extra else None
+        iv = group.interval
+        cells = [str(pos), lead.trial_id + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
+                 group.status, str(len(group.values)), _fmt(iv.mean if iv else None),
+                 f"[{iv.low:.4g}, {iv.high:.4g}]" if iv and iv.has_width else "-",
+                 f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
+                 f"{best[0]:.4g}@{best[1]}" if best else "-", *([_fmt(success)] if extra else []),
+                 *[_fmt(group.config.get(k)) for k in knobs], why(lead, pos == 1)]
+        rows.append(dict(zip(header, cells)))
+    return header, rows
+
+
+def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20) -> str:
+    header, rows = table_rows(ranking, sweep)
+    cells = [header] + [[r[h] for h in header] for r in rows[:limit]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
+    lines.insert(1, "-" * min(160, len(lines[0])))
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more config(s)")
+    better = "lower" if ranking.better == "min" else "higher"
+    lines.append(f"(ranked by {ranking.scope}{'' if ranking.scope != 'mean_last_k' else f' (k={ranking.k})'} "
+                 f"{ranking.metric}, {better} is better; n = trials counted per config)")
+    return "\n".join(lines + ranking.notes)

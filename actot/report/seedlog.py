@@ -1,0 +1,173 @@
+"""The seed authors' report, written for a sweep: per trial its config and every metric as first / last / best@step / Δ.
+
+Layout and labels follow ../shared/seed/000_*.txt (`lang=zh` uses its words: 训练总损失, 首, 末,
+最优, Δ ...). A metric with a better end gets best@step in that direction; one with a healthy
+range instead (ot_pi_sum, ot_pi_diag) gets its lowest and highest value with their steps. Then the
+diagnosis (the seed log's rules, `diagnose.py`), the knob importance and the next steps.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from actot.report.diagnose import diagnose, rule_advice
+from actot.report.importance import Importance, importance_lines
+from actot.report.load import Sweep, Trial
+from actot.report.metrics import WORDS, better, label, ordered
+from actot.report.rank import Ranking, format_table
+
+LANGS = ("en", "zh")
+TEXT = {
+    "en": {"title": "ACT-OT sweep report: {name}", "config": "Config", "metrics": "Metrics", "ranking": "Ranking",
+           "diagnosis": "Diagnosis", "importance": "Which knobs matter", "next": "Next steps",
+           "trials": "Trials", "no_metrics": "no metric reported", "sweep_level": "Sweep",
+           "next_space": "A follow-up search space is in `{path}` (each knob's comment says why its range moved): "
+                         "`python run_sweep.py space={path}`",
+           "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag"},
+    "zh": {"title": "ACT-OT 扫描报告：{name}", "config": "配置", "metrics": "结果", "ranking": "排名",
+           "diagnosis": "诊断与结论", "importance": "哪些旋钮重要", "next": "下一步建议",
+           "trials": "试验", "no_metrics": "没有上报指标", "sweep_level": "整体",
+           "next_space": "后续搜索空间见 `{path}`（每个旋钮的注释说明其范围为何移动）："
+                         "`python run_sweep.py space={path}`",
+           "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常"},
+}
+OT_LINES = (("window_size", "reg", "tau", "heuristic"), ("weight_embed", "weight_label", "lambda_ot"))
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:.4g}"
+
+
+def metric_line(trial: Trial, key: str, lang: str) -> str | None:
+    """`label: first=…, last=…, best=…@step, Δ=… (…%)` in the seed log's format; None if never reported."""
+    series = trial.series(key)
+    if not series:
+        return None
+    w = WORDS[lang]
+    first, last = series[0][1], series[-1][1]
+    parts = [f"{w['first']}={fmt(first)}", f"{w['last']}={fmt(last)}"]
+    finite = trial.finite(key)
+    direction = better(key)
+    if direction is None:
+        lo = min(finite, key=lambda p: p[1]) if finite else None
+        hi = max(finite, key=lambda p: p[1]) if finite else None
+        parts += [f"{w['low']}={fmt(lo[1]) if lo else 'nan'}@{lo[0] if lo else None}",
+                  f"{w['high']}={fmt(hi[1]) if hi else 'nan'}@{hi[0] if hi else None}"]
+    else:
+        best = (min if direction == "min" else max)(finite, key=lambda p: p[1]) if finite else None
+        parts.append(f"{w['best']}={fmt(best[1]) if best else 'nan'}@{best[0] if best else None}")
+    delta = last - first
+    pct = f" ({delta / abs(first) * 100:.2f}%)" if first != 0 and math.isfinite(delta) else ""
+    parts.append(f"{w['delta']}={fmt(delta)}{pct}")
+    return f"{label(key, lang)}: " + ", ".join(parts)
+
+
+def ot_config(sweep: Sweep, trial: Trial) -> dict:
+    """The trial's OT knobs: the sweep's training config with the trial's searched values on top."""
+    ot = dict(sweep.resolved.get("train", {}).get("ot", {}))
+    other = {}
+    weights = {}
+    for key, value in trial.params.items():
+        if key in ("ot.tau_a", "ot.tau_b"):
+            tau = list(ot.get("tau") or [value, value])
+            tau[0 if key == "ot.tau_a" else 1] = value
+            ot["tau"] = tau
+        elif key == "ot.tau":
+            ot["tau"] = [value, value]
+        elif key.startswith("ot.weight_embed."):
+            weights[int(key.rsplit(".", 1)[1])] = value
+        elif key.startswith("ot."):
+            ot[key[3:]] = value
+        else:
+            other[key] = value
+    if weights:
+        ot["weight_embed"] = [weights[i] for i in sorted(weights)]
+    return {**ot, **{f"_{k}": v for k, v in other.items()}}
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        if len(value) == 1:
+            return fmt(value[0])
+        return "(" + ",".join(fmt(v) for v in value) + ")"
+    return fmt(value)
+
+
+def config_lines(sweep: Sweep, trial: Trial) -> list[str]:
+    ot = ot_config(sweep, trial)
+    lines = [", ".join(f"{k}={_show(ot[k])}" for k in keys if k in ot) for keys in OT_LINES]
+    other = [f"{k[1:]}={_show(v)}" for k, v in ot.items() if k.startswith("_")]
+    if other:
+        lines.append(", ".join(other))
+    return [line for line in lines if line]
+
+
+def trial_block(sweep: Sweep, trial: Trial, rank_no: int, lang: str) -> list[str]:
+    t = TEXT[lang]
+    status = trial.status + (f"; {trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
+                             if trial.stop_rule else "")
+    head = f"### #{rank_no} {trial.trial_id}  ({status}; {Path('trials') / trial.trial_id})"
+    lines = [head, f"- {t['config']}：" if lang == "zh" else f"- {t['config']}:"]
+    lines += [f"  - {line}" for line in config_lines(sweep, trial)]
+    lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
+    metric_lines = [metric_line(trial, key, lang) for key in ordered(trial.metrics())]
+    lines += [f"  - {line}" for line in metric_lines if line] or [f"  - {t['no_metrics']}"]
+    return lines + [""]
+
+
+def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, path: Path, lang: str = "en",
+                      finished: bool = True, next_space: Path | None = None) -> Path:
+    """The Markdown report in the seed log's layout; `lang` en or zh."""
+    t = TEXT[lang]
+    counts: dict[str, int] = {}
+    for trial in sweep.trials:
+        counts[trial.status] = counts.get(trial.status, 0) + 1
+    space = sweep.space
+    lines = [f"# {t['title'].format(name=sweep.name)}", "",
+             f"Space `{space.get('name', '?')}` ({space.get('knobs', '')}); metric `{sweep.metric}` ({sweep.mode}). "
+             f"{t['trials']}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
+             + ("" if finished else " " + t["interrupted"]), "",
+             f"## {t['ranking']}", "", "```", format_table(ranking, sweep), "```", ""]
+    order = [trial for group in ranking.groups for trial in group.trials]
+    for pos, trial in enumerate(order, start=1):
+        lines += trial_block(sweep, trial, pos, lang)
+    findings = diagnose(sweep)
+    lines += [f"## {t['diagnosis']}", ""]
+    lines += [f"- {f.trial_id}: {f.zh if lang == 'zh' else f.en}" for f in findings] or [f"- {t['none']}"]
+    summary = _sweep_summary(findings, len(sweep.trials), lang)
+    lines += [f"- {t['sweep_level']}: {line}" for line in summary]
+    lines += [f"- {line}" for line in rule_advice(sweep)]
+    lines += ["", f"### {t['importance']}", ""] + [f"- {line}" for line in importance_lines(importance, lang)]
+    lines += ["", f"## {t['next']}", ""]
+    advice = list(dict.fromkeys((f.zh if lang == "zh" else f.en).split(": ", 1)[-1].split("：", 1)[-1]
+                                for f in findings if f.code != "stable"))
+    if any(f.code == "stable" for f in findings):
+        advice.append("稳定后再把 λ_ot 提升到 0.2 放大 OT 作用" if lang == "zh"
+                      else "once stable, raise lambda_ot (e.g. to 0.2) to strengthen the OT term")
+    lines += [f"- {a}" for a in advice]
+    if next_space is not None:
+        lines.append(f"- {t['next_space'].format(path=next_space)}")
+    if (sweep.path / "curves.png").is_file():
+        lines += ["", f"![{sweep.metric} and ot_pi_sum by step](curves.png)"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _sweep_summary(findings, n_trials: int, lang: str) -> list[str]:
+    by_code: dict[str, set] = {}
+    for f in findings:
+        by_code.setdefault(f.code, set()).add(f.trial_id)
+    names_en = {"collapsed": "collapsed plans", "large_plan_flat_cost": "large plans whose cost did not fall",
+                "stable": "stable runs ready for a larger lambda_ot", "l1_stalled": "stalled eval L1",
+                "grad_norm_large": "large gradient norms", "non_finite": "non-finite metrics",
+                "diverging": "diverging OT cost"}
+    names_zh = {"collapsed": "π 塌缩", "large_plan_flat_cost": "π 较大但 cost 不降", "stable": "稳定、可提升 λ_ot",
+                "l1_stalled": "离线评估L1 停滞", "grad_norm_large": "梯度范数过大", "non_finite": "指标非有限",
+                "diverging": "OT cost 发散"}
+    names = names_zh if lang == "zh" else names_en
+    return [f"{names.get(code, code)}: {len(ids)}/{n_trials}" for code, ids in by_code.items()]

@@ -1,0 +1,187 @@
+"""The report layer on a hand-built sweep folder whose numbers are known: table, intervals, seed-format report,
+importance, the advisor's next space, the command line; and the bootstrap / P(beats) arithmetic itself."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actot.errors import ActotError
+from actot.report import load_sweep_dir, ranked_table, write_report
+from actot.report.importance import knob_importance
+from actot.report.load import Trial
+from actot.report.rank import rank
+from actot.report.stats import mean_interval, overlaps, prob_beats
+from sweep_fixture import build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def fixture_dir(tmp_path):
+    return build(tmp_path / "fixture")
+
+
+# ------------------------------------------------------------------ statistics on known numbers
+def test_bootstrap_interval_on_known_numbers():
+    one = mean_interval([0.4])
+    assert (one.mean, one.low, one.high, one.has_width) == (0.4, 0.4, 0.4, False)
+    # Two values: resampled means are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4.
+    two = mean_interval([0.0, 1.0])
+    assert (two.mean, two.low, two.high) == (0.5, 0.0, 1.0)
+    # Many values: the percentile bootstrap matches the normal interval mean +- 1.96 sd / sqrt(n).
+    x = np.random.default_rng(1).normal(3.0, 2.0, 400)
+    iv = mean_interval(x)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(x.size)
+    assert iv.low == pytest.approx(x.mean() - half, abs=0.1 * half)
+    assert iv.high == pytest.approx(x.mean() + half, abs=0.1 * half)
+    assert mean_interval(x) == iv  # seeded: the same table twice
+
+
+def test_probability_of_beating_counts_pairs_and_half_ties():
+    assert prob_beats([1, 2], [3, 4], "min") == 1.0
+    assert prob_beats([1, 3], [2, 4], "min") == 0.75      # 1<2, 1<4, 3<4 of four pairs
+    assert prob_beats([1, 3], [2, 4], "max") == 0.25
+    assert prob_beats([1], [1], "min") == 0.5
+    a, b, c = mean_interval([1, 2, 3]), mean_interval([2.5, 3.5]), mean_interval([10, 11])
+    assert overlaps(a, b) and not overlaps(a, c)
+
+
+# ------------------------------------------------------------------ ranking
+def test_repeats_of_one_config_are_ranked_by_mean_with_interval(fixture_dir):
+    sweep = load_sweep_dir(fixture_dir)
+    ranking = rank(sweep)
+    groups = [[t.trial_id for t in g.trials] for g in ranking.groups]
+    assert groups == [["t3", "t4", "t5"], ["t6", "t7"], ["t1"], ["t2"]]  # the stopped t2's 0.30 ranks last
+    lead, second = ranking.groups[0], ranking.groups[1]
+    assert lead.interval.mean == pytest.approx(0.31) and lead.interval.low == pytest.approx(0.30)
+    assert second.interval.mean == pytest.approx(0.3275)
+    assert second.p_leader_beats == pytest.approx(5 / 6)  # 0.32 loses to 0.315 only
+    assert any("cannot be told apart at this budget" in n and "#2" in n for n in ranking.notes)
+    table = ranked_table(fixture_dir)
+    assert "[0.3, 0.32]" in table and "0.83" in table and "cannot be told apart" in table
+
+
+def test_scopes_and_directions(fixture_dir):
+    sweep = load_sweep_dir(fixture_dir)
+    t1 = next(g for g in rank(sweep, scope="best").groups if g.trials[0].trial_id == "t1")
+    assert t1.values == [0.3477]
+    t1 = next(g for g in rank(sweep, scope="mean_last_k", k=2).groups if g.trials[0].trial_id == "t1")
+    assert t1.values == [pytest.approx((0.3477 + 0.3535) / 2)]
+    # eval/success is higher-is-better: ranked by its largest value, never as if lower were better.
+    ranking = rank(sweep, metric="eval/success", scope="best")
+    assert ranking.better == "max" and ranking.groups[0].values == [0.6]
+    with pytest.raises(ActotError, match="healthy range"):
+        rank(sweep, metric="ot_pi_sum")
+    assert rank(sweep, metric="ot_pi_sum", mode="max").better == "max"
+    with pytest.raises(ActotError, match="scope"):
+        rank(sweep, scope="median")
+
+
+def test_intervals_that_do_not_overlap_are_said_to(tmp_path):
+    from actot.report.load import Sweep
+
+    def trial(tid, reg, last):
+        return Trial(tid, {"ot.reg": reg}, "finished", history=[{"step": 0, "eval/avg_l1": 1.0},
+                                                                {"step": 10, "eval/avg_l1": last}])
+    trials = [trial("a0", 1.0, 0.10), trial("a1", 1.0, 0.11), trial("b0", 2.0, 0.50), trial("b1", 2.0, 0.52)]
+    ranking = rank(Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], trials, {}))
+    assert ranking.groups[1].p_leader_beats == 1.0
+    assert not any("cannot be told apart" in n for n in ranking.notes)
+
+
+# ------------------------------------------------------------------ the seed-format report
+def test_report_matches_hand_computed_first_last_best_delta(fixture_dir):
+    text = write_report(fixture_dir, lang="en").read_text()
+    block = text[text.index("t1  (finished"):]
+    block = block[:block.index("\n\n")]
+    assert "  - window_size=10, reg=2, tau=(10,10), heuristic=hard" in block
+    assert "  - weight_embed=1, weight_label=0.1, lambda_ot=0.1" in block
+    # eval/avg_l1 0.6585 -> 0.3477 (step 50) -> 0.3535: delta -0.305 = -46.32 % of 0.6585
+    assert "eval/avg_l1: first=0.6585, last=0.3535, best=0.3477@50, Δ=-0.305 (-46.32%)" in block
+    assert "train/loss: first=15.15, last=1.459, best=1.459@100, Δ=-13.69 (-90.37%)" in block
+    assert "ot_cost(state): first=1246, last=1286, best=547.4@50, Δ=40 (3.21%)" in block
+    # ot_pi_sum has no better end: lowest and highest, not a "best"
+    assert "ot_pi_sum: first=0.1536, last=0.03095, lowest=0.001345@50, highest=0.1536@0, Δ=-0.1226 (-79.85%)" in block
+    # eval/success is higher-is-better
+    assert "eval/success: first=0.2, last=0.5, best=0.6@50, Δ=0.3 (150.00%)" in block
+    assert "collapsed plan" in text and "stable" in text and "Which knobs matter" in text
+
+
+def test_zh_report_uses_the_seed_labels(fixture_dir):
+    path = write_report(fixture_dir, lang="zh")
+    assert path.name == "report.zh.md"
+    text = path.read_text(encoding="utf-8")
+    for word in ("训练总损失", "训练L1", "离线评估L1", "OT损失", "π总和", "π对角和", "OT cost(state)", "诊断与结论",
+                 "下一步建议"):
+        assert word in text, word
+    assert "离线评估L1: 首=0.6585, 末=0.3535, 最优=0.3477@50, Δ=-0.305 (-46.32%)" in text
+    assert "π 塌缩" in text
+
+
+# ------------------------------------------------------------------ importance and the advisor
+def test_importance_says_how_many_trials_and_handles_too_few(fixture_dir, tmp_path):
+    imp = knob_importance(fixture_dir, "fixture")
+    assert imp.n_trials == 6 and set(imp.values) == {"ot.reg", "ot.tau"}
+    assert sum(imp.values.values()) == pytest.approx(1.0) and "6 finished trial(s)" in imp.note
+    import optuna
+
+    few = tmp_path / "few"
+    few.mkdir()
+    study = optuna.create_study(study_name="few", storage=f"sqlite:///{few / 'optuna.db'}")
+    study.optimize(lambda t: t.suggest_float("ot.reg", 0.1, 1.0), n_trials=2)
+    imp = knob_importance(few, "few")
+    assert imp.values == {} and "too few finished trials" in imp.note and "2" in imp.note
+    assert "no optuna.db" in knob_importance(tmp_path, "none").note
+
+
+def test_advisor_writes_a_space_that_loads_and_moves_ranges(fixture_dir):
+    from actot.sweep.space import load_space
+
+    write_report(fixture_dir)
+    path = fixture_dir / "next_space.yaml"
+    text = path.read_text()
+    space = load_space(str(path))  # what run_sweep.py space=PATH does first
+    reg = space.distributions["ot.reg"]
+    assert reg.log and reg.low > 0.01 and reg.low <= 0.5 and reg.high >= 1.0  # best configs kept, collapse out
+    assert (reg.low, reg.high) != (0.005, 5.0)
+    assert "ot.lambda_ot" in space.distributions  # stable leaders: the seed log's larger lambda_ot
+    assert space.fixed == {"ot.heuristic": "hard"} and space.point_names == ["leader-t3"]
+    assert space.starting_points[0]["ot.reg"] == 1.0
+    for key in ("ot.reg", "ot.tau", "ot.lambda_ot"):
+        comment = text.split(f"\n  {key}:")[0].rsplit("\n", 1)[-1]
+        assert comment.startswith(f"  # {key} ") and "->" in comment and ": " in comment, comment
+
+
+# ------------------------------------------------------------------ command line
+def _actot(*args):
+    return subprocess.run([sys.executable, "-m", "actot", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_command_line(fixture_dir):
+    out = _actot("rank", fixture_dir, "scope=best")
+    assert out.returncode == 0 and "best eval/avg_l1" in out.stdout and "t3 +2" in out.stdout
+    out = _actot("report", fixture_dir, "lang=zh")
+    assert out.returncode == 0 and (fixture_dir / "report.zh.md").is_file()
+    out = _actot("dashboard", fixture_dir)
+    assert out.returncode == 0 and (fixture_dir / "dashboard.html").stat().st_size > 1_000_000
+    assert _actot("--help").returncode == 0
+    for bad, words in ((("rank", fixture_dir, "scope=median"), "scope"), (("rank", fixture_dir / "nope"), "no such"),
+                       (("report", fixture_dir, "lang=fr"), "lang"), (("rank", fixture_dir, "metrc=x"), "unknown key")):
+        out = _actot(*bad)
+        assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_best_so_far_is_over_every_report_not_the_latest(tmp_path):
+    from actot.sweep.results import ResultsStore
+    from actot.sweep.space import load_space
+
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
+    store.start("a", {"ot.reg": 1.0, "ot.tau": 5.0})
+    store.add_result("a", {}, {"step": 0, "eval/avg_l1": 0.5})
+    store.add_result("a", {}, {"step": 10, "eval/avg_l1": 0.2})
+    store.add_result("a", {}, {"step": 20, "eval/avg_l1": 0.4})  # the latest report is worse
+    assert store.best_so_far() == 0.2
