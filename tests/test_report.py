@@ -102,7 +102,8 @@ def test_report_matches_hand_computed_first_last_best_delta(fixture_dir):
     # eval/avg_l1 0.6585 -> 0.3477 (step 50) -> 0.3535: delta -0.305 = -46.32 % of 0.6585
     assert "eval/avg_l1: first=0.6585, last=0.3535, best=0.3477@50, Δ=-0.305 (-46.32%)" in block
     assert "train/loss: first=15.15, last=1.459, best=1.459@100, Δ=-13.69 (-90.37%)" in block
-    assert "ot_cost(state): first=1246, last=1286, best=547.4@50, Δ=40 (3.21%)" in block
+    # a diagnostic, not a score: its lowest and highest, no "best"
+    assert "ot_cost(state): first=1246, last=1286, lowest=547.4@50, highest=1286@100, Δ=40 (3.21%)" in block
     # ot_pi_sum has no better end: lowest and highest, not a "best"
     assert "ot_pi_sum: first=0.1536, last=0.03095, lowest=0.001345@50, highest=0.1536@0, Δ=-0.1226 (-79.85%)" in block
     # eval/success is higher-is-better

@@ -205,7 +205,7 @@ def sinkhorn_unbalanced_pot(M: Tensor, reg: float, reg_m, c: Tensor | None = Non
         plan, log = ot.unbalanced.sinkhorn_unbalanced(a, b, cost, reg, (reg_m1, reg_m2), c=ref,
                                                       numItermax=n_iters, stopThr=stop_thr, log=True)
         plans.append(plan)
-        iterations = max(iterations, 10 * len(log["err"]))  # POT logs its error every 10 iterations
+        iterations = max(iterations, len(log["err"]))  # POT logs its error once per iteration
         log_c = np.log(np.outer(a, b) if ref is None else ref)
         with np.errstate(divide="ignore"):
             log_k = torch.from_numpy(-cost / reg + log_c)
