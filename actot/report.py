@@ -41,6 +41,8 @@ def ranked_table(store: ResultsStore, limit: int = 20) -> str:
             why = "best final value" if rank == 1 else "finished"
             if trial.get("flags"):
                 why += f"; flagged by {trial['flags']}"
+        elif trial["status"] in ("non_finite", "error") and trial.get("stop_reason"):
+            why = f"{trial['status']}: {trial['stop_reason']}"
         else:
             why = trial["status"]
         rows.append([str(rank), trial_id, trial["status"], _fmt(store.final_metric(trial)),

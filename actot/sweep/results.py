@@ -327,8 +327,15 @@ class ResultsRecorder(Callback):
 
 def error_reason(trial) -> str:
     """The last line of what a trial raised (our ActotError's one line, or the exception's)."""
-    try:
-        err = trial.get_pickled_error()
+    err = None
+    try:  # the driver's local copy first: the storage copy is written later
+        local = trial.pickled_error_file
+        if local and Path(local).is_file():
+            import cloudpickle
+
+            err = cloudpickle.loads(Path(local).read_bytes())
+        else:
+            err = trial.get_pickled_error()
     except Exception:  # noqa: BLE001 - an unreadable error file must not end the sweep
         err = None
     cause = getattr(err, "cause", None) or err

@@ -131,13 +131,19 @@ def resume_command(argv: list[str], name: str) -> str:
     return shlex.join(["python", "run_sweep.py", *words, f"name={name}", "resume=true"])
 
 
+def _absolute(path):
+    return str(Path(path).expanduser().resolve()) if isinstance(path, str) else path
+
+
 def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
     rules = parse_rules(cfg.rules, "sweep: rules")
+    # Trials run in their own folders, maybe on other nodes: no path stays relative.
+    cfg.train = {k: _absolute(v) if k in PATH_KEYS else v for k, v in cfg.train.items()}
+    for key in ("storage", "ray_temp_dir"):
+        setattr(cfg, key, _absolute(getattr(cfg, key)))
     base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
-    for key in PATH_KEYS:  # trials run in their own folders, maybe on other nodes: no relative paths
-        if isinstance(base.get(key), str):
-            base[key] = str(Path(base[key]).expanduser().resolve())
+    base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
     if "threads" not in base:
         base["threads"] = max(1, int(cfg.resources.cpu))
     base_cfg = base_train_config(cfg, base, "sweep")
