@@ -272,6 +272,10 @@ class ResultsRecorder(Callback):
             elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id]["status"] not in FINAL_STATUSES:
                 self.store.finish(trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
                 changed = True
+        trials_dir = self.store.sweep_dir / "trials"
+        for folder in trials_dir.iterdir() if trials_dir.is_dir() else ():
+            if folder.name not in ray_trials and folder.name not in self.store.trials:
+                shutil.rmtree(folder, ignore_errors=True)  # a trial started but saved by no one
         if changed:
             self.store.write()
 

@@ -182,7 +182,7 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from actot.sweep.results import ResultsRecorder
+    from actot.sweep.results import ResultsRecorder, _say
     from actot.sweep.searcher import RuleAwareOptunaSearch
 
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
