@@ -182,3 +182,36 @@ def test_a_corrupt_results_file_is_a_one_line_error(tmp_path):
         assert "results.parquet: cannot be read" in str(err) and "\n" not in str(err)
     else:
         raise AssertionError("a corrupt results.parquet was read without a word")
+
+
+def test_results_that_cannot_be_written_are_one_line(tmp_path):
+    """A full disk, simulated without root by a per-process file-size limit (RLIMIT_FSIZE): the write
+    fails with EFBIG instead of ENOSPC, which takes the same path. A real size-limited folder (tmpfs,
+    loop device) needs root."""
+    script = f"""
+import resource, sys
+from actot.errors import ActotError
+from actot.sweep.results import ResultsStore
+from actot.sweep.space import load_space
+store = ResultsStore({str(tmp_path)!r}, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
+store.start("a", {{"ot.reg": 1.0, "ot.tau": 5.0}})
+store.add_result("a", {{}}, {{"step": 0, "eval/avg_l1": 0.5}})
+store.finish("a")                       # small: fits
+size = (store.sweep_dir / "results.parquet").stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 1000, size + 1000))
+for step in range(1, 3000):
+    store.add_result("a", {{}}, {{"step": step, "eval/avg_l1": 0.5, "train/loss": step * 1.5}})
+try:
+    store.write()
+except ActotError as err:
+    print(err)
+    sys.exit(7)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 7, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 'results.parquet'}: cannot be written (")
+    assert "File too large" in lines[0] and lines[0].endswith("free space, then resume with resume=true")
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()  # the last complete file is intact
+    assert [r["step"] for r in rows] == [0]
+    assert not list(tmp_path.glob("*.tmp"))

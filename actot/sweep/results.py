@@ -22,6 +22,7 @@ from pathlib import Path
 import optuna
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlalchemy.exc
 from ray.tune import Callback
 
 from actot.errors import ActotError
@@ -129,8 +130,10 @@ class ResultsStore:
                          stop_reason=f"the scheduler stopped it at step {last['step']} of {self.total_steps}")
         else:
             trial["status"] = "finished"
-        self.write()
-        self.mirror(trial_id)
+        try:
+            self.write()
+        finally:
+            self.mirror(trial_id)
 
     # ------------------------------------------------------------------ files
     def write(self) -> None:
@@ -157,10 +160,15 @@ class ResultsStore:
                 arrays[col] = pa.array([None if v is None else float(v) for v in values], pa.float64())
             else:
                 arrays[col] = pa.array([None if v is None else str(v) for v in values], pa.string())
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        pq.write_table(pa.table(arrays), tmp)
-        os.replace(tmp, self.path)
+        try:
+            self.sweep_dir.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.table(arrays), tmp)
+            os.replace(tmp, self.path)
+        except OSError as err:  # a full disk, a quota: the last complete file stays in place
+            tmp.unlink(missing_ok=True)
+            raise ActotError(f"{self.path}: cannot be written ({err.strerror or err}); the previous version is kept; "
+                             "free space, then resume with resume=true") from err
 
     def mirror(self, trial_id: str) -> None:
         """Add an ended trial to the SQLite study (keyed by its Ray trial id).
@@ -169,12 +177,20 @@ class ResultsStore:
         retried on resume) the study is rebuilt from the store into a new file that replaces the old.
         """
         db = self.sweep_dir / "optuna.db"
+        try:
+            self._mirror(db, trial_id)
+        except (OSError, sqlalchemy.exc.SQLAlchemyError) as err:
+            raise ActotError(f"{db}: cannot be written ({str(err).splitlines()[0]}); results.parquet still holds "
+                             "every trial; free space, then resume with resume=true") from err
+
+    def _mirror(self, db: Path, trial_id: str) -> None:
         study = self._study(db)
         seen = {t.user_attrs.get("ray_trial_id"): t.user_attrs.get("status") for t in study.get_trials(deepcopy=False)}
-        if seen.get(trial_id) == self.trials[trial_id]["status"]:
-            return
-        if trial_id not in seen:
-            self._add_to(study, trial_id)
+        ended = [t for t, trial in self.trials.items() if trial["status"] in FINAL_STATUSES]
+        if all(seen.get(t, self.trials[t]["status"]) == self.trials[t]["status"] for t in ended):
+            for t in ended:  # this trial, and any whose mirroring an earlier failed write missed
+                if t not in seen:
+                    self._add_to(study, t)
             return
         tmp = db.with_suffix(f".{os.getpid()}.tmp.db")
         tmp.unlink(missing_ok=True)
@@ -270,14 +286,14 @@ class ResultsRecorder(Callback):
                      "dropped; its config runs again under a new id")
                 changed = True
             elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id]["status"] not in FINAL_STATUSES:
-                self.store.finish(trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
+                self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
                 changed = True
         trials_dir = self.store.sweep_dir / "trials"
         for folder in trials_dir.iterdir() if trials_dir.is_dir() else ():
             if folder.name not in ray_trials and folder.name not in self.store.trials:
                 shutil.rmtree(folder, ignore_errors=True)  # a trial started but saved by no one
         if changed:
-            self.store.write()
+            self._saved(self.store.write)
 
     def _params(self, trial) -> dict:
         return {k: v for k, v in trial.config.items() if k in self.store.space.distributions}
@@ -288,6 +304,13 @@ class ResultsRecorder(Callback):
             parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
         return " ".join(parts)
 
+    def _saved(self, action, *args, **kwargs) -> None:
+        """Run a store update that writes files; a failed write (full disk) is said, not fatal."""
+        try:
+            action(*args, **kwargs)
+        except ActotError as err:
+            _say(f"WARNING: {err} (results are kept in memory and written again at the next trial end)")
+
     def on_trial_start(self, iteration, trials, trial, **info):
         self.store.start(trial.trial_id, self._params(trial))
         _say(f"trial {trial.trial_id} started: {self._short(trial)}")
@@ -297,7 +320,7 @@ class ResultsRecorder(Callback):
         if result.get("stop_rule"):
             _say(f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
                  f"{result.get('stop_reason')} [{self._short(trial)}]")
-            self.store.write()
+            self._saved(self.store.write)
         for name, reason in zip((result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")):
             if name and (trial.trial_id, name) not in self._flagged:
                 self._flagged.add((trial.trial_id, name))
@@ -313,7 +336,7 @@ class ResultsRecorder(Callback):
             _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.store.finish(trial.trial_id)
+        self._saved(self.store.finish, trial.trial_id)
         t = self.store.trials[trial.trial_id]
         final = self.store.final_metric(t)
         done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
@@ -323,7 +346,7 @@ class ResultsRecorder(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))
         reason = error_reason(trial)
-        self.store.finish(trial.trial_id, error=True, reason=reason)
+        self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
         done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
         _say(f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
              f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)")
