@@ -305,8 +305,12 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     print(ranked_table(store))
     for line in advice(store):
         _say(line)
-    plot = plot_curves(store, sweep_dir / "curves.png")
-    report = write_report(store, sweep_dir / "report.md", plot, finished)
+    try:
+        plot = plot_curves(store, sweep_dir / "curves.png")
+        report = write_report(store, sweep_dir / "report.md", plot, finished)
+    except OSError as err:
+        raise ActotError(f"{sweep_dir}: cannot write report.md or curves.png ({err.strerror or err}); the results are "
+                         f"in results.parquet; free space, then run again with resume=true to write them") from err
     _say(f"results: {sweep_dir / 'results.parquet'}; report: {report}; plot: {plot}; "
          f"dashboard: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
     if not finished:
