@@ -31,7 +31,7 @@ import torch
 
 from actot.config import TrainConfig, parse_cli, to_dict
 from actot.data.lerobot import LeRobotDataset
-from actot.data.sampler import CoTrainData, CoTrainSampler
+from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_avg_l1, rollout_success, to_tensors
 from actot.metrics import direction
@@ -181,6 +181,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     data, true_pairs, spec = load_data(cfg)
+    check_window_size(cfg.ot.window_size, data)
     model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras)).to(device)
     optimizer = make_optimizer(model, cfg)
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,

@@ -102,3 +102,116 @@ def test_mirror_is_served_by_optuna_dashboard(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_non_finite_trial_is_failed_even_when_the_non_finite_rule_stopped_it(tmp_path):
+    space = load_space("ot_reg")
+    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
+                                     sampler=optuna.samplers.TPESampler(seed=0), total_steps=50)
+    searcher.suggest("nan")
+    searcher.on_trial_complete("nan", {"eval/avg_l1": math.nan, "step": 10, "non_finite": 1.0,
+                                       "stop_rule": "non_finite", "filled_metrics": "eval/avg_l1"})
+    assert searcher._ot_study.trials[-1].state == TrialState.FAIL
+    store = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo", total_steps=50)
+    store.start("nan", {"ot.reg": 1.0, "ot.tau": 5.0})
+    store.add_result("nan", {}, {"step": 0, "eval/avg_l1": 0.9})
+    store.add_result("nan", {}, {"step": 10, "train/loss": math.nan, "non_finite": 1.0, "eval/avg_l1": math.nan,
+                                 "filled_metrics": "eval/avg_l1", "stop_rule": "non_finite",
+                                 "stop_reason": "train/loss=nan at step 10"})
+    store.finish("nan")
+    trial = store.trials["nan"]
+    assert trial["status"] == "non_finite" and trial["stop_reason"] == "train/loss=nan at step 10"
+    assert "eval/avg_l1" not in trial["history"][-1]  # the NaN stand-in is not a measurement
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert study.trials[0].state == TrialState.FAIL and study.trials[0].user_attrs["status"] == "non_finite"
+
+
+def test_a_retried_errored_trial_gets_its_new_outcome(tmp_path):
+    space = load_space("ot_reg")
+    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
+                                     sampler=optuna.samplers.TPESampler(seed=0), total_steps=50)
+    params = searcher.suggest("t1")
+    searcher.on_trial_complete("t1", None, error=True)
+    # Ray retries it under the same id after a resume (resume_errored=True).
+    searcher.on_trial_result("t1", {"eval/avg_l1": 0.5, "step": 25})
+    searcher.on_trial_complete("t1", {"eval/avg_l1": 0.3, "step": 50})
+    trials = searcher._ot_study.trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].params == params and trials[1].value == 0.3 and trials[1].intermediate_values == {25: 0.5}
+
+    store = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo", total_steps=50)
+    store.start("t1", params)
+    store.finish("t1", error=True, reason="ActotError: out of memory")
+    store.start("t1", params)
+    store.add_result("t1", params, {"step": 50, "eval/avg_l1": 0.3})
+    store.finish("t1")
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [(t.state, t.value, t.user_attrs["ray_trial_id"]) for t in study.trials] == [(TrialState.COMPLETE, 0.3, "t1")]
+
+
+def test_int_and_bool_knobs_come_back_typed_and_the_mirror_works_after_a_reload(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("params:\n  ot.window_size: {type: int, low: 2, high: 20}\n"
+                    "  amp: {type: categorical, choices: [true, false]}\n"
+                    "  ot.heuristic: {type: categorical, choices: [hard, soft]}\n")
+    space = load_space(str(path))
+    store = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo")
+    params = {"ot.window_size": 10, "amp": False, "ot.heuristic": "soft"}
+    store.start("a", params)
+    store.add_result("a", params, {"step": 0, "eval/avg_l1": 0.4})
+    store.finish("a")
+    again = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo")
+    again.load()
+    assert again.trials["a"]["params"] == params
+    assert [type(again.trials["a"]["params"][k]) for k in params] == [int, bool, str]
+    again.start("b", params)
+    again.add_result("b", params, {"step": 0, "eval/avg_l1": 0.5})
+    again.finish("b")  # the mirror rebuilds nothing and accepts the typed values
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.params for t in study.trials] == [params, params]
+
+
+def test_a_corrupt_results_file_is_a_one_line_error(tmp_path):
+    from actot.errors import ActotError
+
+    (tmp_path / "results.parquet").write_bytes(b"PAR1 this is not parquet")
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
+    try:
+        store.load()
+    except ActotError as err:
+        assert "results.parquet: cannot be read" in str(err) and "\n" not in str(err)
+    else:
+        raise AssertionError("a corrupt results.parquet was read without a word")
+
+
+def test_results_that_cannot_be_written_are_one_line(tmp_path):
+    """A full disk, simulated without root by a per-process file-size limit (RLIMIT_FSIZE): the write
+    fails with EFBIG instead of ENOSPC, which takes the same path. A real size-limited folder (tmpfs,
+    loop device) needs root."""
+    script = f"""
+import resource, sys
+from actot.errors import ActotError
+from actot.sweep.results import ResultsStore
+from actot.sweep.space import load_space
+store = ResultsStore({str(tmp_path)!r}, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
+store.start("a", {{"ot.reg": 1.0, "ot.tau": 5.0}})
+store.add_result("a", {{}}, {{"step": 0, "eval/avg_l1": 0.5}})
+store.finish("a")                       # small: fits
+size = (store.sweep_dir / "results.parquet").stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 1000, size + 1000))
+for step in range(1, 3000):
+    store.add_result("a", {{}}, {{"step": step, "eval/avg_l1": 0.5, "train/loss": step * 1.5}})
+try:
+    store.write()
+except ActotError as err:
+    print(err)
+    sys.exit(7)
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 7, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{tmp_path / 'results.parquet'}: cannot be written (")
+    assert "File too large" in lines[0] and lines[0].endswith("free space, then resume with resume=true")
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()  # the last complete file is intact
+    assert [r["step"] for r in rows] == [0]
+    assert not list(tmp_path.glob("*.tmp"))

@@ -87,3 +87,33 @@ def test_bad_rules_give_one_line_errors(spec, fragment):
 def test_duplicate_rule_names_rejected():
     with pytest.raises(ActotError, match="repeat"):
         parse_rules(["pi_collapse", {"use": "pi_collapse", "after": 10}])
+
+
+def test_a_nan_report_breaks_a_run_of_matching_reports():
+    rule = parse_rule({"use": "pi_collapse", "after": 0, "patience": 2})
+    rows = history("ot_pi_sum", [0.05, math.nan, 0.05])
+    assert check_rule(rule, rows) is None  # 0.05, NaN, 0.05 are not two consecutive matching reports
+    assert check_rule(rule, rows + history("ot_pi_sum", [0.04], start=100)) is not None
+
+
+def test_a_nan_report_breaks_a_trend():
+    rule = parse_rule({"name": "up", "when": "ot_cost(state) rising over 2"})
+    rows = history("ot_cost(state)", [1.0, math.nan, 2.0, 3.0])
+    assert check_rule(rule, rows) is None  # NaN, 2, 3: the window holds a NaN
+    assert check_rule(rule, rows + history("ot_cost(state)", [4.0], start=125)) is not None
+
+
+@pytest.mark.parametrize("field,value", [("after", 50.9), ("after", "50"), ("patience", True), ("patience", 1.5),
+                                         ("min_change", "a lot")])
+def test_rule_numbers_are_not_coerced(field, value):
+    with pytest.raises(ActotError) as e:
+        parse_rule({"name": "x", "when": "ot_pi_sum < 0.1", field: value})
+    assert f"{field}={value!r}" in str(e.value) and "rule 'x'" in str(e.value)
+
+
+@pytest.mark.parametrize("when,close", [("ot_pi_summ < 0.1", "ot_pi_sum"), ("eval/avg_l2 > 0.9", "eval/avg_l1"),
+                                        ("ot_cost(stat) rising over 3", "ot_cost(state)")])
+def test_a_misspelt_metric_in_when_is_refused(when, close):
+    with pytest.raises(ActotError) as e:
+        parse_rule({"name": "typo", "when": when})
+    assert f"did you mean '{close}'" in str(e.value) and "rule 'typo'" in str(e.value)

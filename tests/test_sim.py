@@ -45,3 +45,22 @@ def test_goal_is_visible_only_in_images():
     obs = ReachEnv(2, domain="source", seed=0).reset(inits)
     assert np.array_equal(obs["observation.state"][0], obs["observation.state"][1])
     assert not np.array_equal(obs["observation.images.top"][0], obs["observation.images.top"][1])
+
+
+def test_several_processes_generating_the_same_sim_at_once(tmp_path):
+    """Six processes ask for the same (uncached) sim folder at once: all get complete, readable data."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = ("import sys; from actot.sim import SimSpec, generate; from actot.data.lerobot import LeRobotDataset\n"
+              f"s, t = generate(sys.argv[1], SimSpec(n_source=6, n_target=2, size=16, seed=5))\n"
+              "assert len(LeRobotDataset(s, resolution=(16, 16)).episodes) == 6\n"
+              "assert len(LeRobotDataset(t, resolution=(16, 16)).episodes) == 2\n")
+    out = tmp_path / "sim"
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(out)], cwd=root, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(6)]
+    results = [(p.wait(timeout=300), p.stdout.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in results), [text[-1500:] for rc, text in results if rc]
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["sim"]  # no temporary folder left

@@ -179,3 +179,12 @@ class CoTrainSampler:
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
+
+
+def check_window_size(window_size: int, data: CoTrainData, where: str = "config") -> None:
+    """Refuse a jitter window that covers whole source episodes: pairing would mean nothing."""
+    longest = max(len(e["state"]) for e in data.src)
+    if window_size >= longest:
+        raise ActotError(f"{where}: ot.window_size={window_size} is at least as long as every source episode "
+                         f"(the longest has {longest} frames): every OT pair would be drawn from a whole episode, "
+                         f"not around its DTW match; pick ot.window_size below {longest}")

@@ -28,9 +28,9 @@ def distributions(sweep: Sweep) -> dict:
     """Knob -> Optuna distribution, from sweep.json (written by the runner) or else the mirrored study."""
     import optuna
 
-    raw = sweep.space.get("distributions")
+    raw = sweep.space.get("params")  # sweep.json: knob -> the distribution's JSON, parsed
     if raw:
-        return {k: optuna.distributions.json_to_distribution(v) for k, v in raw.items()}
+        return {k: optuna.distributions.json_to_distribution(json.dumps(v)) for k, v in raw.items()}
     db = sweep.path / "optuna.db"
     out = {}
     if db.is_file():

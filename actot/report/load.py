@@ -104,7 +104,7 @@ def load_sweep_dir(path) -> Sweep:
                                       if (k == "step" or is_metric(k)) and v is not None})
         for trial in trials.values():
             trial.history.sort(key=lambda r: r["step"])
-    knobs = list((resolved.get("space", {}).get("distributions") or {}).keys())
+    knobs = list((resolved.get("space", {}).get("params") or {}).keys())
     knobs += [c[6:] for c in columns if c.startswith("param/") and c[6:] not in knobs]
     return Sweep(path=path, name=sweep_cfg.get("name") or path.name, metric=sweep_cfg.get("metric", "eval/avg_l1"),
                  mode=sweep_cfg.get("mode", "min"), knobs=knobs, trials=list(trials.values()), resolved=resolved)

@@ -142,6 +142,8 @@ def why(trial: Trial, first: bool) -> str:
     if trial.status == "finished":
         text = "best value" if first else "finished"
         return text + (f"; flagged by {trial.flags}" if trial.flags else "")
+    if trial.status in ("non_finite", "error") and trial.stop_reason:
+        return f"{trial.status}: {trial.stop_reason}"
     return trial.status
 
 

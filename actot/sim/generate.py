@@ -8,6 +8,7 @@ deterministic in its parameters and cached: the same parameters reuse the same f
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -66,12 +67,33 @@ def _record(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Generator,
             for i in range(n)]
 
 
+def _is_done(out: Path, spec: SimSpec) -> bool:
+    marker = out / "actot_sim.json"
+    try:
+        return json.loads(marker.read_text()).get("key") == spec.key()
+    except (OSError, ValueError):
+        return False
+
+
 def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
-    """Write `out/source` and `out/target`; return their roots. Reuses a complete earlier run."""
+    """Write `out/source` and `out/target`; return their roots. Reuses a complete earlier run.
+
+    Safe when several processes (trials, drivers, nodes sharing a cache) ask for the same folder
+    at once: one generates under an flock on `.NAME.lock` beside it, into a temporary folder
+    renamed into place; the others wait and then reuse its result.
+    """
     out = Path(out)
-    done_marker = out / "actot_sim.json"
-    if done_marker.is_file() and json.loads(done_marker.read_text()).get("key") == spec.key():
+    if _is_done(out, spec):
         return out / "source", out / "target"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if not _is_done(out, spec):
+            _generate(out, spec)
+    return out / "source", out / "target"
+
+
+def _generate(out: Path, spec: SimSpec) -> None:
     rng = np.random.default_rng(spec.seed)
     inits = sample_initial_states(rng, spec.n_source)
     twins = rng.choice(spec.n_source, size=spec.n_target, replace=False)
@@ -99,11 +121,9 @@ def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
     (tmp / "actot_sim.json").write_text(json.dumps({"key": spec.key(), "spec": asdict(spec),
                                                      "success_rate_source": float(np.mean([d["success"] for d in source_demos])),
                                                      "success_rate_target": float(np.mean([d["success"] for d in target_demos]))}))
-    if out.exists():
+    if out.exists():  # an earlier spec's data in this folder (we hold the lock: no one reads it)
         shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, out)
-    return out / "source", out / "target"
 
 
 def default_sim_dir(spec: SimSpec) -> Path:

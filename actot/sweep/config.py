@@ -75,7 +75,9 @@ def _build(data: dict, where: str) -> SweepConfig:
         conf = OmegaConf.merge(OmegaConf.structured(SweepConfig), OmegaConf.create(data))
         return OmegaConf.to_object(conf)
     except OmegaConfBaseException as err:
-        raise ActotError(f"{where}: {str(err).splitlines()[0]}") from err
+        key = getattr(err, "full_key", None)
+        named = f"{key}={getattr(err, 'value', None)!r}: " if key else ""
+        raise ActotError(f"{where}: {named}{str(err).splitlines()[0]}") from err
 
 
 def load_sweep(name_or_path: str) -> tuple[SweepConfig, Path]:

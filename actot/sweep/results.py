@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,10 +22,15 @@ from pathlib import Path
 import optuna
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlalchemy.exc
 from ray.tune import Callback
 
+from actot.errors import ActotError
 from actot.sweep.space import SearchSpace
 
+# A result key naming the metrics the trainable filled in as NaN (Ray rejects a report that lacks
+# the sweep metric); the store drops them so that they never count as measured values.
+FILLED_KEY = "filled_metrics"
 TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags")
 FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
 
@@ -55,9 +61,14 @@ class ResultsStore:
         self.trials = {}
         if not self.path.is_file():
             return
-        for row in pq.read_table(self.path).to_pylist():
+        try:
+            rows = pq.read_table(self.path).to_pylist()
+        except (pa.ArrowException, OSError) as err:
+            raise ActotError(f"{self.path}: cannot be read ({err}); move it away to resume without the records it held "
+                             f"(Ray still knows its trials), or start a new sweep with another name=") from err
+        for row in rows:
             trial = self.trials.setdefault(row["trial_id"], {
-                "params": {k[6:]: v for k, v in row.items() if k.startswith("param/") and v is not None},
+                "params": self.typed_params({k[6:]: v for k, v in row.items() if k.startswith("param/") and v is not None}),
                 **{k: row.get(k) for k in TRIAL_COLUMNS if k != "trial_id"}, "history": []})
             if row.get("step") is not None:
                 trial["history"].append({k: v for k, v in row.items()
@@ -66,6 +77,19 @@ class ResultsStore:
         for trial in self.trials.values():
             if trial["status"] not in FINAL_STATUSES:
                 trial["status"] = "interrupted"  # its driver died; Ray resumes or replaces it
+
+    def typed_params(self, params: dict) -> dict:
+        """Knob values as the space defines them: parquet gives ints back as floats, mixed choices as text."""
+        out = {}
+        for key, value in params.items():
+            dist = self.space.distributions.get(key)
+            if isinstance(dist, optuna.distributions.IntDistribution):
+                value = int(value)
+            elif isinstance(dist, optuna.distributions.CategoricalDistribution):
+                value = next((c for c in dist.choices if c == value and type(c) is type(value)),
+                             next((c for c in dist.choices if str(c) == str(value)), value))
+            out[key] = value
+        return out
 
     def entry(self, trial_id: str, params: dict) -> dict:
         """The trial's record, created (as running) on first sight."""
@@ -78,7 +102,8 @@ class ResultsStore:
     def add_result(self, trial_id: str, params: dict, result: dict) -> None:
         trial = self.entry(trial_id, params)
         row = {"step": int(result.get("step", 0))}
-        row.update({k: float(v) for k, v in result.items() if _number(v) and is_metric(k)})
+        filled = set((result.get(FILLED_KEY) or "").split(","))  # NaN stand-ins for Ray, not measurements
+        row.update({k: float(v) for k, v in result.items() if _number(v) and is_metric(k) and k not in filled})
         trial["history"] = [r for r in trial["history"] if r["step"] < row["step"]] + [row]
         if result.get("stop_rule"):
             trial.update(stop_rule=result["stop_rule"], stop_step=int(result.get("stop_step", row["step"])),
@@ -87,23 +112,28 @@ class ResultsStore:
             seen = set(filter(None, (trial.get("flags") or "").split(",")))
             trial["flags"] = ",".join(sorted(seen | set(result["flags"].split(","))))
 
-    def finish(self, trial_id: str, error: bool = False) -> None:
+    def finish(self, trial_id: str, error: bool = False, reason: str | None = None) -> None:
         trial = self.trials[trial_id]
         last = trial["history"][-1] if trial["history"] else {}
         if error:
-            trial["status"] = "error"
+            trial.update(status="error", stop_reason=reason or "the trial raised an error")
+        elif last.get("non_finite"):  # before the rules: the non_finite rule fires on it as well
+            bad = next((k for k, v in last.items() if isinstance(v, float) and not math.isfinite(v)), None)
+            trial.update(status="non_finite", stop_step=int(last["step"]),
+                         stop_reason=trial.get("stop_reason") or (f"{bad}={last[bad]} at step {last['step']}" if bad
+                                                                  else f"a non-finite value at step {last['step']}"))
         elif trial.get("stop_rule"):
             trial["status"] = "stopped"
-        elif last.get("non_finite"):
-            trial["status"] = "non_finite"
         elif self.total_steps is not None and last.get("step", self.total_steps) < self.total_steps:
             # Ended early without a rule or an error: the scheduler (ASHA) stopped it.
             trial.update(status="stopped", stop_rule="asha", stop_step=int(last["step"]),
                          stop_reason=f"the scheduler stopped it at step {last['step']} of {self.total_steps}")
         else:
             trial["status"] = "finished"
-        self.write()
-        self.mirror(trial_id)
+        try:
+            self.write()
+        finally:
+            self.mirror(trial_id)
 
     # ------------------------------------------------------------------ files
     def write(self) -> None:
@@ -119,24 +149,63 @@ class ResultsStore:
         arrays = {}
         for col in columns:
             values = [r.get(col) for r in rows]
+            present = [v for v in values if v is not None]
             if col in ("step", "stop_step"):
                 arrays[col] = pa.array([None if v is None else int(v) for v in values], pa.int64())
+            elif present and all(isinstance(v, bool) for v in present):
+                arrays[col] = pa.array(values, pa.bool_())
+            elif present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+                arrays[col] = pa.array(values, pa.int64())
             elif all(v is None or _number(v) for v in values):
                 arrays[col] = pa.array([None if v is None else float(v) for v in values], pa.float64())
             else:
                 arrays[col] = pa.array([None if v is None else str(v) for v in values], pa.string())
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        pq.write_table(pa.table(arrays), tmp)
-        os.replace(tmp, self.path)
+        try:
+            self.sweep_dir.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.table(arrays), tmp)
+            os.replace(tmp, self.path)
+        except OSError as err:  # a full disk, a quota: the last complete file stays in place
+            tmp.unlink(missing_ok=True)
+            raise ActotError(f"{self.path}: cannot be written ({err.strerror or err}); the previous version is kept; "
+                             "free space, then resume with resume=true") from err
 
     def mirror(self, trial_id: str) -> None:
-        """Add a finished trial to the SQLite study once (keyed by its Ray trial id)."""
-        storage = f"sqlite:///{self.sweep_dir / 'optuna.db'}"
-        study = optuna.create_study(study_name=self.study_name, storage=storage, load_if_exists=True,
-                                    direction="minimize" if self.mode == "min" else "maximize")
-        if any(t.user_attrs.get("ray_trial_id") == trial_id for t in study.get_trials(deepcopy=False)):
+        """Add an ended trial to the SQLite study (keyed by its Ray trial id).
+
+        Optuna cannot change an ended trial, so when a trial's outcome changed (an errored trial
+        retried on resume) the study is rebuilt from the store into a new file that replaces the old.
+        """
+        db = self.sweep_dir / "optuna.db"
+        try:
+            self._mirror(db, trial_id)
+        except (OSError, sqlalchemy.exc.SQLAlchemyError) as err:
+            raise ActotError(f"{db}: cannot be written ({str(err).splitlines()[0]}); results.parquet still holds "
+                             "every trial; free space, then resume with resume=true") from err
+
+    def _mirror(self, db: Path, trial_id: str) -> None:
+        study = self._study(db)
+        seen = {t.user_attrs.get("ray_trial_id"): t.user_attrs.get("status") for t in study.get_trials(deepcopy=False)}
+        ended = [t for t, trial in self.trials.items() if trial["status"] in FINAL_STATUSES]
+        if all(seen.get(t, self.trials[t]["status"]) == self.trials[t]["status"] for t in ended):
+            for t in ended:  # this trial, and any whose mirroring an earlier failed write missed
+                if t not in seen:
+                    self._add_to(study, t)
             return
+        tmp = db.with_suffix(f".{os.getpid()}.tmp.db")
+        tmp.unlink(missing_ok=True)
+        fresh = self._study(tmp)
+        for tid, trial in self.trials.items():
+            if trial["status"] in FINAL_STATUSES:
+                self._add_to(fresh, tid)
+        del fresh, study
+        os.replace(tmp, db)
+
+    def _study(self, db: Path):
+        return optuna.create_study(study_name=self.study_name, storage=f"sqlite:///{db}", load_if_exists=True,
+                                   direction="minimize" if self.mode == "min" else "maximize")
+
+    def _add_to(self, study, trial_id: str) -> None:
         trial = self.trials[trial_id]
         values = {r["step"]: r[self.metric] for r in trial["history"]
                   if self.metric in r and math.isfinite(r[self.metric])}
@@ -197,6 +266,39 @@ class ResultsRecorder(Callback):
     def setup(self, **info):
         self.store.load()  # the disk is the truth after a restore, not this object's pickle
         self._last_beat = time.monotonic()
+        self._reconciled = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        if not getattr(self, "_reconciled", True):
+            self._reconciled = True
+            self.reconcile({t.trial_id: t.status for t in trials})
+
+    def reconcile(self, ray_trials: dict[str, str]) -> None:
+        """Make the store agree with the trials Ray restored (the truth after a killed driver).
+
+        Ray saves its state every `experiment_save_s`; a driver killed after we recorded a trial
+        but before Ray saved it leaves a trial Ray will never resume, and its searcher proposes
+        that config again under a new id. Such a trial is dropped here (its config runs again),
+        and a trial Ray saved as ended that we never saw end is closed now.
+        """
+        changed = False
+        for trial_id in list(self.store.trials):
+            status = ray_trials.get(trial_id)
+            if status is None:
+                del self.store.trials[trial_id]
+                shutil.rmtree(self.store.sweep_dir / "trials" / trial_id, ignore_errors=True)
+                _say(f"trial {trial_id} was recorded but not yet in Ray's saved state when the driver died: "
+                     "dropped; its config runs again under a new id")
+                changed = True
+            elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id]["status"] not in FINAL_STATUSES:
+                self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
+                changed = True
+        trials_dir = self.store.sweep_dir / "trials"
+        for folder in trials_dir.iterdir() if trials_dir.is_dir() else ():
+            if folder.name not in ray_trials and folder.name not in self.store.trials:
+                shutil.rmtree(folder, ignore_errors=True)  # a trial started but saved by no one
+        if changed:
+            self._saved(self.store.write)
 
     def _params(self, trial) -> dict:
         return {k: v for k, v in trial.config.items() if k in self.store.space.distributions}
@@ -207,6 +309,13 @@ class ResultsRecorder(Callback):
             parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
         return " ".join(parts)
 
+    def _saved(self, action, *args, **kwargs) -> None:
+        """Run a store update that writes files; a failed write (full disk) is said, not fatal."""
+        try:
+            action(*args, **kwargs)
+        except ActotError as err:
+            _say(f"WARNING: {err} (results are kept in memory and written again at the next trial end)")
+
     def on_trial_start(self, iteration, trials, trial, **info):
         self.store.start(trial.trial_id, self._params(trial))
         _say(f"trial {trial.trial_id} started: {self._short(trial)}")
@@ -216,7 +325,7 @@ class ResultsRecorder(Callback):
         if result.get("stop_rule"):
             _say(f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
                  f"{result.get('stop_reason')} [{self._short(trial)}]")
-            self.store.write()
+            self._saved(self.store.write)
         for name, reason in zip((result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")):
             if name and (trial.trial_id, name) not in self._flagged:
                 self._flagged.add((trial.trial_id, name))
@@ -232,7 +341,7 @@ class ResultsRecorder(Callback):
             _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.store.finish(trial.trial_id)
+        self._saved(self.store.finish, trial.trial_id)
         t = self.store.trials[trial.trial_id]
         final = self.store.final_metric(t)
         done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
@@ -241,8 +350,33 @@ class ResultsRecorder(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))
-        self.store.finish(trial.trial_id, error=True)
-        _say(f"trial {trial.trial_id} failed with an error; see {trial.local_path or 'its trial folder'}")
+        reason = error_reason(trial)
+        self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
+        done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
+        _say(f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
+             f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)")
+
+
+def error_reason(trial) -> str:
+    """The last line of what a trial raised (our ActotError's one line, or the exception's)."""
+    err = None
+    try:  # the driver's local copy first: the storage copy is written later
+        local = trial.pickled_error_file
+        if local and Path(local).is_file():
+            import cloudpickle
+
+            err = cloudpickle.loads(Path(local).read_bytes())
+        else:
+            err = trial.get_pickled_error()
+    except Exception:  # noqa: BLE001 - an unreadable error file must not end the sweep
+        err = None
+    cause = getattr(err, "cause", None) or err
+    if cause is None:
+        return "the trial raised an error"
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    text = lines[-1].strip() if lines else type(cause).__name__
+    return text if text.startswith(type(cause).__name__) or isinstance(cause, ActotError) else \
+        f"{type(cause).__name__}: {text}"
 
 
 def _say(line: str) -> None:

@@ -24,7 +24,9 @@ import operator
 import re
 from dataclasses import dataclass
 
+from actot.config import unknown_key_error
 from actot.errors import ActotError
+from actot.sweep.metrics import REPORTED_METRICS
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -101,18 +103,20 @@ def parse_rule(spec, where: str = "rules") -> Rule:
         raise ActotError(f"{where}: rule {spec!r} needs 'name' and 'when' (e.g. when: \"ot_pi_sum < 0.1\")")
     where = f"{where}: rule '{name}'"
     when = str(merged["when"])
-    try:
-        after = int(merged.get("after", 0))
-        patience = int(merged.get("patience", 1))
-        min_change = float(merged.get("min_change", 0.05))
-    except (TypeError, ValueError) as err:
-        raise ActotError(f"{where}: after/patience must be whole numbers and min_change a number ({err})") from err
+    after = _whole(merged.get("after", 0), "after", where)
+    patience = _whole(merged.get("patience", 1), "patience", where)
+    min_change = merged.get("min_change", 0.05)
+    if not _plain_number(min_change):
+        raise ActotError(f"{where}: min_change={min_change!r} must be a number (e.g. 0.05)")
+    min_change = float(min_change)
     action = merged.get("action", "stop")
     if action not in ("stop", "flag"):
         raise ActotError(f"{where}: action '{action}' must be 'stop' or 'flag'")
     if after < 0 or patience < 1:
         raise ActotError(f"{where}: after={after} must be >= 0 and patience={patience} >= 1")
     common = dict(name=str(name), after=after, patience=patience, action=action, min_change=min_change)
+    if (m := _THRESHOLD.match(when) or _TREND.match(when)) and m["metric"] not in REPORTED_METRICS:
+        raise unknown_key_error(m["metric"], list(REPORTED_METRICS), f"{where}: when: \"{when}\": metric")
     if m := _THRESHOLD.match(when):
         return Rule(kind="threshold", metric=m["metric"], op=m["op"], value=float(m["value"]), **common)
     if m := _TREND.match(when):
@@ -124,6 +128,17 @@ def parse_rule(spec, where: str = "rules") -> Rule:
         return Rule(kind="non_finite", **common)
     raise ActotError(f"{where}: cannot read when: \"{when}\"; write 'METRIC OP NUMBER' (e.g. ot_pi_sum < 0.1), "
                      "'METRIC rising over N', or 'any non_finite'")
+
+
+def _plain_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value, key: str, where: str) -> int:
+    """A YAML whole number; 50.9, true or "50" are refused rather than silently coerced."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ActotError(f"{where}: {key}={value!r} must be a whole number (e.g. {key}: 2)")
+    return value
 
 
 def parse_rules(specs, where: str = "rules") -> list[Rule]:
@@ -151,19 +166,22 @@ def check_rule(rule: Rule, history: list[dict]) -> Decision | None:
         return None
     if step < rule.after or rule.metric not in latest:
         return None
+    # Every report of the metric counts, a NaN one included: a NaN breaks a run of matching
+    # reports (and a trend) rather than being skipped over.
     values = [(int(r.get("step", 0)), r[rule.metric]) for r in history
-              if r.get("step", 0) >= rule.after and rule.metric in r and _is_finite_number(r[rule.metric])]
+              if r.get("step", 0) >= rule.after and rule.metric in r]
     if not values or values[-1][0] != step:
         return None
     if rule.kind == "threshold":
         recent = values[-rule.patience:]
-        if len(recent) == rule.patience and all(OPS[rule.op](v, rule.value) for _, v in recent):
+        if len(recent) == rule.patience and all(_is_finite_number(v) and OPS[rule.op](v, rule.value)
+                                                for _, v in recent):
             return Decision(rule.name, rule.action, step,
                             f"{rule.metric}={recent[-1][1]:.4g} {rule.op} {rule.value:g} for {rule.patience} report(s) "
                             f"at step {step}")
         return None
     window = [v for _, v in values[-(rule.window + 1):]]
-    if len(window) < rule.window + 1:
+    if len(window) < rule.window + 1 or not all(_is_finite_number(v) for v in window):
         return None
     sign = 1.0 if rule.direction == "rising" else -1.0
     monotone = all(sign * (b - a) > 0 for a, b in zip(window, window[1:]))

@@ -12,23 +12,37 @@ frame cache). Then:
 - `results.parquet` and the SQLite mirror are written as trials end (`results.py`);
 - `resume=true` continues an interrupted sweep with `Tuner.restore`; a `fit()` that returns with
   unfinished trials (Ctrl-C) is reported as interrupted with the command that resumes it.
+
+A sweep survives its parts: a trial that raises, goes non-finite or cannot load its data is
+recorded (`error`, `non_finite`, with the reason) and the others go on; the sweep metric is
+filled in as NaN in every report that lacks it, since Ray rejects such a report and would end
+the whole sweep. The sweep folder is locked by its driver (`driver.lock`, an flock the kernel
+releases when the driver dies), `sweep.json` is the truth on resume (`resume.py`), and every
+path is made absolute here, where the command was typed: trials run in their own folders.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
 import os
 import shlex
 import time
 from pathlib import Path
 
-from actot.config import apply_overrides, to_dict
+from actot.config import apply_overrides
 from actot.errors import ActotError
-from actot.sweep.config import SweepConfig, base_train_config
-from actot.sweep.rules import Rule, check_rules, parse_rules
 from actot.sim.generate import load_sim_spec
-from actot.sweep.space import SearchSpace, describe, space_warnings
+from actot.sweep.config import SweepConfig, base_train_config
+from actot.sweep.metrics import SWEEP_METRICS
+from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
+from actot.sweep.rules import Rule, check_rules, parse_rules
+from actot.sweep.space import SearchSpace, space_warnings
+
+# Training keys that name a file or folder: made absolute where the command was typed.
+PATH_KEYS = ("data.source", "data.target", "data.cache_dir")
 
 
 @dataclasses.dataclass
@@ -39,13 +53,15 @@ class SweepOutcome:
     store: object
 
 
-def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str, trials_dir: Path):
+def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str, trials_dir: Path,
+                   metric: str = "eval/avg_l1"):
     """The Ray function trainable: knobs in, `tune.report` out, rules applied per report."""
 
     def trainable(config: dict) -> None:
         from ray import tune
 
         from actot.config import TrainConfig
+        from actot.sweep.results import FILLED_KEY
         from actot.train import train
 
         trial_id = tune.get_context().get_trial_id()
@@ -57,6 +73,11 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
             decisions = check_rules(rules, history)
             payload = dict(metrics)
+            value = payload.get(metric)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                # Ray rejects a report without the sweep metric (the step-0 baseline, a non-finite
+                # step, eval/success before the last step) and would end the sweep: a NaN stands in.
+                payload.update({metric: math.nan, FILLED_KEY: metric})
             stop = next((d for d in decisions if d.action == "stop"), None)
             flags = [d for d in decisions if d.action == "flag"]
             if stop is not None:
@@ -77,14 +98,32 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
     return trainable
 
 
-def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule]) -> None:
-    if not cfg.asha.enabled or not rules:
+def earliest_stop(rule: Rule, log_every: int) -> int:
+    """The first step at which `rule` can fire: its warm-up, then patience or the trend's window in reports."""
+    first = -(-rule.after // log_every) * log_every  # the first report at or after the warm-up
+    if rule.kind == "threshold":
+        return first + (rule.patience - 1) * log_every
+    if rule.kind == "trend":
+        return first + rule.window * log_every
+    return first
+
+
+def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int) -> None:
+    if not cfg.asha.enabled:
         return
-    warmup = max(r.after for r in rules)
-    if cfg.asha.grace_period <= warmup:
-        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is not above the rules' warm-up "
-                         f"({warmup} steps, rule '{max(rules, key=lambda r: r.after).name}'): ASHA would stop trials "
-                         f"before the rules act; set asha.grace_period > {warmup}")
+    if cfg.metric == "eval/success":
+        raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
+                         "trial's last step, so ASHA could never compare trials; use asha.enabled=false or another metric")
+    stops = [r for r in rules if r.action == "stop"]
+    if not stops:
+        return
+    rule = max(stops, key=lambda r: earliest_stop(r, log_every))
+    step = earliest_stop(rule, log_every)
+    if cfg.asha.grace_period <= step:
+        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is not above step {step}, the first step "
+                         f"at which rule '{rule.name}' can stop a trial (warm-up {rule.after}, reports every "
+                         f"log_every={log_every} steps): ASHA would stop trials before the rules act; "
+                         f"set asha.grace_period > {step}")
 
 
 def resume_command(argv: list[str], name: str) -> str:
@@ -92,23 +131,47 @@ def resume_command(argv: list[str], name: str) -> str:
     return shlex.join(["python", "run_sweep.py", *words, f"name={name}", "resume=true"])
 
 
+def _absolute(path):
+    return str(Path(path).expanduser().resolve()) if isinstance(path, str) else path
+
+
 def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
     rules = parse_rules(cfg.rules, "sweep: rules")
-    check_asha_against_rules(cfg, rules)
+    # Trials run in their own folders, maybe on other nodes: no path stays relative.
+    cfg.train = {k: _absolute(v) if k in PATH_KEYS else v for k, v in cfg.train.items()}
+    for key in ("storage", "ray_temp_dir"):
+        setattr(cfg, key, _absolute(getattr(cfg, key)))
     base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
+    base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
     if "threads" not in base:
         base["threads"] = max(1, int(cfg.resources.cpu))
     base_cfg = base_train_config(cfg, base, "sweep")
+    check_asha_against_rules(cfg, rules, base_cfg.log_every)
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
-    if cfg.metric not in ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)"):
-        raise ActotError(f"sweep: metric '{cfg.metric}' is not reported by trials; use eval/avg_l1, eval/success, "
-                         "train/loss, train/l1_loss, ot_loss or ot_cost(state)")
+    if cfg.metric not in SWEEP_METRICS:
+        raise ActotError(f"sweep: metric '{cfg.metric}' is not one a sweep can optimise; use one of "
+                         f"{', '.join(SWEEP_METRICS)}")
     if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:
         raise ActotError(f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
                          f"have ({base_cfg.data.target} is not one); use eval/avg_l1")
+    if cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
+        raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
+                         "measures it; set rollout_episodes=10 or use eval/avg_l1")
     return base, rules, base_cfg
+
+
+def check_data(space: SearchSpace, base_cfg) -> None:
+    """Load the data once in the driver (trials then read the frame cache) and check what depends on it."""
+    from actot.data.sampler import check_window_size
+    from actot.train import load_data
+
+    data = load_data(base_cfg)[0]
+    check_window_size(base_cfg.ot.window_size, data, "sweep")
+    for point, name in zip(space.starting_points, space.point_names):
+        cfg = apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
+        check_window_size(cfg.ot.window_size, data, f"{space.path}: starting point '{name}'")
 
 
 def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
@@ -122,13 +185,16 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     from actot.report.live import DashboardRefresher
     from actot.sweep.results import ResultsRecorder, _say
     from actot.sweep.searcher import RuleAwareOptunaSearch
-    from actot.train import load_data
-
-    _say("preparing data (generated or decoded once, then shared by every trial through the cache)")
-    load_data(base_cfg)
 
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
+        os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
+    # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
+    # multi-line report of it would only bury the sweep's progress.
+    import logging
+
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     started_ray = False
     if not ray.is_initialized():
         init = dict(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False)
@@ -137,11 +203,11 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
         else:
             init["num_cpus"] = os.cpu_count()
             if cfg.ray_temp_dir:
-                init["_temp_dir"] = str(Path(cfg.ray_temp_dir).resolve())
+                init["_temp_dir"] = str(Path(cfg.ray_temp_dir).expanduser().resolve())
         ray.init(**init)
         started_ray = True
 
-    trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials"),
+    trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials", cfg.metric),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     try:
         if cfg.resume and tune.Tuner.can_restore(str(sweep_dir)):
@@ -174,17 +240,6 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
             ray.shutdown()
 
 
-def resolved_config(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg) -> dict:
-    import optuna
-
-    return {"space": {"name": space.name, "path": str(space.path), "knobs": describe(space),
-                      "starting_points": space.point_names, "fixed": space.fixed,
-                      "distributions": {k: optuna.distributions.distribution_to_json(d)
-                                        for k, d in space.distributions.items()}},
-            "sweep": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "train"},
-            "rules": [r.describe() for r in rules], "train": to_dict(base_cfg)}
-
-
 def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str]) -> SweepOutcome:
     """Everything validated (by `prepare`): print the resolved config and the warnings; no Ray, no files."""
     for key in ("source", "target"):
@@ -200,6 +255,32 @@ def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, w
     return SweepOutcome(Path(cfg.storage), True, {}, None)
 
 
+def _open_sweep(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
+                argv: list[str]):
+    """Check a resume against sweep.json, or check the data and write sweep.json; return the store."""
+    import optuna
+
+    from actot.sweep.results import FINAL_STATUSES, ResultsStore, _say
+
+    resolved = resolved_config(space, cfg, rules, base_cfg)
+    if cfg.resume:
+        check_same_config(sweep_dir, resolved, argv)
+    elif (sweep_dir / "sweep.json").exists():
+        raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
+    print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
+    store.load()
+    if sum(t["status"] in FINAL_STATUSES for t in store.trials.values()) < cfg.num_samples:
+        _say("preparing data (generated or decoded once, then shared by every trial through the cache)")
+        check_data(space, base_cfg)
+    if not cfg.resume:
+        tmp = sweep_dir / "sweep.json.tmp"
+        tmp.write_text(json.dumps(resolved, indent=2, default=str))
+        os.replace(tmp, sweep_dir / "sweep.json")
+    return store, resolved
+
+
 def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOutcome:
     from actot.sweep.results import _say
 
@@ -210,26 +291,31 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     for line in warnings:
         _say(f"warning: {line}")
     name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    sweep_dir = (Path(cfg.storage) / name).resolve()
+    sweep_dir = (Path(cfg.storage).expanduser() / name).resolve()
     if cfg.resume and not sweep_dir.is_dir():
         raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
-    if not cfg.resume and (sweep_dir / "sweep.json").exists():
-        raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
-
-    resolved = resolved_config(space, cfg, rules, base_cfg)
-    print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        (sweep_dir / "sweep.json").write_text(json.dumps(resolved, indent=2, default=str))
-
-    import optuna
-
+    created = not sweep_dir.exists()
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        probe = sweep_dir / f".write-test-{os.getpid()}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise ActotError(f"storage={cfg.storage}: cannot write in {sweep_dir} ({err.strerror or err}); "
+                         "pick a writable storage= folder") from err
+    lock = lock_sweep_dir(sweep_dir)  # held until this process ends; the kernel drops it if killed
+    try:
+        store, resolved = _open_sweep(space, cfg, rules, base_cfg, name, sweep_dir, argv)
+    except BaseException:
+        lock.close()
+        if created:  # nothing of a sweep was written: leave no empty folder behind
+            (sweep_dir / "driver.lock").unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                sweep_dir.rmdir()
+        raise
     from actot.report import advice, finish_sweep, ranked_table
-    from actot.sweep.results import FINAL_STATUSES, ResultsStore
+    from actot.sweep.results import FINAL_STATUSES
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
-    store.load()
     ended = sum(t["status"] in FINAL_STATUSES for t in store.trials.values())
     if cfg.resume and ended >= cfg.num_samples:
         _say(f"all {cfg.num_samples} trials of {name} have ended; nothing to resume")
@@ -242,7 +328,11 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     print(ranked_table(sweep_dir))
     for line in advice(sweep_dir):
         _say(line)
-    written = finish_sweep(sweep_dir, cfg.lang, finished)
+    try:
+        written = finish_sweep(sweep_dir, cfg.lang, finished)
+    except OSError as err:
+        raise ActotError(f"{sweep_dir}: cannot write the report or the dashboard ({err.strerror or err}); the results "
+                         f"are in results.parquet; free space, then run again with resume=true to write them") from err
     _say(f"results: {sweep_dir / 'results.parquet'}; report: {written[f'report_{cfg.lang}']}; "
          f"dashboard: {written['dashboard']}; next search space: {written['next_space']}; "
          f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
@@ -250,4 +340,5 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
         done = sum(v for k, v in counts.items() if k in FINAL_STATUSES)
         _say(f"INTERRUPTED: {done} of {cfg.num_samples} trials ended; the sweep is not finished. Resume with:\n"
              f"  {resume_command(argv, name)}")
+    lock.close()
     return SweepOutcome(sweep_dir, finished, counts, store)

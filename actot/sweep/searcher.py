@@ -1,17 +1,24 @@
-"""Ray's OptunaSearch, told the truth about trials that a rule stopped.
+"""Ray's OptunaSearch, told the truth about trials that a rule stopped, that failed, or that were retried.
 
 Ray's `OptunaSearch` reports every trial that ends without an error as COMPLETE with its last
 value, so a trial cut short by `pi_collapse` would enter the study as a normal, often
-flattering, result. Here a trial stopped by a rule, or by the scheduler (ASHA) before its last
-step, is told as PRUNED (Optuna keeps its intermediate values, and TPE counts pruned trials
-among the bad ones); a trial whose metric is missing or not finite is told as FAIL.
-Intermediate values that are not finite are not reported.
+flattering, result. Here:
+
+- a trial that raised, went non-finite, or ends without a finite metric is told as FAIL;
+- a trial stopped by a rule, or by the scheduler (ASHA) before its last step, as PRUNED (Optuna
+  keeps its intermediate values, and TPE counts pruned trials among the bad ones);
+- an errored trial that Ray retries on resume (same id) gets its new outcome as a new study
+  trial with the same knobs: Optuna cannot change an ended trial, and leaving only the FAIL
+  would hide the retry's result from TPE.
+
+Intermediate values that are not finite (the NaN stand-ins of a missing metric) are not reported.
 """
 
 from __future__ import annotations
 
 import math
 
+import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
@@ -24,21 +31,41 @@ class RuleAwareOptunaSearch(OptunaSearch):
     def __init__(self, *args, total_steps: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.total_steps = total_steps
+        self._failed: set[str] = set()
+        self._retry_values: dict[str, dict[int, float]] = {}
 
     def on_trial_result(self, trial_id: str, result: dict):
-        if _finite(result.get(self.metric)):
-            super().on_trial_result(trial_id, result)
+        if not _finite(result.get(self.metric)):
+            return
+        if trial_id in self._completed_trials:  # a retried trial: its study trial has ended
+            self._retry_values.setdefault(trial_id, {})[int(result.get("step", 0))] = float(result[self.metric])
+            return
+        super().on_trial_result(trial_id, result)
+
+    def outcome(self, result: dict, error: bool) -> tuple[TrialState, float | None]:
+        stopped_early = self.total_steps is not None and result.get("step", self.total_steps) < self.total_steps
+        if error or result.get("non_finite") or (not _finite(result.get(self.metric)) and not result.get("stop_rule")
+                                                 and not stopped_early):
+            return TrialState.FAIL, None
+        if result.get("stop_rule") or stopped_early:
+            return TrialState.PRUNED, None
+        return TrialState.COMPLETE, float(result[self.metric])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
-        result = result or {}
-        stopped_early = self.total_steps is not None and result.get("step", self.total_steps) < self.total_steps
-        if result.get("stop_rule") or (stopped_early and not error and not result.get("non_finite")):
-            state, value = TrialState.PRUNED, None
-        elif error or result.get("non_finite") or not _finite(result.get(self.metric)):
-            state, value = TrialState.FAIL, None
-        else:
-            return super().on_trial_complete(trial_id, result, error)
-        self._ot_study.tell(self._ot_trials[trial_id], value, state=state)
+        state, value = self.outcome(result or {}, error)
+        ot_trial = self._ot_trials[trial_id]
+        if trial_id in self._completed_trials:
+            if trial_id in self._failed and not error:  # a retry of an errored trial ended
+                self._ot_study.add_trial(optuna.trial.create_trial(
+                    params=ot_trial.params, distributions=ot_trial.distributions, value=value, state=state,
+                    intermediate_values=self._retry_values.pop(trial_id, {}),
+                    user_attrs={"ray_trial_id": trial_id, "retry_of_failed": True}))
+                self._failed.discard(trial_id)
+            return None
+        self._ot_study.tell(ot_trial, value, state=state)
         self._completed_trials.add(trial_id)
+        if state == TrialState.FAIL:
+            self._failed.add(trial_id)
+        return None

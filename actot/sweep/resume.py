@@ -1,0 +1,105 @@
+"""What makes a resume exact: the sweep folder's `sweep.json` is the truth, and one driver at a time.
+
+`resume=true` rebuilds today's resolved config (space, sweep keys, rules, training config) and
+compares it with the stored one, key by key; any difference refuses the resume in one line
+naming each changed key with its old and new value. Ray restores the search space, the
+searcher and the scheduler from its own state, so a resume that mixed old and new settings
+would run neither sweep. Only where the sweep runs may change: RUNTIME_KEYS.
+
+`driver.lock` in the sweep folder is held with `flock` for the driver's life; the kernel
+releases it when the driver exits or is killed, so a dead driver never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from optuna.distributions import distribution_to_json
+
+from actot.config import to_dict
+from actot.errors import ActotError
+from actot.sweep.space import describe
+
+# Sweep keys that say where and how a sweep runs, not what it searches: free to change on resume.
+RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s")
+# Parts of sweep.json that describe rather than define (names, paths, text forms of the above).
+DESCRIPTIVE = ("space.name", "space.path", "space.description", "space.knobs", "space.starting_points", "rules",
+               "sweep.rules", "sweep.train")
+
+
+def resolved_config(space, cfg, rules, base_cfg) -> dict:
+    """The resolved sweep, as printed and stored in sweep.json (JSON types only)."""
+    resolved = {
+        "space": {"name": space.name, "path": str(Path(space.path).resolve()), "description": space.description,
+                  "knobs": describe(space), "starting_points": space.point_names,
+                  "params": {k: json.loads(distribution_to_json(d)) for k, d in space.distributions.items()},
+                  "fixed": space.fixed,
+                  "points": [{"name": n, **p} for n, p in zip(space.point_names, space.starting_points)]},
+        "sweep": dataclasses.asdict(cfg),
+        "rules": [r.describe() for r in rules],
+        "rule_settings": {r.name: dataclasses.asdict(r) for r in rules},
+        "train": to_dict(base_cfg),
+    }
+    return json.loads(json.dumps(resolved, default=str))
+
+
+def _flatten(node, prefix: str = "") -> dict:
+    if isinstance(node, dict) and node:
+        out = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}
+
+
+def comparable(resolved: dict) -> dict:
+    """The keys that define a sweep, dotted."""
+    flat = _flatten(resolved)
+    skip = DESCRIPTIVE + tuple(f"sweep.{k}" for k in RUNTIME_KEYS)
+    return {k: v for k, v in flat.items() if not any(k == s or k.startswith(s + ".") for s in skip)}
+
+
+def check_same_config(sweep_dir: Path, resolved: dict, argv: list[str]) -> None:
+    """Refuse a resume whose settings differ from the stored ones, naming every changed key."""
+    path = sweep_dir / "sweep.json"
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ActotError(f"resume=true but {path} is missing, so this folder's settings are unknown; "
+                         "start a new sweep with another name=") from err
+    except (OSError, ValueError) as err:
+        raise ActotError(f"{path}: cannot be read ({err}); start a new sweep with another name=") from err
+    old, new = comparable(stored), comparable(resolved)
+    missing = object()
+    changed = [f"{key} {_show(old.get(key, missing))} -> {_show(new.get(key, missing))}"
+               for key in sorted(set(old) | set(new)) if old.get(key, missing) != new.get(key, missing)]
+    if changed:
+        shown = "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "")
+        raise ActotError(f"resume=true: {path} was started with other settings: {shown}. Resume with the settings "
+                         f"it was started with, or start a new sweep with these: drop resume=true and pick another name=")
+
+
+def _show(value) -> str:
+    return "(absent)" if not isinstance(value, (str, int, float, bool, list, dict, type(None))) else json.dumps(value)
+
+
+def lock_sweep_dir(sweep_dir: Path):
+    """Hold `driver.lock` (flock) for this process's life; refuse if another driver holds it."""
+    handle = open(sweep_dir / "driver.lock", "a+")  # not inherited by Ray's child processes (PEP 446)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as err:
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise ActotError(f"{sweep_dir} is in use by another driver (pid {pid}); wait for it to end, or stop it "
+                         "and resume with resume=true") from err
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

@@ -1,0 +1,138 @@
+"""The bad-input matrix: each mistake a user can make before or while a sweep runs gets a one-line
+error naming the file, key and value (exit code 2, no traceback, no sweep folder left behind).
+
+Runtime failures of a trial (it raises, goes NaN, cannot load its data) are recorded trial
+failures instead: tests/test_sweep_survives.py. A second driver on a running sweep:
+tests/test_sweep_resume.py. A full disk: see test_results_that_cannot_be_written_are_one_line.
+"""
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_sweep_ray import SPACE, SWEEP, TINY_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD_SWEEP = SWEEP.format(n=2, c=1, steps=20)
+
+# (case id, command-line words, space file text, sweep file text, fragments the error must hold)
+CASES = [
+    # command-line overrides
+    ("cli-unknown-key", ["num_sampels=3"], SPACE, GOOD_SWEEP, ["unknown key 'num_sampels'", "num_samples"]),
+    ("cli-num-samples-zero", ["num_samples=0"], SPACE, GOOD_SWEEP, ["num_samples=0", ">= 1"]),
+    ("cli-mode", ["mode=maximize"], SPACE, GOOD_SWEEP, ["mode='maximize'", "min or max"]),
+    ("cli-metric", ["metric=ot_pi_summ"], SPACE, GOOD_SWEEP, ["metric 'ot_pi_summ'", "eval/avg_l1"]),
+    ("cli-cpu", ["resources.cpu=-1"], SPACE, GOOD_SWEEP, ["resources.cpu=-1"]),
+    ("cli-train-range", ["ot.reg=-2"], SPACE, GOOD_SWEEP, ["ot.reg=-2"]),
+    ("cli-train-type", ["steps=abc"], SPACE, GOOD_SWEEP, ["steps='abc'", "wrong type"]),
+    ("cli-choice", ["ot.heuristic=maybe"], SPACE, GOOD_SWEEP, ["ot.heuristic='maybe'", "hard"]),
+    ("cli-preset", ["policy=act_huge"], SPACE, GOOD_SWEEP, ["policy=act_huge", "act_small"]),
+    ("cli-not-key-value", ["steps"], SPACE, GOOD_SWEEP, ["'steps' is not key=value"]),
+    ("cli-success-no-rollouts", ["metric=eval/success", "rollout_episodes=0"], SPACE, GOOD_SWEEP,
+     ["rollout_episodes=0", "eval/success"]),
+    ("cli-asha-success", ["metric=eval/success", "asha.enabled=true", "asha.grace_period=500"], SPACE, GOOD_SWEEP,
+     ["asha.enabled=true", "eval/success"]),
+    ("cli-asha-grace", ["asha.enabled=true", "asha.grace_period=10"], SPACE, GOOD_SWEEP,
+     ["asha.grace_period=10", "pi_collapse"]),
+    ("cli-resume-missing", ["name=never_ran", "resume=true"], SPACE, GOOD_SWEEP, ["never_ran", "does not exist"]),
+    # search spaces
+    ("space-bounds", [], SPACE.replace("low: 0.005, high: 5.0", "low: 5.0, high: 0.005"), GOOD_SWEEP,
+     ["space.yaml", "ot.reg", "low=5.0 must be below high=0.005"]),
+    ("space-unknown-knob", [], SPACE.replace("ot.tau:", "ot.taux:"), GOOD_SWEEP, ["space.yaml", "ot.taux", "ot.tau"]),
+    ("space-point-outside", [], SPACE.replace("ot.reg: 2.0", "ot.reg: 50.0"), GOOD_SWEEP,
+     ["space.yaml", "healthy", "ot.reg=50.0", "outside"]),
+    ("space-not-yaml", [], "params: [unclosed\n", GOOD_SWEEP, ["space.yaml", "not valid YAML"]),
+    ("space-top-key", [], SPACE + "extra: 1\n", GOOD_SWEEP, ["space.yaml", "extra"]),
+    ("space-fixed-type", [], SPACE.replace("fixed: {ot.heuristic: hard}", "fixed: {ot.heuristic: sometimes}"),
+     GOOD_SWEEP, ["space.yaml", "ot.heuristic='sometimes'"]),
+    # sweep files
+    ("sweep-unknown-key", [], SPACE, GOOD_SWEEP + "num_sample: 4\n", ["sweep.yaml", "num_sample", "num_samples"]),
+    ("sweep-type", [], SPACE, GOOD_SWEEP.replace("num_samples: 2", "num_samples: many"), ["sweep.yaml", "num_samples"]),
+    ("sweep-not-mapping", [], SPACE, "- 1\n- 2\n", ["sweep.yaml", "mapping"]),
+    ("sweep-train-key", [], SPACE, GOOD_SWEEP.replace("log_every: 5", "log_evry: 5"), ["log_evry", "log_every"]),
+    # rules
+    ("rule-unknown", [], SPACE, GOOD_SWEEP.replace("  - non_finite", "  - non_finit"), ["non_finit", "built-in"]),
+    ("rule-metric-typo", [], SPACE, GOOD_SWEEP.replace("eval/avg_l1 > 100", "eval/avg_l2 > 100"),
+     ["l1_watch", "eval/avg_l2", "eval/avg_l1"]),
+    ("rule-after-float", [], SPACE, GOOD_SWEEP.replace("after: 10", "after: 10.5"), ["pi_collapse", "after=10.5"]),
+    ("rule-patience-bool", [], SPACE, GOOD_SWEEP.replace("patience: 1", "patience: true"),
+     ["pi_collapse", "patience=True"]),
+    ("rule-duplicate", [], SPACE, GOOD_SWEEP.replace("  - non_finite", "  - non_finite\n  - non_finite"), ["repeat"]),
+    ("rule-bad-when", [], SPACE, GOOD_SWEEP.replace("eval/avg_l1 > 100", "eval/avg_l1 >> 100"),
+     ["l1_watch", "cannot read when"]),
+]
+DATA_CASES = [
+    # datasets (with the small sim as the good data)
+    ("data-missing", ["data.source=/nonexistent/src", "data.target=/nonexistent/tgt"], ["/nonexistent/src", "not found"]),
+    ("data-one-side", ["data.source=/nonexistent/src", "data.target=null"], ["data.source", "data.target"]),
+    ("data-not-lerobot", ["data.source={empty}", "data.target={target}"], ["meta/info.json", "{empty}"]),
+    ("data-eval-episodes", ["data.source={source}", "data.target={target}", "data.n_eval_target=50"],
+     ["data.n_eval_target=50", "6 episodes"]),
+    ("data-window", ["data.source={source}", "data.target={target}", "ot.window_size=100000"],
+     ["ot.window_size=100000", "longest"]),
+    ("data-window-in-a-starting-point", ["data.source={source}", "data.target={target}"],
+     ["starting point 'wide'", "ot.window_size=100000"]),
+    # runtime
+    ("storage-unwritable", ["storage={a_file}/out"], ["storage=", "cannot write"]),
+]
+
+
+def _files(tmp_path, space, sweep):
+    (tmp_path / "space.yaml").write_text(space)
+    (tmp_path / "sweep.yaml").write_text(sweep)
+    return [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}"]
+
+
+def _one_line_error(capsys, fragments):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert "Traceback" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize("words,space,sweep,fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line(tmp_path, capsys, words, space, sweep, fragments):
+    from run_sweep import main
+
+    assert main(_files(tmp_path, space, sweep) + ["name=x", "ot.window_size=2", *words]) == 2
+    _one_line_error(capsys, fragments)
+    assert not (tmp_path / "out" / "x").exists()
+
+
+@pytest.mark.parametrize("words,fragments", [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
+def test_bad_data_and_storage_are_one_line(small_sim, tmp_path, capsys, words, fragments):
+    from run_sweep import main
+
+    source, target = small_sim
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("not a folder")
+    names = dict(source=source, target=target, empty=tmp_path / "empty", a_file=tmp_path / "a_file")
+    space = SPACE
+    if "starting point" in fragments[0]:
+        space = SPACE.replace("params:\n", "params:\n  ot.window_size: {type: int, low: 1, high: 100000}\n").replace(
+            "ot.tau: 0.01}", "ot.tau: 0.01, ot.window_size: 2}").replace(
+            "ot.tau: 10.0}", "ot.tau: 10.0, ot.window_size: 100000}").replace("name: healthy", "name: wide")
+    args = _files(tmp_path, space, GOOD_SWEEP) + ["name=x", "ot.window_size=2", *TINY_MODEL]
+    assert main(args + [w.format(**names) for w in words]) == 2
+    _one_line_error(capsys, [f.format(**names) for f in fragments])
+    assert not (tmp_path / "out" / "x").exists()  # a sweep that never started leaves no folder
+
+
+def test_corrupt_results_or_sweep_json_on_resume_is_one_line(tmp_path, capsys):
+    from run_sweep import main
+    from tests.test_sweep_resume import _stored_sweep
+
+    args = _stored_sweep(tmp_path, ["ot.window_size=2"])
+    sweep_dir = tmp_path / "out" / "s"
+    (sweep_dir / "results.parquet").write_bytes(b"PAR1 torn write")
+    assert main(args + ["ot.window_size=2"]) == 2
+    _one_line_error(capsys, [str(sweep_dir / "results.parquet"), "cannot be read", "move it away"])
+    (sweep_dir / "sweep.json").write_text("{ not json")
+    assert main(args + ["ot.window_size=2"]) == 2
+    _one_line_error(capsys, [str(sweep_dir / "sweep.json"), "cannot be read"])

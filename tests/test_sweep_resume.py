@@ -1,0 +1,184 @@
+"""Resume is exact: a changed setting refuses in one line, a killed driver leaves no ghost and no
+duplicate, and a second driver on the same sweep folder is refused (the lock of a killed one is not stuck).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from actot.sweep.config import apply_cli, load_sweep
+from actot.sweep.resume import resolved_config
+from actot.sweep.runner import prepare
+from actot.sweep.space import load_space
+from tests.test_sweep_ray import SPACE, SWEEP, TINY_MODEL
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stored_sweep(tmp_path, words):
+    """A sweep folder as `run_sweep` leaves it before Ray starts: sweep.json of these settings."""
+    (tmp_path / "space.yaml").write_text(SPACE)
+    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=2, c=1, steps=20))
+    space = load_space(str(tmp_path / "space.yaml"))
+    cfg = apply_cli(load_sweep(str(tmp_path / "sweep.yaml"))[0], words)
+    base, rules, base_cfg = prepare(space, cfg)
+    sweep_dir = tmp_path / "out" / "s"
+    sweep_dir.mkdir(parents=True)
+    (sweep_dir / "sweep.json").write_text(json.dumps(resolved_config(space, cfg, rules, base_cfg)))
+    return [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
+            "name=s", "resume=true"]
+
+
+@pytest.mark.parametrize("change,expected", [
+    ("steps=40", "train.steps 20 -> 40"),
+    ("seed=5", "train.seed 0 -> 5"),
+    ("num_samples=9", "sweep.num_samples 2 -> 9"),
+    ("ot.heuristic=soft", 'train.ot.heuristic "hard" -> "soft"'),
+    ("space:ot.reg high 5.0 -> 9.0", "space.params.ot.reg.attributes.high 5.0 -> 9.0"),
+    ("rule:pi_collapse after 10 -> 20", "rule_settings.pi_collapse.after 10 -> 20"),
+])
+def test_resume_with_a_changed_key_refuses_in_one_line(tmp_path, capsys, change, expected):
+    from run_sweep import main
+
+    base_words = ["ot.window_size=2"]
+    args = _stored_sweep(tmp_path, base_words)
+    words = list(base_words)
+    if change.startswith("space:"):
+        (tmp_path / "space.yaml").write_text(SPACE.replace("high: 5.0", "high: 9.0"))
+    elif change.startswith("rule:"):
+        (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=2, c=1, steps=20).replace("after: 10", "after: 20"))
+    else:
+        words.append(change)
+    assert main(args + words) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert "sweep.json was started with other settings" in err[0] and "drop resume=true and pick another name=" in err[0]
+    assert not (tmp_path / "out" / "s" / "results.parquet").exists()
+
+
+def test_resume_with_the_same_settings_and_another_runtime_key_passes(tmp_path, capsys):
+    from actot.sweep.results import ResultsStore
+    from run_sweep import main
+
+    args = _stored_sweep(tmp_path, ["ot.window_size=2"])
+    store = ResultsStore(tmp_path / "out" / "s", load_space(str(tmp_path / "space.yaml")), "eval/avg_l1", "min", "s", 20)
+    for trial_id in ("a", "b"):
+        store.start(trial_id, {"ot.reg": 1.0, "ot.tau": 1.0})
+        store.add_result(trial_id, {}, {"step": 20, "eval/avg_l1": 0.5})
+        store.finish(trial_id)
+    assert main(args + ["ot.window_size=2", "experiment_save_s=5", "max_concurrent=1"]) == 0
+    out = capsys.readouterr()
+    assert "nothing to resume" in out.out and out.err == ""
+
+
+class Driver:
+    """A `run_sweep.py` process in its own session whose console is read line by line."""
+
+    def __init__(self, args, log: Path):
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                                     start_new_session=True)
+
+    def kill_after(self, pattern: str, count: int = 1) -> str:
+        """SIGKILL the driver as soon as `count` console lines have matched `pattern`; return the last."""
+        with open(self.log, "a") as log:
+            for line in self.proc.stdout:
+                log.write(line)
+                if re.search(pattern, line):
+                    count -= 1
+                    if count == 0:
+                        self.kill()
+                        return line
+        self.kill()
+        raise AssertionError(f"the driver ended before printing /{pattern}/; see {self.log}")
+
+    def kill(self):
+        try:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=60)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # what Ray started for this driver
+        except ProcessLookupError:
+            pass
+
+    def finish(self) -> int:
+        out, _ = self.proc.communicate(timeout=400)
+        with open(self.log, "a") as log:
+            log.write(out)
+        self.kill()
+        return self.proc.returncode
+
+
+@pytest.mark.slow
+def test_killed_drivers_leave_no_ghost_no_duplicate_and_no_stuck_lock(small_sim, tmp_path):
+    source, target = small_sim
+    # Two starting points that pi_collapse stops at step 10, before any checkpoint, then a healthy one.
+    (tmp_path / "space.yaml").write_text(SPACE.replace(
+        "  - {name: healthy", "  - {name: collapse2, ot.reg: 0.006, ot.tau: 0.01}\n  - {name: healthy"))
+    # Ray saves its state when it starts, when a trial checkpoints (at its last step here) and
+    # every 1000 s: the second collapsed trial is recorded by us and never saved by Ray.
+    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=4, c=1, steps=20).replace(
+        "checkpoint_every: 5", "checkpoint_every: 20") + "experiment_save_s: 1000\n")
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
+            "name=k", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    sweep_dir = tmp_path / "out" / "k"
+    log = tmp_path / "drivers.log"
+    try:
+        # 1. Killed right after the second trial ends (stopped by pi_collapse, unknown to Ray's saved state).
+        Driver(args, log).kill_after(r"\[sweep\] trial \S+ (finished|stopped) ", count=2)
+        # 2. Killed right after a trial starts.
+        Driver(args + ["resume=true"], log).kill_after(r"\[sweep\] trial \S+ started")
+        # 3. A second driver on the same folder is refused while this one runs; then this one is
+        #    killed right after a trial ends.
+        fourth = Driver(args + ["resume=true"], log)
+        line = ""
+        with open(log, "a") as out:
+            for line in fourth.proc.stdout:
+                out.write(line)
+                if "started" in line:
+                    break
+        second = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert second.stderr.strip().splitlines() == [
+            f"error: {sweep_dir} is in use by another driver (pid {fourth.proc.pid}); wait for it to end, or stop it "
+            "and resume with resume=true"]
+        fourth.kill_after(r"\[sweep\] trial \S+ (finished|stopped) ")
+        # 4. Resumed to the end.
+        rc = Driver(args + ["resume=true"], log).finish()
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    text = log.read_text()
+    assert rc == 0, text[-4000:]
+    assert "not yet in Ray's saved state when the driver died: dropped" in text  # the ghost case happened
+
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    trials = {}
+    for row in rows:
+        trials.setdefault(row["trial_id"], row)
+    assert len(trials) == 4, {t: r["status"] for t, r in trials.items()}
+    assert all(r["status"] in ("finished", "stopped") for r in trials.values())
+    configs = [(r["param/ot.reg"], r["param/ot.tau"]) for r in trials.values()]
+    assert len(set(configs)) == 4, f"a config ran twice: {configs}"
+    assert {0.005, 0.006, 2.0} <= {reg for reg, _ in configs}  # the starting points, once each
+    for trial_id in trials:
+        steps = [r["step"] for r in rows if r["trial_id"] == trial_id]
+        assert len(steps) == len(set(steps)) and steps[0] == 0, (trial_id, steps)
+    # Ray's own state knows exactly these trials, and our trial folders are theirs.
+    state = json.loads(max(sweep_dir.glob("experiment_state-*.json")).read_text())
+    ray_ids = {json.loads(t[0])["trial_id"] for t in state["trial_data"]}
+    assert ray_ids == set(trials)
+    assert {p.name for p in (sweep_dir / "trials").iterdir()} == set(trials)
