@@ -12,7 +12,7 @@ import torch
 from actot.data.sampler import CoTrainData, frames_at
 from actot.data.video import resize_frames
 from actot.policy.act import ACT, TemporalEnsembler
-from actot.sim.generate import SimSpec
+from actot.sim.generate import SimSpec, target_env
 from actot.sim.task import ReachEnv, in_region, sample_initial_states
 
 EVAL_SEED = 12345  # closed-loop episodes' initial states and noise: one fixed set shared by every trial
@@ -88,13 +88,17 @@ def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: S
 
     Episodes start from `eval_layouts(n_episodes, seed)`: goals over the whole task, split into
     covered (inside the target demos' region) and uncovered. The env renders as the dataset was
-    rendered (`style_seed=spec.seed`, same size) and frames go through the loader's resize.
+    rendered (`target_env`: same texture, size and lossless frames) and its frames go through the
+    loader's resize, so the policy sees in closed loop what it was trained on.
     """
     cfg = model.cfg
     was_training = model.training
     model.eval()
     size = tuple(data.target.frame_size)
-    env = ReachEnv(n_episodes, domain=domain, shift=spec.shift, size=spec.size, seed=seed, style_seed=spec.seed)
+    if domain == "target":
+        env = target_env(spec, n_episodes, seed, freeze_finished=True)
+    else:
+        env = ReachEnv(n_episodes, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed, freeze_finished=True)
     obs = env.reset(eval_layouts(n_episodes, seed))
     normaliser = data.normaliser
     ensembler = TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size) if cfg.temporal_ensemble_coeff else None

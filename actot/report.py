@@ -27,14 +27,16 @@ def _fmt(value) -> str:
 def ranked_table(store: ResultsStore, limit: int = 20) -> str:
     """A plain-text table: rank, trial, status, final and best metric, success, knobs, why."""
     params = list(store.space.distributions)
-    header = ["#", "trial", "status", f"final {store.metric}", "best@step", "eval/success",
+    header = ["#", "trial", "status", f"final {store.metric}", "best@step", "eval/success±se",
               *[p.split(".", 1)[-1] for p in params], "why"]
     rows = []
     for rank, (trial_id, trial) in enumerate(store.ranked()[:limit], start=1):
         history = trial["history"]
         values = [(r[store.metric], r["step"]) for r in history if store.metric in r]
         best = (min if store.mode == "min" else max)(values, key=lambda p: p[0]) if values else None
-        success = next((r["eval/success"] for r in reversed(history) if "eval/success" in r), None)
+        last = next((r for r in reversed(history) if "eval/success" in r), None)
+        success = None if last is None else _fmt(last["eval/success"]) + (
+            f"±{last['eval/success_se']:.2g}" if "eval/success_se" in last else "")
         if trial["status"] == "stopped":
             why = f"{trial['stop_rule']} at step {trial['stop_step']}: {trial['stop_reason']}"
         elif trial["status"] == "finished":

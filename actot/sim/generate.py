@@ -137,9 +137,14 @@ def ground_truth(layouts: dict[str, np.ndarray], spec: SimSpec) -> dict:
     }
 
 
-def target_env(spec: SimSpec, num_envs: int, part: int) -> ReachEnv:
-    """The env that renders target demos of `part` (0: training, 1: held-out) exactly as stored."""
-    return ReachEnv(num_envs, "target", spec.shift, spec.size, seed=spec.seed * 10 + part, style_seed=spec.seed)
+def target_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
+    """An env in the target domain of `spec`, rendering exactly as its target dataset was rendered.
+
+    Demos use `seed` spec.seed * 10 (training) and spec.seed * 10 + 1 (held-out) for their
+    per-frame noise; closed-loop evaluation uses its own fixed seed.
+    """
+    return ReachEnv(num_envs, "target", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
+                    freeze_finished=freeze_finished)
 
 
 def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
@@ -166,7 +171,7 @@ def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
     target_demos = []
     for part, name in enumerate(("target", "held_out")):
         if len(layouts[name]):
-            target_demos += _record(target_env(spec, len(layouts[name]), part), layouts[name],
+            target_demos += _record(target_env(spec, len(layouts[name]), spec.seed * 10 + part), layouts[name],
                                     np.random.default_rng([spec.seed, 2 + part]), spec.noise)
     write_lerobot_v30(tmp / "source", source_demos, FPS, TASK, camera_dtype="image")
     write_lerobot_v30(tmp / "target", target_demos, FPS, TASK, camera_dtype="image")

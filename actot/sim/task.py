@@ -160,15 +160,22 @@ class Renderer:
             self._paint_objects(labels, self.points[camera][None], init)
             self._scene[camera] = labels
 
-    def render(self, robot_xy: np.ndarray, init: np.ndarray) -> dict[str, np.ndarray]:
-        n = len(robot_xy)
+    def render(self, robot_xy: np.ndarray, init: np.ndarray, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Frames (len(rows), size, size, 3) uint8 per camera of copies `rows` (default: all).
+
+        Noise is drawn for every copy whichever rows are drawn, so a copy's frames do not
+        depend on which others are rendered.
+        """
         if self._scene_init is None or self._scene_init.shape != init.shape or not np.array_equal(self._scene_init, init):
             self._set_scene(init)
+        rows = np.arange(len(robot_xy)) if rows is None else np.asarray(rows)
+        n_all, n = len(robot_xy), len(rows)
+        robot_xy, init = robot_xy[rows], init[rows]
         frames = {}
         for cam_index, camera in enumerate(CAMERAS):
             if camera in self._scene:
                 world = self.points[camera][None]  # (1, P, 2): the same for every copy
-                labels = self._scene[camera].copy()
+                labels = self._scene[camera][rows]
             else:  # follows the robot
                 world = robot_xy[:, None, :].astype(np.float32) + self.points[camera][None]
                 labels = self._floor_labels(world)
@@ -176,21 +183,30 @@ class Renderer:
             self._paint_disc(labels, world, robot_xy, ROBOT_RADIUS, _ROBOT)
             image = self.palette[labels]  # (n, P, 3)
             if self.shift > 0:
-                image = self._target_style(image, cam_index)
-            frames[camera] = np.clip(np.round(image), 0, 255).astype(np.uint8).reshape(n, self.size, self.size, 3)
+                noise = self.noise_rng.integers(NOISE_BANK, size=n_all)[rows]
+                image = self._target_style(image, cam_index, noise)
+            np.rint(image, out=image)
+            frames[camera] = np.clip(image, 0, 255, out=image).astype(np.uint8).reshape(n, self.size, self.size, 3)
         return frames
 
-    def _target_style(self, image: np.ndarray, cam_index: int) -> np.ndarray:
-        """Texture, per-frame noise (a random pattern of the bank per copy) and a 3x3 box blur."""
+    def _target_style(self, image: np.ndarray, cam_index: int, noise: np.ndarray) -> np.ndarray:
+        """Texture, per-frame noise (pattern `noise[i]` of the bank for copy i) and a 3x3 box blur."""
         n, size = len(image), self.size
         image += self.texture[cam_index][None]
-        image += self.noise_bank[cam_index][self.noise_rng.integers(NOISE_BANK, size=n)]
-        image = image.reshape(n, size, size, 3)
-        padded = np.pad(image, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-        rows = padded[:, :, 0:size] + padded[:, :, 1:size + 1] + padded[:, :, 2:size + 2]  # separable box sum
-        blurred = (rows[:, 0:size] + rows[:, 1:size + 1] + rows[:, 2:size + 2]) * np.float32(1.0 / 9.0)
-        weight = np.float32(min(self.shift, 1.0))
-        return ((1 - weight) * image + weight * blurred).reshape(n, size * size, 3)
+        image += self.noise_bank[cam_index][noise]
+        padded = np.empty((n, size + 2, size + 2, 3), dtype=np.float32)  # edge padding, written in place
+        padded[:, 1:-1, 1:-1] = image.reshape(n, size, size, 3)
+        padded[:, 0, 1:-1], padded[:, -1, 1:-1] = padded[:, 1, 1:-1], padded[:, -2, 1:-1]
+        padded[:, :, 0], padded[:, :, -1] = padded[:, :, 1], padded[:, :, -2]
+        rows = padded[:, :, 0:size] + padded[:, :, 1:size + 1]  # separable box sum
+        rows += padded[:, :, 2:size + 2]
+        blurred = rows[:, 0:size] + rows[:, 1:size + 1]
+        blurred += rows[:, 2:size + 2]
+        weight = min(self.shift, 1.0)
+        blurred *= np.float32(weight / 9.0)
+        if weight < 1.0:
+            blurred += np.float32(1.0 - weight) * image.reshape(n, size, size, 3)
+        return blurred.reshape(n, size * size, 3)
 
 
 class ReachEnv:
@@ -200,12 +216,17 @@ class ReachEnv:
     camera's (N, size, size, 3) uint8 frames. `seed` draws the initial states (when `reset` is
     given none) and the per-frame noise; `style_seed` fixes the target's texture: pass the
     dataset's `SimSpec.seed` so that rollouts look exactly like the demos a policy learnt from.
-    `region` restricts the goals that `reset()` samples (see `REGIONS`).
+    `region` restricts the goals that `reset()` samples (see `REGIONS`). `freeze_finished`
+    skips rendering copies that already succeeded (success is final): evaluation's shortcut;
+    the other copies' frames are unchanged by it.
     """
 
     def __init__(self, num_envs: int, domain: str = "target", shift: float = 2.0, size: int = 64,
-                 seed: int = 0, max_steps: int = MAX_STEPS, style_seed: int = 0, region: str = "all"):
+                 seed: int = 0, max_steps: int = MAX_STEPS, style_seed: int = 0, region: str = "all",
+                 freeze_finished: bool = False):
         self.num_envs, self.max_steps, self.region = num_envs, max_steps, region
+        self.freeze_finished = freeze_finished  # evaluation: a copy that succeeded keeps its last frames
+        self._frames: dict[str, np.ndarray] = {}
         self.renderer = Renderer(domain, shift, size, style_seed=style_seed, noise_seed=seed)
         self.rng = np.random.default_rng(seed)
         self.init = np.zeros((num_envs, 7))
@@ -218,11 +239,21 @@ class ReachEnv:
         self.state = np.concatenate([self.init[:, 0:2], np.zeros((self.num_envs, 2))], axis=1)
         self.success = np.zeros(self.num_envs, dtype=bool)
         self.steps = 0
+        self._frames = {}
         return self.observation()
 
     def observation(self) -> dict[str, np.ndarray]:
         obs = {"observation.state": self.state.astype(np.float32)}
-        obs.update(self.renderer.render(self.state[:, 0:2], self.init))
+        if self.freeze_finished and self._frames and self.success.any():
+            rows = np.flatnonzero(~self.success)
+            for camera, frames in self.renderer.render(self.state[:, 0:2], self.init, rows).items():
+                self._frames[camera][rows] = frames
+            obs.update({c: f.copy() for c, f in self._frames.items()})
+            return obs
+        frames = self.renderer.render(self.state[:, 0:2], self.init)
+        if self.freeze_finished:
+            self._frames = {c: f.copy() for c, f in frames.items()}
+        obs.update(frames)
         return obs
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
