@@ -180,3 +180,10 @@ def test_sweep_table_shows_success_with_its_standard_error(tmp_path):
     store.finish("a")
     table = ranked_table(store)
     assert "eval/success±se" in table and "0.52±0.05" in table
+
+
+def test_impossible_sim_parameters_give_a_one_line_error(tmp_path):
+    from actot.sim.generate import ensure_sim
+
+    with pytest.raises(ActotError, match="data.sim: could not place 3 held-out demos .* lower eval_min_distance"):
+        ensure_sim(SimSpec(n_source=5, n_target=2, n_eval=3, eval_min_distance=5.0), out=tmp_path / "sim")

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from actot.data.writer import write_lerobot_v30
+from actot.errors import ActotError
 from actot.sim.task import (CAMERAS, FPS, MAX_STEPS, REGIONS, TASK, ReachEnv, expert_action, in_region,
                             layout_distance, sample_initial_states)
 
@@ -193,7 +194,10 @@ def default_sim_dir(spec: SimSpec) -> Path:
 
 def ensure_sim(spec: SimSpec = SimSpec(), out: Path | None = None) -> tuple[Path, Path]:
     """The embedded datasets for `spec`, generated on first use and cached by their parameters."""
-    return generate(out or default_sim_dir(spec), spec)
+    try:
+        return generate(out or default_sim_dir(spec), spec)
+    except ValueError as err:  # a layout the parameters make impossible
+        raise ActotError(f"data.sim: {err}") from err
 
 
 def load_ground_truth(target_root: Path) -> dict | None:
