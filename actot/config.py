@@ -20,21 +20,37 @@ from omegaconf.errors import OmegaConfBaseException
 
 from actot.errors import ActotError
 from actot.policy.config import PRESETS, ACTConfig
+from actot.sim.task import REGIONS
 
 
 @dataclass
 class SimConfig:
-    """The embedded sim used when no dataset is named (see `actot.sim`)."""
+    """The embedded sim used when no dataset is named (see `actot.sim` and docs/data.md).
+
+    n_target: target training demos, their goals only in `target_region` ('all', 'left_half',
+    'lower_left'); n_source source demos cover the whole task. n_eval: held-out target demos
+    (whole task, none within `eval_min_distance` of a training demo) for eval/avg_l1; for the
+    sim this replaces data.n_eval_target. twins=true: target demos restart source demos'
+    initial states (the old benchmark, with target_region=all).
+    """
 
     n_source: int = 200
     n_target: int = 10
     shift: float = 2.0
     seed: int = 0
+    target_region: str = "left_half"
+    twins: bool = False
+    n_eval: int = 8
+    eval_min_distance: float = 0.2
 
 
 @dataclass
 class DataConfig:
-    """source/target: LeRobot dataset roots; both None -> the embedded two-domain sim."""
+    """source/target: LeRobot dataset roots; both None -> the embedded two-domain sim.
+
+    n_eval_target: the last target episodes held out for eval/avg_l1 (a dataset made by our
+    sim holds out its own `n_eval` held-out demos instead).
+    """
 
     source: Optional[str] = None
     target: Optional[str] = None
@@ -116,7 +132,8 @@ class TrainConfig:
     bc_on_ot_rows: bool = False
     log_every: int = 25
     eval_frames: int = 256
-    rollout_episodes: int = 10
+    rollout_episodes: int = 100
+    rollout_seed: int = 12345
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -135,6 +152,7 @@ CHOICES = {
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),
+    "data.sim.target_region": REGIONS,
 }
 
 
@@ -230,6 +248,11 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         ("ot.label_dims", cfg.ot.label_dims is None or (len(cfg.ot.label_dims) == 2
                                                           and 0 <= cfg.ot.label_dims[0] < cfg.ot.label_dims[1]),
          "null or [start, stop] with 0 <= start < stop"),
+        ("rollout_episodes", cfg.rollout_episodes >= 0, ">= 0"),
+        ("data.sim.n_source", cfg.data.sim.n_source >= 1, ">= 1"),
+        ("data.sim.n_target", cfg.data.sim.n_target >= 1, ">= 1"),
+        ("data.sim.n_eval", cfg.data.sim.n_eval >= 0, ">= 0"),
+        ("data.sim.eval_min_distance", cfg.data.sim.eval_min_distance >= 0, ">= 0"),
     ]
     for key, ok, rule in checks:
         if not ok:

@@ -1,4 +1,8 @@
-"""Evaluation of a policy: offline L1 on held-out target episodes, closed-loop success on the sim."""
+"""Evaluation of a policy: offline L1 on held-out target episodes, closed-loop success on the sim.
+
+Both come with a standard error, so that a sweep's ranking can be read against the noise of
+the measurement itself.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,10 @@ import torch
 from actot.data.sampler import CoTrainData, frames_at
 from actot.data.video import resize_frames
 from actot.policy.act import ACT, TemporalEnsembler
-from actot.sim.task import ReachEnv
+from actot.sim.generate import SimSpec, target_env
+from actot.sim.task import ReachEnv, in_region, sample_initial_states
+
+EVAL_SEED = 12345  # closed-loop episodes' initial states and noise: one fixed set shared by every trial
 
 
 def eval_frame_refs(data: CoTrainData, max_frames: int) -> tuple[list[dict], np.ndarray]:
@@ -26,21 +33,52 @@ def to_tensors(batch: dict, device: torch.device) -> dict:
 
 
 @torch.no_grad()
-def eval_avg_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256,
-                batch_size: int = 64) -> float:
-    """Mean L1 (normalised action units) of the predicted chunk on held-out target frames, latent 0."""
+def eval_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256,
+            batch_size: int = 64) -> dict[str, float]:
+    """Offline L1 on held-out target demos: {'eval/avg_l1', 'eval/avg_l1_se'}.
+
+    The L1 (normalised action units, latent 0, padded steps excluded) is averaged per episode
+    first; avg_l1 is the mean over episodes and avg_l1_se its standard error across episodes
+    (0 with a single episode), so a difference between trials can be read against it.
+    """
     was_training = model.training
     model.eval()
     episodes, refs = eval_frame_refs(data, max_frames)
-    total = torch.zeros(2, device=device)  # [sum of |error|, number of valid action values]: read once
+    per_episode = torch.zeros(len(episodes), 2, device=device)  # [sum of |error|, valid values]: read once
     for start in range(0, len(refs), batch_size):
-        batch = to_tensors(frames_at(episodes, data.cameras, refs[start:start + batch_size], chunk_size), device)
+        rows = refs[start:start + batch_size]
+        batch = to_tensors(frames_at(episodes, data.cameras, rows, chunk_size), device)
         actions, _, _ = model(batch)
         valid = (~batch["action_is_pad"]).unsqueeze(-1).float()
-        total += torch.stack([((actions.float() - batch["action"]).abs() * valid).sum(), valid.sum() * actions.shape[-1]])
+        error = ((actions.float() - batch["action"]).abs() * valid).sum(dim=(1, 2))
+        count = valid.sum(dim=(1, 2)) * actions.shape[-1]
+        per_episode.index_add_(0, torch.from_numpy(rows[:, 0]).to(device), torch.stack([error, count], 1))
     model.train(was_training)
-    error, count = total.tolist()
-    return error / max(count, 1.0)
+    sums = per_episode.cpu().numpy()
+    l1 = sums[sums[:, 1] > 0, 0] / sums[sums[:, 1] > 0, 1]
+    se = float(l1.std(ddof=1) / np.sqrt(len(l1))) if len(l1) > 1 else 0.0
+    return {"eval/avg_l1": float(l1.mean()), "eval/avg_l1_se": se}
+
+
+def eval_avg_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256) -> float:
+    """`eval_l1`'s mean alone."""
+    return eval_l1(model, data, chunk_size, device, max_frames)["eval/avg_l1"]
+
+
+def eval_layouts(n_episodes: int, seed: int = EVAL_SEED) -> np.ndarray:
+    """The fixed initial states of closed-loop evaluation: the whole task, the same for every trial."""
+    return sample_initial_states(np.random.default_rng(seed), n_episodes)
+
+
+def success_metrics(success: np.ndarray, covered: np.ndarray) -> dict[str, float]:
+    """eval/success and its covered/uncovered parts, each with a binomial standard error (_se)."""
+    out = {}
+    for name, mask in (("eval/success", np.ones_like(covered)), ("eval/success_covered", covered),
+                       ("eval/success_uncovered", ~covered)):
+        if mask.any():
+            p = float(success[mask].mean())
+            out[name], out[name + "_se"] = p, float(np.sqrt(p * (1.0 - p) / mask.sum()))
+    return out
 
 
 def make_ensembler(cfg) -> TemporalEnsembler | None:
@@ -49,15 +87,24 @@ def make_ensembler(cfg) -> TemporalEnsembler | None:
 
 
 @torch.no_grad()
-def rollout_success(model: ACT, data: CoTrainData, device: torch.device, n_episodes: int, shift: float,
-                    seed: int = 12345, domain: str = "target") -> float:
-    """Closed-loop success rate on the embedded sim, in `domain`, from fixed initial states."""
+def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: SimSpec, n_episodes: int,
+                    seed: int = EVAL_SEED, domain: str = "target") -> dict[str, float]:
+    """Closed-loop success on the embedded sim (see `success_metrics`), all episodes at once.
+
+    Episodes start from `eval_layouts(n_episodes, seed)`: goals over the whole task, split into
+    covered (inside the target demos' region) and uncovered. The env renders as the dataset was
+    rendered (`target_env`: same texture, size and lossless frames) and its frames go through the
+    loader's resize, so the policy sees in closed loop what it was trained on.
+    """
     cfg = model.cfg
     was_training = model.training
     model.eval()
     size = tuple(data.target.frame_size)
-    env = ReachEnv(n_episodes, domain=domain, shift=shift, seed=seed)
-    obs = env.reset()
+    if domain == "target":
+        env = target_env(spec, n_episodes, seed, freeze_finished=True)
+    else:
+        env = ReachEnv(n_episodes, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed, freeze_finished=True)
+    obs = env.reset(eval_layouts(n_episodes, seed))
     normaliser = data.normaliser
     ensembler = make_ensembler(cfg)
     queue: list[np.ndarray] = []
@@ -75,4 +122,4 @@ def rollout_success(model: ACT, data: CoTrainData, device: torch.device, n_episo
         action = normaliser.unnorm_action(queue.pop(0))
         obs, success, done = env.step(action)
     model.train(was_training)
-    return float(success.mean())
+    return success_metrics(success, in_region(env.init[:, 2:4], spec.target_region))

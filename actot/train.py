@@ -33,7 +33,7 @@ from actot.config import TrainConfig, parse_cli, to_dict
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
 from actot.errors import ActotError, run_cli
-from actot.evaluate import eval_avg_l1, rollout_success, to_tensors
+from actot.evaluate import eval_l1, rollout_metrics, to_tensors
 from actot.metrics import direction
 from actot.ot.loss import OTSettings, make_label, ot_loss
 from actot.policy.act import ACT, act_loss
@@ -67,7 +67,7 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     d = cfg.data
     spec = None
     if d.source is None:
-        spec = SimSpec(n_source=d.sim.n_source, n_target=d.sim.n_target, shift=d.sim.shift, seed=d.sim.seed)
+        spec = SimSpec(**dataclasses.asdict(d.sim))
         source_root, target_root = ensure_sim(spec)
     else:
         source_root, target_root = Path(d.source), Path(d.target)
@@ -75,7 +75,8 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    data = CoTrainData(source, target, d.n_eval_target, d.sharpness, d.cutoff, d.top_k)
+    n_eval = spec.n_eval if spec is not None else d.n_eval_target  # a sim dataset holds out its own
+    data = CoTrainData(source, target, n_eval, d.sharpness, d.cutoff, d.top_k)
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
     return _DATA_CACHE[key]
@@ -219,7 +220,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
 
         bar = tqdm(total=cfg.steps, initial=start_step, desc=name, unit="step", dynamic_ncols=True)
     if start_step == 0:  # the untrained baseline: the 'first' value the seed log compares with
-        baseline = {"eval/avg_l1": eval_avg_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)}
+        baseline = eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
         log.log(0, baseline)
         if report is not None:
             report(dict(baseline, step=0), None, log.rows)
@@ -260,9 +261,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         if bad:
             status, reason = "non_finite", f"{bad[0]} became {metrics[bad[0]]} by step {step}"
             break
-        metrics["eval/avg_l1"] = eval_avg_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
+        metrics.update(eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
         if step == cfg.steps and spec is not None and cfg.rollout_episodes:
-            metrics["eval/success"] = rollout_success(model, data, device, cfg.rollout_episodes, spec.shift)
+            metrics.update(rollout_metrics(model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed))
         now = time.perf_counter()
         metrics["time/step_s"] = (now - step_time) / cfg.log_every
         step_time = now

@@ -60,19 +60,20 @@ def test_sim_dataset_loads(small_sim, tmp_path):
     assert ds.version == "v3.0" and len(ds.episodes) == 30 and len(ds.cameras) == 3
     assert ds.episodes[5].frames["observation.images.top"].shape[1:] == (32, 32, 3)
     full = LeRobotDataset(target, cache_dir=tmp_path)
-    assert full.frame_size == (64, 64) and len(full.episodes) == 6
+    assert full.frame_size == (64, 64) and len(full.episodes) == 6 + 2  # training demos, then held-out ones
 
 
-def test_sim_cli_writes_loadable_dataset(tmp_path):
+def test_sim_cli_writes_loadable_dataset(tmp_path, capsys):
     from actot.sim.__main__ import main
 
-    assert main(["--out", str(tmp_path / "sim"), "--n-source", "6", "--n-target", "2", "--seed", "5"]) == 0
+    assert main(["--out", str(tmp_path / "sim"), "--n-source", "6", "--n-target", "2", "--n-eval", "1", "--seed", "5"]) == 0
     ds = LeRobotDataset(tmp_path / "sim" / "target", resolution=16, cache_dir=tmp_path / "c")
-    assert len(ds.episodes) == 2 and load_true_pairs(tmp_path / "sim" / "target") is not None
+    assert len(ds.episodes) == 3 and load_true_pairs(tmp_path / "sim" / "target") is not None
+    assert "DTW's nearest is among the 5 truly nearest" in capsys.readouterr().out
 
 
-def test_target_frames_differ_in_style_from_source_twins(small_sim, tmp_path):
-    source, target = small_sim
+def test_target_frames_differ_in_style_from_source_twins(twin_sim, tmp_path):
+    source, target = twin_sim
     src = LeRobotDataset(source, cache_dir=tmp_path)
     tgt = LeRobotDataset(target, cache_dir=tmp_path)
     pairs = load_true_pairs(target)
@@ -91,19 +92,19 @@ def test_dtw_basics():
     assert np.array_equal(match, 2 * np.arange(20))  # each frame -> the first of its two copies
 
 
-def test_dtw_recovers_true_twins_well_above_chance(small_sim, tmp_path):
-    source, target = small_sim
+def test_dtw_recovers_true_twins_well_above_chance(twin_sim, tmp_path):
+    source, target = twin_sim
     data = CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
-                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=0)
-    pairs = load_true_pairs(target)
+                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2)
+    pairs = {t: s for t, s in load_true_pairs(target).items() if t < len(data.tgt_train)}
     rate = twin_recovery_rate(data.pairing, pairs)
     chance = 1 / len(data.src)
     print(f"\nDTW twin recovery on the sim: {rate:.2f} (chance {chance:.3f})")
     assert rate >= 0.8
 
 
-def test_sampler_batches_are_aligned_and_deterministic(small_sim, tmp_path):
-    source, target = small_sim
+def test_sampler_batches_are_aligned_and_deterministic(twin_sim, tmp_path):
+    source, target = twin_sim
     data = CoTrainData(LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
                        LeRobotDataset(target, resolution=16, cache_dir=tmp_path), n_eval_target=2)
     sampler = CoTrainSampler(data, chunk_size=10, batch_size=4, ot_batch_size=12, window_size=3, seed=7,

@@ -97,3 +97,22 @@ def twin_recovery_rate(pairing: Pairing, true_source: dict[int, int]) -> float:
     """Fraction of target demos whose DTW-nearest source demo is their true twin."""
     nearest = pairing.nearest()
     return float(np.mean([nearest[t] == s for t, s in true_source.items()]))
+
+
+def pairing_quality(pairing: Pairing, true_distance: np.ndarray, near: int = 5) -> dict[str, float]:
+    """How well DTW's choices agree with a ground-truth distance (n_target, n_source) between demos.
+
+    top1: DTW's nearest is the truly nearest source demo (chance 1/n_source).
+    in_true_near: DTW's nearest is among the `near` truly nearest (chance near/n_source).
+    chosen_rank: mean true-rank percentile of the demos DTW may draw (probs > 0); 0 is the
+    nearest, chance is about 0.5.
+    """
+    n_target, n_source = true_distance.shape
+    true_rank = np.argsort(np.argsort(true_distance, axis=1), axis=1)  # 0 = truly nearest
+    picked = pairing.nearest()
+    rows = np.arange(n_target)
+    chosen = [true_rank[t, pairing.probs[t] > 0].mean() / max(n_source - 1, 1) for t in rows]
+    return {"top1": float(np.mean(true_rank[rows, picked] == 0)),
+            "in_true_near": float(np.mean(true_rank[rows, picked] < near)),
+            "chosen_rank": float(np.mean(chosen)),
+            "chance_top1": 1.0 / n_source, "chance_in_true_near": min(near, n_source) / n_source, "near": near}

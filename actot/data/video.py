@@ -74,18 +74,20 @@ def decode_video_frames(
 
 
 def decode_image_column(values: list, size: tuple[int, int], where: str) -> np.ndarray:
-    """Decode LeRobot `image` features (a struct of PNG/JPEG bytes per frame) and resize them."""
+    """Decode LeRobot `image` features (a struct of PNG/JPEG bytes per frame) and resize them.
+
+    The resize is `resize_frames`, the one closed-loop evaluation applies to rendered frames,
+    so a lossless dataset trains on exactly what a rollout shows the policy.
+    """
     from PIL import Image
 
-    height, width = size
-    out = np.zeros((len(values), height, width, 3), dtype=np.uint8)
+    decoded = []
     for i, value in enumerate(values):
         data = value.get("bytes") if isinstance(value, dict) else value
         if not data:
             raise ActotError(f"{where}: frame {i} has no image bytes; the dataset stores images by path, re-export it with embedded images")
-        image = Image.open(io.BytesIO(data)).convert("RGB").resize((width, height), Image.BILINEAR)
-        out[i] = np.asarray(image)
-    return out
+        decoded.append(resize_frames(np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))[None], size)[0])
+    return np.stack(decoded) if decoded else np.zeros((0, *size, 3), dtype=np.uint8)
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,13 +1,22 @@
 """Generate the embedded two-domain datasets: scripted-expert demos written as LeRobot v3.0.
 
-Each target demo has a source twin that starts from the same initial state (robot, goal,
-distractor, style) but draws its own expert noise; `meta/actot_pairs.json` in the target
-dataset records that ground truth (target episode -> source episode). Generation is
-deterministic in its parameters and cached: the same parameters reuse the same folder.
+The benchmark poses the paper's problem (Cheng et al., 2025): the few target ("real") demos
+cover one region of the task (goals in `target_region`), the many source ("sim") demos cover
+all of it, each from its own initial state. After the `n_target` training demos, the target
+dataset holds `n_eval` held-out demos from the whole task, none within `eval_min_distance` of a
+training demo (source or target) in the ground-truth layout space, for `eval/avg_l1`.
+`twins=true` brings back the old design: each target demo restarts a source demo's initial state.
+
+Frames are stored losslessly (PNG `image` features), so the frames a policy trains on are bit
+for bit the frames `ReachEnv(..., style_seed=spec.seed)` renders in closed-loop evaluation.
+`meta/actot_pairs.json` in the target dataset records the generator's ground truth: every
+demo's initial state, the similarity used (`layout_distance`), and each target demo's nearest
+source demo. Generation is deterministic in its parameters and cached by them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -20,16 +29,26 @@ from pathlib import Path
 import numpy as np
 
 from actot.data.writer import write_lerobot_v30
-from actot.sim.task import CAMERAS, FPS, MAX_STEPS, TASK, ReachEnv, expert_action, sample_initial_states
+from actot.errors import ActotError
+from actot.sim.task import (CAMERAS, FPS, MAX_STEPS, REGIONS, TASK, ReachEnv, expert_action, in_region,
+                            layout_distance, sample_initial_states)
 
-SIM_VERSION = 1  # bump when generated data changes, so caches are not reused across versions
+SIM_VERSION = 2  # bump when generated data changes, so caches are not reused across versions
 PAIRS_FILE = "meta/actot_pairs.json"
 HOLD_STEPS = 3  # frames recorded after success, so a demo shows the robot stopping
 
 
 @dataclass(frozen=True)
 class SimSpec:
-    """What to generate. `shift` scales the target domain's visual difference (0 = none)."""
+    """What to generate.
+
+    n_source / n_target: source demos and target training demos; n_eval: held-out target demos
+    (written after the training ones). shift: strength of the target's visual difference (0 =
+    none). target_region: where the target training demos' goals lie ('all', 'left_half',
+    'lower_left'); source demos and held-out demos cover the whole task. twins: target demos
+    restart source demos' initial states (the old, too easy pairing). eval_min_distance: no
+    held-out demo lies this close to a training demo in `layout_distance`.
+    """
 
     n_source: int = 200
     n_target: int = 10
@@ -37,10 +56,24 @@ class SimSpec:
     size: int = 64
     seed: int = 0
     noise: float = 0.15
+    target_region: str = "left_half"
+    twins: bool = False
+    n_eval: int = 8
+    eval_min_distance: float = 0.2
+
+    def __post_init__(self):
+        if self.target_region not in REGIONS:
+            raise ValueError(f"target_region must be one of {REGIONS}, got {self.target_region!r}")
 
     def key(self) -> str:
         text = json.dumps({**asdict(self), "version": SIM_VERSION}, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SimSpec":
+        """A spec from a pairs file, ignoring keys of other versions."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def _record(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Generator, noise: float) -> list[dict]:
@@ -75,6 +108,55 @@ def _is_done(out: Path, spec: SimSpec) -> bool:
         return False
 
 
+def sample_layouts(spec: SimSpec) -> dict[str, np.ndarray]:
+    """Initial states of the source demos, the target training demos and the held-out target demos."""
+    rng = np.random.default_rng(spec.seed)
+    source = sample_initial_states(rng, spec.n_source)
+    if spec.twins:
+        candidates = np.flatnonzero(in_region(source[:, 2:4], spec.target_region))
+        if len(candidates) < spec.n_target:
+            raise ValueError(f"only {len(candidates)} source demos have goals in {spec.target_region!r}; "
+                             f"n_target={spec.n_target} twins need as many")
+        target = source[rng.choice(candidates, size=spec.n_target, replace=False)]
+    else:
+        target = sample_initial_states(rng, spec.n_target, spec.target_region)
+    held_out, training = [], np.concatenate([source, target])
+    for _ in range(1000 * max(spec.n_eval, 1)):
+        if len(held_out) == spec.n_eval:
+            break
+        candidate = sample_initial_states(rng, 1)
+        if layout_distance(candidate, training).min() >= spec.eval_min_distance:
+            held_out.append(candidate[0])
+    if len(held_out) < spec.n_eval:
+        raise ValueError(f"could not place {spec.n_eval} held-out demos at least {spec.eval_min_distance} from every "
+                         f"training demo; lower eval_min_distance or n_source")
+    return {"source": source, "target": target, "held_out": np.array(held_out).reshape(-1, 7)}
+
+
+def ground_truth(layouts: dict[str, np.ndarray], spec: SimSpec) -> dict:
+    """What the generator knows about similarity, as stored in `meta/actot_pairs.json`."""
+    target = np.concatenate([layouts["target"], layouts["held_out"]])
+    distance = layout_distance(target, layouts["source"])
+    return {
+        "similarity": "layout_distance: Euclidean distance of [robot start xy, goal xy] (actot.sim.task)",
+        "target_to_source": {str(t): int(s) for t, s in enumerate(distance.argmin(1))},
+        "n_train": spec.n_target, "n_eval": spec.n_eval, "target_region": spec.target_region, "twins": spec.twins,
+        "target_covered": in_region(target[:, 2:4], spec.target_region).tolist(),
+        "target_initial_states": target.tolist(), "source_initial_states": layouts["source"].tolist(),
+        "spec": asdict(spec), "version": SIM_VERSION,
+    }
+
+
+def target_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
+    """An env in the target domain of `spec`, rendering exactly as its target dataset was rendered.
+
+    Demos use `seed` spec.seed * 10 (training) and spec.seed * 10 + 1 (held-out) for their
+    per-frame noise; closed-loop evaluation uses its own fixed seed.
+    """
+    return ReachEnv(num_envs, "target", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
+                    freeze_finished=freeze_finished)
+
+
 def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
     """Write `out/source` and `out/target`; return their roots. Reuses a complete earlier run.
 
@@ -94,9 +176,7 @@ def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
 
 
 def _generate(out: Path, spec: SimSpec) -> None:
-    rng = np.random.default_rng(spec.seed)
-    inits = sample_initial_states(rng, spec.n_source)
-    twins = rng.choice(spec.n_source, size=spec.n_target, replace=False)
+    layouts = sample_layouts(spec)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     batch = 50
@@ -108,16 +188,17 @@ def _generate(out: Path, spec: SimSpec) -> None:
         starts = tqdm(starts, desc=f"generating the embedded sim ({spec.n_source} + {spec.n_target} demos)",
                       unit="batch", leave=False)
     for start in starts:
-        chunk = inits[start:start + batch]
-        env = ReachEnv(len(chunk), "source", spec.shift, spec.size, seed=spec.seed)
+        chunk = layouts["source"][start:start + batch]
+        env = ReachEnv(len(chunk), "source", spec.shift, spec.size, seed=spec.seed, style_seed=spec.seed)
         source_demos += _record(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
-    target_env = ReachEnv(spec.n_target, "target", spec.shift, spec.size, seed=spec.seed)
-    target_demos = _record(target_env, inits[twins], np.random.default_rng([spec.seed, 2]), spec.noise)
-    write_lerobot_v30(tmp / "source", source_demos, FPS, TASK)
-    write_lerobot_v30(tmp / "target", target_demos, FPS, TASK)
-    pairs = {"target_to_source": {str(t): int(s) for t, s in enumerate(twins)},
-             "initial_states": inits[twins].tolist(), "spec": asdict(spec)}
-    (tmp / "target" / PAIRS_FILE).write_text(json.dumps(pairs, indent=2))
+    target_demos = []
+    for part, name in enumerate(("target", "held_out")):
+        if len(layouts[name]):
+            target_demos += _record(target_env(spec, len(layouts[name]), spec.seed * 10 + part), layouts[name],
+                                    np.random.default_rng([spec.seed, 2 + part]), spec.noise)
+    write_lerobot_v30(tmp / "source", source_demos, FPS, TASK, camera_dtype="image")
+    write_lerobot_v30(tmp / "target", target_demos, FPS, TASK, camera_dtype="image")
+    (tmp / "target" / PAIRS_FILE).write_text(json.dumps(ground_truth(layouts, spec)))
     (tmp / "actot_sim.json").write_text(json.dumps({"key": spec.key(), "spec": asdict(spec),
                                                      "success_rate_source": float(np.mean([d["success"] for d in source_demos])),
                                                      "success_rate_target": float(np.mean([d["success"] for d in target_demos]))}))
@@ -133,21 +214,32 @@ def default_sim_dir(spec: SimSpec) -> Path:
 
 def ensure_sim(spec: SimSpec = SimSpec(), out: Path | None = None) -> tuple[Path, Path]:
     """The embedded datasets for `spec`, generated on first use and cached by their parameters."""
-    return generate(out or default_sim_dir(spec), spec)
+    try:
+        return generate(out or default_sim_dir(spec), spec)
+    except ValueError as err:  # a layout the parameters make impossible
+        raise ActotError(f"data.sim: {err}") from err
 
 
-def load_true_pairs(target_root: Path) -> dict[int, int] | None:
-    """Ground-truth target -> source episode pairing, if the dataset came from our simulator."""
+def load_ground_truth(target_root: Path) -> dict | None:
+    """The generator's ground truth (see `ground_truth`), if the dataset came from our simulator."""
     path = Path(target_root) / PAIRS_FILE
     if not path.is_file():
         return None
-    return {int(k): int(v) for k, v in json.loads(path.read_text())["target_to_source"].items()}
+    return json.loads(path.read_text())
+
+
+def load_true_pairs(target_root: Path) -> dict[int, int] | None:
+    """Target episode -> its ground-truth nearest source episode (its twin when `twins`), if from our sim."""
+    truth = load_ground_truth(target_root)
+    return None if truth is None else {int(k): int(v) for k, v in truth["target_to_source"].items()}
 
 
 def load_sim_spec(target_root: Path) -> SimSpec | None:
     """The spec a dataset was generated with, if it came from our simulator (for rollouts)."""
-    path = Path(target_root) / PAIRS_FILE
-    if not path.is_file():
+    truth = load_ground_truth(target_root)
+    spec = truth.get("spec") if truth else None
+    if not spec:
         return None
-    spec = json.loads(path.read_text()).get("spec")
-    return SimSpec(**spec) if spec else None
+    if truth.get("version", 1) < 2:  # written before regions and held-out demos existed
+        spec = {**spec, "twins": True, "target_region": "all", "n_eval": 0}
+    return SimSpec.from_dict(spec)
