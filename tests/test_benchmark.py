@@ -178,7 +178,8 @@ def test_sweep_table_shows_success_with_its_standard_error(tmp_path):
     store.add_result("a", {"ot.reg": 2.0, "ot.tau": 5.0},
                      {"step": 400, "eval/avg_l1": 0.3, "eval/success": 0.52, "eval/success_se": 0.04996})
     store.finish("a")
-    table = ranked_table(store)
+    (tmp_path / "sweep.json").write_text('{"sweep": {"metric": "eval/avg_l1", "mode": "min", "name": "demo"}}')
+    table = ranked_table(tmp_path)
     assert "eval/success±se" in table and "0.52±0.05" in table
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import av
-import av.video.reformatter
 import numpy as np
 
 from actot.errors import ActotError
@@ -27,6 +25,9 @@ def decode_video_frames(
     in LeRobot v3.0 one file holds many episodes, and `offset_s` is the episode's
     `from_timestamp` in that file.
     """
+    import av  # only video datasets need PyAV (image-feature datasets, the embedded sim included, do not)
+    import av.video.reformatter
+
     if not path.is_file():
         raise ActotError(
             f"video file missing: {path}; restore it, or select other episodes/cameras "

@@ -13,7 +13,6 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +29,8 @@ def _vector_array(values: np.ndarray) -> pa.FixedSizeListArray:
 
 
 def _encode_video(path: Path, frames: np.ndarray, fps: int, crf: int = 12) -> None:
+    import av  # only video features need PyAV
+
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames.shape[1:3]
     with av.open(str(path), mode="w") as container:

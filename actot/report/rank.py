@@ -147,18 +147,27 @@ def why(trial: Trial, first: bool) -> str:
     return trial.status
 
 
+def _with_se(trial: Trial, key: str) -> str | None:
+    """The last finite value of `key`, with its standard error (`key_se`, same report) when logged."""
+    row = next((r for r in reversed(trial.history) if isinstance(r.get(key), float) and math.isfinite(r[key])), None)
+    if row is None:
+        return None
+    se = row.get(f"{key}_se")
+    return f"{row[key]:.4g}" + (f"±{se:.2g}" if isinstance(se, float) and math.isfinite(se) else "")
+
+
 def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
     """Header and one row (dict by header) per config: what the console, Markdown and HTML tables show."""
     knobs = sweep.knobs
     has_success = any(t.finite("eval/success") for t in sweep.trials)
     extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
     header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}", "95% interval", "P(#1 beats)",
-              "best@step", *([extra] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
+              "best@step", *([extra + "±se"] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
     rows = []
     for pos, group in enumerate(ranking.groups, start=1):
         lead = group.counted[0] if group.counted else group.trials[0]
         best = best_at(lead, ranking.metric, ranking.better)
-        success = next((v for _, v in reversed(lead.finite(extra))), None) if extra else None
+        success = _with_se(lead, extra) if extra else None
         iv = group.interval
         cells = [str(pos), lead.trial_id + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
                  group.status, str(len(group.values)), _fmt(iv.mean if iv else None),
