@@ -27,7 +27,7 @@ def test_bf16_training_steps_on_gpu(small_sim, tmp_path):
     from actot.train import train
 
     source, target = small_sim
-    cfg = parse_cli([f"data.source={source}", f"data.target={target}", "data.resolution=32", "data.n_eval_target=1",
+    cfg = parse_cli([f"data.source={source}", f"data.target={target}", "data.resolution=32",
                      "steps=20", "log_every=10", "device=cuda", "amp=true", "rollout_episodes=0",
                      "wandb.mode=disabled", f"out_dir={tmp_path}", "name=gpu"])
     result = train(cfg, progress=False)
