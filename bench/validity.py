@@ -104,7 +104,9 @@ def run(args) -> None:
 
     seeds = range(args.seeds)
     phase1 = [job("study", n, o, s) for s in seeds for n, o in STUDY.items()]
-    pool = space_configs("ot_full", args.pool, seed=0)
+    pools = json.loads(Path(args.configs).read_text()) if args.configs else {
+        "ot_full": space_configs("ot_full", args.pool, seed=0), "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1)}
+    pool = pools["ot_full"][:args.pool]
     phase1 += [job("pool", n, o, s, {"rollout_every": POOL_EVERY}) for s in range(args.pool_seeds) for n, o in pool]
     deadline = time.monotonic() + args.deadline
     ctx = mp.get_context("spawn")
@@ -141,8 +143,7 @@ def run(args) -> None:
         if best is not None:
             name, overrides = best
             phase2 += [job("study", "d-OT-best", overrides, 100 + s) for s in seeds]
-        phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY})
-                   for n, o in space_configs("ot_reg", args.reg_pool, seed=1)]
+        phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY}) for n, o in pools["ot_reg"][:args.reg_pool]]
         phase2 += [job("grid", f"{name}|{k}={v}", {**o, k: v}, s)
                    for cell in GRID for k, v in cell.items() for s in range(args.grid_seeds)
                    for name, o in STUDY.items() if name != "a-target-BC"]
@@ -288,6 +289,11 @@ def main() -> None:
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new run starts")
     r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, 30 steps, 10 rollouts")
+    r.add_argument("--configs", help="the pools' configs from `configs` (for a machine without Optuna)")
+    c = sub.add_parser("configs", help="write the pools' configs as JSON (they need Optuna to draw)")
+    c.add_argument("--pool", type=int, default=24)
+    c.add_argument("--reg-pool", type=int, default=16)
+    c.add_argument("--out", default="runs/validity_configs.json")
     a = sub.add_parser("analyse")
     a.add_argument("file")
     a.add_argument("--plot")
@@ -299,6 +305,11 @@ def main() -> None:
             global POOL_EVERY, GRID
             POOL_EVERY, GRID = 10, GRID[:1]
         run(args)
+    elif args.command == "configs":
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"ot_full": space_configs("ot_full", args.pool, seed=0),
+                                              "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1)}, indent=1))
+        print(f"wrote {args.out}")
     else:
         analyse(args)
 
