@@ -80,7 +80,7 @@ def run_one(job: dict) -> dict:
         history, status = result.history, result.status
     except Exception as err:  # a failed run is recorded, the study goes on
         history, status = [], f"error: {str(err).splitlines()[0][:300]}"
-    return {**{k: job[k] for k in ("id", "group", "name", "overrides", "seed")}, "status": status,
+    return {**{k: job[k] for k in ("id", "group", "name", "overrides", "seed")}, "config": job["overrides"], "status": status,
             "seconds": time.perf_counter() - start, "history": history}
 
 
@@ -218,6 +218,21 @@ def analyse(args) -> None:
         within = [mean_ci(v)[2] for v in pool.values() if len(v) >= 2]
         if within:
             print(f"- mean within-config seed sd across the pool: {sum(within) / len(within):.3f}")
+    if len(pool) >= 4:
+        from scipy.stats import spearmanr
+
+        print("\n## Pool: which knobs go with final success (Spearman rank correlation over config means)\n")
+        print("| knob | rho | p |\n|---|---|---|")
+        knobs = sorted({k for r in rows if r["group"] == "pool" for k, v in r["overrides"].items()
+                        if isinstance(v, (int, float, list)) and not isinstance(v, bool)})
+        names = sorted(pool)
+        for knob in knobs:
+            xs = [_knob(rows, n, knob) for n in names]
+            if len(set(xs)) > 1:
+                rho, pval = spearmanr(xs, [means[n] for n in names])
+                print(f"| {knob} | {rho:+.2f} | {pval:.3g} |")
+        if args.plot:
+            plot_pool(rows, pool, args.plot.replace(".png", "_lambda.png"))
     grid = [r for r in rows if r["group"] == "grid"]
     if grid:
         print("\n## Grid: final success (all / uncovered), mean ± 95% t-interval\n")
@@ -246,6 +261,36 @@ def analyse(args) -> None:
                 print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in vals) + " |")
     if args.plot:
         plot(study, args.plot)
+
+
+def _knob(rows: list[dict], name: str, knob: str) -> float:
+    value = next(r["overrides"][knob] for r in rows if r["group"] == "pool" and r["name"] == name)
+    return float(value[0] if isinstance(value, list) else value)
+
+
+def plot_pool(rows: list[dict], pool: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in pool.items():
+        lam = _knob(rows, name, "ot.lambda_ot")
+        ax.scatter([lam] * len(values), values, s=12, color="tab:gray", alpha=0.6)
+        ax.scatter([lam], [sum(values) / len(values)], s=30, color="tab:blue")
+    study = {n: [final(r) for r in rows if r["group"] == "study" and r["name"] == n] for n in STUDY}
+    if study.get("b-cotrain"):
+        mean = sum(study["b-cotrain"]) / len(study["b-cotrain"])
+        ax.axhline(mean, color="tab:orange", ls="--", label=f"co-training, no OT (mean of {len(study['b-cotrain'])} seeds)")
+    ax.set_xscale("log")
+    ax.set_xlabel("lambda_ot")
+    ax.set_ylabel("final closed-loop success")
+    ax.set_title("ot_full pool: seeds (grey) and config means (blue)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
 
 
 def plot(study, path: str) -> None:
