@@ -6,7 +6,8 @@
     ... --rules '[{use: pi_collapse, after: 200}]'                   # other rules than the built-ins
     ... --no-grid                                                    # skip the retuning tables
 
-Each rule (the built-ins of actot/sweep/rules.py at their defaults, or --rules) is replayed on every
+Each rule (the built-ins of actot/sweep/rules.py at their defaults, the sweep's own rules with
+--sweep, or --rules) is replayed on every
 run's full history report by report (actot/report/replay.py). Per rule it prints the runs it would
 have stopped, how many of those belong to a top-quarter config anyway (configs ranked by the mean
 over seeds of the final --metric, ties by final eval/avg_l1): its false-stop rate; and the compute
@@ -20,6 +21,7 @@ settings that no other setting beats on both (fewer false stops and more saved).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -94,12 +96,17 @@ def main(argv=None) -> int:
     source.add_argument("--quick", action="store_true", help="make tiny real runs first (CI-sized)")
     parser.add_argument("--group", default=None, help="only the runs of this group (--runs)")
     parser.add_argument("--metric", default="eval/success", help="what 'top quarter' ranks by (default eval/success)")
-    parser.add_argument("--rules", default=None, help="YAML list of rules (default: every built-in rule)")
+    parser.add_argument("--rules", default=None, help="YAML list of rules (default: every built-in rule; with "
+                                                      "--sweep, the sweep's own rules)")
     parser.add_argument("--no-grid", action="store_true", help="skip the retuning tables")
     parser.add_argument("--configs", type=int, default=5, help="--quick: configs (default 5)")
     parser.add_argument("--seeds", type=int, default=2, help="--quick: seeds per config (default 2)")
     args = parser.parse_args(argv)
     try:
+        if args.sweep and args.rules is None:  # the rules that sweep ran with, as it wrote them
+            specs = json.loads((Path(args.sweep) / "sweep.json").read_text())["sweep"]["rules"] \
+                if (Path(args.sweep) / "sweep.json").is_file() else list(BUILT_IN)
+            args.rules = json.dumps(specs)
         rules = load_rules(args.rules)
         if args.quick:
             from histories import quick_runs

@@ -67,8 +67,8 @@ class Pool:
         self.truth = config_scores(runs, metric)
         self.config = {k: members[0].config for k, members in self.runs.items()}
         self.max_t = max(run.total_steps for run in runs)
-        self.log_every = min(b["step"] - a["step"] for run in runs for a, b in zip(run.history, run.history[1:])
-                             if b["step"] > a["step"])
+        self.log_every = min((b["step"] - a["step"] for run in runs for a, b in zip(run.history, run.history[1:])
+                             if b["step"] > a["step"]), default=1)
         if space is not None:
             for key in self.keys:
                 missing = [k for k in space.distributions if k not in self.config[key]]

@@ -2,6 +2,8 @@
 Ray sweep), and TPE's start-up trials fit the sweep's size so a default sweep is not pure random search."""
 
 import json
+import sys
+from pathlib import Path
 
 import optuna
 import pyarrow.parquet as pq
@@ -11,6 +13,8 @@ from actot.errors import ActotError
 from actot.sweep.config import SweepConfig, apply_cli, startup_trials
 from actot.sweep.rules import first_decisions, parse_rules
 from tests.test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 (ray_tmp is a fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -48,6 +52,16 @@ def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path
     report = (sweep_dir / "report.md").read_text()
     assert "shadow: pi_collapse would stop at step 10" in report
     assert json.loads((sweep_dir / "sweep.json").read_text())["sweep"]["rules_shadow"] is True
+
+    # The rule audit reads the shadow sweep's full histories and finds the same stop.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from rule_audit import main as audit
+
+    capsys.readouterr()
+    assert audit(["--sweep", str(sweep_dir), "--metric", "eval/avg_l1", "--no-grid"]) == 0
+    out = capsys.readouterr().out
+    trial_id = collapsed[0]["trial_id"]
+    assert f"pi_collapse stops {sweep_dir}/{trial_id} at step 10" in out and "2 runs of 2 configs" in out
 
 
 def test_rules_shadow_is_a_sweep_key_on_the_command_line_and_in_a_file(tmp_path):

@@ -1,7 +1,8 @@
 """A sweep's results on disk, kept current while it runs, and the ranked table at its end.
 
 - `results.parquet`: one row per (trial, report): trial_id, status, stop_rule, stop_step,
-  stop_reason, flags, every searched knob as `param/<key>`, `step` and every metric. Rewritten
+  stop_reason, flags, shadow (rules.shadow=true: what each rule would have done), every searched
+  knob as `param/<key>`, `step` and every metric. Rewritten
   (atomically) whenever a trial reports a rule decision or ends, so a killed driver loses
   nothing that had finished.
 - `optuna.db`: each finished trial mirrored into an Optuna SQLite study (COMPLETE, PRUNED for

@@ -5,9 +5,10 @@ starting point, and the data, which is generated or decoded once here so that tr
 frame cache). Then:
 
 - each trial runs `actot.train.train` with the space's knobs; its report hook applies the rules
-  to the trial's history and, when a `stop` rule fires, ends the trial with that reason;
-- `RuleAwareOptunaSearch` (TPE, seeded, in memory) proposes knobs, starting with the space's
-  starting points; rule-stopped trials are told to Optuna as PRUNED;
+  to the trial's history and, when a `stop` rule fires, ends the trial with that reason (with
+  `rules.shadow=true` it only records what each rule would have done);
+- `RuleAwareOptunaSearch` (TPE, seeded, in memory, `startup_trials` random trials first) proposes
+  knobs, starting with the space's starting points; rule-stopped trials are told to Optuna as PRUNED;
 - optional ASHA on `step`, its grace period checked against the rules' warm-up;
 - `results.parquet` and the SQLite mirror are written as trials end (`results.py`);
 - `resume=true` continues an interrupted sweep with `Tuner.restore`; a `fit()` that returns with
