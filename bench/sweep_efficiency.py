@@ -6,10 +6,11 @@
 A replay (tabular) benchmark: no training here. The pool holds fully trained configs with their
 full histories (several seeds each); a search "runs" a trial by replaying one of them:
 
-- random: a pool config drawn uniformly (with replacement);
+- random: a pool config drawn uniformly among those this search has not tried yet (a real random
+  search never draws the same point twice; once all are tried, among all; --repeat: always all);
 - tpe: Optuna's TPESampler (seeded; n_startup_trials as a sweep of --budget trials would use,
   actot.sweep.config.startup_trials) over the space's distributions (--space). Its suggestion is
-  snapped to the nearest pool config: knobs scaled to [0, 1] over their range (log-scaled where
+  snapped to the nearest pool config not tried yet (as for random; --repeat: any): knobs scaled to [0, 1] over their range (log-scaled where
   the space says log; a categorical knob is 0 when equal, 1 when not), Euclidean distance. The
   asked trial is closed as FAIL and the snapped config is added with its outcome, so TPE learns
   from the config that really ran;
@@ -90,12 +91,16 @@ class Pool:
             out.append((value - low) / (high - low) if high > low else 0.0)
         return out
 
-    def snap(self, params: dict) -> str:
+    def snap(self, params: dict, exclude: set | None = None) -> str:
+        """The nearest pool config to `params`, among those not in `exclude` while any is left."""
         point = np.array(self.coordinates(params))
         cat = [isinstance(d, CategoricalDistribution) for d in self.space.distributions.values()]
         diff = np.abs(self.coords - point)
         diff[:, cat] = (diff[:, cat] > 0).astype(float)
-        return self.keys[int(np.argmin((diff ** 2).sum(axis=1)))]
+        distance = (diff ** 2).sum(axis=1)
+        if exclude and len(exclude) < len(self.keys):
+            distance[[i for i, k in enumerate(self.keys) if k in exclude]] = np.inf
+        return self.keys[int(np.argmin(distance))]
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.mode == "min" else a > b
@@ -129,7 +134,7 @@ def evaluate(pool: Pool, key: str, rng, rules, asha: AshaReplay | None) -> Outco
 
 
 def search(pool: Pool, method: str, seed: int, max_trials: int, target: float | None, rules, asha_args,
-           budget: int) -> tuple[int, bool, list[float]]:
+           budget: int, repeat: bool = False) -> tuple[int, bool, list[float]]:
     """Run one search; return (steps spent until its pick reached `target`, or all steps, reached?, pick per trial)."""
     rng = np.random.default_rng(seed)
     study = None
@@ -138,14 +143,17 @@ def search(pool: Pool, method: str, seed: int, max_trials: int, target: float | 
             seed=seed, n_startup_trials=startup_trials(SweepConfig(num_samples=budget))))
     asha = AshaReplay(*asha_args, pool.max_t) if method.endswith("asha") else None
     use_rules = rules if "rules" in method else None
-    steps, best_obs, pick, picks = 0, None, None, []
+    steps, best_obs, pick, picks, seen = 0, None, None, [], set()
     for _ in range(max_trials):
+        exclude = None if repeat or len(seen) == len(pool.keys) else seen
         if study is None:
-            key = pool.keys[int(rng.integers(len(pool.keys)))]
+            choices = [k for k in pool.keys if not exclude or k not in exclude]
+            key = choices[int(rng.integers(len(choices)))]
         else:
             asked = study.ask(pool.space.distributions)
-            key = pool.snap(asked.params)
+            key = pool.snap(asked.params, exclude)
             study.tell(asked, state=TrialState.FAIL)
+        seen.add(key)
         out = evaluate(pool, key, rng, use_rules, asha)
         steps += out.steps
         if study is not None:
@@ -169,9 +177,9 @@ def default_grace(rules, log_every: int, max_t: int) -> int:
 
 
 def run_benchmark(pool: Pool, rules, seeds: int, budget: int, max_trials: int, tolerance: float,
-                  grace: int | None, rf: int, say=print) -> dict:
+                  grace: int | None, rf: int, say=print, repeat: bool = False) -> dict:
     grace = grace or default_grace(rules, pool.log_every, pool.max_t)
-    picks = [search(pool, "random", s, budget, None, None, None, budget)[2][-1] for s in range(seeds)]
+    picks = [search(pool, "random", s, budget, None, None, None, budget, repeat)[2][-1] for s in range(seeds)]
     best = statistics.mean(picks)
     target = best - tolerance * abs(best) if pool.mode == "max" else best + tolerance * abs(best)
     say(f"pool: {len(pool.keys)} configs, {sum(len(m) for m in pool.runs.values())} runs, {pool.max_t} steps each; "
@@ -181,7 +189,8 @@ def run_benchmark(pool: Pool, rules, seeds: int, budget: int, max_trials: int, t
         f"reduction factor {rf}")
     results = {}
     for method in METHODS:
-        runs = [search(pool, method, s, max_trials, target, rules, (grace, rf), budget)[:2] for s in range(seeds)]
+        runs = [search(pool, method, s, max_trials, target, rules, (grace, rf), budget, repeat)[:2]
+                for s in range(seeds)]
         results[method] = runs
     base = statistics.mean(s for s, _ in results["random"])
     header = ["method", "reached", "steps to target (mean)", "sd", "ratio to random"]
@@ -222,6 +231,8 @@ def main(argv=None) -> int:
     parser.add_argument("--grace", type=int, default=None, help="ASHA grace period in steps")
     parser.add_argument("--reduction-factor", type=int, default=3)
     parser.add_argument("--configs", type=int, default=8, help="--quick: pool configs (default 8)")
+    parser.add_argument("--repeat", action="store_true", help="draw and snap to any pool config, tried or not "
+                                                              "(default: untried ones first)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -241,7 +252,7 @@ def main(argv=None) -> int:
         pool = Pool(runs, space, metric)
         budget = args.budget or len(pool.keys)
         run_benchmark(pool, rules, args.seeds, budget, args.max_trials or 3 * budget, args.tolerance, args.grace,
-                      args.reduction_factor)
+                      args.reduction_factor, repeat=args.repeat)
     except ActotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

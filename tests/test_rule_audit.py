@@ -166,3 +166,42 @@ def test_quick_bench_scripts_print_their_tables(script, expected):
     assert done.returncode == 0, done.stderr[-2000:]
     for text in expected:
         assert text in done.stdout
+
+
+def test_on_a_pool_with_structure_the_searches_beat_random_and_asha_trims_trials():
+    """A made-up pool (success peaks in the middle of ot_reg's space, a collapsed corner, noisy seeds):
+    the replay machinery must let TPE find the peak with less compute than random, and ASHA cut trials."""
+    import random
+
+    import optuna
+
+    from sweep_efficiency import Pool, run_benchmark, search
+
+    from actot.sweep.rules import BUILT_IN
+    from actot.sweep.space import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rnd = random.Random(0)
+    runs = []
+    for _ in range(40):
+        lr, lt = rnd.uniform(math.log(0.001), math.log(5)), rnd.uniform(math.log(0.01), math.log(30))
+        quality = math.exp(-((lr - math.log(0.3)) ** 2 + (lt - math.log(3)) ** 2) / 6)
+        collapsed = lr < math.log(0.01) and lt < math.log(0.1)
+        for seed in range(3):
+            rows = [{"step": s, "eval/avg_l1": 1.0 - (0.1 if collapsed else 0.6 * quality) * (s / 400) ** 0.5
+                     + rnd.gauss(0, 0.01), **({"ot_pi_sum": 0.01 if collapsed else 0.5} if s else {})}
+                    for s in range(0, 401, 25)]
+            rows[-1]["eval/success"] = min(1.0, max(0.0, (0.0 if collapsed else quality) + rnd.gauss(0, 0.05)))
+            runs.append(Run("pool", {"ot.reg": math.exp(lr), "ot.tau": math.exp(lt)}, seed, rows))
+    pool = Pool(runs, load_space("ot_reg"), "eval/success")
+    rules = parse_rules(list(BUILT_IN))
+    out = run_benchmark(pool, rules, seeds=5, budget=40, max_trials=120, tolerance=0.02, grace=None, rf=3,
+                        say=lambda line: None)
+    mean = {m: sum(s for s, _ in r) / len(r) for m, r in out["results"].items()}
+    assert all(ok for r in out["results"].values() for _, ok in r)
+    assert mean["tpe"] < mean["random"] and out["ratio"] < 0.8  # measured: 0.59 and 0.39 (Optuna 5.0)
+    assert out["grace"] == 175  # above 150, where ot_cost_diverging can first act; and >= 400 / 8
+    # ASHA stops trials at its rung: a search with it spends fewer steps per trial than one without.
+    with_asha = search(pool, "tpe+rules+asha", 0, 20, None, rules, (175, 3), 30)
+    without = search(pool, "tpe+rules", 0, 20, None, rules, (175, 3), 30)
+    assert with_asha[0] < without[0] and len(with_asha[2]) == len(without[2]) == 20
