@@ -197,3 +197,16 @@ def check_rules(rules: list[Rule], history: list[dict]) -> list[Decision]:
     """Every rule that fires at the latest report, stops first."""
     fired = [d for d in (check_rule(r, history) for r in rules) if d is not None]
     return sorted(fired, key=lambda d: d.action != "stop")
+
+
+def first_decisions(rules: list[Rule], history: list[dict]) -> list[Decision]:
+    """Each rule's first firing over the growing prefixes of `history`, as the live check would
+    have met it report by report, every rule on its own (shadow mode; the rule audit's replay).
+
+    A pure function of the history, so a resumed trial records the same decisions.
+    """
+    first: dict[str, Decision] = {}
+    for end in range(1, len(history) + 1):
+        for decision in check_rules([r for r in rules if r.name not in first], history[:end]):
+            first[decision.rule] = decision
+    return sorted(first.values(), key=lambda d: (d.step, d.rule))

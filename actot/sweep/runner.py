@@ -5,9 +5,10 @@ starting point, and the data, which is generated or decoded once here so that tr
 frame cache). Then:
 
 - each trial runs `actot.train.train` with the space's knobs; its report hook applies the rules
-  to the trial's history and, when a `stop` rule fires, ends the trial with that reason;
-- `RuleAwareOptunaSearch` (TPE, seeded, in memory) proposes knobs, starting with the space's
-  starting points; rule-stopped trials are told to Optuna as PRUNED;
+  to the trial's history and, when a `stop` rule fires, ends the trial with that reason (with
+  `rules.shadow=true` it only records what each rule would have done);
+- `RuleAwareOptunaSearch` (TPE, seeded, in memory, `startup_trials` random trials first) proposes
+  knobs, starting with the space's starting points; rule-stopped trials are told to Optuna as PRUNED;
 - optional ASHA on `step`, its grace period checked against the rules' warm-up;
 - `results.parquet` and the SQLite mirror are written as trials end (`results.py`);
 - `resume=true` continues an interrupted sweep with `Tuner.restore`; a `fit()` that returns with
@@ -35,7 +36,7 @@ from pathlib import Path
 from actot.config import apply_overrides
 from actot.errors import ActotError
 from actot.sim.generate import load_sim_spec
-from actot.sweep.config import SweepConfig, base_train_config
+from actot.sweep.config import SweepConfig, base_train_config, startup_trials
 from actot.sweep.metrics import SWEEP_METRICS
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
 from actot.sweep.rules import Rule, check_rules, parse_rules
@@ -54,14 +55,18 @@ class SweepOutcome:
 
 
 def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str, trials_dir: Path,
-                   metric: str = "eval/avg_l1"):
-    """The Ray function trainable: knobs in, `tune.report` out, rules applied per report."""
+                   metric: str = "eval/avg_l1", shadow: bool = False):
+    """The Ray function trainable: knobs in, `tune.report` out, rules applied per report.
+
+    shadow: the rules act on nothing; each report carries, as `shadow` (JSON), every rule that
+    fires at it, stop and flag alike, and the store keeps each rule's first decision.
+    """
 
     def trainable(config: dict) -> None:
         from ray import tune
 
         from actot.config import TrainConfig
-        from actot.sweep.results import FILLED_KEY
+        from actot.sweep.results import FILLED_KEY, SHADOW_KEY
         from actot.train import train
 
         trial_id = tune.get_context().get_trial_id()
@@ -73,6 +78,10 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
             decisions = check_rules(rules, history)
             payload = dict(metrics)
+            if shadow:
+                if decisions:
+                    payload[SHADOW_KEY] = json.dumps([dataclasses.asdict(d) for d in decisions])
+                decisions = []
             value = payload.get(metric)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 # Ray rejects a report without the sweep metric (the step-0 baseline, a non-finite
@@ -177,14 +186,12 @@ def check_data(space: SearchSpace, base_cfg) -> None:
 def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
          store) -> bool:
     """Start or restore the Tuner and run it; return whether every trial ended."""
-    import optuna
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from actot.report.live import DashboardRefresher
     from actot.sweep.results import ResultsRecorder, _say
-    from actot.sweep.searcher import RuleAwareOptunaSearch
 
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -207,17 +214,15 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
         ray.init(**init)
         started_ray = True
 
-    trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials", cfg.metric),
+    trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials", cfg.metric,
+                                                   shadow=cfg.rules_shadow),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     try:
         if cfg.resume and tune.Tuner.can_restore(str(sweep_dir)):
             _say(f"resuming {sweep_dir}")
             tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
         else:
-            searcher = RuleAwareOptunaSearch(
-                space=space.distributions, metric=cfg.metric, mode=cfg.mode,
-                points_to_evaluate=space.starting_points or None,
-                sampler=optuna.samplers.TPESampler(seed=cfg.seed), study_name=name, total_steps=base_cfg.steps)
+            searcher = make_searcher(space, cfg, name, base_cfg.steps)
             scheduler = (ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=cfg.asha.grace_period,
                                        reduction_factor=cfg.asha.reduction_factor)
                          if cfg.asha.enabled else FIFOScheduler())
@@ -238,6 +243,18 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: int):
+    """Seeded TPE, starting with the space's starting points, then `startup_trials(cfg)` random trials."""
+    import optuna
+
+    from actot.sweep.searcher import RuleAwareOptunaSearch
+
+    return RuleAwareOptunaSearch(
+        space=space.distributions, metric=cfg.metric, mode=cfg.mode, points_to_evaluate=space.starting_points or None,
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup_trials(cfg)),
+        study_name=name, total_steps=total_steps)
 
 
 def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str]) -> SweepOutcome:
