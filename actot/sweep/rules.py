@@ -74,7 +74,10 @@ BUILT_IN = {
     # The seed log: "if ot_pi_sum < 0.1, the plan has collapsed: raise reg or tau".
     "pi_collapse": {"when": "ot_pi_sum < 0.1", "after": 50, "patience": 2, "action": "stop"},
     "non_finite": {"when": "any non_finite", "after": 0, "patience": 1, "action": "stop"},
-    "ot_cost_diverging": {"when": "ot_cost(state) rising over 4", "after": 50, "patience": 1, "action": "stop",
+    # A flag, not a stop: in the rule audit (bench/RESULTS.md, 48 runs of the ot_full pool) it fired
+    # only at the last report, and 1 in 5 of the runs it caught were top-quarter configs, the base
+    # rate (1 in 4): ot_cost(state) follows window_size, not how good a policy gets.
+    "ot_cost_diverging": {"when": "ot_cost(state) rising over 4", "after": 50, "patience": 1, "action": "flag",
                           "min_change": 0.05},
 }
 

@@ -117,12 +117,13 @@ def earliest_stop(rule: Rule, log_every: int) -> int:
     return first
 
 
-def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int) -> None:
+def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0) -> None:
     if not cfg.asha.enabled:
         return
-    if cfg.metric == "eval/success":
+    if cfg.metric == "eval/success" and not rollout_every:
         raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
-                         "trial's last step, so ASHA could never compare trials; use asha.enabled=false or another metric")
+                         "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
+                         "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric")
     stops = [r for r in rules if r.action == "stop"]
     if not stops:
         return
@@ -156,7 +157,7 @@ def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], obj
     if "threads" not in base:
         base["threads"] = max(1, int(cfg.resources.cpu))
     base_cfg = base_train_config(cfg, base, "sweep")
-    check_asha_against_rules(cfg, rules, base_cfg.log_every)
+    check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every)
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
     if cfg.metric not in SWEEP_METRICS:
