@@ -104,6 +104,7 @@ def run(args) -> None:
 
     seeds = range(args.seeds)
     phase1 = [job("study", n, o, s) for s in seeds for n, o in STUDY.items()]
+    keep = set(args.only.split(",")) if args.only else None
     pools = json.loads(Path(args.configs).read_text()) if args.configs else {
         "ot_full": space_configs("ot_full", args.pool, seed=0), "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1)}
     pool = pools["ot_full"][:args.pool]
@@ -136,11 +137,11 @@ def run(args) -> None:
                         pending.append(workers.apply_async(run_one, (nxt,)))
             return results
 
-        drain(phase1)
+        drain([j for j in phase1 if keep is None or j["group"] in keep])
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         best = best_pool_config(rows)
         phase2 = []
-        if best is not None:
+        if best is not None and (keep is None or "best" in keep):
             name, overrides = best
             phase2 += [job("study", "d-OT-best", overrides, 100 + s) for s in seeds]
         phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY}) for n, o in pools["ot_reg"][:args.reg_pool]]
@@ -148,7 +149,7 @@ def run(args) -> None:
                    for cell in GRID for k, v in cell.items() for s in range(args.grid_seeds)
                    for name, o in STUDY.items() if name != "a-target-BC"]
         if time.monotonic() < deadline:
-            drain(phase2)
+            drain([j for j in phase2 if keep is None or j["group"] in keep or (j["group"] == "study" and "best" in keep)])
     print(f"wrote {out}")
 
 
@@ -334,6 +335,7 @@ def main() -> None:
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new run starts")
     r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, 30 steps, 10 rollouts")
+    r.add_argument("--only", help="comma-separated groups to run: study,pool,best,regpool,grid (default all)")
     r.add_argument("--configs", help="the pools' configs from `configs` (for a machine without Optuna)")
     c = sub.add_parser("configs", help="write the pools' configs as JSON (they need Optuna to draw)")
     c.add_argument("--pool", type=int, default=24)
