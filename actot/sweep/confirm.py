@@ -43,8 +43,11 @@ def _store_section(sweep_dir: Path, section: dict) -> None:
     os.replace(tmp, path)
 
 
-def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int) -> dict:
-    """The stage's section: the top_k finished configs of the search, each with `seeds` new training seeds."""
+def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int) -> dict | None:
+    """The stage's section: the top_k finished configs of the search, each with `seeds` new training seeds.
+
+    None when no config finished with a finite value: there is nothing to confirm.
+    """
     from actot.report import load_sweep_dir
     from actot.report.rank import rank
 
@@ -52,8 +55,7 @@ def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int
     ranking = rank(sweep)
     leaders = [g for g in ranking.groups if g.status == "finished" and g.interval is not None][:top_k]
     if not leaders:
-        raise ActotError(f"stage=confirm: {sweep_dir} has no finished trial with a finite {ranking.metric}, so there is "
-                         "nothing to confirm; run a search that finishes trials first")
+        return None
     origins = [next((t for t in g.trials if not t.extra.get("confirm_of")), g.trials[0]).trial_id for g in leaders]
     points = [{"confirm_of": origin, "seed": base_seed + i, "params": store.trials[origin]["params"]}
               for origin in origins for i in range(1, seeds + 1)]  # params typed as the space defines them
@@ -63,12 +65,13 @@ def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int
             "search_seed": base_seed, "configs": origins, "points": points}
 
 
-def open_stage(sweep_dir: Path, cfg, store, base_seed: int) -> dict:
-    """The stored section (a resumed stage), or a new one chosen now and stored."""
+def open_stage(sweep_dir: Path, cfg, store, base_seed: int) -> dict | None:
+    """The stored section (a resumed stage), or a new one chosen now and stored; None when nothing can be confirmed."""
     section = stored_section(sweep_dir)
     if section is None:
         section = choose_points(sweep_dir, store, cfg.confirm.top_k, cfg.confirm.seeds, base_seed)
-        _store_section(sweep_dir, section)
+        if section is not None:
+            _store_section(sweep_dir, section)
         return section
     changed = [f"{key} {section[key]} -> {getattr(cfg.confirm, key)}" for key in ("top_k", "seeds")
                if section[key] != getattr(cfg.confirm, key)]
@@ -83,9 +86,20 @@ def confirm_trials(store) -> dict[str, dict]:
     return {tid: t for tid, t in store.trials.items() if t.get("confirm_of")}
 
 
-def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: Path, store) -> tuple[bool, int, int]:
-    """Run (or resume) the confirm stage; return (every confirm trial ended, how many ended, how many in all)."""
+def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: Path,
+                store) -> tuple[bool, int, int] | None:
+    """Run (or resume) the confirm stage; return (every confirm trial ended, how many ended, how many in all).
+
+    None when no config of the search finished: stage=confirm then fails in one line; after a
+    search run in the same command the sweep ends as it would without a confirm stage.
+    """
     section = open_stage(sweep_dir, cfg, store, int(base["seed"]))
+    if section is None:
+        text = f"{sweep_dir} has no finished trial with a finite {cfg.metric}, so there is nothing to confirm"
+        if cfg.stage == "confirm":
+            raise ActotError(f"stage=confirm: {text}; run a search whose trials finish first")
+        _say(f"confirm stage skipped: {text}")
+        return None
     total = len(section["points"])
     ended = sum(t["status"] in FINAL_STATUSES for t in confirm_trials(store).values())
     _say(f"confirm stage: {len(section['configs'])} config(s) x {section['seeds']} new seed(s) "

@@ -345,7 +345,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
         from actot.sweep.confirm import run_confirm
 
         confirm = run_confirm(space, cfg, base, rules, base_cfg, name, sweep_dir, store)
-        finished = confirm[0]
+        finished = confirm[0] if confirm is not None else finished
 
     counts = store.counts()
     print()
