@@ -22,12 +22,14 @@ import glob
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
 from actot.report.load import Sweep
 from actot.report.rank import Ranking
 
 RANKS_FILE = "wandb_ranks.json"
+ENDED = ("finished", "stopped", "non_finite", "error")
 
 
 def wandb_mode(sweep: Sweep) -> str:
@@ -57,10 +59,11 @@ def table_data(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[list]]:
 
 
 def trial_ranks(ranking: Ranking) -> dict[str, dict]:
-    """trial id -> the summary values that sort W&B's runs table as the ranked table."""
+    """trial id -> the summary values that sort W&B's runs table as the ranked table (ended trials only:
+    an interrupted trial's run is left to the trial, which reopens it when it resumes)."""
     out = {}
     for pos, group in enumerate(ranking.groups, start=1):
-        for trial in group.trials:
+        for trial in (t for t in group.trials if t.status in ENDED):
             out[trial.trial_id] = {"sweep/rank": pos, "sweep/rank_n": len(group.values),
                                    "sweep/rank_value": group.interval.mean if group.interval else None}
     return out
@@ -79,6 +82,19 @@ def publish(sweep: Sweep, ranking: Ranking, confirm: Ranking | None = None) -> P
         return None
     import wandb
 
+    # wandb.init starts a wandb-core service and names it in os.environ["WANDB_SERVICE"], which
+    # every process started later inherits: Ray workers of a later sweep in this process would
+    # share it, and a killed worker's run would stay "in use" there. Ours is shut down after.
+    own_service = "WANDB_SERVICE" not in os.environ
+    try:
+        return _publish(wandb, sweep, ranking, confirm, mode)
+    finally:
+        if own_service:
+            wandb.teardown()
+            os.environ.pop("WANDB_SERVICE", None)
+
+
+def _publish(wandb, sweep: Sweep, ranking: Ranking, confirm: Ranking | None, mode: str) -> Path:
     settings = sweep.resolved.get("train", {}).get("wandb") or {}
     project, entity = settings.get("project", "actot"), settings.get("entity")
     run_id = "ranking-" + hashlib.sha1(str(sweep.path.resolve()).encode()).hexdigest()[:12]
