@@ -7,7 +7,8 @@
 Modules: `load` (the sweep folder), `metrics` (directions, labels), `stats` (intervals,
 P(beats)), `rank`, `importance` (PED-ANOVA), `diagnose` (the seed log's rules), `seedlog`
 (report.md), `advisor` (next_space.yaml), `dashboard` (dashboard.html), `curves` (curves.png),
-`live` (rewrites the dashboard as trials end). The sweep layer imports this package; this
+`live` (rewrites the dashboard as trials end), `confirm` (the confirm stage's table), `wandb_ranking`
+(the ranking as a W&B Table, each trial run's rank in its summary). The sweep layer imports this package; this
 package imports nothing of the sweep layer.
 """
 
@@ -79,7 +80,23 @@ def finish_sweep(sweep_dir, lang: str = "en", finished: bool = True) -> dict:
         out[f"report_{one}"] = write_seed_report(sweep, ranking, importance, sweep.path / name, one, finished,
                                                  next_space=out["next_space"])
     out["dashboard"] = write(sweep, ranking, importance)
+    out["wandb"] = _publish_to_wandb(sweep, ranking)
     return out
+
+
+def _publish_to_wandb(sweep, ranking):
+    """The ranking as a W&B Table and each trial run's rank (when the sweep uses W&B); a failure is said, not fatal."""
+    import sys
+
+    from actot.report.confirm import confirm_ranking
+    from actot.report.wandb_ranking import publish
+
+    try:
+        return publish(sweep, ranking, confirm_ranking(sweep))
+    except Exception as err:  # noqa: BLE001 - W&B unreachable or not logged in: every file above is written
+        print(f"[sweep] W&B ranking not sent: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+              file=sys.stdout, flush=True)
+        return None
 
 
 __all__ = ["Sweep", "load_sweep_dir", "analyse", "ranked_table", "advice", "write_report", "write_dashboard",

@@ -39,6 +39,14 @@ class AshaConfig:
 
 
 @dataclass
+class ConfirmConfig:
+    """The confirm stage: re-run the top_k configs with `seeds` new training seeds each (0 = no confirm stage)."""
+
+    top_k: int = 0
+    seeds: int = 0
+
+
+@dataclass
 class SweepConfig:
     """A sweep's settings. `train` holds training overrides applied to every trial."""
 
@@ -66,6 +74,8 @@ class SweepConfig:
     ray_temp_dir: Optional[str] = None
     experiment_save_s: float = 1.0
     lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
+    stage: str = "search"     # search (then confirm, when confirm.top_k and confirm.seeds are set) or confirm
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 
 
 # The sweep key a user types for a field whose own name cannot be dotted under the `rules` list.
@@ -110,6 +120,10 @@ def sweep_keys() -> dict[str, Any]:
     return keys
 
 
+# Short command-line names: `stage=confirm top_k=3 seeds=5`.
+ALIASES = {"top_k": "confirm.top_k", "seeds": "confirm.seeds"}
+
+
 def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
     """Split `key=value` words into sweep keys and training keys, type-check both."""
     sweep_over, train_over = {}, {}
@@ -118,13 +132,14 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
         if "=" not in word:
             raise ActotError(f"command line: '{word}' is not key=value (for example num_samples=8)")
         key, text = word.split("=", 1)
+        key = ALIASES.get(key, key)
         value = parse_value(text)
         if key in skeys:
             sweep_over[ALIASES.get(key, key)] = value
         elif key in tkeys or key == "policy":
             train_over[key] = value
         else:
-            raise unknown_key_error(key, list(skeys) + list(tkeys), "command line")
+            raise unknown_key_error(key, list(skeys) + list(ALIASES) + list(tkeys), "command line")
     conf = OmegaConf.structured(cfg)
     for key, value in sweep_over.items():
         try:
@@ -143,11 +158,19 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
               ("mode", cfg.mode in ("min", "max"), "min or max"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
               ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),
               ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2"),
-              ("n_startup_trials", cfg.n_startup_trials is None or cfg.n_startup_trials >= 0, ">= 0 (or null: automatic)")]
+              ("n_startup_trials", cfg.n_startup_trials is None or cfg.n_startup_trials >= 0, ">= 0 (or null: automatic)"),
+              ("stage", cfg.stage in ("search", "confirm"), "search or confirm"),
+              ("confirm.top_k", cfg.confirm.top_k >= (1 if cfg.stage == "confirm" else 0),
+               ">= 1 with stage=confirm (e.g. top_k=3)" if cfg.stage == "confirm" else ">= 0"),
+              ("confirm.seeds", cfg.confirm.seeds >= (1 if cfg.stage == "confirm" else 0),
+               ">= 1 with stage=confirm (e.g. seeds=5)" if cfg.stage == "confirm" else ">= 0")]
     for key, ok, rule in checks:
         if not ok:
             value = dotted_keys(cfg).get(key)
             raise ActotError(f"{where}: {key}={value!r} is out of range; it must be {rule}")
+    if (cfg.confirm.top_k > 0) != (cfg.confirm.seeds > 0):
+        raise ActotError(f"{where}: confirm.top_k={cfg.confirm.top_k} with confirm.seeds={cfg.confirm.seeds}: the "
+                         "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")
 
 
 def base_train_config(cfg: SweepConfig, fixed: dict, where: str = "sweep") -> TrainConfig:

@@ -1,8 +1,9 @@
 """A sweep's results on disk, kept current while it runs, and the ranked table at its end.
 
 - `results.parquet`: one row per (trial, report): trial_id, status, stop_rule, stop_step,
-  stop_reason, flags, shadow (rules.shadow=true: what each rule would have done), every searched
-  knob as `param/<key>`, `step` and every metric. Rewritten
+  stop_reason, flags, shadow (rules.shadow=true: what each rule would have done), seed (the
+  trial's training seed), confirm_of (for a confirm-stage trial, the search trial whose config it
+  repeats), every searched knob as `param/<key>`, `step` and every metric. Rewritten
   (atomically) whenever a trial reports a rule decision or ends, so a killed driver loses
   nothing that had finished.
 - `optuna.db`: each finished trial mirrored into an Optuna SQLite study (COMPLETE, PRUNED for
@@ -36,7 +37,10 @@ FILLED_KEY = "filled_metrics"
 # rules.shadow=true: the rules that fired at a report (JSON list of {rule, action, step, reason}); the
 # trial's `shadow` column keeps each rule's first decision, i.e. what it would have done.
 SHADOW_KEY = "shadow"
-TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", SHADOW_KEY)
+TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", SHADOW_KEY, "seed",
+                 "confirm_of")
+# Keys of a trial's Ray config that are not knobs: the confirm stage's training seed and the trial it repeats.
+CONFIRM_KEYS = ("seed", "confirm_of")
 FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
 
 
@@ -100,10 +104,18 @@ class ResultsStore:
         """The trial's record, created (as running) on first sight."""
         return self.trials.setdefault(trial_id, {"params": dict(params), "status": "running", "stop_rule": None,
                                                  "stop_step": None, "stop_reason": None, "flags": None,
-                                                 SHADOW_KEY: None, "history": []})
+                                                 SHADOW_KEY: None, "seed": None, "confirm_of": None, "history": []})
 
-    def start(self, trial_id: str, params: dict) -> None:
-        self.entry(trial_id, params)["status"] = "running"
+    def start(self, trial_id: str, params: dict, extra: dict | None = None) -> None:
+        trial = self.entry(trial_id, params)
+        trial.update(status="running", **(extra or {}))
+
+    def is_confirm(self, trial_id: str) -> bool:
+        return bool(self.trials[trial_id].get("confirm_of"))
+
+    def search_ended(self) -> int:
+        """How many trials of the search stage (not the confirm stage) have ended."""
+        return sum(t["status"] in FINAL_STATUSES for tid, t in self.trials.items() if not self.is_confirm(tid))
 
     def add_result(self, trial_id: str, params: dict, result: dict) -> None:
         trial = self.entry(trial_id, params)
@@ -238,7 +250,8 @@ class ResultsStore:
             value=final if state == optuna.trial.TrialState.COMPLETE else None, state=state,
             intermediate_values=values,
             user_attrs={"ray_trial_id": trial_id, "status": trial["status"],
-                        "stop_rule": trial.get("stop_rule") or "", "stop_reason": trial.get("stop_reason") or ""}))
+                        "stop_rule": trial.get("stop_rule") or "", "stop_reason": trial.get("stop_reason") or "",
+                        **{k: trial[k] for k in CONFIRM_KEYS if trial.get(k) is not None}}))
 
     # ------------------------------------------------------------------ summary
     def counts(self) -> dict[str, int]:
@@ -276,8 +289,11 @@ class ResultsStore:
 class ResultsRecorder(Callback):
     """Tune callback: feeds a ResultsStore and prints progress and every rule decision."""
 
-    def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0):
+    def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0, seed: int | None = None,
+                 stage: str = "search"):
         self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
+        # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are.
+        self.seed, self.stage = seed, stage
         self._last_beat = 0.0
         self._flagged: set[tuple[str, str]] = set()  # (trial, rule) pairs already printed
 
@@ -301,6 +317,8 @@ class ResultsRecorder(Callback):
         """
         changed = False
         for trial_id in list(self.store.trials):
+            if self.store.is_confirm(trial_id) != (self.stage == "confirm"):
+                continue  # the other stage's trials: another Tuner's state, not this one's
             status = ray_trials.get(trial_id)
             if status is None:
                 del self.store.trials[trial_id]
@@ -335,7 +353,8 @@ class ResultsRecorder(Callback):
             _say(f"WARNING: {err} (results are kept in memory and written again at the next trial end)")
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.store.start(trial.trial_id, self._params(trial))
+        self.store.start(trial.trial_id, self._params(trial),
+                         {"seed": trial.config.get("seed", self.seed), "confirm_of": trial.config.get("confirm_of")})
         _say(f"trial {trial.trial_id} started: {self._short(trial)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -367,15 +386,19 @@ class ResultsRecorder(Callback):
         self._saved(self.store.finish, trial.trial_id)
         t = self.store.trials[trial.trial_id]
         final = self.store.final_metric(t)
-        done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
+        done = self._done()
         value = f"{self.store.metric}={final:.4g}" if final is not None else "no metric"
         _say(f"trial {trial.trial_id} {t['status']} ({value}) [{done}/{self.num_samples}]")
+
+    def _done(self) -> int:
+        return sum(x["status"] in FINAL_STATUSES for tid, x in self.store.trials.items()
+                   if self.store.is_confirm(tid) == (self.stage == "confirm"))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))
         reason = error_reason(trial)
         self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
-        done = sum(x["status"] in FINAL_STATUSES for x in self.store.trials.values())
+        done = self._done()
         _say(f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
              f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)")
 

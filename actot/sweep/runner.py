@@ -66,11 +66,14 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         from ray import tune
 
         from actot.config import TrainConfig
-        from actot.sweep.results import FILLED_KEY, SHADOW_KEY
+        from actot.sweep.results import CONFIRM_KEYS, FILLED_KEY, SHADOW_KEY
         from actot.train import train
 
         trial_id = tune.get_context().get_trial_id()
-        overrides = {**base_overrides, **space.to_overrides(config)}
+        knobs = {k: v for k, v in config.items() if k not in CONFIRM_KEYS}
+        overrides = {**base_overrides, **space.to_overrides(knobs)}
+        if "seed" in config:  # a confirm-stage trial: the same knobs with another training seed
+            overrides["seed"] = int(config["seed"])
         cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
         cfg = dataclasses.replace(cfg, name=trial_id, out_dir=str(trials_dir),
                                   wandb=dataclasses.replace(cfg.wandb, group=sweep_name))
@@ -184,6 +187,32 @@ def check_data(space: SearchSpace, base_cfg) -> None:
         check_window_size(cfg.ot.window_size, data, f"{space.path}: starting point '{name}'")
 
 
+def init_ray(cfg: SweepConfig) -> bool:
+    """Start Ray for a stage (or join cfg.ray_address); return whether this call started it."""
+    import logging
+
+    import ray
+
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
+        os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
+    # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
+    # multi-line report of it would only bury the sweep's progress.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
+    if ray.is_initialized():
+        return False
+    init = dict(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False)
+    if cfg.ray_address:
+        init["address"] = cfg.ray_address
+    else:
+        init["num_cpus"] = os.cpu_count()
+        if cfg.ray_temp_dir:
+            init["_temp_dir"] = str(Path(cfg.ray_temp_dir).expanduser().resolve())
+    ray.init(**init)
+    return True
+
+
 def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
          store) -> bool:
     """Start or restore the Tuner and run it; return whether every trial ended."""
@@ -194,27 +223,7 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     from actot.report.live import DashboardRefresher
     from actot.sweep.results import ResultsRecorder, _say
 
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
-        os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
-    # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
-    # multi-line report of it would only bury the sweep's progress.
-    import logging
-
-    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
-    started_ray = False
-    if not ray.is_initialized():
-        init = dict(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False)
-        if cfg.ray_address:
-            init["address"] = cfg.ray_address
-        else:
-            init["num_cpus"] = os.cpu_count()
-            if cfg.ray_temp_dir:
-                init["_temp_dir"] = str(Path(cfg.ray_temp_dir).expanduser().resolve())
-        ray.init(**init)
-        started_ray = True
-
+    started_ray = init_ray(cfg)
     trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials", cfg.metric,
                                                    shadow=cfg.rules_shadow),
                                     {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
@@ -234,13 +243,14 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
                                             reuse_actors=cfg.reuse_actors),
                 run_config=tune.RunConfig(
                     name=name, storage_path=str(sweep_dir.parent), verbose=0,
-                    callbacks=[ResultsRecorder(store, cfg.num_samples), DashboardRefresher(sweep_dir)],
+                    callbacks=[ResultsRecorder(store, cfg.num_samples, seed=base["seed"]),
+                               DashboardRefresher(sweep_dir)],
                     failure_config=tune.FailureConfig(max_failures=0),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         grid = tuner.fit()
         store.load()
         return grid.num_terminated + grid.num_errors >= cfg.num_samples and not any(
-            t["status"] in ("running", "interrupted") for t in store.trials.values())
+            t["status"] in ("running", "interrupted") for tid, t in store.trials.items() if not store.is_confirm(tid))
     finally:
         if started_ray:
             ray.shutdown()
@@ -278,7 +288,7 @@ def _open_sweep(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cf
     """Check a resume against sweep.json, or check the data and write sweep.json; return the store."""
     import optuna
 
-    from actot.sweep.results import FINAL_STATUSES, ResultsStore, _say
+    from actot.sweep.results import ResultsStore, _say
 
     resolved = resolved_config(space, cfg, rules, base_cfg)
     if cfg.resume:
@@ -289,7 +299,11 @@ def _open_sweep(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cf
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
     store.load()
-    if sum(t["status"] in FINAL_STATUSES for t in store.trials.values()) < cfg.num_samples:
+    if cfg.stage == "confirm" and store.search_ended() < cfg.num_samples:
+        words = [w for w in argv if not w.startswith(("stage=", "top_k=", "seeds=", "confirm."))]
+        raise ActotError(f"stage=confirm: the search of {sweep_dir} has not finished ({store.search_ended()} of "
+                         f"{cfg.num_samples} trials ended); finish it first: {resume_command(words, name)}")
+    if store.search_ended() < cfg.num_samples:
         _say("preparing data (generated or decoded once, then shared by every trial through the cache)")
         check_data(space, base_cfg)
     if not cfg.resume:
@@ -310,6 +324,11 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
         _say(f"warning: {line}")
     name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     sweep_dir = (Path(cfg.storage).expanduser() / name).resolve()
+    if cfg.stage == "confirm":
+        if not cfg.name or not (sweep_dir / "sweep.json").is_file():
+            raise ActotError(f"stage=confirm: {sweep_dir} holds no sweep; pass the name= of a finished sweep (and its "
+                             "space=, sweep= and keys)")
+        cfg.resume = True  # the search's settings are checked against sweep.json as on a resume
     if cfg.resume and not sweep_dir.is_dir():
         raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
     created = not sweep_dir.exists()
@@ -332,20 +351,30 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
                 sweep_dir.rmdir()
         raise
     from actot.report import advice, finish_sweep, ranked_table
-    from actot.sweep.results import FINAL_STATUSES
 
-    ended = sum(t["status"] in FINAL_STATUSES for t in store.trials.values())
-    if cfg.resume and ended >= cfg.num_samples:
-        _say(f"all {cfg.num_samples} trials of {name} have ended; nothing to resume")
+    if cfg.resume and store.search_ended() >= cfg.num_samples:
+        if cfg.stage == "search":
+            _say(f"all {cfg.num_samples} trials of {name} have ended; nothing to resume")
         finished = True
     else:
         finished = _fit(space, cfg, base, rules, base_cfg, name, sweep_dir, store)
+    confirm = None  # (every confirm trial ended, how many ended, how many in all), when the stage ran
+    if finished and (cfg.stage == "confirm" or cfg.confirm.top_k > 0):
+        from actot.sweep.confirm import run_confirm
+
+        confirm = run_confirm(space, cfg, base, rules, base_cfg, name, sweep_dir, store)
+        finished = confirm[0] if confirm is not None else finished
 
     counts = store.counts()
     print()
     print(ranked_table(sweep_dir))
     for line in advice(sweep_dir):
         _say(line)
+    if confirm is not None:
+        from actot.report.confirm import confirm_table
+
+        print()
+        print(confirm_table(sweep_dir))
     try:
         written = finish_sweep(sweep_dir, cfg.lang, finished)
     except OSError as err:
@@ -354,8 +383,11 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     _say(f"results: {sweep_dir / 'results.parquet'}; report: {written[f'report_{cfg.lang}']}; "
          f"dashboard: {written['dashboard']}; next search space: {written['next_space']}; "
          f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
-    if not finished:
-        done = sum(v for k, v in counts.items() if k in FINAL_STATUSES)
+    if not finished and confirm is not None:
+        _say(f"INTERRUPTED: {confirm[1]} of {confirm[2]} trials of the confirm stage ended; it is not finished. "
+             f"Resume with:\n  {resume_command(argv, name)}")
+    elif not finished:
+        done = store.search_ended()
         _say(f"INTERRUPTED: {done} of {cfg.num_samples} trials ended; the sweep is not finished. Resume with:\n"
              f"  {resume_command(argv, name)}")
     lock.close()
