@@ -121,7 +121,7 @@ def sweep_keys() -> dict[str, Any]:
 
 
 # Short command-line names: `stage=confirm top_k=3 seeds=5`.
-ALIASES = {"top_k": "confirm.top_k", "seeds": "confirm.seeds"}
+SHORT_KEYS = {"top_k": "confirm.top_k", "seeds": "confirm.seeds"}
 
 
 def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
@@ -132,14 +132,14 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
         if "=" not in word:
             raise ActotError(f"command line: '{word}' is not key=value (for example num_samples=8)")
         key, text = word.split("=", 1)
-        key = ALIASES.get(key, key)
+        key = SHORT_KEYS.get(key, key)
         value = parse_value(text)
         if key in skeys:
             sweep_over[ALIASES.get(key, key)] = value
         elif key in tkeys or key == "policy":
             train_over[key] = value
         else:
-            raise unknown_key_error(key, list(skeys) + list(ALIASES) + list(tkeys), "command line")
+            raise unknown_key_error(key, list(skeys) + list(SHORT_KEYS) + list(tkeys), "command line")
     conf = OmegaConf.structured(cfg)
     for key, value in sweep_over.items():
         try:
