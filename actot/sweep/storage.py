@@ -53,6 +53,16 @@ def filesystem(uri: str):
     if any(k in urlsplit(uri).query for k in ("access_key", "secret_key", "session_token")):
         raise ActotError("storage=: credentials in the URI would be printed and stored in sweep.json; remove them "
                          "from the URI and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY on every node instead")
+    split = urlsplit(uri)
+    if split.scheme == "s3" and "allow_delayed_open" not in split.query:
+        # One PUT for a small object instead of a multipart upload (moto's server fails pyarrow 26's multipart
+        # completion); pyarrow before 16 lacks the option, so without it there.
+        delayed = urlunsplit((split.scheme, split.netloc, split.path,
+                              "&".join(filter(None, [split.query, "allow_delayed_open=true"])), ""))
+        try:
+            return pafs.FileSystem.from_uri(delayed)
+        except Exception:  # noqa: BLE001 - retried below without the option, where errors are reported
+            pass
     try:
         return pafs.FileSystem.from_uri(uri)
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad URI
