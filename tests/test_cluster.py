@@ -8,6 +8,7 @@ from its last checkpoint and the table says so. Then the driver is SIGKILLed and
 any of the driver's files.
 """
 
+import json
 import os
 import re
 import signal
@@ -186,3 +187,31 @@ def test_a_node_without_the_data_is_named_before_any_trial_runs(tmp_path):
     refused = next(line for line in done.stdout.splitlines() if line.startswith("refused"))
     assert refused.startswith("refused ActotError") and f"data.source={missing} does not exist" in refused
     assert re.search(r"node \S+ \([0-9a-f]{8}\): ", refused) and "is not visible here" in refused
+
+
+def test_two_nodes_generating_the_sim_into_one_shared_folder_at_once(tmp_path):
+    """Nodes sharing a cache ask for the same sim at the same moment: it is generated once, whole, and both use it."""
+    script = (
+        "import os, sys, time, json\n"
+        "from pathlib import Path\n"
+        "from actot.sim import SimSpec, generate\n"
+        "out, go = Path(sys.argv[1]), float(sys.argv[2])\n"
+        "time.sleep(max(0.0, go - time.time()))\n"
+        "source, target = generate(out, SimSpec(n_source=12, n_target=4, n_eval=2, seed=7))\n"
+        "meta = out / 'actot_sim.json'\n"
+        "print(json.dumps({'inode': meta.stat().st_ino, 'source': str(source), 'target': str(target)}))\n")
+    out = tmp_path / "shared" / "sim"
+    go = time.time() + 8  # both past their imports, then both ask at once
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(out), str(go)], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=240)
+        assert proc.returncode == 0, stderr[-2000:]
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert results[0] == results[1]  # the same files: one process generated, the other waited and reused them
+    assert sorted(p.name for p in out.parent.iterdir()) == [".sim.lock", "sim"]  # no half-written temp folder left
+    from actot.data.lerobot import LeRobotDataset
+
+    for root in (results[0]["source"], results[0]["target"]):
+        assert len(LeRobotDataset(root, cache_dir=tmp_path / "cache").episode_indices) > 0
