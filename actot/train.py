@@ -176,6 +176,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     if device.type == "cuda":
+        if cfg.gpu_memory_fraction:  # trials sharing a GPU: one that grows cannot take the others' memory
+            torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_fraction, device)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     random.seed(cfg.seed)

@@ -215,3 +215,23 @@ def test_two_nodes_generating_the_sim_into_one_shared_folder_at_once(tmp_path):
 
     for root in (results[0]["source"], results[0]["target"]):
         assert len(LeRobotDataset(root, cache_dir=tmp_path / "cache").episode_indices) > 0
+
+
+def test_fractional_resources_set_threads_and_a_gpu_memory_cap(tmp_path):
+    """resources.gpu=0.25 caps each trial at a quarter of the GPU's memory (Ray's fractions are logical only)."""
+    from actot.errors import ActotError
+    from actot.sweep.config import apply_cli, load_sweep
+    from actot.sweep.runner import prepare
+    from actot.sweep.space import load_space
+
+    space = load_space("ot_reg")
+    cfg = apply_cli(load_sweep("gpu")[0], ["resources.gpu=0.25", "resources.cpu=0.5", f"storage={tmp_path}"])
+    base, _, base_cfg = prepare(space, cfg)
+    assert base["gpu_memory_fraction"] == 0.25 and base_cfg.gpu_memory_fraction == 0.25
+    assert base["threads"] == 1
+    whole = apply_cli(load_sweep("gpu")[0], ["resources.gpu=1", f"storage={tmp_path}"])
+    assert prepare(space, whole)[2].gpu_memory_fraction == 0.0  # a whole GPU: no cap
+    with pytest.raises(ActotError, match=r"gpu_memory_fraction=1.5 is out of range"):
+        prepare(space, apply_cli(load_sweep("local")[0], ["gpu_memory_fraction=1.5", f"storage={tmp_path}"]))
+    with pytest.raises(ActotError, match=r"max_failures=-1 is out of range"):
+        apply_cli(load_sweep("local")[0], ["max_failures=-1"])

@@ -182,6 +182,9 @@ def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], obj
     base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
     if "threads" not in base:
         base["threads"] = max(1, int(cfg.resources.cpu))
+    if 0 < cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
+        # Ray's GPU fractions are logical: the memory cap is what keeps four 0.25-GPU trials off each other's memory.
+        base["gpu_memory_fraction"] = cfg.resources.gpu
     base_cfg = base_train_config(cfg, base, "sweep")
     check_asha_against_rules(cfg, rules, base_cfg.log_every)
     for point, name in zip(space.starting_points, space.point_names):
