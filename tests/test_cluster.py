@@ -179,6 +179,11 @@ def test_a_node_without_the_data_is_named_before_any_trial_runs(tmp_path):
         cluster.start()
         done = subprocess.run([sys.executable, "-c", script, str(present), str(missing)], cwd=ROOT,
                               env=cluster.client_env(), capture_output=True, text=True, timeout=180)
+        # A driver with another token (or without token auth) is refused in one line.
+        connect = "from actot.errors import run_cli\nfrom actot.sweep.cluster import connect\n" \
+                  "raise SystemExit(run_cli(lambda argv: connect('auto') or 0))"
+        wrong = subprocess.run([sys.executable, "-c", connect], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                               env=cluster.client_env(RAY_AUTH_TOKEN="not-the-cluster-token"))
     finally:
         cluster.stop()
     assert cluster.leftovers() == []
@@ -187,6 +192,9 @@ def test_a_node_without_the_data_is_named_before_any_trial_runs(tmp_path):
     refused = next(line for line in done.stdout.splitlines() if line.startswith("refused"))
     assert refused.startswith("refused ActotError") and f"data.source={missing} does not exist" in refused
     assert re.search(r"node \S+ \([0-9a-f]{8}\): ", refused) and "is not visible here" in refused
+    assert wrong.returncode == 2, wrong.stderr[-3000:]
+    assert "ray_address=auto: cannot join the Ray cluster" in wrong.stderr and "RAY_AUTH_MODE" in wrong.stderr
+    assert "not-the-cluster-token" not in wrong.stderr + wrong.stdout
 
 
 def test_two_nodes_generating_the_sim_into_one_shared_folder_at_once(tmp_path):
