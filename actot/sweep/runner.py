@@ -19,6 +19,11 @@ filled in as NaN in every report that lacks it, since Ray rejects such a report 
 the whole sweep. The sweep folder is locked by its driver (`driver.lock`, an flock the kernel
 releases when the driver dies), `sweep.json` is the truth on resume (`resume.py`), and every
 path is made absolute here, where the command was typed: trials run in their own folders.
+
+On a cluster (`ray_address`), every node is checked for the data before any trial starts
+(`cluster.py`) and `max_failures` retries a lost node's trial from its last checkpoint;
+`storage=s3://...` keeps Ray's state and checkpoints in the bucket and the driver's files in a
+local mirror synced with it (`storage.py`). Only the driver writes the sweep's own files.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from actot.sweep.metrics import SWEEP_METRICS
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
 from actot.sweep.rules import Rule, check_rules, parse_rules
 from actot.sweep.space import SearchSpace, space_warnings
-from actot.sweep.storage import DRIVER_FILES, RemoteSweep, is_uri, local_mirror
+from actot.sweep.storage import RemoteSweep, is_uri, open_remote
 
 # Training keys that name a file or folder: made absolute where the command was typed.
 PATH_KEYS = ("data.source", "data.target", "data.cache_dir")
@@ -348,12 +353,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     remote = None
     if is_uri(cfg.storage):  # object storage is the truth; the driver works in a local mirror (storage.py)
-        remote = RemoteSweep(cfg.storage, name, local_mirror(cfg.storage, name))
-        remote.check_writable()
-        if cfg.resume and not remote.exists("sweep.json"):
-            raise ActotError(f"resume=true but {remote.uri} holds no sweep.json; pass the name= of an earlier sweep")
-        if not cfg.resume and remote.exists("sweep.json"):
-            raise ActotError(f"{remote.uri} already holds a sweep; add resume=true to continue it, or pick another name=")
+        remote = open_remote(cfg.storage, name, cfg.resume)
         sweep_dir = remote.local_dir
     else:
         sweep_dir = (Path(cfg.storage).expanduser() / name).resolve()
@@ -370,9 +370,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
                          "pick a writable storage= folder") from err
     lock = lock_sweep_dir(sweep_dir)  # held until this process ends; the kernel drops it if killed
     if remote is not None:
-        for stale in DRIVER_FILES:  # the mirror may be older than the store: read the store's
-            (sweep_dir / stale).unlink(missing_ok=True)
-        pulled = remote.pull()
+        pulled = remote.refresh_mirror()
         _say(f"storage {remote.uri}; the driver's local mirror: {sweep_dir}"
              + (f" (pulled {', '.join(pulled)})" if pulled else ""))
     try:

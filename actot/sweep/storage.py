@@ -101,6 +101,12 @@ class RemoteSweep:
 
         return self.fs.get_file_info(f"{self.path}/{name}").type == pafs.FileType.File
 
+    def refresh_mirror(self) -> list[str]:
+        """Replace the mirror's files with the store's (the mirror may be older); return the names pulled."""
+        for name in DRIVER_FILES:
+            (self.local_dir / name).unlink(missing_ok=True)
+        return self.pull()
+
     def pull(self) -> list[str]:
         """Copy the driver's files that exist in storage into the local mirror; return their names."""
         import pyarrow.fs as pafs
@@ -127,6 +133,17 @@ class RemoteSweep:
                 with open(local, "rb") as src, self.fs.open_output_stream(f"{self.path}/{name}") as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
+
+
+def open_remote(storage_uri: str, name: str, resume: bool) -> RemoteSweep:
+    """The sweep NAME in object storage, checked writable, and present exactly when resuming."""
+    remote = RemoteSweep(storage_uri, name, local_mirror(storage_uri, name))
+    remote.check_writable()
+    if resume and not remote.exists("sweep.json"):
+        raise ActotError(f"resume=true but {remote.uri} holds no sweep.json; pass the name= of an earlier sweep")
+    if not resume and remote.exists("sweep.json"):
+        raise ActotError(f"{remote.uri} already holds a sweep; add resume=true to continue it, or pick another name=")
+    return remote
 
 
 def upload_trial_folder(sweep_uri: str, trial_id: str, folder: Path) -> None:
