@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from actot.sweep.metrics import REPORTED_METRICS, SWEEP_METRICS
+from actot.sweep.results import TRIAL_COLUMNS
 from tests.test_sweep_ray import SPACE, TINY_MODEL
 
 SWEEP = """num_samples: 2
@@ -68,8 +69,7 @@ def test_every_accepted_metric_works_as_the_sweep_metric(metric, mode, ray_sessi
     best = (min if mode == "min" else max)(finals.values())
     report = (sweep_dir / "report.md").read_text()
     first = next(line for line in report.splitlines() if line.startswith("1 "))
-    assert f"{best:.4g}" in first and "best final value" in first
+    assert f"{best:.4g}" in first and "best value" in first
     # Everything a trial reported is a metric that rules may name.
-    reported = {c for c in rows[0] if c not in ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags",
-                                                  "step") and not c.startswith("param/")}
+    reported = {c for c in rows[0] if c not in (*TRIAL_COLUMNS, "step") and not c.startswith("param/")}
     assert reported <= set(REPORTED_METRICS) | {"non_finite"}, reported - set(REPORTED_METRICS)
