@@ -8,7 +8,6 @@ from its last checkpoint and the table says so. Then the driver is SIGKILLed and
 any of the driver's files.
 """
 
-import json
 import os
 import re
 import signal
@@ -36,7 +35,7 @@ ray_address: auto
 resources: {cpu: 1, gpu: 0}
 seed: 0
 rules: [non_finite]
-train: {steps: 150, log_every: 10, checkpoint_every: 10}
+train: {steps: 100, log_every: 10, checkpoint_every: 10}
 """
 DRIVER_FILES = {"results.parquet", "optuna.db", "sweep.json", "driver.lock", "report.md", "dashboard.html",
                 "next_space.yaml", "curves.png"}
@@ -145,7 +144,7 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
     mine = [r for r in rows if r["trial_id"] == lost_trial]
     assert mine[0]["retries"] >= 1 and mine[0]["resumed_from"] >= 10  # from a checkpoint, not from scratch
     steps = [r["step"] for r in mine]
-    assert steps == list(range(0, 151, 10)), steps  # nothing lost, nothing duplicated
+    assert steps == list(range(0, 101, 10)), steps  # nothing lost, nothing duplicated
     # It went on on node_c: node_c wrote its later checkpoints.
     assert _checkpointed(audit, trials_dir, "node_c").get(lost_trial, 0) >= 1
     # The table of the resumed driver shows the retry.
@@ -195,34 +194,6 @@ def test_a_node_without_the_data_is_named_before_any_trial_runs(tmp_path):
     assert wrong.returncode == 2, wrong.stderr[-3000:]
     assert "ray_address=auto: cannot join the Ray cluster" in wrong.stderr and "RAY_AUTH_MODE" in wrong.stderr
     assert "not-the-cluster-token" not in wrong.stderr + wrong.stdout
-
-
-def test_two_nodes_generating_the_sim_into_one_shared_folder_at_once(tmp_path):
-    """Nodes sharing a cache ask for the same sim at the same moment: it is generated once, whole, and both use it."""
-    script = (
-        "import os, sys, time, json\n"
-        "from pathlib import Path\n"
-        "from actot.sim import SimSpec, generate\n"
-        "out, go = Path(sys.argv[1]), float(sys.argv[2])\n"
-        "time.sleep(max(0.0, go - time.time()))\n"
-        "source, target = generate(out, SimSpec(n_source=12, n_target=4, n_eval=2, seed=7))\n"
-        "meta = out / 'actot_sim.json'\n"
-        "print(json.dumps({'inode': meta.stat().st_ino, 'source': str(source), 'target': str(target)}))\n")
-    out = tmp_path / "shared" / "sim"
-    go = time.time() + 8  # both past their imports, then both ask at once
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(out), str(go)], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = []
-    for proc in procs:
-        stdout, stderr = proc.communicate(timeout=240)
-        assert proc.returncode == 0, stderr[-2000:]
-        results.append(json.loads(stdout.strip().splitlines()[-1]))
-    assert results[0] == results[1]  # the same files: one process generated, the other waited and reused them
-    assert sorted(p.name for p in out.parent.iterdir()) == [".sim.lock", "sim"]  # no half-written temp folder left
-    from actot.data.lerobot import LeRobotDataset
-
-    for root in (results[0]["source"], results[0]["target"]):
-        assert len(LeRobotDataset(root, cache_dir=tmp_path / "cache").episode_indices) > 0
 
 
 def test_fractional_resources_set_threads_and_a_gpu_memory_cap(tmp_path):
