@@ -48,8 +48,8 @@ class SimConfig:
 class DataConfig:
     """source/target: LeRobot dataset roots; both None -> the embedded two-domain sim.
 
-    n_eval_target: the last target episodes held out for eval/avg_l1 (a dataset made by our
-    sim holds out its own `n_eval` held-out demos instead).
+    n_eval_target: the last target episodes held out for eval/avg_l1; null (the default) means
+    the dataset's own: a dataset made by our sim holds out its `n_eval` held-out demos, any other 2.
     """
 
     source: Optional[str] = None
@@ -58,7 +58,7 @@ class DataConfig:
     target_episodes: Optional[list[int]] = None
     cameras: Optional[list[str]] = None
     resolution: list[int] = field(default_factory=lambda: [32, 32])
-    n_eval_target: int = 2
+    n_eval_target: Optional[int] = None
     sharpness: float = 1.0
     cutoff: float = 5.0
     top_k: int = 5
@@ -119,6 +119,9 @@ class TrainConfig:
     batch_size: behaviour-cloning rows per step, source and target together; bc_src_weight of
     them come from the source domain (the reference's mix; 0.7-0.9 in the seed authors'
     configs). The OT rows (ot.batch_size pairs) feed the OT loss only, unless bc_on_ot_rows.
+    rollout_episodes, rollout_seed: closed-loop success episodes (embedded sim), on fixed episodes.
+    rollout_every: also measure success at log steps that are multiples of it (0: last step only),
+        e.g. so that a scheduler or a study can read success curves.
     """
 
     policy_preset: str = "act_small"
@@ -134,6 +137,7 @@ class TrainConfig:
     eval_frames: int = 256
     rollout_episodes: int = 100
     rollout_seed: int = 12345
+    rollout_every: int = 0
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -242,7 +246,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         ("ot.weight_embed", all(w >= 0 for w in cfg.ot.weight_embed) and len(cfg.ot.weight_embed) >= 1,
          "a list of numbers >= 0"),
         ("data.resolution", len(cfg.data.resolution) == 2 and min(cfg.data.resolution) >= 8, "[H, W], each >= 8"),
-        ("data.n_eval_target", cfg.data.n_eval_target >= 0, ">= 0"),
+        ("data.n_eval_target", cfg.data.n_eval_target is None or cfg.data.n_eval_target >= 0, "null or >= 0"),
         ("bc_src_weight", 0.0 <= cfg.bc_src_weight <= 1.0, "in [0, 1]"),
         ("ot.max_iters", cfg.ot.max_iters >= 1, ">= 1"), ("ot.tol", cfg.ot.tol > 0, "> 0"),
         ("ot.check_every", cfg.ot.check_every >= 1, ">= 1"),
@@ -251,6 +255,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
          "null or [start, stop] with 0 <= start < stop"),
         ("rollout_episodes", cfg.rollout_episodes >= 0, ">= 0"),
         ("gpu_memory_fraction", 0.0 <= cfg.gpu_memory_fraction <= 1.0, "in [0, 1] (0: no cap)"),
+        ("rollout_every", cfg.rollout_every >= 0, ">= 0 (0: closed-loop success at the last step only)"),
         ("data.sim.n_source", cfg.data.sim.n_source >= 1, ">= 1"),
         ("data.sim.n_target", cfg.data.sim.n_target >= 1, ">= 1"),
         ("data.sim.n_eval", cfg.data.sim.n_eval >= 0, ">= 0"),

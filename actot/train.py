@@ -75,7 +75,9 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    n_eval = spec.n_eval if spec is not None else d.n_eval_target  # a sim dataset holds out its own
+    n_eval = d.n_eval_target
+    if n_eval is None:  # the dataset's own held-out demos (our sim's n_eval), else the last 2
+        n_eval = spec.n_eval if spec is not None else 2
     data = CoTrainData(source, target, n_eval, d.sharpness, d.cutoff, d.top_k)
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
@@ -264,7 +266,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             status, reason = "non_finite", f"{bad[0]} became {metrics[bad[0]]} by step {step}"
             break
         metrics.update(eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
-        if step == cfg.steps and spec is not None and cfg.rollout_episodes:
+        rollout_now = step == cfg.steps or (cfg.rollout_every and step % cfg.rollout_every == 0)
+        if rollout_now and spec is not None and cfg.rollout_episodes:
             metrics.update(rollout_metrics(model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed))
         now = time.perf_counter()
         metrics["time/step_s"] = (now - step_time) / cfg.log_every

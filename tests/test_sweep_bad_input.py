@@ -71,7 +71,7 @@ DATA_CASES = [
     ("data-one-side", ["data.source=/nonexistent/src", "data.target=null"], ["data.source", "data.target"]),
     ("data-not-lerobot", ["data.source={empty}", "data.target={target}"], ["meta/info.json", "{empty}"]),
     ("data-eval-episodes", ["data.source={source}", "data.target={target}", "data.n_eval_target=50"],
-     ["data.n_eval_target=50", "6 episodes"]),
+     ["data.n_eval_target=50", "8 episodes"]),
     ("data-window", ["data.source={source}", "data.target={target}", "ot.window_size=100000"],
      ["ot.window_size=100000", "longest"]),
     ("data-window-in-a-starting-point", ["data.source={source}", "data.target={target}"],

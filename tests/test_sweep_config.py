@@ -131,19 +131,23 @@ def test_train_overrides_are_type_checked_before_ray_starts():
 
 def test_asha_grace_period_must_exceed_rule_warmup():
     cfg, _ = load_sweep("local")
-    cfg = apply_cli(cfg, ["asha.enabled=true", "asha.grace_period=50"])
+    cfg = apply_cli(cfg, ["asha.enabled=true", "asha.grace_period=50", "metric=eval/avg_l1", "mode=min"])
     with pytest.raises(ActotError, match="grace_period=50.*warm-up"):
         check_asha_against_rules(cfg, parse_rules(cfg.rules), 25)
     check_asha_against_rules(apply_cli(cfg, ["asha.grace_period=151"]), parse_rules(cfg.rules), 25)
+    success = apply_cli(cfg, ["asha.grace_period=151", "metric=eval/success", "mode=max"])
+    with pytest.raises(ActotError, match="rollout_every"):  # success is measured at the last step only
+        check_asha_against_rules(success, parse_rules(cfg.rules), 25)
+    check_asha_against_rules(success, parse_rules(cfg.rules), 25, rollout_every=100)
 
 
 @pytest.mark.parametrize("rule,log_every,first", [
     ({"use": "pi_collapse", "after": 50, "patience": 2}, 25, 75),     # two reports: 50 and 75
     ({"use": "pi_collapse", "after": 60, "patience": 3}, 25, 125),    # first report at/after 60 is 75
-    ({"use": "ot_cost_diverging", "after": 50}, 50, 250),             # gpu.yaml: 50 + 4 reports x 50
+    ({"use": "ot_cost_diverging", "after": 50, "action": "stop"}, 50, 250),  # 50 + 4 reports x 50
 ])
 def test_asha_check_counts_patience_log_every_and_trend_windows(rule, log_every, first):
-    cfg, _ = load_sweep("local")
+    cfg = apply_cli(load_sweep("local")[0], ["metric=eval/avg_l1", "mode=min"])
     rules = parse_rules([rule])
     with pytest.raises(ActotError, match=f"not above step {first}, "):
         check_asha_against_rules(apply_cli(cfg, ["asha.enabled=true", f"asha.grace_period={max(first, 1)}"]), rules,

@@ -16,7 +16,7 @@ OT_ACTS_KEYS = {"ot_grad_ratio", "ot_loss_embed", "ot_loss_label", "ot_sinkhorn_
 def tiny_words(small_sim, tmp_path) -> list[str]:
     source, target = small_sim
     return [
-        f"data.source={source}", f"data.target={target}", "data.resolution=16", "data.n_eval_target=1",
+        f"data.source={source}", f"data.target={target}", "data.resolution=16",
         "policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
         "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8",
         "batch_size=4", "ot.batch_size=8", "ot.window_size=2", "log_every=5", "rollout_episodes=0",

@@ -2,7 +2,7 @@
 
 A sweep folder is what `run_sweep.py` writes (see docs/sweeps.md): `results.parquet` has one
 row per (trial, report) with `trial_id`, `status`, `stop_rule`, `stop_step`, `stop_reason`,
-`flags`, `param/<knob>`, `step` and every metric; `sweep.json` the resolved space, sweep and
+`flags`, `shadow`, `param/<knob>`, `step` and every metric; `sweep.json` the resolved space, sweep and
 training config. Columns that may appear later (`seed`, `confirm_of`) ride along in `extra`.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from actot.errors import ActotError
 
-TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags")
+TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "shadow")
 # Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
 # how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from.
 EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from")
@@ -34,6 +34,7 @@ class Trial:
     stop_step: int | None = None
     stop_reason: str | None = None
     flags: str | None = None
+    shadow: str | None = None        # rules.shadow=true: JSON list of each rule's first {rule, action, step, reason}
     extra: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # rows sorted by step: {'step': int, metric: float}
 
@@ -43,6 +44,9 @@ class Trial:
 
     def finite(self, key: str) -> list[tuple[int, float]]:
         return [(s, v) for s, v in self.series(key) if math.isfinite(v)]
+
+    def shadow_decisions(self) -> list[dict]:
+        return json.loads(self.shadow) if self.shadow else []
 
     def metrics(self) -> list[str]:
         return list(dict.fromkeys(k for r in self.history for k in r if is_metric(k)))

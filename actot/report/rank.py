@@ -150,7 +150,8 @@ def _why(trial: Trial, first: bool) -> str:
         return f"{trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
     if trial.status == "finished":
         text = "best value" if first else "finished"
-        return text + (f"; flagged by {trial.flags}" if trial.flags else "")
+        shadow = ", ".join(f"{d['rule']} would {d['action']} at step {d['step']}" for d in trial.shadow_decisions())
+        return text + (f"; flagged by {trial.flags}" if trial.flags else "") + (f"; shadow: {shadow}" if shadow else "")
     if trial.status in ("non_finite", "error") and trial.stop_reason:
         return f"{trial.status}: {trial.stop_reason}"
     return trial.status

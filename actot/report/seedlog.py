@@ -117,6 +117,8 @@ def trial_block(sweep: Sweep, trial: Trial, rank_no: int, lang: str) -> list[str
     lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
     metric_lines = [metric_line(trial, key, lang) for key in ordered(trial.metrics())]
     lines += [f"  - {line}" for line in metric_lines if line] or [f"  - {t['no_metrics']}"]
+    for d in trial.shadow_decisions():  # rules.shadow=true: what each rule would have done (not translated)
+        lines.append(f"- shadow: {d['rule']} would {d['action']} at step {d['step']}: {d['reason']}")
     return lines + [""]
 
 

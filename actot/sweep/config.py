@@ -53,6 +53,12 @@ class SweepConfig:
     resources: Resources = field(default_factory=Resources)
     asha: AshaConfig = field(default_factory=AshaConfig)
     rules: list[Any] = field(default_factory=lambda: ["pi_collapse", "non_finite", "ot_cost_diverging"])
+    # `rules.shadow=true` (command line or sweep file): every rule only records what it would have
+    # done (rule, step, reason; the `shadow` column) and no trial is stopped: the rule audit's input.
+    rules_shadow: bool = False
+    # TPE's random start-up trials before it models anything; None: min(10, max(2, num_samples // 3)),
+    # so that a default 8-trial sweep is not pure random search (Optuna's own default is 10).
+    n_startup_trials: Optional[int] = None
     train: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     dry_run: bool = False
@@ -63,11 +69,23 @@ class SweepConfig:
     lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
 
 
+# The sweep key a user types for a field whose own name cannot be dotted under the `rules` list.
+ALIASES = {"rules.shadow": "rules_shadow"}
+
+
+def startup_trials(cfg: SweepConfig) -> int:
+    """TPE's start-up (random) trials: `n_startup_trials`, or min(10, max(2, num_samples // 3))."""
+    if cfg.n_startup_trials is not None:
+        return cfg.n_startup_trials
+    return min(10, max(2, cfg.num_samples // 3))
+
+
 def available_sweeps() -> list[str]:
     return available_yaml("sweeps")
 
 
 def _build(data: dict, where: str) -> SweepConfig:
+    data = {ALIASES.get(k, k): v for k, v in data.items()}
     valid = [f.name for f in dataclasses.fields(SweepConfig)]
     for key in data:
         if key not in valid:
@@ -88,7 +106,8 @@ def load_sweep(name_or_path: str) -> tuple[SweepConfig, Path]:
 
 def sweep_keys() -> dict[str, Any]:
     """Dotted sweep keys a command line may set (rules and train are set in the YAML or as train keys)."""
-    keys = {k: v for k, v in dotted_keys(SweepConfig()).items() if k not in ("rules", "train")}
+    keys = {k: v for k, v in dotted_keys(SweepConfig()).items() if k not in ("rules", "train", *ALIASES.values())}
+    keys.update({alias: getattr(SweepConfig(), name) for alias, name in ALIASES.items()})
     return keys
 
 
@@ -102,7 +121,7 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
         key, text = word.split("=", 1)
         value = parse_value(text)
         if key in skeys:
-            sweep_over[key] = value
+            sweep_over[ALIASES.get(key, key)] = value
         elif key in tkeys or key == "policy":
             train_over[key] = value
         else:
@@ -125,7 +144,8 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
               ("resources.cpu", cfg.resources.cpu > 0, "> 0"), ("resources.gpu", cfg.resources.gpu >= 0, ">= 0"),
               ("mode", cfg.mode in ("min", "max"), "min or max"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
               ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),
-              ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2")]
+              ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2"),
+              ("n_startup_trials", cfg.n_startup_trials is None or cfg.n_startup_trials >= 0, ">= 0 (or null: automatic)")]
     for key, ok, rule in checks:
         if not ok:
             value = dotted_keys(cfg).get(key)

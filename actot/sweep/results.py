@@ -1,7 +1,8 @@
 """A sweep's results on disk, kept current while it runs, and the ranked table at its end.
 
 - `results.parquet`: one row per (trial, report): trial_id, status, stop_rule, stop_step,
-  stop_reason, flags, every searched knob as `param/<key>`, `step` and every metric. Rewritten
+  stop_reason, flags, shadow (rules.shadow=true: what each rule would have done), every searched
+  knob as `param/<key>`, `step` and every metric. Rewritten
   (atomically) whenever a trial reports a rule decision or ends, so a killed driver loses
   nothing that had finished.
 - `optuna.db`: each finished trial mirrored into an Optuna SQLite study (COMPLETE, PRUNED for
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -31,7 +33,11 @@ from actot.sweep.space import SearchSpace
 # A result key naming the metrics the trainable filled in as NaN (Ray rejects a report that lacks
 # the sweep metric); the store drops them so that they never count as measured values.
 FILLED_KEY = "filled_metrics"
-TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "retries", "resumed_from")
+# rules.shadow=true: the rules that fired at a report (JSON list of {rule, action, step, reason}); the
+# trial's `shadow` column keeps each rule's first decision, i.e. what it would have done.
+SHADOW_KEY = "shadow"
+TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", SHADOW_KEY, "retries",
+                 "resumed_from")
 FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
 
 
@@ -95,7 +101,8 @@ class ResultsStore:
         """The trial's record, created (as running) on first sight."""
         return self.trials.setdefault(trial_id, {"params": dict(params), "status": "running", "stop_rule": None,
                                                  "stop_step": None, "stop_reason": None, "flags": None,
-                                                 "retries": None, "resumed_from": None, "history": []})
+                                                 SHADOW_KEY: None, "retries": None, "resumed_from": None,
+                                                 "history": []})
 
     def retried(self, trial_id: str, params: dict) -> int:
         """Ray retries the trial (its node died, or it raised with retries left); return the retry count."""
@@ -120,6 +127,18 @@ class ResultsStore:
         if result.get("flags"):
             seen = set(filter(None, (trial.get("flags") or "").split(",")))
             trial["flags"] = ",".join(sorted(seen | set(result["flags"].split(","))))
+        return self.add_shadow(trial, result.get(SHADOW_KEY))
+
+    @staticmethod
+    def add_shadow(trial: dict, text: str | None) -> list[dict]:
+        """Merge a report's shadow decisions into the trial's; return those that are new (a rule's first)."""
+        if not text:
+            return []
+        known = json.loads(trial.get(SHADOW_KEY) or "[]")
+        new = [d for d in json.loads(text) if d["rule"] not in {k["rule"] for k in known}]
+        if new:
+            trial[SHADOW_KEY] = json.dumps(sorted(known + new, key=lambda d: (d["step"], d["rule"])))
+        return new
 
     def finish(self, trial_id: str, error: bool = False, reason: str | None = None) -> None:
         trial = self.trials[trial_id]
@@ -330,7 +349,12 @@ class ResultsRecorder(Callback):
         _say(f"trial {trial.trial_id} started: {self._short(trial)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.store.add_result(trial.trial_id, self._params(trial), result)
+        shadowed = self.store.add_result(trial.trial_id, self._params(trial), result)
+        for d in shadowed:
+            _say(f"shadow: rule {d['rule']} would {d['action']} trial {trial.trial_id} at step {d['step']}: "
+                 f"{d['reason']} [{self._short(trial)}]")
+        if shadowed:
+            self._saved(self.store.write)
         if result.get("stop_rule"):
             _say(f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
                  f"{result.get('stop_reason')} [{self._short(trial)}]")

@@ -5,9 +5,10 @@ starting point, and the data, which is generated or decoded once here so that tr
 frame cache). Then:
 
 - each trial runs `actot.train.train` with the space's knobs; its report hook applies the rules
-  to the trial's history and, when a `stop` rule fires, ends the trial with that reason;
-- `RuleAwareOptunaSearch` (TPE, seeded, in memory) proposes knobs, starting with the space's
-  starting points; rule-stopped trials are told to Optuna as PRUNED;
+  to the trial's history and, when a `stop` rule fires, ends the trial with that reason (with
+  `rules.shadow=true` it only records what each rule would have done);
+- `RuleAwareOptunaSearch` (TPE, seeded, in memory, `startup_trials` random trials first) proposes
+  knobs, starting with the space's starting points; rule-stopped trials are told to Optuna as PRUNED;
 - optional ASHA on `step`, its grace period checked against the rules' warm-up;
 - `results.parquet` and the SQLite mirror are written as trials end (`results.py`);
 - `resume=true` continues an interrupted sweep with `Tuner.restore`; a `fit()` that returns with
@@ -40,7 +41,7 @@ from pathlib import Path
 from actot.config import apply_overrides
 from actot.errors import ActotError
 from actot.sim.generate import load_sim_spec
-from actot.sweep.config import SweepConfig, base_train_config
+from actot.sweep.config import SweepConfig, base_train_config, startup_trials
 from actot.sweep.metrics import SWEEP_METRICS
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
 from actot.sweep.rules import Rule, check_rules, parse_rules
@@ -60,8 +61,12 @@ class SweepOutcome:
 
 
 def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str,
-                   trials_dir: Path | None, metric: str = "eval/avg_l1", sweep_uri: str | None = None):
+                   trials_dir: Path | None, metric: str = "eval/avg_l1", shadow: bool = False,
+                   sweep_uri: str | None = None):
     """The Ray function trainable: knobs in, `tune.report` out, rules applied per report.
+
+    shadow: the rules act on nothing; each report carries, as `shadow` (JSON), every rule that
+    fires at it, stop and flag alike, and the store keeps each rule's first decision.
 
     A trial writes only its own folder, `trials_dir/<id>` (a shared folder), or with object
     storage (`sweep_uri`) a folder on its node that it uploads when it ends; the sweep's own
@@ -75,7 +80,7 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         from ray import tune
 
         from actot.config import TrainConfig
-        from actot.sweep.results import FILLED_KEY
+        from actot.sweep.results import FILLED_KEY, SHADOW_KEY
         from actot.train import train
 
         trial_id = tune.get_context().get_trial_id()
@@ -90,6 +95,10 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
             decisions = check_rules(rules, history)
             payload = dict(metrics)
+            if shadow:
+                if decisions:
+                    payload[SHADOW_KEY] = json.dumps([dataclasses.asdict(d) for d in decisions])
+                decisions = []
             value = payload.get(metric)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 # Ray rejects a report without the sweep metric (the step-0 baseline, a non-finite
@@ -146,12 +155,13 @@ def earliest_stop(rule: Rule, log_every: int) -> int:
     return first
 
 
-def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int) -> None:
+def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0) -> None:
     if not cfg.asha.enabled:
         return
-    if cfg.metric == "eval/success":
+    if cfg.metric == "eval/success" and not rollout_every:
         raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
-                         "trial's last step, so ASHA could never compare trials; use asha.enabled=false or another metric")
+                         "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
+                         "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric")
     stops = [r for r in rules if r.action == "stop"]
     if not stops:
         return
@@ -191,7 +201,7 @@ def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], obj
         # Ray's GPU fractions are logical: the memory cap is what keeps four 0.25-GPU trials off each other's memory.
         base["gpu_memory_fraction"] = cfg.resources.gpu
     base_cfg = base_train_config(cfg, base, "sweep")
-    check_asha_against_rules(cfg, rules, base_cfg.log_every)
+    check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every)
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
     if cfg.metric not in SWEEP_METRICS:
@@ -221,7 +231,6 @@ def check_data(space: SearchSpace, base_cfg) -> None:
 def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
          store, remote: RemoteSweep | None = None) -> bool:
     """Start or restore the Tuner and run it; return whether every trial ended."""
-    import optuna
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -257,7 +266,7 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
 
     trainable = tune.with_resources(
         make_trainable(space, base, rules, name, None if remote else sweep_dir / "trials", cfg.metric,
-                       sweep_uri=remote.uri if remote else None),
+                       shadow=cfg.rules_shadow, sweep_uri=remote.uri if remote else None),
         {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
     # Ray's state and checkpoints: beside the driver's files, or in object storage (through our pyarrow filesystem,
     # so that an endpoint override reaches Ray too).
@@ -274,10 +283,7 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
             tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True,
                                        **restore_fs)
         else:
-            searcher = RuleAwareOptunaSearch(
-                space=space.distributions, metric=cfg.metric, mode=cfg.mode,
-                points_to_evaluate=space.starting_points or None,
-                sampler=optuna.samplers.TPESampler(seed=cfg.seed), study_name=name, total_steps=base_cfg.steps)
+            searcher = make_searcher(space, cfg, name, base_cfg.steps)
             scheduler = (ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=cfg.asha.grace_period,
                                        reduction_factor=cfg.asha.reduction_factor)
                          if cfg.asha.enabled else FIFOScheduler())
@@ -298,6 +304,18 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: int):
+    """Seeded TPE, starting with the space's starting points, then `startup_trials(cfg)` random trials."""
+    import optuna
+
+    from actot.sweep.searcher import RuleAwareOptunaSearch
+
+    return RuleAwareOptunaSearch(
+        space=space.distributions, metric=cfg.metric, mode=cfg.mode, points_to_evaluate=space.starting_points or None,
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup_trials(cfg)),
+        study_name=name, total_steps=total_steps)
 
 
 def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str]) -> SweepOutcome:

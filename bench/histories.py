@@ -1,0 +1,117 @@
+"""Full training histories for the rule audit and the sweep-efficiency replay, as JSON lines.
+
+    python bench/histories.py --space ot_full --configs 24 --seeds 3 --group pool --out pool.jsonl \\
+        steps=2000 log_every=50 rollout_episodes=100 device=cuda
+    python bench/histories.py --quick --out quick.jsonl        # tiny real runs on a small sim (CPU, ~1 min)
+
+Each config is a space's starting point, then configs drawn at random from the space (Optuna's
+RandomSampler, seeded); each runs with seeds 0..N-1 to its last step, no rule acting, one run at a
+time in this process. Every line of --out is one run: {"group", "config" (knob -> value as the space
+names it), "seed", "history" (the rows of history.parquet)}: what bench/rule_audit.py and
+bench/sweep_efficiency.py read. The extra `key=value` words are training keys for every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from actot.report.replay import Run, write_runs_jsonl  # noqa: E402
+
+# The tiny model and data of tests/test_train.py: a run of 60 steps takes a few seconds on one core.
+TINY = ["data.resolution=16", "data.n_eval_target=1", "policy.dim_model=32", "policy.n_heads=2",
+        "policy.dim_feedforward=64", "policy.n_encoder_layers=1", "policy.n_vae_encoder_layers=1",
+        "policy.latent_dim=8", "policy.backbone_width=8", "batch_size=4", "ot.batch_size=8", "ot.window_size=2",
+        "log_every=5", "rollout_episodes=10", "threads=1"]
+QUICK_STEPS = 60
+
+
+def pick_configs(space, n: int, seed: int, corners: bool = False) -> list[dict]:
+    """The space's starting points, (optionally) its all-low corner, then random draws: n in all."""
+    import optuna
+
+    configs = [dict(p) for p in space.starting_points]
+    if corners:  # the all-low corner: under the OT spaces a collapsed plan, which the rules are for
+        configs.insert(0, {k: d.choices[0] if isinstance(d, optuna.distributions.CategoricalDistribution) else d.low
+                           for k, d in space.distributions.items()})
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    while len(configs) < n:
+        trial = study.ask(space.distributions)
+        configs.append(dict(trial.params))
+        study.tell(trial, 0.0)
+    return configs[:n]
+
+
+def collect(space, configs: list[dict], seeds: int, words: list[str], group: str, out_dir: Path,
+            say=print) -> list[Run]:
+    """Train every (config, seed) to its last step with no rule; return the runs."""
+    from actot.config import apply_overrides, parse_cli
+    from actot.train import train
+
+    base = parse_cli([*words, f"out_dir={out_dir}", "wandb.mode=disabled"])
+    base = apply_overrides(base, space.fixed, str(space.path))
+    runs = []
+    for i, config in enumerate(configs):
+        for seed in range(seeds):
+            start = time.perf_counter()
+            cfg = apply_overrides(base, {**space.to_overrides(config), "seed": seed, "name": f"c{i}-s{seed}"},
+                                  f"config {i}")
+            result = train(cfg, progress=False)
+            runs.append(Run(group, config, seed, [dict(r) for r in result.history], f"config {i} seed {seed}"))
+            say(f"[histories] config {i + 1}/{len(configs)} seed {seed}: {result.status} at step {result.step} "
+                f"({time.perf_counter() - start:.1f} s)")
+    return runs
+
+
+def quick_runs(n_configs: int, seeds: int, group: str, work: Path, space_name: str = "ot_reg",
+               say=print) -> list[Run]:
+    """Tiny but real runs on a small generated sim: the --quick input of the bench scripts."""
+    from actot.sim import SimSpec, generate
+    from actot.sweep.space import load_space
+
+    source, target = generate(work / "sim", SimSpec(n_source=30, n_target=6, n_eval=2, seed=1))
+    words = [f"data.source={source}", f"data.target={target}", *TINY, f"steps={QUICK_STEPS}"]
+    space = load_space(space_name)
+    return collect(space, pick_configs(space, n_configs, seed=0, corners=True), seeds, words, group,
+                   work / "runs", say)
+
+
+def main(argv=None) -> int:
+    from actot.errors import ActotError
+    from actot.sweep.space import load_space
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="ot_full")
+    parser.add_argument("--configs", type=int, default=16)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--group", default="pool")
+    parser.add_argument("--sample-seed", type=int, default=0, help="seed of the random config draws")
+    parser.add_argument("--out", required=True, help="JSON-lines file to write")
+    parser.add_argument("--quick", action="store_true", help="tiny real runs on a generated small sim")
+    parser.add_argument("words", nargs="*", help="training keys for every run (key=value)")
+    args = parser.parse_args(argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="histories-") as work:
+            if args.quick:
+                runs = quick_runs(args.configs, args.seeds, args.group, Path(work), "ot_reg")
+            else:
+                space = load_space(args.space)
+                runs = collect(space, pick_configs(space, args.configs, args.sample_seed), args.seeds, args.words,
+                               args.group, Path(work))
+        write_runs_jsonl(runs, args.out)
+    except ActotError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"[histories] {len(runs)} runs -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
