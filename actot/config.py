@@ -142,6 +142,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     threads: int = 0
+    gpu_memory_fraction: float = 0.0   # cap this process's share of the GPU's memory (0: no cap); trials sharing a GPU
     out_dir: str = "runs"
     name: Optional[str] = None
     checkpoint_every: int = 100
@@ -253,6 +254,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                                                           and 0 <= cfg.ot.label_dims[0] < cfg.ot.label_dims[1]),
          "null or [start, stop] with 0 <= start < stop"),
         ("rollout_episodes", cfg.rollout_episodes >= 0, ">= 0"),
+        ("gpu_memory_fraction", 0.0 <= cfg.gpu_memory_fraction <= 1.0, "in [0, 1] (0: no cap)"),
         ("rollout_every", cfg.rollout_every >= 0, ">= 0 (0: closed-loop success at the last step only)"),
         ("data.sim.n_source", cfg.data.sim.n_source >= 1, ">= 1"),
         ("data.sim.n_target", cfg.data.sim.n_target >= 1, ">= 1"),

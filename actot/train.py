@@ -178,6 +178,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     if device.type == "cuda":
+        if cfg.gpu_memory_fraction:  # trials sharing a GPU: one that grows cannot take the others' memory
+            torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_fraction, device)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     random.seed(cfg.seed)
@@ -208,7 +210,6 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
     settings = ot_settings(cfg)
-    n_ot = cfg.ot.batch_size
     use_amp = cfg.amp and device.type == "cuda"
     check_every_step = device.type == "cpu"  # a free check on CPU; on GPU only at log steps
     sums: dict[str, torch.Tensor] = {}

@@ -6,10 +6,6 @@ failures instead: tests/test_sweep_survives.py. A second driver on a running swe
 tests/test_sweep_resume.py. A full disk: see test_results_that_cannot_be_written_are_one_line.
 """
 
-import json
-import resource
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -16,8 +16,9 @@ from pathlib import Path
 from actot.errors import ActotError
 
 TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "shadow")
-# Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats.
-EXTRA_COLUMNS = ("seed", "confirm_of")
+# Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
+# how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from.
+EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from")
 
 
 def is_metric(key: str) -> bool:

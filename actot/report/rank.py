@@ -137,6 +137,15 @@ def _fmt(value) -> str:
 
 
 def why(trial: Trial, first: bool) -> str:
+    text = _why(trial, first)
+    retries = trial.extra.get("retries")
+    if retries:
+        resumed = trial.extra.get("resumed_from")
+        text += f"; retried {retries}x" + (f", resumed from step {resumed}" if resumed is not None else "")
+    return text
+
+
+def _why(trial: Trial, first: bool) -> str:
     if trial.status == "stopped":
         return f"{trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
     if trial.status == "finished":

@@ -70,7 +70,8 @@ class SweepConfig:
     train: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     dry_run: bool = False
-    ray_address: Optional[str] = None
+    ray_address: Optional[str] = None   # auto, or HOST:PORT of an existing cluster (docs/cluster.md)
+    max_failures: int = 0               # retries of a trial whose node died (or that raised), from its checkpoint
     ray_temp_dir: Optional[str] = None
     experiment_save_s: float = 1.0
     lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
@@ -154,6 +155,7 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
 
 def validate(cfg: SweepConfig, where: str = "sweep") -> None:
     checks = [("num_samples", cfg.num_samples >= 1, ">= 1"), ("max_concurrent", cfg.max_concurrent >= 1, ">= 1"),
+              ("max_failures", cfg.max_failures >= 0, ">= 0"),
               ("resources.cpu", cfg.resources.cpu > 0, "> 0"), ("resources.gpu", cfg.resources.gpu >= 0, ">= 0"),
               ("mode", cfg.mode in ("min", "max"), "min or max"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
               ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),

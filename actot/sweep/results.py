@@ -38,7 +38,7 @@ FILLED_KEY = "filled_metrics"
 # trial's `shadow` column keeps each rule's first decision, i.e. what it would have done.
 SHADOW_KEY = "shadow"
 TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", SHADOW_KEY, "seed",
-                 "confirm_of")
+                 "confirm_of", "retries", "resumed_from")
 # Keys of a trial's Ray config that are not knobs: the confirm stage's training seed and the trial it repeats.
 CONFIRM_KEYS = ("seed", "confirm_of")
 FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
@@ -104,7 +104,14 @@ class ResultsStore:
         """The trial's record, created (as running) on first sight."""
         return self.trials.setdefault(trial_id, {"params": dict(params), "status": "running", "stop_rule": None,
                                                  "stop_step": None, "stop_reason": None, "flags": None,
-                                                 SHADOW_KEY: None, "seed": None, "confirm_of": None, "history": []})
+                                                 SHADOW_KEY: None, "seed": None, "confirm_of": None, "retries": None,
+                                                 "resumed_from": None, "history": []})
+
+    def retried(self, trial_id: str, params: dict) -> int:
+        """Ray retries the trial (its node died, or it raised with retries left); return the retry count."""
+        trial = self.entry(trial_id, params)
+        trial["retries"] = int(trial.get("retries") or 0) + 1
+        return trial["retries"]
 
     def start(self, trial_id: str, params: dict, extra: dict | None = None) -> None:
         trial = self.entry(trial_id, params)
@@ -123,6 +130,8 @@ class ResultsStore:
         filled = set((result.get(FILLED_KEY) or "").split(","))  # NaN stand-ins for Ray, not measurements
         row.update({k: float(v) for k, v in result.items() if _number(v) and is_metric(k) and k not in filled})
         trial["history"] = [r for r in trial["history"] if r["step"] < row["step"]] + [row]
+        if _number(result.get("resumed_from_step")):  # a retry that resumed from its checkpoint
+            trial["resumed_from"] = int(result["resumed_from_step"])
         if result.get("stop_rule"):
             trial.update(stop_rule=result["stop_rule"], stop_step=int(result.get("stop_step", row["step"])),
                          stop_reason=result.get("stop_reason"))
@@ -180,7 +189,7 @@ class ResultsStore:
         for col in columns:
             values = [r.get(col) for r in rows]
             present = [v for v in values if v is not None]
-            if col in ("step", "stop_step"):
+            if col in ("step", "stop_step", "retries", "resumed_from"):
                 arrays[col] = pa.array([None if v is None else int(v) for v in values], pa.int64())
             elif present and all(isinstance(v, bool) for v in present):
                 arrays[col] = pa.array(values, pa.bool_())
@@ -381,6 +390,12 @@ class ResultsRecorder(Callback):
             steps = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('step', 0)}" for t in running)
             so_far = f"; best {self.store.metric} so far {best:.4g}" if best is not None else ""
             _say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        count = self.store.retried(trial.trial_id, self._params(trial))
+        self._saved(self.store.write)
+        _say(f"trial {trial.trial_id} lost ({error_reason(trial)}): retry {count} of {trial.max_failures}, from its "
+             "last checkpoint")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._saved(self.store.finish, trial.trial_id)

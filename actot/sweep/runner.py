@@ -20,6 +20,11 @@ filled in as NaN in every report that lacks it, since Ray rejects such a report 
 the whole sweep. The sweep folder is locked by its driver (`driver.lock`, an flock the kernel
 releases when the driver dies), `sweep.json` is the truth on resume (`resume.py`), and every
 path is made absolute here, where the command was typed: trials run in their own folders.
+
+On a cluster (`ray_address`), every node is checked for the data before any trial starts
+(`cluster.py`) and `max_failures` retries a lost node's trial from its last checkpoint;
+`storage=s3://...` keeps Ray's state and checkpoints in the bucket and the driver's files in a
+local mirror synced with it (`storage.py`). Only the driver writes the sweep's own files.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from actot.sweep.metrics import SWEEP_METRICS
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
 from actot.sweep.rules import Rule, check_rules, parse_rules
 from actot.sweep.space import SearchSpace, space_warnings
+from actot.sweep.storage import RemoteSweep, is_uri, open_remote
 
 # Training keys that name a file or folder: made absolute where the command was typed.
 PATH_KEYS = ("data.source", "data.target", "data.cache_dir")
@@ -54,15 +60,23 @@ class SweepOutcome:
     store: object
 
 
-def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str, trials_dir: Path,
-                   metric: str = "eval/avg_l1", shadow: bool = False):
+def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], sweep_name: str,
+                   trials_dir: Path | None, metric: str = "eval/avg_l1", shadow: bool = False,
+                   sweep_uri: str | None = None):
     """The Ray function trainable: knobs in, `tune.report` out, rules applied per report.
 
     shadow: the rules act on nothing; each report carries, as `shadow` (JSON), every rule that
     fires at it, stop and flag alike, and the store keeps each rule's first decision.
+
+    A trial writes only its own folder, `trials_dir/<id>` (a shared folder), or with object
+    storage (`sweep_uri`) a folder on its node that it uploads when it ends; the sweep's own
+    files are the driver's alone. A retried trial (its node died) resumes from the checkpoint
+    Ray kept and reports the step it resumed from as `resumed_from_step`.
     """
 
     def trainable(config: dict) -> None:
+        import tempfile
+
         from ray import tune
 
         from actot.config import TrainConfig
@@ -75,8 +89,11 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         if "seed" in config:  # a confirm-stage trial: the same knobs with another training seed
             overrides["seed"] = int(config["seed"])
         cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
-        cfg = dataclasses.replace(cfg, name=trial_id, out_dir=str(trials_dir),
+        out_dir = trials_dir if sweep_uri is None else Path(tempfile.gettempdir()) / "actot-trials" / sweep_name
+        cfg = dataclasses.replace(cfg, name=trial_id, out_dir=str(out_dir),
                                   wandb=dataclasses.replace(cfg.wandb, group=sweep_name))
+        checkpoint = tune.get_checkpoint()
+        resumed_from = (checkpoint.get_metadata() or {}).get("step") if checkpoint is not None else None
 
         def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
             decisions = check_rules(rules, history)
@@ -96,18 +113,39 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
                 payload.update(stop_rule=stop.rule, stop_step=stop.step, stop_reason=stop.reason)
             if flags:
                 payload.update(flags=",".join(d.rule for d in flags), flag_reasons=" | ".join(d.reason for d in flags))
-            checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-            tune.report(payload, checkpoint=checkpoint)
+            if resumed_from is not None:
+                payload["resumed_from_step"] = int(resumed_from)
+            saved = None
+            if checkpoint_dir:
+                saved = tune.Checkpoint.from_directory(str(checkpoint_dir))
+                saved.set_metadata({"step": int(metrics.get("step", 0))})
+            tune.report(payload, checkpoint=saved)
             return stop.reason if stop is not None else None
 
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is None:
-            train(cfg, report=report, progress=False)
-        else:
-            with checkpoint.as_directory() as path:
-                train(cfg, report=report, progress=False, resume_from=Path(path))
+        try:
+            if checkpoint is None:
+                train(cfg, report=report, progress=False)
+            else:
+                with checkpoint.as_directory() as path:
+                    train(cfg, report=report, progress=False, resume_from=Path(path))
+        finally:
+            if sweep_uri is not None:
+                _upload(sweep_uri, trial_id, out_dir / trial_id)
 
     return trainable
+
+
+def _upload(sweep_uri: str, trial_id: str, folder: Path) -> None:
+    """A trial's folder to object storage; a failed upload is said, not fatal (the results are the driver's)."""
+    import shutil
+
+    from actot.sweep.storage import upload_trial_folder
+
+    try:
+        upload_trial_folder(sweep_uri, trial_id, folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    except Exception as err:  # noqa: BLE001 - the trial's outcome matters more than its folder's copy
+        print(f"[sweep] trial {trial_id}: its folder stays in {folder}: upload failed ({err})", flush=True)
 
 
 def earliest_stop(rule: Rule, log_every: int) -> int:
@@ -145,7 +183,10 @@ def resume_command(argv: list[str], name: str) -> str:
 
 
 def _absolute(path):
-    return str(Path(path).expanduser().resolve()) if isinstance(path, str) else path
+    """A path made absolute where the command was typed; a URI (s3://...) as given."""
+    if not isinstance(path, str) or is_uri(path):
+        return path
+    return str(Path(path).expanduser().resolve())
 
 
 def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], object]:
@@ -159,6 +200,9 @@ def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], obj
     base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
     if "threads" not in base:
         base["threads"] = max(1, int(cfg.resources.cpu))
+    if 0 < cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
+        # Ray's GPU fractions are logical: the memory cap is what keeps four 0.25-GPU trials off each other's memory.
+        base["gpu_memory_fraction"] = cfg.resources.gpu
     base_cfg = base_train_config(cfg, base, "sweep")
     check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every)
     for point, name in zip(space.starting_points, space.point_names):
@@ -202,35 +246,54 @@ def init_ray(cfg: SweepConfig) -> bool:
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     if ray.is_initialized():
         return False
-    init = dict(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False)
     if cfg.ray_address:
-        init["address"] = cfg.ray_address
-    else:
-        init["num_cpus"] = os.cpu_count()
-        if cfg.ray_temp_dir:
-            init["_temp_dir"] = str(Path(cfg.ray_temp_dir).expanduser().resolve())
-    ray.init(**init)
+        from actot.sweep.cluster import connect
+
+        connect(cfg.ray_address)
+        return True
+    # our own one-node cluster: no dashboard; Ray >= 2.59 turns token auth on for it
+    ray.init(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False,
+             num_cpus=os.cpu_count(),
+             **({"_temp_dir": str(Path(cfg.ray_temp_dir).expanduser().resolve())} if cfg.ray_temp_dir else {}))
     return True
 
 
 def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, name: str, sweep_dir: Path,
-         store) -> bool:
+         store, remote: RemoteSweep | None = None) -> bool:
     """Start or restore the Tuner and run it; return whether every trial ended."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from actot.report.live import DashboardRefresher
+    from actot.sweep.cluster import check_nodes, node_requirements
     from actot.sweep.results import ResultsRecorder, _say
+    from actot.sweep.storage import StorageSync
 
     started_ray = init_ray(cfg)
-    trainable = tune.with_resources(make_trainable(space, base, rules, name, sweep_dir / "trials", cfg.metric,
-                                                   shadow=cfg.rules_shadow),
-                                    {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+    if cfg.ray_address:
+        paths, writable = node_requirements(base_cfg, None if remote else str(sweep_dir))
+        nodes = check_nodes(paths, writable)
+        _say(f"joined the Ray cluster at {cfg.ray_address}: {nodes} node(s) can run trials")
+
+    trainable = tune.with_resources(
+        make_trainable(space, base, rules, name, None if remote else sweep_dir / "trials", cfg.metric,
+                       shadow=cfg.rules_shadow, sweep_uri=remote.uri if remote else None),
+        {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+    # Ray's state and checkpoints: beside the driver's files, or in object storage (through our pyarrow filesystem,
+    # so that an endpoint override reaches Ray too).
+    where = dict(storage_path=str(sweep_dir.parent)) if remote is None else dict(
+        storage_path=remote.storage_path, storage_filesystem=remote.storage_fs)
+    experiment = str(sweep_dir) if remote is None else remote.path
+    callbacks = [ResultsRecorder(store, cfg.num_samples, seed=base["seed"]), DashboardRefresher(sweep_dir)]
+    if remote is not None:
+        callbacks.append(StorageSync(remote))
     try:
-        if cfg.resume and tune.Tuner.can_restore(str(sweep_dir)):
-            _say(f"resuming {sweep_dir}")
-            tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
+        restore_fs = {} if remote is None else {"storage_filesystem": remote.storage_fs}
+        if cfg.resume and tune.Tuner.can_restore(experiment, **restore_fs):
+            _say(f"resuming {remote.uri if remote else sweep_dir}")
+            tuner = tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True,
+                                       **restore_fs)
         else:
             searcher = make_searcher(space, cfg, name, base_cfg.steps)
             scheduler = (ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=cfg.asha.grace_period,
@@ -242,10 +305,9 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
                                             num_samples=cfg.num_samples, max_concurrent_trials=cfg.max_concurrent,
                                             reuse_actors=cfg.reuse_actors),
                 run_config=tune.RunConfig(
-                    name=name, storage_path=str(sweep_dir.parent), verbose=0,
-                    callbacks=[ResultsRecorder(store, cfg.num_samples, seed=base["seed"]),
-                               DashboardRefresher(sweep_dir)],
-                    failure_config=tune.FailureConfig(max_failures=0),
+                    name=name, verbose=0, callbacks=callbacks, **where,
+                    # A retry resumes from the trial's last checkpoint: a lost node costs a few steps, not the trial.
+                    failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
         grid = tuner.fit()
         store.load()
@@ -323,13 +385,18 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     for line in warnings:
         _say(f"warning: {line}")
     name = cfg.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    sweep_dir = (Path(cfg.storage).expanduser() / name).resolve()
+    remote = None
+    if is_uri(cfg.storage):  # object storage is the truth; the driver works in a local mirror (storage.py)
+        remote = open_remote(cfg.storage, name, cfg.resume or cfg.stage == "confirm")
+        sweep_dir = remote.local_dir
+    else:
+        sweep_dir = (Path(cfg.storage).expanduser() / name).resolve()
     if cfg.stage == "confirm":
         if not cfg.name or not (sweep_dir / "sweep.json").is_file():
             raise ActotError(f"stage=confirm: {sweep_dir} holds no sweep; pass the name= of a finished sweep (and its "
                              "space=, sweep= and keys)")
         cfg.resume = True  # the search's settings are checked against sweep.json as on a resume
-    if cfg.resume and not sweep_dir.is_dir():
+    if cfg.resume and not sweep_dir.is_dir() and remote is None:
         raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
     created = not sweep_dir.exists()
     try:
@@ -341,8 +408,14 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
         raise ActotError(f"storage={cfg.storage}: cannot write in {sweep_dir} ({err.strerror or err}); "
                          "pick a writable storage= folder") from err
     lock = lock_sweep_dir(sweep_dir)  # held until this process ends; the kernel drops it if killed
+    if remote is not None:
+        pulled = remote.refresh_mirror()
+        _say(f"storage {remote.uri}; the driver's local mirror: {sweep_dir}"
+             + (f" (pulled {', '.join(pulled)})" if pulled else ""))
     try:
         store, resolved = _open_sweep(space, cfg, rules, base_cfg, name, sweep_dir, argv)
+        if remote is not None and not cfg.resume:
+            remote.push()
     except BaseException:
         lock.close()
         if created:  # nothing of a sweep was written: leave no empty folder behind
@@ -357,7 +430,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
             _say(f"all {cfg.num_samples} trials of {name} have ended; nothing to resume")
         finished = True
     else:
-        finished = _fit(space, cfg, base, rules, base_cfg, name, sweep_dir, store)
+        finished = _fit(space, cfg, base, rules, base_cfg, name, sweep_dir, store, remote)
     confirm = None  # (every confirm trial ended, how many ended, how many in all), when the stage ran
     if finished and (cfg.stage == "confirm" or cfg.confirm.top_k > 0):
         from actot.sweep.confirm import run_confirm
@@ -380,6 +453,9 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     except OSError as err:
         raise ActotError(f"{sweep_dir}: cannot write the report or the dashboard ({err.strerror or err}); the results "
                          f"are in results.parquet; free space, then run again with resume=true to write them") from err
+    if remote is not None:
+        remote.push()
+        _say(f"uploaded to {remote.uri}")
     _say(f"results: {sweep_dir / 'results.parquet'}; report: {written[f'report_{cfg.lang}']}; "
          f"dashboard: {written['dashboard']}; next search space: {written['next_space']}; "
          f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
