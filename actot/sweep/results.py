@@ -420,17 +420,25 @@ class ResultsRecorder(Callback):
 
 def error_reason(trial) -> str:
     """The last line of what a trial raised (our ActotError's one line, or the exception's)."""
-    err = None
-    try:  # the driver's local copy first: the storage copy is written later
-        local = trial.pickled_error_file
-        if local and Path(local).is_file():
-            import cloudpickle
+    import time
 
-            err = cloudpickle.loads(Path(local).read_bytes())
+    err = None
+    deadline = time.monotonic() + 5.0
+    while err is None:  # on a loaded machine Ray may write the error file a moment after the callback
+        try:  # the driver's local copy first: the storage copy is written later
+            local = trial.pickled_error_file
+            if local and Path(local).is_file():
+                import cloudpickle
+
+                err = cloudpickle.loads(Path(local).read_bytes())
+            else:
+                err = trial.get_pickled_error()
+        except Exception:  # noqa: BLE001 - an unreadable error file must not end the sweep
+            err = None
+        if err is None and time.monotonic() < deadline:
+            time.sleep(0.25)
         else:
-            err = trial.get_pickled_error()
-    except Exception:  # noqa: BLE001 - an unreadable error file must not end the sweep
-        err = None
+            break
     cause = getattr(err, "cause", None) or err
     if cause is None:
         return "the trial raised an error"
