@@ -428,7 +428,7 @@ def error_reason(trial) -> str:
         try:  # the driver's local copy first: the storage copy is written later
             local = trial.pickled_error_file
             if local and Path(local).is_file():
-                import cloudpickle
+                from ray import cloudpickle  # Ray's own copy: the standalone package may be absent
 
                 err = cloudpickle.loads(Path(local).read_bytes())
             else:
