@@ -77,6 +77,8 @@ class OTConfig:
     weight_label: weight of the label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
     cost: 'sqeuclidean' (the method: squared Euclidean distances) or 'normalised' (each term
         divided by its batch mean for the plan; reg and tau then in units of a typical pair).
+    embed_norm: 'none' (the method) or 'l2': each camera embedding scaled to unit length before
+        the cost, so that L_ot cannot fall by shrinking the embeddings (bench/RESULTS.md).
     label: what the label cost compares: 'first_action', 'action_chunk' (flattened over time),
         'state' or 'state_first_action'; label_dims: [start, stop] slice of its feature dimension.
     batch_size: B_ot, target frames (and as many paired source frames) per step.
@@ -93,6 +95,7 @@ class OTConfig:
     weight_label: float = 0.0
     lambda_ot: float = 0.1
     cost: str = "sqeuclidean"
+    embed_norm: str = "none"
     label: str = "first_action"
     label_dims: Optional[list[int]] = None
     batch_size: int = 32
@@ -153,6 +156,7 @@ CHOICES = {
     "ot.heuristic": ("hard", "soft", "none"),
     "ot.solver": ("torch", "pot"),
     "ot.cost": ("sqeuclidean", "normalised"),
+    "ot.embed_norm": ("none", "l2"),
     "ot.label": ("first_action", "action_chunk", "state", "state_first_action"),
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,

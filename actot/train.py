@@ -105,6 +105,7 @@ def ot_settings(cfg: TrainConfig) -> OTSettings:
     o = cfg.ot
     return OTSettings(reg=o.reg, tau=(o.tau[0], o.tau[1]), heuristic=o.heuristic, bandwidth=o.bandwidth,
                       weight_embed=tuple(o.weight_embed), weight_label=o.weight_label, cost=o.cost,
+                      embed_norm=o.embed_norm,
                       max_iters=o.max_iters, tol=o.tol, check_every=o.check_every, solver=o.solver)
 
 

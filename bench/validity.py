@@ -17,7 +17,10 @@ second `run` on the same file skips what is there):
    replay read (`bench/rule_audit.py`, `bench/sweep_efficiency.py`);
 3. best: (d) the pool's best config by mean final success, with --seeds fresh seeds;
 4. reg pool: --reg-pool configs of the default sweep's `ot_reg` space, one seed each (rule audit);
-5. grid: (b) and (c) over domain shift and the number of target demos, --grid-seeds seeds.
+5. grid: (b) and (c) over domain shift and the number of target demos, --grid-seeds seeds
+   (--grid-conditions / --grid-cells pick a part of it);
+6. variant: a candidate fix of OT, (e) OT at R1 with L2-normalised embeddings in the cost
+   (`ot.embed_norm=l2`), --seeds seeds on the default benchmark (only with --only variant).
 --deadline stops taking new runs after that many seconds.
 
 `analyse` prints the study table (mean success overall / covered / uncovered with 95%
@@ -39,6 +42,8 @@ from pathlib import Path
 STUDY = {"a-target-BC": {"bc_src_weight": 0.0, "ot.lambda_ot": 0.0},
          "b-cotrain": {"ot.lambda_ot": 0.0},
          "c-OT-R1": {}}
+VARIANTS = {"e-OT-l2": {"ot.embed_norm": "l2"}}
+CONDITIONS = {**STUDY, **VARIANTS}
 GRID = [{"data.sim.shift": 1.0}, {"data.sim.shift": 3.0}, {"data.sim.n_target": 5}, {"data.sim.n_target": 20}]
 POOL_EVERY = 100
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -145,9 +150,16 @@ def run(args) -> None:
             name, overrides = best
             phase2 += [job("study", "d-OT-best", overrides, 100 + s) for s in seeds]
         phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY}) for n, o in pools["ot_reg"][:args.reg_pool]]
-        phase2 += [job("grid", f"{name}|{k}={v}", {**o, k: v}, s)
-                   for cell in GRID for k, v in cell.items() for s in range(args.grid_seeds)
-                   for name, o in STUDY.items() if name != "a-target-BC"]
+        if keep is not None and "variant" in keep:
+            phase2 += [job("variant", n, o, s) for s in seeds for n, o in VARIANTS.items()]
+        cells = [f"{k}={v}" for cell in GRID for k, v in cell.items()]
+        wanted = args.grid_cells.split(",") if args.grid_cells else cells
+        unknown = sorted(set(wanted) - set(cells)) + sorted(set(args.grid_conditions.split(",")) - set(CONDITIONS))
+        if unknown:
+            raise SystemExit(f"validity.py: unknown grid cell or condition {unknown}; cells {cells}, conditions {list(CONDITIONS)}")
+        phase2 += [job("grid", f"{name}|{k}={v}", {**CONDITIONS[name], k: v}, s)
+                   for cell in GRID for k, v in cell.items() if f"{k}={v}" in wanted for s in range(args.grid_seeds)
+                   for name in args.grid_conditions.split(",")]
         if time.monotonic() < deadline:
             drain([j for j in phase2 if keep is None or j["group"] in keep or (j["group"] == "study" and "best" in keep)])
     print(f"wrote {out}")
@@ -194,7 +206,7 @@ def analyse(args) -> None:
 
     print("## Study (default benchmark): final success, mean over training seeds with 95% t-interval\n")
     print("| condition | seeds | success | covered | uncovered |\n|---|---|---|---|---|")
-    study = table("study", [*STUDY, "d-OT-best"])
+    study = table("study", [*STUDY, "d-OT-best"]) + table("variant", list(VARIANTS))
     for name, stats, n in study:
         print(f"| {name} | {n} | " + " | ".join(f"{m:.3f} ± {h:.3f}" for m, h, _ in stats) + " |")
     best = best_pool_config([json.loads(line) for line in Path(args.file).read_text().splitlines()])
@@ -237,11 +249,12 @@ def analyse(args) -> None:
     grid = [r for r in rows if r["group"] == "grid"]
     if grid:
         print("\n## Grid: final success (all / uncovered), mean ± 95% t-interval\n")
-        print("| cell | b-cotrain | c-OT-R1 |\n|---|---|---|")
+        conds = [c for c in CONDITIONS if any(r["name"].startswith(c + "|") for r in grid)]
+        print("| cell | " + " | ".join(conds) + " |\n|" + "---|" * (len(conds) + 1))
         cells = sorted({r["name"].split("|", 1)[1] for r in grid})
         for cell in cells:
             parts = []
-            for cond in ("b-cotrain", "c-OT-R1"):
+            for cond in conds:
                 runs = [r for r in grid if r["name"] == f"{cond}|{cell}"]
                 if runs:
                     a = mean_ci([final(r) for r in runs])
@@ -250,11 +263,11 @@ def analyse(args) -> None:
                 else:
                     parts.append("-")
             print(f"| {cell} | " + " | ".join(parts) + " |")
-    diag = [r for r in rows if r["group"] == "study"]
+    diag = [r for r in rows if r["group"] in ("study", "variant")]
     if diag:
         print("\n## Why: OT diagnostics at the last log (mean over seeds)\n")
         print("| condition | ot_grad_ratio | ot_pi_sum | ot_loss_embed | train/l1_loss | eval/avg_l1 |\n|---|---|---|---|---|---|")
-        for name in [*STUDY, "d-OT-best"]:
+        for name in [*STUDY, "d-OT-best", *VARIANTS]:
             runs = [r for r in diag if r["name"] == name]
             if runs:
                 vals = [mean_ci([final(r, k) for r in runs if final(r, k) is not None] or [math.nan])[0]
@@ -335,7 +348,10 @@ def main() -> None:
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new run starts")
     r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, 30 steps, 10 rollouts")
-    r.add_argument("--only", help="comma-separated groups to run: study,pool,best,regpool,grid (default all)")
+    r.add_argument("--only", help="comma-separated groups to run: study,pool,best,regpool,grid,variant "
+                                  "(default all but variant)")
+    r.add_argument("--grid-conditions", default="b-cotrain,c-OT-R1", help="conditions the grid runs (study or variant names)")
+    r.add_argument("--grid-cells", help="comma-separated cells, e.g. data.sim.shift=1.0 (default all)")
     r.add_argument("--configs", help="the pools' configs from `configs` (for a machine without Optuna)")
     c = sub.add_parser("configs", help="write the pools' configs as JSON (they need Optuna to draw)")
     c.add_argument("--pool", type=int, default=24)

@@ -195,6 +195,30 @@ def test_normalised_cost_is_scale_free_and_sqeuclidean_is_not():
         assert same == scale_free
 
 
+def test_l2_embed_norm_makes_the_loss_blind_to_the_embeddings_scale():
+    z_src, z_tgt, *rest = _inputs()
+    for norm, scale_free in (("l2", True), ("none", False)):
+        settings = OTSettings(reg=0.5, tau=(2.0, 2.0), heuristic="hard", embed_norm=norm)
+        small, _ = ot_loss(settings, 0.1 * z_src, 0.1 * z_tgt, *rest)
+        large, _ = ot_loss(settings, z_src, z_tgt, *rest)
+        assert (float(small) == pytest.approx(float(large), rel=1e-4)) == scale_free
+    # unit vectors: every squared distance lies in [0, 4], so the loss does too
+    loss, _ = ot_loss(OTSettings(heuristic="none", embed_norm="l2", weight_embed=(1 / 3,)), 50 * z_src, z_tgt, *rest)
+    assert 0.0 < float(loss) <= 4.0
+
+
+def test_embedding_geometry_tells_shrinking_from_aligning():
+    z_src, z_tgt, *rest = _inputs()
+    settings = OTSettings(reg=0.5, tau=(2.0, 2.0))
+    _, base = ot_loss(settings, z_src, z_tgt, *rest)
+    _, shrunk = ot_loss(settings, 0.1 * z_src, 0.1 * z_tgt, *rest)
+    assert float(shrunk["ot_embed_norm"]) == pytest.approx(0.1 * float(base["ot_embed_norm"]), rel=1e-5)
+    assert float(shrunk["ot_pair_ratio"]) == pytest.approx(float(base["ot_pair_ratio"]), rel=1e-4)
+    assert float(base["ot_pair_ratio"]) == pytest.approx(1.0, abs=0.5)  # random pairs: no closer than strangers
+    _, aligned = ot_loss(settings, z_src, z_src + 1e-3 * z_tgt, *rest)
+    assert float(aligned["ot_pair_ratio"]) < 1e-3
+
+
 def test_make_label_kinds_and_dims():
     state = torch.arange(8.0).view(2, 4)
     action = torch.arange(2 * 3 * 5.0).view(2, 3, 5)

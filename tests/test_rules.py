@@ -50,6 +50,18 @@ def test_ot_cost_diverging_needs_a_monotone_rise():
     assert check_rule(rule, tiny_rise) is None
 
 
+def test_embed_collapse_flags_a_fivefold_shrink_not_a_slow_drift():
+    rule = parse_rule("embed_collapse")
+    assert (rule.metric, rule.action) == ("ot_embed_norm", "flag")
+    # OT at lambda 0.1 on the embedded benchmark: ~14 -> under 1 within a few reports
+    collapse = history("ot_embed_norm", [13.9, 6.0, 2.5, 1.2, 0.9])
+    decision = check_rule(rule, collapse)
+    assert decision is not None and decision.step == 125 and decision.action == "flag"
+    # co-training: 14 -> 12 over the whole run
+    drift = history("ot_embed_norm", [13.9, 13.5, 13.0, 12.6, 12.2, 11.9])
+    assert not any(check_rule(rule, drift[:i]) for i in range(1, len(drift) + 1))
+
+
 def test_rules_ignore_rows_without_their_metric():
     rule = parse_rule({"use": "pi_collapse", "after": 0, "patience": 1})
     rows = [{"step": 0, "eval/avg_l1": 1.5}, {"step": 25, "ot_pi_sum": 0.05}]

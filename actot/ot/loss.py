@@ -16,6 +16,11 @@ each divided by their own batch mean, so reg and tau are in units of a typical p
 any model width; the loss still uses the raw M (a normalised loss scales its gradient by
 1 / mean cost and collapses the embeddings).
 
+`embed_norm="l2"` (an option, not the method) scales each camera embedding to unit length
+before the cost: ||z_s - z_t||^2 = 2 - 2 cos(z_s, z_t) is then in [0, 4] and L_ot can only fall
+by turning paired embeddings towards each other, not by shrinking them all (which is how the
+method at lambda 0.1 lowers its loss on the embedded benchmark: bench/RESULTS.md).
+
 `heuristic` (the reference measure c of the solver):
 - "hard": c = I / n, the reference code's prior. Every off-diagonal entry of pi is exactly 0
   and the plan has a closed form (`diagonal_plan`): only reg + tau_a + tau_b matters.
@@ -29,12 +34,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from actot.ot.sinkhorn import diagonal_plan, sinkhorn_unbalanced, sinkhorn_unbalanced_pot
 
 HEURISTICS = ("hard", "soft", "none")
 COSTS = ("sqeuclidean", "normalised")
+EMBED_NORMS = ("none", "l2")
 LABELS = ("first_action", "action_chunk", "state", "state_first_action")
 
 
@@ -95,6 +102,7 @@ class OTSettings:
     weight_embed: tuple[float, ...] = (1.0,)
     weight_label: float = 0.0
     cost: str = "sqeuclidean"
+    embed_norm: str = "none"
     max_iters: int = 1000
     tol: float = 1e-6
     check_every: int = 50
@@ -105,6 +113,10 @@ def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Te
                label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
     """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or [])."""
     k = z_src.shape[1]
+    if settings.embed_norm == "l2":
+        z_src, z_tgt = F.normalize(z_src.float(), dim=-1), F.normalize(z_tgt.float(), dim=-1)
+    elif settings.embed_norm != "none":
+        raise ValueError(f"embed_norm must be one of {EMBED_NORMS}, got {settings.embed_norm!r}")
     weights = list(settings.weight_embed)
     if len(weights) == 1 and k > 1:
         weights = weights * k  # one number: the same weight for every camera
@@ -113,6 +125,24 @@ def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Te
     embed = [(w, sq_euclidean(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
     label = [(settings.weight_label, sq_euclidean(label_src, label_tgt))] if settings.weight_label else []
     return embed, label
+
+
+def embedding_geometry(z_src: Tensor, z_tgt: Tensor) -> dict[str, Tensor]:
+    """Scale-free signs of what OT does to the (raw) embeddings, (n, K, D) each.
+
+    ot_embed_norm: mean ||z|| over both domains and every camera: a fall of 10x or more means
+    the loss is being lowered by shrinking the embeddings (bench/RESULTS.md), not by aligning them.
+    ot_pair_ratio: mean squared distance of the sampler's pairs (the diagonal) over that of all
+    other source/target combinations, summed over cameras: below 1, paired frames sit closer
+    than strangers whatever the embeddings' scale.
+    """
+    z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
+    n = z_src.shape[0]
+    dist = sum(sq_euclidean(z_src[:, k], z_tgt[:, k]) for k in range(z_src.shape[1]))
+    paired = torch.diagonal(dist).mean()
+    others = (dist.sum() - torch.diagonal(dist).sum()) / max(n * n - n, 1)
+    return {"ot_embed_norm": torch.cat([z_src, z_tgt]).norm(dim=-1).mean(),
+            "ot_pair_ratio": paired / others.clamp_min(1e-12)}
 
 
 def solve_plan(settings: OTSettings, plan_cost: Tensor) -> tuple[Tensor, Tensor, int]:
@@ -140,7 +170,7 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
     Metrics: ot_loss = ot_loss_embed + ot_loss_label (the plan-weighted embedding and label
     terms), ot_pi_sum, ot_pi_diag, ot_cost(state) (state-space cost per unit of transported
     mass), ot_sinkhorn_err (the solver's relative marginal error at exit; 0 for the closed
-    form), ot_sinkhorn_iters, and ot_true_pair_mass (share of the mass on pairs that the
+    form), ot_sinkhorn_iters, ot_embed_norm and ot_pair_ratio (`embedding_geometry`), and ot_true_pair_mass (share of the mass on pairs that the
     generator's ground truth calls similar) when `true_pair` (n, n) is given.
     """
     n = z_src.shape[0]
@@ -169,6 +199,7 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
             "ot_sinkhorn_err": err.max().float(),
             "ot_sinkhorn_iters": torch.tensor(float(iterations), device=pi.device),
         }
+        metrics.update(embedding_geometry(z_src, z_tgt))
         if true_pair is not None:
             metrics["ot_true_pair_mass"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
     return loss, metrics

@@ -30,6 +30,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "ot_grad_ratio": ("ot_grad_ratio", "OT/BC梯度比"),
     "train/grad_norm": ("train/grad_norm", "梯度范数"),
     "ot_true_pair_mass": ("ot_true_pair_mass", "真实配对质量占比"),
+    "ot_embed_norm": ("ot_embed_norm", "embedding范数"),
+    "ot_pair_ratio": ("ot_pair_ratio", "配对/非配对距离比"),
 }
 # The seed log's seven, in its order; any other metric follows in the order first seen.
 SEED_ORDER = ("train/loss", "train/l1_loss", "eval/avg_l1", "ot_loss", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)")

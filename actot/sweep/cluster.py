@@ -45,10 +45,7 @@ def probe_node(paths: dict[str, str], writable: dict[str, str]) -> list[str]:
                             "mounts, or s3://)")
             continue
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".node-probe-{os.getpid()}"
-            probe.write_text("ok")
-            probe.unlink()
+            make_writable_dir(folder)
         except OSError as err:
             problems.append(f"{key}: {folder} is not writable ({err.strerror or err})")
     return problems
@@ -92,3 +89,12 @@ def node_requirements(base_cfg, sweep_dir: str | None) -> tuple[dict[str, str], 
     if sweep_dir:
         writable["storage"] = sweep_dir
     return paths, writable
+
+
+def make_writable_dir(folder: Path) -> None:
+    """Create `folder` and prove a file can be written in it (raises OSError): a read-only mount or a
+    full disk shows here, in one line, and not in the middle of a trial."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    probe.write_text("ok")
+    probe.unlink()

@@ -41,6 +41,7 @@ from pathlib import Path
 from actot.config import apply_overrides
 from actot.errors import ActotError
 from actot.sim.generate import load_sim_spec
+from actot.sweep.cluster import make_writable_dir
 from actot.sweep.config import SweepConfig, base_train_config, startup_trials
 from actot.sweep.metrics import SWEEP_METRICS
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
@@ -400,10 +401,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
         raise ActotError(f"resume=true but {sweep_dir} does not exist; pass the name= of an earlier sweep")
     created = not sweep_dir.exists()
     try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        probe = sweep_dir / f".write-test-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
+        make_writable_dir(sweep_dir)
     except OSError as err:
         raise ActotError(f"storage={cfg.storage}: cannot write in {sweep_dir} ({err.strerror or err}); "
                          "pick a writable storage= folder") from err
