@@ -171,7 +171,10 @@ def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
     knobs = sweep.knobs
     has_success = any(t.finite("eval/success") for t in sweep.trials)
     extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
-    header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}", "95% interval", "P(#1 beats)",
+    # one trial's last value carries its own standard error (over rollouts or held-out episodes)
+    own_se = ranking.scope == "last" and any(t.finite(f"{ranking.metric}_se") for t in sweep.trials)
+    header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}" + ("±se" if own_se else ""),
+              "95% interval", "P(#1 beats)",
               "best@step", *([extra + "±se"] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
     rows = []
     for pos, group in enumerate(ranking.groups, start=1):
@@ -179,8 +182,9 @@ def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
         best = best_at(lead, ranking.metric, ranking.better)
         success = _with_se(lead, extra) if extra else None
         iv = group.interval
+        value = _with_se(lead, ranking.metric) if own_se and len(group.values) == 1 else _fmt(iv.mean if iv else None)
         cells = [str(pos), lead.trial_id + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
-                 group.status, str(len(group.values)), _fmt(iv.mean if iv else None),
+                 group.status, str(len(group.values)), value,
                  f"[{iv.low:.4g}, {iv.high:.4g}]" if iv and iv.has_width else "-",
                  f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
                  f"{best[0]:.4g}@{best[1]}" if best else "-", *([_fmt(success)] if extra else []),
