@@ -109,6 +109,17 @@ def ot_settings(cfg: TrainConfig) -> OTSettings:
                       max_iters=o.max_iters, tol=o.tol, check_every=o.check_every, solver=o.solver)
 
 
+def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
+    """`ot_embed_norm` of the untrained model on the first OT batch; the sampler's draws are put back,
+    so training sees the same batches as without this measurement."""
+    state = sampler.state_dict()
+    batch = to_tensors(sampler.next(), device)
+    sampler.load_state_dict(state)
+    rows = {k: v[:2 * cfg.ot.batch_size] for k, v in batch.items() if k != "true_pair"}
+    with torch.no_grad():
+        return float(model.ot_embeddings(rows).float().norm(dim=-1).mean())
+
+
 def step_losses(model: ACT, batch: dict, cfg: TrainConfig, settings: OTSettings, use_amp: bool = False):
     """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
 
@@ -225,6 +236,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         bar = tqdm(total=cfg.steps, initial=start_step, desc=name, unit="step", dynamic_ncols=True)
     if start_step == 0:  # the untrained baseline: the 'first' value the seed log compares with
         baseline = eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
+        baseline["ot_embed_norm"] = initial_embed_norm(model, sampler, cfg, device)
         log.log(0, baseline)
         if report is not None:
             report(dict(baseline, step=0), None, log.rows)
@@ -265,6 +277,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         if bad:
             status, reason = "non_finite", f"{bad[0]} became {metrics[bad[0]]} by step {step}"
             break
+        initial_norm = log.rows[0].get("ot_embed_norm") if log.rows else None
+        if initial_norm:  # scale-free: the embeddings' size against the untrained model's
+            metrics["ot_embed_shrink"] = metrics["ot_embed_norm"] / initial_norm
         metrics.update(eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
         rollout_now = step == cfg.steps or (cfg.rollout_every and step % cfg.rollout_every == 0)
         if rollout_now and spec is not None and cfg.rollout_episodes:

@@ -50,15 +50,13 @@ def test_ot_cost_diverging_needs_a_monotone_rise():
     assert check_rule(rule, tiny_rise) is None
 
 
-def test_embed_collapse_flags_a_fivefold_shrink_not_a_slow_drift():
+def test_embed_collapse_flags_a_tenfold_shrink_not_co_trainings_drift():
     rule = parse_rule("embed_collapse")
-    assert (rule.metric, rule.action) == ("ot_embed_norm", "flag")
-    # OT at lambda 0.1 on the embedded benchmark: ~14 -> under 1 within a few reports
-    collapse = history("ot_embed_norm", [13.9, 6.0, 2.5, 1.2, 0.9])
+    assert (rule.metric, rule.op, rule.value, rule.action) == ("ot_embed_shrink", "<", 0.1, "flag")
+    collapse = history("ot_embed_shrink", [0.15, 0.06, 0.03, 0.02])  # OT at R1: ~0.02 of the initial size
     decision = check_rule(rule, collapse)
-    assert decision is not None and decision.step == 125 and decision.action == "flag"
-    # co-training: 14 -> 12 over the whole run
-    drift = history("ot_embed_norm", [13.9, 13.5, 13.0, 12.6, 12.2, 11.9])
+    assert decision is not None and decision.step == 100 and decision.action == "flag"
+    drift = history("ot_embed_shrink", [0.9, 0.7, 0.5, 0.4, 0.35, 0.3])  # co-training
     assert not any(check_rule(rule, drift[:i]) for i in range(1, len(drift) + 1))
 
 

@@ -38,6 +38,11 @@ def test_metrics_have_the_seed_keys_and_are_finite(small_sim, tmp_path):
         assert all(v is not None and math.isfinite(v) for v in history[key][1:]), key
     assert all(v > 0 for v in history["ot_grad_ratio"][1:])
     assert list((tmp_path / "keys" / "wandb").glob("offline-run-*"))
+    # the embeddings' size: the untrained model's at step 0, then each window's over it
+    initial = history["ot_embed_norm"][0]
+    assert initial > 0 and history["ot_embed_shrink"][0] is None
+    for norm, shrink in zip(history["ot_embed_norm"][1:], history["ot_embed_shrink"][1:]):
+        assert shrink == pytest.approx(norm / initial)
 
 
 @pytest.mark.parametrize("heuristic", ["hard", "soft", "none"])
@@ -150,6 +155,20 @@ def _model_and_batch(small_sim, tmp_path, *extra):
     model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras))
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
     return cfg, model, to_tensors(sampler.next(), torch.device("cpu")), ot_settings(cfg)
+
+
+def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
+    from actot.data.sampler import CoTrainSampler
+    from actot.train import initial_embed_norm, load_data
+
+    cfg, model, _, _ = _model_and_batch(small_sim, tmp_path)
+    data, _, _ = load_data(cfg)
+    sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
+    untouched = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
+    assert initial_embed_norm(model, sampler, cfg, torch.device("cpu")) > 0
+    for _ in range(3):
+        a, b = sampler.next(), untouched.next()
+        assert all((a[k] == b[k]).all() for k in a)
 
 
 @pytest.mark.parametrize("bc_on_ot_rows", [False, True])

@@ -31,6 +31,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "train/grad_norm": ("train/grad_norm", "梯度范数"),
     "ot_true_pair_mass": ("ot_true_pair_mass", "真实配对质量占比"),
     "ot_embed_norm": ("ot_embed_norm", "embedding范数"),
+    "ot_embed_shrink": ("ot_embed_shrink", "embedding收缩比"),
     "ot_pair_ratio": ("ot_pair_ratio", "配对/非配对距离比"),
 }
 # The seed log's seven, in its order; any other metric follows in the order first seen.

@@ -10,7 +10,7 @@ from __future__ import annotations
 REPORTED_METRICS = (
     "train/loss", "train/l1_loss", "train/kld_loss", "train/grad_norm",
     "ot_loss", "ot_loss_embed", "ot_loss_label", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)", "ot_true_pair_mass",
-    "ot_embed_norm", "ot_pair_ratio", "ot_grad_ratio", "ot_sinkhorn_err", "ot_sinkhorn_iters",
+    "ot_embed_norm", "ot_embed_shrink", "ot_pair_ratio", "ot_grad_ratio", "ot_sinkhorn_err", "ot_sinkhorn_iters",
     "eval/avg_l1", "eval/avg_l1_se", "eval/success", "eval/success_se", "eval/success_covered",
     "eval/success_covered_se", "eval/success_uncovered", "eval/success_uncovered_se", "time/step_s",
 )
