@@ -17,7 +17,7 @@ second `run` on the same file skips what is there):
    replay read (`bench/rule_audit.py`, `bench/sweep_efficiency.py`);
 3. best: (d) the pool's best config by mean final success, with --seeds fresh seeds;
 4. reg pool: --reg-pool configs of the default sweep's `ot_reg` space, one seed each (rule audit);
-5. grid: (b) and (c) over domain shift and the number of target demos, --grid-seeds seeds
+5. grid: (b) and (c) over domain shift, the number of target demos and training steps, --grid-seeds seeds
    (--grid-conditions / --grid-cells pick a part of it);
 6. variant: a candidate fix of OT, (e) OT at R1 with L2-normalised embeddings in the cost
    (`ot.embed_norm=l2`), --seeds seeds on the default benchmark (only with --only variant).
@@ -44,7 +44,8 @@ STUDY = {"a-target-BC": {"bc_src_weight": 0.0, "ot.lambda_ot": 0.0},
          "c-OT-R1": {}}
 VARIANTS = {"e-OT-l2": {"ot.embed_norm": "l2"}}
 CONDITIONS = {**STUDY, **VARIANTS}
-GRID = [{"data.sim.shift": 1.0}, {"data.sim.shift": 3.0}, {"data.sim.n_target": 5}, {"data.sim.n_target": 20}]
+GRID = [{"data.sim.shift": 1.0}, {"data.sim.shift": 3.0}, {"data.sim.n_target": 5}, {"data.sim.n_target": 20},
+        {"steps": 1500}]  # longer training: does it make the seeds agree?
 POOL_EVERY = 100
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 

@@ -186,3 +186,27 @@ def test_best_so_far_is_over_every_report_not_the_latest(tmp_path):
     store.add_result("a", {}, {"step": 10, "eval/avg_l1": 0.2})
     store.add_result("a", {}, {"step": 20, "eval/avg_l1": 0.4})  # the latest report is worse
     assert store.best_so_far() == 0.2
+
+
+def test_shrunk_embeddings_are_diagnosed_and_not_called_stable(tmp_path):
+    from actot.report.diagnose import diagnose, rule_advice
+    from actot.sweep.results import ResultsStore
+    from actot.sweep.space import load_space
+
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
+    for tid, shrink, flags in (("shrunk", 0.04, "embed_collapse"), ("kept", 0.6, None)):
+        store.start(tid, {"ot.reg": 2.0, "ot.tau": 10.0})
+        store.add_result(tid, {}, {"step": 0, "eval/avg_l1": 0.8, "ot_embed_norm": 11.0})
+        store.add_result(tid, {}, {"step": 50, "eval/avg_l1": 0.6, "ot_pi_sum": 0.99, "ot_cost(state)": 1.0})
+        store.add_result(tid, {}, {"step": 100, "eval/avg_l1": 0.4, "ot_pi_sum": 0.99, "ot_cost(state)": 0.5,
+                                   "ot_embed_shrink": shrink, **({"flags": flags} if flags else {})})
+        store.finish(tid)
+    (tmp_path / "sweep.json").write_text('{"sweep": {"metric": "eval/avg_l1", "mode": "min", "name": "demo"}}')
+    sweep = load_sweep_dir(tmp_path)
+    codes = {(f.trial_id, f.code) for f in diagnose(sweep)}
+    # a healthy plan and eval L1 down 50 % would be "stable, ready for a larger lambda_ot", but not while
+    # OT is shrinking the embeddings
+    assert ("shrunk", "embed_collapse") in codes and ("shrunk", "stable") not in codes
+    assert ("kept", "stable") in codes and ("kept", "embed_collapse") not in codes
+    advice = rule_advice(sweep)
+    assert len(advice) == 1 and advice[0].startswith("embed_collapse flagged 1 trial(s)") and "embed_norm=l2" in advice[0]

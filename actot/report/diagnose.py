@@ -6,7 +6,9 @@ The thresholds are the seed authors' (their log and their own fork's hand rules,
 than 10% aligns the wrong things (lower weight_label or go embed-only); a finished run with a
 healthy plan and an offline eval L1 down by at least 10% is stable, ready for a larger lambda_ot;
 an eval L1 that moved by less than 2% has stalled; a gradient norm above 100 wants a larger reg
-and a smaller lr. Each finding carries English and Chinese text and the knobs it would move,
+and a smaller lr. One rule is ours, from the benchmark (bench/RESULTS.md): camera embeddings that
+end below a tenth of their untrained size (`ot_embed_shrink`) mean OT lowers its loss by
+shrinking them, not by aligning them; such a run is not "stable, ready for a larger lambda_ot". Each finding carries English and Chinese text and the knobs it would move,
 which the advisor turns into the next search space.
 """
 
@@ -22,6 +24,7 @@ COST_FALL_NEEDED = -0.10
 STABLE_L1_GAIN = 0.10
 STALLED_L1_GAIN = 0.02
 GRAD_NORM_LARGE = 100.0
+EMBED_SHRUNK_BELOW = 0.1  # ours, not the seed's: bench/RESULTS.md (OT at R1 ends at ~0.02, co-training at ~0.3)
 
 # The seed log's advice per rule that stopped trials (the console's end-of-sweep lines).
 ADVICE = {
@@ -29,6 +32,9 @@ ADVICE = {
     "ot_cost_diverging": "the state-space OT cost kept rising: lower ot.weight_label, or try embed-only (weight_label=0), "
                          "or lower ot.reg slightly",
     "non_finite": "a metric became NaN/Inf: lower the learning rate or lambda_ot, or raise ot.reg",
+    "embed_collapse": "OT lowers its loss by shrinking the camera embeddings, not by aligning them: set "
+                      "ot.embed_norm=l2 (on the embedded benchmark it keeps them and co-training's success), "
+                      "or lower lambda_ot (docs/ot.md)",
     "asha": "ASHA judged these behind their peers at a rung; more steps or a larger grace_period would tell more",
 }
 
@@ -80,6 +86,13 @@ def diagnose_trial(trial: Trial) -> list[Finding]:
                            f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%："
                            "减小 weight_label（×0.5）或仅用 embedding 做对照；必要时略降 reg",
                            {"ot.weight_label": "lower", "ot.reg": "lower"}))
+    _, shrink = _first_last(trial, "ot_embed_shrink")
+    if shrink is not None and shrink < EMBED_SHRUNK_BELOW:
+        out.append(Finding("embed_collapse", tid,
+                           f"embeddings shrank to {shrink:.2g} of their untrained size (< {EMBED_SHRUNK_BELOW}): "
+                           + ADVICE["embed_collapse"],
+                           f"embedding 收缩到初始大小的 {shrink:.2g}（< {EMBED_SHRUNK_BELOW}）：OT 靠缩小而非对齐 embedding "
+                           "降低损失；设 ot.embed_norm=l2 或降低 λ_ot", {"ot.lambda_ot": "lower"}))
     if trial.stop_rule == "ot_cost_diverging":
         out.append(Finding("diverging", tid, ADVICE["ot_cost_diverging"],
                            "OT cost(state) 持续上升：减小 weight_label，或仅用 embedding，或略降 reg",
@@ -92,7 +105,8 @@ def diagnose_trial(trial: Trial) -> list[Finding]:
                            f"梯度范数={grad:.3g} > {GRAD_NORM_LARGE:g}：reg ×1.3，学习率 ×0.7",
                            {"ot.reg": "raise", "lr": "lower"}))
     healthy = (trial.status == "finished" and not collapsed and pi_last is not None
-               and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite") for f in out))
+               and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite", "embed_collapse")
+                           for f in out))
     if healthy and l1_gain is not None and l1_gain >= STABLE_L1_GAIN:
         out.append(Finding("stable", tid,
                            f"stable (ot_pi_sum last={pi_last:.3g}, eval L1 down {l1_gain:.1%}): ready for a larger "
@@ -107,16 +121,18 @@ def diagnose(sweep: Sweep) -> list[Finding]:
 
 
 def rule_advice(sweep: Sweep) -> list[str]:
-    """One line per rule that stopped trials: how many, where in the space, what the seed log advises."""
+    """One line per rule that stopped or flagged trials: how many, where in the space, what to do."""
     lines, by_rule = [], {}
     for trial in sweep.trials:
         if trial.stop_rule:
-            by_rule.setdefault(trial.stop_rule, []).append(trial)
-    for rule, trials in sorted(by_rule.items()):
+            by_rule.setdefault((trial.stop_rule, "stopped"), []).append(trial)
+        for rule in filter(None, (trial.flags or "").split(",")):
+            by_rule.setdefault((rule, "flagged"), []).append(trial)
+    for (rule, verb), trials in sorted(by_rule.items()):
         where = []
         for key in sweep.knobs:
             values = [t.params[key] for t in trials if isinstance(t.params.get(key), (int, float))]
             if values:
                 where.append(f"{key} {min(values):.3g}..{max(values):.3g}")
-        lines.append(f"{rule} stopped {len(trials)} trial(s) ({', '.join(where)}): {ADVICE.get(rule, 'see the rule')}")
+        lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): {ADVICE.get(rule, 'see the rule')}")
     return lines
