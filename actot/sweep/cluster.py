@@ -45,7 +45,7 @@ def probe_node(paths: dict[str, str], writable: dict[str, str]) -> list[str]:
                             "mounts, or s3://)")
             continue
         try:
-            make_writable_dir(folder)
+            make_writable_dir(folder, ".node-probe-")
         except OSError as err:
             problems.append(f"{key}: {folder} is not writable ({err.strerror or err})")
     return problems
@@ -91,10 +91,11 @@ def node_requirements(base_cfg, sweep_dir: str | None) -> tuple[dict[str, str], 
     return paths, writable
 
 
-def make_writable_dir(folder: Path) -> None:
+def make_writable_dir(folder: Path, probe_prefix: str = ".write-test-") -> None:
     """Create `folder` and prove a file can be written in it (raises OSError): a read-only mount or a
-    full disk shows here, in one line, and not in the middle of a trial."""
+    full disk shows here, in one line, and not in the middle of a trial. A node's check uses its own
+    prefix, so that what a worker node writes in a shared sweep folder can be told from the driver's."""
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f".write-test-{os.getpid()}"
+    probe = folder / f"{probe_prefix}{os.getpid()}"
     probe.write_text("ok")
     probe.unlink()
