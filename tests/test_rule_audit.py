@@ -168,6 +168,21 @@ def test_quick_bench_scripts_print_their_tables(script, expected):
         assert text in done.stdout
 
 
+@pytest.mark.slow
+def test_quick_validity_study_runs_and_prints_its_tables(tmp_path):
+    out = tmp_path / "v.jsonl"
+    run = [sys.executable, str(ROOT / "bench" / "validity.py")]
+    done = subprocess.run([*run, "run", "--quick", "--out", str(out), "--runs-dir", str(tmp_path / "runs"),
+                           "--jobs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shown = subprocess.run([*run, "analyse", str(out), "--plot", str(tmp_path / "v.png")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for text in ("## Study", "c-OT-R1", "## Calibration", "## Grid", "| b-cotrain | c-OT-R1 |"):
+        assert text in shown.stdout, text
+    assert (tmp_path / "v.png").stat().st_size > 0
+
+
 def test_on_a_pool_with_structure_the_searches_beat_random_and_asha_trims_trials():
     """A made-up pool (success peaks in the middle of ot_reg's space, a collapsed corner, noisy seeds):
     the replay machinery must let TPE find the peak with less compute than random, and ASHA cut trials."""
