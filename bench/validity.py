@@ -108,6 +108,11 @@ def run(args) -> None:
         return {"id": f"{group}/{name}/s{seed}", "group": group, "name": name, "overrides": overrides, "seed": seed,
                 "common": {**common, **(extra or {})}, "out_dir": out_dir}
 
+    cells = [f"{k}={v}" for cell in GRID for k, v in cell.items()]
+    wanted = args.grid_cells.split(",") if args.grid_cells else cells
+    unknown = sorted(set(wanted) - set(cells)) + sorted(set(args.grid_conditions.split(",")) - set(CONDITIONS))
+    if unknown:  # before anything trains
+        raise SystemExit(f"validity.py: unknown grid cell or condition {unknown}; cells {cells}, conditions {list(CONDITIONS)}")
     seeds = range(args.seeds)
     phase1 = [job("study", n, o, s) for s in seeds for n, o in STUDY.items()]
     keep = set(args.only.split(",")) if args.only else None
@@ -153,11 +158,6 @@ def run(args) -> None:
         phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY}) for n, o in pools["ot_reg"][:args.reg_pool]]
         if keep is not None and "variant" in keep:
             phase2 += [job("variant", n, o, s) for s in seeds for n, o in VARIANTS.items()]
-        cells = [f"{k}={v}" for cell in GRID for k, v in cell.items()]
-        wanted = args.grid_cells.split(",") if args.grid_cells else cells
-        unknown = sorted(set(wanted) - set(cells)) + sorted(set(args.grid_conditions.split(",")) - set(CONDITIONS))
-        if unknown:
-            raise SystemExit(f"validity.py: unknown grid cell or condition {unknown}; cells {cells}, conditions {list(CONDITIONS)}")
         phase2 += [job("grid", f"{name}|{k}={v}", {**CONDITIONS[name], k: v}, s)
                    for cell in GRID for k, v in cell.items() if f"{k}={v}" in wanted for s in range(args.grid_seeds)
                    for name in args.grid_conditions.split(",")]

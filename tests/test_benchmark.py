@@ -184,7 +184,7 @@ def test_sweep_table_shows_success_with_its_standard_error(tmp_path):
     # the default sweep ranks by eval/success itself: its cell carries the standard error
     (tmp_path / "sweep.json").write_text('{"sweep": {"metric": "eval/success", "mode": "max", "name": "demo"}}')
     table = ranked_table(tmp_path)
-    assert "last eval/success±se" in table and "0.52±0.05" in table
+    assert "last eval/success (±se of one trial)" in table and "0.52±0.05" in table
 
 
 def test_impossible_sim_parameters_give_a_one_line_error(tmp_path):

@@ -214,9 +214,18 @@ def test_embedding_geometry_tells_shrinking_from_aligning():
     _, shrunk = ot_loss(settings, 0.1 * z_src, 0.1 * z_tgt, *rest)
     assert float(shrunk["ot_embed_norm"]) == pytest.approx(0.1 * float(base["ot_embed_norm"]), rel=1e-5)
     assert float(shrunk["ot_pair_ratio"]) == pytest.approx(float(base["ot_pair_ratio"]), rel=1e-4)
-    assert float(base["ot_pair_ratio"]) == pytest.approx(1.0, abs=0.5)  # random pairs: no closer than strangers
+    assert float(base["ot_pair_ratio"]) == pytest.approx(1.0, abs=0.2)  # random pairs: no closer than strangers
     _, aligned = ot_loss(settings, z_src, z_src + 1e-3 * z_tgt, *rest)
     assert float(aligned["ot_pair_ratio"]) < 1e-3
+    # every embedding one point: nothing tells pairs from strangers (1, not 0 or NaN)
+    _, same = ot_loss(settings, torch.ones_like(z_src), torch.ones_like(z_tgt), *rest)
+    assert float(same["ot_pair_ratio"]) == 1.0
+    # cameras weighted as in the cost: a zero-weight camera that pairs perfectly does not count
+    mixed_tgt = z_tgt.clone()
+    mixed_tgt[:, 0] = z_src[:, 0]
+    _, ignored = ot_loss(OTSettings(reg=0.5, tau=(2.0, 2.0), weight_embed=(0.0, 1.0, 1.0)), z_src, mixed_tgt, *rest)
+    _, counted = ot_loss(settings, z_src, mixed_tgt, *rest)
+    assert float(counted["ot_pair_ratio"]) < float(ignored["ot_pair_ratio"])
 
 
 def test_make_label_kinds_and_dims():

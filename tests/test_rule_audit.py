@@ -173,12 +173,13 @@ def test_quick_validity_study_runs_and_prints_its_tables(tmp_path):
     out = tmp_path / "v.jsonl"
     run = [sys.executable, str(ROOT / "bench" / "validity.py")]
     done = subprocess.run([*run, "run", "--quick", "--out", str(out), "--runs-dir", str(tmp_path / "runs"),
-                           "--jobs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                           "--jobs", "2", "--only", "study,grid,variant", "--grid-conditions", "b-cotrain,e-OT-l2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     shown = subprocess.run([*run, "analyse", str(out), "--plot", str(tmp_path / "v.png")], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
-    for text in ("## Study", "c-OT-R1", "## Calibration", "## Grid", "| b-cotrain | c-OT-R1 |"):
+    for text in ("## Study", "| c-OT-R1 | 2 |", "| e-OT-l2 | 2 |", "## Calibration", "## Grid", "| cell | b-cotrain | e-OT-l2 |"):
         assert text in shown.stdout, text
     assert (tmp_path / "v.png").stat().st_size > 0
 

@@ -127,22 +127,27 @@ def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Te
     return embed, label
 
 
-def embedding_geometry(z_src: Tensor, z_tgt: Tensor) -> dict[str, Tensor]:
+def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: tuple[float, ...] = (1.0,)) -> dict[str, Tensor]:
     """Scale-free signs of what OT does to the (raw) embeddings, (n, K, D) each.
 
     ot_embed_norm: mean ||z|| over both domains and every camera: a fall of 10x or more means
     the loss is being lowered by shrinking the embeddings (bench/RESULTS.md), not by aligning them.
     ot_pair_ratio: mean squared distance of the sampler's pairs (the diagonal) over that of all
-    other source/target combinations, summed over cameras: below 1, paired frames sit closer
-    than strangers whatever the embeddings' scale.
+    other source/target combinations, cameras weighted as in the cost (`weights`): below 1, paired
+    frames sit closer than strangers whatever the embeddings' scale. 1 when every embedding is the
+    same point (nothing tells pairs from strangers), never NaN (a NaN metric would stop the trial).
     """
     z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
-    n = z_src.shape[0]
-    dist = sum(sq_euclidean(z_src[:, k], z_tgt[:, k]) for k in range(z_src.shape[1]))
-    paired = torch.diagonal(dist).mean()
-    others = (dist.sum() - torch.diagonal(dist).sum()) / max(n * n - n, 1)
-    return {"ot_embed_norm": torch.cat([z_src, z_tgt]).norm(dim=-1).mean(),
-            "ot_pair_ratio": paired / others.clamp_min(1e-12)}
+    n, k = z_src.shape[0], z_src.shape[1]
+    weights = list(weights) * k if len(weights) == 1 else list(weights)
+    dist = sum(w * sq_euclidean(z_src[:, i], z_tgt[:, i]) for i, w in enumerate(weights) if w != 0.0)
+    if not torch.is_tensor(dist) or n < 2:
+        ratio = torch.ones((), device=z_src.device)
+    else:
+        paired = torch.diagonal(dist).mean()
+        others = (dist.sum() - torch.diagonal(dist).sum()) / (n * n - n)
+        ratio = torch.where(others > 1e-12, paired / others.clamp_min(1e-12), torch.ones_like(others))
+    return {"ot_embed_norm": torch.cat([z_src, z_tgt]).norm(dim=-1).mean(), "ot_pair_ratio": ratio}
 
 
 def solve_plan(settings: OTSettings, plan_cost: Tensor) -> tuple[Tensor, Tensor, int]:
@@ -199,7 +204,7 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
             "ot_sinkhorn_err": err.max().float(),
             "ot_sinkhorn_iters": torch.tensor(float(iterations), device=pi.device),
         }
-        metrics.update(embedding_geometry(z_src, z_tgt))
+        metrics.update(embedding_geometry(z_src, z_tgt, settings.weight_embed))
         if true_pair is not None:
             metrics["ot_true_pair_mass"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
     return loss, metrics

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actot.report.load import Sweep, Trial
+from actot.sweep.rules import first_decisions, parse_rule
 
 COLLAPSE_BELOW = 0.1
 LARGE_PLAN_ABOVE = 0.3
@@ -24,7 +25,7 @@ COST_FALL_NEEDED = -0.10
 STABLE_L1_GAIN = 0.10
 STALLED_L1_GAIN = 0.02
 GRAD_NORM_LARGE = 100.0
-EMBED_SHRUNK_BELOW = 0.1  # ours, not the seed's: bench/RESULTS.md (OT at R1 ends at ~0.02, co-training at ~0.3)
+EMBED_COLLAPSE = parse_rule("embed_collapse")  # ours, not the seed's: the built-in rule's test (bench/RESULTS.md)
 
 # The seed log's advice per rule that stopped trials (the console's end-of-sweep lines).
 ADVICE = {
@@ -86,13 +87,14 @@ def diagnose_trial(trial: Trial) -> list[Finding]:
                            f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%："
                            "减小 weight_label（×0.5）或仅用 embedding 做对照；必要时略降 reg",
                            {"ot.weight_label": "lower", "ot.reg": "lower"}))
-    _, shrink = _first_last(trial, "ot_embed_shrink")
-    if shrink is not None and shrink < EMBED_SHRUNK_BELOW:
+    shrunk = first_decisions([EMBED_COLLAPSE], trial.history) if trial.finite("ot_embed_shrink") else []
+    if shrunk:  # the same test as the rule's, so the report and the sweep's flag agree
+        _, shrink = _first_last(trial, "ot_embed_shrink")
         out.append(Finding("embed_collapse", tid,
-                           f"embeddings shrank to {shrink:.2g} of their untrained size (< {EMBED_SHRUNK_BELOW}): "
-                           + ADVICE["embed_collapse"],
-                           f"embedding 收缩到初始大小的 {shrink:.2g}（< {EMBED_SHRUNK_BELOW}）：OT 靠缩小而非对齐 embedding "
-                           "降低损失；设 ot.embed_norm=l2 或降低 λ_ot", {"ot.lambda_ot": "lower"}))
+                           f"embeddings shrank below {EMBED_COLLAPSE.value:g} of their untrained size ({shrunk[0].reason}; "
+                           f"last {shrink:.2g}): " + ADVICE["embed_collapse"],
+                           f"embedding 收缩到初始大小的 {EMBED_COLLAPSE.value:g} 以下（末={shrink:.2g}）：OT 靠缩小而非对齐 "
+                           "embedding 降低损失；设 ot.embed_norm=l2"))
     if trial.stop_rule == "ot_cost_diverging":
         out.append(Finding("diverging", tid, ADVICE["ot_cost_diverging"],
                            "OT cost(state) 持续上升：减小 weight_label，或仅用 embedding，或略降 reg",

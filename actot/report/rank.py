@@ -173,7 +173,7 @@ def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
     extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
     # one trial's last value carries its own standard error (over rollouts or held-out episodes)
     own_se = ranking.scope == "last" and any(t.finite(f"{ranking.metric}_se") for t in sweep.trials)
-    header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}" + ("±se" if own_se else ""),
+    header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}" + (" (±se of one trial)" if own_se else ""),
               "95% interval", "P(#1 beats)",
               "best@step", *([extra + "±se"] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
     rows = []

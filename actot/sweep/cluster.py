@@ -10,6 +10,8 @@ on it failing later.
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from pathlib import Path
 
 from actot.errors import ActotError
@@ -96,6 +98,6 @@ def make_writable_dir(folder: Path, probe_prefix: str = ".write-test-") -> None:
     full disk shows here, in one line, and not in the middle of a trial. A node's check uses its own
     prefix, so that what a worker node writes in a shared sweep folder can be told from the driver's."""
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f"{probe_prefix}{os.getpid()}"
+    probe = folder / f"{probe_prefix}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     probe.write_text("ok")
     probe.unlink()
