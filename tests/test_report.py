@@ -197,9 +197,9 @@ def test_shrunk_embeddings_are_diagnosed_and_not_called_stable(tmp_path):
     for tid, shrink, flags in (("shrunk", 0.04, "embed_collapse"), ("kept", 0.6, None)):
         store.start(tid, {"ot.reg": 2.0, "ot.tau": 10.0})
         store.add_result(tid, {}, {"step": 0, "eval/avg_l1": 0.8, "ot_embed_norm": 11.0})
-        store.add_result(tid, {}, {"step": 50, "eval/avg_l1": 0.6, "ot_pi_sum": 0.99, "ot_cost(state)": 1.0,
+        store.add_result(tid, {}, {"step": 200, "eval/avg_l1": 0.6, "ot_pi_sum": 0.99, "ot_cost(state)": 1.0,
                                    "ot_embed_shrink": shrink * 1.5})
-        store.add_result(tid, {}, {"step": 100, "eval/avg_l1": 0.4, "ot_pi_sum": 0.99, "ot_cost(state)": 0.5,
+        store.add_result(tid, {}, {"step": 250, "eval/avg_l1": 0.4, "ot_pi_sum": 0.99, "ot_cost(state)": 0.5,
                                    "ot_embed_shrink": shrink, **({"flags": flags} if flags else {})})
         store.finish(tid)
     (tmp_path / "sweep.json").write_text('{"sweep": {"metric": "eval/avg_l1", "mode": "min", "name": "demo"}}')

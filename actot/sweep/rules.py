@@ -79,10 +79,11 @@ BUILT_IN = {
     # rate (1 in 4): ot_cost(state) follows window_size, not how good a policy gets.
     "ot_cost_diverging": {"when": "ot_cost(state) rising over 4", "after": 50, "patience": 1, "action": "flag",
                           "min_change": 0.05},
-    # The camera embeddings below a tenth of their untrained size: OT is lowering its loss by
-    # shrinking the features, not by aligning them (bench/RESULTS.md: OT at R1 ends at ~0.02 of the
-    # initial size and below co-training's success; co-training alone ends at ~0.3).
-    "embed_collapse": {"when": "ot_embed_shrink < 0.1", "after": 50, "patience": 2, "action": "flag"},
+    # The camera embeddings below 0.15 of their untrained size from step 200 on: OT is lowering its
+    # loss by shrinking the features, not by aligning them. bench/RESULTS.md, 400-step runs, 5 seeds:
+    # OT at R1 stays at 0.045-0.11 after step 200; co-training (which dips to 0.18 around step 100)
+    # 0.37-1.2, target-only BC 0.23 or more, the L2-normalised cost 0.27 or more.
+    "embed_collapse": {"when": "ot_embed_shrink < 0.15", "after": 200, "patience": 2, "action": "flag"},
 }
 
 
