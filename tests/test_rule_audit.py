@@ -159,6 +159,7 @@ def test_rules_prune_and_charge_only_the_steps_run():
     (["rule_audit.py", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
     (["sweep_efficiency.py", "--quick", "--configs", "5", "--seeds", "3"],
      ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
+    (["packing.py", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |"]),
 ])
 def test_quick_bench_scripts_print_their_tables(script, expected):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script[0]), *script[1:]], cwd=ROOT,
