@@ -1,5 +1,6 @@
 """The rule audit's and the sweep-efficiency benchmark's replay: hand-made histories, hand-computed
-counts; and both bench scripts' --quick runs (real tiny training)."""
+counts; and the --quick runs of the bench scripts (rule audit, sweep efficiency, validity, packing; real
+tiny training)."""
 
 import json
 import math
