@@ -17,7 +17,7 @@ import optuna
 import pyarrow.parquet as pq
 import pytest
 from sweep_fixture import build
-from test_sweep_ray import TINY_MODEL, _kill_group, _start, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
+from test_sweep_ray import TINY_MODEL, _finished, _kill_group, _start, _wait_for, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
 
 from actot.errors import ActotError
 from actot.report import load_sweep_dir
@@ -147,20 +147,11 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
 
 
 def _confirmed(results: Path) -> dict:
-    try:
-        rows = pq.read_table(results).to_pylist()
-    except Exception:  # noqa: BLE001 - not written yet, or being replaced
-        return {}
-    return {r["trial_id"]: r["status"] for r in rows if r["confirm_of"] and r["status"] in ("finished", "stopped")}
+    return _finished(results, confirm_only=True)
 
 
-def _wait(results, count, proc, timeout=240):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None and len(_confirmed(results)) < count:
-        time.sleep(0.5)
-    assert len(_confirmed(results)) >= count or proc.poll() is not None, f"no {count} confirm trials in {timeout}s"
+def _wait(results, count, proc):
+    _wait_for(results, count, proc, confirm_only=True)
 
 
 @pytest.mark.slow

@@ -120,14 +120,16 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     assert set(space.distributions) >= {"ot.reg", "ot.tau"} and space.fixed == {"ot.heuristic": "hard"}
 
 
-def _finished(results: Path) -> dict:
+def _finished(results: Path, confirm_only: bool = False) -> dict:
+    """Trials that ended (finished or stopped) in `results`; only the confirm stage's with confirm_only."""
     if not results.is_file():
         return {}
     try:
         rows = pq.read_table(results).to_pylist()
     except Exception:  # noqa: BLE001 - a file being replaced; read again next poll
         return {}
-    return {r["trial_id"]: r["status"] for r in rows if r["status"] in ("finished", "stopped")}
+    return {r["trial_id"]: r["status"] for r in rows
+            if r["status"] in ("finished", "stopped") and (r.get("confirm_of") or not confirm_only)}
 
 
 def _start(args, log):
@@ -136,10 +138,10 @@ def _start(args, log):
                             env=env, start_new_session=True)
 
 
-def _wait_for(results, count, proc, timeout=240):
+def _wait_for(results, count, proc, timeout=240, confirm_only=False):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if len(_finished(results)) >= count:
+        if len(_finished(results, confirm_only)) >= count:
             return
         if proc.poll() is not None:
             return
