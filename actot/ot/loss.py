@@ -109,6 +109,14 @@ class OTSettings:
     solver: str = "torch"
 
 
+def camera_weights(weight_embed: tuple[float, ...], k: int) -> list[float]:
+    """One weight per camera; a single number applies to every camera."""
+    weights = list(weight_embed) * k if len(weight_embed) == 1 else list(weight_embed)
+    if len(weights) != k:
+        raise ValueError(f"weight_embed has {len(weights)} weights but there are {k} embeddings (cameras)")
+    return weights
+
+
 def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
                label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
     """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or [])."""
@@ -117,11 +125,7 @@ def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Te
         z_src, z_tgt = F.normalize(z_src.float(), dim=-1), F.normalize(z_tgt.float(), dim=-1)
     elif settings.embed_norm != "none":
         raise ValueError(f"embed_norm must be one of {EMBED_NORMS}, got {settings.embed_norm!r}")
-    weights = list(settings.weight_embed)
-    if len(weights) == 1 and k > 1:
-        weights = weights * k  # one number: the same weight for every camera
-    if len(weights) != k:
-        raise ValueError(f"weight_embed has {len(weights)} weights but there are {k} embeddings (cameras)")
+    weights = camera_weights(settings.weight_embed, k)
     embed = [(w, sq_euclidean(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
     label = [(settings.weight_label, sq_euclidean(label_src, label_tgt))] if settings.weight_label else []
     return embed, label
@@ -138,9 +142,9 @@ def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: tuple[float, ...] 
     same point (nothing tells pairs from strangers), never NaN (a NaN metric would stop the trial).
     """
     z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
-    n, k = z_src.shape[0], z_src.shape[1]
-    weights = list(weights) * k if len(weights) == 1 else list(weights)
-    dist = sum(w * sq_euclidean(z_src[:, i], z_tgt[:, i]) for i, w in enumerate(weights) if w != 0.0)
+    n = z_src.shape[0]
+    dist = sum(w * sq_euclidean(z_src[:, i], z_tgt[:, i])
+               for i, w in enumerate(camera_weights(weights, z_src.shape[1])) if w != 0.0)
     if not torch.is_tensor(dist) or n < 2:
         ratio = torch.ones((), device=z_src.device)
     else:
@@ -175,8 +179,9 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
     Metrics: ot_loss = ot_loss_embed + ot_loss_label (the plan-weighted embedding and label
     terms), ot_pi_sum, ot_pi_diag, ot_cost(state) (state-space cost per unit of transported
     mass), ot_sinkhorn_err (the solver's relative marginal error at exit; 0 for the closed
-    form), ot_sinkhorn_iters, ot_embed_norm and ot_pair_ratio (`embedding_geometry`), and ot_true_pair_mass (share of the mass on pairs that the
-    generator's ground truth calls similar) when `true_pair` (n, n) is given.
+    form), ot_sinkhorn_iters, ot_embed_norm and ot_pair_ratio (`embedding_geometry`), and
+    ot_true_pair_mass (share of the mass on pairs that the generator's ground truth calls similar)
+    when `true_pair` (n, n) is given.
     """
     n = z_src.shape[0]
     embed, label = cost_terms(settings, z_src, z_tgt, label_src, label_tgt)
