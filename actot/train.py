@@ -2,6 +2,10 @@
 
     python -m actot.train policy=act_small steps=200                 # the embedded sim
     python -m actot.train data.source=PATH data.target=PATH ot.reg=2  # LeRobot datasets
+    python -m actot.train name=NAME ... dry_run=true                  # check config and data; start nothing
+
+A run writes `out_dir/name` (an unnamed run gets a new, unique name); an existing run's folder is
+never overwritten: `resume=true` continues that run from its checkpoint.
 
 Per step: one batch of [OT source | OT target | BC rows]. The BC rows go through ACT for
 L_bc; the OT pairs go through the image encoder only, for their embeddings and L_ot (as in the
@@ -29,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from actot.config import TrainConfig, parse_cli, to_dict
+from actot.config import TrainConfig, parse_cli, parse_value, to_dict
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
 from actot.errors import ActotError, run_cli
@@ -75,13 +79,80 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    n_eval = d.n_eval_target
-    if n_eval is None:  # the dataset's own held-out demos (our sim's n_eval), else the last 2
-        n_eval = spec.n_eval if spec is not None else 2
-    data = CoTrainData(source, target, n_eval, d.sharpness, d.cutoff, d.top_k)
+    data = CoTrainData(source, target, held_out_target(cfg, spec), d.sharpness, d.cutoff, d.top_k)
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
     return _DATA_CACHE[key]
+
+
+def held_out_target(cfg: TrainConfig, spec: SimSpec | None) -> int:
+    """data.n_eval_target, or the dataset's own held-out demos (our sim's n_eval), else the last 2."""
+    if cfg.data.n_eval_target is not None:
+        return cfg.data.n_eval_target
+    return spec.n_eval if spec is not None else 2
+
+
+def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
+    """What would fail once training starts, checked from the metadata alone (nothing decoded or paired):
+    datasets that are not there, episodes whose videos are missing, held-out episodes that leave none to
+    train on. The embedded sim is generated to fit its config, so it needs no check."""
+    d = cfg.data
+    if d.source is None:
+        return
+    spec = load_sim_spec(d.target)
+    common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir, load=False)
+    for key, root, episodes in (("source", d.source, d.source_episodes), ("target", d.target, d.target_episodes)):
+        try:
+            dataset = LeRobotDataset(root, episodes=episodes, **common)
+        except ActotError as err:
+            raise ActotError(f"{where}: data.{key}={root}: {err}") from err
+        if not dataset.episode_indices:
+            raise ActotError(f"{where}: data.{key}_episodes={episodes!r} selects no episode of {root}; "
+                             f"name at least one")
+        for cam, missing in dataset.missing_videos().items():
+            have = dataset.episodes_with_video(cam)
+            eps = [ep for ep, _ in missing]
+            shown = ", ".join(map(str, eps[:5])) + (f", ... ({len(eps)} in all)" if len(eps) > 5 else "")
+            fix = (f"choose episodes that have it, e.g. data.{key}_episodes={have[:8]}" if have
+                   else "no episode has it")
+            raise ActotError(f"{where}: data.{key}={root}: camera {cam} has no video for episode(s) {shown} "
+                             f"(e.g. {missing[0][1]} is missing); {fix}, or train on state and action only with "
+                             f"data.cameras=[]")
+        if key == "target":
+            held_out = held_out_target(cfg, spec)
+            if len(dataset.episode_indices) <= held_out:
+                setting = ("data.n_eval_target" if d.n_eval_target is not None
+                           else "data.n_eval_target (unset: the default)")
+                raise ActotError(f"{where}: {setting}={held_out} holds out {held_out} of the target's "
+                                 f"{len(dataset.episode_indices)} episodes, which leaves none to train on; "
+                                 f"set data.n_eval_target={max(0, len(dataset.episode_indices) - 1)} or lower, or "
+                                 f"select more target episodes (data.target_episodes)")
+
+
+def unique_run_name(out_dir: Path, seed: int) -> str:
+    """A name no run in `out_dir` has yet: run-<date>-<time>-seed<seed>, with -2, -3, ... if taken."""
+    base = f"run-{time.strftime('%Y%m%d-%H%M%S')}-seed{seed}"
+    name, n = base, 1
+    while (out_dir / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def check_run_dir(cfg: TrainConfig) -> TrainConfig:
+    """The run's folder must be new, or its run continued: an earlier run is never overwritten. An
+    unnamed run gets a unique name (returned in the config)."""
+    out_dir = Path(cfg.out_dir)
+    if cfg.name is None:
+        if cfg.resume:
+            raise ActotError("resume=true needs the name= of the run to continue (its folder in out_dir="
+                             f"{cfg.out_dir})")
+        return dataclasses.replace(cfg, name=unique_run_name(out_dir, cfg.seed))
+    run_dir = out_dir / cfg.name
+    if not cfg.resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise ActotError(f"name={cfg.name}: {run_dir} already holds a run; add resume=true to continue it, or pick "
+                         "another name= (an unnamed run gets a new folder)")
+    return cfg
 
 
 def pick_device(name: str) -> torch.device:
@@ -203,7 +274,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     optimizer = make_optimizer(model, cfg)
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
                              seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight)
-    name = cfg.name or f"run-seed{cfg.seed}"
+    name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
     if resume_from is None and cfg.resume and (run_dir / "checkpoint" / CHECKPOINT_FILE).is_file():
@@ -334,13 +405,30 @@ def _main(argv=None) -> int:
         for key, value in dotted_keys(TrainConfig()).items():
             print(f"  {key}={value}")
         return 0
-    cfg = parse_cli(args)
+    dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
+    args = [a for a in args if a not in dry]
+    dry_run = bool(dry) and parse_dry_run(dry[-1])
+    cfg = check_run_dir(parse_cli(args))
+    preflight_data(cfg, "command line")
+    if dry_run:
+        print("resolved config:\n" + json.dumps(to_dict(cfg), indent=2))
+        print(f"dry run: the config and the data are valid; the run would write {Path(cfg.out_dir) / cfg.name}; "
+              "nothing was started", flush=True)
+        return 0
+    print(f"run folder: {Path(cfg.out_dir) / cfg.name}", flush=True)
     result = train(cfg)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
     plot = plot_history(result.history, result.run_dir / "curves.png", result.run_dir.name)
     print(f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
           f"history: {result.run_dir / 'history.parquet'}; plot: {plot}")
     return 0 if result.status == "finished" else 3
+
+
+def parse_dry_run(word: str) -> bool:
+    value = parse_value(word.split("=", 1)[1])
+    if not isinstance(value, bool):
+        raise ActotError(f"command line: {word} must be dry_run=true or dry_run=false")
+    return value
 
 
 def main(argv=None) -> int:

@@ -53,7 +53,7 @@ from actot.errors import ActotError  # noqa: E402
 from actot.report.replay import (AshaReplay, Run, better_mode, config_scores, group_by_config,  # noqa: E402
                                  read_runs_jsonl, stop_decision, truncate)
 from actot.sweep.config import SweepConfig, startup_trials  # noqa: E402
-from actot.sweep.runner import earliest_stop  # noqa: E402
+from actot.sweep.preflight import earliest_stop  # noqa: E402
 
 METHODS = ("random", "tpe", "tpe+rules", "tpe+rules+asha")
 

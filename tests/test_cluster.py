@@ -200,7 +200,7 @@ def test_fractional_resources_set_threads_and_a_gpu_memory_cap(tmp_path):
     """resources.gpu=0.25 caps each trial at a quarter of the GPU's memory (Ray's fractions are logical only)."""
     from actot.errors import ActotError
     from actot.sweep.config import apply_cli, load_sweep
-    from actot.sweep.runner import prepare
+    from actot.sweep.preflight import prepare
     from actot.sweep.space import load_space
 
     space = load_space("ot_reg")

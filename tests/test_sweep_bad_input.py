@@ -35,6 +35,17 @@ CASES = [
     ("cli-asha-grace", ["asha.enabled=true", "asha.grace_period=10"], SPACE, GOOD_SWEEP,
      ["asha.grace_period=10", "pi_collapse"]),
     ("cli-resume-missing", ["name=never_ran", "resume=true"], SPACE, GOOD_SWEEP, ["never_ran", "does not exist"]),
+    # the direction follows the metric: a contradicting mode is refused, a diagnostic needs one
+    ("cli-mode-contradicts", ["metric=eval/avg_l1", "mode=max"], SPACE, GOOD_SWEEP,
+     ["mode=max", "metric=eval/avg_l1", "lower is better", "mode=min"]),
+    ("sweep-mode-contradicts", [], SPACE, GOOD_SWEEP + "metric: eval/success\nmode: min\n",
+     ["mode=min", "metric=eval/success", "higher is better"]),
+    ("cli-diagnostic-needs-mode", ["metric=ot_loss"], SPACE, GOOD_SWEEP, ["metric=ot_loss", "set mode=min"]),
+    # pre-flight: what would hang or fail once trials start
+    ("cli-resources", ["resources.cpu=10000", "resources.gpu=8"], SPACE, GOOD_SWEEP,
+     ["resources.cpu=10000", "resources.gpu=8", "no node of this machine", "set resources."]),
+    ("cli-asha-above-steps", ["asha.enabled=true", "asha.grace_period=300"], SPACE, GOOD_SWEEP,
+     ["asha.grace_period=300", "steps=20", "asha.enabled=false"]),
     # search spaces
     ("space-bounds", [], SPACE.replace("low: 0.005, high: 5.0", "low: 5.0, high: 0.005"), GOOD_SWEEP,
      ["space.yaml", "ot.reg", "low=5.0 must be below high=0.005"]),
@@ -132,3 +143,44 @@ def test_corrupt_results_or_sweep_json_on_resume_is_one_line(tmp_path, capsys):
     (sweep_dir / "sweep.json").write_text("{ not json")
     assert main(args + ["ot.window_size=2"]) == 2
     _one_line_error(capsys, [str(sweep_dir / "sweep.json"), "cannot be read"])
+
+
+# Real LeRobot data (G1: videos only for episodes 1, 2, 4 and 5): what fails at the first trial is caught before.
+G1_CASES = [
+    ("g1-missing-videos", ["data.source_episodes=[0,1]", "data.target_episodes=[4,5]", "data.n_eval_target=1"],
+     ["data.source=", "observation.images.cam_high", "episode(s) 0", "data.source_episodes=[1, 2, 4, 5]",
+      "data.cameras=[]"]),
+    ("g1-nothing-left-to-train", ["data.cameras=[]", "data.source_episodes=[0,1]", "data.target_episodes=[80,81]"],
+     ["data.n_eval_target (unset: the default)=2", "2 episodes", "none to train on", "data.n_eval_target=1"]),
+]
+
+
+@pytest.mark.parametrize("words,fragments", [c[1:] for c in G1_CASES], ids=[c[0] for c in G1_CASES])
+def test_real_data_preflight_is_one_line_in_sweep_and_train_dry_run(tmp_path, capsys, words, fragments):
+    from actot.train import main as train_main
+    from run_sweep import main
+    from tests.conftest import G1, need
+
+    data = [f"data.source={need(G1)}", f"data.target={G1}", *words]
+    for dry in ("false", "true"):
+        assert main(_files(tmp_path, SPACE, GOOD_SWEEP) + ["name=x", f"dry_run={dry}", *data]) == 2
+        _one_line_error(capsys, fragments)
+        assert not (tmp_path / "out" / "x").exists()
+    assert train_main([f"out_dir={tmp_path / 'runs'}", "name=r", "dry_run=true", *data]) == 2
+    _one_line_error(capsys, fragments)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_real_data_default_metric_is_held_out_l1_and_says_so(tmp_path, capsys):
+    from run_sweep import main
+    from tests.conftest import G1, need
+
+    data = [f"data.source={need(G1)}", f"data.target={G1}", "data.cameras=[]", "data.source_episodes=[0,1,2]",
+            "data.target_episodes=[80,81,82,83]"]
+    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", *data]) == 0
+    out = capsys.readouterr().out
+    assert "metric=auto: eval/avg_l1 (lower is better)" in out
+    assert '"metric": "eval/avg_l1"' in out and '"mode": "min"' in out
+    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "metric=eval/avg_l1",
+                 *data]) == 0  # the file's direction no longer applies to another metric
+    assert '"mode": "min"' in capsys.readouterr().out

@@ -8,7 +8,7 @@ import pytest
 
 from actot.errors import ActotError
 from actot.sweep.config import apply_cli, load_sweep
-from actot.sweep.runner import check_asha_against_rules, prepare
+from actot.sweep.preflight import check_asha_against_rules, prepare
 from actot.sweep.rules import parse_rules
 from actot.sweep.space import available_spaces, load_space, space_warnings
 

@@ -17,7 +17,7 @@ import pytest
 
 from actot.sweep.config import apply_cli, load_sweep
 from actot.sweep.resume import resolved_config
-from actot.sweep.runner import prepare
+from actot.sweep.preflight import prepare
 from actot.sweep.space import load_space
 from tests.test_sweep_ray import SPACE, SWEEP, TINY_MODEL
 

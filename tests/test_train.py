@@ -211,3 +211,24 @@ def test_grad_ratio_is_zero_without_ot_and_grad_norm_is_before_clipping(small_si
     assert result.metrics["ot_grad_ratio"] == 0.0
     assert result.metrics["train/grad_norm"] > 0.01  # the norm before clipping to 0.001
     assert result.metrics["ot_pi_sum"] > 0  # the plan is still solved and logged
+
+
+def test_a_run_folder_is_never_overwritten_and_an_unnamed_run_gets_a_new_one(tmp_path, capsys):
+    from actot.config import parse_cli
+    from actot.train import check_run_dir, main
+
+    args = [f"out_dir={tmp_path}", "name=x", "dry_run=true"]
+    assert main(args) == 0
+    assert "nothing was started" in capsys.readouterr().out and not (tmp_path / "x").exists()
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "config.json").write_text("{}")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "name=x" in err[0] and "already holds a run" in err[0] and "resume=true" in err[0]
+    assert main(args + ["resume=true"]) == 0
+    first = check_run_dir(parse_cli([f"out_dir={tmp_path}"]))
+    (tmp_path / first.name).mkdir()
+    second = check_run_dir(parse_cli([f"out_dir={tmp_path}"]))
+    assert first.name.startswith("run-") and second.name != first.name
+    assert main([f"out_dir={tmp_path}", "resume=true", "dry_run=true"]) == 2
+    assert "resume=true needs the name=" in capsys.readouterr().err

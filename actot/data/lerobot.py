@@ -117,6 +117,8 @@ class LeRobotDataset:
         resolution: working (H, W) for frames, or an int for square frames; None keeps the
             stored size.
         cache_dir: where decoded frames are cached; defaults to $ACTOT_CACHE or ~/.cache/actot.
+        load: False reads the metadata only (episodes, cameras, where their files are), for a
+            pre-flight check (`missing_videos`) that decodes nothing.
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class LeRobotDataset:
         cameras: list[str] | None = None,
         resolution: int | tuple[int, int] | list[int] | None = None,
         cache_dir: str | Path | None = None,
+        load: bool = True,
     ):
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
@@ -167,6 +170,9 @@ class LeRobotDataset:
         key_text = f"{self.root.resolve()}|{self.version}|{self.info.get('total_frames')}"
         self.cache = FrameCache(Path(cache_dir) if cache_dir else default_cache_dir(),
                                 f"{self.root.name}-{hashlib.sha1(key_text.encode()).hexdigest()[:12]}")
+        self.episodes: list[Episode] = []
+        if not load:
+            return
         self.episodes = self._load_episodes()
         self.stats, self.stats_source = load_stats(self.root, self.version, self.episode_indices, self.episodes)
 
@@ -299,6 +305,24 @@ class LeRobotDataset:
             return path, float(row[prefix + "from_timestamp"])
         except KeyError as err:
             raise ActotError(f"meta/episodes of {self.root} lacks '{err.args[0]}' for camera '{cam}'") from err
+
+    def missing_videos(self) -> dict[str, list[tuple[int, Path]]]:
+        """camera -> [(episode, video file)] of the chosen episodes whose frames are neither cached nor on disk."""
+        out: dict[str, list[tuple[int, Path]]] = {}
+        for cam in self.cameras:
+            if self.features[cam]["dtype"] != "video":
+                continue
+            for ep in self.episode_indices:
+                if self.cache.path(cam, self.frame_size, ep).is_file():
+                    continue
+                path, _ = self._video_location(ep, cam)
+                if not path.is_file():
+                    out.setdefault(cam, []).append((ep, path))
+        return out
+
+    def episodes_with_video(self, cam: str) -> list[int]:
+        """Every episode of the dataset (not only the chosen ones) whose video file for `cam` exists."""
+        return [ep for ep in sorted(self._episode_meta) if self._video_location(ep, cam)[0].is_file()]
 
     # ------------------------------------------------------------------ summary
     @property

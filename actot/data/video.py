@@ -31,7 +31,7 @@ def decode_video_frames(
     if not path.is_file():
         raise ActotError(
             f"video file missing: {path}; restore it, or select other episodes/cameras "
-            "(cameras=[] loads state and action only)"
+            "(data.cameras=[] loads state and action only)"
         )
     height, width = size
     wanted = np.asarray(timestamps, dtype=np.float64) + offset_s

@@ -56,8 +56,10 @@ class SweepConfig:
     max_concurrent: int = 2
     reuse_actors: bool = True
     seed: int = 0
+    # auto (sweeps/local.yaml): eval/success where closed-loop rollouts exist (the embedded sim), else eval/avg_l1.
     metric: str = "eval/avg_l1"
-    mode: str = "min"
+    # None: the metric's own direction (actot.metrics); a set mode that contradicts it is refused.
+    mode: Optional[str] = None
     resources: Resources = field(default_factory=Resources)
     asha: AshaConfig = field(default_factory=AshaConfig)
     rules: list[Any] = field(default_factory=lambda: ["pi_collapse", "non_finite", "ot_cost_diverging"])
@@ -157,7 +159,7 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
     checks = [("num_samples", cfg.num_samples >= 1, ">= 1"), ("max_concurrent", cfg.max_concurrent >= 1, ">= 1"),
               ("max_failures", cfg.max_failures >= 0, ">= 0"),
               ("resources.cpu", cfg.resources.cpu > 0, "> 0"), ("resources.gpu", cfg.resources.gpu >= 0, ">= 0"),
-              ("mode", cfg.mode in ("min", "max"), "min or max"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
+              ("mode", cfg.mode in (None, "min", "max"), "min or max (or unset: the metric's own direction)"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
               ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),
               ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2"),
               ("n_startup_trials", cfg.n_startup_trials is None or cfg.n_startup_trials >= 0, ">= 0 (or null: automatic)"),
@@ -173,6 +175,33 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
     if (cfg.confirm.top_k > 0) != (cfg.confirm.seeds > 0):
         raise ActotError(f"{where}: confirm.top_k={cfg.confirm.top_k} with confirm.seeds={cfg.confirm.seeds}: the "
                          "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")
+
+
+def resolve_objective(cfg: SweepConfig, has_rollouts: bool, where: str = "sweep") -> str | None:
+    """Fix `cfg.metric` (from `auto`) and `cfg.mode` (from the metric's direction); return what to say, if anything.
+
+    A sweep must never optimise the wrong way: a `mode` that contradicts a metric's known direction
+    (mode=max with eval/avg_l1) is refused, and a metric without one (an OT diagnostic) needs `mode`.
+    """
+    from actot.metrics import direction
+
+    said = None
+    if cfg.metric == "auto":
+        cfg.metric = "eval/success" if has_rollouts else "eval/avg_l1"
+        said = (f"metric=auto: {cfg.metric} ({'higher' if cfg.metric == 'eval/success' else 'lower'} is better)"
+                + ("" if has_rollouts else ": these datasets have no simulator for closed-loop success, so the "
+                   "sweep ranks the held-out L1 error"))
+    known = direction(cfg.metric)
+    if cfg.mode is None:
+        if known is None:
+            raise ActotError(f"{where}: metric={cfg.metric} has a healthy range, not a better end; set mode=min or "
+                             f"mode=max to optimise it anyway, or use metric=eval/avg_l1")
+        cfg.mode = known
+    elif known is not None and cfg.mode != known:
+        word = "lower" if known == "min" else "higher"
+        raise ActotError(f"{where}: mode={cfg.mode} contradicts metric={cfg.metric}, for which {word} is better; "
+                         f"drop mode (it follows the metric) or set mode={known}")
+    return said
 
 
 def base_train_config(cfg: SweepConfig, fixed: dict, where: str = "sweep") -> TrainConfig:

@@ -106,7 +106,7 @@ def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: P
          f"({', '.join(section['configs'])}); {ended} of {total} trial(s) ended before")
     if ended >= total:
         return True, ended, total
-    from actot.sweep.runner import check_data
+    from actot.sweep.preflight import check_data
 
     check_data(space, base_cfg)
     _fit_confirm(space, cfg, base, rules, name, sweep_dir, store, section)

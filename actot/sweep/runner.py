@@ -40,18 +40,13 @@ from pathlib import Path
 
 from actot.config import apply_overrides
 from actot.errors import ActotError
-from actot.sim.generate import load_sim_spec
 from actot.sweep.cluster import make_writable_dir
-from actot.sweep.config import SweepConfig, base_train_config, startup_trials
-from actot.sweep.metrics import SWEEP_METRICS
+from actot.sweep.config import SweepConfig, startup_trials
+from actot.sweep.preflight import check_data, check_resources, prepare
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
-from actot.sweep.rules import Rule, check_rules, parse_rules
+from actot.sweep.rules import Rule, check_rules
 from actot.sweep.space import SearchSpace, space_warnings
 from actot.sweep.storage import RemoteSweep, is_uri, open_remote
-
-# Training keys that name a file or folder: made absolute where the command was typed.
-PATH_KEYS = ("data.source", "data.target", "data.cache_dir")
-
 
 @dataclasses.dataclass
 class SweepOutcome:
@@ -149,87 +144,9 @@ def _upload(sweep_uri: str, trial_id: str, folder: Path) -> None:
         print(f"[sweep] trial {trial_id}: its folder stays in {folder}: upload failed ({err})", flush=True)
 
 
-def earliest_stop(rule: Rule, log_every: int) -> int:
-    """The first step at which `rule` can fire: its warm-up, then patience or the trend's window in reports."""
-    first = -(-rule.after // log_every) * log_every  # the first report at or after the warm-up
-    if rule.kind == "threshold":
-        return first + (rule.patience - 1) * log_every
-    if rule.kind == "trend":
-        return first + rule.window * log_every
-    return first
-
-
-def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0) -> None:
-    if not cfg.asha.enabled:
-        return
-    if cfg.metric == "eval/success" and not rollout_every:
-        raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
-                         "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
-                         "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric")
-    stops = [r for r in rules if r.action == "stop"]
-    if not stops:
-        return
-    rule = max(stops, key=lambda r: earliest_stop(r, log_every))
-    step = earliest_stop(rule, log_every)
-    if cfg.asha.grace_period <= step:
-        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is not above step {step}, the first step "
-                         f"at which rule '{rule.name}' can stop a trial (warm-up {rule.after}, reports every "
-                         f"log_every={log_every} steps): ASHA would stop trials before the rules act; "
-                         f"set asha.grace_period > {step}")
-
-
 def resume_command(argv: list[str], name: str) -> str:
     words = [w for w in argv if not w.startswith(("name=", "resume="))]
     return shlex.join(["python", "run_sweep.py", *words, f"name={name}", "resume=true"])
-
-
-def _absolute(path):
-    """A path made absolute where the command was typed; a URI (s3://...) as given."""
-    if not isinstance(path, str) or is_uri(path):
-        return path
-    return str(Path(path).expanduser().resolve())
-
-
-def prepare(space: SearchSpace, cfg: SweepConfig) -> tuple[dict, list[Rule], object]:
-    """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
-    rules = parse_rules(cfg.rules, "sweep: rules")
-    # Trials run in their own folders, maybe on other nodes: no path stays relative.
-    cfg.train = {k: _absolute(v) if k in PATH_KEYS else v for k, v in cfg.train.items()}
-    for key in ("storage", "ray_temp_dir"):
-        setattr(cfg, key, _absolute(getattr(cfg, key)))
-    base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
-    base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
-    if "threads" not in base:
-        base["threads"] = max(1, int(cfg.resources.cpu))
-    if 0 < cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
-        # Ray's GPU fractions are logical: the memory cap is what keeps four 0.25-GPU trials off each other's memory.
-        base["gpu_memory_fraction"] = cfg.resources.gpu
-    base_cfg = base_train_config(cfg, base, "sweep")
-    check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every)
-    for point, name in zip(space.starting_points, space.point_names):
-        apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
-    if cfg.metric not in SWEEP_METRICS:
-        raise ActotError(f"sweep: metric '{cfg.metric}' is not one a sweep can optimise; use one of "
-                         f"{', '.join(SWEEP_METRICS)}")
-    if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:
-        raise ActotError(f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
-                         f"have ({base_cfg.data.target} is not one); use eval/avg_l1")
-    if cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
-        raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
-                         "measures it; set rollout_episodes=10 or use eval/avg_l1")
-    return base, rules, base_cfg
-
-
-def check_data(space: SearchSpace, base_cfg) -> None:
-    """Load the data once in the driver (trials then read the frame cache) and check what depends on it."""
-    from actot.data.sampler import check_window_size
-    from actot.train import load_data
-
-    data = load_data(base_cfg)[0]
-    check_window_size(base_cfg.ot.window_size, data, "sweep")
-    for point, name in zip(space.starting_points, space.point_names):
-        cfg = apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
-        check_window_size(cfg.ot.window_size, data, f"{space.path}: starting point '{name}'")
 
 
 def init_ray(cfg: SweepConfig) -> bool:
@@ -333,11 +250,6 @@ def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: 
 
 def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str]) -> SweepOutcome:
     """Everything validated (by `prepare`): print the resolved config and the warnings; no Ray, no files."""
-    for key in ("source", "target"):
-        root = getattr(base_cfg.data, key)
-        if root is not None and not (Path(root) / "meta" / "info.json").is_file():
-            raise ActotError(f"data.{key}={root}: no LeRobot dataset there (meta/info.json missing); "
-                             "give the dataset's root folder")
     print("resolved config:\n" + json.dumps(resolved_config(space, cfg, rules, base_cfg), indent=2, default=str))
     for line in warnings:
         print(f"[sweep] warning: {line}")
@@ -380,6 +292,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOut
     from actot.sweep.results import _say
 
     base, rules, base_cfg = prepare(space, cfg)
+    check_resources(cfg)  # trials that no node can run would wait forever, without a word
     warnings = space_warnings(space, base_cfg.ot.heuristic)
     if cfg.dry_run:
         return dry_run(space, cfg, rules, base_cfg, warnings)

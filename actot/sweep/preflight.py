@@ -1,0 +1,164 @@
+"""Pre-flight: everything a sweep needs, checked before any folder, Ray process or trial exists.
+
+`prepare` resolves the objective (the metric, and its direction: a sweep never optimises the
+wrong way), the rules, the training config shared by every trial and each starting point's,
+and checks what would otherwise fail or hang later, each as one line naming the key, the value
+and the fix: a metric the data cannot measure, an ASHA grace period beyond the run's steps or
+before the rules can act, and from the datasets' metadata alone, missing videos and held-out
+episodes that leave nothing to train on.
+`check_resources` compares what a trial asks for with the nodes there are (run after `prepare`,
+which checks the files alone, shipped sweep files included). `check_data` then loads (decodes,
+pairs) the data once in the driver, so that trials read caches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from actot.config import apply_overrides
+from actot.errors import ActotError
+from actot.sim.generate import load_sim_spec
+from actot.sweep.config import SweepConfig, base_train_config, resolve_objective
+from actot.sweep.metrics import SWEEP_METRICS
+from actot.sweep.rules import Rule, parse_rules
+from actot.sweep.space import SearchSpace
+from actot.sweep.storage import is_uri
+
+# Training keys that name a file or folder: made absolute where the command was typed.
+PATH_KEYS = ("data.source", "data.target", "data.cache_dir")
+
+
+def earliest_stop(rule: Rule, log_every: int) -> int:
+    """The first step at which `rule` can fire: its warm-up, then patience or the trend's window in reports."""
+    first = -(-rule.after // log_every) * log_every  # the first report at or after the warm-up
+    if rule.kind == "threshold":
+        return first + (rule.patience - 1) * log_every
+    if rule.kind == "trend":
+        return first + rule.window * log_every
+    return first
+
+
+def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0,
+                             steps: int | None = None) -> None:
+    if not cfg.asha.enabled:
+        return
+    if cfg.metric == "eval/success" and not rollout_every:
+        raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
+                         "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
+                         "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric")
+    if steps is not None and cfg.asha.grace_period > steps:
+        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is above steps={steps}, so ASHA could "
+                         f"never compare trials; set asha.grace_period <= {steps} (above the rules' warm-up), more "
+                         "steps=, or asha.enabled=false")
+    stops = [r for r in rules if r.action == "stop"]
+    if not stops:
+        return
+    rule = max(stops, key=lambda r: earliest_stop(r, log_every))
+    step = earliest_stop(rule, log_every)
+    if cfg.asha.grace_period <= step:
+        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is not above step {step}, the first step "
+                         f"at which rule '{rule.name}' can stop a trial (warm-up {rule.after}, reports every "
+                         f"log_every={log_every} steps): ASHA would stop trials before the rules act; "
+                         f"set asha.grace_period > {step}")
+
+
+def _absolute(path):
+    """A path made absolute where the command was typed; a URI (s3://...) as given."""
+    if not isinstance(path, str) or is_uri(path):
+        return path
+    return str(Path(path).expanduser().resolve())
+
+
+def has_rollouts(base_cfg) -> bool:
+    """Closed-loop success can be measured: the data comes from our simulator and rollouts are on."""
+    sim = base_cfg.data.source is None or load_sim_spec(base_cfg.data.target) is not None
+    return sim and base_cfg.rollout_episodes >= 1
+
+
+def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
+    """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
+    from actot.train import preflight_data
+
+    rules = parse_rules(cfg.rules, "sweep: rules")
+    # Trials run in their own folders, maybe on other nodes: no path stays relative.
+    cfg.train = {k: _absolute(v) if k in PATH_KEYS else v for k, v in cfg.train.items()}
+    for key in ("storage", "ray_temp_dir"):
+        setattr(cfg, key, _absolute(getattr(cfg, key)))
+    base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
+    base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
+    if "threads" not in base:
+        base["threads"] = max(1, int(cfg.resources.cpu))
+    if 0 < cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
+        # Ray's GPU fractions are logical: the memory cap is what keeps four 0.25-GPU trials off each other's memory.
+        base["gpu_memory_fraction"] = cfg.resources.gpu
+    base_cfg = base_train_config(cfg, base, "sweep")
+    if cfg.metric != "auto" and cfg.metric not in SWEEP_METRICS:
+        raise ActotError(f"sweep: metric '{cfg.metric}' is not one a sweep can optimise; use one of "
+                         f"auto, {', '.join(SWEEP_METRICS)}")
+    said = resolve_objective(cfg, has_rollouts(base_cfg))
+    if said:
+        say(f"[sweep] {said}")
+    check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every, base_cfg.steps)
+    for point, name in zip(space.starting_points, space.point_names):
+        apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
+    if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:
+        raise ActotError(f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
+                         f"have ({base_cfg.data.target} is not one); use metric=eval/avg_l1 (or metric=auto)")
+    if cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
+        raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
+                         "measures it; set rollout_episodes=10 or use eval/avg_l1")
+    preflight_data(base_cfg, "sweep")
+    return base, rules, base_cfg
+
+
+def node_capacities(cfg: SweepConfig) -> tuple[list[dict], str]:
+    """(each node's CPU and GPU count, where they were read): the running Ray cluster's alive nodes when
+    there is one (joined briefly for `ray_address`), else this machine, as the sweep's own Ray would see it."""
+    import ray
+
+    joined = False
+    if not ray.is_initialized() and cfg.ray_address:
+        from actot.sweep.cluster import connect
+
+        connect(cfg.ray_address)
+        joined = True
+    try:
+        if ray.is_initialized():
+            nodes = [{"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
+                     for n in ray.nodes() if n.get("Alive")]
+            return nodes, f"the Ray cluster{' at ' + cfg.ray_address if cfg.ray_address else ''}"
+    finally:
+        if joined:
+            ray.shutdown()
+    import torch
+
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}], "this machine"
+
+
+def check_resources(cfg: SweepConfig) -> None:
+    """A trial asks for `resources`; if no node has that much, Ray would leave every trial pending, silently."""
+    nodes, where = node_capacities(cfg)
+    want = {"CPU": cfg.resources.cpu, "GPU": cfg.resources.gpu}
+    if any(n["CPU"] >= want["CPU"] and n["GPU"] >= want["GPU"] for n in nodes):
+        return
+    have = "; ".join(f"{n['CPU']:g} CPU, {n['GPU']:g} GPU" for n in nodes[:4]) or "no alive node"
+    more = f" (and {len(nodes) - 4} more nodes)" if len(nodes) > 4 else ""
+    best_cpu = max((n["CPU"] for n in nodes), default=0)
+    fix = ("resources.gpu=0 (e.g. sweep=local)" if want["GPU"] > 0 and not any(n["GPU"] for n in nodes)
+           else f"resources.cpu<={best_cpu:g} and resources.gpu<={max((n['GPU'] for n in nodes), default=0):g}")
+    raise ActotError(f"sweep: resources.cpu={want['CPU']:g} resources.gpu={want['GPU']:g}: a trial asks for "
+                     f"{want['CPU']:g} CPU and {want['GPU']:g} GPU but no node of {where} has that ({have}{more}), "
+                     f"so no trial could ever start; set {fix}")
+
+
+def check_data(space: SearchSpace, base_cfg) -> None:
+    """Load the data once in the driver (trials then read the frame cache) and check what depends on it."""
+    from actot.data.sampler import check_window_size
+    from actot.train import load_data
+
+    data = load_data(base_cfg)[0]
+    check_window_size(base_cfg.ot.window_size, data, "sweep")
+    for point, name in zip(space.starting_points, space.point_names):
+        cfg = apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
+        check_window_size(cfg.ot.window_size, data, f"{space.path}: starting point '{name}'")
