@@ -35,7 +35,7 @@ def _main(argv=None) -> int:
         print(_help())
         return 0 if args else 2
     from actot.sweep.config import apply_cli, load_sweep
-    from actot.sweep.runner import run_sweep
+    from actot.pipeline import run
     from actot.sweep.space import load_space
 
     picks = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith(("space=", "sweep="))}
@@ -44,7 +44,7 @@ def _main(argv=None) -> int:
     space = load_space(picks["space"])
     sweep_cfg, _ = load_sweep(picks.get("sweep", "local"))
     sweep_cfg = apply_cli(sweep_cfg, [a for a in args if not a.startswith(("space=", "sweep="))])
-    outcome = run_sweep(space, sweep_cfg, args)
+    outcome = run(space, sweep_cfg, args)
     return 0 if outcome.finished else 130
 
 

@@ -170,7 +170,7 @@ def test_sim_keys_reach_the_generator_and_are_checked():
 
 def test_sweep_table_shows_success_with_its_standard_error(tmp_path):
     from actot.report import ranked_table
-    from actot.sweep.results import ResultsStore
+    from actot.sweep.store import ResultsStore
     from actot.sweep.space import load_space
 
     store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")

@@ -177,7 +177,7 @@ def test_command_line(fixture_dir):
 
 
 def test_best_so_far_is_over_every_report_not_the_latest(tmp_path):
-    from actot.sweep.results import ResultsStore
+    from actot.sweep.store import ResultsStore
     from actot.sweep.space import load_space
 
     store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
@@ -190,7 +190,7 @@ def test_best_so_far_is_over_every_report_not_the_latest(tmp_path):
 
 def test_shrunk_embeddings_are_diagnosed_and_not_called_stable(tmp_path):
     from actot.report.diagnose import diagnose, rule_advice
-    from actot.sweep.results import ResultsStore
+    from actot.sweep.store import ResultsStore
     from actot.sweep.space import load_space
 
     store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")

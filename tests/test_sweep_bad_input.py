@@ -131,18 +131,24 @@ def test_bad_data_and_storage_are_one_line(small_sim, tmp_path, capsys, words, f
     assert not (tmp_path / "out" / "x").exists()  # a sweep that never started leaves no folder
 
 
-def test_corrupt_results_or_sweep_json_on_resume_is_one_line(tmp_path, capsys):
+def test_corrupt_sweep_json_on_resume_is_one_line(tmp_path, capsys):
     from run_sweep import main
     from tests.test_sweep_resume import _stored_sweep
 
     args = _stored_sweep(tmp_path, ["ot.window_size=2"])
     sweep_dir = tmp_path / "out" / "s"
-    (sweep_dir / "results.parquet").write_bytes(b"PAR1 torn write")
-    assert main(args + ["ot.window_size=2"]) == 2
-    _one_line_error(capsys, [str(sweep_dir / "results.parquet"), "cannot be read", "move it away"])
     (sweep_dir / "sweep.json").write_text("{ not json")
     assert main(args + ["ot.window_size=2"]) == 2
     _one_line_error(capsys, [str(sweep_dir / "sweep.json"), "cannot be read"])
+    for command in ("rank", "report", "dashboard"):
+        assert actot_main([command, str(sweep_dir)]) == 2
+        _one_line_error(capsys, [str(sweep_dir / "sweep.json"), "cannot be read"])
+
+
+def actot_main(argv):
+    from actot.__main__ import main
+
+    return main(argv)
 
 
 # Real LeRobot data (G1: videos only for episodes 1, 2, 4 and 5): what fails at the first trial is caught before.

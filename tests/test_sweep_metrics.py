@@ -15,7 +15,7 @@ import pytest
 
 from actot.metrics import direction
 from actot.sweep.metrics import REPORTED_METRICS, SWEEP_METRICS
-from actot.sweep.results import TRIAL_COLUMNS  # per-trial columns (status, seed, confirm_of, ...), not metrics
+from actot.sweepdir import TRIAL_COLUMNS  # per-trial columns (status, seed, confirm_of, ...), not metrics
 from tests.test_sweep_ray import SPACE, TINY_MODEL
 
 SWEEP = """num_samples: 2

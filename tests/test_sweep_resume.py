@@ -66,7 +66,7 @@ def test_resume_with_a_changed_key_refuses_in_one_line(tmp_path, capsys, change,
 
 
 def test_resume_with_the_same_settings_and_another_runtime_key_passes(tmp_path, capsys):
-    from actot.sweep.results import ResultsStore
+    from actot.sweep.store import ResultsStore
     from run_sweep import main
 
     args = _stored_sweep(tmp_path, ["ot.window_size=2"])
@@ -182,3 +182,51 @@ def test_killed_drivers_leave_no_ghost_no_duplicate_and_no_stuck_lock(small_sim,
     ray_ids = {json.loads(t[0])["trial_id"] for t in state["trial_data"]}
     assert ray_ids == set(trials)
     assert {p.name for p in (sweep_dir / "trials").iterdir()} == set(trials)
+
+
+def test_a_damaged_index_and_optuna_mirror_heal_from_the_trial_folders(tmp_path, capsys):
+    """Truncated results.parquet and optuna.db: rank, report, dashboard and resume still work, nothing lost."""
+    import optuna
+
+    from actot.__main__ import main as actot_main
+    from actot.run_log import write_history
+    from actot.sweep.store import ResultsStore
+    from run_sweep import main
+
+    args = _stored_sweep(tmp_path, ["ot.window_size=2"])
+    sweep_dir = tmp_path / "out" / "s"
+    space = load_space(str(tmp_path / "space.yaml"))
+    store = ResultsStore(sweep_dir, space, "eval/avg_l1", "min", "s", 20)
+    for trial_id, reg, rule in (("a", 1.0, None), ("b", 0.01, "pi_collapse")):
+        store.start(trial_id, {"ot.reg": reg, "ot.tau": 1.0}, {"seed": 0})
+        rows = [{"step": s, "eval/avg_l1": 1.0 / (s + 1 + reg), "ot_pi_sum": 0.9 if rule is None else 0.01,
+                 "time/step_s": 0.1} for s in (0, 10, 20)]
+        for row in rows:
+            result = dict(row)
+            if rule and row["step"] == 20:
+                result.update(stop_rule=rule, stop_step=20, stop_reason="ot_pi_sum=0.01 < 0.1")
+            store.add_result(trial_id, {}, result)
+        write_history(sweep_dir / "trials" / trial_id / "history.parquet", rows)  # as the trainer writes it
+        store.finish(trial_id)
+    before = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    assert actot_main(["rank", str(sweep_dir)]) == 0
+    table = capsys.readouterr().out
+    for name in ("results.parquet", "optuna.db"):
+        data = (sweep_dir / name).read_bytes()
+        (sweep_dir / name).write_bytes(data[: len(data) // 2])
+    assert actot_main(["rank", str(sweep_dir)]) == 0
+    out = capsys.readouterr()
+    assert out.out.count("rebuilt") == 2 and "Traceback" not in out.out + out.err
+    assert out.out.splitlines()[-len(table.splitlines()):] == table.splitlines()  # the same ranking
+    after = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    key = lambda r: (r["trial_id"], r["step"])  # noqa: E731
+    assert sorted(after, key=key) == sorted(before, key=key)  # nothing lost
+    assert len(list(sweep_dir.glob("results.parquet.damaged-*"))) == 1
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    assert sorted(t.user_attrs["ray_trial_id"] for t in study.trials) == ["a", "b"]
+    for command in ("report", "dashboard"):
+        assert actot_main([command, str(sweep_dir)]) == 0
+    (sweep_dir / "results.parquet").write_bytes(b"PAR1 torn write")
+    assert main(args + ["ot.window_size=2"]) == 0  # resume: the index is rebuilt, both trials had ended
+    out = capsys.readouterr()
+    assert "rebuilt from the 2 trial folder(s)" in out.out and "nothing to resume" in out.out and out.err == ""

@@ -87,7 +87,7 @@ def test_tpe_startup_trials_follow_the_sweep_size(num_samples, expected):
 def test_default_sweep_models_after_its_startup_trials_instead_of_sampling_at_random():
     """With Optuna's default of 10 start-up trials, an 8-trial sweep never left random search: TPE's
     relative (model-based) sample stays empty. The sweep's searcher models from the third trial on."""
-    from actot.sweep.runner import make_searcher
+    from actot.sweep.tuner import make_searcher
     from actot.sweep.space import load_space
 
     space = load_space("ot_reg")

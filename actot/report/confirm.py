@@ -31,6 +31,15 @@ def confirm_ranking(sweep: Sweep) -> Ranking | None:
     return rank(confirmed, leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))))
 
 
+def leaders(sweep_dir, top_k: int) -> tuple[list[str], str, str]:
+    """The confirm stage's pick: the search trial id of each of the top_k finished configs (finite value), by the
+    sweep's own ranking; with the metric and scope it ranked by."""
+    ranking = rank(load_sweep_dir(sweep_dir))
+    groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None][:top_k]
+    origins = [next((t for t in g.trials if not t.extra.get("confirm_of")), g.trials[0]).trial_id for g in groups]
+    return origins, ranking.metric, ranking.scope
+
+
 def confirm_table(sweep_dir) -> str:
     """The console's confirm table, headed by what the stage ran."""
     sweep = load_sweep_dir(sweep_dir)

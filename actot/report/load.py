@@ -1,9 +1,9 @@
-"""Read a sweep folder (results.parquet, sweep.json) into plain trials; the report layer reads nothing else.
+"""A sweep folder read into plain trials for the report layer (through `actot.sweepdir`, the format's owner).
 
-A sweep folder is what `run_sweep.py` writes (see docs/sweeps.md): `results.parquet` has one
-row per (trial, report) with `trial_id`, `status`, `stop_rule`, `stop_step`, `stop_reason`,
-`flags`, `shadow`, `param/<knob>`, `step` and every metric; `sweep.json` the resolved space, sweep and
-training config. Columns that may appear later (`seed`, `confirm_of`) ride along in `extra`.
+`load_sweep_dir` gives a `Sweep`: its resolved settings (sweep.json) and its trials, each with
+its status, rule decisions, knobs, extra per-trial columns (`seed`, `confirm_of`, `retries`,
+`resumed_from`) and its history of metrics by step. A damaged index or Optuna mirror is rebuilt
+on the way (and said in one line), so every report command works on what the trials recorded.
 """
 
 from __future__ import annotations
@@ -13,18 +13,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actot.errors import ActotError
+from actot import sweepdir
+from actot.sweepdir import is_metric
 
-TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "shadow")
 # Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
 # how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from.
 EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from")
-
-
-def is_metric(key: str) -> bool:
-    return key.startswith(("train/", "eval/", "ot_")) and key != "non_finite"
-
-
 @dataclass
 class Trial:
     trial_id: str
@@ -76,40 +70,18 @@ class Sweep:
 
 def load_sweep_dir(path) -> Sweep:
     """The sweep in `path`; a one-line ActotError when it is not a sweep folder."""
-    import pyarrow.parquet as pq
-
     path = Path(path)
-    results, spec = path / "results.parquet", path / "sweep.json"
-    if not path.is_dir():
-        raise ActotError(f"{path}: no such folder; pass a sweep folder such as sweeps_out/NAME")
-    if not spec.is_file():
-        raise ActotError(f"{path}: no sweep.json, so this is not a sweep folder; pass one such as sweeps_out/NAME")
-    try:
-        resolved = json.loads(spec.read_text())
-    except json.JSONDecodeError as err:
-        raise ActotError(f"{spec}: not valid JSON ({err.msg} at line {err.lineno}); was the sweep's driver killed "
-                         "while writing it?") from err
+    resolved = sweepdir.read_spec(path)
     sweep_cfg = resolved.get("sweep", {})
-    trials: dict[str, Trial] = {}
-    columns: list[str] = []
-    if results.is_file():
-        table = pq.read_table(results)
-        columns = table.column_names
-        for row in table.to_pylist():
-            trial = trials.get(row["trial_id"])
-            if trial is None:
-                trial = trials[row["trial_id"]] = Trial(
-                    trial_id=row["trial_id"],
-                    params={k[6:]: v for k, v in row.items() if k.startswith("param/") and v is not None},
-                    status=row.get("status") or "unknown",
-                    **{k: row.get(k) for k in TRIAL_COLUMNS[2:]},
-                    extra={k: row[k] for k in EXTRA_COLUMNS if row.get(k) is not None})
-            if row.get("step") is not None:
-                trial.history.append({k: v for k, v in row.items()
-                                      if (k == "step" or is_metric(k)) and v is not None})
-        for trial in trials.values():
-            trial.history.sort(key=lambda r: r["step"])
+    records = sweepdir.trials_of(sweepdir.read_rows(path))
+    sweepdir.heal_study(path)
+    trials = [Trial(trial_id=trial_id, params=record["params"], status=record.get("status") or "unknown",
+                    stop_rule=record.get("stop_rule"), stop_step=record.get("stop_step"),
+                    stop_reason=record.get("stop_reason"), flags=record.get("flags"), shadow=record.get("shadow"),
+                    extra={k: record[k] for k in EXTRA_COLUMNS if record.get(k) is not None},
+                    history=[{k: v for k, v in r.items() if k == "step" or is_metric(k)} for r in record["history"]])
+              for trial_id, record in records.items()]
     knobs = list((resolved.get("space", {}).get("params") or {}).keys())
-    knobs += [c[6:] for c in columns if c.startswith("param/") and c[6:] not in knobs]
+    knobs += [k for k in dict.fromkeys(p for t in trials for p in t.params) if k not in knobs]
     return Sweep(path=path, name=sweep_cfg.get("name") or path.name, metric=sweep_cfg.get("metric", "eval/avg_l1"),
-                 mode=sweep_cfg.get("mode", "min"), knobs=knobs, trials=list(trials.values()), resolved=resolved)
+                 mode=sweep_cfg.get("mode") or "min", knobs=knobs, trials=trials, resolved=resolved)

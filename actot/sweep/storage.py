@@ -29,10 +29,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from actot.errors import ActotError
+from actot.sweepdir import DRIVER_FILES  # pulled before a sweep starts, pushed after each write
 
-# The driver's files, pulled before a sweep starts and pushed after each write.
-DRIVER_FILES = ("sweep.json", "results.parquet", "optuna.db", "report.md", "report.zh.md", "next_space.yaml",
-                "curves.png", "dashboard.html")
 
 
 def is_uri(storage: str | None) -> bool:

@@ -1,0 +1,176 @@
+"""Ray Tune callbacks of a sweep: the one that feeds the results store and prints what happens.
+
+`ResultsRecorder` records every trial's start, reports, rule decisions, retries and end in the
+`ResultsStore`, prints them as they happen (with a progress line every `heartbeat_s`), and after a
+restore makes the store agree with the trials Ray kept. Other callbacks (the report layer's live
+dashboard) are handed to the Tuner by the caller.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from ray.tune import Callback
+
+from actot.errors import ActotError
+from actot.sweep.store import ResultsStore
+from actot.sweepdir import FINAL_STATUSES, TRIALS_DIR, say
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class ResultsRecorder(Callback):
+    """Tune callback: feeds a ResultsStore and prints progress and every rule decision."""
+
+    def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0, seed: int | None = None,
+                 stage: str = "search"):
+        self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
+        # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are.
+        self.seed, self.stage = seed, stage
+        self._last_beat = 0.0
+        self._flagged: set[tuple[str, str]] = set()  # (trial, rule) pairs already printed
+
+    def setup(self, **info):
+        self.store.load()  # the disk is the truth after a restore, not this object's pickle
+        self._last_beat = time.monotonic()
+        self._reconciled = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        if not getattr(self, "_reconciled", True):
+            self._reconciled = True
+            self.reconcile({t.trial_id: t.status for t in trials})
+
+    def reconcile(self, ray_trials: dict[str, str]) -> None:
+        """Make the store agree with the trials Ray restored (the truth after a killed driver).
+
+        Ray saves its state every `experiment_save_s`; a driver killed after we recorded a trial
+        but before Ray saved it leaves a trial Ray will never resume, and its searcher proposes
+        that config again under a new id. Such a trial is dropped here (its config runs again),
+        and a trial Ray saved as ended that we never saw end is closed now.
+        """
+        changed = False
+        for trial_id in list(self.store.trials):
+            if self.store.is_confirm(trial_id) != (self.stage == "confirm"):
+                continue  # the other stage's trials: another Tuner's state, not this one's
+            status = ray_trials.get(trial_id)
+            if status is None:
+                del self.store.trials[trial_id]
+                shutil.rmtree(self.store.sweep_dir / TRIALS_DIR / trial_id, ignore_errors=True)
+                say(f"trial {trial_id} was recorded but not yet in Ray's saved state when the driver died: "
+                     "dropped; its config runs again under a new id")
+                changed = True
+            elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id]["status"] not in FINAL_STATUSES:
+                self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
+                changed = True
+        trials_dir = self.store.sweep_dir / TRIALS_DIR
+        for folder in trials_dir.iterdir() if trials_dir.is_dir() else ():
+            if folder.name not in ray_trials and folder.name not in self.store.trials:
+                shutil.rmtree(folder, ignore_errors=True)  # a trial started but saved by no one
+        if changed:
+            self._saved(self.store.write)
+
+    def _params(self, trial) -> dict:
+        return {k: v for k, v in trial.config.items() if k in self.store.space.distributions}
+
+    def _short(self, trial) -> str:
+        parts = []
+        for k, v in self._params(trial).items():
+            parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
+        return " ".join(parts)
+
+    def _saved(self, action, *args, **kwargs) -> None:
+        """Run a store update that writes files; a failed write (full disk) is said, not fatal."""
+        try:
+            action(*args, **kwargs)
+        except ActotError as err:
+            say(f"WARNING: {err} (results are kept in memory and written again at the next trial end)")
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.store.start(trial.trial_id, self._params(trial),
+                         {"seed": trial.config.get("seed", self.seed), "confirm_of": trial.config.get("confirm_of")})
+        say(f"trial {trial.trial_id} started: {self._short(trial)}")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        shadowed = self.store.add_result(trial.trial_id, self._params(trial), result)
+        for d in shadowed:
+            say(f"shadow: rule {d['rule']} would {d['action']} trial {trial.trial_id} at step {d['step']}: "
+                 f"{d['reason']} [{self._short(trial)}]")
+        if shadowed:
+            self._saved(self.store.write)
+        if result.get("stop_rule"):
+            say(f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
+                 f"{result.get('stop_reason')} [{self._short(trial)}]")
+            self._saved(self.store.write)
+        for name, reason in zip((result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")):
+            if name and (trial.trial_id, name) not in self._flagged:
+                self._flagged.add((trial.trial_id, name))
+                say(f"rule {name} flags trial {trial.trial_id}: {reason}")
+        now = time.monotonic()
+        if now - self._last_beat > self.heartbeat_s:
+            self._last_beat = now
+            running = [t for t in trials if t.status == "RUNNING"]
+            done = sum(t.status in ("TERMINATED", "ERROR") for t in trials)
+            best = self.store.best_so_far()
+            steps = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('step', 0)}" for t in running)
+            so_far = f"; best {self.store.metric} so far {best:.4g}" if best is not None else ""
+            say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        count = self.store.retried(trial.trial_id, self._params(trial))
+        self._saved(self.store.write)
+        say(f"trial {trial.trial_id} lost ({error_reason(trial)}): retry {count} of {trial.max_failures}, from its "
+             "last checkpoint")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._saved(self.store.finish, trial.trial_id)
+        t = self.store.trials[trial.trial_id]
+        final = self.store.final_metric(t)
+        done = self._done()
+        value = f"{self.store.metric}={final:.4g}" if final is not None else "no metric"
+        say(f"trial {trial.trial_id} {t['status']} ({value}) [{done}/{self.num_samples}]")
+
+    def _done(self) -> int:
+        return sum(x["status"] in FINAL_STATUSES for tid, x in self.store.trials.items()
+                   if self.store.is_confirm(tid) == (self.stage == "confirm"))
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.store.entry(trial.trial_id, self._params(trial))
+        reason = error_reason(trial)
+        self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
+        done = self._done()
+        say(f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
+             f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)")
+
+
+def error_reason(trial) -> str:
+    """The last line of what a trial raised (our ActotError's one line, or the exception's)."""
+    import time
+
+    err = None
+    deadline = time.monotonic() + 5.0
+    while err is None:  # on a loaded machine Ray may write the error file a moment after the callback
+        try:  # the driver's local copy first: the storage copy is written later
+            local = trial.pickled_error_file
+            if local and Path(local).is_file():
+                from ray import cloudpickle  # Ray's own copy: the standalone package may be absent
+
+                err = cloudpickle.loads(Path(local).read_bytes())
+            else:
+                err = trial.get_pickled_error()
+        except Exception:  # noqa: BLE001 - an unreadable error file must not end the sweep
+            err = None
+        if err is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+        else:
+            break
+    cause = getattr(err, "cause", None) or err
+    if cause is None:
+        return "the trial raised an error"
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    text = lines[-1].strip() if lines else type(cause).__name__
+    return text if text.startswith(type(cause).__name__) or isinstance(cause, ActotError) else \
+        f"{type(cause).__name__}: {text}"

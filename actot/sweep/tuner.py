@@ -1,0 +1,96 @@
+"""Ray and the Tuner: starting (or joining) Ray, the searcher, and the one Tuner builder both stages use.
+
+The search stage runs seeded TPE (`RuleAwareOptunaSearch`, in memory, starting with the space's
+starting points; rule-stopped trials are told to Optuna as PRUNED) with optional ASHA on `step`;
+the confirm stage runs a fixed list of configs (FIFO, no search). Both go through `build_tuner`,
+which restores the stage's Tuner from its saved state when there is one (a resumed sweep) and
+builds it anew otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+from actot.sweep.config import SweepConfig, startup_trials
+from actot.sweep.space import SearchSpace
+from actot.sweep.trainable import TrialSetup, run_trial
+from actot.sweepdir import say
+
+
+def init_ray(cfg: SweepConfig) -> bool:
+    """Start Ray for a stage (or join cfg.ray_address); return whether this call started it."""
+    import ray
+
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
+        os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
+    # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
+    # multi-line report of it would only bury the sweep's progress.
+    logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
+    if ray.is_initialized():
+        return False
+    if cfg.ray_address:
+        from actot.sweep.cluster import connect
+
+        connect(cfg.ray_address)
+        return True
+    # our own one-node cluster: no dashboard; Ray >= 2.59 turns token auth on for it
+    ray.init(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False,
+             num_cpus=os.cpu_count(),
+             **({"_temp_dir": str(Path(cfg.ray_temp_dir).expanduser().resolve())} if cfg.ray_temp_dir else {}))
+    return True
+
+
+@contextlib.contextmanager
+def ray_session(cfg: SweepConfig):
+    """Ray for the duration of a stage; shut down after it only if this stage started it."""
+    import ray
+
+    started = init_ray(cfg)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: int):
+    """Seeded TPE, starting with the space's starting points, then `startup_trials(cfg)` random trials."""
+    import optuna
+
+    from actot.sweep.searcher import RuleAwareOptunaSearch
+
+    return RuleAwareOptunaSearch(
+        space=space.distributions, metric=cfg.metric, mode=cfg.mode, points_to_evaluate=space.starting_points or None,
+        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup_trials(cfg)),
+        study_name=name, total_steps=total_steps)
+
+
+def build_tuner(cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path: str, callbacks: list,
+                search_alg, scheduler, num_samples: int, max_failures: int, storage_fs=None,
+                param_space: dict | None = None, restore: bool = True):
+    """The stage's Tuner: restored from `storage_path/name` when Ray saved one there (and `restore`), else new.
+
+    A retry (max_failures) resumes from the trial's last checkpoint: a lost node costs a few steps, not the trial.
+    """
+    from ray import tune
+
+    trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
+                                    {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+    fs = {} if storage_fs is None else {"storage_filesystem": storage_fs}
+    experiment = f"{storage_path.rstrip('/')}/{name}"
+    if restore and tune.Tuner.can_restore(experiment, **fs):
+        say(f"resuming {experiment if storage_fs is None else name}")
+        return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True, **fs)
+    return tune.Tuner(
+        trainable, param_space=param_space,
+        tune_config=tune.TuneConfig(metric=cfg.metric, mode=cfg.mode, search_alg=search_alg, scheduler=scheduler,
+                                    num_samples=num_samples, max_concurrent_trials=cfg.max_concurrent,
+                                    reuse_actors=cfg.reuse_actors),
+        run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=0, callbacks=callbacks, **fs,
+                                  failure_config=tune.FailureConfig(max_failures=max_failures),
+                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))

@@ -1,0 +1,358 @@
+"""What a sweep folder holds, and the one code that reads and writes its index.
+
+The format's one owner (as LeRobot's dataset metadata owns a dataset's layout): the sweep layer
+writes through this module, the report layer reads through it, and neither imports the other.
+
+    sweeps_out/NAME/
+      sweep.json          the resolved space, sweep keys, rules and training config (the truth on resume)
+      results.parquet     the index: one row per (trial, report), columns below
+      optuna.db           each ended trial mirrored into an Optuna study (optuna-dashboard opens it)
+      driver.lock         held by the running driver
+      trials/ID/          one trial: config.json, history.parquet, summary.json (the trainer's),
+                          trial.json (the driver's record of it: status, rule decisions, seed, ...)
+      confirm/            Ray's state of the confirm stage
+
+`results.parquet` can always be rebuilt from the trial folders (`rebuild_rows`): a damaged index
+is rebuilt and written back on the next read, with one line saying so; nothing a trial recorded
+is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from actot.errors import ActotError
+
+SPEC_FILE = "sweep.json"
+RESULTS_FILE = "results.parquet"
+OPTUNA_FILE = "optuna.db"
+LOCK_FILE = "driver.lock"
+TRIALS_DIR = "trials"
+CONFIRM_DIR = "confirm"          # Ray's state of the confirm stage
+TRIAL_RECORD = "trial.json"      # in a trial's folder: the driver's record of the trial
+TRIAL_HISTORY = "history.parquet"
+TRIAL_SUMMARY = "summary.json"
+# The files only the driver writes (object storage keeps them in sync with the bucket).
+DRIVER_FILES = (SPEC_FILE, RESULTS_FILE, OPTUNA_FILE, "report.md", "report.zh.md", "next_space.yaml",
+                "dashboard.html", "curves.png")
+
+# How a trial ended; `running` and `interrupted` (its driver died) are not ends.
+FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
+OPEN_STATUSES = ("running", "interrupted")
+# Per-trial columns, repeated on each of the trial's rows: not knobs, not metrics.
+TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "shadow", "seed",
+                 "confirm_of", "retries", "resumed_from")
+INT_COLUMNS = ("step", "stop_step", "retries", "resumed_from")
+PARAM_PREFIX = "param/"          # a searched knob: param/ot.reg, param/ot.tau_a, param/ot.weight_embed.0
+# A report key naming the metrics the trainable filled in as NaN (Ray rejects a report that lacks the
+# sweep metric): never stored as values.
+FILLED_KEY = "filled_metrics"
+# rules.shadow=true: the rules that fired at a report (JSON list of {rule, action, step, reason}); the
+# trial's `shadow` column keeps each rule's first decision, i.e. what it would have done.
+SHADOW_KEY = "shadow"
+# Keys of a trial's Ray config that are not knobs: the confirm stage's training seed and the trial it repeats.
+CONFIRM_KEYS = ("seed", "confirm_of")
+NON_FINITE = "non_finite"        # a marker column: 1.0 on the report where a value went NaN or infinite
+
+
+def is_metric(key: str) -> bool:
+    """A measurement of the policy or of OT (train/, eval/, ot_), as opposed to Ray's bookkeeping."""
+    return key.startswith(("train/", "eval/", "ot_"))
+
+
+def is_stored(key: str) -> bool:
+    """What the index keeps of a report: the metrics, the step timing (time/) and the non-finite marker."""
+    return is_metric(key) or key.startswith("time/") or key == NON_FINITE
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def say(line: str) -> None:
+    print(f"[sweep] {line}", file=sys.stdout, flush=True)
+
+
+# ---------------------------------------------------------------------------------------- sweep.json
+def read_spec(sweep_dir) -> dict:
+    """sweep.json, with one-line errors for a folder that is not a sweep or a spec that is damaged."""
+    path = Path(sweep_dir)
+    spec = path / SPEC_FILE
+    if not path.is_dir():
+        raise ActotError(f"{path}: no such folder; pass a sweep folder such as sweeps_out/NAME")
+    if not spec.is_file():
+        raise ActotError(f"{path}: no {SPEC_FILE}, so this is not a sweep folder; pass one such as sweeps_out/NAME")
+    try:
+        return json.loads(spec.read_text())
+    except (OSError, ValueError) as err:
+        raise ActotError(f"{spec}: cannot be read ({str(err).splitlines()[0]}); was the sweep's driver killed while "
+                         "writing it? It is the sweep's settings: restore it, or start a new sweep with another "
+                         "name=") from err
+
+
+def write_spec(sweep_dir, resolved: dict) -> None:
+    """sweep.json, atomically (a killed driver leaves the old one or the new one, never half of one)."""
+    path = Path(sweep_dir) / SPEC_FILE
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(resolved, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------- the index
+def rows_of(trials: dict[str, dict]) -> list[dict]:
+    """Index rows from trial records (id -> {'params', TRIAL_COLUMNS..., 'history'})."""
+    rows = []
+    for trial_id, trial in trials.items():
+        base = {"trial_id": trial_id, **{k: trial.get(k) for k in TRIAL_COLUMNS if k != "trial_id"},
+                **{f"{PARAM_PREFIX}{k}": v for k, v in trial["params"].items()}}
+        for row in trial["history"] or [{"step": None}]:
+            rows.append({**base, **row})
+    return rows
+
+
+def trials_of(rows: list[dict]) -> dict[str, dict]:
+    """Trial records from index rows: params untyped (as parquet gives them), history sorted by step."""
+    trials: dict[str, dict] = {}
+    for row in rows:
+        trial = trials.setdefault(row["trial_id"], {
+            "params": {k[len(PARAM_PREFIX):]: v for k, v in row.items() if k.startswith(PARAM_PREFIX) and v is not None},
+            **{k: row.get(k) for k in TRIAL_COLUMNS if k != "trial_id"}, "history": []})
+        if row.get("step") is not None:
+            trial["history"].append({k: v for k, v in row.items() if (k == "step" or is_stored(k)) and v is not None})
+    for trial in trials.values():
+        trial["history"].sort(key=lambda r: r["step"])
+    return trials
+
+
+def write_rows(sweep_dir, rows: list[dict]) -> None:
+    """results.parquet from index rows, typed per column, atomically; a failed write keeps the old file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not rows:
+        return
+    path = Path(sweep_dir) / RESULTS_FILE
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    arrays = {}
+    for col in columns:
+        values = [r.get(col) for r in rows]
+        present = [v for v in values if v is not None]
+        if col in INT_COLUMNS:
+            arrays[col] = pa.array([None if v is None else int(v) for v in values], pa.int64())
+        elif present and all(isinstance(v, bool) for v in present):
+            arrays[col] = pa.array(values, pa.bool_())
+        elif present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+            arrays[col] = pa.array(values, pa.int64())
+        elif all(v is None or _number(v) for v in values):
+            arrays[col] = pa.array([None if v is None else float(v) for v in values], pa.float64())
+        else:
+            arrays[col] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(arrays), tmp)
+        os.replace(tmp, path)
+    except OSError as err:  # a full disk, a quota: the last complete file stays in place
+        tmp.unlink(missing_ok=True)
+        raise ActotError(f"{path}: cannot be written ({err.strerror or err}); the previous version is kept; "
+                         "free space, then resume with resume=true") from err
+
+
+def read_rows(sweep_dir) -> list[dict]:
+    """The index's rows; a damaged index is rebuilt from the trial folders, written back, and said in one line."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(sweep_dir) / RESULTS_FILE
+    if not path.is_file():
+        return rebuild_rows(sweep_dir) if (Path(sweep_dir) / TRIALS_DIR).is_dir() else []
+    try:
+        return pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        damaged = path.with_name(f"{RESULTS_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        rows = rebuild_rows(sweep_dir)
+        os.replace(path, damaged)
+        if rows:
+            write_rows(sweep_dir, rows)
+        say(f"{path} could not be read ({str(err).splitlines()[0][:80]}): rebuilt from the "
+            f"{len({r['trial_id'] for r in rows})} trial folder(s); the damaged file is kept as {damaged.name}")
+        return rows
+
+
+# ---------------------------------------------------------------------------------------- trial folders
+def trial_dir(sweep_dir, trial_id: str) -> Path:
+    return Path(sweep_dir) / TRIALS_DIR / trial_id
+
+
+def write_trial_record(sweep_dir, trial_id: str, trial: dict) -> None:
+    """The driver's record of one trial (everything of its index rows but the history), beside its history."""
+    folder = trial_dir(sweep_dir, trial_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"params": trial["params"], **{k: trial.get(k) for k in TRIAL_COLUMNS if k != "trial_id"}}
+    tmp = folder / f"{TRIAL_RECORD}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record, default=str))
+    os.replace(tmp, folder / TRIAL_RECORD)
+
+
+def _history(folder: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    path = folder / TRIAL_HISTORY
+    if not path.is_file():
+        return []
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception:  # noqa: BLE001 - a trial killed mid-write: its record still counts, without a history
+        return []
+    return sorted(({k: (int(v) if k == "step" else v) for k, v in r.items()
+                    if (k == "step" or is_stored(k)) and v is not None} for r in rows), key=lambda r: r["step"])
+
+
+def _from_config(folder: Path, knobs: list[str]) -> dict:
+    """A trial's knob values from its training config (for a trial the driver never recorded)."""
+    from actot.knobs import knob_value
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for knob in knobs:
+        value = knob_value(config, knob)
+        if value is not None:
+            out[knob] = value
+    return out
+
+
+def rebuild_rows(sweep_dir) -> list[dict]:
+    """The index, rebuilt from the trial folders: each trial's record (or, without one, its summary and
+    config) and its own history. A trial with neither record nor summary counts as interrupted."""
+    sweep_dir = Path(sweep_dir)
+    try:
+        spec = json.loads((sweep_dir / SPEC_FILE).read_text())
+    except (OSError, ValueError):
+        spec = {}
+    knobs = list((spec.get("space") or {}).get("params") or {})
+    trials: dict[str, dict] = {}
+    folders = sorted((sweep_dir / TRIALS_DIR).iterdir()) if (sweep_dir / TRIALS_DIR).is_dir() else []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        try:
+            record = json.loads((folder / TRIAL_RECORD).read_text())
+        except (OSError, ValueError):
+            record = None
+        history = _history(folder)
+        if record is None:
+            try:
+                summary = json.loads((folder / TRIAL_SUMMARY).read_text())
+            except (OSError, ValueError):
+                summary = {}
+            if not history and not summary:
+                continue
+            record = {"params": _from_config(folder, knobs), "status": summary.get("status") or "interrupted",
+                      "stop_reason": summary.get("stop_reason") or None}
+        if record.get("status") not in FINAL_STATUSES:
+            record["status"] = "interrupted"
+        trials[folder.name] = {**{k: None for k in TRIAL_COLUMNS}, **record, "history": history}
+    return rows_of(trials)
+
+
+# ---------------------------------------------------------------------------------------- optuna.db
+def typed_params(params: dict, distributions: dict) -> dict:
+    """Knob values as the space defines them: parquet gives ints back as floats, mixed choices as text."""
+    import optuna
+
+    out = {}
+    for key, value in params.items():
+        dist = distributions.get(key)
+        if isinstance(dist, optuna.distributions.IntDistribution):
+            value = int(value)
+        elif isinstance(dist, optuna.distributions.CategoricalDistribution):
+            value = next((c for c in dist.choices if c == value and type(c) is type(value)),
+                         next((c for c in dist.choices if str(c) == str(value)), value))
+        out[key] = value
+    return out
+
+
+def spec_distributions(spec: dict) -> dict:
+    """Knob -> Optuna distribution, from sweep.json's space."""
+    from optuna.distributions import json_to_distribution
+
+    return {k: json_to_distribution(json.dumps(v)) for k, v in ((spec.get("space") or {}).get("params") or {}).items()}
+
+
+def frozen_trial(trial_id: str, trial: dict, metric: str, distributions: dict):
+    """An ended trial as Optuna sees it: COMPLETE with its final value, PRUNED when stopped, FAIL otherwise."""
+    import optuna
+
+    values = {r["step"]: r[metric] for r in trial["history"]
+              if _number(r.get(metric)) and math.isfinite(r[metric])}
+    final = trial["history"][-1].get(metric) if trial["history"] else None
+    state = {"finished": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED}.get(
+        trial["status"], optuna.trial.TrialState.FAIL)
+    if state == optuna.trial.TrialState.COMPLETE and not (_number(final) and math.isfinite(final)):
+        state = optuna.trial.TrialState.FAIL
+    params = {k: v for k, v in trial["params"].items() if k in distributions}
+    return optuna.trial.create_trial(
+        params=params, distributions={k: distributions[k] for k in params},
+        value=final if state == optuna.trial.TrialState.COMPLETE else None, state=state,
+        intermediate_values=values,
+        user_attrs={"ray_trial_id": trial_id, "status": trial["status"],
+                    "stop_rule": trial.get("stop_rule") or "", "stop_reason": trial.get("stop_reason") or "",
+                    **{k: trial[k] for k in CONFIRM_KEYS if trial.get(k) is not None}})
+
+
+def open_study(db: Path, name: str, mode: str):
+    import optuna
+
+    return optuna.create_study(study_name=name, storage=f"sqlite:///{db}", load_if_exists=True,
+                               direction="minimize" if mode == "min" else "maximize")
+
+
+def write_study(sweep_dir, trials: dict[str, dict], metric: str, mode: str, name: str, distributions: dict) -> None:
+    """optuna.db anew from the ended trials, in a new file that replaces the old one."""
+    db = Path(sweep_dir) / OPTUNA_FILE
+    tmp = db.with_suffix(f".{os.getpid()}.tmp.db")
+    tmp.unlink(missing_ok=True)
+    fresh = open_study(tmp, name, mode)
+    for trial_id, trial in trials.items():
+        if trial["status"] in FINAL_STATUSES:
+            fresh.add_trial(frozen_trial(trial_id, trial, metric, distributions))
+    del fresh
+    os.replace(tmp, db)
+
+
+def study_is_readable(db: Path) -> bool:
+    import optuna
+
+    try:
+        optuna.get_all_study_names(f"sqlite:///{db}")
+        return True
+    except Exception:  # noqa: BLE001 - sqlalchemy's DatabaseError for a torn file, or Optuna's own
+        return False
+
+
+def heal_study(sweep_dir) -> None:
+    """optuna.db is a mirror of the index: a damaged one is rebuilt from it (and said in one line)."""
+    sweep_dir = Path(sweep_dir)
+    db = sweep_dir / OPTUNA_FILE
+    if not db.is_file() or study_is_readable(db):
+        return
+    spec = read_spec(sweep_dir)
+    sweep = spec.get("sweep") or {}
+    distributions = spec_distributions(spec)
+    trials = trials_of(read_rows(sweep_dir))
+    for trial in trials.values():
+        trial["params"] = typed_params(trial["params"], distributions)
+    damaged = db.with_name(f"{OPTUNA_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(db, damaged)
+    write_study(sweep_dir, trials, sweep.get("metric", "eval/avg_l1"), sweep.get("mode") or "min",
+                sweep.get("name") or sweep_dir.name, distributions)
+    say(f"{db} could not be read: rebuilt from the index ({len(trials)} trial(s)); the damaged file is kept as "
+        f"{damaged.name}")
