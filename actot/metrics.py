@@ -3,7 +3,8 @@
 Only outcomes are ranked: losses and errors (lower is better) and success rates (higher is
 better). The OT diagnostics (`ot_pi_sum`, `ot_cost(state)`, `ot_grad_ratio`, ...) describe how
 OT acts, not how good a policy is: `ot_cost(state)` mostly tracks `window_size`, and a large
-`ot_pi_sum` is neither good nor bad by itself. They get no "best" and no rank.
+`ot_pi_sum` is neither good nor bad by itself. They get no "best" and no rank; nor does `train/lr`
+(a setting).
 """
 
 from __future__ import annotations
