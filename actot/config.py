@@ -125,7 +125,9 @@ class TrainConfig:
     configs). The OT rows (ot.batch_size pairs) feed the OT loss only, unless bc_on_ot_rows.
     rollout_episodes, rollout_seed: closed-loop success episodes (embedded sim), on fixed episodes.
     rollout_every: also measure success at log steps that are multiples of it (0: last step only),
-        e.g. so that a scheduler or a study can read success curves.
+        e.g. so that a scheduler or a study can read success curves. Success in the source domain
+        (`eval/success_source`, same episodes) is measured with it: "did not learn the task" vs
+        "did not transfer".
     lr_schedule: `cosine` (the default): a linear warm-up over `warmup_steps`, then a cosine decay
         from the base rates (policy.lr, policy.lr_backbone) to lr_min_ratio of them at the last step;
         `constant`: the base rates after the warm-up (LeRobot's ACT: lr_schedule=constant,

@@ -10,7 +10,7 @@ OT acts, not how good a policy is: `ot_cost(state)` mostly tracks `window_size`,
 from __future__ import annotations
 
 LOWER_IS_BETTER = ("eval/avg_l1", "train/loss", "train/l1_loss")
-HIGHER_IS_BETTER = ("eval/success", "eval/success_covered", "eval/success_uncovered")
+HIGHER_IS_BETTER = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
 
 
 def direction(key: str) -> str | None:

@@ -13,8 +13,9 @@ method's reference code; `bc_on_ot_rows=true` also trains BC on them).
 L = L_bc + lambda_ot * L_ot. At each log step the two gradients are taken apart on the shared
 encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
 The learning rate follows `lr_schedule` (a function of the step alone), and evaluation (held-out
-L1, closed-loop success) runs on the exponential moving average of the weights when `ema_decay` > 0
-(actot/optim.py); the checkpoint holds both weights, so a resumed run continues bit for bit.
+L1, closed-loop success in the target and the source domain) runs on the exponential moving average
+of the weights when `ema_decay` > 0 (actot/optim.py); the checkpoint holds both weights, so a resumed
+run continues bit for bit.
 Metrics are averaged over the steps between logs, on the device, and read back once per
 `log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
 is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
@@ -378,7 +379,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         metrics.update(eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
         rollout_now = step == cfg.steps or (cfg.rollout_every and step % cfg.rollout_every == 0)
         if rollout_now and spec is not None and cfg.rollout_episodes:
-            metrics.update(rollout_metrics(eval_model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed))
+            for domain in ("target", "source"):
+                metrics.update(rollout_metrics(eval_model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed,
+                                               domain))
         now = time.perf_counter()
         metrics["time/step_s"] = (now - step_time) / cfg.log_every
         step_time = now

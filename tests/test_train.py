@@ -271,7 +271,9 @@ def test_closed_loop_rollouts_report_success(small_sim, tmp_path, ensemble):
     result = train(tiny(small_sim, tmp_path, "steps=2", "log_every=2", "rollout_episodes=3", f"name=roll{ensemble}",
                         f"policy.temporal_ensemble_coeff={ensemble}", "data.sim.shift=2.0", "wandb.mode=disabled"),
                    progress=False)
-    assert 0.0 <= result.metrics["eval/success"] <= 1.0
+    m = result.metrics
+    for key in ("eval/success", "eval/success_source"):  # the same 3 episodes in each domain
+        assert 0.0 <= m[key] <= 1.0 and m[key + "_se"] == pytest.approx(math.sqrt(m[key] * (1 - m[key]) / 3))
 
 
 def test_cli_trains_and_plots(small_sim, tmp_path, capsys):
