@@ -3,8 +3,8 @@
 Only outcomes are ranked: losses and errors (lower is better) and success rates (higher is
 better). The OT diagnostics (`ot_pi_sum`, `ot_cost(state)`, `ot_grad_ratio`, ...) describe how
 OT acts, not how good a policy is: `ot_cost(state)` mostly tracks `window_size`, and a large
-`ot_pi_sum` is neither good nor bad by itself. They get no "best" and no rank; nor does `train/lr`
-(a setting).
+`ot_pi_sum` is neither good nor bad by itself. They get no "best" and no rank; nor do `train/lr` (a
+setting) and `eval/l1_trend` (whether the held-out L1 is still falling: a diagnostic of the run's end).
 """
 
 from __future__ import annotations

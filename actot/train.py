@@ -15,7 +15,8 @@ encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
 The learning rate follows `lr_schedule` (a function of the step alone), and evaluation (held-out
 L1, closed-loop success in the target and the source domain) runs on the exponential moving average
 of the weights when `ema_decay` > 0 (actot/optim.py); the checkpoint holds both weights, so a resumed
-run continues bit for bit.
+run continues bit for bit. From the 6th log step on, `eval/l1_trend` says whether the held-out L1 is
+still falling (actot/convergence.py), so that every run, in a sweep or not, carries that signal.
 Metrics are averaged over the steps between logs, on the device, and read back once per
 `log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
 is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
@@ -38,6 +39,7 @@ import numpy as np
 import torch
 
 from actot.config import TrainConfig, parse_cli, parse_value, to_dict
+from actot.convergence import TREND_KEY, history_trend
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
 from actot.errors import ActotError, run_cli
@@ -377,6 +379,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             metrics["ot_embed_shrink"] = metrics["ot_embed_norm"] / initial_norm
         metrics["train/lr"] = optimizer.param_groups[0]["lr"]
         metrics.update(eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
+        trend = history_trend([*log.rows, dict(metrics, step=step)])
+        if trend is not None:
+            metrics[TREND_KEY] = trend
         rollout_now = step == cfg.steps or (cfg.rollout_every and step % cfg.rollout_every == 0)
         if rollout_now and spec is not None and cfg.rollout_episodes:
             for domain in ("target", "source"):

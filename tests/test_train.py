@@ -187,7 +187,8 @@ def test_learning_rate_schedules():
     assert resolved_warmup("constant", 7, 300) == 7
 
 
-def test_the_run_logs_its_learning_rate(small_sim, tmp_path):
+def test_the_run_logs_its_learning_rate_and_from_the_sixth_report_its_l1_trend(small_sim, tmp_path):
+    from actot.convergence import l1_trend
     from actot.optim import lr_factor
 
     cfg = tiny(small_sim, tmp_path, "steps=30", "warmup_steps=6", "lr_min_ratio=0.2", "name=trend",
@@ -197,6 +198,10 @@ def test_the_run_logs_its_learning_rate(small_sim, tmp_path):
     assert [r["train/lr"] for r in rows[1:]] == pytest.approx(
         [cfg.policy.lr * lr_factor(s, 30, "cosine", 6, 0.2) for s in (5, 10, 15, 20, 25, 30)])
     assert rows[-1]["train/lr"] == pytest.approx(0.2 * cfg.policy.lr)
+    assert all("eval/l1_trend" not in r for r in rows[:-1])  # 6 reports after step 0 are needed
+    l1 = [r["eval/avg_l1"] for r in rows[1:]]
+    assert rows[-1]["eval/l1_trend"] == pytest.approx(l1_trend(l1))
+    assert rows[-1]["eval/l1_trend"] == pytest.approx((sum(l1[4:]) - sum(l1[2:4])) / sum(l1[2:4]))
     constant = train(tiny(small_sim, tmp_path, "steps=5", "name=lerobot", "lr_schedule=constant", "ema_decay=0",
                           "wandb.mode=disabled"), progress=False)
     assert constant.history[-1]["train/lr"] == cfg.policy.lr  # LeRobot's ACT: no warm-up, no decay

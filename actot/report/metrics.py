@@ -24,6 +24,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "ot_cost(state)": ("ot_cost(state)", "OT cost(state)"),
     "eval/success": ("eval/success", "闭环成功率"),
     "eval/success_source": ("eval/success_source", "源域闭环成功率"),
+    "eval/l1_trend": ("eval/l1_trend", "评估L1趋势"),
     "train/lr": ("train/lr", "学习率"),
     "train/kld_loss": ("train/kld_loss", "训练KL"),
     "ot_loss_embed": ("ot_loss_embed", "OT损失(embedding)"),

@@ -92,7 +92,7 @@ def make_trainable(space: SearchSpace, base_overrides: dict, rules: list[Rule], 
         resumed_from = (checkpoint.get_metadata() or {}).get("step") if checkpoint is not None else None
 
         def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
-            decisions = check_rules(rules, history)
+            decisions = check_rules(rules, history, last_step=cfg.steps)  # last_only rules: the report at `steps`
             payload = dict(metrics)
             if shadow:
                 if decisions:
