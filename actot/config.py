@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from actot.errors import ActotError
+from actot.optim import SCHEDULES
 from actot.policy.config import PRESETS, ACTConfig
 from actot.sim.task import REGIONS
 
@@ -124,7 +125,20 @@ class TrainConfig:
     configs). The OT rows (ot.batch_size pairs) feed the OT loss only, unless bc_on_ot_rows.
     rollout_episodes, rollout_seed: closed-loop success episodes (embedded sim), on fixed episodes.
     rollout_every: also measure success at log steps that are multiples of it (0: last step only),
-        e.g. so that a scheduler or a study can read success curves.
+        e.g. so that a scheduler or a study can read success curves. Success in the source domain
+        (`eval/success_source`, same episodes) is measured with it: "did not learn the task" vs
+        "did not transfer".
+    lr_schedule: `cosine` (the default): a linear warm-up over `warmup_steps`, then a cosine decay
+        from the base rates (policy.lr, policy.lr_backbone) to lr_min_ratio of them at the last step;
+        `constant`: the base rates after the warm-up (LeRobot's ACT: lr_schedule=constant,
+        ema_decay=0). The schedule follows `steps`: resuming with a larger `steps` stretches it.
+    warmup_steps: null (the default) is 5% of `steps` under cosine and none under constant; a
+        number sets it for either, in [0, steps).
+    lr_min_ratio: the cosine's last learning rate over the base rate, in [0, 1] (0.1, as LeRobot's
+        cosine-with-warm-up preset for pi0: 2.5e-6 after 2.5e-5).
+    ema_decay: an exponential moving average of the weights, with the decay ramped up as
+        min(ema_decay, (1 + n) / (10 + n)) at the n-th update (actot/optim.py); evaluation
+        (eval/avg_l1, rollouts) runs on it and checkpoints save it. In [0, 1); 0 turns it off.
     """
 
     policy_preset: str = "act_small"
@@ -133,6 +147,10 @@ class TrainConfig:
     ot: OTConfig = field(default_factory=OTConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     steps: int = 300
+    lr_schedule: str = "cosine"
+    warmup_steps: Optional[int] = None
+    lr_min_ratio: float = 0.1
+    ema_decay: float = 0.999
     batch_size: int = 16
     bc_src_weight: float = 0.5
     bc_on_ot_rows: bool = False
@@ -162,6 +180,7 @@ CHOICES = {
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),
     "data.sim.target_region": REGIONS,
+    "lr_schedule": SCHEDULES,
 }
 
 
@@ -264,6 +283,10 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         ("data.sim.n_target", cfg.data.sim.n_target >= 1, ">= 1"),
         ("data.sim.n_eval", cfg.data.sim.n_eval >= 0, ">= 0"),
         ("data.sim.eval_min_distance", cfg.data.sim.eval_min_distance >= 0, ">= 0"),
+        ("warmup_steps", cfg.warmup_steps is None or 0 <= cfg.warmup_steps < cfg.steps,
+         f"null (5% of steps under cosine) or a whole number in [0, steps={cfg.steps})"),
+        ("lr_min_ratio", 0.0 <= cfg.lr_min_ratio <= 1.0, "in [0, 1] (the cosine's last lr over the base lr, e.g. 0.1)"),
+        ("ema_decay", 0.0 <= cfg.ema_decay < 1.0, "in [0, 1) (0: no EMA; e.g. 0.999)"),
     ]
     for key, ok, rule in checks:
         if not ok:

@@ -12,8 +12,8 @@ import torch
 from actot.data.sampler import CoTrainData, frames_at
 from actot.data.video import resize_frames
 from actot.policy.act import ACT, TemporalEnsembler
-from actot.sim.generate import SimSpec, target_env
-from actot.sim.task import ReachEnv, in_region, sample_initial_states
+from actot.sim.generate import SimSpec, source_env, target_env
+from actot.sim.task import in_region, sample_initial_states
 
 EVAL_SEED = 12345  # closed-loop episodes' initial states and noise: one fixed set shared by every trial
 
@@ -76,9 +76,14 @@ def success_metrics(success: np.ndarray, covered: np.ndarray) -> dict[str, float
     for name, mask in (("eval/success", np.ones_like(covered)), ("eval/success_covered", covered),
                        ("eval/success_uncovered", ~covered)):
         if mask.any():
-            p = float(success[mask].mean())
-            out[name], out[name + "_se"] = p, float(np.sqrt(p * (1.0 - p) / mask.sum()))
+            out.update(binomial(name, success[mask]))
     return out
+
+
+def binomial(name: str, success: np.ndarray) -> dict[str, float]:
+    """{name: the success rate, name_se: its binomial standard error}."""
+    p = float(success.mean())
+    return {name: p, name + "_se": float(np.sqrt(p * (1.0 - p) / len(success)))}
 
 
 def make_ensembler(cfg) -> TemporalEnsembler | None:
@@ -89,21 +94,20 @@ def make_ensembler(cfg) -> TemporalEnsembler | None:
 @torch.no_grad()
 def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: SimSpec, n_episodes: int,
                     seed: int = EVAL_SEED, domain: str = "target") -> dict[str, float]:
-    """Closed-loop success on the embedded sim (see `success_metrics`), all episodes at once.
+    """Closed-loop success on the embedded sim, all episodes at once.
 
-    Episodes start from `eval_layouts(n_episodes, seed)`: goals over the whole task, split into
-    covered (inside the target demos' region) and uncovered. The env renders as the dataset was
-    rendered (`target_env`: same texture, size and lossless frames) and its frames go through the
-    loader's resize, so the policy sees in closed loop what it was trained on.
+    Episodes start from `eval_layouts(n_episodes, seed)`: goals over the whole task. In the target
+    domain: `success_metrics`, split into covered (inside the target demos' region) and uncovered.
+    In the source domain (`domain="source"`, the same episodes): `eval/success_source` and its _se,
+    whether the task was learnt at all, apart from whether it transferred. The env renders as the
+    dataset was rendered (`target_env`/`source_env`: same style, size and lossless frames) and its
+    frames go through the loader's resize, so the policy sees in closed loop what it was trained on.
     """
     cfg = model.cfg
     was_training = model.training
     model.eval()
     size = tuple(data.target.frame_size)
-    if domain == "target":
-        env = target_env(spec, n_episodes, seed, freeze_finished=True)
-    else:
-        env = ReachEnv(n_episodes, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed, freeze_finished=True)
+    env = (target_env if domain == "target" else source_env)(spec, n_episodes, seed, freeze_finished=True)
     obs = env.reset(eval_layouts(n_episodes, seed))
     normaliser = data.normaliser
     ensembler = make_ensembler(cfg)
@@ -122,4 +126,6 @@ def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: S
         action = normaliser.unnorm_action(queue.pop(0))
         obs, success, done = env.step(action)
     model.train(was_training)
+    if domain == "source":
+        return binomial("eval/success_source", success)
     return success_metrics(success, in_region(env.init[:, 2:4], spec.target_region))

@@ -12,6 +12,11 @@ L_bc; the OT pairs go through the image encoder only, for their embeddings and L
 method's reference code; `bc_on_ot_rows=true` also trains BC on them).
 L = L_bc + lambda_ot * L_ot. At each log step the two gradients are taken apart on the shared
 encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
+The learning rate follows `lr_schedule` (a function of the step alone), and evaluation (held-out
+L1, closed-loop success in the target and the source domain) runs on the exponential moving average
+of the weights when `ema_decay` > 0 (actot/optim.py); the checkpoint holds both weights, so a resumed
+run continues bit for bit. From the 6th log step on, `eval/l1_trend` says whether the held-out L1 is
+still falling (actot/convergence.py), so that every run, in a sweep or not, carries that signal.
 Metrics are averaged over the steps between logs, on the device, and read back once per
 `log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
 is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
@@ -34,11 +39,13 @@ import numpy as np
 import torch
 
 from actot.config import TrainConfig, parse_cli, parse_value, to_dict
+from actot.convergence import TREND_KEY, history_trend
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_l1, rollout_metrics, to_tensors
 from actot.metrics import direction
+from actot.optim import WeightEMA, lr_factor, resolved_warmup
 from actot.ot.loss import OTSettings, make_label, ot_loss
 from actot.policy.act import ACT, act_loss
 from actot.run_log import RunLog, plot_history
@@ -234,11 +241,16 @@ def backward_measuring_ot_share(bc_loss: torch.Tensor, ot_term: torch.Tensor, sh
     return ot_sq.sqrt() / bc_sq.sqrt().clamp_min(1e-12)
 
 
-def save_checkpoint(path: Path, model, optimizer, sampler, step: int, history: list[dict], run_id: str | None) -> Path:
+def save_checkpoint(path: Path, model, optimizer, sampler, step: int, history: list[dict], run_id: str | None,
+                    ema: WeightEMA | None = None) -> Path:
+    """Everything a resumed run needs: the trained weights ("model"), their EMA ("ema": the weights
+    evaluation used, and its number of updates), optimiser, RNGs, sampler, history."""
     path.mkdir(parents=True, exist_ok=True)
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
              "torch_rng": torch.get_rng_state(), "sampler": sampler.state_dict(), "history": history,
              "run_id": run_id or ""}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     tmp = path / (CHECKPOINT_FILE + ".tmp")
@@ -272,6 +284,10 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     check_window_size(cfg.ot.window_size, data)
     model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras)).to(device)
     optimizer = make_optimizer(model, cfg)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]  # the schedule scales these
+    warmup = resolved_warmup(cfg.lr_schedule, cfg.warmup_steps, cfg.steps)
+    ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    eval_model = ema.model if ema is not None else model
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
                              seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight)
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
@@ -283,6 +299,11 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         state = load_checkpoint(resume_from)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
+        if ema is not None:
+            if "ema" not in state:
+                raise ActotError(f"ema_decay={cfg.ema_decay}, but the checkpoint in {resume_from} has no EMA weights "
+                                 "(it was trained with ema_decay=0); resume it with ema_decay=0")
+            ema.load_state_dict(state["ema"])
         sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
@@ -306,7 +327,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
 
         bar = tqdm(total=cfg.steps, initial=start_step, desc=name, unit="step", dynamic_ncols=True)
     if start_step == 0:  # the untrained baseline: the 'first' value the seed log compares with
-        baseline = eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
+        baseline = eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
         baseline["ot_embed_norm"] = initial_embed_norm(model, sampler, cfg, device)
         log.log(0, baseline)
         if report is not None:
@@ -333,7 +354,12 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
             metrics = {k: v.item() for k, v in values.items()}
             break
+        factor = lr_factor(step, cfg.steps, cfg.lr_schedule, warmup, cfg.lr_min_ratio)
+        for group, base in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base * factor
         optimizer.step()
+        if ema is not None:
+            ema.update(model)
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v.detach().float()
         count += 1
@@ -351,17 +377,23 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         initial_norm = log.rows[0].get("ot_embed_norm") if log.rows else None
         if initial_norm:  # scale-free: the embeddings' size against the untrained model's
             metrics["ot_embed_shrink"] = metrics["ot_embed_norm"] / initial_norm
-        metrics.update(eval_l1(model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
+        metrics["train/lr"] = optimizer.param_groups[0]["lr"]
+        metrics.update(eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
+        trend = history_trend([*log.rows, dict(metrics, step=step)])
+        if trend is not None:
+            metrics[TREND_KEY] = trend
         rollout_now = step == cfg.steps or (cfg.rollout_every and step % cfg.rollout_every == 0)
         if rollout_now and spec is not None and cfg.rollout_episodes:
-            metrics.update(rollout_metrics(model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed))
+            for domain in ("target", "source"):
+                metrics.update(rollout_metrics(eval_model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed,
+                                               domain))
         now = time.perf_counter()
         metrics["time/step_s"] = (now - step_time) / cfg.log_every
         step_time = now
         log.log(step, metrics)
         checkpoint = None
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            checkpoint = save_checkpoint(run_dir / "checkpoint", model, optimizer, sampler, step, log.rows, run_id)
+            checkpoint = save_checkpoint(run_dir / "checkpoint", model, optimizer, sampler, step, log.rows, run_id, ema)
         if bar is not None:
             bar.set_postfix({"l1": f"{metrics['train/l1_loss']:.3f}", "eval": f"{metrics['eval/avg_l1']:.3f}",
                              "pi_sum": f"{metrics['ot_pi_sum']:.2f}"})

@@ -16,7 +16,7 @@ from actot.errors import ActotError
 from actot.evaluate import eval_l1, eval_layouts, rollout_metrics, success_metrics
 from actot.policy.act import ACT
 from actot.policy.config import PRESETS
-from actot.sim.generate import SimSpec, load_ground_truth, load_sim_spec, sample_layouts, target_env
+from actot.sim.generate import SimSpec, load_ground_truth, load_sim_spec, sample_layouts, source_env, target_env
 from actot.sim.task import CAMERAS, in_region, layout_distance
 
 
@@ -137,6 +137,24 @@ def test_rollouts_run_the_same_fixed_episodes_for_every_trial(small_model_and_da
     b = rollout_metrics(model, data, torch.device("cpu"), spec, 12)
     assert a == b and {"eval/success", "eval/success_se", "eval/success_covered", "eval/success_uncovered_se"} <= set(a)
     assert np.array_equal(eval_layouts(12), eval_layouts(12)) and not np.array_equal(eval_layouts(12), eval_layouts(12, seed=1))
+
+
+def test_source_rollouts_see_the_source_demos_frames_and_give_source_success(small_sim, small_model_and_data, tmp_path):
+    """eval/success_source runs the same episodes in the source domain, rendered as the source demos were."""
+    source, target = small_sim
+    spec, truth = load_sim_spec(target), load_ground_truth(target)
+    inits = np.array(truth["source_initial_states"])
+    ds = LeRobotDataset(source, resolution=32, cache_dir=tmp_path)
+    obs = source_env(spec, len(inits), seed=12345).reset(inits)  # the source style has no noise: any seed
+    for k, episode in enumerate(ds.episodes):
+        for cam in CAMERAS:
+            assert np.array_equal(resize_frames(obs[cam], (32, 32))[k], episode.frames[cam][0]), (k, cam)
+    model, data, spec = small_model_and_data
+    m = rollout_metrics(model, data, torch.device("cpu"), spec, 12, domain="source")
+    assert set(m) == {"eval/success_source", "eval/success_source_se"}
+    p = m["eval/success_source"]
+    assert 0.0 <= p <= 1.0 and m["eval/success_source_se"] == pytest.approx(np.sqrt(p * (1 - p) / 12))
+    assert rollout_metrics(model, data, torch.device("cpu"), spec, 12, domain="source") == m
 
 
 def test_freezing_finished_copies_leaves_the_others_frames_unchanged():

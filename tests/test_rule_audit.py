@@ -82,6 +82,9 @@ def test_rule_variants_span_threshold_and_warm_up():
     assert len(variants) == 16 and pi in variants
     trend = rule_variants(cost, 400)
     assert {v.window for v in trend} == {2, 4, 8} and cost in trend
+    last, = parse_rules(["not_converged"])  # reads the last report alone: its threshold is all there is to retune
+    variants = rule_variants(last, 400)
+    assert {v.after for v in variants} == {0} and {v.value for v in variants} == {-0.1, -0.05, -0.025, -0.0125}
 
 
 def test_asha_replay_stops_what_ray_would():

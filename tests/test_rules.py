@@ -5,7 +5,7 @@ import math
 import pytest
 
 from actot.errors import ActotError
-from actot.sweep.rules import check_rule, check_rules, parse_rule, parse_rules
+from actot.sweep.rules import check_rule, check_rules, first_decisions, parse_rule, parse_rules
 
 
 def history(metric, values, start=25, every=25):
@@ -130,3 +130,52 @@ def test_a_misspelt_metric_in_when_is_refused(when, close):
     with pytest.raises(ActotError) as e:
         parse_rule({"name": "typo", "when": when})
     assert f"did you mean '{close}'" in str(e.value) and "rule 'typo'" in str(e.value)
+
+
+def test_the_l1_trend_compares_the_last_third_of_the_reports_with_the_third_before():
+    from actot.convergence import history_trend, l1_trend
+
+    # step 0 (the untrained model) is left out; 9 reports after it: thirds of 3
+    values = [1.0, 1.0, 1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8]
+    rows = [{"step": 0, "eval/avg_l1": 5.0}] + history("eval/avg_l1", values)
+    assert history_trend(rows) == pytest.approx((0.8 - 0.9) / 0.9)
+    # 7 reports: thirds of 2, the first report left out of both windows
+    assert l1_trend([9.0, 1.0, 1.0, 0.5, 0.5, 0.6, 0.6]) == pytest.approx((0.6 - 0.5) / 0.5)
+    assert l1_trend([1.0] * 5) is None and l1_trend([1.0] * 6) == 0.0  # a window needs 2 reports
+    assert history_trend(rows[:6] + [{"step": 150, "train/loss": 1.0}]) is None  # rows without the L1 do not count
+
+
+def l1_history(values, trends):
+    rows = history("eval/avg_l1", values)
+    for row, trend in zip(rows, trends):
+        if trend is not None:
+            row["eval/l1_trend"] = trend
+    return rows
+
+
+def test_not_converged_flags_a_trial_still_improving_at_its_last_report_only():
+    rule = parse_rule("not_converged")
+    assert (rule.metric, rule.op, rule.value, rule.action, rule.last_only) == ("eval/l1_trend", "<", -0.05, "flag", True)
+    improving = l1_history([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], [None] * 5 + [-0.2])  # steps 25 .. 150
+    flat = l1_history([0.5] * 6, [None] * 5 + [0.01])
+    decision = check_rule(rule, improving, last_step=150)
+    assert decision is not None and decision.action == "flag" and decision.step == 150
+    assert "eval/l1_trend=-0.2 < -0.05" in decision.reason
+    assert check_rule(rule, flat, last_step=150) is None
+    assert check_rule(rule, improving, last_step=300) is None  # not the trial's last report: the trial goes on
+    assert check_rule(rule, improving) is None  # where the last step is not known, it never fires
+    # A replay of a whole history reads its last row as the last report; a dip mid-run is not flagged.
+    dip = l1_history([1.0] * 8, [None] * 5 + [-0.3, 0.0, 0.0])
+    assert [(d.rule, d.step) for d in first_decisions([rule], improving)] == [("not_converged", 150)]
+    assert first_decisions([rule], dip) == [] and first_decisions([rule], flat) == []
+    assert "at the last report" in rule.describe()
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ({"name": "x", "when": "eval/l1_trend < -0.1", "last_only": True, "action": "stop"}, "use action: flag"),
+    ({"name": "x", "when": "eval/l1_trend < -0.1", "last_only": "yes", "action": "flag"}, "last_only='yes'"),
+])
+def test_a_last_only_rule_can_only_flag(spec, fragment):
+    with pytest.raises(ActotError) as e:
+        parse_rule(spec)
+    assert fragment in str(e.value) and "rule 'x'" in str(e.value) and "\n" not in str(e.value)

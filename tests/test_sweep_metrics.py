@@ -79,3 +79,27 @@ def test_every_accepted_metric_works_as_the_sweep_metric(metric, mode, ray_sessi
     # Everything a trial reported is a metric that rules may name.
     reported = {c for c in rows[0] if c not in (*TRIAL_COLUMNS, "step") and not c.startswith("param/")}
     assert reported <= set(REPORTED_METRICS) | {"non_finite"}, reported - set(REPORTED_METRICS)
+
+
+@pytest.mark.slow
+def test_every_trial_reports_the_l1_trend_and_not_converged_flags_its_last_report(ray_session, small_sim, tmp_path,
+                                                                                  capsys):
+    from run_sweep import main
+
+    source, target = small_sim
+    (tmp_path / "space.yaml").write_text(SPACE)
+    # A threshold every trend meets: the flag shows at which report the rule may act (the last only).
+    (tmp_path / "sweep.yaml").write_text(SWEEP.replace("rules: [non_finite]", 'rules: [{use: not_converged, when: '
+                                                       '"eval/l1_trend < 100"}]').replace("steps: 2", "steps: 8"))
+    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
+            "name=trend", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    rows = pq.read_table(tmp_path / "out" / "trend" / "results.parquet").to_pylist()
+    trials = {r["trial_id"] for r in rows}
+    assert len(trials) == 2 and {r["flags"] for r in rows} == {"not_converged"}
+    for trial_id in trials:
+        history = sorted((r for r in rows if r["trial_id"] == trial_id), key=lambda r: r["step"])
+        assert [r["eval/l1_trend"] is not None for r in history] == [False] * 6 + [True] * 3  # from the 6th report
+        assert f"rule not_converged flags trial {trial_id}: eval/l1_trend=" in out
+    assert out.count("rule not_converged flags trial") == 2 and out.count("< 100 for 1 report(s) at step 8") == 2

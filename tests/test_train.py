@@ -67,17 +67,163 @@ def test_same_seed_same_metrics(small_sim, tmp_path):
 
 
 def test_checkpoint_resume_equals_uninterrupted(small_sim, tmp_path):
-    full = train(tiny(small_sim, tmp_path, "steps=20", "name=full", "checkpoint_every=10", "wandb.mode=disabled"),
-                 progress=False)
-    train(tiny(small_sim, tmp_path, "steps=10", "name=split", "checkpoint_every=10", "wandb.mode=disabled"), progress=False)
-    resumed = train(tiny(small_sim, tmp_path, "steps=20", "name=split", "checkpoint_every=10", "resume=true",
-                         "wandb.mode=disabled"), progress=False)
+    # A finished 10-step run extended to 20 steps. Exact under a constant schedule (the EMA on, as by
+    # default); a cosine follows `steps`, so there extending is a new schedule (the interrupted run
+    # of the next test is the exact case).
+    words = ("checkpoint_every=10", "lr_schedule=constant", "wandb.mode=disabled")
+    full = train(tiny(small_sim, tmp_path, "steps=20", "name=full", *words), progress=False)
+    train(tiny(small_sim, tmp_path, "steps=10", "name=split", *words), progress=False)
+    resumed = train(tiny(small_sim, tmp_path, "steps=20", "name=split", "resume=true", *words), progress=False)
     drop = lambda m: {k: v for k, v in m.items() if not k.startswith("time/")}  # noqa: E731
     assert drop(resumed.metrics) == drop(full.metrics)
     assert [r["step"] for r in resumed.history] == [0, 5, 10, 15, 20]
     a = torch.load(tmp_path / "full/checkpoint/state.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "split/checkpoint/state.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_interrupted_run_resumes_bit_for_bit_with_the_schedule_and_the_ema(small_sim, tmp_path):
+    """The defaults (cosine with warm-up, EMA on), N steps straight vs interrupted at N/2 and resumed to N:
+    the same metrics at every report, the same trained weights, EMA weights and optimiser state."""
+    words = ("steps=20", "checkpoint_every=10", "warmup_steps=3", "ema_decay=0.9", "wandb.mode=disabled")
+    full = train(tiny(small_sim, tmp_path, "name=full", *words), progress=False)
+    interrupt = lambda metrics, checkpoint, history: "interrupted" if metrics["step"] == 10 else None  # noqa: E731
+    cut = train(tiny(small_sim, tmp_path, "name=cut", *words), report=interrupt, progress=False)
+    assert cut.status == "stopped" and cut.step == 10
+    resumed = train(tiny(small_sim, tmp_path, "name=cut", "resume=true", *words), progress=False)
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.startswith("time/")} for r in rows]  # noqa: E731
+    assert resumed.status == "finished" and strip(resumed.history) == strip(full.history)
+    assert [r["step"] for r in resumed.history] == [0, 5, 10, 15, 20]
+    a = torch.load(tmp_path / "full/checkpoint/state.pt", weights_only=True)
+    b = torch.load(tmp_path / "cut/checkpoint/state.pt", weights_only=True)
+    assert a["ema"]["updates"] == b["ema"]["updates"] == 20
+    assert any(not torch.equal(a["ema"]["model"][k], a["model"][k]) for k in a["model"])  # an average, not a copy
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert all(torch.equal(a["ema"]["model"][k], b["ema"]["model"][k]) for k in a["ema"]["model"])
+    moments = lambda s: [t for state in s["optimizer"]["state"].values() for t in state.values()]  # noqa: E731
+    assert all(torch.equal(x, y) for x, y in zip(moments(a), moments(b)))
+    assert [g["lr"] for g in a["optimizer"]["param_groups"]] == [g["lr"] for g in b["optimizer"]["param_groups"]]
+
+
+def test_resuming_with_the_ema_on_needs_ema_weights_in_the_checkpoint(small_sim, tmp_path):
+    from actot.errors import ActotError
+
+    train(tiny(small_sim, tmp_path, "steps=4", "log_every=2", "checkpoint_every=2", "ema_decay=0", "name=noema",
+               "wandb.mode=disabled"), progress=False)
+    with pytest.raises(ActotError) as err:
+        train(tiny(small_sim, tmp_path, "steps=6", "log_every=2", "resume=true", "name=noema", "wandb.mode=disabled"),
+              progress=False)
+    assert "ema_decay=0.999" in str(err.value) and "no EMA weights" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_evaluation_runs_on_the_ema_of_the_weights(small_sim, tmp_path):
+    """Each step's checkpoint holds the trained weights w_t and the EMA e_t: e_t = d_t e_(t-1) + (1 - d_t) w_t
+    with d_t = min(decay, (1 + t) / (10 + t)), and the logged eval/avg_l1 is the EMA's, not w_t's."""
+    from actot.evaluate import eval_l1
+    from actot.optim import ema_decay_at
+    from actot.policy.act import ACT
+    from actot.train import load_data
+
+    cfg = tiny(small_sim, tmp_path, "steps=4", "log_every=1", "checkpoint_every=1", "ema_decay=0.5", "name=ema",
+               "lr_schedule=constant", "wandb.mode=disabled")
+    states = {}
+
+    def keep(metrics, checkpoint, history):
+        if checkpoint is not None:
+            states[metrics["step"]] = (torch.load(checkpoint / "state.pt", weights_only=True), metrics["eval/avg_l1"])
+
+    train(cfg, report=keep, progress=False)
+    assert sorted(states) == [1, 2, 3, 4]
+    for t in (2, 3, 4):
+        d = ema_decay_at(0.5, t)
+        before, now = states[t - 1][0]["ema"]["model"], states[t][0]
+        for key, value in now["ema"]["model"].items():
+            if value.is_floating_point():
+                assert torch.allclose(value, d * before[key] + (1 - d) * now["model"][key], atol=1e-6, rtol=1e-5), key
+    data, _, _ = load_data(cfg)
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras))
+    state, logged = states[4]
+    model.load_state_dict(state["ema"]["model"])
+    assert eval_l1(model, data, cfg.policy.chunk_size, torch.device("cpu"), cfg.eval_frames)["eval/avg_l1"] == logged
+    model.load_state_dict(state["model"])
+    assert eval_l1(model, data, cfg.policy.chunk_size, torch.device("cpu"), cfg.eval_frames)["eval/avg_l1"] != logged
+
+
+def test_the_ema_averages_parameters_and_float_buffers_and_copies_the_others():
+    from actot.optim import WeightEMA
+
+    net = torch.nn.BatchNorm1d(3)  # weight, bias; running_mean/var (float) and num_batches_tracked (int)
+    ema = WeightEMA(net, decay=0.9)
+    expected = {k: v.clone().double() for k, v in net.state_dict().items()}
+    for t in range(1, 101):
+        with torch.no_grad():
+            net.weight.add_(0.01 * t)
+            net.running_mean.sub_(0.05)
+            net.num_batches_tracked += 1
+        ema.update(net)
+        d = min(0.9, (1 + t) / (10 + t))  # the ramp until t = 80, then 0.9
+        for key, value in net.state_dict().items():
+            if value.is_floating_point():
+                expected[key] = d * expected[key] + (1 - d) * value.double()
+    got = ema.model.state_dict()
+    for key in ("weight", "bias", "running_mean", "running_var"):
+        assert torch.allclose(got[key].double(), expected[key], rtol=1e-5, atol=1e-6), key
+    assert int(got["num_batches_tracked"]) == 100 and not ema.model.training
+    assert all(not p.requires_grad for p in ema.model.parameters())
+    assert not torch.allclose(got["weight"], net.weight)  # an average lags the trained weights
+
+
+def test_learning_rate_schedules():
+    from actot.optim import lr_factor, resolved_warmup
+
+    f = lambda step, schedule="cosine", warmup=10: lr_factor(step, 110, schedule, warmup, 0.1)  # noqa: E731
+    assert [f(s) for s in (1, 5, 10)] == pytest.approx([0.1, 0.5, 1.0])  # linear warm-up to the base rate
+    assert f(11) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 100)))
+    assert f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1) and f(200) == pytest.approx(0.1)
+    assert all(f(s) > f(s + 1) for s in range(10, 110))  # decays monotonically after the warm-up
+    assert [f(s, "constant", 0) for s in (1, 50, 110)] == [1.0, 1.0, 1.0]  # LeRobot's ACT
+    assert [f(s, "constant", 4) for s in (1, 4, 5, 110)] == [0.25, 1.0, 1.0, 1.0]
+    assert resolved_warmup("cosine", None, 300) == 15 and resolved_warmup("constant", None, 300) == 0
+    assert resolved_warmup("constant", 7, 300) == 7
+
+
+def test_the_run_logs_its_learning_rate_and_from_the_sixth_report_its_l1_trend(small_sim, tmp_path):
+    from actot.convergence import l1_trend
+    from actot.optim import lr_factor
+
+    cfg = tiny(small_sim, tmp_path, "steps=30", "warmup_steps=6", "lr_min_ratio=0.2", "name=trend",
+               "wandb.mode=disabled")
+    result = train(cfg, progress=False)
+    rows = result.history
+    assert [r["train/lr"] for r in rows[1:]] == pytest.approx(
+        [cfg.policy.lr * lr_factor(s, 30, "cosine", 6, 0.2) for s in (5, 10, 15, 20, 25, 30)])
+    assert rows[-1]["train/lr"] == pytest.approx(0.2 * cfg.policy.lr)
+    assert all("eval/l1_trend" not in r for r in rows[:-1])  # 6 reports after step 0 are needed
+    l1 = [r["eval/avg_l1"] for r in rows[1:]]
+    assert rows[-1]["eval/l1_trend"] == pytest.approx(l1_trend(l1))
+    assert rows[-1]["eval/l1_trend"] == pytest.approx((sum(l1[4:]) - sum(l1[2:4])) / sum(l1[2:4]))
+    constant = train(tiny(small_sim, tmp_path, "steps=5", "name=lerobot", "lr_schedule=constant", "ema_decay=0",
+                          "wandb.mode=disabled"), progress=False)
+    assert constant.history[-1]["train/lr"] == cfg.policy.lr  # LeRobot's ACT: no warm-up, no decay
+
+
+@pytest.mark.parametrize("word,fragment", [
+    ("warmup_steps=-1", "warmup_steps=-1 is out of range"),
+    ("warmup_steps=300", "warmup_steps=300 is out of range; it must be null (5% of steps under cosine) or a whole "
+                         "number in [0, steps=300)"),
+    ("warmup_steps=1.5", "warmup_steps=1.5 has the wrong type"),
+    ("ema_decay=1.0", "ema_decay=1.0 is out of range; it must be in [0, 1) (0: no EMA; e.g. 0.999)"),
+    ("ema_decay=-0.1", "ema_decay=-0.1 is out of range"),
+    ("ema_decay=high", "ema_decay='high' has the wrong type"),
+    ("lr_min_ratio=2", "lr_min_ratio=2.0 is out of range; it must be in [0, 1]"),
+    ("lr_schedule=linear", "lr_schedule='linear' is not allowed; choose one of ['constant', 'cosine']"),
+])
+def test_bad_schedule_and_ema_keys_give_one_line_errors(word, fragment):
+    from actot.errors import ActotError
+
+    with pytest.raises(ActotError) as err:
+        parse_cli([word])
+    assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
 def test_non_finite_loss_ends_the_run_with_a_reason(small_sim, tmp_path):
@@ -130,7 +276,9 @@ def test_closed_loop_rollouts_report_success(small_sim, tmp_path, ensemble):
     result = train(tiny(small_sim, tmp_path, "steps=2", "log_every=2", "rollout_episodes=3", f"name=roll{ensemble}",
                         f"policy.temporal_ensemble_coeff={ensemble}", "data.sim.shift=2.0", "wandb.mode=disabled"),
                    progress=False)
-    assert 0.0 <= result.metrics["eval/success"] <= 1.0
+    m = result.metrics
+    for key in ("eval/success", "eval/success_source"):  # the same 3 episodes in each domain
+        assert 0.0 <= m[key] <= 1.0 and m[key + "_se"] == pytest.approx(math.sqrt(m[key] * (1 - m[key]) / 3))
 
 
 def test_cli_trains_and_plots(small_sim, tmp_path, capsys):

@@ -202,7 +202,7 @@ def settings_text(rule: Rule) -> str:
         cond = f"{rule.metric} {rule.direction} over {rule.window} (> {rule.min_change:g})"
     else:
         cond = "any non_finite"
-    return f"{cond}, after {rule.after}, {rule.action}"
+    return f"{cond}, {'at the last report' if rule.last_only else f'after {rule.after}'}, {rule.action}"
 
 
 def audit_rule(rules: list[Rule], runs: list[Run], top: set[str], name: str | None = None) -> AuditRow:
@@ -225,6 +225,8 @@ def rule_variants(rule: Rule, total_steps: int) -> list[Rule]:
 
     Warm-ups: the rule's own, 0, and 1/8, 1/4, 1/2 of the runs' length."""
     afters = sorted({rule.after, 0, *(int(total_steps * f) for f in (0.125, 0.25, 0.5))})
+    if rule.last_only:  # it reads the last report alone: a warm-up changes nothing
+        afters = [rule.after]
     if rule.kind == "threshold":
         values = sorted({rule.value, *(rule.value * f for f in (0.25, 0.5, 2.0))})
         grid = [dict(value=v, after=a) for v in values for a in afters]

@@ -157,6 +157,13 @@ def target_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = 
                     freeze_finished=freeze_finished)
 
 
+def source_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
+    """An env in the source domain of `spec`, rendering as its source dataset was rendered (the
+    source style has no texture or noise, so its frames depend on the layout alone)."""
+    return ReachEnv(num_envs, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
+                    freeze_finished=freeze_finished)
+
+
 def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
     """Write `out/source` and `out/target`; return their roots. Reuses a complete earlier run.
 
@@ -189,7 +196,7 @@ def _generate(out: Path, spec: SimSpec) -> None:
                       unit="batch", leave=False)
     for start in starts:
         chunk = layouts["source"][start:start + batch]
-        env = ReachEnv(len(chunk), "source", spec.shift, spec.size, seed=spec.seed, style_seed=spec.seed)
+        env = source_env(spec, len(chunk), spec.seed)
         source_demos += _record(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
     target_demos = []
     for part, name in enumerate(("target", "held_out")):

@@ -12,7 +12,8 @@ REPORTED_METRICS = (
     "ot_loss", "ot_loss_embed", "ot_loss_label", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)", "ot_true_pair_mass",
     "ot_embed_norm", "ot_embed_shrink", "ot_pair_ratio", "ot_grad_ratio", "ot_sinkhorn_err", "ot_sinkhorn_iters",
     "eval/avg_l1", "eval/avg_l1_se", "eval/success", "eval/success_se", "eval/success_covered",
-    "eval/success_covered_se", "eval/success_uncovered", "eval/success_uncovered_se", "time/step_s",
+    "eval/success_covered_se", "eval/success_uncovered", "eval/success_uncovered_se", "eval/success_source",
+    "eval/success_source_se", "eval/l1_trend", "train/lr", "time/step_s",
 )
 
 # What `metric=` accepts; each is tested as the sweep metric in both modes (tests/test_sweep_metrics.py).

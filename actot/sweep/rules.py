@@ -11,10 +11,13 @@ A rule in `sweeps/*.yaml` is a built-in name, or a mapping:
       action: stop                         # stop the trial, or flag it and go on
     - {name: cost_up, when: "ot_cost(state) rising over 4"}   # METRIC rising|falling over N
     - {name: nan, when: "any non_finite"}                     # any metric NaN or infinite
+    - {name: late, when: "eval/l1_trend < -0.05", last_only: true, action: flag}   # the last report only
 
 Nothing is evaluated as code: `when` is matched against these three forms. A rule is a pure
-function of a trial's history (rows of {'step': int, metric: float}), so that a resumed trial
-decides exactly as an uninterrupted one would.
+function of a trial's history (rows of {'step': int, metric: float}) and, for a `last_only` rule, of
+the step its last report is at (the trial's `steps`; a replay of a whole history: its last row), so
+that a resumed trial decides exactly as an uninterrupted one would. A `last_only` rule judges how a
+trial ended, so it can only flag.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _THRESHOLD = re.compile(rf"^\s*(?P<metric>\S+)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<value>{_NUMBER})\s*$")
 _TREND = re.compile(r"^\s*(?P<metric>\S+)\s+(?P<dir>rising|falling)\s+over\s+(?P<window>\d+)\s*$")
 _NON_FINITE = re.compile(r"^\s*any\s+non_finite\s*$")
-FIELDS = {"name", "use", "when", "after", "patience", "action", "min_change"}
+FIELDS = {"name", "use", "when", "after", "patience", "action", "min_change", "last_only"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Rule:
     after: int = 0
     patience: int = 1
     action: str = "stop"
+    last_only: bool = False
 
     def describe(self) -> str:
         if self.kind == "threshold":
@@ -59,7 +63,8 @@ class Rule:
             cond = f"{self.metric} {self.direction} over {self.window} reports"
         else:
             cond = "a metric is NaN or infinite"
-        return f"{self.name}: {cond} after step {self.after} ({self.action})"
+        when = "at the last report" if self.last_only else f"after step {self.after}"
+        return f"{self.name}: {cond} {when} ({self.action})"
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,11 @@ BUILT_IN = {
     # OT at R1 stays at 0.045-0.11 after step 200; co-training (which dips to 0.18 around step 100)
     # 0.37-1.2, target-only BC 0.23 or more, the L2-normalised cost 0.27 or more.
     "embed_collapse": {"when": "ot_embed_shrink < 0.15", "after": 200, "patience": 2, "action": "flag"},
+    # Stopped while still improving: at its last report the trial's held-out L1 over the last third of
+    # its reports is more than 5% below the third before (eval/l1_trend, actot/convergence.py, where
+    # the threshold's provenance is; provisional until calibrated at the cosine + EMA defaults).
+    "not_converged": {"when": "eval/l1_trend < -0.05", "after": 0, "patience": 1, "action": "flag",
+                      "last_only": True},
 }
 
 
@@ -122,7 +132,14 @@ def parse_rule(spec, where: str = "rules") -> Rule:
         raise ActotError(f"{where}: action '{action}' must be 'stop' or 'flag'")
     if after < 0 or patience < 1:
         raise ActotError(f"{where}: after={after} must be >= 0 and patience={patience} >= 1")
-    common = dict(name=str(name), after=after, patience=patience, action=action, min_change=min_change)
+    last_only = merged.get("last_only", False)
+    if not isinstance(last_only, bool):
+        raise ActotError(f"{where}: last_only={last_only!r} must be true or false")
+    if last_only and action == "stop":
+        raise ActotError(f"{where}: last_only: true with action: stop would stop a trial that is ending anyway; "
+                         "use action: flag")
+    common = dict(name=str(name), after=after, patience=patience, action=action, min_change=min_change,
+                  last_only=last_only)
     if (m := _THRESHOLD.match(when) or _TREND.match(when)) and m["metric"] not in REPORTED_METRICS:
         raise unknown_key_error(m["metric"], list(REPORTED_METRICS), f"{where}: when: \"{when}\": metric")
     if m := _THRESHOLD.match(when):
@@ -161,12 +178,17 @@ def _is_finite_number(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def check_rule(rule: Rule, history: list[dict]) -> Decision | None:
-    """Does `rule` fire at the latest row of `history`? (Rows: {'step': int, metric: value}.)"""
+def check_rule(rule: Rule, history: list[dict], last_step: int | None = None) -> Decision | None:
+    """Does `rule` fire at the latest row of `history`? (Rows: {'step': int, metric: value}.)
+
+    last_step: the step of the trial's last report; a `last_only` rule fires at no other (and at
+    none when it is not known)."""
     if not history:
         return None
     latest = history[-1]
     step = int(latest.get("step", 0))
+    if rule.last_only and step != last_step:
+        return None
     if rule.kind == "non_finite":
         bad = [k for k, v in latest.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad and step >= rule.after:
@@ -201,20 +223,24 @@ def check_rule(rule: Rule, history: list[dict]) -> Decision | None:
     return None
 
 
-def check_rules(rules: list[Rule], history: list[dict]) -> list[Decision]:
-    """Every rule that fires at the latest report, stops first."""
-    fired = [d for d in (check_rule(r, history) for r in rules) if d is not None]
+def check_rules(rules: list[Rule], history: list[dict], last_step: int | None = None) -> list[Decision]:
+    """Every rule that fires at the latest report, stops first (`last_step`: see `check_rule`)."""
+    fired = [d for d in (check_rule(r, history, last_step) for r in rules) if d is not None]
     return sorted(fired, key=lambda d: d.action != "stop")
 
 
-def first_decisions(rules: list[Rule], history: list[dict]) -> list[Decision]:
+def first_decisions(rules: list[Rule], history: list[dict], last_step: int | None = None) -> list[Decision]:
     """Each rule's first firing over the growing prefixes of `history`, as the live check would
     have met it report by report, every rule on its own (shadow mode; the rule audit's replay).
 
-    A pure function of the history, so a resumed trial records the same decisions.
+    `history` is a whole trial: its last row is the last report (`last_step`, unless given), the
+    only one a `last_only` rule reads. A pure function of the history, so a resumed trial records
+    the same decisions.
     """
+    if last_step is None and history:
+        last_step = int(history[-1].get("step", 0))
     first: dict[str, Decision] = {}
     for end in range(1, len(history) + 1):
-        for decision in check_rules([r for r in rules if r.name not in first], history[:end]):
+        for decision in check_rules([r for r in rules if r.name not in first], history[:end], last_step):
             first[decision.rule] = decision
     return sorted(first.values(), key=lambda d: (d.step, d.rule))

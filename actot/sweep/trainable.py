@@ -91,8 +91,8 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     resumed_from = (checkpoint.get_metadata() or {}).get("step") if checkpoint is not None else None
 
     def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
-        payload, stop = report_payload(metrics, check_rules(setup.rules, history), setup.metric, setup.shadow,
-                                       resumed_from)
+        decisions = check_rules(setup.rules, history, last_step=cfg.steps)  # last_only rules: the report at `steps`
+        payload, stop = report_payload(metrics, decisions, setup.metric, setup.shadow, resumed_from)
         saved = None
         if checkpoint_dir:
             saved = tune.Checkpoint.from_directory(str(checkpoint_dir))
