@@ -321,6 +321,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     metrics: dict = {}
     status, reason = "finished", ""
     show = sys.stderr.isatty() if progress is None else progress
+    lines = progress is None and not show  # output to a file (nohup, Slurm): a line per log step instead of a bar
     bar = None
     if show:
         from tqdm import tqdm
@@ -334,7 +335,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             report(dict(baseline, step=0), None, log.rows)
     model.train()
     step = start_step
-    step_time = time.perf_counter()
+    step_time = loop_start = time.perf_counter()
     shared = model.ot_parameters()
     for step in range(start_step + 1, cfg.steps + 1):
         batch = to_tensors(sampler.next(), device)
@@ -397,6 +398,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         if bar is not None:
             bar.set_postfix({"l1": f"{metrics['train/l1_loss']:.3f}", "eval": f"{metrics['eval/avg_l1']:.3f}",
                              "pi_sum": f"{metrics['ot_pi_sum']:.2f}"})
+        elif lines:
+            print(progress_line(name, step, start_step, cfg.steps, now - loop_start, metrics), flush=True)
         if report is not None:
             stop_reason = report(dict(metrics, step=step), checkpoint, log.rows)
             if stop_reason:
@@ -413,6 +416,20 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
                  **best_values(log.rows)})
     log.finish(exit_code=0 if status == "finished" else 1)
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def progress_line(name: str, step: int, start_step: int, steps: int, elapsed_s: float, metrics: dict) -> str:
+    """One log step for a log file: where the run is, its s/step (evaluations included) and when it ends."""
+    per_step = elapsed_s / max(1, step - start_step)
+    shown = " ".join(f"{k}={metrics[k]:.4g}" for k in ("train/l1_loss", "eval/avg_l1", "ot_pi_sum", "eval/success")
+                     if isinstance(metrics.get(k), float))
+    return (f"[train] {name} step {step}/{steps} ({100 * step / steps:.0f}%), {per_step:.3f} s/step, "
+            f"ETA {duration(per_step * (steps - step))}: {shown}")
 
 
 def best_values(rows: list[dict]) -> dict:

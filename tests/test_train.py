@@ -286,7 +286,13 @@ def test_cli_trains_and_plots(small_sim, tmp_path, capsys):
 
     cfg_words = tiny_words(small_sim, tmp_path) + ["steps=4", "log_every=2", "name=cli", "wandb.mode=disabled"]
     assert main(cfg_words) == 0
-    assert "finished at step 4" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "finished at step 4" in out
+    # Not on a terminal (pytest captures it, as nohup or Slurm would): a line per log step with s/step and ETA.
+    lines = [line for line in out.splitlines() if line.startswith("[train] cli step")]
+    assert [line.split(",")[0] for line in lines] == ["[train] cli step 2/4 (50%)", "[train] cli step 4/4 (100%)"]
+    assert all(" s/step, ETA " in line and "eval/avg_l1=" in line for line in lines)
+    assert lines[-1].split("ETA ")[1].startswith("0m00s")
     assert (tmp_path / "cli" / "curves.png").stat().st_size > 1000
     assert main(["ot.heuristic=diag"]) == 2  # a bad override: one line, exit status 2
 
@@ -380,3 +386,19 @@ def test_a_run_folder_is_never_overwritten_and_an_unnamed_run_gets_a_new_one(tmp
     assert first.name.startswith("run-") and second.name != first.name
     assert main([f"out_dir={tmp_path}", "resume=true", "dry_run=true"]) == 2
     assert "resume=true needs the name=" in capsys.readouterr().err
+
+
+def test_the_sweep_progress_line_carries_the_pace_and_the_eta(tmp_path):
+    from types import SimpleNamespace
+
+    from actot.sweep.callbacks import ResultsRecorder
+    from actot.sweep.space import load_space
+    from actot.sweep.store import ResultsStore
+
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "p", total_steps=400)
+    recorder = ResultsRecorder(store, num_samples=8)
+    running = [SimpleNamespace(last_result={"step": 100, "time/step_s": 0.1}),
+               SimpleNamespace(last_result={"step": 300, "time/step_s": 0.3})]
+    # 300 + 100 steps left in the running two, 4 trials of 400 not started: 2000 steps, two at a time at 0.2 s/step
+    assert recorder._pace(running, done=2) == "; 0.200 s/step, ETA 3m20s"
+    assert recorder._pace([SimpleNamespace(last_result={"step": 0})], done=0) == ""

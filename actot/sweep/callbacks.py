@@ -117,7 +117,21 @@ class ResultsRecorder(Callback):
             best = self.store.best_so_far()
             steps = ", ".join(f"{t.trial_id}@{(t.last_result or {}).get('step', 0)}" for t in running)
             so_far = f"; best {self.store.metric} so far {best:.4g}" if best is not None else ""
-            say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{so_far}")
+            say(f"progress: {done}/{self.num_samples} done, running {steps or '-'}{self._pace(running, done)}{so_far}")
+
+    def _pace(self, running: list, done: int) -> str:
+        """'; S s/step, ETA T': the running trials' latest s/step, and the steps left in the stage at that pace."""
+        from actot.train import duration
+
+        paces = [(t.last_result or {}).get("time/step_s") for t in running]
+        paces = [p for p in paces if _number(p) and p > 0]
+        total = self.store.total_steps
+        if not paces or not total:
+            return ""
+        pace = sum(paces) / len(paces)
+        left = sum(total - int((t.last_result or {}).get("step", 0)) for t in running)
+        left += max(0, self.num_samples - done - len(running)) * total
+        return f"; {pace:.3f} s/step, ETA {duration(left * pace / max(1, len(running)))}"
 
     def on_trial_recover(self, iteration, trials, trial, **info):
         count = self.store.retried(trial.trial_id, self._params(trial))

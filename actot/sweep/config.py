@@ -77,6 +77,7 @@ class SweepConfig:
     ray_temp_dir: Optional[str] = None
     experiment_save_s: float = 1.0
     lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
+    verbose: bool = False     # print the whole resolved config at the start (it is always in sweep.json)
     stage: str = "search"     # search (then confirm, when confirm.top_k and confirm.seeds are set) or confirm
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 

@@ -25,7 +25,7 @@ from actot.errors import ActotError
 from actot.sweep.space import describe
 
 # Sweep keys that say where and how a sweep runs, not what it searches: free to change on resume.
-RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s",
+RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose",
                 # The confirm stage comes after the search and keeps its own settings in sweep.json's
                 # `confirm` section (checked by actot/sweep/confirm.py): adding it is not a change.
                 "stage", "confirm")

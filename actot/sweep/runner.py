@@ -146,7 +146,10 @@ def _open_store(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cf
         check_same_config(sweep_dir, resolved, argv)
     elif (sweep_dir / sweepdir.SPEC_FILE).exists():
         raise ActotError(f"{sweep_dir} already holds a sweep; add resume=true to continue it, or pick another name=")
-    print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
+    if cfg.verbose:
+        print("resolved config:\n" + json.dumps(resolved, indent=2, default=str), flush=True)
+    else:
+        say(f"settings: {sweep_dir / sweepdir.SPEC_FILE} (verbose=true prints them)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
     store.load()

@@ -26,6 +26,8 @@ def init_ray(cfg: SweepConfig) -> bool:
 
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # No JSON/CSV/TensorBoard result loggers (and no TensorBoard hint): every report is in results.parquet.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
         os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
     # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
