@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from actot.metrics import direction
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
+from actot.report.labels import WORDS, label, ordered
 from actot.report.load import Sweep, Trial
-from actot.report.metrics import WORDS, better, label, ordered
 from actot.report.rank import Ranking, format_table
 
 LANGS = ("en", "zh")
@@ -52,14 +53,14 @@ def metric_line(trial: Trial, key: str, lang: str) -> str | None:
     first, last = series[0][1], series[-1][1]
     parts = [f"{w['first']}={fmt(first)}", f"{w['last']}={fmt(last)}"]
     finite = trial.finite(key)
-    direction = better(key)
-    if direction is None:
+    better = direction(key)
+    if better is None:
         lo = min(finite, key=lambda p: p[1]) if finite else None
         hi = max(finite, key=lambda p: p[1]) if finite else None
         parts += [f"{w['low']}={fmt(lo[1]) if lo else 'nan'}@{lo[0] if lo else None}",
                   f"{w['high']}={fmt(hi[1]) if hi else 'nan'}@{hi[0] if hi else None}"]
     else:
-        best = (min if direction == "min" else max)(finite, key=lambda p: p[1]) if finite else None
+        best = (min if better == "min" else max)(finite, key=lambda p: p[1]) if finite else None
         parts.append(f"{w['best']}={fmt(best[1]) if best else 'nan'}@{best[0] if best else None}")
     delta = last - first
     pct = f" ({delta / abs(first) * 100:.2f}%)" if first != 0 and math.isfinite(delta) else ""

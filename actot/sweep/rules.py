@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from actot.config import unknown_key_error
 from actot.errors import ActotError
-from actot.sweep.metrics import REPORTED_METRICS
+from actot.metrics import REPORTED_METRICS
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
