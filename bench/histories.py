@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actot.report.replay import Run, write_runs_jsonl  # noqa: E402
+from actot.rules.replay import Run, write_runs_jsonl  # noqa: E402
 
 # The tiny model and data of tests/test_train.py: a run of 60 steps takes a few seconds on one core.
 TINY = ["data.resolution=16", "data.n_eval_target=1", "policy.dim_model=32", "policy.n_heads=2",

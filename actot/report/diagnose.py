@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actot.report.load import Sweep, Trial
-from actot.sweep.rules import first_decisions, parse_rule
+from actot.rules import first_decisions, parse_rule
 
 COLLAPSE_BELOW = 0.1
 LARGE_PLAN_ABOVE = 0.3

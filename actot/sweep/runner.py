@@ -41,11 +41,11 @@ from pathlib import Path
 from actot.config import apply_overrides
 from actot.errors import ActotError
 from actot.metrics import SWEEP_METRICS
+from actot.rules import Rule, check_rules, parse_rules
 from actot.sim.generate import load_sim_spec
 from actot.sweep.cluster import make_writable_dir
 from actot.sweep.config import SweepConfig, base_train_config, startup_trials
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
-from actot.sweep.rules import Rule, check_rules, parse_rules
 from actot.sweep.space import SearchSpace, space_warnings
 from actot.sweep.storage import RemoteSweep, is_uri, open_remote
 

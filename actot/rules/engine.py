@@ -12,7 +12,8 @@ A rule in `sweeps/*.yaml` is a built-in name, or a mapping:
     - {name: cost_up, when: "ot_cost(state) rising over 4"}   # METRIC rising|falling over N
     - {name: nan, when: "any non_finite"}                     # any metric NaN or infinite
 
-Nothing is evaluated as code: `when` is matched against these three forms. A rule is a pure
+Nothing is evaluated as code: `when` is matched against these three forms, and its metric must be
+one a trial reports (`actot/metrics.py`). A rule is a pure
 function of a trial's history (rows of {'step': int, metric: float}), so that a resumed trial
 decides exactly as an uninterrupted one would.
 """
