@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from actot.config import normalise_value
+from actot.knobs import to_overrides
 from actot.metrics import direction
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
@@ -72,22 +74,11 @@ def ot_config(sweep: Sweep, trial: Trial) -> dict:
     """The trial's OT knobs: the sweep's training config with the trial's searched values on top."""
     ot = dict(sweep.resolved.get("train", {}).get("ot", {}))
     other = {}
-    weights = {}
-    for key, value in trial.params.items():
-        if key in ("ot.tau_a", "ot.tau_b"):
-            tau = list(ot.get("tau") or [value, value])
-            tau[0 if key == "ot.tau_a" else 1] = value
-            ot["tau"] = tau
-        elif key == "ot.tau":
-            ot["tau"] = [value, value]
-        elif key.startswith("ot.weight_embed."):
-            weights[int(key.rsplit(".", 1)[1])] = value
-        elif key.startswith("ot."):
-            ot[key[3:]] = value
+    for key, value in to_overrides(trial.params, tau=ot.get("tau")).items():
+        if key.startswith("ot."):
+            ot[key[3:]] = normalise_value(key, value)  # a tied ot.tau is one number: the pair it sets
         else:
             other[key] = value
-    if weights:
-        ot["weight_embed"] = [weights[i] for i in sorted(weights)]
     return {**ot, **{f"_{k}": v for k, v in other.items()}}
 
 
