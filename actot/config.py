@@ -1,7 +1,8 @@
 """Typed configuration of a training run, and `key=value` overrides checked against it.
 
-A run's config is a tree of dataclasses (`TrainConfig`); OmegaConf checks the type of every
-override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
+A run's config is a tree of dataclasses (`TrainConfig`) whose branches each part owns (the
+policy's in `actot/policy/config.py`, the OT loss's in `actot/ot/config.py`, with the allowed values
+of its choices); OmegaConf checks the type of every override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
 overrides apply. Unknown keys fail with the closest valid key; values are parsed with YAML's
 safe loader (never evaluated).
 """
@@ -19,6 +20,8 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from actot.errors import ActotError
+from actot.ot.config import CHOICES as OT_CHOICES
+from actot.ot.config import OTConfig
 from actot.policy.config import PRESETS, ACTConfig
 from actot.sim.task import REGIONS
 
@@ -64,45 +67,6 @@ class DataConfig:
     top_k: int = 5
     cache_dir: Optional[str] = None
     sim: SimConfig = field(default_factory=SimConfig)
-
-
-@dataclass
-class OTConfig:
-    """The OT alignment knobs, named as in the seed log (see docs/ot.md).
-
-    window_size: jitter half-width (frames) around the DTW-matched source frame.
-    reg: entropic regularisation. tau: marginal relaxation (tau_a, tau_b), POT's reg_m.
-    heuristic: diagonal prior, 'hard' (the method's and the seed's), 'soft' (banded) or 'none'.
-    weight_embed: per-camera embedding-cost weights (one number applies to every camera).
-    weight_label: weight of the label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
-    cost: 'sqeuclidean' (the method: squared Euclidean distances) or 'normalised' (each term
-        divided by its batch mean for the plan; reg and tau then in units of a typical pair).
-    embed_norm: 'none' (the method) or 'l2': each camera embedding scaled to unit length before
-        the cost, so that L_ot cannot fall by shrinking the embeddings (bench/RESULTS.md).
-    label: what the label cost compares: 'first_action', 'action_chunk' (flattened over time),
-        'state' or 'state_first_action'; label_dims: [start, stop] slice of its feature dimension.
-    batch_size: B_ot, target frames (and as many paired source frames) per step.
-    max_iters, tol, check_every: Sinkhorn iteration cap, marginal-error tolerance, check interval
-        (heuristic=hard needs none: its plan has a closed form).
-    """
-
-    window_size: int = 10
-    reg: float = 2.0
-    tau: list[float] = field(default_factory=lambda: [10.0, 10.0])
-    heuristic: str = "hard"
-    bandwidth: float = 2.0
-    weight_embed: list[float] = field(default_factory=lambda: [1.0])
-    weight_label: float = 0.0
-    lambda_ot: float = 0.1
-    cost: str = "sqeuclidean"
-    embed_norm: str = "none"
-    label: str = "first_action"
-    label_dims: Optional[list[int]] = None
-    batch_size: int = 32
-    max_iters: int = 1000
-    tol: float = 1e-6
-    check_every: int = 50
-    solver: str = "torch"
 
 
 @dataclass
@@ -153,11 +117,7 @@ class TrainConfig:
 
 
 CHOICES = {
-    "ot.heuristic": ("hard", "soft", "none"),
-    "ot.solver": ("torch", "pot"),
-    "ot.cost": ("sqeuclidean", "normalised"),
-    "ot.embed_norm": ("none", "l2"),
-    "ot.label": ("first_action", "action_chunk", "state", "state_first_action"),
+    **{f"ot.{name}": allowed for name, allowed in OT_CHOICES.items()},
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),
