@@ -1,8 +1,9 @@
 """Typed configuration of a training run, and `key=value` overrides checked against it.
 
-A run's config is a tree of dataclasses (`TrainConfig`) whose branches each part owns (the
-policy's in `actot/policy/config.py`, the OT loss's in `actot/ot/config.py`, with the allowed values
-of its choices); OmegaConf checks the type of every override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
+A run's config is a tree of dataclasses (`TrainConfig`) whose branches each part owns: the
+policy's in `actot/policy/config.py`, the OT loss's in `actot/ot/config.py` (with the allowed
+values of its choices), the embedded sim's in `actot/sim/config.py`. OmegaConf checks the type of
+every override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
 overrides apply. Unknown keys fail with the closest valid key; values are parsed with YAML's
 safe loader (never evaluated).
 """
@@ -23,28 +24,8 @@ from actot.errors import ActotError
 from actot.ot.config import CHOICES as OT_CHOICES
 from actot.ot.config import OTConfig
 from actot.policy.config import PRESETS, ACTConfig
+from actot.sim.config import SimConfig
 from actot.sim.task import REGIONS
-
-
-@dataclass
-class SimConfig:
-    """The embedded sim used when no dataset is named (see `actot.sim` and docs/data.md).
-
-    n_target: target training demos, their goals only in `target_region` ('all', 'left_half',
-    'lower_left'); n_source source demos cover the whole task. n_eval: held-out target demos
-    (whole task, none within `eval_min_distance` of a training demo) for eval/avg_l1; for the
-    sim this replaces data.n_eval_target. twins=true: target demos restart source demos'
-    initial states (the old benchmark, with target_region=all).
-    """
-
-    n_source: int = 200
-    n_target: int = 10
-    shift: float = 2.0
-    seed: int = 0
-    target_region: str = "left_half"
-    twins: bool = False
-    n_eval: int = 8
-    eval_min_distance: float = 0.2
 
 
 @dataclass

@@ -38,7 +38,8 @@ from actot.metrics import direction
 from actot.ot.loss import make_label, ot_loss
 from actot.policy.act import ACT, act_loss
 from actot.run_log import RunLog, plot_history
-from actot.sim.generate import SimSpec, ensure_sim, load_sim_spec, load_true_pairs
+from actot.sim.config import SimConfig
+from actot.sim.generate import ensure_sim, load_sim_spec, load_true_pairs
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
 Report = Callable[[dict, "Path | None", list], "str | None"]
@@ -59,7 +60,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | None]:
+def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
     """Both datasets (the embedded sim when none is named), paired; cached per data config."""
     key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
     if key in _DATA_CACHE:
@@ -67,7 +68,7 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     d = cfg.data
     spec = None
     if d.source is None:
-        spec = SimSpec(**dataclasses.asdict(d.sim))
+        spec = d.sim
         source_root, target_root = ensure_sim(spec)
     else:
         source_root, target_root = Path(d.source), Path(d.target)
