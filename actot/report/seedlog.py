@@ -1,6 +1,6 @@
 """The seed authors' report, written for a sweep: per trial its config and every metric as first / last / best@step / Δ.
 
-Layout and labels follow ../shared/seed/000_*.txt (`lang=zh` uses its words: 训练总损失, 首, 末,
+Layout and labels follow the seed authors' hand-written log (`lang=zh` uses its words: 训练总损失, 首, 末,
 最优, Δ ...). A metric with a better end gets best@step in that direction; one with a healthy
 range instead (ot_pi_sum, ot_pi_diag) gets its lowest and highest value with their steps. Then the
 diagnosis (the seed log's rules, `diagnose.py`), the knob importance and the next steps.
