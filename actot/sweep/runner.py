@@ -267,9 +267,9 @@ def _fit(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], ba
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from actot.report.live import DashboardRefresher
+    from actot.sweep.callbacks import StorageSync
     from actot.sweep.cluster import check_nodes, node_requirements
     from actot.sweep.results import ResultsRecorder, _say
-    from actot.sweep.storage import StorageSync
 
     started_ray = init_ray(cfg)
     if cfg.ray_address:
