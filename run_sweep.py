@@ -17,8 +17,8 @@ from actot.errors import ActotError, run_cli
 
 def _help() -> str:
     from actot.config import TrainConfig, dotted_keys
+    from actot.rules import BUILT_IN
     from actot.sweep.config import available_sweeps, sweep_keys
-    from actot.sweep.rules import BUILT_IN
     from actot.sweep.space import available_spaces
 
     lines = [__doc__.strip(), "", f"spaces: {', '.join(available_spaces())}", f"sweeps: {', '.join(available_sweeps())}",

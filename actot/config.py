@@ -1,7 +1,9 @@
 """Typed configuration of a training run, and `key=value` overrides checked against it.
 
-A run's config is a tree of dataclasses (`TrainConfig`); OmegaConf checks the type of every
-override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
+A run's config is a tree of dataclasses (`TrainConfig`) whose branches each part owns: the
+policy's in `actot/policy/config.py`, the OT loss's in `actot/ot/config.py` (with the allowed
+values of its choices), the embedded sim's in `actot/sim/config.py`. OmegaConf checks the type of
+every override. `policy=NAME` picks an ACT preset (`act`, `act_small`) before `policy.FIELD=...`
 overrides apply. Unknown keys fail with the closest valid key; values are parsed with YAML's
 safe loader (never evaluated).
 """
@@ -20,29 +22,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from actot.errors import ActotError
 from actot.optim import SCHEDULES
+from actot.ot.config import CHOICES as OT_CHOICES
+from actot.ot.config import OTConfig
 from actot.policy.config import PRESETS, ACTConfig
+from actot.sim.config import SimConfig
 from actot.sim.task import REGIONS
-
-
-@dataclass
-class SimConfig:
-    """The embedded sim used when no dataset is named (see `actot.sim` and docs/data.md).
-
-    n_target: target training demos, their goals only in `target_region` ('all', 'left_half',
-    'lower_left'); n_source source demos cover the whole task. n_eval: held-out target demos
-    (whole task, none within `eval_min_distance` of a training demo) for eval/avg_l1; for the
-    sim this replaces data.n_eval_target. twins=true: target demos restart source demos'
-    initial states (the old benchmark, with target_region=all).
-    """
-
-    n_source: int = 200
-    n_target: int = 10
-    shift: float = 2.0
-    seed: int = 0
-    target_region: str = "left_half"
-    twins: bool = False
-    n_eval: int = 8
-    eval_min_distance: float = 0.2
 
 
 @dataclass
@@ -65,45 +49,6 @@ class DataConfig:
     top_k: int = 5
     cache_dir: Optional[str] = None
     sim: SimConfig = field(default_factory=SimConfig)
-
-
-@dataclass
-class OTConfig:
-    """The OT alignment knobs, named as in the seed log (see docs/ot.md).
-
-    window_size: jitter half-width (frames) around the DTW-matched source frame.
-    reg: entropic regularisation. tau: marginal relaxation (tau_a, tau_b), POT's reg_m.
-    heuristic: diagonal prior, 'hard' (the method's and the seed's), 'soft' (banded) or 'none'.
-    weight_embed: per-camera embedding-cost weights (one number applies to every camera).
-    weight_label: weight of the label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
-    cost: 'sqeuclidean' (the method: squared Euclidean distances) or 'normalised' (each term
-        divided by its batch mean for the plan; reg and tau then in units of a typical pair).
-    embed_norm: 'none' (the method) or 'l2': each camera embedding scaled to unit length before
-        the cost, so that L_ot cannot fall by shrinking the embeddings (bench/RESULTS.md).
-    label: what the label cost compares: 'first_action', 'action_chunk' (flattened over time),
-        'state' or 'state_first_action'; label_dims: [start, stop] slice of its feature dimension.
-    batch_size: B_ot, target frames (and as many paired source frames) per step.
-    max_iters, tol, check_every: Sinkhorn iteration cap, marginal-error tolerance, check interval
-        (heuristic=hard needs none: its plan has a closed form).
-    """
-
-    window_size: int = 10
-    reg: float = 2.0
-    tau: list[float] = field(default_factory=lambda: [10.0, 10.0])
-    heuristic: str = "hard"
-    bandwidth: float = 2.0
-    weight_embed: list[float] = field(default_factory=lambda: [1.0])
-    weight_label: float = 0.0
-    lambda_ot: float = 0.1
-    cost: str = "sqeuclidean"
-    embed_norm: str = "none"
-    label: str = "first_action"
-    label_dims: Optional[list[int]] = None
-    batch_size: int = 32
-    max_iters: int = 1000
-    tol: float = 1e-6
-    check_every: int = 50
-    solver: str = "torch"
 
 
 @dataclass
@@ -171,11 +116,7 @@ class TrainConfig:
 
 
 CHOICES = {
-    "ot.heuristic": ("hard", "soft", "none"),
-    "ot.solver": ("torch", "pot"),
-    "ot.cost": ("sqeuclidean", "normalised"),
-    "ot.embed_norm": ("none", "l2"),
-    "ot.label": ("first_action", "action_chunk", "state", "state_first_action"),
+    **{f"ot.{name}": allowed for name, allowed in OT_CHOICES.items()},
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),

@@ -12,7 +12,7 @@ third). -0.1: the last third's L1 is 10% lower, the run was still improving; abo
 getting worse. Window means rather than single reports: in the 400-step pools of bench/data the
 change of held-out L1 from one report to the next has a standard deviation of about 20% of its value.
 
-The built-in rule `not_converged` (actot/sweep/rules.py) flags a trial whose value at its last
+The built-in rule `not_converged` (actot/rules/engine.py) flags a trial whose value at its last
 report is below -0.05. That threshold is provisional, not yet calibrated at the new defaults
 (cosine + EMA). On the ten 1,500-step runs of bench/data/grid_cpu.jsonl (constant lr, no EMA) it is
 crossed by 8 runs at step 800 and by 4 at step 1,500; 2 of those 4 end below 0.9 covered success, and

@@ -12,7 +12,8 @@ import torch
 from actot.data.sampler import CoTrainData, frames_at
 from actot.data.video import resize_frames
 from actot.policy.act import ACT, TemporalEnsembler
-from actot.sim.generate import SimSpec, source_env, target_env
+from actot.sim.config import SimConfig
+from actot.sim.generate import source_env, target_env
 from actot.sim.task import in_region, sample_initial_states
 
 EVAL_SEED = 12345  # closed-loop episodes' initial states and noise: one fixed set shared by every trial
@@ -92,7 +93,7 @@ def make_ensembler(cfg) -> TemporalEnsembler | None:
 
 
 @torch.no_grad()
-def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: SimSpec, n_episodes: int,
+def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: SimConfig, n_episodes: int,
                     seed: int = EVAL_SEED, domain: str = "target") -> dict[str, float]:
     """Closed-loop success on the embedded sim, all episodes at once.
 

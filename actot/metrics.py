@@ -1,22 +1,92 @@
-"""Which way is better for each logged metric, so nothing is ranked in a direction it does not have.
+"""The metric vocabulary: every key a training run reports, which way is better, and its Chinese label.
+
+One table, read by training (`best/<key>` in a run's summary), the rules (a `when` may only name
+a reported metric, so a misspelt `ot_pi_summ < 0.1` is refused before the sweep starts instead of
+never firing), the sweep, the replay and the reports. `tests/test_sweep_metrics.py` checks that a
+real training run reports nothing outside it: a new metric is added here, with its direction.
 
 Only outcomes are ranked: losses and errors (lower is better) and success rates (higher is
 better). The OT diagnostics (`ot_pi_sum`, `ot_cost(state)`, `ot_grad_ratio`, ...) describe how
 OT acts, not how good a policy is: `ot_cost(state)` mostly tracks `window_size`, and a large
-`ot_pi_sum` is neither good nor bad by itself. They get no "best" and no rank; nor do `train/lr` (a
-setting) and `eval/l1_trend` (whether the held-out L1 is still falling: a diagnostic of the run's end).
+`ot_pi_sum` is neither good nor bad by itself. They have direction None: no "best" and no rank
+unless a mode is given.
+
+A metric's English label is its key, the seed log's own name; its Chinese label is the seed log's
+word where it has one (`actot/report/labels.py` looks them up).
 """
 
 from __future__ import annotations
 
-LOWER_IS_BETTER = ("eval/avg_l1", "train/loss", "train/l1_loss")
-HIGHER_IS_BETTER = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
+from dataclasses import dataclass
+
+from actot.errors import ActotError
+
+
+@dataclass(frozen=True)
+class Metric:
+    """direction: 'min', 'max', or None for a diagnostic with a healthy range rather than a better end.
+    zh: the Chinese label; None when the key itself serves."""
+
+    direction: str | None
+    zh: str | None = None
+
+
+METRICS: dict[str, Metric] = {
+    "train/loss": Metric("min", "训练总损失"),
+    "train/l1_loss": Metric("min", "训练L1"),
+    "train/kld_loss": Metric(None, "训练KL"),
+    "train/grad_norm": Metric(None, "梯度范数"),
+    "ot_loss": Metric(None, "OT损失"),
+    "ot_loss_embed": Metric(None, "OT损失(embedding)"),
+    "ot_loss_label": Metric(None, "OT损失(label)"),
+    "ot_pi_sum": Metric(None, "π总和"),
+    "ot_pi_diag": Metric(None, "π对角和"),
+    "ot_cost(state)": Metric(None, "OT cost(state)"),
+    "ot_true_pair_mass": Metric(None, "真实配对质量占比"),
+    "ot_embed_norm": Metric(None, "embedding范数"),
+    "ot_embed_shrink": Metric(None, "embedding收缩比"),
+    "ot_pair_ratio": Metric(None, "配对/非配对距离比"),
+    "ot_grad_ratio": Metric(None, "OT/BC梯度比"),
+    "ot_sinkhorn_err": Metric(None, "Sinkhorn误差"),
+    "ot_sinkhorn_iters": Metric(None),
+    "eval/avg_l1": Metric("min", "离线评估L1"),
+    "eval/avg_l1_se": Metric(None),
+    "eval/success": Metric("max", "闭环成功率"),
+    "eval/success_se": Metric(None),
+    "eval/success_covered": Metric("max"),
+    "eval/success_covered_se": Metric(None),
+    "eval/success_uncovered": Metric("max"),
+    "eval/success_uncovered_se": Metric(None),
+    "eval/success_source": Metric("max", "源域闭环成功率"),
+    "eval/success_source_se": Metric(None),
+    # Whether the held-out L1 is still falling: a diagnostic of the run's end (actot/convergence.py).
+    "eval/l1_trend": Metric(None, "评估L1趋势"),
+    "train/lr": Metric(None, "学习率"),  # a setting, logged
+    "time/step_s": Metric(None),
+}
+
+# What a trial reports: what rules may watch.
+REPORTED_METRICS = tuple(METRICS)
+
+# What a sweep's `metric=` accepts; each is tested as the sweep metric in both modes (tests/test_sweep_metrics.py).
+# eval/success is only measured at a trial's last step (closed-loop rollouts); the others at every log.
+SWEEP_METRICS = ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)")
 
 
 def direction(key: str) -> str | None:
-    """'min', 'max', or None for a diagnostic that has no better direction."""
-    if key in LOWER_IS_BETTER:
-        return "min"
-    if key in HIGHER_IS_BETTER:
-        return "max"
-    return None
+    """'min', 'max', or None for a diagnostic (or a key that is no metric) that has no better direction."""
+    metric = METRICS.get(key)
+    return metric.direction if metric is not None else None
+
+
+def direction_for_ranking(metric: str, mode: str | None) -> str:
+    """The direction to rank `metric` by: `mode` when given, else the metric's own; never a guess for a range."""
+    if mode is not None:
+        if mode not in ("min", "max"):
+            raise ActotError(f"command line: mode={mode!r} must be min or max")
+        return mode
+    better = direction(metric)
+    if better is None:
+        raise ActotError(f"command line: metric={metric} has a healthy range, not a better end, so it cannot be "
+                         f"ranked as it is; pass mode=min or mode=max to rank it anyway, or rank by eval/avg_l1")
+    return better

@@ -46,10 +46,11 @@ from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_l1, rollout_metrics, to_tensors
 from actot.metrics import direction
 from actot.optim import WeightEMA, lr_factor, resolved_warmup
-from actot.ot.loss import OTSettings, make_label, ot_loss
+from actot.ot.loss import make_label, ot_loss
 from actot.policy.act import ACT, act_loss
 from actot.run_log import RunLog, plot_history
-from actot.sim.generate import SimSpec, ensure_sim, load_sim_spec, load_true_pairs
+from actot.sim.config import SimConfig
+from actot.sim.generate import ensure_sim, load_sim_spec, load_true_pairs
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
 Report = Callable[[dict, "Path | None", list], "str | None"]
@@ -70,7 +71,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | None]:
+def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
     """Both datasets (the embedded sim when none is named), paired; cached per data config."""
     key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
     if key in _DATA_CACHE:
@@ -78,7 +79,7 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     d = cfg.data
     spec = None
     if d.source is None:
-        spec = SimSpec(**dataclasses.asdict(d.sim))
+        spec = d.sim
         source_root, target_root = ensure_sim(spec)
     else:
         source_root, target_root = Path(d.source), Path(d.target)
@@ -92,7 +93,7 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimSpec | Non
     return _DATA_CACHE[key]
 
 
-def held_out_target(cfg: TrainConfig, spec: SimSpec | None) -> int:
+def held_out_target(cfg: TrainConfig, spec: SimConfig | None) -> int:
     """data.n_eval_target, or the dataset's own held-out demos (our sim's n_eval), else the last 2."""
     if cfg.data.n_eval_target is not None:
         return cfg.data.n_eval_target
@@ -179,14 +180,6 @@ def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
 
 
-def ot_settings(cfg: TrainConfig) -> OTSettings:
-    o = cfg.ot
-    return OTSettings(reg=o.reg, tau=(o.tau[0], o.tau[1]), heuristic=o.heuristic, bandwidth=o.bandwidth,
-                      weight_embed=tuple(o.weight_embed), weight_label=o.weight_label, cost=o.cost,
-                      embed_norm=o.embed_norm,
-                      max_iters=o.max_iters, tol=o.tol, check_every=o.check_every, solver=o.solver)
-
-
 def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
     """`ot_embed_norm` of the untrained model on the first OT batch; the sampler's draws are put back,
     so training sees the same batches as without this measurement."""
@@ -198,7 +191,7 @@ def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
         return float(model.ot_embeddings(rows).float().norm(dim=-1).mean())
 
 
-def step_losses(model: ACT, batch: dict, cfg: TrainConfig, settings: OTSettings, use_amp: bool = False):
+def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False):
     """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
 
     BC sees the BC rows only (all rows with `bc_on_ot_rows`); the OT pairs go through the image
@@ -219,7 +212,7 @@ def step_losses(model: ACT, batch: dict, cfg: TrainConfig, settings: OTSettings,
                 embeddings = model.ot_embeddings(ot_rows)
     embeddings = embeddings.float()
     label = make_label(cfg.ot.label, ot_rows["state"], ot_rows["action"], cfg.ot.label_dims)
-    l_ot, ot_metrics = ot_loss(settings, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
+    l_ot, ot_metrics = ot_loss(cfg.ot, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
                                ot_rows["state"][:n_ot], ot_rows["state"][n_ot:], batch.get("true_pair"))
     return bc_loss, parts, l_ot, ot_metrics
 
@@ -313,7 +306,6 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     run_id = log.wandb_run.id if log.wandb_run is not None else None
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
 
-    settings = ot_settings(cfg)
     use_amp = cfg.amp and device.type == "cuda"
     check_every_step = device.type == "cpu"  # a free check on CPU; on GPU only at log steps
     sums: dict[str, torch.Tensor] = {}
@@ -339,7 +331,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     shared = model.ot_parameters()
     for step in range(start_step + 1, cfg.steps + 1):
         batch = to_tensors(sampler.next(), device)
-        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, settings, use_amp)
+        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp)
         ot_term = cfg.ot.lambda_ot * l_ot
         loss = bc_loss + ot_term
         optimizer.zero_grad(set_to_none=True)

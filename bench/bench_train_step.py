@@ -21,7 +21,7 @@ import torch
 
 from actot.config import TrainConfig, apply_overrides
 from actot.policy import ACT, act_loss
-from actot.train import ot_settings, step_losses
+from actot.train import step_losses
 
 
 def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: int, device) -> dict:
@@ -62,7 +62,7 @@ def main() -> None:
                 loss, _ = act_loss(cfg.policy, actions.float(), stats, bc_rows)
         else:
             c = cfgs[variant]
-            bc, _, l_ot, _ = step_losses(model, batch, c, ot_settings(c), amp)
+            bc, _, l_ot, _ = step_losses(model, batch, c, amp)
             loss = bc + c.ot.lambda_ot * l_ot
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

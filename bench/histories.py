@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actot.report.replay import Run, write_runs_jsonl  # noqa: E402
+from actot.rules.replay import Run, write_runs_jsonl  # noqa: E402
 
 # The tiny model and data of tests/test_train.py: a run of 60 steps takes a few seconds on one core.
 TINY = ["data.resolution=16", "data.n_eval_target=1", "policy.dim_model=32", "policy.n_heads=2",
@@ -73,10 +73,10 @@ def collect(space, configs: list[dict], seeds: int, words: list[str], group: str
 def quick_runs(n_configs: int, seeds: int, group: str, work: Path, space_name: str = "ot_reg",
                say=print) -> list[Run]:
     """Tiny but real runs on a small generated sim: the --quick input of the bench scripts."""
-    from actot.sim import SimSpec, generate
+    from actot.sim import SimConfig, generate
     from actot.sweep.space import load_space
 
-    source, target = generate(work / "sim", SimSpec(n_source=30, n_target=6, n_eval=2, seed=1))
+    source, target = generate(work / "sim", SimConfig(n_source=30, n_target=6, n_eval=2, seed=1))
     words = [f"data.source={source}", f"data.target={target}", *TINY, f"steps={QUICK_STEPS}"]
     space = load_space(space_name)
     return collect(space, pick_configs(space, n_configs, seed=0, corners=True), seeds, words, group,

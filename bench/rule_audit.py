@@ -6,9 +6,9 @@
     ... --rules '[{use: pi_collapse, after: 200}]'                   # other rules than the built-ins
     ... --no-grid                                                    # skip the retuning tables
 
-Each rule (the built-ins of actot/sweep/rules.py at their defaults, the sweep's own rules with
+Each rule (the built-ins of actot/rules/engine.py at their defaults, the sweep's own rules with
 --sweep, or --rules) is replayed on every
-run's full history report by report (actot/report/replay.py). Per rule it prints the runs it would
+run's full history report by report (actot/rules/replay.py). Per rule it prints the runs it would
 have stopped, how many of those belong to a top-quarter config anyway (configs ranked by the mean
 over seeds of the final --metric, ties by final eval/avg_l1): its false-stop rate; and the compute
 it would have saved (training steps not run / all steps). A `flag` rule is audited as if it stopped.
@@ -34,9 +34,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 import yaml  # noqa: E402
 
 from actot.errors import ActotError  # noqa: E402
-from actot.report.replay import (AuditRow, audit_rule, config_scores, pareto, ranked_configs,  # noqa: E402
-                                 read_runs_jsonl, rule_variants, runs_from_sweep, settings_text, top_quarter)
-from actot.sweep.rules import BUILT_IN, parse_rules  # noqa: E402
+from actot.report.replay import runs_from_sweep  # noqa: E402
+from actot.rules import BUILT_IN, parse_rules  # noqa: E402
+from actot.rules.replay import (AuditRow, audit_rule, config_scores, pareto, ranked_configs,  # noqa: E402
+                                read_runs_jsonl, rule_variants, settings_text, top_quarter)
 
 
 def load_rules(text: str | None):
@@ -61,10 +62,10 @@ def format_rows(rows: list[AuditRow], marks: dict[int, str] | None = None) -> st
     return "\n".join(lines)
 
 
-def audit(runs, rules, metric: str, grid: bool, say=print) -> list[AuditRow]:
-    top = top_quarter(runs, metric)
-    ranked = ranked_configs(runs, metric)
-    scores = config_scores(runs, metric)
+def audit(runs, rules, metric: str, grid: bool, say=print, mode: str | None = None) -> list[AuditRow]:
+    top = top_quarter(runs, metric, mode)
+    ranked = ranked_configs(runs, metric, mode)
+    scores = config_scores(runs, metric, mode)
     say(f"{len(runs)} runs of {len(ranked)} configs; top quarter = the best {len(top)} by mean final {metric} "
         f"(cut-off {scores[ranked[len(top) - 1]]:.4g}; best {scores[ranked[0]]:.4g}, worst {scores[ranked[-1]]:.4g})")
     rows = [audit_rule([r], runs, top) for r in rules]
@@ -96,6 +97,9 @@ def main(argv=None) -> int:
     source.add_argument("--quick", action="store_true", help="make tiny real runs first (CI-sized)")
     parser.add_argument("--group", default=None, help="only the runs of this group (--runs)")
     parser.add_argument("--metric", default="eval/success", help="what 'top quarter' ranks by (default eval/success)")
+    parser.add_argument("--mode", choices=("min", "max"), default=None,
+                        help="which way --metric is better (default: its own, actot/metrics.py; a diagnostic such "
+                             "as ot_loss has none and needs one)")
     parser.add_argument("--rules", default=None, help="YAML list of rules (default: every built-in rule; with "
                                                       "--sweep, the sweep's own rules)")
     parser.add_argument("--no-grid", action="store_true", help="skip the retuning tables")
@@ -119,7 +123,7 @@ def main(argv=None) -> int:
                 print(f"[audit] note: {line}")
         else:
             runs = read_runs_jsonl(args.runs, args.group)
-        audit(runs, rules, args.metric, grid=not args.no_grid)
+        audit(runs, rules, args.metric, grid=not args.no_grid, mode=args.mode)
     except ActotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

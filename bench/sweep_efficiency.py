@@ -17,7 +17,7 @@ full histories (several seeds each); a search "runs" a trial by replaying one of
 - + rules: the rules (the built-ins, or --rules) replayed on the run's history stop it at the
   first report a stop rule fires; its compute is the steps until then, and it is told as PRUNED
   (with its intermediate --metric values);
-- + asha: Ray's ASHA replayed at its rungs (actot/report/replay.py: eval/success where the
+- + asha: Ray's ASHA replayed at its rungs (actot/rules/replay.py: eval/success where the
   report has it, else eval/avg_l1), after the rules; stopped trials are PRUNED too.
 
 Seed noise: each evaluation of a config draws one of its seeds' histories at random. A search's
@@ -50,8 +50,9 @@ from optuna.distributions import CategoricalDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from actot.errors import ActotError  # noqa: E402
-from actot.report.replay import (AshaReplay, Run, better_mode, config_scores, group_by_config,  # noqa: E402
-                                 read_runs_jsonl, stop_decision, truncate)
+from actot.metrics import direction_for_ranking  # noqa: E402
+from actot.rules.replay import (AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl,  # noqa: E402
+                                stop_decision, truncate)
 from actot.sweep.config import SweepConfig, startup_trials  # noqa: E402
 from actot.sweep.preflight import earliest_stop  # noqa: E402
 
@@ -61,11 +62,11 @@ METHODS = ("random", "tpe", "tpe+rules", "tpe+rules+asha")
 class Pool:
     """Pool configs, their runs (seeds) and true values; snapping of a suggestion to the nearest config."""
 
-    def __init__(self, runs: list[Run], space, metric: str):
-        self.metric, self.mode, self.space = metric, better_mode(metric), space
+    def __init__(self, runs: list[Run], space, metric: str, mode: str | None = None):
+        self.metric, self.mode, self.space = metric, direction_for_ranking(metric, mode), space
         self.runs = group_by_config(runs)
         self.keys = list(self.runs)
-        self.truth = config_scores(runs, metric)
+        self.truth = config_scores(runs, metric, self.mode)
         self.config = {k: members[0].config for k, members in self.runs.items()}
         self.max_t = max(run.total_steps for run in runs)
         self.log_every = min((b["step"] - a["step"] for run in runs for a, b in zip(run.history, run.history[1:])
@@ -211,7 +212,7 @@ def run_benchmark(pool: Pool, rules, seeds: int, budget: int, max_trials: int, t
 
 
 def main(argv=None) -> int:
-    from actot.sweep.rules import BUILT_IN, parse_rules
+    from actot.rules import BUILT_IN, parse_rules
     from actot.sweep.space import load_space
     import yaml
 
@@ -222,6 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--group", default="pool")
     parser.add_argument("--space", default="ot_full", help="the space the pool was drawn from (TPE's distributions)")
     parser.add_argument("--metric", default=None, help="default eval/success (--quick: eval/avg_l1)")
+    parser.add_argument("--mode", choices=("min", "max"), default=None,
+                        help="which way --metric is better (default: its own, actot/metrics.py; a diagnostic such "
+                             "as ot_loss has none and needs one)")
     parser.add_argument("--rules", default=None, help="YAML list of rules (default: every built-in rule)")
     parser.add_argument("--seeds", type=int, default=5, help="searcher seeds (default 5)")
     parser.add_argument("--budget", type=int, default=None, help="trials of the reference random search "
@@ -249,7 +253,7 @@ def main(argv=None) -> int:
         else:
             runs = read_runs_jsonl(args.runs, args.group)
             space, metric = load_space(args.space), args.metric or "eval/success"
-        pool = Pool(runs, space, metric)
+        pool = Pool(runs, space, metric, args.mode)
         budget = args.budget or len(pool.keys)
         run_benchmark(pool, rules, args.seeds, budget, args.max_trials or 3 * budget, args.tolerance, args.grace,
                       args.reduction_factor, repeat=args.repeat)

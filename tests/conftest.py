@@ -33,19 +33,19 @@ def _isolated_env(tmp_path_factory):
 def small_sim(tmp_path_factory):
     """(source_root, target_root): the default benchmark, small: 30 source demos, 6 target
     training demos (goals in the left half), 2 held-out target demos; generated once per session."""
-    from actot.sim import SimSpec, generate
+    from actot.sim import SimConfig, generate
 
     out = tmp_path_factory.mktemp("sim") / "small"
-    return generate(out, SimSpec(n_source=30, n_target=6, n_eval=2, seed=1))
+    return generate(out, SimConfig(n_source=30, n_target=6, n_eval=2, seed=1))
 
 
 @pytest.fixture(scope="session")
 def twin_sim(tmp_path_factory):
     """The old benchmark (data.sim.twins=true, target_region=all): each target demo restarts a source demo."""
-    from actot.sim import SimSpec, generate
+    from actot.sim import SimConfig, generate
 
     out = tmp_path_factory.mktemp("sim") / "twins"
-    return generate(out, SimSpec(n_source=16, n_target=6, n_eval=2, seed=2, twins=True, target_region="all"))
+    return generate(out, SimConfig(n_source=16, n_target=6, n_eval=2, seed=2, twins=True, target_region="all"))
 
 
 def need(path: Path):

@@ -16,7 +16,8 @@ from actot.errors import ActotError
 from actot.evaluate import eval_l1, eval_layouts, rollout_metrics, success_metrics
 from actot.policy.act import ACT
 from actot.policy.config import PRESETS
-from actot.sim.generate import SimSpec, load_ground_truth, load_sim_spec, sample_layouts, source_env, target_env
+from actot.sim.config import SimConfig
+from actot.sim.generate import load_ground_truth, load_sim_spec, sample_layouts, source_env, target_env
 from actot.sim.task import CAMERAS, in_region, layout_distance
 
 
@@ -30,10 +31,10 @@ def test_target_demos_cover_one_region_source_and_held_out_cover_all(small_sim):
     source_goals = np.array(truth["source_initial_states"])[:, 2:4]
     assert (source_goals[:, 0] < 0).any() and (source_goals[:, 0] > 0).any()
     # The held-out demos (and the rollouts) come from the whole task, not from the region.
-    layouts = sample_layouts(SimSpec(n_source=30, n_target=6, n_eval=40, seed=1))
+    layouts = sample_layouts(SimConfig(n_source=30, n_target=6, n_eval=40, seed=1))
     assert 0.2 < in_region(layouts["held_out"][:, 2:4], "left_half").mean() < 0.8
     assert 0.3 < in_region(eval_layouts(100)[:, 2:4], "left_half").mean() < 0.7
-    assert in_region(sample_layouts(SimSpec(n_source=30, n_target=8, seed=1, target_region="lower_left"))["target"][:, 2:4],
+    assert in_region(sample_layouts(SimConfig(n_source=30, n_target=8, seed=1, target_region="lower_left"))["target"][:, 2:4],
                      "lower_left").all()
 
 
@@ -178,9 +179,9 @@ def test_freezing_finished_copies_leaves_the_others_frames_unchanged():
 
 def test_sim_keys_reach_the_generator_and_are_checked():
     cfg = parse_cli(["data.sim.target_region=all", "data.sim.twins=true", "data.sim.n_eval=5"])
-    spec = SimSpec(**dataclasses.asdict(cfg.data.sim))
+    spec = SimConfig(**dataclasses.asdict(cfg.data.sim))
     assert (spec.target_region, spec.twins, spec.n_eval) == ("all", True, 5)
-    assert dataclasses.asdict(TrainConfig().data.sim).keys() <= {f.name for f in dataclasses.fields(SimSpec)}
+    assert dataclasses.asdict(TrainConfig().data.sim).keys() <= {f.name for f in dataclasses.fields(SimConfig)}
     with pytest.raises(ActotError, match="data.sim.target_region"):
         parse_cli(["data.sim.target_region=top"])
     assert TrainConfig().rollout_episodes >= 100 and TrainConfig().data.sim.n_eval >= 5
@@ -209,4 +210,4 @@ def test_impossible_sim_parameters_give_a_one_line_error(tmp_path):
     from actot.sim.generate import ensure_sim
 
     with pytest.raises(ActotError, match="data.sim: could not place 3 held-out demos .* lower eval_min_distance"):
-        ensure_sim(SimSpec(n_source=5, n_target=2, n_eval=3, eval_min_distance=5.0), out=tmp_path / "sim")
+        ensure_sim(SimConfig(n_source=5, n_target=2, n_eval=3, eval_min_distance=5.0), out=tmp_path / "sim")

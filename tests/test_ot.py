@@ -10,7 +10,7 @@ import ot
 import pytest
 import torch
 
-from actot.ot import (OTSettings, diagonal_plan, diagonal_prior, make_label, ot_loss, ott_tau_from_reg_m,
+from actot.ot import (OTConfig, diagonal_plan, diagonal_prior, make_label, ot_loss, ott_tau_from_reg_m,
                       reg_m_from_ott_tau, sinkhorn_unbalanced, sinkhorn_unbalanced_pot)
 
 
@@ -116,8 +116,8 @@ def _inputs(n=12, k=3, seed=0):
 
 def test_cost_is_the_references_squared_euclidean_distance():
     z_src, z_tgt, lab_src, lab_tgt, s_src, s_tgt = _inputs()
-    settings = OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="none", weight_embed=(0.5, 1.0, 2.0), weight_label=0.3)
-    loss, metrics = ot_loss(settings, z_src, z_tgt, lab_src, lab_tgt, s_src, s_tgt)
+    cfg = OTConfig(reg=1.0, tau=[5.0, 5.0], heuristic="none", weight_embed=[0.5, 1.0, 2.0], weight_label=0.3)
+    loss, metrics = ot_loss(cfg, z_src, z_tgt, lab_src, lab_tgt, s_src, s_tgt)
     M = sum(w * torch.cdist(z_src[:, i], z_tgt[:, i]) ** 2 for i, w in enumerate((0.5, 1.0, 2.0)))
     M = M + 0.3 * torch.cdist(lab_src, lab_tgt) ** 2
     pi = sinkhorn_unbalanced(M.double(), 1.0, 5.0, max_iters=5000, tol=1e-12).float()
@@ -130,22 +130,22 @@ def test_label_term_carries_no_gradient_and_embed_term_does():
     z_src, z_tgt, lab_src, lab_tgt, s_src, s_tgt = _inputs()
     z_src.requires_grad_(True)
     lab_src.requires_grad_(True)
-    settings = OTSettings(reg=2.0, tau=(10.0, 10.0), heuristic="hard", weight_label=1.0)
-    loss, _ = ot_loss(settings, z_src, z_tgt, make_label("state", lab_src, lab_src[:, None]), lab_tgt, s_src, s_tgt)
+    cfg = OTConfig(reg=2.0, tau=[10.0, 10.0], heuristic="hard", weight_label=1.0)
+    loss, _ = ot_loss(cfg, z_src, z_tgt, make_label("state", lab_src, lab_src[:, None]), lab_tgt, s_src, s_tgt)
     loss.backward()
     assert z_src.grad.abs().sum() > 0 and lab_src.grad is None
 
 
 def test_hard_heuristic_puts_all_mass_on_the_diagonal_with_no_iterations():
-    _, metrics = ot_loss(OTSettings(reg=1.0, tau=(5.0, 5.0), heuristic="hard", weight_label=0.1), *_inputs())
+    _, metrics = ot_loss(OTConfig(reg=1.0, tau=[5.0, 5.0], heuristic="hard", weight_label=0.1), *_inputs())
     assert float(metrics["ot_pi_sum"]) == pytest.approx(float(metrics["ot_pi_diag"]), rel=1e-6)
     assert float(metrics["ot_sinkhorn_iters"]) == 0 and float(metrics["ot_sinkhorn_err"]) == 0
 
 
 def test_soft_heuristic_spreads_mass_off_the_diagonal():
     z_src, z_tgt, *rest = _inputs()
-    settings = OTSettings(reg=20.0, tau=(100.0, 100.0), heuristic="soft", weight_label=0.1)
-    _, metrics = ot_loss(settings, z_src, z_tgt, *rest)
+    cfg = OTConfig(reg=20.0, tau=[100.0, 100.0], heuristic="soft", weight_label=0.1)
+    _, metrics = ot_loss(cfg, z_src, z_tgt, *rest)
     assert 0.05 < float(metrics["ot_pi_diag"]) / float(metrics["ot_pi_sum"]) < 0.95
     assert float(metrics["ot_sinkhorn_err"]) <= 1e-6 and float(metrics["ot_sinkhorn_iters"]) > 0
 
@@ -156,9 +156,9 @@ def test_soft_heuristic_spreads_mass_off_the_diagonal():
 def test_no_nan_metric_in_any_mode_embed_only_included(heuristic, weight_label, cost):
     z_src, z_tgt, *rest = _inputs()
     z_src.requires_grad_(True)
-    settings = OTSettings(reg=0.01, tau=(1.0, 1.0), heuristic=heuristic, weight_embed=(1 / 3,),
+    cfg = OTConfig(reg=0.01, tau=[1.0, 1.0], heuristic=heuristic, weight_embed=[1 / 3],
                           weight_label=weight_label, cost=cost)
-    loss, metrics = ot_loss(settings, z_src, z_tgt, *rest, true_pair=torch.eye(12, dtype=torch.bool))
+    loss, metrics = ot_loss(cfg, z_src, z_tgt, *rest, true_pair=torch.eye(12, dtype=torch.bool))
     assert all(math.isfinite(float(v)) for v in metrics.values()), metrics
     assert {"ot_loss_embed", "ot_loss_label", "ot_sinkhorn_err", "ot_true_pair_mass"} <= set(metrics)
     loss.backward()
@@ -168,8 +168,8 @@ def test_no_nan_metric_in_any_mode_embed_only_included(heuristic, weight_label, 
 def test_plan_is_solved_on_detached_cost():
     z_src, z_tgt, *rest = _inputs()
     z_src.requires_grad_(True)
-    settings = OTSettings(reg=10.0, tau=(50.0, 50.0), heuristic="none")
-    loss, _ = ot_loss(settings, z_src, z_tgt, *rest)
+    cfg = OTConfig(reg=10.0, tau=[50.0, 50.0], heuristic="none")
+    loss, _ = ot_loss(cfg, z_src, z_tgt, *rest)
     loss.backward()
     z = z_src.detach().clone().requires_grad_(True)
     M = sum(torch.cdist(z[:, i], z_tgt[:, i]) ** 2 for i in range(3))
@@ -180,17 +180,17 @@ def test_plan_is_solved_on_detached_cost():
 
 def test_pot_solver_gives_same_loss():
     args = _inputs()
-    a, _ = ot_loss(OTSettings(reg=20.0, tau=(100.0, 100.0), heuristic="soft", tol=1e-9), *args)
-    b, metrics = ot_loss(OTSettings(reg=20.0, tau=(100.0, 100.0), heuristic="soft", solver="pot", tol=1e-12), *args)
+    a, _ = ot_loss(OTConfig(reg=20.0, tau=[100.0, 100.0], heuristic="soft", tol=1e-9), *args)
+    b, metrics = ot_loss(OTConfig(reg=20.0, tau=[100.0, 100.0], heuristic="soft", solver="pot", tol=1e-12), *args)
     assert float(a) == pytest.approx(float(b), rel=1e-4) and math.isfinite(float(metrics["ot_sinkhorn_err"]))
 
 
 def test_normalised_cost_is_scale_free_and_sqeuclidean_is_not():
     z_src, z_tgt, *rest = _inputs()
     for cost, scale_free in (("normalised", True), ("sqeuclidean", False)):
-        settings = OTSettings(reg=0.5, tau=(2.0, 2.0), heuristic="hard", weight_label=0.5, cost=cost)
-        _, small = ot_loss(settings, z_src, z_tgt, *rest)
-        _, large = ot_loss(settings, 3 * z_src, 3 * z_tgt, *rest)
+        cfg = OTConfig(reg=0.5, tau=[2.0, 2.0], heuristic="hard", weight_label=0.5, cost=cost)
+        _, small = ot_loss(cfg, z_src, z_tgt, *rest)
+        _, large = ot_loss(cfg, 3 * z_src, 3 * z_tgt, *rest)
         same = float(small["ot_pi_sum"]) == pytest.approx(float(large["ot_pi_sum"]), rel=1e-4)
         assert same == scale_free
 
@@ -198,33 +198,34 @@ def test_normalised_cost_is_scale_free_and_sqeuclidean_is_not():
 def test_l2_embed_norm_makes_the_loss_blind_to_the_embeddings_scale():
     z_src, z_tgt, *rest = _inputs()
     for norm, scale_free in (("l2", True), ("none", False)):
-        settings = OTSettings(reg=0.5, tau=(2.0, 2.0), heuristic="hard", embed_norm=norm)
-        small, _ = ot_loss(settings, 0.1 * z_src, 0.1 * z_tgt, *rest)
-        large, _ = ot_loss(settings, z_src, z_tgt, *rest)
+        cfg = OTConfig(reg=0.5, tau=[2.0, 2.0], heuristic="hard", embed_norm=norm)
+        small, _ = ot_loss(cfg, 0.1 * z_src, 0.1 * z_tgt, *rest)
+        large, _ = ot_loss(cfg, z_src, z_tgt, *rest)
         assert (float(small) == pytest.approx(float(large), rel=1e-4)) == scale_free
     # unit vectors: every squared distance lies in [0, 4], so the loss does too
-    loss, _ = ot_loss(OTSettings(heuristic="none", embed_norm="l2", weight_embed=(1 / 3,)), 50 * z_src, z_tgt, *rest)
+    cfg = OTConfig(reg=0.01, tau=[1.0, 1.0], heuristic="none", embed_norm="l2", weight_embed=[1 / 3])
+    loss, _ = ot_loss(cfg, 50 * z_src, z_tgt, *rest)
     assert 0.0 < float(loss) <= 4.0
 
 
 def test_embedding_geometry_tells_shrinking_from_aligning():
     z_src, z_tgt, *rest = _inputs()
-    settings = OTSettings(reg=0.5, tau=(2.0, 2.0))
-    _, base = ot_loss(settings, z_src, z_tgt, *rest)
-    _, shrunk = ot_loss(settings, 0.1 * z_src, 0.1 * z_tgt, *rest)
+    cfg = OTConfig(reg=0.5, tau=[2.0, 2.0])
+    _, base = ot_loss(cfg, z_src, z_tgt, *rest)
+    _, shrunk = ot_loss(cfg, 0.1 * z_src, 0.1 * z_tgt, *rest)
     assert float(shrunk["ot_embed_norm"]) == pytest.approx(0.1 * float(base["ot_embed_norm"]), rel=1e-5)
     assert float(shrunk["ot_pair_ratio"]) == pytest.approx(float(base["ot_pair_ratio"]), rel=1e-4)
     assert float(base["ot_pair_ratio"]) == pytest.approx(1.0, abs=0.2)  # random pairs: no closer than strangers
-    _, aligned = ot_loss(settings, z_src, z_src + 1e-3 * z_tgt, *rest)
+    _, aligned = ot_loss(cfg, z_src, z_src + 1e-3 * z_tgt, *rest)
     assert float(aligned["ot_pair_ratio"]) < 1e-3
     # every embedding one point: nothing tells pairs from strangers (1, not 0 or NaN)
-    _, same = ot_loss(settings, torch.ones_like(z_src), torch.ones_like(z_tgt), *rest)
+    _, same = ot_loss(cfg, torch.ones_like(z_src), torch.ones_like(z_tgt), *rest)
     assert float(same["ot_pair_ratio"]) == 1.0
     # cameras weighted as in the cost: a zero-weight camera that pairs perfectly does not count
     mixed_tgt = z_tgt.clone()
     mixed_tgt[:, 0] = z_src[:, 0]
-    _, ignored = ot_loss(OTSettings(reg=0.5, tau=(2.0, 2.0), weight_embed=(0.0, 1.0, 1.0)), z_src, mixed_tgt, *rest)
-    _, counted = ot_loss(settings, z_src, mixed_tgt, *rest)
+    _, ignored = ot_loss(OTConfig(reg=0.5, tau=[2.0, 2.0], weight_embed=[0.0, 1.0, 1.0]), z_src, mixed_tgt, *rest)
+    _, counted = ot_loss(cfg, z_src, mixed_tgt, *rest)
     assert float(counted["ot_pair_ratio"]) < float(ignored["ot_pair_ratio"])
 
 

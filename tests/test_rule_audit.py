@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from actot.errors import ActotError
-from actot.report.replay import (AshaReplay, Run, audit_rule, config_scores, read_runs_jsonl, rule_variants,
-                                 stop_decision, top_quarter, write_runs_jsonl)
-from actot.sweep.rules import parse_rules
+from actot.rules import parse_rules
+from actot.rules.replay import (AshaReplay, Run, audit_rule, config_scores, read_runs_jsonl, rule_variants,
+                                stop_decision, top_quarter, write_runs_jsonl)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -198,7 +198,7 @@ def test_on_a_pool_with_structure_the_searches_beat_random_and_asha_trims_trials
 
     from sweep_efficiency import Pool, run_benchmark, search
 
-    from actot.sweep.rules import BUILT_IN
+    from actot.rules import BUILT_IN
     from actot.sweep.space import load_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from actot.errors import ActotError
-from actot.sweep.rules import check_rule, check_rules, first_decisions, parse_rule, parse_rules
+from actot.rules import check_rule, check_rules, first_decisions, parse_rule, parse_rules
 
 
 def history(metric, values, start=25, every=25):

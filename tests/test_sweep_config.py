@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from actot.errors import ActotError
+from actot.rules import parse_rules
 from actot.sweep.config import apply_cli, load_sweep
 from actot.sweep.preflight import check_asha_against_rules, prepare
-from actot.sweep.rules import parse_rules
 from actot.sweep.space import available_spaces, load_space, space_warnings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,5 @@
-"""Every metric that `metric=` accepts works as the sweep metric, in its direction(s), through real Ray.
+"""Every metric that `metric=` accepts works as the sweep metric, in its direction(s), through real Ray; and every
+metric a trial reports has its entry in the vocabulary.
 
 One Ray instance for the module; each case is an in-process sweep of the two starting points,
 two steps each. Before the fix, any metric but eval/avg_l1 ended the sweep at the step-0 report
@@ -13,8 +14,7 @@ import optuna
 import pyarrow.parquet as pq
 import pytest
 
-from actot.metrics import direction
-from actot.sweep.metrics import REPORTED_METRICS, SWEEP_METRICS
+from actot.metrics import METRICS, REPORTED_METRICS, SWEEP_METRICS, direction
 from actot.sweepdir import TRIAL_COLUMNS  # per-trial columns (status, seed, confirm_of, ...), not metrics
 from tests.test_sweep_ray import SPACE, TINY_MODEL
 
@@ -24,6 +24,17 @@ resources: {cpu: 1, gpu: 0}
 rules: [non_finite]
 train: {steps: 2, log_every: 1, checkpoint_every: 2, wandb.mode: disabled, eval_frames: 32}
 """
+
+
+def test_every_reported_metric_has_a_declared_direction_in_the_vocabulary():
+    # What the trainer logs (the test below checks a real run logs nothing else) is ranked, or not, by what
+    # actot/metrics.py declares for it: 'min', 'max' or None (a diagnostic), never a default.
+    assert REPORTED_METRICS and set(SWEEP_METRICS) <= set(REPORTED_METRICS)
+    for key in REPORTED_METRICS:
+        assert key in METRICS, key
+        assert METRICS[key].direction in ("min", "max", None), (key, METRICS[key].direction)
+        assert direction(key) == METRICS[key].direction
+    assert direction("eval/success") == "max" and direction("eval/avg_l1") == "min" and direction("ot_loss") is None
 
 
 @pytest.fixture(scope="module")

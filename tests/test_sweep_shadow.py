@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from actot.errors import ActotError
+from actot.rules import first_decisions, parse_rules
 from actot.sweep.config import SweepConfig, apply_cli, startup_trials
-from actot.sweep.rules import first_decisions, parse_rules
 from tests.test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 (ray_tmp is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

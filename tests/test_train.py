@@ -301,21 +301,21 @@ def _model_and_batch(small_sim, tmp_path, *extra):
     from actot.data.sampler import CoTrainSampler
     from actot.evaluate import to_tensors
     from actot.policy.act import ACT
-    from actot.train import load_data, ot_settings
+    from actot.train import load_data
 
     cfg = tiny(small_sim, tmp_path, *extra)
     data, true_pairs, _ = load_data(cfg)
     torch.manual_seed(0)
     model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras))
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
-    return cfg, model, to_tensors(sampler.next(), torch.device("cpu")), ot_settings(cfg)
+    return cfg, model, to_tensors(sampler.next(), torch.device("cpu"))
 
 
 def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
     from actot.data.sampler import CoTrainSampler
     from actot.train import initial_embed_norm, load_data
 
-    cfg, model, _, _ = _model_and_batch(small_sim, tmp_path)
+    cfg, model, _ = _model_and_batch(small_sim, tmp_path)
     data, _, _ = load_data(cfg)
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
     untouched = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
@@ -329,13 +329,13 @@ def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
 def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_rows):
     from actot.train import step_losses
 
-    cfg, model, batch, settings = _model_and_batch(small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}",
+    cfg, model, batch = _model_and_batch(small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}",
                                                    "policy.dropout=0.0", "policy.use_vae=false")
     model.eval()
-    bc_a, _, ot_a, _ = step_losses(model, batch, cfg, settings)
+    bc_a, _, ot_a, _ = step_losses(model, batch, cfg)
     n = 2 * cfg.ot.batch_size
     batch["action"][:n] += 100.0  # the OT rows' action targets only
-    bc_b, _, ot_b, _ = step_losses(model, batch, cfg, settings)
+    bc_b, _, ot_b, _ = step_losses(model, batch, cfg)
     assert torch.allclose(ot_a, ot_b)  # label=first_action is off (weight_label 0): OT unchanged
     assert torch.allclose(bc_a, bc_b) != bc_on_ot_rows
 
@@ -343,15 +343,15 @@ def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_
 def test_grad_ratio_is_the_norm_of_ots_gradient_over_bcs_on_the_encoder(small_sim, tmp_path):
     from actot.train import backward_measuring_ot_share, step_losses
 
-    cfg, model, batch, settings = _model_and_batch(small_sim, tmp_path, "ot.lambda_ot=0.5")
+    cfg, model, batch = _model_and_batch(small_sim, tmp_path, "ot.lambda_ot=0.5")
     shared = model.ot_parameters()
     torch.manual_seed(1)
-    bc, _, l_ot, _ = step_losses(model, batch, cfg, settings)
+    bc, _, l_ot, _ = step_losses(model, batch, cfg)
     g_bc = torch.autograd.grad(bc, shared, retain_graph=True, allow_unused=True)
     g_ot = torch.autograd.grad(0.5 * l_ot, shared, allow_unused=True)
     norm = lambda gs: torch.sqrt(sum((g ** 2).sum() for g in gs if g is not None))  # noqa: E731
     torch.manual_seed(1)
-    bc, _, l_ot, _ = step_losses(model, batch, cfg, settings)
+    bc, _, l_ot, _ = step_losses(model, batch, cfg)
     ratio = backward_measuring_ot_share(bc, 0.5 * l_ot, shared)
     assert float(ratio) == pytest.approx(float(norm(g_ot) / norm(g_bc)), rel=1e-4) and float(ratio) > 0
     total = [p.grad.clone() for p in shared]  # the .grad buffers hold the usual sum of both

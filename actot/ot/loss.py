@@ -9,7 +9,8 @@ Cost, per pair (i, j), as in the method's reference code (`cdist(x, y) ** 2` per
 
 z: one embedding per camera; y: the label (`make_label`), detached. The plan is solved on the
 detached cost (the method does not differentiate through the solver) and L_ot = sum(pi * M).
-So `reg`, `tau` and `lambda_ot` mean what they mean in the method and in the seed log.
+So `reg`, `tau` and `lambda_ot` mean what they mean in the method and in the seed log. The
+knobs arrive as the run's `OTConfig` (`actot/ot/config.py`), as they are.
 
 `cost="normalised"` (an option, not the method) solves the plan on a copy of M whose terms are
 each divided by their own batch mean, so reg and tau are in units of a typical pair's cost on
@@ -31,18 +32,14 @@ method at lambda 0.1 lowers its loss on the embedded benchmark: bench/RESULTS.md
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from actot.ot.config import EMBED_NORMS, HEURISTICS, LABELS, OTConfig
 from actot.ot.sinkhorn import diagonal_plan, sinkhorn_unbalanced, sinkhorn_unbalanced_pot
-
-HEURISTICS = ("hard", "soft", "none")
-COSTS = ("sqeuclidean", "normalised")
-EMBED_NORMS = ("none", "l2")
-LABELS = ("first_action", "action_chunk", "state", "state_first_action")
 
 
 def sq_euclidean(x: Tensor, y: Tensor) -> Tensor:
@@ -93,23 +90,7 @@ def diagonal_prior(n: int, heuristic: str, bandwidth: float = 2.0, device=None, 
     raise ValueError(f"heuristic must be one of {HEURISTICS}, got {heuristic!r}")
 
 
-@dataclass
-class OTSettings:
-    reg: float = 0.01
-    tau: tuple[float, float] = (1.0, 1.0)
-    heuristic: str = "hard"
-    bandwidth: float = 2.0
-    weight_embed: tuple[float, ...] = (1.0,)
-    weight_label: float = 0.0
-    cost: str = "sqeuclidean"
-    embed_norm: str = "none"
-    max_iters: int = 1000
-    tol: float = 1e-6
-    check_every: int = 50
-    solver: str = "torch"
-
-
-def camera_weights(weight_embed: tuple[float, ...], k: int) -> list[float]:
+def camera_weights(weight_embed: Sequence[float], k: int) -> list[float]:
     """One weight per camera; a single number applies to every camera."""
     weights = list(weight_embed) * k if len(weight_embed) == 1 else list(weight_embed)
     if len(weights) != k:
@@ -117,21 +98,21 @@ def camera_weights(weight_embed: tuple[float, ...], k: int) -> list[float]:
     return weights
 
 
-def cost_terms(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
+def cost_terms(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
                label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
     """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or [])."""
     k = z_src.shape[1]
-    if settings.embed_norm == "l2":
+    if cfg.embed_norm == "l2":
         z_src, z_tgt = F.normalize(z_src.float(), dim=-1), F.normalize(z_tgt.float(), dim=-1)
-    elif settings.embed_norm != "none":
-        raise ValueError(f"embed_norm must be one of {EMBED_NORMS}, got {settings.embed_norm!r}")
-    weights = camera_weights(settings.weight_embed, k)
+    elif cfg.embed_norm != "none":
+        raise ValueError(f"embed_norm must be one of {EMBED_NORMS}, got {cfg.embed_norm!r}")
+    weights = camera_weights(cfg.weight_embed, k)
     embed = [(w, sq_euclidean(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
-    label = [(settings.weight_label, sq_euclidean(label_src, label_tgt))] if settings.weight_label else []
+    label = [(cfg.weight_label, sq_euclidean(label_src, label_tgt))] if cfg.weight_label else []
     return embed, label
 
 
-def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: tuple[float, ...] = (1.0,)) -> dict[str, Tensor]:
+def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = (1.0,)) -> dict[str, Tensor]:
     """Scale-free signs of what OT does to the (raw) embeddings, (n, K, D) each.
 
     ot_embed_norm: mean ||z|| over both domains and every camera: a fall of 10x or more means
@@ -154,24 +135,24 @@ def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: tuple[float, ...] 
     return {"ot_embed_norm": torch.cat([z_src, z_tgt]).norm(dim=-1).mean(), "ot_pair_ratio": ratio}
 
 
-def solve_plan(settings: OTSettings, plan_cost: Tensor) -> tuple[Tensor, Tensor, int]:
+def solve_plan(cfg: OTConfig, plan_cost: Tensor) -> tuple[Tensor, Tensor, int]:
     """(pi, marginal error at exit, iterations) for a detached (n, n) cost."""
     n = plan_cost.shape[-1]
-    if settings.heuristic == "hard":  # closed form: exact, no iterations
-        pi = torch.diag_embed(diagonal_plan(torch.diagonal(plan_cost), settings.reg, settings.tau))
+    if cfg.heuristic == "hard":  # closed form: exact, no iterations
+        pi = torch.diag_embed(diagonal_plan(torch.diagonal(plan_cost), cfg.reg, cfg.tau))
         return pi, torch.zeros((), device=pi.device), 0
-    c = diagonal_prior(n, settings.heuristic, settings.bandwidth, plan_cost.device)
-    if settings.solver == "pot":
-        pi, info = sinkhorn_unbalanced_pot(plan_cost.double(), settings.reg, settings.tau,
-                                           c=None if c is None else c.double(), n_iters=settings.max_iters,
-                                           stop_thr=settings.tol, return_info=True)
+    c = diagonal_prior(n, cfg.heuristic, cfg.bandwidth, plan_cost.device)
+    if cfg.solver == "pot":
+        pi, info = sinkhorn_unbalanced_pot(plan_cost.double(), cfg.reg, cfg.tau,
+                                           c=None if c is None else c.double(), n_iters=cfg.max_iters,
+                                           stop_thr=cfg.tol, return_info=True)
         return pi.float(), info.err.float(), info.iterations
-    pi, info = sinkhorn_unbalanced(plan_cost, settings.reg, settings.tau, c=c, max_iters=settings.max_iters,
-                                   tol=settings.tol, check_every=settings.check_every, return_info=True)
+    pi, info = sinkhorn_unbalanced(plan_cost, cfg.reg, cfg.tau, c=c, max_iters=cfg.max_iters,
+                                   tol=cfg.tol, check_every=cfg.check_every, return_info=True)
     return pi, info.err, info.iterations
 
 
-def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, label_tgt: Tensor,
+def ot_loss(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, label_tgt: Tensor,
             state_src: Tensor, state_tgt: Tensor, true_pair: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """L_ot = sum(pi * M) and its metrics (tensors; read them only when logging).
 
@@ -184,16 +165,16 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
     when `true_pair` (n, n) is given.
     """
     n = z_src.shape[0]
-    embed, label = cost_terms(settings, z_src, z_tgt, label_src, label_tgt)
+    embed, label = cost_terms(cfg, z_src, z_tgt, label_src, label_tgt)
     zeros = torch.zeros(n, n, device=z_src.device)
     embed_cost = sum((w * d for w, d in embed), zeros)
     label_cost = sum((w * d for w, d in label), zeros)
     M = embed_cost + label_cost
-    if settings.cost == "normalised" and (embed or label):
+    if cfg.cost == "normalised" and (embed or label):
         plan_cost = sum(w * d.detach() / d.detach().mean().clamp_min(1e-12) for w, d in embed + label)
     else:
         plan_cost = M.detach()
-    pi, err, iterations = solve_plan(settings, plan_cost)
+    pi, err, iterations = solve_plan(cfg, plan_cost)
     loss_embed, loss_label = (pi * embed_cost).sum(), (pi * label_cost).sum()
     loss = loss_embed + loss_label
     mass = pi.sum()
@@ -209,7 +190,7 @@ def ot_loss(settings: OTSettings, z_src: Tensor, z_tgt: Tensor, label_src: Tenso
             "ot_sinkhorn_err": err.max().float(),
             "ot_sinkhorn_iters": torch.tensor(float(iterations), device=pi.device),
         }
-        metrics.update(embedding_geometry(z_src, z_tgt, settings.weight_embed))
+        metrics.update(embedding_geometry(z_src, z_tgt, cfg.weight_embed))
         if true_pair is not None:
             metrics["ot_true_pair_mass"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
     return loss, metrics

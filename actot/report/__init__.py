@@ -4,12 +4,15 @@
     python -m actot report SWEEP_DIR [lang=en|zh]
     python -m actot dashboard SWEEP_DIR
 
-Modules: `load` (the sweep folder), `metrics` (directions, labels), `stats` (intervals,
-P(beats)), `rank`, `importance` (PED-ANOVA), `diagnose` (the seed log's rules), `seedlog`
-(report.md), `advisor` (next_space.yaml), `dashboard` (dashboard.html), `curves` (curves.png),
-`live` (rewrites the dashboard as trials end), `confirm` (the confirm stage's table), `wandb_ranking`
-(the ranking as a W&B Table, each trial run's rank in its summary). The sweep layer imports this package; this
-package imports nothing of the sweep layer.
+Modules: `load` (the sweep folder, through `actot.sweepdir`), `labels` (metric labels in English and
+Chinese, the seed log's order), `stats` (intervals, P(beats)), `rank`, `importance` (PED-ANOVA),
+`diagnose` (the seed log's rules), `seedlog` (report.md), `advisor` (next_space.yaml), `dashboard`
+(dashboard.html), `curves` (curves.png), `live` (rewrites the dashboard as trials end), `confirm`
+(the confirm stage's table and its pick of leaders), `replay` (a sweep's runs for the rule audit),
+`wandb_ranking` (the ranking as a W&B Table, each trial run's rank in its summary). This package
+and the sweep layer import neither each other: `actot.pipeline` hands this package's pieces to a
+running sweep; the shared pieces (the folder's format, rules, metric vocabulary, knob names) sit
+beneath both.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import json
 import math
 from pathlib import Path
 
+from actot.knobs import training_key
 from actot.report.diagnose import diagnose
 from actot.report.importance import Importance
 from actot.report.load import Sweep
@@ -123,14 +124,6 @@ def _spec(dist, low, high) -> dict:
     return spec
 
 
-def _yaml_key(knob: str) -> str:
-    if knob in ("ot.tau_a", "ot.tau_b"):
-        return "ot.tau"
-    if knob.startswith("ot.weight_embed."):
-        return "ot.weight_embed"
-    return knob
-
-
 def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[str, dict]:
     """The follow-up space as YAML text with a comment per knob, and the starting point it names."""
     import optuna
@@ -145,10 +138,10 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     top_trials = [t for g in top for t in g.counted]
     params: dict[str, tuple[dict, str]] = {}
     for knob, dist in dists.items():
-        key = _yaml_key(knob)
+        key = training_key(knob)
         if key in params and key != knob:
             continue  # tau_b / weight_embed.1.. share the entry written for the first of them
-        members = [k for k in dists if _yaml_key(k) == key]
+        members = [k for k in dists if training_key(k) == key]
         old = _describe(dist)
         if isinstance(dist, optuna.distributions.CategoricalDistribution):
             spec, why = _categorical(dist, members, sweep, collapsed, top_trials)
@@ -221,7 +214,7 @@ def _starting_point(top, dists, params, fixed) -> dict:
     lead = top[0].counted[0]
     point = {"name": f"leader-{lead.trial_id}"}
     for knob in dists:
-        spec = params[_yaml_key(knob)][0]
+        spec = params[training_key(knob)][0]
         value = lead.params.get(knob)
         if spec["type"] == "categorical":
             value = value if value in spec["choices"] else spec["choices"][0]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from actot.report.diagnose import diagnose
 from actot.report.importance import Importance, importance_lines
+from actot.report.labels import SEED_ORDER, ordered
 from actot.report.load import Sweep
-from actot.report.metrics import SEED_ORDER, ordered
 from actot.report.rank import Ranking, trial_value, why
 
 SORT_JS = """

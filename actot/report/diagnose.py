@@ -1,23 +1,23 @@
 """The seed log's rules applied to each trial and to the sweep: what went wrong, what is healthy, what to try.
 
-The thresholds are the seed authors' (their log and their own fork's hand rules, see
-../shared/notes/stack-facts.md): a plan whose mass `ot_pi_sum` ends below 0.1 has collapsed
-(OT is nearly off: raise reg or tau); a large plan (> 0.3) whose `ot_cost(state)` falls by less
-than 10% aligns the wrong things (lower weight_label or go embed-only); a finished run with a
-healthy plan and an offline eval L1 down by at least 10% is stable, ready for a larger lambda_ot;
-an eval L1 that moved by less than 2% has stalled; a gradient norm above 100 wants a larger reg
-and a smaller lr. One rule is ours, from the benchmark (bench/RESULTS.md): camera embeddings that
-end below a tenth of their untrained size (`ot_embed_shrink`) mean OT lowers its loss by
-shrinking them, not by aligning them; such a run is not "stable, ready for a larger lambda_ot". Each finding carries English and Chinese text and the knobs it would move,
-which the advisor turns into the next search space.
+The thresholds are the seed authors' (their log and their own fork's hand rules): a plan whose
+mass `ot_pi_sum` ends below 0.1 has collapsed (OT is nearly off: raise reg or tau); a large plan
+(> 0.3) whose `ot_cost(state)` falls by less than 10% aligns the wrong things (lower weight_label
+or go embed-only); a finished run with a healthy plan and an offline eval L1 down by at least 10%
+is stable, ready for a larger lambda_ot; an eval L1 that moved by less than 2% has stalled; a
+gradient norm above 100 wants a larger reg and a smaller lr. One rule is ours, from the benchmark
+(bench/RESULTS.md): camera embeddings that end below a tenth of their untrained size
+(`ot_embed_shrink`) mean OT lowers its loss by shrinking them, not by aligning them; such a run is
+not "stable, ready for a larger lambda_ot". Each finding carries a code and English and Chinese
+text; the advisor reads the codes (collapsed, stable) when it writes the next search space.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from actot.report.load import Sweep, Trial
-from actot.sweep.rules import first_decisions, parse_rule
+from actot.rules import first_decisions, parse_rule
 
 COLLAPSE_BELOW = 0.1
 LARGE_PLAN_ABOVE = 0.3
@@ -46,7 +46,6 @@ class Finding:
     trial_id: str
     en: str
     zh: str
-    moves: dict = field(default_factory=dict)  # knob -> "raise" / "lower"
 
 
 def _first_last(trial: Trial, key: str):
@@ -71,22 +70,21 @@ def diagnose_trial(trial: Trial) -> list[Finding]:
     collapsed = trial.stop_rule == "pi_collapse" or (pi_last is not None and pi_last < COLLAPSE_BELOW)
     if trial.status == "non_finite" or trial.stop_rule == "non_finite":
         out.append(Finding("non_finite", tid, "a metric became NaN/Inf: lower lr or lambda_ot, or raise reg",
-                           "指标出现 NaN/Inf：降低学习率或 λ_ot，或提高 reg", {"ot.reg": "raise", "ot.lambda_ot": "lower"}))
+                           "指标出现 NaN/Inf：降低学习率或 λ_ot，或提高 reg"))
     if collapsed:
         out.append(Finding("collapsed", tid,
                            f"collapsed plan (ot_pi_sum last={pi_last:.3g} < {COLLAPSE_BELOW}): raise reg (e.g. to 3) "
                            "or tau (e.g. to 20), keep heuristic",
                            f"π 塌缩（π总和 末={pi_last:.3g} < {COLLAPSE_BELOW}）：提高 reg（如到 3.0）或 tau（如到 20），"
-                           "并保持 heuristic", {"ot.reg": "raise", "ot.tau": "raise"}) if pi_last is not None else
+                           "并保持 heuristic") if pi_last is not None else
                    Finding("collapsed", tid, "collapsed plan (stopped by pi_collapse): raise reg or tau",
-                           "π 塌缩（被 pi_collapse 停止）：提高 reg 或 tau", {"ot.reg": "raise", "ot.tau": "raise"}))
+                           "π 塌缩（被 pi_collapse 停止）：提高 reg 或 tau"))
     elif pi_last is not None and pi_last > LARGE_PLAN_ABOVE and cost_change is not None and cost_change > COST_FALL_NEEDED:
         out.append(Finding("large_plan_flat_cost", tid,
                            f"large plan (ot_pi_sum last={pi_last:.3g}) but ot_cost(state) changed {cost_change:+.1%}, "
                            "not down 10%: lower weight_label (x0.5) or try embed-only (weight_label=0); lower reg slightly",
                            f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%："
-                           "减小 weight_label（×0.5）或仅用 embedding 做对照；必要时略降 reg",
-                           {"ot.weight_label": "lower", "ot.reg": "lower"}))
+                           "减小 weight_label（×0.5）或仅用 embedding 做对照；必要时略降 reg"))
     shrunk = first_decisions([EMBED_COLLAPSE], trial.history) if trial.finite("ot_embed_shrink") else []
     if shrunk:  # the same test as the rule's, so the report and the sweep's flag agree
         _, shrink = _first_last(trial, "ot_embed_shrink")
@@ -97,15 +95,13 @@ def diagnose_trial(trial: Trial) -> list[Finding]:
                            "embedding 降低损失；设 ot.embed_norm=l2"))
     if trial.stop_rule == "ot_cost_diverging":
         out.append(Finding("diverging", tid, ADVICE["ot_cost_diverging"],
-                           "OT cost(state) 持续上升：减小 weight_label，或仅用 embedding，或略降 reg",
-                           {"ot.weight_label": "lower", "ot.reg": "lower"}))
+                           "OT cost(state) 持续上升：减小 weight_label，或仅用 embedding，或略降 reg"))
     if l1_gain is not None and l1_gain < STALLED_L1_GAIN and trial.status == "finished":
         out.append(Finding("l1_stalled", tid, f"offline eval L1 improved only {l1_gain:.1%} (< 2%): more steps, or lr x1.4",
-                           f"离线评估L1 仅改善 {l1_gain:.1%}（< 2%）：增加步数，或学习率 ×1.4", {"lr": "raise"}))
+                           f"离线评估L1 仅改善 {l1_gain:.1%}（< 2%）：增加步数，或学习率 ×1.4"))
     if grad is not None and grad > GRAD_NORM_LARGE:
         out.append(Finding("grad_norm_large", tid, f"train/grad_norm={grad:.3g} > {GRAD_NORM_LARGE:g}: reg x1.3, lr x0.7",
-                           f"梯度范数={grad:.3g} > {GRAD_NORM_LARGE:g}：reg ×1.3，学习率 ×0.7",
-                           {"ot.reg": "raise", "lr": "lower"}))
+                           f"梯度范数={grad:.3g} > {GRAD_NORM_LARGE:g}：reg ×1.3，学习率 ×0.7"))
     healthy = (trial.status == "finished" and not collapsed and pi_last is not None
                and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite", "embed_collapse")
                            for f in out))
@@ -114,7 +110,7 @@ def diagnose_trial(trial: Trial) -> list[Finding]:
                            f"stable (ot_pi_sum last={pi_last:.3g}, eval L1 down {l1_gain:.1%}): ready for a larger "
                            "lambda_ot (e.g. 0.1 -> 0.2)",
                            f"稳定（π总和 末={pi_last:.3g}，离线评估L1 下降 {l1_gain:.1%}）：可把 λ_ot 提升（如 0.1→0.2）"
-                           "放大 OT 作用", {"ot.lambda_ot": "raise"}))
+                           "放大 OT 作用"))
     return out
 
 

@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass, field
 
 from actot.errors import ActotError
+from actot.metrics import direction_for_ranking
 from actot.report.load import Sweep, Trial
-from actot.report.metrics import direction_for_ranking
 from actot.report.stats import Interval, mean_interval, overlaps, prob_beats
 
 SCOPES = ("last", "best", "mean_last_k")

@@ -1,6 +1,6 @@
 """The seed authors' report, written for a sweep: per trial its config and every metric as first / last / best@step / Δ.
 
-Layout and labels follow ../shared/seed/000_*.txt (`lang=zh` uses its words: 训练总损失, 首, 末,
+Layout and labels follow the seed authors' hand-written log (`lang=zh` uses its words: 训练总损失, 首, 末,
 最优, Δ ...). A metric with a better end gets best@step in that direction; one with a healthy
 range instead (ot_pi_sum, ot_pi_diag) gets its lowest and highest value with their steps. Then the
 diagnosis (the seed log's rules, `diagnose.py`), the knob importance and the next steps.
@@ -11,10 +11,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from actot.config import normalise_value
+from actot.knobs import to_overrides
+from actot.metrics import direction
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
+from actot.report.labels import WORDS, label, ordered
 from actot.report.load import Sweep, Trial
-from actot.report.metrics import WORDS, better, label, ordered
 from actot.report.rank import Ranking, format_table
 
 LANGS = ("en", "zh")
@@ -52,14 +55,14 @@ def metric_line(trial: Trial, key: str, lang: str) -> str | None:
     first, last = series[0][1], series[-1][1]
     parts = [f"{w['first']}={fmt(first)}", f"{w['last']}={fmt(last)}"]
     finite = trial.finite(key)
-    direction = better(key)
-    if direction is None:
+    better = direction(key)
+    if better is None:
         lo = min(finite, key=lambda p: p[1]) if finite else None
         hi = max(finite, key=lambda p: p[1]) if finite else None
         parts += [f"{w['low']}={fmt(lo[1]) if lo else 'nan'}@{lo[0] if lo else None}",
                   f"{w['high']}={fmt(hi[1]) if hi else 'nan'}@{hi[0] if hi else None}"]
     else:
-        best = (min if direction == "min" else max)(finite, key=lambda p: p[1]) if finite else None
+        best = (min if better == "min" else max)(finite, key=lambda p: p[1]) if finite else None
         parts.append(f"{w['best']}={fmt(best[1]) if best else 'nan'}@{best[0] if best else None}")
     delta = last - first
     pct = f" ({delta / abs(first) * 100:.2f}%)" if first != 0 and math.isfinite(delta) else ""
@@ -71,22 +74,11 @@ def ot_config(sweep: Sweep, trial: Trial) -> dict:
     """The trial's OT knobs: the sweep's training config with the trial's searched values on top."""
     ot = dict(sweep.resolved.get("train", {}).get("ot", {}))
     other = {}
-    weights = {}
-    for key, value in trial.params.items():
-        if key in ("ot.tau_a", "ot.tau_b"):
-            tau = list(ot.get("tau") or [value, value])
-            tau[0 if key == "ot.tau_a" else 1] = value
-            ot["tau"] = tau
-        elif key == "ot.tau":
-            ot["tau"] = [value, value]
-        elif key.startswith("ot.weight_embed."):
-            weights[int(key.rsplit(".", 1)[1])] = value
-        elif key.startswith("ot."):
-            ot[key[3:]] = value
+    for key, value in to_overrides(trial.params, tau=ot.get("tau")).items():
+        if key.startswith("ot."):
+            ot[key[3:]] = normalise_value(key, value)  # a tied ot.tau is one number: the pair it sets
         else:
             other[key] = value
-    if weights:
-        ot["weight_embed"] = [weights[i] for i in sorted(weights)]
     return {**ot, **{f"_{k}": v for k, v in other.items()}}
 
 

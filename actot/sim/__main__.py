@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from actot.errors import ActotError, run_cli
-from actot.sim.generate import SimSpec, generate
+from actot.sim.config import SimConfig
+from actot.sim.generate import generate
 from actot.sim.task import REGIONS
 
 
 def _main(argv=None) -> int:
-    defaults = SimSpec()
+    defaults = SimConfig()
     parser = argparse.ArgumentParser(prog="python -m actot.sim", description=__doc__)
     parser.add_argument("--out", required=True, type=Path, help="folder to write source/ and target/ into")
     parser.add_argument("--n-source", type=int, default=defaults.n_source, help="source (sim-style) demos")
@@ -33,8 +34,8 @@ def _main(argv=None) -> int:
     if args.size % 2 or args.size < 16:
         raise ActotError(f"--size {args.size} must be even and at least 16")
     start = time.time()
-    spec = SimSpec(n_source=args.n_source, n_target=args.n_target, n_eval=args.n_eval, target_region=args.target_region,
-                   twins=args.twins, shift=args.shift, size=args.size, seed=args.seed)
+    spec = SimConfig(n_source=args.n_source, n_target=args.n_target, n_eval=args.n_eval, target_region=args.target_region,
+                     twins=args.twins, shift=args.shift, size=args.size, seed=args.seed)
     try:
         source, target = generate(args.out, spec)
     except ValueError as err:

@@ -11,69 +11,30 @@ Frames are stored losslessly (PNG `image` features), so the frames a policy trai
 for bit the frames `ReachEnv(..., style_seed=spec.seed)` renders in closed-loop evaluation.
 `meta/actot_pairs.json` in the target dataset records the generator's ground truth: every
 demo's initial state, the similarity used (`layout_distance`), and each target demo's nearest
-source demo. Generation is deterministic in its parameters and cached by them.
+source demo. Generation is deterministic in its parameters (`SimConfig`, actot/sim/config.py)
+and cached by them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from actot.data.writer import write_lerobot_v30
 from actot.errors import ActotError
-from actot.sim.task import (CAMERAS, FPS, MAX_STEPS, REGIONS, TASK, ReachEnv, expert_action, in_region,
-                            layout_distance, sample_initial_states)
+from actot.sim.config import SIM_VERSION, SimConfig
+from actot.sim.task import (CAMERAS, FPS, MAX_STEPS, TASK, ReachEnv, expert_action, in_region, layout_distance,
+                            sample_initial_states)
 
-SIM_VERSION = 2  # bump when generated data changes, so caches are not reused across versions
 PAIRS_FILE = "meta/actot_pairs.json"
 HOLD_STEPS = 3  # frames recorded after success, so a demo shows the robot stopping
-
-
-@dataclass(frozen=True)
-class SimSpec:
-    """What to generate.
-
-    n_source / n_target: source demos and target training demos; n_eval: held-out target demos
-    (written after the training ones). shift: strength of the target's visual difference (0 =
-    none). target_region: where the target training demos' goals lie ('all', 'left_half',
-    'lower_left'); source demos and held-out demos cover the whole task. twins: target demos
-    restart source demos' initial states (the old, too easy pairing). eval_min_distance: no
-    held-out demo lies this close to a training demo in `layout_distance`.
-    """
-
-    n_source: int = 200
-    n_target: int = 10
-    shift: float = 2.0
-    size: int = 64
-    seed: int = 0
-    noise: float = 0.15
-    target_region: str = "left_half"
-    twins: bool = False
-    n_eval: int = 8
-    eval_min_distance: float = 0.2
-
-    def __post_init__(self):
-        if self.target_region not in REGIONS:
-            raise ValueError(f"target_region must be one of {REGIONS}, got {self.target_region!r}")
-
-    def key(self) -> str:
-        text = json.dumps({**asdict(self), "version": SIM_VERSION}, sort_keys=True)
-        return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "SimSpec":
-        """A spec from a pairs file, ignoring keys of other versions."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
 
 
 def _record(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Generator, noise: float) -> list[dict]:
@@ -100,7 +61,7 @@ def _record(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Generator,
             for i in range(n)]
 
 
-def _is_done(out: Path, spec: SimSpec) -> bool:
+def _is_done(out: Path, spec: SimConfig) -> bool:
     marker = out / "actot_sim.json"
     try:
         return json.loads(marker.read_text()).get("key") == spec.key()
@@ -108,7 +69,7 @@ def _is_done(out: Path, spec: SimSpec) -> bool:
         return False
 
 
-def sample_layouts(spec: SimSpec) -> dict[str, np.ndarray]:
+def sample_layouts(spec: SimConfig) -> dict[str, np.ndarray]:
     """Initial states of the source demos, the target training demos and the held-out target demos."""
     rng = np.random.default_rng(spec.seed)
     source = sample_initial_states(rng, spec.n_source)
@@ -133,7 +94,7 @@ def sample_layouts(spec: SimSpec) -> dict[str, np.ndarray]:
     return {"source": source, "target": target, "held_out": np.array(held_out).reshape(-1, 7)}
 
 
-def ground_truth(layouts: dict[str, np.ndarray], spec: SimSpec) -> dict:
+def ground_truth(layouts: dict[str, np.ndarray], spec: SimConfig) -> dict:
     """What the generator knows about similarity, as stored in `meta/actot_pairs.json`."""
     target = np.concatenate([layouts["target"], layouts["held_out"]])
     distance = layout_distance(target, layouts["source"])
@@ -147,7 +108,7 @@ def ground_truth(layouts: dict[str, np.ndarray], spec: SimSpec) -> dict:
     }
 
 
-def target_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
+def target_env(spec: SimConfig, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
     """An env in the target domain of `spec`, rendering exactly as its target dataset was rendered.
 
     Demos use `seed` spec.seed * 10 (training) and spec.seed * 10 + 1 (held-out) for their
@@ -157,14 +118,14 @@ def target_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = 
                     freeze_finished=freeze_finished)
 
 
-def source_env(spec: SimSpec, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
+def source_env(spec: SimConfig, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
     """An env in the source domain of `spec`, rendering as its source dataset was rendered (the
     source style has no texture or noise, so its frames depend on the layout alone)."""
     return ReachEnv(num_envs, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
                     freeze_finished=freeze_finished)
 
 
-def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
+def generate(out: Path, spec: SimConfig = SimConfig()) -> tuple[Path, Path]:
     """Write `out/source` and `out/target`; return their roots. Reuses a complete earlier run.
 
     Safe when several processes (trials, drivers, nodes sharing a cache) ask for the same folder
@@ -182,7 +143,7 @@ def generate(out: Path, spec: SimSpec = SimSpec()) -> tuple[Path, Path]:
     return out / "source", out / "target"
 
 
-def _generate(out: Path, spec: SimSpec) -> None:
+def _generate(out: Path, spec: SimConfig) -> None:
     layouts = sample_layouts(spec)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -214,12 +175,12 @@ def _generate(out: Path, spec: SimSpec) -> None:
     os.replace(tmp, out)
 
 
-def default_sim_dir(spec: SimSpec) -> Path:
+def default_sim_dir(spec: SimConfig) -> Path:
     base = Path(os.environ.get("ACTOT_CACHE", Path.home() / ".cache" / "actot"))
     return base / "sim" / spec.key()
 
 
-def ensure_sim(spec: SimSpec = SimSpec(), out: Path | None = None) -> tuple[Path, Path]:
+def ensure_sim(spec: SimConfig = SimConfig(), out: Path | None = None) -> tuple[Path, Path]:
     """The embedded datasets for `spec`, generated on first use and cached by their parameters."""
     try:
         return generate(out or default_sim_dir(spec), spec)
@@ -241,7 +202,7 @@ def load_true_pairs(target_root: Path) -> dict[int, int] | None:
     return None if truth is None else {int(k): int(v) for k, v in truth["target_to_source"].items()}
 
 
-def load_sim_spec(target_root: Path) -> SimSpec | None:
+def load_sim_spec(target_root: Path) -> SimConfig | None:
     """The spec a dataset was generated with, if it came from our simulator (for rollouts)."""
     truth = load_ground_truth(target_root)
     spec = truth.get("spec") if truth else None
@@ -249,4 +210,4 @@ def load_sim_spec(target_root: Path) -> SimSpec | None:
         return None
     if truth.get("version", 1) < 2:  # written before regions and held-out demos existed
         spec = {**spec, "twins": True, "target_region": "all", "n_eval": 0}
-    return SimSpec.from_dict(spec)
+    return SimConfig.from_dict(spec)

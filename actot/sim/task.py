@@ -215,7 +215,7 @@ class ReachEnv:
     Observations are dicts with LeRobot keys: 'observation.state' (N, 4) float32 and each
     camera's (N, size, size, 3) uint8 frames. `seed` draws the initial states (when `reset` is
     given none) and the per-frame noise; `style_seed` fixes the target's texture: pass the
-    dataset's `SimSpec.seed` so that rollouts look exactly like the demos a policy learnt from.
+    dataset's `SimConfig.seed` so that rollouts look exactly like the demos a policy learnt from.
     `region` restricts the goals that `reset()` samples (see `REGIONS`). `freeze_finished`
     skips rendering copies that already succeeded (success is final): evaluation's shortcut;
     the other copies' frames are unchanged by it.

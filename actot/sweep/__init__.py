@@ -1,1 +1,1 @@
-"""The sweep layer: search spaces, rules, the Ray Tune + Optuna runner, and sweep results."""
+"""The sweep layer: search spaces, pre-flight, the trial, the Ray Tune + Optuna stages, the results store."""

@@ -1,9 +1,10 @@
-"""Ray Tune callbacks of a sweep: the one that feeds the results store and prints what happens.
+"""Ray Tune callbacks of a sweep: Ray's hooks into a running sweep, apart from the modules that load without Ray.
 
 `ResultsRecorder` records every trial's start, reports, rule decisions, retries and end in the
 `ResultsStore`, prints them as they happen (with a progress line every `heartbeat_s`), and after a
-restore makes the store agree with the trials Ray kept. Other callbacks (the report layer's live
-dashboard) are handed to the Tuner by the caller.
+restore makes the store agree with the trials Ray kept. `StorageSync` pushes the driver's files to
+object storage as trials end (`storage.py` does the pushing). Other callbacks (the report layer's
+live dashboard) are handed to the Tuner by the caller.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from ray.tune import Callback
 
 from actot.errors import ActotError
+from actot.sweep.storage import RemoteSweep
 from actot.sweep.store import ResultsStore
 from actot.sweepdir import FINAL_STATUSES, TRIALS_DIR, say
 
@@ -188,3 +190,23 @@ def error_reason(trial) -> str:
     text = lines[-1].strip() if lines else type(cause).__name__
     return text if text.startswith(type(cause).__name__) or isinstance(cause, ActotError) else \
         f"{type(cause).__name__}: {text}"
+
+
+class StorageSync(Callback):
+    """Tune callback, after the results recorder and the dashboard: push the driver's files as trials end."""
+
+    def __init__(self, remote: RemoteSweep):
+        self.remote = remote
+
+    def _push(self) -> None:
+        try:
+            self.remote.push()
+        except Exception as err:  # noqa: BLE001 - a network blip must not end the sweep; the next end retries
+            print(f"[sweep] WARNING: could not upload the sweep's files to {self.remote.uri} "
+                  f"({str(err).splitlines()[0]}); retried when the next trial ends", flush=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._push()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._push()

@@ -20,8 +20,8 @@ from actot.config import apply_overrides
 from actot.errors import ActotError
 from actot.sim.generate import load_sim_spec
 from actot.sweep.config import SweepConfig, base_train_config, resolve_objective
-from actot.sweep.metrics import SWEEP_METRICS
-from actot.sweep.rules import Rule, parse_rules
+from actot.metrics import SWEEP_METRICS
+from actot.rules import Rule, parse_rules
 from actot.sweep.space import SearchSpace
 from actot.sweep.storage import is_uri
 

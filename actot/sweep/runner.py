@@ -38,7 +38,7 @@ from actot.sweep.cluster import make_writable_dir
 from actot.sweep.config import SweepConfig
 from actot.sweep.preflight import check_data, check_resources, prepare
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
-from actot.sweep.rules import Rule
+from actot.rules import Rule
 from actot.sweep.space import SearchSpace, space_warnings
 from actot.sweep.storage import RemoteSweep, is_uri, open_remote
 from actot.sweep.store import ResultsStore
@@ -172,9 +172,8 @@ def run_search(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rul
     """Start or restore the search's Tuner and run it; return whether every trial ended."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    from actot.sweep.callbacks import ResultsRecorder
+    from actot.sweep.callbacks import ResultsRecorder, StorageSync
     from actot.sweep.cluster import check_nodes, node_requirements
-    from actot.sweep.storage import StorageSync
     from actot.sweep.tuner import build_tuner, make_searcher, ray_session
 
     remote, sweep_dir, store = folder.remote, folder.path, folder.store

@@ -12,7 +12,8 @@
       - {name: R1, ot.reg: 2.0, ot.tau: 10.0}
 
 A `pair: separate` tau searches `ot.tau_a` and `ot.tau_b`; `per_camera: K` searches
-`ot.weight_embed.0` ... `ot.weight_embed.{K-1}`. Starting points use those names.
+`ot.weight_embed.0` ... `ot.weight_embed.{K-1}` (`actot/knobs.py` spells and decodes these names).
+Starting points use those names.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import optuna.distributions as od
 
+from actot import knobs
 from actot.config import TrainConfig, apply_overrides, available_yaml, dotted_keys, read_yaml_mapping, unknown_key_error
 from actot.errors import ActotError
 
@@ -40,20 +42,8 @@ class SearchSpace:
     point_names: list[str] = field(default_factory=list)
 
     def to_overrides(self, params: dict) -> dict:
-        """Searched values (Optuna's names) -> train config overrides."""
-        out, tau, weights = {}, {}, {}
-        for name, value in params.items():
-            if name in ("ot.tau_a", "ot.tau_b"):
-                tau[name] = float(value)
-            elif name.startswith("ot.weight_embed."):
-                weights[int(name.rsplit(".", 1)[1])] = float(value)
-            else:
-                out[name] = value
-        if tau:
-            out["ot.tau"] = [tau["ot.tau_a"], tau["ot.tau_b"]]
-        if weights:
-            out["ot.weight_embed"] = [weights[i] for i in sorted(weights)]
-        return out
+        """Searched values (Optuna's names) -> train config overrides (`actot/knobs.py`)."""
+        return knobs.to_overrides(params)
 
 
 def available_spaces() -> list[str]:
@@ -121,14 +111,12 @@ def load_space(name_or_path: str) -> SearchSpace:
             if key != "ot.tau" or pair not in ("tied", "separate"):
                 raise ActotError(f"{where}: params.{key}: 'pair' applies to ot.tau only and must be tied or separate")
             if pair == "separate":
-                distributions["ot.tau_a"] = dist
-                distributions["ot.tau_b"] = dist
+                distributions.update({knob: dist for knob in knobs.TAU_SIDES})
                 continue
         if cameras is not None:
             if key != "ot.weight_embed" or not isinstance(cameras, int) or cameras < 1:
                 raise ActotError(f"{where}: params.{key}: 'per_camera' applies to ot.weight_embed and is a count >= 1")
-            for i in range(cameras):
-                distributions[f"ot.weight_embed.{i}"] = dist
+            distributions.update({knobs.camera_knob(i): dist for i in range(cameras)})
             continue
         distributions[key] = dist
     fixed = raw.get("fixed") or {}
@@ -161,13 +149,13 @@ def space_warnings(space: SearchSpace, heuristic: str) -> list[str]:
     searched = set(space.distributions)
     heuristics = space.distributions.get("ot.heuristic")
     hard = "hard" in heuristics.choices if isinstance(heuristics, od.CategoricalDistribution) else heuristic == "hard"
-    tau_keys = sorted(searched & {"ot.tau", "ot.tau_a", "ot.tau_b"})
+    tau_keys = sorted(k for k in searched if knobs.training_key(k) == "ot.tau")
     out = []
     if hard and "ot.reg" in searched and tau_keys:
         out.append(f"{space.path}: under heuristic=hard the plan is pi_ii = exp(-M_ii / (reg + tau_a + tau_b)) / n, so only "
                    f"reg + tau_a + tau_b matters: searching ot.reg and {', '.join(tau_keys)} sweeps a line, not a box; "
                    "search one of them (e.g. ot.tau, with ot.reg fixed) or use heuristic=soft or none, where each acts")
-    elif hard and set(tau_keys) == {"ot.tau_a", "ot.tau_b"}:
+    elif hard and set(tau_keys) == set(knobs.TAU_SIDES):
         out.append(f"{space.path}: under heuristic=hard only tau_a + tau_b matters (with reg): search a tied ot.tau instead")
     return out
 

@@ -155,29 +155,3 @@ def upload_trial_folder(sweep_uri: str, trial_id: str, folder: Path) -> None:
         with open(file, "rb") as src, fs.open_output_stream(f"{path}/trials/{trial_id}/{rel.as_posix()}") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
-
-
-def _callback_base():
-    from ray.tune import Callback
-
-    return Callback
-
-
-class StorageSync(_callback_base()):
-    """Tune callback, after the results recorder and the dashboard: push the driver's files as trials end."""
-
-    def __init__(self, remote: RemoteSweep):
-        self.remote = remote
-
-    def _push(self) -> None:
-        try:
-            self.remote.push()
-        except Exception as err:  # noqa: BLE001 - a network blip must not end the sweep; the next end retries
-            print(f"[sweep] WARNING: could not upload the sweep's files to {self.remote.uri} "
-                  f"({str(err).splitlines()[0]}); retried when the next trial ends", flush=True)
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._push()
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._push()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actot.config import TrainConfig, apply_overrides
-from actot.sweep.rules import Decision, Rule, check_rules
+from actot.rules import Decision, Rule, check_rules
 from actot.sweep.space import SearchSpace
 from actot.sweepdir import CONFIRM_KEYS, FILLED_KEY, SHADOW_KEY
 

@@ -13,11 +13,11 @@ A rule in `sweeps/*.yaml` is a built-in name, or a mapping:
     - {name: nan, when: "any non_finite"}                     # any metric NaN or infinite
     - {name: late, when: "eval/l1_trend < -0.05", last_only: true, action: flag}   # the last report only
 
-Nothing is evaluated as code: `when` is matched against these three forms. A rule is a pure
-function of a trial's history (rows of {'step': int, metric: float}) and, for a `last_only` rule, of
-the step its last report is at (the trial's `steps`; a replay of a whole history: its last row), so
-that a resumed trial decides exactly as an uninterrupted one would. A `last_only` rule judges how a
-trial ended, so it can only flag.
+Nothing is evaluated as code: `when` is matched against these three forms, and its metric must be
+one a trial reports (`actot/metrics.py`). A rule is a pure function of a trial's history (rows of
+{'step': int, metric: float}) and, for a `last_only` rule, of the step its last report is at (the
+trial's `steps`; a replay of a whole history: its last row), so that a resumed trial decides
+exactly as an uninterrupted one would. A `last_only` rule judges how a trial ended, so it can only flag.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from actot.config import unknown_key_error
 from actot.errors import ActotError
-from actot.sweep.metrics import REPORTED_METRICS
+from actot.metrics import REPORTED_METRICS
 
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -1,0 +1,29 @@
+"""How a report names and orders metrics: each metric's label in English or Chinese, the seed log's
+order of its metric lines, and the words of its first / last / best / Δ columns.
+
+The labels come from the metric vocabulary (`actot/metrics.py`), which also says which way each
+metric is better; the Chinese words are the seed log's own.
+"""
+
+from __future__ import annotations
+
+from actot.metrics import METRICS
+
+# The seed log's seven, in its order; any other metric follows in the order first seen.
+SEED_ORDER = ("train/loss", "train/l1_loss", "eval/avg_l1", "ot_loss", "ot_pi_sum", "ot_pi_diag", "ot_cost(state)")
+
+WORDS = {
+    "en": {"first": "first", "last": "last", "best": "best", "delta": "Δ", "low": "lowest", "high": "highest"},
+    "zh": {"first": "首", "last": "末", "best": "最优", "delta": "Δ", "low": "最低", "high": "最高"},
+}
+
+
+def label(key: str, lang: str) -> str:
+    """The metric's name in `lang` ('en' or 'zh'): its key in English, and in Chinese where it has no word."""
+    metric = METRICS.get(key)
+    return metric.zh or key if lang == "zh" and metric is not None else key
+
+
+def ordered(keys) -> list[str]:
+    keys = list(dict.fromkeys(keys))
+    return [k for k in SEED_ORDER if k in keys] + [k for k in keys if k not in SEED_ORDER]
