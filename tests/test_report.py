@@ -211,3 +211,41 @@ def test_shrunk_embeddings_are_diagnosed_and_not_called_stable(tmp_path):
     assert ("kept", "stable") in codes and ("kept", "embed_collapse") not in codes
     advice = rule_advice(sweep)
     assert len(advice) == 1 and advice[0].startswith("embed_collapse flagged 1 trial(s)") and "embed_norm=l2" in advice[0]
+
+
+def test_the_ranking_says_when_finished_trials_were_still_improving(fixture_dir):
+    import dataclasses
+
+    from actot.report.rank import format_table, rank
+
+    sweep = load_sweep_dir(fixture_dir)
+    assert not any("still improving" in n for n in rank(sweep).notes)  # the fixture logs no trend
+    trials = []
+    for t in sweep.trials:
+        if t.trial_id == "t3":  # still falling at its last report: past not_converged's threshold
+            t = dataclasses.replace(t, history=[dict(r, **{"eval/l1_trend": -0.2}) for r in t.history])
+        elif t.trial_id == "t4":  # flagged by the rule itself during the sweep
+            t = dataclasses.replace(t, flags="not_converged")
+        elif t.trial_id == "t5":  # flat: converged
+            t = dataclasses.replace(t, history=[dict(r, **{"eval/l1_trend": -0.01}) for r in t.history])
+        trials.append(t)
+    sweep = dataclasses.replace(sweep, trials=trials)
+    ranking = rank(sweep)
+    note = next(n for n in ranking.notes if "still improving" in n)
+    assert note.startswith("2 of 6 finished trial(s) were still improving") and "eval/l1_trend < -0.05" in note
+    assert note in format_table(ranking, sweep)  # the console table and report.md carry it; the dashboard too
+
+
+def test_a_metric_measured_once_per_trial_is_drawn_as_a_point(fixture_dir):
+    """eval/success at the last step only: a single point draws no line, so the dashboard shows a marker."""
+    import dataclasses
+
+    from actot.report.dashboard import _curves
+
+    sweep = load_sweep_dir(fixture_dir)
+    last_only = [dataclasses.replace(t, history=[{k: v for k, v in r.items() if k != "eval/success" or i == 2}
+                                                 for i, r in enumerate(t.history)]) for t in sweep.trials]
+    fig = _curves(dataclasses.replace(sweep, trials=last_only))
+    success = [tr for tr in fig.data if len(tr.x or ()) == 1 and tr.mode == "markers" and tr.marker.symbol != "x"]
+    assert success and all(list(tr.x) == [100] for tr in success)
+    assert all(tr.mode == "lines" for tr in fig.data if len(tr.x or ()) > 1)

@@ -122,7 +122,9 @@ def _curves(sweep: Sweep):
                 continue
             r, c = i // cols + 1, i % cols + 1
             dash = "dash" if trial.status == "stopped" else "solid"
-            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
+            # One point (eval/success measured at the last step only) draws no line: show it as a marker.
+            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
+                                     mode="lines" if len(points) > 1 else "markers",
                                      name=trial.trial_id, legendgroup=trial.trial_id, showlegend=i == 0,
                                      line=dict(color=color, dash=dash)), row=r, col=c)
             if trial.stop_step is not None:

@@ -101,8 +101,34 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str = "last", k: int = 
         if group.values:
             group.interval = mean_interval(group.values)
     ordered = sorted(groups.values(), key=lambda g: (g.order, sign * g.interval.mean if g.interval else math.inf))
-    notes = _confidence(ordered, better, leaders)
+    notes = _confidence(ordered, better, leaders) + convergence_notes(sweep)
     return Ranking(metric, better, scope, k, ordered, notes)
+
+
+def still_improving(sweep: Sweep) -> tuple[list[Trial], object]:
+    """(finished trials whose held-out L1 was still falling at their last report, the rule that says so):
+    flagged by `not_converged`, or (a sweep that did not run that rule) past the rule's own threshold."""
+    from actot.rules import parse_rule
+
+    rule = parse_rule("not_converged")
+    out = []
+    for trial in sweep.trials:
+        trend = trial.finite(rule.metric)
+        flagged = rule.name in (trial.flags or "").split(",")
+        if trial.status == "finished" and (flagged or (trend and trend[-1][1] < rule.value)):
+            out.append(trial)
+    return out, rule
+
+
+def convergence_notes(sweep: Sweep) -> list[str]:
+    improving, rule = still_improving(sweep)
+    if not improving:
+        return []
+    finished = sum(t.status == "finished" for t in sweep.trials)
+    return [f"{len(improving)} of {finished} finished trial(s) were still improving when training stopped "
+            f"({rule.name}: held-out eval/avg_l1 over the last third of training more than {abs(rule.value):.0%} "
+            f"below the third before, {rule.metric} {rule.op} {rule.value:g}): their values read the step where "
+            f"training stopped, and more steps= could change the order."]
 
 
 def _confidence(groups: list[Group], better: str, leaders: int) -> list[str]:
