@@ -33,8 +33,12 @@ from actot.sim.task import REGIONS
 class DataConfig:
     """source/target: LeRobot dataset roots; both None -> the embedded two-domain sim.
 
-    n_eval_target: the last target episodes held out for eval/avg_l1; null (the default) means
-    the dataset's own: a dataset made by our sim holds out its `n_eval` held-out demos, any other 2.
+    resolution: the working [H, W] of camera frames; null (the default) derives it: the embedded
+    sim's [32, 32], a LeRobot dataset's own frame size scaled to 128 px on its long side (480x640
+    frames: [96, 128]).
+    n_eval_target: the last target episodes held out for eval/avg_l1; null (the default) derives
+    it: a dataset made by our sim holds out its `n_eval` held-out demos, any other a tenth of its
+    target episodes (at least 1, and at least one left to train on).
     """
 
     source: Optional[str] = None
@@ -42,7 +46,7 @@ class DataConfig:
     source_episodes: Optional[list[int]] = None
     target_episodes: Optional[list[int]] = None
     cameras: Optional[list[str]] = None
-    resolution: list[int] = field(default_factory=lambda: [32, 32])
+    resolution: Optional[list[int]] = None
     n_eval_target: Optional[int] = None
     sharpness: float = 1.0
     cutoff: float = 5.0
@@ -209,7 +213,9 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         ("ot.lambda_ot", cfg.ot.lambda_ot >= 0, ">= 0"), ("ot.weight_label", cfg.ot.weight_label >= 0, ">= 0"),
         ("ot.weight_embed", all(w >= 0 for w in cfg.ot.weight_embed) and len(cfg.ot.weight_embed) >= 1,
          "a list of numbers >= 0"),
-        ("data.resolution", len(cfg.data.resolution) == 2 and min(cfg.data.resolution) >= 8, "[H, W], each >= 8"),
+        ("data.resolution", cfg.data.resolution is None or (len(cfg.data.resolution) == 2
+                                                             and min(cfg.data.resolution) >= 8),
+         "null (derived from the data) or [H, W], each >= 8"),
         ("data.n_eval_target", cfg.data.n_eval_target is None or cfg.data.n_eval_target >= 0, "null or >= 0"),
         ("bc_src_weight", 0.0 <= cfg.bc_src_weight <= 1.0, "in [0, 1]"),
         ("ot.max_iters", cfg.ot.max_iters >= 1, ">= 1"), ("ot.tol", cfg.ot.tol > 0, "> 0"),

@@ -73,6 +73,7 @@ class TrainResult:
 
 def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
     """Both datasets (the embedded sim when none is named), paired; cached per data config."""
+    cfg = derive_data_defaults(cfg)[0]
     key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
     if key in _DATA_CACHE:
         return _DATA_CACHE[key]
@@ -93,11 +94,49 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     return _DATA_CACHE[key]
 
 
-def held_out_target(cfg: TrainConfig, spec: SimConfig | None) -> int:
-    """data.n_eval_target, or the dataset's own held-out demos (our sim's n_eval), else the last 2."""
+SIM_RESOLUTION = [32, 32]
+LONG_SIDE = 128  # a LeRobot dataset's frames are scaled to this many pixels on their long side
+
+
+def held_out_target(cfg: TrainConfig, spec: SimConfig | None, n_target: int | None = None) -> int:
+    """data.n_eval_target, or the dataset's own held-out demos (our sim's n_eval), else a tenth of the
+    `n_target` target episodes (at least 1, and at least one left to train on)."""
     if cfg.data.n_eval_target is not None:
         return cfg.data.n_eval_target
-    return spec.n_eval if spec is not None else 2
+    if spec is not None:
+        return spec.n_eval
+    if n_target is None:
+        raise ValueError("held_out_target needs the number of target episodes for a LeRobot dataset")
+    return max(0, min(max(1, round(n_target / 10)), n_target - 1))
+
+
+def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
+    """`cfg` with the data keys the user left null derived from the data (see DataConfig), and one line
+    per derived value saying what it is and why."""
+    d = cfg.data
+    said = []
+    if d.source is None:
+        if d.resolution is None:
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(d, resolution=list(SIM_RESOLUTION)))
+        return cfg, said
+    spec = load_sim_spec(d.target)
+    target = LeRobotDataset(d.target, episodes=d.target_episodes, cameras=d.cameras, cache_dir=d.cache_dir, load=False)
+    changes = {}
+    if d.resolution is None:
+        if spec is not None or not target.cameras:
+            changes["resolution"] = list(SIM_RESOLUTION)
+        else:
+            h, w = target.frame_size  # the stored size of the first chosen camera
+            scale = LONG_SIDE / max(h, w)
+            changes["resolution"] = [max(8, round(h * scale)), max(8, round(w * scale))]
+            said.append(f"data.resolution={changes['resolution']}: {target.cameras[0]}'s {h}x{w} frames scaled to "
+                        f"{LONG_SIDE} px on the long side (set data.resolution to choose)")
+    if d.n_eval_target is None and spec is None:
+        n = len(target.episode_indices)
+        changes["n_eval_target"] = held_out_target(cfg, None, n)
+        said.append(f"data.n_eval_target={changes['n_eval_target']}: the last {changes['n_eval_target']} of the "
+                    f"{n} target episodes are held out for eval/avg_l1, a tenth (set data.n_eval_target to choose)")
+    return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
 
 
 def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
@@ -108,7 +147,8 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
     if d.source is None:
         return
     spec = load_sim_spec(d.target)
-    common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir, load=False)
+    common = dict(cameras=d.cameras, resolution=tuple(d.resolution) if d.resolution else None, cache_dir=d.cache_dir,
+                  load=False)
     for key, root, episodes in (("source", d.source, d.source_episodes), ("target", d.target, d.target_episodes)):
         try:
             dataset = LeRobotDataset(root, episodes=episodes, **common)
@@ -127,7 +167,7 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
                              f"(e.g. {missing[0][1]} is missing); {fix}, or train on state and action only with "
                              f"data.cameras=[]")
         if key == "target":
-            held_out = held_out_target(cfg, spec)
+            held_out = held_out_target(cfg, spec, len(dataset.episode_indices))
             if len(dataset.episode_indices) <= held_out:
                 setting = ("data.n_eval_target" if d.n_eval_target is not None
                            else "data.n_eval_target (unset: the default)")
@@ -451,6 +491,9 @@ def _main(argv=None) -> int:
     dry_run = bool(dry) and parse_dry_run(dry[-1])
     cfg = check_run_dir(parse_cli(args))
     preflight_data(cfg, "command line")
+    cfg, said = derive_data_defaults(cfg)
+    for line in said:
+        print(f"[train] {line}", flush=True)
     if dry_run:
         print("resolved config:\n" + json.dumps(to_dict(cfg), indent=2))
         print(f"dry run: the config and the data are valid; the run would write {Path(cfg.out_dir) / cfg.name}; "

@@ -156,8 +156,9 @@ G1_CASES = [
     ("g1-missing-videos", ["data.source_episodes=[0,1]", "data.target_episodes=[4,5]", "data.n_eval_target=1"],
      ["data.source=", "observation.images.cam_high", "episode(s) 0", "data.source_episodes=[1, 2, 4, 5]",
       "data.cameras=[]"]),
-    ("g1-nothing-left-to-train", ["data.cameras=[]", "data.source_episodes=[0,1]", "data.target_episodes=[80,81]"],
-     ["data.n_eval_target (unset: the default)=2", "2 episodes", "none to train on", "data.n_eval_target=1"]),
+    ("g1-nothing-left-to-train", ["data.cameras=[]", "data.source_episodes=[0,1]", "data.target_episodes=[80,81]",
+                                  "data.n_eval_target=2"],
+     ["data.n_eval_target=2 holds out 2", "2 episodes", "none to train on", "data.n_eval_target=1"]),
 ]
 
 
@@ -190,3 +191,18 @@ def test_real_data_default_metric_is_held_out_l1_and_says_so(tmp_path, capsys):
     assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "metric=eval/avg_l1",
                  *data]) == 0  # the file's direction no longer applies to another metric
     assert '"mode": "min"' in capsys.readouterr().out
+
+
+def test_real_data_defaults_are_derived_from_the_dataset_and_said(tmp_path, capsys):
+    from actot.train import main as train_main
+    from run_sweep import main
+    from tests.conftest import G1, need
+
+    data = [f"data.source={need(G1)}", f"data.target={G1}", "data.source_episodes=[1,2]", "data.target_episodes=[4,5]"]
+    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", *data]) == 0
+    out = capsys.readouterr().out
+    assert "data.resolution=[96, 128]: observation.images.cam_high's 480x640 frames scaled to 128 px" in out
+    assert "data.n_eval_target=1: the last 1 of the 2 target episodes are held out" in out
+    assert '"resolution": [\n        96,\n        128\n      ]' in out and '"n_eval_target": 1' in out  # in sweep.json
+    assert train_main([f"out_dir={tmp_path / 'runs'}", "name=r", "dry_run=true", *data]) == 0
+    assert "[train] data.resolution=[96, 128]" in capsys.readouterr().out

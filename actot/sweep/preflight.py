@@ -78,7 +78,7 @@ def has_rollouts(base_cfg) -> bool:
 
 def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
-    from actot.train import preflight_data
+    from actot.train import derive_data_defaults, preflight_data
 
     rules = parse_rules(cfg.rules, "sweep: rules")
     # Trials run in their own folders, maybe on other nodes: no path stays relative.
@@ -109,7 +109,13 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
         raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
                          "measures it; set rollout_episodes=10 or use eval/avg_l1")
     preflight_data(base_cfg, "sweep")
-    return base, rules, base_cfg
+    derived, said = derive_data_defaults(base_cfg)
+    for key in ("resolution", "n_eval_target"):  # trials get the derived values, and sweep.json keeps them
+        if getattr(derived.data, key) != getattr(base_cfg.data, key):
+            base[f"data.{key}"] = getattr(derived.data, key)
+    for line in said:
+        say(f"[sweep] {line}")
+    return base, rules, derived
 
 
 def node_capacities(cfg: SweepConfig) -> tuple[list[dict], str]:
