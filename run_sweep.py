@@ -17,6 +17,7 @@ from actot.errors import ActotError, run_cli
 
 def _help() -> str:
     from actot.config import TrainConfig, dotted_keys
+    from actot.train import DERIVED
     from actot.rules import BUILT_IN
     from actot.sweep.config import available_sweeps, sweep_keys
     from actot.sweep.space import available_spaces
@@ -25,7 +26,7 @@ def _help() -> str:
              f"built-in rules: {', '.join(sorted(BUILT_IN))}", "", "sweep keys:"]
     lines += [f"  {k}={v}" for k, v in sweep_keys().items()]
     lines += ["", "training keys (applied to every trial):"]
-    lines += [f"  {k}={v}" for k, v in dotted_keys(TrainConfig()).items()]
+    lines += [f"  {k}={v}{DERIVED.get(k, '')}" for k, v in dotted_keys(TrainConfig()).items()]
     return "\n".join(lines)
 
 

@@ -94,6 +94,11 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     return _DATA_CACHE[key]
 
 
+# What --help says of the keys whose null default is derived from the data.
+DERIVED = {"data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scaled to 128 px on the long side, "
+                              "480x640 -> [96, 128])",
+           "data.n_eval_target": "  (null: the sim's held-out demos; a tenth of a LeRobot dataset's target "
+                                 "episodes, at least 1)"}
 SIM_RESOLUTION = [32, 32]
 LONG_SIDE = 128  # a LeRobot dataset's frames are scaled to this many pixels on their long side
 
@@ -484,7 +489,7 @@ def _main(argv=None) -> int:
         print(__doc__)
         print("keys (key=value):")
         for key, value in dotted_keys(TrainConfig()).items():
-            print(f"  {key}={value}")
+            print(f"  {key}={value}{DERIVED.get(key, '')}")
         return 0
     dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
     args = [a for a in args if a not in dry]
