@@ -23,8 +23,8 @@ the policy code and the frame resize that training and evaluation use (`actot.da
 computer needs neither Ray, nor the sweep, nor the datasets. The exporter half imports the report
 layer and the datasets' metadata inside its functions.
 
-Closed loop, `select_action` does what `actot.evaluate.rollout_metrics` does, step for step and bit for
-bit on the same device: state normalised as (x - mean) / max(std, std_floor), camera frames quantised
+Closed loop, `select_action` does what `actot.evaluate.rollout_metrics` does, step for step (bit for bit
+on the CPU, which tests/test_export.py checks; GPUs were not checked): state normalised as (x - mean) / max(std, std_floor), camera frames quantised
 to uint8 and area-resized to the trained resolution, one chunk per `n_action_steps` actions (or one
 per step through temporal ensembling), actions un-normalised with the action stats.
 """
