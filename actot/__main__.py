@@ -1,4 +1,5 @@
-"""`python -m actot rank|report|dashboard SWEEP_DIR ...`: rank a sweep, write its report or its dashboard."""
+"""`python -m actot rank|report|dashboard|export SWEEP_DIR ...`: rank a sweep, write its report or its dashboard,
+export a trial as a policy folder."""
 
 from __future__ import annotations
 

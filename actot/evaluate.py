@@ -111,6 +111,8 @@ def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: S
     env = (target_env if domain == "target" else source_env)(spec, n_episodes, seed, freeze_finished=True)
     obs = env.reset(eval_layouts(n_episodes, seed))
     normaliser = data.normaliser
+    # An exported policy's select_action (actot/export.py) runs this loop; tests/test_export.py checks that its
+    # actions are these, bit for bit: change both together.
     ensembler = make_ensembler(cfg)
     queue: list[np.ndarray] = []
     done = False

@@ -140,7 +140,7 @@ def test_corrupt_sweep_json_on_resume_is_one_line(tmp_path, capsys):
     (sweep_dir / "sweep.json").write_text("{ not json")
     assert main(args + ["ot.window_size=2"]) == 2
     _one_line_error(capsys, [str(sweep_dir / "sweep.json"), "cannot be read"])
-    for command in ("rank", "report", "dashboard"):
+    for command in ("rank", "report", "dashboard", "export"):
         assert actot_main([command, str(sweep_dir)]) == 2
         _one_line_error(capsys, [str(sweep_dir / "sweep.json"), "cannot be read"])
 

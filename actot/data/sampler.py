@@ -46,6 +46,13 @@ class Normaliser:
     def unnorm_action(self, x: np.ndarray) -> np.ndarray:
         return x * np.maximum(self.action.std, STD_FLOOR) + self.action.mean
 
+    @staticmethod
+    def pooled(source_stats: dict, target_stats: dict) -> "Normaliser":
+        """State and action stats pooled over both domains (the datasets' `stats`): what training uses,
+        and what an exported policy carries (actot/export.py)."""
+        return Normaliser(*(FeatureStats.pool([source_stats[key], target_stats[key]])
+                            for key in ("observation.state", "action")))
+
 
 class CoTrainData:
     """Both domains, normalised, with the target split and the DTW pairing computed once."""
@@ -64,9 +71,7 @@ class CoTrainData:
                              f"{n_eval_target} are held out; lower data.n_eval_target or add target episodes")
         self.source, self.target = source, target
         self.cameras = list(source.cameras)
-        self.normaliser = Normaliser(
-            FeatureStats.pool([source.stats["observation.state"], target.stats["observation.state"]]),
-            FeatureStats.pool([source.stats["action"], target.stats["action"]]))
+        self.normaliser = Normaliser.pooled(source.stats, target.stats)
         self.src = [self._normalised(e) for e in source.episodes]
         tgt = [self._normalised(e) for e in target.episodes]
         self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target:]

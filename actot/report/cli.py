@@ -1,4 +1,4 @@
-"""`python -m actot rank|report|dashboard SWEEP_DIR [key=value ...]`: the report layer from the command line."""
+"""`python -m actot rank|report|dashboard|export SWEEP_DIR [key=value ...]`: the report layer from the command line."""
 
 from __future__ import annotations
 
@@ -16,10 +16,17 @@ commands:
       first / last / best@step / delta, the diagnosis, knob importance; and next_space.yaml.
   dashboard SWEEP_DIR
       dashboard.html: one self-contained page (opens offline from disk, no server).
+  export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw] [overwrite=true] [unfinished=true] [metric=...] [scope=...]
+      a self-contained policy folder (config.json, model.safetensors, normalization.safetensors, train_config.json,
+      README.md), by default SWEEP_DIR/export/<trial>/pretrained_model. trial defaults to the ranking's leader
+      (finished trials; of a config run with several seeds, the seed closest to its mean); weights to the EMA
+      when the checkpoint has it. Load it with actot.export.load_policy(DIR). See docs/export.md.
 
 SWEEP_DIR is a folder run_sweep.py wrote, e.g. sweeps_out/NAME. See docs/report.md."""
 
-KEYS = {"rank": {"metric", "scope", "k", "mode"}, "report": {"lang"}, "dashboard": set()}
+KEYS = {"rank": {"metric", "scope", "k", "mode"}, "report": {"lang"}, "dashboard": set(),
+        "export": {"trial", "out", "weights", "overwrite", "unfinished", "metric", "scope"}}
+FLAGS = ("overwrite", "unfinished")  # export's true/false keys
 
 
 def parse(command: str, words: list[str]) -> tuple[str, dict]:
@@ -35,6 +42,11 @@ def parse(command: str, words: list[str]) -> tuple[str, dict]:
             allowed = ", ".join(sorted(KEYS[command])) or "none"
             raise ActotError(f"command line: unknown key '{key}' for {command}; allowed: {allowed}")
         opts[key] = value
+    for key in FLAGS:
+        if key in opts:
+            if opts[key] not in ("true", "false"):
+                raise ActotError(f"command line: {key}={opts[key]!r} must be true or false")
+            opts[key] = opts[key] == "true"
     if "k" in opts:
         try:
             opts["k"] = int(opts["k"])
@@ -51,7 +63,7 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in KEYS:
-        raise ActotError(f"command line: unknown command '{command}'; use rank, report or dashboard (see --help)")
+        raise ActotError(f"command line: unknown command '{command}'; use rank, report, dashboard or export (see --help)")
     if any(w in ("-h", "--help") for w in rest):
         print(USAGE)
         return 0
@@ -62,6 +74,12 @@ def main(argv: list[str]) -> int:
         path = report.write_report(sweep_dir, lang=opts.get("lang", "en"))
         print(f"report: {path}")
         print(f"next search space: {path.parent / 'next_space.yaml'}")
-    else:
+    elif command == "dashboard":
         print(f"dashboard: {report.write_dashboard(sweep_dir)} (open it in a browser; it needs no server)")
+    else:
+        import shlex
+
+        from actot.export import export_trial, said
+
+        print(said(export_trial(sweep_dir, command=shlex.join(["python", "-m", "actot", command, *rest]), **opts)))
     return 0

@@ -1,0 +1,524 @@
+"""Take a sweep's winner home: a trial exported as a self-contained policy folder, and its loader.
+
+    python -m actot export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw] [overwrite=true] ...
+
+    from actot.export import load_policy
+    policy = load_policy("sweeps_out/NAME/export/ID/pretrained_model")
+    policy.reset()                                  # at the start of every episode
+    action = policy.select_action(observation)      # LeRobot keys in, un-normalised action out
+
+The folder follows the naming of LeRobot's `pretrained_model/` where it fits (docs/export.md):
+
+    config.json                 the ACT config and what the loader needs (LeRobot's `input_features` /
+                                `output_features`: state and action sizes, camera keys and resolution), how
+                                inputs are normalised, which weights these are, the OT settings (`ot`)
+    model.safetensors           the network's weights (by default the EMA weights that evaluation ran on)
+    normalization.safetensors   state and action mean/std as training used them, keyed as LeRobot's
+                                normaliser keys them (`observation.state.mean`, `action.std`, ...)
+    train_config.json           the trial's whole training config
+    README.md                   how it was chosen: sweep, metric, rank, interval, seed, knobs, the command
+
+The loader half of this module (`load_policy`, `ExportedPolicy`) imports only torch, safetensors, numpy,
+the policy code and the frame resize that training and evaluation use (`actot.data.video`): a robot
+computer needs neither Ray, nor the sweep, nor the datasets. The exporter half imports the report
+layer and the datasets' metadata inside its functions.
+
+Closed loop, `select_action` does what `actot.evaluate.rollout_metrics` does, step for step (bit for bit
+on the CPU, which tests/test_export.py checks; GPUs were not checked): state normalised as (x - mean) / max(std, std_floor), camera frames quantised
+to uint8 and area-resized to the trained resolution, one chunk per `n_action_steps` actions (or one
+per step through temporal ensembling), actions un-normalised with the action stats.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from actot.errors import ActotError
+from actot.policy.act import ACT, TemporalEnsembler
+from actot.policy.config import ACTConfig
+
+FORMAT = "actot_act"             # config.json's `type`: not LeRobot's "act" (see docs/export.md)
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATS_FILE = "normalization.safetensors"
+TRAIN_CONFIG_FILE = "train_config.json"
+README_FILE = "README.md"
+STATE_KEY = "observation.state"
+ACTION_KEY = "action"
+EXPORT_DIR = "export"            # in a sweep folder: export/<trial>/pretrained_model/
+FOLDER_NAME = "pretrained_model"
+
+
+# ============================================================================================ loading
+class ExportedPolicy:
+    """An exported ACT policy acting on LeRobot-style observations, as evaluation's rollouts act.
+
+    `select_action(obs)` takes `observation.state`, a tensor (state_dim,) or (B, state_dim), and each
+    camera as `observation.images.<cam>`, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1] (LeRobot's
+    convention; uint8 in [0, 255] is taken too) at any H, W. It returns the un-normalised action as a
+    float32 CPU tensor: (action_dim,) for an unbatched state, (B, action_dim) for a batch. Call `reset()`
+    at the start of each episode: it clears the queued chunk or the temporal ensemble.
+    """
+
+    def __init__(self, model: ACT, config: dict, stats: dict[str, torch.Tensor], device: torch.device):
+        self.model, self.config, self.device = model.eval(), config, device
+        self.cfg: ACTConfig = model.cfg
+        features = config["input_features"]
+        self.camera_keys = [k for k, f in features.items() if f["type"] == "VISUAL"]
+        # The target robot's names for the same cameras, by position, when they differ from the source's.
+        self.camera_aliases = dict(zip(self.camera_keys, config.get("target_camera_keys") or self.camera_keys))
+        self.state_dim = int(features[STATE_KEY]["shape"][0])
+        self.action_dim = int(config["output_features"][ACTION_KEY]["shape"][0])
+        self.resolution = tuple(int(v) for v in features[self.camera_keys[0]]["shape"][1:]) if self.camera_keys \
+            else None
+        floor = torch.tensor(config["normalization"]["std_floor"], dtype=torch.float32)
+        # Normalisation runs on the CPU in float32, as evaluation's numpy does, so the numbers are the same.
+        self.state_mean, self.action_mean = stats[f"{STATE_KEY}.mean"], stats[f"{ACTION_KEY}.mean"]
+        self.state_denom = torch.maximum(stats[f"{STATE_KEY}.std"], floor)
+        self.action_denom = torch.maximum(stats[f"{ACTION_KEY}.std"], floor)
+        self.ensembler = (None if self.cfg.temporal_ensemble_coeff is None
+                          else TemporalEnsembler(self.cfg.temporal_ensemble_coeff, self.cfg.chunk_size))
+        self.queue: list[torch.Tensor] = []
+
+    def reset(self) -> None:
+        """Forget the episode so far (the queued actions, the ensemble)."""
+        self.queue = []
+        if self.ensembler is not None:
+            self.ensembler.reset()
+
+    def _state(self, obs: dict) -> tuple[torch.Tensor, bool]:
+        if STATE_KEY not in obs:
+            raise ActotError(f"observation: no '{STATE_KEY}' key; the policy needs it ({self.state_dim} values) and "
+                             f"{self.camera_keys or 'no camera'}")
+        state = torch.as_tensor(obs[STATE_KEY]).detach().cpu()
+        single = state.dim() == 1
+        state = state[None] if single else state
+        if state.dim() != 2 or state.shape[1] != self.state_dim:
+            raise ActotError(f"observation: '{STATE_KEY}' has shape {tuple(state.shape)}; expected ({self.state_dim},) "
+                             f"or (batch, {self.state_dim})")
+        if not state.is_floating_point():
+            state = state.float()
+        return ((state - self.state_mean) / self.state_denom).float(), single
+
+    def _frames(self, obs: dict, key: str, batch: int) -> np.ndarray:
+        """One camera as uint8 (B, H, W, 3) at the trained resolution, resized as training's frames were."""
+        from actot.data.video import resize_frames
+
+        name = key if key in obs else self.camera_aliases[key]
+        if name not in obs:
+            also = f" (or '{name}')" if name != key else ""
+            raise ActotError(f"observation: no '{key}'{also} key; the policy's cameras are {self.camera_keys}")
+        image = torch.as_tensor(obs[name]).detach().cpu()
+        image = image[None] if image.dim() == 3 else image
+        if image.dim() != 4 or image.shape[1] != 3 or image.shape[0] != batch:
+            raise ActotError(f"observation: '{name}' has shape {tuple(image.shape)}; expected (3, H, W) or "
+                             f"({batch}, 3, H, W), channels first as LeRobot gives them")
+        if image.is_floating_point():
+            low, high = float(image.min()), float(image.max())
+            if low < 0.0 or high > 1.0:
+                raise ActotError(f"observation: '{name}' holds values in [{low:.3g}, {high:.3g}]; a float image must "
+                                 "be in [0, 1] (LeRobot's convention: uint8 / 255)")
+            image = (image * 255).round().to(torch.uint8)  # back to the uint8 frames training saw, exactly
+        elif image.dtype != torch.uint8:
+            raise ActotError(f"observation: '{name}' has dtype {image.dtype}; give float in [0, 1] or uint8")
+        return resize_frames(image.permute(0, 2, 3, 1).numpy(), self.resolution)
+
+    @torch.no_grad()
+    def select_action(self, obs: dict) -> torch.Tensor:
+        """The action to execute now (see the class docstring for shapes)."""
+        state, single = self._state(obs)
+        if self.ensembler is not None or not self.queue:
+            batch = {"state": state.to(self.device)}
+            if self.camera_keys:
+                images = np.stack([self._frames(obs, key, len(state)) for key in self.camera_keys], axis=1)
+                batch["images"] = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+            chunk, _, _ = self.model(batch)
+            if self.ensembler is not None:
+                self.queue = [self.ensembler.update(chunk.float()).cpu()]
+            else:
+                self.queue = list(chunk.float().cpu().transpose(0, 1)[: self.cfg.n_action_steps])
+        action = self.queue.pop(0) * self.action_denom + self.action_mean
+        return action[0] if single else action
+
+
+def read_config(folder: Path) -> dict:
+    """An export's config.json, with one-line errors for a folder that is not one."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise ActotError(f"{folder}: no {CONFIG_FILE}, so this is not an exported policy; export one with "
+                         "python -m actot export SWEEP_DIR")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ActotError(f"{path}: cannot be read ({str(err).splitlines()[0]}); export the policy again") from err
+    if config.get("type") != FORMAT:
+        raise ActotError(f"{path}: type {config.get('type')!r} is not {FORMAT!r}; this loader reads folders written by "
+                         "python -m actot export (LeRobot's own ACT folders load with LeRobot)")
+    if int(config.get("format_version", 0)) > FORMAT_VERSION:
+        raise ActotError(f"{path}: format_version {config['format_version']} is newer than this actot reads "
+                         f"({FORMAT_VERSION}); update actot")
+    return config
+
+
+def load_policy(folder, device: str | torch.device = "cpu") -> ExportedPolicy:
+    """The exported policy in `folder` (a `pretrained_model/` written by `python -m actot export`), on `device`."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = read_config(folder)
+    known = {f.name for f in fields(ACTConfig)}
+    cfg = ACTConfig(**{k: v for k, v in config["policy"].items() if k in known})
+    features = config["input_features"]
+    n_cameras = sum(f["type"] == "VISUAL" for f in features.values())
+    with torch.random.fork_rng(devices=[]):  # building the network draws its initial weights: not the caller's RNG
+        model = ACT(cfg, int(features[STATE_KEY]["shape"][0]), int(config["output_features"][ACTION_KEY]["shape"][0]),
+                    n_cameras)
+    try:
+        model.load_state_dict(load_file(folder / WEIGHTS_FILE), strict=True)
+    except (OSError, RuntimeError) as err:
+        raise ActotError(f"{folder / WEIGHTS_FILE}: does not fit the network config.json describes "
+                         f"({str(err).splitlines()[0][:160]}); export the policy again") from err
+    stats = load_file(folder / STATS_FILE)
+    return ExportedPolicy(model.to(device), config, stats, torch.device(device))
+
+
+# ============================================================================================ exporting
+# Everything below reads the sweep folder and the datasets' metadata; its imports stay inside functions
+# so that the loader above never pulls them in.
+WEIGHTS = ("ema", "raw")
+
+
+def representative(values: dict[str, float], better: str) -> str:
+    """Of one config's seeds (trial id -> value), the one to export: the seed whose value is closest to
+    the config's mean (what the ranking ranked), so the exported weights are typical of the config, not
+    its luckiest seed; a tie goes to the better value, then to the first id."""
+    mean = sum(values.values()) / len(values)
+    sign = 1.0 if better == "min" else -1.0
+    scale = abs(mean) or 1.0  # distances equal up to rounding (two seeds) are a tie
+    return min(values, key=lambda t: (round(abs(values[t] - mean) / scale, 9), sign * values[t], t))
+
+
+def _chosen(sweep, ranking, trial_id: str | None, unfinished: bool):
+    """(trial, its config's group, the group's position in the ranking, the trial's value, how it was chosen)."""
+    from actot.report.rank import trial_value
+
+    position = {t.trial_id: (pos, group) for pos, group in enumerate(ranking.groups, start=1) for t in group.trials}
+    if trial_id is None:
+        leader = next((g for g in ranking.groups if g.status == "finished" and g.values), None)
+        if leader is None:
+            raise ActotError(f"{sweep.path}: no finished trial has a value of {ranking.metric}, so there is no leader to "
+                             "export; name one with trial=ID (a stopped one also needs unfinished=true)")
+        values = {t.trial_id: v for t, v in zip(leader.counted, leader.values)}
+        trial = sweep.trial(representative(values, ranking.better))
+        how = "the ranking's leader"
+        if len(values) > 1:
+            how += (f", a config run with {len(values)} seeds: the seed whose {ranking.metric} is closest to the "
+                    "config's mean (typical of the config, not its luckiest seed)")
+    else:
+        known = [t.trial_id for t in sweep.trials]
+        if trial_id not in known:
+            shown = ", ".join(known[:8]) + (f", ... ({len(known)} in all)" if len(known) > 8 else "")
+            raise ActotError(f"trial={trial_id}: no such trial in {sweep.path}; its trials are {shown or 'none'}")
+        trial = sweep.trial(trial_id)
+        how = f"named (trial={trial_id})"
+    if trial.status != "finished" and not unfinished:
+        reason = f" ({trial.stop_reason})" if trial.stop_reason else ""
+        raise ActotError(f"trial={trial.trial_id} is {trial.status}{reason}, not finished: its weights are not those of a "
+                         "completed run; add unfinished=true to export it anyway, or export a finished trial")
+    pos, group = position[trial.trial_id]
+    value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
+    return trial, group, pos, value, how
+
+
+def _train_config(train: dict, where: Path):
+    """The trial's TrainConfig, rebuilt from its config.json (as `actot.config.to_dict` wrote it), with the data
+    keys it left null derived as training derives them (actot.train's derive_data_defaults)."""
+    from actot.config import TrainConfig, apply_overrides, dotted_keys
+    from actot.train import derive_data_defaults
+
+    def dotted(node: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                out.update(dotted(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    flat = dotted(train)
+    unknown = sorted(set(flat) - set(dotted_keys(TrainConfig())))
+    if unknown:  # another version of actot trained it: its network or data may mean something else here
+        raise ActotError(f"{where}: key(s) {', '.join(unknown[:4])} unknown to this actot (the trial was trained by "
+                         "another version); export it with the version that trained it")
+    return derive_data_defaults(apply_overrides(TrainConfig(), flat, str(where)))[0]
+
+
+def _dataset_meta(cfg) -> dict:
+    """What the exported policy needs from the trial's datasets, read as training reads them (actot.train's
+    load_data): the camera names and frame size, and state/action stats pooled over both domains."""
+    from actot.data.lerobot import LeRobotDataset
+    from actot.data.sampler import Normaliser
+    from actot.sim.generate import ensure_sim
+
+    d = cfg.data
+    if d.source is None:
+        source_root, target_root = ensure_sim(d.sim)  # the embedded sim: cached, or generated again
+    else:
+        source_root, target_root = Path(d.source), Path(d.target)
+    common = dict(resolution=tuple(d.resolution), cache_dir=d.cache_dir)
+    meta, stats, origin = {}, {}, {}
+    for key, root, episodes in (("source", source_root, d.source_episodes), ("target", target_root, d.target_episodes)):
+        try:
+            meta[key] = LeRobotDataset(root, episodes=episodes, cameras=d.cameras, load=False, **common)
+            # Stats need state and action only: no camera is decoded.
+            with_stats = LeRobotDataset(root, episodes=episodes, cameras=[], **common)
+        except ActotError as err:
+            raise ActotError(f"data.{key}={root}: {err}; the normalisation stats are read from the trial's datasets, "
+                             "so export on a machine that has them") from err
+        stats[key] = with_stats.stats
+        origin[key] = {"root": str(root), "episodes": episodes, "stats_from": with_stats.stats_source}
+    normaliser = Normaliser.pooled(stats["source"], stats["target"])
+    return {"cameras": list(meta["source"].cameras), "target_cameras": list(meta["target"].cameras),
+            "frame_size": list(meta["target"].frame_size), "normaliser": normaliser, "origin": origin}
+
+
+def _weights(state: dict, weights: str | None, ckpt: Path) -> tuple[dict, str]:
+    """(the state dict to export, which one): the EMA by default when the checkpoint has it."""
+    if weights == "raw" or (weights is None and "ema" not in state):
+        return state["model"], "raw"
+    if "ema" not in state:
+        raise ActotError(f"weights=ema, but {ckpt} holds no EMA weights (the trial ran with ema_decay=0); use "
+                         "weights=raw (its trained weights, which its evaluation used)")
+    return state["ema"]["model"], "ema"
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an out folder that holds something, unless it is an export and overwrite=true."""
+    if out.exists() and not out.is_dir():
+        raise ActotError(f"out={out} is a file; pick a folder for the policy")
+    if not (out.exists() and any(out.iterdir())):
+        return
+    try:
+        ours = read_config(out) is not None
+    except ActotError:
+        ours = False
+    if not ours:  # never delete a folder we did not write, overwrite or not
+        raise ActotError(f"out={out} holds files that are not an exported policy; pick another out=")
+    if not overwrite:
+        raise ActotError(f"out={out} already holds an exported policy; add overwrite=true to replace it, or pick "
+                         "another out=")
+
+
+def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
+    import os
+    import shutil
+
+    _check_out(out, overwrite)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | None = None, metric: str | None = None,
+                 scope: str = "last", overwrite: bool = False, unfinished: bool = False,
+                 command: str | None = None) -> dict:
+    """Write one trial of `sweep_dir` as a policy folder (see the module docstring); return what was written.
+
+    trial: a trial id, or None for the ranking's leader (finished trials only; see `representative`).
+    out: the folder, by default SWEEP_DIR/export/<trial>/pretrained_model. weights: `ema` (the default when
+    the checkpoint has them: the weights evaluation used), or `raw` (the optimiser's). metric, scope: the
+    ranking, as `python -m actot rank` takes them (default: the sweep's metric, last value).
+    """
+    import os
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from actot import sweepdir
+    from actot.data.sampler import STD_FLOOR
+    from actot.report.load import load_sweep_dir
+    from actot.config import to_dict
+    from actot.report.rank import rank
+    from actot.train import CHECKPOINT_FILE
+
+    if weights is not None and weights not in WEIGHTS:
+        raise ActotError(f"command line: weights={weights!r} must be ema or raw")
+    sweep = load_sweep_dir(sweep_dir)
+    ranking = rank(sweep, metric=metric, scope=scope)
+    chosen, group, pos, value, how = _chosen(sweep, ranking, trial, unfinished)
+    folder = sweepdir.trial_dir(sweep.path, chosen.trial_id)
+    ckpt = folder / "checkpoint" / CHECKPOINT_FILE
+    if not ckpt.is_file():
+        raise ActotError(f"trial={chosen.trial_id} has no checkpoint ({ckpt} is missing): it ended before its first "
+                         "checkpoint, or its folder stayed on another node; export another trial")
+    try:
+        train = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ActotError(f"{folder / 'config.json'}: cannot be read ({str(err).splitlines()[0]}); without the trial's "
+                         "training config its policy cannot be rebuilt") from err
+    cfg = _train_config(train, folder / "config.json")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    tensors, kind = _weights(state, weights, ckpt)
+    data = _dataset_meta(cfg)
+    state_dim = int(tensors["encoder_state_input_proj.weight"].shape[1])
+    action_dim = int(tensors["action_head.weight"].shape[0])
+    norm = data["normaliser"]
+    if (len(norm.state.mean), len(norm.action.mean)) != (state_dim, action_dim):
+        raise ActotError(f"trial={chosen.trial_id}: its datasets now have state/action sizes ({len(norm.state.mean)}, "
+                         f"{len(norm.action.mean)}) but its network ({state_dim}, {action_dim}): the datasets changed "
+                         "since training; export where the trial's datasets are as they were")
+    if ("backbone.conv1.weight" in tensors) != bool(data["cameras"]):
+        raise ActotError(f"trial={chosen.trial_id}: its network and its datasets disagree on cameras "
+                         f"({data['cameras'] or 'none'}); the datasets changed since training")
+
+    out_arg, out = out, Path(out) if out is not None else sweep.path / EXPORT_DIR / chosen.trial_id / FOLDER_NAME
+    _check_out(out, overwrite)  # refused before any work
+    trained = to_dict(cfg)
+    policy = dict(trained["policy"], pretrained_backbone_weights=None)  # the backbone's weights are in model.safetensors
+    height, width = data["frame_size"]
+    config = {
+        "type": FORMAT, "format_version": FORMAT_VERSION,
+        "input_features": {STATE_KEY: {"type": "STATE", "shape": [state_dim]},
+                           **{cam: {"type": "VISUAL", "shape": [3, height, width]} for cam in data["cameras"]}},
+        "output_features": {ACTION_KEY: {"type": "ACTION", "shape": [action_dim]}},
+        "policy": policy,
+        "normalization": {
+            "file": STATS_FILE, "mode": "MEAN_STD", "std_floor": STD_FLOOR,
+            "formula": "state: (x - mean) / max(std, std_floor); action: y * max(std, std_floor) + mean",
+            "images": "uint8 / 255, then ImageNet mean and std, inside the network",
+            "pooled_over": data["origin"],
+            "count": {STATE_KEY: norm.state.count, ACTION_KEY: norm.action.count}},
+        "weights": {"kind": kind, "step": int(state["step"]), "ema_decay": cfg.ema_decay,
+                    "ema_updates": int(state["ema"]["updates"]) if kind == "ema" else None},
+        "ot": trained["ot"],
+        "trained_with": {"sweep": sweep.name, "trial": chosen.trial_id, "status": chosen.status,
+                         "seed": cfg.seed, "policy_preset": cfg.policy_preset,
+                         "pretrained_backbone_weights": cfg.policy.pretrained_backbone_weights},
+    }
+    if data["target_cameras"] != data["cameras"]:
+        config["target_camera_keys"] = data["target_cameras"]
+    stats = {f"{STATE_KEY}.mean": norm.state.mean, f"{STATE_KEY}.std": norm.state.std,
+             f"{ACTION_KEY}.mean": norm.action.mean, f"{ACTION_KEY}.std": norm.action.std}
+    if command is None:
+        given = {"trial": trial, "out": out_arg, "weights": weights,
+                 "metric": metric, "scope": scope if scope != "last" else None,
+                 "overwrite": "true" if overwrite else None, "unfinished": "true" if unfinished else None}
+        command = " ".join(["python -m actot export", str(sweep_dir), *(f"{k}={v}" for k, v in given.items() if v)])
+    readme = _readme(sweep, ranking, chosen, group, pos, value, how, config, cfg, command, out)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+        save_file({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in stats.items()},
+                  tmp / STATS_FILE, metadata={"format": "pt"})
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(train, indent=2))
+        (tmp / README_FILE).write_text(readme)
+        load_policy(tmp)  # the folder loads (strictly) before it replaces anything
+        _replace_folder(tmp, out, overwrite)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"out": out, "trial": chosen.trial_id, "weights": kind, "step": int(state["step"]), "rank": pos,
+            "configs": len(ranking.groups), "metric": ranking.metric, "value": value, "how": how}
+
+
+def said(done: dict) -> str:
+    """What `python -m actot export` prints of `export_trial`'s result."""
+    value = f" (this trial: {done['value']:.4g})" if isinstance(done["value"], float) else ""
+    weights = "the EMA of the weights" if done["weights"] == "ema" else "the trained weights (not their EMA)"
+    return (f"export: {done['out']}\n"
+            f"trial {done['trial']}: #{done['rank']} of {done['configs']} configs by {done['metric']}{value}; "
+            f"chosen as {done['how']}\n"
+            f"weights: {weights}, step {done['step']}; load with actot.export.load_policy({str(done['out'])!r})")
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else "-" if value is None else str(value)
+
+
+def _readme(sweep, ranking, trial, group, pos, value, how, config, cfg, command, out: Path) -> str:
+    """README.md: how the exported trial was chosen, what it was trained with, how to run it."""
+    better = "lower" if ranking.better == "min" else "higher"
+    iv = group.interval
+    if iv is not None and iv.has_width:
+        interval = f"mean {iv.mean:.4g}, 95% bootstrap interval [{iv.low:.4g}, {iv.high:.4g}] over {iv.n} seeds"
+    elif iv is not None:
+        interval = "none: the config ran with one seed (a confirm stage gives intervals)"
+    else:
+        interval = "none: no finite value"
+    seeds = ", ".join(f"{t.trial_id}={_fmt(v)}" for t, v in zip(group.counted, group.values)) or "-"
+    knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in group.config.items()) or "| (no searched knob) | |"
+    ot = "\n".join(f"| `ot.{k}` | {v} |" for k, v in config["ot"].items())
+    weights, policy, features = config["weights"], config["policy"], config["input_features"]
+    kind = (f"the exponential moving average of the weights (what the trial's evaluation ran on), ema_decay "
+            f"{weights['ema_decay']}, {weights['ema_updates']} updates" if weights["kind"] == "ema"
+            else "the trained weights (the optimiser's, no moving average)")
+    cams = [k for k, f in features.items() if f["type"] == "VISUAL"]
+    if cams:
+        cameras = (f"{', '.join(f'`{c}`' for c in cams)}: float (3, H, W) in [0, 1] at any size, resized to "
+                   f"{features[cams[0]]['shape'][1]}x{features[cams[0]]['shape'][2]} as in training")
+        if "target_camera_keys" in config:
+            cameras += f" (the target robot's names for them are taken too: {config['target_camera_keys']})"
+    else:
+        cameras = "none (state only)"
+    if policy["temporal_ensemble_coeff"] is not None:
+        closed_loop = f"temporal ensembling (coeff {policy['temporal_ensemble_coeff']}): one chunk per step"
+    else:
+        closed_loop = f"{policy['n_action_steps']} actions executed per chunk"
+    stop = f" ({trial.stop_reason})" if trial.stop_reason else ""
+    return f"""# Policy `{trial.trial_id}` from sweep `{sweep.name}`
+
+An ACT policy co-trained with an OT alignment loss (actot), exported by
+
+    {command}
+
+## How it was chosen
+
+- Sweep `{sweep.name}` ({sweep.path}): {len(sweep.trials)} trials in {len(ranking.groups)} configs.
+- Ranked by {ranking.scope} `{ranking.metric}` ({better} is better): its config is **#{pos} of {len(ranking.groups)}**
+  (status {group.status}); this trial's value: **{_fmt(value)}**.
+- Interval: {interval}. Value per seed: {seeds}.
+- Chosen as {how}.
+- Trial `{trial.trial_id}`: status {trial.status}{stop}; training seed {cfg.seed}, {cfg.steps} steps.
+- Weights from step {weights['step']}: {kind}.
+
+## Its knobs
+
+| searched knob | value |
+|---|---|
+{knobs}
+
+The OT settings it was trained with (`ot` in config.json):
+
+| key | value |
+|---|---|
+{ot}
+
+## Running it
+
+- `observation.state`: {features[STATE_KEY]['shape'][0]} values, un-normalised (as the robot gives them).
+- Cameras: {cameras}.
+- `action`: {config['output_features'][ACTION_KEY]['shape'][0]} values, un-normalised; chunks of {policy['chunk_size']},
+  {closed_loop}.
+
+```python
+from actot.export import load_policy
+
+policy = load_policy("{out}")
+policy.reset()                              # at the start of every episode
+action = policy.select_action(observation)  # LeRobot keys; a float32 tensor (action_dim,)
+```
+
+Files: `config.json` (network, inputs, normalisation, weights, `ot`), `model.safetensors` (the weights),
+`normalization.safetensors` (state and action mean/std), `train_config.json` (the whole training config).
+What LeRobot's own tools can and cannot read of this folder: actot's docs/export.md.
+"""
