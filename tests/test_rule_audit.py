@@ -1,5 +1,5 @@
 """The rule audit's and the sweep-efficiency benchmark's replay: hand-made histories, hand-computed
-counts; and the --quick runs of the bench scripts (rule audit, sweep efficiency, validity, packing; real
+counts; and the --quick runs of the bench scripts (rule audit, sweep efficiency, validity, packing, reproducibility, convergence; real
 tiny training)."""
 
 import json
@@ -187,6 +187,25 @@ def test_quick_validity_study_runs_and_prints_its_tables(tmp_path):
     for text in ("## Study", "| c-OT-R1 | 2 |", "| e-OT-l2 | 2 |", "## Calibration", "## Grid", "| cell | b-cotrain | e-OT-l2 |"):
         assert text in shown.stdout, text
     assert (tmp_path / "v.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables(tmp_path):
+    for script, settings, expected in (
+            ("reproducibility.py", (["--setting", "new"], ["--setting", "old"]),
+             ("split-half", "new      eval/avg_l1", "old      eval/avg_l1")),
+            ("convergence.py", ([],), ("covered per seed", "all >= 0.9"))):
+        out = tmp_path / f"{script}.jsonl"
+        for words in settings:
+            done = subprocess.run([sys.executable, str(ROOT / "bench" / script), "run", "--quick", "--out", str(out),
+                                   "--runs-dir", str(tmp_path / "runs"), "--jobs", "2", *words],
+                                  cwd=ROOT, capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stderr[-2000:]
+        shown = subprocess.run([sys.executable, str(ROOT / "bench" / script), "analyse", str(out)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=300)
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        for text in expected:
+            assert text in shown.stdout, (script, text, shown.stdout)
 
 
 def test_on_a_pool_with_structure_the_searches_beat_random_and_asha_trims_trials():
