@@ -326,7 +326,7 @@ def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
 
 
 def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | None = None, metric: str | None = None,
-                 scope: str = "last", overwrite: bool = False, unfinished: bool = False,
+                 scope: str | None = None, overwrite: bool = False, unfinished: bool = False,
                  command: str | None = None) -> dict:
     """Write one trial of `sweep_dir` as a policy folder (see the module docstring); return what was written.
 
@@ -407,7 +407,7 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
              f"{ACTION_KEY}.mean": norm.action.mean, f"{ACTION_KEY}.std": norm.action.std}
     if command is None:
         given = {"trial": trial, "out": out_arg, "weights": weights,
-                 "metric": metric, "scope": scope if scope != "last" else None,
+                 "metric": metric, "scope": scope,
                  "overwrite": "true" if overwrite else None, "unfinished": "true" if unfinished else None}
         command = " ".join(["python -m actot export", str(sweep_dir), *(f"{k}={v}" for k, v in given.items() if v)])
     readme = _readme(sweep, ranking, chosen, group, pos, value, how, config, cfg, command, out)

@@ -287,13 +287,17 @@ def spec_distributions(spec: dict) -> dict:
     return {k: json_to_distribution(json.dumps(v)) for k, v in ((spec.get("space") or {}).get("params") or {}).items()}
 
 
-def frozen_trial(trial_id: str, trial: dict, metric: str, distributions: dict):
-    """An ended trial as Optuna sees it: COMPLETE with its final value, PRUNED when stopped, FAIL otherwise."""
+def frozen_trial(trial_id: str, trial: dict, metric: str, distributions: dict, score_last_k: int = 1):
+    """An ended trial as Optuna sees it: COMPLETE with its score (its final value, or the mean of its last
+    `score_last_k` values), PRUNED when stopped, FAIL otherwise."""
     import optuna
 
     values = {r["step"]: r[metric] for r in trial["history"]
               if _number(r.get(metric)) and math.isfinite(r[metric])}
     final = trial["history"][-1].get(metric) if trial["history"] else None
+    if score_last_k > 1 and _number(final) and math.isfinite(final):
+        tail = [values[s] for s in sorted(values)][-score_last_k:]
+        final = sum(tail) / len(tail)
     state = {"finished": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED}.get(
         trial["status"], optuna.trial.TrialState.FAIL)
     if state == optuna.trial.TrialState.COMPLETE and not (_number(final) and math.isfinite(final)):
@@ -315,7 +319,8 @@ def open_study(db: Path, name: str, mode: str):
                                direction="minimize" if mode == "min" else "maximize")
 
 
-def write_study(sweep_dir, trials: dict[str, dict], metric: str, mode: str, name: str, distributions: dict) -> None:
+def write_study(sweep_dir, trials: dict[str, dict], metric: str, mode: str, name: str, distributions: dict,
+                score_last_k: int = 1) -> None:
     """optuna.db anew from the ended trials, in a new file that replaces the old one."""
     db = Path(sweep_dir) / OPTUNA_FILE
     tmp = db.with_suffix(f".{os.getpid()}.tmp.db")
@@ -323,7 +328,7 @@ def write_study(sweep_dir, trials: dict[str, dict], metric: str, mode: str, name
     fresh = open_study(tmp, name, mode)
     for trial_id, trial in trials.items():
         if trial["status"] in FINAL_STATUSES:
-            fresh.add_trial(frozen_trial(trial_id, trial, metric, distributions))
+            fresh.add_trial(frozen_trial(trial_id, trial, metric, distributions, score_last_k))
     del fresh
     os.replace(tmp, db)
 
@@ -353,6 +358,6 @@ def heal_study(sweep_dir) -> None:
     damaged = db.with_name(f"{OPTUNA_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(db, damaged)
     write_study(sweep_dir, trials, sweep.get("metric", "eval/avg_l1"), sweep.get("mode") or "min",
-                sweep.get("name") or sweep_dir.name, distributions)
+                sweep.get("name") or sweep_dir.name, distributions, int(sweep.get("score_last_k") or 1))
     say(f"{db} could not be read: rebuilt from the index ({len(trials)} trial(s)); the damaged file is kept as "
         f"{damaged.name}")

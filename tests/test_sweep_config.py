@@ -192,3 +192,31 @@ def test_shipped_sweeps_validate(name):
     assert rules and train_cfg.steps == cfg.train["steps"]
     if name == "cluster":
         assert train_cfg.policy_preset == "act" and train_cfg.policy.dim_model == 512
+
+
+def test_the_score_window_must_fit_the_evaluations_a_trial_makes():
+    from actot.sweep.preflight import evaluations
+
+    assert evaluations("eval/avg_l1", 400, 25, 0) == 16 and evaluations("eval/avg_l1", 410, 25, 0) == 17
+    assert evaluations("eval/success", 400, 25, 0) == 1 and evaluations("eval/success", 400, 25, 100) == 4
+    cfg = apply_cli(load_sweep("local")[0], ["score_last_k=3"])
+    with pytest.raises(ActotError, match=r"score_last_k=3 but a trial measures eval/success 1 time\(s\).*rollout_every"):
+        prepare(load_space("ot_reg"), cfg)
+    prepare(load_space("ot_reg"), apply_cli(load_sweep("local")[0], ["score_last_k=3", "rollout_every=100"]))
+    with pytest.raises(ActotError, match="score_last_k=0"):
+        apply_cli(load_sweep("local")[0], ["score_last_k=0"])
+
+
+def test_the_searcher_is_told_the_mean_of_the_last_k_values():
+    from optuna.trial import TrialState
+
+    from actot.sweep.searcher import RuleAwareOptunaSearch
+
+    space = load_space("ot_reg")
+    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min", total_steps=30,
+                                     score_last_k=2)
+    searcher.suggest("t")
+    for i, (step, value) in enumerate(((0, 0.9), (10, 0.5), (20, 0.4), (30, 0.2), (20, 0.4))):
+        # the last: a retry that resumed from a checkpoint repeats step 20; it counts once
+        searcher.on_trial_result("t", {"step": step, "eval/avg_l1": value, "training_iteration": i + 1})
+    assert searcher.outcome({"step": 30, "eval/avg_l1": 0.2}, False, "t") == (TrialState.COMPLETE, pytest.approx(0.3))

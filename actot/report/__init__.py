@@ -22,7 +22,8 @@ from pathlib import Path
 from actot.report.load import Sweep, load_sweep_dir
 
 
-def analyse(sweep_dir, metric: str | None = None, scope: str = "last", k: int = 3, mode: str | None = None):
+def analyse(sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None,
+            mode: str | None = None):
     """(sweep, ranking, importance) for a sweep folder."""
     from actot.report.importance import knob_importance
     from actot.report.rank import rank
@@ -34,7 +35,7 @@ def analyse(sweep_dir, metric: str | None = None, scope: str = "last", k: int = 
     return sweep, ranking, importance
 
 
-def ranked_table(sweep_dir, metric: str | None = None, scope: str = "last", k: int = 3,
+def ranked_table(sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None,
                  mode: str | None = None) -> str:
     from actot.report.rank import format_table, rank
 

@@ -77,9 +77,16 @@ class Ranking:
     notes: list[str]
 
 
-def rank(sweep: Sweep, metric: str | None = None, scope: str = "last", k: int = 3, mode: str | None = None,
-         leaders: int = 3) -> Ranking:
+def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: int | None = None,
+         mode: str | None = None, leaders: int = 3) -> Ranking:
+    """Configs ranked by one number per trial. scope/k default to the sweep's own score: the mean of the last
+    `score_last_k` values when the sweep set it above 1 (`mean_last_k`), else the last value."""
     metric = metric or sweep.metric
+    own_k = int((sweep.resolved.get("sweep") or {}).get("score_last_k") or 1)
+    if scope is None:
+        scope = "mean_last_k" if own_k > 1 and metric == sweep.metric else "last"
+    if k is None:
+        k = own_k if own_k > 1 else 3
     if scope not in SCOPES:
         raise ActotError(f"command line: scope={scope!r} must be one of {', '.join(SCOPES)}")
     if k < 1:

@@ -78,6 +78,9 @@ class SweepConfig:
     experiment_save_s: float = 1.0
     lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
     verbose: bool = False     # print the whole resolved config at the start (it is always in sweep.json)
+    # A trial's score (told to the searcher, and the ranking's default): the mean of its last K values of
+    # the metric (K=1: the last). Each value is measured with the EMA weights (train.ema_decay).
+    score_last_k: int = 1
     stage: str = "search"     # search (then confirm, when confirm.top_k and confirm.seeds are set) or confirm
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 
@@ -165,6 +168,7 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
               ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2"),
               ("n_startup_trials", cfg.n_startup_trials is None or cfg.n_startup_trials >= 0, ">= 0 (or null: automatic)"),
               ("stage", cfg.stage in ("search", "confirm"), "search or confirm"),
+              ("score_last_k", cfg.score_last_k >= 1, ">= 1 (1: a trial's last value)"),
               ("confirm.top_k", cfg.confirm.top_k >= (1 if cfg.stage == "confirm" else 0),
                ">= 1 with stage=confirm (e.g. top_k=3)" if cfg.stage == "confirm" else ">= 0"),
               ("confirm.seeds", cfg.confirm.seeds >= (1 if cfg.stage == "confirm" else 0),

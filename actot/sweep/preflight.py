@@ -63,6 +63,24 @@ def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int
                          f"set asha.grace_period > {step}")
 
 
+def evaluations(metric: str, steps: int, log_every: int, rollout_every: int) -> int:
+    """How many values of `metric` a trial reports after step 0: success at each rollout step and the last,
+    anything else at each log step and the last."""
+    every = rollout_every if metric.startswith("eval/success") else log_every
+    if not every:
+        return 1
+    return steps // every + (1 if steps % every else 0)
+
+
+def check_score_window(cfg: SweepConfig, base_cfg) -> None:
+    n = evaluations(cfg.metric, base_cfg.steps, base_cfg.log_every, base_cfg.rollout_every)
+    if cfg.score_last_k > n:
+        how = ("set rollout_every (e.g. rollout_every=" + str(max(1, base_cfg.steps // (2 * cfg.score_last_k))) + ")"
+               if cfg.metric.startswith("eval/success") else "lower log_every")
+        raise ActotError(f"sweep: score_last_k={cfg.score_last_k} but a trial measures {cfg.metric} {n} time(s) "
+                         f"(steps={base_cfg.steps}); lower score_last_k to {n} or less, or {how}")
+
+
 def _absolute(path):
     """A path made absolute where the command was typed; a URI (s3://...) as given."""
     if not isinstance(path, str) or is_uri(path):
@@ -100,6 +118,7 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
     if said:
         say(f"[sweep] {said}")
     check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every, base_cfg.steps)
+    check_score_window(cfg, base_cfg)
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
     if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:

@@ -151,7 +151,8 @@ def _open_store(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cf
     else:
         say(f"settings: {sweep_dir / sweepdir.SPEC_FILE} (verbose=true prints them)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps)
+    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps,
+                         score_last_k=cfg.score_last_k)
     store.load()
     if cfg.stage == "confirm" and store.search_ended() < cfg.num_samples:
         words = [w for w in argv if not w.startswith(("stage=", "top_k=", "seeds=", "confirm."))]

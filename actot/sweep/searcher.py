@@ -12,6 +12,7 @@ flattering, result. Here:
   would hide the retry's result from TPE.
 
 Intermediate values that are not finite (the NaN stand-ins of a missing metric) are not reported.
+A COMPLETE trial's value is its score: the mean of its last `score_last_k` finite values (1: the last).
 """
 
 from __future__ import annotations
@@ -28,33 +29,40 @@ def _finite(value) -> bool:
 
 
 class RuleAwareOptunaSearch(OptunaSearch):
-    def __init__(self, *args, total_steps: int | None = None, **kwargs):
+    def __init__(self, *args, total_steps: int | None = None, score_last_k: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
         self.total_steps = total_steps
+        self.score_last_k = score_last_k
+        # trial -> step -> finite value, saved with the searcher (Ray pickles its __dict__); by step, so that a
+        # retry that resumes from a checkpoint replaces the steps it repeats instead of counting them twice
+        self._values: dict[str, dict[int, float]] = {}
         self._failed: set[str] = set()
         self._retry_values: dict[str, dict[int, float]] = {}
 
     def on_trial_result(self, trial_id: str, result: dict):
         if not _finite(result.get(self.metric)):
             return
+        self._values.setdefault(trial_id, {})[int(result.get("step", 0))] = float(result[self.metric])
         if trial_id in self._completed_trials:  # a retried trial: its study trial has ended
             self._retry_values.setdefault(trial_id, {})[int(result.get("step", 0))] = float(result[self.metric])
             return
         super().on_trial_result(trial_id, result)
 
-    def outcome(self, result: dict, error: bool) -> tuple[TrialState, float | None]:
+    def outcome(self, result: dict, error: bool, trial_id: str | None = None) -> tuple[TrialState, float | None]:
         stopped_early = self.total_steps is not None and result.get("step", self.total_steps) < self.total_steps
         if error or result.get("non_finite") or (not _finite(result.get(self.metric)) and not result.get("stop_rule")
                                                  and not stopped_early):
             return TrialState.FAIL, None
         if result.get("stop_rule") or stopped_early:
             return TrialState.PRUNED, None
-        return TrialState.COMPLETE, float(result[self.metric])
+        values = self._values.get(trial_id, {})
+        tail = [values[s] for s in sorted(values)][-self.score_last_k:] if self.score_last_k > 1 else []
+        return TrialState.COMPLETE, (sum(tail) / len(tail) if tail else float(result[self.metric]))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id not in self._ot_trials:
             return super().on_trial_complete(trial_id, result, error)
-        state, value = self.outcome(result or {}, error)
+        state, value = self.outcome(result or {}, error, trial_id)
         ot_trial = self._ot_trials[trial_id]
         if trial_id in self._completed_trials:
             if trial_id in self._failed and not error:  # a retry of an errored trial ended

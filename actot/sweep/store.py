@@ -31,11 +31,12 @@ class ResultsStore:
     """In-memory trials mirrored to the sweep folder's index, trial records and Optuna study."""
 
     def __init__(self, sweep_dir: Path, space: SearchSpace, metric: str, mode: str, study_name: str,
-                 total_steps: int | None = None):
+                 total_steps: int | None = None, score_last_k: int = 1):
         self.sweep_dir = Path(sweep_dir)
         self.total_steps = total_steps
         self.path = self.sweep_dir / sweepdir.RESULTS_FILE
         self.space, self.metric, self.mode, self.study_name = space, metric, mode, study_name
+        self.score_last_k = score_last_k
         self.trials: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ state
@@ -166,10 +167,12 @@ class ResultsStore:
             if all(seen.get(t, self.trials[t]["status"]) == self.trials[t]["status"] for t in ended):
                 for t in ended:  # this trial, and any whose mirroring an earlier failed write missed
                     if t not in seen:
-                        study.add_trial(sweepdir.frozen_trial(t, self.trials[t], self.metric, distributions))
+                        study.add_trial(sweepdir.frozen_trial(t, self.trials[t], self.metric, distributions,
+                                                                self.score_last_k))
                 return
             del study
-        sweepdir.write_study(self.sweep_dir, self.trials, self.metric, self.mode, self.study_name, distributions)
+        sweepdir.write_study(self.sweep_dir, self.trials, self.metric, self.mode, self.study_name, distributions,
+                             self.score_last_k)
 
     # ------------------------------------------------------------------ summary
     def counts(self) -> dict[str, int]:

@@ -69,7 +69,7 @@ def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: 
     return RuleAwareOptunaSearch(
         space=space.distributions, metric=cfg.metric, mode=cfg.mode, points_to_evaluate=space.starting_points or None,
         sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup_trials(cfg)),
-        study_name=name, total_steps=total_steps)
+        study_name=name, total_steps=total_steps, score_last_k=cfg.score_last_k)
 
 
 def build_tuner(cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path: str, callbacks: list,
