@@ -13,9 +13,10 @@ The alignment is searched within a Sakoe-Chiba band: target frame i may meet sou
 if -(w + max(0, n - m)) <= j - i <= w + max(0, m - n) for demos of n and m frames, i.e. within w
 frames of the diagonal, widened by the length difference so that the end cell, and so a path,
 always exists (the band of dtaidistance and tslearn). w = ceil(band * max(n, m)), `band`
-(DEFAULT_BAND) a fraction of the longer demo; band=None searches every alignment. Time is
-O(n * (2w + |n - m|)) per pair and memory the same for the pairs of one batch
-(`MAX_BATCH_BYTES`), instead of the (n_source, n, m, D) tensor of the first version.
+(DEFAULT_BAND) a fraction of the longer demo; band=None searches every alignment. Time and
+memory are O(n * (2w + |n - m|)) per pair (linear in the demo length for a fixed w), memory
+capped per batch of pairs (`MAX_BATCH_BYTES`), instead of the first version's (n_source, n, m, D)
+tensor per target demo and Python loop per cell.
 """
 from __future__ import annotations
 
