@@ -88,7 +88,8 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    data = CoTrainData(source, target, held_out_target(cfg, spec), d.sharpness, d.cutoff, d.top_k)
+    data = CoTrainData(source, target, held_out_target(cfg, spec), d.sharpness, d.cutoff, d.top_k,
+                       cache_dir=d.cache_dir)  # the driver of a sweep pairs; its trials read the cache
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
     return _DATA_CACHE[key]

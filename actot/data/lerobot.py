@@ -45,8 +45,13 @@ class Episode:
         return len(self.state)
 
 
+def cache_root() -> Path:
+    """$ACTOT_CACHE, else ~/.cache/actot: decoded frames, pairings and generated sims live under it."""
+    return Path(os.environ.get("ACTOT_CACHE", Path.home() / ".cache" / "actot"))
+
+
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("ACTOT_CACHE", Path.home() / ".cache" / "actot")) / "frames"
+    return cache_root() / "frames"
 
 
 class FrameCache:
@@ -168,8 +173,9 @@ class LeRobotDataset:
                 )
         self.episode_indices = chosen
         key_text = f"{self.root.resolve()}|{self.version}|{self.info.get('total_frames')}"
-        self.cache = FrameCache(Path(cache_dir) if cache_dir else default_cache_dir(),
-                                f"{self.root.name}-{hashlib.sha1(key_text.encode()).hexdigest()[:12]}")
+        # The dataset's identity in every cache: its frames' folder, and the pairings it is part of.
+        self.cache_key = f"{self.root.name}-{hashlib.sha1(key_text.encode()).hexdigest()[:12]}"
+        self.cache = FrameCache(Path(cache_dir) if cache_dir else default_cache_dir(), self.cache_key)
         self.episodes: list[Episode] = []
         if not load:
             return

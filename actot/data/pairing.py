@@ -8,8 +8,16 @@ batch then draws a source demo with probability proportional to
 
 over the `top_k` nearest demos, and a source frame within +-window_size of the frame that DTW
 matched to the target frame (the method's sampling, Cheng et al. 2025).
-"""
 
+The alignment is searched within a Sakoe-Chiba band: target frame i may meet source frame j only
+if -(w + max(0, n - m)) <= j - i <= w + max(0, m - n) for demos of n and m frames, i.e. within w
+frames of the diagonal, widened by the length difference so that the end cell, and so a path,
+always exists (the band of dtaidistance and tslearn). w = ceil(band * max(n, m)), `band`
+(DEFAULT_BAND) a fraction of the longer demo; band=None searches every alignment. Time and
+memory are O(n * (2w + |n - m|)) per pair (linear in the demo length for a fixed w), memory
+capped per batch of pairs (`MAX_BATCH_BYTES`), instead of the first version's (n_source, n, m, D)
+tensor per target demo and Python loop per cell.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,43 +25,142 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def dtw_costs(query: np.ndarray, candidates: list[np.ndarray]) -> np.ndarray:
-    """DTW cost of `query` (T, D) against each candidate (T_k, D), batched over candidates."""
-    n = len(candidates)
-    longest = max(len(c) for c in candidates)
-    padded = np.zeros((n, longest, query.shape[1]))
-    for k, c in enumerate(candidates):
-        padded[k, : len(c)] = c
-    # cost[k, i, j] = |query[i] - candidate_k[j]|
-    cost = np.sqrt(((query[None, :, None, :] - padded[:, None, :, :]) ** 2).sum(-1))
-    acc = np.full((n, len(query) + 1, longest + 1), np.inf)
-    acc[:, 0, 0] = 0.0
-    for i in range(1, len(query) + 1):
-        row_prev = acc[:, i - 1]
-        diag_up = np.minimum(row_prev[:, :-1], row_prev[:, 1:]) + cost[:, i - 1]
-        row = acc[:, i]
-        for j in range(1, longest + 1):  # left neighbour is sequential in j
-            row[:, j] = np.minimum(diag_up[:, j - 1], row[:, j - 1] + cost[:, i - 1, j - 1])
-    lengths = np.array([len(c) for c in candidates])
-    return acc[np.arange(n), len(query), lengths]
+DEFAULT_BAND = 0.1  # half-width of the DTW band, as a fraction of the longer demo of a pair
+MAX_BATCH_BYTES = 64 * 2**20  # memory for one batch's banded cost and cumulative-cost arrays, each
+ROWS_PER_STEP = 8  # query frames whose distances are computed at once
 
 
-def dtw_match(query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-    """For each frame of `query`, the candidate frame DTW aligns it with (the first, if several)."""
-    cost = np.sqrt(((query[:, None, :] - candidate[None, :, :]) ** 2).sum(-1))
-    t, s = cost.shape
-    acc = np.full((t + 1, s + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(1, t + 1):
-        for j in range(1, s + 1):
-            acc[i, j] = cost[i - 1, j - 1] + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
-    match = np.zeros(t, dtype=np.int64)
-    i, j = t, s
+def band_offsets(n: int, m: int, band: float | None) -> tuple[int, int]:
+    """The allowed range [lo, hi] of j - i (target frame i, source frame j) for demos of n and m frames."""
+    if band is None:
+        return -(n - 1), m - 1
+    if band < 0:
+        raise ValueError(f"band={band}: the DTW band is a fraction of the longer demo, >= 0 (None: no band)")
+    w = int(np.ceil(band * max(n, m)))
+    return max(-(n - 1), -(w + max(0, n - m))), min(m - 1, w + max(0, m - n))
+
+
+def _banded_costs(query: np.ndarray, candidate: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """cost[i, r - lo] = |query[i] - candidate[i + r]| for offsets r in [lo, hi]; inf off the candidate."""
+    n, m, width = len(query), len(candidate), hi - lo + 1
+    padded = np.zeros((n - 1 + width, query.shape[1]))  # padded[t] = candidate[t + lo] where that exists
+    t0, t1 = max(0, -lo), min(len(padded), m - lo)
+    padded[t0:t1] = candidate[t0 + lo: t1 + lo]
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=0).transpose(0, 2, 1)  # (n, width, D)
+    # Differences summed over the contiguous feature axis, as the first version's (n, m, D) tensor
+    # did: the same float64 operations in the same order, so costs agree to the last bit. A few
+    # rows at a time, so that the (rows, width, D) buffer stays in cache (twice as fast).
+    cost = np.empty((n, width))
+    buffer = np.empty((ROWS_PER_STEP, width, query.shape[1]))
+    for a in range(0, n, ROWS_PER_STEP):
+        diff = buffer[: min(n, a + ROWS_PER_STEP) - a]
+        np.subtract(query[a: a + len(diff), None, :], windows[a: a + len(diff)], out=diff)
+        np.square(diff, out=diff)
+        diff.sum(-1, out=cost[a: a + len(diff)])
+    np.sqrt(cost, out=cost)
+    j = np.arange(n)[:, None] + np.arange(lo, hi + 1)[None, :]
+    cost[(j < 0) | (j >= m)] = np.inf
+    return cost
+
+
+def _dtw_batch(queries: list[np.ndarray], candidates: list[np.ndarray], band: float | None,
+               keep: bool = False) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Banded DTW of pairs (queries[p], candidates[p]), all at once.
+
+    acc[p, i, r] is the cumulative cost of aligning the first i query frames with the first i + r
+    candidate frames (offset r stored at column r - LO + 1, with an inf column either side).
+    Cells on one anti-diagonal i + j = s depend only on the two before, so the loop runs over
+    anti-diagonals (n + m of them) and each step is vectorised over pairs and the band.
+    Returns the costs, acc when `keep` (for the warping paths) and LO.
+    """
+    lens_q = np.array([len(q) for q in queries])
+    lens_c = np.array([len(c) for c in candidates])
+    offsets = np.array([band_offsets(n, m, band) for n, m in zip(lens_q, lens_c)]).reshape(-1, 2)
+    lo_all, hi_all = int(offsets[:, 0].min()), int(offsets[:, 1].max())
+    n_max, width = int(lens_q.max()), hi_all - lo_all + 3
+    cost = np.full((len(queries), n_max, width), np.inf)
+    for p, (q, c) in enumerate(zip(queries, candidates)):
+        lo, hi = offsets[p]
+        cost[p, : len(q), lo - lo_all + 1: hi - lo_all + 2] = _banded_costs(q, c, lo, hi)
+    acc = np.full((len(queries), n_max + 1, width), np.inf)
+    acc[:, 0, 1 - lo_all] = 0.0  # acc at (0, 0): nothing aligned yet
+    for s in range(2, int((lens_q + lens_c).max()) + 1):
+        # cells (i, j = s - i) with 1 <= i <= n_max, 1 <= j and lo_all <= j - i = s - 2i <= hi_all
+        i = np.arange(max(1, -((hi_all - s) // 2)), min(n_max, s - 1, (s - lo_all) // 2) + 1)
+        if not len(i):
+            continue
+        col = s - 2 * i - lo_all + 1
+        # (i-1, j-1), (i-1, j), (i, j-1): the first version's min(min(diag, up) + c, left + c),
+        # which equals c + min(diag, up, left) exactly (rounding is monotone).
+        best = np.minimum(np.minimum(acc[:, i - 1, col], acc[:, i - 1, col + 1]), acc[:, i, col - 1])
+        acc[:, i, col] = cost[:, i - 1, col] + best
+    rows = np.arange(len(queries))
+    costs = acc[rows, lens_q, lens_c - lens_q - lo_all + 1]
+    return costs, (acc if keep else None), lo_all
+
+
+def _path_match(acc: np.ndarray, lo_all: int, n: int, m: int) -> np.ndarray:
+    """For each query frame, the first candidate frame on the optimal path (ties: diagonal, up, left)."""
+    match = np.zeros(n, dtype=np.int64)
+    i, j = n, m
     while i > 0 and j > 0:
         match[i - 1] = j - 1
-        step = np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]])
+        col = j - i - lo_all + 1
+        step = np.argmin([acc[i - 1, col], acc[i - 1, col + 1], acc[i, col - 1]])
         i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
     return match
+
+
+def _batches(lengths: list[tuple[int, int]], band: float | None):
+    """Split pairs into batches whose arrays fit MAX_BATCH_BYTES; pairs of similar bands go together."""
+    order = sorted(range(len(lengths)), key=lambda k: (band_offsets(*lengths[k], band), lengths[k]))
+    batch, lo, hi, n_max = [], 0, 0, 0
+    for k in order:
+        n, m = lengths[k]
+        klo, khi = band_offsets(n, m, band)
+        new = (min(lo, klo), max(hi, khi), max(n_max, n)) if batch else (klo, khi, n)
+        size = (len(batch) + 1) * (new[2] + 1) * (new[1] - new[0] + 3) * 8
+        if batch and size > MAX_BATCH_BYTES:
+            yield batch
+            batch, new = [], (klo, khi, n)
+        batch.append(k)
+        lo, hi, n_max = new
+    if batch:
+        yield batch
+
+
+def dtw_pairs(queries: list[np.ndarray], candidates: list[np.ndarray], pairs: list[tuple[int, int]],
+              band: float | None = DEFAULT_BAND, matches: bool = False, progress=None):
+    """DTW costs (and, with `matches`, each pair's frame match) of (queries[q], candidates[c]) for (q, c) in pairs.
+
+    `progress(n_pairs_done)` is called after each batch. Returns the costs in the order of `pairs`,
+    and a list of matches (or None).
+    """
+    queries = [np.asarray(q, np.float64) for q in queries]
+    candidates = [np.asarray(c, np.float64) for c in candidates]
+    lengths = [(len(queries[q]), len(candidates[c])) for q, c in pairs]
+    costs = np.zeros(len(pairs))
+    found: list = [None] * len(pairs)
+    for batch in _batches(lengths, band):
+        out, acc, lo_all = _dtw_batch([queries[pairs[k][0]] for k in batch],
+                                      [candidates[pairs[k][1]] for k in batch], band, keep=matches)
+        costs[batch] = out
+        if matches:
+            for row, k in enumerate(batch):
+                found[k] = _path_match(acc[row], lo_all, *lengths[k])
+        if progress is not None:
+            progress(len(batch))
+    return costs, (found if matches else None)
+
+
+def dtw_costs(query: np.ndarray, candidates: list[np.ndarray], band: float | None = None) -> np.ndarray:
+    """DTW cost of `query` (T, D) against each candidate (T_k, D); band=None: every alignment."""
+    return dtw_pairs([query], candidates, [(0, k) for k in range(len(candidates))], band)[0]
+
+
+def dtw_match(query: np.ndarray, candidate: np.ndarray, band: float | None = None) -> np.ndarray:
+    """For each frame of `query`, the candidate frame DTW aligns it with (the first, if several)."""
+    return dtw_pairs([query], [candidate], [(0, 0)], band, matches=True)[1][0]
 
 
 def pairing_weights(costs: np.ndarray, sharpness: float, cutoff: float, top_k: int) -> np.ndarray:
@@ -82,15 +189,19 @@ class Pairing:
 
 
 def pair_demos(target: list[np.ndarray], source: list[np.ndarray], sharpness: float = 1.0,
-               cutoff: float = 5.0, top_k: int = 5) -> Pairing:
-    """Pair each normalised target trajectory (T, D) with source trajectories, by position in the lists."""
-    costs = np.stack([dtw_costs(t, source) for t in target])
+               cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
+               progress=None) -> Pairing:
+    """Pair each normalised target trajectory (T, D) with source trajectories, by position in the lists.
+
+    `progress(n)` is called as pairs are done: n_target * n_source costs, then one match per
+    pair the sampler may draw (probs > 0).
+    """
+    pairs = [(t, s) for t in range(len(target)) for s in range(len(source))]
+    costs = dtw_pairs(target, source, pairs, band, progress=progress)[0].reshape(len(target), len(source))
     probs = np.stack([pairing_weights(c, sharpness, cutoff, top_k) for c in costs])
-    matches = {}
-    for ti, row in enumerate(probs):
-        for si in np.flatnonzero(row > 0):
-            matches[(ti, int(si))] = dtw_match(target[ti], source[si])
-    return Pairing(costs, probs, matches)
+    chosen = [(t, int(s)) for t, row in enumerate(probs) for s in np.flatnonzero(row > 0)]
+    found = dtw_pairs(target, source, chosen, band, matches=True, progress=progress)[1]
+    return Pairing(costs, probs, dict(zip(chosen, found)))
 
 
 def twin_recovery_rate(pairing: Pairing, true_source: dict[int, int]) -> float:

@@ -2,7 +2,8 @@
 
 `CoTrainData` joins a source and a target `LeRobotDataset` (same state/action sizes, same
 number of cameras), normalises state and action with their pooled statistics, holds out
-target episodes for evaluation, and pairs the training target demos with source demos by DTW.
+target episodes for evaluation, and pairs the training target demos with source demos by DTW
+(once: the pairing is cached on disk, `actot.data.pairing_cache`).
 `CoTrainSampler.next()` then yields, per step:
 
 - `ot_batch_size` target frames and, row for row, a partner source frame drawn by the pairing
@@ -21,11 +22,13 @@ Its random state is a plain dict (`state_dict`), so a checkpoint resumes the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from actot.data.lerobot import LeRobotDataset
-from actot.data.pairing import Pairing, pair_demos
+from actot.data.pairing import DEFAULT_BAND, Pairing
+from actot.data.pairing_cache import PairingCache, cached_pairing, pairing_key
 from actot.data.stats import FeatureStats
 from actot.errors import ActotError
 
@@ -58,7 +61,11 @@ class CoTrainData:
     """Both domains, normalised, with the target split and the DTW pairing computed once."""
 
     def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2,
-                 sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5):
+                 sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
+                 cache_dir: str | Path | None = None, cache: bool = True):
+        """`band`: the DTW band (`actot.data.pairing`); the pairing is read from, or stored in, the pairing
+        cache under `cache_dir` (default $ACTOT_CACHE, see `actot.data.pairing_cache`) unless cache=False;
+        `pairing_cached` says whether it was read."""
         if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
             raise ActotError(
                 f"source {source.root} has state/action dims ({source.state_dim}, {source.action_dim}) but target "
@@ -75,9 +82,14 @@ class CoTrainData:
         self.src = [self._normalised(e) for e in source.episodes]
         tgt = [self._normalised(e) for e in target.episodes]
         self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target:]
-        self.pairing: Pairing = pair_demos(
-            [np.concatenate([e["state"], e["action"]], 1) for e in self.tgt_train],
-            [np.concatenate([e["state"], e["action"]], 1) for e in self.src], sharpness, cutoff, top_k)
+        tgt_traj = [np.concatenate([e["state"], e["action"]], 1) for e in self.tgt_train]
+        src_traj = [np.concatenate([e["state"], e["action"]], 1) for e in self.src]
+        key = pairing_key(source.cache_key, target.cache_key, source.episode_indices, target.episode_indices,
+                          n_eval_target, sharpness, cutoff, top_k, band, tgt_traj + src_traj)
+        self.pairing: Pairing
+        self.pairing, self.pairing_cached = cached_pairing(tgt_traj, src_traj, key,
+                                                           PairingCache(cache_dir) if cache else None,
+                                                           sharpness, cutoff, top_k, band)
 
     def _normalised(self, episode) -> dict:
         return {"index": episode.index, "state": self.normaliser.norm_state(episode.state),

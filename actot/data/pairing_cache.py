@@ -1,0 +1,134 @@
+"""The DTW pairing on disk: computed once, then read by every process that trains on the same data.
+
+A sweep's driver loads the data before its trials start (`actot.sweep.preflight.check_data`), so it
+computes the pairing and stores it here; each trial process, and any later run on the same data,
+reads the file instead of running DTW again. Entries live under `$ACTOT_CACHE/pairing/` (next to
+the frame cache in `$ACTOT_CACHE/frames/`), or `<cache_dir>/pairing/` when a cache folder is given.
+
+An entry is keyed by everything the pairing depends on (`pairing_key`): both datasets' identity
+as the frame cache keys them, the chosen episodes, the held-out split, the pairing knobs
+(sharpness, cutoff, top_k), the DTW band, `PAIRING_VERSION`, and a digest of the normalised
+trajectories themselves (so a dataset edited in place is paired again). Like the frame cache,
+files are written atomically (temp file + rename), so concurrent processes may race to fill it;
+an entry that cannot be read, or holds another key, is computed again and replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from actot.data.lerobot import cache_root
+from actot.data.pairing import Pairing, pair_demos
+
+# Bump when what pair_demos computes changes, so that older entries are not read.
+# 2: banded DTW (the first version kept no cache).
+PAIRING_VERSION = 2
+
+
+def trajectories_digest(trajectories: list[np.ndarray]) -> str:
+    """sha1 over the trajectories' shapes, dtypes and values."""
+    digest = hashlib.sha1()
+    for traj in trajectories:
+        traj = np.ascontiguousarray(traj)
+        digest.update(f"{traj.shape}{traj.dtype}".encode())
+        digest.update(traj.tobytes())
+    return digest.hexdigest()
+
+
+def pairing_key(source_key: str, target_key: str, source_episodes: list[int], target_episodes: list[int],
+                n_eval_target: int, sharpness: float, cutoff: float, top_k: int, band: float | None,
+                trajectories: list[np.ndarray]) -> dict:
+    """What a pairing depends on, as a JSON-able dict (the cache entry's name is its hash)."""
+    return {"version": PAIRING_VERSION, "source": source_key, "target": target_key,
+            "source_episodes": [int(e) for e in source_episodes], "target_episodes": [int(e) for e in target_episodes],
+            "n_eval_target": int(n_eval_target), "sharpness": float(sharpness), "cutoff": float(cutoff),
+            "top_k": int(top_k), "band": None if band is None else float(band),
+            "trajectories": trajectories_digest(trajectories)}
+
+
+class PairingCache:
+    """Pairings on disk, one .npz per key, under `cache_dir/pairing` (default `$ACTOT_CACHE/pairing`)."""
+
+    def __init__(self, cache_dir: str | Path | None = None):
+        self.root = (Path(cache_dir) if cache_dir else cache_root()) / "pairing"
+
+    def path(self, key: dict) -> Path:
+        text = json.dumps(key, sort_keys=True)
+        return self.root / f"{hashlib.sha1(text.encode()).hexdigest()[:20]}.npz"
+
+    def load(self, key: dict, n_target: int, n_source: int) -> Pairing | None:
+        """The stored pairing for `key`, or None if there is none or it is damaged or another key's."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if json.loads(str(f["key"])) != key:
+                    return None
+                costs, probs = f["costs"], f["probs"]
+                pairs, starts, frames = f["match_pairs"], f["match_starts"], f["match_frames"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
+            return None  # a damaged entry is computed again
+        if costs.shape != (n_target, n_source) or probs.shape != costs.shape or len(starts) != len(pairs) + 1 \
+                or starts[-1] != len(frames):
+            return None
+        matches = {(int(t), int(s)): frames[a:b] for (t, s), a, b in zip(pairs, starts[:-1], starts[1:])}
+        if any(probs[t, s] > 0 and (t, s) not in matches for t, s in zip(*np.nonzero(probs))):
+            return None
+        return Pairing(costs, probs, matches)
+
+    def store(self, key: dict, pairing: Pairing) -> Path:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pairs = sorted(pairing.matches)
+        lengths = [len(pairing.matches[p]) for p in pairs]
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), costs=pairing.costs, probs=pairing.probs,
+                     match_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+                     match_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                     match_frames=np.concatenate([pairing.matches[p] for p in pairs]).astype(np.int64)
+                     if pairs else np.zeros(0, np.int64))
+        os.replace(tmp, path)
+        return path
+
+
+def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict, cache: PairingCache | None,
+                   sharpness: float, cutoff: float, top_k: int, band: float | None) -> tuple[Pairing, bool]:
+    """(pairing, whether it came from the cache): read it, else compute it (with a line and, on a terminal,
+    a progress bar) and store it."""
+    if cache is not None:
+        found = cache.load(key, len(target), len(source))
+        if found is not None:
+            return found, True
+    n_pairs = len(target) * len(source)
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        # costs of every pair, then at most top_k matches per target demo
+        bar = tqdm(total=n_pairs + len(target) * min(top_k, len(source)), unit="pair", desc="pairing (DTW)",
+                   leave=False)
+    start = time.perf_counter()
+    try:
+        pairing = pair_demos(target, source, sharpness, cutoff, top_k, band,
+                             progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - start
+    where = ""
+    if cache is not None:
+        where = f"; cached in {cache.store(key, pairing)}"
+    print(f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
+          f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}", file=sys.stderr,
+          flush=True)
+    return pairing, False

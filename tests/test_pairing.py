@@ -1,0 +1,196 @@
+"""DTW pairing: the banded DTW against a plain reference, and the on-disk pairing cache across processes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import actot.data.pairing as pairing
+from actot.data import LeRobotDataset
+from actot.data.pairing import band_offsets, dtw_costs, dtw_match, dtw_pairs, pair_demos
+from actot.data.sampler import CoTrainData
+from actot.train import load_data
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def reference_dtw(query, candidate, allowed=lambda i, j: True):
+    """The textbook recurrence, cell by cell: (cost, first matched candidate frame per query frame).
+    acc[i, j] = |q[i-1] - c[j-1]| + min(acc[i-1, j-1], acc[i-1, j], acc[i, j-1]); ties go diagonal, up, left."""
+    q, c = np.asarray(query, np.float64), np.asarray(candidate, np.float64)
+    n, m = len(q), len(c)
+    acc = np.full((n + 1, m + 1), np.inf)
+    acc[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            if allowed(i - 1, j - 1):
+                cost = np.sqrt(((q[i - 1] - c[j - 1]) ** 2).sum())
+                acc[i, j] = cost + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
+    match = np.zeros(n, np.int64)
+    i, j = n, m
+    while i > 0 and j > 0:
+        match[i - 1] = j - 1
+        step = np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]])
+        i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
+    return acc[n, m], match
+
+
+def random_demos(rng, count, dim, dtype=np.float64, shortest=1, longest=40):
+    return [rng.normal(size=(int(rng.integers(shortest, longest + 1)), dim)).astype(dtype) for _ in range(count)]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_unbanded_dtw_equals_the_reference_to_the_last_bit(seed):
+    rng = np.random.default_rng(seed)
+    dim = int(rng.integers(1, 30))  # 8 or more features exercise numpy's pairwise summation
+    dtype = np.float32 if seed % 2 else np.float64  # the trajectories are float32 in training
+    query, candidates = random_demos(rng, 1, dim, dtype)[0], random_demos(rng, 5, dim, dtype)
+    expected = [reference_dtw(query, c) for c in candidates]
+    assert np.array_equal(dtw_costs(query, candidates), [cost for cost, _ in expected])
+    for c, (_, match) in zip(candidates, expected):
+        assert np.array_equal(dtw_match(query, c), match)
+
+
+def test_dtw_of_a_stretched_copy_is_zero_and_matches_the_first_copy():
+    a = np.linspace(0, 1, 20)[:, None]
+    stretched = np.repeat(a, 2, axis=0)
+    assert dtw_costs(a, [stretched, a + 0.5])[0] == 0.0
+    assert np.array_equal(dtw_match(a, stretched), 2 * np.arange(20))  # exact ties: the first of two copies
+
+
+def test_many_pairs_in_small_batches_give_what_one_pair_at_a_time_gives(monkeypatch):
+    rng = np.random.default_rng(7)
+    queries, candidates = random_demos(rng, 3, 4, longest=30), random_demos(rng, 5, 4, longest=30)
+    pairs = [(q, c) for q in range(3) for c in range(5)]
+    expected = [reference_dtw(queries[q], candidates[c]) for q, c in pairs]
+    monkeypatch.setattr(pairing, "MAX_BATCH_BYTES", 30_000)  # a few pairs per batch
+    batches = []
+    costs, matches = dtw_pairs(queries, candidates, pairs, band=None, matches=True, progress=batches.append)
+    assert len(batches) > 2 and sum(batches) == len(pairs)
+    assert np.array_equal(costs, [cost for cost, _ in expected])
+    assert all(np.array_equal(found, match) for found, (_, match) in zip(matches, expected))
+
+
+@pytest.mark.parametrize("band", [0.0, 0.05, 0.2])
+def test_band_always_has_a_path_and_never_lowers_the_cost(band):
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        # very unequal lengths included: 1 frame against 40
+        query, candidates = random_demos(rng, 1, 3, longest=40)[0], random_demos(rng, 6, 3, longest=40)
+        free = dtw_costs(query, candidates)
+        banded = dtw_costs(query, candidates, band)
+        assert np.all(np.isfinite(banded)) and np.all(banded >= free)
+        for c, cost in zip(candidates, banded):
+            lo, hi = band_offsets(len(query), len(c), band)
+            expected, match = reference_dtw(query, c, allowed=lambda i, j: lo <= j - i <= hi)
+            assert cost == expected
+            found = dtw_match(query, c, band)
+            assert np.array_equal(found, match)
+            assert found[0] == 0 and np.all(np.diff(found) >= 0)
+            assert np.all((found - np.arange(len(query)) >= lo) & (found - np.arange(len(query)) <= hi))
+
+
+def test_band_width_follows_the_longer_demo_and_the_length_difference():
+    assert band_offsets(100, 100, 0.1) == (-10, 10)
+    assert band_offsets(100, 150, 0.1) == (-15, 65)  # w = 15, widened by 50 towards the end cell
+    assert band_offsets(150, 100, 0.1) == (-65, 15)
+    assert band_offsets(5, 40, 0.0) == (0, 35)
+    assert band_offsets(30, 40, None) == (-29, 39)  # no band: every cell
+    with pytest.raises(ValueError, match="band=-0.1"):
+        band_offsets(10, 10, -0.1)
+
+
+def test_a_wide_band_pairs_as_no_band():
+    rng = np.random.default_rng(11)
+    target, source = random_demos(rng, 3, 2, shortest=10), random_demos(rng, 8, 2, shortest=10)
+    wide, free = pair_demos(target, source, band=1.0), pair_demos(target, source, band=None)
+    assert np.array_equal(wide.costs, free.costs) and np.array_equal(wide.probs, free.probs)
+    assert wide.matches.keys() == free.matches.keys()
+    assert all(np.array_equal(wide.matches[k], free.matches[k]) for k in free.matches)
+
+
+# ---------------------------------------------------------------- the pairing cache
+
+
+def co_train_data(sim, cache_dir, target_episodes=None, top_k=5):
+    source, target = sim
+    return CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=cache_dir),
+                       LeRobotDataset(target, cameras=[], cache_dir=cache_dir, episodes=target_episodes),
+                       n_eval_target=2, top_k=top_k, cache_dir=cache_dir)
+
+
+def pairing_files(cache_dir: Path) -> list[Path]:
+    return sorted((cache_dir / "pairing").glob("*.npz"))
+
+
+def same_pairing(a, b) -> bool:
+    return (np.array_equal(a.costs, b.costs) and np.array_equal(a.probs, b.probs) and a.matches.keys() == b.matches.keys()
+            and all(np.array_equal(a.matches[k], b.matches[k]) for k in a.matches))
+
+
+def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_path, capfd):
+    first = co_train_data(small_sim, tmp_path)
+    assert not first.pairing_cached
+    assert "pairing: DTW of 6 target x 30 source demos (180 pairs" in capfd.readouterr().err
+    [entry] = pairing_files(tmp_path)
+    written = entry.stat().st_mtime_ns
+    source, target = small_sim
+    # Another process, as a sweep's trial: load_data with the same data config.
+    script = (
+        "import sys, numpy as np\n"
+        "from actot.config import TrainConfig, apply_overrides\n"
+        "from actot.train import load_data\n"
+        f"cfg = apply_overrides(TrainConfig(), {{'data.source': {str(source)!r}, 'data.target': {str(target)!r}, "
+        f"'data.cameras': [], 'data.n_eval_target': 2, 'data.cache_dir': {str(tmp_path)!r}}})\n"
+        "data = load_data(cfg)[0]\n"
+        "np.save(sys.argv[1], data.pairing.probs)\n"
+        "print('cached' if data.pairing_cached else 'computed')\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "probs.npy")], capture_output=True, text=True,
+                         env=env, cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "cached" and "pairing: DTW" not in out.stderr
+    assert entry.stat().st_mtime_ns == written and pairing_files(tmp_path) == [entry]
+    assert np.array_equal(np.load(tmp_path / "probs.npy"), first.pairing.probs)
+
+
+def test_load_data_passes_its_cache_dir_to_the_pairing(small_sim, tmp_path):
+    from actot.config import TrainConfig, apply_overrides
+
+    source, target = small_sim
+    cfg = apply_overrides(TrainConfig(), {"data.source": str(source), "data.target": str(target), "data.cameras": [],
+                                          "data.n_eval_target": 2, "data.cache_dir": str(tmp_path)})
+    data = load_data(cfg)[0]
+    assert len(pairing_files(tmp_path)) == 1 and same_pairing(data.pairing, co_train_data(small_sim, tmp_path).pairing)
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a zip file", "truncated"])
+def test_a_damaged_entry_is_computed_again(small_sim, tmp_path, damage):
+    first = co_train_data(small_sim, tmp_path)
+    [entry] = pairing_files(tmp_path)
+    entry.write_bytes(entry.read_bytes()[:200] if damage == "truncated" else damage)
+    again = co_train_data(small_sim, tmp_path)
+    assert not again.pairing_cached and same_pairing(again.pairing, first.pairing)
+    third = co_train_data(small_sim, tmp_path)  # the entry was replaced by a good one
+    assert third.pairing_cached and pairing_files(tmp_path) == [entry]
+
+
+def test_other_episodes_or_top_k_miss_the_cache(small_sim, tmp_path):
+    co_train_data(small_sim, tmp_path)
+    assert co_train_data(small_sim, tmp_path).pairing_cached
+    other_k = co_train_data(small_sim, tmp_path, top_k=3)
+    assert not other_k.pairing_cached and (other_k.pairing.probs > 0).sum(1).max() <= 3
+    fewer = co_train_data(small_sim, tmp_path, target_episodes=[0, 1, 2, 3, 6, 7])
+    assert not fewer.pairing_cached and fewer.pairing.costs.shape == (4, 30)
+    assert len(pairing_files(tmp_path)) == 3
+
+
+def test_pairing_without_cache_writes_nothing(small_sim, tmp_path):
+    source, target = small_sim
+    data = CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2, cache_dir=tmp_path,
+                       cache=False)
+    assert not data.pairing_cached and not (tmp_path / "pairing").exists()
