@@ -134,7 +134,7 @@ def same_pairing(a, b) -> bool:
 def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_path, capfd):
     first = co_train_data(small_sim, tmp_path)
     assert not first.pairing_cached
-    assert "pairing: DTW of 6 target x 30 source demos (180 pairs" in capfd.readouterr().err
+    assert "pairing: DTW of 6 target x 30 source demos (180 pairs" in capfd.readouterr().out
     [entry] = pairing_files(tmp_path)
     written = entry.stat().st_mtime_ns
     source, target = small_sim
@@ -152,7 +152,7 @@ def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_pa
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "probs.npy")], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "cached" and "pairing: DTW" not in out.stderr
+    assert out.stdout.strip() == "cached" and "pairing: DTW" not in out.stdout + out.stderr
     assert entry.stat().st_mtime_ns == written and pairing_files(tmp_path) == [entry]
     assert np.array_equal(np.load(tmp_path / "probs.npy"), first.pairing.probs)
 

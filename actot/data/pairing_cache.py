@@ -111,7 +111,7 @@ def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict
             return found, True
     n_pairs = len(target) * len(source)
     bar = None
-    if sys.stderr.isatty():
+    if sys.stderr.isatty():  # a bar on a terminal only
         from tqdm import tqdm
 
         # costs of every pair, then at most top_k matches per target demo
@@ -128,7 +128,7 @@ def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict
     where = ""
     if cache is not None:
         where = f"; cached in {cache.store(key, pairing)}"
+    # stdout, as a run's and a sweep's progress lines: stderr is kept for the one line of an error
     print(f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
-          f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}", file=sys.stderr,
-          flush=True)
+          f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}", flush=True)
     return pairing, False
