@@ -20,7 +20,7 @@ from actot.report.diagnose import diagnose
 from actot.report.importance import Importance, importance_lines
 from actot.report.labels import SEED_ORDER, ordered
 from actot.report.load import Sweep
-from actot.report.rank import Ranking, trial_value, why
+from actot.report.rank import Ranking, interval_cell, trial_value, why
 
 SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
@@ -60,7 +60,7 @@ def _table(sweep: Sweep, ranking: Ranking) -> str:
             cells = [(str(pos), pos), (trial.trial_id, None), (trial.status, None),
                      (f"{value:.4g}" if value is not None else "-", value),
                      (f"{iv.mean:.4g}" if iv else "-", iv.mean if iv else None),
-                     (f"[{iv.low:.4g}, {iv.high:.4g}]" if iv and iv.has_width else "-", iv.low if iv else None),
+                     (interval_cell(iv), iv.low if iv and iv.has_width else None),
                      (str(len(group.values)), None),
                      (f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-", None),
                      *[(f"{trial.params[k]:.4g}" if isinstance(trial.params.get(k), float) else

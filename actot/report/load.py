@@ -64,6 +64,16 @@ class Sweep:
     def total_steps(self) -> int | None:
         return self.resolved.get("train", {}).get("steps")
 
+    def held_out_episodes(self) -> int | None:
+        """How many held-out target episodes eval/avg_l1 (and its _se) is taken over: data.n_eval_target as the
+        sweep resolved it, else the embedded sim's n_eval; None when sweep.json does not say."""
+        data = self.resolved.get("train", {}).get("data") or {}
+        if data.get("n_eval_target") is not None:
+            return int(data["n_eval_target"])
+        if data.get("source") is None and isinstance(data.get("sim"), dict) and data["sim"].get("n_eval") is not None:
+            return int(data["sim"]["n_eval"])
+        return None
+
     def trial(self, trial_id: str) -> Trial:
         return next(t for t in self.trials if t.trial_id == trial_id)
 
