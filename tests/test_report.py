@@ -299,3 +299,22 @@ def test_a_metric_measured_once_per_trial_is_drawn_as_a_point(fixture_dir):
     success = [tr for tr in fig.data if len(tr.x or ()) == 1 and tr.mode == "markers" and tr.marker.symbol != "x"]
     assert success and all(list(tr.x) == [100] for tr in success)
     assert all(tr.mode == "lines" for tr in fig.data if len(tr.x or ()) > 1)
+
+
+def test_large_gradients_are_judged_against_the_trials_own_early_level():
+    """The seed's grad_norm > 100 fired on every policy=act trial (issue 20): now a trial is flagged only when
+    its gradients grew past its own early level, whatever the policy's scale."""
+    from actot.report.diagnose import diagnose_trial
+
+    def trial(tid, norms):
+        return Trial(tid, {"ot.reg": 1.0}, "finished",
+                     history=[{"step": 25 * (i + 1), "train/grad_norm": g} for i, g in enumerate(norms)])
+    full_act = trial("act", [900.0, 420.0, 310.0, 260.0, 240.0])   # above 100 throughout, falling: healthy
+    small = trial("small", [205.0, 52.0, 40.0, 30.0, 19.0])        # act_small's measured shape (bench/data)
+    growing = trial("growing", [30.0, 20.0, 18.0, 25.0, 48.0])     # below 100, but grew past its start
+    short = trial("short", [10.0, 20.0, 900.0])                    # too few reports to tell end from start
+    codes = {t.trial_id: {f.code for f in diagnose_trial(t)} for t in (full_act, small, growing, short)}
+    assert "grad_norm_large" not in codes["act"] | codes["small"] | codes["short"]
+    assert "grad_norm_large" in codes["growing"]
+    text = next(f.en for f in diagnose_trial(growing) if f.code == "grad_norm_large")
+    assert "last 48 > its early level 20" in text
