@@ -318,3 +318,94 @@ def test_large_gradients_are_judged_against_the_trials_own_early_level():
     assert "grad_norm_large" in codes["growing"]
     text = next(f.en for f in diagnose_trial(growing) if f.code == "grad_norm_large")
     assert "last 48 > its early level 20" in text
+
+
+# ------------------------------------------------------------------ advice within reach (issue 20)
+def _advice_trials():
+    def trial(tid, rows, status="finished"):
+        return Trial(tid, {"ot.tau": 5.0}, status, history=[{"step": 25 * i, **r} for i, r in enumerate(rows)])
+    flat = trial("flat", [{"ot_pi_sum": 0.6, "ot_cost(state)": 1.0}, {"ot_pi_sum": 0.6, "ot_cost(state)": 0.98}])
+    grow = trial("grow", [{"train/grad_norm": g, "ot_pi_sum": 0.5} for g in (30.0, 20.0, 18.0, 25.0, 48.0)])
+    col = trial("col", [{"ot_pi_sum": 0.5}, {"ot_pi_sum": 0.01}])
+    return [flat, grow, col]
+
+
+def _advice(knobs, fixed, data):
+    from actot.report.diagnose import diagnose
+    from actot.report.load import Sweep
+
+    sweep = Sweep(Path("/nonexistent"), "s", "eval/avg_l1", "min", knobs, _advice_trials(),
+                  {"space": {"fixed": fixed}, "train": {"data": data, "ot": {"weight_label": 0.1}}})
+    return {(f.trial_id, f.code): f for f in diagnose(sweep)}
+
+
+def test_no_advice_for_a_knob_the_space_fixes_or_does_not_search():
+    # ot_full's shape: reg fixed, tau and weight_label searched; a dataset with cameras
+    found = _advice(["ot.tau", "ot.weight_label"], {"ot.reg": 2.0, "ot.heuristic": "hard"}, {"source": None})
+    assert found["grow", "grad_norm_large"].en.endswith(": lr x0.7")  # no "reg x1.3": reg is fixed
+    assert found["col", "collapsed"].en.endswith(": raise tau (e.g. to 20)")
+    flat = found["flat", "large_plan_flat_cost"].en
+    assert "lower weight_label (x0.5) or try embed-only (weight_label=0)" in flat and "reg" not in flat.split(":")[-1]
+    # reg neither searched nor fixed: held at the training config's value, so not advised either
+    found = _advice(["ot.tau"], {}, {"source": None})
+    assert "reg" not in found["grow", "grad_norm_large"].en.split(":")[-1]
+    assert "weight_label (x0.5)" not in found["flat", "large_plan_flat_cost"].en  # not searched
+    # every remedy out of reach: said, not advised
+    found = _advice(["ot.window_size"], {"ot.reg": 2.0, "ot.tau": [10.0, 10.0]}, {"source": None})
+    col = found["col", "collapsed"]
+    assert col.actions == [] and col.en.endswith(
+        "no advice within this sweep: ot.reg is fixed by the space; ot.tau is fixed by the space")
+
+
+def test_no_camera_advice_on_data_without_cameras(tmp_path):
+    from actot.report.load import Sweep
+    from conftest import SO101, need
+
+    found = _advice(["ot.tau", "ot.weight_label"], {}, {"source": "/d/src", "target": "/d/tgt", "cameras": []})
+    flat = found["flat", "large_plan_flat_cost"]
+    assert "embed-only" not in flat.en and "lower weight_label (x0.5)" in flat.en
+
+    # data.cameras null takes the dataset's cameras: read from its meta/info.json
+    import json
+    import shutil
+
+    so101 = need(SO101)
+    with_cams, state_only = tmp_path / "so101", tmp_path / "so101_state"
+    shutil.copytree(so101 / "meta", with_cams / "meta")
+    shutil.copytree(so101 / "meta", state_only / "meta")
+    info = json.loads((state_only / "meta/info.json").read_text())
+    info["features"] = {k: v for k, v in info["features"].items() if v["dtype"] not in ("video", "image")}
+    (state_only / "meta/info.json").write_text(json.dumps(info))
+
+    def cameras(data, trial_configs=None):
+        folder = tmp_path / f"sweep{len(list(tmp_path.iterdir()))}"
+        for tid, config in (trial_configs or {}).items():
+            (folder / "trials" / tid).mkdir(parents=True)
+            (folder / "trials" / tid / "config.json").write_text(json.dumps(config))
+        trials = [Trial(tid, {}, "finished") for tid in (trial_configs or {"t": None})]
+        return Sweep(folder, "s", "eval/avg_l1", "min", [], trials, {"train": {"data": data}}).data_cameras()
+    assert cameras({"source": str(state_only), "target": str(state_only), "cameras": None}) == []
+    assert cameras({"source": str(with_cams), "target": str(with_cams), "cameras": None}) == [
+        "observation.images.front", "observation.images.top"]
+    assert cameras({"source": None, "cameras": None}) == ["observation.images.top", "observation.images.side",
+                                                          "observation.images.wrist"]  # the embedded sim
+    # the trials' own configs say what they ran with
+    data = {"source": str(with_cams), "target": str(with_cams), "cameras": None}
+    assert cameras(data, {"a": {"data": {**data, "cameras": []}}, "b": {"data": {**data, "cameras": []}}}) == []
+    # a dataset that is gone: unknown, so camera advice is kept rather than wrongly dropped
+    assert cameras({"source": "/gone", "target": "/gone", "cameras": None}) is None
+
+
+def test_the_report_and_next_space_leave_a_fixed_lambda_ot_alone(fixture_dir):
+    import json
+
+    from actot.sweep.space import load_space
+
+    spec = json.loads((fixture_dir / "sweep.json").read_text())
+    spec["space"]["fixed"]["ot.lambda_ot"] = 0.1
+    (fixture_dir / "sweep.json").write_text(json.dumps(spec))
+    text = write_report(fixture_dir).read_text()
+    assert "stable" in text and "raise lambda_ot" not in text and "larger lambda_ot" not in text
+    assert "ot.lambda_ot is fixed by the space" in text
+    space = load_space(str(fixture_dir / "next_space.yaml"))
+    assert "ot.lambda_ot" not in space.distributions and space.fixed["ot.lambda_ot"] == 0.1

@@ -131,7 +131,7 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     dists = distributions(sweep)
     findings = diagnose(sweep)
     collapsed = {f.trial_id for f in findings if f.code == "collapsed"}
-    stable = {f.trial_id for f in findings if f.code == "stable"}
+    stable = {f.trial_id for f in findings if f.code == "stable" and f.actions}  # no actions: lambda_ot is fixed
     good_groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None
                    and not any(t.trial_id in collapsed for t in g.counted)]
     top = good_groups[:min(5, max(2, math.ceil(len(good_groups) / 3)))]
@@ -177,7 +177,7 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     fixed = dict(sweep.space.get("fixed") or {})
     top_stable = [t for t in top_trials if t.trial_id in stable]
     if top_stable and "ot.lambda_ot" not in params:
-        current = float(fixed.pop("ot.lambda_ot", sweep.resolved.get("train", {}).get("ot", {}).get("lambda_ot", 0.1)))
+        current = float(sweep.resolved.get("train", {}).get("ot", {}).get("lambda_ot", 0.1))
         spec = {"type": "float", "low": _num(current), "high": _num(max(0.2, 3 * current))}
         params["ot.lambda_ot"] = (spec, f"ot.lambda_ot {current:g} -> {_describe_spec(spec)}: added, "
                                         f"{len(top_stable)} of the best configs were stable (healthy plan, eval L1 down "

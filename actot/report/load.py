@@ -74,8 +74,52 @@ class Sweep:
             return int(data["sim"]["n_eval"])
         return None
 
+    def data_cameras(self) -> list[str] | None:
+        """The cameras the trials trained on: a list ([] for none: state and action only), or None when it
+        cannot be told. Advice about camera embeddings is given unless this is [].
+
+        From each trial's own training config (trials/ID/config.json, as the trainer ran it; sweep.json's
+        training config where no trial wrote one), `data.cameras`: a list is the answer. null means every
+        camera of the data: the embedded sim renders its CAMERAS; a LeRobot dataset's cameras are read from
+        its meta/info.json (through `actot.data`, the format's owner) at data.target, the domain that is
+        evaluated (the source must have as many). A dataset no longer there, or no data section: None.
+        """
+        datas = [config.get("data") or {} for config in
+                 filter(None, (sweepdir.trial_config(self.path, t.trial_id) for t in self.trials))]
+        datas = datas or [self.resolved.get("train", {}).get("data") or {}]
+        seen: dict[tuple, list[str] | None] = {}
+        for data in datas:
+            if not data:
+                return None
+            cameras = data.get("cameras")
+            if cameras is None:
+                key = (data.get("source"), data.get("target"), json.dumps(data.get("target_episodes")))
+                if key not in seen:
+                    seen[key] = _every_camera(data)
+                cameras = seen[key]
+            if cameras is None:
+                return None
+            if cameras:
+                return list(cameras)  # one trial with a camera: camera advice applies to the sweep
+        return []
+
     def trial(self, trial_id: str) -> Trial:
         return next(t for t in self.trials if t.trial_id == trial_id)
+
+
+def _every_camera(data: dict) -> list[str] | None:
+    """The cameras `data.cameras: null` takes: the sim's, or those of the LeRobot dataset at data.target."""
+    if data.get("source") is None:
+        from actot.sim.task import CAMERAS
+
+        return list(CAMERAS)
+    from actot.data.lerobot import LeRobotDataset
+    from actot.errors import ActotError
+
+    try:
+        return LeRobotDataset(data["target"], episodes=data.get("target_episodes"), load=False).cameras
+    except (ActotError, OSError, ValueError, KeyError, TypeError):
+        return None  # moved, deleted or unreadable: unknown, not "none"
 
 
 def load_sweep_dir(path) -> Sweep:

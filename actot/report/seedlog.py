@@ -135,12 +135,14 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     lines += [f"- {f.trial_id}: {f.zh if lang == 'zh' else f.en}" for f in findings] or [f"- {t['none']}"]
     summary = _sweep_summary(findings, len(sweep.trials), lang)
     lines += [f"- {t['sweep_level']}: {line}" for line in summary]
-    lines += [f"- {line}" for line in rule_advice(sweep)]
+    lines += [f"- {line}" for line in rule_advice(sweep, lang)]
     lines += ["", f"### {t['importance']}", ""] + [f"- {line}" for line in importance_lines(importance, lang)]
     lines += ["", f"## {t['next']}", ""]
-    advice = list(dict.fromkeys((f.zh if lang == "zh" else f.en).split(": ", 1)[-1].split("：", 1)[-1]
-                                for f in findings if f.code != "stable"))
-    if any(f.code == "stable" for f in findings):
+    # what the sweep can act on (the diagnosis above says where nothing is within reach)
+    advice = list(dict.fromkeys(("，或".join(a.zh for a in f.actions) if lang == "zh"
+                                 else " or ".join(a.en for a in f.actions))
+                                for f in findings if f.code != "stable" and f.actions))
+    if any(f.code == "stable" and f.actions for f in findings):
         advice.append("稳定后再把 λ_ot 提升到 0.2 放大 OT 作用" if lang == "zh"
                       else "once stable, raise lambda_ot (e.g. to 0.2) to strengthen the OT term")
     lines += [f"- {a}" for a in advice]
@@ -157,10 +159,10 @@ def _sweep_summary(findings, n_trials: int, lang: str) -> list[str]:
     for f in findings:
         by_code.setdefault(f.code, set()).add(f.trial_id)
     names_en = {"collapsed": "collapsed plans", "large_plan_flat_cost": "large plans whose cost did not fall",
-                "stable": "stable runs ready for a larger lambda_ot", "l1_stalled": "stalled eval L1",
+                "stable": "stable runs", "l1_stalled": "stalled eval L1",
                 "grad_norm_large": "large gradient norms", "non_finite": "non-finite metrics",
                 "diverging": "diverging OT cost"}
-    names_zh = {"collapsed": "π 塌缩", "large_plan_flat_cost": "π 较大但 cost 不降", "stable": "稳定、可提升 λ_ot",
+    names_zh = {"collapsed": "π 塌缩", "large_plan_flat_cost": "π 较大但 cost 不降", "stable": "稳定",
                 "l1_stalled": "离线评估L1 停滞", "grad_norm_large": "梯度范数过大", "non_finite": "指标非有限",
                 "diverging": "OT cost 发散"}
     names = names_zh if lang == "zh" else names_en
