@@ -217,7 +217,7 @@ def _history(folder: Path) -> list[dict]:
 def trial_config(sweep_dir, trial_id: str) -> dict | None:
     """The training config a trial ran with (its folder's config.json), or None when it wrote none."""
     try:
-        config = json.loads((Path(sweep_dir) / TRIALS_DIR / trial_id / TRIAL_CONFIG).read_text())
+        config = json.loads((trial_dir(sweep_dir, trial_id) / TRIAL_CONFIG).read_text())
     except (OSError, ValueError):
         return None
     return config if isinstance(config, dict) else None

@@ -75,3 +75,28 @@ def build(folder: Path, name: str = "fixture") -> Path:
             state=optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE,
             user_attrs={"ray_trial_id": tid}))
     return folder
+
+
+def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None = None, name: str = "hand") -> Path:
+    """A sweep folder from trial dicts ({trial_id, params, status, seed, confirm_of, history: [{step, ...}]}),
+    written through actot.sweepdir (the format's owner), with each ended trial mirrored into optuna.db as the
+    sweep does (finished: COMPLETE with its last eval/avg_l1; stopped: PRUNED)."""
+    import optuna
+
+    from actot import sweepdir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records = {t["trial_id"]: {k: v for k, v in t.items() if k != "trial_id"} for t in trials}
+    sweepdir.write_rows(folder, sweepdir.rows_of(records))
+    sweepdir.write_spec(folder, {
+        "space": {"name": "hand_space", "params": {k: json.loads(optuna.distributions.distribution_to_json(d))
+                                                   for k, d in knobs.items()}, "fixed": {}},
+        "sweep": {"name": name, "metric": "eval/avg_l1", "mode": "min"}, "train": {"steps": 100}, **(spec or {})})
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{folder / 'optuna.db'}")
+    for t in trials:
+        finished = t["status"] == "finished"
+        study.add_trial(optuna.trial.create_trial(
+            params=t["params"], distributions=knobs, value=t["history"][-1]["eval/avg_l1"] if finished else None,
+            state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED,
+            user_attrs={"ray_trial_id": t["trial_id"], **({"confirm_of": t["confirm_of"]} if t.get("confirm_of") else {})}))
+    return folder

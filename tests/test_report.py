@@ -409,3 +409,62 @@ def test_the_report_and_next_space_leave_a_fixed_lambda_ot_alone(fixture_dir):
     assert "ot.lambda_ot is fixed by the space" in text
     space = load_space(str(fixture_dir / "next_space.yaml"))
     assert "ot.lambda_ot" not in space.distributions and space.fixed["ot.lambda_ot"] == 0.1
+
+
+# ------------------------------------------------------------------ the advisor on too little evidence (issue 20)
+def _search_trial(tid, params, last, seed=0, confirm_of=None, status="finished"):
+    return {"trial_id": tid, "params": params, "status": status, "seed": seed, "confirm_of": confirm_of,
+            "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5}, {"step": 100, "eval/avg_l1": last,
+                                                                          "ot_pi_sum": 0.5}]}
+
+
+def test_too_few_trials_keep_every_range_and_say_why(tmp_path):
+    """Three starting points that all used tau 10 (importance: too few) must not narrow tau to 5..20."""
+    import optuna
+
+    from actot.sweep.space import load_space
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.tau": optuna.distributions.FloatDistribution(0.005, 30.0, log=True),
+             "ot.window_size": optuna.distributions.IntDistribution(0, 30)}
+    trials = [_search_trial(f"p{i}", {"ot.tau": 10.0, "ot.window_size": w}, last)
+              for i, (w, last) in enumerate(((30, 0.4), (20, 0.45), (30, 0.5)))]
+    folder = write_sweep(tmp_path / "few", trials, knobs, name="few")
+    write_report(folder)
+    text = (folder / "next_space.yaml").read_text()
+    space = load_space(str(folder / "next_space.yaml"))
+    tau, window = space.distributions["ot.tau"], space.distributions["ot.window_size"]
+    assert (tau.low, tau.high, window.low, window.high) == (0.005, 30.0, 0, 30)
+    comment = text.split("\n  ot.tau:")[0].rsplit("\n", 1)[-1]
+    assert "kept: too few finished trials for knob importance: 3" in comment and "would be a guess" in comment
+
+
+def test_the_confirm_stages_leader_is_never_excluded(tmp_path):
+    """The search's one-seed order put window sizes 24-30 first; the confirm stage ranked window 4 first
+    (SO-101, issue 20). Its order comes first: 4 stays in the range and leads the next search."""
+    import optuna
+
+    from actot.sweep.space import load_space
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.window_size": optuna.distributions.IntDistribution(0, 30)}
+    search = [("A", 30, 0.20), ("B", 28, 0.22), ("C", 4, 0.23), ("G", 26, 0.24), ("H", 24, 0.245), ("D", 10, 0.40)]
+    trials = [_search_trial(tid, {"ot.window_size": w}, last) for tid, w, last in search]
+    repeats = {"A": (0.31, 0.33), "B": (0.30, 0.31), "C": (0.26, 0.27)}  # the confirm stage: top 3, 2 new seeds
+    trials += [_search_trial(f"{tid}{s}", {"ot.window_size": dict((t, w) for t, w, _ in search)[tid]}, last,
+                             seed=s, confirm_of=tid)
+               for tid, lasts in repeats.items() for s, last in enumerate(lasts, start=1)]
+    confirm = {"confirm": {"top_k": 3, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
+                           "configs": ["A", "B", "C"], "points": [{}] * 6}}
+    folder = write_sweep(tmp_path / "so101", trials, knobs, spec=confirm, name="so101")
+    sweep = load_sweep_dir(folder)
+    # the whole ranking puts two one-seed configs (26, 24) before the confirmed ones: the search's order alone
+    # would have narrowed window_size around 24-26 and dropped 4
+    assert [g.config["ot.window_size"] for g in rank(sweep).groups][:3] == [26, 24, 4]
+    write_report(folder)
+    text = (folder / "next_space.yaml").read_text()
+    space = load_space(str(folder / "next_space.yaml"))
+    window = space.distributions["ot.window_size"]
+    assert window.low <= 4 <= window.high
+    assert space.starting_points[0]["ot.window_size"] == 4 and space.point_names == ["leader-C"]
+    assert "the confirm stage's order first" in text and "as its confirm stage ranked it" in text
