@@ -468,3 +468,37 @@ def test_the_confirm_stages_leader_is_never_excluded(tmp_path):
     assert window.low <= 4 <= window.high
     assert space.starting_points[0]["ot.window_size"] == 4 and space.point_names == ["leader-C"]
     assert "the confirm stage's order first" in text and "as its confirm stage ranked it" in text
+
+
+def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
+    """Ray names confirm trials 71594_00000: tables show `<search trial> seed <s>` instead (issue 20)."""
+    import dataclasses
+
+    import optuna
+
+    from actot.report import write_dashboard
+    from actot.report.confirm import confirm_table
+    from actot.report.rank import format_table
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+    trials = [_search_trial("a1b2c3d4", {"ot.reg": 1.0}, 0.30), _search_trial("e5f6a7b8", {"ot.reg": 2.0}, 0.35)]
+    trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
+               for i, last in enumerate((0.31, 0.33))]
+    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
+                           "configs": ["a1b2c3d4"], "points": [{}] * 2}}
+    folder = write_sweep(tmp_path / "named", trials, knobs, spec=confirm, name="named")
+    assert "a1b2c3d4 +2" in confirm_table(folder) and "71594" not in confirm_table(folder)
+    report = write_report(folder).read_text()
+    assert "### #2 a1b2c3d4 seed 1  (finished; trials/71594_00000)" in report
+    assert "### #3 a1b2c3d4 seed 2  (finished; trials/71594_00001)" in report
+    zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
+    assert "### #2 a1b2c3d4 种子 1" in zh
+    page = write_dashboard(folder).read_text()
+    assert "<td class=\"l\">a1b2c3d4 seed 2</td>" in page and ">71594_00001<" not in page
+    # a group whose search trial does not count (it errored): the confirm trial that leads it is named too
+    sweep = load_sweep_dir(folder)
+    errored = [dataclasses.replace(t, status="error") if t.trial_id == "a1b2c3d4" else t for t in sweep.trials]
+    sweep = dataclasses.replace(sweep, trials=errored)
+    table = format_table(rank(sweep), sweep)
+    assert "a1b2c3d4 seed 1 +2" in table and "71594" not in table

@@ -32,6 +32,17 @@ class Trial:
     extra: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # rows sorted by step: {'step': int, metric: float}
 
+    def display_name(self, lang: str = "en") -> str:
+        """How tables name the trial: a confirm trial as `<search trial id> seed <s>`, the search trial whose
+        config it repeats and its training seed (Ray's own id, e.g. 71594_00000, says neither); others by id."""
+        origin = self.extra.get("confirm_of")
+        if not origin:
+            return self.trial_id
+        seed = self.extra.get("seed")
+        if seed is None:
+            return f"{origin} 的复跑" if lang == "zh" else f"confirm of {origin}"
+        return f"{origin} 种子 {seed}" if lang == "zh" else f"{origin} seed {seed}"
+
     def series(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of every report that has the metric, NaN/Inf included."""
         return [(r["step"], r[key]) for r in self.history if r.get(key) is not None]

@@ -249,7 +249,7 @@ def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
         success = _with_se(lead, extra) if extra else None
         iv = group.interval
         value = _with_se(lead, ranking.metric) if own_se and len(group.values) == 1 else _fmt(iv.mean if iv else None)
-        cells = [str(pos), lead.trial_id + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
+        cells = [str(pos), lead.display_name() + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
                  group.status, str(len(group.values)), value, interval_cell(iv),
                  f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
                  f"{best[0]:.4g}@{best[1]}" if best else "-", *([_fmt(success)] if extra else []),

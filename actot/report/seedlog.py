@@ -103,7 +103,7 @@ def trial_block(sweep: Sweep, trial: Trial, rank_no: int, lang: str) -> list[str
     t = TEXT[lang]
     status = trial.status + (f"; {trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
                              if trial.stop_rule else "")
-    head = f"### #{rank_no} {trial.trial_id}  ({status}; {Path('trials') / trial.trial_id})"
+    head = f"### #{rank_no} {trial.display_name(lang)}  ({status}; {Path('trials') / trial.trial_id})"
     lines = [head, f"- {t['config']}：" if lang == "zh" else f"- {t['config']}:"]
     lines += [f"  - {line}" for line in config_lines(sweep, trial)]
     lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
@@ -132,7 +132,9 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
         lines += trial_block(sweep, trial, pos, lang)
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
-    lines += [f"- {f.trial_id}: {f.zh if lang == 'zh' else f.en}" for f in findings] or [f"- {t['none']}"]
+    names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}
+    lines += [f"- {names.get(f.trial_id, f.trial_id)}: {f.zh if lang == 'zh' else f.en}" for f in findings] \
+        or [f"- {t['none']}"]
     summary = _sweep_summary(findings, len(sweep.trials), lang)
     lines += [f"- {t['sweep_level']}: {line}" for line in summary]
     lines += [f"- {line}" for line in rule_advice(sweep, lang)]
