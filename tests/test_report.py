@@ -502,3 +502,45 @@ def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
     sweep = dataclasses.replace(sweep, trials=errored)
     table = format_table(rank(sweep), sweep)
     assert "a1b2c3d4 seed 1 +2" in table and "71594" not in table
+
+
+def test_zh_report_has_chinese_table_headers_and_fixed_texts(fixture_dir):
+    text = write_report(fixture_dir, lang="zh").read_text(encoding="utf-8")
+    table = text[text.index("```\n") + 4:text.index("\n```", text.index("```\n"))]
+    head = table.splitlines()[0].split()
+    assert head[:4] == ["#", "试验", "状态", "n"] and "95%" in head and "说明" in head and "末" in head
+    for english in ("trial", "status", "interval", "why", "best@step", "finished", "ranked by", "lower is better",
+                    "too few trials", "best value"):
+        assert english not in table, english
+    assert "（按 末 离线评估L1 排名，越低越好；n = 每个配置计入的试验数）" in table
+    assert "n=2，无区间" in table and "试验太少，不足以给出 95% 区间" in table and "已停止" in table
+    assert "试验：6 完成，1 已停止。" in text and "### #1 t3  (完成；trials/t3)" in text
+    # the console and report.md keep English
+    assert "(ranked by last eval/avg_l1, lower is better" in write_report(fixture_dir).read_text()
+
+
+def test_finishing_a_confirm_stage_refreshes_every_report(tmp_path):
+    """The search wrote report.zh.md (lang=zh); the confirm stage, run without lang=zh, rewrites it too."""
+    import optuna
+
+    from actot.report import finish_sweep
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+    trials = [_search_trial("a1b2c3d4", {"ot.reg": 1.0}, 0.30), _search_trial("e5f6a7b8", {"ot.reg": 2.0}, 0.35)]
+    folder = write_sweep(tmp_path / "zh", trials, knobs, name="zh")
+    written = finish_sweep(folder, lang="zh")  # the end of the search
+    assert {"report_en", "report_zh"} <= set(written)
+    before = (folder / "report.zh.md").read_text(encoding="utf-8")
+    assert "a1b2c3d4 种子" not in before
+
+    from actot import sweepdir
+
+    trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
+               for i, last in enumerate((0.31, 0.33))]
+    sweepdir.write_rows(folder, sweepdir.rows_of({t["trial_id"]: {k: v for k, v in t.items() if k != "trial_id"}
+                                                  for t in trials}))
+    written = finish_sweep(folder, lang="en")  # the end of the confirm stage: stage=confirm, no lang=zh
+    assert written["report_zh"] == folder / "report.zh.md"
+    after = (folder / "report.zh.md").read_text(encoding="utf-8")
+    assert "a1b2c3d4 种子 1" in after and "a1b2c3d4 +2" in after and "状态" in after

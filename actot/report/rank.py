@@ -12,12 +12,13 @@ never outranks a finished one.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 
 from actot.errors import ActotError
 from actot.metrics import direction_for_ranking
 from actot.report.load import Sweep, Trial
-from actot.report.labels import Note
+from actot.report.labels import SCOPE_WORDS, TABLE, Note, label, status_word
 from actot.report.stats import MIN_INTERVAL_N, Interval, mean_interval, overlaps, prob_beats
 
 SCOPES = ("last", "best", "mean_last_k")
@@ -186,25 +187,29 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def why(trial: Trial, first: bool) -> str:
-    text = _why(trial, first)
+def why(trial: Trial, first: bool, lang: str = "en") -> str:
+    w = TABLE[lang]
+    text = _why(trial, first, lang)
     retries = trial.extra.get("retries")
     if retries:
         resumed = trial.extra.get("resumed_from")
-        text += f"; retried {retries}x" + (f", resumed from step {resumed}" if resumed is not None else "")
+        text += w["retried"].format(n=retries) + (w["resumed"].format(step=resumed) if resumed is not None else "")
     return text
 
 
-def _why(trial: Trial, first: bool) -> str:
+def _why(trial: Trial, first: bool, lang: str) -> str:
+    """Why the trial sits where it does; a rule's reason and the shadow rules' words stay as the rule wrote them."""
+    w = TABLE[lang]
     if trial.status == "stopped":
-        return f"{trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
+        return w["stopped_at"].format(rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason)
     if trial.status == "finished":
-        text = "best value" if first else "finished"
+        text = w["best_value"] if first else w["finished"]
         shadow = ", ".join(f"{d['rule']} would {d['action']} at step {d['step']}" for d in trial.shadow_decisions())
-        return text + (f"; flagged by {trial.flags}" if trial.flags else "") + (f"; shadow: {shadow}" if shadow else "")
+        return (text + (w["flagged"].format(rules=trial.flags) if trial.flags else "")
+                + (w["shadow"].format(what=shadow) if shadow else ""))
     if trial.status in ("non_finite", "error") and trial.stop_reason:
-        return f"{trial.status}: {trial.stop_reason}"
-    return trial.status
+        return f"{status_word(trial.status, lang)}: {trial.stop_reason}"
+    return status_word(trial.status, lang)
 
 
 def _with_se(trial: Trial, key: str) -> str | None:
@@ -223,14 +228,15 @@ def _has_se(sweep: Sweep, key: str) -> bool:
     return any(v > 0 for t in sweep.trials for _, v in t.finite(f"{key}_se"))
 
 
-def interval_cell(iv: Interval | None) -> str:
+def interval_cell(iv: Interval | None, lang: str = "en") -> str:
     if iv is None or iv.n < 2:
         return "-"
-    return f"[{iv.low:.4g}, {iv.high:.4g}]" if iv.has_width else f"n={iv.n}, no interval"
+    return f"[{iv.low:.4g}, {iv.high:.4g}]" if iv.has_width else TABLE[lang]["no_interval"].format(n=iv.n)
 
 
-def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
+def table_rows(ranking: Ranking, sweep: Sweep, lang: str = "en") -> tuple[list[str], list[dict]]:
     """Header and one row (dict by header) per config: what the console, Markdown and HTML tables show."""
+    w = TABLE[lang]
     knobs = sweep.knobs
     has_success = any(t.finite("eval/success") for t in sweep.trials)
     extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
@@ -238,10 +244,10 @@ def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
     # episode has none, and the header says so instead of a ±0 in every row
     one_episode = ranking.metric == "eval/avg_l1" and sweep.held_out_episodes() == 1
     own_se = ranking.scope == "last" and not one_episode and _has_se(sweep, ranking.metric)
-    header = ["#", "trial", "status", "n", f"{ranking.scope} {ranking.metric}" + (" (±se of one trial)" if own_se else "")
-              + (" (1 held-out episode: no se)" if one_episode else ""),
-              "95% interval", "P(#1 beats)",
-              "best@step", *([extra + "±se"] if extra else []), *[k.split(".", 1)[-1] for k in knobs], "why"]
+    value_head = (f"{SCOPE_WORDS[lang][ranking.scope]} {label(ranking.metric, lang)}" + (w["own_se"] if own_se else "")
+                  + (w["one_episode"] if one_episode else ""))
+    header = ["#", w["trial"], w["status"], "n", value_head, w["interval"], w["p_beats"], w["best_at"],
+              *([label(extra, lang) + w["se"]] if extra else []), *[k.split(".", 1)[-1] for k in knobs], w["why"]]
     rows = []
     for pos, group in enumerate(ranking.groups, start=1):
         lead = group.counted[0] if group.counted else group.trials[0]
@@ -249,24 +255,31 @@ def table_rows(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[dict]]:
         success = _with_se(lead, extra) if extra else None
         iv = group.interval
         value = _with_se(lead, ranking.metric) if own_se and len(group.values) == 1 else _fmt(iv.mean if iv else None)
-        cells = [str(pos), lead.display_name() + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
-                 group.status, str(len(group.values)), value, interval_cell(iv),
+        cells = [str(pos), lead.display_name(lang) + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
+                 status_word(group.status, lang), str(len(group.values)), value, interval_cell(iv, lang),
                  f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
                  f"{best[0]:.4g}@{best[1]}" if best else "-", *([_fmt(success)] if extra else []),
-                 *[_fmt(group.config.get(k)) for k in knobs], why(lead, pos == 1)]
+                 *[_fmt(group.config.get(k)) for k in knobs], why(lead, pos == 1, lang)]
         rows.append(dict(zip(header, cells)))
     return header, rows
 
 
-def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20) -> str:
-    header, rows = table_rows(ranking, sweep)
+def _width(text: str) -> int:
+    """Columns `text` takes in a monospaced table: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20, lang: str = "en") -> str:
+    """The ranked table as text, in `lang` (en or zh): headers, statuses, footer and notes."""
+    w = TABLE[lang]
+    header, rows = table_rows(ranking, sweep, lang)
     cells = [header] + [[r[h] for h in header] for r in rows[:limit]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header) - 1)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
-    lines.insert(1, "-" * min(160, len(lines[0])))
+    widths = [max(_width(r[i]) for r in cells) for i in range(len(header) - 1)]
+    lines = ["  ".join(c + " " * (n - _width(c)) for c, n in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
+    lines.insert(1, "-" * min(160, _width(lines[0])))
     if len(rows) > limit:
-        lines.append(f"... {len(rows) - limit} more config(s)")
-    better = "lower" if ranking.better == "min" else "higher"
-    lines.append(f"(ranked by {ranking.scope}{'' if ranking.scope != 'mean_last_k' else f' (k={ranking.k})'} "
-                 f"{ranking.metric}, {better} is better; n = trials counted per config)")
-    return "\n".join(lines + ranking.notes)
+        lines.append(w["more"].format(n=len(rows) - limit))
+    scope = SCOPE_WORDS[lang][ranking.scope] + ("" if ranking.scope != "mean_last_k" else f" (k={ranking.k})")
+    lines.append(w["footer"].format(scope=scope, metric=label(ranking.metric, lang),
+                                    better=w["lower"] if ranking.better == "min" else w["higher"]))
+    return "\n".join(lines + [note.in_lang(lang) if isinstance(note, Note) else note for note in ranking.notes])

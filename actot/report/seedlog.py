@@ -16,24 +16,32 @@ from actot.knobs import to_overrides
 from actot.metrics import direction
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
-from actot.report.labels import WORDS, label, ordered
+from actot.report.labels import TABLE, WORDS, label, ordered, status_word
 from actot.report.load import Sweep, Trial
 from actot.report.rank import Ranking, format_table
 
 LANGS = ("en", "zh")
+
+
+def report_file(lang: str) -> str:
+    """The report's file name in the sweep folder: report.md in English, report.<lang>.md otherwise."""
+    return "report.md" if lang == "en" else f"report.{lang}.md"
+
 TEXT = {
     "en": {"title": "ACT-OT sweep report: {name}", "config": "Config", "metrics": "Metrics", "ranking": "Ranking",
            "diagnosis": "Diagnosis", "importance": "Which knobs matter", "next": "Next steps",
            "trials": "Trials", "no_metrics": "no metric reported", "sweep_level": "Sweep",
            "next_space": "A follow-up search space is in `{path}` (each knob's comment says why its range moved): "
                          "`python run_sweep.py space={path}`",
-           "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag"},
+           "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag",
+           "intro": "Space `{space}` ({knobs}); metric `{metric}` ({mode}).", "curves": "{metric} and ot_pi_sum by step"},
     "zh": {"title": "ACT-OT 扫描报告：{name}", "config": "配置", "metrics": "结果", "ranking": "排名",
            "diagnosis": "诊断与结论", "importance": "哪些旋钮重要", "next": "下一步建议",
            "trials": "试验", "no_metrics": "没有上报指标", "sweep_level": "整体",
            "next_space": "后续搜索空间见 `{path}`（每个旋钮的注释说明其范围为何移动）："
                          "`python run_sweep.py space={path}`",
-           "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常"},
+           "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常",
+           "intro": "搜索空间 `{space}`（{knobs}）；指标 `{metric}`（{mode}）。", "curves": "{metric} 与 ot_pi_sum 随步数的变化"},
 }
 OT_LINES = (("window_size", "reg", "tau", "heuristic"), ("weight_embed", "weight_label", "lambda_ot"))
 
@@ -101,9 +109,10 @@ def config_lines(sweep: Sweep, trial: Trial) -> list[str]:
 
 def trial_block(sweep: Sweep, trial: Trial, rank_no: int, lang: str) -> list[str]:
     t = TEXT[lang]
-    status = trial.status + (f"; {trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
-                             if trial.stop_rule else "")
-    head = f"### #{rank_no} {trial.display_name(lang)}  ({status}; {Path('trials') / trial.trial_id})"
+    sep = "；" if lang == "zh" else "; "
+    status = status_word(trial.status, lang) + (sep + TABLE[lang]["stopped_at"].format(
+        rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason) if trial.stop_rule else "")
+    head = f"### #{rank_no} {trial.display_name(lang)}  ({status}{sep}{Path('trials') / trial.trial_id})"
     lines = [head, f"- {t['config']}：" if lang == "zh" else f"- {t['config']}:"]
     lines += [f"  - {line}" for line in config_lines(sweep, trial)]
     lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
@@ -122,11 +131,13 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     for trial in sweep.trials:
         counts[trial.status] = counts.get(trial.status, 0) + 1
     space = sweep.space
+    colon, comma, stop = ("：", "，", "。") if lang == "zh" else (": ", ", ", ".")
     lines = [f"# {t['title'].format(name=sweep.name)}", "",
-             f"Space `{space.get('name', '?')}` ({space.get('knobs', '')}); metric `{sweep.metric}` ({sweep.mode}). "
-             f"{t['trials']}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
-             + ("" if finished else " " + t["interrupted"]), "",
-             f"## {t['ranking']}", "", "```", format_table(ranking, sweep), "```", ""]
+             t["intro"].format(space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric,
+                               mode=sweep.mode)
+             + ("" if lang == "zh" else " ") + f"{t['trials']}{colon}" + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
+             + stop + ("" if finished else " " + t["interrupted"]), "",
+             f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang), "```", ""]
     order = [trial for group in ranking.groups for trial in group.trials]
     for pos, trial in enumerate(order, start=1):
         lines += trial_block(sweep, trial, pos, lang)
@@ -151,7 +162,7 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     if next_space is not None:
         lines.append(f"- {t['next_space'].format(path=next_space)}")
     if (sweep.path / "curves.png").is_file():
-        lines += ["", f"![{sweep.metric} and ot_pi_sum by step](curves.png)"]
+        lines += ["", f"![{t['curves'].format(metric=sweep.metric)}](curves.png)"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
