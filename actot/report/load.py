@@ -94,7 +94,14 @@ class Sweep:
         camera of the data: the embedded sim renders its CAMERAS; a LeRobot dataset's cameras are read from
         its meta/info.json (through `actot.data`, the format's owner) at data.target, the domain that is
         evaluated (the source must have as many). A dataset no longer there, or no data section: None.
+        Read once per Sweep (a report asks several times).
         """
+        if "_cameras" not in self.__dict__:
+            self.__dict__["_cameras"] = self._read_cameras()
+        cameras = self.__dict__["_cameras"]
+        return None if cameras is None else list(cameras)
+
+    def _read_cameras(self) -> list[str] | None:
         datas = [config.get("data") or {} for config in
                  filter(None, (sweepdir.trial_config(self.path, t.trial_id) for t in self.trials))]
         datas = datas or [self.resolved.get("train", {}).get("data") or {}]
