@@ -4,7 +4,9 @@ Trials (metric eval/avg_l1, min; knobs ot.reg and ot.tau):
 - t1   reg 2,    tau 10  finished, the seed's R1 numbers at steps 0, 50, 100
 - t2   reg 0.01, tau 0.02 stopped by pi_collapse at step 50 (its 0.30 flatters it)
 - t3-5 reg 1,    tau 5   finished, seeds 0, 1, 2: last eval/avg_l1 0.30, 0.31, 0.32
-- t6-7 reg 0.5,  tau 2   finished, seeds 0, 1: last 0.315, 0.34
+- t6-7 reg 0.5,  tau 2   finished, seeds 0, 1: last 0.315, 0.34 (n = 2: no interval)
+
+`write_sweep` writes any other hand-made sweep (confirm trials included) through actot.sweepdir.
 """
 
 from __future__ import annotations
@@ -98,5 +100,6 @@ def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None
         study.add_trial(optuna.trial.create_trial(
             params=t["params"], distributions=knobs, value=t["history"][-1]["eval/avg_l1"] if finished else None,
             state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED,
-            user_attrs={"ray_trial_id": t["trial_id"], **({"confirm_of": t["confirm_of"]} if t.get("confirm_of") else {})}))
+            user_attrs={"ray_trial_id": t["trial_id"],
+                        **({"confirm_of": t["confirm_of"]} if t.get("confirm_of") else {})}))
     return folder

@@ -34,14 +34,16 @@ TEXT = {
            "next_space": "A follow-up search space is in `{path}` (each knob's comment says why its range moved): "
                          "`python run_sweep.py space={path}`",
            "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag",
-           "intro": "Space `{space}` ({knobs}); metric `{metric}` ({mode}).", "curves": "{metric} and ot_pi_sum by step"},
+           "intro": "Space `{space}` ({knobs}); metric `{metric}` ({mode}).",
+           "curves": "{metric} and ot_pi_sum by step"},
     "zh": {"title": "ACT-OT 扫描报告：{name}", "config": "配置", "metrics": "结果", "ranking": "排名",
            "diagnosis": "诊断与结论", "importance": "哪些旋钮重要", "next": "下一步建议",
            "trials": "试验", "no_metrics": "没有上报指标", "sweep_level": "整体",
            "next_space": "后续搜索空间见 `{path}`（每个旋钮的注释说明其范围为何移动）："
                          "`python run_sweep.py space={path}`",
            "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常",
-           "intro": "搜索空间 `{space}`（{knobs}）；指标 `{metric}`（{mode}）。", "curves": "{metric} 与 ot_pi_sum 随步数的变化"},
+           "intro": "搜索空间 `{space}`（{knobs}）；指标 `{metric}`（{mode}）。",
+           "curves": "{metric} 与 ot_pi_sum 随步数的变化"},
 }
 OT_LINES = (("window_size", "reg", "tau", "heuristic"), ("weight_embed", "weight_label", "lambda_ot"))
 
@@ -135,7 +137,8 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     lines = [f"# {t['title'].format(name=sweep.name)}", "",
              t["intro"].format(space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric,
                                mode=sweep.mode)
-             + ("" if lang == "zh" else " ") + f"{t['trials']}{colon}" + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
+             + ("" if lang == "zh" else " ") + f"{t['trials']}{colon}"
+             + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
              + stop + ("" if finished else " " + t["interrupted"]), "",
              f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang), "```", ""]
     order = [trial for group in ranking.groups for trial in group.trials]
