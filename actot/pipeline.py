@@ -48,7 +48,8 @@ def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:
     except OSError as err:
         raise ActotError(f"{sweep_dir}: cannot write the report or the dashboard ({err.strerror or err}); the results "
                          f"are in results.parquet; free space, then run again with resume=true to write them") from err
-    say(f"results: {sweep_dir / 'results.parquet'}; report: {written[f'report_{cfg.lang}']}; "
+    reports = ", ".join(str(path) for key, path in written.items() if key.startswith("report_"))
+    say(f"results: {sweep_dir / 'results.parquet'}; report: {reports}; "
         f"dashboard: {written['dashboard']}; next search space: {written['next_space']}; "
         f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
     return written

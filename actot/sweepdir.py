@@ -37,6 +37,7 @@ CONFIRM_DIR = "confirm"          # Ray's state of the confirm stage
 TRIAL_RECORD = "trial.json"      # in a trial's folder: the driver's record of the trial
 TRIAL_HISTORY = "history.parquet"
 TRIAL_SUMMARY = "summary.json"
+TRIAL_CONFIG = "config.json"     # in a trial's folder: the trainer's training config (to_dict(TrainConfig))
 # The files only the driver writes (object storage keeps them in sync with the bucket).
 DRIVER_FILES = (SPEC_FILE, RESULTS_FILE, OPTUNA_FILE, "report.md", "report.zh.md", "next_space.yaml",
                 "dashboard.html", "curves.png")
@@ -213,13 +214,21 @@ def _history(folder: Path) -> list[dict]:
                     if (k == "step" or is_stored(k)) and v is not None} for r in rows), key=lambda r: r["step"])
 
 
+def trial_config(sweep_dir, trial_id: str) -> dict | None:
+    """The training config a trial ran with (its folder's config.json), or None when it wrote none."""
+    try:
+        config = json.loads((trial_dir(sweep_dir, trial_id) / TRIAL_CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def _from_config(folder: Path, knobs: list[str]) -> dict:
     """A trial's knob values from its training config (for a trial the driver never recorded)."""
     from actot.knobs import knob_value
 
-    try:
-        config = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
+    config = trial_config(folder.parent.parent, folder.name)
+    if config is None:
         return {}
     out = {}
     for knob in knobs:

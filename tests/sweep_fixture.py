@@ -4,7 +4,9 @@ Trials (metric eval/avg_l1, min; knobs ot.reg and ot.tau):
 - t1   reg 2,    tau 10  finished, the seed's R1 numbers at steps 0, 50, 100
 - t2   reg 0.01, tau 0.02 stopped by pi_collapse at step 50 (its 0.30 flatters it)
 - t3-5 reg 1,    tau 5   finished, seeds 0, 1, 2: last eval/avg_l1 0.30, 0.31, 0.32
-- t6-7 reg 0.5,  tau 2   finished, seeds 0, 1: last 0.315, 0.34
+- t6-7 reg 0.5,  tau 2   finished, seeds 0, 1: last 0.315, 0.34 (n = 2: no interval)
+
+`write_sweep` writes any other hand-made sweep (confirm trials included) through actot.sweepdir.
 """
 
 from __future__ import annotations
@@ -74,4 +76,30 @@ def build(folder: Path, name: str = "fixture") -> Path:
             value=None if stopped else trs[-1]["eval/avg_l1"],
             state=optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE,
             user_attrs={"ray_trial_id": tid}))
+    return folder
+
+
+def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None = None, name: str = "hand") -> Path:
+    """A sweep folder from trial dicts ({trial_id, params, status, seed, confirm_of, history: [{step, ...}]}),
+    written through actot.sweepdir (the format's owner), with each ended trial mirrored into optuna.db as the
+    sweep does (finished: COMPLETE with its last eval/avg_l1; stopped: PRUNED)."""
+    import optuna
+
+    from actot import sweepdir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records = {t["trial_id"]: {k: v for k, v in t.items() if k != "trial_id"} for t in trials}
+    sweepdir.write_rows(folder, sweepdir.rows_of(records))
+    sweepdir.write_spec(folder, {
+        "space": {"name": "hand_space", "params": {k: json.loads(optuna.distributions.distribution_to_json(d))
+                                                   for k, d in knobs.items()}, "fixed": {}},
+        "sweep": {"name": name, "metric": "eval/avg_l1", "mode": "min"}, "train": {"steps": 100}, **(spec or {})})
+    study = optuna.create_study(study_name=name, storage=f"sqlite:///{folder / 'optuna.db'}")
+    for t in trials:
+        finished = t["status"] == "finished"
+        study.add_trial(optuna.trial.create_trial(
+            params=t["params"], distributions=knobs, value=t["history"][-1]["eval/avg_l1"] if finished else None,
+            state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED,
+            user_attrs={"ray_trial_id": t["trial_id"],
+                        **({"confirm_of": t["confirm_of"]} if t.get("confirm_of") else {})}))
     return folder

@@ -59,9 +59,11 @@ def test_repeats_of_one_config_are_ranked_by_mean_with_interval(fixture_dir):
     assert lead.interval.mean == pytest.approx(0.31) and lead.interval.low == pytest.approx(0.30)
     assert second.interval.mean == pytest.approx(0.3275)
     assert second.p_leader_beats == pytest.approx(5 / 6)  # 0.32 loses to 0.315 only
-    assert any("cannot be told apart at this budget" in n and "#2" in n for n in ranking.notes)
+    # t6-7 ran with two seeds: no 95% interval from n = 2, so no "cannot be told apart" verdict either (issue 20)
+    assert any(n.startswith("#2 (n=2), #3 (n=1): too few trials for a 95% interval") for n in ranking.notes)
+    assert not any("cannot be told apart" in n for n in ranking.notes)
     table = ranked_table(fixture_dir)
-    assert "[0.3, 0.32]" in table and "0.83" in table and "cannot be told apart" in table
+    assert "[0.3, 0.32]" in table and "0.83" in table and "n=2, no interval" in table
 
 
 def test_scopes_and_directions(fixture_dir):
@@ -86,10 +88,58 @@ def test_intervals_that_do_not_overlap_are_said_to(tmp_path):
     def trial(tid, reg, last):
         return Trial(tid, {"ot.reg": reg}, "finished", history=[{"step": 0, "eval/avg_l1": 1.0},
                                                                 {"step": 10, "eval/avg_l1": last}])
-    trials = [trial("a0", 1.0, 0.10), trial("a1", 1.0, 0.11), trial("b0", 2.0, 0.50), trial("b1", 2.0, 0.52)]
+    trials = [trial("a0", 1.0, 0.10), trial("a1", 1.0, 0.11), trial("a2", 1.0, 0.12),
+              trial("b0", 2.0, 0.50), trial("b1", 2.0, 0.52), trial("b2", 2.0, 0.54)]
     ranking = rank(Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], trials, {}))
     assert ranking.groups[1].p_leader_beats == 1.0
     assert not any("cannot be told apart" in n for n in ranking.notes)
+    assert "#1's 95% interval overlaps none of the next configs' intervals." in ranking.notes
+
+
+def test_intervals_come_from_three_values_or_more(tmp_path):
+    """A "95% interval" from n = 2 is the two values' range: not shown, not compared (issue 20)."""
+    from actot.report.load import Sweep
+    from actot.report.rank import format_table
+
+    def trial(tid, reg, last):
+        return Trial(tid, {"ot.reg": reg}, "finished", history=[{"step": 0, "eval/avg_l1": 1.0},
+                                                                {"step": 10, "eval/avg_l1": last}])
+    two = [trial("a0", 1.0, 0.10), trial("a1", 1.0, 0.20), trial("b0", 2.0, 0.15), trial("b1", 2.0, 0.25)]
+    sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], two, {})
+    ranking = rank(sweep)
+    assert not ranking.groups[0].interval.has_width
+    table = format_table(ranking, sweep)
+    assert "n=2, no interval" in table and "[0.1, 0.2]" not in table and "cannot be told apart" not in table
+    assert any(n.startswith("The leader ran with 2 seeds: too few for a 95% interval") for n in ranking.notes)
+    three = two + [trial("a2", 1.0, 0.15), trial("b2", 2.0, 0.20)]  # overlapping intervals from 3 values each
+    sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], three, {})
+    ranking = rank(sweep)
+    assert ranking.groups[0].interval.has_width and ranking.groups[1].interval.has_width
+    assert any("#1 and #2 cannot be told apart at this budget" in n for n in ranking.notes)
+    assert "[0.1, 0.2]" in format_table(ranking, sweep)
+
+
+def test_no_plus_minus_zero_from_one_held_out_episode(tmp_path):
+    """eval/avg_l1_se is 0 with one held-out episode (no spread across one): the table says so, no ±0."""
+    from actot.report.load import Sweep
+    from actot.report.rank import format_table
+
+    def trial(tid, reg, last, se):
+        return Trial(tid, {"ot.reg": reg}, "finished", history=[
+            {"step": 0, "eval/avg_l1": 1.0, "eval/avg_l1_se": se},
+            {"step": 10, "eval/avg_l1": last, "eval/avg_l1_se": se, "eval/success": 0.0, "eval/success_se": 0.0}])
+    one = {"train": {"data": {"source": "/d/src", "target": "/d/tgt", "n_eval_target": 1}}}
+    sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], [trial("a", 1.0, 0.4, 0.0),
+                                                                   trial("b", 2.0, 0.5, 0.0)], one)
+    table = format_table(rank(sweep), sweep)
+    assert "±0" not in table and "last eval/avg_l1 (1 held-out episode: no se)" in table
+    assert "(±se of one trial)" not in table
+    # several held-out episodes: the SE is a measurement and is shown
+    many = {"train": {"data": {"source": None, "sim": {"n_eval": 8}}}}
+    sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], [trial("a", 1.0, 0.4, 0.031),
+                                                                   trial("b", 2.0, 0.5, 0.0)], many)
+    table = format_table(rank(sweep), sweep)
+    assert "(±se of one trial)" in table and "0.4±0.031" in table and "±0\n" not in table and "0.5 " in table
 
 
 # ------------------------------------------------------------------ the seed-format report
@@ -249,3 +299,248 @@ def test_a_metric_measured_once_per_trial_is_drawn_as_a_point(fixture_dir):
     success = [tr for tr in fig.data if len(tr.x or ()) == 1 and tr.mode == "markers" and tr.marker.symbol != "x"]
     assert success and all(list(tr.x) == [100] for tr in success)
     assert all(tr.mode == "lines" for tr in fig.data if len(tr.x or ()) > 1)
+
+
+def test_large_gradients_are_judged_against_the_trials_own_early_level():
+    """The seed's grad_norm > 100 fired on every policy=act trial (issue 20): now a trial is flagged only when
+    its gradients grew past its own early level, whatever the policy's scale."""
+    from actot.report.diagnose import diagnose_trial
+
+    def trial(tid, norms):
+        return Trial(tid, {"ot.reg": 1.0}, "finished",
+                     history=[{"step": 25 * (i + 1), "train/grad_norm": g} for i, g in enumerate(norms)])
+    full_act = trial("act", [900.0, 420.0, 310.0, 260.0, 240.0])   # above 100 throughout, falling: healthy
+    small = trial("small", [205.0, 52.0, 40.0, 30.0, 19.0])        # act_small's measured shape (bench/data)
+    growing = trial("growing", [30.0, 20.0, 18.0, 25.0, 48.0])     # below 100, but grew past its start
+    short = trial("short", [10.0, 20.0, 900.0])                    # too few reports to tell end from start
+    codes = {t.trial_id: {f.code for f in diagnose_trial(t)} for t in (full_act, small, growing, short)}
+    assert "grad_norm_large" not in codes["act"] | codes["small"] | codes["short"]
+    assert "grad_norm_large" in codes["growing"]
+    text = next(f.en for f in diagnose_trial(growing) if f.code == "grad_norm_large")
+    assert "last 48 > its early level 20" in text
+
+
+# ------------------------------------------------------------------ advice within reach (issue 20)
+def _advice_trials():
+    def trial(tid, rows, status="finished"):
+        return Trial(tid, {"ot.tau": 5.0}, status, history=[{"step": 25 * i, **r} for i, r in enumerate(rows)])
+    flat = trial("flat", [{"ot_pi_sum": 0.6, "ot_cost(state)": 1.0}, {"ot_pi_sum": 0.6, "ot_cost(state)": 0.98}])
+    grow = trial("grow", [{"train/grad_norm": g, "ot_pi_sum": 0.5} for g in (30.0, 20.0, 18.0, 25.0, 48.0)])
+    col = trial("col", [{"ot_pi_sum": 0.5}, {"ot_pi_sum": 0.01}])
+    return [flat, grow, col]
+
+
+def _advice(knobs, fixed, data):
+    from actot.report.diagnose import diagnose
+    from actot.report.load import Sweep
+
+    sweep = Sweep(Path("/nonexistent"), "s", "eval/avg_l1", "min", knobs, _advice_trials(),
+                  {"space": {"fixed": fixed}, "train": {"data": data, "ot": {"weight_label": 0.1}}})
+    return {(f.trial_id, f.code): f for f in diagnose(sweep)}
+
+
+def test_no_advice_for_a_knob_the_space_fixes_or_does_not_search():
+    # ot_full's shape: reg fixed, tau and weight_label searched; a dataset with cameras
+    found = _advice(["ot.tau", "ot.weight_label"], {"ot.reg": 2.0, "ot.heuristic": "hard"}, {"source": None})
+    assert found["grow", "grad_norm_large"].en.endswith(": lr x0.7")  # no "reg x1.3": reg is fixed
+    assert found["col", "collapsed"].en.endswith(": raise tau (e.g. to 20)")
+    flat = found["flat", "large_plan_flat_cost"].en
+    assert "lower weight_label (x0.5) or try embed-only (weight_label=0)" in flat and "reg" not in flat.split(":")[-1]
+    # reg neither searched nor fixed: held at the training config's value, so not advised either
+    found = _advice(["ot.tau"], {}, {"source": None})
+    assert "reg" not in found["grow", "grad_norm_large"].en.split(":")[-1]
+    assert "weight_label (x0.5)" not in found["flat", "large_plan_flat_cost"].en  # not searched
+    # every remedy out of reach: said, not advised
+    found = _advice(["ot.window_size"], {"ot.reg": 2.0, "ot.tau": [10.0, 10.0]}, {"source": None})
+    col = found["col", "collapsed"]
+    assert col.actions == [] and col.en.endswith(
+        "no advice within this sweep: ot.reg is fixed by the space; ot.tau is fixed by the space")
+
+
+def test_no_camera_advice_on_data_without_cameras(tmp_path):
+    from actot.report.load import Sweep
+    from conftest import SO101, need
+
+    found = _advice(["ot.tau", "ot.weight_label"], {}, {"source": "/d/src", "target": "/d/tgt", "cameras": []})
+    flat = found["flat", "large_plan_flat_cost"]
+    assert "embed-only" not in flat.en and "lower weight_label (x0.5)" in flat.en
+
+    # data.cameras null takes the dataset's cameras: read from its meta/info.json
+    import json
+    import shutil
+
+    so101 = need(SO101)
+    with_cams, state_only = tmp_path / "so101", tmp_path / "so101_state"
+    shutil.copytree(so101 / "meta", with_cams / "meta")
+    shutil.copytree(so101 / "meta", state_only / "meta")
+    info = json.loads((state_only / "meta/info.json").read_text())
+    info["features"] = {k: v for k, v in info["features"].items() if v["dtype"] not in ("video", "image")}
+    (state_only / "meta/info.json").write_text(json.dumps(info))
+
+    def cameras(data, trial_configs=None):
+        folder = tmp_path / f"sweep{len(list(tmp_path.iterdir()))}"
+        for tid, config in (trial_configs or {}).items():
+            (folder / "trials" / tid).mkdir(parents=True)
+            (folder / "trials" / tid / "config.json").write_text(json.dumps(config))
+        trials = [Trial(tid, {}, "finished") for tid in (trial_configs or {"t": None})]
+        return Sweep(folder, "s", "eval/avg_l1", "min", [], trials, {"train": {"data": data}}).data_cameras()
+    assert cameras({"source": str(state_only), "target": str(state_only), "cameras": None}) == []
+    assert cameras({"source": str(with_cams), "target": str(with_cams), "cameras": None}) == [
+        "observation.images.front", "observation.images.top"]
+    assert cameras({"source": None, "cameras": None}) == ["observation.images.top", "observation.images.side",
+                                                          "observation.images.wrist"]  # the embedded sim
+    # the trials' own configs say what they ran with
+    data = {"source": str(with_cams), "target": str(with_cams), "cameras": None}
+    assert cameras(data, {"a": {"data": {**data, "cameras": []}}, "b": {"data": {**data, "cameras": []}}}) == []
+    # a dataset that is gone: unknown, so camera advice is kept rather than wrongly dropped
+    assert cameras({"source": "/gone", "target": "/gone", "cameras": None}) is None
+
+
+def test_the_report_and_next_space_leave_a_fixed_lambda_ot_alone(fixture_dir):
+    import json
+
+    from actot.sweep.space import load_space
+
+    spec = json.loads((fixture_dir / "sweep.json").read_text())
+    spec["space"]["fixed"]["ot.lambda_ot"] = 0.1
+    (fixture_dir / "sweep.json").write_text(json.dumps(spec))
+    text = write_report(fixture_dir).read_text()
+    assert "stable" in text and "raise lambda_ot" not in text and "larger lambda_ot" not in text
+    assert "ot.lambda_ot is fixed by the space" in text
+    space = load_space(str(fixture_dir / "next_space.yaml"))
+    assert "ot.lambda_ot" not in space.distributions and space.fixed["ot.lambda_ot"] == 0.1
+
+
+# ------------------------------------------------------------------ the advisor on too little evidence (issue 20)
+def _search_trial(tid, params, last, seed=0, confirm_of=None, status="finished"):
+    return {"trial_id": tid, "params": params, "status": status, "seed": seed, "confirm_of": confirm_of,
+            "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5}, {"step": 100, "eval/avg_l1": last,
+                                                                          "ot_pi_sum": 0.5}]}
+
+
+def test_too_few_trials_keep_every_range_and_say_why(tmp_path):
+    """Three starting points that all used tau 10 (importance: too few) must not narrow tau to 5..20."""
+    import optuna
+
+    from actot.sweep.space import load_space
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.tau": optuna.distributions.FloatDistribution(0.005, 30.0, log=True),
+             "ot.window_size": optuna.distributions.IntDistribution(0, 30)}
+    trials = [_search_trial(f"p{i}", {"ot.tau": 10.0, "ot.window_size": w}, last)
+              for i, (w, last) in enumerate(((30, 0.4), (20, 0.45), (30, 0.5)))]
+    folder = write_sweep(tmp_path / "few", trials, knobs, name="few")
+    write_report(folder)
+    text = (folder / "next_space.yaml").read_text()
+    space = load_space(str(folder / "next_space.yaml"))
+    tau, window = space.distributions["ot.tau"], space.distributions["ot.window_size"]
+    assert (tau.low, tau.high, window.low, window.high) == (0.005, 30.0, 0, 30)
+    comment = text.split("\n  ot.tau:")[0].rsplit("\n", 1)[-1]
+    assert "kept: too few finished trials for knob importance: 3" in comment and "would be a guess" in comment
+
+
+def test_the_confirm_stages_leader_is_never_excluded(tmp_path):
+    """The search's one-seed order put window sizes 24-30 first; the confirm stage ranked window 4 first
+    (SO-101, issue 20). Its order comes first: 4 stays in the range and leads the next search."""
+    import optuna
+
+    from actot.sweep.space import load_space
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.window_size": optuna.distributions.IntDistribution(0, 30)}
+    search = [("A", 30, 0.20), ("B", 28, 0.22), ("C", 4, 0.23), ("G", 26, 0.24), ("H", 24, 0.245), ("D", 10, 0.40)]
+    trials = [_search_trial(tid, {"ot.window_size": w}, last) for tid, w, last in search]
+    repeats = {"A": (0.31, 0.33), "B": (0.30, 0.31), "C": (0.26, 0.27)}  # the confirm stage: top 3, 2 new seeds
+    trials += [_search_trial(f"{tid}{s}", {"ot.window_size": dict((t, w) for t, w, _ in search)[tid]}, last,
+                             seed=s, confirm_of=tid)
+               for tid, lasts in repeats.items() for s, last in enumerate(lasts, start=1)]
+    confirm = {"confirm": {"top_k": 3, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
+                           "configs": ["A", "B", "C"], "points": [{}] * 6}}
+    folder = write_sweep(tmp_path / "so101", trials, knobs, spec=confirm, name="so101")
+    sweep = load_sweep_dir(folder)
+    # the whole ranking puts two one-seed configs (26, 24) before the confirmed ones: the search's order alone
+    # would have narrowed window_size around 24-26 and dropped 4
+    assert [g.config["ot.window_size"] for g in rank(sweep).groups][:3] == [26, 24, 4]
+    write_report(folder)
+    text = (folder / "next_space.yaml").read_text()
+    space = load_space(str(folder / "next_space.yaml"))
+    window = space.distributions["ot.window_size"]
+    assert window.low <= 4 <= window.high
+    assert space.starting_points[0]["ot.window_size"] == 4 and space.point_names == ["leader-C"]
+    assert "the confirm stage's order first" in text and "as its confirm stage ranked it" in text
+
+
+def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
+    """Ray names confirm trials 71594_00000: tables show `<search trial> seed <s>` instead (issue 20)."""
+    import dataclasses
+
+    import optuna
+
+    from actot.report import write_dashboard
+    from actot.report.confirm import confirm_table
+    from actot.report.rank import format_table
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+    trials = [_search_trial("a1b2c3d4", {"ot.reg": 1.0}, 0.30), _search_trial("e5f6a7b8", {"ot.reg": 2.0}, 0.35)]
+    trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
+               for i, last in enumerate((0.31, 0.33))]
+    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
+                           "configs": ["a1b2c3d4"], "points": [{}] * 2}}
+    folder = write_sweep(tmp_path / "named", trials, knobs, spec=confirm, name="named")
+    assert "a1b2c3d4 +2" in confirm_table(folder) and "71594" not in confirm_table(folder)
+    report = write_report(folder).read_text()
+    assert "### #2 a1b2c3d4 seed 1  (finished; trials/71594_00000)" in report
+    assert "### #3 a1b2c3d4 seed 2  (finished; trials/71594_00001)" in report
+    zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
+    assert "### #2 a1b2c3d4 种子 1" in zh
+    page = write_dashboard(folder).read_text()
+    assert "<td class=\"l\">a1b2c3d4 seed 2</td>" in page and ">71594_00001<" not in page
+    # a group whose search trial does not count (it errored): the confirm trial that leads it is named too
+    sweep = load_sweep_dir(folder)
+    errored = [dataclasses.replace(t, status="error") if t.trial_id == "a1b2c3d4" else t for t in sweep.trials]
+    sweep = dataclasses.replace(sweep, trials=errored)
+    table = format_table(rank(sweep), sweep)
+    assert "a1b2c3d4 seed 1 +2" in table and "71594" not in table
+
+
+def test_zh_report_has_chinese_table_headers_and_fixed_texts(fixture_dir):
+    text = write_report(fixture_dir, lang="zh").read_text(encoding="utf-8")
+    table = text[text.index("```\n") + 4:text.index("\n```", text.index("```\n"))]
+    head = table.splitlines()[0].split()
+    assert head[:4] == ["#", "试验", "状态", "n"] and "95%" in head and "说明" in head and "末" in head
+    for english in ("trial", "status", "interval", "why", "best@step", "finished", "ranked by", "lower is better",
+                    "too few trials", "best value"):
+        assert english not in table, english
+    assert "（按 末 离线评估L1 排名，越低越好；n = 每个配置计入的试验数）" in table
+    assert "n=2，无区间" in table and "试验太少，不足以给出 95% 区间" in table and "已停止" in table
+    assert "试验：6 完成，1 已停止。" in text and "### #1 t3  (完成；trials/t3)" in text
+    # the console and report.md keep English
+    assert "(ranked by last eval/avg_l1, lower is better" in write_report(fixture_dir).read_text()
+
+
+def test_finishing_a_confirm_stage_refreshes_every_report(tmp_path):
+    """The search wrote report.zh.md (lang=zh); the confirm stage, run without lang=zh, rewrites it too."""
+    import optuna
+
+    from actot.report import finish_sweep
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+    trials = [_search_trial("a1b2c3d4", {"ot.reg": 1.0}, 0.30), _search_trial("e5f6a7b8", {"ot.reg": 2.0}, 0.35)]
+    folder = write_sweep(tmp_path / "zh", trials, knobs, name="zh")
+    written = finish_sweep(folder, lang="zh")  # the end of the search
+    assert {"report_en", "report_zh"} <= set(written)
+    before = (folder / "report.zh.md").read_text(encoding="utf-8")
+    assert "a1b2c3d4 种子" not in before
+
+    from actot import sweepdir
+
+    trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
+               for i, last in enumerate((0.31, 0.33))]
+    sweepdir.write_rows(folder, sweepdir.rows_of({t["trial_id"]: {k: v for k, v in t.items() if k != "trial_id"}
+                                                  for t in trials}))
+    written = finish_sweep(folder, lang="en")  # the end of the confirm stage: stage=confirm, no lang=zh
+    assert written["report_zh"] == folder / "report.zh.md"
+    after = (folder / "report.zh.md").read_text(encoding="utf-8")
+    assert "a1b2c3d4 种子 1" in after and "a1b2c3d4 +2" in after and "状态" in after

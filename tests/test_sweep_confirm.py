@@ -41,7 +41,8 @@ def test_confirm_table_on_known_numbers(tmp_path):
     assert ranking.groups[1].p_leader_beats == pytest.approx(5 / 6)  # 0.32 > 0.315 is the one lost pair
     text = confirm_table(folder)
     assert "confirm stage: the top 2 config(s)" in text and "0.83" in text and "t1 " not in text
-    assert "cannot be told apart" in text
+    # t6-7 has two values: no interval and no overlap verdict from n = 2, but said to be unsettled (issue 20)
+    assert "n=2, no interval" in text and "#2 (n=2): too few trials" in text and "cannot be told apart" not in text
 
 
 def test_confirm_keys_are_checked_before_anything_runs():

@@ -53,13 +53,13 @@ def write_report(sweep_dir, lang: str = "en", finished: bool = True, path: Path 
     """report.md (or report.zh.md) in the seed log's layout, with next_space.yaml beside it."""
     from actot.errors import ActotError
     from actot.report.advisor import write_next_space
-    from actot.report.seedlog import LANGS, write_seed_report
+    from actot.report.seedlog import LANGS, report_file, write_seed_report
 
     if lang not in LANGS:
         raise ActotError(f"command line: lang={lang!r} must be one of {', '.join(LANGS)}")
     sweep, ranking, importance = analyse(sweep_dir)
     space = write_next_space(sweep, ranking, importance)
-    path = Path(path or sweep.path / ("report.md" if lang == "en" else f"report.{lang}.md"))
+    path = Path(path or sweep.path / report_file(lang))
     return write_seed_report(sweep, ranking, importance, path, lang, finished, next_space=space)
 
 
@@ -71,18 +71,20 @@ def write_dashboard(sweep_dir, path: Path | None = None) -> Path:
 
 
 def finish_sweep(sweep_dir, lang: str = "en", finished: bool = True) -> dict:
-    """Everything the end of a sweep writes: curves.png, report(s), next_space.yaml, dashboard.html."""
+    """Everything the end of a sweep (or of its confirm stage) writes: curves.png, next_space.yaml, dashboard.html,
+    report.md, the report in `lang`, and every other report already in the folder: a confirm stage run without
+    the search's lang=zh still refreshes its report.zh.md, which would otherwise keep the search's ranking."""
     from actot.report.advisor import write_next_space
     from actot.report.curves import plot_curves
     from actot.report.dashboard import write_dashboard as write
-    from actot.report.seedlog import write_seed_report
+    from actot.report.seedlog import LANGS, report_file, write_seed_report
 
     sweep, ranking, importance = analyse(sweep_dir)
     out = {"curves": plot_curves(sweep), "next_space": write_next_space(sweep, ranking, importance)}
-    for one in dict.fromkeys(("en", lang)):
-        name = "report.md" if one == "en" else f"report.{one}.md"
-        out[f"report_{one}"] = write_seed_report(sweep, ranking, importance, sweep.path / name, one, finished,
-                                                 next_space=out["next_space"])
+    present = [one for one in LANGS if (sweep.path / report_file(one)).is_file()]
+    for one in dict.fromkeys(("en", lang, *present)):
+        out[f"report_{one}"] = write_seed_report(sweep, ranking, importance, sweep.path / report_file(one), one,
+                                                 finished, next_space=out["next_space"])
     out["dashboard"] = write(sweep, ranking, importance)
     out["wandb"] = _publish_to_wandb(sweep, ranking)
     return out

@@ -5,9 +5,16 @@ the finished configs that did not collapse, at least one, at most 5) widened by 
 or by a quarter of the old width on a linear one; it stays inside the old range except on a
 side where a best config sat at the old bound, where it may go past it. Knobs with little
 importance keep their range. Collapsed plans keep the low end of reg/tau above them. When the
-best configs are stable (`diagnose.py`) and lambda_ot is not searched, lambda_ot is added, the
-seed log's next step. Each knob's comment says why its range moved; the leader is the first
-starting point. `python run_sweep.py space=sweeps_out/NAME/next_space.yaml` runs it.
+best configs are stable (`diagnose.py`) and lambda_ot is neither searched nor fixed, lambda_ot is
+added, the seed log's next step. Each knob's comment says why its range moved; the leader is the
+first starting point. `python run_sweep.py space=sweeps_out/NAME/next_space.yaml` runs it.
+
+Two things keep it from narrowing on too little: where the importance could not be computed (too
+few finished trials: `importance.py`), every range is kept and its comment says why, since a span
+of two or three configs, often the space's own starting points, is no evidence about the rest of
+the range. And where a confirm stage ran, its order (configs by their mean over seeds) comes before
+the search's one-seed order: the best configs are the confirmed ones first, so the config the
+confirm stage ranked first is the starting point and its values stay inside every range.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import math
 from pathlib import Path
 
 from actot.knobs import training_key
+from actot.report.confirm import confirm_ranking
 from actot.report.diagnose import diagnose
 from actot.report.importance import Importance
 from actot.report.load import Sweep
@@ -131,11 +139,22 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     dists = distributions(sweep)
     findings = diagnose(sweep)
     collapsed = {f.trial_id for f in findings if f.code == "collapsed"}
-    stable = {f.trial_id for f in findings if f.code == "stable"}
-    good_groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None
-                   and not any(t.trial_id in collapsed for t in g.counted)]
+    stable = {f.trial_id for f in findings if f.code == "stable" and f.actions}  # no actions: lambda_ot is fixed
+
+    def healthy(groups):
+        return [g for g in groups if g.status == "finished" and g.interval is not None
+                and not any(t.trial_id in collapsed for t in g.counted)]
+    good_groups = healthy(ranking.groups)
+    confirmed = confirm_ranking(sweep)
+    if confirmed is not None:  # the confirm stage's order (means over seeds) outranks the search's one-seed order
+        first = healthy(confirmed.groups)
+        keys = {tuple(g.config.items()) for g in first}
+        good_groups = first + [g for g in good_groups if tuple(g.config.items()) not in keys]
     top = good_groups[:min(5, max(2, math.ceil(len(good_groups) / 3)))]
     top_trials = [t for g in top for t in g.counted]
+    best = "best config(s)" + (" (the confirm stage's order first)" if confirmed is not None else "")
+    too_few = (f"kept: {importance.note}; narrowing it to the span of {len(top)} config(s) would be a guess"
+               if not importance.values else None)
     params: dict[str, tuple[dict, str]] = {}
     for knob, dist in dists.items():
         key = training_key(knob)
@@ -144,11 +163,14 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
         members = [k for k in dists if training_key(k) == key]
         old = _describe(dist)
         if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            spec, why = _categorical(dist, members, sweep, collapsed, top_trials)
+            spec, why = (({"type": "categorical", "choices": list(dist.choices)}, too_few) if too_few is not None
+                         else _categorical(dist, members, sweep, collapsed, top_trials))
         else:
             good = [t.params[k] for t in top_trials for k in members if isinstance(t.params.get(k), (int, float))]
             imp = max((importance.values.get(k, 0.0) for k in members), default=0.0)
-            if not good:
+            if too_few is not None:
+                spec, why = _spec(dist, dist.low, dist.high), too_few
+            elif not good:
                 spec, why = _spec(dist, dist.low, dist.high), "kept: no finished, non-collapsed config to learn from"
             elif importance.values and len(importance.values) > 1 and imp < LOW_IMPORTANCE:
                 spec, why = _spec(dist, dist.low, dist.high), (f"kept: importance {imp:.2f} over "
@@ -156,7 +178,7 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
             else:
                 low, high, notes = _new_range(dist, good)
                 span = f"{min(good):.3g}" if min(good) == max(good) else f"{min(good):.3g}..{max(good):.3g}"
-                reasons = [f"the {len(top)} best config(s) had {span}"]
+                reasons = [f"the {len(top)} {best} had {span}"]
                 bad = [t.params[k] for t in sweep.trials if t.trial_id in collapsed for k in members
                        if isinstance(t.params.get(k), (int, float))]
                 if bad and key in ("ot.reg", "ot.tau") and max(bad) < min(good):
@@ -177,7 +199,7 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     fixed = dict(sweep.space.get("fixed") or {})
     top_stable = [t for t in top_trials if t.trial_id in stable]
     if top_stable and "ot.lambda_ot" not in params:
-        current = float(fixed.pop("ot.lambda_ot", sweep.resolved.get("train", {}).get("ot", {}).get("lambda_ot", 0.1)))
+        current = float(sweep.resolved.get("train", {}).get("ot", {}).get("lambda_ot", 0.1))
         spec = {"type": "float", "low": _num(current), "high": _num(max(0.2, 3 * current))}
         params["ot.lambda_ot"] = (spec, f"ot.lambda_ot {current:g} -> {_describe_spec(spec)}: added, "
                                         f"{len(top_stable)} of the best configs were stable (healthy plan, eval L1 down "
@@ -191,7 +213,8 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
         lines += [f"  # {comment}", f"  {key}: {json.dumps(spec)}"]
     lines.append(f"fixed: {json.dumps(fixed)}")
     if point:
-        lines += ["starting_points:", f"  - {json.dumps(point)}   # the leader of {sweep.name}"]
+        lines += ["starting_points:", f"  - {json.dumps(point)}   # the leader of {sweep.name}"
+                  + (", as its confirm stage ranked it" if confirmed is not None else "")]
     return "\n".join(lines) + "\n", point
 
 

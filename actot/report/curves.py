@@ -22,7 +22,7 @@ def plot_curves(sweep: Sweep, path: Path | None = None) -> Path | None:
         for ax, key in zip(axes, (sweep.metric, "ot_pi_sum")):
             points = trial.finite(key)
             if points:
-                ax.plot(*zip(*points), style, label=trial.trial_id if ax is axes[0] else None, alpha=0.8)
+                ax.plot(*zip(*points), style, label=trial.display_name() if ax is axes[0] else None, alpha=0.8)
     for ax, key in zip(axes, (sweep.metric, "ot_pi_sum")):
         ax.set_xlabel("step")
         ax.set_ylabel(key)

@@ -20,7 +20,7 @@ from actot.report.diagnose import diagnose
 from actot.report.importance import Importance, importance_lines
 from actot.report.labels import SEED_ORDER, ordered
 from actot.report.load import Sweep
-from actot.report.rank import Ranking, trial_value, why
+from actot.report.rank import Ranking, interval_cell, trial_value, why
 
 SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
@@ -57,10 +57,10 @@ def _table(sweep: Sweep, ranking: Ranking) -> str:
         iv = group.interval
         for trial in group.trials:
             value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
-            cells = [(str(pos), pos), (trial.trial_id, None), (trial.status, None),
+            cells = [(str(pos), pos), (trial.display_name(), None), (trial.status, None),
                      (f"{value:.4g}" if value is not None else "-", value),
                      (f"{iv.mean:.4g}" if iv else "-", iv.mean if iv else None),
-                     (f"[{iv.low:.4g}, {iv.high:.4g}]" if iv and iv.has_width else "-", iv.low if iv else None),
+                     (interval_cell(iv), iv.low if iv and iv.has_width else None),
                      (str(len(group.values)), None),
                      (f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-", None),
                      *[(f"{trial.params[k]:.4g}" if isinstance(trial.params.get(k), float) else
@@ -125,7 +125,7 @@ def _curves(sweep: Sweep):
             # One point (eval/success measured at the last step only) draws no line: show it as a marker.
             fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points],
                                      mode="lines" if len(points) > 1 else "markers",
-                                     name=trial.trial_id, legendgroup=trial.trial_id, showlegend=i == 0,
+                                     name=trial.display_name(), legendgroup=trial.trial_id, showlegend=i == 0,
                                      line=dict(color=color, dash=dash)), row=r, col=c)
             if trial.stop_step is not None:
                 at = [p for p in points if p[0] == trial.stop_step] or points[-1:]
@@ -146,7 +146,7 @@ def _plan_mass(sweep: Sweep):
             points = trial.finite(key)
             if points:
                 fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
-                                         name=f"{trial.trial_id} {key}", legendgroup=trial.trial_id,
+                                         name=f"{trial.display_name()} {key}", legendgroup=trial.trial_id,
                                          line=dict(color=color, dash=dash)))
     if not fig.data:
         return None
@@ -184,8 +184,10 @@ def write_dashboard(sweep: Sweep, ranking: Ranking, importance: Importance, path
     sections.append("<section><h2>Importance</h2><ul>" + "".join(
         f"<li>{html.escape(line)}</li>" for line in importance_lines(importance)) + "</ul></section>")
     findings = diagnose(sweep)
+    names = {trial.trial_id: trial.display_name() for trial in sweep.trials}
     sections.append("<section><h2>Diagnosis</h2><ul>" + "".join(
-        f"<li><b>{html.escape(f.trial_id)}</b>: {html.escape(f.en)}</li>" for f in findings) + "</ul>"
+        f"<li><b>{html.escape(names.get(f.trial_id, f.trial_id))}</b>: {html.escape(f.en)}</li>" for f in findings)
+        + "</ul>"
         f"<p>Files: <code>report.md</code>, <code>next_space.yaml</code>, <code>results.parquet</code>; the Optuna "
         f"study: <code>optuna-dashboard sqlite:///{html.escape(str(sweep.path / 'optuna.db'))}</code></p></section>")
     page = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(sweep.name)}</title>"

@@ -4,18 +4,38 @@ The thresholds are the seed authors' (their log and their own fork's hand rules)
 mass `ot_pi_sum` ends below 0.1 has collapsed (OT is nearly off: raise reg or tau); a large plan
 (> 0.3) whose `ot_cost(state)` falls by less than 10% aligns the wrong things (lower weight_label
 or go embed-only); a finished run with a healthy plan and an offline eval L1 down by at least 10%
-is stable, ready for a larger lambda_ot; an eval L1 that moved by less than 2% has stalled; a
-gradient norm above 100 wants a larger reg and a smaller lr. One rule is ours, from the benchmark
+is stable, ready for a larger lambda_ot; an eval L1 that moved by less than 2% has stalled; large
+gradients want a larger reg and a smaller lr. One rule is ours, from the benchmark
 (bench/RESULTS.md): camera embeddings that end below a tenth of their untrained size
 (`ot_embed_shrink`) mean OT lowers its loss by shrinking them, not by aligning them; such a run is
 not "stable, ready for a larger lambda_ot". Each finding carries a code and English and Chinese
 text; the advisor reads the codes (collapsed, stable) when it writes the next search space.
+
+"Large gradients" is scaled to the trial, not the seed's fixed `train/grad_norm > 100`. A gradient
+norm's size follows the policy (its parameter count: `act` is LeRobot's full size, 512 wide with a
+full ResNet-18, `act_small` 64 wide; the fixed threshold flagged every `policy=act` trial on real
+data, issue 20) and the data's normalisation, so no one number holds across presets and datasets,
+and only `act_small` has measured values. What is wrong in every policy is gradients that grow while
+training: the finding fires when a trial's last grad norm is above its own early level (the median
+of its first 3 reports, once it has more than 3). In all 191 runs of bench/data (act_small, CPU and
+H200, lambda_ot 0 to 0.8, 400 and 1500 steps) the last grad norm ended at 0.04-0.34 of that early
+level, so 1x leaves a 3x margin. We chose this over thresholds per preset because those would need
+every preset measured on every dataset, and would still miss a run whose gradients grow from a low start.
+
+Advice names only what the sweep can act on (`AdviceScope`): never a key the space fixes (`fixed:`);
+a nudge of an OT knob (reg x1.3, raise tau) only where the space searches it, since an OT knob it
+leaves out is held at the training config's value as if fixed; lambda_ot's raise after stable runs
+also where it is not searched, since next_space.yaml then adds it; a switch to another variant
+(ot.embed_norm=l2, embed-only) where it is not already set; training settings (steps, lr) unless
+fixed; and nothing about camera embeddings (embed-only, embed_norm) when the trials had no camera
+(`Sweep.data_cameras`). A finding whose every remedy is out of reach says so instead of advising.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from actot.knobs import training_key
 from actot.report.load import Sweep, Trial
 from actot.rules import first_decisions, parse_rule
 
@@ -24,28 +44,147 @@ LARGE_PLAN_ABOVE = 0.3
 COST_FALL_NEEDED = -0.10
 STABLE_L1_GAIN = 0.10
 STALLED_L1_GAIN = 0.02
-GRAD_NORM_LARGE = 100.0
+GRAD_GROWTH = 1.0        # last train/grad_norm above this multiple of the trial's own early level
+GRAD_EARLY_REPORTS = 3   # the early level: the median of this many first reports
 EMBED_COLLAPSE = parse_rule("embed_collapse")  # ours, not the seed's: the built-in rule's test (bench/RESULTS.md)
 
-# The seed log's advice per rule that stopped trials (the console's end-of-sweep lines).
-ADVICE = {
-    "pi_collapse": "the plan lost its mass: raise ot.reg (e.g. to 3) or ot.tau (e.g. to 20), keep the diagonal prior",
-    "ot_cost_diverging": "the state-space OT cost kept rising: lower ot.weight_label, or try embed-only (weight_label=0), "
-                         "or lower ot.reg slightly",
-    "non_finite": "a metric became NaN/Inf: lower the learning rate or lambda_ot, or raise ot.reg",
-    "embed_collapse": "OT lowers its loss by shrinking the camera embeddings, not by aligning them: set "
-                      "ot.embed_norm=l2 (on the embedded benchmark it keeps them and co-training's success), "
-                      "or lower lambda_ot (docs/ot.md)",
-    "asha": "ASHA judged these behind their peers at a rung; more steps or a larger grace_period would tell more",
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to try, in both languages, and the training key it changes.
+
+    tune: it moves an OT knob's value (x1.3, raise to 3), so the space must search the knob.
+    value: a switch sets the key to this value, and is moot where the sweep already ran with it.
+    cameras: it is about camera embeddings, moot on data without cameras."""
+
+    key: str
+    en: str
+    zh: str
+    tune: bool = False
+    value: object = None
+    cameras: bool = False
+
+
+def _tune(key, en, zh):
+    return Action(key, en, zh, tune=True)
+
+
+RAISE_REG = _tune("ot.reg", "raise reg (e.g. to 3)", "提高 reg（如到 3.0）")
+RAISE_TAU = _tune("ot.tau", "raise tau (e.g. to 20)", "提高 tau（如到 20）")
+REG_UP = _tune("ot.reg", "reg x1.3", "reg ×1.3")
+REG_DOWN = _tune("ot.reg", "lower reg slightly", "略降 reg")
+LABEL_DOWN = _tune("ot.weight_label", "lower weight_label (x0.5)", "减小 weight_label（×0.5）")
+LAMBDA_DOWN = _tune("ot.lambda_ot", "lower lambda_ot", "降低 λ_ot")
+EMBED_ONLY = Action("ot.weight_label", "try embed-only (weight_label=0)", "仅用 embedding（weight_label=0）做对照",
+                    value=0.0, cameras=True)
+EMBED_L2 = Action("ot.embed_norm", "set ot.embed_norm=l2 (on the embedded benchmark it keeps the camera embeddings and "
+                  "co-training's success; docs/ot.md)", "设 ot.embed_norm=l2", value="l2", cameras=True)
+LAMBDA_UP = Action("ot.lambda_ot", "ready for a larger lambda_ot (e.g. 0.1 -> 0.2)", "可把 λ_ot 提升（如 0.1→0.2）放大 OT 作用")
+LR_DOWN = Action("lr", "lr x0.7", "学习率 ×0.7")
+LR_LOWER = Action("lr", "lower the learning rate", "降低学习率")
+LR_UP = Action("lr", "lr x1.4", "学习率 ×1.4")
+MORE_STEPS = Action("steps", "more steps", "增加步数")
+GRACE = Action("grace_period", "a larger grace_period", "更大的 grace_period")
+
+# What each finding (by code) and each rule that stopped or flagged trials advises; " or " between them.
+ACTIONS = {
+    "collapsed": (RAISE_REG, RAISE_TAU),
+    "large_plan_flat_cost": (LABEL_DOWN, EMBED_ONLY, REG_DOWN),
+    "embed_collapse": (EMBED_L2, LAMBDA_DOWN),
+    "diverging": (LABEL_DOWN, EMBED_ONLY, REG_DOWN),
+    "non_finite": (LR_LOWER, LAMBDA_DOWN, RAISE_REG),
+    "l1_stalled": (MORE_STEPS, LR_UP),
+    "grad_norm_large": (REG_UP, LR_DOWN),
+    "stable": (LAMBDA_UP,),
+    "asha": (MORE_STEPS, GRACE),
 }
+RULE_FINDINGS = {"pi_collapse": "collapsed", "ot_cost_diverging": "diverging", "non_finite": "non_finite",
+                 "embed_collapse": "embed_collapse", "asha": "asha"}
+RULE_TEXT = {  # the console's end-of-sweep line per rule: what it means; the actions follow
+    "pi_collapse": ("the plan lost its mass (keep the diagonal prior)", "π 失去质量（保持对角先验）"),
+    "ot_cost_diverging": ("the state-space OT cost kept rising", "状态空间 OT cost 持续上升"),
+    "non_finite": ("a metric became NaN/Inf", "指标出现 NaN/Inf"),
+    "embed_collapse": ("OT lowers its loss by shrinking the embeddings, not by aligning them",
+                       "OT 靠缩小而非对齐 embedding 降低损失"),
+    "asha": ("ASHA judged these behind their peers at a rung", "ASHA 在某一级判定它们落后于同伴"),
+}
+
+
+@dataclass(frozen=True)
+class AdviceScope:
+    """What a sweep's advice may name: the training keys its space searches and fixes, the training config it
+    ran with (sweep.json), and its cameras ([] none, None unknown). `everything()`: no sweep, no limits."""
+
+    searched: frozenset = frozenset()
+    fixed: frozenset = frozenset()
+    train: dict = field(default_factory=dict)
+    cameras: tuple | None = None
+    limited: bool = True
+
+    @classmethod
+    def everything(cls) -> "AdviceScope":
+        return cls(limited=False)
+
+    @classmethod
+    def of(cls, sweep: Sweep) -> "AdviceScope":
+        cameras = sweep.data_cameras()
+        return cls(searched=frozenset(training_key(k) for k in sweep.knobs),
+                   fixed=frozenset(training_key(k) for k in (sweep.space.get("fixed") or {})),
+                   train=sweep.resolved.get("train") or {},
+                   cameras=None if cameras is None else tuple(cameras))
+
+    def _current(self, key: str):
+        node = self.train
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def blocked(self, action: Action) -> str | None:
+        """Why the sweep cannot act on `action` (a short clause), or None when it can."""
+        if not self.limited:
+            return None
+        if action.cameras and self.cameras == ():
+            return "the data has no camera"
+        if action.key in self.fixed:
+            return f"{action.key} is fixed by the space"
+        if action.tune and action.key.startswith("ot.") and action.key not in self.searched:
+            return f"{action.key} is not searched"
+        if action.value is not None and action.key not in self.searched and self._current(action.key) == action.value:
+            return f"{action.key} is already {action.value}"
+        return None
+
+    def allowed(self, actions) -> tuple[list[Action], list[str]]:
+        """(the actions the sweep can act on, why each other one is left out)."""
+        ok, why = [], []
+        for action in actions:
+            reason = self.blocked(action)
+            if reason is None:
+                ok.append(action)
+            elif reason not in why:
+                why.append(reason)
+        return ok, why
 
 
 @dataclass
 class Finding:
     code: str            # collapsed, large_plan_flat_cost, stable, l1_stalled, grad_norm_large, non_finite, diverging
     trial_id: str
-    en: str
+    en: str              # what was seen, then what to try (or why nothing is advised)
     zh: str
+    actions: list[Action] = field(default_factory=list)  # what to try, those the sweep can act on
+
+
+def _finding(code: str, trial_id: str, seen_en: str, seen_zh: str, scope: AdviceScope) -> Finding:
+    actions, why = scope.allowed(ACTIONS[code])
+    if actions:
+        en = " or ".join(a.en for a in actions)
+        zh = "，或".join(a.zh for a in actions)
+    else:
+        en = "no advice within this sweep: " + "; ".join(why)
+        zh = "此扫描内无可行建议：" + "；".join(why)
+    return Finding(code, trial_id, f"{seen_en}: {en}", f"{seen_zh}：{zh}", actions)
 
 
 def _first_last(trial: Trial, key: str):
@@ -59,67 +198,78 @@ def _change(first, last) -> float | None:
     return (last - first) / abs(first)
 
 
-def diagnose_trial(trial: Trial) -> list[Finding]:
+def grad_norm_growth(trial: Trial) -> tuple[float, float] | None:
+    """(last train/grad_norm, the trial's early level: the median of its first GRAD_EARLY_REPORTS reports);
+    None when it has too few reports to tell its end from its start."""
+    values = [v for _, v in trial.finite("train/grad_norm")]
+    if len(values) <= GRAD_EARLY_REPORTS:
+        return None
+    early = sorted(values[:GRAD_EARLY_REPORTS])[GRAD_EARLY_REPORTS // 2]
+    return values[-1], early
+
+
+def diagnose_trial(trial: Trial, scope: AdviceScope | None = None) -> list[Finding]:
+    """The seed log's findings for one trial; their advice limited to what `scope` allows (none: no limit)."""
+    scope = scope or AdviceScope.everything()
     out = []
     _, pi_last = _first_last(trial, "ot_pi_sum")
     cost_change = _change(*_first_last(trial, "ot_cost(state)"))
     l1_first, l1_last = _first_last(trial, "eval/avg_l1")
     l1_gain = None if _change(l1_first, l1_last) is None else -_change(l1_first, l1_last)
-    _, grad = _first_last(trial, "train/grad_norm")
+    grad = grad_norm_growth(trial)
     tid = trial.trial_id
     collapsed = trial.stop_rule == "pi_collapse" or (pi_last is not None and pi_last < COLLAPSE_BELOW)
     if trial.status == "non_finite" or trial.stop_rule == "non_finite":
-        out.append(Finding("non_finite", tid, "a metric became NaN/Inf: lower lr or lambda_ot, or raise reg",
-                           "指标出现 NaN/Inf：降低学习率或 λ_ot，或提高 reg"))
+        out.append(_finding("non_finite", tid, "a metric became NaN/Inf", "指标出现 NaN/Inf", scope))
     if collapsed:
-        out.append(Finding("collapsed", tid,
-                           f"collapsed plan (ot_pi_sum last={pi_last:.3g} < {COLLAPSE_BELOW}): raise reg (e.g. to 3) "
-                           "or tau (e.g. to 20), keep heuristic",
-                           f"π 塌缩（π总和 末={pi_last:.3g} < {COLLAPSE_BELOW}）：提高 reg（如到 3.0）或 tau（如到 20），"
-                           "并保持 heuristic") if pi_last is not None else
-                   Finding("collapsed", tid, "collapsed plan (stopped by pi_collapse): raise reg or tau",
-                           "π 塌缩（被 pi_collapse 停止）：提高 reg 或 tau"))
+        out.append(_finding("collapsed", tid, f"collapsed plan (ot_pi_sum last={pi_last:.3g} < {COLLAPSE_BELOW}; keep "
+                                              "heuristic)", f"π 塌缩（π总和 末={pi_last:.3g} < {COLLAPSE_BELOW}；保持 "
+                                                            "heuristic）", scope) if pi_last is not None else
+                   _finding("collapsed", tid, "collapsed plan (stopped by pi_collapse)", "π 塌缩（被 pi_collapse 停止）",
+                            scope))
     elif pi_last is not None and pi_last > LARGE_PLAN_ABOVE and cost_change is not None and cost_change > COST_FALL_NEEDED:
-        out.append(Finding("large_plan_flat_cost", tid,
-                           f"large plan (ot_pi_sum last={pi_last:.3g}) but ot_cost(state) changed {cost_change:+.1%}, "
-                           "not down 10%: lower weight_label (x0.5) or try embed-only (weight_label=0); lower reg slightly",
-                           f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%："
-                           "减小 weight_label（×0.5）或仅用 embedding 做对照；必要时略降 reg"))
+        out.append(_finding("large_plan_flat_cost", tid,
+                            f"large plan (ot_pi_sum last={pi_last:.3g}) but ot_cost(state) changed {cost_change:+.1%}, "
+                            "not down 10%",
+                            f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%", scope))
     shrunk = first_decisions([EMBED_COLLAPSE], trial.history) if trial.finite("ot_embed_shrink") else []
     if shrunk:  # the same test as the rule's, so the report and the sweep's flag agree
         _, shrink = _first_last(trial, "ot_embed_shrink")
-        out.append(Finding("embed_collapse", tid,
-                           f"embeddings shrank below {EMBED_COLLAPSE.value:g} of their untrained size ({shrunk[0].reason}; "
-                           f"last {shrink:.2g}): " + ADVICE["embed_collapse"],
-                           f"embedding 收缩到初始大小的 {EMBED_COLLAPSE.value:g} 以下（末={shrink:.2g}）：OT 靠缩小而非对齐 "
-                           "embedding 降低损失；设 ot.embed_norm=l2"))
+        out.append(_finding("embed_collapse", tid,
+                            f"embeddings shrank below {EMBED_COLLAPSE.value:g} of their untrained size "
+                            f"({shrunk[0].reason}; last {shrink:.2g}): OT lowers its loss by shrinking them, not by "
+                            "aligning them",
+                            f"embedding 收缩到初始大小的 {EMBED_COLLAPSE.value:g} 以下（末={shrink:.2g}）：OT 靠缩小而非"
+                            "对齐 embedding 降低损失", scope))
     if trial.stop_rule == "ot_cost_diverging":
-        out.append(Finding("diverging", tid, ADVICE["ot_cost_diverging"],
-                           "OT cost(state) 持续上升：减小 weight_label，或仅用 embedding，或略降 reg"))
+        out.append(_finding("diverging", tid, "the state-space OT cost kept rising", "OT cost(state) 持续上升", scope))
     if l1_gain is not None and l1_gain < STALLED_L1_GAIN and trial.status == "finished":
-        out.append(Finding("l1_stalled", tid, f"offline eval L1 improved only {l1_gain:.1%} (< 2%): more steps, or lr x1.4",
-                           f"离线评估L1 仅改善 {l1_gain:.1%}（< 2%）：增加步数，或学习率 ×1.4"))
-    if grad is not None and grad > GRAD_NORM_LARGE:
-        out.append(Finding("grad_norm_large", tid, f"train/grad_norm={grad:.3g} > {GRAD_NORM_LARGE:g}: reg x1.3, lr x0.7",
-                           f"梯度范数={grad:.3g} > {GRAD_NORM_LARGE:g}：reg ×1.3，学习率 ×0.7"))
+        out.append(_finding("l1_stalled", tid, f"offline eval L1 improved only {l1_gain:.1%} (< 2%)",
+                            f"离线评估L1 仅改善 {l1_gain:.1%}（< 2%）", scope))
+    if grad is not None and grad[0] > GRAD_GROWTH * grad[1]:
+        out.append(_finding("grad_norm_large", tid,
+                            f"train/grad_norm grew: last {grad[0]:.3g} > its early level {grad[1]:.3g} (median of its "
+                            f"first {GRAD_EARLY_REPORTS} reports)",
+                            f"梯度范数在训练中变大：末={grad[0]:.3g} > 初期水平 {grad[1]:.3g}（前 {GRAD_EARLY_REPORTS} "
+                            "次上报的中位数）", scope))
     healthy = (trial.status == "finished" and not collapsed and pi_last is not None
                and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite", "embed_collapse")
                            for f in out))
     if healthy and l1_gain is not None and l1_gain >= STABLE_L1_GAIN:
-        out.append(Finding("stable", tid,
-                           f"stable (ot_pi_sum last={pi_last:.3g}, eval L1 down {l1_gain:.1%}): ready for a larger "
-                           "lambda_ot (e.g. 0.1 -> 0.2)",
-                           f"稳定（π总和 末={pi_last:.3g}，离线评估L1 下降 {l1_gain:.1%}）：可把 λ_ot 提升（如 0.1→0.2）"
-                           "放大 OT 作用"))
+        out.append(_finding("stable", tid, f"stable (ot_pi_sum last={pi_last:.3g}, eval L1 down {l1_gain:.1%})",
+                            f"稳定（π总和 末={pi_last:.3g}，离线评估L1 下降 {l1_gain:.1%}）", scope))
     return out
 
 
 def diagnose(sweep: Sweep) -> list[Finding]:
-    return [f for trial in sweep.trials for f in diagnose_trial(trial)]
+    scope = AdviceScope.of(sweep)
+    return [f for trial in sweep.trials for f in diagnose_trial(trial, scope)]
 
 
-def rule_advice(sweep: Sweep) -> list[str]:
-    """One line per rule that stopped or flagged trials: how many, where in the space, what to do."""
+def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:
+    """One line per rule that stopped or flagged trials: how many, where in the space, what to do (what the sweep
+    can act on, as in the diagnosis)."""
+    scope = AdviceScope.of(sweep)
     lines, by_rule = [], {}
     for trial in sweep.trials:
         if trial.stop_rule:
@@ -132,5 +282,17 @@ def rule_advice(sweep: Sweep) -> list[str]:
             values = [t.params[key] for t in trials if isinstance(t.params.get(key), (int, float))]
             if values:
                 where.append(f"{key} {min(values):.3g}..{max(values):.3g}")
-        lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): {ADVICE.get(rule, 'see the rule')}")
+        code = RULE_FINDINGS.get(rule)
+        if code is None:
+            lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): see the rule"
+                         if lang == "en" else f"{rule} {'停止' if verb == 'stopped' else '标记'}了 {len(trials)} 个试验"
+                         f"（{', '.join(where)}）：见该规则")
+            continue
+        seen_en, seen_zh = RULE_TEXT[rule]
+        finding = _finding(code, "", seen_en, seen_zh, scope)
+        if lang == "zh":
+            lines.append(f"{rule} {'停止' if verb == 'stopped' else '标记'}了 {len(trials)} 个试验（{', '.join(where)}）："
+                         f"{finding.zh}")
+        else:
+            lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): {finding.en}")
     return lines

@@ -16,6 +16,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actot.report.labels import Note
+
 MIN_TRIALS = 4  # below this, importances are noise: say so instead
 
 
@@ -25,7 +27,7 @@ class Importance:
     values: dict[str, float] = field(default_factory=dict)  # knob -> importance (sums to 1), largest first
     direction: dict[str, str] = field(default_factory=dict)  # knob -> "lower" / "higher" / a best choice
     correlation: dict[str, float] = field(default_factory=dict)
-    note: str = ""
+    note: str = ""                                       # a Note: English, with its Chinese text
 
 
 def _load_study(db: Path, name: str):
@@ -46,23 +48,27 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
 
     db = Path(sweep_dir) / "optuna.db"
     if not db.is_file():
-        return Importance(0, note="no optuna.db in the sweep folder yet (it is written as trials end)")
+        return Importance(0, note=Note("no optuna.db in the sweep folder yet (it is written as trials end)",
+                                       "扫描目录中还没有 optuna.db（试验结束时写入）"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _load_study(db, study_name)
     if study is None:
-        return Importance(0, note="optuna.db holds no study yet")
+        return Importance(0, note=Note("optuna.db holds no study yet", "optuna.db 中还没有 study"))
     done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if t.value is not None and math.isfinite(t.value)]
     n = len(done)
     if n < MIN_TRIALS:
-        return Importance(n, note=f"too few finished trials for knob importance: {n} (rule-stopped and failed "
-                                  f"trials do not count); at least {MIN_TRIALS} are needed")
+        return Importance(n, note=Note(f"too few finished trials for knob importance: {n} (rule-stopped and failed "
+                                       f"trials do not count); at least {MIN_TRIALS} are needed",
+                                       f"完成的试验太少，无法计算旋钮重要性：{n} 个（被规则停止和失败的试验不计）；"
+                                       f"至少需要 {MIN_TRIALS} 个"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(
             target_quantile=max(0.1, 2.0 / n)))
     result = Importance(n, values=dict(values),
-                        note=f"PED-ANOVA on {n} finished trial(s) of the Optuna study in optuna.db")
+                        note=Note(f"PED-ANOVA on {n} finished trial(s) of the Optuna study in optuna.db",
+                                  f"PED-ANOVA，基于 optuna.db 中 {n} 个完成的试验"))
     for knob in values:
         points = [(t.params[knob], t.value) for t in done if knob in t.params]
         dist = done[0].distributions.get(knob)
@@ -88,9 +94,10 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
 
 
 def importance_lines(imp: Importance, lang: str = "en") -> list[str]:
+    note = imp.note.in_lang(lang) if isinstance(imp.note, Note) else imp.note
     if not imp.values:
-        return [imp.note if lang == "en" else f"无法计算旋钮重要性：{imp.note}"]
-    lines = [imp.note if lang == "en" else f"PED-ANOVA，基于 optuna.db 中 {imp.n_trials} 个完成的试验"]
+        return [note]
+    lines = [note]
     for knob, value in imp.values.items():
         rho = imp.correlation.get(knob)
         way = imp.direction.get(knob, "no clear direction")

@@ -32,6 +32,17 @@ class Trial:
     extra: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)  # rows sorted by step: {'step': int, metric: float}
 
+    def display_name(self, lang: str = "en") -> str:
+        """How tables name the trial: a confirm trial as `<search trial id> seed <s>`, the search trial whose
+        config it repeats and its training seed (Ray's own id, e.g. 71594_00000, says neither); others by id."""
+        origin = self.extra.get("confirm_of")
+        if not origin:
+            return self.trial_id
+        seed = self.extra.get("seed")
+        if seed is None:
+            return f"{origin} 的复跑" if lang == "zh" else f"confirm of {origin}"
+        return f"{origin} 种子 {seed}" if lang == "zh" else f"{origin} seed {seed}"
+
     def series(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of every report that has the metric, NaN/Inf included."""
         return [(r["step"], r[key]) for r in self.history if r.get(key) is not None]
@@ -64,8 +75,69 @@ class Sweep:
     def total_steps(self) -> int | None:
         return self.resolved.get("train", {}).get("steps")
 
+    def held_out_episodes(self) -> int | None:
+        """How many held-out target episodes eval/avg_l1 (and its _se) is taken over: data.n_eval_target as the
+        sweep resolved it, else the embedded sim's n_eval; None when sweep.json does not say."""
+        data = self.resolved.get("train", {}).get("data") or {}
+        if data.get("n_eval_target") is not None:
+            return int(data["n_eval_target"])
+        if data.get("source") is None and isinstance(data.get("sim"), dict) and data["sim"].get("n_eval") is not None:
+            return int(data["sim"]["n_eval"])
+        return None
+
+    def data_cameras(self) -> list[str] | None:
+        """The cameras the trials trained on: a list ([] for none: state and action only), or None when it
+        cannot be told. Advice about camera embeddings is given unless this is [].
+
+        From each trial's own training config (trials/ID/config.json, as the trainer ran it; sweep.json's
+        training config where no trial wrote one), `data.cameras`: a list is the answer. null means every
+        camera of the data: the embedded sim renders its CAMERAS; a LeRobot dataset's cameras are read from
+        its meta/info.json (through `actot.data`, the format's owner) at data.target, the domain that is
+        evaluated (the source must have as many). A dataset no longer there, or no data section: None.
+        Read once per Sweep (a report asks several times).
+        """
+        if "_cameras" not in self.__dict__:
+            self.__dict__["_cameras"] = self._read_cameras()
+        cameras = self.__dict__["_cameras"]
+        return None if cameras is None else list(cameras)
+
+    def _read_cameras(self) -> list[str] | None:
+        datas = [config.get("data") or {} for config in
+                 filter(None, (sweepdir.trial_config(self.path, t.trial_id) for t in self.trials))]
+        datas = datas or [self.resolved.get("train", {}).get("data") or {}]
+        seen: dict[tuple, list[str] | None] = {}
+        for data in datas:
+            if not data:
+                return None
+            cameras = data.get("cameras")
+            if cameras is None:
+                key = (data.get("source"), data.get("target"), json.dumps(data.get("target_episodes")))
+                if key not in seen:
+                    seen[key] = _every_camera(data)
+                cameras = seen[key]
+            if cameras is None:
+                return None
+            if cameras:
+                return list(cameras)  # one trial with a camera: camera advice applies to the sweep
+        return []
+
     def trial(self, trial_id: str) -> Trial:
         return next(t for t in self.trials if t.trial_id == trial_id)
+
+
+def _every_camera(data: dict) -> list[str] | None:
+    """The cameras `data.cameras: null` takes: the sim's, or those of the LeRobot dataset at data.target."""
+    if data.get("source") is None:
+        from actot.sim.task import CAMERAS
+
+        return list(CAMERAS)
+    from actot.data.lerobot import LeRobotDataset
+    from actot.errors import ActotError
+
+    try:
+        return LeRobotDataset(data["target"], episodes=data.get("target_episodes"), load=False).cameras
+    except (ActotError, OSError, ValueError, KeyError, TypeError):
+        return None  # moved, deleted or unreadable: unknown, not "none"
 
 
 def load_sweep_dir(path) -> Sweep:

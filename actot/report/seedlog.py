@@ -16,24 +16,34 @@ from actot.knobs import to_overrides
 from actot.metrics import direction
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
-from actot.report.labels import WORDS, label, ordered
+from actot.report.labels import TABLE, WORDS, label, ordered, status_word
 from actot.report.load import Sweep, Trial
 from actot.report.rank import Ranking, format_table
 
 LANGS = ("en", "zh")
+
+
+def report_file(lang: str) -> str:
+    """The report's file name in the sweep folder: report.md in English, report.<lang>.md otherwise."""
+    return "report.md" if lang == "en" else f"report.{lang}.md"
+
 TEXT = {
     "en": {"title": "ACT-OT sweep report: {name}", "config": "Config", "metrics": "Metrics", "ranking": "Ranking",
            "diagnosis": "Diagnosis", "importance": "Which knobs matter", "next": "Next steps",
            "trials": "Trials", "no_metrics": "no metric reported", "sweep_level": "Sweep",
            "next_space": "A follow-up search space is in `{path}` (each knob's comment says why its range moved): "
                          "`python run_sweep.py space={path}`",
-           "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag"},
+           "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag",
+           "intro": "Space `{space}` ({knobs}); metric `{metric}` ({mode}).",
+           "curves": "{metric} and ot_pi_sum by step"},
     "zh": {"title": "ACT-OT 扫描报告：{name}", "config": "配置", "metrics": "结果", "ranking": "排名",
            "diagnosis": "诊断与结论", "importance": "哪些旋钮重要", "next": "下一步建议",
            "trials": "试验", "no_metrics": "没有上报指标", "sweep_level": "整体",
            "next_space": "后续搜索空间见 `{path}`（每个旋钮的注释说明其范围为何移动）："
                          "`python run_sweep.py space={path}`",
-           "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常"},
+           "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常",
+           "intro": "搜索空间 `{space}`（{knobs}）；指标 `{metric}`（{mode}）。",
+           "curves": "{metric} 与 ot_pi_sum 随步数的变化"},
 }
 OT_LINES = (("window_size", "reg", "tau", "heuristic"), ("weight_embed", "weight_label", "lambda_ot"))
 
@@ -101,9 +111,10 @@ def config_lines(sweep: Sweep, trial: Trial) -> list[str]:
 
 def trial_block(sweep: Sweep, trial: Trial, rank_no: int, lang: str) -> list[str]:
     t = TEXT[lang]
-    status = trial.status + (f"; {trial.stop_rule} at step {trial.stop_step}: {trial.stop_reason}"
-                             if trial.stop_rule else "")
-    head = f"### #{rank_no} {trial.trial_id}  ({status}; {Path('trials') / trial.trial_id})"
+    sep = "；" if lang == "zh" else "; "
+    status = status_word(trial.status, lang) + (sep + TABLE[lang]["stopped_at"].format(
+        rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason) if trial.stop_rule else "")
+    head = f"### #{rank_no} {trial.display_name(lang)}  ({status}{sep}{Path('trials') / trial.trial_id})"
     lines = [head, f"- {t['config']}：" if lang == "zh" else f"- {t['config']}:"]
     lines += [f"  - {line}" for line in config_lines(sweep, trial)]
     lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
@@ -122,32 +133,39 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     for trial in sweep.trials:
         counts[trial.status] = counts.get(trial.status, 0) + 1
     space = sweep.space
+    colon, comma, stop = ("：", "，", "。") if lang == "zh" else (": ", ", ", ".")
     lines = [f"# {t['title'].format(name=sweep.name)}", "",
-             f"Space `{space.get('name', '?')}` ({space.get('knobs', '')}); metric `{sweep.metric}` ({sweep.mode}). "
-             f"{t['trials']}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "."
-             + ("" if finished else " " + t["interrupted"]), "",
-             f"## {t['ranking']}", "", "```", format_table(ranking, sweep), "```", ""]
+             t["intro"].format(space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric,
+                               mode=sweep.mode)
+             + ("" if lang == "zh" else " ") + f"{t['trials']}{colon}"
+             + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
+             + stop + ("" if finished else " " + t["interrupted"]), "",
+             f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang), "```", ""]
     order = [trial for group in ranking.groups for trial in group.trials]
     for pos, trial in enumerate(order, start=1):
         lines += trial_block(sweep, trial, pos, lang)
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
-    lines += [f"- {f.trial_id}: {f.zh if lang == 'zh' else f.en}" for f in findings] or [f"- {t['none']}"]
+    names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}
+    lines += [f"- {names.get(f.trial_id, f.trial_id)}: {f.zh if lang == 'zh' else f.en}" for f in findings] \
+        or [f"- {t['none']}"]
     summary = _sweep_summary(findings, len(sweep.trials), lang)
     lines += [f"- {t['sweep_level']}: {line}" for line in summary]
-    lines += [f"- {line}" for line in rule_advice(sweep)]
+    lines += [f"- {line}" for line in rule_advice(sweep, lang)]
     lines += ["", f"### {t['importance']}", ""] + [f"- {line}" for line in importance_lines(importance, lang)]
     lines += ["", f"## {t['next']}", ""]
-    advice = list(dict.fromkeys((f.zh if lang == "zh" else f.en).split(": ", 1)[-1].split("：", 1)[-1]
-                                for f in findings if f.code != "stable"))
-    if any(f.code == "stable" for f in findings):
+    # what the sweep can act on (the diagnosis above says where nothing is within reach)
+    advice = list(dict.fromkeys(("，或".join(a.zh for a in f.actions) if lang == "zh"
+                                 else " or ".join(a.en for a in f.actions))
+                                for f in findings if f.code != "stable" and f.actions))
+    if any(f.code == "stable" and f.actions for f in findings):
         advice.append("稳定后再把 λ_ot 提升到 0.2 放大 OT 作用" if lang == "zh"
                       else "once stable, raise lambda_ot (e.g. to 0.2) to strengthen the OT term")
     lines += [f"- {a}" for a in advice]
     if next_space is not None:
         lines.append(f"- {t['next_space'].format(path=next_space)}")
     if (sweep.path / "curves.png").is_file():
-        lines += ["", f"![{sweep.metric} and ot_pi_sum by step](curves.png)"]
+        lines += ["", f"![{t['curves'].format(metric=sweep.metric)}](curves.png)"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -157,10 +175,10 @@ def _sweep_summary(findings, n_trials: int, lang: str) -> list[str]:
     for f in findings:
         by_code.setdefault(f.code, set()).add(f.trial_id)
     names_en = {"collapsed": "collapsed plans", "large_plan_flat_cost": "large plans whose cost did not fall",
-                "stable": "stable runs ready for a larger lambda_ot", "l1_stalled": "stalled eval L1",
+                "stable": "stable runs", "l1_stalled": "stalled eval L1",
                 "grad_norm_large": "large gradient norms", "non_finite": "non-finite metrics",
                 "diverging": "diverging OT cost"}
-    names_zh = {"collapsed": "π 塌缩", "large_plan_flat_cost": "π 较大但 cost 不降", "stable": "稳定、可提升 λ_ot",
+    names_zh = {"collapsed": "π 塌缩", "large_plan_flat_cost": "π 较大但 cost 不降", "stable": "稳定",
                 "l1_stalled": "离线评估L1 停滞", "grad_norm_large": "梯度范数过大", "non_finite": "指标非有限",
                 "diverging": "OT cost 发散"}
     names = names_zh if lang == "zh" else names_en

@@ -5,7 +5,11 @@ on known values:
 
 - `mean_interval(x)`: the mean of x and its percentile-bootstrap 95% interval (resample x with
   replacement `reps` times, take the 2.5th and 97.5th percentiles of the resampled means;
-  Efron & Tibshirani 1993). One value has no interval.
+  Efron & Tibshirani 1993). Only n >= 3 values make an interval (`MIN_INTERVAL_N`): from two
+  values the resampled means take three values and the "95% interval" is just [min, max], a
+  range, not a confidence statement; reports show such a config's values instead. (With three
+  values it is still their range, since each extreme is drawn three times with probability
+  1/27 > 2.5%; it narrows from four on.)
 - `prob_beats(x, y, better)`: P(X beats Y) for one draw of each, ties counting half, i.e. the
   Mann-Whitney U statistic over n_x * n_y (rliable's "probability of improvement",
   Agarwal et al., NeurIPS 2021).
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MIN_INTERVAL_N = 3  # fewer values than this: no interval is shown or compared
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -29,7 +35,8 @@ class Interval:
 
     @property
     def has_width(self) -> bool:
-        return self.n >= 2
+        """Whether this is an interval a report may show and compare (n >= MIN_INTERVAL_N)."""
+        return self.n >= MIN_INTERVAL_N
 
 
 def mean_interval(values, level: float = 0.95, reps: int = 10_000, seed: int = 0) -> Interval:
