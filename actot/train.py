@@ -99,7 +99,8 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
 DERIVED = {"data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scaled to 128 px on the long side, "
                               "480x640 -> [96, 128])",
            "data.n_eval_target": "  (null: the sim's held-out demos; a tenth of a LeRobot dataset's target "
-                                 "episodes, at least 1)"}
+                                 "episodes, at least 1)",
+           "policy_preset": "  (policy=NAME: act_small for the sim; act for a LeRobot dataset unless policy= is given)"}
 SIM_RESOLUTION = [32, 32]
 LONG_SIDE = 128  # a LeRobot dataset's frames are scaled to this many pixels on their long side
 
@@ -114,6 +115,20 @@ def held_out_target(cfg: TrainConfig, spec: SimConfig | None, n_target: int | No
     if n_target is None:
         raise ValueError("held_out_target needs the number of target episodes for a LeRobot dataset")
     return max(0, min(max(1, round(n_target / 10)), n_target - 1))
+
+
+REAL_DATA_PRESET = "act"  # LeRobot's ACT, for a LeRobot dataset; the sim's default stays act_small
+
+
+def derive_preset(overrides: dict) -> tuple[dict, str | None]:
+    """`overrides` with `policy=act` added when they name a LeRobot dataset (not one our sim wrote) and no
+    preset; and the line that says so (None when nothing was added)."""
+    source, target = overrides.get("data.source"), overrides.get("data.target")
+    if source is None or target is None or "policy" in overrides or load_sim_spec(target) is not None:
+        return overrides, None
+    return ({"policy": REAL_DATA_PRESET, **overrides},
+            f"policy={REAL_DATA_PRESET}: LeRobot's ACT for a LeRobot dataset (set policy=act_small for a small, fast "
+            "policy, e.g. on a CPU)")
 
 
 def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
@@ -495,10 +510,16 @@ def _main(argv=None) -> int:
     dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
     args = [a for a in args if a not in dry]
     dry_run = bool(dry) and parse_dry_run(dry[-1])
+    given = {w.split("=", 1)[0]: parse_value(w.split("=", 1)[1]) for w in args if "=" in w}
+    preset_said = None
+    if "policy" not in given and given.get("data.source") is not None and given.get("data.target") is not None:
+        preset_said = derive_preset({k: v for k, v in given.items() if k.startswith("data.")})[1]
+        if preset_said:
+            args = [f"policy={REAL_DATA_PRESET}", *args]  # first: the user's policy.* keys apply on top of it
     cfg = check_run_dir(parse_cli(args))
     preflight_data(cfg, "command line")
     cfg, said = derive_data_defaults(cfg)
-    for line in said:
+    for line in ([preset_said] if preset_said else []) + said:
         print(f"[train] {line}", flush=True)
     if dry_run:
         print("resolved config:\n" + json.dumps(to_dict(cfg), indent=2))

@@ -206,3 +206,25 @@ def test_real_data_defaults_are_derived_from_the_dataset_and_said(tmp_path, caps
     assert '"resolution": [\n        96,\n        128\n      ]' in out and '"n_eval_target": 1' in out  # in sweep.json
     assert train_main([f"out_dir={tmp_path / 'runs'}", "name=r", "dry_run=true", *data]) == 0
     assert "[train] data.resolution=[96, 128]" in capsys.readouterr().out
+
+
+def test_a_lerobot_dataset_gets_lerobots_act_unless_a_preset_is_named(tmp_path, capsys):
+    from actot.train import main as train_main
+    from run_sweep import main
+    from tests.conftest import G1, need
+
+    data = [f"data.source={need(G1)}", f"data.target={G1}", "data.cameras=[]", "data.source_episodes=[1,2]",
+            "data.target_episodes=[4,5]"]
+    sweep = ["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", *data]
+    assert main(sweep) == 0
+    out = capsys.readouterr().out
+    assert "[sweep] policy=act: LeRobot's ACT for a LeRobot dataset" in out and '"policy_preset": "act"' in out
+    assert main(sweep + ["policy=act_small"]) == 0
+    out = capsys.readouterr().out
+    assert "policy=act:" not in out and '"policy_preset": "act_small"' in out
+    runs = [f"out_dir={tmp_path / 'runs'}", "dry_run=true", *data]
+    assert train_main(runs + ["name=a", "policy.dim_model=64"]) == 0  # the user's policy.* keys apply on top
+    out = capsys.readouterr().out
+    assert "[train] policy=act:" in out and '"policy_preset": "act"' in out and '"dim_model": 64' in out
+    assert train_main(runs + ["name=b", "policy=act_small"]) == 0
+    assert '"policy_preset": "act_small"' in capsys.readouterr().out

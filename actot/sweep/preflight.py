@@ -96,7 +96,7 @@ def has_rollouts(base_cfg) -> bool:
 
 def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
-    from actot.train import derive_data_defaults, preflight_data
+    from actot.train import derive_data_defaults, derive_preset, preflight_data
 
     rules = parse_rules(cfg.rules, "sweep: rules")
     # Trials run in their own folders, maybe on other nodes: no path stays relative.
@@ -105,6 +105,9 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
         setattr(cfg, key, _absolute(getattr(cfg, key)))
     base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
     base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
+    base, preset_said = derive_preset(base)
+    if preset_said:
+        say(f"[sweep] {preset_said}")
     if "threads" not in base:
         base["threads"] = max(1, int(cfg.resources.cpu))
     if 0 < cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
