@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from validity import _clean, final, mean_ci, run_one  # noqa: E402
+from validity import TINY, final, mean_ci, run_jobs  # noqa: E402
 
 GOAL = 0.9
 
 
 def run(args) -> None:
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    budgets = [int(s) for s in args.steps.split(",")]
     from actot.config import parse_value
 
     extra = {"rollout_episodes": args.rollouts, "threads": 1, "log_every": args.log_every,
@@ -40,18 +35,8 @@ def run(args) -> None:
     jobs = [{"id": f"cotrain/steps={steps}/s{seed}", "group": "cotrain", "name": f"steps={steps}",
              "overrides": {"ot.lambda_ot": 0.0, "steps": steps}, "seed": seed, "common": extra,
              "out_dir": str(Path(args.runs_dir).resolve())}
-            for steps in budgets for seed in range(args.seeds)]
-    todo = [j for j in jobs if j["id"] not in done]
-    print(f"{len(todo)} of {len(jobs)} runs to do", flush=True)
-    with mp.get_context("spawn").Pool(args.jobs) as pool, out.open("a") as sink:
-        for result in pool.imap_unordered(run_one, todo):
-            record = {k: v for k, v in result.items() if k != "history"}
-            record["history"] = [{k: _clean(v) for k, v in row.items()} for row in result["history"]]
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-            last = result["history"][-1] if result["history"] else {}
-            print(f"{result['id']}: {result['status']}, covered {last.get('eval/success_covered')}, "
-                  f"{result['seconds']:.0f}s", flush=True)
+            for steps in (int(s) for s in args.steps.split(",")) for seed in range(args.seeds)]
+    run_jobs(jobs, Path(args.out), args.jobs, shown="eval/success_covered")
 
 
 def analyse(args) -> None:
@@ -102,11 +87,7 @@ def main(argv=None) -> int:
         return 0
     if args.quick:
         args.steps, args.seeds, args.rollouts, args.log_every = "6,12", 2, 4, 3
-        args.set = (args.set or []) + ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64",
-                                       "policy.n_encoder_layers=1", "policy.n_vae_encoder_layers=1",
-                                       "policy.latent_dim=8", "policy.backbone_width=8", "data.resolution=16",
-                                       "batch_size=4", "ot.batch_size=8", "data.sim.n_source=16",
-                                       "data.sim.n_target=4", "data.sim.n_eval=2"]
+        args.set = (args.set or []) + [f"{k}={v}" for k, v in TINY.items()]
     started = time.perf_counter()
     run(args)
     print(f"done in {time.perf_counter() - started:.0f}s")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -36,12 +35,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from validity import _clean, final, run_one, space_configs  # noqa: E402
+from validity import TINY, final, run_jobs, space_configs  # noqa: E402
 
 SETTINGS = {"new": {}, "old": {"steps": 400, "lr_schedule": "constant", "ema_decay": 0.0}}
-TINY = {"policy.dim_model": 32, "policy.n_heads": 2, "policy.dim_feedforward": 64, "policy.n_encoder_layers": 1,
-        "policy.n_vae_encoder_layers": 1, "policy.latent_dim": 8, "policy.backbone_width": 8, "data.resolution": 16,
-        "batch_size": 4, "ot.batch_size": 8, "data.sim.n_source": 16, "data.sim.n_target": 4, "data.sim.n_eval": 2}
 
 
 def pool(n: int) -> list[tuple[str, dict]]:
@@ -50,9 +46,6 @@ def pool(n: int) -> list[tuple[str, dict]]:
 
 
 def run(args) -> None:
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
     common = {"rollout_episodes": args.rollouts, "threads": 1, "log_every": args.log_every,
               **SETTINGS[args.setting], **({"steps": args.steps} if args.setting == "new" else {}),
               **(TINY if args.quick else {})}
@@ -61,15 +54,8 @@ def run(args) -> None:
     jobs = [{"id": f"{args.setting}/{name}/s{seed}", "group": args.setting, "name": name, "overrides": overrides,
              "seed": seed, "common": common, "out_dir": str(Path(args.runs_dir).resolve())}
             for seed in range(args.seeds) for name, overrides in pool(args.configs)]
-    todo = [j for j in jobs if j["id"] not in done]
-    print(f"{len(todo)} of {len(jobs)} runs to do ({args.setting}: {common.get('steps', 'default')} steps)", flush=True)
-    with mp.get_context("spawn").Pool(args.jobs) as workers, out.open("a") as sink:
-        for result in workers.imap_unordered(run_one, todo):
-            record = {k: v for k, v in result.items() if k != "history"}
-            record["history"] = [{k: _clean(v) for k, v in row.items()} for row in result["history"]]
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-            print(f"{result['id']}: {result['status']}, success {final(result)}, {result['seconds']:.0f}s", flush=True)
+    print(f"{args.setting}: {common.get('steps', 'default')} steps", flush=True)
+    run_jobs(jobs, Path(args.out), args.jobs)
 
 
 def spearman(a: list[float], b: list[float]) -> float:

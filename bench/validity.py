@@ -96,6 +96,29 @@ def _clean(value):
     return value
 
 
+# A tiny model and benchmark for the --quick runs of the bench scripts (seconds per run on a CPU core).
+TINY = {"policy.dim_model": 32, "policy.n_heads": 2, "policy.dim_feedforward": 64, "policy.n_encoder_layers": 1,
+        "policy.n_vae_encoder_layers": 1, "policy.latent_dim": 8, "policy.backbone_width": 8, "data.resolution": 16,
+        "batch_size": 4, "ot.batch_size": 8, "data.sim.n_source": 16, "data.sim.n_target": 4, "data.sim.n_eval": 2}
+
+
+def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success") -> None:
+    """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes, appending one JSON line per
+    finished run (a study cut short resumes where it stopped) and printing one line each."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
+    todo = [j for j in jobs if j["id"] not in done]
+    print(f"{len(todo)} of {len(jobs)} runs to do", flush=True)
+    with mp.get_context("spawn").Pool(n_jobs) as workers, out.open("a") as sink:
+        for result in workers.imap_unordered(run_one, todo):
+            record = {k: v for k, v in result.items() if k != "history"}
+            record["history"] = [{k: _clean(v) for k, v in row.items()} for row in result["history"]]
+            sink.write(json.dumps(record) + "\n")
+            sink.flush()
+            print(f"{result['id']}: {result['status']}, {shown} {final(result, shown)}, {result['seconds']:.0f}s",
+                  flush=True)
+
+
 def run(args) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

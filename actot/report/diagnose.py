@@ -80,11 +80,11 @@ EMBED_ONLY = Action("ot.weight_label", "try embed-only (weight_label=0)", "仅�
 EMBED_L2 = Action("ot.embed_norm", "set ot.embed_norm=l2 (on the embedded benchmark it keeps the camera embeddings and "
                   "co-training's success; docs/ot.md)", "设 ot.embed_norm=l2", value="l2", cameras=True)
 LAMBDA_UP = Action("ot.lambda_ot", "ready for a larger lambda_ot (e.g. 0.1 -> 0.2)", "可把 λ_ot 提升（如 0.1→0.2）放大 OT 作用")
-LR_DOWN = Action("lr", "lr x0.7", "学习率 ×0.7")
-LR_LOWER = Action("lr", "lower the learning rate", "降低学习率")
-LR_UP = Action("lr", "lr x1.4", "学习率 ×1.4")
+LR_DOWN = Action("policy.lr", "lr x0.7", "学习率 ×0.7")
+LR_LOWER = Action("policy.lr", "lower the learning rate", "降低学习率")
+LR_UP = Action("policy.lr", "lr x1.4", "学习率 ×1.4")
 MORE_STEPS = Action("steps", "more steps", "增加步数")
-GRACE = Action("grace_period", "a larger grace_period", "更大的 grace_period")
+GRACE = Action("asha.grace_period", "a larger grace_period", "更大的 grace_period")
 
 # What each finding (by code) and each rule that stopped or flagged trials advises; " or " between them.
 ACTIONS = {
