@@ -9,7 +9,7 @@ from actot.errors import run_cli
 
 
 def main(argv=None) -> int:
-    from actot.report.cli import main as report_main
+    from actot.cli import main as report_main
 
     return run_cli(report_main, list(sys.argv[1:] if argv is None else argv))
 

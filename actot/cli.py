@@ -1,4 +1,7 @@
-"""`python -m actot rank|report|dashboard|export SWEEP_DIR [key=value ...]`: the report layer from the command line."""
+"""`python -m actot rank|report|dashboard|export SWEEP_DIR [key=value ...]`: the report layer and the export.
+
+It sits above both, so that the report layer never imports the export (which reads the ranking).
+"""
 
 from __future__ import annotations
 
