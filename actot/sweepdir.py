@@ -47,7 +47,7 @@ FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
 OPEN_STATUSES = ("running", "interrupted")
 # Per-trial columns, repeated on each of the trial's rows: not knobs, not metrics.
 TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "shadow", "seed",
-                 "confirm_of", "retries", "resumed_from")
+                 "confirm_of", "retries", "resumed_from", "arm", "config_id", "raced")
 INT_COLUMNS = ("step", "stop_step", "retries", "resumed_from")
 PARAM_PREFIX = "param/"          # a searched knob: param/ot.reg, param/ot.tau_a, param/ot.weight_embed.0
 # A report key naming the metrics the trainable filled in as NaN (Ray rejects a report that lacks the
@@ -56,8 +56,13 @@ FILLED_KEY = "filled_metrics"
 # rules.shadow=true: the rules that fired at a report (JSON list of {rule, action, step, reason}); the
 # trial's `shadow` column keeps each rule's first decision, i.e. what it would have done.
 SHADOW_KEY = "shadow"
-# Keys of a trial's Ray config that are not knobs: the confirm stage's training seed and the trial it repeats.
-CONFIRM_KEYS = ("seed", "confirm_of")
+# Keys of a trial's Ray config that are not knobs: its training seed, the trial a confirm trial repeats, its arm
+# (ARM_CONFIG: one seed of a searched config; ARM_BASELINE: the baseline arm, e.g. co-training) and the id that
+# groups a config's seeds (the paired-seed scheme, `actot.sweep.paired`).
+CONFIRM_KEYS = ("seed", "confirm_of", "arm", "config_id")
+ARM_CONFIG, ARM_BASELINE = "config", "baseline"
+# `raced` (a trial column): JSON {"vs": incumbent config_id, "p": probability it beats the incumbent, "seeds_run":
+# [...], "seeds_skipped": [...], "steps_saved": int} on the last trial of a config whose remaining seeds racing skipped.
 NON_FINITE = "non_finite"        # a marker column: 1.0 on the report where a value went NaN or infinite
 
 

@@ -18,7 +18,7 @@ from actot.sweepdir import is_metric
 
 # Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
 # how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from.
-EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from")
+EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from", "arm", "config_id", "raced")
 @dataclass
 class Trial:
     trial_id: str

@@ -93,7 +93,8 @@ class ResultsRecorder(Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.store.start(trial.trial_id, self._params(trial),
-                         {"seed": trial.config.get("seed", self.seed), "confirm_of": trial.config.get("confirm_of")})
+                         {"seed": trial.config.get("seed", self.seed), "confirm_of": trial.config.get("confirm_of"),
+                          "arm": trial.config.get("arm"), "config_id": trial.config.get("config_id")})
         say(f"trial {trial.trial_id} started: {self._short(trial)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
