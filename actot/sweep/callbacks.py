@@ -76,7 +76,8 @@ class ResultsRecorder(Callback):
             self._saved(self.store.write)
 
     def _params(self, trial) -> dict:
-        return {k: v for k, v in trial.config.items() if k in self.store.space.distributions}
+        # A baseline trial of the confirm stage has every knob declared as None (Ray's fixed point list): none is its.
+        return {k: v for k, v in trial.config.items() if k in self.store.space.distributions and v is not None}
 
     def _short(self, trial) -> str:
         parts = []

@@ -47,6 +47,29 @@ class ConfirmConfig:
 
 
 @dataclass
+class RacingConfig:
+    """Skip a config's remaining seeds once it is worse than the incumbent with this confidence (`racing.py`)."""
+
+    enabled: bool = True
+    confidence: float = 0.9
+
+
+@dataclass
+class PairedConfig:
+    """Seeds as paired instances (`paired.py`): every config on the same `seeds` training seeds (or `seed_list`),
+    beside a `baseline` arm (training overrides, e.g. {ot.lambda_ot: 0.0}: co-training; null: none)."""
+
+    seeds: int = 1
+    seed_list: Optional[list[int]] = None
+    baseline: Optional[dict[str, Any]] = None
+    racing: RacingConfig = field(default_factory=RacingConfig)
+
+    @property
+    def active(self) -> bool:
+        return self.seeds > 1 or bool(self.seed_list and len(self.seed_list) > 1) or self.baseline is not None
+
+
+@dataclass
 class SweepConfig:
     """A sweep's settings. `train` holds training overrides applied to every trial."""
 
@@ -83,10 +106,18 @@ class SweepConfig:
     score_last_k: int = 1
     stage: str = "search"     # search (then confirm, when confirm.top_k and confirm.seeds are set) or confirm
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+    paired: PairedConfig = field(default_factory=PairedConfig)
 
 
 # The sweep key a user types for a field whose own name cannot be dotted under the `rules` list.
 ALIASES = {"rules.shadow": "rules_shadow"}
+
+
+def paired_seeds(cfg: SweepConfig, base_seed: int) -> list[int]:
+    """The training seeds every config of the sweep runs on: `paired.seed_list`, or base_seed, base_seed+1, ..."""
+    if cfg.paired.seed_list is not None:
+        return [int(s) for s in cfg.paired.seed_list]
+    return [base_seed + i for i in range(cfg.paired.seeds)]
 
 
 def startup_trials(cfg: SweepConfig) -> int:
@@ -177,6 +208,17 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
         if not ok:
             value = dotted_keys(cfg).get(key)
             raise ActotError(f"{where}: {key}={value!r} is out of range; it must be {rule}")
+    paired = cfg.paired
+    if paired.seed_list is None and paired.seeds < 1:
+        raise ActotError(f"{where}: paired.seeds={paired.seeds!r} is out of range; it must be >= 1 (the training "
+                         "seeds every config runs on, e.g. paired.seeds=2)")
+    if paired.seed_list is not None:
+        if not paired.seed_list or len(set(paired.seed_list)) != len(paired.seed_list):
+            raise ActotError(f"{where}: paired.seed_list={list(paired.seed_list)!r} must name distinct seeds (a "
+                             "repeated seed would pair a config with itself), e.g. [0, 1, 2]")
+    if not 0.0 < paired.racing.confidence < 1.0:
+        raise ActotError(f"{where}: paired.racing.confidence={paired.racing.confidence!r} is out of range; it must "
+                         "be in (0, 1), e.g. 0.9")
     if (cfg.confirm.top_k > 0) != (cfg.confirm.seeds > 0):
         raise ActotError(f"{where}: confirm.top_k={cfg.confirm.top_k} with confirm.seeds={cfg.confirm.seeds}: the "
                          "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from actot import sweepdir
 from actot.errors import ActotError
-from actot.sweepdir import CONFIRM_DIR, FINAL_STATUSES, say
+from actot.sweep.paired import BASELINE_ID
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_DIR, FINAL_STATUSES, say
 
 
 def stored_section(sweep_dir: Path) -> dict | None:
@@ -49,11 +50,20 @@ def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int
     origins, metric, scope = leaders(sweep_dir, top_k)
     if not origins:
         return None
-    points = [{"confirm_of": origin, "seed": base_seed + i, "params": store.trials[origin]["params"]}
-              for origin in origins for i in range(1, seeds + 1)]  # params typed as the space defines them
+    paired = sweepdir.read_spec(sweep_dir).get("paired") or {}
+    first = max(paired.get("seeds") or [base_seed]) + 1  # seeds no search trial ran
+    new_seeds = list(range(first, first + seeds))
+    points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin]["params"],
+               **({"arm": ARM_CONFIG, "config_id": store.trials[origin].get("config_id")}
+                  if store.trials[origin].get("config_id") else {})}
+              for origin in origins for seed in new_seeds]  # params typed as the space defines them
+    if paired.get("baseline") is not None:  # the baseline arm on the new seeds too (those it already ran are reused)
+        ran = {t.get("seed") for t in store.trials.values() if t.get("arm") == ARM_BASELINE}
+        points += [{"confirm_of": BASELINE_ID, "seed": seed, "params": {}, "arm": ARM_BASELINE,
+                    "config_id": BASELINE_ID} for seed in new_seeds if seed not in ran]
     if len(origins) < top_k:
         say(f"confirm: only {len(origins)} finished config(s) to confirm (top_k={top_k})")
-    return {"top_k": top_k, "seeds": seeds, "metric": metric, "scope": scope,
+    return {"top_k": top_k, "seeds": seeds, "metric": metric, "scope": scope, "new_seeds": new_seeds,
             "search_seed": base_seed, "configs": origins, "points": points}
 
 
@@ -94,8 +104,10 @@ def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: P
         return None
     total = len(section["points"])
     ended = sum(t["status"] in FINAL_STATUSES for t in confirm_trials(store).values())
+    baseline = sum(p.get("arm") == ARM_BASELINE for p in section["points"])
     say(f"confirm stage: {len(section['configs'])} config(s) x {section['seeds']} new seed(s) "
-        f"({', '.join(section['configs'])}); {ended} of {total} trial(s) ended before")
+        f"({', '.join(section['configs'])})" + (f" + the baseline on {baseline} new seed(s)" if baseline else "")
+        + f"; {ended} of {total} trial(s) ended before")
     if ended >= total:
         return True, ended, total
     from actot.sweep.preflight import check_data
@@ -116,8 +128,11 @@ def _fit_confirm(cfg, base: dict, rules, name: str, sweep_dir: Path, store, sect
     from actot.sweep.trainable import TrialSetup
     from actot.sweep.tuner import build_tuner, ray_session
 
-    setup = TrialSetup(space, base, rules, name, sweep_dir / sweepdir.TRIALS_DIR, cfg.metric, shadow=cfg.rules_shadow)
-    points = [{**p["params"], "seed": p["seed"], "confirm_of": p["confirm_of"]} for p in section["points"]]
+    baseline = (sweepdir.read_spec(sweep_dir).get("paired") or {}).get("baseline")
+    setup = TrialSetup(space, base, rules, name, sweep_dir / sweepdir.TRIALS_DIR, cfg.metric, shadow=cfg.rules_shadow,
+                       baseline=baseline)
+    points = [{**p["params"], **{k: p[k] for k in ("seed", "confirm_of", "arm", "config_id") if k in p}}
+              for p in section["points"]]
     with ray_session(cfg):
         tuner = build_tuner(
             cfg, setup, name=CONFIRM_DIR, storage_path=str(sweep_dir), num_samples=len(points), max_failures=0,

@@ -94,6 +94,17 @@ def has_rollouts(base_cfg) -> bool:
     return sim and base_cfg.rollout_episodes >= 1
 
 
+def dotted(mapping: dict, prefix: str = "") -> dict:
+    """{'ot': {'lambda_ot': 0}} and {'ot.lambda_ot': 0} alike -> {'ot.lambda_ot': 0}."""
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
     from actot.train import derive_data_defaults, derive_preset, preflight_data
@@ -122,6 +133,9 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
         say(f"[sweep] {said}")
     check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every, base_cfg.steps)
     check_score_window(cfg, base_cfg)
+    if cfg.paired.baseline is not None:  # dotted keys, however the YAML or the command line nested them
+        cfg.paired.baseline = dotted(cfg.paired.baseline)
+        apply_overrides(base_cfg, cfg.paired.baseline, "sweep: paired.baseline")
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
     if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:

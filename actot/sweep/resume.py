@@ -47,6 +47,11 @@ def resolved_config(space, cfg, rules, base_cfg) -> dict:
         "rule_settings": {r.name: dataclasses.asdict(r) for r in rules},
         "train": to_dict(base_cfg),
     }
+    from actot.sweep.paired import paired_plan
+
+    plan = paired_plan(cfg, base_cfg)
+    if plan is not None:  # the seeds and the baseline every config is compared on (the report reads them)
+        resolved["paired"] = plan.to_dict()
     return json.loads(json.dumps(resolved, default=str))
 
 

@@ -36,6 +36,7 @@ from actot import sweepdir
 from actot.errors import ActotError
 from actot.sweep.cluster import make_writable_dir
 from actot.sweep.config import SweepConfig
+from actot.sweep.paired import RACED_HOOKS, paired_plan, raced_json, search_complete
 from actot.sweep.preflight import check_data, check_resources, prepare
 from actot.sweep.resume import check_same_config, lock_sweep_dir, resolved_config
 from actot.rules import Rule
@@ -154,11 +155,11 @@ def _open_store(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cf
     store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode, name, total_steps=base_cfg.steps,
                          score_last_k=cfg.score_last_k)
     store.load()
-    if cfg.stage == "confirm" and store.search_ended() < cfg.num_samples:
+    if cfg.stage == "confirm" and not search_done(store, cfg, base_cfg):
         words = [w for w in argv if not w.startswith(("stage=", "top_k=", "seeds=", "confirm."))]
         raise ActotError(f"stage=confirm: the search of {sweep_dir} has not finished ({store.search_ended()} of "
-                         f"{cfg.num_samples} trials ended); finish it first: {resume_command(words, name)}")
-    if store.search_ended() < cfg.num_samples:
+                         f"{search_budget(cfg, base_cfg)} trials ended); finish it first: {resume_command(words, name)}")
+    if not search_done(store, cfg, base_cfg):
         say("preparing data (generated or decoded once, then shared by every trial through the cache)")
         check_data(space, base_cfg)
     if not cfg.resume:
@@ -166,6 +167,20 @@ def _open_store(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cf
     if cfg.resume:
         sweepdir.heal_study(sweep_dir)
     return store
+
+
+def search_budget(cfg: SweepConfig, base_cfg) -> int:
+    """How many trials the search starts at most: num_samples, or (paired) its configs x seeds + the baseline's."""
+    plan = paired_plan(cfg, base_cfg)
+    return cfg.num_samples if plan is None else plan.trial_budget
+
+
+def search_done(store: ResultsStore, cfg: SweepConfig, base_cfg) -> bool:
+    """Whether the search has nothing left to run (a paired sweep's raced configs skip seeds: `paired.py`)."""
+    plan = paired_plan(cfg, base_cfg)
+    if plan is None:
+        return store.search_ended() >= cfg.num_samples
+    return search_complete(store, plan)
 
 
 def run_search(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rule], base_cfg, folder: SweepFolder,
@@ -178,9 +193,14 @@ def run_search(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rul
     from actot.sweep.tuner import build_tuner, make_searcher, ray_session
 
     remote, sweep_dir, store = folder.remote, folder.path, folder.store
+    plan = paired_plan(cfg, base_cfg)
     setup = TrialSetup(space, base, rules, folder.name, None if remote else sweep_dir / sweepdir.TRIALS_DIR,
-                       cfg.metric, shadow=cfg.rules_shadow, sweep_uri=remote.uri if remote else None)
-    callbacks = [ResultsRecorder(store, cfg.num_samples, seed=base["seed"]), *hooks.callbacks(sweep_dir)]
+                       cfg.metric, shadow=cfg.rules_shadow, sweep_uri=remote.uri if remote else None,
+                       baseline=plan.baseline if plan else None)
+    budget = search_budget(cfg, base_cfg)
+    callbacks = [ResultsRecorder(store, budget, seed=base["seed"]), *hooks.callbacks(sweep_dir)]
+    if plan is not None:
+        RACED_HOOKS[folder.name] = lambda trial_id, info: _record_race(store, trial_id, info)
     if remote is not None:
         callbacks.append(StorageSync(remote))
     with ray_session(cfg):
@@ -191,18 +211,33 @@ def run_search(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rul
         # Ray's state and checkpoints: beside the driver's files, or in object storage (through our pyarrow
         # filesystem, so that an endpoint override reaches Ray too).
         tuner = build_tuner(
-            cfg, setup, name=folder.name, callbacks=callbacks, num_samples=cfg.num_samples,
+            cfg, setup, name=folder.name, callbacks=callbacks, num_samples=budget,
             storage_path=str(sweep_dir.parent) if remote is None else remote.storage_path,
             storage_fs=None if remote is None else remote.storage_fs, restore=cfg.resume,
-            search_alg=make_searcher(space, cfg, folder.name, base_cfg.steps),
+            search_alg=make_searcher(space, cfg, folder.name, base_cfg.steps, plan),
             scheduler=(ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=cfg.asha.grace_period,
                                      reduction_factor=cfg.asha.reduction_factor)
                        if cfg.asha.enabled else FIFOScheduler()),
             max_failures=cfg.max_failures)
-        grid = tuner.fit()
+        try:
+            grid = tuner.fit()
+        finally:
+            RACED_HOOKS.pop(folder.name, None)
     store.load()
-    return grid.num_terminated + grid.num_errors >= cfg.num_samples and not any(
+    ended = search_done(store, cfg, base_cfg) if plan else grid.num_terminated + grid.num_errors >= budget
+    return ended and not any(
         t["status"] in sweepdir.OPEN_STATUSES for tid, t in store.trials.items() if not store.is_confirm(tid))
+
+
+def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
+    """A config raced out: its last trial records the decision, and the sweep says it."""
+    try:
+        store.mark(trial_id, raced=raced_json(info))
+    except ActotError as err:
+        say(f"WARNING: {err}")
+    say(f"racing: config {store.trials[trial_id].get('config_id')} is worse than {info['vs']} on seeds "
+        f"{info['seeds_run']} (P(beats) = {info['p']:.3f}); its seeds {info['seeds_skipped']} are skipped "
+        f"({info['steps_saved']} steps saved)")
 
 
 def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None) -> SweepOutcome:
@@ -217,9 +252,9 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: Swee
     folder = open_folder(space, cfg, rules, base_cfg, argv)
     store = folder.store
     try:
-        if cfg.resume and store.search_ended() >= cfg.num_samples:
+        if cfg.resume and search_done(store, cfg, base_cfg):
             if cfg.stage == "search":
-                say(f"all {cfg.num_samples} trials of {folder.name} have ended; nothing to resume")
+                say(f"all {store.search_ended()} trials of {folder.name} have ended; nothing to resume")
             finished = True
         else:
             finished = run_search(space, cfg, base, rules, base_cfg, folder, hooks)
@@ -239,7 +274,8 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: Swee
             say(f"INTERRUPTED: {confirm[1]} of {confirm[2]} trials of the confirm stage ended; it is not finished. "
                 f"Resume with:\n  {resume_command(argv, folder.name)}")
         elif not finished:
-            say(f"INTERRUPTED: {store.search_ended()} of {cfg.num_samples} trials ended; the sweep is not finished. "
+            say(f"INTERRUPTED: {store.search_ended()} of {search_budget(cfg, base_cfg)} trials ended; the sweep is not "
+                "finished. "
                 f"Resume with:\n  {resume_command(argv, folder.name)}")
     finally:
         folder.lock.close()

@@ -66,6 +66,12 @@ class ResultsStore:
         trial.update(status="running", **(extra or {}))
         self.record(trial_id)
 
+    def mark(self, trial_id: str, **columns) -> None:
+        """Set per-trial columns of a trial that may have ended (e.g. `raced`) and write them."""
+        self.trials[trial_id].update(columns)
+        self.record(trial_id)
+        self.write()
+
     def is_confirm(self, trial_id: str) -> bool:
         return bool(self.trials[trial_id].get("confirm_of"))
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from actot.config import TrainConfig, apply_overrides
 from actot.rules import Decision, Rule, check_rules
 from actot.sweep.space import SearchSpace
-from actot.sweepdir import CONFIRM_KEYS, FILLED_KEY, SHADOW_KEY
+from actot.sweepdir import ARM_BASELINE, CONFIRM_KEYS, FILLED_KEY, SHADOW_KEY
 
 
 @dataclass
@@ -40,13 +40,16 @@ class TrialSetup:
     metric: str = "eval/avg_l1"
     shadow: bool = False
     sweep_uri: str | None = None
+    baseline: dict | None = None     # the baseline arm's training overrides (paired sweeps; `paired.py`)
 
 
 def trial_config(setup: TrialSetup, config: dict, trial_id: str, out_dir: Path) -> TrainConfig:
     """The trial's training config: the sweep's base keys, its knobs, and (confirm stage) its own seed."""
-    knobs = {k: v for k, v in config.items() if k not in CONFIRM_KEYS}
-    overrides = {**setup.base_overrides, **setup.space.to_overrides(knobs)}
-    if "seed" in config:  # a confirm-stage trial: the same knobs with another training seed
+    baseline = config.get("arm") == ARM_BASELINE  # the baseline arm: the base keys and the baseline's, no knob
+    knobs = {} if baseline else {k: v for k, v in config.items() if k not in CONFIRM_KEYS}
+    overrides = {**setup.base_overrides, **setup.space.to_overrides(knobs), **((setup.baseline or {}) if baseline
+                                                                                else {})}
+    if config.get("seed") is not None:  # a paired or confirm-stage trial: its own training seed
         overrides["seed"] = int(config["seed"])
     cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
     return dataclasses.replace(cfg, name=trial_id, out_dir=str(out_dir),

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from actot.sweep.config import SweepConfig, startup_trials
+from actot.sweep.paired import PairedPlan
 from actot.sweep.space import SearchSpace
 from actot.sweep.trainable import TrialSetup, run_trial
 from actot.sweepdir import say
@@ -60,16 +61,22 @@ def ray_session(cfg: SweepConfig):
             ray.shutdown()
 
 
-def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: int):
-    """Seeded TPE, starting with the space's starting points, then `startup_trials(cfg)` random trials."""
+def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: int, plan: PairedPlan | None = None):
+    """Seeded TPE, starting with the space's starting points, then `startup_trials(cfg)` random trials;
+    wrapped in the paired-seed searcher (`paired.py`) when the sweep has a plan."""
     import optuna
 
     from actot.sweep.searcher import RuleAwareOptunaSearch
 
-    return RuleAwareOptunaSearch(
+    inner = RuleAwareOptunaSearch(
         space=space.distributions, metric=cfg.metric, mode=cfg.mode, points_to_evaluate=space.starting_points or None,
         sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup_trials(cfg)),
         study_name=name, total_steps=total_steps, score_last_k=cfg.score_last_k)
+    if plan is None:
+        return inner
+    from actot.sweep.paired_searcher import PairedSearcher
+
+    return PairedSearcher(inner, plan, name, score_last_k=cfg.score_last_k)
 
 
 def build_tuner(cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path: str, callbacks: list,

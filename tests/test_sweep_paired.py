@@ -1,0 +1,192 @@
+"""Seeds as paired instances: racing's arithmetic on known numbers, the paired searcher on a constructed history
+(real Optuna underneath), bad input, and a tiny real sweep (real Ray) with 2 configs x 2 seeds + the baseline arm,
+resumed and confirmed without re-running the baseline."""
+
+import json
+import math
+
+import optuna
+import pyarrow.parquet as pq
+import pytest
+from test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
+
+from actot.errors import ActotError
+from actot.sweep.paired import BASELINE_ID, RACED_HOOKS, PairedPlan
+from actot.sweep.paired_searcher import PairedSearcher
+from actot.sweep.racing import race, residual_sd
+from actot.sweep.searcher import RuleAwareOptunaSearch
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG
+
+METRIC = "eval/success"
+
+
+def test_residual_sd_of_an_additive_table_is_its_noise():
+    # x = arm effect + seed effect exactly: no noise left; one cell off by 0.1 -> a known residual
+    table = {"a": {0: 0.5, 1: 0.7, 2: 0.6}, "b": {0: 0.3, 1: 0.5, 2: 0.4}, "base": {0: 0.4, 1: 0.6, 2: 0.5}}
+    sd, df = residual_sd(table)
+    assert df == 9 - 5 and sd == pytest.approx(0.0, abs=1e-12)
+    table["a"][0] += 0.1
+    sd, df = residual_sd(table)
+    assert df == 4 and sd > 0
+    # a single arm has no residual left: nothing to race with
+    assert residual_sd({"a": {0: 0.1}}) == (pytest.approx(math.nan, nan_ok=True), 0)
+
+
+def test_race_says_worse_only_with_evidence():
+    incumbent = {0: 0.8, 1: 0.9}
+    far = race({0: 0.3}, incumbent, noise_sd=0.05, df=6, better="max")
+    assert far.p_beats < 0.01 and far.seeds == (0,) and far.mean_diff == pytest.approx(-0.5)
+    near = race({0: 0.78}, incumbent, noise_sd=0.05, df=6, better="max")
+    assert 0.3 < near.p_beats < 0.5
+    # lower is better (eval/avg_l1): a higher error is the worse one
+    assert race({0: 0.5}, {0: 0.2}, noise_sd=0.05, df=6, better="min").p_beats < 0.01
+    # the floor keeps a sweep whose arms happen to agree from racing on noise
+    assert race({0: 0.78}, incumbent, noise_sd=0.0, df=6, better="max", floor_sd=0.05).p_beats > 0.3
+    assert race({0: 0.3}, {1: 0.9}, 0.05, 6) is None and race({0: 0.3}, incumbent, math.nan, 0) is None
+
+
+def _searcher(seeds=(0, 1), configs=3, baseline=True, racing=True):
+    space = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+    inner = RuleAwareOptunaSearch(space=space, metric=METRIC, mode="max",
+                                  points_to_evaluate=[{"ot.reg": 1.0}, {"ot.reg": 0.1}, {"ot.reg": 0.02}],
+                                  sampler=optuna.samplers.TPESampler(seed=0), total_steps=100)
+    plan = PairedPlan(list(seeds), configs, {"ot.lambda_ot": 0.0} if baseline else None, racing, 0.9, 100, 0.05)
+    return PairedSearcher(inner, plan, "test-sweep")
+
+
+def _end(searcher, trial_id, value, **extra):
+    searcher.on_trial_result(trial_id, {METRIC: value, "step": 100})
+    searcher.on_trial_complete(trial_id, {METRIC: value, "step": 100, **extra})
+
+
+def test_paired_searcher_runs_baseline_then_seeds_and_races_a_bad_config(tmp_path):
+    s = _searcher()
+    raced = []
+    RACED_HOOKS["test-sweep"] = lambda tid, info: raced.append((tid, info))
+    try:
+        b0, b1 = s.suggest("b0"), s.suggest("b1")
+        assert [b0["arm"], b1["arm"]] == [ARM_BASELINE] * 2 and [b0["seed"], b1["seed"]] == [0, 1]
+        assert "ot.reg" not in b0 and b0["config_id"] == BASELINE_ID
+        a0 = s.suggest("a0")  # the first config's first seed; no other seed of it before a0 ends, a new config instead
+        assert a0["arm"] == ARM_CONFIG and a0["seed"] == 0 and a0["ot.reg"] == 1.0 and a0["config_id"] == "c000"
+        _end(s, "b0", 0.5)
+        _end(s, "b1", 0.7)
+        _end(s, "a0", 0.8)
+        a1 = s.suggest("a1")
+        assert (a1["config_id"], a1["seed"]) == ("c000", 1)
+        _end(s, "a1", 0.9)  # c000 done: the incumbent; Optuna told its adjusted mean once
+        told = [t for t in s.inner._ot_study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(told) == 1 and told[0].value == pytest.approx((0.8 - 0.5 + 0.9 - 0.7) / 2 + 0.6)
+        c0 = s.suggest("c0")
+        assert (c0["config_id"], c0["seed"], c0["ot.reg"]) == ("c001", 0, 0.1)
+        _end(s, "c0", 0.1)  # far below the incumbent's 0.8 on seed 0: raced out
+        d0 = s.suggest("d0")
+        assert d0["config_id"] == "c002"  # not c001's seed 1
+        assert len(raced) == 1 and raced[0][0] == "c0"
+        info = raced[0][1]
+        assert info["vs"] == "c000" and info["seeds_run"] == [0] and info["seeds_skipped"] == [1]
+        assert info["steps_saved"] == 100 and info["p"] < 0.1
+        _end(s, "d0", 0.85)  # as good as the incumbent: it gets its second seed, never raced
+        d1 = s.suggest("d1")
+        assert (d1["config_id"], d1["seed"]) == ("c002", 1)
+        assert s.suggest("x") is None  # d1 still runs: nothing to start, not finished
+        _end(s, "d1", 0.95)
+        assert s.suggest("y") == "FINISHED"
+        states = [t.state for t in s.inner._ot_study.trials]
+        assert states.count(optuna.trial.TrialState.COMPLETE) == 3  # once per config, raced included
+
+        path = tmp_path / "searcher.pkl"  # the whole state survives Ray's save/restore
+        s.save(str(path))
+        fresh = _searcher()
+        fresh.restore(str(path))
+        assert fresh.configs.keys() == s.configs.keys() and fresh.baseline_scores == {0: 0.5, 1: 0.7}
+        assert len(fresh.inner._ot_study.trials) == 3 and fresh.suggest("z") == "FINISHED"
+    finally:
+        RACED_HOOKS.pop("test-sweep", None)
+
+
+def test_a_stopped_or_failed_seed_ends_its_config_and_the_incumbent_is_never_raced():
+    s = _searcher(baseline=False, racing=True, configs=2)
+    a0 = s.suggest("a0")
+    assert a0["config_id"] == "c000"
+    s.on_trial_complete("a0", {METRIC: math.nan, "step": 20, "stop_rule": "pi_collapse"})
+    b0 = s.suggest("b0")
+    assert b0["config_id"] == "c001"  # c000 ends at its stopped seed
+    assert s.inner._ot_study.trials[0].state == optuna.trial.TrialState.PRUNED
+    s.on_trial_complete("b0", None, error=True)
+    assert s.inner._ot_study.trials[1].state == optuna.trial.TrialState.FAIL
+    assert s.suggest("c") == "FINISHED"
+
+
+def test_without_racing_every_seed_runs():
+    s = _searcher(racing=False, baseline=False, configs=2)
+    ids = {}
+    for name in ("a", "b"):
+        ids[name] = s.suggest(name)
+    _end(s, "a", 0.9)
+    _end(s, "b", 0.0)
+    nxt = s.suggest("c")
+    assert nxt["config_id"] == "c000" and nxt["seed"] == 1
+    assert s.suggest("d")["config_id"] == "c001"
+
+
+@pytest.mark.parametrize("words, message", [
+    (["paired.seeds=0"], "paired.seeds=0 is out of range"),
+    (["paired.seed_list=[1,1]"], "paired.seed_list=[1, 1] must name distinct seeds"),
+    (["paired.racing.confidence=1.5"], "paired.racing.confidence=1.5 is out of range"),
+    (["paired.baseline={ot.lambda_otx: 0}"], "paired.baseline"),
+])
+def test_bad_paired_input_is_one_line(tmp_path, capsys, words, message):
+    from run_sweep import main
+
+    assert main(sweep_files(tmp_path, n=2, c=1, steps=10) + ["dry_run=true", *TINY_MODEL, *words]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_path, ray_tmp, capsys):  # noqa: F811
+    from run_sweep import main
+
+    source, target = small_sim
+    args = sweep_files(tmp_path, n=2, c=2, steps=10) + [
+        "name=pair", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
+        "paired.seeds=2", "paired.baseline={ot.lambda_ot: 0.0}", "paired.racing.enabled=false"]
+    assert main(args) == 0
+    capsys.readouterr()
+    sweep_dir = tmp_path / "out" / "pair"
+    spec = json.loads((sweep_dir / "sweep.json").read_text())
+    assert spec["paired"]["seeds"] == [0, 1] and spec["paired"]["baseline"] == {"ot.lambda_ot": 0.0}
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    trials = {r["trial_id"]: r for r in rows}
+    # the baseline on both seeds; the collapse point's first seed is stopped by pi_collapse, which ends that config
+    # (its second seed would waste a trial); the healthy point runs both seeds
+    assert len(trials) == 5
+    base = [t for t in trials.values() if t["arm"] == ARM_BASELINE]
+    assert sorted(t["seed"] for t in base) == [0, 1] and all(t["config_id"] == BASELINE_ID for t in base)
+    assert all(t["param/ot.reg"] is None for t in base)
+    configs = {}
+    for t in trials.values():
+        if t["arm"] == ARM_CONFIG:
+            configs.setdefault(t["config_id"], []).append(t)
+    assert sorted(configs) == ["c000", "c001"]
+    collapse, healthy = (configs[c] for c in sorted(configs, key=lambda c: configs[c][0]["param/ot.reg"]))
+    assert [(t["seed"], t["status"], t["stop_rule"]) for t in collapse] == [(0, "stopped", "pi_collapse")]
+    assert sorted(t["seed"] for t in healthy) == [0, 1] and all(t["status"] == "finished" for t in healthy)
+    assert all(len({t["param/ot.reg"] for t in ts}) == 1 for ts in configs.values())
+    lambdas = {tid: json.loads((sweep_dir / "trials" / tid / "config.json").read_text())["ot"]["lambda_ot"]
+               for tid in trials}
+    assert all(lambdas[t["trial_id"]] == 0.0 for t in base)
+    assert all(lambdas[t["trial_id"]] > 0.0 for ts in configs.values() for t in ts)
+
+    # resume runs nothing again; the confirm stage runs the leader on a new seed (2) and the baseline on it only
+    assert main(args + ["resume=true"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert main(args + ["stage=confirm", "top_k=1", "seeds=1"]) == 0
+    out = capsys.readouterr().out
+    assert "+ the baseline on 1 new seed(s)" in out
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    confirm = {r["trial_id"]: r for r in rows if r["confirm_of"]}
+    assert sorted((r["arm"], r["seed"]) for r in confirm.values()) == [(ARM_BASELINE, 2), (ARM_CONFIG, 2)]
+    assert len({r["trial_id"] for r in rows if r["arm"] == ARM_BASELINE}) == 3
