@@ -71,16 +71,17 @@ def collect(space, configs: list[dict], seeds: int, words: list[str], group: str
 
 
 def quick_runs(n_configs: int, seeds: int, group: str, work: Path, space_name: str = "ot_reg",
-               say=print) -> list[Run]:
-    """Tiny but real runs on a small generated sim: the --quick input of the bench scripts."""
+               say=print, baseline: bool = False) -> list[Run]:
+    """Tiny but real runs on a small generated sim: the --quick input of the bench scripts (`baseline`: co-training,
+    ot.lambda_ot = 0, on the same seeds too)."""
     from actot.sim import SimConfig, generate
     from actot.sweep.space import load_space
 
     source, target = generate(work / "sim", SimConfig(n_source=30, n_target=6, n_eval=2, seed=1))
     words = [f"data.source={source}", f"data.target={target}", *TINY, f"steps={QUICK_STEPS}"]
     space = load_space(space_name)
-    return collect(space, pick_configs(space, n_configs, seed=0, corners=True), seeds, words, group,
-                   work / "runs", say)
+    configs = ([{"ot.lambda_ot": 0.0}] if baseline else []) + pick_configs(space, n_configs, seed=0, corners=True)
+    return collect(space, configs, seeds, words, group, work / "runs", say)
 
 
 def main(argv=None) -> int:
