@@ -103,8 +103,8 @@ def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None
             params=t["params"], distributions={k: knobs[k] for k in t["params"]},
             value=t["history"][-1]["eval/avg_l1"] if finished else None,
             state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED,
-            user_attrs={"ray_trial_id": t["trial_id"],
-                        **({"confirm_of": t["confirm_of"]} if t.get("confirm_of") else {})}))
+            user_attrs={"ray_trial_id": t["trial_id"],  # and seed, confirm_of, arm, config_id, as the store does
+                        **{k: t[k] for k in sweepdir.CONFIRM_KEYS if t.get(k) is not None}}))
     return folder
 
 

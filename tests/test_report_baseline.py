@@ -131,6 +131,15 @@ def test_both_reports_and_the_dashboard_lead_with_the_line(tmp_path):
     assert '<tr class="baseline finished"><td class="">-</td><td class="l">co-training seed 3</td>' in page
 
 
+def test_the_baseline_arm_is_no_evidence_about_the_knobs(tmp_path):
+    """optuna.db mirrors the baseline's trials too (no knob): knob importance counts the configs' trials only."""
+    from actot.report.importance import knob_importance
+
+    folder = paired_sweep(tmp_path / "beats", BEATS)
+    imp = knob_importance(folder, "beats")
+    assert imp.n_trials == 4 and set(imp.values) == {"ot.reg"}
+
+
 def test_no_config_beats_co_training(tmp_path):
     # differences 0.05, 0.01 and -0.02, 0.00: pooled SD sqrt(0.0005), se 0.01581, half-width 0.06803
     values = {"baseline": {3: 0.40, 4: 0.50}, "c000": {3: 0.35, 4: 0.49}, "c001": {3: 0.42, 4: 0.50}}
