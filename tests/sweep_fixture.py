@@ -6,7 +6,8 @@ Trials (metric eval/avg_l1, min; knobs ot.reg and ot.tau):
 - t3-5 reg 1,    tau 5   finished, seeds 0, 1, 2: last eval/avg_l1 0.30, 0.31, 0.32
 - t6-7 reg 0.5,  tau 2   finished, seeds 0, 1: last 0.315, 0.34 (n = 2: no interval)
 
-`write_sweep` writes any other hand-made sweep (confirm trials included) through actot.sweepdir.
+`write_sweep` writes any other hand-made sweep (confirm trials included) through actot.sweepdir;
+`paired_sweep` a paired one: configs on shared seeds and a baseline arm (co-training).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def build(folder: Path, name: str = "fixture") -> Path:
 
 
 def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None = None, name: str = "hand") -> Path:
-    """A sweep folder from trial dicts ({trial_id, params, status, seed, confirm_of, history: [{step, ...}]}),
+    """A sweep folder from trial dicts ({trial_id, params, status, seed, confirm_of, arm, config_id, raced,
+    history: [{step, ...}]}; a baseline trial's params are {}),
     written through actot.sweepdir (the format's owner), with each ended trial mirrored into optuna.db as the
     sweep does (finished: COMPLETE with its last eval/avg_l1; stopped: PRUNED)."""
     import optuna
@@ -98,8 +100,41 @@ def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None
     for t in trials:
         finished = t["status"] == "finished"
         study.add_trial(optuna.trial.create_trial(
-            params=t["params"], distributions=knobs, value=t["history"][-1]["eval/avg_l1"] if finished else None,
+            params=t["params"], distributions={k: knobs[k] for k in t["params"]},
+            value=t["history"][-1]["eval/avg_l1"] if finished else None,
             state=optuna.trial.TrialState.COMPLETE if finished else optuna.trial.TrialState.PRUNED,
-            user_attrs={"ray_trial_id": t["trial_id"],
-                        **({"confirm_of": t["confirm_of"]} if t.get("confirm_of") else {})}))
+            user_attrs={"ray_trial_id": t["trial_id"],  # and seed, confirm_of, arm, config_id, as the store does
+                        **{k: t[k] for k in sweepdir.CONFIRM_KEYS if t.get(k) is not None}}))
     return folder
+
+
+PAIRED_KNOBS = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+REG = {"c000": 1.0, "c001": 2.0}
+
+
+def _paired_trial(tid, last, seed, config_id, status="finished", raced=None):
+    baseline = config_id == "baseline"
+    return {"trial_id": tid, "params": {} if baseline else {"ot.reg": REG[config_id]}, "status": status,
+            "seed": seed, "arm": "baseline" if baseline else "config", "config_id": config_id,
+            "raced": json.dumps(raced) if raced else None,
+            "history": [{"step": 0, "eval/avg_l1": 0.9}] + ([{"step": 100, "eval/avg_l1": last}] if last else [])}
+
+
+def paired_sweep(folder, values: dict, seeds=(3, 4), extra=None, raced=None, wandb_mode=None):
+    """A paired sweep folder (configs c000 reg 1 and c001 reg 2 on shared seeds, a baseline arm with
+    ot.lambda_ot=0) from {config_id: {seed: last eval/avg_l1, or a status for a trial with no value}}
+    ("baseline" for the baseline arm); `raced`: {(config_id, seed): the trial's raced record}."""
+    trials = []
+    for config_id, by_seed in values.items():
+        for seed, value in by_seed.items():
+            tid = f"{config_id[0]}{config_id[-1]}s{seed}"  # c0s3, c1s3, bes3 (the baseline's)
+            status, last = (value, None) if isinstance(value, str) else ("finished", value)
+            trials.append(_paired_trial(tid, last, seed, config_id, status, (raced or {}).get((config_id, seed))))
+    spec = {"paired": {"seeds": list(seeds), "baseline": {"ot.lambda_ot": 0.0}, "racing": None}, **(extra or {})}
+    if wandb_mode:
+        spec["train"] = {"steps": 100, "wandb": {"mode": wandb_mode, "project": "actot-test"}}
+    return write_sweep(folder, trials, PAIRED_KNOBS, spec=spec, name=folder.name)
+
+
+# c000 beats co-training on both seeds (differences 0.11, 0.13), c001 does not (-0.03, -0.01)
+BEATS = {"baseline": {3: 0.40, 4: 0.50}, "c000": {3: 0.29, 4: 0.37}, "c001": {3: 0.43, 4: 0.51}}

@@ -112,3 +112,34 @@ def test_dashboard_in_headless_chromium(tmp_path, browser):
     requests = [e["params"]["request"]["url"] for e in page.events if e.get("method") == "Network.requestWillBeSent"]
     assert requests and all(u.startswith(LOCAL_SCHEMES) for u in requests), requests
     page.ws.close()
+
+
+def test_the_comparison_to_co_training_is_displayed(tmp_path, browser):
+    """A sweep with a baseline arm: the page leads with the line, visibly, and the arm has its own unranked rows."""
+    from actot.report import load_sweep_dir
+    from actot.report.rank import rank
+    from sweep_fixture import BEATS, paired_sweep
+
+    folder = paired_sweep(tmp_path / "beats", BEATS)
+    path = write_dashboard(folder)
+    lead = str(rank(load_sweep_dir(folder)).lead)
+    assert lead.startswith("best OT config vs co-training: +0.12 [0.07697, 0.163] (n=2 seeds")
+    page = Page(browser)
+    for domain in ("Runtime", "Page"):
+        page.call(f"{domain}.enable")
+    page.call("Page.navigate", url=path.resolve().as_uri())
+    page.wait_for("Page.loadEventFired")
+    line = page.js("(function () { var p = document.getElementById('vs-baseline'); var r = p.getBoundingClientRect();"
+                   " return {text: p.innerText, h: r.height, w: r.width, top: r.top,"
+                   " table: document.getElementById('ranking').getBoundingClientRect().top,"
+                   " shown: getComputedStyle(p).display !== 'none' && getComputedStyle(p).visibility !== 'hidden'}; })()")
+    assert line["text"] == lead and line["shown"] and line["h"] > 0 and line["w"] > 0
+    assert line["top"] < line["table"]  # above the ranking: the first thing read
+    cells = page.js("Array.from(document.querySelectorAll('#ranking tbody tr')).map(r => [r.cells[0].textContent,"
+                    " r.cells[1].textContent])")
+    assert cells[:2] == [["-", "co-training seed 3"], ["-", "co-training seed 4"]] and len(cells) == 6
+    assert page.js("Array.from(document.querySelectorAll('#ranking th')).map(h => h.textContent)").count(
+        "vs baseline") == 1
+    errors = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
+    assert errors == []
+    page.ws.close()

@@ -8,7 +8,6 @@ killed with SIGKILL and resumed without re-running or duplicating a trial.
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ import optuna
 import pyarrow.parquet as pq
 import pytest
 from sweep_fixture import build
+from wandb_files import wandb_summary
 from test_sweep_ray import TINY_MODEL, _finished, _kill_group, _start, _wait_for, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
 
 from actot.errors import ActotError
@@ -55,36 +55,6 @@ def test_confirm_keys_are_checked_before_anything_runs():
             apply_cli(SweepConfig(), words)
     cfg = apply_cli(SweepConfig(), ["stage=confirm", "top_k=3", "seeds=5"])
     assert (cfg.stage, cfg.confirm.top_k, cfg.confirm.seeds) == ("confirm", 3, 5)
-
-
-def wandb_records(path: Path):
-    """The records of an offline W&B run file (`run-ID.wandb`: a LevelDB-style log of protobuf records)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    buf, pos, parts = path.read_bytes(), 7, b""
-    assert buf[:4] == b":W&B"
-    while pos + 7 <= len(buf):
-        left = 32768 - pos % 32768
-        if left < 7:
-            pos += left
-            continue
-        _, length, kind = struct.unpack("<IHB", buf[pos:pos + 7])
-        data, pos = buf[pos + 7:pos + 7 + length], pos + 7 + length
-        parts = data if kind in (1, 2) else parts + data
-        if kind in (1, 4):
-            record = pb.Record()
-            record.ParseFromString(parts)
-            yield record
-
-
-def wandb_summary(trial_dir: Path) -> dict:
-    """Every summary value the trial's offline W&B runs recorded (later runs win)."""
-    out = {}
-    for path in sorted(trial_dir.glob("wandb/offline-run-*/run-*.wandb")):
-        for record in wandb_records(path):
-            if record.WhichOneof("record_type") == "summary":
-                out.update({u.key: json.loads(u.value_json) for u in record.summary.update if u.key})
-    return out
 
 
 @pytest.mark.slow

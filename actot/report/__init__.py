@@ -5,7 +5,8 @@
     python -m actot dashboard SWEEP_DIR
 
 Modules: `load` (the sweep folder, through `actot.sweepdir`), `labels` (metric labels in English and
-Chinese, the seed log's order), `stats` (intervals, P(beats)), `rank`, `importance` (PED-ANOVA),
+Chinese, the seed log's order), `stats` (intervals, P(beats)), `rank`, `baseline` (each config against
+the baseline arm on the same seeds: the line every table leads with), `importance` (PED-ANOVA),
 `diagnose` (the seed log's rules), `seedlog` (report.md), `advisor` (next_space.yaml), `dashboard`
 (dashboard.html), `curves` (curves.png), `live` (rewrites the dashboard as trials end), `confirm`
 (the confirm stage's table and its pick of leaders), `replay` (a sweep's runs for the rule audit),

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 
+from actot.report.baseline import is_baseline
 from actot.report.load import Sweep, load_sweep_dir
 from actot.report.rank import Ranking, config_key, format_table, rank
 
 
 def confirmed_sweep(sweep: Sweep) -> Sweep | None:
-    """The sweep restricted to the trials of the confirmed configs; None when no confirm stage started."""
+    """The sweep restricted to the trials of the confirmed configs, and of the baseline arm where there is one (the
+    confirmed configs are compared to it on every seed both ran); None when no confirm stage started."""
     section = sweep.resolved.get("confirm")
     if not section:
         return None
     by_id = {t.trial_id: t for t in sweep.trials}
     keys = {config_key(by_id[tid], sweep.knobs) for tid in section.get("configs", []) if tid in by_id}
-    return dataclasses.replace(sweep, trials=[t for t in sweep.trials if config_key(t, sweep.knobs) in keys])
+    return dataclasses.replace(sweep, trials=[t for t in sweep.trials
+                                              if is_baseline(t) or config_key(t, sweep.knobs) in keys])
 
 
 def confirm_ranking(sweep: Sweep) -> Ranking | None:

@@ -1,7 +1,9 @@
 """One self-contained HTML page per sweep: the ranking, the knobs against the metric, the curves, the plan's mass.
 
 The page embeds plotly.js (no server, no CDN, no network request: it opens from disk offline)
-and holds: a sortable ranking table (one row per trial, with its config's 95% interval),
+and holds: in a sweep with a baseline arm, the line saying whether the best OT config beats
+co-training (`#vs-baseline`); a sortable ranking table (one row per trial, with its config's 95%
+interval, and in such a sweep the baseline arm's rows and each config's `vs baseline`),
 parallel coordinates of the knobs and the metric, per-trial curves of the seed log's metrics
 with rule stops marked (x), `ot_pi_sum` / `ot_pi_diag` over time against the 0.1 collapse
 line, the knob importance, and the diagnosis. Rewritten as trials end and by
@@ -20,6 +22,7 @@ from actot.report.diagnose import diagnose
 from actot.report.importance import Importance, importance_lines
 from actot.report.labels import SEED_ORDER, ordered
 from actot.report.load import Sweep
+from actot.report import baseline as base
 from actot.report.rank import Ranking, interval_cell, trial_value, why
 
 SORT_JS = """
@@ -41,37 +44,61 @@ document.querySelectorAll('table.sortable th').forEach(function (th, col) {
 """
 STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eef;cursor:pointer}
-td.l{text-align:left}tr.stopped td{color:#a33}section{margin:28px 0}code{background:#f4f4f4;padding:1px 4px}"""
+td.l{text-align:left}tr.stopped td{color:#a33}tr.baseline td{background:#f6f6ee}section{margin:28px 0}
+code{background:#f4f4f4;padding:1px 4px}p.lead{font-size:17px;font-weight:600;padding:8px 12px;background:#eef6ee;
+border-left:4px solid #4a4}p.lead.none{background:#f8f0e8;border-left-color:#c84}"""
 
 
 def _fig_html(fig) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
 
 
+def _row(cells: list, css: str) -> str:
+    """A table row; a cell is (text, sort value or None)."""
+    tds = "".join(
+        f'<td class="{"l" if i in (1, 2, len(cells) - 1) else ""}"'
+        + (f' data-v="{v}"' if isinstance(v, (int, float)) and not isinstance(v, bool)
+           and math.isfinite(v) else "") + f">{html.escape(text)}</td>"
+        for i, (text, v) in enumerate(cells))
+    return f'<tr class="{html.escape(css)}">{tds}</tr>'
+
+
 def _table(sweep: Sweep, ranking: Ranking) -> str:
     knobs = sweep.knobs
+    arm = ranking.baseline
     head = ["#", "trial", "status", f"{ranking.scope} {ranking.metric}", "config mean", "95% interval", "n",
-            "P(#1 beats)", *knobs, "why"]
+            "P(#1 beats)", *(["vs baseline"] if arm is not None else []), *knobs, "why"]
     rows = []
+    for trial in arm.trials if arm is not None else []:  # the baseline arm first, unranked (`#` is `-`)
+        value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
+        iv = arm.interval
+        seed = trial.extra.get("seed")
+        why_arm = f"baseline arm: {arm.describe()}" + (
+            f"; {base.missing_text([seed])}" if seed is not None and int(seed) in arm.missing else "")
+        rows.append(_row([("-", None), (trial.display_name(), None), (trial.status, None),
+                          (f"{value:.4g}" if value is not None else "-", value),
+                          (f"{iv.mean:.4g}" if iv else "-", iv.mean if iv else None),
+                          (interval_cell(iv, pooled=arm.pooled), None), (str(len(arm.values)), None), ("-", None),
+                          ("-", None), *[("-", None) for _ in knobs], (why_arm, None)], f"baseline {trial.status}"))
     for pos, group in enumerate(ranking.groups, start=1):
         iv = group.interval
+        vs = group.vs_baseline
         for trial in group.trials:
             value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
+            reason = why(trial, pos == 1) + (f"; {base.raced_text(group.raced)}" if group.raced
+                                              and trial.extra.get("raced") else "")
             cells = [(str(pos), pos), (trial.display_name(), None), (trial.status, None),
                      (f"{value:.4g}" if value is not None else "-", value),
                      (f"{iv.mean:.4g}" if iv else "-", iv.mean if iv else None),
-                     (interval_cell(iv), iv.low if iv and iv.has_width else None),
+                     (interval_cell(iv, pooled=group.pooled),
+                      iv.low if iv and iv.has_width else group.pooled.low if group.pooled else None),
                      (str(len(group.values)), None),
                      (f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-", None),
+                     *([(base.comparison_cell(vs), vs.mean if vs is not None else None)] if arm is not None else []),
                      *[(f"{trial.params[k]:.4g}" if isinstance(trial.params.get(k), float) else
                         str(trial.params.get(k, "-")), trial.params.get(k)) for k in knobs],
-                     (why(trial, pos == 1), None)]
-            tds = "".join(
-                f'<td class="{"l" if i in (1, 2, len(cells) - 1) else ""}"'
-                + (f' data-v="{v}"' if isinstance(v, (int, float)) and not isinstance(v, bool)
-                   and math.isfinite(v) else "") + f">{html.escape(text)}</td>"
-                for i, (text, v) in enumerate(cells))
-            rows.append(f'<tr class="{html.escape(trial.status)}">{tds}</tr>')
+                     (reason, None)]
+            rows.append(_row(cells, trial.status))
     ths = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     return (f'<table id="ranking" class="sortable"><thead><tr>{ths}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
@@ -80,7 +107,8 @@ def _table(sweep: Sweep, ranking: Ranking) -> str:
 def _parallel(sweep: Sweep, ranking: Ranking):
     import plotly.graph_objects as go
 
-    trials = [(t, trial_value(t, ranking.metric, ranking.scope, ranking.better, ranking.k)) for t in sweep.trials]
+    trials = [(t, trial_value(t, ranking.metric, ranking.scope, ranking.better, ranking.k)) for t in sweep.trials
+              if not base.is_baseline(t)]  # the baseline arm has no searched knobs to draw
     trials = [(t, v) for t, v in trials if v is not None]
     if not trials or not sweep.knobs:
         return None
@@ -175,6 +203,9 @@ def write_dashboard(sweep: Sweep, ranking: Ranking, importance: Importance, path
     counts: dict[str, int] = {}
     for trial in sweep.trials:
         counts[trial.status] = counts.get(trial.status, 0) + 1
+    lead = "" if ranking.lead is None else (
+        f'<p id="vs-baseline" class="lead{"" if ranking.beats_baseline else " none"}">'
+        f"{html.escape(ranking.lead)}</p>")
     sections = [f"<section><h2>Ranking</h2>{_table(sweep, ranking)}"
                 + "".join(f"<p>{html.escape(n)}</p>" for n in ranking.notes) + "</section>"]
     for title, fig in (("Knobs against the metric", _parallel(sweep, ranking)), ("Curves", _curves(sweep)),
@@ -194,7 +225,7 @@ def write_dashboard(sweep: Sweep, ranking: Ranking, importance: Importance, path
             f"<style>{STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
             f"<h1>Sweep {html.escape(sweep.name)}</h1><p>metric <code>{html.escape(sweep.metric)}</code> "
             f"({sweep.mode}); trials: {html.escape(', '.join(f'{v} {k}' for k, v in sorted(counts.items())))}; "
-            f"written {time.strftime('%Y-%m-%d %H:%M:%S')}</p>{''.join(sections)}"
+            f"written {time.strftime('%Y-%m-%d %H:%M:%S')}</p>{lead}{''.join(sections)}"
             f"<script>{SORT_JS}</script></body></html>")
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(page, encoding="utf-8")

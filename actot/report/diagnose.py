@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from actot.knobs import training_key
+from actot.report.baseline import is_baseline
 from actot.report.load import Sweep, Trial
 from actot.rules import first_decisions, parse_rule
 
@@ -262,8 +263,10 @@ def diagnose_trial(trial: Trial, scope: AdviceScope | None = None) -> list[Findi
 
 
 def diagnose(sweep: Sweep) -> list[Finding]:
+    """Findings of the searched trials. The baseline arm (co-training, lambda_ot = 0) is left out: its plan is solved
+    for its metrics only, so "collapsed, raise reg" or "stable, raise lambda_ot" would advise OT to a run without it."""
     scope = AdviceScope.of(sweep)
-    return [f for trial in sweep.trials for f in diagnose_trial(trial, scope)]
+    return [f for trial in sweep.trials if not is_baseline(trial) for f in diagnose_trial(trial, scope)]
 
 
 def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actot.report.labels import Note
+from actot.sweepdir import ARM_BASELINE
 
 MIN_TRIALS = 4  # below this, importances are noise: say so instead
 
@@ -54,8 +55,10 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
     study = _load_study(db, study_name)
     if study is None:
         return Importance(0, note=Note("optuna.db holds no study yet", "optuna.db 中还没有 study"))
-    done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if t.value is not None and math.isfinite(t.value)]
+    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value)]
+    # the baseline arm (a paired sweep's co-training runs, mirrored with no knob) says nothing about the knobs
+    done = [t for t in complete if t.user_attrs.get("arm") != ARM_BASELINE]
     n = len(done)
     if n < MIN_TRIALS:
         return Importance(n, note=Note(f"too few finished trials for knob importance: {n} (rule-stopped and failed "
@@ -64,8 +67,12 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
                                        f"至少需要 {MIN_TRIALS} 个"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        # with baseline trials, name the knobs: Optuna then uses only the trials that have them all (its default,
+        # the knobs every trial shares, would be none); without, as Optuna chooses (it tolerates changed ranges)
+        knobs = (sorted(set.intersection(*(set(t.params) for t in done)))
+                 if len(done) < len(complete) else None)
         values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(
-            target_quantile=max(0.1, 2.0 / n)))
+            target_quantile=max(0.1, 2.0 / n)), params=knobs)
     result = Importance(n, values=dict(values),
                         note=Note(f"PED-ANOVA on {n} finished trial(s) of the Optuna study in optuna.db",
                                   f"PED-ANOVA，基于 optuna.db 中 {n} 个完成的试验"))

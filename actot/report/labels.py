@@ -28,7 +28,17 @@ TABLE = {
            "footer": "(ranked by {scope} {metric}, {better} is better; n = trials counted per config)",
            "best_value": "best value", "finished": "finished", "flagged": "; flagged by {rules}",
            "shadow": "; shadow: {what}", "stopped_at": "{rule} at step {step}: {reason}",
-           "retried": "; retried {n}x", "resumed": ", resumed from step {step}"},
+           "retried": "; retried {n}x", "resumed": ", resumed from step {step}",
+           # a sweep with a baseline arm (report/baseline.py)
+           "vs_baseline": "vs baseline", "baseline_row": "co-training (baseline)", "baseline_why": "baseline arm: {what}",
+           "no_baseline_seed": "no baseline for seed {seeds}", "raced": "raced out (p={p} vs {vs}, seeds run {seeds})",
+           "no_interval_short": "no interval", "comma": ", ", "semi": "; ", "seeds_n": "{n} seeds", "seed_1": "1 seed",
+           "plus_min": "lower", "plus_max": "higher",
+           "lead_beats": "best OT config vs co-training: {diff} (n={n}, P(beats)={p}, + = {better} {metric}{missing}): "
+                         "{who}",
+           "lead_none": "no config beats co-training (best: {diff} (n={n}, P(beats)={p}, + = {better} {metric}"
+                        "{missing}): {who})",
+           "lead_nothing": "no comparison with co-training yet: {why}"},
     "zh": {"trial": "试验", "status": "状态", "interval": "95% 区间", "p_beats": "P(#1 胜出)",
            "best_at": "最优@步", "se": "±标准误", "why": "说明", "own_se": "（±单个试验的标准误）",
            "one_episode": "（仅 1 个留出回合：无标准误）", "no_interval": "n={n}，无区间",
@@ -36,7 +46,14 @@ TABLE = {
            "footer": "（按 {scope} {metric} 排名，{better}越好；n = 每个配置计入的试验数）",
            "best_value": "最优值", "finished": "完成", "flagged": "；被 {rules} 标记",
            "shadow": "；影子规则：{what}", "stopped_at": "{rule} 在第 {step} 步：{reason}",
-           "retried": "；重试 {n} 次", "resumed": "，从第 {step} 步恢复"},
+           "retried": "；重试 {n} 次", "resumed": "，从第 {step} 步恢复",
+           "vs_baseline": "对比基线", "baseline_row": "协同训练（基线）", "baseline_why": "基线组：{what}",
+           "no_baseline_seed": "种子 {seeds} 没有基线", "raced": "竞速淘汰（对 {vs} 的胜出概率 p={p}，已跑种子 {seeds}）",
+           "no_interval_short": "无区间", "comma": "，", "semi": "；", "seeds_n": "{n} 个种子", "seed_1": "1 个种子",
+           "plus_min": "更低", "plus_max": "更高",
+           "lead_beats": "最佳 OT 配置对比协同训练：{diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}）：{who}",
+           "lead_none": "没有配置胜过协同训练（最佳：{diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}）：{who}）",
+           "lead_nothing": "尚无法与协同训练比较：{why}"},
 }
 SCOPE_WORDS = {"en": {"last": "last", "best": "best", "mean_last_k": "mean_last_k"},
           "zh": {"last": "末", "best": "最优", "mean_last_k": "末 k 次均值"}}

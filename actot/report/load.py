@@ -2,7 +2,7 @@
 
 `load_sweep_dir` gives a `Sweep`: its resolved settings (sweep.json) and its trials, each with
 its status, rule decisions, knobs, extra per-trial columns (`seed`, `confirm_of`, `retries`,
-`resumed_from`) and its history of metrics by step. A damaged index or Optuna mirror is rebuilt
+`resumed_from`, `arm`, `config_id`, `raced`) and its history of metrics by step. A damaged index or Optuna mirror is rebuilt
 on the way (and said in one line), so every report command works on what the trials recorded.
 """
 
@@ -17,8 +17,11 @@ from actot import sweepdir
 from actot.sweepdir import is_metric
 
 # Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
-# how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from.
+# how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from; in a
+# paired sweep its arm (config or baseline), the id grouping a config's seeds, and what racing skipped.
 EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from", "arm", "config_id", "raced")
+
+
 @dataclass
 class Trial:
     trial_id: str
@@ -34,8 +37,14 @@ class Trial:
 
     def display_name(self, lang: str = "en") -> str:
         """How tables name the trial: a confirm trial as `<search trial id> seed <s>`, the search trial whose
-        config it repeats and its training seed (Ray's own id, e.g. 71594_00000, says neither); others by id."""
+        config it repeats and its training seed (Ray's own id, e.g. 71594_00000, says neither); in a paired sweep a
+        config's trial as `<config_id> seed <s>` and a baseline trial as `co-training seed <s>`; others by id."""
         origin = self.extra.get("confirm_of")
+        if self.extra.get("seed") is not None:
+            if self.extra.get("arm") == sweepdir.ARM_BASELINE:  # its confirm trials too (confirm_of "baseline")
+                origin = "协同训练" if lang == "zh" else "co-training"
+            elif not origin and self.extra.get("config_id"):
+                origin = self.extra["config_id"]
         if not origin:
             return self.trial_id
         seed = self.extra.get("seed")

@@ -7,6 +7,14 @@ mean with a bootstrap interval (`stats.py`). A trial's value is its metric under
 `mean_last_k` (mean of its last k finite reports). Finished configs come first, then
 rule-stopped, non-finite, unfinished and errored ones: a stopped trial's flattering early value
 never outranks a finished one.
+
+A sweep with a baseline arm (`baseline.py`): the baseline's trials are never a config of the
+ranking (never the leader); they form the `co-training (baseline)` row, each finished config gets
+its paired comparison to it (`Group.vs_baseline`), and the ranking leads with one line saying
+whether the best OT config beats co-training (`Ranking.lead`). In a paired sweep (a `paired`
+section or a baseline arm) an arm with n = 2 values also shows a t-interval whose SD is pooled
+over the arms (`Group.pooled`), marked `*`; the verdicts between configs ("cannot be told apart")
+still take bootstrap intervals from n >= 3 values each. Older sweeps are ranked as they always were.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from dataclasses import dataclass, field
 
 from actot.errors import ActotError
 from actot.metrics import direction_for_ranking
+from actot.report import baseline as base
+from actot.report.baseline import BaselineArm, Comparison
 from actot.report.load import Sweep, Trial
 from actot.report.labels import SCOPE_WORDS, TABLE, Note, label, status_word
-from actot.report.stats import MIN_INTERVAL_N, Interval, mean_interval, overlaps, prob_beats
+from actot.report.stats import MIN_INTERVAL_N, Interval, mean_interval, overlaps, pooled_sd, prob_beats, t_interval
 
 SCOPES = ("last", "best", "mean_last_k")
 STATUS_ORDER = {"finished": 0, "stopped": 1, "non_finite": 2, "running": 3, "interrupted": 3, "error": 4}
@@ -63,10 +73,26 @@ class Group:
     values: list[float] = field(default_factory=list)
     interval: Interval | None = None
     p_leader_beats: float | None = None  # P(the leader's value beats this config's), both with >= 2 values
+    pooled: Interval | None = None       # paired sweeps, n = 2: t-interval with the SD pooled over the arms
+    vs_baseline: Comparison | None = None  # sweeps with a baseline arm: the paired comparison (+ = better)
+    raced: dict | None = None            # racing skipped this config's remaining seeds: its `raced` record
 
     @property
     def order(self) -> int:
         return STATUS_ORDER.get(self.status, 5)
+
+    @property
+    def name(self) -> str:
+        """The config's id where its trials share one (paired sweeps: c003), else its leading trial's name."""
+        ids = {t.extra.get("config_id") for t in self.trials}
+        if len(ids) == 1 and None not in ids:
+            return str(ids.pop())
+        return (self.counted[0] if self.counted else self.trials[0]).display_name()
+
+    def describe(self) -> str:
+        """`c003 (reg=1, tau=5)`: its name and searched values."""
+        knobs = ", ".join(f"{k.split('.', 1)[-1]}={_fmt(v)}" for k, v in self.config.items() if v is not None)
+        return f"{self.name} ({knobs})" if knobs else self.name
 
 
 @dataclass
@@ -77,6 +103,10 @@ class Ranking:
     k: int
     groups: list[Group]
     notes: list[Note]                # English text, each with its Chinese (`Note.zh`)
+    baseline: BaselineArm | None = None  # the baseline arm, never among `groups`
+    lead: Note | None = None         # with a baseline arm: the line every table leads with
+    beats_baseline: bool = False     # ... and whether it names a config whose interval is above 0
+    paired: bool = False             # configs share seeds: n = 2 arms get a pooled interval
 
 
 def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: int | None = None,
@@ -96,7 +126,7 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
     better = direction_for_ranking(metric, mode if mode is not None else (sweep.mode if metric == sweep.metric
                                                                             else None))
     groups: dict[tuple, Group] = {}
-    for trial in sweep.trials:
+    for trial in (t for t in sweep.trials if not base.is_baseline(t)):  # the baseline arm is no config
         key = config_key(trial, sweep.knobs)
         groups.setdefault(key, Group(config=dict(key), trials=[])).trials.append(trial)
     sign = 1.0 if better == "min" else -1.0
@@ -110,8 +140,116 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
         if group.values:
             group.interval = mean_interval(group.values)
     ordered = sorted(groups.values(), key=lambda g: (g.order, sign * g.interval.mean if g.interval else math.inf))
-    notes = _confidence(ordered, better, leaders) + convergence_notes(sweep)
-    return Ranking(metric, better, scope, k, ordered, notes)
+    ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep)))
+    if base.is_paired(sweep) or any(base.raced(g.trials) for g in ordered):
+        ranking.notes += _against_baseline(sweep, ranking)
+    ranking.notes += convergence_notes(sweep)
+    return ranking
+
+
+_MISSING_ZH = {"not run": "未运行", "no finite value": "无有限值"}
+
+
+def _pooled_intervals(finished: list[Group], arm: BaselineArm | None) -> list[Note]:
+    """n = 2 arms: the bootstrap's "interval" is the two values' range; a t-interval needs an SD, and one from two
+    values has 1 df (t = 12.7). Pooled over every finished arm's values (the baseline's too) it has sum(n - 1)."""
+    arms = [g.values for g in finished] + ([list(arm.values.values())] if arm and arm.values else [])
+    sd, df = pooled_sd(arms)
+    for group in finished:
+        if len(group.values) == 2:
+            group.pooled = t_interval(group.values, sd, df)
+    if arm is not None and len(arm.values) == 2:
+        arm.pooled = t_interval(list(arm.values.values()), sd, df)
+    if not (any(g.pooled for g in finished) or (arm is not None and arm.pooled)):
+        return []
+    return [Note(f"* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df={df}); shown, not used to tell "
+                 f"configs apart (that takes n >= {MIN_INTERVAL_N} values each).",
+                 f"* n = 2：均值 ± t × SD/√2，SD 由各组的种子合并估计（df={df}）；仅作展示，不用于区分配置"
+                 f"（区分需要每个配置至少 {MIN_INTERVAL_N} 个值）。")]
+
+
+def _racing(groups: list[Group]) -> list[Note]:
+    """Mark the configs racing dropped; the steps it saved, said once."""
+    raced = []
+    for group in groups:
+        group.raced = base.raced(group.trials)
+        if group.raced:
+            raced.append(group)
+    if not raced:
+        return []
+    saved = sum(int(g.raced.get("steps_saved") or 0) for g in raced)
+    runs = sum(len(g.raced.get("seeds_skipped") or []) for g in raced)
+    names = ", ".join(g.name for g in raced)
+    return [Note(f"Racing dropped {len(raced)} config(s) early ({names}), skipping {runs} seed run(s): {saved} training "
+                 "steps saved.", f"竞速提前淘汰了 {len(raced)} 个配置（{names}），跳过 {runs} 次种子运行：节省 {saved} 训练步。")]
+
+
+def _against_baseline(sweep: Sweep, ranking: Ranking) -> list[Note]:
+    """Fill in what a paired sweep adds (pooled n = 2 intervals, the baseline arm, each config's comparison to it,
+    racing) and return its notes; set `ranking.lead`."""
+    metric, better = ranking.metric, ranking.better
+
+    def value_of(trial):
+        return trial_value(trial, metric, ranking.scope, better, ranking.k)
+
+    ranking.paired = base.is_paired(sweep)
+    arm = ranking.baseline = base.baseline_arm(sweep, value_of, STATUS_ORDER)
+    finished = [g for g in ranking.groups if g.status == "finished" and g.values]
+    notes = (_pooled_intervals(finished, arm) if ranking.paired else []) + _racing(ranking.groups)
+    if arm is None:
+        return notes
+    words = {lang: f"{SCOPE_WORDS[lang][ranking.scope]} {label(metric, lang)}" for lang in ("en", "zh")}
+    planned = set(arm.seeds)
+    seeds_of = {i: {s: v for s, v in base.by_seed(g.counted, value_of).items() if s in planned}
+                for i, g in enumerate(finished)}
+    compared = base.compare(seeds_of, arm.values, better)
+    for i, group in enumerate(finished):
+        group.vs_baseline = compared[i]
+    if arm.missing:
+        what = ", ".join(f"{s} ({why})" for s, why in arm.missing.items())
+        what_zh = "，".join(f"{s}（{_MISSING_ZH.get(why) or status_word(why, 'zh')}）" for s, why in arm.missing.items())
+        notes.append(Note(f"No baseline for seed {what}: left out of every config's comparison to co-training.",
+                          f"种子 {what_zh}没有基线：不计入任何配置与协同训练的比较。"))
+    paired = [(g, c) for g, c in ((g, g.vs_baseline) for g in finished) if c is not None and c.mean is not None]
+    if not paired:
+        why = (Note("no finished config ran on a seed the baseline finished",
+                    "没有完成的配置与已完成的基线共用种子") if arm.values else
+               Note(f"no baseline trial has finished (seeds {base.seeds_text(arm.seeds)})",
+                    f"没有完成的基线试验（种子 {base.seeds_text(arm.seeds)}）"))
+        ranking.lead = base.lead_line(None, False, words, better, nothing=why)
+        return notes
+    beating = [(g, c) for g, c in paired if c.beats]
+    group, best = max(beating or paired, key=lambda gc: gc[1].mean)
+    ranking.beats_baseline = bool(beating)
+    ranking.lead = base.lead_line((group.describe(), best), bool(beating), words, better)
+    notes.append(_comparison_note(arm, best, paired, words, metric, better))
+    return notes
+
+
+def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: dict, metric: str, better: str) -> Note:
+    """What the `vs baseline` column is, said the way round it is computed (+ always means the config did better),
+    where the SD of the line's config came from, and that the best of several is picked after the fact."""
+    plus, plus_zh = ("lower", "更低") if better == "min" else ("higher", "更高")
+    pooled_from = sum(c.n >= 2 for _, c in paired)
+    if best.low is None:
+        sd_en, sd_zh = "one seed per config: no SD, so no interval and no P", "每个配置只有一个种子：没有 SD，故无区间、无 P"
+    elif best.sd_from == "own":
+        sd_en, sd_zh = f"SD of its own differences, df={best.df}", f"SD 取自它自己的差值，df={best.df}"
+    else:
+        sd_en = f"SD pooled over the differences of {pooled_from} configs, df={best.df}"
+        sd_zh = f"SD 由 {pooled_from} 个配置的差值合并估计，df={best.df}"
+    order, order_zh = ((f"co-training's {words['en']} minus the config's", f"协同训练的{words['zh']}减去配置的")
+                       if better == "min" else
+                       (f"the config's {words['en']} minus co-training's", f"配置的{words['zh']}减去协同训练的"))
+    many = len(paired) > 1
+    return Note(f"vs baseline: {order} on the same seeds (co-training: {arm.describe()}), so + = the config is better "
+                f"({plus} {label(metric, 'en')}); mean, 95% t-interval ({sd_en}), P = P(difference > 0). A config beats "
+                "co-training when its interval is above 0."
+                + (f" The best of {len(paired)} configs is picked after the fact: its interval is not corrected for "
+                   "that choice." if many else ""),
+                f"对比基线：{order_zh}，在相同种子上（协同训练：{arm.describe()}），+ 表示配置更好"
+                f"（{label(metric, 'zh')}{plus_zh}）；均值、95% t 区间（{sd_zh}）、P = P(差 > 0)。区间整体高于 0 即胜过"
+                "协同训练。" + (f"最佳者是从 {len(paired)} 个配置中事后挑出的：其区间未对这一挑选做校正。" if many else ""))
 
 
 def still_improving(sweep: Sweep) -> tuple[list[Trial], object]:
@@ -143,9 +281,11 @@ def convergence_notes(sweep: Sweep) -> list[Note]:
                  "它们的值取自训练停止的那一步，增加 steps= 可能改变排名。")]
 
 
-def _confidence(groups: list[Group], better: str, leaders: int) -> list[Note]:
+def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = False) -> list[Note]:
     """P(leader beats runner-up) and the 'cannot be told apart' verdicts for the leading configs; intervals are
-    compared only where both configs have one (n >= 3): an n = 2 config is said to be unsettled instead."""
+    compared only where both configs have one (n >= 3): an n = 2 config is said to be unsettled instead. In a paired
+    sweep an n = 2 config shows a pooled interval, so the words say which interval it lacks: a bootstrap one."""
+    kind, kind_zh = ("bootstrap 95% interval", "bootstrap 95% 区间") if paired else ("95% interval", "95% 区间")
     ranked = [g for g in groups if g.interval is not None and g.status == "finished"]
     if not ranked:
         return [Note("No finished config has a finite value of this metric: nothing to rank yet.",
@@ -167,18 +307,18 @@ def _confidence(groups: list[Group], better: str, leaders: int) -> list[Note]:
         notes.append(Note("The leader ran with one seed: it has no interval; repeat it with several seeds.",
                           "第一名只用一个种子：没有区间；用多个种子复跑它。"))
     elif not leader.interval.has_width:
-        notes.append(Note(f"The leader ran with {leader.interval.n} seeds: too few for a 95% interval (it takes "
+        notes.append(Note(f"The leader ran with {leader.interval.n} seeds: too few for a {kind} (it takes "
                           f"{MIN_INTERVAL_N}); its order is not settled at this budget.",
-                          f"第一名只有 {leader.interval.n} 个种子：不足以给出 95% 区间（需要 {MIN_INTERVAL_N} 个）；"
+                          f"第一名只有 {leader.interval.n} 个种子：不足以给出 {kind_zh}（需要 {MIN_INTERVAL_N} 个）；"
                           "在此预算下名次未定。"))
     else:
         if tied:
             notes.append(Note(f"#1 and {', '.join(tied)} cannot be told apart at this budget: their 95% intervals "
                               "overlap.", f"#1 与 {', '.join(tied)} 在此预算下无法区分：95% 区间重叠。"))
         if unsettled:
-            notes.append(Note(f"{', '.join(unsettled)}: too few trials for a 95% interval (it takes "
+            notes.append(Note(f"{', '.join(unsettled)}: too few trials for a {kind} (it takes "
                               f"{MIN_INTERVAL_N}), so whether #1 is better is not settled at this budget.",
-                              f"{', '.join(unsettled)}：试验太少，不足以给出 95% 区间（需要 {MIN_INTERVAL_N} 个），"
+                              f"{', '.join(unsettled)}：试验太少，不足以给出 {kind_zh}（需要 {MIN_INTERVAL_N} 个），"
                               "在此预算下不能断定 #1 更好。"))
         if not tied and not unsettled and len(ranked) > 1:
             notes.append(Note("#1's 95% interval overlaps none of the next configs' intervals.",
@@ -235,16 +375,23 @@ def _has_se(sweep: Sweep, key: str) -> bool:
     return any(v > 0 for t in sweep.trials for _, v in t.finite(f"{key}_se"))
 
 
-def interval_cell(iv: Interval | None, lang: str = "en") -> str:
+def interval_cell(iv: Interval | None, lang: str = "en", pooled: Interval | None = None) -> str:
+    """The bootstrap interval (n >= 3), else a pooled t-interval marked `*` (paired sweeps, n = 2), else why none."""
     if iv is None or iv.n < 2:
         return "-"
-    return f"[{iv.low:.4g}, {iv.high:.4g}]" if iv.has_width else TABLE[lang]["no_interval"].format(n=iv.n)
+    if iv.has_width:
+        return f"[{iv.low:.4g}, {iv.high:.4g}]"
+    if pooled is not None:
+        return f"[{pooled.low:.4g}, {pooled.high:.4g}]*"
+    return TABLE[lang]["no_interval"].format(n=iv.n)
 
 
 def table_rows(ranking: Ranking, sweep: Sweep, lang: str = "en") -> tuple[list[str], list[dict]]:
-    """Header and one row (dict by header) per config: what the console, Markdown and HTML tables show."""
+    """Header and one row (dict by header) per config: what the console, Markdown and HTML tables show. With a
+    baseline arm, a `vs baseline` column and the arm's own row first (`#` is `-`: it is not ranked)."""
     w = TABLE[lang]
     knobs = sweep.knobs
+    arm = ranking.baseline
     has_success = any(t.finite("eval/success") for t in sweep.trials)
     extra = "eval/success" if ranking.metric != "eval/success" and has_success else None
     # one trial's last value carries its own standard error (over rollouts or held-out episodes); one held-out
@@ -253,20 +400,31 @@ def table_rows(ranking: Ranking, sweep: Sweep, lang: str = "en") -> tuple[list[s
     own_se = ranking.scope == "last" and not one_episode and _has_se(sweep, ranking.metric)
     value_head = (f"{SCOPE_WORDS[lang][ranking.scope]} {label(ranking.metric, lang)}" + (w["own_se"] if own_se else "")
                   + (w["one_episode"] if one_episode else ""))
-    header = ["#", w["trial"], w["status"], "n", value_head, w["interval"], w["p_beats"], w["best_at"],
+    header = ["#", w["trial"], w["status"], "n", value_head, w["interval"], w["p_beats"],
+              *([w["vs_baseline"]] if arm is not None else []), w["best_at"],
               *([label(extra, lang) + w["se"]] if extra else []), *[k.split(".", 1)[-1] for k in knobs], w["why"]]
     rows = []
+    if arm is not None:
+        iv = arm.interval
+        why_arm = w["baseline_why"].format(what=arm.describe()) + (
+            w["semi"] + base.missing_text(list(arm.missing), lang) if arm.missing else "")
+        cells = ["-", w["baseline_row"], status_word(arm.status, lang), str(len(arm.values)),
+                 _fmt(iv.mean if iv else None), interval_cell(iv, lang, arm.pooled), "-", "-", "-",
+                 *(["-"] if extra else []), *["-" for _ in knobs], why_arm]
+        rows.append(dict(zip(header, cells)))
     for pos, group in enumerate(ranking.groups, start=1):
         lead = group.counted[0] if group.counted else group.trials[0]
         best = best_at(lead, ranking.metric, ranking.better)
         success = _with_se(lead, extra) if extra else None
         iv = group.interval
         value = _with_se(lead, ranking.metric) if own_se and len(group.values) == 1 else _fmt(iv.mean if iv else None)
+        reason = why(lead, pos == 1, lang) + (w["semi"] + base.raced_text(group.raced, lang) if group.raced else "")
         cells = [str(pos), lead.display_name(lang) + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
-                 status_word(group.status, lang), str(len(group.values)), value, interval_cell(iv, lang),
+                 status_word(group.status, lang), str(len(group.values)), value, interval_cell(iv, lang, group.pooled),
                  f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
+                 *([base.comparison_cell(group.vs_baseline, lang)] if arm is not None else []),
                  f"{best[0]:.4g}@{best[1]}" if best else "-", *([_fmt(success)] if extra else []),
-                 *[_fmt(group.config.get(k)) for k in knobs], why(lead, pos == 1, lang)]
+                 *[_fmt(group.config.get(k)) for k in knobs], reason]
         rows.append(dict(zip(header, cells)))
     return header, rows
 
@@ -276,17 +434,21 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
 
 
-def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20, lang: str = "en") -> str:
-    """The ranked table as text, in `lang` (en or zh): headers, statuses, footer and notes."""
+def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20, lang: str = "en", lead: bool = True) -> str:
+    """The ranked table as text, in `lang` (en or zh): headers, statuses, footer and notes; led by the comparison
+    to the baseline arm where the sweep has one (`lead=False`: by a report that already leads with it)."""
     w = TABLE[lang]
     header, rows = table_rows(ranking, sweep, lang)
-    cells = [header] + [[r[h] for h in header] for r in rows[:limit]]
+    shown = rows[:limit + (ranking.baseline is not None)]  # the baseline's row is not one of the `limit` configs
+    cells = [header] + [[r[h] for h in header] for r in shown]
     widths = [max(_width(r[i]) for r in cells) for i in range(len(header) - 1)]
     lines = ["  ".join(c + " " * (n - _width(c)) for c, n in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
     lines.insert(1, "-" * min(160, _width(lines[0])))
-    if len(rows) > limit:
-        lines.append(w["more"].format(n=len(rows) - limit))
+    if len(rows) > len(shown):
+        lines.append(w["more"].format(n=len(rows) - len(shown)))
     scope = SCOPE_WORDS[lang][ranking.scope] + ("" if ranking.scope != "mean_last_k" else f" (k={ranking.k})")
     lines.append(w["footer"].format(scope=scope, metric=label(ranking.metric, lang),
                                     better=w["lower"] if ranking.better == "min" else w["higher"]))
+    if lead and ranking.lead is not None:
+        lines.insert(0, ranking.lead.in_lang(lang))
     return "\n".join(lines + [note.in_lang(lang) if isinstance(note, Note) else note for note in ranking.notes])

@@ -14,6 +14,7 @@ from pathlib import Path
 from actot.config import normalise_value
 from actot.knobs import to_overrides
 from actot.metrics import direction
+from actot.report.baseline import is_baseline, paired_section
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
 from actot.report.labels import TABLE, WORDS, label, ordered, status_word
@@ -81,10 +82,14 @@ def metric_line(trial: Trial, key: str, lang: str) -> str | None:
 
 
 def ot_config(sweep: Sweep, trial: Trial) -> dict:
-    """The trial's OT knobs: the sweep's training config with the trial's searched values on top."""
+    """The trial's OT knobs: the sweep's training config with the trial's searched values on top (for a trial of the
+    baseline arm, the arm's own overrides, e.g. ot.lambda_ot=0: it ran with those, not the base config's)."""
     ot = dict(sweep.resolved.get("train", {}).get("ot", {}))
     other = {}
-    for key, value in to_overrides(trial.params, tau=ot.get("tau")).items():
+    overrides = to_overrides(trial.params, tau=ot.get("tau"))
+    if is_baseline(trial):
+        overrides.update(paired_section(sweep).get("baseline") or {})
+    for key, value in overrides.items():
         if key.startswith("ot."):
             ot[key[3:]] = normalise_value(key, value)  # a tied ot.tau is one number: the pair it sets
         else:
@@ -109,12 +114,14 @@ def config_lines(sweep: Sweep, trial: Trial) -> list[str]:
     return [line for line in lines if line]
 
 
-def trial_block(sweep: Sweep, trial: Trial, rank_no: int, lang: str) -> list[str]:
+def trial_block(sweep: Sweep, trial: Trial, rank_no: int | None, lang: str) -> list[str]:
+    """One trial's config and metric lines; `rank_no` None for a trial of the baseline arm (it is not ranked)."""
     t = TEXT[lang]
     sep = "；" if lang == "zh" else "; "
     status = status_word(trial.status, lang) + (sep + TABLE[lang]["stopped_at"].format(
         rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason) if trial.stop_rule else "")
-    head = f"### #{rank_no} {trial.display_name(lang)}  ({status}{sep}{Path('trials') / trial.trial_id})"
+    head = (f"### {f'#{rank_no} ' if rank_no is not None else ''}{trial.display_name(lang)}  "
+            f"({status}{sep}{Path('trials') / trial.trial_id})")
     lines = [head, f"- {t['config']}：" if lang == "zh" else f"- {t['config']}:"]
     lines += [f"  - {line}" for line in config_lines(sweep, trial)]
     lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
@@ -134,16 +141,20 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
         counts[trial.status] = counts.get(trial.status, 0) + 1
     space = sweep.space
     colon, comma, stop = ("：", "，", "。") if lang == "zh" else (": ", ", ", ".")
-    lines = [f"# {t['title'].format(name=sweep.name)}", "",
+    # a sweep with a baseline arm: its one-line answer to "does OT beat co-training?" comes first
+    lead = [f"**{ranking.lead.in_lang(lang)}**", ""] if ranking.lead is not None else []
+    lines = [f"# {t['title'].format(name=sweep.name)}", "", *lead,
              t["intro"].format(space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric,
                                mode=sweep.mode)
              + ("" if lang == "zh" else " ") + f"{t['trials']}{colon}"
              + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
              + stop + ("" if finished else " " + t["interrupted"]), "",
-             f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang), "```", ""]
+             f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang, lead=False), "```", ""]
     order = [trial for group in ranking.groups for trial in group.trials]
     for pos, trial in enumerate(order, start=1):
         lines += trial_block(sweep, trial, pos, lang)
+    for trial in ranking.baseline.trials if ranking.baseline is not None else []:
+        lines += trial_block(sweep, trial, None, lang)
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
     names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}

@@ -15,11 +15,19 @@ on known values:
   Agarwal et al., NeurIPS 2021).
 - `overlaps(a, b)`: whether two intervals share a point: the leaders "cannot be told apart at
   this budget".
+- `pooled_sd(samples)`: one SD from several small samples that share a spread (each sample's
+  deviations around its own mean, df = sum(n_i - 1)); `t_interval(values, sd, df)`: the mean's
+  Student-t interval with that SD (se = sd / sqrt(n)), and `prob_above_zero(mean, se, df)`: the
+  t distribution's P(delta > 0). With 2 or 3 training seeds per config one sample's own SD rests
+  on 1 or 2 degrees of freedom (t = 12.7 or 4.3 for 95%); pooled over the sweep's configs it rests
+  on many, at the price of assuming they share one spread (`baseline.py` uses them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import math
 
 import numpy as np
 
@@ -66,3 +74,41 @@ def prob_beats(x, y, better: str = "min") -> float:
 
 def overlaps(a: Interval, b: Interval) -> bool:
     return a.low <= b.high and b.low <= a.high
+
+
+def pooled_sd(samples) -> tuple[float, int]:
+    """(pooled SD, its degrees of freedom) of several samples assumed to share one spread: the squared deviations
+    of each sample around its own mean, summed over samples, over df = sum(n_i - 1). (nan, 0) when no sample has
+    two values. A sample of one value adds nothing (no deviation from its own mean is measured)."""
+    ss, df = 0.0, 0
+    for sample in samples:
+        x = np.asarray([float(v) for v in sample], dtype=float)
+        if x.size >= 2:
+            ss += float(((x - x.mean()) ** 2).sum())
+            df += int(x.size) - 1
+    return (math.sqrt(ss / df), df) if df else (math.nan, 0)
+
+
+def t_interval(values, sd: float, df: int, level: float = 0.95) -> Interval | None:
+    """The mean of `values` with its Student-t interval, mean +- t(df) * sd / sqrt(n), for an SD measured elsewhere
+    (pooled) on df degrees of freedom; None when df = 0 (no spread measured: no interval)."""
+    from scipy.stats import t
+
+    x = [float(v) for v in values]
+    if not x:
+        raise ValueError("t_interval needs at least one value")
+    if df < 1 or not math.isfinite(sd):
+        return None
+    mean = sum(x) / len(x)
+    half = float(t.ppf(0.5 + level / 2.0, df)) * sd / math.sqrt(len(x))
+    return Interval(mean, mean - half, mean + half, len(x))
+
+
+def prob_above_zero(mean: float, se: float, df: int) -> float:
+    """P(delta > 0) where delta ~ mean + se * T(df) (the t interval's distribution, flat prior): T's cdf at mean/se.
+    An se of 0 (every difference equal) is certain of its sign."""
+    from scipy.stats import t
+
+    if se <= 0:
+        return 1.0 if mean > 0 else 0.0 if mean < 0 else 0.5
+    return float(t.cdf(mean / se, df))

@@ -5,6 +5,9 @@ as a trial resolves it). At the end of a sweep (or of its confirm stage):
 
 - one run in the sweep's group, job type `ranking`, logs `ranking` (and `confirm_ranking` after a
   confirm stage): a `wandb.Table` of the ranked configs, numbers as numbers so that W&B sorts them;
+  in a sweep with a baseline arm the table's first row is that arm (rank None), each config has
+  its paired comparison to it (`vs_baseline`, `vs_low`, `vs_high`, `p_beats_baseline`, `vs_n`) and
+  the run's summary leads with the line `vs_baseline` ("best OT config vs co-training: ...");
 - each trial's own run is reopened by its id (`resume="allow"`) and gets `sweep/rank` (its
   config's position in the ranked table, 1 = best), `sweep/rank_value` (its config's mean, the
   value the table ranks by) and `sweep/rank_n`: sorting W&B's runs table by `sweep/rank` gives
@@ -25,6 +28,7 @@ import math
 import os
 from pathlib import Path
 
+from actot.report import baseline as base
 from actot.report.load import Sweep
 from actot.report.rank import Ranking
 
@@ -39,22 +43,40 @@ def wandb_mode(sweep: Sweep) -> str:
 
 
 def table_data(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[list]]:
-    """Columns and rows of the W&B table: one row per config, numbers kept as numbers."""
+    """Columns and rows of the W&B table: one row per config, numbers kept as numbers. With a baseline arm, its
+    row first (rank None) and each config's comparison to it; an n = 2 arm's interval is then the pooled one."""
     knobs = sweep.knobs
+    arm = ranking.baseline
     columns = ["rank", "trial", "trials", "status", "n", f"{ranking.scope} {ranking.metric}", "ci_low", "ci_high",
                "p_leader_beats", *knobs]
+    if arm is not None:
+        columns[9:9] = ["vs_baseline", "vs_low", "vs_high", "p_beats_baseline", "vs_n", "raced"]
 
     def num(value):
         return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
 
+    def bounds(iv, pooled):
+        shown = iv if iv is not None and iv.has_width else pooled
+        return [num(shown.low if shown else None), num(shown.high if shown else None)]
+
     rows = []
+    if arm is not None:
+        iv = arm.interval
+        rows.append([None, "baseline", ",".join(t.trial_id for t in arm.trials), arm.status, len(arm.values),
+                     num(iv.mean if iv else None), *bounds(iv, arm.pooled), None, None, None, None, None, None, None,
+                     *[None for _ in knobs]])
     for pos, group in enumerate(ranking.groups, start=1):
         iv = group.interval
         lead = group.counted[0] if group.counted else group.trials[0]
-        rows.append([pos, lead.trial_id, ",".join(t.trial_id for t in group.trials), group.status, len(group.values),
-                     num(iv.mean if iv else None), num(iv.low if iv and iv.has_width else None),
-                     num(iv.high if iv and iv.has_width else None), group.p_leader_beats,
-                     *[group.config.get(k) for k in knobs]])
+        row = [pos, lead.trial_id, ",".join(t.trial_id for t in group.trials), group.status, len(group.values),
+               num(iv.mean if iv else None), *bounds(iv, group.pooled), group.p_leader_beats,
+               *[group.config.get(k) for k in knobs]]
+        if arm is not None:
+            vs = group.vs_baseline
+            row[9:9] = [num(vs.mean if vs else None), num(vs.low if vs else None), num(vs.high if vs else None),
+                        num(vs.p_beats if vs else None), vs.n if vs else 0,
+                        base.raced_text(group.raced) if group.raced else None]
+        rows.append(row)
     return columns, rows
 
 
@@ -101,11 +123,14 @@ def _publish(wandb, sweep: Sweep, ranking: Ranking, confirm: Ranking | None, mod
     run = wandb.init(project=project, entity=entity, group=sweep.name, name=f"{sweep.name}-ranking", id=run_id,
                      resume="allow", job_type="ranking", dir=str(sweep.path), mode=mode, reinit="create_new",
                      config={"sweep": sweep.name, "metric": ranking.metric, "scope": ranking.scope},
+                     # the run's description, shown above everything on its page: the answer to "does OT help?"
+                     notes=str(ranking.lead) if ranking.lead is not None else None,
                      settings=wandb.Settings(silent=True))
     try:
         tables = {"ranking": ranking, **({"confirm_ranking": confirm} if confirm is not None else {})}
         run.log({key: wandb.Table(*table_data(one, sweep)) for key, one in tables.items()})
-        run.summary.update({"leader": ranking.groups[0].trials[0].trial_id if ranking.groups else None})
+        run.summary.update({"leader": ranking.groups[0].trials[0].trial_id if ranking.groups else None,
+                            **({"vs_baseline": str(ranking.lead)} if ranking.lead is not None else {})})
     finally:
         run.finish()
 

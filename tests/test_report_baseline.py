@@ -1,0 +1,253 @@
+"""Each config against the baseline arm (co-training) on the same seeds: the paired statistics on known numbers, then
+hand-built sweep folders (real results.parquet, sweep.json, optuna.db) of 2 configs x 2 seeds + a baseline arm: the
+line the table, both reports, the dashboard and the W&B ranking lead with; "no config beats"; a missing baseline
+seed; a raced config; the baseline never ranked as a config."""
+
+import json
+import math
+
+import pytest
+
+from actot.report import load_sweep_dir, ranked_table, write_dashboard, write_report
+from actot.report.baseline import compare, paired_differences
+from actot.report.rank import rank
+from actot.report.stats import pooled_sd, prob_above_zero, t_interval
+from sweep_fixture import BEATS, paired_sweep
+
+T975_DF1, T975_DF2 = 12.706204736174703, 4.302652729749462  # scipy.stats.t.ppf(0.975, df)
+
+
+# ------------------------------------------------------------------ statistics on known numbers
+def test_pooled_sd_and_t_interval_on_known_numbers():
+    # deviations ±0.05 in each of two samples of two: SS = 4 * 0.0025 = 0.01 over df = 2
+    sd, df = pooled_sd([[0.1, 0.2], [0.0, 0.1], [7.0]])  # a lone value adds no df and no deviation
+    assert df == 2 and sd == pytest.approx(math.sqrt(0.005))
+    assert pooled_sd([[1.0], [2.0]]) == (pytest.approx(math.nan, nan_ok=True), 0)
+    iv = t_interval([0.1, 0.2], sd, df)
+    assert (iv.mean, iv.n) == (pytest.approx(0.15), 2)
+    assert iv.low == pytest.approx(0.15 - T975_DF2 * 0.05) and iv.high == pytest.approx(0.15 + T975_DF2 * 0.05)
+    assert t_interval([0.1], sd, 0) is None
+    assert prob_above_zero(0.15, 0.05, 2) == pytest.approx(0.9522670168666454)  # t.cdf(3, 2)
+    assert prob_above_zero(-0.15, 0.05, 2) == pytest.approx(1 - 0.9522670168666454)
+    assert (prob_above_zero(0.1, 0.0, 3), prob_above_zero(-0.1, 0.0, 3), prob_above_zero(0.0, 0.0, 3)) == (1, 0, 0.5)
+
+
+def test_paired_differences_are_signed_so_that_plus_is_better():
+    baseline = {3: 0.40, 4: 0.50}
+    # avg_l1 (lower is better): baseline minus config; success (higher is better): config minus baseline
+    diffs, missing = paired_differences({3: 0.30, 4: 0.45, 5: 0.2}, baseline, "min")
+    assert diffs == {3: pytest.approx(0.10), 4: pytest.approx(0.05)} and missing == (5,)
+    diffs, _ = paired_differences({3: 0.30, 4: 0.45}, baseline, "max")
+    assert diffs == {3: pytest.approx(-0.10), 4: pytest.approx(-0.05)}
+
+
+def test_compare_pools_the_sd_over_configs():
+    baseline = {3: 1.0, 4: 1.0}
+    # success, higher is better: A's differences 0.1, 0.2 and B's 0.0, 0.1 (deviations ±0.05: pooled SD
+    # sqrt(0.005), df 2, se 0.05); C ran one seed (raced): no SD of its own, the pooled one, se = SD / 1
+    out = compare({"A": {3: 1.1, 4: 1.2}, "B": {3: 1.0, 4: 1.1}, "C": {3: 1.3}, "D": {5: 1.0}}, baseline, "max")
+    a = out["A"]
+    assert (a.n, a.mean, a.df, a.sd_from) == (2, pytest.approx(0.15), 2, "pooled")
+    assert (a.low, a.high) == (pytest.approx(0.15 - T975_DF2 * 0.05), pytest.approx(0.15 + T975_DF2 * 0.05))
+    assert a.p_beats == pytest.approx(0.9522670168666454) and not a.beats  # the interval reaches below 0
+    c = out["C"]
+    assert c.n == 1 and c.low == pytest.approx(0.3 - T975_DF2 * math.sqrt(0.005)) and c.sd_from == "pooled"
+    assert out["D"].mean is None and out["D"].missing == (5,)  # no seed in common: nothing to compare
+    # one config alone with df: its own SD (the same formula); one seed each: no interval, no P(beats)
+    own = compare({"A": {3: 1.1, 4: 1.2}, "C": {3: 1.3}}, baseline, "max")["A"]
+    assert own.sd_from == "own" and own.df == 1 and own.low == pytest.approx(0.15 - T975_DF1 * math.sqrt(0.005) /
+                                                                             math.sqrt(2))
+    alone = compare({"A": {3: 1.1}, "B": {4: 1.3}}, baseline, "max")
+    assert alone["B"].mean == pytest.approx(0.3) and alone["B"].low is None and alone["B"].p_beats is None
+    # a clear winner: differences 0.11, 0.13 (lower is better) against -0.03, -0.01 -> [0.07697, 0.163], beats
+    clear = compare({"A": {3: 0.29, 4: 0.37}, "B": {3: 0.43, 4: 0.51}}, {3: 0.40, 4: 0.50}, "min")["A"]
+    assert clear.beats and clear.low == pytest.approx(0.12 - T975_DF2 * 0.01)
+
+
+# ------------------------------------------------------------------ sweep folders with a baseline arm
+LEAD = ("best OT config vs co-training: +0.12 [0.07697, 0.163] (n=2 seeds, P(beats)=1.00, + = lower last "
+        "eval/avg_l1): c000 (reg=1)")
+
+
+def test_the_table_leads_with_the_best_config_against_co_training(tmp_path):
+    folder = paired_sweep(tmp_path / "beats", BEATS)
+    table = ranked_table(folder)
+    lines = table.splitlines()
+    assert lines[0] == LEAD  # 0.12 ± 4.3027 * 0.01: the SD pooled over both configs' differences
+    header = lines[1].split()
+    assert "vs" in header and "baseline" in header
+    # the baseline arm's own row, unranked, with n, mean and the pooled n = 2 interval (df 3: three arms of two)
+    sd = math.sqrt((2 * 0.05 ** 2 + 2 * 0.04 ** 2 + 2 * 0.04 ** 2) / 3)
+    low, high = 0.45 - 3.1824463052837078 * sd / math.sqrt(2), 0.45 + 3.1824463052837078 * sd / math.sqrt(2)
+    row = next(line for line in lines if line.startswith("-  co-training (baseline)"))
+    assert " 2 " in row and "0.45" in row and f"[{low:.4g}, {high:.4g}]*" in row and "ot.lambda_ot=0" in row
+    first = next(line for line in lines if line.startswith("1  "))
+    assert first.startswith("1  c000 seed 3 +1") and "+0.12 [0.07697, 0.163] P=1.00" in first
+    second = next(line for line in lines if line.startswith("2  "))
+    assert "-0.02 [-0.06303, 0.02303] P=" in second
+    assert any(line.startswith("* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df=3)")
+               for line in lines)
+    assert any(line.startswith("vs baseline: co-training's last eval/avg_l1 minus the config's on the same seeds")
+               for line in lines)
+    # the lower-is-better orientation is said in the line itself; P(beats) from t(2) at 0.12 / 0.01
+    assert "+ = lower last eval/avg_l1" in lines[0]
+
+    # the baseline arm is never a config of the ranking, nor the leader, nor a pick of the confirm stage
+    sweep = load_sweep_dir(folder)
+    ranking = rank(sweep)
+    assert [g.name for g in ranking.groups] == ["c000", "c001"]
+    assert {t.trial_id for t in ranking.baseline.trials} == {"bes3", "bes4"}
+    assert ranking.groups[1].vs_baseline.p_beats == pytest.approx(0.09175170953613698)  # t(2).cdf(-0.02 / 0.01)
+    from actot.report.confirm import leaders
+
+    assert leaders(folder, 5)[0] == ["c0s3", "c1s3"]
+
+
+def test_the_baseline_is_never_the_leader_even_when_it_is_best(tmp_path):
+    worse = {"baseline": {3: 0.10, 4: 0.12}, "c000": {3: 0.29, 4: 0.37}, "c001": {3: 0.43, 4: 0.51}}
+    folder = paired_sweep(tmp_path / "worse", worse)
+    ranking = rank(load_sweep_dir(folder))
+    assert ranking.groups[0].name == "c000" and all(g.name != "baseline" for g in ranking.groups)
+    assert str(ranking.lead).startswith("no config beats co-training (best: -0.22 [")  # 0.10 - 0.29, 0.12 - 0.37
+    from actot.report.wandb_ranking import trial_ranks
+
+    assert set(trial_ranks(ranking)) == {"c0s3", "c0s4", "c1s3", "c1s4"}  # no W&B rank for the baseline's runs
+
+
+def test_both_reports_and_the_dashboard_lead_with_the_line(tmp_path):
+    folder = paired_sweep(tmp_path / "beats", BEATS)
+    report = write_report(folder).read_text()
+    assert report.splitlines()[2] == f"**{LEAD}**"
+    assert report.count(LEAD) == 1  # the report's table does not repeat it
+    assert "### co-training seed 3  (finished; trials/bes3)" in report
+    block = report[report.index("### co-training seed 3"):]
+    assert "lambda_ot=0" in block[:block.index("\n\n")]  # the baseline's block shows what it ran with
+    zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
+    assert zh.splitlines()[2] == ("**最佳 OT 配置对比协同训练：+0.12 [0.07697, 0.163]（n=2 个种子，P(胜出)=1.00，"
+                                  "+ = 末 离线评估L1更低）：c000 (reg=1)**")
+    assert "协同训练（基线）" in zh and "对比基线" in zh and "### 协同训练 种子 3" in zh
+    page = write_dashboard(folder).read_text()
+    assert f'<p id="vs-baseline" class="lead">{LEAD}</p>' in page
+    assert '<tr class="baseline finished"><td class="">-</td><td class="l">co-training seed 3</td>' in page
+
+
+def test_the_baseline_arm_is_no_evidence_about_the_knobs(tmp_path):
+    """optuna.db mirrors the baseline's trials too (no knob): knob importance counts the configs' trials only."""
+    from actot.report.importance import knob_importance
+
+    folder = paired_sweep(tmp_path / "beats", BEATS)
+    imp = knob_importance(folder, "beats")
+    assert imp.n_trials == 4 and set(imp.values) == {"ot.reg"}
+
+
+def test_no_config_beats_co_training(tmp_path):
+    # differences 0.05, 0.01 and -0.02, 0.00: pooled SD sqrt(0.0005), se 0.01581, half-width 0.06803
+    values = {"baseline": {3: 0.40, 4: 0.50}, "c000": {3: 0.35, 4: 0.49}, "c001": {3: 0.42, 4: 0.50}}
+    folder = paired_sweep(tmp_path / "none", values)
+    first = ranked_table(folder).splitlines()[0]
+    assert first == ("no config beats co-training (best: +0.03 [-0.03803, 0.09803] (n=2 seeds, P(beats)=0.90, + = "
+                     "lower last eval/avg_l1): c000 (reg=1))")
+    zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
+    assert "**没有配置胜过协同训练（最佳：+0.03 [-0.03803, 0.09803]" in zh
+    page = write_dashboard(folder).read_text()
+    assert '<p id="vs-baseline" class="lead none">no config beats co-training (best: +0.03' in page
+
+
+def test_a_seed_whose_baseline_failed_is_left_out_and_said(tmp_path):
+    values = {"baseline": {3: 0.40, 4: "error", 5: 0.45}, "c000": {3: 0.29, 4: 0.35, 5: 0.32},
+              "c001": {3: 0.43, 4: 0.50, 5: 0.46}}
+    folder = paired_sweep(tmp_path / "missing", values, seeds=(3, 4, 5))
+    table = ranked_table(folder)
+    assert table.splitlines()[0] == ("best OT config vs co-training: +0.12 [0.07697, 0.163] (n=2 seeds, P(beats)=1.00, "
+                                     "+ = lower last eval/avg_l1; no baseline for seed 4): c000 (reg=1)")
+    assert "No baseline for seed 4 (error): left out of every config's comparison to co-training." in table
+    row = next(line for line in table.splitlines() if line.startswith("-  co-training (baseline)"))
+    assert row.split()[3:5] == ["finished", "2"] and row.endswith("; no baseline for seed 4")
+    ranking = rank(load_sweep_dir(folder))
+    assert ranking.baseline.missing == {4: "error"} and ranking.groups[0].vs_baseline.diffs.keys() == {3, 5}
+    zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
+    assert "种子 4（出错）没有基线：" in zh and "；种子 4 没有基线）" in zh
+    # a seed the baseline never ran is said too
+    values["baseline"] = {3: 0.40, 5: 0.45}
+    folder = paired_sweep(tmp_path / "not_run", values, seeds=(3, 4, 5))
+    assert "No baseline for seed 4 (not run)" in ranked_table(folder)
+    # no baseline at all yet: the line says there is nothing to compare
+    values["baseline"] = {3: "running", 4: "running", 5: "error"}
+    folder = paired_sweep(tmp_path / "none_yet", values, seeds=(3, 4, 5))
+    assert ranked_table(folder).splitlines()[0] == ("no comparison with co-training yet: no baseline trial has "
+                                                    "finished (seeds 3, 4, 5)")
+
+
+def test_a_raced_config_says_so_and_the_steps_saved_are_said_once(tmp_path):
+    values = {"baseline": {3: 0.40, 4: 0.50}, "c000": {3: 0.29, 4: 0.37}, "c001": {3: 0.47}}
+    raced = {("c001", 3): {"vs": "c000", "p": 0.031, "seeds_run": [3], "seeds_skipped": [4], "steps_saved": 100}}
+    folder = paired_sweep(tmp_path / "raced", values, raced=raced, wandb_mode="offline")
+    table = ranked_table(folder)
+    row = next(line for line in table.splitlines() if line.startswith("2  "))
+    assert row.endswith("finished; raced out (p=0.031 vs c000, seeds run 3)")
+    # its one difference (-0.07) gets the SD of c000's two (df 1): an interval, wide
+    assert f"-0.07 [{-0.07 - T975_DF1 * math.sqrt(0.0002):.4g}, {-0.07 + T975_DF1 * math.sqrt(0.0002):.4g}]" in row
+    assert table.count("training steps saved") == 1
+    assert "Racing dropped 1 config(s) early (c001), skipping 1 seed run(s): 100 training steps saved." in table
+    zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
+    assert "竞速淘汰（对 c000 的胜出概率 p=0.031，已跑种子 3）" in zh and "节省 100 训练步" in zh
+    page = write_dashboard(folder).read_text()
+    assert "raced out (p=0.031 vs c000, seeds run 3)" in page and page.count("training steps saved") == 1
+
+    # W&B (offline): the ranking run's summary and description carry the line; its table has the baseline row
+    from actot.report import finish_sweep
+    from wandb_files import wandb_records, wandb_summary
+
+    written = finish_sweep(folder)
+    assert written["wandb"] is not None
+    lead = str(rank(load_sweep_dir(folder)).lead)
+    # c000 alone gives the SD (df 1, t = 12.7): +0.12 ± 0.127 reaches below 0
+    assert lead.startswith("no config beats co-training (best: +0.12 [-0.007062, 0.2471] (n=2 seeds")
+    assert wandb_summary(folder)["vs_baseline"] == lead
+    notes = [r.run.notes for path in folder.glob("wandb/offline-run-*/run-*.wandb") for r in wandb_records(path)
+             if r.WhichOneof("record_type") == "run"]
+    assert lead in notes
+    table = json.loads(next(folder.glob("wandb/offline-run-*/files/media/table/ranking_*.table.json")).read_text())
+    columns, rows = table["columns"], table["data"]
+    assert rows[0][:2] == [None, "baseline"] and [r[0] for r in rows[1:]] == [1, 2]
+    vs = dict(zip(columns, rows[1]))
+    assert vs["vs_baseline"] == pytest.approx(0.12) and vs["vs_low"] == pytest.approx(0.12 - T975_DF1 * 0.01)
+    assert dict(zip(columns, rows[2]))["raced"] == "raced out (p=0.031 vs c000, seeds run 3)"
+
+
+def test_sweeps_without_a_baseline_arm_are_unchanged(tmp_path):
+    from sweep_fixture import build
+
+    table = ranked_table(build(tmp_path / "old"))
+    assert "co-training" not in table and "vs baseline" not in table and "n=2, no interval" in table
+    assert rank(load_sweep_dir(tmp_path / "old")).lead is None
+
+
+def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_every_seed(tmp_path):
+    """The confirm stage runs the baseline arm on its new seeds too (confirm_of "baseline"): the confirm table keeps
+    the arm, pairs each confirmed config with it on the search's seeds and the new ones, and names its trials."""
+    from actot.report.confirm import confirm_ranking, confirm_table
+
+    values = {"baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47}, "c000": {3: 0.29, 4: 0.37, 5: 0.31, 6: 0.35},
+              "c001": {3: 0.43, 4: 0.51}}
+    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 3,
+                           "new_seeds": [5, 6], "configs": ["c0s3"], "points": [{}] * 4}}
+    folder = paired_sweep(tmp_path / "confirmed", values, extra=confirm)
+    from actot import sweepdir
+
+    rows = sweepdir.read_rows(folder)  # the new seeds' trials are the confirm stage's
+    for row in rows:
+        if row["seed"] in (5, 6):
+            row["confirm_of"] = "baseline" if row["arm"] == "baseline" else "c0s3"
+    sweepdir.write_rows(folder, rows)
+    sweep = load_sweep_dir(folder)
+    ranking = confirm_ranking(sweep)
+    assert [g.name for g in ranking.groups] == ["c000"] and len(ranking.baseline.values) == 4
+    # differences 0.11, 0.13, 0.11, 0.12 (one config: its own SD, df 3)
+    assert ranking.groups[0].vs_baseline.diffs == pytest.approx({3: 0.11, 4: 0.13, 5: 0.11, 6: 0.12})
+    assert ranking.groups[0].vs_baseline.sd_from == "own" and ranking.groups[0].vs_baseline.beats
+    table = confirm_table(folder)
+    assert table.splitlines()[1].startswith("best OT config vs co-training: +0.1175 [") and "(n=4 seeds" in table
+    assert "c000 seed 3 +3" in table and "-  co-training (baseline)  finished  4" in table
+    report = write_report(folder).read_text()
+    assert "### co-training seed 5  (finished; trials/bes5)" in report
