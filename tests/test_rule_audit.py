@@ -164,6 +164,8 @@ def test_rules_prune_and_charge_only_the_steps_run():
     (["sweep_efficiency.py", "--quick", "--configs", "5", "--seeds", "3"],
      ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
     (["packing.py", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |"]),
+    (["paired_efficiency.py", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
+                                           "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
 ])
 def test_quick_bench_scripts_print_their_tables(script, expected):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script[0]), *script[1:]], cwd=ROOT,
