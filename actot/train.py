@@ -89,7 +89,8 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
     data = CoTrainData(source, target, held_out_target(cfg, spec), d.sharpness, d.cutoff, d.top_k,
-                       cache_dir=d.cache_dir)  # the driver of a sweep pairs; its trials read the cache
+                       cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
+                       summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames)
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
     return _DATA_CACHE[key]
