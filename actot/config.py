@@ -25,7 +25,8 @@ from actot.errors import ActotError
 from actot.optim import SCHEDULES
 from actot.ot.config import CHOICES as OT_CHOICES
 from actot.ot.config import OTConfig
-from actot.policy.config import PRESETS, ACTConfig
+from actot.policy.backbone import feature_map_size
+from actot.policy.config import IMAGE_POOLINGS, PRESETS, ACTConfig
 from actot.sim.config import SimConfig
 from actot.sim.task import REGIONS
 
@@ -134,6 +135,7 @@ CHOICES = {
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),
+    "policy.image_pooling": (None, *IMAGE_POOLINGS),
     "data.sim.target_region": REGIONS,
     "lr_schedule": SCHEDULES,
 }
@@ -254,12 +256,40 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
     if unknown:
         raise ActotError(f"{where}: data.pair_summary={cfg.data.pair_summary!r}: {unknown[0]!r} is not a feature pairing "
                          f"reads; choose from {list(SUMMARY_KEYS)} (or [] for [state, action] alone)")
+    if cfg.ot.embedding == "keypoints" and cfg.policy.image_pooling == "map":
+        raise ActotError(f"{where}: ot.embedding=keypoints aligns the keypoints the policy reads, but "
+                         "policy.image_pooling=map reads none; set policy.image_pooling=keypoints or null (derived), or "
+                         "choose ot.embedding from ['mean', 'tokens']")
+    if cfg.data.cameras == [] and "keypoints" in (cfg.ot.embedding, cfg.policy.image_pooling):
+        key, value = (("ot.embedding", cfg.ot.embedding) if cfg.ot.embedding == "keypoints"
+                      else ("policy.image_pooling", cfg.policy.image_pooling))
+        raise ActotError(f"{where}: {key}={value} needs cameras, but data.cameras=[]; choose {key} from "
+                         f"{['mean', 'tokens'] if key == 'ot.embedding' else ['map', None]} or name cameras")
     if (cfg.data.source is None) != (cfg.data.target is None):
         raise ActotError(f"{where}: give both data.source and data.target (LeRobot roots), or neither for the embedded sim")
     try:
         ACTConfig(**dataclasses.asdict(cfg.policy))
     except ValueError as err:
         raise ActotError(f"{where}: policy: {err}") from err
+
+
+def resolve_policy(cfg: TrainConfig, n_cameras: int, frame_size: tuple[int, int]) -> TrainConfig:
+    """`cfg` with policy.image_pooling derived when null (keypoints under ot.embedding=keypoints, else map),
+    checked against the data: keypoints need cameras and a layer-4 map of at least 2x2 positions."""
+    pooling = cfg.policy.image_pooling or ("keypoints" if cfg.ot.embedding == "keypoints" else "map")
+    asked = ("ot.embedding", cfg.ot.embedding) if cfg.policy.image_pooling is None else \
+        ("policy.image_pooling", cfg.policy.image_pooling)
+    if pooling == "keypoints":
+        choices = ["mean", "tokens"] if asked[0] == "ot.embedding" else ["map", None]
+        if not n_cameras:
+            raise ActotError(f"{asked[0]}={asked[1]} needs cameras, but the data has none (a state-only dataset or "
+                             f"data.cameras=[]); choose {asked[0]} from {choices}")
+        h, w = feature_map_size(*frame_size)
+        if min(h, w) < 2:
+            raise ActotError(f"{asked[0]}={asked[1]}: data.resolution={list(frame_size)} gives a {h}x{w} feature map "
+                             "(ResNet-18 downsamples 32x), where keypoints cannot move; set data.resolution to 64 or more "
+                             f"per side (a 2x2 map or larger), or choose {asked[0]} from {choices}")
+    return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, image_pooling=pooling))
 
 
 def parse_cli(args: list[str], cfg: TrainConfig | None = None, where: str = "command line") -> TrainConfig:

@@ -38,7 +38,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from actot.config import TrainConfig, parse_cli, parse_value, to_dict
+from actot.config import TrainConfig, parse_cli, parse_value, resolve_policy, to_dict
 from actot.convergence import TREND_KEY, history_trend
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
@@ -337,7 +337,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     torch.manual_seed(cfg.seed)
     data, true_pairs, spec = load_data(cfg)
     check_window_size(cfg.ot.window_size, data)
-    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras)).to(device)
+    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)  # the run's config.json records the pooling
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
     optimizer = make_optimizer(model, cfg)
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # the schedule scales these
     warmup = resolved_warmup(cfg.lr_schedule, cfg.warmup_steps, cfg.steps)
