@@ -150,3 +150,10 @@ def test_keypoints_on_a_one_by_one_map_or_a_state_only_dataset_stop_before_train
     # the policy itself refuses keypoints without a camera
     with pytest.raises(ActotError, match=r"needs cameras, and this policy has none"):
         ACT(preset("act_small", **TINY, image_pooling="keypoints"), 6, 6, 0)
+
+
+def test_the_ot_config_and_the_policy_name_the_same_embeddings():
+    from actot.ot.config import EMBEDDINGS
+    from actot.policy.config import OT_EMBEDDINGS
+
+    assert EMBEDDINGS == OT_EMBEDDINGS  # the ot key's choices are what the policy computes (they import nothing of each other)
