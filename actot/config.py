@@ -273,7 +273,7 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         raise ActotError(f"{where}: policy: {err}") from err
 
 
-def resolve_policy(cfg: TrainConfig, n_cameras: int, frame_size: tuple[int, int]) -> TrainConfig:
+def resolve_policy(cfg: TrainConfig, n_cameras: int, frame_size: tuple[int, int], where: str = "data") -> TrainConfig:
     """`cfg` with policy.image_pooling derived when null (keypoints under ot.embedding=keypoints, else map),
     checked against the data: keypoints need cameras and a layer-4 map of at least 2x2 positions."""
     pooling = cfg.policy.image_pooling or ("keypoints" if cfg.ot.embedding == "keypoints" else "map")
@@ -282,11 +282,11 @@ def resolve_policy(cfg: TrainConfig, n_cameras: int, frame_size: tuple[int, int]
     if pooling == "keypoints":
         choices = ["mean", "tokens"] if asked[0] == "ot.embedding" else ["map", None]
         if not n_cameras:
-            raise ActotError(f"{asked[0]}={asked[1]} needs cameras, but the data has none (a state-only dataset or "
+            raise ActotError(f"{where}: {asked[0]}={asked[1]} needs cameras, but the data has none (a state-only dataset or "
                              f"data.cameras=[]); choose {asked[0]} from {choices}")
         h, w = feature_map_size(*frame_size)
         if min(h, w) < 2:
-            raise ActotError(f"{asked[0]}={asked[1]}: data.resolution={list(frame_size)} gives a {h}x{w} feature map "
+            raise ActotError(f"{where}: {asked[0]}={asked[1]}: data.resolution={list(frame_size)} gives a {h}x{w} feature map "
                              "(ResNet-18 downsamples 32x), where keypoints cannot move; set data.resolution to 64 or more "
                              f"per side (a 2x2 map or larger), or choose {asked[0]} from {choices}")
     return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, image_pooling=pooling))
