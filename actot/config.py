@@ -20,11 +20,13 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from actot.data.pairing import DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT, SUMMARY_KEYS
 from actot.errors import ActotError
 from actot.optim import SCHEDULES
 from actot.ot.config import CHOICES as OT_CHOICES
 from actot.ot.config import OTConfig
-from actot.policy.config import PRESETS, ACTConfig
+from actot.policy.backbone import feature_map_size
+from actot.policy.config import IMAGE_POOLINGS, PRESETS, ACTConfig
 from actot.sim.config import SimConfig
 from actot.sim.task import REGIONS
 
@@ -39,6 +41,12 @@ class DataConfig:
     n_eval_target: the last target episodes held out for eval/avg_l1; null (the default) derives
     it: a dataset made by our sim holds out its `n_eval` held-out demos, any other a tenth of its
     target episodes (at least 1, and at least one left to train on).
+    sharpness, cutoff, top_k: how the OT batch draws a target demo's source partner from the DTW costs.
+    pair_summary: the features (LeRobot keys: observation.state, action) whose mean over a demo's last
+    `pair_summary_frames` frames is the demo's outcome, appended times `pair_summary_weight` to every
+    frame DTW compares, so that demos are paired by where they go, not only by where they are
+    (docs/data.md: on the embedded sim the partner's goal comes from 1.6-3.2 to 0.8-1.0 success radii
+    away). [] or weight 0: DTW over [state, action] alone.
     """
 
     source: Optional[str] = None
@@ -51,6 +59,9 @@ class DataConfig:
     sharpness: float = 1.0
     cutoff: float = 5.0
     top_k: int = 5
+    pair_summary: list[str] = field(default_factory=lambda: list(DEFAULT_SUMMARY))
+    pair_summary_weight: float = DEFAULT_SUMMARY_WEIGHT
+    pair_summary_frames: int = DEFAULT_SUMMARY_FRAMES
     cache_dir: Optional[str] = None
     sim: SimConfig = field(default_factory=SimConfig)
 
@@ -124,6 +135,7 @@ CHOICES = {
     "wandb.mode": ("auto", "online", "offline", "disabled"),
     "device": None,
     "policy.feedforward_activation": ("relu", "gelu"),
+    "policy.image_pooling": (None, *IMAGE_POOLINGS),
     "data.sim.target_region": REGIONS,
     "lr_schedule": SCHEDULES,
 }
@@ -217,6 +229,8 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                                                              and min(cfg.data.resolution) >= 8),
          "null (derived from the data) or [H, W], each >= 8"),
         ("data.n_eval_target", cfg.data.n_eval_target is None or cfg.data.n_eval_target >= 0, "null or >= 0"),
+        ("data.pair_summary_weight", cfg.data.pair_summary_weight >= 0, ">= 0 (0: DTW over [state, action] alone)"),
+        ("data.pair_summary_frames", cfg.data.pair_summary_frames >= 1, ">= 1 (the demo's last frames averaged)"),
         ("bc_src_weight", 0.0 <= cfg.bc_src_weight <= 1.0, "in [0, 1]"),
         ("ot.max_iters", cfg.ot.max_iters >= 1, ">= 1"), ("ot.tol", cfg.ot.tol > 0, "> 0"),
         ("ot.check_every", cfg.ot.check_every >= 1, ">= 1"),
@@ -238,12 +252,44 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
     for key, ok, rule in checks:
         if not ok:
             raise ActotError(f"{where}: {key}={dotted_keys(cfg)[key]!r} is out of range; it must be {rule}")
+    unknown = [k for k in cfg.data.pair_summary if k not in SUMMARY_KEYS]
+    if unknown:
+        raise ActotError(f"{where}: data.pair_summary={cfg.data.pair_summary!r}: {unknown[0]!r} is not a feature pairing "
+                         f"reads; choose from {list(SUMMARY_KEYS)} (or [] for [state, action] alone)")
+    if cfg.ot.embedding == "keypoints" and cfg.policy.image_pooling == "map":
+        raise ActotError(f"{where}: ot.embedding=keypoints aligns the keypoints the policy reads, but "
+                         "policy.image_pooling=map reads none; set policy.image_pooling=keypoints or null (derived), or "
+                         "choose ot.embedding from ['mean', 'tokens']")
+    if cfg.data.cameras == [] and "keypoints" in (cfg.ot.embedding, cfg.policy.image_pooling):
+        key, value = (("ot.embedding", cfg.ot.embedding) if cfg.ot.embedding == "keypoints"
+                      else ("policy.image_pooling", cfg.policy.image_pooling))
+        raise ActotError(f"{where}: {key}={value} needs cameras, but data.cameras=[]; choose {key} from "
+                         f"{['mean', 'tokens'] if key == 'ot.embedding' else ['map', None]} or name cameras")
     if (cfg.data.source is None) != (cfg.data.target is None):
         raise ActotError(f"{where}: give both data.source and data.target (LeRobot roots), or neither for the embedded sim")
     try:
         ACTConfig(**dataclasses.asdict(cfg.policy))
     except ValueError as err:
         raise ActotError(f"{where}: policy: {err}") from err
+
+
+def resolve_policy(cfg: TrainConfig, n_cameras: int, frame_size: tuple[int, int], where: str = "data") -> TrainConfig:
+    """`cfg` with policy.image_pooling derived when null (keypoints under ot.embedding=keypoints, else map),
+    checked against the data: keypoints need cameras and a layer-4 map of at least 2x2 positions."""
+    pooling = cfg.policy.image_pooling or ("keypoints" if cfg.ot.embedding == "keypoints" else "map")
+    asked = ("ot.embedding", cfg.ot.embedding) if cfg.policy.image_pooling is None else \
+        ("policy.image_pooling", cfg.policy.image_pooling)
+    if pooling == "keypoints":
+        choices = ["mean", "tokens"] if asked[0] == "ot.embedding" else ["map", None]
+        if not n_cameras:
+            raise ActotError(f"{where}: {asked[0]}={asked[1]} needs cameras, but the data has none (a state-only dataset or "
+                             f"data.cameras=[]); choose {asked[0]} from {choices}")
+        h, w = feature_map_size(*frame_size)
+        if min(h, w) < 2:
+            raise ActotError(f"{where}: {asked[0]}={asked[1]}: data.resolution={list(frame_size)} gives a {h}x{w} feature map "
+                             "(ResNet-18 downsamples 32x), where keypoints cannot move; set data.resolution to 64 or more "
+                             f"per side (a 2x2 map or larger), or choose {asked[0]} from {choices}")
+    return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, image_pooling=pooling))
 
 
 def parse_cli(args: list[str], cfg: TrainConfig | None = None, where: str = "command line") -> TrainConfig:

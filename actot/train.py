@@ -38,7 +38,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from actot.config import TrainConfig, parse_cli, parse_value, to_dict
+from actot.config import TrainConfig, parse_cli, parse_value, resolve_policy, to_dict
 from actot.convergence import TREND_KEY, history_trend
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
@@ -89,7 +89,8 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
     data = CoTrainData(source, target, held_out_target(cfg, spec), d.sharpness, d.cutoff, d.top_k,
-                       cache_dir=d.cache_dir)  # the driver of a sweep pairs; its trials read the cache
+                       cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
+                       summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames)
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
     return _DATA_CACHE[key]
@@ -336,7 +337,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     torch.manual_seed(cfg.seed)
     data, true_pairs, spec = load_data(cfg)
     check_window_size(cfg.ot.window_size, data)
-    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras)).to(device)
+    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)  # the run's config.json records the pooling
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
     optimizer = make_optimizer(model, cfg)
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # the schedule scales these
     warmup = resolved_warmup(cfg.lr_schedule, cfg.warmup_steps, cfg.steps)

@@ -102,15 +102,16 @@ TINY = {"policy.dim_model": 32, "policy.n_heads": 2, "policy.dim_feedforward": 6
         "batch_size": 4, "ot.batch_size": 8, "data.sim.n_source": 16, "data.sim.n_target": 4, "data.sim.n_eval": 2}
 
 
-def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success") -> None:
+def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success", runner=run_one) -> None:
     """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes, appending one JSON line per
-    finished run (a study cut short resumes where it stopped) and printing one line each."""
+    finished run (a study cut short resumes where it stopped) and printing one line each. `runner(job)` runs
+    one (default `run_one`; a study that prepares its data first passes its own, a module-level function)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
     todo = [j for j in jobs if j["id"] not in done]
     print(f"{len(todo)} of {len(jobs)} runs to do", flush=True)
     with mp.get_context("spawn").Pool(n_jobs) as workers, out.open("a") as sink:
-        for result in workers.imap_unordered(run_one, todo):
+        for result in workers.imap_unordered(runner, todo):
             record = {k: v for k, v in result.items() if k != "history"}
             record["history"] = [{k: _clean(v) for k, v in row.items()} for row in result["history"]]
             sink.write(json.dumps(record) + "\n")

@@ -194,3 +194,71 @@ def test_pairing_without_cache_writes_nothing(small_sim, tmp_path):
                        LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2, cache_dir=tmp_path,
                        cache=False)
     assert not data.pairing_cached and not (tmp_path / "pairing").exists()
+
+
+# ---------------------------------------------------------------- the outcome summary (pairing on situation)
+
+
+def test_the_outcome_summary_pairs_target_demos_with_source_demos_that_go_to_the_same_goal(small_sim, tmp_path):
+    """The sim's goal is in no state: [state, action] DTW draws partners whose goals are far off; adding
+    where each demo ended (the default) brings them close, measured on the generator's ground truth."""
+    from actot.sim.__main__ import sim_pairing_quality
+
+    source, target = small_sim
+    alone = sim_pairing_quality(source, target, summary_weight=0.0, cache=False)
+    outcome = sim_pairing_quality(source, target, cache=False)  # the default: the mean of the last 5 states, x4
+    print(f"\ngoal gap in success radii: state/action alone {alone['goal_gap']:.2f}, with the outcome "
+          f"{outcome['goal_gap']:.2f}, a perfect pairing {outcome['goal_gap_best']:.2f}")
+    assert outcome["goal_gap"] < 0.7 * alone["goal_gap"]
+    assert outcome["goal_gap_best"] <= outcome["goal_gap"]
+
+
+def test_the_outcome_summary_is_part_of_the_cache_key_and_weight_zero_is_state_action_alone(small_sim, tmp_path):
+    source, target = small_sim
+
+    def data(**summary):
+        return CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+                           LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2, cache_dir=tmp_path,
+                           **summary)
+
+    default = data()
+    assert not data(summary_weight=2.0).pairing_cached and not data(summary_frames=1).pairing_cached
+    assert not data(summary=["observation.state", "action"]).pairing_cached
+    assert data().pairing_cached and same_pairing(data().pairing, default.pairing)
+    off = data(summary_weight=0.0)
+    assert not off.pairing_cached and not same_pairing(off.pairing, default.pairing)
+    assert same_pairing(data(summary=[]).pairing, off.pairing)  # no key and weight 0: one and the same entry
+    assert len(pairing_files(tmp_path)) == 5
+    # weight 0 is the pairing of [state, action] alone, as before the summary existed
+    plain = pair_demos(*([np.concatenate([e["state"], e["action"]], 1) for e in demos] for demos in (off.tgt_train, off.src)))
+    assert same_pairing(off.pairing, plain)
+
+
+def test_the_outcome_summary_pairs_a_real_lerobot_dataset_and_a_key_it_lacks_is_one_line(tmp_path):
+    from actot.errors import ActotError
+    from tests.conftest import G1, SO101, need
+
+    for root, eps in ((need(G1), (list(range(10)), list(range(10, 16)))), (need(SO101), ([0, 1], [2, 3]))):
+        source = LeRobotDataset(root, episodes=eps[0], cameras=[], cache_dir=tmp_path)
+        target = LeRobotDataset(root, episodes=eps[1], cameras=[], cache_dir=tmp_path)
+        both = CoTrainData(source, target, n_eval_target=1, cache=False, summary=["observation.state", "action"])
+        alone = CoTrainData(source, target, n_eval_target=1, cache=False, summary_weight=0.0)
+        assert np.isfinite(both.pairing.costs).all() and (both.pairing.costs > alone.pairing.costs).any()
+        with pytest.raises(ActotError) as err:
+            CoTrainData(source, target, n_eval_target=1, cache=False, summary=["observation.environment_state"])
+        message = str(err.value)
+        assert "\n" not in message and "data.pair_summary" in message and "observation.environment_state" in message
+        assert "['observation.state', 'action']" in message
+
+
+@pytest.mark.parametrize("word, fragment", [
+    ("data.pair_summary=[observation.environment_state]", "choose from ['observation.state', 'action']"),
+    ("data.pair_summary_weight=-1", "data.pair_summary_weight=-1.0 is out of range"),
+    ("data.pair_summary_frames=0", "data.pair_summary_frames=0 is out of range")])
+def test_bad_pairing_summary_keys_give_one_line_errors(word, fragment):
+    from actot.config import parse_cli
+    from actot.errors import ActotError
+
+    with pytest.raises(ActotError) as err:
+        parse_cli([word])
+    assert fragment in str(err.value) and "\n" not in str(err.value)

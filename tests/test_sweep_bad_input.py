@@ -83,6 +83,8 @@ DATA_CASES = [
      ["ot.window_size=100000", "longest"]),
     ("data-window-in-a-starting-point", ["data.source={source}", "data.target={target}"],
      ["starting point 'wide'", "ot.window_size=100000"]),
+    ("data-keypoints-on-a-1x1-map", ["data.source={source}", "data.target={target}", "ot.embedding=keypoints"],
+     ["sweep: ot.embedding=keypoints", "data.resolution=[16, 16] gives a 1x1 feature map", "['mean', 'tokens']"]),
     # runtime
     ("storage-unwritable", ["storage={a_file}/out"], ["storage=", "cannot write"]),
 ]

@@ -15,14 +15,14 @@ from actot.sweep.space import available_spaces, load_space, space_warnings
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["ot_reg", "ot_full", "embed_only", "lambda"])
+@pytest.mark.parametrize("name", ["ot_reg", "ot_full", "embed_only", "lambda", "ot_embedding"])
 def test_shipped_spaces_parse(name):
     space = load_space(name)
     assert space.distributions and space.starting_points
     assert name in available_spaces()
 
 
-@pytest.mark.parametrize("name", ["ot_reg", "ot_full", "embed_only", "lambda"])
+@pytest.mark.parametrize("name", ["ot_reg", "ot_full", "embed_only", "lambda", "ot_embedding"])
 def test_every_dimension_of_a_shipped_space_changes_the_plan(name):
     from actot.config import TrainConfig, apply_overrides
 

@@ -1,7 +1,11 @@
 """Pair target demos with source demos by dynamic time warping (DTW) of state/action trajectories.
 
 For every target demo t and source demo s we compute the DTW cost d(t, s): the summed per-frame
-Euclidean distance of normalised [state, action] along the best monotone alignment. The OT
+Euclidean distance of normalised [state, action, weight * outcome] along the best monotone
+alignment. The outcome is a per-demo summary (`outcome_summary`: by default the mean state over
+the demo's last frames, a "hindsight goal"), the same for every frame of a demo: a state alone
+does not say where a demo is going (on the embedded sim the goal is in no vector, and state-only
+DTW pairs demos whose goals are ~3 success radii apart), where it ended does. The OT
 batch then draws a source demo with probability proportional to
 
     w(t, s) = 1 / (1 + exp(sharpness * (d(t, s) - cutoff)))
@@ -26,6 +30,11 @@ import numpy as np
 
 
 DEFAULT_BAND = 0.1  # half-width of the DTW band, as a fraction of the longer demo of a pair
+# The outcome summary (data.pair_summary*): chosen on three embedded sims (docs/data.md); weight 0 turns it off.
+SUMMARY_KEYS = ("observation.state", "action")  # the LeRobot features an outcome summary may name
+DEFAULT_SUMMARY = ("observation.state",)
+DEFAULT_SUMMARY_WEIGHT = 4.0
+DEFAULT_SUMMARY_FRAMES = 5
 MAX_BATCH_BYTES = 64 * 2**20  # memory for one batch's banded cost and cumulative-cost arrays, each
 ROWS_PER_STEP = 8  # query frames whose distances are computed at once
 
@@ -163,6 +172,27 @@ def dtw_match(query: np.ndarray, candidate: np.ndarray, band: float | None = Non
     return dtw_pairs([query], [candidate], [(0, 0)], band, matches=True)[1][0]
 
 
+def outcome_summary(features: list[np.ndarray], frames: int) -> np.ndarray:
+    """A demo's outcome: each (T, D_k) feature averaged over its last `frames` frames, concatenated.
+
+    An average rather than the last frame alone: a demo's last frames hover around where it ended,
+    and a single frame's velocity is mostly noise.
+    """
+    return np.concatenate([np.asarray(f, np.float64)[-frames:].mean(0) for f in features])
+
+
+def with_outcome(trajectory: np.ndarray, summary: np.ndarray, weight: float) -> np.ndarray:
+    """`trajectory` (T, D) with `weight * summary` appended to every frame; unchanged when weight is 0.
+
+    A frame's DTW distance becomes sqrt(|d frame|^2 + weight^2 |d outcome|^2): demos that end
+    apart cost more at every frame, so DTW prefers partners with the same outcome.
+    """
+    if weight == 0 or summary.size == 0:
+        return trajectory
+    tail = np.broadcast_to(weight * summary.astype(trajectory.dtype), (len(trajectory), summary.size))
+    return np.concatenate([trajectory, tail], axis=1)
+
+
 def pairing_weights(costs: np.ndarray, sharpness: float, cutoff: float, top_k: int) -> np.ndarray:
     """Sampling probabilities over source demos for one target demo (zero outside the top_k)."""
     order = np.argsort(costs)[:top_k]
@@ -210,13 +240,19 @@ def twin_recovery_rate(pairing: Pairing, true_source: dict[int, int]) -> float:
     return float(np.mean([nearest[t] == s for t, s in true_source.items()]))
 
 
-def pairing_quality(pairing: Pairing, true_distance: np.ndarray, near: int = 5) -> dict[str, float]:
+def pairing_quality(pairing: Pairing, true_distance: np.ndarray, near: int = 5,
+                    goal_distance: np.ndarray | None = None) -> dict[str, float]:
     """How well DTW's choices agree with a ground-truth distance (n_target, n_source) between demos.
 
     top1: DTW's nearest is the truly nearest source demo (chance 1/n_source).
     in_true_near: DTW's nearest is among the `near` truly nearest (chance near/n_source).
     chosen_rank: mean true-rank percentile of the demos DTW may draw (probs > 0); 0 is the
     nearest, chance is about 0.5.
+    With `goal_distance` (n_target, n_source), the distance between the demos' goals:
+    goal_gap: the median over target demos of the expected goal distance of the source demo the
+    sampler draws (under `probs`): how far the OT partner's goal is from the target's;
+    goal_gap_best: the median of each target demo's smallest goal distance (what a perfect
+    pairing would give).
     """
     n_target, n_source = true_distance.shape
     true_rank = np.argsort(np.argsort(true_distance, axis=1), axis=1)  # 0 = truly nearest
@@ -226,4 +262,7 @@ def pairing_quality(pairing: Pairing, true_distance: np.ndarray, near: int = 5) 
     return {"top1": float(np.mean(true_rank[rows, picked] == 0)),
             "in_true_near": float(np.mean(true_rank[rows, picked] < near)),
             "chosen_rank": float(np.mean(chosen)),
-            "chance_top1": 1.0 / n_source, "chance_in_true_near": min(near, n_source) / n_source, "near": near}
+            "chance_top1": 1.0 / n_source, "chance_in_true_near": min(near, n_source) / n_source, "near": near,
+            **({} if goal_distance is None else
+               {"goal_gap": float(np.median((pairing.probs * goal_distance).sum(1))),
+                "goal_gap_best": float(np.median(goal_distance.min(1)))})}

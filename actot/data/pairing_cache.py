@@ -7,7 +7,7 @@ the frame cache in `$ACTOT_CACHE/frames/`), or `<cache_dir>/pairing/` when a cac
 
 An entry is keyed by everything the pairing depends on (`pairing_key`): both datasets' identity
 as the frame cache keys them, the chosen episodes, the held-out split, the pairing knobs
-(sharpness, cutoff, top_k), the DTW band, `PAIRING_VERSION`, and a digest of the normalised
+(sharpness, cutoff, top_k, the outcome summary's keys, weight and frames), the DTW band, `PAIRING_VERSION`, and a digest of the normalised
 trajectories themselves (so a dataset edited in place is paired again). Like the frame cache,
 files are written atomically (temp file + rename), so concurrent processes may race to fill it;
 an entry that cannot be read, or holds another key, is computed again and replaced.
@@ -29,8 +29,8 @@ from actot.data.lerobot import cache_root
 from actot.data.pairing import Pairing, pair_demos
 
 # Bump when what pair_demos computes changes, so that older entries are not read.
-# 2: banded DTW (the first version kept no cache).
-PAIRING_VERSION = 2
+# 2: banded DTW (the first version kept no cache). 3: the outcome summary (data.pair_summary*).
+PAIRING_VERSION = 3
 
 
 def trajectories_digest(trajectories: list[np.ndarray]) -> str:
@@ -45,9 +45,14 @@ def trajectories_digest(trajectories: list[np.ndarray]) -> str:
 
 def pairing_key(source_key: str, target_key: str, source_episodes: list[int], target_episodes: list[int],
                 n_eval_target: int, sharpness: float, cutoff: float, top_k: int, band: float | None,
-                trajectories: list[np.ndarray]) -> dict:
-    """What a pairing depends on, as a JSON-able dict (the cache entry's name is its hash)."""
-    return {"version": PAIRING_VERSION, "source": source_key, "target": target_key,
+                trajectories: list[np.ndarray], summary: list[str] = (), summary_weight: float = 0.0,
+                summary_frames: int = 1) -> dict:
+    """What a pairing depends on, as a JSON-able dict (the cache entry's name is its hash). The outcome
+    summary is named explicitly although its values are in the trajectories' digest, so that an entry
+    says what it was paired on."""
+    return {"version": PAIRING_VERSION, "summary": [str(k) for k in summary],
+            "summary_weight": float(summary_weight) if summary else 0.0,
+            "summary_frames": int(summary_frames) if summary else 0, "source": source_key, "target": target_key,
             "source_episodes": [int(e) for e in source_episodes], "target_episodes": [int(e) for e in target_episodes],
             "n_eval_target": int(n_eval_target), "sharpness": float(sharpness), "cutoff": float(cutoff),
             "top_k": int(top_k), "band": None if band is None else float(band),

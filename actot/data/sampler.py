@@ -3,7 +3,8 @@
 `CoTrainData` joins a source and a target `LeRobotDataset` (same state/action sizes, same
 number of cameras), normalises state and action with their pooled statistics, holds out
 target episodes for evaluation, and pairs the training target demos with source demos by DTW
-(once: the pairing is cached on disk, `actot.data.pairing_cache`).
+over [state, action, weighted outcome summary] (once: the pairing is cached on disk,
+`actot.data.pairing_cache`).
 `CoTrainSampler.next()` then yields, per step:
 
 - `ot_batch_size` target frames and, row for row, a partner source frame drawn by the pairing
@@ -27,12 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from actot.data.lerobot import LeRobotDataset
-from actot.data.pairing import DEFAULT_BAND, Pairing
+from actot.data.pairing import (DEFAULT_BAND, DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT,
+                                SUMMARY_KEYS, Pairing, outcome_summary, with_outcome)
 from actot.data.pairing_cache import PairingCache, cached_pairing, pairing_key
 from actot.data.stats import FeatureStats
 from actot.errors import ActotError
 
 STD_FLOOR = 1e-3  # a constant joint would otherwise divide by ~0
+# what data.pair_summary may name -> the episode's array
+SUMMARY_FEATURES = dict(zip(SUMMARY_KEYS, ("state", "action")))
 
 
 @dataclass
@@ -62,10 +66,13 @@ class CoTrainData:
 
     def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2,
                  sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
-                 cache_dir: str | Path | None = None, cache: bool = True):
+                 cache_dir: str | Path | None = None, cache: bool = True, summary: list[str] | tuple = DEFAULT_SUMMARY,
+                 summary_weight: float = DEFAULT_SUMMARY_WEIGHT, summary_frames: int = DEFAULT_SUMMARY_FRAMES):
         """`band`: the DTW band (`actot.data.pairing`); the pairing is read from, or stored in, the pairing
         cache under `cache_dir` (default $ACTOT_CACHE, see `actot.data.pairing_cache`) unless cache=False;
-        `pairing_cached` says whether it was read."""
+        `pairing_cached` says whether it was read. `summary`: the features (LeRobot keys) whose mean over a
+        demo's last `summary_frames` frames is appended, times `summary_weight`, to every frame DTW
+        compares (data.pair_summary*; weight 0 or no key: [state, action] alone)."""
         if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
             raise ActotError(
                 f"source {source.root} has state/action dims ({source.state_dim}, {source.action_dim}) but target "
@@ -82,14 +89,33 @@ class CoTrainData:
         self.src = [self._normalised(e) for e in source.episodes]
         tgt = [self._normalised(e) for e in target.episodes]
         self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target:]
-        tgt_traj = [np.concatenate([e["state"], e["action"]], 1) for e in self.tgt_train]
-        src_traj = [np.concatenate([e["state"], e["action"]], 1) for e in self.src]
+        summary = list(summary) if summary_weight else []
+        for dataset in (source, target):
+            for name in summary:
+                if name not in SUMMARY_FEATURES or name not in dataset.features:
+                    choices = [k for k in SUMMARY_FEATURES if k in dataset.features]
+                    raise ActotError(f"data.pair_summary={list(summary)}: {name!r} is not a feature of {dataset.root} "
+                                     f"that pairing reads; choose from {choices} (or [] for [state, action] alone)")
+        if summary_frames < 1:
+            raise ActotError(f"data.pair_summary_frames={summary_frames} must be >= 1 (the demo's last frames averaged)")
+        tgt_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.tgt_train]
+        src_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.src]
         key = pairing_key(source.cache_key, target.cache_key, source.episode_indices, target.episode_indices,
-                          n_eval_target, sharpness, cutoff, top_k, band, tgt_traj + src_traj)
+                          n_eval_target, sharpness, cutoff, top_k, band, tgt_traj + src_traj,
+                          summary, summary_weight, summary_frames)
         self.pairing: Pairing
         self.pairing, self.pairing_cached = cached_pairing(tgt_traj, src_traj, key,
                                                            PairingCache(cache_dir) if cache else None,
                                                            sharpness, cutoff, top_k, band)
+
+    @staticmethod
+    def _pairing_trajectory(episode: dict, summary: list[str], weight: float, frames: int) -> np.ndarray:
+        """What DTW compares: normalised [state, action] per frame, and the demo's weighted outcome."""
+        trajectory = np.concatenate([episode["state"], episode["action"]], 1)
+        if not summary:
+            return trajectory
+        outcome = outcome_summary([episode[SUMMARY_FEATURES[name]] for name in summary], frames)
+        return with_outcome(trajectory, outcome, weight)
 
     def _normalised(self, episode) -> dict:
         return {"index": episode.index, "state": self.normaliser.norm_state(episode.state),

@@ -14,9 +14,12 @@ COSTS = ("sqeuclidean", "normalised")
 EMBED_NORMS = ("none", "l2")
 LABELS = ("first_action", "action_chunk", "state", "state_first_action")
 SOLVERS = ("torch", "pot")
+# What the cost compares per camera (the policy computes it: actot.policy.config.OT_EMBEDDINGS, the same names).
+EMBEDDINGS = ("mean", "keypoints", "tokens")
 
 # field -> its allowed values
-CHOICES = {"heuristic": HEURISTICS, "cost": COSTS, "embed_norm": EMBED_NORMS, "label": LABELS, "solver": SOLVERS}
+CHOICES = {"heuristic": HEURISTICS, "cost": COSTS, "embed_norm": EMBED_NORMS, "label": LABELS, "solver": SOLVERS,
+           "embedding": EMBEDDINGS}
 
 
 @dataclass
@@ -39,6 +42,10 @@ class OTConfig:
     max_iters, tol, check_every: Sinkhorn iteration cap, marginal-error tolerance, check interval
         (heuristic=hard needs none: its plan has a closed form).
     solver: 'torch' (ours, batched, log-domain) or 'pot' (POT's, for comparison).
+    embedding: what z is, per camera (docs/ot.md): 'mean' (the camera's tokens averaged over the
+        map, as the seed authors' fork), 'tokens' (the tokens the transformer reads, flattened) or
+        'keypoints' (the spatial-softmax keypoints the policy then reads, as the method's reference
+        policy; it makes the policy pool by keypoints).
     """
 
     window_size: int = 10
@@ -58,6 +65,7 @@ class OTConfig:
     tol: float = 1e-6
     check_every: int = 50
     solver: str = "torch"
+    embedding: str = "mean"
 
     def __post_init__(self):
         for name, allowed in CHOICES.items():

@@ -8,9 +8,14 @@
                                            ^
     [latent] [state] [cam0 tokens ...] [cam1 tokens ...] -> [ transformer encoder ]
        ^        ^          ^
-       |        |     1x1 proj <- ResNet-18 layer4 (one backbone shared by all cameras)
-       |        |          |
-       |        |          +--> mean over H x W, per camera: the OT embedding z (B, n_cam, D)
+       |        |     camera tokens <- ResNet-18 layer4 map (one backbone shared by all cameras)
+       |        |          |            image_pooling='map': 1x1 proj, one token per map position
+       |        |          |            image_pooling='keypoints': spatial softmax -> (x, y) per
+       |        |          |              keypoint -> linear -> one token per camera
+       |        |          +--> the OT embedding z (B, n_cam, F), per `ot_embedding`:
+       |        |                 'mean': the camera's tokens averaged (F = D)
+       |        |                 'tokens': the camera's tokens flattened (F = n_tokens * D)
+       |        |                 'keypoints': the keypoints themselves (F = 2 * n_keypoints)
        |   state proj
    CVAE encoder over [cls, state, action chunk] (training only; zero latent at inference)
 
@@ -27,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from actot.errors import ActotError
 from actot.policy.backbone import ResNet18Backbone
-from actot.policy.config import ACTConfig
+from actot.policy.config import IMAGE_POOLINGS, OT_EMBEDDINGS, ACTConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -56,6 +62,30 @@ def sinusoidal_2d(height: int, width: int, dim: int, device=None) -> Tensor:
     pos_x = torch.stack((pos_x[:, 0::2].sin(), pos_x[:, 1::2].cos()), dim=-1).flatten(1)
     grid = torch.cat([pos_y[:, None, :].expand(height, width, half), pos_x[None, :, :].expand(height, width, half)], -1)
     return grid.permute(2, 0, 1)
+
+
+class SpatialSoftmax(nn.Module):
+    """Keypoints of a feature map (Levine et al. 2016; robomimic's `SpatialSoftmax`, which the method's
+    reference diffusion policy conditions on).
+
+    A 1x1 convolution makes `n_keypoints` maps; a softmax over positions turns each into a
+    distribution, and its keypoint is the expected (x, y) under it, positions on a [-1, 1] grid
+    (robomimic's `linspace(-1, 1, w)`). (N, C, h, w) -> (N, n_keypoints, 2), bounded: a keypoint
+    can move but not shrink, so a cost on keypoints cannot be lowered by scaling features down.
+    """
+
+    def __init__(self, in_channels: int, n_keypoints: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, n_keypoints, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = self.conv(x)
+        n, k, h, w = maps.shape
+        attention = maps.flatten(2).float().softmax(-1)  # float: bf16 softmax over few positions is coarse
+        ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, h, device=x.device),
+                                torch.linspace(-1.0, 1.0, w, device=x.device), indexing="ij")
+        grid = torch.stack([xs.flatten(), ys.flatten()], dim=-1)  # (h * w, 2): x, y
+        return attention @ grid
 
 
 class EncoderLayer(nn.Module):
@@ -118,11 +148,29 @@ class DecoderLayer(nn.Module):
 
 
 class ACT(nn.Module):
-    """ACT for `state_dim`-D state, `action_dim`-D actions and `n_cameras` cameras (0 allowed)."""
+    """ACT for `state_dim`-D state, `action_dim`-D actions and `n_cameras` cameras (0 allowed).
 
-    def __init__(self, cfg: ACTConfig, state_dim: int, action_dim: int, n_cameras: int):
+    `ot_embedding` ('mean', 'tokens' or 'keypoints') says what `ot_embeddings` and `forward` return
+    for the OT loss; 'keypoints' needs cfg.image_pooling='keypoints'. cfg.image_pooling=None is 'map'.
+    """
+
+    def __init__(self, cfg: ACTConfig, state_dim: int, action_dim: int, n_cameras: int, ot_embedding: str = "mean"):
         super().__init__()
         self.cfg, self.n_cameras = cfg, n_cameras
+        self.image_pooling = cfg.image_pooling or "map"
+        if self.image_pooling not in IMAGE_POOLINGS:
+            raise ActotError(f"policy.image_pooling={cfg.image_pooling!r} is not a pooling; choose one of "
+                             f"{list(IMAGE_POOLINGS)} (or null)")
+        if ot_embedding not in OT_EMBEDDINGS:
+            raise ActotError(f"ot.embedding={ot_embedding!r} is not an OT embedding; choose one of {list(OT_EMBEDDINGS)}")
+        if self.image_pooling == "keypoints" and not n_cameras:
+            raise ActotError("policy.image_pooling=keypoints needs cameras, and this policy has none (a state-only "
+                             "dataset or data.cameras=[]); choose policy.image_pooling from ['map', null]")
+        if ot_embedding == "keypoints" and (self.image_pooling != "keypoints" or not n_cameras):
+            raise ActotError(f"ot.embedding=keypoints aligns the keypoints the policy reads, but policy.image_pooling="
+                             f"{self.image_pooling} with {n_cameras} camera(s) has none; choose ot.embedding from "
+                             f"{[e for e in OT_EMBEDDINGS if e != 'keypoints']} or pool by keypoints")
+        self.ot_embedding = ot_embedding
         d = cfg.dim_model
         if cfg.use_vae:
             self.vae_encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_vae_encoder_layers))
@@ -137,7 +185,12 @@ class ACT(nn.Module):
             self.backbone = ResNet18Backbone(cfg.backbone_width)
             if cfg.pretrained_backbone_weights:
                 self.backbone.load_torchvision_weights(cfg.pretrained_backbone_weights)
-            self.encoder_img_feat_input_proj = nn.Conv2d(self.backbone.out_channels, d, 1)
+            if self.image_pooling == "keypoints":
+                self.encoder_img_keypoints = SpatialSoftmax(self.backbone.out_channels, cfg.n_keypoints)
+                self.encoder_img_keypoint_proj = nn.Linear(2 * cfg.n_keypoints, d)
+                self.encoder_cam_pos_embed = nn.Embedding(n_cameras, d)  # one token per camera: which one
+            else:
+                self.encoder_img_feat_input_proj = nn.Conv2d(self.backbone.out_channels, d, 1)
             self.register_buffer("image_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
             self.register_buffer("image_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_encoder_layers))
@@ -172,43 +225,69 @@ class ACT(nn.Module):
         latent = mu + (log_sigma_x2 / 2).exp() * torch.randn_like(mu)
         return latent, mu, log_sigma_x2
 
-    def camera_features(self, images: Tensor) -> Tensor:
-        """uint8 (B, n_cam, H, W, 3) -> projected features (B, n_cam, D, h, w), one backbone pass."""
-        b, k = images.shape[:2]
+    def _backbone_maps(self, images: Tensor) -> Tensor:
+        """uint8 (B, n_cam, H, W, 3) -> layer-4 maps (B * n_cam, C, h, w), one backbone pass."""
         x = images.flatten(0, 1).permute(0, 3, 1, 2).float().div(255.0)
-        x = (x - self.image_mean) / self.image_std
-        features = self.encoder_img_feat_input_proj(self.backbone(x))
-        return features.view(b, k, *features.shape[1:])
+        return self.backbone((x - self.image_mean) / self.image_std)
+
+    def camera_features(self, images: Tensor) -> Tensor:
+        """uint8 (B, n_cam, H, W, 3) -> projected features (B, n_cam, D, h, w) (image_pooling='map')."""
+        features = self.encoder_img_feat_input_proj(self._backbone_maps(images))
+        return features.view(*images.shape[:2], *features.shape[1:])
+
+    def camera_tokens(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        """uint8 (B, n_cam, H, W, 3) -> (tokens (B, n_cam, T, D), their positions (n_cam, T, D),
+        keypoints (B, n_cam, 2 * n_keypoints) or None): what the transformer reads of the cameras."""
+        b, k = images.shape[:2]
+        if self.image_pooling == "keypoints":
+            keypoints = self.encoder_img_keypoints(self._backbone_maps(images)).view(b, k, -1)
+            tokens = self.encoder_img_keypoint_proj(keypoints)[:, :, None]
+            return tokens, self.encoder_cam_pos_embed.weight[:, None], keypoints
+        features = self.camera_features(images)  # (B, K, D, h, w)
+        d, h, w = features.shape[2:]
+        tokens = features.flatten(3).transpose(2, 3)  # positions row by row, as LeRobot's ACT orders them
+        positions = sinusoidal_2d(h, w, d, features.device).to(features.dtype).flatten(1).T
+        return tokens, positions[None].expand(k, -1, -1), None
+
+    def _embedding(self, tokens: Tensor, keypoints: Tensor | None) -> Tensor:
+        if self.ot_embedding == "keypoints":
+            return keypoints
+        if self.ot_embedding == "tokens":
+            return tokens.flatten(2)
+        return tokens.mean(dim=2)
 
     def ot_embeddings(self, batch: dict[str, Tensor]) -> Tensor:
-        """The OT embeddings alone (B, K, D), without the transformer: the OT rows need nothing more."""
+        """The OT embeddings alone (B, K, F), without the transformer: the OT rows need nothing more."""
         if self.n_cameras:
-            return self.camera_features(batch["images"]).mean(dim=(3, 4))
+            tokens, _, keypoints = self.camera_tokens(batch["images"])
+            return self._embedding(tokens, keypoints)
         return self.encoder_state_input_proj(batch["state"])[:, None]
 
     def ot_parameters(self) -> list[nn.Parameter]:
         """The parameters the OT embeddings depend on, shared with BC: where OT's gradient acts."""
-        if self.n_cameras:
-            modules = [self.backbone, self.encoder_img_feat_input_proj]
-        else:
+        if not self.n_cameras:
             modules = [self.encoder_state_input_proj]
+        elif self.image_pooling == "keypoints":
+            modules = [self.backbone, self.encoder_img_keypoints]
+            if self.ot_embedding != "keypoints":
+                modules.append(self.encoder_img_keypoint_proj)
+        else:
+            modules = [self.backbone, self.encoder_img_feat_input_proj]
         return [p for module in modules for p in module.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------------ forward
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, tuple, Tensor]:
-        """Returns (actions (B, chunk, A), (mu, log_sigma_x2) or Nones, OT embeddings (B, K, D))."""
+        """Returns (actions (B, chunk, A), (mu, log_sigma_x2) or Nones, OT embeddings (B, K, F))."""
         state = batch["state"]
         latent, mu, log_sigma_x2 = self._latent(state, batch.get("action"), batch.get("action_is_pad"))
         state_token = self.encoder_state_input_proj(state)
         tokens = [self.encoder_latent_input_proj(latent)[:, None], state_token[:, None]]
         positions = [self.encoder_1d_feature_pos_embed.weight[None].expand(state.shape[0], -1, -1)]
         if self.n_cameras:
-            features = self.camera_features(batch["images"])  # (B, K, D, h, w)
-            b, k, d, h, w = features.shape
-            embeddings = features.mean(dim=(3, 4))
-            tokens.append(features.permute(0, 1, 3, 4, 2).reshape(b, k * h * w, d))
-            cam_pos = sinusoidal_2d(h, w, d, features.device).to(features.dtype)
-            positions.append(cam_pos.permute(1, 2, 0).reshape(1, h * w, d).repeat(b, k, 1))
+            cam_tokens, cam_pos, keypoints = self.camera_tokens(batch["images"])  # (B, K, T, D), (K, T, D)
+            embeddings = self._embedding(cam_tokens, keypoints)
+            tokens.append(cam_tokens.flatten(1, 2))
+            positions.append(cam_pos.flatten(0, 1)[None].expand(state.shape[0], -1, -1))
         else:
             embeddings = state_token[:, None]
         x = torch.cat(tokens, dim=1)

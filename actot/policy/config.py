@@ -6,6 +6,12 @@ Presets: `act` (LeRobot's ACT defaults) and `act_small` (a CPU-sized model for t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Optional
+
+# How a camera's feature map becomes transformer tokens (ACTConfig.image_pooling).
+IMAGE_POOLINGS = ("map", "keypoints")
+# What the OT loss aligns per camera (`ACT(..., ot_embedding=...)`, the run's `ot.embedding`).
+OT_EMBEDDINGS = ("mean", "keypoints", "tokens")
 
 
 @dataclass
@@ -27,6 +33,13 @@ class ACTConfig:
         temporal_ensemble_coeff: if set, closed-loop inference averages overlapping chunks with
             weights exp(-coeff * i) (the original ACT used 0.01; 0 is a uniform average, as in
             LeRobot) and executes one action per step. None (the default) turns it off.
+        image_pooling: how a camera's layer-4 map becomes tokens. 'map' (LeRobot's ACT): a 1x1
+            convolution to dim_model, every map position one token. 'keypoints' (robomimic's, the
+            method's reference policy): a spatial softmax gives `n_keypoints` expected (x, y) per
+            camera, in [-1, 1], and a linear layer makes them one token per camera; it needs a map of
+            at least 2x2 (frames of 33 px or more per side). None (the default): derived by the run,
+            'keypoints' under ot.embedding=keypoints, else 'map'.
+        n_keypoints: keypoints per camera under image_pooling='keypoints' (robomimic: 32).
     """
 
     chunk_size: int = 100
@@ -51,6 +64,8 @@ class ACTConfig:
     weight_decay: float = 1e-4
     grad_clip_norm: float = 10.0
     temporal_ensemble_coeff: float | None = None
+    image_pooling: Optional[str] = None
+    n_keypoints: int = 32
 
     def __post_init__(self):
         if self.n_action_steps > self.chunk_size:
@@ -61,6 +76,10 @@ class ACTConfig:
             raise ValueError(f"backbone '{self.backbone}' is not supported; use 'resnet18'")
         if self.feedforward_activation not in ("relu", "gelu"):
             raise ValueError(f"feedforward_activation '{self.feedforward_activation}' must be 'relu' or 'gelu'")
+        if self.image_pooling is not None and self.image_pooling not in IMAGE_POOLINGS:
+            raise ValueError(f"image_pooling {self.image_pooling!r} must be one of {list(IMAGE_POOLINGS)} or None")
+        if self.n_keypoints < 1:
+            raise ValueError(f"n_keypoints ({self.n_keypoints}) must be >= 1")
 
 
 PRESETS: dict[str, ACTConfig] = {

@@ -48,25 +48,38 @@ def _main(argv=None) -> int:
     return 0
 
 
-def pairing_report(source: Path, target: Path) -> str:
-    """How well DTW over state/action finds the source demos that the generator knows are similar."""
+def sim_pairing_quality(source: Path, target: Path, **pairing) -> dict[str, float]:
+    """`pairing_quality` of the pairing `CoTrainData(..., **pairing)` makes, against the generator's ground
+    truth: the layout ranks, and the goal gap (`goal_gap`, `goal_gap_best`) in success radii."""
     from actot.data.lerobot import LeRobotDataset
     from actot.data.pairing import pairing_quality
     from actot.data.sampler import CoTrainData
     from actot.sim.generate import load_ground_truth
-    from actot.sim.task import layout_distance
+    from actot.sim.task import SUCCESS_RADIUS, goal_distance, layout_distance
 
     truth = load_ground_truth(target)
     n_train = truth["n_train"]
     data = CoTrainData(LeRobotDataset(source, cameras=[]), LeRobotDataset(target, cameras=[]),
-                       n_eval_target=truth["n_eval"])
-    distance = layout_distance(np.array(truth["target_initial_states"])[:n_train], np.array(truth["source_initial_states"]))
-    q = pairing_quality(data.pairing, distance)
-    return (f"DTW pairing vs the generator's ground truth ({n_train} training target demos, {len(data.src)} source):\n"
+                       n_eval_target=truth["n_eval"], **pairing)
+    targets, sources = np.array(truth["target_initial_states"])[:n_train], np.array(truth["source_initial_states"])
+    q = pairing_quality(data.pairing, layout_distance(targets, sources),
+                        goal_distance=goal_distance(targets, sources) / SUCCESS_RADIUS)
+    return dict(q, n_target=n_train, n_source=len(data.src))
+
+
+def pairing_report(source: Path, target: Path) -> str:
+    """How well DTW pairing finds the source demos that the generator knows are similar, with the outcome
+    summary (the default) and without it (state/action alone)."""
+    q = sim_pairing_quality(source, target)
+    alone = sim_pairing_quality(source, target, summary_weight=0.0)
+    return (f"DTW pairing vs the generator's ground truth ({q['n_target']} training target demos, {q['n_source']} source):\n"
             f"  DTW's nearest is the truly nearest source demo: {q['top1']:.2f} (chance {q['chance_top1']:.3f})\n"
             f"  DTW's nearest is among the {q['near']} truly nearest: {q['in_true_near']:.2f} "
             f"(chance {q['chance_in_true_near']:.3f})\n"
-            f"  true-rank percentile of the demos DTW may draw: {q['chosen_rank']:.3f} (chance ~0.5, best 0)")
+            f"  true-rank percentile of the demos DTW may draw: {q['chosen_rank']:.3f} (chance ~0.5, best 0)\n"
+            f"  goal gap (median over target demos of the drawn source demo's goal distance), in success radii: "
+            f"{q['goal_gap']:.2f} (state/action alone {alone['goal_gap']:.2f}; a perfect pairing "
+            f"{q['goal_gap_best']:.2f}; goal: at most 1)")
 
 
 def main(argv=None) -> int:

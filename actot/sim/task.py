@@ -77,6 +77,12 @@ def layout_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(((fa[:, None, :] - fb[None, :, :]) ** 2).sum(-1))
 
 
+def goal_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between the demos' goals (n_a, n_b): how far apart two demos end (success is SUCCESS_RADIUS)."""
+    ga, gb = np.asarray(a)[:, 2:4], np.asarray(b)[:, 2:4]
+    return np.sqrt(((ga[:, None, :] - gb[None, :, :]) ** 2).sum(-1))
+
+
 def expert_action(state: np.ndarray, init: np.ndarray, rng: np.random.Generator, noise: float) -> np.ndarray:
     """Scripted expert: head for the goal, curving by the episode's style, with Gaussian noise."""
     to_goal = init[:, 2:4] - state[:, 0:2]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from actot.config import apply_overrides
+import optuna.distributions as od
+
+from actot.config import apply_overrides, resolve_policy
 from actot.errors import ActotError
 from actot.sim.generate import load_sim_spec
 from actot.sweep.config import SweepConfig, base_train_config, resolve_objective
@@ -204,3 +206,11 @@ def check_data(space: SearchSpace, base_cfg) -> None:
     for point, name in zip(space.starting_points, space.point_names):  # checked as configs by `prepare`
         window = space.to_overrides(point).get("ot.window_size", base_cfg.ot.window_size)
         check_window_size(window, data, f"{space.path}: starting point '{name}'")
+    # Keypoints need cameras and a 2x2 map: a trial that draws them would fail at its start, so check every choice.
+    choices = {key: dist.choices for key in ("ot.embedding", "policy.image_pooling")
+               if isinstance(dist := space.distributions.get(key), od.CategoricalDistribution)}
+    for key, values in choices.items():
+        for value in values:
+            resolve_policy(apply_overrides(base_cfg, {key: value}, f"{space.path}: params.{key}"), len(data.cameras),
+                           data.source.frame_size, f"{space.path}: params.{key}")
+    resolve_policy(base_cfg, len(data.cameras), data.source.frame_size, "sweep")
