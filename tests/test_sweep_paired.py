@@ -190,3 +190,27 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
     confirm = {r["trial_id"]: r for r in rows if r["confirm_of"]}
     assert sorted((r["arm"], r["seed"]) for r in confirm.values()) == [(ARM_BASELINE, 2), (ARM_CONFIG, 2)]
     assert len({r["trial_id"] for r in rows if r["arm"] == ARM_BASELINE}) == 3
+
+
+@pytest.mark.slow
+def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_on_held_out_l1(tmp_path, ray_tmp,  # noqa: F811
+                                                                                              capsys):
+    from run_sweep import main
+    from tests.conftest import SO101, need
+
+    root = need(SO101)  # state and action only: no simulator, so the default metric is the held-out L1
+    data = [f"data.source={root}", "data.source_episodes=[0,1]", f"data.target={root}", "data.target_episodes=[2,3]",
+            "data.n_eval_target=1", "data.cameras=[]", "policy=act_small", "policy.chunk_size=10",
+            "policy.n_action_steps=5", "policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64",
+            "policy.n_encoder_layers=1", "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "batch_size=4",
+            "ot.batch_size=8", "ot.window_size=2"]
+    args = ["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "name=real", f"ray_temp_dir={ray_tmp}",
+            "num_samples=1", "steps=10", "log_every=5", *data]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "metric=auto: eval/avg_l1 (lower is better)" in out
+    rows = pq.read_table(tmp_path / "out" / "real" / "results.parquet").to_pylist()
+    arms = sorted({(r["arm"], r["seed"]) for r in rows})
+    assert arms == [(ARM_BASELINE, 3), (ARM_BASELINE, 4), (ARM_CONFIG, 3), (ARM_CONFIG, 4)]
+    lead = next(line for line in out.splitlines() if "co-training (best:" in line or "vs co-training:" in line)
+    assert "eval/avg_l1" in lead and "n=2" in lead  # the comparison on the 2 paired seeds leads the table
