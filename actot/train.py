@@ -9,7 +9,8 @@ never overwritten: `resume=true` continues that run from its checkpoint.
 
 Per step: one batch of [OT source | OT target | BC rows]. The BC rows go through ACT for
 L_bc; the OT pairs go through the image encoder only, for their embeddings and L_ot (as in the
-method's reference code; `bc_on_ot_rows=true` also trains BC on them).
+method's reference code; `bc_on_ot_rows=true` also trains BC on them; `ot_rows=bc` draws them among
+the BC rows, so that they take no extra pass through the encoder).
 L = L_bc + lambda_ot * L_ot. At each log step the two gradients are taken apart on the shared
 encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
 The learning rate follows `lr_schedule` (a function of the step alone), and evaluation (held-out
@@ -257,18 +258,21 @@ def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False
     """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
 
     BC sees the BC rows only (all rows with `bc_on_ot_rows`); the OT pairs go through the image
-    encoder alone. With lambda_ot = 0 the plan is still solved, for its metrics, without a graph.
+    encoder alone. With `ot_rows=bc` the OT pairs are BC rows (the sampler drew them so): every row goes
+    through ACT once and the OT embeddings are those of that pass. With lambda_ot = 0 the plan is still
+    solved, for its metrics, without a graph.
     """
     n_ot = cfg.ot.batch_size
     rows = {k: v for k, v in batch.items() if k != "true_pair"}
     ot_rows = {k: v[:2 * n_ot] for k, v in rows.items()}
-    bc_rows = rows if cfg.bc_on_ot_rows else {k: v[2 * n_ot:] for k, v in rows.items()}
+    ot_in_bc = cfg.bc_on_ot_rows or cfg.ot_rows == "bc"
+    bc_rows = rows if ot_in_bc else {k: v[2 * n_ot:] for k, v in rows.items()}
     device_type = batch["state"].device.type
     with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_amp):
         actions, vae_stats, bc_embeddings = model(bc_rows)
         bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, bc_rows)
         lap("forward")
-        if cfg.bc_on_ot_rows:
+        if ot_in_bc:
             embeddings = bc_embeddings[:2 * n_ot]
         else:
             with torch.set_grad_enabled(cfg.ot.lambda_ot > 0 and torch.is_grad_enabled()):
@@ -350,7 +354,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     eval_model = ema.model if ema is not None else model
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight)
+                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
+                             ot_in_bc=cfg.ot_rows == "bc")
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
