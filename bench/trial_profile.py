@@ -96,8 +96,9 @@ def profile_one(job: dict) -> dict:
 
 def run_direct(base: dict, n: int, out: Path) -> list[dict]:
     """n trials at once, each in its own spawned process (seeds differ, as a sweep's trials' draws do)."""
-    jobs = [{"overrides": {**base, "seed": base["seed"] + i}, "out_dir": str(out / f"direct{n}"), "name": f"t{i}"}
-            for i in range(n)]
+    share = {"gpu_memory_fraction": 0.95 / n} if base["device"] != "cpu" else {}  # as the Ray run caps them
+    jobs = [{"overrides": {**base, **share, "seed": base["seed"] + i}, "out_dir": str(out / f"direct{n}"),
+             "name": f"t{i}"} for i in range(n)]
     with mp.get_context("spawn").Pool(n) as pool:
         rows = pool.map(profile_one, jobs)
     bad = [r for r in rows if r["status"] != "finished"]
@@ -121,6 +122,9 @@ def run_ray(base: dict, n: int, out: Path) -> dict:
     imports = time.perf_counter() - start
     sweep = load_sweep("local")[0]
     sweep.max_concurrent = n
+    if base["device"] != "cpu":  # n trials share the one GPU, each with its share of the memory (as a sweep would)
+        sweep.resources.gpu = 1.0 / n
+        base = {**base, "gpu_memory_fraction": 0.95 / n}
     sweep.metric, sweep.mode = "eval/avg_l1", "min"  # the sweep's `auto`, resolved as its pre-flight would on LeRobot data
     space = load_space("ot_reg")
     knobs = dict(space.starting_points[0])
@@ -183,7 +187,8 @@ def share_table(columns: list[tuple[str, dict, float | None]]) -> list[str]:
     for label, names in ROWS:
         lines.append(row(label, [sum(s.get(n, 0.0) for n in names) for _, s, _ in columns]))
     lines.append(row("other (the loop's own lines)", [s.get("other", 0.0) for _, s, _ in columns]))
-    lines.append(row("Ray (the trial through Tune, less the trial alone)", [ray or 0.0 for _, _, ray in columns]))
+    if any(ray is not None for _, _, ray in columns):
+        lines.append(row("Ray (the trial through Tune, less the trial alone)", [ray or 0.0 for _, _, ray in columns]))
     training = [sum(s.get(n, 0.0) for n in TRAINING) for _, s, _ in columns]
     lines.append(row("training steps", training, True))
     lines.append(row("outside training steps", [w - t for w, t in zip(walls, training)], True))
