@@ -83,6 +83,11 @@ class TrainConfig:
     batch_size: behaviour-cloning rows per step, source and target together; bc_src_weight of
     them come from the source domain (the reference's mix; 0.7-0.9 in the seed authors'
     configs). The OT rows (ot.batch_size pairs) feed the OT loss only, unless bc_on_ot_rows.
+    ot_rows: `separate` (the method's): the OT pairs are rows of their own, through the image encoder
+        for L_ot only; `bc`: the OT pairs are drawn as part of the BC rows (their ot.batch_size target
+        frames and source partners replace as many of each domain's BC rows), so their embeddings come
+        from the BC forward pass and no extra row goes through the ResNet (docs/ot.md). Needs
+        ot.batch_size <= each domain's BC rows.
     rollout_episodes, rollout_seed: closed-loop success episodes (embedded sim), on fixed episodes.
     rollout_every: also measure success at log steps that are multiples of it (0: last step only),
         e.g. so that a scheduler or a study can read success curves. Success in the source domain
@@ -114,6 +119,7 @@ class TrainConfig:
     batch_size: int = 16
     bc_src_weight: float = 0.5
     bc_on_ot_rows: bool = False
+    ot_rows: str = "separate"
     log_every: int = 25
     eval_frames: int = 256
     rollout_episodes: int = 100
@@ -130,6 +136,8 @@ class TrainConfig:
     resume: bool = False
 
 
+OT_ROWS = ("separate", "bc")  # where the OT pairs' rows come from (TrainConfig.ot_rows)
+
 CHOICES = {
     **{f"ot.{name}": allowed for name, allowed in OT_CHOICES.items()},
     "wandb.mode": ("auto", "online", "offline", "disabled"),
@@ -138,6 +146,7 @@ CHOICES = {
     "policy.image_pooling": (None, *IMAGE_POOLINGS),
     "data.sim.target_region": REGIONS,
     "lr_schedule": SCHEDULES,
+    "ot_rows": OT_ROWS,
 }
 
 
@@ -265,6 +274,14 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                       else ("policy.image_pooling", cfg.policy.image_pooling))
         raise ActotError(f"{where}: {key}={value} needs cameras, but data.cameras=[]; choose {key} from "
                          f"{['mean', 'tokens'] if key == 'ot.embedding' else ['map', None]} or name cameras")
+    if cfg.ot_rows == "bc":
+        n_src = int(round(cfg.bc_src_weight * cfg.batch_size))  # as the sampler splits the BC rows
+        room = min(n_src, cfg.batch_size - n_src)
+        if cfg.ot.batch_size > room:
+            raise ActotError(f"{where}: ot.batch_size={cfg.ot.batch_size} is too large for ot_rows=bc, which draws the "
+                             f"OT pairs among the BC rows: batch_size={cfg.batch_size} at bc_src_weight="
+                             f"{cfg.bc_src_weight} has {n_src} source and {cfg.batch_size - n_src} target rows; set "
+                             f"ot.batch_size={room} or lower, or batch_size={2 * cfg.ot.batch_size} or higher")
     if (cfg.data.source is None) != (cfg.data.target is None):
         raise ActotError(f"{where}: give both data.source and data.target (LeRobot roots), or neither for the embedded sim")
     try:

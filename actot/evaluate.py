@@ -127,7 +127,9 @@ def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: S
             else:
                 queue = list(chunk.float().cpu().numpy().transpose(1, 0, 2)[: cfg.n_action_steps])
         action = normaliser.unnorm_action(queue.pop(0))
-        obs, success, done = env.step(action)
+        # Frames only for the steps the policy looks at (a new chunk; every step when ensembling): drawing
+        # them is most of a rollout's time, and the frames it does see are the same either way.
+        obs, success, done = env.step(action, render=ensembler is not None or not queue)
     model.train(was_training)
     if domain == "source":
         return binomial("eval/success_source", success)

@@ -9,7 +9,8 @@ never overwritten: `resume=true` continues that run from its checkpoint.
 
 Per step: one batch of [OT source | OT target | BC rows]. The BC rows go through ACT for
 L_bc; the OT pairs go through the image encoder only, for their embeddings and L_ot (as in the
-method's reference code; `bc_on_ot_rows=true` also trains BC on them).
+method's reference code; `bc_on_ot_rows=true` also trains BC on them; `ot_rows=bc` draws them among
+the BC rows, so that they take no extra pass through the encoder).
 L = L_bc + lambda_ot * L_ot. At each log step the two gradients are taken apart on the shared
 encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
 The learning rate follows `lr_schedule` (a function of the step alone), and evaluation (held-out
@@ -48,6 +49,7 @@ from actot.metrics import direction
 from actot.optim import WeightEMA, lr_factor, resolved_warmup
 from actot.ot.loss import make_label, ot_loss
 from actot.policy.act import ACT, act_loss
+from actot.profiling import Laps, no_lap
 from actot.run_log import RunLog, plot_history
 from actot.sim.config import SimConfig
 from actot.sim.generate import ensure_sim, load_sim_spec, load_true_pairs
@@ -253,21 +255,25 @@ def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
         return float(model.ot_embeddings(rows).float().norm(dim=-1).mean())
 
 
-def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False):
+def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False, lap=no_lap):
     """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
 
     BC sees the BC rows only (all rows with `bc_on_ot_rows`); the OT pairs go through the image
-    encoder alone. With lambda_ot = 0 the plan is still solved, for its metrics, without a graph.
+    encoder alone. With `ot_rows=bc` the OT pairs are BC rows (the sampler drew them so): every row goes
+    through ACT once and the OT embeddings are those of that pass. With lambda_ot = 0 the plan is still
+    solved, for its metrics, without a graph.
     """
     n_ot = cfg.ot.batch_size
     rows = {k: v for k, v in batch.items() if k != "true_pair"}
     ot_rows = {k: v[:2 * n_ot] for k, v in rows.items()}
-    bc_rows = rows if cfg.bc_on_ot_rows else {k: v[2 * n_ot:] for k, v in rows.items()}
+    ot_in_bc = cfg.bc_on_ot_rows or cfg.ot_rows == "bc"
+    bc_rows = rows if ot_in_bc else {k: v[2 * n_ot:] for k, v in rows.items()}
     device_type = batch["state"].device.type
     with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_amp):
         actions, vae_stats, bc_embeddings = model(bc_rows)
         bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, bc_rows)
-        if cfg.bc_on_ot_rows:
+        lap("forward")
+        if ot_in_bc:
             embeddings = bc_embeddings[:2 * n_ot]
         else:
             with torch.set_grad_enabled(cfg.ot.lambda_ot > 0 and torch.is_grad_enabled()):
@@ -276,6 +282,7 @@ def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False
     label = make_label(cfg.ot.label, ot_rows["state"], ot_rows["action"], cfg.ot.label_dims)
     l_ot, ot_metrics = ot_loss(cfg.ot, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
                                ot_rows["state"][:n_ot], ot_rows["state"][n_ot:], batch.get("true_pair"))
+    lap("ot")
     return bc_loss, parts, l_ot, ot_metrics
 
 
@@ -322,8 +329,12 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | None = None,
-          progress: bool | None = None, run_dir: Path | None = None) -> TrainResult:
-    """Run `cfg` to `cfg.steps` (or to a non-finite loss); see the module docstring."""
+          progress: bool | None = None, run_dir: Path | None = None, laps: Laps | None = None) -> TrainResult:
+    """Run `cfg` to `cfg.steps` (or to a non-finite loss); see the module docstring. `laps` (profiling only:
+    bench/trial_profile.py) adds up the wall time of each part of the loop (actot/profiling.py)."""
+    lap = no_lap if laps is None else laps.lap
+    if laps is not None:
+        laps.start()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
@@ -345,7 +356,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     eval_model = ema.model if ema is not None else model
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight)
+                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
+                             ot_in_bc=cfg.ot_rows == "bc")
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
@@ -365,9 +377,11 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         start_step, history, run_id = int(state["step"]), list(state["history"]), state["run_id"] or None
+    lap("setup")
     log = RunLog(run_dir, name, to_dict(cfg), cfg.wandb, rows=history, run_id=run_id)
     run_id = log.wandb_run.id if log.wandb_run is not None else None
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
+    lap("log_start")
 
     use_amp = cfg.amp and device.type == "cuda"
     check_every_step = device.type == "cpu"  # a free check on CPU; on GPU only at log steps
@@ -382,6 +396,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, initial=start_step, desc=name, unit="step", dynamic_ncols=True)
+    lap("setup")
     if start_step == 0:  # the untrained baseline: the 'first' value the seed log compares with
         baseline = eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames)
         baseline["ot_embed_norm"] = initial_embed_norm(model, sampler, cfg, device)
@@ -389,12 +404,14 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         if report is not None:
             report(dict(baseline, step=0), None, log.rows)
     model.train()
+    lap("baseline")
     step = start_step
     step_time = loop_start = time.perf_counter()
     shared = model.ot_parameters()
     for step in range(start_step + 1, cfg.steps + 1):
         batch = to_tensors(sampler.next(), device)
-        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp)
+        lap("sample")
+        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
         ot_term = cfg.ot.lambda_ot * l_ot
         loss = bc_loss + ot_term
         optimizer.zero_grad(set_to_none=True)
@@ -403,6 +420,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
         else:
             loss.backward()
+        lap("backward")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
         values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
                   "train/grad_norm": grad_norm, **ot_metrics}
@@ -416,11 +434,13 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         optimizer.step()
         if ema is not None:
             ema.update(model)
+        lap("optimiser")
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v.detach().float()
         count += 1
         if bar is not None:
             bar.update(1)
+        lap("metrics")
         if not closes_window:
             continue
         window = torch.stack([*(v / count for v in sums.values()), grad_ratio.float()]).tolist()  # one read per log
@@ -434,7 +454,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         if initial_norm:  # scale-free: the embeddings' size against the untrained model's
             metrics["ot_embed_shrink"] = metrics["ot_embed_norm"] / initial_norm
         metrics["train/lr"] = optimizer.param_groups[0]["lr"]
+        lap("metrics")
         metrics.update(eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
+        lap("eval_l1")
         trend = history_trend([*log.rows, dict(metrics, step=step)])
         if trend is not None:
             metrics[TREND_KEY] = trend
@@ -443,20 +465,25 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             for domain in ("target", "source"):
                 metrics.update(rollout_metrics(eval_model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed,
                                                domain))
+        lap("rollouts")
         now = time.perf_counter()
         metrics["time/step_s"] = (now - step_time) / cfg.log_every
         step_time = now
         log.log(step, metrics)
+        lap("logging")
         checkpoint = None
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint = save_checkpoint(run_dir / "checkpoint", model, optimizer, sampler, step, log.rows, run_id, ema)
+        lap("checkpoint")
         if bar is not None:
             bar.set_postfix({"l1": f"{metrics['train/l1_loss']:.3f}", "eval": f"{metrics['eval/avg_l1']:.3f}",
                              "pi_sum": f"{metrics['ot_pi_sum']:.2f}"})
         elif lines:
             print(progress_line(name, step, start_step, cfg.steps, now - loop_start, metrics), flush=True)
+        lap("logging")
         if report is not None:
             stop_reason = report(dict(metrics, step=step), checkpoint, log.rows)
+            lap("report")
             if stop_reason:
                 status, reason = "stopped", stop_reason
                 break
@@ -470,6 +497,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     log.summary({"status": status, "stop_reason": reason, **{f"last/{k}": v for k, v in metrics.items()},
                  **best_values(log.rows)})
     log.finish(exit_code=0 if status == "finished" else 1)
+    lap("finish")
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
 
 

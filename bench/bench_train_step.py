@@ -7,8 +7,12 @@ ACT alone runs the 16 behaviour-cloning rows (3 cameras) through the model, L1 +
 clip and AdamW. ACT + OT runs the same BC rows plus the OT pairs (B_ot = 32 target frames and
 their 32 source partners) through the image encoder, the cost, the plan and sum(pi * M), exactly
 as the trainer does (`actot.train.step_losses`): once with the shipped hard prior (closed-form
-plan) and once with the banded prior (the iterative solver to tol 1e-6). The ratio is the OT
-overhead per step.
+plan) and once with the banded prior (the iterative solver to tol 1e-6). Then the same two with
+`ot_rows=bc`: the OT pairs are 8 of the 16 BC rows' pairs (B_ot = 8, as many as the rows allow), so
+their embeddings come from the BC pass and no extra row goes through the ResNet. The ratio is the
+OT overhead per step against ACT alone, all variants interleaved in one run.
+
+    python bench/bench_train_step.py --policy act_small --height 32 --width 32   # the sim's scale, CPU
 """
 
 from __future__ import annotations
@@ -40,14 +44,19 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; a sweep trial gets 1)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     n_ot, n_bc, cams = 32, 16, 3
+    soft = {"ot.heuristic": "soft", "ot.reg": 0.05, "ot.tau": 1.0}
+    in_bc = {"ot_rows": "bc", "ot.batch_size": n_bc // 2}
     cfgs = {name: apply_overrides(TrainConfig(), {"policy": args.policy, "batch_size": n_bc, "ot.batch_size": n_ot, **extra})
-            for name, extra in (("hard", {}), ("soft", {"ot.heuristic": "soft", "ot.reg": 0.05, "ot.tau": 1.0}))}
+            for name, extra in (("hard", {}), ("soft", soft), ("bc hard", in_bc), ("bc soft", {**soft, **in_bc}))}
     cfg = cfgs["hard"]
     model = ACT(cfg.policy, 14, 14, cams).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
@@ -62,7 +71,8 @@ def main() -> None:
                 loss, _ = act_loss(cfg.policy, actions.float(), stats, bc_rows)
         else:
             c = cfgs[variant]
-            bc, _, l_ot, _ = step_losses(model, batch, c, amp)
+            # ot_rows=bc: the step's rows are the BC rows alone, the OT pairs among them
+            bc, _, l_ot, _ = step_losses(model, bc_rows if c.ot_rows == "bc" else batch, c, amp)
             loss = bc + c.ot.lambda_ot * l_ot
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -81,7 +91,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         return float(np.median(times))
 
-    variants = ("alone", "hard", "soft")
+    variants = ("alone", "hard", "soft", "bc hard", "bc soft")
     for v in variants:
         step(v)  # warm-up every path
     # Interleave the variants so that drifting clocks or load affect them alike.
@@ -92,9 +102,12 @@ def main() -> None:
     base = min(best["alone"])
     print(f"policy={args.policy} device={device} images {cams}x{args.height}x{args.width}, "
           f"BC rows {n_bc}, OT pairs {n_ot}, threads {torch.get_num_threads()}")
-    print(f"{'ACT alone (s/step)':>20} {'+ OT hard (s/step)':>19} {'ratio':>7} {'+ OT soft (s/step)':>19} {'ratio':>7}")
-    hard, soft = min(best["hard"]), min(best["soft"])
-    print(f"{base:>20.4f} {hard:>19.4f} {hard / base:>6.3f}x {soft:>19.4f} {soft / base:>6.3f}x")
+    names = {"hard": f"+ OT hard, {n_ot} own pairs", "soft": f"+ OT soft, {n_ot} own pairs",
+             "bc hard": f"+ OT hard, ot_rows=bc ({n_bc // 2} pairs)", "bc soft": f"+ OT soft, ot_rows=bc ({n_bc // 2} pairs)"}
+    print(f"| ACT alone (s/step) | {' | '.join(names[v] + ' (s/step) | ratio' for v in variants[1:])} |")
+    print("|---|" + "---|---|" * (len(variants) - 1))
+    cells = " | ".join(f"{min(best[v]):.4f} | {min(best[v]) / base:.3f}x" for v in variants[1:])
+    print(f"| {base:.4f} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,14 @@ runs, minus Ray): N of them start together, each capped at 1/N of the GPU's memo
 cores // N CPU threads (`threads=`). Trials per hour = N * 3600 / (the wall time until the last
 of the N ends); the speed-up is against N = 1, one trial at a time. Start-up (imports, data
 loading, the step-0 evaluation) is counted, as a sweep pays it per trial too; the table also
-shows the mean training-step time inside the trials. Needs torch, numpy and actot only (no Ray).
+shows the mean training-step time inside the trials and, on a GPU, the most memory each trial held
+(nvidia-smi's per-process figure, polled every half second: the CUDA context included). Needs torch,
+numpy and actot only (no Ray).
+
+Then a projection: the wall time of a sweep of --project-trials trials of --project-steps steps on one
+device, for each packing, from the measured trials (a trial's fixed cost, start-up and evaluations at
+its start, plus steps x its s/step, which includes the periodic evaluations; N trials at a time, in
+waves). No rollouts: a LeRobot dataset has none.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -46,8 +54,23 @@ def device_line() -> str:
     return f"CPU ({platform.processor() or platform.machine()}), torch {torch.__version__}"
 
 
+def gpu_memory_by_pid() -> dict[int, float]:
+    """MiB of GPU memory per process, as nvidia-smi reports it ({} without nvidia-smi)."""
+    try:
+        text = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                              capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].replace(".", "").isdigit():
+            out[int(parts[0])] = float(parts[1])
+    return out
+
+
 def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out: Path, env: dict) -> dict:
-    """Start n trials at once; wait for all; return wall time and the trials' mean step time."""
+    """Start n trials at once; wait for all; return wall time, the trials' mean step time and peak GPU memory."""
     threads = max(1, cores // n)
     fraction = [f"gpu_memory_fraction={0.95 / n:.4f}"] if device == "cuda" else []
     procs = []
@@ -59,10 +82,24 @@ def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out:
                "wandb.mode=disabled", f"seed={i}", f"name=t{i}", f"out_dir={run_out}"]
         log = open(out / f"n{n}-t{i}.log", "w")
         procs.append((subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+    peak: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:  # each trial's most GPU memory while they run
+        while not stop.is_set():
+            for pid, mib in gpu_memory_by_pid().items():
+                peak[pid] = max(peak.get(pid, 0.0), mib)
+            stop.wait(0.5)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    if device == "cuda":
+        poller.start()
     for proc, log in procs:
         proc.wait()
         log.close()
     wall = time.perf_counter() - start
+    stop.set()
+    mine = [peak[p.pid] for p, _ in procs if p.pid in peak]
     failed = [i for i, (p, _) in enumerate(procs) if p.returncode != 0]
     if failed:
         tail = (out / f"n{n}-t{failed[0]}.log").read_text()[-1500:]
@@ -74,8 +111,21 @@ def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out:
 
         times = [r["time/step_s"] for r in pq.read_table(history).to_pylist() if r.get("time/step_s") is not None]
         step_s.append(float(np.mean(times)) if times else float("nan"))
-    return {"n": n, "wall_s": wall, "step_s": float(np.mean(step_s)), "threads": threads,
-            "fraction": 0.95 / n if device == "cuda" else None}
+    return {"n": n, "wall_s": wall, "step_s": float(np.mean(step_s)), "threads": threads, "steps": steps,
+            "fraction": 0.95 / n if device == "cuda" else None,
+            "gpu_mib": max(mine) if mine else None}
+
+
+def projection(rows: list[dict], trials: int, steps_list: list[int]) -> list[str]:
+    """Markdown rows: hours for `trials` trials of each of `steps_list` steps on one device, per packing."""
+    lines = [f"| policy | trials per device | " + " | ".join(f"{s} steps: h for {trials} trials" for s in steps_list)
+             + " |", "|---|---|" + "---|" * len(steps_list)]
+    for row in rows:
+        fixed = max(0.0, row["wall_s"] - row["steps"] * row["step_s"])  # start-up, step-0 evaluation, the end
+        waves = -(-trials // row["n"])
+        cells = " | ".join(f"{waves * (fixed + s * row['step_s']) / 3600:.2f}" for s in steps_list)
+        lines.append(f"| {row['policy']} | {row['n']} | {cells} |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -86,6 +136,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, help="training steps per trial (default 150 on GPU, 10 with --quick)")
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="CPU cores shared by the trials")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--project-trials", type=int, default=100, help="the projected sweep's trials (default 100)")
+    parser.add_argument("--project-steps", type=int, nargs="+", default=[1000, 1600],
+                        help="the projected trials' steps (default 1000 1600: the seed's scale)")
     opts = parser.parse_args(argv)
 
     device = "cpu" if opts.quick or not torch.cuda.is_available() else "cuda"
@@ -119,13 +172,17 @@ def main(argv=None) -> int:
         shutil.rmtree(out, ignore_errors=True)
 
     print()
-    print("| policy | trials per device | CPU threads each | GPU memory cap each | wall s | step s (mean) | trials/h | vs one at a time |")  # noqa: E501
-    print("|---|---|---|---|---|---|---|---|")
+    print("| policy | trials per device | CPU threads each | GPU memory cap each | GPU memory used each (GiB, peak) | wall s | step s (mean) | trials/h | vs one at a time |")  # noqa: E501
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         base = next(r for r in rows if r["policy"] == row["policy"] and r["n"] == min(per_gpu))
         cap = f"{row['fraction']:.2f}" if row["fraction"] else "-"
-        print(f"| {row['policy']} | {row['n']} | {row['threads']} | {cap} | {row['wall_s']:.1f} | {row['step_s']:.4f} | "
-              f"{row['per_hour']:.0f} | {row['per_hour'] / base['per_hour']:.2f}x |")
+        used = f"{row['gpu_mib'] / 1024:.2f}" if row.get("gpu_mib") else "-"
+        print(f"| {row['policy']} | {row['n']} | {row['threads']} | {cap} | {used} | {row['wall_s']:.1f} | "
+              f"{row['step_s']:.4f} | {row['per_hour']:.0f} | {row['per_hour'] / base['per_hour']:.2f}x |")
+    print(f"\nProjected: {opts.project_trials} trials on one {'GPU' if device == 'cuda' else 'CPU'}, each packing "
+          f"(from the {steps}-step trials above; no rollouts, as on LeRobot data)\n")
+    print("\n".join(projection(rows, opts.project_trials, opts.project_steps)))
     if opts.json:
         opts.json.write_text(json.dumps({"device": device_line(), "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=2))
     return 0

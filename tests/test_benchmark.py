@@ -177,6 +177,57 @@ def test_freezing_finished_copies_leaves_the_others_frames_unchanged():
     assert froze  # some copies had finished while others still ran
 
 
+def test_steps_without_frames_leave_the_next_frames_as_drawing_every_step_would():
+    from actot.sim.task import ReachEnv, expert_action
+
+    every, lazy = (ReachEnv(6, "target", seed=4, freeze_finished=True) for _ in range(2))
+    inits = eval_layouts(6, seed=4)
+    every.reset(inits), lazy.reset(inits)
+    rng = np.random.default_rng(0)
+    for t in range(40):
+        action = expert_action(every.state, every.init, rng, 0.0)
+        before = ~every.success
+        obs_a, success, _ = every.step(action)
+        obs_b, success_b, _ = lazy.step(action, render=t % 5 == 4)  # frames every 5th step, as evaluation asks
+        assert np.array_equal(success, success_b) and np.array_equal(obs_a["observation.state"], obs_b["observation.state"])
+        if t % 5 != 4:
+            assert set(obs_b) == {"observation.state"}
+            continue
+        live = ~success & before
+        for cam in CAMERAS:  # the target style's noise included
+            assert np.array_equal(obs_a[cam][live], obs_b[cam][live])
+
+
+def test_rollouts_act_as_if_every_step_were_drawn(small_model_and_data, monkeypatch):
+    """Evaluation draws frames only when the policy looks: the same actions (for the copies still running)
+    and the same metrics as drawing every step."""
+    import actot.evaluate as evaluate
+
+    model, data, spec = small_model_and_data
+    real_env = evaluate.target_env
+    runs = {}
+    for every_step in (False, True):
+        sent = []
+
+        def recording_env(*args, **kwargs):
+            env = real_env(*args, **kwargs)
+            step = env.step
+
+            def record(action, render=True):
+                sent.append((np.array(action, copy=True), ~env.success))
+                return step(action, render=render or every_step)
+
+            env.step = record
+            return env
+
+        monkeypatch.setattr(evaluate, "target_env", recording_env)
+        runs[every_step] = rollout_metrics(model, data, torch.device("cpu"), spec, 12), sent
+    (lazy, lazy_sent), (full, full_sent) = runs[False], runs[True]
+    assert lazy == full and len(lazy_sent) == len(full_sent) > 10
+    for (a, live), (b, _) in zip(lazy_sent, full_sent):
+        assert np.array_equal(a[live], b[live])
+
+
 def test_sim_keys_reach_the_generator_and_are_checked():
     cfg = parse_cli(["data.sim.target_region=all", "data.sim.twins=true", "data.sim.n_eval=5"])
     spec = SimConfig(**dataclasses.asdict(cfg.data.sim))

@@ -103,10 +103,11 @@ def evaluation_actions(monkeypatch, model, cfg, n_episodes: int) -> tuple[list[d
             seen.append({k: v.copy() for k, v in obs.items()})
             return obs
 
-        def record_step(action):
+        def record_step(action, **kwargs):
             sent.append(np.array(action, copy=True))
-            obs, success, done = step(action)
-            seen.append({k: v.copy() for k, v in obs.items()})
+            obs, success, done = step(action, **kwargs)
+            # A step whose frames the policy does not look at (render=False) has none: the last ones stand in.
+            seen.append({**seen[-1], **{k: v.copy() for k, v in obs.items()}})
             return obs, success, done
 
         env.reset, env.step = record_reset, record_step

@@ -1,6 +1,6 @@
 """The rule audit's and the sweep-efficiency benchmark's replay: hand-made histories, hand-computed
-counts; and the --quick runs of the bench scripts (rule audit, sweep efficiency, validity, packing, reproducibility, convergence; real
-tiny training)."""
+counts; and the --quick runs of the bench scripts (rule audit, sweep efficiency, validity, packing, trial profile,
+reproducibility, convergence; real tiny training)."""
 
 import json
 import math
@@ -163,7 +163,12 @@ def test_rules_prune_and_charge_only_the_steps_run():
     (["rule_audit.py", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
     (["sweep_efficiency.py", "--quick", "--configs", "5", "--seeds", "3"],
      ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
-    (["packing.py", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |"]),
+    (["packing.py", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials",
+                                 "| act | 2 | "]),
+    (["trial_profile.py", "--quick"], ["| part | alone: s | share | 2 at once (per trial): s | share |",
+                                       "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
+                                       "| Ray (the trial through Tune, less the trial alone) |",
+                                       "| **outside training steps** |", "ray.init"]),
     (["paired_efficiency.py", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
                                            "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
 ])

@@ -340,6 +340,57 @@ def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_
     assert torch.allclose(bc_a, bc_b) != bc_on_ot_rows
 
 
+def test_ot_rows_bc_takes_the_ot_pairs_from_the_bc_rows_with_the_separate_paths_loss_and_gradients(small_sim, tmp_path):
+    """ot_rows=bc: the sampler draws the OT pairs as BC rows, and the step takes their embeddings from the BC
+    pass. When the separate path's BC rows are exactly those rows, losses and gradients are the same."""
+    from actot.data.sampler import CoTrainSampler
+    from actot.evaluate import to_tensors
+    from actot.policy.act import ACT
+    from actot.train import load_data, step_losses
+
+    words = ["batch_size=8", "ot.batch_size=2", "ot.lambda_ot=0.5", "ot.heuristic=soft", "ot.weight_label=0.1"]
+    shared, separate = (tiny(small_sim, tmp_path, *words, f"ot_rows={rows}") for rows in ("bc", "separate"))
+    data, true_pairs, _ = load_data(shared)
+    sampler = CoTrainSampler(data, shared.policy.chunk_size, 8, 2, shared.ot.window_size, seed=0, true_pairs=true_pairs,
+                             ot_in_bc=True)
+    drawn = sampler.next()
+    assert len(drawn["state"]) == 8 and drawn["is_target"].tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert drawn["true_pair"].shape == (2, 2)
+    batch = to_tensors(drawn, torch.device("cpu"))
+    batch["true_pair"] = torch.from_numpy(drawn["true_pair"])
+    # The separate path's batch: the same OT rows, then BC rows that are exactly the shared batch's rows.
+    twice = {k: torch.cat([v[:4], v]) if k != "true_pair" else v for k, v in batch.items()}
+    torch.manual_seed(0)
+    model = ACT(shared.policy, data.state_dim, data.action_dim, len(data.cameras))
+    results = []
+    for cfg, rows in ((shared, batch), (separate, twice)):
+        model.zero_grad(set_to_none=True)
+        torch.manual_seed(1)  # the same VAE noise and dropout in both
+        bc, parts, l_ot, metrics = step_losses(model, rows, cfg)
+        (bc + cfg.ot.lambda_ot * l_ot).backward()
+        results.append((bc.detach(), l_ot.detach(), metrics, {n: p.grad.clone() for n, p in model.named_parameters()
+                                                              if p.grad is not None}))
+    (bc_a, ot_a, m_a, g_a), (bc_b, ot_b, m_b, g_b) = results
+    assert torch.allclose(bc_a, bc_b, rtol=1e-5) and torch.allclose(ot_a, ot_b, rtol=1e-4) and float(ot_a) > 0
+    assert all(torch.allclose(m_a[k], m_b[k], rtol=1e-4, atol=1e-6) for k in m_a)
+    assert g_a.keys() == g_b.keys() and any(n.startswith("backbone.") for n in g_a)
+    for name in g_a:
+        assert torch.allclose(g_a[name], g_b[name], rtol=1e-3, atol=1e-6), name
+
+
+def test_ot_rows_bc_needs_room_among_the_bc_rows():
+    from actot.errors import ActotError
+
+    assert parse_cli(["ot_rows=bc", "ot.batch_size=8"]).ot_rows == "bc"
+    with pytest.raises(ActotError) as err:
+        parse_cli(["ot_rows=bc"])
+    assert str(err.value) == ("command line: ot.batch_size=32 is too large for ot_rows=bc, which draws the OT pairs "
+                              "among the BC rows: batch_size=16 at bc_src_weight=0.5 has 8 source and 8 target rows; "
+                              "set ot.batch_size=8 or lower, or batch_size=64 or higher")
+    with pytest.raises(ActotError, match=r"ot_rows='shared' is not allowed; choose one of \['separate', 'bc'\]"):
+        parse_cli(["ot_rows=shared"])
+
+
 def test_grad_ratio_is_the_norm_of_ots_gradient_over_bcs_on_the_encoder(small_sim, tmp_path):
     from actot.train import backward_measuring_ot_share, step_losses
 

@@ -118,8 +118,10 @@ class CoTrainData:
         return with_outcome(trajectory, outcome, weight)
 
     def _normalised(self, episode) -> dict:
+        # Plain array views of the memory-mapped frames: indexing a np.memmap builds a memmap object per frame.
         return {"index": episode.index, "state": self.normaliser.norm_state(episode.state),
-                "action": self.normaliser.norm_action(episode.action), "frames": episode.frames}
+                "action": self.normaliser.norm_action(episode.action),
+                "frames": {c: np.asarray(f) for c, f in episode.frames.items()}}
 
     @property
     def state_dim(self) -> int:
@@ -141,9 +143,13 @@ def frames_at(episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_
         "action_is_pad": np.ones((n, chunk_size), bool),
     }
     if cameras:
-        empty = np.zeros((0, len(cameras), *first["frames"][cameras[0]].shape[1:]), np.uint8)
-        batch["images"] = np.stack([np.stack([episodes[e]["frames"][c][f] for c in cameras]) for e, f in refs]) \
-            if n else empty
+        # One copy per frame into a preallocated batch (no per-row stack): a step gathers ~80 rows x 3 cameras.
+        images = np.empty((n, len(cameras), *first["frames"][cameras[0]].shape[1:]), np.uint8)
+        for row, (e, f) in enumerate(refs):
+            frames = episodes[e]["frames"]
+            for k, c in enumerate(cameras):
+                images[row, k] = frames[c][f]
+        batch["images"] = images
     for row, (e, f) in enumerate(refs):
         chunk = episodes[e]["action"][f: f + chunk_size]
         batch["action"][row, : len(chunk)] = chunk
@@ -156,13 +162,21 @@ class CoTrainSampler:
 
     def __init__(self, data: CoTrainData, chunk_size: int, batch_size: int, ot_batch_size: int,
                  window_size: int, seed: int = 0, true_pairs: dict[int, int] | None = None,
-                 bc_src_weight: float = 0.5):
+                 bc_src_weight: float = 0.5, ot_in_bc: bool = False):
+        """`ot_in_bc` (training's ot_rows=bc): the OT pairs count as BC rows, so each domain draws
+        ot_batch_size fewer BC rows of its own and the batch is [OT source | OT target | the rest]."""
         self.data, self.chunk_size = data, chunk_size
         self.batch_size, self.ot_batch_size, self.window_size = batch_size, ot_batch_size, window_size
         # A fixed count per domain (not a coin per row as in the reference's weighted sampler):
         # the same expected mix with less variance between steps.
         self.n_bc_src = int(round(bc_src_weight * batch_size))
         self.n_bc_tgt = batch_size - self.n_bc_src
+        self.own_src, self.own_tgt = self.n_bc_src, self.n_bc_tgt  # the BC rows drawn apart from the OT pairs
+        if ot_in_bc:
+            if ot_batch_size > min(self.n_bc_src, self.n_bc_tgt):
+                raise ValueError(f"ot_batch_size={ot_batch_size} pairs do not fit in {self.n_bc_src} source and "
+                                 f"{self.n_bc_tgt} target BC rows")
+            self.own_src, self.own_tgt = self.n_bc_src - ot_batch_size, self.n_bc_tgt - ot_batch_size
         self.rng = np.random.default_rng(seed)
         # Ground-truth twins by list position (source episode index -> position in data.src).
         self.true_twin = None
@@ -176,9 +190,9 @@ class CoTrainSampler:
         return np.stack([ep, (self.rng.random(n) * lengths[ep]).astype(np.int64)], 1)
 
     def _bc_rows(self) -> dict:
-        src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.n_bc_src), self.chunk_size)
+        src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.own_src), self.chunk_size)
         tgt = frames_at(self.data.tgt_train, self.data.cameras,
-                        self._uniform_frames(self.data.tgt_train, self.n_bc_tgt), self.chunk_size)
+                        self._uniform_frames(self.data.tgt_train, self.own_tgt), self.chunk_size)
         return {k: np.concatenate([src[k], tgt[k]]) for k in src}
 
     def _ot_rows(self) -> tuple[dict, dict, np.ndarray | None]:
@@ -204,15 +218,16 @@ class CoTrainSampler:
     def next(self) -> dict:
         """One step's rows: [OT source (n_ot), OT target (n_ot), BC source, BC target].
 
-        The first 2 * n_ot rows are the OT pairs, the rest (`batch_size`) the BC rows; every
-        row carries its action chunk (the OT loss's label is made from it).
+        The first 2 * n_ot rows are the OT pairs, the rest (`batch_size`) the BC rows; with `ot_in_bc`
+        the OT pairs are BC rows too and the rest is batch_size - 2 * n_ot rows. Every row carries its
+        action chunk (the OT loss's label is made from it).
         """
         src, tgt, true_pair = self._ot_rows()
         bc = self._bc_rows()
         batch = {k: np.concatenate([src[k], tgt[k], bc[k]]) for k in src}
         n = self.ot_batch_size
-        batch["is_target"] = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(self.n_bc_src, bool),
-                                             np.ones(self.n_bc_tgt, bool)])
+        batch["is_target"] = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(self.own_src, bool),
+                                             np.ones(self.own_tgt, bool)])
         if true_pair is not None:
             batch["true_pair"] = true_pair
         return batch

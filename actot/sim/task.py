@@ -195,6 +195,13 @@ class Renderer:
             frames[camera] = np.clip(image, 0, 255, out=image).astype(np.uint8).reshape(n, self.size, self.size, 3)
         return frames
 
+    def skip(self, n_all: int) -> None:
+        """Draw the per-frame noise that rendering `n_all` copies would draw, and nothing else: a frame
+        rendered after skipped ones is then the frame it would have been had every step been rendered."""
+        if self.shift > 0:
+            for _ in CAMERAS:
+                self.noise_rng.integers(NOISE_BANK, size=n_all)
+
     def _target_style(self, image: np.ndarray, cam_index: int, noise: np.ndarray) -> np.ndarray:
         """Texture, per-frame noise (pattern `noise[i]` of the bank for copy i) and a 3x3 box blur."""
         n, size = len(image), self.size
@@ -262,8 +269,13 @@ class ReachEnv:
         obs.update(frames)
         return obs
 
-    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
-        """Advance every copy; returns (observation, success so far per copy, all done)."""
+    def step(self, action: np.ndarray, render: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+        """Advance every copy; returns (observation, success so far per copy, all done).
+
+        render=False: the observation holds the state alone, no frames are drawn (their noise is, so that
+        the next rendered frames are exactly those of a run that renders every step). For a policy that
+        does not look at this step's frames: evaluation executes n_action_steps of a chunk between looks.
+        """
         velocity = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         position = np.clip(self.state[:, 0:2] + DT * velocity, -1.0, 1.0)
         self.state = np.concatenate([position, velocity], axis=1)
@@ -271,4 +283,7 @@ class ReachEnv:
         reached = np.linalg.norm(position - self.init[:, 2:4], axis=1) < SUCCESS_RADIUS
         self.success |= reached
         done = bool(self.success.all() or self.steps >= self.max_steps)
+        if not render:
+            self.renderer.skip(self.num_envs)
+            return {"observation.state": self.state.astype(np.float32)}, self.success.copy(), done
         return self.observation(), self.success.copy(), done
