@@ -18,7 +18,7 @@ from ray.tune import Callback
 from actot.errors import ActotError
 from actot.sweep.storage import RemoteSweep
 from actot.sweep.store import ResultsStore
-from actot.sweepdir import FINAL_STATUSES, TRIALS_DIR, say
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, FINAL_STATUSES, TRIALS_DIR, say
 
 
 def _number(value) -> bool:
@@ -80,7 +80,10 @@ class ResultsRecorder(Callback):
         return {k: v for k, v in trial.config.items() if k in self.store.space.distributions and v is not None}
 
     def _short(self, trial) -> str:
-        parts = []
+        arm, seed = trial.config.get("arm"), trial.config.get("seed")
+        if arm == ARM_BASELINE:  # a paired sweep's baseline arm: no knob of its own
+            return f"baseline, seed {seed}"
+        parts = [f"{trial.config['config_id']} seed {seed}:"] if arm == ARM_CONFIG else []
         for k, v in self._params(trial).items():
             parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
         return " ".join(parts)
