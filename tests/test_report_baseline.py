@@ -251,3 +251,20 @@ def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_eve
     assert "c000 seed 3 +3" in table and "-  co-training (baseline)  finished  4" in table
     report = write_report(folder).read_text()
     assert "### co-training seed 5  (finished; trials/bes5)" in report
+
+
+def test_rule_advice_names_the_baseline_arm_and_says_what_not_converged_asks(tmp_path):
+    import dataclasses
+
+    from actot.report.diagnose import rule_advice
+
+    sweep = load_sweep_dir(paired_sweep(tmp_path / "beats", BEATS))
+    flagged = [t.trial_id for t in sweep.trials if t.trial_id in ("bes3", "c0s3")]
+    assert len(flagged) == 2
+    sweep = dataclasses.replace(sweep, trials=[dataclasses.replace(t, flags="not_converged")
+                                               if t.trial_id in flagged else t for t in sweep.trials])
+    line, = [x for x in rule_advice(sweep) if x.startswith("not_converged")]
+    assert line.startswith("not_converged flagged 2 trial(s) (ot.reg 1..1, 1 of them the baseline arm): ")
+    assert "raise steps" in line
+    zh, = [x for x in rule_advice(sweep, "zh") if x.startswith("not_converged")]
+    assert "其中 1 个为基线组" in zh and "提高 steps" in zh

@@ -269,6 +269,14 @@ def diagnose(sweep: Sweep) -> list[Finding]:
     return [f for trial in sweep.trials if not is_baseline(trial) for f in diagnose_trial(trial, scope)]
 
 
+# What to do about a rule that has no diagnosis of its own (en, zh).
+NO_FINDING_TEXT = {
+    "not_converged": ("they were still improving when training stopped; their values read where it stopped: raise "
+                      "steps (e.g. steps=2000) to rank converged trials",
+                      "训练停止时仍在改进，其数值取决于停止的步数：提高 steps（例如 steps=2000）以比较收敛后的试验"),
+}
+
+
 def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:
     """One line per rule that stopped or flagged trials: how many, where in the space, what to do (what the sweep
     can act on, as in the diagnosis)."""
@@ -285,11 +293,15 @@ def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:
             values = [t.params[key] for t in trials if isinstance(t.params.get(key), (int, float))]
             if values:
                 where.append(f"{key} {min(values):.3g}..{max(values):.3g}")
+        base = sum(is_baseline(t) for t in trials)
+        if base:  # the baseline arm has no knob: say it is among them rather than an empty range
+            where.append(f"{base} of them the baseline arm" if lang == "en" else f"其中 {base} 个为基线组")
         code = RULE_FINDINGS.get(rule)
         if code is None:
-            lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): see the rule"
+            todo_en, todo_zh = NO_FINDING_TEXT.get(rule, ("see the rule", "见该规则"))
+            lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): {todo_en}"
                          if lang == "en" else f"{rule} {'停止' if verb == 'stopped' else '标记'}了 {len(trials)} 个试验"
-                         f"（{', '.join(where)}）：见该规则")
+                         f"（{', '.join(where)}）：{todo_zh}")
             continue
         seen_en, seen_zh = RULE_TEXT[rule]
         finding = _finding(code, "", seen_en, seen_zh, scope)
