@@ -214,3 +214,40 @@ def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_o
     assert arms == [(ARM_BASELINE, 3), (ARM_BASELINE, 4), (ARM_CONFIG, 3), (ARM_CONFIG, 4)]
     lead = next(line for line in out.splitlines() if "co-training (best:" in line or "vs co-training:" in line)
     assert "eval/avg_l1" in lead and "n=2" in lead  # the comparison on the 2 paired seeds leads the table
+
+
+@pytest.mark.slow
+def test_a_killed_paired_sweep_resumes_without_running_an_arm_twice(small_sim, tmp_path, ray_tmp):  # noqa: F811
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from test_sweep_ray import ROOT, _finished, _kill_group, _start, _wait_for
+
+    source, target = small_sim
+    args = sweep_files(tmp_path, n=2, c=1, steps=10) + [
+        "name=pk", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
+        "paired.seeds=2", "paired.baseline={ot.lambda_ot: 0.0}"]
+    results = tmp_path / "out" / "pk" / "results.parquet"
+    with open(tmp_path / "driver.log", "w") as log:
+        proc = _start(args, log)
+        _wait_for(results, 3, proc)  # the baseline's two seeds and the first config's first seed
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        _kill_group(proc)
+        proc = _start(args + ["resume=true"], log)
+        rc = proc.wait(timeout=400)
+        _kill_group(proc)
+    text = (tmp_path / "driver.log").read_text()
+    assert rc == 0, text[-3000:]
+    rows = pq.read_table(results).to_pylist()
+    ended = {r["trial_id"]: (r["arm"], r["config_id"], r["seed"]) for r in rows if r["trial_id"] in _finished(results)}
+    arms = sorted(ended.values())
+    assert len(arms) == len(set(arms)), f"an arm ran twice: {arms}"
+    # the baseline on both seeds; the collapse point stopped at its first seed; the healthy point on both seeds
+    assert [a for a in arms if a[0] == ARM_BASELINE] == [(ARM_BASELINE, BASELINE_ID, 0), (ARM_BASELINE, BASELINE_ID, 1)]
+    assert len(arms) == 5
+    again = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0 and "nothing to resume" in again.stdout
