@@ -17,6 +17,8 @@ there, so a study cut short resumes, and the paired-search replay can read the h
   (the goal: >= 0.8, i.e. a rerun with other seeds ranks the configs the same);
 - ICC: the between-config share of the variance (one-way random effects, ICC(1));
 - the seed SD within a config (pooled);
+- 1-seed: the Spearman of the configs' values on one seed against another, averaged over seed pairs (what two
+  reruns of a one-seed sweep agree on);
 - the same-seed correlation: the Pearson correlation, across seeds, of two configs' values, averaged
   over config pairs (near 1: a seed is good or bad for every config; pairing configs on the same
   seeds then removes that shared part).
@@ -80,10 +82,13 @@ def same_seed_correlation(table: np.ndarray) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def summarise(rows: list[dict], key: str) -> dict | None:
-    """The four figures for one setting and metric, over the configs that have a value for every seed present."""
+def summarise(rows: list[dict], key: str, max_seeds: int | None = None) -> dict | None:
+    """The figures for one setting and metric, over the configs that have a value for every seed present (seeds
+    below `max_seeds` only, when given: a pool still being filled, read on its first seeds)."""
     by: dict[str, dict[int, float]] = {}
     for row in rows:
+        if max_seeds is not None and row["seed"] >= max_seeds:
+            continue
         value = final(row, key)
         if row["status"] == "finished" and value is not None:
             by.setdefault(row["name"], {})[row["seed"]] = value
@@ -95,6 +100,8 @@ def summarise(rows: list[dict], key: str) -> dict | None:
     half = len(seeds) // 2
     return {"configs": len(full), "seeds": len(seeds),
             "split_half": spearman(list(table[:, :half].mean(1)), list(table[:, half:].mean(1))) if half >= 1 else math.nan,
+            "one_seed": float(np.nanmean([spearman(list(table[:, i]), list(table[:, j]))
+                                          for i in range(len(seeds)) for j in range(i + 1, len(seeds))])),
             "icc": icc1(table), "seed_sd": float(np.sqrt(table.var(axis=1, ddof=1).mean())),
             "same_seed": same_seed_correlation(table), "mean": float(table.mean())}
 
@@ -106,16 +113,17 @@ def analyse(args) -> None:
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
     print(f"reproducibility, {Path(args.file).name}: split-half Spearman of config means (first half of the seeds vs "
           f"the second), ICC(1), pooled seed SD within a config, same-seed correlation between configs")
-    print(f"{'setting':<8} {'metric':<14} {'configs':>7} {'seeds':>5} {'split-half':>10} {'ICC':>6} {'seed SD':>8} "
-          f"{'same-seed r':>11} {'mean':>6} {'s/run':>6}")
+    print(f"{'setting':<8} {'metric':<14} {'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} "
+          f"{'seed SD':>8} {'same-seed r':>11} {'mean':>6} {'s/run':>6}")
     for setting in SETTINGS:
         mine = [r for r in rows if r["group"] == setting]
         seconds = np.mean([r["seconds"] for r in mine]) if mine else math.nan
         for key in ("eval/success", "eval/avg_l1"):
-            s = summarise(mine, key)
+            s = summarise(mine, key, args.max_seeds)
             if s is None:
                 continue
-            print(f"{setting:<8} {key:<14} {s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['icc']:>6.2f} "
+            print(f"{setting:<8} {key:<14} {s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['one_seed']:>6.2f} "
+                  f"{s['icc']:>6.2f} "
                   f"{s['seed_sd']:>8.3f} {s['same_seed']:>11.2f} {s['mean']:>6.3f} {seconds:>6.0f}")
 
 
@@ -135,6 +143,7 @@ def main(argv=None) -> int:
     r.add_argument("--quick", action="store_true", help="CI-sized: tiny model and data, a few steps")
     a = sub.add_parser("analyse")
     a.add_argument("file")
+    a.add_argument("--max-seeds", type=int, default=None, help="read only seeds below this (a pool being filled)")
     args = parser.parse_args(argv)
     if args.command == "analyse":
         analyse(args)
