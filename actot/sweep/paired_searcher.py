@@ -10,6 +10,7 @@ from ray.tune.search import Searcher
 
 from actot.sweep.paired import BASELINE_ID, RACED_HOOKS, PairedPlan
 from actot.sweep.racing import race, residual_sd
+from actot.sweep.searcher import tail_mean
 from actot.sweepdir import ARM_BASELINE, ARM_CONFIG
 
 
@@ -36,7 +37,6 @@ class PairedSearcher(Searcher):
         self.baseline_scores: dict[int, float | None] = {}
         self.values: dict[str, dict[int, float]] = {}     # Ray trial id -> step -> metric value
         self.inner_done = False
-        self.raced_log: list[dict] = []
         super().__init__(metric=inner.metric, mode=inner.mode)
 
     # ------------------------------------------------------------------ Ray's Searcher interface
@@ -93,9 +93,12 @@ class PairedSearcher(Searcher):
         conf.scores[seed] = score
         if conf.state != "open":
             return
-        if failed or stopped or score is None:
-            conf.state = "failed" if failed or score is None and not stopped else "stopped"
-            self._tell(conf, pruned=stopped and not failed, failed=failed or (score is None and not stopped))
+        if stopped and not failed:  # a rule (or ASHA) stopped this seed: the config ends, PRUNED
+            conf.state = "stopped"
+            self._tell(conf, pruned=True)
+        elif score is None:  # it raised, went non-finite, or ended without a value: the config ends, FAIL
+            conf.state = "failed"
+            self._tell(conf, failed=True)
         elif self._next_seed(conf) is None and self._all_ended(conf):
             conf.state = "done"
             self._tell(conf)
@@ -131,10 +134,9 @@ class PairedSearcher(Searcher):
             len(self.configs) >= self.plan.num_configs or self.inner_done)
 
     def _score(self, trial_id: str, result: dict) -> float | None:
-        values = self.values.get(trial_id, {})
-        tail = [values[s] for s in sorted(values)][-self.score_last_k:]
-        if tail:
-            return sum(tail) / len(tail)
+        score = tail_mean(self.values.get(trial_id, {}), self.score_last_k)
+        if score is not None:
+            return score
         value = result.get(self.metric)
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
@@ -171,9 +173,9 @@ class PairedSearcher(Searcher):
         inc = self.incumbent()
         if inc is None or inc == cid:
             return False
-        noise, df = residual_sd(self.table())
-        scores = {s: v for s, v in conf.scores.items() if v is not None}
-        result = race(scores, self.table().get(inc, {}), noise, df, self.mode, self.plan.floor_sd)
+        table = self.table()
+        noise, df = residual_sd(table)
+        result = race(table.get(cid, {}), table.get(inc, {}), noise, df, self.mode, self.plan.floor_sd)
         if result is None or result.p_beats > 1.0 - self.plan.confidence:
             return False
         conf.state = "raced"
@@ -181,7 +183,6 @@ class PairedSearcher(Searcher):
         info = {"vs": inc, "p": round(result.p_beats, 4), "seeds_run": sorted(conf.trials),
                 "seeds_skipped": skipped, "steps_saved": len(skipped) * (self.plan.total_steps or 0),
                 "mean_diff": round(result.mean_diff, 6), "df": result.df}
-        self.raced_log.append({"config_id": cid, **info})
         last_trial = conf.trials[max(conf.trials)]
         hook = RACED_HOOKS.get(self.sweep_name)
         if hook is not None:

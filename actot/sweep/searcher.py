@@ -24,6 +24,12 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 
+def tail_mean(values: dict[int, float], k: int) -> float | None:
+    """The mean of the last k values by step (a trial's score); None when there is none."""
+    tail = [values[s] for s in sorted(values)][-k:]
+    return sum(tail) / len(tail) if tail else None
+
+
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -56,8 +62,8 @@ class RuleAwareOptunaSearch(OptunaSearch):
         if result.get("stop_rule") or stopped_early:
             return TrialState.PRUNED, None
         values = self._values.get(trial_id, {})
-        tail = [values[s] for s in sorted(values)][-self.score_last_k:] if self.score_last_k > 1 else []
-        return TrialState.COMPLETE, (sum(tail) / len(tail) if tail else float(result[self.metric]))
+        score = tail_mean(values, self.score_last_k) if self.score_last_k > 1 else None
+        return TrialState.COMPLETE, (score if score is not None else float(result[self.metric]))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id not in self._ot_trials:
