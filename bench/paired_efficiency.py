@@ -47,6 +47,7 @@ from actot.sweep.config import SweepConfig, startup_trials  # noqa: E402
 from actot.sweep.paired import PairedPlan  # noqa: E402
 from actot.sweep.paired_searcher import PairedSearcher  # noqa: E402
 from sweep_efficiency import Pool  # noqa: E402
+from tables import text_table  # noqa: E402
 
 POOL_KEY = "__pool_key"
 
@@ -209,11 +210,8 @@ def run_benchmark(runs: list[Run], space, metric: str, replays: int, k: int, num
         rows.append([label, f"{n_configs}", f"{hits / replays:.2f}", f"{statistics.mean(values):.3f}",
                      f"{100 * statistics.mean(spent):.0f}%"])
     header = ["sweep", "configs", f"P(within {tolerance:g} of best)", f"true {metric} of pick", "compute"]
-    widths = [max(len(x[i]) for x in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(x, widths)) for x in [header] + rows]
-    lines.insert(1, "-" * len(lines[0]))
     say(f"\n{replays} replays, trials {concurrency} at a time; compute = runs / ({full} runs: every config on "
-        f"every seed)\n" + "\n".join(lines))
+        f"every seed)\n" + text_table(header, rows))
     goal = out[methods[-1][0]]
     met = goal["p_within"] >= 0.8 and goal["compute"] <= 0.5
     say(f"\ngoal: paired + racing within {tolerance:g} of the best in >= 80% of replays at <= 50% of the compute: "

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import yaml  # noqa: E402
 
 from actot.errors import ActotError  # noqa: E402
+from tables import text_table  # noqa: E402
 from actot.report.replay import runs_from_sweep  # noqa: E402
 from actot.rules import BUILT_IN, parse_rules  # noqa: E402
 from actot.rules.replay import (AuditRow, audit_rule, config_scores, pareto, ranked_configs,  # noqa: E402
@@ -56,10 +57,7 @@ def format_rows(rows: list[AuditRow], marks: dict[int, str] | None = None) -> st
     cells = [header] + [[r.rule + (marks or {}).get(i, ""), r.settings, str(r.stopped), str(r.false_stops),
                          _pct(r.false_rate), f"{r.saved}/{r.total} ({_pct(r.saved_share)})"]
                         for i, r in enumerate(rows)]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return text_table(cells[0], cells[1:])
 
 
 def audit(runs, rules, metric: str, grid: bool, say=print, mode: str | None = None) -> list[AuditRow]:

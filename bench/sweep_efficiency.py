@@ -50,6 +50,7 @@ from optuna.distributions import CategoricalDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from actot.errors import ActotError  # noqa: E402
+from tables import text_table  # noqa: E402
 from actot.metrics import direction_for_ranking  # noqa: E402
 from actot.rules.replay import (AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl,  # noqa: E402
                                 stop_decision, truncate)
@@ -201,10 +202,7 @@ def run_benchmark(pool: Pool, rules, seeds: int, budget: int, max_trials: int, t
         rows.append([method, f"{sum(ok for _, ok in runs)}/{len(runs)}", f"{statistics.mean(spent):.0f}",
                      f"{statistics.stdev(spent):.0f}" if len(spent) > 1 else "-",
                      f"{statistics.mean(spent) / base:.2f}" if base else "-"])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    say("\n" + "\n".join(lines))
+    say("\n" + text_table(rows[0], rows[1:]))
     ratio = statistics.mean(s for s, _ in results["tpe+rules+asha"]) / base if base else math.nan
     say(f"\ngoal: tpe+rules+asha at most 30% of random's compute: {'met' if ratio <= 0.3 else 'NOT met'} "
         f"(ratio {ratio:.2f})")
