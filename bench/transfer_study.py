@@ -1,0 +1,217 @@
+"""Can OT transfer on the embedded benchmark? The oracle on twins, the screen of variants, the best against co-training.
+
+    python bench/transfer_study.py run --out bench/data/transfer_cpu.jsonl --jobs 2
+    python bench/transfer_study.py analyse bench/data/transfer_cpu.jsonl --probe --plot bench/transfer.png
+    python bench/transfer_study.py run --quick --out /tmp/t.jsonl && python bench/transfer_study.py analyse /tmp/t.jsonl --probe
+
+Every run is a converged trial (the training defaults: 1,500 steps, cosine schedule, EMA weights, success from
+100 fixed rollouts at the last step, in the target and the source domain), and every arm is paired with
+co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
+OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
+worth knowing first, so a study cut short keeps it):
+
+1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
+   twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
+   only (`bench/twins_oracle.py`'s oracle pairing), --oracle-seeds seeds. Can alignment win here at all?
+2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
+   the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
+   then both with the soft (banded) prior; --seeds seeds.
+3. `kp`: 64 px frames (keypoints need a 2x2 feature map), a keypoint-pooling policy: co-training vs OT on the
+   keypoints the policy reads (`ot.embedding=keypoints`), summary pairing.
+4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs both pairings.
+5. `best`: the arm chosen with --best (after reading the screen) on --best-seeds further seeds, its co-training
+   on the same seeds.
+6. `tokens`: 64 px, map tokens: co-training vs OT on the flattened tokens the transformer reads.
+
+One JSON line per finished run is appended to --out (a second `run` skips what is there). `analyse` prints, per
+group, success overall / covered / uncovered / source with 95% t-intervals over seeds and each OT arm's paired
+difference to its co-training (uncovered half, and overall) with the 95% t-interval of the per-seed differences;
+`--probe` adds the goal-decoding probe of each run's saved weights (`bench/goal_probe.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from validity import TINY, final, mean_ci, run_jobs, run_one  # noqa: E402
+
+COTRAIN = {"ot.lambda_ot": 0.0}
+STATE_PAIRING = {"data.pair_summary_weight": 0.0}
+SOFT = {"ot.heuristic": "soft"}
+PX64 = {"data.resolution": [64, 64]}
+TWINS = {"data.sim.twins": True}
+SHIFT1 = {"data.sim.shift": 1.0}
+KEYPOINTS = {**PX64, "policy.image_pooling": "keypoints"}
+
+# group -> arm -> (training overrides, pairing: dtw or oracle). Each group's first arm is its co-training.
+GROUPS = {
+    "oracle": {"cotrain": ({**TWINS, **COTRAIN}, "dtw"), "OT-oracle": (TWINS, "oracle")},
+    "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": ({}, "dtw"),
+               "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": (SOFT, "dtw")},
+    "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"), "OT-keypoints": ({**KEYPOINTS, "ot.embedding": "keypoints"}, "dtw")},
+    "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
+               "OT-summary": (SHIFT1, "dtw")},
+    "tokens": {"cotrain": ({**PX64, **COTRAIN}, "dtw"), "OT-tokens": ({**PX64, "ot.embedding": "tokens"}, "dtw")},
+}
+KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
+
+
+def run_arm(job: dict) -> dict:
+    """One run; the oracle arm first sets the worker's cached pairing to the true twins."""
+    if job["pairing"] == "oracle":
+        from twins_oracle import run_with_pairing
+
+        return run_with_pairing(job)
+    return run_one(job)
+
+
+def plan(args) -> list[dict]:
+    """The runs in the order they start: see the module's docstring."""
+    common = {"rollout_episodes": args.rollouts, "threads": 1, "log_every": args.log_every,
+              **({"steps": args.steps} if args.steps else {}), **(TINY if args.quick else {})}
+    out_dir = str(Path(args.runs_dir).resolve())
+
+    def jobs(group: str, seeds, arms=None) -> list[dict]:
+        chosen = {a: v for a, v in GROUPS[group].items() if arms is None or a in arms}
+        return [{"id": f"{group}/{arm}/s{seed}", "group": group, "name": arm, "overrides": overrides, "seed": seed,
+                 "pairing": pairing, "common": common, "out_dir": out_dir}
+                for seed in seeds for arm, (overrides, pairing) in chosen.items()]
+
+    half = (args.oracle_seeds + 1) // 2
+    order = jobs("oracle", range(half)) + jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary"])
+    order += jobs("oracle", range(half, args.oracle_seeds))
+    order += jobs("screen", range(args.seeds), ["OT-state-soft", "OT-summary-soft"])
+    order += jobs("kp", range(args.seeds)) + jobs("shift1", range(args.seeds))
+    if args.best:
+        group, arm = args.best.split("/")
+        extra = range(args.seeds, args.seeds + args.best_seeds)
+        order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
+                  for j in jobs(group, extra, ["cotrain", arm])]
+    order += jobs("tokens", range(args.seeds))
+    wanted = set(args.only.split(",")) if args.only else None
+    return [j for j in order if wanted is None or j["group"] in wanted]
+
+
+def paired_difference(arm: list[dict], base: list[dict], key: str) -> tuple[float, float, int]:
+    """Mean and 95% t half-width of arm - co-training over the seeds both ran."""
+    by_seed = {r["seed"]: final(r, key) for r in base}
+    diffs = [final(r, key) - by_seed[r["seed"]] for r in arm if by_seed.get(r["seed"]) is not None
+             and final(r, key) is not None]
+    if not diffs:
+        return math.nan, math.nan, 0
+    mean, half, _ = mean_ci(diffs)
+    return mean, half, len(diffs)
+
+
+def show(mean: float, half: float) -> str:
+    if mean != mean:
+        return "-"
+    return f"{mean:+.3f} [{mean - half:+.2f}, {mean + half:+.2f}]" if half == half else f"{mean:+.3f}"
+
+
+def analyse(args) -> None:
+    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    finished = [r for r in rows if r["status"] == "finished" and final(r) is not None]
+    probe = {}
+    if args.probe:
+        from goal_probe import probe_run
+
+        for r in finished:
+            probe[r["id"]] = probe_run(Path(args.runs_dir) / r["id"])
+    print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
+          " diff = OT - co-training per seed, mean [95% t-interval]")
+    header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall |"
+    header += " goal probe (radii) |" if args.probe else ""
+    print(header + "\n|" + "---|" * (header.count("|") - 1))
+    summary = []
+    for group in [*GROUPS, "best"]:
+        runs = [r for r in finished if r["group"] == group]
+        if not runs:
+            continue
+        base = [r for r in runs if r["name"] == "cotrain"]
+        for arm in dict.fromkeys(r["name"] for r in sorted(runs, key=lambda r: r["name"] != "cotrain")):
+            these = [r for r in runs if r["name"] == arm]
+            cells = []
+            for key in KEYS:
+                values = [final(r, key) for r in these if final(r, key) is not None]
+                cells.append(show(*mean_ci(values)[:2]).lstrip("+") if values else "-")
+            du = paired_difference(these, base, "eval/success_uncovered") if arm != "cotrain" else (math.nan,) * 3
+            do = paired_difference(these, base, "eval/success") if arm != "cotrain" else (math.nan,) * 3
+            line = f"| {group} | {arm} | {len(these)} | " + " | ".join(cells) + f" | {show(*du[:2])} | {show(*do[:2])} |"
+            if args.probe:
+                errors = [probe[r["id"]] for r in these if probe.get(r["id"]) is not None]
+                line += f" {show(*mean_ci(errors)[:2]).lstrip('+')} |" if errors else " - |"
+            print(line)
+            summary.append((group, arm, these, du))
+    failed = [r["id"] for r in rows if r["status"] != "finished"]
+    if failed:
+        print(f"\nnot finished: {failed}")
+    if args.plot:
+        plot(summary, args.plot)
+
+
+def plot(summary, path: str) -> None:
+    """Per arm: the per-seed differences to co-training on the uncovered half, with the mean and its interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arms = [(g, a, du) for g, a, these, du in summary if a != "cotrain" and du[2]]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(arms) + 1.2))
+    for i, (group, arm, (mean, half, n)) in enumerate(arms):
+        ax.errorbar([mean], [i], xerr=[[0 if half != half else half]], fmt="o", capsize=4, color="tab:blue")
+        ax.text(1.02, i, f"n={n}", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    ax.axvline(0, color="gray", lw=1)
+    ax.axvline(0.10, color="tab:green", lw=1, ls="--", label="goal: +0.10")
+    ax.set_yticks(range(len(arms)), [f"{g}/{a}" for g, a, _ in arms])
+    ax.set_xlabel("success on the uncovered half: OT - co-training, same seed (mean, 95% t-interval)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot: {path}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--out", required=True)
+    r.add_argument("--runs-dir", default="runs/transfer")
+    r.add_argument("--jobs", type=int, default=2)
+    r.add_argument("--seeds", type=int, default=5)
+    r.add_argument("--oracle-seeds", type=int, default=10)
+    r.add_argument("--best", help="GROUP/ARM to run on --best-seeds more seeds with its co-training, e.g. screen/OT-summary")
+    r.add_argument("--best-seeds", type=int, default=5)
+    r.add_argument("--steps", type=int, default=1500, help="training steps (1,500: the converged budget of the local sweep)")
+    r.add_argument("--rollouts", type=int, default=100)
+    r.add_argument("--log-every", type=int, default=100)
+    r.add_argument("--only", help="comma-separated groups: oracle,screen,kp,shift1,best,tokens (default all)")
+    r.add_argument("--quick", action="store_true", help="a CI-sized run: tiny model, a few steps, 1 seed")
+    a = sub.add_parser("analyse")
+    a.add_argument("file")
+    a.add_argument("--runs-dir", default="runs/transfer")
+    a.add_argument("--probe", action="store_true", help="the goal-decoding probe on each run's saved weights")
+    a.add_argument("--plot")
+    args = parser.parse_args(argv)
+    if args.command == "analyse":
+        analyse(args)
+        return 0
+    if args.quick:
+        args.steps, args.seeds, args.oracle_seeds, args.best_seeds, args.rollouts, args.log_every = 6, 1, 1, 1, 4, 3
+    started = time.perf_counter()
+    run_jobs(plan(args), Path(args.out), args.jobs, shown="eval/success_uncovered", runner=run_arm)
+    print(f"done in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    raise SystemExit(main())
