@@ -15,7 +15,8 @@ worth knowing first, so a study cut short keeps it):
    only (`bench/twins_oracle.py`'s oracle pairing), --oracle-seeds seeds. Can alignment win here at all?
 2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
    the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
-   then both with the soft (banded) prior; --seeds seeds.
+   then with unit-length embeddings (`ot.embed_norm=l2`: every `ot_full` config shrinks the mean embedding to
+   ~6% of its size, bench/RESULTS.md), then both pairings with the soft (banded) prior; --seeds seeds.
 3. `kp`: 64 px frames (keypoints need a 2x2 feature map), a keypoint-pooling policy: co-training vs OT on the
    keypoints the policy reads (`ot.embedding=keypoints`), summary pairing.
 4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs both pairings.
@@ -48,13 +49,15 @@ SOFT = {"ot.heuristic": "soft"}
 PX64 = {"data.resolution": [64, 64]}
 TWINS = {"data.sim.twins": True}
 SHIFT1 = {"data.sim.shift": 1.0}
+UNIT = {"ot.embed_norm": "l2"}  # unit-length embeddings: the cost cannot fall by shrinking them
 KEYPOINTS = {**PX64, "policy.image_pooling": "keypoints"}
 
 # group -> arm -> (training overrides, pairing: dtw or oracle). Each group's first arm is its co-training.
 GROUPS = {
     "oracle": {"cotrain": ({**TWINS, **COTRAIN}, "dtw"), "OT-oracle": (TWINS, "oracle")},
     "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": ({}, "dtw"),
-               "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": (SOFT, "dtw")},
+               "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": (SOFT, "dtw"),
+               "OT-summary-l2": (UNIT, "dtw")},
     "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"), "OT-keypoints": ({**KEYPOINTS, "ot.embedding": "keypoints"}, "dtw")},
     "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
                "OT-summary": (SHIFT1, "dtw")},
@@ -87,7 +90,7 @@ def plan(args) -> list[dict]:
     half = (args.oracle_seeds + 1) // 2
     order = jobs("oracle", range(half)) + jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary"])
     order += jobs("oracle", range(half, args.oracle_seeds))
-    order += jobs("screen", range(args.seeds), ["OT-state-soft", "OT-summary-soft"])
+    order += jobs("screen", range(args.seeds), ["OT-summary-l2", "OT-state-soft", "OT-summary-soft"])
     order += jobs("kp", range(args.seeds)) + jobs("shift1", range(args.seeds))
     if args.best:
         group, arm = args.best.split("/")
