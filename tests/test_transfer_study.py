@@ -1,0 +1,68 @@
+"""bench/transfer_study.py: the per-seed paired difference on hand-made runs, and its --quick run end to end
+(real tiny training on the twin sim with oracle pairs, the default sim, 64 px keypoints and tokens)."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def run(arm, seed, uncovered, overall=0.5):
+    return {"name": arm, "seed": seed, "history": [{"step": 10, "eval/success": overall,
+                                                     "eval/success_uncovered": uncovered}]}
+
+
+def test_paired_difference_is_read_per_seed_on_the_seeds_both_arms_ran():
+    from transfer_study import paired_difference
+
+    base = [run("cotrain", s, u) for s, u in enumerate([0.2, 0.6, 0.4])]
+    arm = [run("OT", s, u) for s, u in enumerate([0.3, 0.7, 0.5, 0.9])]  # seed 3 has no co-training: left out
+    mean, half, n = paired_difference(arm, base, "eval/success_uncovered")
+    assert n == 3 and mean == pytest.approx(0.1) and half == pytest.approx(0.0, abs=1e-9)
+    base[1] = run("cotrain", 1, 0.7)  # differences 0.1, 0.0, 0.1: sd 0.0577, t(2) 4.303
+    mean, half, n = paired_difference(arm, base, "eval/success_uncovered")
+    assert mean == pytest.approx(0.2 / 3) and half == pytest.approx(4.303 * math.sqrt(1 / 300) / math.sqrt(3), rel=1e-3)
+    assert math.isnan(paired_difference(arm, [], "eval/success_uncovered")[0])
+
+
+def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotraining():
+    import argparse
+
+    from transfer_study import plan
+
+    args = argparse.Namespace(rollouts=100, log_every=100, steps=1500, quick=False, runs_dir="runs", seeds=5,
+                              oracle_seeds=10, best="screen/OT-summary-l2", best_seeds=5, only=None)
+    jobs = plan(args)
+    ids = [j["id"] for j in jobs]
+    assert ids[:2] == ["oracle/cotrain/s0", "oracle/OT-oracle/s0"] and len(set(ids)) == len(ids)
+    assert {j["seed"] for j in jobs if j["group"] == "oracle"} == set(range(10))
+    assert all(j["pairing"] == "oracle" for j in jobs if j["name"] == "OT-oracle")
+    assert all(j["overrides"]["data.sim.twins"] for j in jobs if j["group"] == "oracle")
+    best = [j for j in jobs if j["group"] == "best"]
+    assert {(j["name"], j["seed"]) for j in best} == {(a, s) for a in ("cotrain", "OT-summary-l2") for s in range(5, 10)}
+    assert all(j["overrides"]["ot.embed_norm"] == "l2" for j in best if j["name"] != "cotrain")
+
+
+@pytest.mark.slow
+def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_path):
+    out, runs = tmp_path / "t.jsonl", tmp_path / "runs"
+    script = [sys.executable, str(ROOT / "bench" / "transfer_study.py")]
+    done = subprocess.run([*script, "run", "--quick", "--out", str(out), "--runs-dir", str(runs), "--jobs", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert all(r["status"] == "finished" for r in rows), [(r["id"], r["status"]) for r in rows]
+    assert {r["group"] for r in rows} == {"oracle", "screen", "kp", "shift1", "tokens"}
+    shown = subprocess.run([*script, "analyse", str(out), "--runs-dir", str(runs), "--plot", str(tmp_path / "t.png")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for text in ("| oracle | cotrain | 1 |", "| oracle | OT-oracle | 1 |", "| kp | OT-keypoints | 1 |",
+                 "| screen | OT-summary-l2 | 1 |", "diff uncovered"):
+        assert text in shown.stdout, (text, shown.stdout)
+    assert (tmp_path / "t.png").stat().st_size > 0
