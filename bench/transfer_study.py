@@ -27,7 +27,8 @@ worth knowing first, so a study cut short keeps it):
 One JSON line per finished run is appended to --out (a second `run` skips what is there). `analyse` prints, per
 group, success overall / covered / uncovered / source with 95% t-intervals over seeds and each OT arm's paired
 difference to its co-training (uncovered half, and overall) with the 95% t-interval of the per-seed differences;
-`--probe` adds the goal-decoding probe of each run's saved weights (`bench/goal_probe.py`).
+`--probe` adds the goal-decoding probe of each run's saved weights (`bench/goal_probe.py`): the median goal error
+(success radii) on the target's uncovered and covered halves.
 """
 
 from __future__ import annotations
@@ -124,14 +125,14 @@ def analyse(args) -> None:
     finished = [r for r in rows if r["status"] == "finished" and final(r) is not None]
     probe = {}
     if args.probe:
-        from goal_probe import probe_run
+        from goal_probe import probe as goal_probe
 
         for r in finished:
-            probe[r["id"]] = probe_run(Path(args.runs_dir) / r["id"])
+            probe[r["id"]] = goal_probe(Path(args.runs_dir) / r["id"])
     print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
           " diff = OT - co-training per seed, mean [95% t-interval]")
     header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall |"
-    header += " goal probe (radii) |" if args.probe else ""
+    header += " goal probe: uncovered | covered |" if args.probe else ""
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     summary = []
     for group in [*GROUPS, "best"]:
@@ -149,10 +150,16 @@ def analyse(args) -> None:
             do = paired_difference(these, base, "eval/success") if arm != "cotrain" else (math.nan,) * 3
             line = f"| {group} | {arm} | {len(these)} | " + " | ".join(cells) + f" | {show(*du[:2])} | {show(*do[:2])} |"
             if args.probe:
-                errors = [probe[r["id"]] for r in these if probe.get(r["id"]) is not None]
-                line += f" {show(*mean_ci(errors)[:2]).lstrip('+')} |" if errors else " - |"
+                for part in ("target", "covered"):
+                    errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]
+                    line += f" {show(*mean_ci(errors)[:2]).lstrip('+')} |" if errors else " - |"
             print(line)
             summary.append((group, arm, these, du))
+    chance = sorted({round(p["chance"], 2) for p in probe.values() if p is not None})
+    if chance:
+        print(f"\ngoal probe: median goal error in success radii of a ridge map fitted on source embeddings, read on the "
+              f"target expert's frames of the uncovered / covered half (bench/goal_probe.py); guessing the mean goal "
+              f"scores {', '.join(map(str, chance))} on the uncovered half")
     failed = [r["id"] for r in rows if r["status"] != "finished"]
     if failed:
         print(f"\nnot finished: {failed}")

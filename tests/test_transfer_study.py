@@ -59,10 +59,11 @@ def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_pat
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(r["status"] == "finished" for r in rows), [(r["id"], r["status"]) for r in rows]
     assert {r["group"] for r in rows} == {"oracle", "screen", "kp", "shift1", "tokens"}
-    shown = subprocess.run([*script, "analyse", str(out), "--runs-dir", str(runs), "--plot", str(tmp_path / "t.png")],
+    shown = subprocess.run([*script, "analyse", str(out), "--runs-dir", str(runs), "--probe", "--plot",
+                            str(tmp_path / "t.png")],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
     for text in ("| oracle | cotrain | 1 |", "| oracle | OT-oracle | 1 |", "| kp | OT-keypoints | 1 |",
-                 "| screen | OT-summary-l2 | 1 |", "diff uncovered"):
+                 "| screen | OT-summary-l2 | 1 |", "diff uncovered", "goal probe: uncovered"):
         assert text in shown.stdout, (text, shown.stdout)
     assert (tmp_path / "t.png").stat().st_size > 0
