@@ -8,7 +8,8 @@ Every run is a converged trial (the training defaults: 1,500 steps, cosine sched
 100 fixed rollouts at the last step, in the target and the source domain), and every arm is paired with
 co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
-worth knowing first, so a study cut short keeps it):
+worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's hard-prior arms, the
+oracle's second half, keypoints, the soft prior, shift 1, best, tokens):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
@@ -89,10 +90,10 @@ def plan(args) -> list[dict]:
                 for seed in seeds for arm, (overrides, pairing) in chosen.items()]
 
     half = (args.oracle_seeds + 1) // 2
-    order = jobs("oracle", range(half)) + jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary"])
-    order += jobs("oracle", range(half, args.oracle_seeds))
-    order += jobs("screen", range(args.seeds), ["OT-summary-l2", "OT-state-soft", "OT-summary-soft"])
-    order += jobs("kp", range(args.seeds)) + jobs("shift1", range(args.seeds))
+    order = jobs("oracle", range(half))
+    order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
+    order += jobs("oracle", range(half, args.oracle_seeds)) + jobs("kp", range(args.seeds))
+    order += jobs("screen", range(args.seeds), ["OT-summary-soft", "OT-state-soft"]) + jobs("shift1", range(args.seeds))
     if args.best:
         group, arm = args.best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
