@@ -9,11 +9,12 @@ Every run is a converged trial (the training defaults: 1,500 steps, cosine sched
 co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
 worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's hard-prior arms, the
-oracle's second half, keypoints, the soft prior, shift 1, best, tokens):
+oracle with unit-length embeddings, the oracle's second half, keypoints, the soft prior, shift 1, best, tokens):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
-   only (`bench/twins_oracle.py`'s oracle pairing), --oracle-seeds seeds. Can alignment win here at all?
+   only (`bench/twins_oracle.py`'s oracle pairing), --oracle-seeds seeds; and OT on oracle pairs with unit-length
+   embeddings (`ot.embed_norm=l2`), --seeds seeds. Can alignment win here at all?
 2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
    the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
    then with unit-length embeddings (`ot.embed_norm=l2`: every `ot_full` config shrinks the mean embedding to
@@ -56,7 +57,8 @@ KEYPOINTS = {**PX64, "policy.image_pooling": "keypoints"}
 
 # group -> arm -> (training overrides, pairing: dtw or oracle). Each group's first arm is its co-training.
 GROUPS = {
-    "oracle": {"cotrain": ({**TWINS, **COTRAIN}, "dtw"), "OT-oracle": (TWINS, "oracle")},
+    "oracle": {"cotrain": ({**TWINS, **COTRAIN}, "dtw"), "OT-oracle": (TWINS, "oracle"),
+               "OT-oracle-l2": ({**TWINS, **UNIT}, "oracle")},
     "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": ({}, "dtw"),
                "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": (SOFT, "dtw"),
                "OT-summary-l2": (UNIT, "dtw")},
@@ -90,9 +92,10 @@ def plan(args) -> list[dict]:
                 for seed in seeds for arm, (overrides, pairing) in chosen.items()]
 
     half = (args.oracle_seeds + 1) // 2
-    order = jobs("oracle", range(half))
+    order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
     order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
-    order += jobs("oracle", range(half, args.oracle_seeds)) + jobs("kp", range(args.seeds))
+    order += jobs("oracle", range(args.seeds), ["OT-oracle-l2"])
+    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle"]) + jobs("kp", range(args.seeds))
     order += jobs("screen", range(args.seeds), ["OT-summary-soft", "OT-state-soft"]) + jobs("shift1", range(args.seeds))
     if args.best:
         group, arm = args.best.split("/")
