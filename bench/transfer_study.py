@@ -9,7 +9,8 @@ Every run is a converged trial (the training defaults: 1,500 steps, cosine sched
 co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
 worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's hard-prior arms, the
-oracle with unit-length embeddings, the oracle's second half, keypoints, the soft prior, shift 1, best, tokens):
+oracle with unit-length embeddings, the oracle's second half, unit-length with the soft prior, keypoints, best,
+the rest of the screen, shift 1, tokens):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
@@ -18,7 +19,8 @@ oracle with unit-length embeddings, the oracle's second half, keypoints, the sof
 2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
    the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
    then with unit-length embeddings (`ot.embed_norm=l2`: every `ot_full` config shrinks the mean embedding to
-   ~6% of its size, bench/RESULTS.md), then both pairings with the soft (banded) prior; --seeds seeds.
+   ~6% of its size, bench/RESULTS.md), alone, with the soft (banded) prior and with state-only pairing, then both
+   pairings of the raw embedding with the soft prior; --seeds seeds.
 3. `kp`: 64 px frames (keypoints need a 2x2 feature map), a keypoint-pooling policy: co-training vs OT on the
    keypoints the policy reads (`ot.embedding=keypoints`), summary pairing.
 4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs both pairings.
@@ -61,7 +63,8 @@ GROUPS = {
                "OT-oracle-l2": ({**TWINS, **UNIT}, "oracle")},
     "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": ({}, "dtw"),
                "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": (SOFT, "dtw"),
-               "OT-summary-l2": (UNIT, "dtw")},
+               "OT-summary-l2": (UNIT, "dtw"), "OT-summary-l2-soft": ({**UNIT, **SOFT}, "dtw"),
+               "OT-state-l2": ({**UNIT, **STATE_PAIRING}, "dtw")},
     "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"), "OT-keypoints": ({**KEYPOINTS, "ot.embedding": "keypoints"}, "dtw")},
     "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
                "OT-summary": (SHIFT1, "dtw")},
@@ -95,14 +98,15 @@ def plan(args) -> list[dict]:
     order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
     order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
     order += jobs("oracle", range(args.seeds), ["OT-oracle-l2"])
-    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle"]) + jobs("kp", range(args.seeds))
-    order += jobs("screen", range(args.seeds), ["OT-summary-soft", "OT-state-soft"]) + jobs("shift1", range(args.seeds))
+    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle"])
+    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft"]) + jobs("kp", range(args.seeds))
     if args.best:
         group, arm = args.best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
-    order += jobs("tokens", range(args.seeds))
+    order += jobs("screen", range(args.seeds), ["OT-state-l2", "OT-summary-soft", "OT-state-soft"])
+    order += jobs("shift1", range(args.seeds)) + jobs("tokens", range(args.seeds))
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
 
@@ -118,10 +122,26 @@ def paired_difference(arm: list[dict], base: list[dict], key: str) -> tuple[floa
     return mean, half, len(diffs)
 
 
-def show(mean: float, half: float) -> str:
+def show(mean: float, half: float, signed: bool = True) -> str:
+    """'mean [lo, hi]' (signed: a difference, each number with its sign)."""
     if mean != mean:
         return "-"
-    return f"{mean:+.3f} [{mean - half:+.2f}, {mean + half:+.2f}]" if half == half else f"{mean:+.3f}"
+    form = "+.3f" if signed else ".3f"
+    lo, hi = (format(v, form.replace("3", "2")) for v in (mean - half, mean + half))
+    return f"{mean:{form}} [{lo}, {hi}]" if half == half else f"{mean:{form}}"
+
+
+def tables(finished: list[dict]) -> list[tuple[str, list[dict]]]:
+    """(label, runs) per group; the best arm's seeds also joined with its arm's seeds in the group it came from
+    (with both co-trainings), labelled 'best+GROUP': the comparison on every seed."""
+    out = [(group, [r for r in finished if r["group"] == group]) for group in [*GROUPS, "best"]]
+    best = dict(out)["best"]
+    for arm in dict.fromkeys(r["name"] for r in best if r["name"] != "cotrain"):
+        overrides = next(r["overrides"] for r in best if r["name"] == arm)
+        home = next((g for g, arms in GROUPS.items() if arm in arms and arms[arm][0] == overrides), None)
+        if home is not None:
+            out.append((f"best+{home}", [r for r in best + dict(out)[home] if r["name"] in ("cotrain", arm)]))
+    return [(label, runs) for label, runs in out if runs]
 
 
 def analyse(args) -> None:
@@ -139,24 +159,21 @@ def analyse(args) -> None:
     header += " goal probe: uncovered | covered |" if args.probe else ""
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     summary = []
-    for group in [*GROUPS, "best"]:
-        runs = [r for r in finished if r["group"] == group]
-        if not runs:
-            continue
+    for group, runs in tables(finished):
         base = [r for r in runs if r["name"] == "cotrain"]
         for arm in dict.fromkeys(r["name"] for r in sorted(runs, key=lambda r: r["name"] != "cotrain")):
             these = [r for r in runs if r["name"] == arm]
             cells = []
             for key in KEYS:
                 values = [final(r, key) for r in these if final(r, key) is not None]
-                cells.append(show(*mean_ci(values)[:2]).lstrip("+") if values else "-")
+                cells.append(show(*mean_ci(values)[:2], signed=False) if values else "-")
             du = paired_difference(these, base, "eval/success_uncovered") if arm != "cotrain" else (math.nan,) * 3
             do = paired_difference(these, base, "eval/success") if arm != "cotrain" else (math.nan,) * 3
             line = f"| {group} | {arm} | {len(these)} | " + " | ".join(cells) + f" | {show(*du[:2])} | {show(*do[:2])} |"
             if args.probe:
                 for part in ("target", "covered"):
                     errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]
-                    line += f" {show(*mean_ci(errors)[:2]).lstrip('+')} |" if errors else " - |"
+                    line += f" {show(*mean_ci(errors)[:2], signed=False)} |" if errors else " - |"
             print(line)
             summary.append((group, arm, these, du))
     chance = sorted({round(p["chance"], 2) for p in probe.values() if p is not None})

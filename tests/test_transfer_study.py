@@ -67,3 +67,16 @@ def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_pat
                  "| screen | OT-summary-l2 | 1 |", "diff uncovered", "goal probe: uncovered"):
         assert text in shown.stdout, (text, shown.stdout)
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_the_best_arm_is_also_read_on_every_seed_with_its_home_group():
+    from transfer_study import GROUPS, tables
+
+    l2 = GROUPS["screen"]["OT-summary-l2"][0]
+    rows = [{**run(arm, s, u), "group": "screen", "overrides": o}
+            for arm, o, s, u in [("cotrain", {}, 0, 0.4), ("OT-summary-l2", l2, 0, 0.5), ("OT-state", {}, 0, 0.0)]]
+    rows += [{**run(arm, s, u), "group": "best", "overrides": o}
+             for arm, o, s, u in [("cotrain", {}, 5, 0.2), ("OT-summary-l2", l2, 5, 0.4)]]
+    joined = dict(tables(rows))["best+screen"]
+    assert sorted((r["name"], r["seed"]) for r in joined) == [("OT-summary-l2", 0), ("OT-summary-l2", 5),
+                                                              ("cotrain", 0), ("cotrain", 5)]
