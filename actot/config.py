@@ -76,6 +76,12 @@ class WandbConfig:
     group: Optional[str] = None
 
 
+# Training aligns unit-length embeddings by default (OTConfig's own default, 'none', is the method's raw cost): with raw
+# embeddings every ot_full config shrank them to ~6% and lost the uncovered half, even on perfect pairs (bench/RESULTS.md,
+# bench/transfer_study.py); `ot.embed_norm=none` brings the method's cost back.
+TRAIN_EMBED_NORM = "l2"
+
+
 @dataclass
 class TrainConfig:
     """One training run. `policy_preset` names the ACT preset that `policy` started from.
@@ -109,7 +115,7 @@ class TrainConfig:
     policy_preset: str = "act_small"
     policy: ACTConfig = field(default_factory=lambda: dataclasses.replace(PRESETS["act_small"]))
     data: DataConfig = field(default_factory=DataConfig)
-    ot: OTConfig = field(default_factory=OTConfig)
+    ot: OTConfig = field(default_factory=lambda: OTConfig(embed_norm=TRAIN_EMBED_NORM))
     wandb: WandbConfig = field(default_factory=WandbConfig)
     steps: int = 300
     lr_schedule: str = "cosine"
