@@ -9,8 +9,8 @@ Every run is a converged trial (the training defaults: 1,500 steps, cosine sched
 co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
 worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's hard-prior arms, the
-oracle with unit-length embeddings, the oracle's second half, unit-length with the soft prior, keypoints, best,
-the rest of the screen, shift 1, tokens):
+oracle with unit-length embeddings, best, the oracle's second half, keypoints, the rest of the screen, shift 1,
+tokens):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
@@ -100,14 +100,13 @@ def plan(args) -> list[dict]:
     order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
     order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
     order += jobs("oracle", range(args.seeds), ["OT-oracle-l2"])
-    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle"])
-    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft"]) + jobs("kp", range(args.seeds))
     if args.best:
         group, arm = args.best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
-    order += jobs("screen", range(args.seeds), ["OT-state-l2", "OT-summary-soft", "OT-state-soft"])
+    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle"]) + jobs("kp", range(args.seeds))
+    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-state-l2", "OT-summary-soft", "OT-state-soft"])
     order += jobs("shift1", range(args.seeds)) + jobs("tokens", range(args.seeds))
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
