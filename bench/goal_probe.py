@@ -8,7 +8,7 @@ the frames: a map that reads it from source embeddings and still reads it from t
 frames were embedded like source frames of the same goal, where no target demo showed the policy the task.
 
 - weights: the run's final checkpoint, EMA weights (what its evaluation used); embeddings: `model.ot_embeddings`
-  (what the OT loss aligns), flattened per frame;
+  (what the OT loss aligns; each camera's at unit length when the run's ot.embed_norm is l2), flattened per frame;
 - source frames: up to MAX_SOURCE_FRAMES frames drawn from the source demos, each labelled with its demo's goal
   (the generator's ground truth); every 5th demo is left out of the fit (not of training), for the in-domain
   reference;
@@ -100,12 +100,17 @@ def target_frames(data, spec, n_layouts: int = N_LAYOUTS, seed: int = 12345, cov
     return batch, np.concatenate([np.repeat(g[None, 2:4], len(d["state"]), 0) for g, d in zip(layouts, demos)])
 
 
-def embed(model, batch: dict, rows: int = 256) -> np.ndarray:
+def embed(model, batch: dict, unit: bool = False, rows: int = 256) -> np.ndarray:
+    """The OT embeddings (N, cameras x F); `unit`: each camera's scaled to unit length, as the cost saw them
+    under ot.embed_norm=l2."""
     from actot.evaluate import to_tensors
 
+    def one(part):
+        z = model.ot_embeddings(to_tensors(part, torch.device("cpu"))).float()
+        return (torch.nn.functional.normalize(z, dim=-1) if unit else z).flatten(1).numpy()
+
     with torch.no_grad():
-        return np.concatenate([model.ot_embeddings(to_tensors({k: v[i:i + rows] for k, v in batch.items()},
-                                                              torch.device("cpu"))).flatten(1).float().numpy()
+        return np.concatenate([one({k: v[i:i + rows] for k, v in batch.items()})
                                for i in range(0, len(batch["state"]), rows)])
 
 
@@ -140,15 +145,16 @@ def _probe(run_dir: Path) -> dict | None:
     if loaded is None:
         return None
     cfg, data, spec, truth, model = loaded
+    unit = cfg.ot.embed_norm == "l2"
     src, src_goal, demo = source_frames(data, truth)
-    x_src = embed(model, src)
+    x_src = embed(model, src, unit)
     held = demo % 5 == 4
     predict = fit(x_src[~held], src_goal[~held], demo[~held])
     error = lambda pred, goal: float(np.median(np.linalg.norm(pred - goal, axis=1)) / SUCCESS_RADIUS)  # noqa: E731
     out = {"source": error(predict(x_src[held]), src_goal[held]), "frames": int((~held).sum())}
     for name, covered in (("target", False), ("covered", True)):
         tgt, tgt_goal = target_frames(data, spec, seed=cfg.rollout_seed, covered=covered)
-        out[name] = error(predict(embed(model, tgt)), tgt_goal)
+        out[name] = error(predict(embed(model, tgt, unit)), tgt_goal)
         if not covered:  # a guess of the mean source goal, on the same frames: what decodes nothing scores
             out["chance"] = error(src_goal[~held].mean(0), tgt_goal)
     return out

@@ -132,6 +132,20 @@ def show(mean: float, half: float, signed: bool = True) -> str:
     return f"{mean:{form}} [{lo}, {hi}]" if half == half else f"{mean:{form}}"
 
 
+def cached_probe(run_dir: Path) -> dict | None:
+    """The goal probe of a run, kept beside its checkpoint (goal_probe.json) so that a second analyse reads it;
+    recomputed when the checkpoint is newer (a rerun)."""
+    from goal_probe import probe
+
+    cache, ckpt = run_dir / "goal_probe.json", run_dir / "checkpoint"
+    if cache.is_file() and ckpt.exists() and cache.stat().st_mtime >= max(p.stat().st_mtime for p in ckpt.iterdir()):
+        return json.loads(cache.read_text())
+    result = probe(run_dir)
+    if result is not None:
+        cache.write_text(json.dumps(result))
+    return result
+
+
 def tables(finished: list[dict]) -> list[tuple[str, list[dict]]]:
     """(label, runs) per group; the best arm's seeds also joined with its arm's seeds in the group it came from
     (with both co-trainings), labelled 'best+GROUP': the comparison on every seed."""
@@ -150,10 +164,8 @@ def analyse(args) -> None:
     finished = [r for r in rows if r["status"] == "finished" and final(r) is not None]
     probe = {}
     if args.probe:
-        from goal_probe import probe as goal_probe
-
         for r in finished:
-            probe[r["id"]] = goal_probe(Path(args.runs_dir) / r["id"])
+            probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"])
     print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
           " diff = OT - co-training per seed, mean [95% t-interval]")
     header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall |"

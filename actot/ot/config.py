@@ -34,8 +34,9 @@ class OTConfig:
     weight_label: weight of the label cost. lambda_ot: L = L_bc + lambda_ot * L_ot.
     cost: 'sqeuclidean' (the method: squared Euclidean distances) or 'normalised' (each term
         divided by its batch mean for the plan; reg and tau then in units of a typical pair).
-    embed_norm: 'none' (the method) or 'l2': each camera embedding scaled to unit length before
-        the cost, so that L_ot cannot fall by shrinking the embeddings (bench/RESULTS.md).
+    embed_norm: 'none' (the method, this class's default) or 'l2' (training's default, TrainConfig): each
+        camera embedding scaled to unit length before the cost, so that L_ot cannot fall by shrinking the
+        embeddings (bench/RESULTS.md).
     label: what the label cost compares: 'first_action', 'action_chunk' (flattened over time),
         'state' or 'state_first_action'; label_dims: [start, stop] slice of its feature dimension.
     batch_size: B_ot, target frames (and as many paired source frames) per step.

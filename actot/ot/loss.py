@@ -17,8 +17,8 @@ each divided by their own batch mean, so reg and tau are in units of a typical p
 any model width; the loss still uses the raw M (a normalised loss scales its gradient by
 1 / mean cost and collapses the embeddings).
 
-`embed_norm="l2"` (an option, not the method) scales each camera embedding to unit length
-before the cost: ||z_s - z_t||^2 = 2 - 2 cos(z_s, z_t) is then in [0, 4] and L_ot can only fall
+`embed_norm="l2"` (the training default; OTConfig's own, the method's, is "none") scales each camera
+embedding to unit length before the cost: ||z_s - z_t||^2 = 2 - 2 cos(z_s, z_t) is then in [0, 4] and L_ot can only fall
 by turning paired embeddings towards each other, not by shrinking them all (which is how the
 method at lambda 0.1 lowers its loss on the embedded benchmark: bench/RESULTS.md).
 
