@@ -9,13 +9,13 @@ Every run is a converged trial (the training defaults: 1,500 steps, cosine sched
 co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
 worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's hard-prior arms, the
-oracle with unit-length embeddings, best, the oracle's second half, keypoints, the rest of the screen, shift 1,
-tokens):
+oracle with unit-length embeddings, best, the oracle's second half (unit-length), keypoints, the rest of the screen,
+the oracle's second half with raw embeddings, shift 1, tokens):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
-   only (`bench/twins_oracle.py`'s oracle pairing), --oracle-seeds seeds; and OT on oracle pairs with unit-length
-   embeddings (`ot.embed_norm=l2`), --seeds seeds. Can alignment win here at all?
+   only (`bench/twins_oracle.py`'s oracle pairing), with the method's raw embeddings and with unit-length ones
+   (`ot.embed_norm=l2`, the training default), --oracle-seeds seeds. Can alignment win here at all?
 2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
    the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
    then with unit-length embeddings (`ot.embed_norm=l2`: every `ot_full` config shrinks the mean embedding to
@@ -99,14 +99,15 @@ def plan(args) -> list[dict]:
     half = (args.oracle_seeds + 1) // 2
     order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
     order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
-    order += jobs("oracle", range(args.seeds), ["OT-oracle-l2"])
+    order += jobs("oracle", range(half), ["OT-oracle-l2"])
     if args.best:
         group, arm = args.best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
-    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle"]) + jobs("kp", range(args.seeds))
+    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"]) + jobs("kp", range(args.seeds))
     order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-state-l2", "OT-summary-soft", "OT-state-soft"])
+    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"])
     order += jobs("shift1", range(args.seeds)) + jobs("tokens", range(args.seeds))
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
