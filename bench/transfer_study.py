@@ -217,7 +217,7 @@ def plot(summary, path: str) -> None:
     ax.axvline(0, color="gray", lw=1)
     ax.axvline(0.10, color="tab:green", lw=1, ls="--", label="goal: +0.10")
     ax.set_yticks(range(len(arms)), [f"{g}/{a}" for g, a, _ in arms])
-    ax.set_xlabel("success on the uncovered half: OT - co-training, same seed (mean, 95% t-interval)")
+    ax.set_xlabel("uncovered-half success, OT - co-training on the same seed\n(mean and 95% t-interval of the differences)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
