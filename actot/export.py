@@ -236,7 +236,7 @@ def _chosen(sweep, ranking, trial_id: str | None, unfinished: bool):
     return trial, group, pos, value, how
 
 
-def _train_config(train: dict, where: Path):
+def rebuild_train_config(train: dict, where: Path):
     """The trial's TrainConfig, rebuilt from its config.json (as `actot.config.to_dict` wrote it), with the data
     keys it left null derived as training derives them (actot.train's derive_data_defaults)."""
     from actot.config import TrainConfig, apply_overrides, dotted_keys
@@ -362,7 +362,7 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     except (OSError, ValueError) as err:
         raise ActotError(f"{folder / 'config.json'}: cannot be read ({str(err).splitlines()[0]}); without the trial's "
                          "training config its policy cannot be rebuilt") from err
-    cfg = _train_config(train, folder / "config.json")
+    cfg = rebuild_train_config(train, folder / "config.json")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     tensors, kind = _weights(state, weights, ckpt)
     data = _dataset_meta(cfg)

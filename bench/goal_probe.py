@@ -85,13 +85,13 @@ def target_frames(data, spec, n_layouts: int = N_LAYOUTS, seed: int = 12345, cov
     episodes: eval_layouts draws them in sequence, so the first n are the same whatever the rollout count)."""
     from actot.data.video import resize_frames
     from actot.evaluate import eval_layouts
-    from actot.sim.generate import _record, target_env
+    from actot.sim.generate import record_expert, target_env
     from actot.sim.task import in_region
 
     layouts = eval_layouts(n_layouts, seed)
     if spec.target_region != "all":  # 'all' leaves no uncovered half: then the whole task
         layouts = layouts[in_region(layouts[:, 2:4], spec.target_region) == covered]
-    demos = _record(target_env(spec, len(layouts), seed), layouts, np.random.default_rng([seed, 17]), spec.noise)
+    demos = record_expert(target_env(spec, len(layouts), seed), layouts, np.random.default_rng([seed, 17]), spec.noise)
     size = tuple(data.target.frame_size)
     batch = {"state": np.concatenate([data.normaliser.norm_state(d["state"]) for d in demos])}
     if data.cameras:
@@ -118,7 +118,7 @@ def load_run(run_dir: Path):
     """(cfg, data, sim spec, ground truth, model with the weights evaluation used), or None for a run without a
     checkpoint or config, or not on a sim dataset (no goals to decode)."""
     from actot.config import resolve_policy
-    from actot.export import _train_config  # the config.json -> TrainConfig that export uses
+    from actot.export import rebuild_train_config  # a trial's config.json -> TrainConfig, as export rebuilds it
     from actot.policy.act import ACT
     from actot.sim.generate import ensure_sim, load_ground_truth
     from actot.train import CHECKPOINT_FILE, load_data
@@ -126,7 +126,7 @@ def load_run(run_dir: Path):
     ckpt, config = run_dir / "checkpoint" / CHECKPOINT_FILE, run_dir / "config.json"
     if not ckpt.is_file() or not config.is_file():
         return None
-    cfg = _train_config(json.loads(config.read_text()), config)
+    cfg = rebuild_train_config(json.loads(config.read_text()), config)
     truth = load_ground_truth(ensure_sim(cfg.data.sim)[1] if cfg.data.source is None else Path(cfg.data.target))
     if truth is None:
         return None

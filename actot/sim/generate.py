@@ -37,7 +37,7 @@ PAIRS_FILE = "meta/actot_pairs.json"
 HOLD_STEPS = 3  # frames recorded after success, so a demo shows the robot stopping
 
 
-def _record(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Generator, noise: float) -> list[dict]:
+def record_expert(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Generator, noise: float) -> list[dict]:
     """Roll out the expert in every copy of `env` at once; cut each demo after success."""
     obs = env.reset(initial_states)
     n = env.num_envs
@@ -158,11 +158,11 @@ def _generate(out: Path, spec: SimConfig) -> None:
     for start in starts:
         chunk = layouts["source"][start:start + batch]
         env = source_env(spec, len(chunk), spec.seed)
-        source_demos += _record(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
+        source_demos += record_expert(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
     target_demos = []
     for part, name in enumerate(("target", "held_out")):
         if len(layouts[name]):
-            target_demos += _record(target_env(spec, len(layouts[name]), spec.seed * 10 + part), layouts[name],
+            target_demos += record_expert(target_env(spec, len(layouts[name]), spec.seed * 10 + part), layouts[name],
                                     np.random.default_rng([spec.seed, 2 + part]), spec.noise)
     write_lerobot_v30(tmp / "source", source_demos, FPS, TASK, camera_dtype="image")
     write_lerobot_v30(tmp / "target", target_demos, FPS, TASK, camera_dtype="image")
