@@ -56,6 +56,7 @@ PX64 = {"data.resolution": [64, 64]}
 TWINS = {"data.sim.twins": True}
 SHIFT1 = {"data.sim.shift": 1.0}
 UNIT = {"ot.embed_norm": "l2"}  # unit-length embeddings: the cost cannot fall by shrinking them
+STRONG = {"ot.lambda_ot": 1.0}  # 10x the default: unit-length costs are small (<= 4), so OT's gradient is ~5% of BC's at 0.1
 KEYPOINTS = {**PX64, "policy.image_pooling": "keypoints"}
 
 # group -> arm -> (training overrides, pairing: dtw or oracle). Each group's first arm is its co-training.
@@ -65,12 +66,13 @@ GROUPS = {
     "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": (RAW, "dtw"),
                "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": ({**RAW, **SOFT}, "dtw"),
                "OT-summary-l2": (UNIT, "dtw"), "OT-summary-l2-soft": ({**UNIT, **SOFT}, "dtw"),
-               "OT-state-l2": ({**STATE_PAIRING, **UNIT}, "dtw")},
+               "OT-state-l2": ({**STATE_PAIRING, **UNIT}, "dtw"), "OT-summary-l2-x10": ({**UNIT, **STRONG}, "dtw")},
     "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"),
            "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw")},
     "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
-               "OT-summary": ({**SHIFT1, **RAW}, "dtw")},
-    "tokens": {"cotrain": ({**PX64, **COTRAIN}, "dtw"), "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw")},
+               "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw")},
+    "tokens": {"cotrain": ({**PX64, **COTRAIN}, "dtw"), "OT-tokens-l2": ({**PX64, **UNIT, "ot.embedding": "tokens"}, "dtw"),
+               "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw")},
 }
 KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
 
@@ -105,10 +107,12 @@ def plan(args) -> list[dict]:
         extra = range(args.seeds, args.seeds + args.best_seeds)
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
-    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"]) + jobs("kp", range(args.seeds))
-    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-state-l2", "OT-summary-soft", "OT-state-soft"])
-    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"])
-    order += jobs("shift1", range(args.seeds)) + jobs("tokens", range(args.seeds))
+    order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"])
+    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-summary-l2-x10"]) + jobs("kp", range(args.seeds))
+    order += jobs("shift1", range(args.seeds), ["cotrain", "OT-summary-l2", "OT-state"])
+    order += jobs("tokens", range(args.seeds), ["cotrain", "OT-tokens-l2"])
+    order += jobs("screen", range(args.seeds), ["OT-state-l2", "OT-summary-soft", "OT-state-soft"])
+    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"]) + jobs("tokens", range(args.seeds), ["OT-tokens"])
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
 
