@@ -68,7 +68,8 @@ GROUPS = {
                "OT-summary-l2": (UNIT, "dtw"), "OT-summary-l2-soft": ({**UNIT, **SOFT}, "dtw"),
                "OT-state-l2": ({**STATE_PAIRING, **UNIT}, "dtw"), "OT-summary-l2-x10": ({**UNIT, **STRONG}, "dtw")},
     "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"),
-           "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw")},
+           "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw"),
+           "OT-keypoints-state": ({**KEYPOINTS, **STATE_PAIRING, "ot.embedding": "keypoints"}, "dtw")},
     "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
                "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw")},
     "tokens": {"cotrain": ({**PX64, **COTRAIN}, "dtw"), "OT-tokens-l2": ({**PX64, **UNIT, "ot.embedding": "tokens"}, "dtw"),
@@ -108,10 +109,12 @@ def plan(args) -> list[dict]:
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
     order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"])
-    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-summary-l2-x10"]) + jobs("kp", range(args.seeds))
+    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-summary-l2-x10"])
+    order += jobs("kp", range(args.seeds), ["cotrain", "OT-keypoints"])
     order += jobs("shift1", range(args.seeds), ["cotrain", "OT-summary-l2", "OT-state"])
     order += jobs("tokens", range(args.seeds), ["cotrain", "OT-tokens-l2"])
-    order += jobs("screen", range(args.seeds), ["OT-state-l2", "OT-summary-soft", "OT-state-soft"])
+    order += jobs("screen", range(args.seeds), ["OT-state-l2"]) + jobs("kp", range(args.seeds), ["OT-keypoints-state"])
+    order += jobs("screen", range(args.seeds), ["OT-summary-soft", "OT-state-soft"])
     order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"]) + jobs("tokens", range(args.seeds), ["OT-tokens"])
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
