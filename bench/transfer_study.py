@@ -62,7 +62,7 @@ KEYPOINTS = {**PX64, "policy.image_pooling": "keypoints"}
 # group -> arm -> (training overrides, pairing: dtw or oracle). Each group's first arm is its co-training.
 GROUPS = {
     "oracle": {"cotrain": ({**TWINS, **COTRAIN}, "dtw"), "OT-oracle": ({**TWINS, **RAW}, "oracle"),
-               "OT-oracle-l2": ({**TWINS, **UNIT}, "oracle")},
+               "OT-oracle-l2": ({**TWINS, **UNIT}, "oracle"), "OT-oracle-l2-x10": ({**TWINS, **UNIT, **STRONG}, "oracle")},
     "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": (RAW, "dtw"),
                "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": ({**RAW, **SOFT}, "dtw"),
                "OT-summary-l2": (UNIT, "dtw"), "OT-summary-l2-soft": ({**UNIT, **SOFT}, "dtw"),
@@ -109,7 +109,9 @@ def plan(args) -> list[dict]:
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
     order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"])
-    order += jobs("screen", range(args.seeds), ["OT-summary-l2-soft", "OT-summary-l2-x10"])
+    order += jobs("oracle", range(half), ["OT-oracle-l2-x10"])
+    order += jobs("screen", range(args.seeds), ["OT-summary-l2-x10", "OT-summary-l2-soft"])
+    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle-l2-x10"])
     order += jobs("kp", range(args.seeds), ["cotrain", "OT-keypoints"])
     order += jobs("shift1", range(args.seeds), ["cotrain", "OT-summary-l2", "OT-state"])
     order += jobs("tokens", range(args.seeds), ["cotrain", "OT-tokens-l2"])
