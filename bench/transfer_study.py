@@ -76,6 +76,8 @@ GROUPS = {
                "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw")},
 }
 KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
+# Does OT act? Paired embeddings closer than strangers (below co-training's ratio) and OT's share of the gradient.
+ACTS = ("ot_pair_ratio", "ot_grad_ratio")
 
 
 def run_arm(job: dict) -> dict:
@@ -177,8 +179,9 @@ def analyse(args) -> None:
         for r in finished:
             probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"])
     print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
-          " diff = OT - co-training per seed, mean [95% t-interval]")
-    header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall |"
+          " diff = OT - co-training per seed, mean [95% t-interval]; pair ratio (ot_pair_ratio: paired / unpaired"
+          " embedding distance) and grad ratio (ot_grad_ratio: OT's gradient / BC's) at the last step, mean over seeds")
+    header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | pair ratio | grad ratio |"
     header += " goal probe: uncovered | covered |" if args.probe else ""
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     summary = []
@@ -193,6 +196,9 @@ def analyse(args) -> None:
             du = paired_difference(these, base, "eval/success_uncovered") if arm != "cotrain" else (math.nan,) * 3
             do = paired_difference(these, base, "eval/success") if arm != "cotrain" else (math.nan,) * 3
             line = f"| {group} | {arm} | {len(these)} | " + " | ".join(cells) + f" | {show(*du[:2])} | {show(*do[:2])} |"
+            for key in ACTS:
+                values = [final(r, key) for r in these if final(r, key) is not None]
+                line += f" {sum(values) / len(values):.3f} |" if values else " - |"
             if args.probe:
                 for part in ("target", "covered"):
                     errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]

@@ -229,6 +229,18 @@ def test_embedding_geometry_tells_shrinking_from_aligning():
     assert float(counted["ot_pair_ratio"]) < float(ignored["ot_pair_ratio"])
 
 
+def test_pair_ratio_is_read_where_the_cost_compares():
+    """Under embed_norm=l2 a pair that points the same way costs nothing however long each vector is: the
+    ratio must say so (raw distances would call such pairs strangers), while ot_embed_norm stays the raw size."""
+    z_src, z_tgt, *rest = _inputs()
+    lengths = torch.rand(z_src.shape[0], 1, 1) * 10 + 0.1
+    stretched = z_src.abs() * lengths  # each source row's direction, at another length
+    _, unit = ot_loss(OTConfig(reg=0.5, tau=[2.0, 2.0], embed_norm="l2"), z_src.abs(), stretched, *rest)
+    _, raw = ot_loss(OTConfig(reg=0.5, tau=[2.0, 2.0], embed_norm="none"), z_src.abs(), stretched, *rest)
+    assert float(unit["ot_pair_ratio"]) < 1e-6 < 0.1 < float(raw["ot_pair_ratio"])
+    assert float(unit["ot_embed_norm"]) == pytest.approx(float(raw["ot_embed_norm"]))
+
+
 def test_make_label_kinds_and_dims():
     state = torch.arange(8.0).view(2, 4)
     action = torch.arange(2 * 3 * 5.0).view(2, 3, 5)

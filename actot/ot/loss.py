@@ -98,33 +98,43 @@ def camera_weights(weight_embed: Sequence[float], k: int) -> list[float]:
     return weights
 
 
+def cost_space(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor) -> tuple[Tensor, Tensor]:
+    """The embeddings the cost compares: unit-length per camera under `embed_norm="l2"`, raw otherwise."""
+    if cfg.embed_norm == "l2":
+        return F.normalize(z_src.float(), dim=-1), F.normalize(z_tgt.float(), dim=-1)
+    if cfg.embed_norm != "none":
+        raise ValueError(f"embed_norm must be one of {EMBED_NORMS}, got {cfg.embed_norm!r}")
+    return z_src, z_tgt
+
+
 def cost_terms(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
                label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
     """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or [])."""
     k = z_src.shape[1]
-    if cfg.embed_norm == "l2":
-        z_src, z_tgt = F.normalize(z_src.float(), dim=-1), F.normalize(z_tgt.float(), dim=-1)
-    elif cfg.embed_norm != "none":
-        raise ValueError(f"embed_norm must be one of {EMBED_NORMS}, got {cfg.embed_norm!r}")
+    z_src, z_tgt = cost_space(cfg, z_src, z_tgt)
     weights = camera_weights(cfg.weight_embed, k)
     embed = [(w, sq_euclidean(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
     label = [(cfg.weight_label, sq_euclidean(label_src, label_tgt))] if cfg.weight_label else []
     return embed, label
 
 
-def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = (1.0,)) -> dict[str, Tensor]:
-    """Scale-free signs of what OT does to the (raw) embeddings, (n, K, D) each.
+def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = (1.0,),
+                       compared: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+    """Scale-free signs of what OT does to the embeddings, (n, K, D) each.
 
-    ot_embed_norm: mean ||z|| over both domains and every camera: a fall of 10x or more means
-    the loss is being lowered by shrinking the embeddings (bench/RESULTS.md), not by aligning them.
+    ot_embed_norm: mean ||z|| of the raw embeddings over both domains and every camera: a fall of
+    10x or more means the loss is being lowered by shrinking them (bench/RESULTS.md), not by aligning.
     ot_pair_ratio: mean squared distance of the sampler's pairs (the diagonal) over that of all
-    other source/target combinations, cameras weighted as in the cost (`weights`): below 1, paired
-    frames sit closer than strangers whatever the embeddings' scale. 1 when every embedding is the
-    same point (nothing tells pairs from strangers), never NaN (a NaN metric would stop the trial).
+    other source/target combinations, in the space the cost compares (`compared`: the unit-length
+    embeddings under embed_norm=l2; the raw ones when None), cameras weighted as in the cost
+    (`weights`): below 1, paired frames sit closer than strangers whatever the embeddings' scale.
+    1 when every embedding is the same point (nothing tells pairs from strangers), never NaN (a NaN
+    metric would stop the trial).
     """
     z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
+    c_src, c_tgt = (z_src, z_tgt) if compared is None else (compared[0].detach().float(), compared[1].detach().float())
     n = z_src.shape[0]
-    dist = sum(w * sq_euclidean(z_src[:, i], z_tgt[:, i])
+    dist = sum(w * sq_euclidean(c_src[:, i], c_tgt[:, i])
                for i, w in enumerate(camera_weights(weights, z_src.shape[1])) if w != 0.0)
     if not torch.is_tensor(dist) or n < 2:
         ratio = torch.ones((), device=z_src.device)
@@ -190,7 +200,7 @@ def ot_loss(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, labe
             "ot_sinkhorn_err": err.max().float(),
             "ot_sinkhorn_iters": torch.tensor(float(iterations), device=pi.device),
         }
-        metrics.update(embedding_geometry(z_src, z_tgt, cfg.weight_embed))
+        metrics.update(embedding_geometry(z_src, z_tgt, cfg.weight_embed, cost_space(cfg, z_src, z_tgt)))
         if true_pair is not None:
             metrics["ot_true_pair_mass"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
     return loss, metrics
