@@ -173,6 +173,46 @@ def probe(run_dir: Path) -> dict | None:
         torch.set_num_threads(threads)
 
 
+def pair_ratio(run_dir: Path, oracle: bool = False, batches: int = 16, seed: int = 0) -> dict | None:
+    """How close the final (EMA) weights put the OT sampler's pairs, against strangers: `ot_pair_ratio` of the
+    unit-length embeddings ('unit', what the cost compares under ot.embed_norm=l2) and of the raw ones ('raw'), each
+    the mean over `batches` OT batches drawn with `seed`: the same pairs for every run of a group whatever its seed
+    or arm, so co-training's ratio is the reference (what encoding alone does). `oracle`: the pairs are the twins
+    (the oracle arms' pairing), for every run of the twin sim. None for a run without a checkpoint or not on a sim."""
+    from actot.data.sampler import CoTrainSampler
+    from actot.evaluate import to_tensors
+    from actot.ot import OTConfig
+    from actot.ot.loss import cost_space, embedding_geometry
+    from actot.train import load_data
+
+    loaded = load_run(Path(run_dir))
+    if loaded is None:
+        return None
+    cfg, data, _, _, model = loaded
+    kept = data.pairing
+    if oracle:
+        from twins_oracle import oracle_pairing
+
+        data.pairing = oracle_pairing(data, load_data(cfg)[1])
+    try:
+        sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
+                                 seed=seed)
+        n, ratios = cfg.ot.batch_size, {"unit": [], "raw": []}
+        with torch.no_grad():
+            for _ in range(batches):
+                rows = {k: v[:2 * n] for k, v in to_tensors(sampler.next(), torch.device("cpu")).items()
+                        if k != "true_pair"}
+                z = model.ot_embeddings(rows).float()
+                z_src, z_tgt = z[:n], z[n:]
+                for space, norm in (("unit", "l2"), ("raw", "none")):
+                    compared = cost_space(OTConfig(embed_norm=norm), z_src, z_tgt)
+                    ratios[space].append(float(embedding_geometry(z_src, z_tgt, cfg.ot.weight_embed,
+                                                                  compared)["ot_pair_ratio"]))
+    finally:
+        data.pairing = kept
+    return {space: float(np.mean(values)) for space, values in ratios.items()} | {"batches": batches}
+
+
 def probe_run(run_dir: Path) -> float | None:
     """The median goal error on the uncovered half's target frames, in success radii (transfer_study --probe)."""
     result = probe(run_dir)

@@ -76,8 +76,8 @@ GROUPS = {
                "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw")},
 }
 KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
-# Does OT act? Paired embeddings closer than strangers (below co-training's ratio) and OT's share of the gradient.
-ACTS = ("ot_pair_ratio", "ot_grad_ratio")
+# Does OT act? Its share of the gradient at the last step (whether pairs end closer: --probe's pair ratios).
+ACTS = ("ot_grad_ratio",)
 
 
 def run_arm(job: dict) -> dict:
@@ -144,15 +144,16 @@ def show(mean: float, half: float, signed: bool = True) -> str:
     return f"{mean:{form}} [{lo}, {hi}]" if half == half else f"{mean:{form}}"
 
 
-def cached_probe(run_dir: Path) -> dict | None:
-    """The goal probe of a run, kept beside its checkpoint (goal_probe.json) so that a second analyse reads it;
-    recomputed when the checkpoint is newer (a rerun)."""
-    from goal_probe import probe
+def cached_probe(run_dir: Path, name: str = "goal_probe", oracle: bool = False) -> dict | None:
+    """A probe of a run's final weights, kept beside its checkpoint (NAME.json) so that a second analyse reads it;
+    recomputed when the checkpoint is newer (a rerun). `goal_probe`: goal decoding (goal_probe.probe);
+    `pair_ratio`: pairs against strangers on the group's pairs (goal_probe.pair_ratio; `oracle`: the twins)."""
+    import goal_probe
 
-    cache, ckpt = run_dir / "goal_probe.json", run_dir / "checkpoint"
+    cache, ckpt = run_dir / f"{name}.json", run_dir / "checkpoint"
     if cache.is_file() and ckpt.exists() and cache.stat().st_mtime >= max(p.stat().st_mtime for p in ckpt.iterdir()):
         return json.loads(cache.read_text())
-    result = probe(run_dir)
+    result = goal_probe.probe(run_dir) if name == "goal_probe" else goal_probe.pair_ratio(run_dir, oracle=oracle)
     if result is not None:
         cache.write_text(json.dumps(result))
     return result
@@ -174,15 +175,16 @@ def tables(finished: list[dict]) -> list[tuple[str, list[dict]]]:
 def analyse(args) -> None:
     rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
     finished = [r for r in rows if r["status"] == "finished" and final(r) is not None]
-    probe = {}
+    probe, pairs = {}, {}
     if args.probe:
         for r in finished:
             probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"])
+            pairs[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"], "pair_ratio", oracle=r["group"] == "oracle")
     print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
-          " diff = OT - co-training per seed, mean [95% t-interval]; pair ratio (ot_pair_ratio: paired / unpaired"
-          " embedding distance) and grad ratio (ot_grad_ratio: OT's gradient / BC's) at the last step, mean over seeds")
-    header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | pair ratio | grad ratio |"
-    header += " goal probe: uncovered | covered |" if args.probe else ""
+          " diff = OT - co-training per seed, mean [95% t-interval]; grad ratio (ot_grad_ratio: OT's gradient / BC's)"
+          " at the last step, mean over seeds")
+    header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | grad ratio |"
+    header += " goal probe: uncovered | covered | pairs/strangers: unit | raw |" if args.probe else ""
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     summary = []
     for group, runs in tables(finished):
@@ -203,6 +205,9 @@ def analyse(args) -> None:
                 for part in ("target", "covered"):
                     errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]
                     line += f" {show(*mean_ci(errors)[:2], signed=False)} |" if errors else " - |"
+                for space in ("unit", "raw"):
+                    ratios = [pairs[r["id"]][space] for r in these if pairs.get(r["id"]) is not None]
+                    line += f" {show(*mean_ci(ratios)[:2], signed=False)} |" if ratios else " - |"
             print(line)
             summary.append((group, arm, these, du))
     chance = sorted({round(p["chance"], 2) for p in probe.values() if p is not None})
@@ -210,6 +215,9 @@ def analyse(args) -> None:
         print(f"\ngoal probe: median goal error in success radii of a ridge map fitted on source embeddings, read on the "
               f"target expert's frames of the uncovered / covered half (bench/goal_probe.py); guessing the mean goal "
               f"scores {', '.join(map(str, chance))} on the uncovered half")
+        print("pairs/strangers: ot_pair_ratio of the final weights on 16 OT batches drawn alike for every run of a "
+              "group (the oracle's: its twins), of unit-length (what the cost compares under ot.embed_norm=l2) and raw "
+              "embeddings; co-training's is what encoding alone does (goal_probe.pair_ratio)")
     failed = [r["id"] for r in rows if r["status"] != "finished"]
     if failed:
         print(f"\nnot finished: {failed}")

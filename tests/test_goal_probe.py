@@ -77,3 +77,11 @@ def test_the_regression_reads_a_goal_that_is_in_the_features():
     demo = np.repeat(np.arange(40), 10)
     predict = goal_probe.fit(features[demo < 30], goals[demo < 30], demo[demo < 30])
     assert np.linalg.norm(predict(features[demo >= 30]) - goals[demo >= 30], axis=1).max() < 0.05
+
+
+def test_pair_ratio_reads_the_same_pairs_each_time_in_both_spaces(tiny_run):
+    first = goal_probe.pair_ratio(tiny_run, batches=3)
+    assert first == goal_probe.pair_ratio(tiny_run, batches=3)  # the same draws: runs of a group compare on one set
+    assert first["batches"] == 3 and all(0.0 < first[space] < 4.0 for space in ("unit", "raw"))
+    assert first != goal_probe.pair_ratio(tiny_run, batches=3, seed=1)
+    assert goal_probe.pair_ratio(tiny_run.parent / "missing") is None
