@@ -8,25 +8,29 @@ Every run is a converged trial (the training defaults: 1,500 steps, cosine sched
 100 fixed rollouts at the last step, in the target and the source domain), and every arm is paired with
 co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a difference is read per seed.
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
-worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's hard-prior arms, the
-oracle with unit-length embeddings, best, the oracle's second half (unit-length), keypoints, the rest of the screen,
-the oracle's second half with raw embeddings, shift 1, tokens):
+worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's first arms, the oracle
+with unit-length embeddings, best, the oracle's second half (unit-length), the oracle at 10x lambda_ot, the screen's
+unit-length arms at 10x lambda_ot and with the soft prior, keypoints, shift 1, tokens (unit-length), the rest of the
+screen, the oracle's second half with raw embeddings, tokens with raw embeddings):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
    only (`bench/twins_oracle.py`'s oracle pairing), with the method's raw embeddings and with unit-length ones
-   (`ot.embed_norm=l2`, the training default), --oracle-seeds seeds. Can alignment win here at all?
+   (`ot.embed_norm=l2`, the training default), --oracle-seeds seeds; with unit-length ones at lambda_ot 1.0
+   (`-x10`) on half of them. Can alignment win here at all?
 2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
    the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
    then with unit-length embeddings (`ot.embed_norm=l2`: every `ot_full` config shrinks the mean embedding to
-   ~6% of its size, bench/RESULTS.md), alone, with the soft (banded) prior and with state-only pairing, then both
-   pairings of the raw embedding with the soft prior; --seeds seeds.
+   ~6% of its size, bench/RESULTS.md), alone, at 10x lambda_ot, with the soft (banded) prior and with state-only
+   pairing, then both pairings of the raw embedding with the soft prior; --seeds seeds.
 3. `kp`: 64 px frames (keypoints need a 2x2 feature map), a keypoint-pooling policy: co-training vs OT on the
-   keypoints the policy reads (`ot.embedding=keypoints`), summary pairing.
-4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs both pairings.
-5. `best`: the arm chosen with --best (after reading the screen) on --best-seeds further seeds, its co-training
-   on the same seeds.
-6. `tokens`: 64 px, map tokens: co-training vs OT on the flattened tokens the transformer reads.
+   keypoints the policy reads (`ot.embedding=keypoints`, raw: keypoints are bounded), with the outcome-summary
+   pairing (combined) and with state-only pairing (keypoints alone).
+4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs today's OT (raw, state-only
+   pairing) and the unit-length, outcome-summary arm.
+5. `best`: the arms chosen with --best (after reading the screen) on --best-seeds further seeds, their
+   co-training on the same seeds (one run a seed, shared).
+6. `tokens`: 64 px, map tokens: co-training vs OT on the flattened tokens the transformer reads, unit-length and raw.
 
 One JSON line per finished run is appended to --out (a second `run` skips what is there). `analyse` prints, per
 group, success overall / covered / uncovered / source with 95% t-intervals over seeds and each OT arm's paired
@@ -105,15 +109,15 @@ def plan(args) -> list[dict]:
     order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
     order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
     order += jobs("oracle", range(half), ["OT-oracle-l2"])
-    if args.best:
-        group, arm = args.best.split("/")
+    for best in args.best.split(",") if args.best else []:
+        group, arm = best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
+    order = list({j["id"]: j for j in order}.values())  # two best arms share their co-training: run it once
     order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"])
     order += jobs("oracle", range(half), ["OT-oracle-l2-x10"])
     order += jobs("screen", range(args.seeds), ["OT-summary-l2-x10", "OT-summary-l2-soft"])
-    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle-l2-x10"])
     order += jobs("kp", range(args.seeds), ["cotrain", "OT-keypoints"])
     order += jobs("shift1", range(args.seeds), ["cotrain", "OT-summary-l2", "OT-state"])
     order += jobs("tokens", range(args.seeds), ["cotrain", "OT-tokens-l2"])
@@ -256,7 +260,7 @@ def main(argv=None) -> int:
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--oracle-seeds", type=int, default=10)
-    r.add_argument("--best", help="GROUP/ARM to run on --best-seeds more seeds with its co-training, e.g. screen/OT-summary")
+    r.add_argument("--best", help="GROUP/ARM[,GROUP/ARM] to run on --best-seeds more seeds with its co-training, e.g. screen/OT-summary")
     r.add_argument("--best-seeds", type=int, default=5)
     r.add_argument("--steps", type=int, default=1500, help="training steps (1,500: the converged budget of the local sweep)")
     r.add_argument("--rollouts", type=int, default=100)

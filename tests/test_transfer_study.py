@@ -47,6 +47,10 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
     best = [j for j in jobs if j["group"] == "best"]
     assert {(j["name"], j["seed"]) for j in best} == {(a, s) for a in ("cotrain", "OT-summary-l2") for s in range(5, 10)}
     assert all(j["overrides"]["ot.embed_norm"] == "l2" for j in best if j["name"] != "cotrain")
+    args.best = "screen/OT-summary-l2,screen/OT-summary-l2-soft"  # two best arms: one co-training on their seeds
+    best = [j for j in plan(args) if j["group"] == "best"]
+    assert sorted(j["id"] for j in best if j["name"] == "cotrain") == [f"best/cotrain/s{s}" for s in range(5, 10)]
+    assert {j["name"] for j in best} == {"cotrain", "OT-summary-l2", "OT-summary-l2-soft"} and len(best) == 15
 
 
 @pytest.mark.slow
