@@ -173,29 +173,45 @@ def probe(run_dir: Path) -> dict | None:
         torch.set_num_threads(threads)
 
 
-def pair_ratio(run_dir: Path, oracle: bool = False, batches: int = 16, seed: int = 0) -> dict | None:
-    """How close the final (EMA) weights put the OT sampler's pairs, against strangers: `ot_pair_ratio` of the
-    unit-length embeddings ('unit', what the cost compares under ot.embed_norm=l2) and of the raw ones ('raw'), each
-    the mean over `batches` OT batches drawn with `seed`: the same pairs for every run of a group whatever its seed
-    or arm, so co-training's ratio is the reference (what encoding alone does). `oracle`: the pairs are the twins
-    (the oracle arms' pairing), for every run of the twin sim. None for a run without a checkpoint or not on a sim."""
+PAIR_BATCH_ROWS = 8  # BC rows drawn beside each OT batch (unused): fixed, so the draws do not follow a run's batch_size
+
+
+def pair_ratio(run_dir: Path, oracle: bool = False, pairs_from: Path | None = None, batches: int = 16,
+               seed: int = 0) -> dict | None:
+    """How close a run's final (EMA) weights put OT pairs, against strangers: `ot_pair_ratio` of the unit-length
+    embeddings ('unit', what the cost compares under ot.embed_norm=l2) and of the raw ones ('raw'), each the mean
+    over `batches` OT batches drawn with `seed`.
+
+    The pairs: the sampler's on the data config of `pairs_from` (a run dir; the run's own when None), so the runs
+    of a group measured with one `pairs_from` (its co-training) see the same pairs whatever their own pairing
+    option, seed or arm, and co-training's ratio is the reference (what encoding alone does). The draws depend only
+    on that data, the seed, ot.batch_size and ot.window_size (alike within a group). `oracle`: each target demo's
+    partner is its twin (the oracle arms' pairing), for runs on the twin sim. On one thread, as `probe`. None for a
+    run without a checkpoint or not on a sim."""
     from actot.data.sampler import CoTrainSampler
     from actot.evaluate import to_tensors
+    from actot.export import rebuild_train_config
     from actot.ot import OTConfig
     from actot.ot.loss import cost_space, embedding_geometry
     from actot.train import load_data
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     loaded = load_run(Path(run_dir))
     if loaded is None:
+        torch.set_num_threads(threads)
         return None
     cfg, data, _, _, model = loaded
+    if pairs_from is not None:
+        config = Path(pairs_from) / "config.json"
+        data = load_data(rebuild_train_config(json.loads(config.read_text()), config))[0]
     kept = data.pairing
     if oracle:
         from twins_oracle import oracle_pairing
 
         data.pairing = oracle_pairing(data, load_data(cfg)[1])
     try:
-        sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
+        sampler = CoTrainSampler(data, cfg.policy.chunk_size, PAIR_BATCH_ROWS, cfg.ot.batch_size, cfg.ot.window_size,
                                  seed=seed)
         n, ratios = cfg.ot.batch_size, {"unit": [], "raw": []}
         with torch.no_grad():
@@ -210,6 +226,7 @@ def pair_ratio(run_dir: Path, oracle: bool = False, batches: int = 16, seed: int
                                                                   compared)["ot_pair_ratio"]))
     finally:
         data.pairing = kept
+        torch.set_num_threads(threads)
     return {space: float(np.mean(values)) for space, values in ratios.items()} | {"batches": batches}
 
 

@@ -10,8 +10,9 @@ co-training (`ot.lambda_ot=0`) on the same seeds and the same data, so a differe
 OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the order they run (what is most
 worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's first arms, the oracle
 with unit-length embeddings, best, the oracle's second half (unit-length), the oracle at 10x lambda_ot, the screen's
-unit-length arms at 10x lambda_ot and with the soft prior, keypoints, shift 1, tokens (unit-length), the rest of the
-screen, the oracle's second half with raw embeddings, tokens with raw embeddings):
+unit-length arms at 10x lambda_ot and with the soft prior, keypoints, shift 1, tokens (unit-length), the screen's
+state-only unit-length arm, keypoints with state-only pairing, the screen's raw soft arms, the oracle's second half
+with raw embeddings, tokens with raw embeddings):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
@@ -109,7 +110,10 @@ def plan(args) -> list[dict]:
     order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
     order += jobs("screen", range(args.seeds), ["cotrain", "OT-state", "OT-summary", "OT-summary-l2"])
     order += jobs("oracle", range(half), ["OT-oracle-l2"])
-    for best in args.best.split(",") if args.best else []:
+    best_arms = args.best.split(",") if args.best else []
+    if len({b.split("/")[0] for b in best_arms}) > 1:  # best/cotrain/sN is one run: its home group must be one
+        raise SystemExit(f"--best {args.best}: the arms must come from one group (their co-training is shared)")
+    for best in best_arms:
         group, arm = best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
@@ -148,16 +152,18 @@ def show(mean: float, half: float, signed: bool = True) -> str:
     return f"{mean:{form}} [{lo}, {hi}]" if half == half else f"{mean:{form}}"
 
 
-def cached_probe(run_dir: Path, name: str = "goal_probe", oracle: bool = False) -> dict | None:
+def cached_probe(run_dir: Path, name: str = "goal_probe", oracle: bool = False, pairs_from: Path | None = None):
     """A probe of a run's final weights, kept beside its checkpoint (NAME.json) so that a second analyse reads it;
     recomputed when the checkpoint is newer (a rerun). `goal_probe`: goal decoding (goal_probe.probe);
-    `pair_ratio`: pairs against strangers on the group's pairs (goal_probe.pair_ratio; `oracle`: the twins)."""
+    `pair_ratio`: pairs against strangers on the pairs of `pairs_from`'s data (its co-training's: the same pairs for
+    every arm of a group) or the twins (`oracle`) (goal_probe.pair_ratio)."""
     import goal_probe
 
     cache, ckpt = run_dir / f"{name}.json", run_dir / "checkpoint"
     if cache.is_file() and ckpt.exists() and cache.stat().st_mtime >= max(p.stat().st_mtime for p in ckpt.iterdir()):
         return json.loads(cache.read_text())
-    result = goal_probe.probe(run_dir) if name == "goal_probe" else goal_probe.pair_ratio(run_dir, oracle=oracle)
+    result = (goal_probe.probe(run_dir) if name == "goal_probe"
+              else goal_probe.pair_ratio(run_dir, oracle=oracle, pairs_from=pairs_from))
     if result is not None:
         cache.write_text(json.dumps(result))
     return result
@@ -183,7 +189,10 @@ def analyse(args) -> None:
     if args.probe:
         for r in finished:
             probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"])
-            pairs[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"], "pair_ratio", oracle=r["group"] == "oracle")
+            cotrain = Path(args.runs_dir) / r["group"] / "cotrain" / f"s{r['seed']}"
+            pairs[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"], "pair_ratio",
+                                          oracle=bool(r["overrides"].get("data.sim.twins")),
+                                          pairs_from=cotrain if (cotrain / "config.json").is_file() else None)
     print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
           " diff = OT - co-training per seed, mean [95% t-interval]; grad ratio (ot_grad_ratio: OT's gradient / BC's)"
           " at the last step, mean over seeds")
@@ -220,7 +229,7 @@ def analyse(args) -> None:
               f"target expert's frames of the uncovered / covered half (bench/goal_probe.py); guessing the mean goal "
               f"scores {', '.join(map(str, chance))} on the uncovered half")
         print("pairs/strangers: ot_pair_ratio of the final weights on 16 OT batches drawn alike for every run of a "
-              "group (the oracle's: its twins), of unit-length (what the cost compares under ot.embed_norm=l2) and raw "
+              "group (its co-training's pairing; the oracle's: its twins), of unit-length (what the cost compares under ot.embed_norm=l2) and raw "
               "embeddings; co-training's is what encoding alone does (goal_probe.pair_ratio)")
     failed = [r["id"] for r in rows if r["status"] != "finished"]
     if failed:

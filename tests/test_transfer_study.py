@@ -51,6 +51,9 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
     best = [j for j in plan(args) if j["group"] == "best"]
     assert sorted(j["id"] for j in best if j["name"] == "cotrain") == [f"best/cotrain/s{s}" for s in range(5, 10)]
     assert {j["name"] for j in best} == {"cotrain", "OT-summary-l2", "OT-summary-l2-soft"} and len(best) == 15
+    args.best = "screen/OT-summary-l2,shift1/OT-summary-l2"  # two co-trainings cannot share best/cotrain/sN
+    with pytest.raises(SystemExit, match="one group"):
+        plan(args)
 
 
 @pytest.mark.slow
