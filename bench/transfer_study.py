@@ -30,7 +30,8 @@ with raw embeddings, tokens with raw embeddings):
 4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs today's OT (raw, state-only
    pairing) and the unit-length, outcome-summary arm.
 5. `best`: the arms chosen with --best (after reading the screen) on --best-seeds further seeds, their
-   co-training on the same seeds (one run a seed, shared).
+   co-training on the same seeds (one run a seed, shared). --extend does the same for an arm of another group
+   (keypoints, tokens: their own co-training) in that group, before the rest.
 6. `tokens`: 64 px, map tokens: co-training vs OT on the flattened tokens the transformer reads, unit-length and raw.
 
 One JSON line per finished run is appended to --out (a second `run` skips what is there). `analyse` prints, per
@@ -119,6 +120,9 @@ def plan(args) -> list[dict]:
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
     order = list({j["id"]: j for j in order}.values())  # two best arms share their co-training: run it once
+    for extend in args.extend.split(",") if getattr(args, "extend", None) else []:  # in its own group, first
+        group, arm = extend.split("/")
+        order += jobs(group, range(args.seeds, args.seeds + args.best_seeds), ["cotrain", arm])
     order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"])
     order += jobs("oracle", range(half), ["OT-oracle-l2-x10"])
     order += jobs("screen", range(args.seeds), ["OT-summary-l2-x10", "OT-summary-l2-soft"])
@@ -270,6 +274,8 @@ def main(argv=None) -> int:
     r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--oracle-seeds", type=int, default=10)
     r.add_argument("--best", help="GROUP/ARM[,GROUP/ARM] to run on --best-seeds more seeds with its co-training, e.g. screen/OT-summary")
+    r.add_argument("--extend", help="GROUP/ARM[,...] to run on --best-seeds more seeds in its own group, with the "
+                   "group's co-training (for an arm whose co-training is not the screen's, e.g. tokens/OT-tokens-l2)")
     r.add_argument("--best-seeds", type=int, default=5)
     r.add_argument("--steps", type=int, default=1500, help="training steps (1,500: the converged budget of the local sweep)")
     r.add_argument("--rollouts", type=int, default=100)

@@ -51,6 +51,10 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
     best = [j for j in plan(args) if j["group"] == "best"]
     assert sorted(j["id"] for j in best if j["name"] == "cotrain") == [f"best/cotrain/s{s}" for s in range(5, 10)]
     assert {j["name"] for j in best} == {"cotrain", "OT-summary-l2", "OT-summary-l2-soft"} and len(best) == 15
+    args.best, args.extend = None, "tokens/OT-tokens-l2"  # more seeds in the arm's own group, its co-training's
+    tokens = [j["id"] for j in plan(args) if j["group"] == "tokens"]
+    assert {f"tokens/{a}/s{s}" for a in ("cotrain", "OT-tokens-l2") for s in range(10)} <= set(tokens)
+    assert "tokens/OT-tokens/s5" not in tokens and len(tokens) == len(set(tokens))
     args.best = "screen/OT-summary-l2,shift1/OT-summary-l2"  # two co-trainings cannot share best/cotrain/sN
     with pytest.raises(SystemExit, match="one group"):
         plan(args)
