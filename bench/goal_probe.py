@@ -195,21 +195,19 @@ def pair_ratio(run_dir: Path, oracle: bool = False, pairs_from: Path | None = No
     from actot.ot.loss import cost_space, embedding_geometry
     from actot.train import load_data
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     loaded = load_run(Path(run_dir))
     if loaded is None:
-        torch.set_num_threads(threads)
         return None
     cfg, data, _, _, model = loaded
     if pairs_from is not None:
         config = Path(pairs_from) / "config.json"
         data = load_data(rebuild_train_config(json.loads(config.read_text()), config))[0]
-    kept = data.pairing
+    kept, threads = data.pairing, torch.get_num_threads()
     if oracle:
         from twins_oracle import oracle_pairing
 
         data.pairing = oracle_pairing(data, load_data(cfg)[1])
+    torch.set_num_threads(1)
     try:
         sampler = CoTrainSampler(data, cfg.policy.chunk_size, PAIR_BATCH_ROWS, cfg.ot.batch_size, cfg.ot.window_size,
                                  seed=seed)

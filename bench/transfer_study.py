@@ -120,7 +120,7 @@ def plan(args) -> list[dict]:
         order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
                   for j in jobs(group, extra, ["cotrain", arm])]
     order = list({j["id"]: j for j in order}.values())  # two best arms share their co-training: run it once
-    for extend in args.extend.split(",") if getattr(args, "extend", None) else []:  # in its own group, first
+    for extend in args.extend.split(",") if args.extend else []:  # in its own group, first
         group, arm = extend.split("/")
         order += jobs(group, range(args.seeds, args.seeds + args.best_seeds), ["cotrain", arm])
     order += jobs("oracle", range(half, args.oracle_seeds), ["cotrain", "OT-oracle-l2"])

@@ -37,7 +37,7 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
     from transfer_study import plan
 
     args = argparse.Namespace(rollouts=100, log_every=100, steps=1500, quick=False, runs_dir="runs", seeds=5,
-                              oracle_seeds=10, best="screen/OT-summary-l2", best_seeds=5, only=None)
+                              oracle_seeds=10, best="screen/OT-summary-l2", best_seeds=5, only=None, extend=None)
     jobs = plan(args)
     ids = [j["id"] for j in jobs]
     assert ids[:2] == ["oracle/cotrain/s0", "oracle/OT-oracle/s0"] and len(set(ids)) == len(ids)

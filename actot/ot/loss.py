@@ -109,9 +109,9 @@ def cost_space(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor) -> tuple[Tensor, Ten
 
 def cost_terms(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
                label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
-    """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or [])."""
+    """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or []);
+    z_src, z_tgt: the embeddings as the cost compares them (`cost_space`)."""
     k = z_src.shape[1]
-    z_src, z_tgt = cost_space(cfg, z_src, z_tgt)
     weights = camera_weights(cfg.weight_embed, k)
     embed = [(w, sq_euclidean(z_src[:, i], z_tgt[:, i])) for i, w in enumerate(weights) if w != 0.0]
     label = [(cfg.weight_label, sq_euclidean(label_src, label_tgt))] if cfg.weight_label else []
@@ -175,7 +175,8 @@ def ot_loss(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, labe
     when `true_pair` (n, n) is given.
     """
     n = z_src.shape[0]
-    embed, label = cost_terms(cfg, z_src, z_tgt, label_src, label_tgt)
+    compared = cost_space(cfg, z_src, z_tgt)  # once a step: the cost and the pair ratio read the same tensors
+    embed, label = cost_terms(cfg, *compared, label_src, label_tgt)
     zeros = torch.zeros(n, n, device=z_src.device)
     embed_cost = sum((w * d for w, d in embed), zeros)
     label_cost = sum((w * d for w, d in label), zeros)
@@ -200,7 +201,7 @@ def ot_loss(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, labe
             "ot_sinkhorn_err": err.max().float(),
             "ot_sinkhorn_iters": torch.tensor(float(iterations), device=pi.device),
         }
-        metrics.update(embedding_geometry(z_src, z_tgt, cfg.weight_embed, cost_space(cfg, z_src, z_tgt)))
+        metrics.update(embedding_geometry(z_src, z_tgt, cfg.weight_embed, compared))
         if true_pair is not None:
             metrics["ot_true_pair_mass"] = (pi * true_pair.to(pi.dtype)).sum() / mass.clamp_min(1e-12)
     return loss, metrics
