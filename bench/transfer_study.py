@@ -75,11 +75,15 @@ GROUPS = {
                "OT-state-l2": ({**STATE_PAIRING, **UNIT}, "dtw"), "OT-summary-l2-x10": ({**UNIT, **STRONG}, "dtw")},
     "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"),
            "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw"),
-           "OT-keypoints-state": ({**KEYPOINTS, **STATE_PAIRING, "ot.embedding": "keypoints"}, "dtw")},
+           "OT-keypoints-state": ({**KEYPOINTS, **STATE_PAIRING, "ot.embedding": "keypoints"}, "dtw"),
+           "OT-keypoints-soft": ({**KEYPOINTS, **RAW, **SOFT, "ot.embedding": "keypoints"}, "dtw")},
     "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
-               "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw")},
+               "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw"), "OT-summary-l2-soft": ({**SHIFT1, **UNIT, **SOFT}, "dtw"),
+               "OT-state-l2": ({**SHIFT1, **STATE_PAIRING, **UNIT}, "dtw")},
     "tokens": {"cotrain": ({**PX64, **COTRAIN}, "dtw"), "OT-tokens-l2": ({**PX64, **UNIT, "ot.embedding": "tokens"}, "dtw"),
-               "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw")},
+               "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw"),
+               "OT-tokens-l2-state": ({**PX64, **STATE_PAIRING, **UNIT, "ot.embedding": "tokens"}, "dtw"),
+               "OT-tokens-l2-soft": ({**PX64, **UNIT, **SOFT, "ot.embedding": "tokens"}, "dtw")},
 }
 KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
 # Does OT act? Its share of the gradient at the last step (whether pairs end closer: --probe's pair ratios).
@@ -131,7 +135,10 @@ def plan(args) -> list[dict]:
     order += jobs("tokens", range(args.seeds), ["cotrain", "OT-tokens-l2"])
     order += jobs("screen", range(args.seeds), ["OT-state-l2"]) + jobs("kp", range(args.seeds), ["OT-keypoints-state"])
     order += jobs("screen", range(args.seeds), ["OT-summary-soft", "OT-state-soft"])
+    order += jobs("tokens", range(args.seeds), ["OT-tokens-l2-state", "OT-tokens-l2-soft"])
+    order += jobs("shift1", range(args.seeds), ["OT-summary-l2-soft", "OT-state-l2"])
     order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"]) + jobs("tokens", range(args.seeds), ["OT-tokens"])
+    order += jobs("kp", range(args.seeds), ["OT-keypoints-soft"])
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
 
