@@ -54,6 +54,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from validity import TINY, final, mean_ci, run_jobs, run_one  # noqa: E402
 
+from actot.convergence import TREND_KEY  # noqa: E402
+
+# The built-in `not_converged` rule's threshold (actot/rules/engine.py): analyse counts the runs it flags and
+# repeats each difference without them, because the 1,500-step budget was chosen on success, not on this signal.
+NOT_CONVERGED = -0.05
+
 COTRAIN = {"ot.lambda_ot": 0.0}
 RAW = {"ot.embed_norm": "none"}  # the method's cost on raw embeddings (the training default was this when the study began)
 STATE_PAIRING = {"data.pair_summary_weight": 0.0, **RAW}
@@ -143,11 +149,17 @@ def plan(args) -> list[dict]:
     return [j for j in order if wanted is None or j["group"] in wanted]
 
 
-def paired_difference(arm: list[dict], base: list[dict], key: str) -> tuple[float, float, int]:
-    """Mean and 95% t half-width of arm - co-training over the seeds both ran."""
-    by_seed = {r["seed"]: final(r, key) for r in base}
+def still_falling(run: dict) -> bool:
+    """The `not_converged` rule's flag at the run's last report: held-out L1 still falling (actot/convergence.py)."""
+    trend = final(run, TREND_KEY)
+    return trend is not None and trend < NOT_CONVERGED
+
+
+def paired_difference(arm: list[dict], base: list[dict], key: str, keep=lambda run: True) -> tuple[float, float, int]:
+    """Mean and 95% t half-width of arm - co-training over the seeds both ran (and both pass `keep`)."""
+    by_seed = {r["seed"]: final(r, key) for r in base if keep(r)}
     diffs = [final(r, key) - by_seed[r["seed"]] for r in arm if by_seed.get(r["seed"]) is not None
-             and final(r, key) is not None]
+             and final(r, key) is not None and keep(r)]
     if not diffs:
         return math.nan, math.nan, 0
     mean, half, _ = mean_ci(diffs)
@@ -185,11 +197,13 @@ def tables(finished: list[dict]) -> list[tuple[str, list[dict]]]:
     (with both co-trainings), labelled 'best+GROUP': the comparison on every seed."""
     out = [(group, [r for r in finished if r["group"] == group]) for group in [*GROUPS, "best"]]
     best = dict(out)["best"]
+    joined: dict[str, set] = {}  # home group -> its arms in best (one table: they share best's co-training)
     for arm in dict.fromkeys(r["name"] for r in best if r["name"] != "cotrain"):
         overrides = next(r["overrides"] for r in best if r["name"] == arm)
         home = next((g for g, arms in GROUPS.items() if arm in arms and arms[arm][0] == overrides), None)
         if home is not None:
-            out.append((f"best+{home}", [r for r in best + dict(out)[home] if r["name"] in ("cotrain", arm)]))
+            joined.setdefault(home, {"cotrain"}).add(arm)
+    out += [(f"best+{home}", [r for r in best + dict(out)[home] if r["name"] in arms]) for home, arms in joined.items()]
     return [(label, runs) for label, runs in out if runs]
 
 
@@ -206,8 +220,10 @@ def analyse(args) -> None:
                                           pairs_from=cotrain if (cotrain / "config.json").is_file() else None)
     print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
           " diff = OT - co-training per seed, mean [95% t-interval]; grad ratio (ot_grad_ratio: OT's gradient / BC's)"
-          " at the last step, mean over seeds")
-    header = "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | grad ratio |"
+          " at the last step, mean over seeds; flagged: runs whose held-out L1 still fell at the end (the not_converged"
+          " rule), diff uncovered without them: the pairs where neither run is flagged")
+    header = ("| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | grad ratio |"
+              " flagged | diff uncovered, unflagged pairs |")
     header += " goal probe: uncovered | covered | pairs/strangers: unit | raw |" if args.probe else ""
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     summary = []
@@ -225,6 +241,9 @@ def analyse(args) -> None:
             for key in ACTS:
                 values = [final(r, key) for r in these if final(r, key) is not None]
                 line += f" {sum(values) / len(values):.3f} |" if values else " - |"
+            clean = (paired_difference(these, base, "eval/success_uncovered", lambda r: not still_falling(r))
+                     if arm != "cotrain" else (math.nan,) * 3)
+            line += f" {sum(map(still_falling, these))} | {show(*clean[:2])}" + (f" (n={clean[2]}) |" if clean[2] == clean[2] and clean[2] else " |")
             if args.probe:
                 for part in ("target", "covered"):
                     errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]

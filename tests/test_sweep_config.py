@@ -75,6 +75,10 @@ def test_separate_tau_and_per_camera_weights(tmp_path):
     ("ot.heuristic: {type: categorical, choices: []}", "non-empty 'choices'"),
     ("ot.reg: {type: float, low: 0.1, high: 1, pair: tied}", "'pair' applies to ot.tau"),
     ("ot.reg: {type: float, low: 0.1, high: 1, lg: true}", "unknown field"),
+    # a choice no trial could run is refused when the space loads, not when a trial draws it
+    ("ot.embedding: {type: categorical, choices: [mean, centroid]}",
+     "ot.embedding='centroid' is not allowed; choose one of ['mean', 'keypoints', 'tokens']"),
+    ("ot.heuristic: {type: categorical, choices: [hard, sofft]}", "ot.heuristic"),
 ])
 def test_bad_spaces_rejected_with_file_and_key(tmp_path, params, fragment):
     path = tmp_path / "bad.yaml"

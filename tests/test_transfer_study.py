@@ -91,3 +91,34 @@ def test_the_best_arm_is_also_read_on_every_seed_with_its_home_group():
     joined = dict(tables(rows))["best+screen"]
     assert sorted((r["name"], r["seed"]) for r in joined) == [("OT-summary-l2", 0), ("OT-summary-l2", 5),
                                                               ("cotrain", 0), ("cotrain", 5)]
+
+
+def test_runs_still_improving_at_the_end_are_counted_and_their_seeds_left_out_of_the_clean_difference():
+    from transfer_study import paired_difference, still_falling
+
+    def trended(arm, seed, uncovered, trend):
+        row = run(arm, seed, uncovered)
+        row["history"][-1]["eval/l1_trend"] = trend
+        return row
+
+    base = [trended("cotrain", 0, 0.2, -0.01), trended("cotrain", 1, 0.6, -0.20), trended("cotrain", 2, 0.4, 0.0)]
+    arm = [trended("OT", 0, 0.3, 0.02), trended("OT", 1, 0.9, -0.01), trended("OT", 2, 0.1, -0.08)]
+    assert [still_falling(r) for r in base + arm] == [False, True, False, False, False, True]
+    assert still_falling(run("OT", 3, 0.5)) is False  # no trend reported: nothing to flag
+    mean, half, n = paired_difference(arm, base, "eval/success_uncovered", lambda r: not still_falling(r))
+    assert n == 1 and mean == pytest.approx(0.1)  # seed 1 (co-training flagged) and seed 2 (OT flagged) left out
+
+
+def test_two_best_arms_of_one_group_share_one_joined_table_with_one_cotraining():
+    from transfer_study import GROUPS, tables
+
+    screen = GROUPS["screen"]
+    rows = [{**run(arm, 0, 0.4), "group": "screen", "overrides": screen[arm][0]}
+            for arm in ("cotrain", "OT-summary-l2", "OT-state-l2")]
+    rows += [{**run(arm, 5, 0.4), "group": "best", "overrides": screen[arm][0]}
+             for arm in ("cotrain", "OT-summary-l2", "OT-state-l2")]
+    labels = [label for label, _ in tables(rows)]
+    assert labels.count("best+screen") == 1
+    joined = dict(tables(rows))["best+screen"]
+    assert sorted((r["name"], r["seed"]) for r in joined if r["name"] == "cotrain") == [("cotrain", 0), ("cotrain", 5)]
+    assert {r["name"] for r in joined} == {"cotrain", "OT-summary-l2", "OT-state-l2"}

@@ -139,6 +139,10 @@ def load_space(name_or_path: str) -> SearchSpace:
     space = SearchSpace(path.stem, path, str(raw.get("description", "")), distributions, fixed, points, names)
     # Type-check what trials will run: the fixed keys, and each starting point on top of them.
     apply_overrides(TrainConfig(), fixed, f"{where}: fixed")
+    for key, dist in distributions.items():  # a choice no trial could run stops the sweep before its first trial
+        if isinstance(dist, od.CategoricalDistribution):
+            for choice in dist.choices:
+                apply_overrides(TrainConfig(), {**fixed, **space.to_overrides({key: choice})}, f"{where}: params")
     for point, name in zip(points, names):
         apply_overrides(TrainConfig(), {**fixed, **space.to_overrides(point)}, f"{where}: starting point '{name}'")
     return space
