@@ -45,7 +45,7 @@ class DataConfig:
     pair_summary: the features (LeRobot keys: observation.state, action) whose mean over a demo's last
     `pair_summary_frames` frames is the demo's outcome, appended times `pair_summary_weight` to every
     frame DTW compares, so that demos are paired by where they go, not only by where they are
-    (docs/data.md: on the embedded sim the partner's goal comes from 1.6-3.2 to 0.8-1.0 success radii
+    (docs/data.md: on the embedded sim the partner's goal comes from 1.6-3.2 to 0.76-0.99 success radii
     away). [] or weight 0: DTW over [state, action] alone.
     """
 
