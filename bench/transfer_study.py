@@ -11,8 +11,9 @@ OT runs at the shipped OT defaults unless an arm says otherwise. Arms, in the or
 worth knowing first, so a study cut short keeps it: the oracle's first half, the screen's first arms, the oracle
 with unit-length embeddings, best, the oracle's second half (unit-length), the oracle at 10x lambda_ot, the screen's
 unit-length arms at 10x lambda_ot and with the soft prior, keypoints, shift 1, tokens (unit-length), the screen's
-state-only unit-length arm, keypoints with state-only pairing, the screen's raw soft arms, the oracle's second half
-with raw embeddings, tokens with raw embeddings):
+state-only unit-length arm, keypoints with state-only pairing, the screen's raw soft arms, tokens with state-only
+pairing and with the soft prior, shift 1's soft and state-only unit-length arms, the oracle's second half with raw
+embeddings, tokens with raw embeddings, keypoints with the soft prior):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
@@ -26,13 +27,14 @@ with raw embeddings, tokens with raw embeddings):
    pairing, then both pairings of the raw embedding with the soft prior; --seeds seeds.
 3. `kp`: 64 px frames (keypoints need a 2x2 feature map), a keypoint-pooling policy: co-training vs OT on the
    keypoints the policy reads (`ot.embedding=keypoints`, raw: keypoints are bounded), with the outcome-summary
-   pairing (combined) and with state-only pairing (keypoints alone).
+   pairing (combined), with state-only pairing (keypoints alone) and with the outcome summary and the soft prior.
 4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs today's OT (raw, state-only
-   pairing) and the unit-length, outcome-summary arm.
+   pairing) and unit-length OT with the outcome summary (hard and soft prior) and with state-only pairing.
 5. `best`: the arms chosen with --best (after reading the screen) on --best-seeds further seeds, their
    co-training on the same seeds (one run a seed, shared). --extend does the same for an arm of another group
    (keypoints, tokens: their own co-training) in that group, before the rest.
-6. `tokens`: 64 px, map tokens: co-training vs OT on the flattened tokens the transformer reads, unit-length and raw.
+6. `tokens`: 64 px, map tokens: co-training vs OT on the flattened tokens the transformer reads, unit-length and raw
+   with the outcome summary, unit-length with state-only pairing (tokens alone) and with the soft prior.
 
 One JSON line per finished run is appended to --out (a second `run` skips what is there). `analyse` prints, per
 group, success overall / covered / uncovered / source with 95% t-intervals over seeds and each OT arm's paired
