@@ -12,8 +12,9 @@ worth knowing first, so a study cut short keeps it: the oracle's first half, the
 with unit-length embeddings, best, the oracle's second half (unit-length), the oracle at 10x lambda_ot, the screen's
 unit-length arms at 10x lambda_ot and with the soft prior, keypoints, shift 1, tokens (unit-length), the screen's
 state-only unit-length arm, keypoints with state-only pairing, the screen's raw soft arms, tokens with state-only
-pairing and with the soft prior, shift 1's soft and state-only unit-length arms, the oracle's second half with raw
-embeddings, tokens with raw embeddings, keypoints with the soft prior):
+pairing and with the soft prior, shift 1's soft and state-only unit-length arms, unit-length keypoints (what the
+`ot_embedding` space runs), the oracle's second half with raw embeddings, tokens with raw embeddings, keypoints with
+the soft prior):
 
 1. `oracle`: the twin sim (`data.sim.twins=true`: every target demo restarts a source demo's layout, so its
    twin is the perfect OT partner), co-training vs OT drawing each target frame's partner from its true twin
@@ -27,7 +28,8 @@ embeddings, tokens with raw embeddings, keypoints with the soft prior):
    pairing, then both pairings of the raw embedding with the soft prior; --seeds seeds.
 3. `kp`: 64 px frames (keypoints need a 2x2 feature map), a keypoint-pooling policy: co-training vs OT on the
    keypoints the policy reads (`ot.embedding=keypoints`, raw: keypoints are bounded), with the outcome-summary
-   pairing (combined), with state-only pairing (keypoints alone) and with the outcome summary and the soft prior.
+   pairing (combined), with state-only pairing (keypoints alone) and with the outcome summary and the soft prior;
+   then unit-length keypoints with the outcome summary (the training default's `ot.embed_norm=l2`).
 4. `shift1`: the default sim at domain shift 1 (`data.sim.shift=1`): co-training vs today's OT (raw, state-only
    pairing) and unit-length OT with the outcome summary (hard and soft prior) and with state-only pairing.
 5. `best`: the arms chosen with --best (after reading the screen) on --best-seeds further seeds, their
@@ -84,6 +86,7 @@ GROUPS = {
     "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"),
            "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw"),
            "OT-keypoints-state": ({**KEYPOINTS, **STATE_PAIRING, "ot.embedding": "keypoints"}, "dtw"),
+           "OT-keypoints-l2": ({**KEYPOINTS, **UNIT, "ot.embedding": "keypoints"}, "dtw"),
            "OT-keypoints-soft": ({**KEYPOINTS, **RAW, **SOFT, "ot.embedding": "keypoints"}, "dtw")},
     "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
                "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw"), "OT-summary-l2-soft": ({**SHIFT1, **UNIT, **SOFT}, "dtw"),
@@ -145,6 +148,7 @@ def plan(args) -> list[dict]:
     order += jobs("screen", range(args.seeds), ["OT-summary-soft", "OT-state-soft"])
     order += jobs("tokens", range(args.seeds), ["OT-tokens-l2-state", "OT-tokens-l2-soft"])
     order += jobs("shift1", range(args.seeds), ["OT-summary-l2-soft", "OT-state-l2"])
+    order += jobs("kp", range(args.seeds), ["OT-keypoints-l2"])
     order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"]) + jobs("tokens", range(args.seeds), ["OT-tokens"])
     order += jobs("kp", range(args.seeds), ["OT-keypoints-soft"])
     wanted = set(args.only.split(",")) if args.only else None
