@@ -46,7 +46,8 @@ class DataConfig:
     `pair_summary_frames` frames is the demo's outcome, appended times `pair_summary_weight` to every
     frame DTW compares, so that demos are paired by where they go, not only by where they are
     (docs/data.md: on the embedded sim the partner's goal comes from 1.6-3.2 to 0.76-0.99 success radii
-    away). [] or weight 0: DTW over [state, action] alone.
+    away). [] (the default: OT on those pairs did worse than on state-only ones, bench/RESULTS.md) or
+    weight 0: DTW over [state, action] alone.
     """
 
     source: Optional[str] = None

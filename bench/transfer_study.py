@@ -22,7 +22,8 @@ the soft prior):
    (`ot.embed_norm=l2`, the training default), --oracle-seeds seeds; with unit-length ones at lambda_ot 1.0
    (`-x10`) on half of them. Can alignment win here at all?
 2. `screen`: the default sim, co-training vs OT with state-only DTW pairing (`data.pair_summary_weight=0`:
-   the pairing before the outcome summary) and with the outcome summary (the default now), hard prior;
+   the pairing before the outcome summary, and again the default since this study) and with the outcome summary
+   (`data.pair_summary=[observation.state]`, every arm's pairing unless it says otherwise), hard prior;
    then with unit-length embeddings (`ot.embed_norm=l2`: every `ot_full` config shrinks the mean embedding to
    ~6% of its size, bench/RESULTS.md), alone, at 10x lambda_ot, with the soft (banded) prior and with state-only
    pairing, then both pairings of the raw embedding with the soft prior; --seeds seeds.
@@ -64,6 +65,9 @@ from actot.convergence import TREND_KEY  # noqa: E402
 # repeats each difference without them, because the 1,500-step budget was chosen on success, not on this signal.
 NOT_CONVERGED = -0.05
 
+# Every arm's base: the study began when DTW pairing added the outcome summary by default (it is off by default
+# since this study); rows written then carry no such key, so `as_run` adds it when rows and arms are compared.
+OUTCOME_PAIRING = {"data.pair_summary": ["observation.state"]}
 COTRAIN = {"ot.lambda_ot": 0.0}
 RAW = {"ot.embed_norm": "none"}  # the method's cost on raw embeddings (the training default was this when the study began)
 STATE_PAIRING = {"data.pair_summary_weight": 0.0, **RAW}
@@ -101,6 +105,11 @@ KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/
 ACTS = ("ot_grad_ratio",)
 
 
+def as_run(overrides: dict) -> dict:
+    """An arm's overrides as its runs ran them: on the outcome-summary pairing unless the arm says otherwise."""
+    return {**OUTCOME_PAIRING, **overrides}
+
+
 def run_arm(job: dict) -> dict:
     """One run; the oracle arm first sets the worker's cached pairing to the true twins."""
     if job["pairing"] == "oracle":
@@ -118,7 +127,7 @@ def plan(args) -> list[dict]:
 
     def jobs(group: str, seeds, arms=None) -> list[dict]:
         chosen = {a: v for a, v in GROUPS[group].items() if arms is None or a in arms}
-        return [{"id": f"{group}/{arm}/s{seed}", "group": group, "name": arm, "overrides": overrides, "seed": seed,
+        return [{"id": f"{group}/{arm}/s{seed}", "group": group, "name": arm, "overrides": as_run(overrides), "seed": seed,
                  "pairing": pairing, "common": common, "out_dir": out_dir}
                 for seed in seeds for arm, (overrides, pairing) in chosen.items()]
 
@@ -205,8 +214,8 @@ def tables(finished: list[dict]) -> list[tuple[str, list[dict]]]:
     best = dict(out)["best"]
     joined: dict[str, set] = {}  # home group -> its arms in best (one table: they share best's co-training)
     for arm in dict.fromkeys(r["name"] for r in best if r["name"] != "cotrain"):
-        overrides = next(r["overrides"] for r in best if r["name"] == arm)
-        home = next((g for g, arms in GROUPS.items() if arm in arms and arms[arm][0] == overrides), None)
+        overrides = as_run(next(r["overrides"] for r in best if r["name"] == arm))
+        home = next((g for g, arms in GROUPS.items() if arm in arms and as_run(arms[arm][0]) == overrides), None)
         if home is not None:
             joined.setdefault(home, {"cotrain"}).add(arm)
     out += [(f"best+{home}", [r for r in best + dict(out)[home] if r["name"] in arms]) for home, arms in joined.items()]

@@ -6,7 +6,7 @@
 
 On the twin sim every target demo restarts a source demo's layout (same start, goal and distractor,
 another rendering and another draw of the expert's noise), so its twin is the perfect OT partner. Two
-pairings are compared: `dtw`, the pairing training uses (DTW with the outcome summary), and `oracle`, each
+pairings are compared: `dtw`, the DTW pairing training uses, and `oracle`, each
 target demo drawn with its true twin only, frames matched by DTW within that pair. Conditions, each with
 --seeds seeds, all at 64 px frames (keypoints need a 2x2 map):
 

@@ -89,12 +89,13 @@ def test_pair_ratio_reads_the_same_pairs_each_time_in_both_spaces(tiny_run):
 
 
 def test_pair_ratio_measures_an_arm_on_the_pairs_of_its_cotraining(tiny_run, tmp_path):
-    """An arm with another pairing option (state-only DTW) is measured on its co-training's pairs with pairs_from:
-    the same weights then give the same ratio as measured where they were trained; on its own pairs, another."""
-    arm = tmp_path / "state_only"
+    """An arm with another pairing option (the outcome summary) is measured on its co-training's pairs with
+    pairs_from: the same weights then give the same ratio as measured where they were trained; on its own pairs,
+    another."""
+    arm = tmp_path / "outcome"
     shutil.copytree(tiny_run, arm)
     config = json.loads((arm / "config.json").read_text())
-    config["data"]["pair_summary_weight"] = 0.0
+    config["data"]["pair_summary"] = ["observation.state"]
     (arm / "config.json").write_text(json.dumps(config))
     reference = goal_probe.pair_ratio(tiny_run, batches=3)
     assert goal_probe.pair_ratio(arm, pairs_from=tiny_run, batches=3) == reference

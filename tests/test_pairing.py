@@ -201,12 +201,14 @@ def test_pairing_without_cache_writes_nothing(small_sim, tmp_path):
 
 def test_the_outcome_summary_pairs_target_demos_with_source_demos_that_go_to_the_same_goal(small_sim, tmp_path):
     """The sim's goal is in no state: [state, action] DTW draws partners whose goals are far off; adding
-    where each demo ended (the default) brings them close, measured on the generator's ground truth."""
+    where each demo ended (data.pair_summary=[observation.state]) brings them close, measured on the generator's
+    ground truth."""
+    from actot.data.pairing import OUTCOME_SUMMARY
     from actot.sim.__main__ import sim_pairing_quality
 
     source, target = small_sim
-    alone = sim_pairing_quality(source, target, summary_weight=0.0, cache=False)
-    outcome = sim_pairing_quality(source, target, cache=False)  # the default: the mean of the last 5 states, x4
+    alone = sim_pairing_quality(source, target, cache=False)  # the default: [state, action] alone
+    outcome = sim_pairing_quality(source, target, summary=list(OUTCOME_SUMMARY), cache=False)  # last 5 states, x4
     print(f"\ngoal gap in success radii: state/action alone {alone['goal_gap']:.2f}, with the outcome "
           f"{outcome['goal_gap']:.2f}, a perfect pairing {outcome['goal_gap_best']:.2f}")
     assert outcome["goal_gap"] < 0.7 * alone["goal_gap"]
@@ -221,13 +223,16 @@ def test_the_outcome_summary_is_part_of_the_cache_key_and_weight_zero_is_state_a
                            LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2, cache_dir=tmp_path,
                            **summary)
 
-    default = data()
-    assert not data(summary_weight=2.0).pairing_cached and not data(summary_frames=1).pairing_cached
+    outcome = ["observation.state"]
+    default = data(summary=outcome)
+    assert not data(summary=outcome, summary_weight=2.0).pairing_cached
+    assert not data(summary=outcome, summary_frames=1).pairing_cached
     assert not data(summary=["observation.state", "action"]).pairing_cached
-    assert data().pairing_cached and same_pairing(data().pairing, default.pairing)
-    off = data(summary_weight=0.0)
+    assert data(summary=outcome).pairing_cached and same_pairing(data(summary=outcome).pairing, default.pairing)
+    off = data(summary=outcome, summary_weight=0.0)
     assert not off.pairing_cached and not same_pairing(off.pairing, default.pairing)
     assert same_pairing(data(summary=[]).pairing, off.pairing)  # no key and weight 0: one and the same entry
+    assert data().pairing_cached and same_pairing(data().pairing, off.pairing)  # the default: no summary
     assert len(pairing_files(tmp_path)) == 5
     # weight 0 is the pairing of [state, action] alone, as before the summary existed
     plain = pair_demos(*([np.concatenate([e["state"], e["action"]], 1) for e in demos] for demos in (off.tgt_train, off.src)))

@@ -69,9 +69,11 @@ def sim_pairing_quality(source: Path, target: Path, **pairing) -> dict[str, floa
 
 def pairing_report(source: Path, target: Path) -> str:
     """How well DTW pairing finds the source demos that the generator knows are similar, with the outcome
-    summary (the default) and without it (state/action alone)."""
-    q = sim_pairing_quality(source, target)
-    alone = sim_pairing_quality(source, target, summary_weight=0.0)
+    summary (`data.pair_summary=[observation.state]`) and without it (state/action alone, the default)."""
+    from actot.data.pairing import OUTCOME_SUMMARY
+
+    q = sim_pairing_quality(source, target, summary=list(OUTCOME_SUMMARY))
+    alone = sim_pairing_quality(source, target, summary=[])
     return (f"DTW pairing vs the generator's ground truth ({q['n_target']} training target demos, {q['n_source']} source):\n"
             f"  DTW's nearest is the truly nearest source demo: {q['top1']:.2f} (chance {q['chance_top1']:.3f})\n"
             f"  DTW's nearest is among the {q['near']} truly nearest: {q['in_true_near']:.2f} "
