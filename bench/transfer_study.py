@@ -101,6 +101,13 @@ GROUPS = {
                "OT-tokens-l2-soft": ({**PX64, **UNIT, **SOFT, "ot.embedding": "tokens"}, "dtw")},
 }
 KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
+# OT against OT on the same seeds: what one option does with the rest held (table, arm, the arm it differs from).
+CONTRASTS = [("best+screen", "OT-state-l2", "OT-summary-l2"), ("tokens", "OT-tokens-l2-state", "OT-tokens-l2"),
+             ("shift1", "OT-state-l2", "OT-summary-l2"), ("screen", "OT-state", "OT-summary"),
+             ("kp", "OT-keypoints-state", "OT-keypoints"),
+             ("best+screen", "OT-summary-l2-soft", "OT-summary-l2"), ("tokens", "OT-tokens-l2-soft", "OT-tokens-l2"),
+             ("shift1", "OT-summary-l2-soft", "OT-summary-l2"), ("screen", "OT-summary-soft", "OT-summary"),
+             ("screen", "OT-state-soft", "OT-state"), ("kp", "OT-keypoints-l2", "OT-keypoints")]
 # Does OT act? Its share of the gradient at the last step (whether pairs end closer: --probe's pair ratios).
 ACTS = ("ot_grad_ratio",)
 
@@ -268,6 +275,14 @@ def analyse(args) -> None:
                     line += f" {show(*mean_ci(ratios)[:2], signed=False)} |" if ratios else " - |"
             print(line)
             summary.append((group, arm, these, du))
+    print("\n| table | arm | against | n | diff uncovered | diff overall |\n|---|---|---|---|---|---|")
+    tabled = dict(tables(finished))
+    for label, arm, other in CONTRASTS:
+        runs = tabled.get(label, [])
+        a, b = ([r for r in runs if r["name"] == name] for name in (arm, other))
+        du, do = (paired_difference(a, b, key) for key in ("eval/success_uncovered", "eval/success"))
+        if du[2]:
+            print(f"| {label} | {arm} | {other} | {du[2]} | {show(*du[:2])} | {show(*do[:2])} |")
     chance = sorted({round(p["chance"], 2) for p in probe.values() if p is not None})
     if chance:
         print(f"\ngoal probe: median goal error in success radii of a ridge map fitted on source embeddings, read on the "

@@ -75,7 +75,8 @@ def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_pat
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr[-2000:]
     for text in ("| oracle | cotrain | 1 |", "| oracle | OT-oracle | 1 |", "| kp | OT-keypoints | 1 |",
-                 "| screen | OT-summary-l2 | 1 |", "diff uncovered", "goal probe: uncovered"):
+                 "| screen | OT-summary-l2 | 1 |", "diff uncovered", "goal probe: uncovered",
+                 "| screen | OT-state | OT-summary | 1 |"):
         assert text in shown.stdout, (text, shown.stdout)
     assert (tmp_path / "t.png").stat().st_size > 0
 
