@@ -77,8 +77,8 @@ def test_separate_tau_and_per_camera_weights(tmp_path):
     ("ot.reg: {type: float, low: 0.1, high: 1, lg: true}", "unknown field"),
     # a choice no trial could run is refused when the space loads, not when a trial draws it
     ("ot.embedding: {type: categorical, choices: [mean, centroid]}",
-     "ot.embedding='centroid' is not allowed; choose one of ['mean', 'keypoints', 'tokens']"),
-    ("ot.heuristic: {type: categorical, choices: [hard, sofft]}", "ot.heuristic"),
+     "params.ot.embedding: 'centroid' is not allowed; choose among ['mean', 'keypoints', 'tokens']"),
+    ("ot.heuristic: {type: categorical, choices: [hard, sofft]}", "params.ot.heuristic: 'sofft' is not allowed"),
 ])
 def test_bad_spaces_rejected_with_file_and_key(tmp_path, params, fragment):
     path = tmp_path / "bad.yaml"
@@ -224,3 +224,14 @@ def test_the_searcher_is_told_the_mean_of_the_last_k_values():
         # the last: a retry that resumed from a checkpoint repeats step 20; it counts once
         searcher.on_trial_result("t", {"step": step, "eval/avg_l1": value, "training_iteration": i + 1})
     assert searcher.outcome({"step": 30, "eval/avg_l1": 0.2}, False, "t") == (TrialState.COMPLETE, pytest.approx(0.3))
+
+
+def test_categorical_choices_are_checked_by_name_not_against_the_other_knobs_defaults(tmp_path):
+    """A choice valid only with another searched value (ot_rows=bc needs a larger batch), or one side of a split
+    tau, loads: whether a drawn combination fits is each trial's check."""
+    path = tmp_path / "s.yaml"
+    path.write_text("params:\n  ot_rows: {type: categorical, choices: [separate, bc]}\n"
+                    "  ot.batch_size: {type: categorical, choices: [16, 128]}\n"
+                    "  ot.tau: {type: categorical, choices: [1.0, 5.0], pair: separate}\n")
+    space = load_space(str(path))
+    assert set(space.distributions) == {"ot_rows", "ot.batch_size", "ot.tau_a", "ot.tau_b"}

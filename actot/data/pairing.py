@@ -1,11 +1,12 @@
 """Pair target demos with source demos by dynamic time warping (DTW) of state/action trajectories.
 
 For every target demo t and source demo s we compute the DTW cost d(t, s): the summed per-frame
-Euclidean distance of normalised [state, action, weight * outcome] along the best monotone
-alignment. The outcome is a per-demo summary (`outcome_summary`: by default the mean state over
-the demo's last frames, a "hindsight goal"), the same for every frame of a demo: a state alone
+Euclidean distance of normalised [state, action] along the best monotone alignment; optionally
+each frame also carries weight * outcome, a per-demo summary (`outcome_summary`, e.g. the mean state
+over the demo's last frames, a "hindsight goal"), the same for every frame of a demo: a state alone
 does not say where a demo is going (on the embedded sim the goal is in no vector, and state-only
-DTW pairs demos whose goals are ~3 success radii apart), where it ended does. The OT
+DTW pairs demos whose goals are ~3 success radii apart), where it ended does. (Off by default: OT on
+outcome pairs did worse than on state-only ones, bench/RESULTS.md.) The OT
 batch then draws a source demo with probability proportional to
 
     w(t, s) = 1 / (1 + exp(sharpness * (d(t, s) - cutoff)))

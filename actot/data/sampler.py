@@ -3,7 +3,7 @@
 `CoTrainData` joins a source and a target `LeRobotDataset` (same state/action sizes, same
 number of cameras), normalises state and action with their pooled statistics, holds out
 target episodes for evaluation, and pairs the training target demos with source demos by DTW
-over [state, action, weighted outcome summary] (once: the pairing is cached on disk,
+over [state, action] (with `summary`, each frame also carries the demo's weighted outcome; once: the pairing is cached on disk,
 `actot.data.pairing_cache`).
 `CoTrainSampler.next()` then yields, per step:
 

@@ -68,20 +68,24 @@ def sim_pairing_quality(source: Path, target: Path, **pairing) -> dict[str, floa
 
 
 def pairing_report(source: Path, target: Path) -> str:
-    """How well DTW pairing finds the source demos that the generator knows are similar, with the outcome
-    summary (`data.pair_summary=[observation.state]`) and without it (state/action alone, the default)."""
+    """How well DTW pairing finds the source demos that the generator knows are similar: the default pairing
+    ([state, action] alone) and the outcome-summary option (`data.pair_summary=[observation.state]`)."""
     from actot.data.pairing import OUTCOME_SUMMARY
 
-    q = sim_pairing_quality(source, target, summary=list(OUTCOME_SUMMARY))
-    alone = sim_pairing_quality(source, target, summary=[])
-    return (f"DTW pairing vs the generator's ground truth ({q['n_target']} training target demos, {q['n_source']} source):\n"
-            f"  DTW's nearest is the truly nearest source demo: {q['top1']:.2f} (chance {q['chance_top1']:.3f})\n"
-            f"  DTW's nearest is among the {q['near']} truly nearest: {q['in_true_near']:.2f} "
-            f"(chance {q['chance_in_true_near']:.3f})\n"
-            f"  true-rank percentile of the demos DTW may draw: {q['chosen_rank']:.3f} (chance ~0.5, best 0)\n"
-            f"  goal gap (median over target demos of the drawn source demo's goal distance), in success radii: "
-            f"{q['goal_gap']:.2f} (state/action alone {alone['goal_gap']:.2f}; a perfect pairing "
-            f"{q['goal_gap_best']:.2f}; goal: at most 1)")
+    q = sim_pairing_quality(source, target, summary=[])
+    outcome = sim_pairing_quality(source, target, summary=list(OUTCOME_SUMMARY))
+    lines = [f"DTW pairing vs the generator's ground truth ({q['n_target']} training target demos, {q['n_source']} "
+             f"source); the default ([state, action] alone), then with data.pair_summary={list(OUTCOME_SUMMARY)}:"]
+    lines += [f"  DTW's nearest is the truly nearest source demo: {q['top1']:.2f} / {outcome['top1']:.2f} "
+              f"(chance {q['chance_top1']:.3f})",
+              f"  DTW's nearest is among the {q['near']} truly nearest: {q['in_true_near']:.2f} / "
+              f"{outcome['in_true_near']:.2f} (chance {q['chance_in_true_near']:.3f})",
+              f"  true-rank percentile of the demos DTW may draw: {q['chosen_rank']:.3f} / {outcome['chosen_rank']:.3f} "
+              "(chance ~0.5, best 0)",
+              f"  goal gap (median over target demos of the drawn source demo's goal distance), in success radii: "
+              f"{q['goal_gap']:.2f} / {outcome['goal_gap']:.2f} (a perfect pairing {q['goal_gap_best']:.2f}; the outcome "
+              "summary's goal: at most 1)"]
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,8 @@ from pathlib import Path
 import optuna.distributions as od
 
 from actot import knobs
-from actot.config import TrainConfig, apply_overrides, available_yaml, dotted_keys, read_yaml_mapping, unknown_key_error
+from actot.config import (CHOICES, TrainConfig, apply_overrides, available_yaml, dotted_keys, normalise_value,
+                          read_yaml_mapping, unknown_key_error)
 from actot.errors import ActotError
 
 TOP_KEYS = {"description", "params", "fixed", "starting_points"}
@@ -139,10 +140,11 @@ def load_space(name_or_path: str) -> SearchSpace:
     space = SearchSpace(path.stem, path, str(raw.get("description", "")), distributions, fixed, points, names)
     # Type-check what trials will run: the fixed keys, and each starting point on top of them.
     apply_overrides(TrainConfig(), fixed, f"{where}: fixed")
-    for key, dist in distributions.items():  # a choice no trial could run stops the sweep before its first trial
-        if isinstance(dist, od.CategoricalDistribution):
-            for choice in dist.choices:
-                apply_overrides(TrainConfig(), {**fixed, **space.to_overrides({key: choice})}, f"{where}: params")
+    for key, dist in distributions.items():  # a name no trial could run stops the sweep before its first trial
+        allowed = CHOICES.get(knobs.training_key(key)) if isinstance(dist, od.CategoricalDistribution) else None
+        for choice in dist.choices if allowed else ():  # the name alone: whether a choice fits the others is per trial
+            if normalise_value(knobs.training_key(key), choice) not in allowed:
+                raise ActotError(f"{where}: params.{key}: {choice!r} is not allowed; choose among {list(allowed)}")
     for point, name in zip(points, names):
         apply_overrides(TrainConfig(), {**fixed, **space.to_overrides(point)}, f"{where}: starting point '{name}'")
     return space
