@@ -23,6 +23,7 @@ from __future__ import annotations
 
 TREND_KEY = "eval/l1_trend"
 OF_KEY = "eval/avg_l1"
+NOT_CONVERGED_BELOW = -0.05  # the built-in `not_converged` rule's threshold (provisional: see above)
 MIN_WINDOW = 2  # reports per window: the signal needs 3 * MIN_WINDOW reports after step 0
 
 

@@ -59,11 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from validity import TINY, final, mean_ci, run_jobs, run_one  # noqa: E402
 
-from actot.convergence import TREND_KEY  # noqa: E402
-
-# The built-in `not_converged` rule's threshold (actot/rules/engine.py): analyse counts the runs it flags and
-# repeats each difference without them, because the 1,500-step budget was chosen on success, not on this signal.
-NOT_CONVERGED = -0.05
+# analyse counts the runs the built-in `not_converged` rule flags and repeats each difference without them,
+# because the 1,500-step budget was chosen on success, not on this signal.
+from actot.convergence import NOT_CONVERGED_BELOW, TREND_KEY  # noqa: E402
 
 # Every arm's base: the study began when DTW pairing added the outcome summary by default (it is off by default
 # since this study); rows written then carry no such key, so `as_run` adds it when rows and arms are compared.
@@ -174,7 +172,7 @@ def plan(args) -> list[dict]:
 def still_falling(run: dict) -> bool:
     """The `not_converged` rule's flag at the run's last report: held-out L1 still falling (actot/convergence.py)."""
     trend = final(run, TREND_KEY)
-    return trend is not None and trend < NOT_CONVERGED
+    return trend is not None and trend < NOT_CONVERGED_BELOW
 
 
 def paired_difference(arm: list[dict], base: list[dict], key: str, keep=lambda run: True) -> tuple[float, float, int]:
@@ -264,8 +262,8 @@ def analyse(args) -> None:
                 values = [final(r, key) for r in these if final(r, key) is not None]
                 line += f" {sum(values) / len(values):.3f} |" if values else " - |"
             clean = (paired_difference(these, base, "eval/success_uncovered", lambda r: not still_falling(r))
-                     if arm != "cotrain" else (math.nan,) * 3)
-            line += f" {sum(map(still_falling, these))} | {show(*clean[:2])}" + (f" (n={clean[2]}) |" if clean[2] == clean[2] and clean[2] else " |")
+                     if arm != "cotrain" else (math.nan, math.nan, 0))
+            line += f" {sum(map(still_falling, these))} | {show(*clean[:2])}" + (f" (n={clean[2]}) |" if clean[2] else " |")
             if args.probe:
                 for part in ("target", "covered"):
                     errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]

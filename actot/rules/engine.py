@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 
 from actot.config import unknown_key_error
+from actot.convergence import NOT_CONVERGED_BELOW, TREND_KEY
 from actot.errors import ActotError
 from actot.metrics import REPORTED_METRICS
 
@@ -92,7 +93,7 @@ BUILT_IN = {
     # Stopped while still improving: at its last report the trial's held-out L1 over the last third of
     # its reports is more than 5% below the third before (eval/l1_trend, actot/convergence.py, where
     # the threshold's provenance is; provisional until calibrated at the cosine + EMA defaults).
-    "not_converged": {"when": "eval/l1_trend < -0.05", "after": 0, "patience": 1, "action": "flag",
+    "not_converged": {"when": f"{TREND_KEY} < {NOT_CONVERGED_BELOW}", "after": 0, "patience": 1, "action": "flag",
                       "last_only": True},
 }
 
