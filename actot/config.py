@@ -27,7 +27,7 @@ from actot.ot.config import CHOICES as OT_CHOICES
 from actot.ot.config import OTConfig
 from actot.policy.backbone import feature_map_size
 from actot.policy.config import IMAGE_POOLINGS, PRESETS, ACTConfig
-from actot.sim.config import SimConfig
+from actot.sim.config import EVAL_SPLITS, SimConfig
 from actot.sim.task import REGIONS
 
 
@@ -41,6 +41,8 @@ class DataConfig:
     n_eval_target: the last target episodes held out for eval/avg_l1; null (the default) derives
     it: a dataset made by our sim holds out its `n_eval` held-out demos, any other a tenth of its
     target episodes (at least 1, and at least one left to train on).
+    n_eval_source: the last source episodes held out for eval/source_l1 (the source side's held-out
+    L1); null (the default) derives it: the embedded sim's `n_eval_source`, 0 for a LeRobot dataset.
     sharpness, cutoff, top_k: how the OT batch draws a target demo's source partner from the DTW costs.
     pair_summary: the features (LeRobot keys: observation.state, action) whose mean over a demo's last
     `pair_summary_frames` frames is the demo's outcome, appended times `pair_summary_weight` to every
@@ -57,6 +59,7 @@ class DataConfig:
     cameras: Optional[list[str]] = None
     resolution: Optional[list[int]] = None
     n_eval_target: Optional[int] = None
+    n_eval_source: Optional[int] = None
     sharpness: float = 1.0
     cutoff: float = 5.0
     top_k: int = 5
@@ -152,6 +155,7 @@ CHOICES = {
     "policy.feedforward_activation": ("relu", "gelu"),
     "policy.image_pooling": (None, *IMAGE_POOLINGS),
     "data.sim.target_region": REGIONS,
+    "data.sim.eval_split": EVAL_SPLITS,
     "lr_schedule": SCHEDULES,
     "ot_rows": OT_ROWS,
 }
@@ -245,6 +249,8 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                                                              and min(cfg.data.resolution) >= 8),
          "null (derived from the data) or [H, W], each >= 8"),
         ("data.n_eval_target", cfg.data.n_eval_target is None or cfg.data.n_eval_target >= 0, "null or >= 0"),
+        ("data.n_eval_source", cfg.data.n_eval_source is None or cfg.data.n_eval_source >= 0, "null or >= 0"),
+        ("data.sim.n_eval_source", cfg.data.sim.n_eval_source >= 0, ">= 0"),
         ("data.pair_summary_weight", cfg.data.pair_summary_weight >= 0, ">= 0 (0: DTW over [state, action] alone)"),
         ("data.pair_summary_frames", cfg.data.pair_summary_frames >= 1, ">= 1 (the demo's last frames averaged)"),
         ("bc_src_weight", 0.0 <= cfg.bc_src_weight <= 1.0, "in [0, 1]"),

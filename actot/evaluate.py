@@ -19,13 +19,22 @@ from actot.sim.task import in_region, sample_initial_states
 EVAL_SEED = 12345  # closed-loop episodes' initial states and noise: one fixed set shared by every trial
 
 
+END_FRACTION = 1 / 3  # eval/l1_end: the last third of a demo, where a reach approaches and stops at its goal
+WINDOW = 3  # eval/avg_l1_window: the mean of the last 3 reports' eval/avg_l1
+
+
+def spread_refs(episodes: list[dict], max_frames: int) -> np.ndarray:
+    """Evenly spaced (episode, frame) refs over `episodes`, at most `max_frames` of them."""
+    refs = np.array([(e, f) for e, ep in enumerate(episodes) for f in range(len(ep["state"]))]).reshape(-1, 2)
+    if len(refs) > max_frames:
+        refs = refs[np.linspace(0, len(refs) - 1, max_frames).round().astype(int)]
+    return refs
+
+
 def eval_frame_refs(data: CoTrainData, max_frames: int) -> tuple[list[dict], np.ndarray]:
     """Evenly spaced (episode, frame) refs over the held-out target demos (training ones if none)."""
     episodes = data.tgt_eval or data.tgt_train
-    refs = np.array([(e, f) for e, ep in enumerate(episodes) for f in range(len(ep["state"]))])
-    if len(refs) > max_frames:
-        refs = refs[np.linspace(0, len(refs) - 1, max_frames).round().astype(int)]
-    return episodes, refs
+    return episodes, spread_refs(episodes, max_frames)
 
 
 def to_tensors(batch: dict, device: torch.device) -> dict:
@@ -33,32 +42,94 @@ def to_tensors(batch: dict, device: torch.device) -> dict:
             for k, v in batch.items() if isinstance(v, np.ndarray)}
 
 
+# The parts of a chunk's error that `episode_l1` sums separately: the whole chunk (eval/avg_l1), its first
+# action (the one executed now), the actions executed before the next chunk (n_action_steps), and the whole
+# chunk on frames in the demo's last third (eval/l1_end).
+KINDS = ("chunk", "first", "exec", "end")
+
+
+@torch.no_grad()
+def episode_l1(model: ACT, episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_size: int,
+               device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """(len(episodes), len(KINDS)) mean L1 per episode and kind (normalised action units, latent 0, padded
+    steps excluded), NaN where an episode has no frame of that kind among `refs`."""
+    n_exec = max(1, min(model.cfg.n_action_steps, chunk_size))
+    sums = torch.zeros(len(episodes), len(KINDS), 2, device=device)  # [sum of |error|, values]: read once
+    lengths = np.array([len(ep["state"]) for ep in episodes])
+    for start in range(0, len(refs), batch_size):
+        rows = refs[start:start + batch_size]
+        batch = to_tensors(frames_at(episodes, cameras, rows, chunk_size), device)
+        actions, _, _ = model(batch)
+        valid = (~batch["action_is_pad"]).unsqueeze(-1).float()
+        full = (actions.float() - batch["action"]).abs() * valid  # (rows, chunk, action dims)
+        error, valid, dims = full.sum(-1), valid.squeeze(-1), actions.shape[-1]  # per chunk step
+        at_end = torch.from_numpy(rows[:, 1] >= (1 - END_FRACTION) * lengths[rows[:, 0]]).to(device).float()
+        chunk_error, chunk_count = full.sum(dim=(1, 2)), valid.sum(1) * dims
+        parts = [(chunk_error, chunk_count), (error[:, 0], valid[:, 0] * dims),
+                 (error[:, :n_exec].sum(1), valid[:, :n_exec].sum(1) * dims),
+                 (chunk_error * at_end, chunk_count * at_end)]
+        values = torch.stack([torch.stack(p, 1) for p in parts], 1)  # (rows, kinds, 2)
+        sums.index_add_(0, torch.from_numpy(rows[:, 0]).to(device), values)
+    sums = sums.cpu().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sums[..., 1] > 0, sums[..., 0] / sums[..., 1], np.nan)
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+    """The mean of the finite values and its standard error across them (0 with one value)."""
+    values = values[np.isfinite(values)]
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+    return float(values.mean()), se
+
+
 @torch.no_grad()
 def eval_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256,
             batch_size: int = 64) -> dict[str, float]:
-    """Offline L1 on held-out target demos: {'eval/avg_l1', 'eval/avg_l1_se'}.
+    """The offline metrics on held-out demos (actot/metrics.py names them and their direction).
 
-    The L1 (normalised action units, latent 0, padded steps excluded) is averaged per episode
-    first; avg_l1 is the mean over episodes and avg_l1_se its standard error across episodes
-    (0 with a single episode), so a difference between trials can be read against it.
+    `eval/avg_l1` (and `_se`, `l1_first`, `l1_exec`, `l1_end`) is read on the held-out target demos a lab
+    has (`data.headline_eval()`) over `max_frames` evenly spaced frames; the L1 is averaged per episode
+    first, so avg_l1_se is the standard error across episodes (0 with a single one). Where the data knows
+    which held-out demos its target demos cover (the embedded sim), `eval/avg_l1_covered` and
+    `eval/avg_l1_uncovered` split them (the other demos get max_frames // 2 frames of their own); with
+    held-out source demos, `eval/source_l1` (max_frames // 2 frames) and `eval/l1_combo`, the mean of the
+    target and source L1: fit where the lab collected, and the whole task where the source covers it.
     """
     was_training = model.training
     model.eval()
-    episodes, refs = eval_frame_refs(data, max_frames)
-    per_episode = torch.zeros(len(episodes), 2, device=device)  # [sum of |error|, valid values]: read once
-    for start in range(0, len(refs), batch_size):
-        rows = refs[start:start + batch_size]
-        batch = to_tensors(frames_at(episodes, data.cameras, rows, chunk_size), device)
-        actions, _, _ = model(batch)
-        valid = (~batch["action_is_pad"]).unsqueeze(-1).float()
-        error = ((actions.float() - batch["action"]).abs() * valid).sum(dim=(1, 2))
-        count = valid.sum(dim=(1, 2)) * actions.shape[-1]
-        per_episode.index_add_(0, torch.from_numpy(rows[:, 0]).to(device), torch.stack([error, count], 1))
+    out: dict[str, float] = {}
+    episodes = data.tgt_eval or data.tgt_train
+    headline = data.headline_eval() if data.tgt_eval else np.ones(len(episodes), bool)
+    per_episode = np.full((len(episodes), len(KINDS)), np.nan, np.float32)  # float32 as the sums: means as before
+    for mask, frames in ((headline, max_frames), (~headline, max_frames // 2)):
+        chosen = np.flatnonzero(mask)
+        if len(chosen) and frames:
+            part = [episodes[i] for i in chosen]
+            per_episode[chosen] = episode_l1(model, part, data.cameras, spread_refs(part, frames), chunk_size, device,
+                                             batch_size)
+    out["eval/avg_l1"], out["eval/avg_l1_se"] = mean_se(per_episode[headline, 0])
+    for kind, key in zip(KINDS[1:], ("eval/l1_first", "eval/l1_exec", "eval/l1_end")):
+        out[key] = mean_se(per_episode[headline, KINDS.index(kind)])[0]
+    covered = data.tgt_eval_covered if data.tgt_eval else None
+    if covered is not None:
+        for key, mask in (("eval/avg_l1_covered", covered), ("eval/avg_l1_uncovered", ~covered)):
+            if mask.any():
+                out[key] = mean_se(per_episode[mask, 0])[0]
+    if data.src_eval and max_frames // 2:
+        source = episode_l1(model, data.src_eval, data.cameras, spread_refs(data.src_eval, max_frames // 2),
+                            chunk_size, device, batch_size)
+        out["eval/source_l1"] = mean_se(source[:, 0])[0]
+        out["eval/l1_combo"] = (out["eval/avg_l1"] + out["eval/source_l1"]) / 2
     model.train(was_training)
-    sums = per_episode.cpu().numpy()
-    l1 = sums[sums[:, 1] > 0, 0] / sums[sums[:, 1] > 0, 1]
-    se = float(l1.std(ddof=1) / np.sqrt(len(l1))) if len(l1) > 1 else 0.0
-    return {"eval/avg_l1": float(l1.mean()), "eval/avg_l1_se": se}
+    return out
+
+
+def windowed_l1(rows: list[dict], current: float, window: int = WINDOW) -> float:
+    """eval/avg_l1_window: the mean of `current` and the previous window - 1 reports' eval/avg_l1 (the untrained
+    step 0 excluded): one final number less noisy than the last report alone."""
+    earlier = [r["eval/avg_l1"] for r in rows if r.get("step", 0) > 0 and isinstance(r.get("eval/avg_l1"), float)]
+    values = [*earlier[-(window - 1):], current] if window > 1 else [current]
+    return float(np.mean(values))
 
 
 def eval_avg_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256) -> float:

@@ -51,6 +51,17 @@ METRICS: dict[str, Metric] = {
     "ot_sinkhorn_iters": Metric(None),
     "eval/avg_l1": Metric("min", "离线评估L1"),
     "eval/avg_l1_se": Metric(None),
+    # Candidate offline metrics (bench/offline_study.py measures how each ranks configs by success): all on the
+    # EMA weights, on held-out demos (actot/evaluate.py `eval_l1`).
+    "eval/avg_l1_window": Metric("min", "离线评估L1(窗口均值)"),  # mean of the last 3 reports' eval/avg_l1
+    "eval/l1_first": Metric("min", "离线评估L1(首个动作)"),  # the chunk's first action: the one executed now
+    "eval/l1_exec": Metric("min", "离线评估L1(执行部分)"),  # the chunk's first n_action_steps: executed in closed loop
+    "eval/l1_end": Metric("min", "离线评估L1(末段)"),  # frames in the demo's last third: reaching and stopping
+    "eval/source_l1": Metric("min", "源域离线评估L1"),  # held-out source demos (data.n_eval_source)
+    "eval/l1_combo": Metric("min", "离线评估L1(目标+源)"),  # (eval/avg_l1 + eval/source_l1) / 2
+    # Benchmark only: the held-out target demos inside / outside the target demos' region (a lab has the first).
+    "eval/avg_l1_covered": Metric("min"),
+    "eval/avg_l1_uncovered": Metric("min"),
     "eval/success": Metric("max", "闭环成功率"),
     "eval/success_se": Metric(None),
     "eval/success_covered": Metric("max"),
@@ -70,7 +81,14 @@ REPORTED_METRICS = tuple(METRICS)
 
 # What a sweep's `metric=` accepts; each is tested as the sweep metric in both modes (tests/test_sweep_metrics.py).
 # eval/success is only measured at a trial's last step (closed-loop rollouts); the others at every log.
-SWEEP_METRICS = ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)")
+# The offline metrics a lab can compute on its own data (held-out target and source demos), each a candidate
+# for ranking a real-data sweep; bench/offline_study.py measures their agreement with closed-loop success.
+OFFLINE_CANDIDATES = ("eval/avg_l1", "eval/avg_l1_window", "eval/l1_first", "eval/l1_exec", "eval/l1_end",
+                      "eval/source_l1", "eval/l1_combo", "train/l1_loss")
+SWEEP_METRICS = ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)",
+                 *(m for m in OFFLINE_CANDIDATES if m not in ("eval/avg_l1", "train/l1_loss")))
+# What a metric needs that not every dataset has: held-out source demos (data.n_eval_source).
+NEEDS_SOURCE_HELD_OUT = ("eval/source_l1", "eval/l1_combo")
 
 
 def direction(key: str) -> str | None:

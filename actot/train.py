@@ -44,7 +44,7 @@ from actot.convergence import TREND_KEY, history_trend
 from actot.data.lerobot import LeRobotDataset
 from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
 from actot.errors import ActotError, run_cli
-from actot.evaluate import eval_l1, rollout_metrics, to_tensors
+from actot.evaluate import eval_l1, rollout_metrics, to_tensors, windowed_l1
 from actot.metrics import direction
 from actot.optim import WeightEMA, lr_factor, resolved_warmup
 from actot.ot.loss import make_label, ot_loss
@@ -52,7 +52,7 @@ from actot.policy.act import ACT, act_loss
 from actot.profiling import Laps, no_lap
 from actot.run_log import RunLog, plot_history
 from actot.sim.config import SimConfig
-from actot.sim.generate import ensure_sim, load_sim_spec, load_true_pairs
+from actot.sim.generate import ensure_sim, load_ground_truth, load_sim_spec, load_true_pairs
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
 Report = Callable[[dict, "Path | None", list], "str | None"]
@@ -90,9 +90,13 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    data = CoTrainData(source, target, held_out_target(cfg, spec), d.sharpness, d.cutoff, d.top_k,
+    data = CoTrainData(source, target, held_out_target(cfg, spec), held_out_source(cfg, spec), d.sharpness, d.cutoff,
+                       d.top_k,
                        cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
                        summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames)
+    truth = load_ground_truth(target_root)
+    if truth is not None and "target_covered" in truth:
+        data.mark_covered(truth["target_covered"], truth.get("eval_split") == "covered")
     _DATA_CACHE.clear()
     _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
     return _DATA_CACHE[key]
@@ -114,10 +118,17 @@ def held_out_target(cfg: TrainConfig, spec: SimConfig | None, n_target: int | No
     if cfg.data.n_eval_target is not None:
         return cfg.data.n_eval_target
     if spec is not None:
-        return spec.n_eval
+        return spec.n_eval_total
     if n_target is None:
         raise ValueError("held_out_target needs the number of target episodes for a LeRobot dataset")
     return max(0, min(max(1, round(n_target / 10)), n_target - 1))
+
+
+def held_out_source(cfg: TrainConfig, spec: SimConfig | None) -> int:
+    """data.n_eval_source, or the dataset's own held-out source demos (our sim's n_eval_source), else 0."""
+    if cfg.data.n_eval_source is not None:
+        return cfg.data.n_eval_source
+    return spec.n_eval_source if spec is not None else 0
 
 
 REAL_DATA_PRESET = "act"  # LeRobot's ACT, for a LeRobot dataset; the sim's default stays act_small
@@ -190,6 +201,11 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
             raise ActotError(f"{where}: data.{key}={root}: camera {cam} has no video for episode(s) {shown} "
                              f"(e.g. {missing[0][1]} is missing); {fix}, or train on state and action only with "
                              f"data.cameras=[]")
+        if key == "source" and held_out_source(cfg, spec) >= len(dataset.episode_indices):
+            n = len(dataset.episode_indices)
+            raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, spec)} holds out {held_out_source(cfg, spec)} "
+                             f"of the source's {n} episodes, which leaves none to train on; set "
+                             f"data.n_eval_source={max(0, n - 1)} or lower")
         if key == "target":
             held_out = held_out_target(cfg, spec, len(dataset.episode_indices))
             if len(dataset.episode_indices) <= held_out:
@@ -456,6 +472,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         metrics["train/lr"] = optimizer.param_groups[0]["lr"]
         lap("metrics")
         metrics.update(eval_l1(eval_model, data, cfg.policy.chunk_size, device, cfg.eval_frames))
+        metrics["eval/avg_l1_window"] = windowed_l1(log.rows, metrics["eval/avg_l1"])
         lap("eval_l1")
         trend = history_trend([*log.rows, dict(metrics, step=step)])
         if trend is not None:

@@ -64,7 +64,7 @@ class Normaliser:
 class CoTrainData:
     """Both domains, normalised, with the target split and the DTW pairing computed once."""
 
-    def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2,
+    def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2, n_eval_source: int = 0,
                  sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
                  cache_dir: str | Path | None = None, cache: bool = True, summary: list[str] | tuple = DEFAULT_SUMMARY,
                  summary_weight: float = DEFAULT_SUMMARY_WEIGHT, summary_frames: int = DEFAULT_SUMMARY_FRAMES):
@@ -72,7 +72,8 @@ class CoTrainData:
         cache under `cache_dir` (default $ACTOT_CACHE, see `actot.data.pairing_cache`) unless cache=False;
         `pairing_cached` says whether it was read. `summary`: the features (LeRobot keys) whose mean over a
         demo's last `summary_frames` frames is appended, times `summary_weight`, to every frame DTW
-        compares (data.pair_summary*; weight 0 or no key: [state, action] alone)."""
+        compares (data.pair_summary*; weight 0 or no key: [state, action] alone). The last `n_eval_source`
+        source episodes are held out too (`src_eval`, for eval/source_l1): nothing trains or pairs on them."""
         if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
             raise ActotError(
                 f"source {source.root} has state/action dims ({source.state_dim}, {source.action_dim}) but target "
@@ -83,12 +84,20 @@ class CoTrainData:
         if len(target.episodes) <= n_eval_target:
             raise ActotError(f"target {target.root} has {len(target.episodes)} episodes but data.n_eval_target="
                              f"{n_eval_target} are held out; lower data.n_eval_target or add target episodes")
+        if n_eval_source and len(source.episodes) <= n_eval_source:
+            raise ActotError(f"source {source.root} has {len(source.episodes)} episodes but data.n_eval_source="
+                             f"{n_eval_source} are held out; lower data.n_eval_source or add source episodes")
         self.source, self.target = source, target
         self.cameras = list(source.cameras)
         self.normaliser = Normaliser.pooled(source.stats, target.stats)
-        self.src = [self._normalised(e) for e in source.episodes]
+        src = [self._normalised(e) for e in source.episodes]
+        self.src, self.src_eval = src[: len(src) - n_eval_source], src[len(src) - n_eval_source:]
         tgt = [self._normalised(e) for e in target.episodes]
         self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target:]
+        # Which held-out target demos lie where the target demos were collected (None: unknown, as on a lab's
+        # data); set from the embedded sim's ground truth (`mark_covered`).
+        self.tgt_eval_covered: np.ndarray | None = None
+        self.covered_only = False
         summary = list(summary) if summary_weight else []
         for dataset in (source, target):
             for name in summary:
@@ -100,13 +109,25 @@ class CoTrainData:
             raise ActotError(f"data.pair_summary_frames={summary_frames} must be >= 1 (the demo's last frames averaged)")
         tgt_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.tgt_train]
         src_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.src]
-        key = pairing_key(source.cache_key, target.cache_key, source.episode_indices, target.episode_indices,
+        key = pairing_key(source.cache_key, target.cache_key, [e["index"] for e in self.src], target.episode_indices,
                           n_eval_target, sharpness, cutoff, top_k, band, tgt_traj + src_traj,
                           summary, summary_weight, summary_frames)
         self.pairing: Pairing
         self.pairing, self.pairing_cached = cached_pairing(tgt_traj, src_traj, key,
                                                            PairingCache(cache_dir) if cache else None,
                                                            sharpness, cutoff, top_k, band)
+
+    def mark_covered(self, covered_by_index: list[bool], covered_only: bool) -> None:
+        """`covered_by_index[i]`: whether target episode i's goal lies in the region the target demos cover
+        (the sim's ground truth); `covered_only`: eval/avg_l1 reads only those (a lab's held-out demos)."""
+        self.tgt_eval_covered = np.array([bool(covered_by_index[e["index"]]) for e in self.tgt_eval], bool)
+        self.covered_only = covered_only
+
+    def headline_eval(self) -> np.ndarray:
+        """Which held-out target demos eval/avg_l1 reads: all of them, or the covered ones under covered_only."""
+        if self.covered_only and self.tgt_eval_covered is not None and self.tgt_eval_covered.any():
+            return self.tgt_eval_covered.copy()
+        return np.ones(len(self.tgt_eval), bool)
 
     @staticmethod
     def _pairing_trajectory(episode: dict, summary: list[str], weight: float, frames: int) -> np.ndarray:

@@ -3,8 +3,10 @@
 The benchmark poses the paper's problem (Cheng et al., 2025): the few target ("real") demos
 cover one region of the task (goals in `target_region`), the many source ("sim") demos cover
 all of it, each from its own initial state. After the `n_target` training demos, the target
-dataset holds `n_eval` held-out demos from the whole task, none within `eval_min_distance` of a
-training demo (source or target) in the ground-truth layout space, for `eval/avg_l1`.
+dataset holds `n_eval` held-out demos, none within `eval_min_distance` of a training demo (source
+or target) in the ground-truth layout space, for `eval/avg_l1`: from the whole task, or under
+`eval_split=covered` from the covered region as a lab's are, followed by as many outside it. After
+the `n_source` training demos, the source dataset holds `n_eval_source` held-out ones.
 `twins=true` brings back the old design: each target demo restarts a source demo's initial state.
 
 Frames are stored losslessly (PNG `image` features), so the frames a policy trains on are bit
@@ -81,17 +83,34 @@ def sample_layouts(spec: SimConfig) -> dict[str, np.ndarray]:
         target = source[rng.choice(candidates, size=spec.n_target, replace=False)]
     else:
         target = sample_initial_states(rng, spec.n_target, spec.target_region)
-    held_out, training = [], np.concatenate([source, target])
-    for _ in range(1000 * max(spec.n_eval, 1)):
-        if len(held_out) == spec.n_eval:
+    training = np.concatenate([source, target])
+    if spec.eval_split == "covered":  # a lab's held-out demos (where it collected), then the rest of the task's
+        held_out = np.concatenate([far_layouts(rng, spec.n_eval, training, spec, spec.target_region),
+                                   far_layouts(rng, spec.n_eval, training, spec, spec.target_region, inside=False)])
+    else:
+        held_out = far_layouts(rng, spec.n_eval, training, spec)
+    # Drawn last, so that every layout above is the same with or without held-out source demos.
+    source_held_out = far_layouts(rng, spec.n_eval_source, training, spec)
+    return {"source": source, "target": target, "held_out": held_out, "source_held_out": source_held_out}
+
+
+def far_layouts(rng: np.random.Generator, n: int, training: np.ndarray, spec: SimConfig, region: str = "all",
+                inside: bool = True) -> np.ndarray:
+    """(n, 7) layouts over the whole task whose goal is in `region` (outside it with inside=False), none
+    within `spec.eval_min_distance` of a `training` layout."""
+    held_out = []
+    for _ in range(1000 * max(n, 1)):
+        if len(held_out) == n:
             break
         candidate = sample_initial_states(rng, 1)
-        if layout_distance(candidate, training).min() >= spec.eval_min_distance:
+        if (in_region(candidate[:, 2:4], region)[0] == inside
+                and layout_distance(candidate, training).min() >= spec.eval_min_distance):
             held_out.append(candidate[0])
-    if len(held_out) < spec.n_eval:
-        raise ValueError(f"could not place {spec.n_eval} held-out demos at least {spec.eval_min_distance} from every "
+    if len(held_out) < n:
+        where = "" if region == "all" else f" {'in' if inside else 'outside'} {region!r}"
+        raise ValueError(f"could not place {n} held-out demos{where} at least {spec.eval_min_distance} from every "
                          f"training demo; lower eval_min_distance or n_source")
-    return {"source": source, "target": target, "held_out": np.array(held_out).reshape(-1, 7)}
+    return np.array(held_out).reshape(-1, 7)
 
 
 def ground_truth(layouts: dict[str, np.ndarray], spec: SimConfig) -> dict:
@@ -101,7 +120,8 @@ def ground_truth(layouts: dict[str, np.ndarray], spec: SimConfig) -> dict:
     return {
         "similarity": "layout_distance: Euclidean distance of [robot start xy, goal xy] (actot.sim.task)",
         "target_to_source": {str(t): int(s) for t, s in enumerate(distance.argmin(1))},
-        "n_train": spec.n_target, "n_eval": spec.n_eval, "target_region": spec.target_region, "twins": spec.twins,
+        "n_train": spec.n_target, "n_eval": spec.n_eval_total, "target_region": spec.target_region, "twins": spec.twins,
+        "eval_split": spec.eval_split, "n_eval_source": spec.n_eval_source,
         "target_covered": in_region(target[:, 2:4], spec.target_region).tolist(),
         "target_initial_states": target.tolist(), "source_initial_states": layouts["source"].tolist(),
         "spec": asdict(spec), "version": SIM_VERSION,
@@ -159,6 +179,10 @@ def _generate(out: Path, spec: SimConfig) -> None:
         chunk = layouts["source"][start:start + batch]
         env = source_env(spec, len(chunk), spec.seed)
         source_demos += record_expert(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
+    if spec.n_eval_source:  # a pass of their own: the training demos' noise does not depend on them
+        held_out = layouts["source_held_out"]
+        source_demos += record_expert(source_env(spec, len(held_out), spec.seed), held_out,
+                                      np.random.default_rng([spec.seed, 4]), spec.noise)
     target_demos = []
     for part, name in enumerate(("target", "held_out")):
         if len(layouts[name]):

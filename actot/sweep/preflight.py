@@ -146,6 +146,7 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
     if cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
         raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
                          "measures it; set rollout_episodes=10 or use eval/avg_l1")
+    check_metric_data(cfg.metric, base_cfg)
     preflight_data(base_cfg, "sweep")
     derived, said = derive_data_defaults(base_cfg)
     for key in ("resolution", "n_eval_target"):  # trials get the derived values, and sweep.json keeps them
@@ -154,6 +155,22 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
     for line in said:
         say(f"[sweep] {line}")
     return base, rules, derived
+
+
+def check_metric_data(metric: str, base_cfg) -> None:
+    """A metric read on held-out source demos needs some: refuse it before any trial starts when there are none."""
+    from actot.metrics import NEEDS_SOURCE_HELD_OUT
+    from actot.train import held_out_source
+
+    if metric not in NEEDS_SOURCE_HELD_OUT:
+        return
+    spec = base_cfg.data.sim if base_cfg.data.source is None else load_sim_spec(base_cfg.data.target)
+    if held_out_source(base_cfg, spec) == 0:
+        sim_key = ("data.sim.n_eval_source" if base_cfg.data.source is None and base_cfg.data.n_eval_source is None
+                   else "data.n_eval_source")
+        raise ActotError(f"sweep: metric={metric} is read on held-out source demos, but none are held out "
+                         f"({sim_key}=0); set {sim_key}=8 (the last 8 source "
+                         f"episodes, kept out of training), or rank by eval/avg_l1")
 
 
 def node_capacities(cfg: SweepConfig) -> tuple[list[dict], str]:
