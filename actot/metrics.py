@@ -91,6 +91,26 @@ SWEEP_METRICS = ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "
 NEEDS_SOURCE_HELD_OUT = ("eval/source_l1", "eval/l1_combo")
 
 
+# What `metric: auto` ranks by on LeRobot data, which has no simulator for closed-loop success.
+REAL_DATA_METRIC = "eval/avg_l1"
+
+# How well each offline metric's order of configs agreed with closed-loop success on the benchmark (config-level
+# Spearman of config means, negative = the right way for an error, with its bootstrap interval over configs): the
+# one line every real-data table, report and dashboard carries, so that a lab knows what its order is worth. Each
+# figure is a measurement of bench/offline_study.py, recorded in bench/RESULTS.md (session 9).
+RANKING_VALIDITY: dict[str, tuple[str, str]] = {}
+
+
+def validity_line(metric: str) -> tuple[str, str]:
+    """(English, Chinese): what the benchmark says of ranking configs by `metric` instead of by success."""
+    if metric in RANKING_VALIDITY:
+        return RANKING_VALIDITY[metric]
+    return (f"How well {metric} ranks configs by closed-loop success was not measured on the benchmark "
+            "(bench/offline_study.py measures the candidates); read this order as offline fit, not as success.",
+            f"{metric} 对配置的排序与闭环成功率的一致性尚未在基准上测量（bench/offline_study.py）；"
+            "此排序只代表离线拟合，不代表成功率。")
+
+
 def direction(key: str) -> str | None:
     """'min', 'max', or None for a diagnostic (or a key that is no metric) that has no better direction."""
     metric = METRICS.get(key)

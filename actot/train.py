@@ -180,6 +180,11 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
     train on. The embedded sim is generated to fit its config, so it needs no check."""
     d = cfg.data
     if d.source is None:
+        n_source = d.sim.n_source + d.sim.n_eval_source
+        if held_out_source(cfg, d.sim) >= n_source:
+            raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, d.sim)} holds out every one of the "
+                             f"sim's {n_source} source demos, which leaves none to train on; set data.n_eval_source"
+                             f"={n_source - 1} or lower, or leave it unset (data.sim.n_eval_source demos are held out)")
         return
     spec = load_sim_spec(d.target)
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution) if d.resolution else None, cache_dir=d.cache_dir,

@@ -84,6 +84,13 @@ class Sweep:
     def total_steps(self) -> int | None:
         return self.resolved.get("train", {}).get("steps")
 
+    @property
+    def real_data(self) -> bool:
+        """Trained on LeRobot datasets with no simulator: no trial measured closed-loop success, so the sweep
+        ranks an offline metric whose agreement with success is only known from the benchmark."""
+        data = self.resolved.get("train", {}).get("data") or {}
+        return data.get("source") is not None and not any("eval/success" in r for t in self.trials for r in t.history)
+
     def held_out_episodes(self) -> int | None:
         """How many held-out target episodes eval/avg_l1 (and its _se) is taken over: data.n_eval_target as the
         sweep resolved it, else the embedded sim's n_eval; None when sweep.json does not say."""

@@ -24,7 +24,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from actot.errors import ActotError
-from actot.metrics import direction_for_ranking
+from actot.metrics import direction_for_ranking, validity_line
 from actot.report import baseline as base
 from actot.report.baseline import BaselineArm, Comparison
 from actot.report.load import Sweep, Trial
@@ -76,6 +76,7 @@ class Group:
     pooled: Interval | None = None       # paired sweeps, n = 2: t-interval with the SD pooled over the arms
     vs_baseline: Comparison | None = None  # sweeps with a baseline arm: the paired comparison (+ = better)
     raced: dict | None = None            # racing skipped this config's remaining seeds: its `raced` record
+    collapsed: bool = False              # real data: a trial flagged embed_collapse, so it never leads
 
     @property
     def order(self) -> int:
@@ -132,6 +133,8 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
     sign = 1.0 if better == "min" else -1.0
     for group in groups.values():
         group.status = min((t.status for t in group.trials), key=lambda s: STATUS_ORDER.get(s, 5))
+        # On real data the offline metric cannot see that OT shrank the features instead of aligning them.
+        group.collapsed = sweep.real_data and any(COLLAPSE_FLAG in (t.flags or "").split(",") for t in group.trials)
         for trial in group.trials:
             value = trial_value(trial, metric, scope, better, k)
             if trial.status == group.status and value is not None:
@@ -139,12 +142,31 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
                 group.values.append(value)
         if group.values:
             group.interval = mean_interval(group.values)
-    ordered = sorted(groups.values(), key=lambda g: (g.order, sign * g.interval.mean if g.interval else math.inf))
+    ordered = sorted(groups.values(),
+                     key=lambda g: (g.order, g.collapsed, sign * g.interval.mean if g.interval else math.inf))
     ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep)))
     if base.is_paired(sweep) or any(base.raced(g.trials) for g in ordered):
         ranking.notes += _against_baseline(sweep, ranking)
     ranking.notes += convergence_notes(sweep)
+    if sweep.real_data:
+        ranking.notes += _real_data_notes(ranking)
     return ranking
+
+
+COLLAPSE_FLAG = "embed_collapse"
+
+
+def _real_data_notes(ranking: Ranking) -> list[Note]:
+    """What an offline order on real data is worth (the benchmark's measurement), and which configs it demoted."""
+    notes = [Note(*validity_line(ranking.metric))]
+    collapsed = [g.name for g in ranking.groups if g.collapsed]
+    if collapsed:
+        names = ", ".join(collapsed)
+        notes.append(Note(f"Ranked after the others whatever their {ranking.metric}: {names}, flagged {COLLAPSE_FLAG} "
+                          "(OT shrank the embeddings instead of aligning them, which an offline metric cannot see).",
+                          f"无论 {ranking.metric} 如何都排在其他配置之后：{names}，被 {COLLAPSE_FLAG} 标记"
+                          "（OT 通过缩小 embedding 而非对齐来降低损失，离线指标看不出这一点）。"))
+    return notes
 
 
 _MISSING_ZH = {"not run": "未运行", "no finite value": "无有限值"}

@@ -230,14 +230,14 @@ def resolve_objective(cfg: SweepConfig, has_rollouts: bool, where: str = "sweep"
     A sweep must never optimise the wrong way: a `mode` that contradicts a metric's known direction
     (mode=max with eval/avg_l1) is refused, and a metric without one (an OT diagnostic) needs `mode`.
     """
-    from actot.metrics import direction
+    from actot.metrics import REAL_DATA_METRIC, direction, validity_line
 
     said = None
     if cfg.metric == "auto":
-        cfg.metric = "eval/success" if has_rollouts else "eval/avg_l1"
+        cfg.metric = "eval/success" if has_rollouts else REAL_DATA_METRIC
         said = (f"metric=auto: {cfg.metric} ({'higher' if cfg.metric == 'eval/success' else 'lower'} is better)"
                 + ("" if has_rollouts else ": these datasets have no simulator for closed-loop success, so the "
-                   "sweep ranks the held-out L1 error"))
+                   f"sweep ranks an offline metric. {validity_line(cfg.metric)[0]}"))
     known = direction(cfg.metric)
     if cfg.mode is None:
         if known is None:

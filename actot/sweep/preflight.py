@@ -169,8 +169,9 @@ def check_metric_data(metric: str, base_cfg) -> None:
         sim_key = ("data.sim.n_eval_source" if base_cfg.data.source is None and base_cfg.data.n_eval_source is None
                    else "data.n_eval_source")
         raise ActotError(f"sweep: metric={metric} is read on held-out source demos, but none are held out "
-                         f"({sim_key}=0); set {sim_key}=8 (the last 8 source "
-                         f"episodes, kept out of training), or rank by eval/avg_l1")
+                         f"({sim_key}=0); set {sim_key}=8 ("
+                         f"{'8 more sim source demos' if sim_key.startswith('data.sim') else 'the last 8 source episodes'}"
+                         f", kept out of training), or rank by eval/avg_l1")
 
 
 def node_capacities(cfg: SweepConfig) -> tuple[list[dict], str]:
