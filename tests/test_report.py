@@ -544,3 +544,29 @@ def test_finishing_a_confirm_stage_refreshes_every_report(tmp_path):
     assert written["report_zh"] == folder / "report.zh.md"
     after = (folder / "report.zh.md").read_text(encoding="utf-8")
     assert "a1b2c3d4 种子 1" in after and "a1b2c3d4 +2" in after and "状态" in after
+
+
+def test_on_real_data_an_embed_collapse_config_never_leads_and_the_table_says_what_the_order_is_worth(tmp_path):
+    """A LeRobot sweep ranks by held-out L1, which cannot see OT shrinking the features: the flagged config has the
+    lowest L1 but is ranked after the others, and the table carries the benchmark's validity line."""
+    import optuna
+
+    from actot.metrics import validity_line
+    from actot.report.rank import format_table
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+    trials = [_search_trial("shrunk", {"ot.reg": 0.1}, 0.20), _search_trial("fine", {"ot.reg": 1.0}, 0.30),
+              _search_trial("worse", {"ot.reg": 3.0}, 0.40)]
+    trials[0]["flags"] = "embed_collapse"
+    real = {"train": {"steps": 100, "data": {"source": "/data/sim_side", "target": "/data/real_side"}}}
+    folder = write_sweep(tmp_path / "real", trials, knobs, spec=real, name="real")
+    sweep = load_sweep_dir(folder)
+    assert sweep.real_data
+    assert [g.name for g in rank(sweep).groups] == ["fine", "worse", "shrunk"]
+    text = format_table(rank(sweep), sweep)
+    assert validity_line("eval/avg_l1")[0] in text and "flagged embed_collapse" in text
+    assert validity_line("eval/avg_l1")[1] in format_table(rank(sweep), sweep, lang="zh")
+    # The same trials on the embedded sim (no data.source): the order is the metric's own.
+    sim = write_sweep(tmp_path / "sim", trials, knobs, name="sim")
+    assert [g.name for g in rank(load_sweep_dir(sim)).groups] == ["shrunk", "fine", "worse"]
