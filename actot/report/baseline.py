@@ -143,14 +143,16 @@ class BaselineArm:
         return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.overrides.items())
 
 
-def baseline_arm(sweep: Sweep, value_of, status_order: dict) -> BaselineArm | None:
+def baseline_arm(sweep: Sweep, value_of, status_order: dict, planned_seeds: list | None = None) -> BaselineArm | None:
     """The sweep's baseline arm, its values under `value_of(trial)` (the ranking's trial value); None without one.
-    Only finished trials count: a stopped trial's early value, or an errored one's, is no baseline."""
+    Only finished trials count: a stopped trial's early value, or an errored one's, is no baseline. The seeds it was
+    to run: `planned_seeds` (the confirm stage's fresh seeds), else the search's (sweep.json paired.seeds)."""
     if not has_baseline(sweep):
         return None
     trials = [t for t in sweep.trials if is_baseline(t)]
     section = paired_section(sweep)
-    listed = section.get("seeds")  # a list as the sweep resolved it; anything else says nothing about seeds
+    # a list as the sweep resolved it; anything else says nothing about seeds
+    listed = planned_seeds if planned_seeds is not None else section.get("seeds")
     planned = [int(s) for s in listed if isinstance(s, (int, float))] if isinstance(listed, list) else []
     seeds = sorted(set(planned) | {int(t.extra["seed"]) for t in trials if t.extra.get("seed") is not None})
     finished = [t for t in trials if t.status == "finished"]
@@ -236,3 +238,34 @@ def lead_line(best: tuple | None, beats: bool, metric_words: dict, better: str, 
             better=w["plus_max" if better == "max" else "plus_min"], metric=metric_words[one], missing=missing,
             who=who)
     return Note(words["en"], words["zh"])
+
+
+def _filled(key: str, best: tuple, words_of: dict, better: str, **extra) -> Note:
+    """TABLE[lang][key] filled with the comparison `best` = (who, Comparison) in both languages."""
+    who, c = best
+    words = {}
+    for one in ("en", "zh"):
+        w = TABLE[one]
+        missing = (w["semi"] + missing_text(c.missing, one)) if c.missing else ""
+        words[one] = w[key].format(
+            diff=comparison_text(c, one), n=w["seeds_n"].format(n=c.n) if c.n != 1 else w["seed_1"],
+            p=f"{c.p_beats:.2f}" if c.p_beats is not None else "-",
+            better=w["plus_max" if better == "max" else "plus_min"], metric=words_of[one], missing=missing, who=who,
+            **extra)
+    return Note(words["en"], words["zh"])
+
+
+def selected_line(best: tuple, metric_words: dict, better: str, command: str) -> Note:
+    """The lead of a sweep whose search's best config looks better than co-training on the seeds that chose it: the
+    estimate as what it is (selected, biased in its favour), and the command that confirms it on fresh seeds."""
+    return _filled("lead_selected", best, metric_words, better, command=command)
+
+
+def confirmed_line(best: tuple, beats: bool, metric_words: dict, better: str, seeds, m: int) -> Note:
+    """The confirm stage's lead: the best confirmed config against co-training on the fresh seeds alone; `beats` when
+    its interval, at 95% familywise over the m confirmed configs, is above 0."""
+    level = {"en": f"{100 - 5 / m:.4g}% interval, familywise 95% over {m} configs" if m > 1 else "95% interval",
+             "zh": f"{100 - 5 / m:.4g}% 区间，对 {m} 个配置合计 95%" if m > 1 else "95% 区间"}
+    key = "lead_confirmed" if beats else "lead_unconfirmed"
+    return Note(*(_filled(key, best, metric_words, better, seeds=seeds_text(seeds), level=level[one]).in_lang(one)
+                  for one in ("en", "zh")))

@@ -8,30 +8,10 @@ The leader's P(beats) is given against every other confirmed config, not only th
 
 from __future__ import annotations
 
-import dataclasses
-
-from actot.report.baseline import is_baseline
-from actot.report.load import Sweep, load_sweep_dir
-from actot.report.rank import Ranking, config_key, format_table, rank
-
-
-def confirmed_sweep(sweep: Sweep) -> Sweep | None:
-    """The sweep restricted to the trials of the confirmed configs, and of the baseline arm where there is one (the
-    confirmed configs are compared to it on every seed both ran); None when no confirm stage started."""
-    section = sweep.resolved.get("confirm")
-    if not section:
-        return None
-    by_id = {t.trial_id: t for t in sweep.trials}
-    keys = {config_key(by_id[tid], sweep.knobs) for tid in section.get("configs", []) if tid in by_id}
-    return dataclasses.replace(sweep, trials=[t for t in sweep.trials
-                                              if is_baseline(t) or config_key(t, sweep.knobs) in keys])
-
-
-def confirm_ranking(sweep: Sweep) -> Ranking | None:
-    confirmed = confirmed_sweep(sweep)
-    if confirmed is None:
-        return None
-    return rank(confirmed, leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))))
+from actot.report.load import load_sweep_dir
+from actot.report.baseline import comparison_cell
+from actot.report.rank import (_fmt, _width, config_key, confirm_ranking, confirmed_sweep,  # noqa: F401
+                               interval_cell, is_confirm, rank)
 
 
 def leaders(sweep_dir, top_k: int) -> tuple[list[str], str, str]:
@@ -44,14 +24,47 @@ def leaders(sweep_dir, top_k: int) -> tuple[list[str], str, str]:
 
 
 def confirm_table(sweep_dir) -> str:
-    """The console's confirm table, headed by what the stage ran."""
-    sweep = load_sweep_dir(sweep_dir)
-    ranking = confirm_ranking(sweep)
-    if ranking is None:
+    """The console's confirm table: which configs the stage confirmed, on which fresh seeds, with the search's numbers
+    (which chose them, so biased in their favour) and the confirm seeds' numbers in separate columns; led by the
+    comparison with co-training on the fresh seeds where the sweep has a baseline arm."""
+    return confirm_text(load_sweep_dir(sweep_dir))
+
+
+def confirm_text(sweep, lang: str = "en") -> str:
+    """`confirm_table` of a loaded sweep (the lead and notes in `lang`)."""
+    confirmed = confirm_ranking(sweep)
+    if confirmed is None:
         return "No confirm stage has run in this sweep (stage=confirm top_k=3 seeds=5 runs one)."
     section = sweep.resolved["confirm"]
-    extra = sum(1 for t in sweep.trials if t.extra.get("confirm_of"))
-    head = (f"confirm stage: the top {len(section['configs'])} config(s) by {section['scope']} {section['metric']}, "
-            f"each run again with {section['seeds']} new training seed(s) ({extra} of "
-            f"{len(section['points'])} confirm trial(s) recorded); n counts the search trial too")
-    return head + "\n" + format_table(ranking, dataclasses.replace(sweep, trials=confirmed_sweep(sweep).trials))
+    search = {config_key(g.trials[0], sweep.knobs): g for g in rank(confirmed_sweep(sweep)).groups}
+    extra = sum(1 for t in sweep.trials if is_confirm(t))
+    head = (f"confirm stage: the search's top {len(section['configs'])} config(s) by {section['scope']} "
+            f"{section['metric']}, run again on fresh seeds {', '.join(map(str, section.get('new_seeds') or []))} "
+            f"({extra} of {len(section['points'])} confirm trial(s) recorded); only the fresh seeds can confirm a claim")
+    arm = confirmed.baseline
+    header = ["config", "search seeds", "search (selected)", "confirm seeds", "confirm mean", "95% interval",
+              *(["vs co-training (confirm seeds)"] if arm is not None else [])]
+    rows = []
+    for group in confirmed.groups:
+        picked = search.get(config_key(group.trials[0], sweep.knobs))
+        rows.append([group.describe(), _seeds(picked.counted if picked else []),
+                     _fmt(picked.interval.mean if picked and picked.interval else None), _seeds(group.counted),
+                     _fmt(group.interval.mean if group.interval else None), interval_cell(group.interval),
+                     *([comparison_cell(group.vs_baseline)] if arm is not None else [])])
+    if arm is not None:
+        rows.append(["co-training (baseline)", "", "", _seeds(arm.trials, only=list(arm.values)),
+                     _fmt(arm.interval.mean if arm.interval else None), interval_cell(arm.interval), ""])
+    lines = [head, *([confirmed.lead.in_lang(lang)] if confirmed.lead is not None else []), text_table(header, rows)]
+    return "\n".join(lines + [note.in_lang(lang) for note in confirmed.notes])
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    cells = [header, *rows]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join([lines[0], "-" * _width(lines[0]), *lines[1:]])
+
+
+def _seeds(trials, only: list | None = None) -> str:
+    seeds = sorted({int(t.extra["seed"]) for t in trials if t.extra.get("seed") is not None})
+    return ", ".join(str(s) for s in seeds if only is None or s in only) or "-"

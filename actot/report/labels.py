@@ -38,7 +38,14 @@ TABLE = {
                          "{who}",
            "lead_none": "no config beats co-training (best: {diff} (n={n}, P(beats)={p}, + = {better} {metric}"
                         "{missing}): {who})",
-           "lead_nothing": "no comparison with co-training yet: {why}"},
+           "lead_nothing": "no comparison with co-training yet: {why}",
+           "lead_selected": "not confirmed yet: the search's pick vs co-training {diff} (n={n}, P(beats)={p}, + = "
+                            "{better} {metric}{missing}) on the seeds that picked it, so biased in its favour: {who}; "
+                            "confirm it on fresh seeds: {command}",
+           "lead_confirmed": "confirmed on fresh seeds {seeds}: beats co-training by {diff} (n={n}, {level}, "
+                             "P(beats)={p}, + = {better} {metric}{missing}): {who}",
+           "lead_unconfirmed": "not confirmed on fresh seeds {seeds}: no config beats co-training (best: {diff} "
+                               "(n={n}, {level}, P(beats)={p}, + = {better} {metric}{missing}): {who})"},
     "zh": {"trial": "试验", "status": "状态", "interval": "95% 区间", "p_beats": "P(#1 胜出)",
            "best_at": "最优@步", "se": "±标准误", "why": "说明", "own_se": "（±单个试验的标准误）",
            "one_episode": "（仅 1 个留出回合：无标准误）", "no_interval": "n={n}，无区间",
@@ -53,7 +60,13 @@ TABLE = {
            "plus_min": "更低", "plus_max": "更高",
            "lead_beats": "最佳 OT 配置对比协同训练：{diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}）：{who}",
            "lead_none": "没有配置胜过协同训练（最佳：{diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}）：{who}）",
-           "lead_nothing": "尚无法与协同训练比较：{why}"},
+           "lead_nothing": "尚无法与协同训练比较：{why}",
+           "lead_selected": "尚未确认：搜索选出的配置对比协同训练 {diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}），"
+                            "用的正是选出它的种子，因而偏向它：{who}；在新种子上确认：{command}",
+           "lead_confirmed": "在新种子 {seeds} 上确认：胜过协同训练 {diff}（n={n}，{level}，P(胜出)={p}，"
+                             "+ = {metric}{better}{missing}）：{who}",
+           "lead_unconfirmed": "在新种子 {seeds} 上未能确认：没有配置胜过协同训练（最佳：{diff}（n={n}，{level}，"
+                               "P(胜出)={p}，+ = {metric}{better}{missing}）：{who}）"},
 }
 SCOPE_WORDS = {"en": {"last": "last", "best": "best", "mean_last_k": "mean_last_k"},
           "zh": {"last": "末", "best": "最优", "mean_last_k": "末 k 次均值"}}

@@ -19,6 +19,8 @@ still take bootstrap intervals from n >= 3 values each. Older sweeps are ranked 
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import unicodedata
 from dataclasses import dataclass, field
@@ -111,9 +113,16 @@ class Ranking:
 
 
 def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: int | None = None,
-         mode: str | None = None, leaders: int = 3) -> Ranking:
+         mode: str | None = None, leaders: int = 3, stage: str = "search") -> Ranking:
     """Configs ranked by one number per trial. scope/k default to the sweep's own score: the mean of the last
-    `score_last_k` values when the sweep set it above 1 (`mean_last_k`), else the last value."""
+    `score_last_k` values when the sweep set it above 1 (`mean_last_k`), else the last value.
+
+    `stage`: the trials whose values count, the search's (the default) or the confirm stage's. The two never
+    merge: the search's numbers picked the leaders, so they are biased in the leaders' favour (the winner's
+    curse); only seeds that played no part in the choice can confirm a claim. Where the sweep ran a confirm stage
+    with a baseline arm, the search ranking leads with the confirm stage's comparison."""
+    whole = sweep
+    sweep = dataclasses.replace(sweep, trials=[t for t in sweep.trials if is_confirm(t) == (stage == "confirm")])
     metric = metric or sweep.metric
     own_k = int((sweep.resolved.get("sweep") or {}).get("score_last_k") or 1)
     if scope is None:
@@ -146,7 +155,9 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
                      key=lambda g: (g.order, g.collapsed, sign * g.interval.mean if g.interval else math.inf))
     ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep)))
     if base.is_paired(sweep) or any(base.raced(g.trials) for g in ordered):
-        ranking.notes += _against_baseline(sweep, ranking)
+        ranking.notes += _against_baseline(sweep, ranking, stage)
+    if stage == "search" and ranking.baseline is not None:
+        _lead_with_confirmation(whole, ranking)
     ranking.notes += convergence_notes(sweep)
     if sweep.real_data:
         ranking.notes += _real_data_notes(ranking)
@@ -206,16 +217,24 @@ def _racing(groups: list[Group]) -> list[Note]:
                  "steps saved.", f"竞速提前淘汰了 {len(raced)} 个配置（{names}），跳过 {runs} 次种子运行：节省 {saved} 训练步。")]
 
 
-def _against_baseline(sweep: Sweep, ranking: Ranking) -> list[Note]:
+def is_confirm(trial: Trial) -> bool:
+    """A trial of the confirm stage (a confirmed config's, or the baseline's on the stage's fresh seeds)."""
+    return bool(trial.extra.get("confirm_of"))
+
+
+def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search") -> list[Note]:
     """Fill in what a paired sweep adds (pooled n = 2 intervals, the baseline arm, each config's comparison to it,
-    racing) and return its notes; set `ranking.lead`."""
+    racing) and return its notes; set `ranking.lead`. In the confirm stage each confirmed config is compared on the
+    stage's fresh seeds, at 95% familywise over the confirmed configs (Bonferroni: each interval at 1 - 0.05/m)."""
     metric, better = ranking.metric, ranking.better
 
     def value_of(trial):
         return trial_value(trial, metric, ranking.scope, better, ranking.k)
 
     ranking.paired = base.is_paired(sweep)
-    arm = ranking.baseline = base.baseline_arm(sweep, value_of, STATUS_ORDER)
+    section = sweep.resolved.get("confirm") or {}
+    planned = section.get("new_seeds") if stage == "confirm" else None
+    arm = ranking.baseline = base.baseline_arm(sweep, value_of, STATUS_ORDER, planned)
     finished = [g for g in ranking.groups if g.status == "finished" and g.values]
     notes = (_pooled_intervals(finished, arm) if ranking.paired else []) + _racing(ranking.groups)
     if arm is None:
@@ -224,7 +243,8 @@ def _against_baseline(sweep: Sweep, ranking: Ranking) -> list[Note]:
     planned = set(arm.seeds)
     seeds_of = {i: {s: v for s, v in base.by_seed(g.counted, value_of).items() if s in planned}
                 for i, g in enumerate(finished)}
-    compared = base.compare(seeds_of, arm.values, better)
+    m = max(1, len(finished)) if stage == "confirm" else 1
+    compared = base.compare(seeds_of, arm.values, better, level=1 - 0.05 / m)
     for i, group in enumerate(finished):
         group.vs_baseline = compared[i]
     if arm.missing:
@@ -242,10 +262,50 @@ def _against_baseline(sweep: Sweep, ranking: Ranking) -> list[Note]:
         return notes
     beating = [(g, c) for g, c in paired if c.beats]
     group, best = max(beating or paired, key=lambda gc: gc[1].mean)
-    ranking.beats_baseline = bool(beating)
-    ranking.lead = base.lead_line((group.describe(), best), bool(beating), words, better)
+    if stage == "confirm":
+        ranking.beats_baseline = bool(beating)
+        ranking.lead = base.confirmed_line((group.describe(), best), bool(beating), words, better, arm.seeds, m)
+    elif beating:  # the search's own seeds chose it: a lead to confirm, not a claim
+        ranking.lead = base.selected_line((group.describe(), best), words, better, confirm_command(sweep))
+    else:  # the best of several looks better than it is: if even it does not beat co-training, none does
+        ranking.lead = base.lead_line((group.describe(), best), False, words, better)
     notes.append(_comparison_note(arm, best, paired, words, metric, better))
     return notes
+
+
+def confirm_command(sweep: Sweep) -> str:
+    """The one command that confirms a sweep's leader on fresh seeds against co-training."""
+    space = (sweep.resolved.get("space") or {}).get("name") or "SPACE"
+    return f"python run_sweep.py space={space} name={sweep.name} stage=confirm top_k=1 seeds=3"
+
+
+def confirmed_sweep(sweep: Sweep) -> Sweep | None:
+    """The sweep restricted to the trials of the confirmed configs, and of the baseline arm where there is one; None
+    when no confirm stage started."""
+    section = sweep.resolved.get("confirm")
+    if not section:
+        return None
+    by_id = {t.trial_id: t for t in sweep.trials}
+    keys = {config_key(by_id[tid], sweep.knobs) for tid in section.get("configs", []) if tid in by_id}
+    return dataclasses.replace(sweep, trials=[t for t in sweep.trials
+                                              if base.is_baseline(t) or config_key(t, sweep.knobs) in keys])
+
+
+def confirm_ranking(sweep: Sweep, **how) -> Ranking | None:
+    """The confirmed configs ranked on the confirm stage's fresh seeds alone (`how`: rank's metric, scope, k)."""
+    confirmed = confirmed_sweep(sweep)
+    if confirmed is None:
+        return None
+    return rank(confirmed, leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))), stage="confirm", **how)
+
+
+def _lead_with_confirmation(sweep: Sweep, ranking: Ranking) -> None:
+    """A sweep whose confirm stage compared its leaders with co-training on fresh seeds leads with that comparison."""
+    if not sweep.resolved.get("confirm") or not any(is_confirm(t) for t in sweep.trials):
+        return
+    confirmed = confirm_ranking(sweep, metric=ranking.metric, scope=ranking.scope, k=ranking.k)
+    if confirmed is not None and confirmed.lead is not None:
+        ranking.lead, ranking.beats_baseline = confirmed.lead, confirmed.beats_baseline
 
 
 def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: dict, metric: str, better: str) -> Note:

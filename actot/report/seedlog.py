@@ -19,6 +19,7 @@ from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
 from actot.report.labels import TABLE, WORDS, label, ordered, status_word
 from actot.report.load import Sweep, Trial
+from actot.report.confirm import confirm_ranking, confirm_text
 from actot.report.rank import Ranking, format_table
 
 LANGS = ("en", "zh")
@@ -155,6 +156,13 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
         lines += trial_block(sweep, trial, pos, lang)
     for trial in ranking.baseline.trials if ranking.baseline is not None else []:
         lines += trial_block(sweep, trial, None, lang)
+    confirmed = confirm_ranking(sweep)
+    if confirmed is not None:  # the fresh seeds' own section: they never merge with the search's
+        lines += [f"## {'确认阶段（新种子）' if lang == 'zh' else 'Confirm stage (fresh seeds)'}", "", "```",
+                  confirm_text(sweep, lang), "```", ""]
+        for trial in [t for g in confirmed.groups for t in g.trials] + (confirmed.baseline.trials
+                                                                         if confirmed.baseline is not None else []):
+            lines += trial_block(sweep, trial, None, lang)
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
     names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}
