@@ -18,7 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def reference_dtw(query, candidate, allowed=lambda i, j: True):
-    """The textbook recurrence, cell by cell: (cost, first matched candidate frame per query frame).
+    """The textbook recurrence, cell by cell: (cost, first matched candidate frame per query frame)."""
+    return reference_alignment(query, candidate, allowed)[:2]
+
+
+def reference_alignment(query, candidate, allowed=lambda i, j: True):
+    """(cost, first matched candidate frame per query frame, cells on the optimal path), cell by cell:
     acc[i, j] = |q[i-1] - c[j-1]| + min(acc[i-1, j-1], acc[i-1, j], acc[i, j-1]); ties go diagonal, up, left."""
     q, c = np.asarray(query, np.float64), np.asarray(candidate, np.float64)
     n, m = len(q), len(c)
@@ -31,11 +36,13 @@ def reference_dtw(query, candidate, allowed=lambda i, j: True):
                 acc[i, j] = cost + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
     match = np.zeros(n, np.int64)
     i, j = n, m
+    cells = 0
     while i > 0 and j > 0:
         match[i - 1] = j - 1
+        cells += 1
         step = np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]])
         i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
-    return acc[n, m], match
+    return acc[n, m], match, cells
 
 
 def random_demos(rng, count, dim, dtype=np.float64, shortest=1, longest=40):
@@ -267,3 +274,78 @@ def test_bad_pairing_summary_keys_give_one_line_errors(word, fragment):
     with pytest.raises(ActotError) as err:
         parse_cli([word])
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- the weights' scale, the cost's kind, the health line
+
+
+@pytest.mark.parametrize("band", [None, 0.1])
+def test_the_mean_cost_is_the_sum_over_the_reference_paths_cells(band):
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        query, candidates = random_demos(rng, 1, 3, longest=30)[0], random_demos(rng, 5, 3, longest=30)
+        means = dtw_costs(query, candidates, band, cost="mean")
+        assert np.array_equal(dtw_costs(query, candidates, band), dtw_costs(query, candidates, band, cost="sum"))
+        for c, mean in zip(candidates, means):
+            lo, hi = band_offsets(len(query), len(c), band)
+            total, _, cells = reference_alignment(query, c, allowed=lambda i, j: lo <= j - i <= hi)
+            assert max(len(query), len(c)) <= cells <= len(query) + len(c) - 1
+            assert mean == total / cells
+
+
+def test_the_mean_cost_does_not_grow_with_the_demos_length_where_the_sum_does():
+    """What data.pair_cost=mean promises: a source demo that moves like another but slower (every frame twice)
+    costs twice as much summed, and the same as a mean."""
+    rng = np.random.default_rng(2)
+    target = np.cumsum(rng.normal(size=(30, 4)), 0)
+    near = target + 0.1  # every frame 0.2 away
+    slow = np.repeat(near, 2, axis=0)
+    summed, mean = dtw_costs(target, [near, slow]), dtw_costs(target, [near, slow], cost="mean")
+    assert summed[1] == pytest.approx(2 * summed[0]) and mean[1] == pytest.approx(mean[0]) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="cost='path'"):
+        dtw_costs(target, [near], cost="path")
+
+
+def test_the_nearest_scale_weighs_the_same_at_any_cost_scale_and_the_absolute_one_does_not():
+    costs = np.array([20.0, 21.0, 24.0, 27.0, 40.0, 60.0])  # the embedded sim's scale
+    nearest = pairing.pairing_weights(costs, 1.0, 5.0, 5, "nearest")
+    for factor in (1e-3, 50.0, 300.0):  # G1's costs are ~900-6,500
+        assert np.allclose(pairing.pairing_weights(factor * costs, 1.0, 5.0, 5, "nearest"), nearest)
+    assert np.count_nonzero(nearest) == 5 and nearest[5] == 0 and np.all(np.diff(nearest[:5]) < 0)
+    # 20 -> 40 is 10 tenths of the nearest: past the cutoff (5), so it weighs far less than the nearest, 24 (2 tenths) not
+    assert nearest[4] < 0.05 * nearest[0] < nearest[2]
+    absolute = pairing.pairing_weights(50.0 * costs, 1.0, 5.0, 5, "absolute")
+    assert absolute[0] == 1.0 and np.count_nonzero(absolute) == 1  # every weight underflows: the nearest alone
+    assert np.array_equal(pairing.pairing_weights(costs, 1.0, 5.0, 5), pairing.pairing_weights(costs, 1.0, 5.0, 5,
+                                                                                               "absolute"))
+    identical = pairing.pairing_weights(np.array([0.0, 3.0, 0.0, 5.0]), 1.0, 5.0, 3, "nearest")
+    assert np.array_equal(identical, [0.5, 0.0, 0.5, 0.0])  # cost 0: an identical demo, and only those
+    with pytest.raises(ValueError, match="scale='relative'"):
+        pairing.pairing_weights(costs, 1.0, 5.0, 5, "relative")
+
+
+def test_pairing_health_counts_partners_and_shares():
+    from actot.data.pairing import Pairing, collapse_reasons, health_lines, pairing_health
+
+    costs = np.arange(12.0).reshape(3, 4) + 1
+    one = Pairing(costs, np.array([[1.0, 0, 0, 0]] * 3), {})
+    h = pairing_health(one)
+    assert (h["distinct"], h["effective_median"], h["top_share"], h["top_source"]) == (1, 1.0, 1.0, 0)
+    assert collapse_reasons(h, top_k=5) == ["one source demo takes most draws", "one partner each"]
+    assert collapse_reasons(h, top_k=1) == ["one source demo takes most draws"]  # one partner each is what top_k=1 asks
+    spread = Pairing(costs, np.array([[0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.5, 0.5]]), {})
+    h = pairing_health(spread)
+    assert h["distinct"] == 4 and h["effective_median"] == pytest.approx(2.0) and h["top_share"] == pytest.approx(1 / 3)
+    assert collapse_reasons(h, top_k=5) == []
+    summary, warning = health_lines(spread, 1.0, 5.0, 5, "nearest", source_names=[10, 11, 12, 13])
+    assert warning is None and "4 distinct partners" in summary and "2.00 effective partners per target" in summary
+    assert "source episode 11 takes 33% of all draws" in summary and "DTW costs 1-12" in summary
+    summary, warning = health_lines(one, 1.0, 5.0, 5, "absolute", source_names=[10, 11, 12, 13])
+    assert "1 distinct partner (" in summary and "source episode 10 takes 100%" in summary
+    assert warning.startswith("pairing WARNING: collapsed") and "set data.pair_scale=nearest" in warning
+    assert "data.cutoff=5 at data.sharpness=1" in warning and "\n" not in warning
+    assert "raise data.cutoff or lower data.sharpness" in health_lines(one, 1.0, 5.0, 5, "nearest")[1]
+    shared = Pairing(costs, np.array([[0.6, 0.4, 0, 0]] * 3), {})  # spread, but source 0 takes 60% of all draws
+    assert collapse_reasons(pairing_health(shared), top_k=5) == ["one source demo takes most draws"]
+    warning = health_lines(shared, 1.0, 5.0, 5, "absolute")[1]
+    assert "source demo 0 (by position) is near every target demo; raise data.top_k or data.cutoff" in warning
