@@ -159,7 +159,8 @@ def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_pa
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "probs.npy")], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "cached" and "pairing: DTW" not in out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "cached" and "pairing: DTW" not in out.stdout + out.stderr
+    assert "pairing health: 6 target x 30 source demos" in out.stdout  # a cached pairing's health is printed too
     assert entry.stat().st_mtime_ns == written and pairing_files(tmp_path) == [entry]
     assert np.array_equal(np.load(tmp_path / "probs.npy"), first.pairing.probs)
 
@@ -349,3 +350,104 @@ def test_pairing_health_counts_partners_and_shares():
     assert collapse_reasons(pairing_health(shared), top_k=5) == ["one source demo takes most draws"]
     warning = health_lines(shared, 1.0, 5.0, 5, "absolute")[1]
     assert "source demo 0 (by position) is near every target demo; raise data.top_k or data.cutoff" in warning
+
+
+def test_the_scale_and_the_cost_are_part_of_the_cache_key(small_sim, tmp_path):
+    def data(**rule):
+        return CoTrainData(LeRobotDataset(small_sim[0], cameras=[], cache_dir=tmp_path),
+                           LeRobotDataset(small_sim[1], cameras=[], cache_dir=tmp_path), n_eval_target=2,
+                           cache_dir=tmp_path, **rule)
+
+    default = data()
+    assert data(scale="absolute", cost="sum").pairing_cached  # the defaults are the first rule
+    nearest, mean = data(scale="nearest"), data(cost="mean")
+    assert not nearest.pairing_cached and not mean.pairing_cached and len(pairing_files(tmp_path)) == 3
+    assert np.array_equal(nearest.pairing.costs, default.pairing.costs)
+    assert not np.array_equal(nearest.pairing.probs, default.pairing.probs)
+    assert not np.array_equal(mean.pairing.costs, default.pairing.costs)
+    from actot.errors import ActotError
+
+    for rule, fragment in (({"scale": "relative"}, "data.pair_scale='relative'"),
+                           ({"cost": "path"}, "data.pair_cost='path'")):
+        with pytest.raises(ActotError) as err:
+            data(**rule)
+        assert fragment in str(err.value) and "choose from" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_scale_is_derived_absolute_on_the_sim_and_nearest_on_a_lerobot_dataset(small_sim):
+    from actot.config import parse_cli
+    from actot.train import derive_data_defaults
+    from tests.conftest import G1, need
+
+    assert derive_data_defaults(parse_cli([]))[0].data.pair_scale == "absolute"  # the embedded sim: as before
+    sim = [f"data.source={small_sim[0]}", f"data.target={small_sim[1]}"]
+    assert derive_data_defaults(parse_cli(sim))[0].data.pair_scale == "absolute"  # a dataset our sim wrote
+    g1 = [f"data.source={need(G1)}", f"data.target={G1}", "data.cameras=[]"]
+    derived, said = derive_data_defaults(parse_cli(g1))
+    assert derived.data.pair_scale == "nearest" and any(line.startswith("data.pair_scale=nearest") for line in said)
+    assert derive_data_defaults(parse_cli([*g1, "data.pair_scale=absolute"]))[0].data.pair_scale == "absolute"
+    assert parse_cli(["data.pair_cost=mean"]).data.pair_cost == "mean" and parse_cli([]).data.pair_cost == "sum"
+
+
+@pytest.mark.parametrize("word, fragment", [
+    ("data.pair_scale=relative", "data.pair_scale='relative' is not allowed; choose one of [None, 'absolute', 'nearest']"),
+    ("data.pair_cost=path", "data.pair_cost='path' is not allowed; choose one of ['sum', 'mean']")])
+def test_bad_pairing_rules_give_one_line_errors(word, fragment):
+    from actot.config import parse_cli
+    from actot.errors import ActotError
+
+    with pytest.raises(ActotError) as err:
+        parse_cli([word])
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def g1_pairing(tmp_path, sources, **rule):
+    """G1 state-only through the real reader: `sources` against target episodes 80-99 (2 held out), as a user pairs it."""
+    from tests.conftest import G1, need
+
+    return CoTrainData(LeRobotDataset(need(G1), episodes=sources, cameras=[], cache_dir=tmp_path),
+                       LeRobotDataset(G1, episodes=list(range(80, 100)), cameras=[], cache_dir=tmp_path),
+                       n_eval_target=2, cache_dir=tmp_path, **rule)
+
+
+def test_g1_pairing_collapses_under_the_absolute_scale_with_a_warning_and_not_under_the_nearest(tmp_path, capfd):
+    """Issue 31: G1's costs (~900-6,500) make every absolute weight underflow, so all 18 target demos draw source
+    episode 79 alone; relative to each target's nearest, top_k=5 keeps several partners each."""
+    from actot.data.pairing import pairing_health
+
+    old = g1_pairing(tmp_path, list(range(80)), scale="absolute")
+    out = capfd.readouterr().out
+    h = pairing_health(old.pairing)
+    assert (h["distinct"], h["effective_median"], h["top_share"]) == (1, 1.0, 1.0)
+    assert old.src[h["top_source"]]["index"] == 79
+    [warning] = [line for line in out.splitlines() if line.startswith("pairing WARNING")]
+    assert "source episode 79 takes 100% of all draws" in warning and "set data.pair_scale=nearest" in warning
+    new = g1_pairing(tmp_path, list(range(80)), scale="nearest")
+    out = capfd.readouterr().out
+    h = pairing_health(new.pairing)
+    print(f"\n{out}")
+    assert "pairing health: 18 target x 80 source demos (data.pair_scale=nearest" in out and "WARNING" not in out
+    assert h["distinct"] >= 5 and h["effective_median"] > 2 and h["top_share"] < 0.5
+    assert np.array_equal(new.pairing.nearest(), old.pairing.nearest())  # the same costs: only the weights differ
+    # a cache hit says the same again (a sweep's trials read the driver's pairing)
+    assert g1_pairing(tmp_path, list(range(80)), scale="absolute").pairing_cached
+    assert warning in capfd.readouterr().out
+
+
+def test_g1_mean_cost_follows_the_source_demos_length_less_than_the_sum(tmp_path):
+    """data.pair_cost=mean on G1 (sources 0-39): the summed cost rises with the source demo's length, so shorter demos
+    win; the mean over the path follows length much less."""
+    from scipy.stats import spearmanr
+
+    sources = list(range(40))
+    summed, mean = g1_pairing(tmp_path, sources, scale="nearest"), g1_pairing(tmp_path, sources, scale="nearest",
+                                                                             cost="mean")
+    lengths = np.array([len(e["state"]) for e in summed.src])
+
+    def follows_length(costs):
+        return spearmanr(costs.ravel(), np.tile(lengths, len(costs))).correlation
+
+    print(f"\nSpearman of the cost with the source demo's length: sum {follows_length(summed.pairing.costs):.2f}, "
+          f"mean {follows_length(mean.pairing.costs):.2f}")
+    assert follows_length(summed.pairing.costs) > 0.7 and follows_length(mean.pairing.costs) < 0.6
+    assert np.median(lengths[mean.pairing.nearest()]) > np.median(lengths[summed.pairing.nearest()])
