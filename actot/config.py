@@ -20,7 +20,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from actot.data.pairing import DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT, SUMMARY_KEYS
+from actot.data.pairing import COSTS, DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT, SCALES, SUMMARY_KEYS
 from actot.errors import ActotError
 from actot.optim import SCHEDULES
 from actot.ot.config import CHOICES as OT_CHOICES
@@ -43,7 +43,23 @@ class DataConfig:
     target episodes (at least 1, and at least one left to train on).
     n_eval_source: the last source episodes held out for eval/source_l1 (the source side's held-out
     L1); null (the default) derives it: the embedded sim's `n_eval_source`, 0 for a LeRobot dataset.
-    sharpness, cutoff, top_k: how the OT batch draws a target demo's source partner from the DTW costs.
+    sharpness, cutoff, top_k: how the OT batch draws a target demo's source partner from the DTW costs:
+    each of the top_k nearest source demos weighs 1 / (1 + exp(sharpness * (x - cutoff))), where x is
+    read as `pair_scale` says (actot.data.pairing.pairing_weights).
+    pair_scale: `absolute`: x is the DTW cost itself (the first rule; its meaning depends on the costs'
+    size: on the embedded sim, costs ~10-200, it draws each target's nearest 4 times in 5; on G1, costs
+    ~900-6,500, every weight underflows and top_k becomes the nearest alone); `nearest`: x is the
+    excess over the target's nearest cost in tenths of it (0 for the nearest, 5 for a demo 50%
+    costlier), the same at any cost scale. null (the default) derives it: `absolute` on the embedded
+    sim (and a dataset it wrote), whose results were measured with it and where it draws the truly
+    nearest demo about twice as often as `nearest` does; `nearest` on a LeRobot dataset, whose cost
+    scale nothing fixes (docs/data.md, bench/pairing_scale.py).
+    pair_cost: `sum` (the default): a pair's DTW cost is the summed frame distance along the best
+    alignment, so it grows with the demos' lengths; `mean`: that sum over the alignment's length (its
+    number of cells), the mean frame distance, which follows the source demo's length less (G1:
+    Spearman 0.68 -> 0.30) but finds the sim's truly nearest demos no better (docs/data.md).
+    Every run prints the pairing's health (distinct partners, effective partners per target, the
+    largest share one source demo takes) and a warning naming the key to change when it has collapsed.
     pair_summary: the features (LeRobot keys: observation.state, action) whose mean over a demo's last
     `pair_summary_frames` frames is the demo's outcome, appended times `pair_summary_weight` to every
     frame DTW compares, so that demos are paired by where they go, not only by where they are
@@ -63,6 +79,8 @@ class DataConfig:
     sharpness: float = 1.0
     cutoff: float = 5.0
     top_k: int = 5
+    pair_scale: Optional[str] = None
+    pair_cost: str = "sum"
     pair_summary: list[str] = field(default_factory=lambda: list(DEFAULT_SUMMARY))
     pair_summary_weight: float = DEFAULT_SUMMARY_WEIGHT
     pair_summary_frames: int = DEFAULT_SUMMARY_FRAMES
@@ -156,6 +174,8 @@ CHOICES = {
     "policy.image_pooling": (None, *IMAGE_POOLINGS),
     "data.sim.target_region": REGIONS,
     "data.sim.eval_split": EVAL_SPLITS,
+    "data.pair_scale": (None, *SCALES),
+    "data.pair_cost": COSTS,
     "lr_schedule": SCHEDULES,
     "ot_rows": OT_ROWS,
 }

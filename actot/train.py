@@ -93,7 +93,8 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     data = CoTrainData(source, target, held_out_target(cfg, spec), held_out_source(cfg, spec), d.sharpness, d.cutoff,
                        d.top_k,
                        cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
-                       summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames)
+                       summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames,
+                       scale=d.pair_scale, cost=d.pair_cost)
     truth = load_ground_truth(target_root)
     if truth is not None and "target_covered" in truth:
         data.mark_covered(truth["target_covered"], truth.get("eval_split") == "covered")
@@ -107,8 +108,14 @@ DERIVED = {"data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scale
                               "480x640 -> [96, 128])",
            "data.n_eval_target": "  (null: the sim's held-out demos; a tenth of a LeRobot dataset's target "
                                  "episodes, at least 1)",
+           "data.pair_scale": "  (null: absolute on the embedded sim and the datasets it writes; nearest on a LeRobot "
+                              "dataset)",
            "policy_preset": "  (policy=NAME: act_small for the sim; act for a LeRobot dataset unless policy= is given)"}
 SIM_RESOLUTION = [32, 32]
+# The pairing weights' scale (data.pair_scale) when null: the sim keeps the rule its results were measured with and
+# that finds its truly nearest demos best; a LeRobot dataset's costs have no known scale (G1's made `absolute` collapse
+# onto one source demo), so there they are read relative to each target's nearest (docs/data.md, bench/pairing_scale.py).
+SIM_PAIR_SCALE, DATA_PAIR_SCALE = "absolute", "nearest"
 LONG_SIDE = 128  # a LeRobot dataset's frames are scaled to this many pixels on their long side
 
 
@@ -151,12 +158,18 @@ def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
     d = cfg.data
     said = []
     if d.source is None:
-        if d.resolution is None:
-            cfg = dataclasses.replace(cfg, data=dataclasses.replace(d, resolution=list(SIM_RESOLUTION)))
-        return cfg, said
+        changes = {"resolution": list(SIM_RESOLUTION) if d.resolution is None else d.resolution,
+                   "pair_scale": SIM_PAIR_SCALE if d.pair_scale is None else d.pair_scale}
+        return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
     spec = load_sim_spec(d.target)
     target = LeRobotDataset(d.target, episodes=d.target_episodes, cameras=d.cameras, cache_dir=d.cache_dir, load=False)
     changes = {}
+    if d.pair_scale is None:
+        changes["pair_scale"] = SIM_PAIR_SCALE if spec is not None else DATA_PAIR_SCALE
+        if spec is None:
+            said.append(f"data.pair_scale={DATA_PAIR_SCALE}: the pairing weights read each DTW cost relative to the "
+                        f"target demo's nearest, whatever the costs' scale (set data.pair_scale={SIM_PAIR_SCALE} for "
+                        "the first rule, which reads the costs themselves)")
     if d.resolution is None:
         if spec is not None or not target.cameras:
             changes["resolution"] = list(SIM_RESOLUTION)

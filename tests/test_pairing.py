@@ -18,7 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def reference_dtw(query, candidate, allowed=lambda i, j: True):
-    """The textbook recurrence, cell by cell: (cost, first matched candidate frame per query frame).
+    """The textbook recurrence, cell by cell: (cost, first matched candidate frame per query frame)."""
+    return reference_alignment(query, candidate, allowed)[:2]
+
+
+def reference_alignment(query, candidate, allowed=lambda i, j: True):
+    """(cost, first matched candidate frame per query frame, cells on the optimal path), cell by cell:
     acc[i, j] = |q[i-1] - c[j-1]| + min(acc[i-1, j-1], acc[i-1, j], acc[i, j-1]); ties go diagonal, up, left."""
     q, c = np.asarray(query, np.float64), np.asarray(candidate, np.float64)
     n, m = len(q), len(c)
@@ -31,11 +36,13 @@ def reference_dtw(query, candidate, allowed=lambda i, j: True):
                 acc[i, j] = cost + min(acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1])
     match = np.zeros(n, np.int64)
     i, j = n, m
+    cells = 0
     while i > 0 and j > 0:
         match[i - 1] = j - 1
+        cells += 1
         step = np.argmin([acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]])
         i, j = (i - 1, j - 1) if step == 0 else (i - 1, j) if step == 1 else (i, j - 1)
-    return acc[n, m], match
+    return acc[n, m], match, cells
 
 
 def random_demos(rng, count, dim, dtype=np.float64, shortest=1, longest=40):
@@ -152,7 +159,8 @@ def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_pa
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "probs.npy")], capture_output=True, text=True,
                          env=env, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "cached" and "pairing: DTW" not in out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "cached" and "pairing: DTW" not in out.stdout + out.stderr
+    assert "pairing health: 6 target x 30 source demos" in out.stdout  # a cached pairing's health is printed too
     assert entry.stat().st_mtime_ns == written and pairing_files(tmp_path) == [entry]
     assert np.array_equal(np.load(tmp_path / "probs.npy"), first.pairing.probs)
 
@@ -267,3 +275,179 @@ def test_bad_pairing_summary_keys_give_one_line_errors(word, fragment):
     with pytest.raises(ActotError) as err:
         parse_cli([word])
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- the weights' scale, the cost's kind, the health line
+
+
+@pytest.mark.parametrize("band", [None, 0.1])
+def test_the_mean_cost_is_the_sum_over_the_reference_paths_cells(band):
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        query, candidates = random_demos(rng, 1, 3, longest=30)[0], random_demos(rng, 5, 3, longest=30)
+        means = dtw_costs(query, candidates, band, cost="mean")
+        assert np.array_equal(dtw_costs(query, candidates, band), dtw_costs(query, candidates, band, cost="sum"))
+        for c, mean in zip(candidates, means):
+            lo, hi = band_offsets(len(query), len(c), band)
+            total, _, cells = reference_alignment(query, c, allowed=lambda i, j: lo <= j - i <= hi)
+            assert max(len(query), len(c)) <= cells <= len(query) + len(c) - 1
+            assert mean == total / cells
+
+
+def test_the_mean_cost_does_not_grow_with_the_demos_length_where_the_sum_does():
+    """What data.pair_cost=mean promises: a source demo that moves like another but slower (every frame twice)
+    costs twice as much summed, and the same as a mean."""
+    rng = np.random.default_rng(2)
+    target = np.cumsum(rng.normal(size=(30, 4)), 0)
+    near = target + 0.1  # every frame 0.2 away
+    slow = np.repeat(near, 2, axis=0)
+    summed, mean = dtw_costs(target, [near, slow]), dtw_costs(target, [near, slow], cost="mean")
+    assert summed[1] == pytest.approx(2 * summed[0]) and mean[1] == pytest.approx(mean[0]) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="cost='path'"):
+        dtw_costs(target, [near], cost="path")
+
+
+def test_the_nearest_scale_weighs_the_same_at_any_cost_scale_and_the_absolute_one_does_not():
+    costs = np.array([20.0, 21.0, 24.0, 27.0, 40.0, 60.0])  # the embedded sim's scale
+    nearest = pairing.pairing_weights(costs, 1.0, 5.0, 5, "nearest")
+    for factor in (1e-3, 50.0, 300.0):  # G1's costs are ~900-6,500
+        assert np.allclose(pairing.pairing_weights(factor * costs, 1.0, 5.0, 5, "nearest"), nearest)
+    assert np.count_nonzero(nearest) == 5 and nearest[5] == 0 and np.all(np.diff(nearest[:5]) < 0)
+    # 20 -> 40 is 10 tenths of the nearest: past the cutoff (5), so it weighs far less than the nearest, 24 (2 tenths) not
+    assert nearest[4] < 0.05 * nearest[0] < nearest[2]
+    absolute = pairing.pairing_weights(50.0 * costs, 1.0, 5.0, 5, "absolute")
+    assert absolute[0] == 1.0 and np.count_nonzero(absolute) == 1  # every weight underflows: the nearest alone
+    assert np.array_equal(pairing.pairing_weights(costs, 1.0, 5.0, 5), pairing.pairing_weights(costs, 1.0, 5.0, 5,
+                                                                                               "absolute"))
+    identical = pairing.pairing_weights(np.array([0.0, 3.0, 0.0, 5.0]), 1.0, 5.0, 3, "nearest")
+    assert np.array_equal(identical, [0.5, 0.0, 0.5, 0.0])  # cost 0: an identical demo, and only those
+    with pytest.raises(ValueError, match="scale='relative'"):
+        pairing.pairing_weights(costs, 1.0, 5.0, 5, "relative")
+
+
+def test_pairing_health_counts_partners_and_shares():
+    from actot.data.pairing import Pairing, collapse_reasons, health_lines, pairing_health
+
+    costs = np.arange(12.0).reshape(3, 4) + 1
+    one = Pairing(costs, np.array([[1.0, 0, 0, 0]] * 3), {})
+    h = pairing_health(one)
+    assert (h["distinct"], h["effective_median"], h["top_share"], h["top_source"]) == (1, 1.0, 1.0, 0)
+    assert collapse_reasons(h, top_k=5) == ["one source demo takes most draws", "one partner each"]
+    assert collapse_reasons(h, top_k=1) == ["one source demo takes most draws"]  # one partner each is what top_k=1 asks
+    spread = Pairing(costs, np.array([[0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.5, 0.5]]), {})
+    h = pairing_health(spread)
+    assert h["distinct"] == 4 and h["effective_median"] == pytest.approx(2.0) and h["top_share"] == pytest.approx(1 / 3)
+    assert collapse_reasons(h, top_k=5) == []
+    summary, warning = health_lines(spread, 1.0, 5.0, 5, "nearest", source_names=[10, 11, 12, 13])
+    assert warning is None and "4 distinct partners" in summary and "2.00 effective partners per target" in summary
+    assert "source episode 11 takes 33% of all draws" in summary and "DTW costs 1-12" in summary
+    summary, warning = health_lines(one, 1.0, 5.0, 5, "absolute", source_names=[10, 11, 12, 13])
+    assert "1 distinct partner (" in summary and "source episode 10 takes 100%" in summary
+    assert warning.startswith("pairing WARNING: collapsed") and "set data.pair_scale=nearest" in warning
+    assert "data.cutoff=5 at data.sharpness=1" in warning and "\n" not in warning
+    assert "raise data.cutoff or lower data.sharpness" in health_lines(one, 1.0, 5.0, 5, "nearest")[1]
+    shared = Pairing(costs, np.array([[0.6, 0.4, 0, 0]] * 3), {})  # spread, but source 0 takes 60% of all draws
+    assert collapse_reasons(pairing_health(shared), top_k=5) == ["one source demo takes most draws"]
+    warning = health_lines(shared, 1.0, 5.0, 5, "absolute")[1]
+    assert "source demo 0 (by position) is near every target demo; raise data.top_k or data.cutoff" in warning
+
+
+def test_the_scale_and_the_cost_are_part_of_the_cache_key(small_sim, tmp_path):
+    def data(**rule):
+        return CoTrainData(LeRobotDataset(small_sim[0], cameras=[], cache_dir=tmp_path),
+                           LeRobotDataset(small_sim[1], cameras=[], cache_dir=tmp_path), n_eval_target=2,
+                           cache_dir=tmp_path, **rule)
+
+    default = data()
+    assert data(scale="absolute", cost="sum").pairing_cached  # the defaults are the first rule
+    nearest, mean = data(scale="nearest"), data(cost="mean")
+    assert not nearest.pairing_cached and not mean.pairing_cached and len(pairing_files(tmp_path)) == 3
+    assert np.array_equal(nearest.pairing.costs, default.pairing.costs)
+    assert not np.array_equal(nearest.pairing.probs, default.pairing.probs)
+    assert not np.array_equal(mean.pairing.costs, default.pairing.costs)
+    from actot.errors import ActotError
+
+    for rule, fragment in (({"scale": "relative"}, "data.pair_scale='relative'"),
+                           ({"cost": "path"}, "data.pair_cost='path'")):
+        with pytest.raises(ActotError) as err:
+            data(**rule)
+        assert fragment in str(err.value) and "choose from" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_scale_is_derived_absolute_on_the_sim_and_nearest_on_a_lerobot_dataset(small_sim):
+    from actot.config import parse_cli
+    from actot.train import derive_data_defaults
+    from tests.conftest import G1, need
+
+    assert derive_data_defaults(parse_cli([]))[0].data.pair_scale == "absolute"  # the embedded sim: as before
+    sim = [f"data.source={small_sim[0]}", f"data.target={small_sim[1]}"]
+    assert derive_data_defaults(parse_cli(sim))[0].data.pair_scale == "absolute"  # a dataset our sim wrote
+    g1 = [f"data.source={need(G1)}", f"data.target={G1}", "data.cameras=[]"]
+    derived, said = derive_data_defaults(parse_cli(g1))
+    assert derived.data.pair_scale == "nearest" and any(line.startswith("data.pair_scale=nearest") for line in said)
+    assert derive_data_defaults(parse_cli([*g1, "data.pair_scale=absolute"]))[0].data.pair_scale == "absolute"
+    assert parse_cli(["data.pair_cost=mean"]).data.pair_cost == "mean" and parse_cli([]).data.pair_cost == "sum"
+
+
+@pytest.mark.parametrize("word, fragment", [
+    ("data.pair_scale=relative", "data.pair_scale='relative' is not allowed; choose one of [None, 'absolute', 'nearest']"),
+    ("data.pair_cost=path", "data.pair_cost='path' is not allowed; choose one of ['sum', 'mean']")])
+def test_bad_pairing_rules_give_one_line_errors(word, fragment):
+    from actot.config import parse_cli
+    from actot.errors import ActotError
+
+    with pytest.raises(ActotError) as err:
+        parse_cli([word])
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def g1_pairing(tmp_path, sources, **rule):
+    """G1 state-only through the real reader: `sources` against target episodes 80-99 (2 held out), as a user pairs it."""
+    from tests.conftest import G1, need
+
+    return CoTrainData(LeRobotDataset(need(G1), episodes=sources, cameras=[], cache_dir=tmp_path),
+                       LeRobotDataset(G1, episodes=list(range(80, 100)), cameras=[], cache_dir=tmp_path),
+                       n_eval_target=2, cache_dir=tmp_path, **rule)
+
+
+def test_g1_pairing_collapses_under_the_absolute_scale_with_a_warning_and_not_under_the_nearest(tmp_path, capfd):
+    """Issue 31: G1's costs (~900-6,500) make every absolute weight underflow, so all 18 target demos draw source
+    episode 79 alone; relative to each target's nearest, top_k=5 keeps several partners each."""
+    from actot.data.pairing import pairing_health
+
+    old = g1_pairing(tmp_path, list(range(80)), scale="absolute")
+    out = capfd.readouterr().out
+    h = pairing_health(old.pairing)
+    assert (h["distinct"], h["effective_median"], h["top_share"]) == (1, 1.0, 1.0)
+    assert old.src[h["top_source"]]["index"] == 79
+    [warning] = [line for line in out.splitlines() if line.startswith("pairing WARNING")]
+    assert "source episode 79 takes 100% of all draws" in warning and "set data.pair_scale=nearest" in warning
+    new = g1_pairing(tmp_path, list(range(80)), scale="nearest")
+    out = capfd.readouterr().out
+    h = pairing_health(new.pairing)
+    print(f"\n{out}")
+    assert "pairing health: 18 target x 80 source demos (data.pair_scale=nearest" in out and "WARNING" not in out
+    assert h["distinct"] >= 5 and h["effective_median"] > 2 and h["top_share"] < 0.5
+    assert np.array_equal(new.pairing.nearest(), old.pairing.nearest())  # the same costs: only the weights differ
+    # a cache hit says the same again (a sweep's trials read the driver's pairing)
+    assert g1_pairing(tmp_path, list(range(80)), scale="absolute").pairing_cached
+    assert warning in capfd.readouterr().out
+
+
+def test_g1_mean_cost_follows_the_source_demos_length_less_than_the_sum(tmp_path):
+    """data.pair_cost=mean on G1 (sources 0-39): the summed cost rises with the source demo's length, so shorter demos
+    win; the mean over the path follows length much less."""
+    from scipy.stats import spearmanr
+
+    sources = list(range(40))
+    summed, mean = g1_pairing(tmp_path, sources, scale="nearest"), g1_pairing(tmp_path, sources, scale="nearest",
+                                                                             cost="mean")
+    lengths = np.array([len(e["state"]) for e in summed.src])
+
+    def follows_length(costs):
+        return spearmanr(costs.ravel(), np.tile(lengths, len(costs))).correlation
+
+    print(f"\nSpearman of the cost with the source demo's length: sum {follows_length(summed.pairing.costs):.2f}, "
+          f"mean {follows_length(mean.pairing.costs):.2f}")
+    assert follows_length(summed.pairing.costs) > 0.7 and follows_length(mean.pairing.costs) < 0.6
+    assert np.median(lengths[mean.pairing.nearest()]) > np.median(lengths[summed.pairing.nearest()])

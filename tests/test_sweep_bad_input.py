@@ -206,6 +206,8 @@ def test_real_data_defaults_are_derived_from_the_dataset_and_said(tmp_path, caps
     assert "data.resolution=[96, 128]: observation.images.cam_high's 480x640 frames scaled to 128 px" in out
     assert "data.n_eval_target=1: the last 1 of the 2 target episodes are held out" in out
     assert '"resolution": [\n        96,\n        128\n      ]' in out and '"n_eval_target": 1' in out  # in sweep.json
+    assert "data.pair_scale=nearest: the pairing weights read each DTW cost relative to" in out
+    assert '"pair_scale": "nearest"' in out
     assert train_main([f"out_dir={tmp_path / 'runs'}", "name=r", "dry_run=true", *data]) == 0
     assert "[train] data.resolution=[96, 128]" in capsys.readouterr().out
 

@@ -7,8 +7,9 @@ the frame cache in `$ACTOT_CACHE/frames/`), or `<cache_dir>/pairing/` when a cac
 
 An entry is keyed by everything the pairing depends on (`pairing_key`): both datasets' identity
 as the frame cache keys them, the chosen episodes, the held-out split, the pairing knobs
-(sharpness, cutoff, top_k, the outcome summary's keys, weight and frames), the DTW band, `PAIRING_VERSION`, and a digest of the normalised
-trajectories themselves (so a dataset edited in place is paired again). Like the frame cache,
+(sharpness, cutoff, top_k, the weights' scale and the cost's kind, the outcome summary's keys, weight and
+frames), the DTW band, `PAIRING_VERSION`, and a digest of the normalised trajectories themselves (so a dataset
+edited in place is paired again). Like the frame cache,
 files are written atomically (temp file + rename), so concurrent processes may race to fill it;
 an entry that cannot be read, or holds another key, is computed again and replaced.
 """
@@ -26,11 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from actot.data.lerobot import cache_root
-from actot.data.pairing import Pairing, pair_demos
+from actot.data.pairing import Pairing, health_lines, pair_demos
 
 # Bump when what pair_demos computes changes, so that older entries are not read.
-# 2: banded DTW (the first version kept no cache). 3: the outcome summary (data.pair_summary*).
-PAIRING_VERSION = 3
+# 2: banded DTW (the first version kept no cache). 3: the outcome summary (data.pair_summary*). 4: the weights'
+# scale (data.pair_scale) and the cost's kind (data.pair_cost), also key fields.
+PAIRING_VERSION = 4
 
 
 def trajectories_digest(trajectories: list[np.ndarray]) -> str:
@@ -46,7 +48,7 @@ def trajectories_digest(trajectories: list[np.ndarray]) -> str:
 def pairing_key(source_key: str, target_key: str, source_episodes: list[int], target_episodes: list[int],
                 n_eval_target: int, sharpness: float, cutoff: float, top_k: int, band: float | None,
                 trajectories: list[np.ndarray], summary: list[str] = (), summary_weight: float = 0.0,
-                summary_frames: int = 1) -> dict:
+                summary_frames: int = 1, scale: str = "absolute", cost: str = "sum") -> dict:
     """What a pairing depends on, as a JSON-able dict (the cache entry's name is its hash). The outcome
     summary is named explicitly although its values are in the trajectories' digest, so that an entry
     says what it was paired on."""
@@ -55,7 +57,7 @@ def pairing_key(source_key: str, target_key: str, source_episodes: list[int], ta
             "summary_frames": int(summary_frames) if summary else 0, "source": source_key, "target": target_key,
             "source_episodes": [int(e) for e in source_episodes], "target_episodes": [int(e) for e in target_episodes],
             "n_eval_target": int(n_eval_target), "sharpness": float(sharpness), "cutoff": float(cutoff),
-            "top_k": int(top_k), "band": None if band is None else float(band),
+            "top_k": int(top_k), "band": None if band is None else float(band), "scale": str(scale), "cost": str(cost),
             "trajectories": trajectories_digest(trajectories)}
 
 
@@ -107,12 +109,15 @@ class PairingCache:
 
 
 def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict, cache: PairingCache | None,
-                   sharpness: float, cutoff: float, top_k: int, band: float | None) -> tuple[Pairing, bool]:
+                   sharpness: float, cutoff: float, top_k: int, band: float | None, scale: str = "absolute",
+                   cost: str = "sum", source_names: list | None = None) -> tuple[Pairing, bool]:
     """(pairing, whether it came from the cache): read it, else compute it (with a line and, on a terminal,
-    a progress bar) and store it."""
+    a progress bar) and store it. Either way, print the pairing's health (`health_lines`): a collapse is
+    as silent in a cached pairing as in a new one. `source_names[i]` names source demo i in those lines."""
     if cache is not None:
         found = cache.load(key, len(target), len(source))
         if found is not None:
+            say_health(found, sharpness, cutoff, top_k, scale, cost, source_names)
             return found, True
     n_pairs = len(target) * len(source)
     bar = None
@@ -125,7 +130,7 @@ def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict
     start = time.perf_counter()
     try:
         pairing = pair_demos(target, source, sharpness, cutoff, top_k, band,
-                             progress=bar.update if bar is not None else None)
+                             progress=bar.update if bar is not None else None, scale=scale, cost=cost)
     finally:
         if bar is not None:
             bar.close()
@@ -136,4 +141,13 @@ def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict
     # stdout, as a run's and a sweep's progress lines: stderr is kept for the one line of an error
     print(f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
           f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}", flush=True)
+    say_health(pairing, sharpness, cutoff, top_k, scale, cost, source_names)
     return pairing, False
+
+
+def say_health(pairing: Pairing, sharpness: float, cutoff: float, top_k: int, scale: str, cost: str,
+               source_names: list | None) -> None:
+    """The pairing's health line, and its warning when it has collapsed, on stdout with the run's progress."""
+    for line in health_lines(pairing, sharpness, cutoff, top_k, scale, cost, source_names):
+        if line is not None:
+            print(line, flush=True)

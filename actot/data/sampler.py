@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from actot.data.lerobot import LeRobotDataset
-from actot.data.pairing import (DEFAULT_BAND, DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT,
-                                SUMMARY_KEYS, Pairing, outcome_summary, with_outcome)
+from actot.data.pairing import (COSTS, DEFAULT_BAND, DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT,
+                                SCALES, SUMMARY_KEYS, Pairing, outcome_summary, with_outcome)
 from actot.data.pairing_cache import PairingCache, cached_pairing, pairing_key
 from actot.data.stats import FeatureStats
 from actot.errors import ActotError
@@ -67,13 +67,16 @@ class CoTrainData:
     def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2, n_eval_source: int = 0,
                  sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
                  cache_dir: str | Path | None = None, cache: bool = True, summary: list[str] | tuple = DEFAULT_SUMMARY,
-                 summary_weight: float = DEFAULT_SUMMARY_WEIGHT, summary_frames: int = DEFAULT_SUMMARY_FRAMES):
+                 summary_weight: float = DEFAULT_SUMMARY_WEIGHT, summary_frames: int = DEFAULT_SUMMARY_FRAMES,
+                 scale: str = "absolute", cost: str = "sum"):
         """`band`: the DTW band (`actot.data.pairing`); the pairing is read from, or stored in, the pairing
         cache under `cache_dir` (default $ACTOT_CACHE, see `actot.data.pairing_cache`) unless cache=False;
         `pairing_cached` says whether it was read. `summary`: the features (LeRobot keys) whose mean over a
         demo's last `summary_frames` frames is appended, times `summary_weight`, to every frame DTW
         compares (data.pair_summary*; weight 0 or no key: [state, action] alone). The last `n_eval_source`
-        source episodes are held out too (`src_eval`, for eval/source_l1): nothing trains or pairs on them."""
+        source episodes are held out too (`src_eval`, for eval/source_l1): nothing trains or pairs on them.
+        `scale` ("absolute", the first rule, or "nearest") and `cost` ("sum" or "mean"): how the weights read
+        the DTW costs and which cost (`actot.data.pairing.pairing_weights`, `dtw_pairs`)."""
         if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
             raise ActotError(
                 f"source {source.root} has state/action dims ({source.state_dim}, {source.action_dim}) but target "
@@ -107,15 +110,20 @@ class CoTrainData:
                                      f"that pairing reads; choose from {choices} (or [] for [state, action] alone)")
         if summary_frames < 1:
             raise ActotError(f"data.pair_summary_frames={summary_frames} must be >= 1 (the demo's last frames averaged)")
+        if scale not in SCALES:
+            raise ActotError(f"data.pair_scale={scale!r} is not a pairing scale; choose from {list(SCALES)}")
+        if cost not in COSTS:
+            raise ActotError(f"data.pair_cost={cost!r} is not a DTW cost; choose from {list(COSTS)}")
         tgt_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.tgt_train]
         src_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.src]
         key = pairing_key(source.cache_key, target.cache_key, [e["index"] for e in self.src], target.episode_indices,
                           n_eval_target, sharpness, cutoff, top_k, band, tgt_traj + src_traj,
-                          summary, summary_weight, summary_frames)
+                          summary, summary_weight, summary_frames, scale, cost)
         self.pairing: Pairing
         self.pairing, self.pairing_cached = cached_pairing(tgt_traj, src_traj, key,
                                                            PairingCache(cache_dir) if cache else None,
-                                                           sharpness, cutoff, top_k, band)
+                                                           sharpness, cutoff, top_k, band, scale, cost,
+                                                           source_names=[e["index"] for e in self.src])
 
     def mark_covered(self, covered_by_index: list[bool], covered_only: bool) -> None:
         """`covered_by_index[i]`: whether target episode i's goal lies in the region the target demos cover

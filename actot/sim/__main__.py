@@ -82,6 +82,9 @@ def pairing_report(source: Path, target: Path) -> str:
               f"{outcome['in_true_near']:.2f} (chance {q['chance_in_true_near']:.3f})",
               f"  true-rank percentile of the demos DTW may draw: {q['chosen_rank']:.3f} / {outcome['chosen_rank']:.3f} "
               "(chance ~0.5, best 0)",
+              f"  the drawn source demo's mean layout distance: {q['drawn_distance']:.3f} / {outcome['drawn_distance']:.3f} "
+              f"(always the truly nearest {q['drawn_distance_best']:.3f}); it is the truly nearest with probability "
+              f"{q['true_nearest_mass']:.2f} / {outcome['true_nearest_mass']:.2f}",
               f"  goal gap (median over target demos of the drawn source demo's goal distance), in success radii: "
               f"{q['goal_gap']:.2f} / {outcome['goal_gap']:.2f} (a perfect pairing {q['goal_gap_best']:.2f}; the outcome "
               "summary's goal: at most 1)"]
