@@ -1,6 +1,7 @@
 """A resumed trial keeps every step in the sweep's index: interrupted mid-trial (SIGINT, SIGKILL) and resumed
-from its checkpoint, its rows in results.parquet (and so in the report, curves and dashboard) are its own
-history.parquet, row by row; every running trial is in the interrupted table, and says where it resumed.
+by name alone from its checkpoint, its rows in results.parquet (and so in the report, curves and dashboard)
+are its own history.parquet, row by row; every running trial is in the interrupted table, and says where it
+resumed.
 """
 
 import math
@@ -95,7 +96,8 @@ def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_pa
             for trial_id in running:  # the interrupted table lists every running trial
                 assert any(trial_id in line and "interrupted" in line for line in table), (trial_id, first[-3000:])
             assert_index_is_the_histories(sweep_dir)  # the index holds them, with every step so far
-        proc = _start(args + ["resume=true"], log)
+        # Resumed by name alone: the space, sweep file, data and model come from sweep.json.
+        proc = _start([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
         rc = proc.wait(timeout=400)
         _kill_group(proc)
     text = log_path.read_text()
