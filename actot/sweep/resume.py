@@ -36,7 +36,7 @@ RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "exp
                 # `confirm` section (checked by actot/sweep/confirm.py): adding it is not a change.
                 "stage", "confirm")
 # Runtime keys that say where this driver runs: a resume takes them from its own command line (or the
-# sweep file it names, or sweeps/local.yaml), never from sweep.json (a temp folder or a cluster of then).
+# sweep file it names, or sweeps/local.yaml), never from sweep.json (its temp folder or cluster may be gone).
 PLACE_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose")
 # Parts of sweep.json that describe rather than define (names, paths, text forms of the above).
 DESCRIPTIVE = ("confirm", "space.name", "space.path", "space.description", "space.knobs", "space.starting_points", "rules",
