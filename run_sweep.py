@@ -2,7 +2,7 @@
 
     python run_sweep.py space=ot_reg                       # the embedded sim, sweeps/local.yaml
     python run_sweep.py space=ot_full sweep=gpu data.source=/data/sim data.target=/data/real
-    python run_sweep.py space=ot_reg name=NAME resume=true # continue an interrupted sweep
+    python run_sweep.py name=NAME resume=true              # continue an interrupted sweep (sweep.json's settings)
 
 space=NAME picks search_spaces/NAME.yaml (or a path), sweep=NAME picks sweeps/NAME.yaml
 (default local). Every other key=value sets a sweep key or a training key (see --help).
@@ -37,14 +37,18 @@ def _main(argv=None) -> int:
         return 0 if args else 2
     from actot.sweep.config import apply_cli, load_sweep
     from actot.pipeline import run
+    from actot.sweep.resume import stored_settings
     from actot.sweep.space import load_space
 
     picks = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith(("space=", "sweep="))}
-    if "space" not in picks:
-        raise ActotError("command line: space=NAME is required (e.g. space=ot_reg); see --help for the spaces")
-    space = load_space(picks["space"])
+    words = [a for a in args if not a.startswith(("space=", "sweep="))]
+    space = load_space(picks["space"]) if "space" in picks else None
     sweep_cfg, _ = load_sweep(picks.get("sweep", "local"))
-    sweep_cfg = apply_cli(sweep_cfg, [a for a in args if not a.startswith(("space=", "sweep="))])
+    sweep_cfg = apply_cli(sweep_cfg, words)
+    if sweep_cfg.resume or sweep_cfg.stage == "confirm":  # sweep.json's settings, with what is given on top
+        space, sweep_cfg = stored_settings(space, sweep_cfg, picks.get("sweep"), words)
+    elif space is None:
+        raise ActotError("command line: space=NAME is required (e.g. space=ot_reg); see --help for the spaces")
     outcome = run(space, sweep_cfg, args)
     return 0 if outcome.finished else 130
 

@@ -14,7 +14,9 @@ writes through this module, the report layer reads through it, and neither impor
 
 `results.parquet` can always be rebuilt from the trial folders (`rebuild_rows`): a damaged index
 is rebuilt and written back on the next read, with one line saying so; nothing a trial recorded
-is lost.
+is lost. Each read also completes the index from the trial folders (`complete_rows`): a trial's
+history.parquet is the truth for its steps, and the index only copies it when a trial decides or
+ends, so a driver stopped mid-trial leaves steps (and trials) that only the folders hold.
 """
 
 from __future__ import annotations
@@ -169,16 +171,23 @@ def write_rows(sweep_dir, rows: list[dict]) -> None:
                          "free space, then resume with resume=true") from err
 
 
-def read_rows(sweep_dir) -> list[dict]:
-    """The index's rows; a damaged index is rebuilt from the trial folders, written back, and said in one line."""
+def read_index(sweep_dir) -> tuple[list[dict], bool]:
+    """(the index's rows completed from the trial folders, whether the folders added to it).
+
+    A damaged index is rebuilt from the trial folders, written back, and said in one line. The driver copies
+    a trial's reports into the index only when a trial decides or ends, so the trial folders hold what a
+    stopped driver had not copied yet: trials it had started, and the steps before a resumed trial's
+    checkpoint (`complete_rows`).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(sweep_dir) / RESULTS_FILE
     if not path.is_file():
-        return rebuild_rows(sweep_dir) if (Path(sweep_dir) / TRIALS_DIR).is_dir() else []
+        rows = rebuild_rows(sweep_dir) if (Path(sweep_dir) / TRIALS_DIR).is_dir() else []
+        return rows, bool(rows)
     try:
-        return pq.read_table(path).to_pylist()
+        rows = pq.read_table(path).to_pylist()
     except (pa.ArrowException, OSError) as err:
         damaged = path.with_name(f"{RESULTS_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
         rows = rebuild_rows(sweep_dir)
@@ -187,7 +196,13 @@ def read_rows(sweep_dir) -> list[dict]:
             write_rows(sweep_dir, rows)
         say(f"{path} could not be read ({str(err).splitlines()[0][:80]}): rebuilt from the "
             f"{len({r['trial_id'] for r in rows})} trial folder(s); the damaged file is kept as {damaged.name}")
-        return rows
+        return rows, False
+    return complete_rows(sweep_dir, rows)
+
+
+def read_rows(sweep_dir) -> list[dict]:
+    """The index's rows, completed from the trial folders (`read_index`)."""
+    return read_index(sweep_dir)[0]
 
 
 # ---------------------------------------------------------------------------------------- trial folders
@@ -243,38 +258,84 @@ def _from_config(folder: Path, knobs: list[str]) -> dict:
     return out
 
 
-def rebuild_rows(sweep_dir) -> list[dict]:
-    """The index, rebuilt from the trial folders: each trial's record (or, without one, its summary and
-    config) and its own history. A trial with neither record nor summary counts as interrupted."""
-    sweep_dir = Path(sweep_dir)
+def _trial_folders(sweep_dir) -> list[Path]:
+    trials = Path(sweep_dir) / TRIALS_DIR
+    return sorted(p for p in trials.iterdir() if p.is_dir()) if trials.is_dir() else []
+
+
+def _knobs(sweep_dir) -> list[str]:
     try:
-        spec = json.loads((sweep_dir / SPEC_FILE).read_text())
+        spec = json.loads((Path(sweep_dir) / SPEC_FILE).read_text())
     except (OSError, ValueError):
         spec = {}
-    knobs = list((spec.get("space") or {}).get("params") or {})
-    trials: dict[str, dict] = {}
-    folders = sorted((sweep_dir / TRIALS_DIR).iterdir()) if (sweep_dir / TRIALS_DIR).is_dir() else []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
+    return list((spec.get("space") or {}).get("params") or {})
+
+
+def _folder_trial(folder: Path, knobs: list[str]) -> dict | None:
+    """A trial as its folder has it: its record (or, without one, its summary and config) and its own
+    history; None for a folder with neither. A trial that had not ended counts as interrupted."""
+    try:
+        record = json.loads((folder / TRIAL_RECORD).read_text())
+    except (OSError, ValueError):
+        record = None
+    history = _history(folder)
+    if record is None:
         try:
-            record = json.loads((folder / TRIAL_RECORD).read_text())
+            summary = json.loads((folder / TRIAL_SUMMARY).read_text())
         except (OSError, ValueError):
-            record = None
-        history = _history(folder)
-        if record is None:
-            try:
-                summary = json.loads((folder / TRIAL_SUMMARY).read_text())
-            except (OSError, ValueError):
-                summary = {}
-            if not history and not summary:
-                continue
-            record = {"params": _from_config(folder, knobs), "status": summary.get("status") or "interrupted",
-                      "stop_reason": summary.get("stop_reason") or None}
-        if record.get("status") not in FINAL_STATUSES:
-            record["status"] = "interrupted"
-        trials[folder.name] = {**{k: None for k in TRIAL_COLUMNS}, **record, "history": history}
+            summary = {}
+        if not history and not summary:
+            return None
+        record = {"params": _from_config(folder, knobs), "status": summary.get("status") or "interrupted",
+                  "stop_reason": summary.get("stop_reason") or None}
+    if record.get("status") not in FINAL_STATUSES:
+        record["status"] = "interrupted"
+    return {**{k: None for k in TRIAL_COLUMNS}, **record, "history": history}
+
+
+def rebuild_rows(sweep_dir) -> list[dict]:
+    """The index, rebuilt from the trial folders (`_folder_trial`)."""
+    knobs = _knobs(sweep_dir)
+    trials = {folder.name: trial for folder in _trial_folders(sweep_dir)
+              if (trial := _folder_trial(folder, knobs)) is not None}
     return rows_of(trials)
+
+
+def _same_history(a: list[dict], b: list[dict]) -> bool:
+    def same(x, y):  # a non-finite report is a value the index copies: NaN equals NaN here
+        return x == y or (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
+
+    return len(a) == len(b) and all(r.keys() == s.keys() and all(same(r[k], s[k]) for k in r) for r, s in zip(a, b))
+
+
+def complete_rows(sweep_dir, rows: list[dict]) -> tuple[list[dict], bool]:
+    """(index rows completed from the trial folders, whether anything was added or replaced).
+
+    A trial's own history.parquet is the truth for its steps (the trainer writes it at every log step,
+    before it reports): where it differs from the trial's index rows, it replaces them, so a trial resumed
+    from a checkpoint keeps the steps a previous driver saw and never copied. A trial recorded in its folder
+    but not in the index is added. Without a readable history (object storage keeps it on the trial's node
+    until it ends), the index's rows stand.
+    """
+    by_trial: dict[str, list[dict]] = {}
+    for row in rows:
+        by_trial.setdefault(row["trial_id"], []).append(row)
+    knobs, completed = None, False
+    for folder in _trial_folders(sweep_dir):
+        indexed = by_trial.get(folder.name)
+        if indexed is None:
+            knobs = _knobs(sweep_dir) if knobs is None else knobs
+            trial = _folder_trial(folder, knobs)
+            if trial is not None:
+                by_trial[folder.name] = rows_of({folder.name: trial})
+                completed = True
+            continue
+        history = _history(folder)
+        if history and not _same_history(history, trials_of(indexed)[folder.name]["history"]):
+            base = {k: v for k, v in indexed[0].items() if k in TRIAL_COLUMNS or k.startswith(PARAM_PREFIX)}
+            by_trial[folder.name] = [{**base, **row} for row in history]
+            completed = True
+    return [row for trial_rows in by_trial.values() for row in trial_rows], completed
 
 
 # ---------------------------------------------------------------------------------------- optuna.db

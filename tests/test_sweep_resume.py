@@ -66,18 +66,61 @@ def test_resume_with_a_changed_key_refuses_in_one_line(tmp_path, capsys, change,
 
 
 def test_resume_with_the_same_settings_and_another_runtime_key_passes(tmp_path, capsys):
-    from actot.sweep.store import ResultsStore
     from run_sweep import main
 
     args = _stored_sweep(tmp_path, ["ot.window_size=2"])
+    _ended_trials(tmp_path)
+    assert main(args + ["ot.window_size=2", "experiment_save_s=5", "max_concurrent=1"]) == 0
+    out = capsys.readouterr()
+    assert "nothing to resume" in out.out and out.err == ""
+
+
+def _ended_trials(tmp_path):
+    from actot.sweep.store import ResultsStore
+
     store = ResultsStore(tmp_path / "out" / "s", load_space(str(tmp_path / "space.yaml")), "eval/avg_l1", "min", "s", 20)
     for trial_id in ("a", "b"):
         store.start(trial_id, {"ot.reg": 1.0, "ot.tau": 1.0})
         store.add_result(trial_id, {}, {"step": 20, "eval/avg_l1": 0.5})
         store.finish(trial_id)
-    assert main(args + ["ot.window_size=2", "experiment_save_s=5", "max_concurrent=1"]) == 0
+
+
+def test_resume_by_name_alone_runs_the_stored_settings(tmp_path, capsys):
+    """No space=, no sweep=, no training keys: sweep.json's settings, none compared with the defaults."""
+    from run_sweep import main
+
+    _stored_sweep(tmp_path, ["ot.window_size=2", "ot.heuristic=hard", "rollout_episodes=0"])
+    _ended_trials(tmp_path)
+    assert main([f"storage={tmp_path / 'out'}", "name=s", "resume=true"]) == 0
     out = capsys.readouterr()
     assert "nothing to resume" in out.out and out.err == ""
+    # A key given with its stored value is no change either.
+    assert main([f"storage={tmp_path / 'out'}", "name=s", "resume=true", "steps=20", "ot.window_size=2"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("given,expected", [
+    ("steps=40", "train.steps 20 -> 40"),
+    ("num_samples=9", "sweep.num_samples 2 -> 9"),
+    ("ot.window_size=3", "train.ot.window_size 2 -> 3"),
+])
+def test_resume_by_name_with_a_differing_key_refuses_in_one_line(tmp_path, capsys, given, expected):
+    from run_sweep import main
+
+    _stored_sweep(tmp_path, ["ot.window_size=2"])
+    _ended_trials(tmp_path)
+    assert main([f"storage={tmp_path / 'out'}", "name=s", "resume=true", given]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].split("other settings: ", 1)[1].split(". Resume", 1)[0] == expected, err
+    assert "leave these out: name=s resume=true alone runs them" in err[0]
+
+
+def test_resume_by_name_of_no_sweep_says_so(tmp_path, capsys):
+    from run_sweep import main
+
+    assert main([f"storage={tmp_path / 'out'}", "name=never_ran", "resume=true"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "never_ran holds no sweep.json" in err[0] and "space=NAME" in err[0], err
 
 
 class Driver:

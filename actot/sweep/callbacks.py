@@ -99,7 +99,9 @@ class ResultsRecorder(Callback):
         self.store.start(trial.trial_id, self._params(trial),
                          {"seed": trial.config.get("seed", self.seed), "confirm_of": trial.config.get("confirm_of"),
                           "arm": trial.config.get("arm"), "config_id": trial.config.get("config_id")})
-        say(f"trial {trial.trial_id} started: {self._short(trial)}")
+        step = checkpoint_step(trial)
+        how = "started" if step is None else f"resumed from step {step}"
+        say(f"trial {trial.trial_id} {how}: {self._short(trial)}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         shadowed = self.store.add_result(trial.trial_id, self._params(trial), result)
@@ -165,6 +167,15 @@ class ResultsRecorder(Callback):
         done = self._done()
         say(f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
              f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)")
+
+
+def checkpoint_step(trial) -> int | None:
+    """The step of the checkpoint a (re)started trial resumes from (a restored or retried trial), or None."""
+    result = trial.latest_checkpoint_result  # Ray keeps the metrics reported with each checkpoint
+    if result is None or result.checkpoint is None:
+        return None
+    step = (result.metrics or {}).get("step")
+    return int(step) if _number(step) else None
 
 
 def error_reason(trial) -> str:

@@ -131,14 +131,15 @@ def available_sweeps() -> list[str]:
     return available_yaml("sweeps")
 
 
-def _build(data: dict, where: str) -> SweepConfig:
+def build_sweep(data: dict, where: str, base: dict | None = None) -> SweepConfig:
+    """A SweepConfig from `data` (a sweep file's keys) on top of `base` (a stored sweep's keys) and the defaults."""
     data = {ALIASES.get(k, k): v for k, v in data.items()}
     valid = [f.name for f in dataclasses.fields(SweepConfig)]
     for key in data:
         if key not in valid:
             raise unknown_key_error(key, valid, where)
     try:
-        conf = OmegaConf.merge(OmegaConf.structured(SweepConfig), OmegaConf.create(data))
+        conf = OmegaConf.merge(OmegaConf.structured(SweepConfig), OmegaConf.create(base or {}), OmegaConf.create(data))
         return OmegaConf.to_object(conf)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None)
@@ -146,9 +147,11 @@ def _build(data: dict, where: str) -> SweepConfig:
         raise ActotError(f"{where}: {named}{str(err).splitlines()[0]}") from err
 
 
-def load_sweep(name_or_path: str) -> tuple[SweepConfig, Path]:
+def load_sweep(name_or_path: str, base: dict | None = None) -> tuple[SweepConfig, Path]:
+    """sweeps/NAME.yaml (or a path); with `base` (a resume: sweep.json's sweep keys), only the keys the file sets
+    replace the stored ones."""
     raw, path = read_yaml_mapping(name_or_path, "sweeps", "sweep")
-    return _build(raw, str(path)), path
+    return build_sweep(raw, str(path), base), path
 
 
 def sweep_keys() -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """What makes a resume exact: the sweep folder's `sweep.json` is the truth, and one driver at a time.
 
-`resume=true` rebuilds today's resolved config (space, sweep keys, rules, training config) and
-compares it with the stored one, key by key; any difference refuses the resume in one line
-naming each changed key with its old and new value. Ray restores the search space, the
-searcher and the scheduler from its own state, so a resume that mixed old and new settings
-would run neither sweep. Only where the sweep runs may change: RUNTIME_KEYS.
+`resume=true` (and `stage=confirm`) starts from the stored settings (`stored_settings`): the space,
+the sweep keys, the rules and the training keys of sweep.json, with only what the command line gives
+on top (a space= file, the keys a sweep= file sets, key=value), so `name=NAME resume=true` alone
+runs the stored sweep. The resolved config is then compared with the stored one, key by key; a
+difference (a key given with another value) refuses the resume in one line naming each changed key
+with its stored and given value. Ray restores the search space, the searcher and the scheduler from
+its own state, so a resume that mixed old and new settings would run neither sweep. Only where the
+sweep runs may change: RUNTIME_KEYS; where this driver runs (PLACE_KEYS) comes from its own command.
 
 `driver.lock` in the sweep folder is held with `flock` for the driver's life; the kernel
 releases it when the driver exits or is killed, so a dead driver never leaves it stuck.
@@ -22,13 +25,19 @@ from optuna.distributions import distribution_to_json
 
 from actot.config import to_dict
 from actot.errors import ActotError
-from actot.sweep.space import describe
+from actot.sweep.config import apply_cli, build_sweep, load_sweep
+from actot.sweep.space import describe, stored_space
+from actot.sweep.storage import RemoteSweep, is_uri, local_mirror
+from actot.sweepdir import SPEC_FILE, read_spec
 
 # Sweep keys that say where and how a sweep runs, not what it searches: free to change on resume.
 RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose",
                 # The confirm stage comes after the search and keeps its own settings in sweep.json's
                 # `confirm` section (checked by actot/sweep/confirm.py): adding it is not a change.
                 "stage", "confirm")
+# Runtime keys that say where this driver runs: a resume takes them from its own command line (or the
+# sweep file it names, or sweeps/local.yaml), never from sweep.json (its temp folder or cluster may be gone).
+PLACE_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose")
 # Parts of sweep.json that describe rather than define (names, paths, text forms of the above).
 DESCRIPTIVE = ("confirm", "space.name", "space.path", "space.description", "space.knobs", "space.starting_points", "rules",
                "sweep.rules", "sweep.train")
@@ -88,7 +97,53 @@ def check_same_config(sweep_dir: Path, resolved: dict, argv: list[str]) -> None:
     if changed:
         shown = "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "")
         raise ActotError(f"resume=true: {path} was started with other settings: {shown}. Resume with the settings "
-                         f"it was started with, or start a new sweep with these: drop resume=true and pick another name=")
+                         f"it was started with (leave these out: name={sweep_dir.name} resume=true alone runs them), "
+                         "or start a new sweep with these: drop resume=true and pick another name=")
+
+
+def read_stored(storage: str, name: str) -> dict | None:
+    """sweep.json of the sweep `name` in `storage` (a folder or object storage), or None when there is none."""
+    if not is_uri(storage):
+        folder = (Path(storage).expanduser() / name).resolve()
+        if not (folder / SPEC_FILE).is_file():
+            return None
+        return read_spec(folder)
+    remote = RemoteSweep(storage, name, local_mirror(storage, name))
+    if not remote.exists(SPEC_FILE):
+        return None
+    try:
+        with remote.fs.open_input_stream(f"{remote.path}/{SPEC_FILE}") as stream:
+            return json.loads(stream.read())
+    except (OSError, ValueError) as err:
+        raise ActotError(f"{remote.uri}/{SPEC_FILE}: cannot be read ({str(err).splitlines()[0]}); it is the sweep's "
+                         "settings: restore it, or start a new sweep with another name=") from err
+
+
+def stored_settings(space, cfg, sweep_file: str | None, words: list[str]):
+    """(space, sweep config) a resume runs: sweep.json's, with what the command line gives on top.
+
+    `space`: the space= file's, or None; `cfg`: the command line as a new sweep would read it (it says where
+    the sweep is, and PLACE_KEYS); `sweep_file`: the sweep= the command line names, or None; `words`: its
+    key=value words. Without a stored sweep the command line's settings stand (opening the folder says what
+    is missing), unless it names no space.
+    """
+    stored = read_stored(cfg.storage, cfg.name) if cfg.name else None
+    if stored is None:
+        if space is not None:
+            return space, cfg
+        where = f"{cfg.storage}/{cfg.name}" if cfg.name else f"storage={cfg.storage}"
+        how = "resume=true" if cfg.resume else "stage=confirm"
+        raise ActotError(f"{how}: {where} holds no sweep.json, so there are no settings to resume; pass the name= "
+                         "(and storage=) of an earlier sweep, or space=NAME to start a new one")
+    base = {k: v for k, v in (stored.get("sweep") or {}).items() if k not in PLACE_KEYS}
+    resumed = (load_sweep(sweep_file, base)[0] if sweep_file is not None
+               else build_sweep({}, f"{cfg.storage}/{cfg.name}/{SPEC_FILE}", base))
+    resumed = apply_cli(resumed, words)
+    if resumed.metric != base.get("metric") and resumed.mode == base.get("mode"):
+        resumed.mode = None  # the stored direction was the stored metric's: a given metric brings its own
+    for key in PLACE_KEYS:
+        setattr(resumed, key, getattr(cfg, key))
+    return (space if space is not None else stored_space(stored)), resumed
 
 
 def _show(value) -> str:

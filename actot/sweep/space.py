@@ -150,6 +150,18 @@ def load_space(name_or_path: str) -> SearchSpace:
     return space
 
 
+def stored_space(spec: dict) -> SearchSpace:
+    """The space a sweep stored in its sweep.json (`space` section), for a resume that names no space= file."""
+    from actot.sweepdir import spec_distributions
+
+    section = spec.get("space") or {}
+    points = section.get("points") or []
+    return SearchSpace(str(section.get("name") or "stored"), Path(section.get("path") or "sweep.json"),
+                       str(section.get("description") or ""), spec_distributions(spec), dict(section.get("fixed") or {}),
+                       [{k: v for k, v in point.items() if k != "name"} for point in points],
+                       [str(point.get("name")) for point in points])
+
+
 def space_warnings(space: SearchSpace, heuristic: str) -> list[str]:
     """Warnings about a valid space that searches in vain; `heuristic` is the trials' fixed one."""
     searched = set(space.distributions)

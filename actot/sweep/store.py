@@ -2,7 +2,8 @@
 
 In memory: trial id -> {'params', 'status', 'stop_rule', ..., 'history'}. On disk, through
 `actot.sweepdir` (the format's owner): `results.parquet`, rewritten atomically whenever a trial
-reports a rule decision or ends, so a killed driver loses nothing that had finished; each trial's
+reports a rule decision or ends, so a killed driver loses nothing that had finished, and completed on
+load from the trial folders (a resumed trial keeps the steps its previous driver never wrote); each trial's
 `trial.json` beside its history, from which a damaged index is rebuilt; and `optuna.db`, each
 ended trial mirrored into an Optuna SQLite study (COMPLETE, PRUNED for rule-stopped, FAIL), which
 `optuna-dashboard sqlite:///.../optuna.db` opens. The study the search runs on stays in memory:
@@ -41,12 +42,19 @@ class ResultsStore:
 
     # ------------------------------------------------------------------ state
     def load(self) -> None:
-        """Read back what an earlier (interrupted) driver wrote; a damaged index is rebuilt from the trial folders."""
-        self.trials = sweepdir.trials_of(sweepdir.read_rows(self.sweep_dir))
+        """Read back what an earlier (interrupted) driver wrote, completed from the trial folders (a damaged
+        index is rebuilt from them); what the folders added is written to the index at once."""
+        rows, completed = sweepdir.read_index(self.sweep_dir)
+        self.trials = sweepdir.trials_of(rows)
         for trial in self.trials.values():
             trial["params"] = sweepdir.typed_params(trial["params"], self.space.distributions)
             if trial["status"] not in FINAL_STATUSES:
                 trial["status"] = "interrupted"  # its driver died; Ray resumes or replaces it
+        if completed:
+            try:
+                self.write()
+            except ActotError as err:  # the folders still hold it: the next read completes the index again
+                say(f"WARNING: {err}")
 
     def entry(self, trial_id: str, params: dict) -> dict:
         """The trial's record, created (as running) on first sight."""

@@ -1,0 +1,111 @@
+"""A resumed trial keeps every step in the sweep's index: interrupted mid-trial (SIGINT, SIGKILL) and resumed
+by name alone from its checkpoint, its rows in results.parquet (and so in the report, curves and dashboard)
+are its own history.parquet, row by row; every running trial is in the interrupted table, and says where it
+resumed.
+"""
+
+import math
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start, ray_tmp  # noqa: F401
+
+# Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
+# while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
+SPACE = """description: tiny resume space
+params:
+  ot.reg: {type: float, low: 0.005, high: 5.0, log: true}
+  ot.tau: {type: float, low: 0.01, high: 30.0, log: true}
+fixed: {ot.heuristic: hard}
+starting_points:
+  - {name: collapse, ot.reg: 0.005, ot.tau: 0.01}
+  - {name: healthy, ot.reg: 2.0, ot.tau: 10.0}
+  - {name: healthy2, ot.reg: 1.0, ot.tau: 5.0}
+"""
+STEPS = 60
+
+
+def _history(folder: Path) -> list[dict]:
+    try:
+        return pq.read_table(folder / "history.parquet").to_pylist()
+    except Exception:  # noqa: BLE001 - not written yet
+        return []
+
+
+def _running_past(sweep_dir: Path, step: int) -> list[str]:
+    """Trials that have logged `step` or later and not ended (no summary.json), after a checkpoint."""
+    trials = sweep_dir / "trials"
+    folders = [f for f in trials.iterdir() if f.is_dir()] if trials.is_dir() else []
+    return [f.name for f in folders if not (f / "summary.json").exists()
+            and max((r["step"] for r in _history(f)), default=-1) >= step]
+
+
+def _same(a, b) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
+
+
+def assert_index_is_the_histories(sweep_dir: Path) -> None:
+    """Each trial's rows in results.parquet (and in what the report layer reads) are its history.parquet."""
+    from actot.report.load import load_sweep_dir
+
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    report = {t.trial_id: t for t in load_sweep_dir(sweep_dir).trials}
+    folders = sorted(f for f in (sweep_dir / "trials").iterdir() if f.is_dir())
+    assert {r["trial_id"] for r in rows} == {f.name for f in folders} == set(report)
+    for folder in folders:
+        history = _history(folder)
+        indexed = sorted((r for r in rows if r["trial_id"] == folder.name), key=lambda r: r["step"])
+        assert [r["step"] for r in indexed] == [h["step"] for h in history], folder.name
+        for row, own in zip(indexed, history):
+            for key, value in own.items():
+                assert _same(row.get(key), value), (folder.name, own["step"], key, row.get(key), value)
+        assert [r["step"] for r in report[folder.name].history] == [h["step"] for h in history]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_path, ray_tmp, sig):  # noqa: F811
+    source, target = small_sim
+    (tmp_path / "space.yaml").write_text(SPACE)
+    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=3, c=2, steps=STEPS).replace(
+        "checkpoint_every: 5", "checkpoint_every: 10"))
+    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
+            "name=mid", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    sweep_dir = tmp_path / "out" / "mid"
+    log_path = tmp_path / "driver.log"
+    with open(log_path, "w") as log:
+        proc = _start(args, log)
+        deadline = time.time() + 300
+        while len(_running_past(sweep_dir, 25)) < 2:  # both healthy trials past their checkpoint at step 20
+            assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.2)
+        running = set(_running_past(sweep_dir, 25))
+        os.kill(proc.pid, sig)
+        rc = proc.wait(timeout=180)
+        _kill_group(proc)
+        first = log_path.read_text()
+        if sig == signal.SIGINT:
+            assert rc == 130 and "INTERRUPTED" in first, first[-3000:]
+            table = [line for line in first.splitlines() if not line.startswith("[sweep]")]
+            for trial_id in running:  # the interrupted table lists every running trial
+                assert any(trial_id in line and "interrupted" in line for line in table), (trial_id, first[-3000:])
+            assert_index_is_the_histories(sweep_dir)  # the index holds them, with every step so far
+        # Resumed by name alone: the space, sweep file, data and model come from sweep.json.
+        proc = _start([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
+        rc = proc.wait(timeout=400)
+        _kill_group(proc)
+    text = log_path.read_text()
+    assert rc == 0, text[-3000:]
+    resumed = dict(re.findall(r"\[sweep\] trial (\S+) resumed from step (\d+)", text[len(first):]))
+    assert set(resumed) == running, text[len(first):][-3000:]
+    assert all(int(step) >= 20 for step in resumed.values()), resumed
+    assert_index_is_the_histories(sweep_dir)
+    for trial_id in running:
+        steps = [h["step"] for h in _history(sweep_dir / "trials" / trial_id)]
+        assert steps == list(range(0, STEPS + 1, 5)), (trial_id, steps)
