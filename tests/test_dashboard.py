@@ -89,11 +89,12 @@ def test_dashboard_in_headless_chromium(tmp_path, browser):
     page.call("Page.navigate", url=path.resolve().as_uri())
     page.wait_for("Page.loadEventFired")
     # Let plotly finish drawing: poll the page, not the clock.
+    # (parallel coordinates, curves, plan mass; no importance chart: the fixture's 3 configs are too few for one)
     for _ in range(200):
-        if page.js("document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 4:
+        if page.js("document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 3:
             break
         time.sleep(0.1)
-    assert page.js("document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 4
+    assert page.js("document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 3
     assert page.js("document.querySelectorAll('#ranking tbody tr').length") == 7  # one row per trial
     first_trials = page.js("Array.from(document.querySelectorAll('#ranking tbody tr')).map(r => r.cells[1].textContent)")
     assert first_trials[:3] == ["t3", "t4", "t5"] and first_trials[-1] == "t2"
