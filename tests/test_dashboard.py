@@ -144,3 +144,14 @@ def test_the_comparison_to_co_training_is_displayed(tmp_path, browser):
     errors = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
     assert errors == []
     page.ws.close()
+
+
+def test_every_importance_bar_is_labelled():
+    """Two knobs, one without a clear direction: its bar was drawn blank (issue 31); each bar says its value."""
+    from actot.report.dashboard import _importance
+    from actot.report.importance import Importance
+
+    imp = Importance(8, values={"ot.reg": 0.51, "ot.tau": 0.49}, direction={"ot.reg": "lower did better"}, n_configs=8)
+    bar = _importance(imp).data[0]
+    assert dict(zip(bar.y, bar.text)) == {"ot.reg": "0.51, lower did better", "ot.tau": "0.49, no clear direction"}
+    assert bar.textposition == "outside"
