@@ -58,12 +58,17 @@ def test_repeats_of_one_config_are_ranked_by_mean_with_interval(fixture_dir):
     lead, second = ranking.groups[0], ranking.groups[1]
     assert lead.interval.mean == pytest.approx(0.31) and lead.interval.low == pytest.approx(0.30)
     assert second.interval.mean == pytest.approx(0.3275)
-    assert second.p_leader_beats == pytest.approx(5 / 6)  # 0.32 loses to 0.315 only
+    # paired on the seeds both ran (0, 1), as the vs-baseline column: #2 minus #1 is 0.015, 0.03; mean 0.0225,
+    # SD 0.015/sqrt(2), se 0.0075, t = 3 on df 1 -> P(#1 beats) = T_1(3) = 0.8976 (unpaired it was 5/6)
+    assert second.p_leader_beats == pytest.approx(0.8976, abs=1e-4)
+    # t1 ran on seed 0 alone: its difference 0.0535 takes the SD pooled from #2's, as vs baseline does
+    assert ranking.groups[2].p_leader_beats == pytest.approx(0.9377, abs=1e-4)
+    assert any(n.startswith("P(#1 beats) is paired: ") and "df=1" in n for n in ranking.notes)
     # t6-7 ran with two seeds: no 95% interval from n = 2, so no "cannot be told apart" verdict either (issue 20)
     assert any(n.startswith("#2 (n=2), #3 (n=1): too few trials for a 95% interval") for n in ranking.notes)
     assert not any("cannot be told apart" in n for n in ranking.notes)
     table = ranked_table(fixture_dir)
-    assert "[0.3, 0.32]" in table and "0.83" in table and "n=2, no interval" in table
+    assert "[0.3, 0.32]" in table and "0.90" in table and "n=2, no interval" in table
 
 
 def test_scopes_and_directions(fixture_dir):

@@ -307,3 +307,16 @@ def test_rule_advice_names_the_baseline_arm_and_says_what_not_converged_asks(tmp
     assert "raise steps" in line
     zh, = [x for x in rule_advice(sweep, "zh") if x.startswith("not_converged")]
     assert "其中 1 个为基线组" in zh and "提高 steps" in zh
+
+
+def test_p_leader_beats_is_paired_on_the_seeds_like_the_baseline_column(tmp_path):
+    """c001 is worse than c000 by 0.02 on each seed, but seed 4 is harder for both: one run of each (unpaired) says
+    P(#1 beats) = 0.75; seed by seed, as vs baseline compares, the leader wins every time."""
+    values = {"baseline": {3: 0.35, 4: 0.55}, "c000": {3: 0.30, 4: 0.50}, "c001": {3: 0.32, 4: 0.52}}
+    folder = paired_sweep(tmp_path / "paired_p", values)
+    ranking = rank(load_sweep_dir(folder))
+    lead, second = ranking.groups
+    assert lead.name == "c000" and second.p_leader_beats == 1.0
+    assert any(n.startswith("P(#1 beats) is paired, as vs baseline: ") for n in ranking.notes)
+    row = next(line for line in ranked_table(folder).splitlines() if line.startswith("2 "))
+    assert " 1.00 " in row

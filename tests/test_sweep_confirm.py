@@ -23,7 +23,7 @@ from actot.errors import ActotError
 from actot.report import load_sweep_dir
 from actot.report.confirm import confirm_ranking, confirm_table
 from actot.report.rank import rank
-from actot.report.stats import prob_beats
+from actot.report.baseline import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,9 +38,10 @@ def test_confirm_table_on_known_numbers(tmp_path):
     assert [sorted(t.trial_id for t in g.trials) for g in ranking.groups] == [["t3", "t4", "t5"], ["t6", "t7"]]
     assert ranking.groups[0].interval.mean == pytest.approx(0.31)
     assert ranking.groups[1].interval.mean == pytest.approx(0.3275)
-    assert ranking.groups[1].p_leader_beats == pytest.approx(5 / 6)  # 0.32 > 0.315 is the one lost pair
+    # paired on seeds 0, 1 (#2 minus #1: 0.015, 0.03): t = 3 on df 1, P(#1 beats) = 0.8976
+    assert ranking.groups[1].p_leader_beats == pytest.approx(0.8976, abs=1e-4)
     text = confirm_table(folder)
-    assert "confirm stage: the top 2 config(s)" in text and "0.83" in text and "t1 " not in text
+    assert "confirm stage: the top 2 config(s)" in text and "0.90" in text and "t1 " not in text
     # t6-7 has two values: no interval and no overlap verdict from n = 2, but said to be unsettled (issue 20)
     assert "n=2, no interval" in text and "#2 (n=2): too few trials" in text and "cannot be told apart" not in text
 
@@ -85,13 +86,15 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
                                                               search[origin]["param/ot.tau"]) for r in repeats)
     assert all(r["status"] == "finished" for r in confirm.values())
 
-    # Grouped with the search trial they repeat: n = 3, an interval, P(#1 beats #2) from the values.
+    # Grouped with the search trial they repeat: n = 3, an interval, P(#1 beats #2) paired on the seeds 0-2 both ran.
     sweep = load_sweep_dir(sweep_dir)
     ranking = confirm_ranking(sweep)
     assert [len(g.values) for g in ranking.groups] == [3, 3]
     lead, second = ranking.groups
     assert lead.interval.low < lead.interval.high and lead.interval.mean <= second.interval.mean
-    assert second.p_leader_beats == pytest.approx(prob_beats(lead.values, second.values, "min"))
+    by_seed = {g: {t.extra["seed"]: v for t, v in zip(g.counted, g.values)} for g in (lead, second)}
+    paired = compare({"second": by_seed[second]}, by_seed[lead], "min")["second"]
+    assert second.p_leader_beats == pytest.approx(1 - paired.p_beats)
     assert f"[{lead.interval.low:.4g}, {lead.interval.high:.4g}]" in out
 
     study = optuna.load_study(study_name="conf", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
