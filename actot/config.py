@@ -342,7 +342,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def resolve_named_yaml(name: str, folder: str) -> Path:
     """`name` as a path, else `<cwd>/<folder>/<name>.yaml`, else the shipped `<folder>/<name>.yaml`."""
-    path = Path(name)
+    path = Path(name).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
     local = Path.cwd() / folder / f"{name}.yaml"

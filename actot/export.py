@@ -170,7 +170,7 @@ def load_policy(folder, device: str | torch.device = "cpu") -> ExportedPolicy:
     """The exported policy in `folder` (a `pretrained_model/` written by `python -m actot export`), on `device`."""
     from safetensors.torch import load_file
 
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     config = read_config(folder)
     known = {f.name for f in fields(ACTConfig)}
     cfg = ACTConfig(**{k: v for k, v in config["policy"].items() if k in known})
