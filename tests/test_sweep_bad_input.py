@@ -204,7 +204,9 @@ def test_real_data_defaults_are_derived_from_the_dataset_and_said(tmp_path, caps
     assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", *data]) == 0
     out = capsys.readouterr().out
     assert "data.resolution=[96, 128]: observation.images.cam_high's 480x640 frames scaled to 128 px" in out
-    assert "data.n_eval_target=1: the last 1 of the 2 target episodes are held out" in out
+    # half of them, said as half (it said "a tenth")
+    assert ("data.n_eval_target=1: the last 1 of the 2 target episodes is held out for eval/avg_l1 (1 of 2, 50%: a "
+            "tenth of 2 rounds to 0, and at least one is held out)") in out
     assert '"resolution": [\n        96,\n        128\n      ]' in out and '"n_eval_target": 1' in out  # in sweep.json
     assert train_main([f"out_dir={tmp_path / 'runs'}", "name=r", "dry_run=true", *data]) == 0
     assert "[train] data.resolution=[96, 128]" in capsys.readouterr().out
