@@ -3,6 +3,10 @@
     python run_sweep.py space=ot_reg                       # the embedded sim, sweeps/local.yaml
     python run_sweep.py space=ot_full sweep=gpu data.source=/data/sim data.target=/data/real
     python run_sweep.py space=ot_reg name=NAME resume=true # continue an interrupted sweep
+    python run_sweep.py space=ot_reg dry_run=true          # check everything, time a few steps: what it will cost
+
+A sweep times a few training steps before it starts and says what a trial and the sweep will cost
+(cost=false: it does not).
 
 space=NAME picks search_spaces/NAME.yaml (or a path), sweep=NAME picks sweeps/NAME.yaml
 (default local). Every other key=value sets a sweep key or a training key (see --help).
@@ -59,13 +63,16 @@ def _main(argv=None) -> int:
     from actot.pipeline import run
     from actot.sweep.space import load_space
 
+    from actot.train import parse_dry_run
+
     picks = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith(("space=", "sweep="))}
+    cost = all(parse_dry_run(a) for a in args if a.startswith("cost="))
     if "space" not in picks:
         raise ActotError("command line: space=NAME is required (e.g. space=ot_reg); see --help for the spaces")
     space = load_space(picks["space"])
     sweep_cfg, _ = load_sweep(picks.get("sweep", "local"))
-    sweep_cfg = apply_cli(sweep_cfg, [a for a in args if not a.startswith(("space=", "sweep="))])
-    outcome = run(space, sweep_cfg, args)
+    sweep_cfg = apply_cli(sweep_cfg, [a for a in args if not a.startswith(("space=", "sweep=", "cost="))])
+    outcome = run(space, sweep_cfg, args, cost=cost)
     return 0 if outcome.finished else 130
 
 

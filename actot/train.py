@@ -2,7 +2,8 @@
 
     python -m actot.train policy=act_small steps=200                 # the embedded sim
     python -m actot.train data.source=PATH data.target=PATH ot.reg=2  # LeRobot datasets
-    python -m actot.train name=NAME ... dry_run=true                  # check config and data; start nothing
+    python -m actot.train name=NAME ... dry_run=true                  # check config and data, time a few steps
+                                                                      # (cost=false: do not); start nothing
 
 A run writes `out_dir/name` (an unnamed run gets a new, unique name); an existing run's folder is
 never overwritten: `resume=true` continues that run from its checkpoint.
@@ -77,8 +78,15 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     """Both datasets (the embedded sim when none is named), paired; cached per data config."""
     cfg = derive_data_defaults(cfg)[0]
     key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
-    if key in _DATA_CACHE:
-        return _DATA_CACHE[key]
+    if key not in _DATA_CACHE:
+        loaded = build_data(cfg)
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = loaded
+    return _DATA_CACHE[key]
+
+
+def build_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
+    """`load_data` without its cache (the data keys already derived)."""
     d = cfg.data
     spec = None
     if d.source is None:
@@ -97,9 +105,7 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     truth = load_ground_truth(target_root)
     if truth is not None and "target_covered" in truth:
         data.mark_covered(truth["target_covered"], truth.get("eval_split") == "covered")
-    _DATA_CACHE.clear()
-    _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
-    return _DATA_CACHE[key]
+    return data, load_true_pairs(target_root), spec
 
 
 # What --help says of the keys whose null default is derived from the data.
@@ -371,6 +377,39 @@ def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
 
 
+def build_model(cfg: TrainConfig, data: CoTrainData, device) -> tuple[TrainConfig, ACT, torch.optim.Optimizer]:
+    """(cfg with the policy's pooling resolved for the data, the ACT model on `device`, its optimiser)."""
+    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
+    return cfg, model, make_optimizer(model, cfg)
+
+
+def make_sampler(cfg: TrainConfig, data: CoTrainData, true_pairs: dict | None = None) -> CoTrainSampler:
+    return CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
+                          seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
+                          ot_in_bc=cfg.ot_rows == "bc")
+
+
+def gradient_step(model: ACT, optimizer: torch.optim.Optimizer, batch: dict, cfg: TrainConfig, use_amp: bool,
+                  shared: list | None = None, lap=no_lap) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    """One step's loss, its gradients (clipped) and the values a log window averages: (loss, values, OT's share of
+    the gradient on `shared` when given, else None). The optimiser's own step is the caller's."""
+    bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
+    ot_term = cfg.ot.lambda_ot * l_ot
+    loss = bc_loss + ot_term
+    optimizer.zero_grad(set_to_none=True)
+    grad_ratio = None
+    if shared is not None:
+        grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
+    else:
+        loss.backward()
+    lap("backward")
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
+    values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
+              "train/grad_norm": grad_norm, **ot_metrics}
+    return loss, values, grad_ratio
+
+
 def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
     """`ot_embed_norm` of the untrained model on the first OT batch; the sampler's draws are put back,
     so training sees the same batches as without this measurement."""
@@ -475,16 +514,12 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     torch.manual_seed(cfg.seed)
     data, true_pairs, spec = load_data(cfg)
     check_window_size(cfg.ot.window_size, data)
-    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)  # the run's config.json records the pooling
-    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
-    optimizer = make_optimizer(model, cfg)
+    cfg, model, optimizer = build_model(cfg, data, device)  # the run's config.json records the resolved pooling
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # the schedule scales these
     warmup = resolved_warmup(cfg.lr_schedule, cfg.warmup_steps, cfg.steps)
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     eval_model = ema.model if ema is not None else model
-    sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
-                             ot_in_bc=cfg.ot_rows == "bc")
+    sampler = make_sampler(cfg, data, true_pairs)
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
@@ -538,19 +573,11 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     for step in range(start_step + 1, cfg.steps + 1):
         batch = to_tensors(sampler.next(), device)
         lap("sample")
-        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
-        ot_term = cfg.ot.lambda_ot * l_ot
-        loss = bc_loss + ot_term
-        optimizer.zero_grad(set_to_none=True)
         closes_window = step % cfg.log_every == 0 or step == cfg.steps
+        loss, values, ratio = gradient_step(model, optimizer, batch, cfg, use_amp, shared if closes_window else None,
+                                            lap)
         if closes_window:
-            grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
-        else:
-            loss.backward()
-        lap("backward")
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-        values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
-                  "train/grad_norm": grad_norm, **ot_metrics}
+            grad_ratio = ratio
         if check_every_step and not torch.isfinite(loss):
             status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
             metrics = {k: v.item() for k, v in values.items()}
@@ -666,8 +693,10 @@ def _main(argv=None) -> int:
             print(f"  {key}={value}{DERIVED.get(key, '')}")
         return 0
     dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
-    args = [a for a in args if a not in dry]
+    costs = [a for a in args if a.split("=", 1)[0] == "cost"]
+    args = [a for a in args if a not in dry and a not in costs]
     dry_run = bool(dry) and parse_dry_run(dry[-1])
+    cost = not costs or parse_dry_run(costs[-1])
     given = {w.split("=", 1)[0]: parse_value(w.split("=", 1)[1]) for w in args if "=" in w}
     preset_said = None
     if "policy" not in given and given.get("data.source") is not None and given.get("data.target") is not None:
@@ -680,9 +709,13 @@ def _main(argv=None) -> int:
     for line in ([preset_said] if preset_said else []) + said:
         print(f"[train] {line}", flush=True)
     if dry_run:
+        from actot.cost import measure, run_line
+
         print("resolved config:\n" + json.dumps(to_dict(cfg), indent=2))
+        if cost:
+            print(f"[train] {run_line(measure(cfg), cfg)}", flush=True)
         print(f"dry run: the config and the data are valid; the run would write {Path(cfg.out_dir) / cfg.name}; "
-              "nothing was started", flush=True)
+              "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""), flush=True)
         return 0
     print(f"run folder: {Path(cfg.out_dir) / cfg.name}", flush=True)
     result = train(cfg)
@@ -694,9 +727,11 @@ def _main(argv=None) -> int:
 
 
 def parse_dry_run(word: str) -> bool:
-    value = parse_value(word.split("=", 1)[1])
+    """dry_run=true|false, cost=true|false: the words of a command, not training keys."""
+    key, text = word.split("=", 1)
+    value = parse_value(text)
     if not isinstance(value, bool):
-        raise ActotError(f"command line: {word} must be dry_run=true or dry_run=false")
+        raise ActotError(f"command line: {word} must be {key}=true or {key}=false")
     return value
 
 

@@ -1,5 +1,6 @@
 """What a new user types (issue 31): episode ranges and a chosen held-out list, `~` in every path, a dry run that
-refuses what the real run would, and --help with the values of the sweep file that runs, on the shared datasets (G1: 100 episodes, 26-D, videos for 1, 2, 4, 5; SO-101: 4 episodes, 6-D, no video)."""
+refuses what the real run would, --help with the values of the sweep file that runs, and what a run will cost,
+on the shared datasets (G1: 100 episodes, 26-D, videos for 1, 2, 4, 5; SO-101: 4 episodes, 6-D, no video)."""
 
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from actot.config import parse_cli
+from actot.cost import Estimate, measure, run_line, sweep_line
 from actot.errors import ActotError
 from actot.train import derive_data_defaults, held_out_words, load_data, main as train_main, preflight_data
 from tests.conftest import G1, SO101, need
@@ -165,3 +167,43 @@ def test_sweep_help_shows_the_values_of_the_sweep_file_that_runs():
                  "  paired.seeds=2  (local.yaml; built-in 1)", "  steps=1500  (local.yaml; built-in 300)"):
         assert line in text.splitlines(), line
     assert "  num_samples=32  (gpu.yaml; built-in 8)" in _help(["sweep=gpu"]).splitlines()
+
+
+# ------------------------------------------------------------------ what it will cost
+def test_the_cost_is_timed_on_the_real_model_and_data():
+    cfg = derive_data_defaults(so101())[0]
+    est = measure(cfg, steps=2)
+    assert est.device == "cpu" and est.s_per_step > 0 and 1 <= est.timed_steps <= 2 and est.threads == 1
+    line = run_line(est, cfg)
+    assert line.startswith(f"cost: {est.s_per_step:.3g} s/step for policy=act_small, no camera, batch_size=4")
+    assert "timed over" in line and "steps=300 take ~" in line and "To make it small" not in line  # a short run
+
+
+def test_a_long_cpu_run_says_what_it_costs_and_how_to_make_it_small():
+    cfg = parse_cli(["policy=act", "data.resolution=[96,128]"])
+    est = Estimate(20.0, 1, "cpu", 2)  # LeRobot's ACT at 96x128 on a 2-core CPU
+    line = run_line(est, cfg)
+    assert "20 s/step for policy=act, 96x128 frames" in line and "steps=300 take ~1h40m" in line
+    assert line.endswith("To make it small: policy=act_small, data.resolution=[48, 64], steps=30 (what fits 10m00s "
+                         "at this pace), a machine with a GPU (device=cuda) (each cuts the time; s/step is measured "
+                         "again by the next dry run)")
+    sweep = sweep_line(est, parse_cli(["policy=act", "data.resolution=[96,128]", "steps=1500"]), 8, 2)
+    assert "a trial of steps=1500 takes ~8h20m; 8 trial(s), 2 at a time (max_concurrent=2): ~33h20m of wall time" \
+        in sweep and "policy=act_small" in sweep
+    assert "To make it small" not in run_line(Estimate(0.2, 3, "cuda", 1), cfg)
+
+
+def test_dry_runs_print_the_cost_line(tmp_path, capsys):
+    from run_sweep import main
+
+    data = [f"data.source={need(SO101)}", f"data.target={SO101}", "data.cameras=[]", *TINY]
+    assert train_main([*data, f"out_dir={tmp_path / 'runs'}", "dry_run=true"]) == 0
+    out = capsys.readouterr().out
+    assert "[train] cost: " in out and "s/step for policy=act_small" in out and not (tmp_path / "runs").exists()
+    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "steps=40", *data]) == 0
+    out = capsys.readouterr().out
+    # local.yaml: 3 configs x 2 seeds + the baseline's 2 seeds, two at a time
+    assert "[sweep] cost: " in out and "a trial of steps=40 takes ~" in out and "8 trial(s), 2 at a time" in out
+    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "cost=false",
+                 *data]) == 0
+    assert "cost:" not in capsys.readouterr().out and not (tmp_path / "out").exists()
