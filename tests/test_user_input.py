@@ -140,11 +140,16 @@ def test_a_tilde_is_expanded_in_every_path(tmp_path):
      ["ot.embedding=keypoints: data.resolution=[32, 32] gives a 1x1 feature map", "64 or more"]),
 ])
 def test_the_dry_run_refuses_what_the_real_run_would(words, fragments, tmp_path, capsys):
+    from run_sweep import main as sweep_main
+
     need(G1), need(SO101)
     for dry in ("true", "false"):
         assert train_main([*words, f"out_dir={tmp_path}", f"dry_run={dry}"]) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and all(f in err for f in fragments), err
+        assert sweep_main(["space=ot_reg", f"storage={tmp_path}", f"dry_run={dry}", *words]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and err.startswith("error: sweep: ") and all(f in err for f in fragments), err
     assert not any(tmp_path.iterdir())
 
 
