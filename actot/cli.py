@@ -5,6 +5,8 @@ It sits above both, so that the report layer never imports the export (which rea
 
 from __future__ import annotations
 
+import os
+
 from actot.errors import ActotError
 
 USAGE = """usage: python -m actot COMMAND SWEEP_DIR [key=value ...]
@@ -36,7 +38,8 @@ def parse(command: str, words: list[str]) -> tuple[str, dict]:
     if not words or "=" in words[0]:
         raise ActotError(f"command line: {command} needs a sweep folder first, e.g. python -m actot {command} "
                          "sweeps_out/NAME")
-    sweep_dir, opts = words[0], {}
+    # a quoted "~/..." reaches us unexpanded (the shell expands only a bare ~), as does out=~/...
+    sweep_dir, opts = os.path.expanduser(words[0]), {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
         if not sep:
@@ -45,6 +48,8 @@ def parse(command: str, words: list[str]) -> tuple[str, dict]:
             allowed = ", ".join(sorted(KEYS[command])) or "none"
             raise ActotError(f"command line: unknown key '{key}' for {command}; allowed: {allowed}")
         opts[key] = value
+    if "out" in opts:
+        opts["out"] = os.path.expanduser(opts["out"])
     for key in FLAGS:
         if key in opts:
             if opts[key] not in ("true", "false"):

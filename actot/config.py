@@ -38,9 +38,15 @@ class DataConfig:
     resolution: the working [H, W] of camera frames; null (the default) derives it: the embedded
     sim's [32, 32], a LeRobot dataset's own frame size scaled to 128 px on its long side (480x640
     frames: [96, 128]).
+    source_episodes, target_episodes: the episodes to load (null: all); a list of indices and ranges,
+    e.g. 0-79, [0-39, 80-99] or [1, 2, 4-5] (a range includes both ends).
     n_eval_target: the last target episodes held out for eval/avg_l1; null (the default) derives
     it: a dataset made by our sim holds out its `n_eval` held-out demos, any other a tenth of its
-    target episodes (at least 1, and at least one left to train on).
+    target episodes, rounded, at least 1 and leaving at least one to train on (4 episodes: 1).
+    eval_target_episodes: the target episodes held out for eval/avg_l1, chosen by the user (indices
+    and ranges, as target_episodes), instead of the last n_eval_target. They are removed from the
+    training target episodes (data.target_episodes, or all of the dataset's), so a held-out episode
+    is never trained on; they must leave at least one to train on.
     n_eval_source: the last source episodes held out for eval/source_l1 (the source side's held-out
     L1); null (the default) derives it: the embedded sim's `n_eval_source`, 0 for a LeRobot dataset.
     sharpness, cutoff, top_k: how the OT batch draws a target demo's source partner from the DTW costs:
@@ -75,6 +81,7 @@ class DataConfig:
     cameras: Optional[list[str]] = None
     resolution: Optional[list[int]] = None
     n_eval_target: Optional[int] = None
+    eval_target_episodes: Optional[list[int]] = None
     n_eval_source: Optional[int] = None
     sharpness: float = 1.0
     cutoff: float = 5.0
@@ -211,8 +218,54 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def normalise_value(key: str, value: Any) -> Any:
-    """Accept the seed log's spellings: heuristic=True/False, a scalar tau (tied pair)."""
+EPISODE_KEYS = ("data.source_episodes", "data.target_episodes", "data.eval_target_episodes")
+# Keys that name a file or folder: `~` is expanded wherever they are set (command line, sweep file, space).
+PATH_KEYS = ("data.source", "data.target", "data.cache_dir", "out_dir")
+
+
+def parse_episodes(key: str, value: Any, where: str = "override") -> Any:
+    """Episode indices as a user writes them, as a list: 0-79, [0-39, 80-99], [1, 2, 4-5], "1,2,4" or 7.
+
+    Runs before OmegaConf's type check, which would only say that '0-79' is not a list of ints."""
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else (
+        [p for p in value.split(",")] if isinstance(value, str) else [value])
+    example = f"e.g. {key}=0-79, {key}=[0-39,80-99] or {key}=[1,2,4]"
+    out: list[int] = []
+    for item in items:
+        if isinstance(item, bool):
+            raise ActotError(f"{where}: {key}={value!r}: {item!r} is not an episode index; {example}")
+        if isinstance(item, int):
+            out.append(item)
+            continue
+        text = str(item).strip().strip("[]").strip()
+        lo, sep, hi = text.partition("-")
+        if not sep and text.isdigit():
+            out.append(int(text))
+            continue
+        if not (sep and lo.strip().isdigit() and hi.strip().isdigit()):
+            raise ActotError(f"{where}: {key}={value!r}: {item!r} is neither an episode index nor a range FIRST-LAST; "
+                             f"{example}")
+        first, last = int(lo), int(hi)
+        if first > last:
+            raise ActotError(f"{where}: {key}={value!r}: the range {item!r} runs backwards; write it low to high, "
+                             f"{first}-{last} -> {last}-{first}")
+        out.extend(range(first, last + 1))
+    if any(e < 0 for e in out):
+        raise ActotError(f"{where}: {key}={value!r}: episode indices start at 0; {example}")
+    twice = sorted({e for e in out if out.count(e) > 1})
+    if twice:
+        raise ActotError(f"{where}: {key}={value!r} names episode(s) {twice[:5]} more than once; name each once")
+    return out
+
+
+def normalise_value(key: str, value: Any, where: str = "override") -> Any:
+    """Accept the seed log's spellings: heuristic=True/False, a scalar tau (tied pair); episode ranges; `~` in paths."""
+    if key in EPISODE_KEYS:
+        return parse_episodes(key, value, where)
+    if key in PATH_KEYS and isinstance(value, str) and value.startswith("~"):
+        return str(Path(value).expanduser())
     if key == "ot.heuristic" and isinstance(value, bool):
         return "hard" if value else "none"
     if key == "ot.tau" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -237,7 +290,7 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], where: str = "o
     for key, raw in overrides.items():
         if key not in valid:
             raise unknown_key_error(key, list(valid), where)
-        value = normalise_value(key, raw)
+        value = normalise_value(key, raw, where)
         choices = CHOICES.get(key)
         if choices and value not in choices:
             raise ActotError(f"{where}: {key}={raw!r} is not allowed; choose one of {list(choices)}")
@@ -269,6 +322,10 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
                                                              and min(cfg.data.resolution) >= 8),
          "null (derived from the data) or [H, W], each >= 8"),
         ("data.n_eval_target", cfg.data.n_eval_target is None or cfg.data.n_eval_target >= 0, "null or >= 0"),
+        ("data.n_eval_target", cfg.data.eval_target_episodes is None or cfg.data.n_eval_target is None
+         or cfg.data.n_eval_target == len(cfg.data.eval_target_episodes),
+         f"null (or {len(cfg.data.eval_target_episodes or [])}) with data.eval_target_episodes, which names the "
+         "held-out episodes itself: set one of the two"),
         ("data.n_eval_source", cfg.data.n_eval_source is None or cfg.data.n_eval_source >= 0, "null or >= 0"),
         ("data.sim.n_eval_source", cfg.data.sim.n_eval_source >= 0, ">= 0"),
         ("data.pair_summary_weight", cfg.data.pair_summary_weight >= 0, ">= 0 (0: DTW over [state, action] alone)"),
@@ -362,7 +419,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def resolve_named_yaml(name: str, folder: str) -> Path:
     """`name` as a path, else `<cwd>/<folder>/<name>.yaml`, else the shipped `<folder>/<name>.yaml`."""
-    path = Path(name)
+    path = Path(name).expanduser()
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
     local = Path.cwd() / folder / f"{name}.yaml"

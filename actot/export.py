@@ -170,7 +170,7 @@ def load_policy(folder, device: str | torch.device = "cpu") -> ExportedPolicy:
     """The exported policy in `folder` (a `pretrained_model/` written by `python -m actot export`), on `device`."""
     from safetensors.torch import load_file
 
-    folder = Path(folder)
+    folder = Path(folder).expanduser()
     config = read_config(folder)
     known = {f.name for f in fields(ACTConfig)}
     cfg = ACTConfig(**{k: v for k, v in config["policy"].items() if k in known})
@@ -445,17 +445,36 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else "-" if value is None else str(value)
 
 
+def interval_words(group) -> str:
+    """The config's interval in words that match how many seeds it ran with."""
+    from actot.report.stats import MIN_INTERVAL_N
+
+    iv = group.interval
+    if iv is None:
+        return "none: no finite value"
+    if iv.has_width:
+        return f"mean {iv.mean:.4g}, 95% bootstrap interval [{iv.low:.4g}, {iv.high:.4g}] over {iv.n} seeds"
+    if iv.n == 1:
+        return "none: the config ran with one seed (a confirm stage gives intervals)"
+    words = (f"mean {iv.mean:.4g} over {iv.n} seeds, too few for a 95% bootstrap interval (it takes "
+             f"{MIN_INTERVAL_N})")
+    if group.pooled is not None:
+        words += (f"; with the SD pooled over the sweep's configs, a t-interval [{group.pooled.low:.4g}, "
+                  f"{group.pooled.high:.4g}]")
+    return words
+
+
 def _readme(sweep, ranking, trial, group, pos, value, how, config, cfg, command, out: Path) -> str:
     """README.md: how the exported trial was chosen, what it was trained with, how to run it."""
     better = "lower" if ranking.better == "min" else "higher"
-    iv = group.interval
-    if iv is not None and iv.has_width:
-        interval = f"mean {iv.mean:.4g}, 95% bootstrap interval [{iv.low:.4g}, {iv.high:.4g}] over {iv.n} seeds"
-    elif iv is not None:
-        interval = "none: the config ran with one seed (a confirm stage gives intervals)"
-    else:
-        interval = "none: no finite value"
+    interval = interval_words(group)
     seeds = ", ".join(f"{t.trial_id}={_fmt(v)}" for t, v in zip(group.counted, group.values)) or "-"
+    versus = ""
+    if group.vs_baseline is not None and group.vs_baseline.mean is not None:
+        from actot.report.baseline import comparison_cell
+
+        versus = (f"\n- Against co-training on the same seeds (+ = this config did better): "
+                  f"{comparison_cell(group.vs_baseline)} over {group.vs_baseline.n} seed(s).")
     knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in group.config.items()) or "| (no searched knob) | |"
     ot = "\n".join(f"| `ot.{k}` | {v} |" for k, v in config["ot"].items())
     weights, policy, features = config["weights"], config["policy"], config["input_features"]
@@ -486,7 +505,7 @@ An ACT policy co-trained with an OT alignment loss (actot), exported by
 - Sweep `{sweep.name}` ({sweep.path}): {len(sweep.trials)} trials in {len(ranking.groups)} configs.
 - Ranked by {ranking.scope} `{ranking.metric}` ({better} is better): its config is **#{pos} of {len(ranking.groups)}**
   (status {group.status}); this trial's value: **{_fmt(value)}**.
-- Interval: {interval}. Value per seed: {seeds}.
+- Interval: {interval}. Value per seed: {seeds}.{versus}
 - Chosen as {how}.
 - Trial `{trial.trial_id}`: status {trial.status}{stop}; training seed {cfg.seed}, {cfg.steps} steps.
 - Weights from step {weights['step']}: {kind}.

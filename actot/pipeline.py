@@ -55,5 +55,6 @@ def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:
     return written
 
 
-def run(space: SearchSpace, cfg: SweepConfig, argv: list[str]) -> SweepOutcome:
-    return run_sweep(space, cfg, argv, SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, finish=finish))
+def run(space: SearchSpace, cfg: SweepConfig, argv: list[str], cost: bool = True) -> SweepOutcome:
+    return run_sweep(space, cfg, argv, SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, finish=finish),
+                     cost=cost)

@@ -2,7 +2,8 @@
 
     python -m actot.train policy=act_small steps=200                 # the embedded sim
     python -m actot.train data.source=PATH data.target=PATH ot.reg=2  # LeRobot datasets
-    python -m actot.train name=NAME ... dry_run=true                  # check config and data; start nothing
+    python -m actot.train name=NAME ... dry_run=true                  # check config and data, time a few steps
+                                                                      # (cost=false: do not); start nothing
 
 A run writes `out_dir/name` (an unnamed run gets a new, unique name); an existing run's folder is
 never overwritten: `resume=true` continues that run from its checkpoint.
@@ -42,7 +43,7 @@ import torch
 from actot.config import TrainConfig, parse_cli, parse_value, resolve_policy, to_dict
 from actot.convergence import TREND_KEY, history_trend
 from actot.data.lerobot import LeRobotDataset
-from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_size
+from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_length, check_window_size
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_l1, rollout_metrics, to_tensors, windowed_l1
 from actot.metrics import direction
@@ -77,8 +78,15 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     """Both datasets (the embedded sim when none is named), paired; cached per data config."""
     cfg = derive_data_defaults(cfg)[0]
     key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
-    if key in _DATA_CACHE:
-        return _DATA_CACHE[key]
+    if key not in _DATA_CACHE:
+        loaded = build_data(cfg)
+        _DATA_CACHE.clear()
+        _DATA_CACHE[key] = loaded
+    return _DATA_CACHE[key]
+
+
+def build_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
+    """`load_data` without its cache (the data keys already derived)."""
     d = cfg.data
     spec = None
     if d.source is None:
@@ -98,16 +106,18 @@ def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | N
     truth = load_ground_truth(target_root)
     if truth is not None and "target_covered" in truth:
         data.mark_covered(truth["target_covered"], truth.get("eval_split") == "covered")
-    _DATA_CACHE.clear()
-    _DATA_CACHE[key] = (data, load_true_pairs(target_root), spec)
-    return _DATA_CACHE[key]
+    return data, load_true_pairs(target_root), spec
 
 
 # What --help says of the keys whose null default is derived from the data.
 DERIVED = {"data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scaled to 128 px on the long side, "
                               "480x640 -> [96, 128])",
-           "data.n_eval_target": "  (null: the sim's held-out demos; a tenth of a LeRobot dataset's target "
-                                 "episodes, at least 1)",
+           "data.n_eval_target": "  (null: the sim's held-out demos; for a LeRobot dataset a tenth of its target "
+                                 "episodes, rounded, at least 1 and leaving 1 to train on: 100 -> 10, 4 -> 1, 2 -> 1)",
+           "data.eval_target_episodes": "  (null: the last data.n_eval_target; else e.g. [0-9] or [3, 17, 42]: held out "
+                                        "and removed from the training target episodes)",
+           "data.source_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
+           "data.target_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
            "data.pair_scale": "  (null: absolute on the embedded sim and the datasets it writes; nearest on a LeRobot "
                               "dataset)",
            "policy_preset": "  (policy=NAME: act_small for the sim; act for a LeRobot dataset unless policy= is given)"}
@@ -121,7 +131,7 @@ LONG_SIDE = 128  # a LeRobot dataset's frames are scaled to this many pixels on 
 
 def held_out_target(cfg: TrainConfig, spec: SimConfig | None, n_target: int | None = None) -> int:
     """data.n_eval_target, or the dataset's own held-out demos (our sim's n_eval), else a tenth of the
-    `n_target` target episodes (at least 1, and at least one left to train on)."""
+    `n_target` target episodes, rounded (at least 1, and at least one left to train on)."""
     if cfg.data.n_eval_target is not None:
         return cfg.data.n_eval_target
     if spec is not None:
@@ -129,6 +139,64 @@ def held_out_target(cfg: TrainConfig, spec: SimConfig | None, n_target: int | No
     if n_target is None:
         raise ValueError("held_out_target needs the number of target episodes for a LeRobot dataset")
     return max(0, min(max(1, round(n_target / 10)), n_target - 1))
+
+
+def held_out_words(held: int, n: int) -> str:
+    """Why the default holds out `held` of `n` episodes, in words that match the numbers (a tenth only when it is)."""
+    tenth = round(n / 10)
+    share = f"{held} of {n}, {held / n:.0%}" if n else "none"
+    if held == tenth:
+        return f"{share}: a tenth of them, rounded"
+    if held > tenth:
+        return f"{share}: a tenth of {n} rounds to {tenth}, and at least one is held out"
+    return f"{share}: a tenth ({tenth}) would leave none to train on"
+
+
+def episodes_text(episodes: list[int]) -> str:
+    """[0, 1, 2, 3, 7] -> '0-3, 7': a list as a user would write it back."""
+    runs: list[list[int]] = []
+    for ep in episodes:
+        if runs and ep == runs[-1][1] + 1:
+            runs[-1][1] = ep
+        else:
+            runs.append([ep, ep])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def target_split(cfg: TrainConfig, where: str = "data") -> TrainConfig:
+    """`cfg` with data.eval_target_episodes applied, as the split CoTrainData makes (the last n_eval_target target
+    episodes are held out): target_episodes = the training ones, then the held-out ones; n_eval_target = how many
+    are held out. A held-out episode is removed from the training ones. Reads metadata only; idempotent."""
+    d = cfg.data
+    held = d.eval_target_episodes
+    if held is None:
+        return cfg
+    if d.source is None:
+        available = list(range(d.sim.n_target + d.sim.n_eval_total))
+        name = "the embedded sim's target"
+    else:
+        try:
+            available = LeRobotDataset(d.target, cameras=[], load=False).episode_indices
+        except ActotError as err:
+            raise ActotError(f"{where}: data.target={d.target}: {err}") from err
+        name = str(d.target)
+    have = set(available)
+    lacking = [e for e in held if e not in have]
+    if lacking:
+        raise ActotError(f"{where}: data.eval_target_episodes=[{episodes_text(held)}] names episode(s) "
+                         f"{episodes_text(lacking[:5])} that {name} lacks (it has {episodes_text(available)}); "
+                         "name episodes it has")
+    chosen = d.target_episodes if d.target_episodes is not None else available
+    held_set = set(held)
+    train = [e for e in chosen if e not in held_set]
+    if not train:
+        given = (f"data.target_episodes=[{episodes_text(chosen)}]" if d.target_episodes is not None
+                 else f"all {len(chosen)} episodes of {name}")
+        raise ActotError(f"{where}: data.eval_target_episodes=[{episodes_text(held)}] holds out every training target "
+                         f"episode ({given}), which leaves none to train on; hold out fewer, or add training episodes "
+                         "with data.target_episodes")
+    return dataclasses.replace(cfg, data=dataclasses.replace(d, target_episodes=train + list(held),
+                                                             n_eval_target=len(held)))
 
 
 def held_out_source(cfg: TrainConfig, spec: SimConfig | None) -> int:
@@ -155,8 +223,17 @@ def derive_preset(overrides: dict) -> tuple[dict, str | None]:
 def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
     """`cfg` with the data keys the user left null derived from the data (see DataConfig), and one line
     per derived value saying what it is and why."""
-    d = cfg.data
     said = []
+    if cfg.data.eval_target_episodes is not None:
+        first = cfg.data.n_eval_target is None  # not split yet (the split sets it): say it once
+        cfg = target_split(cfg)
+        held = cfg.data.eval_target_episodes
+        n_train = len(cfg.data.target_episodes) - len(held)
+        if first:
+            said.append(f"data.eval_target_episodes=[{episodes_text(held)}]: {len(held)} target episode(s) held out "
+                        f"for eval/avg_l1, never trained on; {n_train} train (data.target_episodes=["
+                        f"{episodes_text(cfg.data.target_episodes[:n_train])}])")
+    d = cfg.data
     if d.source is None:
         changes = {"resolution": list(SIM_RESOLUTION) if d.resolution is None else d.resolution,
                    "pair_scale": SIM_PAIR_SCALE if d.pair_scale is None else d.pair_scale}
@@ -181,16 +258,21 @@ def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
                         f"{LONG_SIDE} px on the long side (set data.resolution to choose)")
     if d.n_eval_target is None and spec is None:
         n = len(target.episode_indices)
-        changes["n_eval_target"] = held_out_target(cfg, None, n)
-        said.append(f"data.n_eval_target={changes['n_eval_target']}: the last {changes['n_eval_target']} of the "
-                    f"{n} target episodes are held out for eval/avg_l1, a tenth (set data.n_eval_target to choose)")
+        held = changes["n_eval_target"] = held_out_target(cfg, None, n)
+        said.append(f"data.n_eval_target={held}: the last {held} of the {n} target episodes "
+                    f"{'is' if held == 1 else 'are'} held out for eval/avg_l1 ({held_out_words(held, n)}); "
+                    "set data.n_eval_target=N or data.eval_target_episodes=[...] to choose")
     return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
 
 
 def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
-    """What would fail once training starts, checked from the metadata alone (nothing decoded or paired):
-    datasets that are not there, episodes whose videos are missing, held-out episodes that leave none to
-    train on. The embedded sim is generated to fit its config, so it needs no check."""
+    """What would fail once training starts, checked from the metadata alone (nothing decoded or paired), so that a
+    dry run refuses what the real run would: datasets or data files that are not there, episodes whose videos are
+    missing, source and target of different robots (state/action sizes) or camera counts, pairing features the data
+    lacks, held-out episodes that leave none to train on, a jitter window as long as every source episode, and
+    policy settings the frames cannot carry (keypoints). The embedded sim is generated to fit its config: only its
+    held-out split and the policy are checked."""
+    cfg = target_split(cfg, where)
     d = cfg.data
     if d.source is None:
         n_source = d.sim.n_source + d.sim.n_eval_source
@@ -198,18 +280,29 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
             raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, d.sim)} holds out every one of the "
                              f"sim's {n_source} source demos, which leaves none to train on; set data.n_eval_source"
                              f"={n_source - 1} or lower, or leave it unset (data.sim.n_eval_source demos are held out)")
+        from actot.sim.task import CAMERAS
+
+        cameras = CAMERAS if d.cameras is None else d.cameras
+        resolve_policy(cfg, len(cameras), tuple(d.resolution or SIM_RESOLUTION), where)
         return
     spec = load_sim_spec(d.target)
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution) if d.resolution else None, cache_dir=d.cache_dir,
                   load=False)
+    datasets = {}
     for key, root, episodes in (("source", d.source, d.source_episodes), ("target", d.target, d.target_episodes)):
         try:
-            dataset = LeRobotDataset(root, episodes=episodes, **common)
+            dataset = datasets[key] = LeRobotDataset(root, episodes=episodes, **common)
         except ActotError as err:
             raise ActotError(f"{where}: data.{key}={root}: {err}") from err
         if not dataset.episode_indices:
             raise ActotError(f"{where}: data.{key}_episodes={episodes!r} selects no episode of {root}; "
                              f"name at least one")
+        lost = dataset.missing_data_files()
+        if lost:
+            eps = [ep for ep, _ in lost]
+            raise ActotError(f"{where}: data.{key}={root}: no state/action file for episode(s) "
+                             f"{episodes_text(eps[:20])} (e.g. {lost[0][1]} is missing); restore the files, or choose "
+                             f"other episodes with data.{key}_episodes")
         for cam, missing in dataset.missing_videos().items():
             have = dataset.episodes_with_video(cam)
             eps = [ep for ep, _ in missing]
@@ -233,6 +326,30 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
                                  f"{len(dataset.episode_indices)} episodes, which leaves none to train on; "
                                  f"set data.n_eval_target={max(0, len(dataset.episode_indices) - 1)} or lower, or "
                                  f"select more target episodes (data.target_episodes)")
+    source, target = datasets["source"], datasets["target"]
+    if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
+        raise ActotError(f"{where}: data.source={d.source} has state/action sizes ({source.state_dim}, "
+                         f"{source.action_dim}) but data.target={d.target} has ({target.state_dim}, {target.action_dim}): "
+                         "co-training needs one robot's state and action spaces; choose a source and a target of the "
+                         "same robot")
+    if len(source.cameras) != len(target.cameras):
+        raise ActotError(f"{where}: data.source={d.source} has {len(source.cameras)} camera(s) {source.cameras} but "
+                         f"data.target={d.target} has {len(target.cameras)} {target.cameras}: the policy reads the same "
+                         "number from both; name as many of each with data.cameras (a camera's key must be in both), "
+                         "or data.cameras=[] for state and action only")
+    summary = list(d.pair_summary) if d.pair_summary_weight else []
+    for key, dataset in (("source", source), ("target", target)):
+        lacking = [name for name in summary if name not in dataset.features]
+        if lacking:
+            raise ActotError(f"{where}: data.pair_summary={summary}: {lacking[0]!r} is not a feature of data.{key}="
+                             f"{dataset.root}; choose from {[k for k in summary if k in dataset.features]} (or [] for "
+                             "[state, action] alone)")
+    lengths = list(source.episode_lengths().values())
+    trained = lengths[:len(lengths) - held_out_source(cfg, spec)]
+    if trained and None not in trained:
+        check_window_length(cfg.ot.window_size, max(trained), where)
+    derived = derive_data_defaults(cfg)[0]
+    resolve_policy(derived, len(target.cameras), tuple(derived.data.resolution), where)
 
 
 def unique_run_name(out_dir: Path, seed: int) -> str:
@@ -276,6 +393,39 @@ def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
     if backbone:
         groups.append({"params": backbone, "lr": cfg.policy.lr_backbone})
     return torch.optim.AdamW(groups, lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
+
+
+def build_model(cfg: TrainConfig, data: CoTrainData, device) -> tuple[TrainConfig, ACT, torch.optim.Optimizer]:
+    """(cfg with the policy's pooling resolved for the data, the ACT model on `device`, its optimiser)."""
+    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)
+    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
+    return cfg, model, make_optimizer(model, cfg)
+
+
+def make_sampler(cfg: TrainConfig, data: CoTrainData, true_pairs: dict | None = None) -> CoTrainSampler:
+    return CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
+                          seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
+                          ot_in_bc=cfg.ot_rows == "bc")
+
+
+def gradient_step(model: ACT, optimizer: torch.optim.Optimizer, batch: dict, cfg: TrainConfig, use_amp: bool,
+                  shared: list | None = None, lap=no_lap) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+    """One step's loss, its gradients (clipped) and the values a log window averages: (loss, values, OT's share of
+    the gradient on `shared` when given, else None). The optimiser's own step is the caller's."""
+    bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
+    ot_term = cfg.ot.lambda_ot * l_ot
+    loss = bc_loss + ot_term
+    optimizer.zero_grad(set_to_none=True)
+    grad_ratio = None
+    if shared is not None:
+        grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
+    else:
+        loss.backward()
+    lap("backward")
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
+    values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
+              "train/grad_norm": grad_norm, **ot_metrics}
+    return loss, values, grad_ratio
 
 
 def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
@@ -382,16 +532,12 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     torch.manual_seed(cfg.seed)
     data, true_pairs, spec = load_data(cfg)
     check_window_size(cfg.ot.window_size, data)
-    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)  # the run's config.json records the pooling
-    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
-    optimizer = make_optimizer(model, cfg)
+    cfg, model, optimizer = build_model(cfg, data, device)  # the run's config.json records the resolved pooling
     base_lrs = [group["lr"] for group in optimizer.param_groups]  # the schedule scales these
     warmup = resolved_warmup(cfg.lr_schedule, cfg.warmup_steps, cfg.steps)
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     eval_model = ema.model if ema is not None else model
-    sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                             seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
-                             ot_in_bc=cfg.ot_rows == "bc")
+    sampler = make_sampler(cfg, data, true_pairs)
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
@@ -445,19 +591,11 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     for step in range(start_step + 1, cfg.steps + 1):
         batch = to_tensors(sampler.next(), device)
         lap("sample")
-        bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
-        ot_term = cfg.ot.lambda_ot * l_ot
-        loss = bc_loss + ot_term
-        optimizer.zero_grad(set_to_none=True)
         closes_window = step % cfg.log_every == 0 or step == cfg.steps
+        loss, values, ratio = gradient_step(model, optimizer, batch, cfg, use_amp, shared if closes_window else None,
+                                            lap)
         if closes_window:
-            grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
-        else:
-            loss.backward()
-        lap("backward")
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-        values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
-                  "train/grad_norm": grad_norm, **ot_metrics}
+            grad_ratio = ratio
         if check_every_step and not torch.isfinite(loss):
             status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
             metrics = {k: v.item() for k, v in values.items()}
@@ -573,8 +711,10 @@ def _main(argv=None) -> int:
             print(f"  {key}={value}{DERIVED.get(key, '')}")
         return 0
     dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
-    args = [a for a in args if a not in dry]
+    costs = [a for a in args if a.split("=", 1)[0] == "cost"]
+    args = [a for a in args if a not in dry and a not in costs]
     dry_run = bool(dry) and parse_dry_run(dry[-1])
+    cost = not costs or parse_dry_run(costs[-1])
     given = {w.split("=", 1)[0]: parse_value(w.split("=", 1)[1]) for w in args if "=" in w}
     preset_said = None
     if "policy" not in given and given.get("data.source") is not None and given.get("data.target") is not None:
@@ -587,9 +727,13 @@ def _main(argv=None) -> int:
     for line in ([preset_said] if preset_said else []) + said:
         print(f"[train] {line}", flush=True)
     if dry_run:
+        from actot.cost import measure, run_line
+
         print("resolved config:\n" + json.dumps(to_dict(cfg), indent=2))
+        if cost:
+            print(f"[train] {run_line(measure(cfg), cfg)}", flush=True)
         print(f"dry run: the config and the data are valid; the run would write {Path(cfg.out_dir) / cfg.name}; "
-              "nothing was started", flush=True)
+              "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""), flush=True)
         return 0
     print(f"run folder: {Path(cfg.out_dir) / cfg.name}", flush=True)
     result = train(cfg)
@@ -601,9 +745,11 @@ def _main(argv=None) -> int:
 
 
 def parse_dry_run(word: str) -> bool:
-    value = parse_value(word.split("=", 1)[1])
+    """dry_run=true|false, cost=true|false: the words of a command, not training keys."""
+    key, text = word.split("=", 1)
+    value = parse_value(text)
     if not isinstance(value, bool):
-        raise ActotError(f"command line: {word} must be dry_run=true or dry_run=false")
+        raise ActotError(f"command line: {word} must be {key}=true or {key}=false")
     return value
 
 

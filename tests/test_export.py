@@ -268,3 +268,20 @@ def test_of_several_seeds_the_one_closest_to_the_mean_is_exported():
 def test_help_lists_export(capsys):
     assert actot_main(["export", "--help"]) == 0
     assert "export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw]" in capsys.readouterr().out
+
+
+def test_the_readmes_interval_words_match_the_seeds(tmp_path):
+    """A config run on two seeds was said to have run with one (issue 31): the words follow n."""
+    from sweep_fixture import BEATS, build, paired_sweep
+
+    from actot.export import interval_words
+    from actot.report import load_sweep_dir
+    from actot.report.rank import rank
+
+    two = rank(load_sweep_dir(paired_sweep(tmp_path / "two", BEATS))).groups[0]  # c000 on seeds 3 and 4, pooled
+    words = interval_words(two)
+    assert "one seed" not in words and "over 2 seeds, too few for a 95% bootstrap interval (it takes 3)" in words
+    assert f"t-interval [{two.pooled.low:.4g}, {two.pooled.high:.4g}]" in words
+    groups = {len(g.values): g for g in rank(load_sweep_dir(build(tmp_path / "fixture"))).groups if g.values}
+    assert interval_words(groups[1]) == "none: the config ran with one seed (a confirm stage gives intervals)"
+    assert interval_words(groups[3]).startswith("mean 0.31, 95% bootstrap interval [0.3, 0.32] over 3 seeds")

@@ -58,12 +58,17 @@ def test_repeats_of_one_config_are_ranked_by_mean_with_interval(fixture_dir):
     lead, second = ranking.groups[0], ranking.groups[1]
     assert lead.interval.mean == pytest.approx(0.31) and lead.interval.low == pytest.approx(0.30)
     assert second.interval.mean == pytest.approx(0.3275)
-    assert second.p_leader_beats == pytest.approx(5 / 6)  # 0.32 loses to 0.315 only
+    # paired on the seeds both ran (0, 1), as the vs-baseline column: #2 minus #1 is 0.015, 0.03; mean 0.0225,
+    # SD 0.015/sqrt(2), se 0.0075, t = 3 on df 1 -> P(#1 beats) = T_1(3) = 0.8976 (unpaired it was 5/6)
+    assert second.p_leader_beats == pytest.approx(0.8976, abs=1e-4)
+    # t1 ran on seed 0 alone: its difference 0.0535 takes the SD pooled from #2's, as vs baseline does
+    assert ranking.groups[2].p_leader_beats == pytest.approx(0.9377, abs=1e-4)
+    assert any(n.startswith("P(#1 beats) is paired: ") and "df=1" in n for n in ranking.notes)
     # t6-7 ran with two seeds: no 95% interval from n = 2, so no "cannot be told apart" verdict either (issue 20)
     assert any(n.startswith("#2 (n=2), #3 (n=1): too few trials for a 95% interval") for n in ranking.notes)
     assert not any("cannot be told apart" in n for n in ranking.notes)
     table = ranked_table(fixture_dir)
-    assert "[0.3, 0.32]" in table and "0.83" in table and "n=2, no interval" in table
+    assert "[0.3, 0.32]" in table and "0.90" in table and "n=2, no interval" in table
 
 
 def test_scopes_and_directions(fixture_dir):
@@ -173,37 +178,77 @@ def test_zh_report_uses_the_seed_labels(fixture_dir):
 
 
 # ------------------------------------------------------------------ importance and the advisor
-def test_importance_says_how_many_trials_and_handles_too_few(fixture_dir, tmp_path):
-    imp = knob_importance(fixture_dir, "fixture")
-    assert imp.n_trials == 6 and set(imp.values) == {"ot.reg", "ot.tau"}
-    assert sum(imp.values.values()) == pytest.approx(1.0) and "6 finished trial(s)" in imp.note
+def test_importance_counts_configs_not_trials(fixture_dir, tmp_path):
+    """Seeds of one config are one point of the space: the fixture's 6 finished trials are 3 configs, too few."""
     import optuna
 
-    few = tmp_path / "few"
-    few.mkdir()
-    study = optuna.create_study(study_name="few", storage=f"sqlite:///{few / 'optuna.db'}")
-    study.optimize(lambda t: t.suggest_float("ot.reg", 0.1, 1.0), n_trials=2)
-    imp = knob_importance(few, "few")
-    assert imp.values == {} and "too few finished trials" in imp.note and "2" in imp.note
+    imp = knob_importance(fixture_dir, "fixture")
+    assert imp.n_trials == 6 and imp.n_configs == 3 and imp.values == {} and not imp.enough
+    assert "too few finished configs for knob importance: 3 config(s) in 6 finished trial(s)" in imp.note
+    assert "at least 4 configs" in imp.note
+    five = tmp_path / "five"
+    five.mkdir()
+    study = optuna.create_study(study_name="five", storage=f"sqlite:///{five / 'optuna.db'}",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("ot.reg", 0.1, 1.0) + 0.1 * t.suggest_float("ot.tau", 0.1, 1.0), n_trials=5)
+    imp = knob_importance(five, "five")
+    assert imp.n_configs == 5 and set(imp.values) == {"ot.reg", "ot.tau"} and imp.enough
+    assert sum(imp.values.values()) == pytest.approx(1.0) and "5 finished trial(s) (5 configs)" in imp.note
     assert "no optuna.db" in knob_importance(tmp_path, "none").note
 
 
-def test_advisor_writes_a_space_that_loads_and_moves_ranges(fixture_dir):
+def _five_configs_and_a_collapse(folder):
+    """Five finished configs on one seed each (a and b lead, L1 0.9 -> 0.30 / 0.31: stable) and one collapsed plan."""
+    import optuna
+
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.005, 5.0, log=True),
+             "ot.tau": optuna.distributions.FloatDistribution(0.01, 30.0, log=True)}
+    rows = (("a", 1.0, 5.0, 0.30), ("b", 0.8, 4.0, 0.31), ("c", 2.0, 10.0, 0.40), ("d", 0.1, 1.0, 0.45),
+            ("e", 4.0, 20.0, 0.50))
+    trials = [_search_trial(tid, {"ot.reg": reg, "ot.tau": tau}, last) for tid, reg, tau, last in rows]
+    trials.append({"trial_id": "z", "params": {"ot.reg": 0.01, "ot.tau": 0.02}, "status": "stopped", "seed": 0,
+                   "stop_rule": "pi_collapse", "stop_step": 100, "stop_reason": "ot_pi_sum=1e-09 < 0.1",
+                   "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
+                               {"step": 100, "eval/avg_l1": 0.3, "ot_pi_sum": 1e-9}]})
+    spec = {"train": {"steps": 100, "ot": {"lambda_ot": 0.1}}}
+    return write_sweep(folder, trials, knobs, spec=spec, name=folder.name)
+
+
+def test_advisor_writes_a_space_that_loads_and_moves_ranges(tmp_path):
     from actot.sweep.space import load_space
 
-    write_report(fixture_dir)
-    path = fixture_dir / "next_space.yaml"
+    folder = _five_configs_and_a_collapse(tmp_path / "five")
+    write_report(folder)
+    path = folder / "next_space.yaml"
     text = path.read_text()
     space = load_space(str(path))  # what run_sweep.py space=PATH does first
     reg = space.distributions["ot.reg"]
-    assert reg.log and reg.low > 0.01 and reg.low <= 0.5 and reg.high >= 1.0  # best configs kept, collapse out
+    assert reg.log and reg.low > 0.01 and reg.low <= 0.8 and reg.high >= 1.0  # best configs kept, collapse out
     assert (reg.low, reg.high) != (0.005, 5.0)
     assert "ot.lambda_ot" in space.distributions  # stable leaders: the seed log's larger lambda_ot
-    assert space.fixed == {"ot.heuristic": "hard"} and space.point_names == ["leader-t3"]
-    assert space.starting_points[0]["ot.reg"] == 1.0
+    assert space.point_names == ["leader-a"] and space.starting_points[0]["ot.reg"] == 1.0
+    assert "Every range is kept" not in text
     for key in ("ot.reg", "ot.tau", "ot.lambda_ot"):
         comment = text.split(f"\n  {key}:")[0].rsplit("\n", 1)[-1]
         assert comment.startswith(f"  # {key} ") and "->" in comment and ": " in comment, comment
+
+
+def test_too_few_configs_give_no_importance_no_advice_and_no_narrowing(fixture_dir):
+    """The fixture's 3 finished configs (6 trials): PED-ANOVA would still give numbers; they would say nothing."""
+    from actot.sweep.space import load_space
+
+    report = write_report(fixture_dir).read_text()
+    text = (fixture_dir / "next_space.yaml").read_text()
+    space = load_space(str(fixture_dir / "next_space.yaml"))
+    reg, tau = space.distributions["ot.reg"], space.distributions["ot.tau"]
+    assert (reg.low, reg.high, tau.low, tau.high) == (0.005, 5.0, 0.01, 30.0)
+    assert "ot.lambda_ot" not in space.distributions
+    assert "# Every range is kept: too few finished configs for knob importance: 3 config(s)" in text
+    assert "importance 0." not in report and "too few finished configs for knob importance: 3" in report
+    assert "no advice on where to search next (no range narrowed, lambda_ot not raised): too few finished configs" \
+        in report and "raise lambda_ot (e.g. to 0.2)" not in report
 
 
 # ------------------------------------------------------------------ command line
@@ -436,7 +481,9 @@ def test_too_few_trials_keep_every_range_and_say_why(tmp_path):
     tau, window = space.distributions["ot.tau"], space.distributions["ot.window_size"]
     assert (tau.low, tau.high, window.low, window.high) == (0.005, 30.0, 0, 30)
     comment = text.split("\n  ot.tau:")[0].rsplit("\n", 1)[-1]
-    assert "kept: too few finished trials for knob importance: 3" in comment and "would be a guess" in comment
+    # p0 and p2 are one config (tau 10, window 30): 2 configs in 3 trials
+    assert "kept: too few finished configs for knob importance: 2 config(s) in 3 finished trial(s)" in comment
+    assert "would be a guess" in comment
 
 
 def test_the_confirm_stages_leader_is_never_excluded(tmp_path):

@@ -141,7 +141,46 @@ def test_the_baseline_arm_is_no_evidence_about_the_knobs(tmp_path):
 
     folder = paired_sweep(tmp_path / "beats", BEATS)
     imp = knob_importance(folder, "beats")
-    assert imp.n_trials == 4 and set(imp.values) == {"ot.reg"}
+    # 2 configs x 2 seeds: PED-ANOVA would say 0.51 / 0.49 of two points; the note says why there is no number
+    assert imp.n_trials == 4 and imp.n_configs == 2 and imp.values == {}
+    assert "too few finished configs for knob importance: 2 config(s) in 4 finished trial(s)" in imp.note
+    text = (write_report(folder).parent / "next_space.yaml").read_text()
+    assert "# Every range is kept: too few finished configs" in text and "ot.lambda_ot" not in text
+
+
+def _four_configs_none_beats(folder):
+    """Four configs (reg 0.5, 1, 2, 4) on seeds 3 and 4, each worse than co-training on both."""
+    import optuna
+
+    from sweep_fixture import write_sweep
+
+    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
+
+    def trial(tid, config_id, reg, seed, last):
+        return {"trial_id": tid, "params": {} if reg is None else {"ot.reg": reg}, "status": "finished", "seed": seed,
+                "arm": "baseline" if reg is None else "config", "config_id": config_id,
+                "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
+                            {"step": 100, "eval/avg_l1": last, "ot_pi_sum": 0.5}]}
+    trials = [trial(f"b{s}", "baseline", None, s, 0.30 + 0.01 * (s - 3)) for s in (3, 4)]
+    for i, reg in enumerate((0.5, 1.0, 2.0, 4.0)):
+        trials += [trial(f"c{i}s{s}", f"c00{i}", reg, s, 0.40 + 0.02 * i + 0.01 * (s - 3)) for s in (3, 4)]
+    spec = {"paired": {"seeds": [3, 4], "baseline": {"ot.lambda_ot": 0.0}, "racing": None}}
+    return write_sweep(folder, trials, knobs, spec=spec, name=folder.name)
+
+
+def test_no_narrowing_and_no_advice_when_no_config_beats_co_training(tmp_path):
+    from actot.sweep.space import load_space
+
+    folder = _four_configs_none_beats(tmp_path / "none4")
+    ranking = rank(load_sweep_dir(folder))
+    assert not ranking.beats_baseline
+    report = write_report(folder).read_text()
+    text = (folder / "next_space.yaml").read_text()
+    reg = load_space(str(folder / "next_space.yaml")).distributions["ot.reg"]
+    assert (reg.low, reg.high) == (0.01, 5.0) and "ot.lambda_ot" not in text  # stable runs, but nothing to raise
+    assert "# Every range is kept: no config beat co-training" in text
+    assert "no advice on where to search next (no range narrowed, lambda_ot not raised): no config beat co-training" \
+        in report and "raise lambda_ot (e.g. to 0.2)" not in report
 
 
 def test_no_config_beats_co_training(tmp_path):
@@ -300,3 +339,16 @@ def test_rule_advice_names_the_baseline_arm_and_says_what_not_converged_asks(tmp
     assert "raise steps" in line
     zh, = [x for x in rule_advice(sweep, "zh") if x.startswith("not_converged")]
     assert "其中 1 个为基线组" in zh and "提高 steps" in zh
+
+
+def test_p_leader_beats_is_paired_on_the_seeds_like_the_baseline_column(tmp_path):
+    """c001 is worse than c000 by 0.02 on each seed, but seed 4 is harder for both: one run of each (unpaired) says
+    P(#1 beats) = 0.75; seed by seed, as vs baseline compares, the leader wins every time."""
+    values = {"baseline": {3: 0.35, 4: 0.55}, "c000": {3: 0.30, 4: 0.50}, "c001": {3: 0.32, 4: 0.52}}
+    folder = paired_sweep(tmp_path / "paired_p", values)
+    ranking = rank(load_sweep_dir(folder))
+    lead, second = ranking.groups
+    assert lead.name == "c000" and second.p_leader_beats == 1.0
+    assert any(n.startswith("P(#1 beats) is paired, as vs baseline: ") for n in ranking.notes)
+    row = next(line for line in ranked_table(folder).splitlines() if line.startswith("2 "))
+    assert " 1.00 " in row

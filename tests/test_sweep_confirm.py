@@ -23,7 +23,7 @@ from actot.errors import ActotError
 from actot.report import load_sweep_dir
 from actot.report.confirm import confirm_ranking, confirm_table
 from actot.report.rank import rank
-from actot.report.stats import prob_beats
+from actot.report.baseline import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,9 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
     assert [len(g.values) for g in ranking.groups] == [2, 2]
     lead, second = ranking.groups
     assert lead.interval.mean <= second.interval.mean
-    assert second.p_leader_beats == pytest.approx(prob_beats(lead.values, second.values, "min"))
+    by_seed = {g: {t.extra["seed"]: v for t, v in zip(g.counted, g.values)} for g in (lead, second)}
+    paired = compare({"second": by_seed[second]}, by_seed[lead], "min")["second"]  # P(#1 beats) paired on seeds 1, 2
+    assert second.p_leader_beats == pytest.approx(1 - paired.p_beats)
 
     study = optuna.load_study(study_name="conf", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     mirrored = {t.user_attrs["ray_trial_id"]: t.user_attrs.get("confirm_of") for t in study.trials}

@@ -70,6 +70,9 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "rule pi_collapse stops trial" in out and "last eval/avg_l1" in out and "95% interval" in out
+    # the cost is said before any trial starts, timed on the data the driver loaded (issue 31)
+    assert "[sweep] cost: " in out and "a trial of steps=20 takes ~" in out and "4 trial(s), 2 at a time" in out
+    assert out.index("[sweep] cost: ") < out.index("rule pi_collapse stops trial")
 
     sweep_dir = tmp_path / "out" / "tiny"
     rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()

@@ -326,6 +326,32 @@ class LeRobotDataset:
                     out.setdefault(cam, []).append((ep, path))
         return out
 
+    def missing_data_files(self) -> list[tuple[int, Path]]:
+        """[(episode, parquet file)] of the chosen episodes whose state/action file is not on disk."""
+        out = []
+        for ep in self.episode_indices:
+            if self.version == "v2.1":
+                chunks = int(self.info.get("chunks_size", 1000))
+                path = self.root / self.info["data_path"].format(episode_chunk=ep // chunks, episode_index=ep)
+            else:
+                row = self._episode_meta[ep]
+                try:
+                    path = self.root / self.info["data_path"].format(chunk_index=int(row["data/chunk_index"]),
+                                                                     file_index=int(row["data/file_index"]))
+                except KeyError as err:
+                    raise ActotError(f"meta/episodes of {self.root} lacks '{err.args[0]}' for episode {ep}") from err
+            if not path.is_file():
+                out.append((ep, path))
+        return out
+
+    def episode_lengths(self) -> dict[int, int | None]:
+        """Frames per chosen episode as the metadata gives them (None where it does not say), without reading data."""
+        out = {}
+        for ep in self.episode_indices:
+            length = self._episode_meta[ep].get("length")
+            out[ep] = int(length) if isinstance(length, (int, float)) else None
+        return out
+
     def episodes_with_video(self, cam: str) -> list[int]:
         """Every episode of the dataset (not only the chosen ones) whose video file for `cam` exists."""
         return [ep for ep in sorted(self._episode_meta) if self._video_location(ep, cam)[0].is_file()]

@@ -270,7 +270,11 @@ class CoTrainSampler:
 
 def check_window_size(window_size: int, data: CoTrainData, where: str = "config") -> None:
     """Refuse a jitter window that covers whole source episodes: pairing would mean nothing."""
-    longest = max(len(e["state"]) for e in data.src)
+    check_window_length(window_size, max(len(e["state"]) for e in data.src), where)
+
+
+def check_window_length(window_size: int, longest: int, where: str = "config") -> None:
+    """`check_window_size` given the longest training source episode's length (e.g. from the metadata alone)."""
     if window_size >= longest:
         raise ActotError(f"{where}: ot.window_size={window_size} is at least as long as every source episode "
                          f"(the longest has {longest} frames): every OT pair would be drawn from a whole episode, "

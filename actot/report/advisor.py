@@ -9,10 +9,12 @@ best configs are stable (`diagnose.py`) and lambda_ot is neither searched nor fi
 added, the seed log's next step. Each knob's comment says why its range moved; the leader is the
 first starting point. `python run_sweep.py space=sweeps_out/NAME/next_space.yaml` runs it.
 
-Two things keep it from narrowing on too little: where the importance could not be computed (too
-few finished trials: `importance.py`), every range is kept and its comment says why, since a span
-of two or three configs, often the space's own starting points, is no evidence about the rest of
-the range. And where a confirm stage ran, its order (configs by their mean over seeds) comes before
+Three things keep it from narrowing on too little (`hold_reason`): where the importance could not be
+computed (too few finished configs: `importance.py`), every range is kept and its comment says why,
+since a span of two or three configs, often the space's own starting points, is no evidence about
+the rest of the range; where the sweep has a baseline arm and no config beat co-training, every
+range is kept too (and lambda_ot is not added), since narrowing around configs that did not beat it
+would aim the next search at settings where OT does not help. And where a confirm stage ran, its order (configs by their mean over seeds) comes before
 the search's one-seed order: the best configs are the confirmed ones first, so the config the
 confirm stage ranked first is the starting point and its values stay inside every range.
 """
@@ -27,6 +29,7 @@ from actot.knobs import training_key
 from actot.report.confirm import confirm_ranking
 from actot.report.diagnose import diagnose
 from actot.report.importance import Importance
+from actot.report.labels import Note
 from actot.report.load import Sweep
 from actot.report.rank import Ranking
 
@@ -132,6 +135,19 @@ def _spec(dist, low, high) -> dict:
     return spec
 
 
+def hold_reason(ranking: Ranking, importance: Importance) -> Note | None:
+    """Why no search-level advice (a narrowed range, a larger lambda_ot) may be drawn from this sweep, or None."""
+    if not importance.values:
+        return Note(f"{importance.note}, so no knob importance",
+                    f"{importance.note.in_lang('zh') if isinstance(importance.note, Note) else importance.note}，"
+                    "因此没有旋钮重要性")
+    if ranking.baseline is not None and not ranking.beats_baseline:
+        return Note("no config beat co-training (no interval of `vs baseline` above 0), so the best configs are no "
+                    "evidence of where OT helps",
+                    "没有配置胜过协同训练（“对比基线”的区间都不整体高于 0），因此最佳配置不能说明 OT 在哪里有用")
+    return None
+
+
 def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[str, dict]:
     """The follow-up space as YAML text with a comment per knob, and the starting point it names."""
     import optuna
@@ -153,8 +169,9 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     top = good_groups[:min(5, max(2, math.ceil(len(good_groups) / 3)))]
     top_trials = [t for g in top for t in g.counted]
     best = "best config(s)" + (" (the confirm stage's order first)" if confirmed is not None else "")
-    too_few = (f"kept: {importance.note}; narrowing it to the span of {len(top)} config(s) would be a guess"
-               if not importance.values else None)
+    hold = hold_reason(ranking, importance)
+    too_few = (f"kept: {hold}; narrowing it to the span of {len(top)} config(s) would be a guess"
+               if hold is not None else None)
     params: dict[str, tuple[dict, str]] = {}
     for knob, dist in dists.items():
         key = training_key(knob)
@@ -198,7 +215,7 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
         params[key] = (spec, f"{key} {old} -> {_describe_spec(spec)}: {why}")
     fixed = dict(sweep.space.get("fixed") or {})
     top_stable = [t for t in top_trials if t.trial_id in stable]
-    if top_stable and "ot.lambda_ot" not in params:
+    if top_stable and "ot.lambda_ot" not in params and hold is None:
         current = float(sweep.resolved.get("train", {}).get("ot", {}).get("lambda_ot", 0.1))
         spec = {"type": "float", "low": _num(current), "high": _num(max(0.2, 3 * current))}
         params["ot.lambda_ot"] = (spec, f"ot.lambda_ot {current:g} -> {_describe_spec(spec)}: added, "
@@ -207,6 +224,7 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     point = _starting_point(top, dists, params, fixed)
     lines = [f"# Follow-up to sweep {sweep.name}, written by its advisor (actot/report/advisor.py) from the diagnosis.",
              f"# Run it as it is: python run_sweep.py space={sweep.path / 'next_space.yaml'}",
+             *([f"# Every range is kept: {hold}."] if hold is not None else []),
              f"description: {json.dumps(f'follow-up of {sweep.name}: ranges around its best configs')}",
              "params:"]
     for key, (spec, comment) in params.items():

@@ -190,9 +190,12 @@ def _importance(imp: Importance):
     if not imp.values:
         return None
     knobs = list(imp.values)[::-1]
-    fig = go.Figure(go.Bar(x=[imp.values[k] for k in knobs], y=knobs, orientation="h",
-                           text=[imp.direction.get(k, "") for k in knobs]))
-    fig.update_layout(title=f"knob importance (PED-ANOVA, {imp.n_trials} finished trials)", height=120 + 40 * len(knobs))
+    # every bar says its value and direction: a knob with no clear direction is a finding too, not a blank
+    labels = [f"{imp.values[k]:.2f}, {imp.direction.get(k, 'no clear direction')}" for k in knobs]
+    fig = go.Figure(go.Bar(x=[imp.values[k] for k in knobs], y=knobs, orientation="h", text=labels,
+                           textposition="outside", cliponaxis=False))
+    fig.update_layout(title=f"knob importance (PED-ANOVA, {imp.n_trials} finished trials)", height=120 + 40 * len(knobs),
+                      xaxis_range=[0, 1.6 * max([*imp.values.values(), 1e-9])], margin=dict(r=160))
     return fig
 
 

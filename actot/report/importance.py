@@ -5,6 +5,9 @@ trials with its distribution over all trials; it needs no extra dependency. Optu
 on COMPLETE trials with a finite value only (rule-stopped trials are PRUNED and do not count),
 so every result says how many trials it used. The top share is 10% by default, which on a small
 sweep is a single trial; we use max(10%, 2 / n) so that at least two trials form the top.
+It needs MIN_CONFIGS distinct configs, not trials: a paired sweep runs each config on several seeds,
+and the seeds of one config are one point of the space (two configs on two seeds each gave a
+"0.51 / 0.49" that said nothing); below that, the note says why there is none.
 The direction ("lower ot.reg did better") is the sign of Spearman's rank correlation between
 the knob and the value over the same trials (on a log scale where the knob is searched on one).
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 from actot.report.labels import Note
 from actot.sweepdir import ARM_BASELINE
 
-MIN_TRIALS = 4  # below this, importances are noise: say so instead
+MIN_CONFIGS = 4  # distinct finished configs; below this, importances are noise: say so instead
 
 
 @dataclass
@@ -29,6 +32,12 @@ class Importance:
     direction: dict[str, str] = field(default_factory=dict)  # knob -> "lower" / "higher" / a best choice
     correlation: dict[str, float] = field(default_factory=dict)
     note: str = ""                                       # a Note: English, with its Chinese text
+    n_configs: int = 0                                   # distinct configs among those trials
+
+    @property
+    def enough(self) -> bool:
+        """Whether there were configs enough for importance (and so for advice and a narrowed space built on it)."""
+        return self.n_configs >= MIN_CONFIGS
 
 
 def _load_study(db: Path, name: str):
@@ -60,11 +69,14 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
     # the baseline arm (a paired sweep's co-training runs, mirrored with no knob) says nothing about the knobs
     done = [t for t in complete if t.user_attrs.get("arm") != ARM_BASELINE]
     n = len(done)
-    if n < MIN_TRIALS:
-        return Importance(n, note=Note(f"too few finished trials for knob importance: {n} (rule-stopped and failed "
-                                       f"trials do not count); at least {MIN_TRIALS} are needed",
-                                       f"完成的试验太少，无法计算旋钮重要性：{n} 个（被规则停止和失败的试验不计）；"
-                                       f"至少需要 {MIN_TRIALS} 个"))
+    configs = len({tuple(sorted((k, repr(v)) for k, v in t.params.items())) for t in done})
+    if configs < MIN_CONFIGS:
+        return Importance(n, n_configs=configs, note=Note(
+            f"too few finished configs for knob importance: {configs} config(s) in {n} finished trial(s) (a config's "
+            f"seeds are one point of the space; rule-stopped and failed trials do not count); at least {MIN_CONFIGS} "
+            "configs are needed",
+            f"完成的配置太少，无法计算旋钮重要性：{n} 个完成的试验中只有 {configs} 个配置（同一配置的多个种子只算空间中的"
+            f"一个点；被规则停止和失败的试验不计）；至少需要 {MIN_CONFIGS} 个配置"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # with baseline trials, name the knobs: Optuna then uses only the trials that have them all (its default,
@@ -73,9 +85,9 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
                  if len(done) < len(complete) else None)
         values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(
             target_quantile=max(0.1, 2.0 / n)), params=knobs)
-    result = Importance(n, values=dict(values),
-                        note=Note(f"PED-ANOVA on {n} finished trial(s) of the Optuna study in optuna.db",
-                                  f"PED-ANOVA，基于 optuna.db 中 {n} 个完成的试验"))
+    result = Importance(n, values=dict(values), n_configs=configs,
+                        note=Note(f"PED-ANOVA on {n} finished trial(s) ({configs} configs) of the Optuna study in "
+                                  "optuna.db", f"PED-ANOVA，基于 optuna.db 中 {n} 个完成的试验（{configs} 个配置）"))
     for knob in values:
         points = [(t.params[knob], t.value) for t in done if knob in t.params]
         dist = done[0].distributions.get(knob)

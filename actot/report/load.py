@@ -158,7 +158,7 @@ def _every_camera(data: dict) -> list[str] | None:
 
 def load_sweep_dir(path) -> Sweep:
     """The sweep in `path`; a one-line ActotError when it is not a sweep folder."""
-    path = Path(path)
+    path = Path(path).expanduser()
     resolved = sweepdir.read_spec(path)
     sweep_cfg = resolved.get("sweep", {})
     records = sweepdir.trials_of(sweepdir.read_rows(path))

@@ -153,7 +153,8 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
             group.interval = mean_interval(group.values)
     ordered = sorted(groups.values(),
                      key=lambda g: (g.order, g.collapsed, sign * g.interval.mean if g.interval else math.inf))
-    ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep)))
+    ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep),
+                                                                    base.has_baseline(sweep)))
     if base.is_paired(sweep) or any(base.raced(g.trials) for g in ordered):
         ranking.notes += _against_baseline(sweep, ranking, stage)
     if stage == "search" and ranking.baseline is not None:
@@ -363,7 +364,8 @@ def convergence_notes(sweep: Sweep) -> list[Note]:
                  "它们的值取自训练停止的那一步，增加 steps= 可能改变排名。")]
 
 
-def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = False) -> list[Note]:
+def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = False,
+                baseline: bool = False) -> list[Note]:
     """P(leader beats runner-up) and the 'cannot be told apart' verdicts for the leading configs; intervals are
     compared only where both configs have one (n >= 3): an n = 2 config is said to be unsettled instead. In a paired
     sweep an n = 2 config shows a pooled interval, so the words say which interval it lacks: a bootstrap one."""
@@ -377,10 +379,9 @@ def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = F
                      "repeat the leaders with several seeds (a confirm stage) to get intervals.",
                      "每个配置只用一个训练种子：排名只依赖每个配置的一个有噪声的数；用多个种子复跑领先的配置"
                      "（confirm 阶段）才能得到区间。")]
-    leader, notes, tied, unsettled = ranked[0], [], [], []
+    leader, tied, unsettled = ranked[0], [], []
+    notes = _leader_beats(leader, ranked[1:leaders], better, baseline)
     for pos, group in enumerate(ranked[1:leaders], start=2):
-        if leader.interval.n >= 2 and group.interval.n >= 2:
-            group.p_leader_beats = prob_beats(leader.values, group.values, better)
         if not (leader.interval.has_width and group.interval.has_width):
             unsettled.append(f"#{pos} (n={group.interval.n})")
         elif overlaps(leader.interval, group.interval):
@@ -405,6 +406,51 @@ def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = F
         if not tied and not unsettled and len(ranked) > 1:
             notes.append(Note("#1's 95% interval overlaps none of the next configs' intervals.",
                               "#1 的 95% 区间与其后配置的区间都不重叠。"))
+    return notes
+
+
+def _seed_values(group: Group) -> dict | None:
+    """seed -> value of a group's counted trials (the mean where a seed ran twice); None when a trial has no seed."""
+    if any(t.extra.get("seed") is None for t in group.counted):
+        return None
+    values = dict(zip((id(t) for t in group.counted), group.values))
+    return base.by_seed(group.counted, lambda t: values[id(t)])
+
+
+def _leader_beats(leader: Group, others: list[Group], better: str, baseline: bool = False) -> list[Note]:
+    """Set each config's P(#1 beats): paired like the `vs baseline` column where it shares seeds with the leader
+    (the leader's and its values seed by seed, a t on their differences with the SD pooled over the configs
+    compared, `baseline.compare`), so that a seed that helps both is not counted as a difference; unpaired (one
+    run of each, Mann-Whitney) only where they share no seed and both ran at least twice. Return what it is."""
+    lead = _seed_values(leader)
+    paired = {}
+    for i, group in enumerate(others):
+        mine = _seed_values(group)
+        if lead and mine and set(lead) & set(mine):
+            paired[i] = mine
+    comparisons = base.compare(paired, lead, better) if paired else {}
+    df, unpaired = 0, []
+    for i, group in enumerate(others):
+        c = comparisons.get(i)
+        if c is not None:
+            if c.p_beats is not None:  # P(the config beats the leader) -> P(the leader beats it)
+                group.p_leader_beats, df = 1.0 - c.p_beats, c.df
+        elif leader.interval.n >= 2 and group.interval.n >= 2:
+            group.p_leader_beats = prob_beats(leader.values, group.values, better)
+            unpaired.append(f"#{i + 2}")
+    notes = []
+    if df:
+        notes.append(Note(f"P(#1 beats) is paired{', as vs baseline' if baseline else ''}: #1's and the config's values "
+                          "on the seeds both ran, "
+                          f"P(#1 is better) under the t distribution of their differences (SD pooled over the configs "
+                          f"compared, df={df}).",
+                          f"P(#1 胜出) 为配对比较{'（同对比基线）' if baseline else ''}：在两者共同运行的种子上比较 #1 与该配置的值，"
+                          f"按其差值的 t 分布计算 P(#1 更好)（SD 由参与比较的配置合并估计，df={df}）。"))
+    if unpaired:
+        notes.append(Note(f"P(#1 beats) of {', '.join(unpaired)} is unpaired (no seed in common with #1): the chance "
+                          "that one run of #1 beats one run of the config.",
+                          f"{', '.join(unpaired)} 的 P(#1 胜出) 为非配对比较（与 #1 没有共同的种子）：#1 的一次运行"
+                          "胜过该配置一次运行的概率。"))
     return notes
 
 

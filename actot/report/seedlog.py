@@ -15,6 +15,7 @@ from actot.config import normalise_value
 from actot.knobs import to_overrides
 from actot.metrics import direction
 from actot.report.baseline import is_baseline, paired_section
+from actot.report.advisor import hold_reason
 from actot.report.diagnose import diagnose, rule_advice
 from actot.report.importance import Importance, importance_lines
 from actot.report.labels import TABLE, WORDS, label, ordered, status_word
@@ -177,7 +178,11 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     advice = list(dict.fromkeys(("，或".join(a.zh for a in f.actions) if lang == "zh"
                                  else " or ".join(a.en for a in f.actions))
                                 for f in findings if f.code != "stable" and f.actions))
-    if any(f.code == "stable" and f.actions for f in findings):
+    hold = hold_reason(ranking, importance)
+    if hold is not None:  # a direction for the next search needs evidence this sweep does not have: say so
+        advice.append(f"此次扫描不给出搜索方向的建议（不缩小范围、不提高 λ_ot）：{hold.in_lang('zh')}" if lang == "zh"
+                      else f"no advice on where to search next (no range narrowed, lambda_ot not raised): {hold}")
+    elif any(f.code == "stable" and f.actions for f in findings):
         advice.append("稳定后再把 λ_ot 提升到 0.2 放大 OT 作用" if lang == "zh"
                       else "once stable, raise lambda_ot (e.g. to 0.2) to strengthen the OT term")
     lines += [f"- {a}" for a in advice]

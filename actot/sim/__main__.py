@@ -18,7 +18,7 @@ from actot.sim.task import REGIONS
 def _main(argv=None) -> int:
     defaults = SimConfig()
     parser = argparse.ArgumentParser(prog="python -m actot.sim", description=__doc__)
-    parser.add_argument("--out", required=True, type=Path, help="folder to write source/ and target/ into")
+    parser.add_argument("--out", required=True, type=lambda text: Path(text).expanduser(), help="folder to write source/ and target/ into")
     parser.add_argument("--n-source", type=int, default=defaults.n_source, help="source (sim-style) demos")
     parser.add_argument("--n-target", type=int, default=defaults.n_target, help="target (real-style) training demos")
     parser.add_argument("--n-eval", type=int, default=defaults.n_eval, help="held-out target demos (whole task)")

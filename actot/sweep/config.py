@@ -154,10 +154,12 @@ def load_sweep(name_or_path: str, base: dict | None = None) -> tuple[SweepConfig
     return build_sweep(raw, str(path), base), path
 
 
-def sweep_keys() -> dict[str, Any]:
-    """Dotted sweep keys a command line may set (rules and train are set in the YAML or as train keys)."""
-    keys = {k: v for k, v in dotted_keys(SweepConfig()).items() if k not in ("rules", "train", *ALIASES.values())}
-    keys.update({alias: getattr(SweepConfig(), name) for alias, name in ALIASES.items()})
+def sweep_keys(cfg: SweepConfig | None = None) -> dict[str, Any]:
+    """Dotted sweep keys a command line may set (rules and train are set in the YAML or as train keys), with their
+    values in `cfg` (default: the built-in defaults)."""
+    cfg = cfg or SweepConfig()
+    keys = {k: v for k, v in dotted_keys(cfg).items() if k not in ("rules", "train", *ALIASES.values())}
+    keys.update({alias: getattr(cfg, name) for alias, name in ALIASES.items()})
     return keys
 
 

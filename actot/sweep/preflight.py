@@ -149,7 +149,8 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
     check_metric_data(cfg.metric, base_cfg)
     preflight_data(base_cfg, "sweep")
     derived, said = derive_data_defaults(base_cfg)
-    for key in ("resolution", "n_eval_target", "pair_scale"):  # trials get the derived values, and sweep.json keeps them
+    # trials get the derived values, and sweep.json keeps them
+    for key in ("resolution", "n_eval_target", "pair_scale", "target_episodes"):
         if getattr(derived.data, key) != getattr(base_cfg.data, key):
             base[f"data.{key}"] = getattr(derived.data, key)
     for line in said:

@@ -86,14 +86,40 @@ def resume_command(argv: list[str], name: str) -> str:
     return shlex.join(["python", "run_sweep.py", *words, f"name={name}", "resume=true"])
 
 
-def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str]) -> SweepOutcome:
+def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, warnings: list[str],
+            cost: bool = True) -> SweepOutcome:
     """Everything validated (by `prepare`): print the resolved config and the warnings; no Ray, no files."""
     print("resolved config:\n" + json.dumps(resolved_config(space, cfg, rules, base_cfg), indent=2, default=str))
     for line in warnings:
         print(f"[sweep] warning: {line}")
+    if cost:
+        say_cost(cfg, base_cfg, search_budget(cfg, base_cfg) + confirm_budget(cfg))
     print(f"[sweep] dry run: space, sweep, rules and every starting point are valid ({len(warnings)} warning(s)); "
-          "nothing was started", flush=True)
+          "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""), flush=True)
     return SweepOutcome(Path(cfg.storage), True, {}, None)
+
+
+def confirm_budget(cfg: SweepConfig) -> int:
+    """The confirm stage's trials, when it will run: top_k configs x seeds."""
+    return cfg.confirm.top_k * cfg.confirm.seeds
+
+
+def say_cost(cfg: SweepConfig, base_cfg, trials: int, data=None) -> None:
+    """The cost line (actot/cost.py), timed on the device the trials get: a GPU only where they ask for one."""
+    import torch
+
+    from actot.cost import measure, sweep_line
+
+    if trials <= 0:
+        return
+    device = torch.device("cpu")
+    if cfg.resources.gpu > 0 and base_cfg.device != "cpu":
+        if not torch.cuda.is_available():
+            say(f"cost: not measured: trials run on a GPU (resources.gpu={cfg.resources.gpu:g}) and this machine has "
+                "none; a dry run on a machine with one says it")
+            return
+        device = torch.device("cuda" if base_cfg.device == "auto" else base_cfg.device)
+    say(sweep_line(measure(base_cfg, data=data, device=device), base_cfg, trials, cfg.max_concurrent))
 
 
 def open_folder(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, argv: list[str]) -> SweepFolder:
@@ -240,13 +266,16 @@ def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
         f"({info['steps_saved']} steps saved)")
 
 
-def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None) -> SweepOutcome:
+def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None,
+              cost: bool = True) -> SweepOutcome:
+    """The sweep, from pre-flight to its report (see the module docstring); `cost`: time a few steps first and say
+    what the sweep will cost (actot/cost.py)."""
     hooks = hooks or SweepHooks()
     base, rules, base_cfg = prepare(space, cfg)
     check_resources(cfg)  # trials that no node can run would wait forever, without a word
     warnings = space_warnings(space, base_cfg.ot.heuristic)
     if cfg.dry_run:
-        return dry_run(space, cfg, rules, base_cfg, warnings)
+        return dry_run(space, cfg, rules, base_cfg, warnings, cost)
     for line in warnings:
         say(f"warning: {line}")
     folder = open_folder(space, cfg, rules, base_cfg, argv)
@@ -257,6 +286,12 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: Swee
                 say(f"all {store.search_ended()} trials of {folder.name} have ended; nothing to resume")
             finished = True
         else:
+            from actot.train import load_data
+
+            # the driver loaded the data when it opened the folder: the cost is timed on it
+            if cost:
+                say_cost(cfg, base_cfg, search_budget(cfg, base_cfg) - store.search_ended()
+                         + (confirm_budget(cfg) if cfg.stage == "search" else 0), load_data(base_cfg)[0])
             finished = run_search(space, cfg, base, rules, base_cfg, folder, hooks)
         confirm = None
         if finished and (cfg.stage == "confirm" or cfg.confirm.top_k > 0):
