@@ -1,6 +1,7 @@
 # Two commands on a fresh machine (the README's quick start; .ci/run calls `make test`):
 #   make sweep   installs what is missing into .venv, then runs the default sweep (space=ot_reg, sweeps/local.yaml)
-#   make test    installs what is missing into .venv (and Debian's chromium for the dashboard test), runs the tests
+#   make test    installs what is missing into .venv (and Debian's chromium for the dashboard test), lints, runs the tests
+#   make lint    ruff over the whole tree; lint-imports checks the layering (.importlinter, docs/architecture.md)
 # Extra sweep keys: make sweep ARGS="num_samples=4 steps=200"; another space: make sweep SPACE=ot_full.
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ TORCH ?= torch==2.13.0
 SPACE ?= ot_reg
 ARGS ?=
 
-.PHONY: sweep test venv browser
+.PHONY: sweep test lint venv browser
 
 venv: $(VENV)/.installed
 
@@ -33,7 +34,11 @@ browser:
 	    apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "make: chromium is missing (Debian: sudo apt-get install chromium); the dashboard test will be skipped"; fi; }
 
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
 # pytest's exit status 5 (no test ran) is a failure here, not a pass.
-test: venv browser
+test: lint browser
 	WANDB_MODE=offline RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no test ran" >&2; exit 1; fi; exit $$rc

@@ -1,7 +1,7 @@
 """actot: ACT policies co-trained with an optimal-transport alignment loss, tuned by Ray Tune + Optuna.
 
-Layers, each importing only the ones before it:
-data -> policy -> ot -> train -> sweep -> report.
+Floors, each importing only the ones below it (docs/architecture.md; `.importlinter` checks them, `make lint`):
+data | policy | ot -> sim -> config -> train -> sweep | report, where | joins parts that import neither each other.
 """
 
 __version__ = "0.1.0"

@@ -118,7 +118,7 @@ def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out:
 
 def projection(rows: list[dict], trials: int, steps_list: list[int]) -> list[str]:
     """Markdown rows: hours for `trials` trials of each of `steps_list` steps on one device, per packing."""
-    lines = [f"| policy | trials per device | " + " | ".join(f"{s} steps: h for {trials} trials" for s in steps_list)
+    lines = ["| policy | trials per device | " + " | ".join(f"{s} steps: h for {trials} trials" for s in steps_list)
              + " |", "|---|---|" + "---|" * len(steps_list)]
     for row in rows:
         fixed = max(0.0, row["wall_s"] - row["steps"] * row["step_s"])  # start-up, step-0 evaluation, the end

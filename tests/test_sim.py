@@ -55,7 +55,7 @@ def test_several_processes_generating_the_same_sim_at_once(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     script = ("import sys; from actot.sim import SimConfig, generate; from actot.data.lerobot import LeRobotDataset\n"
-              f"s, t = generate(sys.argv[1], SimConfig(n_source=6, n_target=2, n_eval=1, size=16, seed=5))\n"
+              "s, t = generate(sys.argv[1], SimConfig(n_source=6, n_target=2, n_eval=1, size=16, seed=5))\n"
               "assert len(LeRobotDataset(s, resolution=(16, 16)).episodes) == 6\n"
               "assert len(LeRobotDataset(t, resolution=(16, 16)).episodes) == 3  # 2 training + 1 held-out\n")
     out = tmp_path / "sim"

@@ -115,7 +115,7 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
         shutil.rmtree(Path(tempfile.gettempdir()) / "actot-trials" / "s3", ignore_errors=True)  # the killed trial's
     text = log_path.read_text()
     assert rc == 0, text[-4000:]
-    assert "pulled sweep.json, results.parquet, optuna.db" in text and f"uploaded to s3://sweeps/team/s3" in text
+    assert "pulled sweep.json, results.parquet, optuna.db" in text and "uploaded to s3://sweeps/team/s3" in text
 
     keys = _keys(client)
     for name in ("sweep.json", "results.parquet", "optuna.db", "report.md", "dashboard.html", "next_space.yaml"):

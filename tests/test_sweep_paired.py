@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 from test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
 
-from actot.errors import ActotError
 from actot.sweep.paired import BASELINE_ID, RACED_HOOKS, PairedPlan
 from actot.sweep.paired_searcher import PairedSearcher
 from actot.sweep.racing import race, residual_sd

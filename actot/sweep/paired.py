@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from actot.sweep.config import SweepConfig, paired_seeds
 from actot.sweepdir import FINAL_STATUSES
