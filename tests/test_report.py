@@ -519,12 +519,11 @@ def test_the_confirm_stages_leader_is_never_excluded(tmp_path):
 
 def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
     """Ray names confirm trials 71594_00000: tables show `<search trial> seed <s>` instead (issue 20)."""
-    import dataclasses
 
     import optuna
 
     from actot.report import write_dashboard
-    from actot.report.confirm import confirm_table
+    from actot.report.confirm import confirm_ranking, confirm_table
     from actot.report.rank import format_table
     from sweep_fixture import write_sweep
 
@@ -535,20 +534,18 @@ def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
     confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
                            "configs": ["a1b2c3d4"], "points": [{}] * 2}}
     folder = write_sweep(tmp_path / "named", trials, knobs, spec=confirm, name="named")
-    assert "a1b2c3d4 +2" in confirm_table(folder) and "71594" not in confirm_table(folder)
+    assert "a1b2c3d4 seed 1 (reg=1)" in confirm_table(folder) and "71594" not in confirm_table(folder)
     report = write_report(folder).read_text()
-    assert "### #2 a1b2c3d4 seed 1  (finished; trials/71594_00000)" in report
-    assert "### #3 a1b2c3d4 seed 2  (finished; trials/71594_00001)" in report
+    assert "### a1b2c3d4 seed 1  (finished; trials/71594_00000)" in report  # the confirm section's, unranked
+    assert "### a1b2c3d4 seed 2  (finished; trials/71594_00001)" in report
     zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
-    assert "### #2 a1b2c3d4 种子 1" in zh
+    assert "### a1b2c3d4 种子 1" in zh
     page = write_dashboard(folder).read_text()
     assert "<td class=\"l\">a1b2c3d4 seed 2</td>" in page and ">71594_00001<" not in page
-    # a group whose search trial does not count (it errored): the confirm trial that leads it is named too
+    # the confirm stage's own ranking (its seeds alone): the confirm trial that leads the group is named too
     sweep = load_sweep_dir(folder)
-    errored = [dataclasses.replace(t, status="error") if t.trial_id == "a1b2c3d4" else t for t in sweep.trials]
-    sweep = dataclasses.replace(sweep, trials=errored)
-    table = format_table(rank(sweep), sweep)
-    assert "a1b2c3d4 seed 1 +2" in table and "71594" not in table
+    table = format_table(confirm_ranking(sweep), sweep)
+    assert "a1b2c3d4 seed 1 +1" in table and "71594" not in table
 
 
 def test_zh_report_has_chinese_table_headers_and_fixed_texts(fixture_dir):
@@ -590,7 +587,7 @@ def test_finishing_a_confirm_stage_refreshes_every_report(tmp_path):
     written = finish_sweep(folder, lang="en")  # the end of the confirm stage: stage=confirm, no lang=zh
     assert written["report_zh"] == folder / "report.zh.md"
     after = (folder / "report.zh.md").read_text(encoding="utf-8")
-    assert "a1b2c3d4 种子 1" in after and "a1b2c3d4 +2" in after and "状态" in after
+    assert "a1b2c3d4 种子 1" in after and "确认阶段（新种子）" in after and "状态" in after
 
 
 def test_on_real_data_an_embed_collapse_config_never_leads_and_the_table_says_what_the_order_is_worth(tmp_path):

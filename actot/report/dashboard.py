@@ -23,7 +23,7 @@ from actot.report.importance import Importance, importance_lines
 from actot.report.labels import SEED_ORDER, ordered
 from actot.report.load import Sweep
 from actot.report import baseline as base
-from actot.report.rank import Ranking, interval_cell, trial_value, why
+from actot.report.rank import Ranking, confirm_ranking, interval_cell, trial_value, why
 
 SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
@@ -211,6 +211,11 @@ def write_dashboard(sweep: Sweep, ranking: Ranking, importance: Importance, path
         f"{html.escape(ranking.lead)}</p>")
     sections = [f"<section><h2>Ranking</h2>{_table(sweep, ranking)}"
                 + "".join(f"<p>{html.escape(n)}</p>" for n in ranking.notes) + "</section>"]
+    confirmed = confirm_ranking(sweep)
+    if confirmed is not None:  # the fresh seeds apart from the search's: only they can confirm a claim
+        sections.append(f"<section><h2>Confirm stage (fresh seeds)</h2>{_table(sweep, confirmed)}"
+                        + "".join(f"<p>{html.escape(n)}</p>" for n in [confirmed.lead, *confirmed.notes] if n)
+                        + "</section>")
     for title, fig in (("Knobs against the metric", _parallel(sweep, ranking)), ("Curves", _curves(sweep)),
                        ("Plan mass", _plan_mass(sweep)), ("Which knobs matter", _importance(importance))):
         if fig is not None:

@@ -21,7 +21,7 @@ from actot.report.importance import Importance, importance_lines
 from actot.report.labels import TABLE, WORDS, label, ordered, status_word
 from actot.report.load import Sweep, Trial
 from actot.report.confirm import confirm_ranking, confirm_text
-from actot.report.rank import Ranking, format_table
+from actot.report.rank import Ranking, format_table, is_confirm
 
 LANGS = ("en", "zh")
 
@@ -157,12 +157,12 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
         lines += trial_block(sweep, trial, pos, lang)
     for trial in ranking.baseline.trials if ranking.baseline is not None else []:
         lines += trial_block(sweep, trial, None, lang)
-    confirmed = confirm_ranking(sweep)
-    if confirmed is not None:  # the fresh seeds' own section: they never merge with the search's
-        lines += [f"## {'确认阶段（新种子）' if lang == 'zh' else 'Confirm stage (fresh seeds)'}", "", "```",
-                  confirm_text(sweep, lang), "```", ""]
-        for trial in [t for g in confirmed.groups for t in g.trials] + (confirmed.baseline.trials
-                                                                         if confirmed.baseline is not None else []):
+    repeats = [t for t in sweep.trials if is_confirm(t)]
+    if repeats:  # the fresh seeds' own section: they never merge with the search's
+        lines += [f"## {'确认阶段（新种子）' if lang == 'zh' else 'Confirm stage (fresh seeds)'}", ""]
+        if confirm_ranking(sweep) is not None:
+            lines += ["```", confirm_text(sweep, lang), "```", ""]
+        for trial in repeats:
             lines += trial_block(sweep, trial, None, lang)
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
