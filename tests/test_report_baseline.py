@@ -293,10 +293,12 @@ def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_the
     sweep = load_sweep_dir(folder)
     ranking = confirm_ranking(sweep)
     assert [g.name for g in ranking.groups] == ["c000"] and ranking.baseline.values == {5: 0.42, 6: 0.47}
-    # differences 0.11, 0.12 on the fresh seeds (one config: its own SD 0.00707, df 1, t 12.71)
+    # differences 0.11, 0.12 on the fresh seeds; their SD pooled with the search's differences (c000 0.11, 0.13;
+    # c001 -0.03, -0.01): sum of squares 0.0002 + 0.0002 + 0.00005 on df 3, SD 0.012247, t(3) 3.1824
     comparison = ranking.groups[0].vs_baseline
-    assert comparison.diffs == pytest.approx({5: 0.11, 6: 0.12}) and comparison.sd_from == "own" and comparison.beats
-    assert comparison.low == pytest.approx(0.115 - 12.7062 * 0.005, abs=1e-4)
+    assert comparison.diffs == pytest.approx({5: 0.11, 6: 0.12}) and comparison.sd_from == "pooled" and comparison.beats
+    assert comparison.df == 3
+    assert comparison.low == pytest.approx(0.115 - 3.18245 * math.sqrt(0.00045 / 3) / math.sqrt(2), abs=1e-5)
     # the search ranking's values are the search seeds' alone, and it leads with the confirmed comparison
     search = rank(sweep)
     assert {g.name: sorted(t.extra["seed"] for t in g.counted) for g in search.groups} == {"c000": [3, 4],

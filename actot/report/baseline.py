@@ -68,11 +68,13 @@ def paired_differences(config: dict, baseline: dict, better: str) -> tuple[dict,
     return diffs, tuple(s for s in sorted(config) if s not in baseline)
 
 
-def compare(configs: dict, baseline: dict, better: str, level: float = 0.95) -> dict:
+def compare(configs: dict, baseline: dict, better: str, level: float = 0.95, spread: list = ()) -> dict:
     """key -> Comparison for configs given as key -> {seed: value}, against baseline {seed: value}; the SD of the
-    differences pooled over every config that has pairs (see the module's docstring)."""
+    differences pooled over every config that has pairs (see the module's docstring), and over `spread`: more
+    samples of differences that measure the same seed-to-seed spread but estimate no mean here (the confirm stage
+    passes the search's: their means were selected on, their spread was not)."""
     pairs = {key: paired_differences(values, baseline, better) for key, values in configs.items()}
-    sd, df = pooled_sd([list(diffs.values()) for diffs, _ in pairs.values()])
+    sd, df = pooled_sd([list(diffs.values()) for diffs, _ in pairs.values()] + [list(d) for d in spread])
     with_df = [key for key, (diffs, _) in pairs.items() if len(diffs) >= 2]
     out = {}
     for key, (diffs, missing) in pairs.items():
@@ -85,7 +87,7 @@ def compare(configs: dict, baseline: dict, better: str, level: float = 0.95) -> 
             continue
         se = sd / math.sqrt(len(diffs))
         out[key] = Comparison(diffs, iv.mean, iv.low, iv.high, prob_above_zero(iv.mean, se, df), df,
-                              "own" if with_df == [key] else "pooled", missing)
+                              "own" if with_df == [key] and not spread else "pooled", missing)
     return out
 
 

@@ -113,7 +113,8 @@ class Ranking:
 
 
 def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: int | None = None,
-         mode: str | None = None, leaders: int = 3, stage: str = "search") -> Ranking:
+         mode: str | None = None, leaders: int = 3, stage: str = "search", spread_from: Sweep | None = None,
+         confirmation: bool = True) -> Ranking:
     """Configs ranked by one number per trial. scope/k default to the sweep's own score: the mean of the last
     `score_last_k` values when the sweep set it above 1 (`mean_last_k`), else the last value.
 
@@ -156,8 +157,9 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
     ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep),
                                                                     base.has_baseline(sweep)))
     if base.is_paired(sweep) or any(base.raced(g.trials) for g in ordered):
-        ranking.notes += _against_baseline(sweep, ranking, stage)
-    if stage == "search" and ranking.baseline is not None:
+        spread = search_spread(spread_from or whole, ranking) if stage == "confirm" else ()
+        ranking.notes += _against_baseline(sweep, ranking, stage, spread)
+    if stage == "search" and ranking.baseline is not None and confirmation:
         _lead_with_confirmation(whole, ranking)
     ranking.notes += convergence_notes(sweep)
     if sweep.real_data:
@@ -223,10 +225,19 @@ def is_confirm(trial: Trial) -> bool:
     return bool(trial.extra.get("confirm_of"))
 
 
-def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search") -> list[Note]:
+def search_spread(sweep: Sweep, ranking: Ranking) -> list[list[float]]:
+    """Every searched config's differences from co-training on the search's seeds: the seed-to-seed spread the
+    confirm stage pools with its own (bench/selection_calibration.py: with 2 fresh seeds its own SD has 1 df)."""
+    search = rank(sweep, ranking.metric, ranking.scope, ranking.k, ranking.better, confirmation=False)
+    return [list(g.vs_baseline.diffs.values()) for g in search.groups
+            if g.vs_baseline is not None and len(g.vs_baseline.diffs) >= 2]
+
+
+def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spread=()) -> list[Note]:
     """Fill in what a paired sweep adds (pooled n = 2 intervals, the baseline arm, each config's comparison to it,
     racing) and return its notes; set `ranking.lead`. In the confirm stage each confirmed config is compared on the
-    stage's fresh seeds, at 95% familywise over the confirmed configs (Bonferroni: each interval at 1 - 0.05/m)."""
+    stage's fresh seeds, at 95% familywise over the confirmed configs (Bonferroni: each interval at 1 - 0.05/m), the SD
+    of the differences pooled with the search's (`spread`)."""
     metric, better = ranking.metric, ranking.better
 
     def value_of(trial):
@@ -245,7 +256,7 @@ def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search") -> 
     seeds_of = {i: {s: v for s, v in base.by_seed(g.counted, value_of).items() if s in planned}
                 for i, g in enumerate(finished)}
     m = max(1, len(finished)) if stage == "confirm" else 1
-    compared = base.compare(seeds_of, arm.values, better, level=1 - 0.05 / m)
+    compared = base.compare(seeds_of, arm.values, better, level=1 - 0.05 / m, spread=spread)
     for i, group in enumerate(finished):
         group.vs_baseline = compared[i]
     if arm.missing:
@@ -297,7 +308,8 @@ def confirm_ranking(sweep: Sweep, **how) -> Ranking | None:
     confirmed = confirmed_sweep(sweep)
     if confirmed is None:
         return None
-    return rank(confirmed, leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))), stage="confirm", **how)
+    return rank(confirmed, leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))), stage="confirm",
+                spread_from=sweep, **how)
 
 
 def _lead_with_confirmation(sweep: Sweep, ranking: Ranking) -> None:
