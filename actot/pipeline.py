@@ -23,10 +23,10 @@ def live_callbacks(sweep_dir: Path) -> list:
     return [DashboardRefresher(sweep_dir)]
 
 
-def confirm_leaders(sweep_dir: Path, top_k: int):
+def confirm_leaders(sweep_dir: Path, top_k: int, ahead_only: bool = False):
     from actot.report.confirm import leaders
 
-    return leaders(sweep_dir, top_k)
+    return leaders(sweep_dir, top_k, ahead_only)
 
 
 def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:

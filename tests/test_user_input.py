@@ -169,7 +169,7 @@ def test_sweep_help_shows_the_values_of_the_sweep_file_that_runs():
 
     text = _help([])
     assert "sweep keys (the values of " in text and "local.yaml, the sweep file that runs" in text
-    for line in ("  num_samples=3  (local.yaml; built-in 8)", "  seed=3  (local.yaml; built-in 0)",
+    for line in ("  num_samples=2  (local.yaml; built-in 8)", "  seed=3  (local.yaml; built-in 0)",
                  "  paired.seeds=2  (local.yaml; built-in 1)", "  steps=1500  (local.yaml; built-in 300)"):
         assert line in text.splitlines(), line
     assert "  num_samples=32  (gpu.yaml; built-in 8)" in _help(["sweep=gpu"]).splitlines()
@@ -208,8 +208,9 @@ def test_dry_runs_print_the_cost_line(tmp_path, capsys):
     assert "[train] cost: " in out and "s/step for policy=act_small" in out and not (tmp_path / "runs").exists()
     assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "steps=40", *data]) == 0
     out = capsys.readouterr().out
-    # local.yaml: 3 configs x 2 seeds + the baseline's 2 seeds, two at a time
-    assert "[sweep] cost: " in out and "a trial of steps=40 takes ~" in out and "8 trial(s), 2 at a time" in out
+    # local.yaml: 2 configs x 2 seeds + the baseline's 2 seeds, then at most the leader and the baseline on 2 fresh
+    # seeds, two at a time
+    assert "[sweep] cost: " in out and "a trial of steps=40 takes ~" in out and "10 trial(s), 2 at a time" in out
     assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "cost=false",
                  *data]) == 0
     assert "cost:" not in capsys.readouterr().out and not (tmp_path / "out").exists()

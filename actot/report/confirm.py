@@ -14,11 +14,13 @@ from actot.report.rank import (_fmt, _width, config_key, confirm_ranking, confir
                                interval_cell, is_confirm, rank)
 
 
-def leaders(sweep_dir, top_k: int) -> tuple[list[str], str, str]:
+def leaders(sweep_dir, top_k: int, ahead_only: bool = False) -> tuple[list[str], str, str]:
     """The confirm stage's pick: the search trial id of each of the top_k finished configs (finite value), by the
-    sweep's own ranking; with the metric and scope it ranked by."""
+    sweep's own ranking (with `ahead_only`, only configs whose mean difference from co-training on the search's
+    seeds is above 0); with the metric and scope it ranked by."""
     ranking = rank(load_sweep_dir(sweep_dir))
-    groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None][:top_k]
+    groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None
+              and (not ahead_only or (g.vs_baseline is not None and (g.vs_baseline.mean or 0) > 0))][:top_k]
     origins = [next((t for t in g.trials if not t.extra.get("confirm_of")), g.trials[0]).trial_id for g in groups]
     return origins, ranking.metric, ranking.scope
 

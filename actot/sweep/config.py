@@ -40,10 +40,14 @@ class AshaConfig:
 
 @dataclass
 class ConfirmConfig:
-    """The confirm stage: re-run the top_k configs with `seeds` new training seeds each (0 = no confirm stage)."""
+    """The confirm stage: re-run the top_k configs with `seeds` new training seeds each (0 = no confirm stage).
+    if_ahead: only configs ahead of the baseline arm (co-training) on the search's seeds are confirmed, and with none
+    ahead no fresh seeds are spent: the search's best already looks better than it is (it was picked on those
+    numbers), so if even it is behind, fresh seeds would not make a claim (bench/selection_calibration.py)."""
 
     top_k: int = 0
     seeds: int = 0
+    if_ahead: bool = False
 
 
 @dataclass
@@ -224,6 +228,9 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
     if not 0.0 < paired.racing.confidence < 1.0:
         raise ActotError(f"{where}: paired.racing.confidence={paired.racing.confidence!r} is out of range; it must "
                          "be in (0, 1), e.g. 0.9")
+    if cfg.confirm.if_ahead and cfg.confirm.top_k > 0 and cfg.paired.baseline is None:
+        raise ActotError(f"{where}: confirm.if_ahead=true confirms configs ahead of co-training, but the sweep has no "
+                         "baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.if_ahead=false")
     if (cfg.confirm.top_k > 0) != (cfg.confirm.seeds > 0):
         raise ActotError(f"{where}: confirm.top_k={cfg.confirm.top_k} with confirm.seeds={cfg.confirm.seeds}: the "
                          "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")

@@ -40,14 +40,15 @@ def _store_section(sweep_dir: Path, section: dict) -> None:
     sweepdir.write_spec(sweep_dir, resolved)
 
 
-def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int, leaders) -> dict | None:
+def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int, leaders,
+                  ahead_only: bool = False) -> dict | None:
     """The stage's section: the top_k finished configs of the search, each with `seeds` new training seeds.
 
-    `leaders(sweep_dir, top_k)` ranks the search (the report layer's ranking, handed in by the caller):
-    (the search trial id of each leading finished config, the metric, the scope). None when no config
-    finished with a finite value: there is nothing to confirm.
+    `leaders(sweep_dir, top_k, ahead_only)` ranks the search (the report layer's ranking, handed in by the caller):
+    (the search trial id of each leading finished config, only those ahead of co-training on the search's seeds
+    with `ahead_only`, the metric, the scope). None when there is no such config: there is nothing to confirm.
     """
-    origins, metric, scope = leaders(sweep_dir, top_k)
+    origins, metric, scope = leaders(sweep_dir, top_k, ahead_only)
     if not origins:
         return None
     paired = sweepdir.read_spec(sweep_dir).get("paired") or {}
@@ -71,7 +72,8 @@ def open_stage(sweep_dir: Path, cfg, store, base_seed: int, leaders) -> dict | N
     """The stored section (a resumed stage), or a new one chosen now and stored; None when nothing can be confirmed."""
     section = stored_section(sweep_dir)
     if section is None:
-        section = choose_points(sweep_dir, store, cfg.confirm.top_k, cfg.confirm.seeds, base_seed, leaders)
+        section = choose_points(sweep_dir, store, cfg.confirm.top_k, cfg.confirm.seeds, base_seed, leaders,
+                                cfg.confirm.if_ahead)
         if section is not None:
             _store_section(sweep_dir, section)
         return section
@@ -97,7 +99,10 @@ def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: P
     """
     section = open_stage(sweep_dir, cfg, store, int(base["seed"]), hooks.leaders)
     if section is None:
-        text = f"{sweep_dir} has no finished trial with a finite {cfg.metric}, so there is nothing to confirm"
+        text = (f"no config of {sweep_dir} is ahead of co-training on the search's seeds (confirm.if_ahead): the "
+                "search's best, favoured by its own selection, does not beat it, so no fresh seeds are spent"
+                if cfg.confirm.if_ahead and any(t["status"] == "finished" for t in store.trials.values()) else
+                f"{sweep_dir} has no finished trial with a finite {cfg.metric}, so there is nothing to confirm")
         if cfg.stage == "confirm":
             raise ActotError(f"stage=confirm: {text}; run a search whose trials finish first")
         say(f"confirm stage skipped: {text}")

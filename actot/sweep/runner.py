@@ -52,12 +52,12 @@ class SweepHooks:
     """What the layer above adds to a sweep (the report layer, wired in by `actot.pipeline`).
 
     callbacks(sweep_dir): extra Tune callbacks for each stage (e.g. a live dashboard);
-    leaders(sweep_dir, top_k): the confirm stage's configs, as (search trial ids, metric, scope);
+    leaders(sweep_dir, top_k, ahead_only): the confirm stage's configs, as (search trial ids, metric, scope);
     finish(outcome, cfg): what the end of a sweep prints and writes.
     """
 
     callbacks: Callable[[Path], list] = lambda sweep_dir: []
-    leaders: Callable[[Path, int], tuple[list[str], str, str]] | None = None
+    leaders: Callable[[Path, int, bool], tuple[list[str], str, str]] | None = None
     finish: Callable[["SweepOutcome", SweepConfig], None] | None = None
 
 
@@ -100,8 +100,9 @@ def dry_run(space: SearchSpace, cfg: SweepConfig, rules: list[Rule], base_cfg, w
 
 
 def confirm_budget(cfg: SweepConfig) -> int:
-    """The confirm stage's trials, when it will run: top_k configs x seeds."""
-    return cfg.confirm.top_k * cfg.confirm.seeds
+    """The confirm stage's trials, at most (with confirm.if_ahead it may run none): top_k configs x seeds, and the
+    baseline arm on the same fresh seeds."""
+    return (cfg.confirm.top_k + (cfg.paired.baseline is not None)) * cfg.confirm.seeds
 
 
 def say_cost(cfg: SweepConfig, base_cfg, trials: int, data=None) -> None:
