@@ -10,13 +10,14 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 from actot.sim.task import REGIONS
 
 SIM_VERSION = 2  # bump when generated data changes, so caches are not reused across versions
 EVAL_SPLITS = ("task", "covered")  # SimConfig.eval_split
 # Fields added since SIM_VERSION 2 with the default that generates exactly the data of before.
-LATER_FIELDS = {"eval_split": "task", "n_eval_source": 0}
+LATER_FIELDS = {"eval_split": "task", "n_eval_source": 0, "appearance": None, "geometry": None}
 
 
 @dataclass
@@ -27,6 +28,9 @@ class SimConfig:
     n_target: target training demos, their goals only in `target_region` ('all', 'left_half',
         'lower_left').
     shift: strength of the target's visual difference (0 = none). size: rendered frame size in pixels.
+    appearance, geometry: the appearance gap's strength (colours, texture, per-frame noise, blur) and
+        the static cameras' geometric mismatch (rotated and moved; the wrist camera rotates too), each
+        in units of shift; unset (null) they follow `shift`, so today's datasets and results are unchanged.
     seed: layouts, the demos' noise and the rendering style. noise: the scripted expert's action noise.
     twins=true: target demos restart source demos' initial states (the old, too easy pairing, with
         target_region=all).
@@ -52,6 +56,8 @@ class SimConfig:
     eval_min_distance: float = 0.2
     eval_split: str = "task"
     n_eval_source: int = 0
+    appearance: Optional[float] = None
+    geometry: Optional[float] = None
 
     def __post_init__(self):
         if self.target_region not in REGIONS:

@@ -135,14 +135,14 @@ def target_env(spec: SimConfig, num_envs: int, seed: int, freeze_finished: bool 
     per-frame noise; closed-loop evaluation uses its own fixed seed.
     """
     return ReachEnv(num_envs, "target", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
-                    freeze_finished=freeze_finished)
+                    freeze_finished=freeze_finished, appearance=spec.appearance, geometry=spec.geometry)
 
 
 def source_env(spec: SimConfig, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
     """An env in the source domain of `spec`, rendering as its source dataset was rendered (the
     source style has no texture or noise, so its frames depend on the layout alone)."""
     return ReachEnv(num_envs, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
-                    freeze_finished=freeze_finished)
+                    freeze_finished=freeze_finished, appearance=spec.appearance, geometry=spec.geometry)
 
 
 def generate(out: Path, spec: SimConfig = SimConfig()) -> tuple[Path, Path]:

@@ -6,7 +6,8 @@ distractor (blue disk) are in no state vector: only the three cameras see them, 
 must use vision. Success: the robot within SUCCESS_RADIUS of the goal.
 
 Two visual domains render the same world: `source` (clean "sim") and `target` (shifted colours,
-texture noise, camera offset and blur, scaled by `shift`). `ReachEnv` runs N copies at once.
+texture noise and blur, scaled by `appearance`; rotated and moved cameras, scaled by `geometry`;
+both default to `shift`). `ReachEnv` runs N copies at once.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _CAMERA_GEOMETRY = {
 }
 _SOURCE_COLOURS = dict(floor=(200, 200, 190), tile=(170, 170, 160), goal=(220, 40, 40),
                        distractor=(40, 60, 220), robot=(30, 170, 60))
-# Target style: a fixed colour mixing (hue drift and a warm cast), scaled by `shift`.
+# Target style: a fixed colour mixing (hue drift and a warm cast), scaled by `appearance`.
 _TARGET_MIX = np.array([[0.75, 0.25, 0.0], [0.05, 0.8, 0.15], [0.2, 0.1, 0.7]])
 _TARGET_CAST = np.array([25.0, 10.0, -20.0])
 
@@ -107,28 +108,35 @@ class Renderer:
     and the rollouts of a policy trained on it look alike), per-frame noise and blur. The static
     cameras' floor and the goal/distractor discs are labelled once per layout, so a step only
     redraws the robot (and the wrist camera, which moves with it).
+
+    The target's gap has two strengths, in units of `shift` (None: `shift`): `appearance` (colours,
+    texture, noise, blur) and `geometry` (every camera rotated, the static ones moved too). The
+    source has neither.
     """
 
-    def __init__(self, domain: str, shift: float = 2.0, size: int = 64, style_seed: int = 0, noise_seed: int = 0):
+    def __init__(self, domain: str, shift: float = 2.0, size: int = 64, style_seed: int = 0, noise_seed: int = 0,
+                 appearance: float | None = None, geometry: float | None = None):
         if domain not in ("source", "target"):
             raise ValueError(f"domain must be 'source' or 'target', got {domain!r}")
         self.domain, self.size = domain, size
-        self.shift = float(shift) if domain == "target" else 0.0
+        target = domain == "target"
+        self.appearance = float(shift if appearance is None else appearance) if target else 0.0
+        self.geometry = float(shift if geometry is None else geometry) if target else 0.0
         lin = (np.arange(size) + 0.5) / size * 2.0 - 1.0
         u, v = np.meshgrid(lin, -lin)  # image rows go down, world y goes up
         uv = np.stack([u, v], axis=-1).reshape(-1, 2)
         self.points, self.static_labels = {}, {}
-        for camera, geometry in _CAMERA_GEOMETRY.items():
-            angle = geometry["angle"] + np.deg2rad(6.0) * self.shift
+        for camera, pose in _CAMERA_GEOMETRY.items():
+            angle = pose["angle"] + np.deg2rad(6.0) * self.geometry
             rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-            points = (uv * geometry["half_width"]) @ rotation.T  # (P, 2)
-            if not geometry["follow"]:
-                points = points + np.asarray(geometry["centre"]) + 0.08 * self.shift
+            points = (uv * pose["half_width"]) @ rotation.T  # (P, 2)
+            if not pose["follow"]:
+                points = points + np.asarray(pose["centre"]) + 0.08 * self.geometry
                 self.static_labels[camera] = self._floor_labels(points[None].astype(np.float32))[0]
             self.points[camera] = points.astype(np.float32)
         palette = np.array([_SOURCE_COLOURS["floor"], _SOURCE_COLOURS["tile"], (90.0, 90.0, 90.0),
                             _SOURCE_COLOURS["distractor"], _SOURCE_COLOURS["goal"], _SOURCE_COLOURS["robot"]])
-        s = self.shift
+        s = self.appearance
         if s > 0:  # the target's colour mixing is affine per pixel: apply it to the palette once
             mix = np.eye(3) + s * (_TARGET_MIX - np.eye(3))
             palette = palette @ mix.T + s * _TARGET_CAST
@@ -188,7 +196,7 @@ class Renderer:
                 self._paint_objects(labels, world, init)
             self._paint_disc(labels, world, robot_xy, ROBOT_RADIUS, _ROBOT)
             image = self.palette[labels]  # (n, P, 3)
-            if self.shift > 0:
+            if self.appearance > 0:
                 noise = self.noise_rng.integers(NOISE_BANK, size=n_all)[rows]
                 image = self._target_style(image, cam_index, noise)
             np.rint(image, out=image)
@@ -198,7 +206,7 @@ class Renderer:
     def skip(self, n_all: int) -> None:
         """Draw the per-frame noise that rendering `n_all` copies would draw, and nothing else: a frame
         rendered after skipped ones is then the frame it would have been had every step been rendered."""
-        if self.shift > 0:
+        if self.appearance > 0:
             for _ in CAMERAS:
                 self.noise_rng.integers(NOISE_BANK, size=n_all)
 
@@ -215,7 +223,7 @@ class Renderer:
         rows += padded[:, :, 2:size + 2]
         blurred = rows[:, 0:size] + rows[:, 1:size + 1]
         blurred += rows[:, 2:size + 2]
-        weight = min(self.shift, 1.0)
+        weight = min(self.appearance, 1.0)
         blurred *= np.float32(weight / 9.0)
         if weight < 1.0:
             blurred += np.float32(1.0 - weight) * image.reshape(n, size, size, 3)
@@ -229,6 +237,7 @@ class ReachEnv:
     camera's (N, size, size, 3) uint8 frames. `seed` draws the initial states (when `reset` is
     given none) and the per-frame noise; `style_seed` fixes the target's texture: pass the
     dataset's `SimConfig.seed` so that rollouts look exactly like the demos a policy learnt from.
+    `appearance` and `geometry` split the target's gap (see `Renderer`); None follows `shift`.
     `region` restricts the goals that `reset()` samples (see `REGIONS`). `freeze_finished`
     skips rendering copies that already succeeded (success is final): evaluation's shortcut;
     the other copies' frames are unchanged by it.
@@ -236,11 +245,12 @@ class ReachEnv:
 
     def __init__(self, num_envs: int, domain: str = "target", shift: float = 2.0, size: int = 64,
                  seed: int = 0, max_steps: int = MAX_STEPS, style_seed: int = 0, region: str = "all",
-                 freeze_finished: bool = False):
+                 freeze_finished: bool = False, appearance: float | None = None, geometry: float | None = None):
         self.num_envs, self.max_steps, self.region = num_envs, max_steps, region
         self.freeze_finished = freeze_finished  # evaluation: a copy that succeeded keeps its last frames
         self._frames: dict[str, np.ndarray] = {}
-        self.renderer = Renderer(domain, shift, size, style_seed=style_seed, noise_seed=seed)
+        self.renderer = Renderer(domain, shift, size, style_seed=style_seed, noise_seed=seed,
+                                 appearance=appearance, geometry=geometry)
         self.rng = np.random.default_rng(seed)
         self.init = np.zeros((num_envs, 7))
         self.state = np.zeros((num_envs, 4))
