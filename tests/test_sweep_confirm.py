@@ -63,6 +63,25 @@ def test_confirm_keys_are_checked_before_anything_runs():
             apply_cli(SweepConfig(), words)
     cfg = apply_cli(SweepConfig(), ["stage=confirm", "top_k=3", "seeds=5"])
     assert (cfg.stage, cfg.confirm.top_k, cfg.confirm.seeds) == ("confirm", 3, 5)
+    # confirming "ahead of co-training" needs co-training: refused in one line without a baseline arm
+    with pytest.raises(ActotError, match=r"confirm.if_ahead=true .* no baseline arm; add paired.baseline") as err:
+        apply_cli(SweepConfig(), ["confirm.top_k=1", "confirm.seeds=2", "confirm.if_ahead=true"])
+    assert "\n" not in str(err.value)
+    cfg = apply_cli(SweepConfig(), ["confirm.top_k=1", "confirm.seeds=2", "confirm.if_ahead=true",
+                                    "paired.baseline={ot.lambda_ot: 0.0}"])
+    assert cfg.confirm.if_ahead
+
+
+def test_if_ahead_confirms_only_configs_ahead_of_co_training_on_the_search_seeds(tmp_path):
+    from actot.report.confirm import leaders
+    from sweep_fixture import BEATS, paired_sweep
+
+    folder = paired_sweep(tmp_path / "beats", BEATS)  # c000 ahead by 0.12, c001 behind by 0.02
+    assert leaders(folder, 2)[0] == ["c0s3", "c1s3"]
+    assert leaders(folder, 2, ahead_only=True)[0] == ["c0s3"]
+    behind = paired_sweep(tmp_path / "behind", {"baseline": {3: 0.30, 4: 0.35}, "c000": {3: 0.40, 4: 0.37},
+                                                "c001": {3: 0.43, 4: 0.51}})
+    assert leaders(behind, 2, ahead_only=True)[0] == []  # no fresh seeds spent
 
 
 @pytest.mark.slow
