@@ -118,8 +118,8 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
     assert [len(g.values) for g in ranking.groups] == [2, 2]
     lead, second = ranking.groups
     assert lead.interval.mean <= second.interval.mean
-    by_seed = {g: {t.extra["seed"]: v for t, v in zip(g.counted, g.values)} for g in (lead, second)}
-    paired = compare({"second": by_seed[second]}, by_seed[lead], "min")["second"]  # P(#1 beats) paired on seeds 1, 2
+    lead_seeds, second_seeds = ({t.extra["seed"]: v for t, v in zip(g.counted, g.values)} for g in (lead, second))
+    paired = compare({"second": second_seeds}, lead_seeds, "min")["second"]  # P(#1 beats) paired on seeds 1, 2
     assert second.p_leader_beats == pytest.approx(1 - paired.p_beats)
 
     study = optuna.load_study(study_name="conf", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
