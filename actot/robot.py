@@ -158,15 +158,13 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 def _filled_rows(path: Path) -> int:
     """How many rows of a sheet have an outcome, read loosely (any non-empty cell counts: never lose a result)."""
-    import csv
-
     if not path.is_file():
         return 0
     try:
-        rows = csv.DictReader(path.read_text(encoding="utf-8-sig").splitlines())
-        return sum(1 for r in rows if (r.get("outcome") or "").strip() or (r.get("score") or "").strip())
-    except (OSError, UnicodeDecodeError, csv.Error):
+        _, _, rows = sheet_format.read_raw(path)
+    except ActotError:
         return 1  # unreadable: count it as filled rather than overwrite it
+    return sum(1 for _, r in rows if r.get("outcome") or r.get("score"))
 
 
 def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int | None = None,
@@ -426,23 +424,17 @@ def simulate(folder, sheet=None) -> dict:
 
 
 def _fill(path: Path, results: dict) -> None:
-    """Write outcomes into the empty rows named by episode, keeping every other cell and column as it was."""
-    import csv
-
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.DictReader([line for line in text.splitlines() if not line.startswith("#")])
-    header = list(reader.fieldnames or [])
-    for column in ("score", "notes"):
-        if column not in header:
-            header.append(column)
+    """Write outcomes into the empty rows named by episode, keeping every other cell, column and comment line."""
+    comments, header, raw = sheet_format.read_raw(path)
+    header = header + [c for c in ("score", "notes") if c not in header]
     rows = []
-    for row in reader:
-        episode = (row.get("episode") or "").strip()
-        if episode.isdigit() and int(episode) in results and not (row.get("outcome") or "").strip():
+    for _, row in raw:
+        episode = row.get("episode", "")
+        if episode.isdigit() and int(episode) in results and not row.get("outcome"):
             ok, score = results[int(episode)]
             row.update(outcome=str(ok), score=f"{score:.3f}", notes=sheet_format.SIMULATED)
         rows.append(row)
-    sheet_format.write_sheet(path, header, rows)
+    sheet_format.write_sheet(path, header, rows, comments)
 
 
 # ============================================================================================= more=N
@@ -478,10 +470,8 @@ def extend(folder, more: str, sheet=None) -> dict:
               "shortlist": manifest["id"]} for i, (cond, code) in enumerate(plan)]
     import csv
 
-    text = path.read_text(encoding="utf-8-sig")
-    reader = csv.DictReader([line for line in text.splitlines() if not line.startswith("#")])
-    header, rows = list(reader.fieldnames or []), list(reader)
-    sheet_format.write_sheet(path, header, rows + added)
+    comments, header, raw = sheet_format.read_raw(path)
+    sheet_format.write_sheet(path, header, [row for _, row in raw] + added, comments)
     with open(folder / sheet_format.CONDITIONS_FILE, "a", newline="") as f:
         csv.writer(f, lineterminator="\n").writerows([c["condition"], c["start"], c.get("layout") or ""] for c in new)
     manifest["conditions"] += new

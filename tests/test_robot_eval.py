@@ -231,6 +231,16 @@ def test_a_bad_sheet_is_one_line_naming_the_row_and_the_fix(folder, tmp_path, ca
     assert (work / "sheet.csv").read_text() == before and not (work / "verdict.md").exists()
 
 
+def test_line_numbers_count_the_lines_an_editor_shows(folder, tmp_path, capsys):
+    work = copy_of(folder, tmp_path)
+    rows = sheet_rows(work / "sheet.csv")
+    rows[0]["outcome"] = "2"
+    write_rows(work / "sheet.csv", rows)
+    (work / "sheet.csv").write_text("# a note\n" + (work / "sheet.csv").read_text())
+    assert actot_main(["robot-eval", str(work)]) == 2
+    assert "sheet.csv line 3 (episode 1): outcome '2' must be 1 (success)" in capsys.readouterr().err
+
+
 def test_a_sheet_of_another_shortlist_is_refused(sweep_dir, folder, tmp_path, capsys):
     other = tmp_path / "other"
     assert actot_main(["shortlist", str(sweep_dir), "k=2", "conditions=6", "seed=7", f"out={other}"]) == 0
@@ -279,7 +289,11 @@ def test_simulate_fills_the_empty_rows_and_keeps_the_filled_ones(folder, tmp_pat
     work = copy_of(folder, tmp_path)
     fill(work, upto=3, scores=True)
     kept = sheet_rows(work / "sheet.csv")[:3]
+    comment = "# lab notes: gripper recalibrated before episode 1"
+    (work / "sheet.csv").write_text(comment + "\n" + (work / "sheet.csv").read_text())
     assert actot_main(["robot-eval", str(work), "--simulate"]) == 0
+    assert (work / "sheet.csv").read_text().startswith(comment + "\n")  # the lab's lines are kept too
+    (work / "sheet.csv").write_text((work / "sheet.csv").read_text().split("\n", 1)[1])
     printed = capsys.readouterr().out
     assert "simulated: 15 empty row(s)" in printed
     rows = sheet_rows(work / "sheet.csv")

@@ -232,9 +232,10 @@ def write_plan(folder: Path, shortlist_id: str, conditions: list[dict], plan: li
     write_sheet(folder / SHEET_FILE, list(COLUMNS), rows)
 
 
-def write_sheet(path: Path, header: list[str], rows: list[dict]) -> None:
+def write_sheet(path: Path, header: list[str], rows: list[dict], comments: list[str] = ()) -> None:
     """The sheet, written whole to a temporary file first: a crash never leaves half a sheet of filled outcomes."""
     buffer = io.StringIO()
+    buffer.writelines(f"{line}\n" for line in comments)
     writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
@@ -269,28 +270,44 @@ class Row:
     notes: str = ""
 
 
-def read_sheet(path: Path, manifest: dict) -> list[Row]:
-    """The sheet's rows checked against the shortlist's plan; a one-line ActotError naming the line and the fix."""
+def read_raw(path: Path) -> tuple[list[str], list[str], list[tuple[int, dict]]]:
+    """(comment lines at the top, the header, [(line number, row as a dict of stripped cells)]) of a sheet, the line
+    numbers as an editor shows them; a row's cells beyond the header are dropped, missing ones are empty."""
     if not path.is_file():
         raise ActotError(f"{path}: no such sheet; the shortlist wrote {SHEET_FILE} in its folder")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's UTF-8 export may start with a BOM
     except (OSError, UnicodeDecodeError) as err:
         raise ActotError(f"{path}: cannot be read ({str(err).splitlines()[0]}); save it as CSV (UTF-8)") from err
-    lines = [line for line in text.splitlines() if not line.startswith("#")]
-    reader = csv.DictReader(lines)
-    header = [h.strip() for h in reader.fieldnames or []]
+    lines = text.splitlines()
+    comments = []
+    while lines and lines[0].startswith("#"):
+        comments.append(lines.pop(0))
+    reader = csv.reader(io.StringIO("\n".join(lines)))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        rows = []
+        for cells in reader:
+            if any(c.strip() for c in cells):  # a blank line a spreadsheet added
+                values = [c.strip() for c in cells] + [""] * max(0, len(header) - len(cells))
+                rows.append((reader.line_num + len(comments), dict(zip(header, values))))
+    except csv.Error as err:
+        raise ActotError(f"{path} line {reader.line_num + len(comments)}: not valid CSV ({err}); save the sheet as "
+                         "comma-separated values again") from err
+    return comments, header, rows
+
+
+def read_sheet(path: Path, manifest: dict) -> list[Row]:
+    """The sheet's rows checked against the shortlist's plan; a one-line ActotError naming the line and the fix."""
+    _, header, raw_rows = read_raw(path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise ActotError(f"{path}: no '{missing[0]}' column (its header: {', '.join(header) or 'empty'}); keep the "
-                         f"columns the shortlist wrote: {', '.join(COLUMNS)}")
+                         f"columns the shortlist wrote, comma-separated: {', '.join(COLUMNS)}")
     plan = {i: (cond, code) for i, cond, code in manifest["plan"]}
     codes, conditions = set(manifest["codes"]), {c["condition"] for c in manifest["conditions"]}
     own, seen, rows = manifest["id"], {}, []
-    for number, raw in enumerate(reader, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        if not any(row.values()):
-            continue  # a blank line a spreadsheet added
+    for number, row in raw_rows:
         where = f"{path.name} line {number}"
         if row["shortlist"] != own:
             raise ActotError(f"{where}: shortlist {row['shortlist'] or '(empty)'} is not this folder's ({own}): the "
