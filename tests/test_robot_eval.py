@@ -325,3 +325,46 @@ def test_more_conditions_are_appended_without_touching_the_filled_rows(folder, t
     assert ev.judge(work).total == 27
     assert actot_main(["robot-eval", str(work), "--simulate"]) == 0
     assert "simulated: 20 empty row(s)" in capsys.readouterr().out
+
+
+def test_confirmed_configs_come_first_then_the_search_ranking(tmp_path):
+    """c001 leads the search (mean 0.35 vs 0.40) but only c000 was confirmed on fresh seeds: c000 is shortlisted
+    first, exported from its search trials as the seed closest to its mean (a tie: the better value)."""
+    from sweep_fixture import paired_sweep
+
+    from actot import sweepdir
+    from actot.report import load_sweep_dir
+    from actot.report.rank import rank
+    from actot.robot import baseline_pick, picks
+
+    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 3,
+                           "new_seeds": [5, 6], "configs": ["c0s3"], "points": [{}] * 4}}
+    values = {"baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47}, "c000": {3: 0.35, 4: 0.45, 5: 0.31, 6: 0.35},
+              "c001": {3: 0.30, 4: 0.40}}
+    folder = paired_sweep(tmp_path / "confirmed", values, extra=confirm)
+    rows = sweepdir.read_rows(folder)
+    for row in rows:
+        if row["seed"] in (5, 6):
+            row["confirm_of"] = "baseline" if row["arm"] == "baseline" else "c0s3"
+    sweepdir.write_rows(folder, rows)
+    sweep = load_sweep_dir(folder)
+    ranking = rank(sweep)
+    chosen = picks(sweep, ranking, 2)
+    assert [(p["group"].name, p["rank"], p["trial"], p["confirm"] is not None) for p in chosen] == [
+        ("c000", 2, "c0s3", True), ("c001", 1, "c1s3", False)]
+    assert [p["group"].name for p in picks(sweep, ranking, 1)] == ["c000"]
+    assert baseline_pick(ranking) == "bes3"  # the search's baseline seeds 3 and 4 (0.40, 0.50): a tie, the better
+
+
+def test_help_lists_the_robot_commands_and_bad_keys_are_one_line(sweep_dir, capsys):
+    assert actot_main(["--help"]) == 0
+    printed = capsys.readouterr().out
+    assert "shortlist SWEEP_DIR [k=3]" in printed and "robot-eval FOLDER [SHEET.csv] [blind=true]" in printed
+    for words, fragment in ((["shortlist", str(sweep_dir), "k=two"], "k='two' must be a whole number"),
+                            (["shortlist", str(sweep_dir), "alpha=0.7"], "alpha=0.7 must be between 0.0 and 0.5"),
+                            (["shortlist", str(sweep_dir), "conditions=0"], "conditions=0 must be between 1 and 1000"),
+                            (["robot-eval", str(sweep_dir), "lang=zh"], "unknown key 'lang' for robot-eval"),
+                            (["robot-eval", str(sweep_dir)], "no shortlist.json, so this is not a shortlist folder")):
+        assert actot_main(words) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], (words, err)
