@@ -368,3 +368,25 @@ def test_help_lists_the_robot_commands_and_bad_keys_are_one_line(sweep_dir, caps
         assert actot_main(words) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], (words, err)
+
+
+def test_without_a_baseline_arm_the_offline_leader_is_the_reference(small_sim, tmp_path, capsys):
+    (tmp_path / "plain").mkdir()
+    built = new_sweep(small_sim, tmp_path / "plain")
+    built.run("x1", {"ot.reg": 2.0})
+    built.run("x2", {"ot.reg": 0.5})
+    out = tmp_path / "sl"
+    assert actot_main(["shortlist", str(built.dir), "conditions=4", "seed=2", f"out={out}"]) == 0
+    assert "(the sweep has no baseline arm: no co-training policy)" in capsys.readouterr().out
+    key = json.loads((out / "key.json").read_text())
+    assert {e["role"] for e in key["codes"].values()} == {"config"} and key["codes"][key["reference"]]["rank"] == 1
+    assert "(the offline #1: the sweep has no co-training baseline)" in (out / "README.md").read_text()
+    rows = sheet_rows(out / "sheet.csv")
+    for row in rows:  # the reference succeeds on every condition, the other on none
+        row["outcome"] = "1" if row["policy"] == key["reference"] else "0"
+    write_rows(out / "sheet.csv", rows)
+    v = ev.judge(out)
+    (pair,) = v.pairs
+    assert (pair.b, pair.c, pair.pairs) == (0, 4, 4) and pair.p_mcnemar == pytest.approx(2 * 0.5 ** 4)
+    short = key["codes"][key["reference"]]["short"]
+    assert f"Against {short}, paired by start condition" in ev.verdict_text(v)
