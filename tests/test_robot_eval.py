@@ -390,3 +390,21 @@ def test_without_a_baseline_arm_the_offline_leader_is_the_reference(small_sim, t
     assert (pair.b, pair.c, pair.pairs) == (0, 4, 4) and pair.p_mcnemar == pytest.approx(2 * 0.5 ** 4)
     short = key["codes"][key["reference"]]["short"]
     assert f"Against {short}, paired by start condition" in ev.verdict_text(v)
+
+
+def test_the_rule_keeps_its_error_rates_when_looked_at_after_every_pair():
+    """4000 simulated evaluations of 200 discordant pairs, the rule checked after each: with no difference
+    (theta = 1/2) the e-value reaches 1/alpha = 20 in at most 5% of them; with theta = worth = 0.75 the futility
+    e-value reaches 1/beta = 5 in at most 20% (Ville's inequality; the margins are the test's own noise)."""
+    rng = np.random.default_rng(0)
+    looks = 200
+    for theta, e_of, threshold, bound in ((0.5, ev.e_value, 20, 0.05),
+                                          (0.75, lambda b, c: ev.e_futility(b, c, 0.75), 5, 0.2)):
+        # the e-value of every (wins, pairs) once, then read along each simulated path
+        table = np.zeros((looks + 1, looks + 1), dtype=bool)
+        for n in range(1, looks + 1):
+            for b in range(n + 1):
+                table[b, n] = e_of(b, n - b) >= threshold
+        wins = np.cumsum(rng.random((4000, looks)) < theta, axis=1)
+        crossed = table[wins, np.arange(1, looks + 1)].any(axis=1)
+        assert crossed.mean() <= bound + 0.01
