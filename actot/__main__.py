@@ -1,5 +1,5 @@
-"""`python -m actot rank|report|dashboard|export SWEEP_DIR ...`: rank a sweep, write its report or its dashboard,
-export a trial as a policy folder."""
+"""`python -m actot rank|report|dashboard|export|shortlist SWEEP_DIR ...`, `robot-eval FOLDER`: rank a sweep, write
+its report or its dashboard, export a trial as a policy folder, shortlist policies for the robot and judge the sheet."""
 
 from __future__ import annotations
 

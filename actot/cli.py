@@ -1,6 +1,7 @@
-"""`python -m actot rank|report|dashboard|export SWEEP_DIR [key=value ...]`: the report layer and the export.
+"""`python -m actot rank|report|dashboard|export|shortlist SWEEP_DIR [key=value ...]`, `robot-eval FOLDER`: the
+report layer, the export and the road to the robot (actot/robot.py).
 
-It sits above both, so that the report layer never imports the export (which reads the ranking).
+It sits above them, so that the report layer never imports the export (which reads the ranking).
 """
 
 from __future__ import annotations
@@ -27,11 +28,32 @@ commands:
       (finished trials; of a config run with several seeds, the seed closest to its mean); weights to the EMA
       when the checkpoint has it. Load it with actot.export.load_policy(DIR). See docs/export.md.
 
+  shortlist SWEEP_DIR [k=3] [out=DIR] [conditions=10|FILE] [seed=N] [alpha=0.05] [beta=0.2] [worth=0.75]
+            [weights=ema|raw] [overwrite=true]
+      the top k configs (confirmed ones first) and co-training (the sweep's baseline arm) as policy folders under
+      one folder (default SWEEP_DIR/shortlist), with README.md (how each was chosen, its offline numbers) and a
+      blinded, paired evaluation sheet: sheet.csv, every start condition run with every policy, in a seeded,
+      balanced order, policies named P1..Pn (key.json says which is which). conditions: a count (on the embedded
+      sim, drawn from the task) or a file with one start condition per line. alpha, beta, worth: the stopping
+      rule's error rates and the effect worth having, stated before the first episode. See docs/robot-eval.md.
+  robot-eval FOLDER [SHEET.csv] [blind=true] [more=N|FILE] [--simulate]
+      the verdict on a (partly) filled sheet: each policy's success with an exact interval and P(best), each against
+      co-training paired by start condition (exact McNemar, P(better), an anytime-valid e-value), whether to stop
+      or how many more start conditions it takes, and how the sweep's offline order agreed with the robot's.
+      Written to FOLDER/verdict.md and verdict.zh.md. blind=true: only stop or go on, for the person running the
+      robot, nothing written. more: append N start conditions (or a file of new ones) to the plan and the sheet,
+      when the verdict needs more than the sheet holds. --simulate: fill the empty rows in the benchmark's target
+      domain first (sweeps on the embedded sim).
+
 SWEEP_DIR is a folder run_sweep.py wrote, e.g. sweeps_out/NAME. See docs/report.md."""
 
 KEYS = {"rank": {"metric", "scope", "k", "mode"}, "report": {"lang"}, "dashboard": set(),
-        "export": {"trial", "out", "weights", "overwrite", "unfinished", "metric", "scope"}}
-FLAGS = ("overwrite", "unfinished")  # export's true/false keys
+        "export": {"trial", "out", "weights", "overwrite", "unfinished", "metric", "scope"},
+        "shortlist": {"k", "out", "conditions", "seed", "alpha", "beta", "worth", "weights", "overwrite"},
+        "robot-eval": {"blind", "more"}}
+FLAGS = ("overwrite", "unfinished", "blind")  # true/false keys
+NUMBERS = ("alpha", "beta", "worth")           # shortlist's stopping rule
+SIMULATE = "--simulate"
 
 
 def parse(command: str, words: list[str]) -> tuple[str, dict]:
@@ -42,6 +64,12 @@ def parse(command: str, words: list[str]) -> tuple[str, dict]:
     sweep_dir, opts = os.path.expanduser(words[0]), {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
+        if command == "robot-eval" and word == SIMULATE:
+            opts["simulate"] = True
+            continue
+        if command == "robot-eval" and not sep and "sheet" not in opts:  # the sheet, where it is not the folder's
+            opts["sheet"] = os.path.expanduser(word)
+            continue
         if not sep:
             raise ActotError(f"command line: '{word}' is not key=value (for example scope=best)")
         if key not in KEYS[command]:
@@ -55,11 +83,19 @@ def parse(command: str, words: list[str]) -> tuple[str, dict]:
             if opts[key] not in ("true", "false"):
                 raise ActotError(f"command line: {key}={opts[key]!r} must be true or false")
             opts[key] = opts[key] == "true"
-    if "k" in opts:
-        try:
-            opts["k"] = int(opts["k"])
-        except ValueError:
-            raise ActotError(f"command line: k={opts['k']!r} must be a whole number (reports averaged)") from None
+    what = {"k": "reports averaged" if command == "rank" else "configs shortlisted", "seed": "the sheet's order"}
+    for key in ("k", "seed"):
+        if key in opts:
+            try:
+                opts[key] = int(opts[key])
+            except ValueError:
+                raise ActotError(f"command line: {key}={opts[key]!r} must be a whole number ({what[key]})") from None
+    for key in NUMBERS:
+        if key in opts:
+            try:
+                opts[key] = float(opts[key])
+            except ValueError:
+                raise ActotError(f"command line: {key}={opts[key]!r} must be a number") from None
     return sweep_dir, opts
 
 
@@ -71,7 +107,8 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in KEYS:
-        raise ActotError(f"command line: unknown command '{command}'; use rank, report, dashboard or export (see --help)")
+        raise ActotError(f"command line: unknown command '{command}'; use rank, report, dashboard, export, shortlist or "
+                         "robot-eval (see --help)")
     if any(w in ("-h", "--help") for w in rest):
         print(USAGE)
         return 0
@@ -84,10 +121,39 @@ def main(argv: list[str]) -> int:
         print(f"next search space: {path.parent / 'next_space.yaml'}")
     elif command == "dashboard":
         print(f"dashboard: {report.write_dashboard(sweep_dir)} (open it in a browser; it needs no server)")
-    else:
+    elif command == "export":
         import shlex
 
         from actot.export import export_trial, said
 
         print(said(export_trial(sweep_dir, command=shlex.join(["python", "-m", "actot", command, *rest]), **opts)))
+    elif command == "shortlist":
+        import shlex
+
+        from actot.robot import said, shortlist
+
+        print(said(shortlist(sweep_dir, command=shlex.join(["python", "-m", "actot", command, *rest]), **opts)))
+    else:
+        robot_eval(sweep_dir, opts)
     return 0
+
+
+def robot_eval(folder: str, opts: dict) -> None:
+    from actot.report.robot_eval import write_verdict
+
+    if "more" in opts:
+        from actot.robot import extend
+
+        done = extend(folder, opts["more"], opts.get("sheet"))
+        print(f"extended: {done['conditions']} start condition(s), episodes {done['from']} to "
+              f"{done['from'] + done['episodes'] - 1} appended to {done['sheet']}; the filled rows are as they were")
+    if opts.get("simulate"):
+        from actot.robot import simulate
+
+        done = simulate(folder, opts.get("sheet"))
+        print(f"simulated: {done['filled']} empty row(s) of {done['sheet']} run in the benchmark's target domain, "
+              f"{done['successes']} success(es); filled rows kept as they were")
+    verdict = write_verdict(folder, opts.get("sheet"), blind=opts.get("blind", False))
+    print(verdict["text"].rstrip())
+    for path in verdict["files"]:
+        print(f"verdict: {path}")

@@ -231,7 +231,8 @@ def _chosen(sweep, ranking, trial_id: str | None, unfinished: bool):
         reason = f" ({trial.stop_reason})" if trial.stop_reason else ""
         raise ActotError(f"trial={trial.trial_id} is {trial.status}{reason}, not finished: its weights are not those of a "
                          "completed run; add unfinished=true to export it anyway, or export a finished trial")
-    pos, group = position[trial.trial_id]
+    # The baseline arm (co-training) and the confirm stage's trials are no config of the search's ranking.
+    pos, group = position.get(trial.trial_id, (None, None))
     value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
     return trial, group, pos, value, how
 
@@ -435,8 +436,9 @@ def said(done: dict) -> str:
     """What `python -m actot export` prints of `export_trial`'s result."""
     value = f" (this trial: {done['value']:.4g})" if isinstance(done["value"], float) else ""
     weights = "the EMA of the weights" if done["weights"] == "ema" else "the trained weights (not their EMA)"
+    place = f"#{done['rank']} of {done['configs']} configs" if done["rank"] is not None else "not a ranked config"
     return (f"export: {done['out']}\n"
-            f"trial {done['trial']}: #{done['rank']} of {done['configs']} configs by {done['metric']}{value}; "
+            f"trial {done['trial']}: {place} by {done['metric']}{value}; "
             f"chosen as {done['how']}\n"
             f"weights: {weights}, step {done['step']}; load with actot.export.load_policy({str(done['out'])!r})")
 
@@ -464,18 +466,42 @@ def interval_words(group) -> str:
     return words
 
 
+def _outside_ranking(ranking, trial, value) -> tuple[str, str]:
+    """(where the trial stands, its knobs' table rows) for a trial of no ranked config: the baseline arm's
+    (co-training, which every config is compared with) or a confirm stage's."""
+    from actot.report.baseline import is_baseline
+
+    if is_baseline(trial) and ranking.baseline is not None:
+        arm = ranking.baseline
+        seeds = ", ".join(f"seed {s}={_fmt(v)}" for s, v in arm.values.items()) or "-"
+        place = (f"this trial is the sweep's **co-training baseline** ({arm.describe()}), not a ranked config;\n  "
+                 f"this trial's value: **{_fmt(value)}**.\n- The arm's interval: {interval_words(arm)}. Value per "
+                 f"seed: {seeds}.")
+        knobs = "\n".join(f"| `{k}` | {_fmt(v)} (the baseline arm's setting) |" for k, v in (arm.overrides or {}).items())
+        return place, knobs or "| (no searched knob) | |"
+    origin = trial.extra.get("confirm_of")
+    place = (f"this trial is outside the search's ranking{f' (a confirm-stage run of trial {origin})' if origin else ''}"
+             f"; its value: **{_fmt(value)}**.")
+    knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in trial.params.items()) or "| (no searched knob) | |"
+    return place, knobs
+
+
 def _readme(sweep, ranking, trial, group, pos, value, how, config, cfg, command, out: Path) -> str:
     """README.md: how the exported trial was chosen, what it was trained with, how to run it."""
     better = "lower" if ranking.better == "min" else "higher"
-    interval = interval_words(group)
-    seeds = ", ".join(f"{t.trial_id}={_fmt(v)}" for t, v in zip(group.counted, group.values)) or "-"
-    versus = ""
-    if group.vs_baseline is not None and group.vs_baseline.mean is not None:
-        from actot.report.baseline import comparison_cell
+    if group is not None:
+        seeds = ", ".join(f"{t.trial_id}={_fmt(v)}" for t, v in zip(group.counted, group.values)) or "-"
+        versus = ""
+        if group.vs_baseline is not None and group.vs_baseline.mean is not None:
+            from actot.report.baseline import comparison_cell
 
-        versus = (f"\n- Against co-training on the same seeds (+ = this config did better): "
-                  f"{comparison_cell(group.vs_baseline)} over {group.vs_baseline.n} seed(s).")
-    knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in group.config.items()) or "| (no searched knob) | |"
+            versus = (f"\n- Against co-training on the same seeds (+ = this config did better): "
+                      f"{comparison_cell(group.vs_baseline)} over {group.vs_baseline.n} seed(s).")
+        place = (f"its config is **#{pos} of {len(ranking.groups)}**\n  (status {group.status}); this trial's value: "
+                 f"**{_fmt(value)}**.\n- Interval: {interval_words(group)}. Value per seed: {seeds}.{versus}")
+        knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in group.config.items()) or "| (no searched knob) | |"
+    else:
+        place, knobs = _outside_ranking(ranking, trial, value)
     ot = "\n".join(f"| `ot.{k}` | {v} |" for k, v in config["ot"].items())
     weights, policy, features = config["weights"], config["policy"], config["input_features"]
     kind = (f"the exponential moving average of the weights (what the trial's evaluation ran on), ema_decay "
@@ -503,9 +529,7 @@ An ACT policy co-trained with an OT alignment loss (actot), exported by
 ## How it was chosen
 
 - Sweep `{sweep.name}` ({sweep.path}): {len(sweep.trials)} trials in {len(ranking.groups)} configs.
-- Ranked by {ranking.scope} `{ranking.metric}` ({better} is better): its config is **#{pos} of {len(ranking.groups)}**
-  (status {group.status}); this trial's value: **{_fmt(value)}**.
-- Interval: {interval}. Value per seed: {seeds}.{versus}
+- Ranked by {ranking.scope} `{ranking.metric}` ({better} is better): {place}
 - Chosen as {how}.
 - Trial `{trial.trial_id}`: status {trial.status}{stop}; training seed {cfg.seed}, {cfg.steps} steps.
 - Weights from step {weights['step']}: {kind}.

@@ -1,8 +1,8 @@
 """Export a sweep's trial as a policy folder and load it back: the same actions as evaluation's rollouts.
 
-One real sweep folder, built as the driver builds it but without Ray: sweep.json from the resolved
-settings, each trial trained by `train()` into trials/ID (as the trainable does) and recorded in the
-index through `ResultsStore`. Trial `a` finished; trial `b` ran with temporal ensembling and was
+One real sweep folder, built as the driver builds it but without Ray (tests/real_sweep.py): sweep.json
+from the resolved settings, each trial trained by `train()` into trials/ID (as the trainable does) and
+recorded in the index through `ResultsStore`. Trial `a` finished; trial `b` ran with temporal ensembling and was
 stopped by a rule at its last report; trial `c` errored before its first checkpoint.
 """
 
@@ -19,65 +19,22 @@ from actot import evaluate
 from actot.__main__ import main as actot_main
 from actot.export import export_trial, load_policy, representative
 from actot.policy.act import ACT
-from actot.sweep.config import apply_cli, load_sweep
-from actot.sweep.preflight import prepare
-from actot.sweep.resume import resolved_config
-from actot.sweep.space import load_space
-from actot.sweep.store import ResultsStore
-from actot.sweep.trainable import TrialSetup, trial_config
-from actot.sweepdir import write_spec
-from actot.train import load_data, train
+from actot.train import load_data
+from real_sweep import new_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACE = """description: export test space
-params:
-  ot.reg: {type: float, low: 0.05, high: 5.0, log: true}
-fixed: {ot.heuristic: hard}
-"""
-SWEEP = """num_samples: 2
-max_concurrent: 1
-resources: {cpu: 1, gpu: 0}
-metric: eval/avg_l1
-rules: [non_finite]
-train: {steps: 4, log_every: 2, checkpoint_every: 2}
-"""
-TINY = ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
-        "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8", "policy.chunk_size=6",
-        "policy.n_action_steps=3", "batch_size=4", "ot.batch_size=8", "ot.window_size=2",
-        "rollout_episodes=0", "threads=1", "wandb.mode=disabled"]  # data.resolution: derived (the sim's 32x32)
 
 
 @pytest.fixture(scope="module")
 def sweep(small_sim, tmp_path_factory):
     """{'dir': the sweep folder, 'cfg': trial id -> its TrainConfig}."""
-    source, target = small_sim
-    root = tmp_path_factory.mktemp("export")
-    (root / "space.yaml").write_text(SPACE)
-    (root / "sweep.yaml").write_text(SWEEP)
-    space = load_space(str(root / "space.yaml"))
-    cfg = apply_cli(load_sweep(str(root / "sweep.yaml"))[0],
-                    [f"data.source={source}", f"data.target={target}", *TINY, f"storage={root / 'out'}", "name=s"])
-    base, rules, base_cfg = prepare(space, cfg, say=lambda line: None)
-    sweep_dir = root / "out" / "s"
-    sweep_dir.mkdir(parents=True)
-    write_spec(sweep_dir, resolved_config(space, cfg, rules, base_cfg))
-    store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode or "min", "s", base_cfg.steps)
-    configs = {}
-    for trial_id, reg, extra in (("a", 2.0, {}), ("b", 0.5, {"policy.temporal_ensemble_coeff": 0.01})):
-        setup = TrialSetup(space, {**base, **extra}, rules, "s", sweep_dir / "trials", metric=cfg.metric)
-        configs[trial_id] = trial_config(setup, {"ot.reg": reg}, trial_id, sweep_dir / "trials")
-        result = train(configs[trial_id], progress=False)
-        assert result.status == "finished"
-        store.start(trial_id, {"ot.reg": reg}, {"seed": configs[trial_id].seed})
-        for row in result.history:
-            report = dict(row)
-            if trial_id == "b" and row["step"] == 4:  # what the trainable sends when a rule stops a trial
-                report.update(stop_rule="l1_stop", stop_step=4, stop_reason="eval/avg_l1 above the leader's")
-            store.add_result(trial_id, {"ot.reg": reg}, report)
-        store.finish(trial_id)
-    store.start("c", {"ot.reg": 0.1}, {"seed": 0})
-    store.finish("c", error=True, reason="RuntimeError: the data would not load")
-    return {"dir": sweep_dir, "cfg": configs}
+    built = new_sweep(small_sim, tmp_path_factory.mktemp("export"))
+    built.run("a", {"ot.reg": 2.0})
+    built.run("b", {"ot.reg": 0.5}, overrides={"policy.temporal_ensemble_coeff": 0.01},
+              stop=("l1_stop", "eval/avg_l1 above the leader's"))
+    built.store.start("c", {"ot.reg": 0.1}, {"seed": 0})
+    built.store.finish("c", error=True, reason="RuntimeError: the data would not load")
+    return {"dir": built.dir, "cfg": built.cfg}
 
 
 def lerobot_obs(obs: dict, cameras: list[str], row: int | None) -> dict:

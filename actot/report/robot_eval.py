@@ -1,0 +1,771 @@
+"""The robot's word on a shortlist: the blinded evaluation sheet's format, and the verdict on a (partly) filled one.
+
+    python -m actot shortlist SWEEP_DIR [k=3] [conditions=20|FILE]   (actot/robot.py: exports, then `write_plan`)
+    python -m actot robot-eval FOLDER [sheet.csv]                      (`write_verdict`)
+
+A shortlist's folder holds, besides the policy folders (`policies/`) and README.md:
+
+    shortlist.json   its id, the sweep, the seed, the error rates stated before any episode ran, the start
+                     conditions and the plan: (episode, condition, code) in the order they are to be run
+    key.json         which policy each blind code (P1..Pn) is: the analyst's file, not the operator's
+    conditions.csv   condition, start (what the lab sets up), layout (the embedded sim's initial state, if any)
+    sheet.csv        one row per episode: episode, condition, start, policy (a code), outcome, score, notes,
+                     shortlist (the id, on every row: it survives a spreadsheet's round trip, a comment line may not)
+
+The plan runs each start condition with every policy, one after another (a block), so policies are compared on the
+same start (paired); the blocks' order is shuffled, and within blocks the codes' positions follow a Latin square
+with shuffled rows, columns and symbols, so every code runs first, second, ... in a block equally often (to within
+one when the conditions are not a whole number of cycles): a policy never gets the freshly reset robot more often.
+
+The verdict, from the filled rows alone (an empty outcome is an episode not run yet):
+
+- Per policy: successes s of n, the Clopper-Pearson interval (`clopper_pearson`: the exact binomial one, the
+  Beta(s, n-s+1) and Beta(s+1, n-s) quantiles, through scipy's binomtest), and P(best): the chance that its success
+  rate is the highest under independent Beta(1+s, 1+n-s) posteriors (uniform priors), by Monte Carlo (`p_best`).
+- Each policy against the reference (co-training, the sweep's baseline arm; without one the offline #1), paired by
+  start condition on the conditions both ran: b conditions only the policy succeeded on, c only the reference. The
+  exact McNemar test (`mcnemar_exact`: under no difference b ~ Binomial(b+c, 1/2), two-sided), and P(better) =
+  P(theta > 1/2) for theta ~ Beta(1+b, 1+c), the posterior of the policy's share of the discordant conditions.
+- When to stop, valid however often the lab looks (`e_value`, `e_futility`; Ville's inequality: a nonnegative
+  martingale under the null crosses 1/a with probability at most a). The e-value for "no difference" is the Bayes
+  factor of the discordant pairs with a uniform mixture over theta against theta = 1/2: 2^(b+c) B(b+1, c+1). A
+  policy is decided better (or worse) than the reference when it reaches K/alpha (K policies compared: Bonferroni
+  over K anytime-valid tests, so the leader may be picked after looking). It is given up on when the e-value of
+  "it wins at least `worth` of the discordant conditions" (a uniform mixture over theta < worth against
+  theta = worth, the null's least favourable point) reaches 1/beta. The leader is the policy with the highest
+  P(best); from the current estimates (`remaining`: theta and the share of discordant conditions at their
+  posterior means), simulated forward, how many more start conditions it takes to decide it.
+- With scores (partial credit in [0, 1]): each policy's mean, and against the reference a betting e-value on the
+  paired differences, the mean over a grid of bets l of prod(1 + l d_j) (`score_e_value`; each product is a
+  nonnegative martingale when the mean difference is 0, since |l d| < 1).
+- The sweep's offline order against the robot's: Spearman's rho of the offline metric (signed so + is better) and
+  the robot's success rate, with its exact permutation p-value (`spearman_agreement`); with 3 or 4 policies even
+  rho = 1 happens by chance 1 time in 6 or 24, and the verdict says so.
+
+Paired binary outcomes on a fixed batch are McNemar's case; Barnard's and Boschloo's tests (scipy) are for two
+independent samples and would ignore the pairing, so they are not used here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from actot.errors import ActotError
+
+SHEET_FILE = "sheet.csv"
+MANIFEST_FILE = "shortlist.json"
+KEY_FILE = "key.json"
+CONDITIONS_FILE = "conditions.csv"
+VERDICT_FILES = {"en": "verdict.md", "zh": "verdict.zh.md"}
+COLUMNS = ("episode", "condition", "start", "policy", "outcome", "score", "notes", "shortlist")
+REQUIRED = ("episode", "condition", "policy", "outcome", "shortlist")
+ALPHA, BETA, WORTH = 0.05, 0.2, 0.75   # the error rates and the effect worth having, stated at shortlist time
+DRAWS = 100_000                        # Monte Carlo draws of P(best)
+HORIZON = 200                          # `remaining` looks this many start conditions ahead
+SIMULATED = "simulated"                 # the notes of a row --simulate filled
+BETS = (-0.5, -0.4, -0.3, -0.2, -0.1, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+# ============================================================================================= statistics
+def clopper_pearson(successes: int, n: int, level: float = 0.95) -> tuple[float, float] | None:
+    """The exact (Clopper-Pearson) interval of a success rate; None with no episode."""
+    from scipy.stats import binomtest
+
+    if n == 0:
+        return None
+    ci = binomtest(successes, n).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: the binomial test of b successes in b + c discordant pairs at 1/2."""
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
+
+
+def p_better(b: int, c: int) -> float:
+    """P(theta > 1/2), theta ~ Beta(1 + b, 1 + c): the posterior of the policy's share of the discordant pairs."""
+    from scipy.stats import beta
+
+    return float(beta.sf(0.5, 1 + b, 1 + c))
+
+
+def e_value(b: int, c: int) -> float:
+    """The mixture e-value against "no difference": 2^(b+c) B(b+1, c+1) (uniform prior on theta, vs theta = 1/2)."""
+    from scipy.special import betaln
+
+    return math.exp(betaln(b + 1, c + 1) + (b + c) * math.log(2.0))
+
+
+def e_futility(b: int, c: int, worth: float = WORTH) -> float:
+    """The e-value against "the policy wins at least `worth` of the discordant pairs": a uniform mixture over
+    theta in (0, worth) against theta = worth (for any true theta >= worth the ratio's mean is at most 1)."""
+    from scipy.special import betaln
+    from scipy.stats import beta
+
+    log_mixture = betaln(b + 1, c + 1) + float(beta.logcdf(worth, b + 1, c + 1)) - math.log(worth)
+    return math.exp(log_mixture - b * math.log(worth) - c * math.log(1.0 - worth))
+
+
+def score_e_value(diffs) -> float:
+    """A betting e-value against "the paired score differences (in [-1, 1]) have mean 0": the mean over `BETS` of
+    prod(1 + l d_j) (Waudby-Smith & Ramdas' betting martingales, a fixed grid of bets)."""
+    d = np.asarray(list(diffs), dtype=float)
+    return float(np.mean([np.prod(1.0 + bet * d) for bet in BETS])) if d.size else 1.0
+
+
+def p_best(successes: list[int], n: list[int], draws: int = DRAWS, seed: int = 0) -> list[float]:
+    """P(each policy's success rate is the highest) under independent Beta(1+s, 1+n-s) posteriors, by Monte Carlo."""
+    rng = np.random.default_rng(seed)
+    theta = np.stack([rng.beta(1 + s, 1 + m - s, size=draws) for s, m in zip(successes, n)], axis=1)
+    wins = np.bincount(theta.argmax(axis=1), minlength=len(successes))
+    return [float(w) / draws for w in wins]
+
+
+def decide(b: int, c: int, k: int, alpha: float, beta: float, worth: float) -> str:
+    """`better`, `worse`, `futile` (the policy does not win `worth` of the discordant conditions) or `open`."""
+    if e_value(b, c) >= k / alpha:
+        return "better" if b > c else "worse"
+    if e_futility(b, c, worth) >= 1.0 / beta:
+        return "futile"
+    return "open"
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """Simulated from the current estimates: how many more start conditions decide the pair (median, 80th
+    percentile, of the runs that decide within `HORIZON`), P(decided within it), and how each decision is likely."""
+
+    median: int | None
+    p80: int | None
+    p_decided: float
+    p_better: float
+    p_futile: float
+    theta: float
+    discordant: float
+
+
+def remaining(b: int, c: int, pairs: int, k: int, alpha: float, beta: float, worth: float,
+              runs: int = 2000, horizon: int = HORIZON, seed: int = 0) -> Outlook:
+    """Run the stopping rule forward `runs` times from (b, c) after `pairs` paired conditions, with theta and the
+    chance that a condition is discordant at their posterior means (uniform priors), `horizon` conditions at most."""
+    from scipy.special import betaln
+    from scipy.stats import beta as beta_dist
+
+    theta = (b + 1) / (b + c + 2)
+    discordant = (b + c + 1) / (pairs + 2)
+    rng = np.random.default_rng(seed)
+    differ = rng.random((runs, horizon)) < discordant
+    win = rng.random((runs, horizon)) < theta
+    bb = b + np.cumsum(differ & win, axis=1)
+    cc = c + np.cumsum(differ & ~win, axis=1)
+    log_e = betaln(bb + 1, cc + 1) + (bb + cc) * math.log(2.0)
+    log_f = (betaln(bb + 1, cc + 1) + beta_dist.logcdf(worth, bb + 1, cc + 1) - math.log(worth)
+             - bb * math.log(worth) - cc * math.log(1.0 - worth))
+    efficacy = log_e >= math.log(k / alpha)
+    futile = (log_f >= math.log(1.0 / beta)) & ~efficacy
+    stop = efficacy | futile
+    decided = stop.any(axis=1)
+    first = stop.argmax(axis=1) + 1
+    rows = np.flatnonzero(decided)
+    better = efficacy[rows, first[rows] - 1] & (bb[rows, first[rows] - 1] > cc[rows, first[rows] - 1])
+    gave_up = futile[rows, first[rows] - 1]
+    if not len(rows):
+        return Outlook(None, None, 0.0, 0.0, 0.0, theta, discordant)
+    return Outlook(int(np.median(first[rows])), int(np.ceil(np.percentile(first[rows], 80))), len(rows) / runs,
+                   float(better.sum()) / runs, float(gave_up.sum()) / runs, theta, discordant)
+
+
+def spearman_agreement(offline, robot) -> tuple[float, float] | None:
+    """(Spearman's rho between two scores, + = both say better; its exact one-sided permutation p-value: the share
+    of orderings of `robot` that agree with `offline` at least as well); None with fewer than 3 policies or a score
+    that does not vary (no order to compare)."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(offline, dtype=float), np.asarray(robot, dtype=float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    rho = float(spearmanr(x, y).statistic)
+    if len(x) > 8:  # 9! orderings and up: the t approximation scipy gives
+        return rho, float(spearmanr(x, y, alternative="greater").pvalue)
+    perms = [float(spearmanr(x, np.asarray(p)).statistic) for p in itertools.permutations(y)]
+    return rho, sum(r >= rho - 1e-12 for r in perms) / len(perms)
+
+
+# ============================================================================================= the plan
+def balanced_plan(conditions: list[str], codes: list[str], rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(condition, code) for each episode in order: one block per condition, every code once per block (see the
+    module's docstring for the order)."""
+    n = len(codes)
+    symbols, columns, rows = rng.permutation(n), rng.permutation(n), rng.permutation(n)
+    plan = []
+    for block, index in enumerate(rng.permutation(len(conditions))):
+        row = rows[block % n]
+        plan += [(conditions[index], codes[symbols[(row + columns[j]) % n]]) for j in range(n)]
+    return plan
+
+
+def condition_ids(n: int) -> list[str]:
+    width = max(2, len(str(n)))
+    return [f"C{i:0{width}d}" for i in range(1, n + 1)]
+
+
+def write_plan(folder: Path, shortlist_id: str, conditions: list[dict], plan: list[tuple[str, str]]) -> None:
+    """conditions.csv and sheet.csv of a new shortlist (its outcomes empty)."""
+    start = {c["condition"]: c["start"] for c in conditions}
+    with open(folder / CONDITIONS_FILE, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["condition", "start", "layout"])
+        writer.writerows([c["condition"], c["start"], c.get("layout") or ""] for c in conditions)
+    rows = [{"episode": i, "condition": cond, "start": start[cond], "policy": code, "shortlist": shortlist_id}
+            for i, (cond, code) in enumerate(plan, start=1)]
+    write_sheet(folder / SHEET_FILE, list(COLUMNS), rows)
+
+
+def write_sheet(path: Path, header: list[str], rows: list[dict], comments: list[str] = ()) -> None:
+    """The sheet, written whole to a temporary file first: a crash never leaves half a sheet of filled outcomes."""
+    buffer = io.StringIO()
+    buffer.writelines(f"{line}\n" for line in comments)
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(buffer.getvalue())
+    os.replace(tmp, path)
+
+
+# ============================================================================================= reading
+def read_json(folder: Path, name: str) -> dict:
+    path = folder / name
+    if not path.is_file():
+        if name == MANIFEST_FILE:
+            raise ActotError(f"{folder}: no {MANIFEST_FILE}, so this is not a shortlist folder; write one with "
+                             "python -m actot shortlist SWEEP_DIR")
+        raise ActotError(f"{path} is missing: the verdict needs the shortlist's blinding key; copy it back from "
+                         "where it was kept (it is written by python -m actot shortlist)")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ActotError(f"{path}: cannot be read ({str(err).splitlines()[0]}); restore it from a copy") from err
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int          # the line in the file (the header is line 1)
+    episode: int
+    condition: str
+    code: str
+    outcome: int | None
+    score: float | None
+    notes: str = ""
+
+
+def read_raw(path: Path) -> tuple[list[str], list[str], list[tuple[int, dict]]]:
+    """(comment lines at the top, the header, [(line number, row as a dict of stripped cells)]) of a sheet, the line
+    numbers as an editor shows them; a row's cells beyond the header are dropped, missing ones are empty."""
+    if not path.is_file():
+        raise ActotError(f"{path}: no such sheet; the shortlist wrote {SHEET_FILE} in its folder")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's UTF-8 export may start with a BOM
+    except (OSError, UnicodeDecodeError) as err:
+        raise ActotError(f"{path}: cannot be read ({str(err).splitlines()[0]}); save it as CSV (UTF-8)") from err
+    lines = text.splitlines()
+    comments = []
+    while lines and lines[0].startswith("#"):
+        comments.append(lines.pop(0))
+    reader = csv.reader(io.StringIO("\n".join(lines)))
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        rows = []
+        for cells in reader:
+            if any(c.strip() for c in cells):  # a blank line a spreadsheet added
+                values = [c.strip() for c in cells] + [""] * max(0, len(header) - len(cells))
+                rows.append((reader.line_num + len(comments), dict(zip(header, values))))
+    except csv.Error as err:
+        raise ActotError(f"{path} line {reader.line_num + len(comments)}: not valid CSV ({err}); save the sheet as "
+                         "comma-separated values again") from err
+    return comments, header, rows
+
+
+def read_sheet(path: Path, manifest: dict) -> list[Row]:
+    """The sheet's rows checked against the shortlist's plan; a one-line ActotError naming the line and the fix."""
+    _, header, raw_rows = read_raw(path)
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ActotError(f"{path}: no '{missing[0]}' column (its header: {', '.join(header) or 'empty'}); keep the "
+                         f"columns the shortlist wrote, comma-separated: {', '.join(COLUMNS)}")
+    plan = {i: (cond, code) for i, cond, code in manifest["plan"]}
+    codes, conditions = set(manifest["codes"]), {c["condition"] for c in manifest["conditions"]}
+    own, seen, rows = manifest["id"], {}, []
+    for number, row in raw_rows:
+        where = f"{path.name} line {number}"
+        if row["shortlist"] != own:
+            raise ActotError(f"{where}: shortlist {row['shortlist'] or '(empty)'} is not this folder's ({own}): the "
+                             f"sheet belongs to another shortlist; evaluate it with the folder that wrote it, or "
+                             f"fill this folder's {SHEET_FILE}")
+        try:
+            episode = int(row["episode"])
+        except ValueError:
+            raise ActotError(f"{where}: episode {row['episode']!r} is not a number; write back the episode number "
+                             "the sheet was printed with") from None
+        if episode not in plan:
+            raise ActotError(f"{where}: episode {episode} is not in the plan (1 to {len(plan)}); remove the row, or "
+                             "write back the episode number it was printed with")
+        where = f"{path.name} line {number} (episode {episode})"
+        printed_condition, printed_code = plan[episode]
+        if row["policy"] not in codes:
+            raise ActotError(f"{where}: policy {row['policy'] or '(empty)'!r} is not one of the codes "
+                             f"{', '.join(sorted(codes, key=_code_order))}; write back {printed_code}, the code this "
+                             "episode was printed with")
+        if not row["condition"]:
+            raise ActotError(f"{where}: no start condition; write back {printed_condition}, the condition this "
+                             "episode was printed with")
+        if row["condition"] not in conditions:
+            raise ActotError(f"{where}: start condition {row['condition']!r} is not one of the shortlist's "
+                             f"({CONDITIONS_FILE}); write back {printed_condition}")
+        if (row["condition"], row["policy"]) != (printed_condition, printed_code):
+            raise ActotError(f"{where}: reads condition {row['condition']} with policy {row['policy']}, but episode "
+                             f"{episode} was printed as {printed_condition} with {printed_code}: the order was changed; "
+                             "run and record the episodes in the printed order (shortlist.json's plan), restoring "
+                             "this row")
+        if episode in seen:
+            raise ActotError(f"{where}: episode {episode} is already on line {seen[episode]}; keep one row per episode")
+        if rows and episode < rows[-1].episode:
+            raise ActotError(f"{where}: comes after episode {rows[-1].episode}: the rows were reordered; sort the "
+                             "sheet by episode (the order the episodes are run in) and run this again")
+        seen[episode] = number
+        outcome = _outcome(row["outcome"], where)
+        score = _score(row.get("score", ""), where)
+        if score is not None and outcome is None:
+            raise ActotError(f"{where}: a score ({row['score']}) but no outcome; write the outcome too (1 success, "
+                             "0 failure)")
+        rows.append(Row(number, episode, row["condition"], row["policy"], outcome, score, row.get("notes", "")))
+    for episode, (cond, code) in sorted(plan.items()):
+        if episode not in seen:
+            raise ActotError(f"{path.name}: start condition {cond} has no row for policy {code} (episode {episode} "
+                             "as printed): every condition is run with every policy; put the row back (its outcome "
+                             "may stay empty until it is run)")
+    return rows
+
+
+def _outcome(text: str, where: str) -> int | None:
+    if text == "":
+        return None
+    if text in ("0", "1", "0.0", "1.0"):
+        return int(float(text))
+    raise ActotError(f"{where}: outcome {text!r} must be 1 (success), 0 (failure) or empty (not run yet); partial "
+                     "credit goes in the score column")
+
+
+def _score(text: str, where: str) -> float | None:
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0.0 <= value <= 1.0):
+        raise ActotError(f"{where}: score {text!r} must be a number in [0, 1] (partial credit: 1 is the whole task) or "
+                         "empty")
+    return value
+
+
+def _code_order(code: str) -> tuple:
+    return (len(code), code)
+
+
+# ============================================================================================= the verdict
+@dataclass
+class PolicyLine:
+    code: str
+    name: str
+    role: str                      # "config" or "co-training"
+    n: int = 0
+    successes: int = 0
+    interval: tuple | None = None
+    scores: list = field(default_factory=list)
+    p_best: float | None = None
+    offline: float | None = None   # the search's value of the ranked metric, signed so + is better
+
+
+@dataclass
+class PairLine:
+    code: str
+    pairs: int
+    both: int
+    b: int                         # only the policy succeeded
+    c: int                         # only the reference succeeded
+    neither: int
+    p_mcnemar: float
+    p_better: float
+    e: float
+    e_futile: float
+    decision: str
+    score_diff: float | None = None
+    score_e: float | None = None
+
+    @property
+    def difference(self) -> float | None:
+        """The paired difference of success rates, (b - c) / pairs."""
+        return (self.b - self.c) / self.pairs if self.pairs else None
+
+
+@dataclass
+class Verdict:
+    manifest: dict
+    key: dict
+    sheet: Path
+    filled: int
+    total: int
+    policies: list[PolicyLine]
+    reference: str | None
+    pairs: list[PairLine]
+    leader: str | None
+    outlook: Outlook | None
+    stop: bool
+    unfilled_conditions: int        # conditions where the leader or the reference has not run yet
+    agreement: tuple | None
+    agreement_n: int
+    simulated: int
+    folder: Path
+
+
+def judge(folder, sheet=None) -> Verdict:
+    """The verdict on the filled rows of a shortlist's sheet (`sheet` defaults to the folder's own)."""
+    folder = Path(folder).expanduser()
+    manifest = read_json(folder, MANIFEST_FILE)
+    key = read_json(folder, KEY_FILE)
+    if key.get("shortlist") != manifest["id"]:
+        raise ActotError(f"{folder / KEY_FILE}: the key of shortlist {key.get('shortlist')}, not of this folder's "
+                         f"{manifest['id']}; put back the key.json this shortlist wrote")
+    path = Path(sheet).expanduser() if sheet else folder / SHEET_FILE
+    rows = read_sheet(path, manifest)
+    alpha, beta, worth = manifest["alpha"], manifest["beta"], manifest["worth"]
+    codes = sorted(manifest["codes"], key=_code_order)
+    entries = key["codes"]
+    policies = {code: PolicyLine(code, entries[code]["name"], entries[code]["role"], offline=entries[code].get("signed"))
+                for code in codes}
+    outcome = {(r.condition, r.code): r for r in rows if r.outcome is not None}
+    for row in outcome.values():
+        line = policies[row.code]
+        line.n += 1
+        line.successes += row.outcome
+        if row.score is not None:
+            line.scores.append(row.score)
+    for line in policies.values():
+        line.interval = clopper_pearson(line.successes, line.n)
+    ran = [policies[c] for c in codes]
+    for line, p in zip(ran, p_best([p.successes for p in ran], [p.n for p in ran])):
+        line.p_best = p
+    reference = key.get("reference")
+    others = [c for c in codes if c != reference]
+    pairs = []
+    if reference is not None:
+        conditions = [c["condition"] for c in manifest["conditions"]]
+        for code in others:
+            both_ran = [(outcome[(cond, code)], outcome[(cond, reference)]) for cond in conditions
+                        if (cond, code) in outcome and (cond, reference) in outcome]
+            table = {(1, 1): 0, (1, 0): 0, (0, 1): 0, (0, 0): 0}
+            for mine, theirs in both_ran:
+                table[(mine.outcome, theirs.outcome)] += 1
+            b, c = table[(1, 0)], table[(0, 1)]
+            scored = [mine.score - theirs.score for mine, theirs in both_ran
+                      if mine.score is not None and theirs.score is not None]
+            pairs.append(PairLine(code, len(both_ran), table[(1, 1)], b, c, table[(0, 0)], mcnemar_exact(b, c),
+                                  p_better(b, c), e_value(b, c), e_futility(b, c, worth),
+                                  decide(b, c, len(others), alpha, beta, worth),
+                                  sum(scored) / len(scored) if scored else None,
+                                  score_e_value(scored) if scored else None))
+    leader = max(others, key=lambda c: (policies[c].p_best, -codes.index(c)), default=None)
+    outlook, stop, unfilled = None, False, 0
+    lead_pair = next((p for p in pairs if p.code == leader), None)
+    if lead_pair is not None:
+        stop = lead_pair.decision != "open"
+        if not stop:
+            outlook = remaining(lead_pair.b, lead_pair.c, lead_pair.pairs, len(others), alpha, beta, worth)
+        done = {cond for cond, code in outcome if code == leader} & {cond for cond, code in outcome if code == reference}
+        unfilled = len(manifest["conditions"]) - len(done)
+    with_offline = [p for p in ran if p.offline is not None and p.n > 0]
+    agreement = spearman_agreement([p.offline for p in with_offline], [p.successes / p.n for p in with_offline])
+    simulated = sum(1 for r in rows if r.outcome is not None and r.notes == SIMULATED)
+    return Verdict(manifest, key, path, len(outcome), len(rows), ran, reference, pairs, leader, outlook, stop,
+                   unfilled, agreement, len(with_offline), simulated, folder)
+
+
+
+# ============================================================================================= the words
+WORDS = {
+    "en": {
+        "title": "# Robot evaluation of shortlist `{id}` (sweep `{sweep}`)",
+        "sheet": "Sheet `{path}`: {filled} of {total} episodes filled.",
+        "simulated": " {n} of them were filled by `--simulate` in the benchmark's target domain, not on a robot.",
+        "rates": ("Stated before the first episode: alpha {alpha} (the chance of declaring a difference from {ref} "
+                  "where there is none, over the {k} policies compared), beta {beta} (the chance of giving up on a "
+                  "policy that wins at least {worth:.0%} of the start conditions where it and {ref} differ)."),
+        "verdict": "## Verdict",
+        "stop_better": ("**Stop.** {name} (`{code}`) is better than {ref}: it succeeded on {b} start conditions where "
+                        "{ref} failed and failed on {c} where {ref} succeeded (e-value {e:.3g} >= {k}/alpha = "
+                        "{threshold:.3g}); the decision holds however often the sheet was looked at."),
+        "stop_worse": ("**Stop.** The leader on the robot, {name} (`{code}`), is worse than {ref}: {b} condition(s) for "
+                       "it, {c} for {ref} (e-value {e:.3g} >= {threshold:.3g}); the other shortlisted policies trail it on the "
+                       "robot (see the tables)."),
+        "stop_futile": ("**Stop.** The leader on the robot, {name} (`{code}`), does not win {worth:.0%} of the start "
+                        "conditions where it and {ref} differ ({b} condition(s) for it, {c} for {ref}; futility e-value "
+                        "{ef:.3g} >= 1/beta = {tf:.3g}): more episodes are unlikely to show a difference worth having."),
+        "go_on": ("**Continue.** The leader on the robot, {name} (`{code}`, P(best) {pb:.2f}), is not decided against "
+                  "{ref} yet ({b} condition(s) for it, {c} for {ref}; e-value {e:.3g} of {threshold:.3g} needed). "
+                  "At the current estimates (it wins {theta:.0%} of the conditions where the two differ, and they "
+                  "differ on {disc:.0%} of conditions), about **{median} more start conditions** decide it (80% of "
+                  "simulated runs within {p80}; {likely}), each run with all {n} policies: about {episodes} more "
+                  "episodes. {sheet_left}"),
+        "likely": "{better:.0%} of them decide it better, {futile:.0%} not worth it",
+        "go_on_far": ("**Continue, or stop for lack of a difference.** The leader on the robot, {name} (`{code}`), is "
+                      "not decided against {ref} ({b} condition(s) for it, {c} for {ref}), and at the current estimates "
+                      "only {pd:.0%} of simulated runs decide within {horizon} more start conditions: the two are "
+                      "too close for this evaluation to tell apart at these error rates."),
+        "sheet_left": "The sheet holds {n} more conditions for this pair.",
+        "sheet_short": ("The sheet holds only {n} more conditions for this pair: add more with `python -m actot "
+                        "robot-eval {folder} more=N` (the e-values carry on over the new rows: the rule is anytime-valid)."),
+        "no_ref": "No reference policy in the shortlist: P(best) only, no paired comparison and no stopping rule.",
+        "no_pairs": "No start condition has been run with both the leader and {ref} yet: nothing to decide on.",
+        "per_policy": "## Success per policy",
+        "head_policy": ["code", "policy", "episodes", "successes", "success", "95% exact interval (Clopper-Pearson)",
+                        "mean score", "P(best)"],
+        "versus": "## Against {ref}, paired by start condition",
+        "head_pairs": ["code", "policy", "conditions run by both", "both succeed", "only the policy",
+                       "only {ref}", "both fail", "difference", "exact McNemar p", "P(better)", "e-value", "decision"],
+        "decision": {"better": "better", "worse": "worse", "futile": "not worth it", "open": "open"},
+        "scores": ("Scores against {ref} (mean paired difference, + = the policy scored higher; betting e-value, "
+                   "decided at >= {threshold:.3g}): {cells}."),
+        "agree": "## The sweep's offline order against the robot",
+        "agree_line": ("Spearman's rho between the offline {metric} (the search's values, signed so + is better) and "
+                       "the success on the robot, over {n} policies: **{rho:+.2f}** (exact one-sided p = {p:.3g})."),
+        "agree_weak": (" With {n} policies even a perfect agreement arises by chance 1 time in {fact}: a check of "
+                       "the offline metric, not a measurement of it."),
+        "agree_none": ("Not computed: {why}."),
+        "agree_few": "fewer than 3 policies have both an offline value and a robot episode",
+        "agree_flat": "the offline values or the robot's success rates are all equal (no order to compare)",
+        "how": "## How these numbers are computed",
+        "how_lines": [
+            "Only filled rows count (an empty outcome is an episode not run yet); a pair is a start condition both "
+            "policies have run.",
+            "Success interval: Clopper-Pearson, the exact binomial 95% interval (scipy's binomtest).",
+            "P(best): the share of {draws} joint draws from each policy's Beta(1 + successes, 1 + failures) posterior "
+            "in which it has the highest success rate.",
+            "Difference: (only the policy - only {ref}) / conditions run by both. Exact McNemar: under no difference "
+            "the discordant conditions split as Binomial(b + c, 1/2); two-sided. P(better): P(theta > 1/2) for "
+            "theta ~ Beta(1 + b, 1 + c), the policy's share of the discordant conditions.",
+            "e-value: 2^(b+c) B(b+1, c+1), the Bayes factor of a uniform prior on theta against theta = 1/2; decided "
+            "at K/alpha (K = {k} policies against {ref}), valid at any look (Ville's inequality). Not worth it: the "
+            "e-value of theta < {worth} against theta = {worth} reaches 1/beta.",
+            "More conditions: the stopping rule run forward 2000 times from the current counts, theta and the share "
+            "of discordant conditions at their posterior means.",
+        ],
+        "blind_stop": "Interim look (blinded): {filled} of {total} episodes filled. Stop: the evaluation is decided; "
+                      "the analyst runs python -m actot robot-eval {folder} for the verdict.",
+        "blind_go": ("Interim look (blinded): {filled} of {total} episodes filled. Continue: about {median} more start "
+                     "conditions ({episodes} episodes), in the printed order."),
+        "blind_far": ("Interim look (blinded): {filled} of {total} episodes filled. Not decided, and unlikely to be "
+                      "within {horizon} more conditions: the analyst decides whether to go on."),
+        "blind_none": "Interim look (blinded): {filled} of {total} episodes filled; nothing to decide on yet.",
+        "no_interval": "-",
+    },
+    "zh": {
+        "title": "# 短名单 `{id}` 的真机评估（扫描 `{sweep}`）",
+        "sheet": "评估表 `{path}`：{total} 个回合中已填 {filled} 个。",
+        "simulated": "其中 {n} 个由 `--simulate` 在基准的目标域中填写，并非真机结果。",
+        "rates": ("第一个回合之前已声明：alpha {alpha}（在 {k} 个与{ref}比较的策略中，本无差异却判定有差异的概率），"
+                  "beta {beta}（放弃一个在与{ref}结果不同的起始条件中至少赢 {worth:.0%} 的策略的概率）。"),
+        "verdict": "## 结论",
+        "stop_better": ("**停止。** {name}（`{code}`）优于{ref}：它在 {b} 个{ref}失败的起始条件上成功，在 {c} 个"
+                        "{ref}成功的条件上失败（e 值 {e:.3g} >= {k}/alpha = {threshold:.3g}）；无论中途查看评估表多少次，"
+                        "这一判定都成立。"),
+        "stop_worse": ("**停止。** 真机上领先的 {name}（`{code}`）劣于{ref}：它赢 {b} 个条件，{ref}赢 {c} 个"
+                       "（e 值 {e:.3g} >= {threshold:.3g}）；短名单中其他策略在真机上落后于它（见下表）。"),
+        "stop_futile": ("**停止。** 真机上领先的 {name}（`{code}`）在与{ref}结果不同的起始条件中赢不到 {worth:.0%}"
+                        "（它 {b} 个，{ref} {c} 个；无效性 e 值 {ef:.3g} >= 1/beta = {tf:.3g}）：更多回合不太可能显示"
+                        "值得的差异。"),
+        "go_on": ("**继续。** 真机上领先的 {name}（`{code}`，P(最佳) {pb:.2f}）与{ref}的比较尚未判定（它赢 {b} 个条件，"
+                  "{ref}赢 {c} 个；e 值 {e:.3g}，需要 {threshold:.3g}）。按当前估计（两者结果不同的条件中它赢 "
+                  "{theta:.0%}，结果不同的条件占 {disc:.0%}），大约还需 **{median} 个起始条件** 才能判定（80% 的模拟在 "
+                  "{p80} 个以内；{likely}），每个条件运行全部 {n} 个策略：约 {episodes} 个回合。{sheet_left}"),
+        "likely": "其中 {better:.0%} 判定更好，{futile:.0%} 判定不值得",
+        "go_on_far": ("**继续，或因无差异而停止。** 真机上领先的 {name}（`{code}`）与{ref}的比较尚未判定（它赢 {b} 个"
+                      "条件，{ref}赢 {c} 个）；按当前估计，只有 {pd:.0%} 的模拟在 {horizon} 个起始条件内得出判定："
+                      "两者太接近，本次评估在这些错误率下无法区分。"),
+        "sheet_left": "评估表中这一对还剩 {n} 个条件。",
+        "sheet_short": ("评估表中这一对只剩 {n} 个条件：用 `python -m actot robot-eval {folder} more=N` 追加"
+                        "（e 值在新行上继续累积：该规则任意时刻有效）。"),
+        "no_ref": "短名单中没有参照策略：只给出 P(最佳)，没有配对比较和停止规则。",
+        "no_pairs": "还没有起始条件同时运行过领先策略和{ref}：尚无可判定的内容。",
+        "per_policy": "## 各策略的成功率",
+        "head_policy": ["代号", "策略", "回合", "成功", "成功率", "95% 精确区间（Clopper-Pearson）", "平均得分",
+                        "P(最佳)"],
+        "versus": "## 与{ref}按起始条件配对比较",
+        "head_pairs": ["代号", "策略", "两者都运行的条件", "都成功", "仅该策略成功", "仅{ref}成功", "都失败", "差值",
+                       "精确 McNemar p", "P(更好)", "e 值", "判定"],
+        "decision": {"better": "更好", "worse": "更差", "futile": "不值得", "open": "未定"},
+        "scores": "与{ref}比较得分（配对差值的均值，+ 表示该策略得分更高；下注 e 值，>= {threshold:.3g} 即判定）：{cells}。",
+        "agree": "## 扫描的离线排名与真机结果",
+        "agree_line": ("离线 {metric}（搜索阶段的值，符号取为 + 表示更好）与真机成功率之间的 Spearman rho，"
+                       "共 {n} 个策略：**{rho:+.2f}**（精确单侧 p = {p:.3g}）。"),
+        "agree_weak": "只有 {n} 个策略时，即便完全一致也有 1/{fact} 的概率纯属偶然：这是对离线指标的检查，而非度量。",
+        "agree_none": "未计算：{why}。",
+        "agree_few": "同时有离线值和真机回合的策略少于 3 个",
+        "agree_flat": "离线值或真机成功率全部相同（没有可比较的顺序）",
+        "how": "## 这些数字如何计算",
+        "how_lines": [
+            "只计已填写的行（结果为空即尚未运行的回合）；一对是两个策略都运行过的起始条件。",
+            "成功率区间：Clopper-Pearson，精确的二项 95% 区间（scipy 的 binomtest）。",
+            "P(最佳)：从各策略的 Beta(1 + 成功, 1 + 失败) 后验联合抽取 {draws} 次，该策略成功率最高的比例。",
+            "差值：(仅该策略成功 - 仅{ref}成功) / 两者都运行的条件。精确 McNemar：无差异时结果不同的条件服从 "
+            "Binomial(b + c, 1/2)；双侧。P(更好)：theta ~ Beta(1 + b, 1 + c) 时 P(theta > 1/2)，theta 为该策略在结果"
+            "不同的条件中所占份额。",
+            "e 值：2^(b+c) B(b+1, c+1)，theta 均匀先验相对 theta = 1/2 的贝叶斯因子；达到 K/alpha（K = {k} 个与{ref}"
+            "比较的策略）即判定，任意时刻查看都有效（Ville 不等式）。不值得：theta < {worth} 相对 theta = {worth} 的 "
+            "e 值达到 1/beta。",
+            "还需的条件数：从当前计数出发把停止规则向前模拟 2000 次，theta 与结果不同的条件比例取其后验均值。",
+        ],
+        "blind_stop": "中期查看（盲态）：{total} 个回合中已填 {filled} 个。停止：评估已可判定；由分析者运行 "
+                      "python -m actot robot-eval {folder} 查看结论。",
+        "blind_go": "中期查看（盲态）：{total} 个回合中已填 {filled} 个。继续：约还需 {median} 个起始条件（{episodes} 个回合），按打印顺序进行。",
+        "blind_far": "中期查看（盲态）：{total} 个回合中已填 {filled} 个。尚未判定，且在 {horizon} 个条件内也不太可能判定：由分析者决定是否继续。",
+        "blind_none": "中期查看（盲态）：{total} 个回合中已填 {filled} 个；尚无可判定的内容。",
+        "no_interval": "-",
+    },
+}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _name(v: Verdict, code: str, lang: str) -> str:
+    entry = v.key["codes"][code]
+    return entry.get("name_zh", entry["name"]) if lang == "zh" else entry["name"]
+
+
+def _short(v: Verdict, code: str, lang: str) -> str:
+    """The reference in running text: `co-training`, or the offline #1's config id."""
+    entry = v.key["codes"][code]
+    short = entry.get("short", entry["name"])
+    return entry.get("short_zh", short) if lang == "zh" else short
+
+
+def verdict_text(v: Verdict, lang: str = "en") -> str:
+    """verdict.md (en) or verdict.zh.md (zh): the same numbers in either language."""
+    w = WORDS[lang]
+    m = v.manifest
+    ref = _short(v, v.reference, lang) if v.reference else ""
+    k = len(v.pairs)
+    lines = [w["title"].format(id=m["id"], sweep=m["sweep"]), "",
+             w["sheet"].format(path=v.sheet, filled=v.filled, total=v.total)
+             + (w["simulated"].format(n=v.simulated) if v.simulated else "")]
+    if v.reference:
+        lines += ["", w["rates"].format(alpha=m["alpha"], beta=m["beta"], worth=m["worth"], ref=ref, k=k)]
+    lines += ["", w["verdict"], "", _decision(v, lang)]
+    lines += ["", w["per_policy"], ""]
+    rows = []
+    for p in v.policies:
+        rate = f"{p.successes / p.n:.2f}" if p.n else "-"
+        interval = f"[{p.interval[0]:.2f}, {p.interval[1]:.2f}]" if p.interval else w["no_interval"]
+        score = f"{sum(p.scores) / len(p.scores):.2f} (n={len(p.scores)})" if p.scores else "-"
+        rows.append([f"`{p.code}`", _name(v, p.code, lang), str(p.n), str(p.successes), rate, interval, score,
+                     f"{p.p_best:.2f}"])
+    lines += _table(w["head_policy"], rows)
+    if v.reference:
+        lines += ["", w["versus"].format(ref=ref), ""]
+        rows = []
+        for q in v.pairs:
+            diff = f"{q.difference:+.2f}" if q.difference is not None else "-"
+            rows.append([f"`{q.code}`", _name(v, q.code, lang), str(q.pairs), str(q.both), str(q.b), str(q.c),
+                         str(q.neither), diff, f"{q.p_mcnemar:.3g}", f"{q.p_better:.2f}", f"{q.e:.3g}",
+                         w["decision"][q.decision]])
+        lines += _table([h.format(ref=ref) for h in w["head_pairs"]], rows)
+        scored = [q for q in v.pairs if q.score_diff is not None]
+        if scored:
+            cells = ", ".join(f"`{q.code}` {q.score_diff:+.2f} (e {q.score_e:.3g})" for q in scored)
+            lines += ["", w["scores"].format(ref=ref, threshold=k / m["alpha"], cells=cells)]
+    lines += ["", w["agree"], "", _agreement(v, lang)]
+    lines += ["", w["how"], ""]
+    lines += [f"- {line.format(draws=DRAWS, ref=ref or '-', k=k, worth=m['worth'])}" for line in w["how_lines"]]
+    return "\n".join(lines) + "\n"
+
+
+def _decision(v: Verdict, lang: str) -> str:
+    w, m = WORDS[lang], v.manifest
+    if v.reference is None:
+        return w["no_ref"]
+    ref = _short(v, v.reference, lang)
+    q = next(q for q in v.pairs if q.code == v.leader)
+    if q.pairs == 0:
+        return w["no_pairs"].format(ref=ref)
+    n = len(v.policies)
+    common = dict(name=_name(v, q.code, lang), code=q.code, ref=ref, b=q.b, c=q.c, e=q.e, k=len(v.pairs),
+                  threshold=len(v.pairs) / m["alpha"], ef=q.e_futile, tf=1 / m["beta"], worth=m["worth"])
+    if q.decision == "better":
+        return w["stop_better"].format(**common)
+    if q.decision == "worse":
+        return w["stop_worse"].format(**common)
+    if q.decision == "futile":
+        return w["stop_futile"].format(**common)
+    o = v.outlook
+    if o.median is None or o.p_decided < 0.5:
+        return w["go_on_far"].format(pd=o.p_decided, horizon=HORIZON, **common)
+    left = w["sheet_left" if v.unfilled_conditions >= o.median else "sheet_short"].format(n=v.unfilled_conditions,
+                                                                                          folder=v.folder)
+    pb = next(p.p_best for p in v.policies if p.code == q.code)
+    likely = w["likely"].format(better=o.p_better, futile=o.p_futile)
+    return w["go_on"].format(pb=pb, theta=o.theta, disc=o.discordant, median=o.median, p80=o.p80, n=n,
+                             episodes=o.median * n, sheet_left=left, likely=likely, **common)
+
+
+def _agreement(v: Verdict, lang: str) -> str:
+    w = WORDS[lang]
+    if v.agreement is None:
+        return w["agree_none"].format(why=w["agree_few"] if v.agreement_n < 3 else w["agree_flat"])
+    rho, p = v.agreement
+    text = w["agree_line"].format(metric=v.manifest["metric"], n=v.agreement_n, rho=rho, p=p)
+    if v.agreement_n <= 5:
+        text += w["agree_weak"].format(n=v.agreement_n, fact=math.factorial(v.agreement_n))
+    return text
+
+
+def blinded_text(v: Verdict, folder: Path, lang: str = "en") -> str:
+    """What an interim look shows the person running the robot: stop or go on, and how far; no code's numbers."""
+    w = WORDS[lang]
+    common = dict(filled=v.filled, total=v.total, folder=folder, horizon=HORIZON)
+    lead = next((q for q in v.pairs if q.code == v.leader), None)
+    if lead is None or lead.pairs == 0:
+        return w["blind_none"].format(**common)
+    if v.stop:
+        return w["blind_stop"].format(**common)
+    o = v.outlook
+    if o.median is None or o.p_decided < 0.5:
+        return w["blind_far"].format(**common)
+    return w["blind_go"].format(median=o.median, episodes=o.median * len(v.policies), **common)
+
+
+def write_verdict(folder, sheet=None, blind: bool = False) -> dict:
+    """Judge the sheet; write verdict.md and verdict.zh.md into the folder (not when `blind`: an interim look by the
+    person running the robot leaves no numbers behind). Return {"text": what to print, "files": [...]}."""
+    folder = Path(folder).expanduser()
+    v = judge(folder, sheet)
+    if blind:
+        return {"text": blinded_text(v, folder), "files": []}
+    files = []
+    for lang, name in VERDICT_FILES.items():
+        path = folder / name
+        path.write_text(verdict_text(v, lang))
+        files.append(path)
+    return {"text": verdict_text(v, "en"), "files": files}
