@@ -8,7 +8,7 @@ the product (`actot`) and each other as a package (`from bench.runs import ...`)
   training run per job in a pool of worker processes, one JSON line per finished run, a study cut short resumes),
   the default job (`run_one`), the last value of a metric in a run's history (`final`), a space's configs
   (`space_configs`), the tiny model of the --quick runs (`TINY`), a run file's rows (`read_rows`) and a sample's
-  mean with its 95% t-interval (`mean_ci`);
+  mean with its 95% t-interval (`mean_ci`, on `actot.report.stats`);
 - studies (`run`, then `analyse` on the JSONL they wrote, e.g. bench/data/*.jsonl): `validity`,
   `reproducibility`, `convergence`, `offline_study`, `transfer_study`, `twins_oracle`, `ot_rows`;
 - replays of stored histories (no training): `rule_audit`, `sweep_efficiency`, `paired_efficiency`,

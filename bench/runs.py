@@ -4,7 +4,7 @@ A study builds its jobs (one training run each: {"id", "group", "name", "overrid
 and whatever its own runner reads) and hands them to `run_jobs`, which trains them in a pool of worker processes
 and appends one JSON line per finished run to the study's file (a second `run` on the same file skips what is
 there, so a study cut short resumes). Its `analyse` reads the file back (`read_rows`), takes each run's last value
-of a metric (`final`) and summarises seeds with `mean_ci`.
+of a metric (`final`) and summarises seeds with `mean_ci` (the product's statistics, actot/report/stats.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import math
 import multiprocessing as mp
 import time
 from pathlib import Path
-
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 # A tiny model and benchmark for the --quick runs of the bench scripts (seconds per run on a CPU core).
 TINY = {"policy.dim_model": 32, "policy.n_heads": 2, "policy.dim_feedforward": 64, "policy.n_encoder_layers": 1,
@@ -99,11 +97,16 @@ def final(row: dict, key: str = "eval/success"):
     return values[-1] if values else None
 
 
-def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    """(mean, half-width of its 95% t-interval, SD) of a sample; (mean, nan, nan) for a single value."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
+def mean_ci(values) -> tuple[float, float, float]:
+    """(mean, half-width of its 95% Student-t interval, SD) of a sample, from the sample's own SD on n - 1
+    degrees of freedom: actot.report.stats's `pooled_sd` of the one sample and `t_interval` (scipy's t quantile,
+    exact at any df). (mean, nan, nan) for a single value (no spread measured); an SD of 0 gives a half-width of 0."""
+    from actot.report.stats import pooled_sd, t_interval
+
+    x = [float(v) for v in values]
+    mean = sum(x) / len(x)
+    sd, df = pooled_sd([x])
+    interval = t_interval(x, sd, df)
+    if interval is None:
         return mean, math.nan, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T95.get(n - 1, 1.96) * sd / math.sqrt(n), sd
+    return mean, (interval.high - interval.low) / 2, sd
