@@ -167,8 +167,7 @@ def analyse(args) -> None:
         seed_sd = sds.get("c-OT-R1", math.nan)
         gap = means[hi] - means[lo]
         print(f"- ot_full pool: {len(means)} configs x {max(len(v) for v in pool.values())} seeds; best {hi} "
-              f"{means[hi]:.3f}, worst {lo} {means[lo]:.3f}: gap {gap:.3f} = {gap / seed_sd:.2f}x the seed sd "
-              f"of c-OT-R1 (target >= 3x)")
+              f"{means[hi]:.3f}, worst {lo} {means[lo]:.3f}: gap {gap:.3f}{in_seed_sds(gap, seed_sd)}")
         within = [mean_ci(v)[2] for v in pool.values() if len(v) >= 2]
         if within:
             print(f"- mean within-config seed sd across the pool: {sum(within) / len(within):.3f}")
@@ -216,6 +215,16 @@ def analyse(args) -> None:
                 print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in vals) + " |")
     if args.plot:
         plot(study, args.plot)
+
+
+def in_seed_sds(gap: float, seed_sd: float) -> str:
+    """The pool's best-vs-worst gap as a multiple of c-OT-R1's seed SD, or why there is none: no spread
+    (every seed scored the same: the ratio would divide by 0) or no SD measured (fewer than 2 seeds)."""
+    if seed_sd != seed_sd:
+        return "; no seed sd of c-OT-R1 to compare it with (fewer than 2 seeds; target >= 3x)"
+    if seed_sd == 0:
+        return "; no spread: c-OT-R1's seeds all scored the same (sd 0), so no ratio to the seed sd (target >= 3x)"
+    return f" = {gap / seed_sd:.2f}x the seed sd of c-OT-R1 (target >= 3x)"
 
 
 def _knob(rows: list[dict], name: str, knob: str) -> float:
