@@ -1,7 +1,7 @@
 """Training-step time of each OT embedding (ot.embedding: mean, tokens, keypoints), and of ACT alone under each pooling.
 
-    python bench/bench_embedding.py                                      # act_small, 3 cameras of 64x64 (the sim)
-    python bench/bench_embedding.py --policy act --height 96 --width 128 --steps 2   # LeRobot's ACT at 96x128
+    python -m bench.bench_embedding                                      # act_small, 3 cameras of 64x64 (the sim)
+    python -m bench.bench_embedding --policy act --height 96 --width 128 --steps 2   # LeRobot's ACT at 96x128
 
 A step is what the trainer runs (`actot.train.step_losses`, backward, clip, AdamW) on one batch of
 16 behaviour-cloning rows and 32 OT pairs, under the hard prior; "ACT alone" is the BC rows alone. Time is

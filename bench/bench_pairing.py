@@ -1,8 +1,8 @@
 """DTW pairing on the shared G1 dataset: the first version vs the banded one, and the pairing cache.
 
-    python bench/bench_pairing.py                  # source episodes 0-79, target 80-99 (issue 20)
-    python bench/bench_pairing.py --all-vs-all     # and all 100 episodes against all 100
-    python bench/bench_pairing.py --old-targets 0  # skip the first version (it needs ~9 GB)
+    python -m bench.bench_pairing                  # source episodes 0-79, target 80-99 (issue 20)
+    python -m bench.bench_pairing --all-vs-all     # and all 100 episodes against all 100
+    python -m bench.bench_pairing --old-targets 0  # skip the first version (it needs ~9 GB)
 
 Every row runs in a fresh Python process, so its peak RSS (`resource.getrusage`, ru_maxrss) is
 its own; 'loaded' is the process's peak after reading and normalising the episodes, 'peak' after
@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: a worker runs as `python -m bench.bench_pairing` there
 G1 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "g1_pick_bottle_v21"
 
 
@@ -145,7 +146,8 @@ def worker(job: dict) -> dict:
 
 
 def run(job: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "bench.bench_pairing", "--worker", json.dumps(job)], cwd=ROOT,
+                         capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"worker {job['kind']} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])

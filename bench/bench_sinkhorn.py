@@ -1,7 +1,7 @@
 """Our batched log-domain unbalanced Sinkhorn vs a per-problem POT loop, side by side in one run.
 
-    python bench/bench_sinkhorn.py            # CPU, and CUDA too when present
-    python bench/bench_sinkhorn.py --convergence   # iterations to converge, ours vs POT
+    python -m bench.bench_sinkhorn            # CPU, and CUDA too when present
+    python -m bench.bench_sinkhorn --convergence   # iterations to converge, ours vs POT
 
 Speed: both run the same number of iterations (POT with stopThr=0 so it does not stop early).
 Convergence: iterations each needs to reach its tolerance on (reg, tau) pairs down to

@@ -1,7 +1,7 @@
 """Training-step time of ACT + OT vs ACT alone (co-training BC), at the seed log's shapes, in one run.
 
-    python bench/bench_train_step.py                       # CPU: act preset at 96x128 (see --height)
-    python bench/bench_train_step.py --height 480 --width 640   # the seed's camera size (GPU)
+    python -m bench.bench_train_step                       # CPU: act preset at 96x128 (see --height)
+    python -m bench.bench_train_step --height 480 --width 640   # the seed's camera size (GPU)
 
 ACT alone runs the 16 behaviour-cloning rows (3 cameras) through the model, L1 + KL, backward,
 clip and AdamW. ACT + OT runs the same BC rows plus the OT pairs (B_ot = 32 target frames and
@@ -12,7 +12,7 @@ plan) and once with the banded prior (the iterative solver to tol 1e-6). Then th
 their embeddings come from the BC pass and no extra row goes through the ResNet. The ratio is the
 OT overhead per step against ACT alone, all variants interleaved in one run.
 
-    python bench/bench_train_step.py --policy act_small --height 32 --width 32   # the sim's scale, CPU
+    python -m bench.bench_train_step --policy act_small --height 32 --width 32   # the sim's scale, CPU
 """
 
 from __future__ import annotations

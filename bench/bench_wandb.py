@@ -1,7 +1,7 @@
 """Per-trial cost of W&B logging: ours (one offline run per trial, from inside the trial) vs
 Ray's WandbLoggerCallback, both against no W&B at all, in one run.
 
-    python bench/bench_wandb.py [--trials 8]
+    python -m bench.bench_wandb [--trials 8]
 
 The same Tune experiment (a function trainable that reports 12 rows of 8 metrics) runs three
 times; the overhead per trial is (wall time - wall time without W&B) / trials.

@@ -1,8 +1,8 @@
 """How many steps does co-training need to converge on the embedded benchmark, at the training defaults?
 
-    python bench/convergence.py run --out bench/data/convergence_cpu.jsonl --steps 600,1000,1500 --seeds 5 --jobs 2
-    python bench/convergence.py analyse bench/data/convergence_cpu.jsonl
-    python bench/convergence.py run --quick --out /tmp/c.jsonl && python bench/convergence.py analyse /tmp/c.jsonl
+    python -m bench.convergence run --out bench/data/convergence_cpu.jsonl --steps 600,1000,1500 --seeds 5 --jobs 2
+    python -m bench.convergence analyse bench/data/convergence_cpu.jsonl
+    python -m bench.convergence run --quick --out /tmp/c.jsonl && python -m bench.convergence analyse /tmp/c.jsonl
 
 Co-training (`ot.lambda_ot=0`, everything else at the defaults: cosine schedule with warm-up, EMA
 weights for evaluation) trained for each step budget with each seed; each budget is its own run,
@@ -15,14 +15,10 @@ wall-clock seconds per run on this machine.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from validity import TINY, final, mean_ci, run_jobs  # noqa: E402
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs
 
 GOAL = 0.9
 
@@ -40,7 +36,7 @@ def run(args) -> None:
 
 
 def analyse(args) -> None:
-    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    rows = read_rows(args.file)
     by: dict[int, list[dict]] = {}
     for row in rows:
         if row["status"] == "finished" and final(row) is not None:

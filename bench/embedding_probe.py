@@ -1,6 +1,6 @@
 """Why does OT help or hurt? Train configs, then measure what the OT loss did to the embeddings.
 
-    python bench/embedding_probe.py --steps 400 --config "cotrain:ot.lambda_ot=0" --config "R1:"
+    python -m bench.embedding_probe --steps 400 --config "cotrain:ot.lambda_ot=0" --config "R1:"
 
 For each trained model, over 16 OT batches of the embedded sim (target frames and the source
 frames the sampler pairs with them, plus each target demo's ground-truth nearest source demo):
@@ -16,8 +16,6 @@ frames the sampler pairs with them, plus each target demo's ground-truth nearest
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
@@ -82,5 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     main()

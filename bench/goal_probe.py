@@ -1,6 +1,6 @@
 """Does a run's encoder embed target frames where it embeds source frames of the same goal? The goal-decoding probe.
 
-    python bench/goal_probe.py RUN_DIR [RUN_DIR ...]      # one line per run (runs on a sim dataset)
+    python -m bench.goal_probe RUN_DIR [RUN_DIR ...]      # one line per run (runs on a sim dataset)
 
 Issue 17: a linear map fitted on source embeddings predicts the goal from target embeddings of the uncovered
 half; its error, in success radii, compared between OT and co-training. The goal is in no state vector, only in
@@ -204,7 +204,7 @@ def pair_ratio(run_dir: Path, oracle: bool = False, pairs_from: Path | None = No
         data = load_data(rebuild_train_config(json.loads(config.read_text()), config))[0]
     kept, threads = data.pairing, torch.get_num_threads()
     if oracle:
-        from twins_oracle import oracle_pairing
+        from bench.twins_oracle import oracle_pairing
 
         data.pairing = oracle_pairing(data, load_data(cfg)[1])
     torch.set_num_threads(1)
@@ -248,5 +248,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     raise SystemExit(main(sys.argv[1:]))

@@ -39,10 +39,10 @@ else
 fi
 # Timings one at a time, each with a deadline that leaves the others their time (560 s in all, under the
 # device tool's 600 s per command).
-timeout $((90 * SLACK)) $PY bench/bench_train_step.py "${STEP[@]}" > "$OUT/step_seed_scale.txt" 2>&1
-timeout $((120 * SLACK)) $PY bench/bench_train_step.py "${STEP_BIG[@]}" >> "$OUT/step_seed_scale.txt" 2>&1
-timeout $((200 * SLACK)) $PY bench/packing.py "${PACK[@]}" --json "$OUT/packing.json" > "$OUT/packing.txt" 2>&1
-timeout $((150 * SLACK)) $PY bench/trial_profile.py "${PROFILE[@]}" --json "$OUT/trial_profile.json" > "$OUT/trial_profile.txt" 2>&1
+timeout $((90 * SLACK)) $PY -m bench.bench_train_step "${STEP[@]}" > "$OUT/step_seed_scale.txt" 2>&1
+timeout $((120 * SLACK)) $PY -m bench.bench_train_step "${STEP_BIG[@]}" >> "$OUT/step_seed_scale.txt" 2>&1
+timeout $((200 * SLACK)) $PY -m bench.packing "${PACK[@]}" --json "$OUT/packing.json" > "$OUT/packing.txt" 2>&1
+timeout $((150 * SLACK)) $PY -m bench.trial_profile "${PROFILE[@]}" --json "$OUT/trial_profile.json" > "$OUT/trial_profile.txt" 2>&1
 { cat "$OUT/device.txt"; echo; grep -E "^(policy=|\|)" "$OUT/step_seed_scale.txt"; echo;
   sed -n '/^| policy/,$p' "$OUT/packing.txt"; echo; grep -E "^(trial profile|  |\|)" "$OUT/trial_profile.txt"; } \
   > "$OUT/summary.txt" 2>&1

@@ -1,8 +1,8 @@
 """Full training histories for the rule audit and the sweep-efficiency replay, as JSON lines.
 
-    python bench/histories.py --space ot_full --configs 24 --seeds 3 --group pool --out pool.jsonl \\
+    python -m bench.histories --space ot_full --configs 24 --seeds 3 --group pool --out pool.jsonl \\
         steps=2000 log_every=50 rollout_episodes=100 device=cuda
-    python bench/histories.py --quick --out quick.jsonl        # tiny real runs on a small sim (CPU, ~1 min)
+    python -m bench.histories --quick --out quick.jsonl        # tiny real runs on a small sim (CPU, ~1 min)
 
 Each config is a space's starting point, then configs drawn at random from the space (Optuna's
 RandomSampler, seeded); each runs with seeds 0..N-1 to its last step, no rule acting, one run at a
@@ -19,10 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from actot.rules.replay import Run, write_runs_jsonl  # noqa: E402
+from actot.rules.replay import Run, write_runs_jsonl
 
 # The tiny model and data of tests/test_train.py: a run of 60 steps takes a few seconds on one core.
 TINY = ["data.resolution=16", "data.n_eval_target=1", "policy.dim_model=32", "policy.n_heads=2",

@@ -1,9 +1,9 @@
 """Which offline metric ranks configs as closed-loop success does? The study behind a real-data sweep's ranking.
 
-    python bench/offline_study.py run --out bench/data/offline_cpu.jsonl --setting default --jobs 2
-    python bench/offline_study.py analyse bench/data/offline_cpu.jsonl --setting default
-    python bench/offline_study.py run --out bench/data/offline_cpu.jsonl --setting lower_left --jobs 2   # after the choice
-    python bench/offline_study.py run --quick --out /tmp/o.jsonl && python bench/offline_study.py analyse /tmp/o.jsonl
+    python -m bench.offline_study run --out bench/data/offline_cpu.jsonl --setting default --jobs 2
+    python -m bench.offline_study analyse bench/data/offline_cpu.jsonl --setting default
+    python -m bench.offline_study run --out bench/data/offline_cpu.jsonl --setting lower_left --jobs 2   # after the choice
+    python -m bench.offline_study run --quick --out /tmp/o.jsonl && python -m bench.offline_study analyse /tmp/o.jsonl
 
 On a lab's own data a sweep can only rank by an offline metric (actot/metrics.py OFFLINE_CANDIDATES).
 The benchmark has what the lab lacks, a simulator of the target domain, so it can measure how well
@@ -30,20 +30,15 @@ pool's best, for the whole pool and for OT configs alone; and whether it passes 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from tables import text_table  # noqa: E402
-from validity import TINY, final, run_jobs, space_configs  # noqa: E402
-
-from actot.metrics import OFFLINE_CANDIDATES, direction  # noqa: E402
+from actot.metrics import OFFLINE_CANDIDATES, direction
+from bench.runs import TINY, final, read_rows, run_jobs, space_configs
+from bench.tables import text_table
 
 LAB_DATA = {"data.sim.eval_split": "covered", "data.sim.n_eval_source": 8}
 SETTINGS = {"default": dict(LAB_DATA), "lower_left": {**LAB_DATA, "data.sim.target_region": "lower_left"}}
@@ -152,7 +147,7 @@ def analyse(args) -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    rows = read_rows(args.file)
     settings = [args.setting] if args.setting else sorted({r["group"] for r in rows})
     for setting in settings:
         mine = [r for r in rows if r["group"] == setting]

@@ -1,7 +1,7 @@
 """Does `ot_rows=bc` learn as well as the method's separate OT rows? The default sweep's trial, both ways, a few seeds.
 
-    python bench/ot_rows.py --seeds 2 --jobs 2 --out bench/data/ot_rows_cpu.jsonl   # then the table is printed
-    python bench/ot_rows.py --quick --out /tmp/ot_rows.jsonl                          # tiny model and sim: checks the script
+    python -m bench.ot_rows --seeds 2 --jobs 2 --out bench/data/ot_rows_cpu.jsonl   # then the table is printed
+    python -m bench.ot_rows --quick --out /tmp/ot_rows.jsonl                          # tiny model and sim: checks the script
 
 The trial is the default sweep's first starting point (`ot_reg`: banded prior, reg 2, tau 10) with the
 sweep file's training keys (1,500 steps, closed-loop success over 100 fixed episodes at the end).
@@ -14,14 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 ARMS = {"separate": {}, "bc": {"ot_rows": "bc", "ot.batch_size": 8}}
 
@@ -37,7 +32,7 @@ def main(argv=None) -> int:
 
     from actot.sweep.config import load_sweep
     from actot.sweep.space import load_space
-    from bench.validity import TINY, final, run_jobs
+    from bench.runs import TINY, final, run_jobs
 
     space = load_space("ot_reg")
     common = {**space.fixed, **space.to_overrides(space.starting_points[0]), **load_sweep("local")[0].train}

@@ -1,8 +1,8 @@
 """Trials per hour when several trials share one GPU ("packing"), against one trial at a time.
 
-    python bench/packing.py            # GPU: act_small and act (3 cameras), 1, 2, 4, 8 trials per GPU
-    python bench/packing.py --quick    # CPU, tiny model and sim, 1 and 2 trials at once: checks the script
-    python bench/packing.py --per-gpu 1 4 --policies act --steps 300
+    python -m bench.packing            # GPU: act_small and act (3 cameras), 1, 2, 4, 8 trials per GPU
+    python -m bench.packing --quick    # CPU, tiny model and sim, 1 and 2 trials at once: checks the script
+    python -m bench.packing --per-gpu 1 4 --policies act --steps 300
 
 Each trial is a real `python -m actot.train` process on the embedded sim (what a sweep trial
 runs, minus Ray): N of them start together, each capped at 1/N of the GPU's memory

@@ -1,7 +1,7 @@
 """Search efficiency with paired seeds: how often a sweep recommends a config within 0.05 of the pool's best, and at what compute.
 
-    python bench/paired_efficiency.py --runs bench/data/repro_cpu.jsonl --group new --space ot_full
-    python bench/paired_efficiency.py --quick                          # a tiny real pool, CI-sized
+    python -m bench.paired_efficiency --runs bench/data/repro_cpu.jsonl --group new --space ot_full
+    python -m bench.paired_efficiency --quick                          # a tiny real pool, CI-sized
 
 A replay benchmark (no training): the pool holds every config of a space trained on the same
 seeds (bench/reproducibility.py), co-training (`ot.lambda_ot: 0`) among them. A "trial" replays
@@ -33,21 +33,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import numpy as np
+import optuna
+from optuna.trial import TrialState
 
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-from optuna.trial import TrialState  # noqa: E402
-
-from actot.errors import ActotError  # noqa: E402
-from actot.rules.replay import Run, group_by_config, read_runs_jsonl  # noqa: E402
-from actot.sweep.config import SweepConfig, startup_trials  # noqa: E402
-from actot.sweep.paired import PairedPlan  # noqa: E402
-from actot.sweep.paired_searcher import PairedSearcher  # noqa: E402
-from sweep_efficiency import Pool  # noqa: E402
-from tables import text_table  # noqa: E402
+from actot.errors import ActotError
+from actot.rules.replay import Run, group_by_config, read_runs_jsonl
+from actot.sweep.config import SweepConfig, startup_trials
+from actot.sweep.paired import PairedPlan
+from actot.sweep.paired_searcher import PairedSearcher
+from bench.sweep_efficiency import Pool
+from bench.tables import text_table
 
 POOL_KEY = "__pool_key"
 
@@ -242,7 +238,7 @@ def main(argv=None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if args.quick:
-            from histories import quick_runs
+            from bench.histories import quick_runs
 
             with tempfile.TemporaryDirectory(prefix="paired-efficiency-") as work:
                 runs = quick_runs(3, 2, "pool", Path(work), baseline=True)

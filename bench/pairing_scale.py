@@ -1,7 +1,7 @@
 """The pairing weights' scale (data.pair_scale) and the DTW cost's kind (data.pair_cost), measured.
 
-    python bench/pairing_scale.py            # the three embedded sims of docs/data.md, then G1
-    python bench/pairing_scale.py --no-g1    # the sims only (G1's DTW takes ~1 min on 2 cores)
+    python -m bench.pairing_scale            # the three embedded sims of docs/data.md, then G1
+    python -m bench.pairing_scale --no-g1    # the sims only (G1's DTW takes ~1 min on 2 cores)
 
 On the embedded sim the generator knows which demos are alike (`layout_distance`: [robot start, goal]),
 so each pairing (absolute or nearest scale, summed or path-mean cost) is scored against it with

@@ -1,9 +1,9 @@
 """Does a rerun rank the same? A pool of configs x seeds, at the training defaults and at the old 400-step settings.
 
-    python bench/reproducibility.py run --out bench/data/repro_cpu.jsonl --configs 12 --seeds 6 --setting new --jobs 2
-    python bench/reproducibility.py run --out bench/data/repro_cpu.jsonl --configs 12 --seeds 6 --setting old --jobs 2
-    python bench/reproducibility.py analyse bench/data/repro_cpu.jsonl
-    python bench/reproducibility.py run --quick --out /tmp/r.jsonl && python bench/reproducibility.py analyse /tmp/r.jsonl
+    python -m bench.reproducibility run --out bench/data/repro_cpu.jsonl --configs 12 --seeds 6 --setting new --jobs 2
+    python -m bench.reproducibility run --out bench/data/repro_cpu.jsonl --configs 12 --seeds 6 --setting old --jobs 2
+    python -m bench.reproducibility analyse bench/data/repro_cpu.jsonl
+    python -m bench.reproducibility run --quick --out /tmp/r.jsonl && python -m bench.reproducibility analyse /tmp/r.jsonl
 
 The pool: co-training (`ot.lambda_ot=0`), the `ot_full` space's starting points, then random
 draws of that space (seeded), the same list for both settings. Settings: `new` (the training
@@ -27,17 +27,13 @@ there, so a study cut short resumes, and the paired-search replay can read the h
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from validity import TINY, final, run_jobs, space_configs  # noqa: E402
+from bench.runs import TINY, final, read_rows, run_jobs, space_configs
 
 SETTINGS = {"new": {}, "old": {"steps": 400, "lr_schedule": "constant", "ema_decay": 0.0}}
 
@@ -110,7 +106,7 @@ def analyse(args) -> None:
     import warnings
 
     warnings.simplefilter("ignore")  # a constant column (every run at 0 success) has no correlation: shown as nan
-    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    rows = read_rows(args.file)
     print(f"reproducibility, {Path(args.file).name}: split-half Spearman of config means (first half of the seeds vs "
           f"the second), ICC(1), pooled seed SD within a config, same-seed correlation between configs")
     print(f"{'setting':<8} {'metric':<14} {'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} "

@@ -1,8 +1,8 @@
 """Rule audit: which trials would each rule have stopped, were they good ones, and what would it save?
 
-    python bench/rule_audit.py --runs pool.jsonl [--group pool]     # runs of bench/histories.py (the GPU job)
-    python bench/rule_audit.py --sweep sweeps_out/NAME               # a sweep run with rules.shadow=true
-    python bench/rule_audit.py --quick                               # tiny real runs, CI-sized (~1 min on CPU)
+    python -m bench.rule_audit --runs pool.jsonl [--group pool]     # runs of bench/histories.py (the GPU job)
+    python -m bench.rule_audit --sweep sweeps_out/NAME               # a sweep run with rules.shadow=true
+    python -m bench.rule_audit --quick                               # tiny real runs, CI-sized (~1 min on CPU)
     ... --rules '[{use: pi_collapse, after: 200}]'                   # other rules than the built-ins
     ... --no-grid                                                    # skip the retuning tables
 
@@ -27,18 +27,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import yaml
 
-import yaml  # noqa: E402
-
-from actot.errors import ActotError  # noqa: E402
-from tables import text_table  # noqa: E402
-from actot.report.replay import runs_from_sweep  # noqa: E402
-from actot.rules import BUILT_IN, parse_rules  # noqa: E402
-from actot.rules.replay import (AuditRow, audit_rule, config_scores, pareto, ranked_configs,  # noqa: E402
-                                read_runs_jsonl, rule_variants, settings_text, top_quarter)
+from actot.errors import ActotError
+from actot.report.replay import runs_from_sweep
+from actot.rules import BUILT_IN, parse_rules
+from actot.rules.replay import (AuditRow, audit_rule, config_scores, pareto, ranked_configs, read_runs_jsonl,
+                                rule_variants, settings_text, top_quarter)
+from bench.tables import text_table
 
 
 def load_rules(text: str | None):
@@ -111,7 +107,7 @@ def main(argv=None) -> int:
             args.rules = json.dumps(specs)
         rules = load_rules(args.rules)
         if args.quick:
-            from histories import quick_runs
+            from bench.histories import quick_runs
 
             with tempfile.TemporaryDirectory(prefix="rule-audit-") as work:
                 runs = quick_runs(args.configs, args.seeds, "quick", Path(work))

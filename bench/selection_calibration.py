@@ -1,8 +1,8 @@
 """Does "beats co-training" survive selection? Sweeps replayed on recorded multi-seed pools through the product's own
 paired arithmetic (actot/report/baseline.py `compare`).
 
-    python bench/selection_calibration.py                       # every recorded pool, 2000 replays a cell
-    python bench/selection_calibration.py --replays 200 --pools repro-new
+    python -m bench.selection_calibration                       # every recorded pool, 2000 replays a cell
+    python -m bench.selection_calibration --replays 200 --pools repro-new
 
 A recorded pool holds several configs and co-training, each trained on the same seeds. One replay is one sweep:
 k configs drawn from the pool, s search seeds and c confirm seeds drawn from its seeds (disjoint); the seeds left
@@ -27,7 +27,6 @@ noise), the share of sweeps that claim a win for it.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np
 from scipy import stats
 
 from actot.report.baseline import compare
+from bench.runs import final, read_rows
 
 DATA = Path(__file__).resolve().parent / "data"
 # name -> (file, group, the baseline's name, metric): pools whose configs all ran on the same seeds.
@@ -51,11 +51,6 @@ POOLS = {
 DESIGNS = ("search", "confirm", "confirm-pooled")
 
 
-def final(row: dict, key: str):
-    values = [r.get(key) for r in row["history"] if r.get(key) is not None]
-    return values[-1] if values else None
-
-
 def load_pool(name: str) -> tuple[dict, dict, str] | None:
     """(config -> {seed: value}, the baseline's {seed: value}, better) over the seeds every config ran."""
     file, group, baseline, metric = POOLS[name]
@@ -63,8 +58,7 @@ def load_pool(name: str) -> tuple[dict, dict, str] | None:
     if not path.exists():
         return None
     table: dict[str, dict[int, float]] = {}
-    for line in path.read_text().splitlines():
-        row = json.loads(line)
+    for row in read_rows(path):
         groups = group if isinstance(group, tuple) else (group,)
         value = final(row, metric) if row["group"] in groups and row["status"] == "finished" else None
         if value is not None:

@@ -1,7 +1,7 @@
 """Sweep efficiency: training steps until a search's pick is within 2% of what random search finds.
 
-    python bench/sweep_efficiency.py --runs pool.jsonl --space ot_full      # group `pool` of bench/histories.py
-    python bench/sweep_efficiency.py --quick                                # a tiny real pool, CI-sized (~1 min)
+    python -m bench.sweep_efficiency --runs pool.jsonl --space ot_full      # group `pool` of bench/histories.py
+    python -m bench.sweep_efficiency --quick                                # a tiny real pool, CI-sized (~1 min)
 
 A replay (tabular) benchmark: no training here. The pool holds fully trained configs with their
 full histories (several seeds each); a search "runs" a trial by replaying one of them:
@@ -40,22 +40,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState
 
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-from optuna.distributions import CategoricalDistribution  # noqa: E402
-from optuna.trial import TrialState  # noqa: E402
-
-from actot.errors import ActotError  # noqa: E402
-from tables import text_table  # noqa: E402
-from actot.metrics import direction_for_ranking  # noqa: E402
-from actot.rules.replay import (AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl,  # noqa: E402
-                                stop_decision, truncate)
-from actot.sweep.config import SweepConfig, startup_trials  # noqa: E402
-from actot.sweep.preflight import earliest_stop  # noqa: E402
+from actot.errors import ActotError
+from actot.metrics import direction_for_ranking
+from actot.rules.replay import (AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl, stop_decision,
+                                truncate)
+from actot.sweep.config import SweepConfig, startup_trials
+from actot.sweep.preflight import earliest_stop
+from bench.tables import text_table
 
 METHODS = ("random", "tpe", "tpe+rules", "tpe+rules+asha")
 
@@ -243,7 +239,7 @@ def main(argv=None) -> int:
             specs = [{"use": name, "after": 10} if BUILT_IN[name]["after"] else name for name in BUILT_IN]
         rules = parse_rules(specs, "--rules")
         if args.quick:
-            from histories import quick_runs
+            from bench.histories import quick_runs
 
             with tempfile.TemporaryDirectory(prefix="sweep-efficiency-") as work:
                 runs = quick_runs(args.configs, 2, "pool", Path(work))

@@ -1,8 +1,8 @@
 """Can OT transfer on the embedded benchmark? The oracle on twins, the screen of variants, the best against co-training.
 
-    python bench/transfer_study.py run --out bench/data/transfer_cpu.jsonl --jobs 2
-    python bench/transfer_study.py analyse bench/data/transfer_cpu.jsonl --probe --plot bench/transfer.png
-    python bench/transfer_study.py run --quick --out /tmp/t.jsonl && python bench/transfer_study.py analyse /tmp/t.jsonl --probe
+    python -m bench.transfer_study run --out bench/data/transfer_cpu.jsonl --jobs 2
+    python -m bench.transfer_study analyse bench/data/transfer_cpu.jsonl --probe --plot bench/transfer.png
+    python -m bench.transfer_study run --quick --out /tmp/t.jsonl && python -m bench.transfer_study analyse /tmp/t.jsonl --probe
 
 Every run is a converged trial (the training defaults: 1,500 steps, cosine schedule, EMA weights, success from
 100 fixed rollouts at the last step, in the target and the source domain), and every arm is paired with
@@ -51,17 +51,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from validity import TINY, final, mean_ci, run_jobs, run_one  # noqa: E402
-
 # analyse counts the runs the built-in `not_converged` rule flags and repeats each difference without them,
 # because the 1,500-step budget was chosen on success, not on this signal.
-from actot.convergence import NOT_CONVERGED_BELOW, TREND_KEY  # noqa: E402
+from actot.convergence import NOT_CONVERGED_BELOW, TREND_KEY
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one
 
 # Every arm's base: the study began when DTW pairing added the outcome summary by default (it is off by default
 # since this study); rows written then carry no such key, so `as_run` adds it when rows and arms are compared.
@@ -118,7 +114,7 @@ def as_run(overrides: dict) -> dict:
 def run_arm(job: dict) -> dict:
     """One run; the oracle arm first sets the worker's cached pairing to the true twins."""
     if job["pairing"] == "oracle":
-        from twins_oracle import run_with_pairing
+        from bench.twins_oracle import run_with_pairing
 
         return run_with_pairing(job)
     return run_one(job)
@@ -200,7 +196,7 @@ def cached_probe(run_dir: Path, name: str = "goal_probe", oracle: bool = False, 
     recomputed when the checkpoint is newer (a rerun). `goal_probe`: goal decoding (goal_probe.probe);
     `pair_ratio`: pairs against strangers on the pairs of `pairs_from`'s data (its co-training's: the same pairs for
     every arm of a group) or the twins (`oracle`) (goal_probe.pair_ratio)."""
-    import goal_probe
+    from bench import goal_probe
 
     cache, ckpt = run_dir / f"{name}.json", run_dir / "checkpoint"
     if cache.is_file() and ckpt.exists() and cache.stat().st_mtime >= max(p.stat().st_mtime for p in ckpt.iterdir()):
@@ -228,7 +224,7 @@ def tables(finished: list[dict]) -> list[tuple[str, list[dict]]]:
 
 
 def analyse(args) -> None:
-    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    rows = read_rows(args.file)
     finished = [r for r in rows if r["status"] == "finished" and final(r) is not None]
     probe, pairs = {}, {}
     if args.probe:
@@ -354,5 +350,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Where a default-sweep trial's time goes on a CPU core: the step, the EMA, the periodic evaluations, OT.
 
-    python bench/trial_cost.py [--steps 300] [--threads 1]
+    python -m bench.trial_cost [--steps 300] [--threads 1]
 
 Trains the default benchmark's first `ot_reg` starting point for --steps steps once per variant,
 in one process (data cached after the first), rollouts off, and prints seconds per step side by

@@ -1,9 +1,9 @@
 """Where a sweep trial's wall time goes: the training steps against everything else, alone and two at once, and Ray's part.
 
-    python bench/trial_profile.py                    # CPU: the default sweep's trial (sweeps/local.yaml, 1,500 steps)
-    python bench/trial_profile.py --steps 300        # 300 steps, extrapolated to the sweep's 1,500 (said in the table)
-    python bench/trial_profile.py --device cuda      # the same on a GPU (each section synchronised: profiling only)
-    python bench/trial_profile.py --quick            # tiny model and sim, a few steps: checks the script (a test runs it)
+    python -m bench.trial_profile                    # CPU: the default sweep's trial (sweeps/local.yaml, 1,500 steps)
+    python -m bench.trial_profile --steps 300        # 300 steps, extrapolated to the sweep's 1,500 (said in the table)
+    python -m bench.trial_profile --device cuda      # the same on a GPU (each section synchronised: profiling only)
+    python -m bench.trial_profile --quick            # tiny model and sim, a few steps: checks the script (a test runs it)
 
 The trial is the default sweep's (`python run_sweep.py space=ot_reg`): its first starting point, the
 sweep file's training keys (steps, log_every, rollout_episodes), one CPU thread per trial as the sweep
@@ -23,14 +23,9 @@ import argparse
 import json
 import multiprocessing as mp
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # run as a script: the repository's actot, and bench.validity for TINY
-    sys.path.insert(0, str(ROOT))
 
 PER_STEP = ("sample", "forward", "ot", "backward", "optimiser", "metrics")
 PER_LOG = ("eval_l1", "logging", "checkpoint", "report")
@@ -61,7 +56,7 @@ def trial_overrides(quick: bool, steps: int | None, device: str) -> tuple[dict, 
             "threads": max(1, int(sweep.resources.cpu)), "device": device, "seed": sweep.seed}
     target_steps = base["steps"]
     if quick:
-        from bench.validity import TINY
+        from bench.runs import TINY
 
         base.update(TINY)
         base.update(QUICK)

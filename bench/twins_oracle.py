@@ -1,8 +1,8 @@
 """Can OT transfer at all when its pairs are perfect? The oracle check on the twin sim (`data.sim.twins=true`).
 
-    python bench/twins_oracle.py run --out bench/data/twins_oracle.jsonl --seeds 5 --jobs 2
-    python bench/twins_oracle.py analyse bench/data/twins_oracle.jsonl
-    python bench/twins_oracle.py run --quick --out /tmp/o.jsonl && python bench/twins_oracle.py analyse /tmp/o.jsonl
+    python -m bench.twins_oracle run --out bench/data/twins_oracle.jsonl --seeds 5 --jobs 2
+    python -m bench.twins_oracle analyse bench/data/twins_oracle.jsonl
+    python -m bench.twins_oracle run --quick --out /tmp/o.jsonl && python -m bench.twins_oracle analyse /tmp/o.jsonl
 
 On the twin sim every target demo restarts a source demo's layout (same start, goal and distractor,
 another rendering and another draw of the expert's noise), so its twin is the perfect OT partner. Two
@@ -19,20 +19,16 @@ If OT with oracle pairs does not beat co-training on the uncovered half, no pair
 transfer on this benchmark, and the embedding is what to look at; if oracle beats dtw, the pairing is.
 `analyse` prints success (overall, covered, uncovered) with 95% t-intervals and the pairs' embedding
 distance against strangers' (`ot_pair_ratio`) at the last step. Runs append to --out (a second `run`
-skips what is there; bench/validity.py's loop).
+skips what is there; bench/runs.py's loop).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from validity import TINY, final, mean_ci, run_jobs, run_one  # noqa: E402
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one
 
 BASE = {"data.sim.twins": True, "data.resolution": 64}
 CONDITIONS = {"cotrain": ({"ot.lambda_ot": 0.0}, "dtw"),
@@ -85,7 +81,7 @@ def run(args) -> None:
 
 
 def analyse(args) -> None:
-    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    rows = read_rows(args.file)
     print(f"twin sim, {Path(args.file).name}: success at the last step, mean [95% t-interval] over seeds")
     print(f"{'condition':<20} {'n':>3}  {'success':<20} {'covered':<20} {'uncovered':<20} {'pair ratio':<10}")
     for name in CONDITIONS:

@@ -1,8 +1,8 @@
 """Does OT help on the embedded benchmark, and can the benchmark rank configs? The study and the calibration.
 
-    python bench/validity.py run --out runs/validity.jsonl --jobs 14 --device cuda --deadline 420
-    python bench/validity.py analyse runs/validity.jsonl --plot bench/validity.png
-    python bench/validity.py run --quick --out /tmp/v.jsonl && python bench/validity.py analyse /tmp/v.jsonl
+    python -m bench.validity run --out runs/validity.jsonl --jobs 14 --device cuda --deadline 420
+    python -m bench.validity analyse runs/validity.jsonl --plot bench/validity.png
+    python -m bench.validity run --quick --out /tmp/v.jsonl && python -m bench.validity analyse /tmp/v.jsonl
 
 `run` trains, in a pool of worker processes (each keeps its datasets between runs), and appends
 one JSON line per finished run to --out (so a run cut short keeps what it finished, and a
@@ -35,9 +35,10 @@ import json
 import math
 import multiprocessing as mp
 import os
-import sys
 import time
 from pathlib import Path
+
+from bench.runs import final, finite_or_none, mean_ci, read_rows, run_one, space_configs
 
 STUDY = {"a-target-BC": {"bc_src_weight": 0.0, "ot.lambda_ot": 0.0},
          "b-cotrain": {"ot.lambda_ot": 0.0},
@@ -47,77 +48,6 @@ CONDITIONS = {**STUDY, **VARIANTS}
 GRID = [{"data.sim.shift": 1.0}, {"data.sim.shift": 3.0}, {"data.sim.n_target": 5}, {"data.sim.n_target": 20},
         {"steps": 1500}]  # longer training: does it make the seeds agree?
 POOL_EVERY = 100
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-
-
-def space_configs(name: str, n: int, seed: int) -> list[tuple[str, dict]]:
-    """The space's starting points, then random draws: (label, training overrides)."""
-    import optuna
-
-    from actot.sweep.space import load_space
-
-    space = load_space(name)
-    out = [(f"{name}:{label}", {**space.fixed, **space.to_overrides(point)})
-           for label, point in zip(space.point_names, space.starting_points)]
-    sampler = optuna.samplers.RandomSampler(seed=seed)
-    study = optuna.create_study(sampler=sampler)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    while len(out) < n:
-        trial = study.ask(space.distributions)
-        study.tell(trial, 0.0)
-        out.append((f"{name}:r{len(out)}", {**space.fixed, **space.to_overrides(trial.params)}))
-    return out[:n]
-
-
-def run_one(job: dict) -> dict:
-    """One training run in this worker (datasets cached between runs of the same data config)."""
-    import torch
-
-    from actot.config import TrainConfig, apply_overrides
-    from actot.train import train
-
-    torch.set_num_threads(1)
-    overrides = {**job["common"], **job["overrides"], "seed": job["seed"], "name": job["id"],
-                 "out_dir": job["out_dir"], "wandb.mode": "disabled"}
-    start = time.perf_counter()
-    try:
-        cfg = apply_overrides(TrainConfig(), overrides, f"run {job['id']}")
-        result = train(cfg, progress=False)
-        history, status = result.history, result.status
-    except Exception as err:  # a failed run is recorded, the study goes on
-        history, status = [], f"error: {str(err).splitlines()[0][:300]}"
-    return {**{k: job[k] for k in ("id", "group", "name", "overrides", "seed")}, "config": job["overrides"], "status": status,
-            "seconds": time.perf_counter() - start, "history": history}
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-# A tiny model and benchmark for the --quick runs of the bench scripts (seconds per run on a CPU core).
-TINY = {"policy.dim_model": 32, "policy.n_heads": 2, "policy.dim_feedforward": 64, "policy.n_encoder_layers": 1,
-        "policy.n_vae_encoder_layers": 1, "policy.latent_dim": 8, "policy.backbone_width": 8, "data.resolution": 16,
-        "batch_size": 4, "ot.batch_size": 8, "data.sim.n_source": 16, "data.sim.n_target": 4, "data.sim.n_eval": 2}
-
-
-def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success", runner=run_one) -> None:
-    """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes, appending one JSON line per
-    finished run (a study cut short resumes where it stopped) and printing one line each. `runner(job)` runs
-    one (default `run_one`; a study that prepares its data first passes its own, a module-level function)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    todo = [j for j in jobs if j["id"] not in done]
-    print(f"{len(todo)} of {len(jobs)} runs to do", flush=True)
-    with mp.get_context("spawn").Pool(n_jobs) as workers, out.open("a") as sink:
-        for result in workers.imap_unordered(runner, todo):
-            record = {k: v for k, v in result.items() if k != "history"}
-            record["history"] = [{k: _clean(v) for k, v in row.items()} for row in result["history"]]
-            sink.write(json.dumps(record) + "\n")
-            sink.flush()
-            print(f"{result['id']}: {result['status']}, {shown} {final(result, shown)}, {result['seconds']:.0f}s",
-                  flush=True)
 
 
 def run(args) -> None:
@@ -157,8 +87,8 @@ def run(args) -> None:
                     break
             while pending:
                 result = pending.pop(0).get()
-                record = {k: _clean(v) if not isinstance(v, list) else v for k, v in result.items()}
-                record["history"] = [{k: _clean(v) for k, v in row.items()} for row in result["history"]]
+                record = {k: finite_or_none(v) if not isinstance(v, list) else v for k, v in result.items()}
+                record["history"] = [{k: finite_or_none(v) for k, v in row.items()} for row in result["history"]]
                 sink.write(json.dumps(record) + "\n")
                 sink.flush()
                 done.add(result["id"])
@@ -173,7 +103,7 @@ def run(args) -> None:
             return results
 
         drain([j for j in phase1 if keep is None or j["group"] in keep])
-        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        rows = read_rows(out)
         best = best_pool_config(rows)
         phase2 = []
         if best is not None and (keep is None or "best" in keep):
@@ -190,11 +120,6 @@ def run(args) -> None:
     print(f"wrote {out}")
 
 
-def final(row: dict, key: str = "eval/success"):
-    values = [r.get(key) for r in row["history"] if r.get(key) is not None]
-    return values[-1] if values else None
-
-
 def best_pool_config(rows: list[dict]) -> tuple[str, dict] | None:
     by = {}
     for row in rows:
@@ -206,17 +131,8 @@ def best_pool_config(rows: list[dict]) -> tuple[str, dict] | None:
     return name, by[name][0]
 
 
-def mean_ci(values: list[float]) -> tuple[float, float, float]:
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.nan, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T95.get(n - 1, 1.96) * sd / math.sqrt(n), sd
-
-
 def analyse(args) -> None:
-    rows = [json.loads(line) for line in Path(args.file).read_text().splitlines()]
+    rows = read_rows(args.file)
     rows = [r for r in rows if r["status"] == "finished" and final(r) is not None]
     keys = ("eval/success", "eval/success_covered", "eval/success_uncovered")
 
@@ -234,7 +150,7 @@ def analyse(args) -> None:
     study = table("study", [*STUDY, "d-OT-best"]) + table("variant", list(VARIANTS))
     for name, stats, n in study:
         print(f"| {name} | {n} | " + " | ".join(f"{m:.3f} ± {h:.3f}" for m, h, _ in stats) + " |")
-    best = best_pool_config([json.loads(line) for line in Path(args.file).read_text().splitlines()])
+    best = best_pool_config(read_rows(args.file))
     if best:
         print(f"\n(d) = pool config {best[0]}: {json.dumps(best[1])}")
     print("\n## Calibration\n")
@@ -251,8 +167,7 @@ def analyse(args) -> None:
         seed_sd = sds.get("c-OT-R1", math.nan)
         gap = means[hi] - means[lo]
         print(f"- ot_full pool: {len(means)} configs x {max(len(v) for v in pool.values())} seeds; best {hi} "
-              f"{means[hi]:.3f}, worst {lo} {means[lo]:.3f}: gap {gap:.3f} = {gap / seed_sd:.2f}x the seed sd "
-              f"of c-OT-R1 (target >= 3x)")
+              f"{means[hi]:.3f}, worst {lo} {means[lo]:.3f}: gap {gap:.3f}{in_seed_sds(gap, seed_sd)}")
         within = [mean_ci(v)[2] for v in pool.values() if len(v) >= 2]
         if within:
             print(f"- mean within-config seed sd across the pool: {sum(within) / len(within):.3f}")
@@ -300,6 +215,16 @@ def analyse(args) -> None:
                 print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in vals) + " |")
     if args.plot:
         plot(study, args.plot)
+
+
+def in_seed_sds(gap: float, seed_sd: float) -> str:
+    """The pool's best-vs-worst gap as a multiple of c-OT-R1's seed SD, or why there is none: no spread
+    (every seed scored the same: the ratio would divide by 0) or no SD measured (fewer than 2 seeds)."""
+    if seed_sd != seed_sd:
+        return "; no seed sd of c-OT-R1 to compare it with (fewer than 2 seeds; target >= 3x)"
+    if seed_sd == 0:
+        return "; no spread: c-OT-R1's seeds all scored the same (sd 0), so no ratio to the seed sd (target >= 3x)"
+    return f" = {gap / seed_sd:.2f}x the seed sd of c-OT-R1 (target >= 3x)"
 
 
 def _knob(rows: list[dict], name: str, knob: str) -> float:
@@ -403,5 +328,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     main()

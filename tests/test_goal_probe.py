@@ -4,22 +4,17 @@ show, its target frames are those of the uncovered half, and its regression read
 import json
 import math
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import goal_probe  # noqa: E402
-from validity import TINY, run_one  # noqa: E402
+from bench import goal_probe
+from bench.runs import TINY, run_one
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A tiny co-training run of a few steps on the tiny embedded sim, as `transfer_study.py run --quick` trains."""
+    """A tiny co-training run of a few steps on the tiny embedded sim, as `python -m bench.transfer_study run --quick` trains."""
     out = tmp_path_factory.mktemp("goal_probe")
     job = {"id": "screen/cotrain/s0", "group": "screen", "name": "cotrain", "overrides": {"ot.lambda_ot": 0.0},
            "seed": 0, "out_dir": str(out),

@@ -4,9 +4,7 @@ and finite on the EMA weights, and the study's analysis against hand-computed st
 import hashlib
 import json
 import math
-import sys
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +17,6 @@ from actot.sim.generate import load_ground_truth, sample_layouts
 from actot.sim.task import in_region
 from actot.train import train
 from tests.test_train import tiny
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 OFFLINE_KEYS = ("eval/avg_l1", "eval/avg_l1_window", "eval/l1_first", "eval/l1_exec", "eval/l1_end", "eval/source_l1",
                 "eval/l1_combo", "eval/avg_l1_covered", "eval/avg_l1_uncovered")
@@ -118,7 +114,7 @@ def _row(name: str, seed: int, **final) -> dict:
 
 
 def test_the_study_reproduces_a_hand_computed_spearman_and_top_pick():
-    from offline_study import analyse_rows
+    from bench.offline_study import analyse_rows
 
     # Five configs x 2 seeds; config means of eval/avg_l1: a 0.1, b 0.2, c 0.3, d 0.4, e 0.5; success means:
     # a 0.5, b 0.7, c 0.4, d 0.3, e 0.1 -> ranks of L1 1..5 against success ranks 4, 5, 3, 2, 1:

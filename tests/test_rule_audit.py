@@ -16,7 +16,6 @@ from actot.rules.replay import (AshaReplay, Run, audit_rule, config_scores, read
                                 stop_decision, top_quarter, write_runs_jsonl)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
 
 STEPS = list(range(0, 201, 25))  # reports every 25 steps to 200
 
@@ -123,7 +122,7 @@ def test_jsonl_round_trip_and_one_line_errors(tmp_path):
 
 
 def test_tpe_suggestions_snap_to_the_nearest_pool_config_in_log_space():
-    from sweep_efficiency import Pool
+    from bench.sweep_efficiency import Pool
 
     from actot.sweep.space import load_space
 
@@ -141,7 +140,7 @@ def test_tpe_suggestions_snap_to_the_nearest_pool_config_in_log_space():
 def test_rules_prune_and_charge_only_the_steps_run():
     from optuna.trial import TrialState
 
-    from sweep_efficiency import Pool, evaluate, search
+    from bench.sweep_efficiency import Pool, evaluate, search
 
     import numpy as np
 
@@ -160,20 +159,20 @@ def test_rules_prune_and_charge_only_the_steps_run():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script, expected", [
-    (["rule_audit.py", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
-    (["sweep_efficiency.py", "--quick", "--configs", "5", "--seeds", "3"],
+    (["rule_audit", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
+    (["sweep_efficiency", "--quick", "--configs", "5", "--seeds", "3"],
      ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
-    (["packing.py", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials",
+    (["packing", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials",
                                  "| act | 2 | "]),
-    (["trial_profile.py", "--quick"], ["| part | alone: s | share | 2 at once (per trial): s | share |",
+    (["trial_profile", "--quick"], ["| part | alone: s | share | 2 at once (per trial): s | share |",
                                        "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
                                        "| Ray (the trial through Tune, less the trial alone) |",
                                        "| **outside training steps** |", "ray.init"]),
-    (["paired_efficiency.py", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
+    (["paired_efficiency", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
                                            "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
 ])
 def test_quick_bench_scripts_print_their_tables(script, expected):
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / script[0]), *script[1:]], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", f"bench.{script[0]}", *script[1:]], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     for text in expected:
@@ -183,7 +182,7 @@ def test_quick_bench_scripts_print_their_tables(script, expected):
 @pytest.mark.slow
 def test_quick_validity_study_runs_and_prints_its_tables(tmp_path):
     out = tmp_path / "v.jsonl"
-    run = [sys.executable, str(ROOT / "bench" / "validity.py")]
+    run = [sys.executable, "-m", "bench.validity"]
     done = subprocess.run([*run, "run", "--quick", "--out", str(out), "--runs-dir", str(tmp_path / "runs"),
                            "--jobs", "2", "--only", "study,grid,variant", "--grid-conditions", "b-cotrain,e-OT-l2"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -199,16 +198,16 @@ def test_quick_validity_study_runs_and_prints_its_tables(tmp_path):
 @pytest.mark.slow
 def test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables(tmp_path):
     for script, settings, expected in (
-            ("reproducibility.py", (["--setting", "new"], ["--setting", "old"]),
+            ("reproducibility", (["--setting", "new"], ["--setting", "old"]),
              ("split-half", "new      eval/avg_l1", "old      eval/avg_l1")),
-            ("convergence.py", ([],), ("covered per seed", "all >= 0.9"))):
+            ("convergence", ([],), ("covered per seed", "all >= 0.9"))):
         out = tmp_path / f"{script}.jsonl"
         for words in settings:
-            done = subprocess.run([sys.executable, str(ROOT / "bench" / script), "run", "--quick", "--out", str(out),
+            done = subprocess.run([sys.executable, "-m", f"bench.{script}", "run", "--quick", "--out", str(out),
                                    "--runs-dir", str(tmp_path / "runs"), "--jobs", "2", *words],
                                   cwd=ROOT, capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stderr[-2000:]
-        shown = subprocess.run([sys.executable, str(ROOT / "bench" / script), "analyse", str(out)], cwd=ROOT,
+        shown = subprocess.run([sys.executable, "-m", f"bench.{script}", "analyse", str(out)], cwd=ROOT,
                                capture_output=True, text=True, timeout=300)
         assert shown.returncode == 0, shown.stderr[-2000:]
         for text in expected:
@@ -222,7 +221,7 @@ def test_on_a_pool_with_structure_the_searches_beat_random_and_asha_trims_trials
 
     import optuna
 
-    from sweep_efficiency import Pool, run_benchmark, search
+    from bench.sweep_efficiency import Pool, run_benchmark, search
 
     from actot.rules import BUILT_IN
     from actot.sweep.space import load_space

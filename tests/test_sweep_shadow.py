@@ -2,7 +2,6 @@
 Ray sweep), and TPE's start-up trials fit the sweep's size so a default sweep is not pure random search."""
 
 import json
-import sys
 from pathlib import Path
 
 import optuna
@@ -54,8 +53,7 @@ def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path
     assert json.loads((sweep_dir / "sweep.json").read_text())["sweep"]["rules_shadow"] is True
 
     # The rule audit reads the shadow sweep's full histories and finds the same stop.
-    sys.path.insert(0, str(ROOT / "bench"))
-    from rule_audit import main as audit
+    from bench.rule_audit import main as audit
 
     capsys.readouterr()
     assert audit(["--sweep", str(sweep_dir), "--metric", "eval/avg_l1", "--no-grid"]) == 0

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def run(arm, seed, uncovered, overall=0.5):
@@ -19,7 +18,7 @@ def run(arm, seed, uncovered, overall=0.5):
 
 
 def test_paired_difference_is_read_per_seed_on_the_seeds_both_arms_ran():
-    from transfer_study import paired_difference
+    from bench.transfer_study import paired_difference
 
     base = [run("cotrain", s, u) for s, u in enumerate([0.2, 0.6, 0.4])]
     arm = [run("OT", s, u) for s, u in enumerate([0.3, 0.7, 0.5, 0.9])]  # seed 3 has no co-training: left out
@@ -34,7 +33,7 @@ def test_paired_difference_is_read_per_seed_on_the_seeds_both_arms_ran():
 def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotraining():
     import argparse
 
-    from transfer_study import plan
+    from bench.transfer_study import plan
 
     args = argparse.Namespace(rollouts=100, log_every=100, steps=1500, quick=False, runs_dir="runs", seeds=5,
                               oracle_seeds=10, best="screen/OT-summary-l2", best_seeds=5, only=None, extend=None)
@@ -63,7 +62,7 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
 @pytest.mark.slow
 def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_path):
     out, runs = tmp_path / "t.jsonl", tmp_path / "runs"
-    script = [sys.executable, str(ROOT / "bench" / "transfer_study.py")]
+    script = [sys.executable, "-m", "bench.transfer_study"]
     done = subprocess.run([*script, "run", "--quick", "--out", str(out), "--runs-dir", str(runs), "--jobs", "2"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -82,7 +81,7 @@ def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_pat
 
 
 def test_the_best_arm_is_also_read_on_every_seed_with_its_home_group():
-    from transfer_study import GROUPS, tables
+    from bench.transfer_study import GROUPS, tables
 
     l2 = GROUPS["screen"]["OT-summary-l2"][0]
     rows = [{**run(arm, s, u), "group": "screen", "overrides": o}
@@ -95,7 +94,7 @@ def test_the_best_arm_is_also_read_on_every_seed_with_its_home_group():
 
 
 def test_runs_still_improving_at_the_end_are_counted_and_their_seeds_left_out_of_the_clean_difference():
-    from transfer_study import paired_difference, still_falling
+    from bench.transfer_study import paired_difference, still_falling
 
     def trended(arm, seed, uncovered, trend):
         row = run(arm, seed, uncovered)
@@ -111,7 +110,7 @@ def test_runs_still_improving_at_the_end_are_counted_and_their_seeds_left_out_of
 
 
 def test_two_best_arms_of_one_group_share_one_joined_table_with_one_cotraining():
-    from transfer_study import GROUPS, tables
+    from bench.transfer_study import GROUPS, tables
 
     screen = GROUPS["screen"]
     rows = [{**run(arm, 0, 0.4), "group": "screen", "overrides": screen[arm][0]}

@@ -1,7 +1,7 @@
 """A sweep folder's finished trials as runs for the rule and ASHA replay (`actot/rules/replay.py`).
 
 The replay itself is pure and lives with the rules; this is the reading side: a sweep run with
-`rules.shadow=true` holds every trial's full history, which `bench/rule_audit.py --sweep` replays.
+`rules.shadow=true` holds every trial's full history, which `python -m bench.rule_audit --sweep` replays.
 """
 
 from __future__ import annotations
