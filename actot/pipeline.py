@@ -35,14 +35,9 @@ def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:
 
     sweep_dir = outcome.sweep_dir
     print()
-    print(ranked_table(sweep_dir))
+    print(ranked_table(sweep_dir))  # with the confirm stage's own table when one has run
     for line in advice(sweep_dir):
         say(line)
-    if outcome.confirm is not None:
-        from actot.report.confirm import confirm_table
-
-        print()
-        print(confirm_table(sweep_dir))
     try:
         written = finish_sweep(sweep_dir, cfg.lang, outcome.finished)
     except OSError as err:

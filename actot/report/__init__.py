@@ -38,10 +38,14 @@ def analyse(sweep_dir, metric: str | None = None, scope: str | None = None, k: i
 
 def ranked_table(sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None,
                  mode: str | None = None) -> str:
+    from actot.report.confirm import confirm_text
     from actot.report.rank import format_table, rank
 
     sweep = load_sweep_dir(sweep_dir)
-    return format_table(rank(sweep, metric=metric, scope=scope, k=k, mode=mode), sweep)
+    table = format_table(rank(sweep, metric=metric, scope=scope, k=k, mode=mode), sweep)
+    if sweep.resolved.get("confirm"):  # the fresh seeds' own table: they never join the search's rows
+        table += "\n\n" + confirm_text(sweep)
+    return table
 
 
 def advice(sweep_dir) -> list[str]:
