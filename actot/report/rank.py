@@ -281,7 +281,7 @@ def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spr
         ranking.lead = base.selected_line((group.describe(), best), words, better, confirm_command(sweep))
     else:  # the best of several looks better than it is: if even it does not beat co-training, none does
         ranking.lead = base.lead_line((group.describe(), best), False, words, better)
-    notes.append(_comparison_note(arm, best, paired, words, metric, better))
+    notes.append(_comparison_note(arm, best, paired, words, metric, better, len(spread)))
     return notes
 
 
@@ -321,7 +321,8 @@ def _lead_with_confirmation(sweep: Sweep, ranking: Ranking) -> None:
         ranking.lead, ranking.beats_baseline = confirmed.lead, confirmed.beats_baseline
 
 
-def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: dict, metric: str, better: str) -> Note:
+def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: dict, metric: str, better: str,
+                     searched: int = 0) -> Note:
     """What the `vs baseline` column is, said the way round it is computed (+ always means the config did better),
     where the SD of the line's config came from, and that the best of several is picked after the fact."""
     plus, plus_zh = ("lower", "更低") if better == "min" else ("higher", "更高")
@@ -331,8 +332,10 @@ def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: di
     elif best.sd_from == "own":
         sd_en, sd_zh = f"SD of its own differences, df={best.df}", f"SD 取自它自己的差值，df={best.df}"
     else:
-        sd_en = f"SD pooled over the differences of {pooled_from} configs, df={best.df}"
-        sd_zh = f"SD 由 {pooled_from} 个配置的差值合并估计，df={best.df}"
+        also = f" and the search's differences of {searched}" if searched else ""
+        also_zh = f"及搜索阶段 {searched} 个配置" if searched else ""
+        sd_en = f"SD pooled over the differences of {pooled_from} configs{also}, df={best.df}"
+        sd_zh = f"SD 由 {pooled_from} 个配置{also_zh}的差值合并估计，df={best.df}"
     order, order_zh = ((f"co-training's {words['en']} minus the config's", f"协同训练的{words['zh']}减去配置的")
                        if better == "min" else
                        (f"the config's {words['en']} minus co-training's", f"配置的{words['zh']}减去协同训练的"))
