@@ -23,7 +23,7 @@ def _help(args: list[str]) -> str:
     """The keys with the values the sweep would run with: those of its sweep file (sweep=NAME, default local),
     each marked where the file sets it, since the file, not the built-in default, is what runs."""
     from actot.config import TrainConfig, apply_overrides, dotted_keys
-    from actot.train import DERIVED
+    from actot.run_data import DERIVED
     from actot.rules import BUILT_IN
     from actot.sweep.config import SweepConfig, available_sweeps, load_sweep, sweep_keys
     from actot.sweep.space import available_spaces

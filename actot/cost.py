@@ -45,7 +45,7 @@ class Estimate:
 def timing_data(cfg: TrainConfig):
     """A small real subset of the run's data with its shapes: the first training source and target episode (the
     embedded sim: a sim of one demo per domain with the same frames). Loaded apart from the run's data cache."""
-    from actot.train import build_data, derive_data_defaults
+    from actot.run_data import build_data, derive_data_defaults
 
     cfg = derive_data_defaults(cfg)[0]
     d = cfg.data
@@ -72,7 +72,8 @@ def measure(cfg: TrainConfig, data=None, device: torch.device | None = None, ste
     The caller's torch RNG and thread count are left as they were."""
     from actot.evaluate import to_tensors
     from actot.optim import WeightEMA
-    from actot.train import build_model, gradient_step, make_sampler, pick_device
+    from actot.run_data import make_sampler
+    from actot.train import build_model, gradient_step, pick_device
 
     device = device or pick_device(cfg.device)
     data = data if data is not None else timing_data(cfg)
