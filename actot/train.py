@@ -23,6 +23,12 @@ Metrics are averaged over the steps between logs, on the device, and read back o
 `log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
 is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
 """
+# (Not in the docstring: --help prints it.) This module is the loop, top to bottom (device and seeds, data, model and
+# optimiser, the run's folder, the steps; at each log step the window's metrics, evaluation, the checkpoint, the
+# report), and its CLI. What it stands on is its own module, so that a sweep, the exporter, the cost estimate and the
+# benchmarks reach the part they need and not the loop: the run's data, its derived defaults, held-out split and
+# pre-flight (actot/run_data.py), the step (actot/train_step.py), the checkpoint (actot/checkpoint.py), the history,
+# W&B and progress lines (actot/run_log.py).
 
 from __future__ import annotations
 
@@ -40,19 +46,18 @@ import numpy as np
 import torch
 
 from actot.checkpoint import CHECKPOINT_FILE, restore_checkpoint, save_checkpoint
-from actot.config import TrainConfig, parse_cli, parse_value, resolve_policy, to_dict
+from actot.config import TrainConfig, parse_cli, parse_value, to_dict
 from actot.convergence import TREND_KEY, history_trend
-from actot.data.sampler import CoTrainData, check_window_size
+from actot.data.sampler import check_window_size
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_l1, rollout_metrics, to_tensors, windowed_l1
 from actot.metrics import direction
 from actot.optim import WeightEMA, lr_factor, resolved_warmup
-from actot.ot.loss import make_label, ot_loss
-from actot.policy.act import ACT, act_loss
 from actot.profiling import Laps, no_lap
 from actot.run_data import (DERIVED, REAL_DATA_PRESET, derive_data_defaults, derive_preset, load_data, make_sampler,
                              preflight_data)
 from actot.run_log import RunLog, plot_history
+from actot.train_step import build_model, initial_embed_norm, pick_device, train_step
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
 Report = Callable[[dict, "Path | None", list], "str | None"]
@@ -96,107 +101,17 @@ def check_run_dir(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ActotError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
-
-
-def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-    groups = [{"params": rest, "lr": cfg.policy.lr}]
-    if backbone:
-        groups.append({"params": backbone, "lr": cfg.policy.lr_backbone})
-    return torch.optim.AdamW(groups, lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
-
-
-def build_model(cfg: TrainConfig, data: CoTrainData, device) -> tuple[TrainConfig, ACT, torch.optim.Optimizer]:
-    """(cfg with the policy's pooling resolved for the data, the ACT model on `device`, its optimiser)."""
-    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)
-    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
-    return cfg, model, make_optimizer(model, cfg)
-
-
-def gradient_step(model: ACT, optimizer: torch.optim.Optimizer, batch: dict, cfg: TrainConfig, use_amp: bool,
-                  shared: list | None = None, lap=no_lap) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
-    """One step's loss, its gradients (clipped) and the values a log window averages: (loss, values, OT's share of
-    the gradient on `shared` when given, else None). The optimiser's own step is the caller's."""
-    bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
-    ot_term = cfg.ot.lambda_ot * l_ot
-    loss = bc_loss + ot_term
-    optimizer.zero_grad(set_to_none=True)
-    grad_ratio = None
-    if shared is not None:
-        grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
-    else:
-        loss.backward()
-    lap("backward")
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-    values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
-              "train/grad_norm": grad_norm, **ot_metrics}
-    return loss, values, grad_ratio
-
-
-def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
-    """`ot_embed_norm` of the untrained model on the first OT batch; the sampler's draws are put back,
-    so training sees the same batches as without this measurement."""
-    state = sampler.state_dict()
-    batch = to_tensors(sampler.next(), device)
-    sampler.load_state_dict(state)
-    rows = {k: v[:2 * cfg.ot.batch_size] for k, v in batch.items() if k != "true_pair"}
-    with torch.no_grad():
-        return float(model.ot_embeddings(rows).float().norm(dim=-1).mean())
-
-
-def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False, lap=no_lap):
-    """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
-
-    BC sees the BC rows only (all rows with `bc_on_ot_rows`); the OT pairs go through the image
-    encoder alone. With `ot_rows=bc` the OT pairs are BC rows (the sampler drew them so): every row goes
-    through ACT once and the OT embeddings are those of that pass. With lambda_ot = 0 the plan is still
-    solved, for its metrics, without a graph.
-    """
-    n_ot = cfg.ot.batch_size
-    rows = {k: v for k, v in batch.items() if k != "true_pair"}
-    ot_rows = {k: v[:2 * n_ot] for k, v in rows.items()}
-    ot_in_bc = cfg.bc_on_ot_rows or cfg.ot_rows == "bc"
-    bc_rows = rows if ot_in_bc else {k: v[2 * n_ot:] for k, v in rows.items()}
-    device_type = batch["state"].device.type
-    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_amp):
-        actions, vae_stats, bc_embeddings = model(bc_rows)
-        bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, bc_rows)
-        lap("forward")
-        if ot_in_bc:
-            embeddings = bc_embeddings[:2 * n_ot]
-        else:
-            with torch.set_grad_enabled(cfg.ot.lambda_ot > 0 and torch.is_grad_enabled()):
-                embeddings = model.ot_embeddings(ot_rows)
-    embeddings = embeddings.float()
-    label = make_label(cfg.ot.label, ot_rows["state"], ot_rows["action"], cfg.ot.label_dims)
-    l_ot, ot_metrics = ot_loss(cfg.ot, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
-                               ot_rows["state"][:n_ot], ot_rows["state"][n_ot:], batch.get("true_pair"))
-    lap("ot")
-    return bc_loss, parts, l_ot, ot_metrics
-
-
-def backward_measuring_ot_share(bc_loss: torch.Tensor, ot_term: torch.Tensor, shared: list) -> torch.Tensor:
-    """Backpropagate bc_loss + ot_term; return ||grad ot_term|| / ||grad bc_loss|| on `shared`.
-
-    Two backward passes into the same .grad buffers (the sum is the usual gradient); the BC part
-    is copied in between. Costs one copy of the shared gradients, so it runs at log steps only.
-    """
-    bc_loss.backward(retain_graph=ot_term.requires_grad)
-    bc_grads = [None if p.grad is None else p.grad.detach().clone() for p in shared]
-    if ot_term.requires_grad:
-        ot_term.backward()
-    zero = bc_loss.new_zeros(())
-    bc_sq = sum((g.float().pow(2).sum() for g in bc_grads if g is not None), zero)
-    ot_sq = sum(((p.grad - g if g is not None else p.grad).float().pow(2).sum()
-                 for p, g in zip(shared, bc_grads) if p.grad is not None), zero)
-    return ot_sq.sqrt() / bc_sq.sqrt().clamp_min(1e-12)
+def set_up_device(cfg: TrainConfig) -> torch.device:
+    """The run's device, and this process's torch settings for it: CPU threads, a GPU's memory share, TF32."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    if device.type == "cuda":
+        if cfg.gpu_memory_fraction:  # trials sharing a GPU: one that grows cannot take the others' memory
+            torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_fraction, device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
 
 
 def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | None = None,
@@ -206,17 +121,12 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     lap = no_lap if laps is None else laps.lap
     if laps is not None:
         laps.start()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    if device.type == "cuda":
-        if cfg.gpu_memory_fraction:  # trials sharing a GPU: one that grows cannot take the others' memory
-            torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_fraction, device)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    device = set_up_device(cfg)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+
+    # data, model, optimiser, EMA, sampler (in this order: the model's initialisation draws from the seeded RNG)
     data, true_pairs, spec = load_data(cfg)
     check_window_size(cfg.ot.window_size, data)
     cfg, model, optimizer = build_model(cfg, data, device)  # the run's config.json records the resolved pooling
@@ -225,6 +135,8 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     eval_model = ema.model if ema is not None else model
     sampler = make_sampler(cfg, data, true_pairs)
+
+    # the run's folder, continued from its checkpoint when resumed
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
@@ -238,6 +150,7 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     lap("log_start")
 
+    # the loop: a step on every batch; at each log step the window's metrics, evaluation, the checkpoint, the report
     use_amp = cfg.amp and device.type == "cuda"
     check_every_step = device.type == "cpu"  # a free check on CPU; on GPU only at log steps
     sums: dict[str, torch.Tensor] = {}
@@ -264,24 +177,20 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     step_time = loop_start = time.perf_counter()
     shared = model.ot_parameters()
     for step in range(start_step + 1, cfg.steps + 1):
-        batch = to_tensors(sampler.next(), device)
-        lap("sample")
-        closes_window = step % cfg.log_every == 0 or step == cfg.steps
-        loss, values, ratio = gradient_step(model, optimizer, batch, cfg, use_amp, shared if closes_window else None,
-                                            lap)
-        if closes_window:
-            grad_ratio = ratio
-        if check_every_step and not torch.isfinite(loss):
-            status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
-            metrics = {k: v.item() for k, v in values.items()}
-            break
         factor = lr_factor(step, cfg.steps, cfg.lr_schedule, warmup, cfg.lr_min_ratio)
         for group, base in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base * factor
-        optimizer.step()
-        if ema is not None:
-            ema.update(model)
-        lap("optimiser")
+        batch = to_tensors(sampler.next(), device)
+        lap("sample")
+        closes_window = step % cfg.log_every == 0 or step == cfg.steps
+        loss, values, ratio = train_step(model, optimizer, batch, cfg, use_amp, ema, shared if closes_window else None,
+                                         lap)
+        if closes_window:
+            grad_ratio = ratio
+        if check_every_step and not torch.isfinite(loss):  # the run stops here: this step's weights are never saved
+            status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
+            metrics = {k: v.item() for k, v in values.items()}
+            break
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v.detach().float()
         count += 1
@@ -426,6 +335,7 @@ def parse_dry_run(word: str) -> bool:
     if not isinstance(value, bool):
         raise ActotError(f"command line: {word} must be {key}=true or {key}=false")
     return value
+
 
 
 def main(argv=None) -> int:

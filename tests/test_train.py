@@ -314,7 +314,7 @@ def _model_and_batch(small_sim, tmp_path, *extra):
 def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
     from actot.data.sampler import CoTrainSampler
     from actot.run_data import load_data
-    from actot.train import initial_embed_norm
+    from actot.train_step import initial_embed_norm
 
     cfg, model, _ = _model_and_batch(small_sim, tmp_path)
     data, _, _ = load_data(cfg)
@@ -328,7 +328,7 @@ def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
 
 @pytest.mark.parametrize("bc_on_ot_rows", [False, True])
 def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_rows):
-    from actot.train import step_losses
+    from actot.train_step import step_losses
 
     cfg, model, batch = _model_and_batch(small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}",
                                                    "policy.dropout=0.0", "policy.use_vae=false")
@@ -348,7 +348,7 @@ def test_ot_rows_bc_takes_the_ot_pairs_from_the_bc_rows_with_the_separate_paths_
     from actot.evaluate import to_tensors
     from actot.policy.act import ACT
     from actot.run_data import load_data
-    from actot.train import step_losses
+    from actot.train_step import step_losses
 
     words = ["batch_size=8", "ot.batch_size=2", "ot.lambda_ot=0.5", "ot.heuristic=soft", "ot.weight_label=0.1"]
     shared, separate = (tiny(small_sim, tmp_path, *words, f"ot_rows={rows}") for rows in ("bc", "separate"))
@@ -394,7 +394,7 @@ def test_ot_rows_bc_needs_room_among_the_bc_rows():
 
 
 def test_grad_ratio_is_the_norm_of_ots_gradient_over_bcs_on_the_encoder(small_sim, tmp_path):
-    from actot.train import backward_measuring_ot_share, step_losses
+    from actot.train_step import backward_measuring_ot_share, step_losses
 
     cfg, model, batch = _model_and_batch(small_sim, tmp_path, "ot.lambda_ot=0.5")
     shared = model.ot_parameters()
