@@ -64,10 +64,10 @@ def _main(argv=None) -> int:
     from actot.sweep.resume import stored_settings
     from actot.sweep.space import load_space
 
-    from actot.train import parse_dry_run
+    from actot.config import parse_switch
 
     picks = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith(("space=", "sweep="))}
-    cost = all(parse_dry_run(a) for a in args if a.startswith("cost="))
+    cost = all(parse_switch(a) for a in args if a.startswith("cost="))
     words = [a for a in args if not a.startswith(("space=", "sweep=", "cost="))]
     space = load_space(picks["space"]) if "space" in picks else None
     sweep_cfg, _ = load_sweep(picks.get("sweep", "local"))

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from actot.checkpoint import CHECKPOINT_FILE, restore_checkpoint, save_checkpoint
-from actot.config import TrainConfig, parse_cli, parse_value, to_dict
+from actot.config import TrainConfig, parse_cli, parse_switch, parse_value, to_dict
 from actot.convergence import TREND_KEY, history_trend
 from actot.data.sampler import check_window_size
 from actot.errors import ActotError, run_cli
@@ -56,7 +56,7 @@ from actot.optim import WeightEMA, lr_factor, resolved_warmup
 from actot.profiling import Laps, no_lap
 from actot.run_data import (DERIVED, REAL_DATA_PRESET, derive_data_defaults, derive_preset, load_data, make_sampler,
                              preflight_data)
-from actot.run_log import RunLog, plot_history
+from actot.run_log import RunLog, plot_history, progress_line
 from actot.train_step import build_model, initial_embed_norm, pick_device, train_step
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
@@ -258,20 +258,6 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
 
 
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def progress_line(name: str, step: int, start_step: int, steps: int, elapsed_s: float, metrics: dict) -> str:
-    """One log step for a log file: where the run is, its s/step (evaluations included) and when it ends."""
-    per_step = elapsed_s / max(1, step - start_step)
-    shown = " ".join(f"{k}={metrics[k]:.4g}" for k in ("train/l1_loss", "eval/avg_l1", "ot_pi_sum", "eval/success")
-                     if isinstance(metrics.get(k), float))
-    return (f"[train] {name} step {step}/{steps} ({100 * step / steps:.0f}%), {per_step:.3f} s/step, "
-            f"ETA {duration(per_step * (steps - step))}: {shown}")
-
-
 def best_values(rows: list[dict]) -> dict:
     """best/<metric> and best/<metric>_step for the metrics that have a better direction."""
     out = {}
@@ -297,8 +283,8 @@ def _main(argv=None) -> int:
     dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
     costs = [a for a in args if a.split("=", 1)[0] == "cost"]
     args = [a for a in args if a not in dry and a not in costs]
-    dry_run = bool(dry) and parse_dry_run(dry[-1])
-    cost = not costs or parse_dry_run(costs[-1])
+    dry_run = bool(dry) and parse_switch(dry[-1])
+    cost = not costs or parse_switch(costs[-1])
     given = {w.split("=", 1)[0]: parse_value(w.split("=", 1)[1]) for w in args if "=" in w}
     preset_said = None
     if "policy" not in given and given.get("data.source") is not None and given.get("data.target") is not None:
@@ -326,16 +312,6 @@ def _main(argv=None) -> int:
     print(f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
           f"history: {result.run_dir / 'history.parquet'}; plot: {plot}")
     return 0 if result.status == "finished" else 3
-
-
-def parse_dry_run(word: str) -> bool:
-    """dry_run=true|false, cost=true|false: the words of a command, not training keys."""
-    key, text = word.split("=", 1)
-    value = parse_value(text)
-    if not isinstance(value, bool):
-        raise ActotError(f"command line: {word} must be {key}=true or {key}=false")
-    return value
-
 
 
 def main(argv=None) -> int:
