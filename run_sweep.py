@@ -23,7 +23,7 @@ def _help(args: list[str]) -> str:
     """The keys with the values the sweep would run with: those of its sweep file (sweep=NAME, default local),
     each marked where the file sets it, since the file, not the built-in default, is what runs."""
     from actot.config import TrainConfig, apply_overrides, dotted_keys
-    from actot.train import DERIVED
+    from actot.run_data import DERIVED
     from actot.rules import BUILT_IN
     from actot.sweep.config import SweepConfig, available_sweeps, load_sweep, sweep_keys
     from actot.sweep.space import available_spaces
@@ -64,10 +64,10 @@ def _main(argv=None) -> int:
     from actot.sweep.resume import stored_settings
     from actot.sweep.space import load_space
 
-    from actot.train import parse_dry_run
+    from actot.config import parse_switch
 
     picks = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in args if a.startswith(("space=", "sweep="))}
-    cost = all(parse_dry_run(a) for a in args if a.startswith("cost="))
+    cost = all(parse_switch(a) for a in args if a.startswith("cost="))
     words = [a for a in args if not a.startswith(("space=", "sweep=", "cost="))]
     space = load_space(picks["space"]) if "space" in picks else None
     sweep_cfg, _ = load_sweep(picks.get("sweep", "local"))

@@ -218,6 +218,16 @@ def parse_value(text: str) -> Any:
         return text
 
 
+def parse_switch(word: str) -> bool:
+    """dry_run=true|false, cost=true|false: a command's on/off words (the training and sweep CLIs'), not training
+    keys."""
+    key, text = word.split("=", 1)
+    value = parse_value(text)
+    if not isinstance(value, bool):
+        raise ActotError(f"command line: {word} must be {key}=true or {key}=false")
+    return value
+
+
 EPISODE_KEYS = ("data.source_episodes", "data.target_episodes", "data.eval_target_episodes")
 # Keys that name a file or folder: `~` is expanded wherever they are set (command line, sweep file, space).
 PATH_KEYS = ("data.source", "data.target", "data.cache_dir", "out_dir")

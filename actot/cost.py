@@ -4,8 +4,8 @@
     est = measure(cfg, data=load_data(cfg)[0], device=torch.device("cpu"))   # a sweep's driver: the loaded data
     print(run_line(est, cfg))                 # or sweep_line(est, cfg, trials, concurrency)
 
-A step is the trainer's own (`actot.train`: the sampler's batch, `gradient_step`, the optimiser and the
-EMA), on the model the run would build, so its time is the run's: one untimed warm-up step (allocation,
+A step is the trainer's own (the sampler's batch and `actot.train_step.train_step`: losses, backward, the
+optimiser and the EMA), on the model the run would build, so its time is the run's: one untimed warm-up step (allocation,
 cuDNN's choice of kernels), then up to `steps` timed ones, fewer when they take longer than `budget_s`;
 a warm-up longer than the budget is the estimate itself (a CPU step of LeRobot's ACT at 96x128 takes
 ~20 s: one step says enough, and the dry run waits for one). `cost=false` skips it (a dry run, a sweep). A step's cost depends
@@ -45,7 +45,7 @@ class Estimate:
 def timing_data(cfg: TrainConfig):
     """A small real subset of the run's data with its shapes: the first training source and target episode (the
     embedded sim: a sim of one demo per domain with the same frames). Loaded apart from the run's data cache."""
-    from actot.train import build_data, derive_data_defaults
+    from actot.run_data import build_data, derive_data_defaults
 
     cfg = derive_data_defaults(cfg)[0]
     d = cfg.data
@@ -72,7 +72,8 @@ def measure(cfg: TrainConfig, data=None, device: torch.device | None = None, ste
     The caller's torch RNG and thread count are left as they were."""
     from actot.evaluate import to_tensors
     from actot.optim import WeightEMA
-    from actot.train import build_model, gradient_step, make_sampler, pick_device
+    from actot.run_data import make_sampler
+    from actot.train_step import build_model, pick_device, train_step
 
     device = device or pick_device(cfg.device)
     data = data if data is not None else timing_data(cfg)
@@ -91,10 +92,7 @@ def measure(cfg: TrainConfig, data=None, device: torch.device | None = None, ste
             for i in range(warmup + steps):
                 start = time.perf_counter()
                 batch = to_tensors(sampler.next(), device)
-                gradient_step(model, optimizer, batch, cfg, use_amp)
-                optimizer.step()
-                if ema is not None:
-                    ema.update(model)
+                train_step(model, optimizer, batch, cfg, use_amp, ema)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
                 seconds = time.perf_counter() - start

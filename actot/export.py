@@ -241,7 +241,7 @@ def rebuild_train_config(train: dict, where: Path):
     """The trial's TrainConfig, rebuilt from its config.json (as `actot.config.to_dict` wrote it), with the data
     keys it left null derived as training derives them (actot.train's derive_data_defaults)."""
     from actot.config import TrainConfig, apply_overrides, dotted_keys
-    from actot.train import derive_data_defaults
+    from actot.run_data import derive_data_defaults
 
     def dotted(node: dict, prefix: str = "") -> dict:
         out = {}
@@ -346,7 +346,7 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     from actot.report.load import load_sweep_dir
     from actot.config import to_dict
     from actot.report.rank import rank
-    from actot.train import CHECKPOINT_FILE
+    from actot.checkpoint import CHECKPOINT_FILE
 
     if weights is not None and weights not in WEIGHTS:
         raise ActotError(f"command line: weights={weights!r} must be ema or raw")

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import time
 
-# The sections of actot.train.train, in loop order, and what each covers.
+# The sections of actot.train.train (its step's included: actot.train_step.train_step), in loop order, and what each
+# covers.
 SECTIONS = {
     "setup": "seeds, data (cached per data config), model, optimiser, sampler, the run folder",
     "baseline": "the step-0 evaluation (held-out L1 and the untrained embeddings' norm)",
-    "sample": "drawing the step's rows (numpy gathers of frames and action chunks) and moving them to the device",
+    "sample": "setting the step's learning rate (the schedule), drawing the step's rows (numpy gathers of frames and "
+              "action chunks) and moving them to the device",
     "forward": "ACT's forward on the BC rows and L_bc",
     "ot": "the OT rows' encoder pass (if separate), the label, the cost, the plan and L_ot",
     "backward": "the backward pass (OT's part of it included; at log steps split in two for ot_grad_ratio)",
-    "optimiser": "gradient clipping, the learning-rate schedule, AdamW and the EMA update",
+    "optimiser": "gradient clipping, AdamW and the EMA update",
     "metrics": "adding the step's metrics to the window's sums; at log steps reading them back",
     "eval_l1": "the held-out L1 at each log step",
     "rollouts": "closed-loop success episodes (target and source domain)",

@@ -5,6 +5,8 @@ metric) is rewritten atomically at every log, so a killed run keeps what it had 
 summary (status, stop reason, best values) goes to W&B and to `summary.json` beside it.
 W&B mode `auto` is online when an API key is configured and offline otherwise; the key
 itself is never written into the config, the history or any log.
+A run whose output goes to a file prints a `progress_line` per log step instead of a bar; its ETA
+reads as `duration` writes it, as does a sweep's progress line.
 """
 
 from __future__ import annotations
@@ -76,6 +78,21 @@ class RunLog:
         if self.wandb_run is not None:
             self.wandb_run.finish(exit_code=exit_code)
             self.wandb_run = None
+
+
+def duration(seconds: float) -> str:
+    """12m05s, 0m40s, 1h41m: an ETA as a progress line shows it."""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def progress_line(name: str, step: int, start_step: int, steps: int, elapsed_s: float, metrics: dict) -> str:
+    """One log step for a log file: where the run is, its s/step (evaluations included) and when it ends."""
+    per_step = elapsed_s / max(1, step - start_step)
+    shown = " ".join(f"{k}={metrics[k]:.4g}" for k in ("train/l1_loss", "eval/avg_l1", "ot_pi_sum", "eval/success")
+                     if isinstance(metrics.get(k), float))
+    return (f"[train] {name} step {step}/{steps} ({100 * step / steps:.0f}%), {per_step:.3f} s/step, "
+            f"ETA {duration(per_step * (steps - step))}: {shown}")
 
 
 CURVES = (("eval/avg_l1", "train/l1_loss"), ("ot_pi_sum", "ot_pi_diag"), ("ot_loss",), ("ot_cost(state)",))

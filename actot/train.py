@@ -23,13 +23,18 @@ Metrics are averaged over the steps between logs, on the device, and read back o
 `log_every` steps (no host sync per step on a GPU). `report(metrics, checkpoint_dir, history)`
 is the hook a sweep uses (it may return a reason to stop); the loop itself knows nothing of Ray.
 """
+# (Not in the docstring: --help prints it.) This module is the loop, top to bottom (device and seeds, data, model and
+# optimiser, the run's folder, the steps; at each log step the window's metrics, evaluation, the checkpoint, the
+# report), and its CLI. What it stands on is its own module, so that a sweep, the exporter, the cost estimate and the
+# benchmarks reach the part they need and not the loop: the run's data, its derived defaults, held-out split and
+# pre-flight (actot/run_data.py), the step (actot/train_step.py), the checkpoint (actot/checkpoint.py), the history,
+# W&B and progress lines (actot/run_log.py).
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -40,26 +45,22 @@ from typing import Callable
 import numpy as np
 import torch
 
-from actot.config import TrainConfig, parse_cli, parse_value, resolve_policy, to_dict
+from actot.checkpoint import CHECKPOINT_FILE, restore_checkpoint, save_checkpoint
+from actot.config import TrainConfig, parse_cli, parse_switch, parse_value, to_dict
 from actot.convergence import TREND_KEY, history_trend
-from actot.data.lerobot import LeRobotDataset
-from actot.data.sampler import CoTrainData, CoTrainSampler, check_window_length, check_window_size
+from actot.data.sampler import check_window_size
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_l1, rollout_metrics, to_tensors, windowed_l1
 from actot.metrics import direction
 from actot.optim import WeightEMA, lr_factor, resolved_warmup
-from actot.ot.loss import make_label, ot_loss
-from actot.policy.act import ACT, act_loss
 from actot.profiling import Laps, no_lap
-from actot.run_log import RunLog, plot_history
-from actot.sim.config import SimConfig
-from actot.sim.generate import ensure_sim, load_ground_truth, load_sim_spec, load_true_pairs
+from actot.run_data import (DERIVED, REAL_DATA_PRESET, derive_data_defaults, derive_preset, load_data, make_sampler,
+                             preflight_data)
+from actot.run_log import RunLog, plot_history, progress_line
+from actot.train_step import build_model, initial_embed_norm, pick_device, train_step
 
 # report(metrics, checkpoint_dir or None, history so far) -> a reason to stop early, or None
 Report = Callable[[dict, "Path | None", list], "str | None"]
-CHECKPOINT_FILE = "state.pt"
-
-_DATA_CACHE: dict[str, tuple] = {}  # a reused Ray actor keeps its datasets between trials
 
 
 @dataclass
@@ -72,284 +73,6 @@ class TrainResult:
     reason: str = ""
     run_dir: Path | None = None
     history: list[dict] = field(default_factory=list)
-
-
-def load_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
-    """Both datasets (the embedded sim when none is named), paired; cached per data config."""
-    cfg = derive_data_defaults(cfg)[0]
-    key = json.dumps(dataclasses.asdict(cfg.data), sort_keys=True)
-    if key not in _DATA_CACHE:
-        loaded = build_data(cfg)
-        _DATA_CACHE.clear()
-        _DATA_CACHE[key] = loaded
-    return _DATA_CACHE[key]
-
-
-def build_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | None]:
-    """`load_data` without its cache (the data keys already derived)."""
-    d = cfg.data
-    spec = None
-    if d.source is None:
-        spec = d.sim
-        source_root, target_root = ensure_sim(spec)
-    else:
-        source_root, target_root = Path(d.source), Path(d.target)
-        spec = load_sim_spec(target_root)  # a sim dataset named by path still gets rollouts
-    common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
-    source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
-    target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    data = CoTrainData(source, target, held_out_target(cfg, spec), held_out_source(cfg, spec), d.sharpness, d.cutoff,
-                       d.top_k,
-                       cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
-                       summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames,
-                       scale=d.pair_scale, cost=d.pair_cost)
-    truth = load_ground_truth(target_root)
-    if truth is not None and "target_covered" in truth:
-        data.mark_covered(truth["target_covered"], truth.get("eval_split") == "covered")
-    return data, load_true_pairs(target_root), spec
-
-
-# What --help says of the keys whose null default is derived from the data.
-DERIVED = {"data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scaled to 128 px on the long side, "
-                              "480x640 -> [96, 128])",
-           "data.n_eval_target": "  (null: the sim's held-out demos; for a LeRobot dataset a tenth of its target "
-                                 "episodes, rounded, at least 1 and leaving 1 to train on: 100 -> 10, 4 -> 1, 2 -> 1)",
-           "data.eval_target_episodes": "  (null: the last data.n_eval_target; else e.g. [0-9] or [3, 17, 42]: held out "
-                                        "and removed from the training target episodes)",
-           "data.source_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
-           "data.target_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
-           "data.pair_scale": "  (null: absolute on the embedded sim and the datasets it writes; nearest on a LeRobot "
-                              "dataset)",
-           "policy_preset": "  (policy=NAME: act_small for the sim; act for a LeRobot dataset unless policy= is given)"}
-SIM_RESOLUTION = [32, 32]
-# The pairing weights' scale (data.pair_scale) when null: the sim keeps the rule its results were measured with and
-# that finds its truly nearest demos best; a LeRobot dataset's costs have no known scale (G1's made `absolute` collapse
-# onto one source demo), so there they are read relative to each target's nearest (docs/data.md, bench/pairing_scale.py).
-SIM_PAIR_SCALE, DATA_PAIR_SCALE = "absolute", "nearest"
-LONG_SIDE = 128  # a LeRobot dataset's frames are scaled to this many pixels on their long side
-
-
-def held_out_target(cfg: TrainConfig, spec: SimConfig | None, n_target: int | None = None) -> int:
-    """data.n_eval_target, or the dataset's own held-out demos (our sim's n_eval), else a tenth of the
-    `n_target` target episodes, rounded (at least 1, and at least one left to train on)."""
-    if cfg.data.n_eval_target is not None:
-        return cfg.data.n_eval_target
-    if spec is not None:
-        return spec.n_eval_total
-    if n_target is None:
-        raise ValueError("held_out_target needs the number of target episodes for a LeRobot dataset")
-    return max(0, min(max(1, round(n_target / 10)), n_target - 1))
-
-
-def held_out_words(held: int, n: int) -> str:
-    """Why the default holds out `held` of `n` episodes, in words that match the numbers (a tenth only when it is)."""
-    tenth = round(n / 10)
-    share = f"{held} of {n}, {held / n:.0%}" if n else "none"
-    if held == tenth:
-        return f"{share}: a tenth of them, rounded"
-    if held > tenth:
-        return f"{share}: a tenth of {n} rounds to {tenth}, and at least one is held out"
-    return f"{share}: a tenth ({tenth}) would leave none to train on"
-
-
-def episodes_text(episodes: list[int]) -> str:
-    """[0, 1, 2, 3, 7] -> '0-3, 7': a list as a user would write it back."""
-    runs: list[list[int]] = []
-    for ep in episodes:
-        if runs and ep == runs[-1][1] + 1:
-            runs[-1][1] = ep
-        else:
-            runs.append([ep, ep])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
-
-
-def target_split(cfg: TrainConfig, where: str = "data") -> TrainConfig:
-    """`cfg` with data.eval_target_episodes applied, as the split CoTrainData makes (the last n_eval_target target
-    episodes are held out): target_episodes = the training ones, then the held-out ones; n_eval_target = how many
-    are held out. A held-out episode is removed from the training ones. Reads metadata only; idempotent."""
-    d = cfg.data
-    held = d.eval_target_episodes
-    if held is None:
-        return cfg
-    if d.source is None:
-        available = list(range(d.sim.n_target + d.sim.n_eval_total))
-        name = "the embedded sim's target"
-    else:
-        try:
-            available = LeRobotDataset(d.target, cameras=[], load=False).episode_indices
-        except ActotError as err:
-            raise ActotError(f"{where}: data.target={d.target}: {err}") from err
-        name = str(d.target)
-    have = set(available)
-    lacking = [e for e in held if e not in have]
-    if lacking:
-        raise ActotError(f"{where}: data.eval_target_episodes=[{episodes_text(held)}] names episode(s) "
-                         f"{episodes_text(lacking[:5])} that {name} lacks (it has {episodes_text(available)}); "
-                         "name episodes it has")
-    chosen = d.target_episodes if d.target_episodes is not None else available
-    held_set = set(held)
-    train = [e for e in chosen if e not in held_set]
-    if not train:
-        given = (f"data.target_episodes=[{episodes_text(chosen)}]" if d.target_episodes is not None
-                 else f"all {len(chosen)} episodes of {name}")
-        raise ActotError(f"{where}: data.eval_target_episodes=[{episodes_text(held)}] holds out every training target "
-                         f"episode ({given}), which leaves none to train on; hold out fewer, or add training episodes "
-                         "with data.target_episodes")
-    return dataclasses.replace(cfg, data=dataclasses.replace(d, target_episodes=train + list(held),
-                                                             n_eval_target=len(held)))
-
-
-def held_out_source(cfg: TrainConfig, spec: SimConfig | None) -> int:
-    """data.n_eval_source, or the dataset's own held-out source demos (our sim's n_eval_source), else 0."""
-    if cfg.data.n_eval_source is not None:
-        return cfg.data.n_eval_source
-    return spec.n_eval_source if spec is not None else 0
-
-
-REAL_DATA_PRESET = "act"  # LeRobot's ACT, for a LeRobot dataset; the sim's default stays act_small
-
-
-def derive_preset(overrides: dict) -> tuple[dict, str | None]:
-    """`overrides` with `policy=act` added when they name a LeRobot dataset (not one our sim wrote) and no
-    preset; and the line that says so (None when nothing was added)."""
-    source, target = overrides.get("data.source"), overrides.get("data.target")
-    if source is None or target is None or "policy" in overrides or load_sim_spec(target) is not None:
-        return overrides, None
-    return ({"policy": REAL_DATA_PRESET, **overrides},
-            f"policy={REAL_DATA_PRESET}: LeRobot's ACT for a LeRobot dataset (set policy=act_small for a small, fast "
-            "policy, e.g. on a CPU)")
-
-
-def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
-    """`cfg` with the data keys the user left null derived from the data (see DataConfig), and one line
-    per derived value saying what it is and why."""
-    said = []
-    if cfg.data.eval_target_episodes is not None:
-        first = cfg.data.n_eval_target is None  # not split yet (the split sets it): say it once
-        cfg = target_split(cfg)
-        held = cfg.data.eval_target_episodes
-        n_train = len(cfg.data.target_episodes) - len(held)
-        if first:
-            said.append(f"data.eval_target_episodes=[{episodes_text(held)}]: {len(held)} target episode(s) held out "
-                        f"for eval/avg_l1, never trained on; {n_train} train (data.target_episodes=["
-                        f"{episodes_text(cfg.data.target_episodes[:n_train])}])")
-    d = cfg.data
-    if d.source is None:
-        changes = {"resolution": list(SIM_RESOLUTION) if d.resolution is None else d.resolution,
-                   "pair_scale": SIM_PAIR_SCALE if d.pair_scale is None else d.pair_scale}
-        return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
-    spec = load_sim_spec(d.target)
-    target = LeRobotDataset(d.target, episodes=d.target_episodes, cameras=d.cameras, cache_dir=d.cache_dir, load=False)
-    changes = {}
-    if d.pair_scale is None:
-        changes["pair_scale"] = SIM_PAIR_SCALE if spec is not None else DATA_PAIR_SCALE
-        if spec is None:
-            said.append(f"data.pair_scale={DATA_PAIR_SCALE}: the pairing weights read each DTW cost relative to the "
-                        f"target demo's nearest, whatever the costs' scale (set data.pair_scale={SIM_PAIR_SCALE} for "
-                        "the first rule, which reads the costs themselves)")
-    if d.resolution is None:
-        if spec is not None or not target.cameras:
-            changes["resolution"] = list(SIM_RESOLUTION)
-        else:
-            h, w = target.frame_size  # the stored size of the first chosen camera
-            scale = LONG_SIDE / max(h, w)
-            changes["resolution"] = [max(8, round(h * scale)), max(8, round(w * scale))]
-            said.append(f"data.resolution={changes['resolution']}: {target.cameras[0]}'s {h}x{w} frames scaled to "
-                        f"{LONG_SIDE} px on the long side (set data.resolution to choose)")
-    if d.n_eval_target is None and spec is None:
-        n = len(target.episode_indices)
-        held = changes["n_eval_target"] = held_out_target(cfg, None, n)
-        said.append(f"data.n_eval_target={held}: the last {held} of the {n} target episodes "
-                    f"{'is' if held == 1 else 'are'} held out for eval/avg_l1 ({held_out_words(held, n)}); "
-                    "set data.n_eval_target=N or data.eval_target_episodes=[...] to choose")
-    return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
-
-
-def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
-    """What would fail once training starts, checked from the metadata alone (nothing decoded or paired), so that a
-    dry run refuses what the real run would: datasets or data files that are not there, episodes whose videos are
-    missing, source and target of different robots (state/action sizes) or camera counts, pairing features the data
-    lacks, held-out episodes that leave none to train on, a jitter window as long as every source episode, and
-    policy settings the frames cannot carry (keypoints). The embedded sim is generated to fit its config: only its
-    held-out split and the policy are checked."""
-    cfg = target_split(cfg, where)
-    d = cfg.data
-    if d.source is None:
-        n_source = d.sim.n_source + d.sim.n_eval_source
-        if held_out_source(cfg, d.sim) >= n_source:
-            raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, d.sim)} holds out every one of the "
-                             f"sim's {n_source} source demos, which leaves none to train on; set data.n_eval_source"
-                             f"={n_source - 1} or lower, or leave it unset (data.sim.n_eval_source demos are held out)")
-        from actot.sim.task import CAMERAS
-
-        cameras = CAMERAS if d.cameras is None else d.cameras
-        resolve_policy(cfg, len(cameras), tuple(d.resolution or SIM_RESOLUTION), where)
-        return
-    spec = load_sim_spec(d.target)
-    common = dict(cameras=d.cameras, resolution=tuple(d.resolution) if d.resolution else None, cache_dir=d.cache_dir,
-                  load=False)
-    datasets = {}
-    for key, root, episodes in (("source", d.source, d.source_episodes), ("target", d.target, d.target_episodes)):
-        try:
-            dataset = datasets[key] = LeRobotDataset(root, episodes=episodes, **common)
-        except ActotError as err:
-            raise ActotError(f"{where}: data.{key}={root}: {err}") from err
-        if not dataset.episode_indices:
-            raise ActotError(f"{where}: data.{key}_episodes={episodes!r} selects no episode of {root}; "
-                             f"name at least one")
-        lost = dataset.missing_data_files()
-        if lost:
-            eps = [ep for ep, _ in lost]
-            raise ActotError(f"{where}: data.{key}={root}: no state/action file for episode(s) "
-                             f"{episodes_text(eps[:20])} (e.g. {lost[0][1]} is missing); restore the files, or choose "
-                             f"other episodes with data.{key}_episodes")
-        for cam, missing in dataset.missing_videos().items():
-            have = dataset.episodes_with_video(cam)
-            eps = [ep for ep, _ in missing]
-            shown = ", ".join(map(str, eps[:5])) + (f", ... ({len(eps)} in all)" if len(eps) > 5 else "")
-            fix = (f"choose episodes that have it, e.g. data.{key}_episodes={have[:8]}" if have
-                   else "no episode has it")
-            raise ActotError(f"{where}: data.{key}={root}: camera {cam} has no video for episode(s) {shown} "
-                             f"(e.g. {missing[0][1]} is missing); {fix}, or train on state and action only with "
-                             f"data.cameras=[]")
-        if key == "source" and held_out_source(cfg, spec) >= len(dataset.episode_indices):
-            n = len(dataset.episode_indices)
-            raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, spec)} holds out {held_out_source(cfg, spec)} "
-                             f"of the source's {n} episodes, which leaves none to train on; set "
-                             f"data.n_eval_source={max(0, n - 1)} or lower")
-        if key == "target":
-            held_out = held_out_target(cfg, spec, len(dataset.episode_indices))
-            if len(dataset.episode_indices) <= held_out:
-                setting = ("data.n_eval_target" if d.n_eval_target is not None
-                           else "data.n_eval_target (unset: the default)")
-                raise ActotError(f"{where}: {setting}={held_out} holds out {held_out} of the target's "
-                                 f"{len(dataset.episode_indices)} episodes, which leaves none to train on; "
-                                 f"set data.n_eval_target={max(0, len(dataset.episode_indices) - 1)} or lower, or "
-                                 f"select more target episodes (data.target_episodes)")
-    source, target = datasets["source"], datasets["target"]
-    if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
-        raise ActotError(f"{where}: data.source={d.source} has state/action sizes ({source.state_dim}, "
-                         f"{source.action_dim}) but data.target={d.target} has ({target.state_dim}, {target.action_dim}): "
-                         "co-training needs one robot's state and action spaces; choose a source and a target of the "
-                         "same robot")
-    if len(source.cameras) != len(target.cameras):
-        raise ActotError(f"{where}: data.source={d.source} has {len(source.cameras)} camera(s) {source.cameras} but "
-                         f"data.target={d.target} has {len(target.cameras)} {target.cameras}: the policy reads the same "
-                         "number from both; name as many of each with data.cameras (a camera's key must be in both), "
-                         "or data.cameras=[] for state and action only")
-    summary = list(d.pair_summary) if d.pair_summary_weight else []
-    for key, dataset in (("source", source), ("target", target)):
-        lacking = [name for name in summary if name not in dataset.features]
-        if lacking:
-            raise ActotError(f"{where}: data.pair_summary={summary}: {lacking[0]!r} is not a feature of data.{key}="
-                             f"{dataset.root}; choose from {[k for k in summary if k in dataset.features]} (or [] for "
-                             "[state, action] alone)")
-    lengths = list(source.episode_lengths().values())
-    trained = lengths[:len(lengths) - held_out_source(cfg, spec)]
-    if trained and None not in trained:
-        check_window_length(cfg.ot.window_size, max(trained), where)
-    derived = derive_data_defaults(cfg)[0]
-    resolve_policy(derived, len(target.cameras), tuple(derived.data.resolution), where)
 
 
 def unique_run_name(out_dir: Path, seed: int) -> str:
@@ -378,138 +101,17 @@ def check_run_dir(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ActotError(f"device={name} but CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
-
-
-def make_optimizer(model: ACT, cfg: TrainConfig) -> torch.optim.Optimizer:
-    backbone = [p for n, p in model.named_parameters() if n.startswith("backbone.") and p.requires_grad]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-    groups = [{"params": rest, "lr": cfg.policy.lr}]
-    if backbone:
-        groups.append({"params": backbone, "lr": cfg.policy.lr_backbone})
-    return torch.optim.AdamW(groups, lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
-
-
-def build_model(cfg: TrainConfig, data: CoTrainData, device) -> tuple[TrainConfig, ACT, torch.optim.Optimizer]:
-    """(cfg with the policy's pooling resolved for the data, the ACT model on `device`, its optimiser)."""
-    cfg = resolve_policy(cfg, len(data.cameras), data.source.frame_size)
-    model = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras), cfg.ot.embedding).to(device)
-    return cfg, model, make_optimizer(model, cfg)
-
-
-def make_sampler(cfg: TrainConfig, data: CoTrainData, true_pairs: dict | None = None) -> CoTrainSampler:
-    return CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                          seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
-                          ot_in_bc=cfg.ot_rows == "bc")
-
-
-def gradient_step(model: ACT, optimizer: torch.optim.Optimizer, batch: dict, cfg: TrainConfig, use_amp: bool,
-                  shared: list | None = None, lap=no_lap) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
-    """One step's loss, its gradients (clipped) and the values a log window averages: (loss, values, OT's share of
-    the gradient on `shared` when given, else None). The optimiser's own step is the caller's."""
-    bc_loss, parts, l_ot, ot_metrics = step_losses(model, batch, cfg, use_amp, lap)
-    ot_term = cfg.ot.lambda_ot * l_ot
-    loss = bc_loss + ot_term
-    optimizer.zero_grad(set_to_none=True)
-    grad_ratio = None
-    if shared is not None:
-        grad_ratio = backward_measuring_ot_share(bc_loss, ot_term, shared)
-    else:
-        loss.backward()
-    lap("backward")
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-    values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
-              "train/grad_norm": grad_norm, **ot_metrics}
-    return loss, values, grad_ratio
-
-
-def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
-    """`ot_embed_norm` of the untrained model on the first OT batch; the sampler's draws are put back,
-    so training sees the same batches as without this measurement."""
-    state = sampler.state_dict()
-    batch = to_tensors(sampler.next(), device)
-    sampler.load_state_dict(state)
-    rows = {k: v[:2 * cfg.ot.batch_size] for k, v in batch.items() if k != "true_pair"}
-    with torch.no_grad():
-        return float(model.ot_embeddings(rows).float().norm(dim=-1).mean())
-
-
-def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False, lap=no_lap):
-    """(L_bc, its parts, L_ot, OT metrics) for one batch [OT source | OT target | BC rows].
-
-    BC sees the BC rows only (all rows with `bc_on_ot_rows`); the OT pairs go through the image
-    encoder alone. With `ot_rows=bc` the OT pairs are BC rows (the sampler drew them so): every row goes
-    through ACT once and the OT embeddings are those of that pass. With lambda_ot = 0 the plan is still
-    solved, for its metrics, without a graph.
-    """
-    n_ot = cfg.ot.batch_size
-    rows = {k: v for k, v in batch.items() if k != "true_pair"}
-    ot_rows = {k: v[:2 * n_ot] for k, v in rows.items()}
-    ot_in_bc = cfg.bc_on_ot_rows or cfg.ot_rows == "bc"
-    bc_rows = rows if ot_in_bc else {k: v[2 * n_ot:] for k, v in rows.items()}
-    device_type = batch["state"].device.type
-    with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_amp):
-        actions, vae_stats, bc_embeddings = model(bc_rows)
-        bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, bc_rows)
-        lap("forward")
-        if ot_in_bc:
-            embeddings = bc_embeddings[:2 * n_ot]
-        else:
-            with torch.set_grad_enabled(cfg.ot.lambda_ot > 0 and torch.is_grad_enabled()):
-                embeddings = model.ot_embeddings(ot_rows)
-    embeddings = embeddings.float()
-    label = make_label(cfg.ot.label, ot_rows["state"], ot_rows["action"], cfg.ot.label_dims)
-    l_ot, ot_metrics = ot_loss(cfg.ot, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
-                               ot_rows["state"][:n_ot], ot_rows["state"][n_ot:], batch.get("true_pair"))
-    lap("ot")
-    return bc_loss, parts, l_ot, ot_metrics
-
-
-def backward_measuring_ot_share(bc_loss: torch.Tensor, ot_term: torch.Tensor, shared: list) -> torch.Tensor:
-    """Backpropagate bc_loss + ot_term; return ||grad ot_term|| / ||grad bc_loss|| on `shared`.
-
-    Two backward passes into the same .grad buffers (the sum is the usual gradient); the BC part
-    is copied in between. Costs one copy of the shared gradients, so it runs at log steps only.
-    """
-    bc_loss.backward(retain_graph=ot_term.requires_grad)
-    bc_grads = [None if p.grad is None else p.grad.detach().clone() for p in shared]
-    if ot_term.requires_grad:
-        ot_term.backward()
-    zero = bc_loss.new_zeros(())
-    bc_sq = sum((g.float().pow(2).sum() for g in bc_grads if g is not None), zero)
-    ot_sq = sum(((p.grad - g if g is not None else p.grad).float().pow(2).sum()
-                 for p, g in zip(shared, bc_grads) if p.grad is not None), zero)
-    return ot_sq.sqrt() / bc_sq.sqrt().clamp_min(1e-12)
-
-
-def save_checkpoint(path: Path, model, optimizer, sampler, step: int, history: list[dict], run_id: str | None,
-                    ema: WeightEMA | None = None) -> Path:
-    """Everything a resumed run needs: the trained weights ("model"), their EMA ("ema": the weights
-    evaluation used, and its number of updates), optimiser, RNGs, sampler, history."""
-    path.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "torch_rng": torch.get_rng_state(), "sampler": sampler.state_dict(), "history": history,
-             "run_id": run_id or ""}
-    if ema is not None:
-        state["ema"] = ema.state_dict()
-    if torch.cuda.is_available():
-        state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    tmp = path / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path / CHECKPOINT_FILE)
-    return path
-
-
-def load_checkpoint(path: Path) -> dict:
-    file = Path(path) / CHECKPOINT_FILE
-    if not file.is_file():
-        raise ActotError(f"no checkpoint at {file}; start without resume=true or point to a run folder that has one")
-    return torch.load(file, map_location="cpu", weights_only=True)
+def set_up_device(cfg: TrainConfig) -> torch.device:
+    """The run's device, and this process's torch settings for it: CPU threads, a GPU's memory share, TF32."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    if device.type == "cuda":
+        if cfg.gpu_memory_fraction:  # trials sharing a GPU: one that grows cannot take the others' memory
+            torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_fraction, device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return device
 
 
 def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | None = None,
@@ -519,17 +121,12 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     lap = no_lap if laps is None else laps.lap
     if laps is not None:
         laps.start()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
-    if device.type == "cuda":
-        if cfg.gpu_memory_fraction:  # trials sharing a GPU: one that grows cannot take the others' memory
-            torch.cuda.set_per_process_memory_fraction(cfg.gpu_memory_fraction, device)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    device = set_up_device(cfg)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+
+    # data, model, optimiser, EMA, sampler (in this order: the model's initialisation draws from the seeded RNG)
     data, true_pairs, spec = load_data(cfg)
     check_window_size(cfg.ot.window_size, data)
     cfg, model, optimizer = build_model(cfg, data, device)  # the run's config.json records the resolved pooling
@@ -538,31 +135,22 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     eval_model = ema.model if ema is not None else model
     sampler = make_sampler(cfg, data, true_pairs)
+
+    # the run's folder, continued from its checkpoint when resumed
     name = cfg.name or unique_run_name(Path(cfg.out_dir), cfg.seed)
     run_dir = Path(run_dir or Path(cfg.out_dir) / name)
     start_step, history, run_id = 0, [], None
     if resume_from is None and cfg.resume and (run_dir / "checkpoint" / CHECKPOINT_FILE).is_file():
         resume_from = run_dir / "checkpoint"
     if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if ema is not None:
-            if "ema" not in state:
-                raise ActotError(f"ema_decay={cfg.ema_decay}, but the checkpoint in {resume_from} has no EMA weights "
-                                 "(it was trained with ema_decay=0); resume it with ema_decay=0")
-            ema.load_state_dict(state["ema"])
-        sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        start_step, history, run_id = int(state["step"]), list(state["history"]), state["run_id"] or None
+        start_step, history, run_id = restore_checkpoint(resume_from, model, optimizer, sampler, ema)
     lap("setup")
     log = RunLog(run_dir, name, to_dict(cfg), cfg.wandb, rows=history, run_id=run_id)
     run_id = log.wandb_run.id if log.wandb_run is not None else None
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     lap("log_start")
 
+    # the loop: a step on every batch; at each log step the window's metrics, evaluation, the checkpoint, the report
     use_amp = cfg.amp and device.type == "cuda"
     check_every_step = device.type == "cpu"  # a free check on CPU; on GPU only at log steps
     sums: dict[str, torch.Tensor] = {}
@@ -589,24 +177,20 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     step_time = loop_start = time.perf_counter()
     shared = model.ot_parameters()
     for step in range(start_step + 1, cfg.steps + 1):
-        batch = to_tensors(sampler.next(), device)
-        lap("sample")
-        closes_window = step % cfg.log_every == 0 or step == cfg.steps
-        loss, values, ratio = gradient_step(model, optimizer, batch, cfg, use_amp, shared if closes_window else None,
-                                            lap)
-        if closes_window:
-            grad_ratio = ratio
-        if check_every_step and not torch.isfinite(loss):
-            status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
-            metrics = {k: v.item() for k, v in values.items()}
-            break
         factor = lr_factor(step, cfg.steps, cfg.lr_schedule, warmup, cfg.lr_min_ratio)
         for group, base in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base * factor
-        optimizer.step()
-        if ema is not None:
-            ema.update(model)
-        lap("optimiser")
+        batch = to_tensors(sampler.next(), device)
+        lap("sample")
+        closes_window = step % cfg.log_every == 0 or step == cfg.steps
+        loss, values, ratio = train_step(model, optimizer, batch, cfg, use_amp, ema, shared if closes_window else None,
+                                         lap)
+        if closes_window:
+            grad_ratio = ratio
+        if check_every_step and not torch.isfinite(loss):  # the run stops here: this step's weights are never saved
+            status, reason = "non_finite", f"train/loss became {loss.item()} at step {step}"
+            metrics = {k: v.item() for k, v in values.items()}
+            break
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v.detach().float()
         count += 1
@@ -674,20 +258,6 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
 
 
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def progress_line(name: str, step: int, start_step: int, steps: int, elapsed_s: float, metrics: dict) -> str:
-    """One log step for a log file: where the run is, its s/step (evaluations included) and when it ends."""
-    per_step = elapsed_s / max(1, step - start_step)
-    shown = " ".join(f"{k}={metrics[k]:.4g}" for k in ("train/l1_loss", "eval/avg_l1", "ot_pi_sum", "eval/success")
-                     if isinstance(metrics.get(k), float))
-    return (f"[train] {name} step {step}/{steps} ({100 * step / steps:.0f}%), {per_step:.3f} s/step, "
-            f"ETA {duration(per_step * (steps - step))}: {shown}")
-
-
 def best_values(rows: list[dict]) -> dict:
     """best/<metric> and best/<metric>_step for the metrics that have a better direction."""
     out = {}
@@ -713,8 +283,8 @@ def _main(argv=None) -> int:
     dry = [a for a in args if a.split("=", 1)[0] == "dry_run"]
     costs = [a for a in args if a.split("=", 1)[0] == "cost"]
     args = [a for a in args if a not in dry and a not in costs]
-    dry_run = bool(dry) and parse_dry_run(dry[-1])
-    cost = not costs or parse_dry_run(costs[-1])
+    dry_run = bool(dry) and parse_switch(dry[-1])
+    cost = not costs or parse_switch(costs[-1])
     given = {w.split("=", 1)[0]: parse_value(w.split("=", 1)[1]) for w in args if "=" in w}
     preset_said = None
     if "policy" not in given and given.get("data.source") is not None and given.get("data.target") is not None:
@@ -742,15 +312,6 @@ def _main(argv=None) -> int:
     print(f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
           f"history: {result.run_dir / 'history.parquet'}; plot: {plot}")
     return 0 if result.status == "finished" else 3
-
-
-def parse_dry_run(word: str) -> bool:
-    """dry_run=true|false, cost=true|false: the words of a command, not training keys."""
-    key, text = word.split("=", 1)
-    value = parse_value(text)
-    if not isinstance(value, bool):
-        raise ActotError(f"command line: {word} must be {key}=true or {key}=false")
-    return value
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,7 @@
     python -m bench.bench_embedding                                      # act_small, 3 cameras of 64x64 (the sim)
     python -m bench.bench_embedding --policy act --height 96 --width 128 --steps 2   # LeRobot's ACT at 96x128
 
-A step is what the trainer runs (`actot.train.step_losses`, backward, clip, AdamW) on one batch of
+A step is what the trainer runs (`actot.train_step.train_step`: losses, backward, clip, AdamW) on one batch of
 16 behaviour-cloning rows and 32 OT pairs, under the hard prior; "ACT alone" is the BC rows alone. Time is
 the process's CPU time (`time.process_time`) on one thread (`--threads`): on a machine shared with other
 jobs wall time measures the others' load (a load average of 9 on 2 cores made the same variant 2-5x slower
@@ -23,7 +23,8 @@ import torch
 
 from actot.config import TrainConfig, apply_overrides
 from actot.policy import ACT, act_loss
-from actot.train import step_losses
+from actot.profiling import no_lap
+from actot.train_step import make_optimizer, train_step
 
 # (name, policy.image_pooling, ot.embedding or None for ACT alone)
 VARIANTS = (("alone, map", "map", None), ("mean (map)", "map", "mean"), ("tokens (map)", "map", "tokens"),
@@ -36,6 +37,13 @@ def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: 
     return {"state": torch.randn(rows, state, generator=g), "action": torch.randn(rows, chunk, state, generator=g),
             "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
             "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g)}
+
+
+def act_alone(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False, lap=no_lap):
+    """The losses of ACT alone, `train_step`'s forward without OT: every row of `batch` through ACT, L1 + KL, L_ot 0."""
+    actions, stats, _ = model(batch)
+    loss, parts = act_loss(cfg.policy, actions, stats, batch)
+    return loss, parts, 0.0, {}
 
 
 def main() -> None:
@@ -55,7 +63,7 @@ def main() -> None:
                                               "ot.batch_size": n_ot, "ot.embedding": embedding or "mean"})
         torch.manual_seed(0)
         model = ACT(cfg.policy, 14, 14, args.cameras, embedding or "mean")
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.policy.lr)
+        optimizer = make_optimizer(model, cfg)  # the trainer's: AdamW, the backbone at its own rate
         runs[name] = (cfg, model, optimizer, embedding)
     batch = make_batch(n_ot, n_bc, args.cameras, args.height, args.width, runs["alone, map"][0].policy.chunk_size)
     bc_rows = {k: v[2 * n_ot:] for k, v in batch.items()}
@@ -63,15 +71,9 @@ def main() -> None:
     def step(name: str) -> None:
         cfg, model, optimizer, embedding = runs[name]
         if embedding is None:
-            actions, stats, _ = model(bc_rows)
-            loss = act_loss(cfg.policy, actions, stats, bc_rows)[0]
+            train_step(model, optimizer, bc_rows, cfg, losses=act_alone)
         else:
-            bc, _, l_ot, _ = step_losses(model, batch, cfg)
-            loss = bc + cfg.ot.lambda_ot * l_ot
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-        optimizer.step()
+            train_step(model, optimizer, batch, cfg)
 
     def timed(name: str) -> float:
         times = []

@@ -6,7 +6,7 @@
 ACT alone runs the 16 behaviour-cloning rows (3 cameras) through the model, L1 + KL, backward,
 clip and AdamW. ACT + OT runs the same BC rows plus the OT pairs (B_ot = 32 target frames and
 their 32 source partners) through the image encoder, the cost, the plan and sum(pi * M), exactly
-as the trainer does (`actot.train.step_losses`): once with the shipped hard prior (closed-form
+as the trainer does (`actot.train_step.train_step`, the step every variant takes here): once with the shipped hard prior (closed-form
 plan) and once with the banded prior (the iterative solver to tol 1e-6). Then the same two with
 `ot_rows=bc`: the OT pairs are 8 of the 16 BC rows' pairs (B_ot = 8, as many as the rows allow), so
 their embeddings come from the BC pass and no extra row goes through the ResNet. The ratio is the
@@ -25,7 +25,8 @@ import torch
 
 from actot.config import TrainConfig, apply_overrides
 from actot.policy import ACT, act_loss
-from actot.train import step_losses
+from actot.profiling import no_lap
+from actot.train_step import make_optimizer, train_step
 
 
 def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: int, device) -> dict:
@@ -35,6 +36,14 @@ def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: 
              "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
              "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g)}
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def act_alone(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False, lap=no_lap):
+    """The losses of ACT alone, `train_step`'s forward without OT: every row of `batch` through ACT, L1 + KL, L_ot 0."""
+    with torch.autocast(device_type=batch["state"].device.type, dtype=torch.bfloat16, enabled=use_amp):
+        actions, stats, _ = model(batch)
+        loss, parts = act_loss(cfg.policy, actions.float(), stats, batch)
+    return loss, parts, 0.0, {}
 
 
 def main() -> None:
@@ -59,25 +68,18 @@ def main() -> None:
             for name, extra in (("hard", {}), ("soft", soft), ("bc hard", in_bc), ("bc soft", {**soft, **in_bc}))}
     cfg = cfgs["hard"]
     model = ACT(cfg.policy, 14, 14, cams).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.policy.lr, weight_decay=cfg.policy.weight_decay)
+    optimizer = make_optimizer(model, cfg)  # the trainer's: AdamW, the backbone at its own rate
     batch = make_batch(n_ot, n_bc, cams, args.height, args.width, cfg.policy.chunk_size, device)
     bc_rows = {k: v[2 * n_ot:] for k, v in batch.items()}
     amp = device.type == "cuda"
 
     def step(variant: str) -> None:
         if variant == "alone":
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                actions, stats, _ = model(bc_rows)
-                loss, _ = act_loss(cfg.policy, actions.float(), stats, bc_rows)
+            train_step(model, optimizer, bc_rows, cfg, amp, losses=act_alone)
         else:
             c = cfgs[variant]
             # ot_rows=bc: the step's rows are the BC rows alone, the OT pairs among them
-            bc, _, l_ot, _ = step_losses(model, bc_rows if c.ot_rows == "bc" else batch, c, amp)
-            loss = bc + c.ot.lambda_ot * l_ot
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-        optimizer.step()
+            train_step(model, optimizer, bc_rows if c.ot_rows == "bc" else batch, c, amp)
 
     def timed(variant: str) -> float:
         times = []

@@ -50,7 +50,8 @@ def probe(cfg, model, data, true_pairs, batches: int = 16) -> dict:
 def main() -> None:
     from actot.config import parse_cli
     from actot.policy.act import ACT
-    from actot.train import load_data, train
+    from actot.run_data import load_data
+    from actot.train import train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", help="NAME:key=value ... (repeatable)")

@@ -121,7 +121,8 @@ def load_run(run_dir: Path):
     from actot.export import rebuild_train_config  # a trial's config.json -> TrainConfig, as export rebuilds it
     from actot.policy.act import ACT
     from actot.sim.generate import ensure_sim, load_ground_truth
-    from actot.train import CHECKPOINT_FILE, load_data
+    from actot.checkpoint import CHECKPOINT_FILE
+    from actot.run_data import load_data
 
     ckpt, config = run_dir / "checkpoint" / CHECKPOINT_FILE, run_dir / "config.json"
     if not ckpt.is_file() or not config.is_file():
@@ -193,7 +194,7 @@ def pair_ratio(run_dir: Path, oracle: bool = False, pairs_from: Path | None = No
     from actot.export import rebuild_train_config
     from actot.ot import OTConfig
     from actot.ot.loss import cost_space, embedding_geometry
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     loaded = load_run(Path(run_dir))
     if loaded is None:

@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     from actot.config import TrainConfig, apply_overrides
     from actot.sweep.config import load_sweep
     from actot.sweep.space import load_space
-    from actot.train import load_data, train
+    from actot.run_data import load_data
+    from actot.train import train
 
     torch.set_num_threads(args.threads)
     space = load_space("ot_reg")

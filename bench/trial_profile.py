@@ -203,7 +203,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from actot.config import TrainConfig, apply_overrides, parse_value
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     base, target = trial_overrides(args.quick, args.steps, args.device)
     base.update({w.split("=", 1)[0]: parse_value(w.split("=", 1)[1]) for w in args.set})

@@ -58,7 +58,7 @@ def oracle_pairing(data, true_pairs: dict[int, int]):
 def run_with_pairing(job: dict) -> dict:
     """`run_one`, after setting the pairing of the worker's cached datasets to the job's (dtw or oracle)."""
     from actot.config import TrainConfig, apply_overrides
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     cfg = apply_overrides(TrainConfig(), {**job["common"], **job["overrides"]}, f"run {job['id']}")
     data, true_pairs, _ = load_data(cfg)

@@ -19,7 +19,7 @@ from actot import evaluate
 from actot.__main__ import main as actot_main
 from actot.export import export_trial, load_policy, representative
 from actot.policy.act import ACT
-from actot.train import load_data
+from actot.run_data import load_data
 from real_sweep import new_sweep
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -64,7 +64,7 @@ def test_new_sim_fields_at_their_defaults_keep_todays_data_and_cache_key():
 def test_offline_metrics_are_logged_finite_and_read_on_the_ema_weights(lab_sim, tmp_path):
     from actot.evaluate import eval_l1
     from actot.policy.act import ACT
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     cfg = tiny(lab_sim, tmp_path, "steps=6", "log_every=2", "checkpoint_every=2", "ema_decay=0.5", "name=lab",
                "wandb.mode=disabled")
@@ -99,7 +99,7 @@ def test_offline_metrics_are_logged_finite_and_read_on_the_ema_weights(lab_sim, 
 
 def test_a_held_out_split_that_leaves_no_source_to_train_on_is_one_line(lab_sim, tmp_path):
     from actot.errors import ActotError
-    from actot.train import preflight_data
+    from actot.run_data import preflight_data
 
     cfg = tiny(lab_sim, tmp_path, "data.n_eval_source=32")
     with pytest.raises(ActotError) as err:

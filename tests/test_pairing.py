@@ -12,7 +12,7 @@ import actot.data.pairing as pairing
 from actot.data import LeRobotDataset
 from actot.data.pairing import band_offsets, dtw_costs, dtw_match, dtw_pairs, pair_demos
 from actot.data.sampler import CoTrainData
-from actot.train import load_data
+from actot.run_data import load_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,7 +149,7 @@ def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_pa
     script = (
         "import sys, numpy as np\n"
         "from actot.config import TrainConfig, apply_overrides\n"
-        "from actot.train import load_data\n"
+        "from actot.run_data import load_data\n"
         f"cfg = apply_overrides(TrainConfig(), {{'data.source': {str(source)!r}, 'data.target': {str(target)!r}, "
         f"'data.cameras': [], 'data.n_eval_target': 2, 'data.cache_dir': {str(tmp_path)!r}}})\n"
         "data = load_data(cfg)[0]\n"
@@ -376,7 +376,7 @@ def test_the_scale_and_the_cost_are_part_of_the_cache_key(small_sim, tmp_path):
 
 def test_the_scale_is_derived_absolute_on_the_sim_and_nearest_on_a_lerobot_dataset(small_sim):
     from actot.config import parse_cli
-    from actot.train import derive_data_defaults
+    from actot.run_data import derive_data_defaults
     from tests.conftest import G1, need
 
     assert derive_data_defaults(parse_cli([]))[0].data.pair_scale == "absolute"  # the embedded sim: as before

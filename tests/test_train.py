@@ -122,7 +122,7 @@ def test_evaluation_runs_on_the_ema_of_the_weights(small_sim, tmp_path):
     from actot.evaluate import eval_l1
     from actot.optim import ema_decay_at
     from actot.policy.act import ACT
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     cfg = tiny(small_sim, tmp_path, "steps=4", "log_every=1", "checkpoint_every=1", "ema_decay=0.5", "name=ema",
                "lr_schedule=constant", "wandb.mode=disabled")
@@ -301,7 +301,7 @@ def _model_and_batch(small_sim, tmp_path, *extra):
     from actot.data.sampler import CoTrainSampler
     from actot.evaluate import to_tensors
     from actot.policy.act import ACT
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     cfg = tiny(small_sim, tmp_path, *extra)
     data, true_pairs, _ = load_data(cfg)
@@ -313,7 +313,8 @@ def _model_and_batch(small_sim, tmp_path, *extra):
 
 def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
     from actot.data.sampler import CoTrainSampler
-    from actot.train import initial_embed_norm, load_data
+    from actot.run_data import load_data
+    from actot.train_step import initial_embed_norm
 
     cfg, model, _ = _model_and_batch(small_sim, tmp_path)
     data, _, _ = load_data(cfg)
@@ -327,7 +328,7 @@ def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
 
 @pytest.mark.parametrize("bc_on_ot_rows", [False, True])
 def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_rows):
-    from actot.train import step_losses
+    from actot.train_step import step_losses
 
     cfg, model, batch = _model_and_batch(small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}",
                                                    "policy.dropout=0.0", "policy.use_vae=false")
@@ -346,7 +347,8 @@ def test_ot_rows_bc_takes_the_ot_pairs_from_the_bc_rows_with_the_separate_paths_
     from actot.data.sampler import CoTrainSampler
     from actot.evaluate import to_tensors
     from actot.policy.act import ACT
-    from actot.train import load_data, step_losses
+    from actot.run_data import load_data
+    from actot.train_step import step_losses
 
     words = ["batch_size=8", "ot.batch_size=2", "ot.lambda_ot=0.5", "ot.heuristic=soft", "ot.weight_label=0.1"]
     shared, separate = (tiny(small_sim, tmp_path, *words, f"ot_rows={rows}") for rows in ("bc", "separate"))
@@ -392,7 +394,7 @@ def test_ot_rows_bc_needs_room_among_the_bc_rows():
 
 
 def test_grad_ratio_is_the_norm_of_ots_gradient_over_bcs_on_the_encoder(small_sim, tmp_path):
-    from actot.train import backward_measuring_ot_share, step_losses
+    from actot.train_step import backward_measuring_ot_share, step_losses
 
     cfg, model, batch = _model_and_batch(small_sim, tmp_path, "ot.lambda_ot=0.5")
     shared = model.ot_parameters()

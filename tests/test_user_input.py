@@ -12,7 +12,8 @@ import pytest
 from actot.config import parse_cli
 from actot.cost import Estimate, measure, run_line, sweep_line
 from actot.errors import ActotError
-from actot.train import derive_data_defaults, held_out_words, load_data, main as train_main, preflight_data
+from actot.run_data import derive_data_defaults, held_out_words, load_data, preflight_data
+from actot.train import main as train_main
 from tests.conftest import G1, SO101, need
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -130,7 +130,7 @@ class ResultsRecorder(Callback):
 
     def _pace(self, running: list, done: int) -> str:
         """'; S s/step, ETA T': the running trials' latest s/step, and the steps left in the stage at that pace."""
-        from actot.train import duration
+        from actot.run_log import duration
 
         paces = [(t.last_result or {}).get("time/step_s") for t in running]
         paces = [p for p in paces if _number(p) and p > 0]

@@ -109,7 +109,7 @@ def dotted(mapping: dict, prefix: str = "") -> dict:
 
 def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
-    from actot.train import derive_data_defaults, derive_preset, preflight_data
+    from actot.run_data import derive_data_defaults, derive_preset, preflight_data
 
     rules = parse_rules(cfg.rules, "sweep: rules")
     # Trials run in their own folders, maybe on other nodes: no path stays relative.
@@ -161,7 +161,7 @@ def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list
 def check_metric_data(metric: str, base_cfg) -> None:
     """A metric read on held-out source demos needs some: refuse it before any trial starts when there are none."""
     from actot.metrics import NEEDS_SOURCE_HELD_OUT
-    from actot.train import held_out_source
+    from actot.run_data import held_out_source
 
     if metric not in NEEDS_SOURCE_HELD_OUT:
         return
@@ -218,7 +218,7 @@ def check_resources(cfg: SweepConfig) -> None:
 def check_data(space: SearchSpace, base_cfg) -> None:
     """Load the data once in the driver (trials then read the frame cache) and check what depends on it."""
     from actot.data.sampler import check_window_size
-    from actot.train import load_data
+    from actot.run_data import load_data
 
     data = load_data(base_cfg)[0]
     check_window_size(base_cfg.ot.window_size, data, "sweep")

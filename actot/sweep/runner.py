@@ -287,7 +287,7 @@ def run_sweep(space: SearchSpace, cfg: SweepConfig, argv: list[str], hooks: Swee
                 say(f"all {store.search_ended()} trials of {folder.name} have ended; nothing to resume")
             finished = True
         else:
-            from actot.train import load_data
+            from actot.run_data import load_data
 
             # the driver loaded the data when it opened the folder: the cost is timed on it
             if cost:
