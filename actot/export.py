@@ -23,10 +23,11 @@ the policy code and the frame resize that training and evaluation use (`actot.da
 computer needs neither Ray, nor the sweep, nor the datasets. The exporter half imports the report
 layer and the datasets' metadata inside its functions.
 
-Closed loop, `select_action` does what `actot.evaluate.rollout_metrics` does, step for step (bit for bit
-on the CPU, which tests/test_export.py checks; GPUs were not checked): state normalised as (x - mean) / max(std, std_floor), camera frames quantised
-to uint8 and area-resized to the trained resolution, one chunk per `n_action_steps` actions (or one
-per step through temporal ensembling), actions un-normalised with the action stats.
+Closed loop, the loaded policy is `actot.policy.Policy`, the object `actot.evaluate.rollout_metrics` acts
+through (actot/policy/closed_loop.py): state normalised as (x - mean) / max(std, std_floor), camera frames
+quantised to uint8 and area-resized to the trained resolution, one chunk per `n_action_steps` actions (or
+one per step through temporal ensembling), actions un-normalised with the action stats. tests/test_export.py
+checks the exported folder gives evaluation's actions bit for bit on the CPU (GPUs were not checked).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ import numpy as np
 import torch
 
 from actot.errors import ActotError
-from actot.policy.act import ACT, TemporalEnsembler
+from actot.policy.act import ACT
+from actot.policy.closed_loop import ACTION_KEY, STATE_KEY, Policy
 from actot.policy.config import ACTConfig
 
 FORMAT = "actot_act"             # config.json's `type`: not LeRobot's "act" (see docs/export.md)
@@ -49,15 +51,14 @@ WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "normalization.safetensors"
 TRAIN_CONFIG_FILE = "train_config.json"
 README_FILE = "README.md"
-STATE_KEY = "observation.state"
-ACTION_KEY = "action"
 EXPORT_DIR = "export"            # in a sweep folder: export/<trial>/pretrained_model/
 FOLDER_NAME = "pretrained_model"
 
 
 # ============================================================================================ loading
-class ExportedPolicy:
-    """An exported ACT policy acting on LeRobot-style observations, as evaluation's rollouts act.
+class ExportedPolicy(Policy):
+    """An exported ACT policy: the closed-loop `actot.policy.Policy` that evaluation's rollouts act through,
+    built from the folder, with its `config` (config.json) kept.
 
     `select_action(obs)` takes `observation.state`, a tensor (state_dim,) or (B, state_dim), and each
     camera as `observation.images.<cam>`, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1] (LeRobot's
@@ -67,84 +68,16 @@ class ExportedPolicy:
     """
 
     def __init__(self, model: ACT, config: dict, stats: dict[str, torch.Tensor], device: torch.device):
-        self.model, self.config, self.device = model.eval(), config, device
-        self.cfg: ACTConfig = model.cfg
+        from actot.data.video import resize_frames  # the resize that made the training frames
+
         features = config["input_features"]
-        self.camera_keys = [k for k, f in features.items() if f["type"] == "VISUAL"]
+        cameras = [k for k, f in features.items() if f["type"] == "VISUAL"]
+        resolution = tuple(int(v) for v in features[cameras[0]]["shape"][1:]) if cameras else None
         # The target robot's names for the same cameras, by position, when they differ from the source's.
-        self.camera_aliases = dict(zip(self.camera_keys, config.get("target_camera_keys") or self.camera_keys))
-        self.state_dim = int(features[STATE_KEY]["shape"][0])
-        self.action_dim = int(config["output_features"][ACTION_KEY]["shape"][0])
-        self.resolution = tuple(int(v) for v in features[self.camera_keys[0]]["shape"][1:]) if self.camera_keys \
-            else None
-        floor = torch.tensor(config["normalization"]["std_floor"], dtype=torch.float32)
-        # Normalisation runs on the CPU in float32, as evaluation's numpy does, so the numbers are the same.
-        self.state_mean, self.action_mean = stats[f"{STATE_KEY}.mean"], stats[f"{ACTION_KEY}.mean"]
-        self.state_denom = torch.maximum(stats[f"{STATE_KEY}.std"], floor)
-        self.action_denom = torch.maximum(stats[f"{ACTION_KEY}.std"], floor)
-        self.ensembler = (None if self.cfg.temporal_ensemble_coeff is None
-                          else TemporalEnsembler(self.cfg.temporal_ensemble_coeff, self.cfg.chunk_size))
-        self.queue: list[torch.Tensor] = []
-
-    def reset(self) -> None:
-        """Forget the episode so far (the queued actions, the ensemble)."""
-        self.queue = []
-        if self.ensembler is not None:
-            self.ensembler.reset()
-
-    def _state(self, obs: dict) -> tuple[torch.Tensor, bool]:
-        if STATE_KEY not in obs:
-            raise ActotError(f"observation: no '{STATE_KEY}' key; the policy needs it ({self.state_dim} values) and "
-                             f"{self.camera_keys or 'no camera'}")
-        state = torch.as_tensor(obs[STATE_KEY]).detach().cpu()
-        single = state.dim() == 1
-        state = state[None] if single else state
-        if state.dim() != 2 or state.shape[1] != self.state_dim:
-            raise ActotError(f"observation: '{STATE_KEY}' has shape {tuple(state.shape)}; expected ({self.state_dim},) "
-                             f"or (batch, {self.state_dim})")
-        if not state.is_floating_point():
-            state = state.float()
-        return ((state - self.state_mean) / self.state_denom).float(), single
-
-    def _frames(self, obs: dict, key: str, batch: int) -> np.ndarray:
-        """One camera as uint8 (B, H, W, 3) at the trained resolution, resized as training's frames were."""
-        from actot.data.video import resize_frames
-
-        name = key if key in obs else self.camera_aliases[key]
-        if name not in obs:
-            also = f" (or '{name}')" if name != key else ""
-            raise ActotError(f"observation: no '{key}'{also} key; the policy's cameras are {self.camera_keys}")
-        image = torch.as_tensor(obs[name]).detach().cpu()
-        image = image[None] if image.dim() == 3 else image
-        if image.dim() != 4 or image.shape[1] != 3 or image.shape[0] != batch:
-            raise ActotError(f"observation: '{name}' has shape {tuple(image.shape)}; expected (3, H, W) or "
-                             f"({batch}, 3, H, W), channels first as LeRobot gives them")
-        if image.is_floating_point():
-            low, high = float(image.min()), float(image.max())
-            if low < 0.0 or high > 1.0:
-                raise ActotError(f"observation: '{name}' holds values in [{low:.3g}, {high:.3g}]; a float image must "
-                                 "be in [0, 1] (LeRobot's convention: uint8 / 255)")
-            image = (image * 255).round().to(torch.uint8)  # back to the uint8 frames training saw, exactly
-        elif image.dtype != torch.uint8:
-            raise ActotError(f"observation: '{name}' has dtype {image.dtype}; give float in [0, 1] or uint8")
-        return resize_frames(image.permute(0, 2, 3, 1).numpy(), self.resolution)
-
-    @torch.no_grad()
-    def select_action(self, obs: dict) -> torch.Tensor:
-        """The action to execute now (see the class docstring for shapes)."""
-        state, single = self._state(obs)
-        if self.ensembler is not None or not self.queue:
-            batch = {"state": state.to(self.device)}
-            if self.camera_keys:
-                images = np.stack([self._frames(obs, key, len(state)) for key in self.camera_keys], axis=1)
-                batch["images"] = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-            chunk, _, _ = self.model(batch)
-            if self.ensembler is not None:
-                self.queue = [self.ensembler.update(chunk.float()).cpu()]
-            else:
-                self.queue = list(chunk.float().cpu().transpose(0, 1)[: self.cfg.n_action_steps])
-        action = self.queue.pop(0) * self.action_denom + self.action_mean
-        return action[0] if single else action
+        aliases = dict(zip(cameras, config.get("target_camera_keys") or cameras))
+        super().__init__(model.eval(), stats, config["normalization"]["std_floor"], cameras, resolution,
+                         resize=resize_frames, camera_aliases=aliases, device=device)
+        self.config = config
 
 
 def read_config(folder: Path) -> dict:
