@@ -154,6 +154,8 @@ def test_the_folder_carries_the_training_stats_the_ot_settings_and_how_it_was_ch
     (["trial=c"], "trial=c is error (RuntimeError: the data would not load), not finished"),
     (["trial=c", "unfinished=true"], "trial=c has no checkpoint"),
     (["weights=best"], "weights='best' must be ema or raw"),
+    (["format=onnx"], "format='onnx' must be actot or lerobot"),
+    (["trial=a", "format=lerobot"], "format=lerobot: policy.backbone_width=8 has no LeRobot equivalent"),
     (["overwrite=yes"], "overwrite='yes' must be true or false"),
     (["steps=3"], "unknown key 'steps' for export"),
 ])
