@@ -22,11 +22,14 @@ commands:
       first / last / best@step / delta, the diagnosis, knob importance; and next_space.yaml.
   dashboard SWEEP_DIR
       dashboard.html: one self-contained page (opens offline from disk, no server).
-  export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw] [overwrite=true] [unfinished=true] [metric=...] [scope=...]
+  export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw] [format=actot|lerobot] [overwrite=true] [unfinished=true]
+         [metric=...] [scope=...]
       a self-contained policy folder (config.json, model.safetensors, normalization.safetensors, train_config.json,
       README.md), by default SWEEP_DIR/export/<trial>/pretrained_model. trial defaults to the ranking's leader
       (finished trials; of a config run with several seeds, the seed closest to its mean); weights to the EMA
-      when the checkpoint has it. Load it with actot.export.load_policy(DIR). See docs/export.md.
+      when the checkpoint has it. Load it with actot.export.load_policy(DIR). format=lerobot writes LeRobot's own
+      folder instead (ACTPolicy.from_pretrained loads it; refused, in one line, for a setting LeRobot's ACT lacks).
+      See docs/export.md.
 
   shortlist SWEEP_DIR [k=3] [out=DIR] [conditions=10|FILE] [seed=N] [alpha=0.05] [beta=0.2] [worth=0.75]
             [weights=ema|raw] [overwrite=true]
@@ -48,7 +51,7 @@ commands:
 SWEEP_DIR is a folder run_sweep.py wrote, e.g. sweeps_out/NAME. See docs/report.md."""
 
 KEYS = {"rank": {"metric", "scope", "k", "mode"}, "report": {"lang"}, "dashboard": set(),
-        "export": {"trial", "out", "weights", "overwrite", "unfinished", "metric", "scope"},
+        "export": {"trial", "out", "weights", "format", "overwrite", "unfinished", "metric", "scope"},
         "shortlist": {"k", "out", "conditions", "seed", "alpha", "beta", "worth", "weights", "overwrite"},
         "robot-eval": {"blind", "more"}}
 FLAGS = ("overwrite", "unfinished", "blind")  # true/false keys

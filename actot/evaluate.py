@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from actot.data.sampler import CoTrainData, frames_at
+from actot.data.sampler import STD_FLOOR, CoTrainData, frames_at
 from actot.data.video import resize_frames
-from actot.policy.act import ACT, TemporalEnsembler
+from actot.policy.act import ACT
+from actot.policy.closed_loop import ACTION_KEY, STATE_KEY, Policy
 from actot.sim.config import SimConfig
 from actot.sim.generate import source_env, target_env
 from actot.sim.task import in_region, sample_initial_states
@@ -158,9 +159,20 @@ def binomial(name: str, success: np.ndarray) -> dict[str, float]:
     return {name: p, name + "_se": float(np.sqrt(p * (1.0 - p) / len(success)))}
 
 
-def make_ensembler(cfg) -> TemporalEnsembler | None:
-    """Temporal ensembling when `temporal_ensemble_coeff` is set (0 included: a uniform average)."""
-    return None if cfg.temporal_ensemble_coeff is None else TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size)
+def rollout_policy(model: ACT, data: CoTrainData, device: torch.device) -> Policy:
+    """`model` as the closed-loop `Policy` (actot/policy/closed_loop.py) that rollouts act through: training's
+    normaliser, the data's cameras and frame size, frames resized as the loader resized them. An exported
+    policy (`actot.export.load_policy`) is the same object, built from the folder."""
+    norm = data.normaliser
+    stats = {f"{STATE_KEY}.mean": norm.state.mean, f"{STATE_KEY}.std": norm.state.std,
+             f"{ACTION_KEY}.mean": norm.action.mean, f"{ACTION_KEY}.std": norm.action.std}
+    return Policy(model, {k: torch.from_numpy(np.asarray(v)) for k, v in stats.items()}, STD_FLOOR, data.cameras,
+                  tuple(data.target.frame_size), resize=resize_frames, device=device)
+
+
+def policy_observation(obs: dict) -> dict:
+    """An env observation as LeRobot feeds a policy: tensors, cameras channels first (uint8, no copy)."""
+    return {k: torch.from_numpy(v).permute(0, 3, 1, 2) if v.ndim == 4 else torch.from_numpy(v) for k, v in obs.items()}
 
 
 @torch.no_grad()
@@ -175,32 +187,19 @@ def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: S
     dataset was rendered (`target_env`/`source_env`: same style, size and lossless frames) and its
     frames go through the loader's resize, so the policy sees in closed loop what it was trained on.
     """
-    cfg = model.cfg
     was_training = model.training
     model.eval()
-    size = tuple(data.target.frame_size)
     env = (target_env if domain == "target" else source_env)(spec, n_episodes, seed, freeze_finished=True)
     obs = env.reset(eval_layouts(n_episodes, seed))
-    normaliser = data.normaliser
-    # An exported policy's select_action (actot/export.py) runs this loop; tests/test_export.py checks that its
-    # actions are these, bit for bit: change both together.
-    ensembler = make_ensembler(cfg)
-    queue: list[np.ndarray] = []
+    # The exported policy (actot/export.py) is this object too: its actions are these, bit for bit
+    # (tests/test_export.py).
+    policy = rollout_policy(model, data, device)
     done = False
     while not done:
-        if ensembler is not None or not queue:
-            batch = {"state": normaliser.norm_state(obs["observation.state"])}
-            if data.cameras:
-                batch["images"] = np.stack([resize_frames(obs[c], size) for c in data.cameras], axis=1)
-            chunk, _, _ = model(to_tensors(batch, device))
-            if ensembler is not None:
-                queue = [ensembler.update(chunk.float()).cpu().numpy()]
-            else:
-                queue = list(chunk.float().cpu().numpy().transpose(1, 0, 2)[: cfg.n_action_steps])
-        action = normaliser.unnorm_action(queue.pop(0))
+        action = policy.select_action(policy_observation(obs)).numpy()
         # Frames only for the steps the policy looks at (a new chunk; every step when ensembling): drawing
         # them is most of a rollout's time, and the frames it does see are the same either way.
-        obs, success, done = env.step(action, render=ensembler is not None or not queue)
+        obs, success, done = env.step(action, render=policy.predicts_next)
     model.train(was_training)
     if domain == "source":
         return binomial("eval/success_source", success)

@@ -1,6 +1,6 @@
 """Take a sweep's winner home: a trial exported as a self-contained policy folder, and its loader.
 
-    python -m actot export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw] [overwrite=true] ...
+    python -m actot export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw] [format=actot|lerobot] [overwrite=true] ...
 
     from actot.export import load_policy
     policy = load_policy("sweeps_out/NAME/export/ID/pretrained_model")
@@ -18,15 +18,22 @@ The folder follows the naming of LeRobot's `pretrained_model/` where it fits (do
     train_config.json           the trial's whole training config
     README.md                   how it was chosen: sweep, metric, rank, interval, seed, knobs, the command
 
+format=lerobot writes LeRobot's own ACT folder instead (config.json of type "act", the weights under LeRobot's
+names, policy_preprocessor/postprocessor files with the stats; ours as actot_export.json and
+actot_train_config.json): `ACTPolicy.from_pretrained` loads it, and so does `load_policy`. A policy LeRobot's ACT
+cannot be (no camera, keypoint pooling, a backbone narrower than resnet18) is refused in one line; the mapping
+and what differs: actot/policy/lerobot_format.py and docs/export.md.
+
 The loader half of this module (`load_policy`, `ExportedPolicy`) imports only torch, safetensors, numpy,
 the policy code and the frame resize that training and evaluation use (`actot.data.video`): a robot
 computer needs neither Ray, nor the sweep, nor the datasets. The exporter half imports the report
 layer and the datasets' metadata inside its functions.
 
-Closed loop, `select_action` does what `actot.evaluate.rollout_metrics` does, step for step (bit for bit
-on the CPU, which tests/test_export.py checks; GPUs were not checked): state normalised as (x - mean) / max(std, std_floor), camera frames quantised
-to uint8 and area-resized to the trained resolution, one chunk per `n_action_steps` actions (or one
-per step through temporal ensembling), actions un-normalised with the action stats.
+Closed loop, the loaded policy is `actot.policy.Policy`, the object `actot.evaluate.rollout_metrics` acts
+through (actot/policy/closed_loop.py): state normalised as (x - mean) / max(std, std_floor), camera frames
+quantised to uint8 and area-resized to the trained resolution, one chunk per `n_action_steps` actions (or
+one per step through temporal ensembling), actions un-normalised with the action stats. tests/test_export.py
+checks the exported folder gives evaluation's actions bit for bit on the CPU (GPUs were not checked).
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ import numpy as np
 import torch
 
 from actot.errors import ActotError
-from actot.policy.act import ACT, TemporalEnsembler
+from actot.policy.act import ACT
+from actot.policy.closed_loop import ACTION_KEY, STATE_KEY, Policy
 from actot.policy.config import ACTConfig
 
 FORMAT = "actot_act"             # config.json's `type`: not LeRobot's "act" (see docs/export.md)
@@ -49,15 +57,19 @@ WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "normalization.safetensors"
 TRAIN_CONFIG_FILE = "train_config.json"
 README_FILE = "README.md"
-STATE_KEY = "observation.state"
-ACTION_KEY = "action"
 EXPORT_DIR = "export"            # in a sweep folder: export/<trial>/pretrained_model/
 FOLDER_NAME = "pretrained_model"
+FORMATS = ("actot", "lerobot")   # format=: this layout, or LeRobot's own (actot/policy/lerobot_format.py)
+# In a format=lerobot folder, config.json and train_config.json are LeRobot's names for LeRobot's files: ours
+# go under these names (actot_export.json is what config.json is in an actot-format folder).
+ACTOT_EXPORT_FILE = "actot_export.json"
+ACTOT_TRAIN_CONFIG_FILE = "actot_train_config.json"
 
 
 # ============================================================================================ loading
-class ExportedPolicy:
-    """An exported ACT policy acting on LeRobot-style observations, as evaluation's rollouts act.
+class ExportedPolicy(Policy):
+    """An exported ACT policy: the closed-loop `actot.policy.Policy` that evaluation's rollouts act through,
+    built from the folder, with its `config` (config.json) kept.
 
     `select_action(obs)` takes `observation.state`, a tensor (state_dim,) or (B, state_dim), and each
     camera as `observation.images.<cam>`, a float tensor (3, H, W) or (B, 3, H, W) in [0, 1] (LeRobot's
@@ -67,90 +79,25 @@ class ExportedPolicy:
     """
 
     def __init__(self, model: ACT, config: dict, stats: dict[str, torch.Tensor], device: torch.device):
-        self.model, self.config, self.device = model.eval(), config, device
-        self.cfg: ACTConfig = model.cfg
+        from actot.data.video import resize_frames  # the resize that made the training frames
+
         features = config["input_features"]
-        self.camera_keys = [k for k, f in features.items() if f["type"] == "VISUAL"]
+        cameras = [k for k, f in features.items() if f["type"] == "VISUAL"]
+        resolution = tuple(int(v) for v in features[cameras[0]]["shape"][1:]) if cameras else None
         # The target robot's names for the same cameras, by position, when they differ from the source's.
-        self.camera_aliases = dict(zip(self.camera_keys, config.get("target_camera_keys") or self.camera_keys))
-        self.state_dim = int(features[STATE_KEY]["shape"][0])
-        self.action_dim = int(config["output_features"][ACTION_KEY]["shape"][0])
-        self.resolution = tuple(int(v) for v in features[self.camera_keys[0]]["shape"][1:]) if self.camera_keys \
-            else None
-        floor = torch.tensor(config["normalization"]["std_floor"], dtype=torch.float32)
-        # Normalisation runs on the CPU in float32, as evaluation's numpy does, so the numbers are the same.
-        self.state_mean, self.action_mean = stats[f"{STATE_KEY}.mean"], stats[f"{ACTION_KEY}.mean"]
-        self.state_denom = torch.maximum(stats[f"{STATE_KEY}.std"], floor)
-        self.action_denom = torch.maximum(stats[f"{ACTION_KEY}.std"], floor)
-        self.ensembler = (None if self.cfg.temporal_ensemble_coeff is None
-                          else TemporalEnsembler(self.cfg.temporal_ensemble_coeff, self.cfg.chunk_size))
-        self.queue: list[torch.Tensor] = []
-
-    def reset(self) -> None:
-        """Forget the episode so far (the queued actions, the ensemble)."""
-        self.queue = []
-        if self.ensembler is not None:
-            self.ensembler.reset()
-
-    def _state(self, obs: dict) -> tuple[torch.Tensor, bool]:
-        if STATE_KEY not in obs:
-            raise ActotError(f"observation: no '{STATE_KEY}' key; the policy needs it ({self.state_dim} values) and "
-                             f"{self.camera_keys or 'no camera'}")
-        state = torch.as_tensor(obs[STATE_KEY]).detach().cpu()
-        single = state.dim() == 1
-        state = state[None] if single else state
-        if state.dim() != 2 or state.shape[1] != self.state_dim:
-            raise ActotError(f"observation: '{STATE_KEY}' has shape {tuple(state.shape)}; expected ({self.state_dim},) "
-                             f"or (batch, {self.state_dim})")
-        if not state.is_floating_point():
-            state = state.float()
-        return ((state - self.state_mean) / self.state_denom).float(), single
-
-    def _frames(self, obs: dict, key: str, batch: int) -> np.ndarray:
-        """One camera as uint8 (B, H, W, 3) at the trained resolution, resized as training's frames were."""
-        from actot.data.video import resize_frames
-
-        name = key if key in obs else self.camera_aliases[key]
-        if name not in obs:
-            also = f" (or '{name}')" if name != key else ""
-            raise ActotError(f"observation: no '{key}'{also} key; the policy's cameras are {self.camera_keys}")
-        image = torch.as_tensor(obs[name]).detach().cpu()
-        image = image[None] if image.dim() == 3 else image
-        if image.dim() != 4 or image.shape[1] != 3 or image.shape[0] != batch:
-            raise ActotError(f"observation: '{name}' has shape {tuple(image.shape)}; expected (3, H, W) or "
-                             f"({batch}, 3, H, W), channels first as LeRobot gives them")
-        if image.is_floating_point():
-            low, high = float(image.min()), float(image.max())
-            if low < 0.0 or high > 1.0:
-                raise ActotError(f"observation: '{name}' holds values in [{low:.3g}, {high:.3g}]; a float image must "
-                                 "be in [0, 1] (LeRobot's convention: uint8 / 255)")
-            image = (image * 255).round().to(torch.uint8)  # back to the uint8 frames training saw, exactly
-        elif image.dtype != torch.uint8:
-            raise ActotError(f"observation: '{name}' has dtype {image.dtype}; give float in [0, 1] or uint8")
-        return resize_frames(image.permute(0, 2, 3, 1).numpy(), self.resolution)
-
-    @torch.no_grad()
-    def select_action(self, obs: dict) -> torch.Tensor:
-        """The action to execute now (see the class docstring for shapes)."""
-        state, single = self._state(obs)
-        if self.ensembler is not None or not self.queue:
-            batch = {"state": state.to(self.device)}
-            if self.camera_keys:
-                images = np.stack([self._frames(obs, key, len(state)) for key in self.camera_keys], axis=1)
-                batch["images"] = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-            chunk, _, _ = self.model(batch)
-            if self.ensembler is not None:
-                self.queue = [self.ensembler.update(chunk.float()).cpu()]
-            else:
-                self.queue = list(chunk.float().cpu().transpose(0, 1)[: self.cfg.n_action_steps])
-        action = self.queue.pop(0) * self.action_denom + self.action_mean
-        return action[0] if single else action
+        aliases = dict(zip(cameras, config.get("target_camera_keys") or cameras))
+        super().__init__(model.eval(), stats, config["normalization"]["std_floor"], cameras, resolution,
+                         resize=resize_frames, camera_aliases=aliases, device=device)
+        self.config = config
 
 
 def read_config(folder: Path) -> dict:
-    """An export's config.json, with one-line errors for a folder that is not one."""
+    """An export's config (config.json, or actot_export.json in a format=lerobot folder), with one-line errors
+    for a folder that is not one."""
     path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
+    if (Path(folder) / ACTOT_EXPORT_FILE).is_file():
+        path = Path(folder) / ACTOT_EXPORT_FILE
+    elif not path.is_file():
         raise ActotError(f"{folder}: no {CONFIG_FILE}, so this is not an exported policy; export one with "
                          "python -m actot export SWEEP_DIR")
     try:
@@ -166,25 +113,36 @@ def read_config(folder: Path) -> dict:
     return config
 
 
+def policy_config(policy: dict) -> ACTConfig:
+    """The ACTConfig of an export's `policy` section (keys this actot does not know are left out)."""
+    known = {f.name for f in fields(ACTConfig)}
+    return ACTConfig(**{k: v for k, v in policy.items() if k in known})
+
+
 def load_policy(folder, device: str | torch.device = "cpu") -> ExportedPolicy:
-    """The exported policy in `folder` (a `pretrained_model/` written by `python -m actot export`), on `device`."""
+    """The exported policy in `folder` (a `pretrained_model/` written by `python -m actot export`, either
+    format), on `device`."""
     from safetensors.torch import load_file
+
+    from actot.policy import lerobot_format
 
     folder = Path(folder).expanduser()
     config = read_config(folder)
-    known = {f.name for f in fields(ACTConfig)}
-    cfg = ACTConfig(**{k: v for k, v in config["policy"].items() if k in known})
+    cfg = policy_config(config["policy"])
     features = config["input_features"]
     n_cameras = sum(f["type"] == "VISUAL" for f in features.values())
     with torch.random.fork_rng(devices=[]):  # building the network draws its initial weights: not the caller's RNG
         model = ACT(cfg, int(features[STATE_KEY]["shape"][0]), int(config["output_features"][ACTION_KEY]["shape"][0]),
                     n_cameras)
+    lerobot = config.get("layout") == "lerobot"  # LeRobot's names and files (format=lerobot)
     try:
-        model.load_state_dict(load_file(folder / WEIGHTS_FILE), strict=True)
-    except (OSError, RuntimeError) as err:
+        tensors = load_file(folder / WEIGHTS_FILE)
+        model.load_state_dict(lerobot_format.from_lerobot_state_dict(tensors) if lerobot else tensors, strict=True)
+    except (OSError, RuntimeError, KeyError) as err:
         raise ActotError(f"{folder / WEIGHTS_FILE}: does not fit the network config.json describes "
                          f"({str(err).splitlines()[0][:160]}); export the policy again") from err
-    stats = load_file(folder / STATS_FILE)
+    # format=lerobot: the preprocessor's stats, std floored already (flooring again changes nothing).
+    stats = load_file(folder / (lerobot_format.PREPROCESSOR_STATS if lerobot else STATS_FILE))
     return ExportedPolicy(model.to(device), config, stats, torch.device(device))
 
 
@@ -328,13 +286,15 @@ def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
 
 def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | None = None, metric: str | None = None,
                  scope: str | None = None, overwrite: bool = False, unfinished: bool = False,
-                 command: str | None = None) -> dict:
+                 command: str | None = None, format: str = "actot") -> dict:
     """Write one trial of `sweep_dir` as a policy folder (see the module docstring); return what was written.
 
     trial: a trial id, or None for the ranking's leader (finished trials only; see `representative`).
     out: the folder, by default SWEEP_DIR/export/<trial>/pretrained_model. weights: `ema` (the default when
     the checkpoint has them: the weights evaluation used), or `raw` (the optimiser's). metric, scope: the
-    ranking, as `python -m actot rank` takes them (default: the sweep's metric, last value).
+    ranking, as `python -m actot rank` takes them (default: the sweep's metric, last value). format: `actot`
+    (this module's layout) or `lerobot` (LeRobot's own `pretrained_model/`, which `ACTPolicy.from_pretrained`
+    loads; a setting with no LeRobot equivalent is refused: actot/policy/lerobot_format.py).
     """
     import os
     import shutil
@@ -343,6 +303,7 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
 
     from actot import sweepdir
     from actot.data.sampler import STD_FLOOR
+    from actot.policy import lerobot_format
     from actot.report.load import load_sweep_dir
     from actot.config import to_dict
     from actot.report.rank import rank
@@ -350,6 +311,8 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
 
     if weights is not None and weights not in WEIGHTS:
         raise ActotError(f"command line: weights={weights!r} must be ema or raw")
+    if format not in FORMATS:
+        raise ActotError(f"command line: format={format!r} must be actot or lerobot")
     sweep = load_sweep_dir(sweep_dir)
     ranking = rank(sweep, metric=metric, scope=scope)
     chosen, group, pos, value, how = _chosen(sweep, ranking, trial, unfinished)
@@ -377,6 +340,8 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     if ("backbone.conv1.weight" in tensors) != bool(data["cameras"]):
         raise ActotError(f"trial={chosen.trial_id}: its network and its datasets disagree on cameras "
                          f"({data['cameras'] or 'none'}); the datasets changed since training")
+    if format == "lerobot":
+        _lerobot_refusal(cfg.policy, tensors, len(data["cameras"]))
 
     out_arg, out = out, Path(out) if out is not None else sweep.path / EXPORT_DIR / chosen.trial_id / FOLDER_NAME
     _check_out(out, overwrite)  # refused before any work
@@ -404,10 +369,13 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     }
     if data["target_cameras"] != data["cameras"]:
         config["target_camera_keys"] = data["target_cameras"]
+    if format == "lerobot":
+        config["layout"] = "lerobot"  # LeRobot's files; this config goes to actot_export.json
+        config["normalization"]["file"] = lerobot_format.PREPROCESSOR_STATS
     stats = {f"{STATE_KEY}.mean": norm.state.mean, f"{STATE_KEY}.std": norm.state.std,
              f"{ACTION_KEY}.mean": norm.action.mean, f"{ACTION_KEY}.std": norm.action.std}
     if command is None:
-        given = {"trial": trial, "out": out_arg, "weights": weights,
+        given = {"trial": trial, "out": out_arg, "weights": weights, "format": format if format != "actot" else None,
                  "metric": metric, "scope": scope,
                  "overwrite": "true" if overwrite else None, "unfinished": "true" if unfinished else None}
         command = " ".join(["python -m actot export", str(sweep_dir), *(f"{k}={v}" for k, v in given.items() if v)])
@@ -417,19 +385,60 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    stats = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in stats.items()}
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
-        save_file({k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in stats.items()},
-                  tmp / STATS_FILE, metadata={"format": "pt"})
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(train, indent=2))
+        if format == "lerobot":
+            _write_lerobot(tmp, config, tensors, stats, policy_config(policy))
+            (tmp / ACTOT_EXPORT_FILE).write_text(json.dumps(config, indent=2))
+            (tmp / ACTOT_TRAIN_CONFIG_FILE).write_text(json.dumps(train, indent=2))
+        else:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / WEIGHTS_FILE, metadata={"format": "pt"})
+            save_file(stats, tmp / STATS_FILE, metadata={"format": "pt"})
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+            (tmp / TRAIN_CONFIG_FILE).write_text(json.dumps(train, indent=2))
         (tmp / README_FILE).write_text(readme)
         load_policy(tmp)  # the folder loads (strictly) before it replaces anything
         _replace_folder(tmp, out, overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {"out": out, "trial": chosen.trial_id, "weights": kind, "step": int(state["step"]), "rank": pos,
-            "configs": len(ranking.groups), "metric": ranking.metric, "value": value, "how": how}
+            "configs": len(ranking.groups), "metric": ranking.metric, "value": value, "how": how, "format": format}
+
+
+def _lerobot_refusal(policy: ACTConfig, tensors: dict, n_cameras: int) -> None:
+    """Refuse format=lerobot, in one line naming the setting and the fix, for a network LeRobot's ACT cannot be.
+    The pooling and the backbone's width are read off the weights themselves (a null image_pooling was derived)."""
+    from dataclasses import replace
+
+    from actot.policy import lerobot_format
+
+    pooling = "keypoints" if "encoder_img_keypoint_proj.weight" in tensors else "map"
+    width = int(tensors["backbone.conv1.weight"].shape[0]) if "backbone.conv1.weight" in tensors else policy.backbone_width
+    why = lerobot_format.refusal(replace(policy, image_pooling=pooling, backbone_width=width), n_cameras)
+    if why:
+        raise ActotError(why)
+
+
+def _write_lerobot(folder: Path, config: dict, tensors: dict, stats: dict, policy: ACTConfig) -> None:
+    """LeRobot's files of a `pretrained_model/` (format=lerobot): config.json, model.safetensors in LeRobot's
+    names, and the pre/post-processors with their stats (actot/policy/lerobot_format.py says what maps to what)."""
+    from safetensors.torch import save_file
+
+    from actot.policy import lerobot_format as lf
+
+    inputs, outputs = config["input_features"], config["output_features"]
+    cameras = [k for k, f in inputs.items() if f["type"] == "VISUAL"]
+    (folder / lf.CONFIG_FILE).write_text(json.dumps(lf.lerobot_config(policy, inputs, outputs), indent=4))
+    save_file({k: v.contiguous() for k, v in lf.to_lerobot_state_dict(tensors, policy).items()},
+              folder / lf.WEIGHTS_FILE, metadata={"format": "pt"})
+    norm_stats = lf.lerobot_stats(stats, config["normalization"]["std_floor"], cameras)
+    # The target robot's names for the cameras, renamed to the policy's by LeRobot's first preprocessor step.
+    rename = {t: s for s, t in zip(cameras, config.get("target_camera_keys") or cameras) if s != t}
+    pre, post = lf.processor_configs(inputs, outputs, rename)
+    for name, pipeline, stats_file in ((lf.PREPROCESSOR, pre, lf.PREPROCESSOR_STATS),
+                                       (lf.POSTPROCESSOR, post, lf.POSTPROCESSOR_STATS)):
+        save_file(norm_stats, folder / stats_file)
+        (folder / f"{name}.json").write_text(json.dumps(pipeline, indent=2))
 
 
 def said(done: dict) -> str:
@@ -440,7 +449,10 @@ def said(done: dict) -> str:
     return (f"export: {done['out']}\n"
             f"trial {done['trial']}: {place} by {done['metric']}{value}; "
             f"chosen as {done['how']}\n"
-            f"weights: {weights}, step {done['step']}; load with actot.export.load_policy({str(done['out'])!r})")
+            f"weights: {weights}, step {done['step']}; load with actot.export.load_policy({str(done['out'])!r})"
+            + (f"\nLeRobot's format: ACTPolicy.from_pretrained({str(done['out'])!r}) with make_pre_post_processors"
+               f"(policy.config, pretrained_path={str(done['out'])!r}) (README.md)" if done.get("format") == "lerobot"
+               else ""))
 
 
 def _fmt(value) -> str:
@@ -560,8 +572,53 @@ policy = load_policy("{out}")
 policy.reset()                              # at the start of every episode
 action = policy.select_action(observation)  # LeRobot keys; a float32 tensor (action_dim,)
 ```
+{_files_words(config, out)}"""
 
+
+def _files_words(config: dict, out: Path) -> str:
+    """The README's last part: the folder's files, and for format=lerobot how LeRobot runs it."""
+    if config.get("layout") != "lerobot":
+        return """
 Files: `config.json` (network, inputs, normalisation, weights, `ot`), `model.safetensors` (the weights),
 `normalization.safetensors` (state and action mean/std), `train_config.json` (the whole training config).
-What LeRobot's own tools can and cannot read of this folder: actot's docs/export.md.
+What LeRobot's own tools can and cannot read of this folder: actot's docs/export.md (`format=lerobot`
+writes a folder LeRobot loads).
+"""
+    from actot.policy import lerobot_format as lf
+
+    features = config["input_features"]
+    cams = [k for k, f in features.items() if f["type"] == "VISUAL"]
+    height, width = features[cams[0]]["shape"][1:]
+    renamed = ""
+    if "target_camera_keys" in config:
+        renamed = (f" The preprocessor's first step renames the target robot's camera names "
+                   f"({config['target_camera_keys']}) to the policy's.")
+    return f"""
+## With LeRobot (this folder is in LeRobot's format: `format=lerobot`)
+
+LeRobot (0.4 or later: its processor files) loads it as its own ACT, with the same actions as above:
+
+```python
+from lerobot.policies.act.modeling_act import ACTPolicy
+from lerobot.policies.factory import make_pre_post_processors
+
+policy = ACTPolicy.from_pretrained("{out}")
+preprocess, postprocess = make_pre_post_processors(policy.config, pretrained_path="{out}")
+policy.reset()
+action = postprocess(policy.select_action(preprocess(observation)))
+```
+
+- Cameras must come at the trained {height}x{width} (float (3, H, W) in [0, 1]): LeRobot resizes nothing, where
+  actot's loader resizes any size.{renamed}
+- Normalisation is in the processors' stats: state and action std are written floored at
+  {config['normalization']['std_floor']} (as actot divides) with eps 0, and each camera gets ImageNet's mean and
+  std, which actot's network applies inside. So LeRobot computes what actot does.
+- The weights are actot's under LeRobot's names (`model.encoder.layers.0...`, `model.backbone...`); the
+  mapping, and what has no LeRobot equivalent, is in actot/policy/lerobot_format.py and docs/export.md.
+{"- Temporal ensembling: config.json says n_action_steps 1, as LeRobot requires with it (actot executes one action per step under ensembling too)." + chr(10) if config["policy"]["temporal_ensemble_coeff"] is not None else ""}
+Files: LeRobot's `config.json`, `model.safetensors`, `{lf.PREPROCESSOR}.json` and `{lf.POSTPROCESSOR}.json` with
+their stats (`{lf.PREPROCESSOR_STATS}`, `{lf.POSTPROCESSOR_STATS}`); actot's own:
+`{ACTOT_EXPORT_FILE}` (what config.json is in actot's format: network, inputs, normalisation, weights, `ot`,
+provenance) and `{ACTOT_TRAIN_CONFIG_FILE}` (the whole training config; `train_config.json` is LeRobot's name
+for its own training config, so it is not used). `actot.export.load_policy` loads this folder too.
 """

@@ -18,6 +18,7 @@ import torch
 from actot import evaluate
 from actot.__main__ import main as actot_main
 from actot.export import export_trial, load_policy, representative
+from actot.policy import Policy
 from actot.policy.act import ACT
 from actot.run_data import load_data
 from real_sweep import new_sweep
@@ -99,6 +100,7 @@ def test_the_exported_policy_acts_exactly_as_evaluation(sweep, tmp_path, monkeyp
     seen, sent = evaluation_actions(monkeypatch, model, cfg, n_episodes)
     assert len(sent) >= 10
     policy = load_policy(out)
+    assert isinstance(policy, Policy)  # the object evaluation's rollouts act through (evaluate.rollout_policy)
     assert (policy.cfg.temporal_ensemble_coeff is not None) == (trial == "b")
     cameras = load_data(cfg)[0].cameras
     for episode in range(2):  # twice: reset() starts a new episode from a clean queue / ensemble
@@ -152,6 +154,8 @@ def test_the_folder_carries_the_training_stats_the_ot_settings_and_how_it_was_ch
     (["trial=c"], "trial=c is error (RuntimeError: the data would not load), not finished"),
     (["trial=c", "unfinished=true"], "trial=c has no checkpoint"),
     (["weights=best"], "weights='best' must be ema or raw"),
+    (["format=onnx"], "format='onnx' must be actot or lerobot"),
+    (["trial=a", "format=lerobot"], "format=lerobot: policy.backbone_width=8 has no LeRobot equivalent"),
     (["overwrite=yes"], "overwrite='yes' must be true or false"),
     (["steps=3"], "unknown key 'steps' for export"),
 ])

@@ -120,7 +120,7 @@ def test_kl_term():
 
 
 def test_coefficient_zero_means_uniform_ensembling_not_off():
-    from actot.evaluate import make_ensembler
+    from actot.policy import make_ensembler
 
     assert make_ensembler(preset("act_small", **TINY)) is None  # None: off
     ens = make_ensembler(preset("act_small", **TINY, temporal_ensemble_coeff=0.0))

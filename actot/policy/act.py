@@ -355,3 +355,8 @@ class TemporalEnsembler:
         action = self.sums[:, self.t] / self.weights[:, self.t]
         self.t += 1
         return action
+
+
+def make_ensembler(cfg: ACTConfig) -> TemporalEnsembler | None:
+    """Temporal ensembling when `temporal_ensemble_coeff` is set (0 included: a uniform average)."""
+    return None if cfg.temporal_ensemble_coeff is None else TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size)
