@@ -44,18 +44,22 @@ def roll_out(run_dir: Path, layouts: np.ndarray, seed: int) -> tuple[np.ndarray,
     """(success, score) of the run's policy from each layout, as `robot-eval --simulate` scores an episode."""
     import torch
 
-    from actot.policy.rollout import policy_from_run
+    from actot.evaluate import policy_observation, rollout_policy
     from actot.sim.generate import target_env
+    from bench.goal_probe import load_run
 
-    policy, spec = policy_from_run(run_dir)
+    loaded = load_run(run_dir)
+    if loaded is None:
+        raise SystemExit(f"{run_dir}: no checkpoint or config, or not trained on the embedded sim")
+    _, data, spec, _, model = loaded
+    policy = rollout_policy(model, data, torch.device("cpu"))
     env = target_env(spec, len(layouts), seed=seed)
     obs = env.reset(layouts)
     policy.reset()
     start = np.linalg.norm(env.init[:, 0:2] - env.init[:, 2:4], axis=1)
     nearest, done = start.copy(), False
     while not done:
-        frames = {c: torch.from_numpy(v).permute(0, 3, 1, 2) for c, v in obs.items() if c.startswith("observation.images")}
-        action = policy.select_action({"observation.state": torch.from_numpy(obs["observation.state"]), **frames})
+        action = policy.select_action(policy_observation(obs))
         obs, success, done = env.step(action.numpy())
         nearest = np.minimum(nearest, np.linalg.norm(env.state[:, 0:2] - env.init[:, 2:4], axis=1))
     score = np.where(success, 1.0, np.clip(1.0 - nearest / start, 0.0, 1.0))
