@@ -27,7 +27,7 @@ from pathlib import Path
 from actot import sweepdir
 from actot.errors import ActotError
 from actot.sweep.paired import BASELINE_ID
-from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_DIR, FINAL_STATUSES, say
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_DIR, CONFIRM_KEYS, FINAL_STATUSES, TrialRecord, say
 
 
 def stored_section(sweep_dir: Path) -> dict | None:
@@ -54,12 +54,12 @@ def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int
     paired = sweepdir.read_spec(sweep_dir).get("paired") or {}
     first = max(paired.get("seeds") or [base_seed]) + 1  # seeds no search trial ran
     new_seeds = list(range(first, first + seeds))
-    points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin]["params"],
-               **({"arm": ARM_CONFIG, "config_id": store.trials[origin].get("config_id")}
-                  if store.trials[origin].get("config_id") else {})}
+    points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin].params,
+               **({"arm": ARM_CONFIG, "config_id": store.trials[origin].config_id}
+                  if store.trials[origin].config_id else {})}
               for origin in origins for seed in new_seeds]  # params typed as the space defines them
     if paired.get("baseline") is not None:  # the baseline arm on the new seeds too (those it already ran are reused)
-        ran = {t.get("seed") for t in store.trials.values() if t.get("arm") == ARM_BASELINE}
+        ran = {t.seed for t in store.trials.values() if t.arm == ARM_BASELINE}
         points += [{"confirm_of": BASELINE_ID, "seed": seed, "params": {}, "arm": ARM_BASELINE,
                     "config_id": BASELINE_ID} for seed in new_seeds if seed not in ran]
     if len(origins) < top_k:
@@ -86,8 +86,8 @@ def open_stage(sweep_dir: Path, cfg, store, base_seed: int, leaders) -> dict | N
     return section
 
 
-def confirm_trials(store) -> dict[str, dict]:
-    return {tid: t for tid, t in store.trials.items() if t.get("confirm_of")}
+def confirm_trials(store) -> dict[str, TrialRecord]:
+    return {tid: t for tid, t in store.trials.items() if t.confirm_of}
 
 
 def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: Path, store,
@@ -101,14 +101,14 @@ def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: P
     if section is None:
         text = (f"no config of {sweep_dir} is ahead of co-training on the search's seeds (confirm.if_ahead): the "
                 "search's best, favoured by its own selection, does not beat it, so no fresh seeds are spent"
-                if cfg.confirm.if_ahead and any(t["status"] == "finished" for t in store.trials.values()) else
+                if cfg.confirm.if_ahead and any(t.status == "finished" for t in store.trials.values()) else
                 f"{sweep_dir} has no finished trial with a finite {cfg.metric}, so there is nothing to confirm")
         if cfg.stage == "confirm":
             raise ActotError(f"stage=confirm: {text}; run a search whose trials finish first")
         say(f"confirm stage skipped: {text}")
         return None
     total = len(section["points"])
-    ended = sum(t["status"] in FINAL_STATUSES for t in confirm_trials(store).values())
+    ended = sum(t.status in FINAL_STATUSES for t in confirm_trials(store).values())
     baseline = sum(p.get("arm") == ARM_BASELINE for p in section["points"])
     say(f"confirm stage: {len(section['configs'])} config(s) x {section['seeds']} new seed(s) "
         f"({', '.join(section['configs'])})" + (f" + the baseline on {baseline} new seed(s)" if baseline else "")
@@ -121,8 +121,8 @@ def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: P
     _fit_confirm(cfg, base, rules, name, sweep_dir, store, section, hooks, space)
     store.load()
     mine = confirm_trials(store)
-    ended = sum(t["status"] in FINAL_STATUSES for t in mine.values())
-    return ended >= total and not any(t["status"] in sweepdir.OPEN_STATUSES for t in mine.values()), ended, total
+    ended = sum(t.status in FINAL_STATUSES for t in mine.values())
+    return ended >= total and not any(t.status in sweepdir.OPEN_STATUSES for t in mine.values()), ended, total
 
 
 def _fit_confirm(cfg, base: dict, rules, name: str, sweep_dir: Path, store, section: dict, hooks, space) -> None:
@@ -136,8 +136,7 @@ def _fit_confirm(cfg, base: dict, rules, name: str, sweep_dir: Path, store, sect
     baseline = (sweepdir.read_spec(sweep_dir).get("paired") or {}).get("baseline")
     setup = TrialSetup(space, base, rules, name, sweep_dir / sweepdir.TRIALS_DIR, cfg.metric, shadow=cfg.rules_shadow,
                        baseline=baseline)
-    points = [{**p["params"], **{k: p[k] for k in ("seed", "confirm_of", "arm", "config_id") if k in p}}
-              for p in section["points"]]
+    points = [{**p["params"], **{k: p[k] for k in CONFIRM_KEYS if k in p}} for p in section["points"]]
     with ray_session(cfg):
         tuner = build_tuner(
             cfg, setup, name=CONFIRM_DIR, storage_path=str(sweep_dir), num_samples=len(points), max_failures=0,

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 
 from actot.sweep.config import SweepConfig, paired_seeds
-from actot.sweepdir import FINAL_STATUSES
+from actot.sweepdir import FINAL_STATUSES, TrialRecord
 
 BASELINE_ID = "baseline"
 # Sweep name -> what records a racing decision (the driver's results store). A registry, not an attribute: Ray
@@ -75,24 +75,24 @@ def paired_plan(cfg: SweepConfig, base_cfg) -> PairedPlan | None:
 
 def search_complete(store, plan: PairedPlan) -> bool:
     """Whether the search stage of a paired sweep has nothing left to run, from the stored trials alone."""
-    search = {tid: t for tid, t in store.trials.items() if not t.get("confirm_of")}
-    by_config: dict[str, list[dict]] = {}
-    for t in search.values():
-        by_config.setdefault(t.get("config_id") or "", []).append(t)
+    by_config: dict[str, list[TrialRecord]] = {}
+    for t in store.trials.values():
+        if not t.confirm_of:
+            by_config.setdefault(t.config_id or "", []).append(t)
     if plan.baseline is not None:
-        done = {t.get("seed") for t in by_config.get(BASELINE_ID, []) if t["status"] in FINAL_STATUSES}
+        done = {t.seed for t in by_config.get(BASELINE_ID, []) if t.status in FINAL_STATUSES}
         if not set(plan.seeds) <= done:
             return False
     configs = [cid for cid in by_config if cid and cid != BASELINE_ID]
     return len(configs) >= plan.num_configs and all(_config_done(by_config[c], plan) for c in configs)
 
 
-def _config_done(trials: list[dict], plan: PairedPlan) -> bool:
-    if any(t["status"] not in FINAL_STATUSES for t in trials):
+def _config_done(trials: list[TrialRecord], plan: PairedPlan) -> bool:
+    if any(t.status not in FINAL_STATUSES for t in trials):
         return False
-    if any(t.get("raced") or t["status"] != "finished" for t in trials):
+    if any(t.raced or t.status != "finished" for t in trials):
         return True
-    return {t.get("seed") for t in trials} >= set(plan.seeds)
+    return {t.seed for t in trials} >= set(plan.seeds)
 
 
 def raced_json(info: dict) -> str:

@@ -252,8 +252,7 @@ def run_search(space: SearchSpace, cfg: SweepConfig, base: dict, rules: list[Rul
             RACED_HOOKS.pop(folder.name, None)
     store.load()
     ended = search_done(store, cfg, base_cfg) if plan else grid.num_terminated + grid.num_errors >= budget
-    return ended and not any(
-        t["status"] in sweepdir.OPEN_STATUSES for tid, t in store.trials.items() if not store.is_confirm(tid))
+    return ended and not any(t.status in sweepdir.OPEN_STATUSES for t in store.trials.values() if not t.confirm_of)
 
 
 def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
@@ -262,7 +261,7 @@ def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
         store.mark(trial_id, raced=raced_json(info))
     except ActotError as err:
         say(f"WARNING: {err}")
-    say(f"racing: config {store.trials[trial_id].get('config_id')} is worse than {info['vs']} on seeds "
+    say(f"racing: config {store.trials[trial_id].config_id} is worse than {info['vs']} on seeds "
         f"{info['seeds_run']} (P(beats) = {info['p']:.3f}); its seeds {info['seeds_skipped']} are skipped "
         f"({info['steps_saved']} steps saved)")
 
