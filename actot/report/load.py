@@ -155,11 +155,11 @@ def load_sweep_dir(path) -> Sweep:
     """The sweep in `path`; a one-line ActotError when it is not a sweep folder."""
     path = Path(path).expanduser()
     resolved = sweepdir.read_spec(path)
-    sweep_cfg = resolved.get("sweep", {})
+    settings = resolved.get("sweep", {})  # sweep.json's sweep keys
     records = sweepdir.trials_of(sweepdir.read_rows(path))
     sweepdir.heal_study(path)
     trials = [Trial.from_record(record) for record in records.values()]
     knobs = list((resolved.get("space", {}).get("params") or {}).keys())
     knobs += [k for k in dict.fromkeys(p for t in trials for p in t.params) if k not in knobs]
-    return Sweep(path=path, name=sweep_cfg.get("name") or path.name, metric=sweep_cfg.get("metric", "eval/avg_l1"),
-                 mode=sweep_cfg.get("mode") or "min", knobs=knobs, trials=trials, resolved=resolved)
+    return Sweep(path=path, name=settings.get("name") or path.name, metric=settings.get("metric", "eval/avg_l1"),
+                 mode=settings.get("mode") or "min", knobs=knobs, trials=trials, resolved=resolved)
