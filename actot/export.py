@@ -491,7 +491,7 @@ def _outside_ranking(ranking, trial, value) -> tuple[str, str]:
                  f"seed: {seeds}.")
         knobs = "\n".join(f"| `{k}` | {_fmt(v)} (the baseline arm's setting) |" for k, v in (arm.overrides or {}).items())
         return place, knobs or "| (no searched knob) | |"
-    origin = trial.extra.get("confirm_of")
+    origin = trial.confirm_of
     place = (f"this trial is outside the search's ranking{f' (a confirm-stage run of trial {origin})' if origin else ''}"
              f"; its value: **{_fmt(value)}**.")
     knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in trial.params.items()) or "| (no searched knob) | |"

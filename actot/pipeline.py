@@ -29,7 +29,7 @@ def confirm_leaders(sweep_dir: Path, top_k: int, ahead_only: bool = False):
     return leaders(sweep_dir, top_k, ahead_only)
 
 
-def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:
+def finish(outcome: SweepOutcome, sweep_cfg: SweepConfig) -> dict:
     """What the end of a sweep prints and writes, from its folder alone."""
     from actot.report import advice, finish_sweep, ranked_table
 
@@ -39,7 +39,7 @@ def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:
     for line in advice(sweep_dir):
         say(line)
     try:
-        written = finish_sweep(sweep_dir, cfg.lang, outcome.finished)
+        written = finish_sweep(sweep_dir, sweep_cfg.lang, outcome.finished)
     except OSError as err:
         raise ActotError(f"{sweep_dir}: cannot write the report or the dashboard ({err.strerror or err}); the results "
                          f"are in results.parquet; free space, then run again with resume=true to write them") from err
@@ -50,6 +50,6 @@ def finish(outcome: SweepOutcome, cfg: SweepConfig) -> dict:
     return written
 
 
-def run(space: SearchSpace, cfg: SweepConfig, argv: list[str], cost: bool = True) -> SweepOutcome:
-    return run_sweep(space, cfg, argv, SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, finish=finish),
-                     cost=cost)
+def run(space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], cost: bool = True) -> SweepOutcome:
+    return run_sweep(space, sweep_cfg, argv,
+                     SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, finish=finish), cost=cost)

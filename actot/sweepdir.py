@@ -26,6 +26,8 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from actot.errors import ActotError
@@ -47,9 +49,6 @@ DRIVER_FILES = (SPEC_FILE, RESULTS_FILE, OPTUNA_FILE, "report.md", "report.zh.md
 # How a trial ended; `running` and `interrupted` (its driver died) are not ends.
 FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
 OPEN_STATUSES = ("running", "interrupted")
-# Per-trial columns, repeated on each of the trial's rows: not knobs, not metrics.
-TRIAL_COLUMNS = ("trial_id", "status", "stop_rule", "stop_step", "stop_reason", "flags", "shadow", "seed",
-                 "confirm_of", "retries", "resumed_from", "arm", "config_id", "raced")
 INT_COLUMNS = ("step", "stop_step", "retries", "resumed_from")
 PARAM_PREFIX = "param/"          # a searched knob: param/ot.reg, param/ot.tau_a, param/ot.weight_embed.0
 # A report key naming the metrics the trainable filled in as NaN (Ray rejects a report that lacks the
@@ -66,6 +65,55 @@ ARM_CONFIG, ARM_BASELINE = "config", "baseline"
 # `raced` (a trial column): JSON {"vs": incumbent config_id, "p": probability it beats the incumbent, "seeds_run":
 # [...], "seeds_skipped": [...], "steps_saved": int} on the last trial of a config whose remaining seeds racing skipped.
 NON_FINITE = "non_finite"        # a marker column: 1.0 on the report where a value went NaN or infinite
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the sweep folder records it: the sweep's store fills it in as the trial runs, the report layer
+    reads it (`actot.report.load.Trial` adds how tables name it).
+
+    Its fields but `params` and `history` are the per-trial columns (TRIAL_COLUMNS, in this order), repeated on each
+    of the trial's index rows and kept in its trial.json; `params` are its knobs (the `param/` columns), `history`
+    its reports, sorted by step.
+    """
+
+    trial_id: str
+    params: dict = field(default_factory=dict)   # knob -> value: a searched key as Optuna names it (ot.reg)
+    status: str | None = None        # FINAL_STATUSES, or OPEN_STATUSES while it has not ended
+    stop_rule: str | None = None     # the rule (or `asha`) that stopped it, at stop_step, saying stop_reason
+    stop_step: int | None = None
+    stop_reason: str | None = None
+    flags: str | None = None         # the rules that flagged it, comma-separated
+    shadow: str | None = None        # rules.shadow=true: JSON list of each rule's first {rule, action, step, reason}
+    seed: int | None = None          # its training seed (seed to config_id: CONFIRM_KEYS, from its Ray config)
+    confirm_of: str | None = None    # a confirm trial: the search trial whose config it repeats
+    retries: int | None = None       # how often Ray retried it (its node died)
+    resumed_from: int | None = None  # the checkpoint step its last retry resumed from
+    arm: str | None = None           # a paired sweep: ARM_CONFIG or ARM_BASELINE
+    config_id: str | None = None     # a paired sweep: the id grouping a config's seeds (c000, ...; baseline)
+    raced: str | None = None         # a paired sweep: what racing skipped (JSON, see `raced` above)
+    history: list[dict] = field(default_factory=list)  # {'step': int, metric: value, ...} sorted by step
+
+    @classmethod
+    def of(cls, trial_id: str, columns: dict, params: dict, history: list[dict] | None = None) -> TrialRecord:
+        """The record of a mapping that holds its columns (an index row, a trial.json); other keys are left out."""
+        return cls(trial_id=trial_id, params=params, history=history if history is not None else [],
+                   **{k: columns.get(k) for k in TRIAL_COLUMNS if k != "trial_id"})
+
+    def columns(self) -> dict:
+        """Its per-trial columns, TRIAL_COLUMNS in order (trial_id first)."""
+        return {k: getattr(self, k) for k in TRIAL_COLUMNS}
+
+    def update(self, **columns) -> None:
+        """Set per-trial columns by name (a name that is not one is an error, not a new attribute)."""
+        for key, value in columns.items():
+            if key not in TRIAL_COLUMNS or key == "trial_id":
+                raise KeyError(f"{key!r} is not a per-trial column of a sweep folder's index")
+            setattr(self, key, value)
+
+
+# Per-trial columns, repeated on each of the trial's rows: not knobs, not metrics (TrialRecord's fields, in order).
+TRIAL_COLUMNS = tuple(f.name for f in fields(TrialRecord) if f.name not in ("params", "history"))
 
 
 def is_metric(key: str) -> bool:
@@ -112,28 +160,29 @@ def write_spec(sweep_dir, resolved: dict) -> None:
 
 
 # ---------------------------------------------------------------------------------------- the index
-def rows_of(trials: dict[str, dict]) -> list[dict]:
-    """Index rows from trial records (id -> {'params', TRIAL_COLUMNS..., 'history'})."""
+def rows_of(trials: Iterable[TrialRecord]) -> list[dict]:
+    """Index rows from trial records: each report's row, or one row without a step for a trial with none."""
     rows = []
-    for trial_id, trial in trials.items():
-        base = {"trial_id": trial_id, **{k: trial.get(k) for k in TRIAL_COLUMNS if k != "trial_id"},
-                **{f"{PARAM_PREFIX}{k}": v for k, v in trial["params"].items()}}
-        for row in trial["history"] or [{"step": None}]:
+    for trial in trials:
+        base = {**trial.columns(), **{f"{PARAM_PREFIX}{k}": v for k, v in trial.params.items()}}
+        for row in trial.history or [{"step": None}]:
             rows.append({**base, **row})
     return rows
 
 
-def trials_of(rows: list[dict]) -> dict[str, dict]:
-    """Trial records from index rows: params untyped (as parquet gives them), history sorted by step."""
-    trials: dict[str, dict] = {}
+def trials_of(rows: list[dict]) -> dict[str, TrialRecord]:
+    """Trial id -> its record, from index rows: params untyped (as parquet gives them), history sorted by step."""
+    trials: dict[str, TrialRecord] = {}
     for row in rows:
-        trial = trials.setdefault(row["trial_id"], {
-            "params": {k[len(PARAM_PREFIX):]: v for k, v in row.items() if k.startswith(PARAM_PREFIX) and v is not None},
-            **{k: row.get(k) for k in TRIAL_COLUMNS if k != "trial_id"}, "history": []})
+        trial = trials.get(row["trial_id"])
+        if trial is None:
+            trial = trials[row["trial_id"]] = TrialRecord.of(
+                row["trial_id"], row,
+                {k[len(PARAM_PREFIX):]: v for k, v in row.items() if k.startswith(PARAM_PREFIX) and v is not None})
         if row.get("step") is not None:
-            trial["history"].append({k: v for k, v in row.items() if (k == "step" or is_stored(k)) and v is not None})
+            trial.history.append({k: v for k, v in row.items() if (k == "step" or is_stored(k)) and v is not None})
     for trial in trials.values():
-        trial["history"].sort(key=lambda r: r["step"])
+        trial.history.sort(key=lambda r: r["step"])
     return trials
 
 
@@ -210,11 +259,11 @@ def trial_dir(sweep_dir, trial_id: str) -> Path:
     return Path(sweep_dir) / TRIALS_DIR / trial_id
 
 
-def write_trial_record(sweep_dir, trial_id: str, trial: dict) -> None:
+def write_trial_record(sweep_dir, trial: TrialRecord) -> None:
     """The driver's record of one trial (everything of its index rows but the history), beside its history."""
-    folder = trial_dir(sweep_dir, trial_id)
+    folder = trial_dir(sweep_dir, trial.trial_id)
     folder.mkdir(parents=True, exist_ok=True)
-    record = {"params": trial["params"], **{k: trial.get(k) for k in TRIAL_COLUMNS if k != "trial_id"}}
+    record = {"params": trial.params, **{k: v for k, v in trial.columns().items() if k != "trial_id"}}
     tmp = folder / f"{TRIAL_RECORD}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(record, default=str))
     os.replace(tmp, folder / TRIAL_RECORD)
@@ -271,7 +320,7 @@ def _knobs(sweep_dir) -> list[str]:
     return list((spec.get("space") or {}).get("params") or {})
 
 
-def _folder_trial(folder: Path, knobs: list[str]) -> dict | None:
+def _folder_trial(folder: Path, knobs: list[str]) -> TrialRecord | None:
     """A trial as its folder has it: its record (or, without one, its summary and config) and its own
     history; None for a folder with neither. A trial that had not ended counts as interrupted."""
     try:
@@ -290,15 +339,13 @@ def _folder_trial(folder: Path, knobs: list[str]) -> dict | None:
                   "stop_reason": summary.get("stop_reason") or None}
     if record.get("status") not in FINAL_STATUSES:
         record["status"] = "interrupted"
-    return {**{k: None for k in TRIAL_COLUMNS}, **record, "history": history}
+    return TrialRecord.of(folder.name, record, record["params"], history)
 
 
 def rebuild_rows(sweep_dir) -> list[dict]:
     """The index, rebuilt from the trial folders (`_folder_trial`)."""
     knobs = _knobs(sweep_dir)
-    trials = {folder.name: trial for folder in _trial_folders(sweep_dir)
-              if (trial := _folder_trial(folder, knobs)) is not None}
-    return rows_of(trials)
+    return rows_of(trial for folder in _trial_folders(sweep_dir) if (trial := _folder_trial(folder, knobs)) is not None)
 
 
 def _same_history(a: list[dict], b: list[dict]) -> bool:
@@ -327,11 +374,11 @@ def complete_rows(sweep_dir, rows: list[dict]) -> tuple[list[dict], bool]:
             knobs = _knobs(sweep_dir) if knobs is None else knobs
             trial = _folder_trial(folder, knobs)
             if trial is not None:
-                by_trial[folder.name] = rows_of({folder.name: trial})
+                by_trial[folder.name] = rows_of([trial])
                 completed = True
             continue
         history = _history(folder)
-        if history and not _same_history(history, trials_of(indexed)[folder.name]["history"]):
+        if history and not _same_history(history, trials_of(indexed)[folder.name].history):
             base = {k: v for k, v in indexed[0].items() if k in TRIAL_COLUMNS or k.startswith(PARAM_PREFIX)}
             by_trial[folder.name] = [{**base, **row} for row in history]
             completed = True
@@ -362,29 +409,29 @@ def spec_distributions(spec: dict) -> dict:
     return {k: json_to_distribution(json.dumps(v)) for k, v in ((spec.get("space") or {}).get("params") or {}).items()}
 
 
-def frozen_trial(trial_id: str, trial: dict, metric: str, distributions: dict, score_last_k: int = 1):
+def frozen_trial(trial: TrialRecord, metric: str, distributions: dict, score_last_k: int = 1):
     """An ended trial as Optuna sees it: COMPLETE with its score (its final value, or the mean of its last
     `score_last_k` values), PRUNED when stopped, FAIL otherwise."""
     import optuna
 
-    values = {r["step"]: r[metric] for r in trial["history"]
+    values = {r["step"]: r[metric] for r in trial.history
               if _number(r.get(metric)) and math.isfinite(r[metric])}
-    final = trial["history"][-1].get(metric) if trial["history"] else None
+    final = trial.history[-1].get(metric) if trial.history else None
     if score_last_k > 1 and _number(final) and math.isfinite(final):
         tail = [values[s] for s in sorted(values)][-score_last_k:]
         final = sum(tail) / len(tail)
     state = {"finished": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED}.get(
-        trial["status"], optuna.trial.TrialState.FAIL)
+        trial.status, optuna.trial.TrialState.FAIL)
     if state == optuna.trial.TrialState.COMPLETE and not (_number(final) and math.isfinite(final)):
         state = optuna.trial.TrialState.FAIL
-    params = {k: v for k, v in trial["params"].items() if k in distributions}
+    params = {k: v for k, v in trial.params.items() if k in distributions}
     return optuna.trial.create_trial(
         params=params, distributions={k: distributions[k] for k in params},
         value=final if state == optuna.trial.TrialState.COMPLETE else None, state=state,
         intermediate_values=values,
-        user_attrs={"ray_trial_id": trial_id, "status": trial["status"],
-                    "stop_rule": trial.get("stop_rule") or "", "stop_reason": trial.get("stop_reason") or "",
-                    **{k: trial[k] for k in CONFIRM_KEYS if trial.get(k) is not None}})
+        user_attrs={"ray_trial_id": trial.trial_id, "status": trial.status,
+                    "stop_rule": trial.stop_rule or "", "stop_reason": trial.stop_reason or "",
+                    **{k: getattr(trial, k) for k in CONFIRM_KEYS if getattr(trial, k) is not None}})
 
 
 def open_study(db: Path, name: str, mode: str):
@@ -394,16 +441,16 @@ def open_study(db: Path, name: str, mode: str):
                                direction="minimize" if mode == "min" else "maximize")
 
 
-def write_study(sweep_dir, trials: dict[str, dict], metric: str, mode: str, name: str, distributions: dict,
+def write_study(sweep_dir, trials: Iterable[TrialRecord], metric: str, mode: str, name: str, distributions: dict,
                 score_last_k: int = 1) -> None:
     """optuna.db anew from the ended trials, in a new file that replaces the old one."""
     db = Path(sweep_dir) / OPTUNA_FILE
     tmp = db.with_suffix(f".{os.getpid()}.tmp.db")
     tmp.unlink(missing_ok=True)
     fresh = open_study(tmp, name, mode)
-    for trial_id, trial in trials.items():
-        if trial["status"] in FINAL_STATUSES:
-            fresh.add_trial(frozen_trial(trial_id, trial, metric, distributions, score_last_k))
+    for trial in trials:
+        if trial.status in FINAL_STATUSES:
+            fresh.add_trial(frozen_trial(trial, metric, distributions, score_last_k))
     del fresh
     os.replace(tmp, db)
 
@@ -429,10 +476,10 @@ def heal_study(sweep_dir) -> None:
     distributions = spec_distributions(spec)
     trials = trials_of(read_rows(sweep_dir))
     for trial in trials.values():
-        trial["params"] = typed_params(trial["params"], distributions)
+        trial.params = typed_params(trial.params, distributions)
     damaged = db.with_name(f"{OPTUNA_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(db, damaged)
-    write_study(sweep_dir, trials, sweep.get("metric", "eval/avg_l1"), sweep.get("mode") or "min",
+    write_study(sweep_dir, trials.values(), sweep.get("metric", "eval/avg_l1"), sweep.get("mode") or "min",
                 sweep.get("name") or sweep_dir.name, distributions, int(sweep.get("score_last_k") or 1))
     say(f"{db} could not be read: rebuilt from the index ({len(trials)} trial(s)); the damaged file is kept as "
         f"{damaged.name}")

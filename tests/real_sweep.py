@@ -10,8 +10,10 @@ from pathlib import Path
 
 from actot.sweep.config import apply_cli, load_sweep
 from actot.sweep.preflight import prepare
+from actot.sweep.paired import paired_plan
 from actot.sweep.resume import resolved_config
 from actot.sweep.space import load_space
+from actot.sweep.stage import StageSettings
 from actot.sweep.store import ResultsStore
 from actot.sweep.trainable import TrialSetup, trial_config
 from actot.sweepdir import write_spec
@@ -75,6 +77,7 @@ def new_sweep(small_sim, root: Path, spec: dict | None = None) -> RealSweep:
     base, rules, base_cfg = prepare(space, cfg, say=lambda line: None)
     sweep_dir = root / "out" / "s"
     sweep_dir.mkdir(parents=True)
-    write_spec(sweep_dir, {**resolved_config(space, cfg, rules, base_cfg), **(spec or {})})
+    settings = StageSettings(space, cfg, base, rules, base_cfg, paired_plan(cfg, base_cfg))
+    write_spec(sweep_dir, {**resolved_config(settings), **(spec or {})})
     store = ResultsStore(sweep_dir, space, cfg.metric, cfg.mode or "min", "s", base_cfg.steps)
     return RealSweep(sweep_dir, space, base, rules, store)

@@ -90,8 +90,7 @@ def write_sweep(folder: Path, trials: list[dict], knobs: dict, spec: dict | None
     from actot import sweepdir
 
     folder.mkdir(parents=True, exist_ok=True)
-    records = {t["trial_id"]: {k: v for k, v in t.items() if k != "trial_id"} for t in trials}
-    sweepdir.write_rows(folder, sweepdir.rows_of(records))
+    sweepdir.write_rows(folder, sweepdir.rows_of(sweepdir.TrialRecord(**t) for t in trials))
     sweepdir.write_spec(folder, {
         "space": {"name": "hand_space", "params": {k: json.loads(optuna.distributions.distribution_to_json(d))
                                                    for k, d in knobs.items()}, "fixed": {}},

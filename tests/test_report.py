@@ -582,8 +582,7 @@ def test_finishing_a_confirm_stage_refreshes_every_report(tmp_path):
 
     trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
                for i, last in enumerate((0.31, 0.33))]
-    sweepdir.write_rows(folder, sweepdir.rows_of({t["trial_id"]: {k: v for k, v in t.items() if k != "trial_id"}
-                                                  for t in trials}))
+    sweepdir.write_rows(folder, sweepdir.rows_of(sweepdir.TrialRecord(**t) for t in trials))
     written = finish_sweep(folder, lang="en")  # the end of the confirm stage: stage=confirm, no lang=zh
     assert written["report_zh"] == folder / "report.zh.md"
     after = (folder / "report.zh.md").read_text(encoding="utf-8")

@@ -301,7 +301,7 @@ def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_the
     assert comparison.low == pytest.approx(0.115 - 3.18245 * math.sqrt(0.00045 / 3) / math.sqrt(2), abs=1e-5)
     # the search ranking's values are the search seeds' alone, and it leads with the confirmed comparison
     search = rank(sweep)
-    assert {g.name: sorted(t.extra["seed"] for t in g.counted) for g in search.groups} == {"c000": [3, 4],
+    assert {g.name: sorted(t.seed for t in g.counted) for g in search.groups} == {"c000": [3, 4],
                                                                                           "c001": [3, 4]}
     assert str(search.lead).startswith("confirmed on fresh seeds 5, 6: beats co-training by +0.115 [")
     table = confirm_table(folder)

@@ -60,7 +60,7 @@ def test_results_parquet_holds_every_trial_and_reloads(tmp_path):
     again = ResultsStore(tmp_path, store.space, "eval/avg_l1", "min", "demo")
     again.load()
     assert again.counts() == {"finished": 1, "stopped": 1}
-    assert list(again.trials) == ["a", "b"] and again.trials["b"]["params"] == {"ot.reg": 0.01, "ot.tau": 5.0}
+    assert list(again.trials) == ["a", "b"] and again.trials["b"].params == {"ot.reg": 0.01, "ot.tau": 5.0}
     assert [again.final_metric(t) for t in again.trials.values()] == [1.0 / 51, 1.0 / 51]
 
 
@@ -69,7 +69,7 @@ def test_a_trial_ended_early_by_the_scheduler_is_marked_stopped(tmp_path):
     store.start("x", {"ot.reg": 1.0, "ot.tau": 5.0})
     store.add_result("x", {}, {"step": 50, "eval/avg_l1": 0.3})
     store.finish("x")
-    assert store.trials["x"]["status"] == "stopped" and store.trials["x"]["stop_rule"] == "asha"
+    assert store.trials["x"].status == "stopped" and store.trials["x"].stop_rule == "asha"
 
 
 def _free_port() -> int:
@@ -121,8 +121,8 @@ def test_a_non_finite_trial_is_failed_even_when_the_non_finite_rule_stopped_it(t
                                  "stop_reason": "train/loss=nan at step 10"})
     store.finish("nan")
     trial = store.trials["nan"]
-    assert trial["status"] == "non_finite" and trial["stop_reason"] == "train/loss=nan at step 10"
-    assert "eval/avg_l1" not in trial["history"][-1]  # the NaN stand-in is not a measurement
+    assert trial.status == "non_finite" and trial.stop_reason == "train/loss=nan at step 10"
+    assert "eval/avg_l1" not in trial.history[-1]  # the NaN stand-in is not a measurement
     study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert study.trials[0].state == TrialState.FAIL and study.trials[0].user_attrs["status"] == "non_finite"
 
@@ -163,8 +163,8 @@ def test_int_and_bool_knobs_come_back_typed_and_the_mirror_works_after_a_reload(
     store.finish("a")
     again = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo")
     again.load()
-    assert again.trials["a"]["params"] == params
-    assert [type(again.trials["a"]["params"][k]) for k in params] == [int, bool, str]
+    assert again.trials["a"].params == params
+    assert [type(again.trials["a"].params[k]) for k in params] == [int, bool, str]
     again.start("b", params)
     again.add_result("b", params, {"step": 0, "eval/avg_l1": 0.5})
     again.finish("b")  # the mirror rebuilds nothing and accepts the typed values

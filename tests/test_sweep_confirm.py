@@ -118,7 +118,7 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
     assert [len(g.values) for g in ranking.groups] == [2, 2]
     lead, second = ranking.groups
     assert lead.interval.mean <= second.interval.mean
-    lead_seeds, second_seeds = ({t.extra["seed"]: v for t, v in zip(g.counted, g.values)} for g in (lead, second))
+    lead_seeds, second_seeds = ({t.seed: v for t, v in zip(g.counted, g.values)} for g in (lead, second))
     paired = compare({"second": second_seeds}, lead_seeds, "min")["second"]  # P(#1 beats) paired on seeds 1, 2
     assert second.p_leader_beats == pytest.approx(1 - paired.p_beats)
 

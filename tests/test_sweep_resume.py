@@ -16,9 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from actot.sweep.config import apply_cli, load_sweep
+from actot.sweep.paired import paired_plan
 from actot.sweep.resume import resolved_config
 from actot.sweep.preflight import prepare
 from actot.sweep.space import load_space
+from actot.sweep.stage import StageSettings
 from tests.test_sweep_ray import SPACE, SWEEP, TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +35,8 @@ def _stored_sweep(tmp_path, words):
     base, rules, base_cfg = prepare(space, cfg)
     sweep_dir = tmp_path / "out" / "s"
     sweep_dir.mkdir(parents=True)
-    (sweep_dir / "sweep.json").write_text(json.dumps(resolved_config(space, cfg, rules, base_cfg)))
+    settings = StageSettings(space, cfg, base, rules, base_cfg, paired_plan(cfg, base_cfg))
+    (sweep_dir / "sweep.json").write_text(json.dumps(resolved_config(settings)))
     return [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
             "name=s", "resume=true"]
 

@@ -253,7 +253,7 @@ def _starting_point(top, dists, params, fixed) -> dict:
     if not top:
         return {}
     lead = top[0].counted[0]
-    point = {"name": f"leader-{lead.extra.get('confirm_of') or lead.trial_id}"}  # a confirm trial: the search trial it repeats
+    point = {"name": f"leader-{lead.confirm_of or lead.trial_id}"}  # a confirm trial: the search trial it repeats
     for knob in dists:
         spec = params[training_key(knob)][0]
         value = lead.params.get(knob)

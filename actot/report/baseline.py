@@ -93,7 +93,7 @@ def compare(configs: dict, baseline: dict, better: str, level: float = 0.95, spr
 
 # ---------------------------------------------------------------------------------------- the sweep's arms
 def is_baseline(trial: Trial) -> bool:
-    return trial.extra.get("arm") == ARM_BASELINE
+    return trial.arm == ARM_BASELINE
 
 
 def paired_section(sweep: Sweep) -> dict:
@@ -117,7 +117,7 @@ def by_seed(trials, value_of) -> dict:
     """seed -> value (the mean where one seed ran twice) of the trials that have a seed and a value."""
     seen: dict[int, list[float]] = {}
     for trial in trials:
-        value, seed = value_of(trial), trial.extra.get("seed")
+        value, seed = value_of(trial), trial.seed
         if value is not None and seed is not None:
             seen.setdefault(int(seed), []).append(value)
     return {s: sum(v) / len(v) for s, v in sorted(seen.items())}
@@ -156,14 +156,14 @@ def baseline_arm(sweep: Sweep, value_of, status_order: dict, planned_seeds: list
     # a list as the sweep resolved it; anything else says nothing about seeds
     listed = planned_seeds if planned_seeds is not None else section.get("seeds")
     planned = [int(s) for s in listed if isinstance(s, (int, float))] if isinstance(listed, list) else []
-    seeds = sorted(set(planned) | {int(t.extra["seed"]) for t in trials if t.extra.get("seed") is not None})
+    seeds = sorted(set(planned) | {int(t.seed) for t in trials if t.seed is not None})
     finished = [t for t in trials if t.status == "finished"]
     values = by_seed(finished, value_of)
     missing = {}
     for seed in seeds:
         if seed in values:
             continue
-        ran = [t for t in trials if t.extra.get("seed") is not None and int(t.extra["seed"]) == seed]
+        ran = [t for t in trials if t.seed is not None and int(t.seed) == seed]
         missing[seed] = ("not run" if not ran else "no finite value" if any(t.status == "finished" for t in ran)
                          else min((t.status for t in ran), key=lambda s: status_order.get(s, 5)))
     status = min((t.status for t in trials), key=lambda s: status_order.get(s, 5)) if trials else "not run"
@@ -177,7 +177,7 @@ def baseline_arm(sweep: Sweep, value_of, status_order: dict, planned_seeds: list
 def raced(trials) -> dict | None:
     """The racing record of a config (the `raced` JSON on one of its trials), or None when it was not raced out."""
     for trial in trials:
-        text = trial.extra.get("raced")
+        text = trial.raced
         if not text:
             continue
         try:

@@ -21,7 +21,7 @@ def leaders(sweep_dir, top_k: int, ahead_only: bool = False) -> tuple[list[str],
     ranking = rank(load_sweep_dir(sweep_dir))
     groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None
               and (not ahead_only or (g.vs_baseline is not None and (g.vs_baseline.mean or 0) > 0))][:top_k]
-    origins = [next((t for t in g.trials if not t.extra.get("confirm_of")), g.trials[0]).trial_id for g in groups]
+    origins = [next((t for t in g.trials if not t.confirm_of), g.trials[0]).trial_id for g in groups]
     return origins, ranking.metric, ranking.scope
 
 
@@ -68,5 +68,5 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _seeds(trials, only: list | None = None) -> str:
-    seeds = sorted({int(t.extra["seed"]) for t in trials if t.extra.get("seed") is not None})
+    seeds = sorted({int(t.seed) for t in trials if t.seed is not None})
     return ", ".join(str(s) for s in seeds if only is None or s in only) or "-"

@@ -72,7 +72,7 @@ def _table(sweep: Sweep, ranking: Ranking) -> str:
     for trial in arm.trials if arm is not None else []:  # the baseline arm first, unranked (`#` is `-`)
         value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
         iv = arm.interval
-        seed = trial.extra.get("seed")
+        seed = trial.seed
         why_arm = f"baseline arm: {arm.describe()}" + (
             f"; {base.missing_text([seed])}" if seed is not None and int(seed) in arm.missing else "")
         rows.append(_row([("-", None), (trial.display_name(), None), (trial.status, None),
@@ -86,7 +86,7 @@ def _table(sweep: Sweep, ranking: Ranking) -> str:
         for trial in group.trials:
             value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
             reason = why(trial, pos == 1) + (f"; {base.raced_text(group.raced)}" if group.raced
-                                              and trial.extra.get("raced") else "")
+                                              and trial.raced else "")
             cells = [(str(pos), pos), (trial.display_name(), None), (trial.status, None),
                      (f"{value:.4g}" if value is not None else "-", value),
                      (f"{iv.mean:.4g}" if iv else "-", iv.mean if iv else None),

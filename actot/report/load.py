@@ -1,53 +1,48 @@
 """A sweep folder read into plain trials for the report layer (through `actot.sweepdir`, the format's owner).
 
-`load_sweep_dir` gives a `Sweep`: its resolved settings (sweep.json) and its trials, each with
-its status, rule decisions, knobs, extra per-trial columns (`seed`, `confirm_of`, `retries`,
-`resumed_from`, `arm`, `config_id`, `raced`) and its history of metrics by step. A damaged index or Optuna mirror is rebuilt
-on the way (and said in one line), so every report command works on what the trials recorded.
+`load_sweep_dir` gives a `Sweep`: its resolved settings (sweep.json) and its trials, each the sweep folder's own
+record of a trial (`sweepdir.TrialRecord`: its status, rule decisions, knobs, per-trial columns such as `seed`,
+`confirm_of`, `retries`, `resumed_from`, `arm`, `config_id`, `raced`) with its history of metrics by step. A damaged
+index or Optuna mirror is rebuilt on the way (and said in one line), so every report command works on what the
+trials recorded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from actot import sweepdir
-from actot.sweepdir import is_metric
-
-# Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
-# how often Ray retried the trial (its node died) and the checkpoint step its last retry resumed from; in a
-# paired sweep its arm (config or baseline), the id grouping a config's seeds, and what racing skipped.
-EXTRA_COLUMNS = ("seed", "confirm_of", "retries", "resumed_from", "arm", "config_id", "raced")
+from actot.sweepdir import TrialRecord, is_metric
 
 
-@dataclass
-class Trial:
-    trial_id: str
-    params: dict
-    status: str
-    stop_rule: str | None = None
-    stop_step: int | None = None
-    stop_reason: str | None = None
-    flags: str | None = None
-    shadow: str | None = None        # rules.shadow=true: JSON list of each rule's first {rule, action, step, reason}
-    extra: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)  # rows sorted by step: {'step': int, metric: float}
+class Trial(TrialRecord):
+    """A trial as the report reads it: the sweep folder's record, its history cut to the metrics by step
+    ({'step': int, metric: float}), with how tables name it and read its series."""
+
+    @classmethod
+    def from_record(cls, record: TrialRecord) -> Trial:
+        """The report's view of a stored record: status `unknown` where none was recorded, metrics only."""
+        return cls(**{**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)},
+                      "status": record.status or "unknown",
+                      "history": [{k: v for k, v in r.items() if k == "step" or is_metric(k)} for r in record.history]})
 
     def display_name(self, lang: str = "en") -> str:
         """How tables name the trial: a confirm trial as `<search trial id> seed <s>`, the search trial whose
         config it repeats and its training seed (Ray's own id, e.g. 71594_00000, says neither); in a paired sweep a
         config's trial as `<config_id> seed <s>` and a baseline trial as `co-training seed <s>`; others by id."""
-        origin = self.extra.get("confirm_of")
-        if self.extra.get("seed") is not None:
-            if self.extra.get("arm") == sweepdir.ARM_BASELINE:  # its confirm trials too (confirm_of "baseline")
+        origin = self.confirm_of
+        if self.seed is not None:
+            if self.arm == sweepdir.ARM_BASELINE:  # its confirm trials too (confirm_of "baseline")
                 origin = "协同训练" if lang == "zh" else "co-training"
-            elif not origin and self.extra.get("config_id"):
-                origin = self.extra["config_id"]
+            elif not origin and self.config_id:
+                origin = self.config_id
         if not origin:
             return self.trial_id
-        seed = self.extra.get("seed")
+        seed = self.seed
         if seed is None:
             return f"{origin} 的复跑" if lang == "zh" else f"confirm of {origin}"
         return f"{origin} 种子 {seed}" if lang == "zh" else f"{origin} seed {seed}"
@@ -160,16 +155,11 @@ def load_sweep_dir(path) -> Sweep:
     """The sweep in `path`; a one-line ActotError when it is not a sweep folder."""
     path = Path(path).expanduser()
     resolved = sweepdir.read_spec(path)
-    sweep_cfg = resolved.get("sweep", {})
+    settings = resolved.get("sweep", {})  # sweep.json's sweep keys
     records = sweepdir.trials_of(sweepdir.read_rows(path))
     sweepdir.heal_study(path)
-    trials = [Trial(trial_id=trial_id, params=record["params"], status=record.get("status") or "unknown",
-                    stop_rule=record.get("stop_rule"), stop_step=record.get("stop_step"),
-                    stop_reason=record.get("stop_reason"), flags=record.get("flags"), shadow=record.get("shadow"),
-                    extra={k: record[k] for k in EXTRA_COLUMNS if record.get(k) is not None},
-                    history=[{k: v for k, v in r.items() if k == "step" or is_metric(k)} for r in record["history"]])
-              for trial_id, record in records.items()]
+    trials = [Trial.from_record(record) for record in records.values()]
     knobs = list((resolved.get("space", {}).get("params") or {}).keys())
     knobs += [k for k in dict.fromkeys(p for t in trials for p in t.params) if k not in knobs]
-    return Sweep(path=path, name=sweep_cfg.get("name") or path.name, metric=sweep_cfg.get("metric", "eval/avg_l1"),
-                 mode=sweep_cfg.get("mode") or "min", knobs=knobs, trials=trials, resolved=resolved)
+    return Sweep(path=path, name=settings.get("name") or path.name, metric=settings.get("metric", "eval/avg_l1"),
+                 mode=settings.get("mode") or "min", knobs=knobs, trials=trials, resolved=resolved)

@@ -87,7 +87,7 @@ class Group:
     @property
     def name(self) -> str:
         """The config's id where its trials share one (paired sweeps: c003), else its leading trial's name."""
-        ids = {t.extra.get("config_id") for t in self.trials}
+        ids = {t.config_id for t in self.trials}
         if len(ids) == 1 and None not in ids:
             return str(ids.pop())
         return (self.counted[0] if self.counted else self.trials[0]).display_name()
@@ -222,7 +222,7 @@ def _racing(groups: list[Group]) -> list[Note]:
 
 def is_confirm(trial: Trial) -> bool:
     """A trial of the confirm stage (a confirmed config's, or the baseline's on the stage's fresh seeds)."""
-    return bool(trial.extra.get("confirm_of"))
+    return bool(trial.confirm_of)
 
 
 def search_spread(sweep: Sweep, ranking: Ranking) -> list[list[float]]:
@@ -426,7 +426,7 @@ def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = F
 
 def _seed_values(group: Group) -> dict | None:
     """seed -> value of a group's counted trials (the mean where a seed ran twice); None when a trial has no seed."""
-    if any(t.extra.get("seed") is None for t in group.counted):
+    if any(t.seed is None for t in group.counted):
         return None
     values = dict(zip((id(t) for t in group.counted), group.values))
     return base.by_seed(group.counted, lambda t: values[id(t)])
@@ -480,9 +480,9 @@ def _fmt(value) -> str:
 def why(trial: Trial, first: bool, lang: str = "en") -> str:
     w = TABLE[lang]
     text = _why(trial, first, lang)
-    retries = trial.extra.get("retries")
+    retries = trial.retries
     if retries:
-        resumed = trial.extra.get("resumed_from")
+        resumed = trial.resumed_from
         text += w["retried"].format(n=retries) + (w["resumed"].format(step=resumed) if resumed is not None else "")
     return text
 

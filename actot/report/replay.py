@@ -24,8 +24,8 @@ def runs_from_sweep(path) -> tuple[list[Run], list[str]]:
         if trial.status != "finished":
             notes.append(f"trial {trial.trial_id} left out: {trial.status} (no full history)")
             continue
-        runs.append(Run(sweep.name, dict(trial.params), int(trial.extra.get("seed", seed)), list(trial.history),
-                        f"{sweep.path}/{trial.trial_id}"))
+        runs.append(Run(sweep.name, dict(trial.params), int(trial.seed if trial.seed is not None else seed),
+                        list(trial.history), f"{sweep.path}/{trial.trial_id}"))
     if not runs:
         raise ActotError(f"{sweep.path}: no finished trial to replay; run the sweep with rules.shadow=true")
     return runs, notes

@@ -18,7 +18,7 @@ from ray.tune import Callback
 from actot.errors import ActotError
 from actot.sweep.storage import RemoteSweep
 from actot.sweep.store import ResultsStore
-from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, FINAL_STATUSES, TRIALS_DIR, say
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_KEYS, FINAL_STATUSES, TRIALS_DIR, say
 
 
 def _number(value) -> bool:
@@ -65,7 +65,7 @@ class ResultsRecorder(Callback):
                 say(f"trial {trial_id} was recorded but not yet in Ray's saved state when the driver died: "
                      "dropped; its config runs again under a new id")
                 changed = True
-            elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id]["status"] not in FINAL_STATUSES:
+            elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id].status not in FINAL_STATUSES:
                 self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
                 changed = True
         trials_dir = self.store.sweep_dir / TRIALS_DIR
@@ -96,9 +96,9 @@ class ResultsRecorder(Callback):
             say(f"WARNING: {err} (results are kept in memory and written again at the next trial end)")
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        # its columns from its Ray config (a search trial's config names no seed: the search's)
         self.store.start(trial.trial_id, self._params(trial),
-                         {"seed": trial.config.get("seed", self.seed), "confirm_of": trial.config.get("confirm_of"),
-                          "arm": trial.config.get("arm"), "config_id": trial.config.get("config_id")})
+                         {k: trial.config.get(k, self.seed if k == "seed" else None) for k in CONFIRM_KEYS})
         step = checkpoint_step(trial)
         how = "started" if step is None else f"resumed from step {step}"
         say(f"trial {trial.trial_id} {how}: {self._short(trial)}")
@@ -154,11 +154,11 @@ class ResultsRecorder(Callback):
         final = self.store.final_metric(t)
         done = self._done()
         value = f"{self.store.metric}={final:.4g}" if final is not None else "no metric"
-        say(f"trial {trial.trial_id} {t['status']} ({value}) [{done}/{self.num_samples}]")
+        say(f"trial {trial.trial_id} {t.status} ({value}) [{done}/{self.num_samples}]")
 
     def _done(self) -> int:
-        return sum(x["status"] in FINAL_STATUSES for tid, x in self.store.trials.items()
-                   if self.store.is_confirm(tid) == (self.stage == "confirm"))
+        return sum(x.status in FINAL_STATUSES for x in self.store.trials.values()
+                   if bool(x.confirm_of) == (self.stage == "confirm"))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))

@@ -117,18 +117,18 @@ class SweepConfig:
 ALIASES = {"rules.shadow": "rules_shadow"}
 
 
-def paired_seeds(cfg: SweepConfig, base_seed: int) -> list[int]:
+def paired_seeds(sweep_cfg: SweepConfig, base_seed: int) -> list[int]:
     """The training seeds every config of the sweep runs on: `paired.seed_list`, or base_seed, base_seed+1, ..."""
-    if cfg.paired.seed_list is not None:
-        return [int(s) for s in cfg.paired.seed_list]
-    return [base_seed + i for i in range(cfg.paired.seeds)]
+    if sweep_cfg.paired.seed_list is not None:
+        return [int(s) for s in sweep_cfg.paired.seed_list]
+    return [base_seed + i for i in range(sweep_cfg.paired.seeds)]
 
 
-def startup_trials(cfg: SweepConfig) -> int:
+def startup_trials(sweep_cfg: SweepConfig) -> int:
     """TPE's start-up (random) trials: `n_startup_trials`, or min(10, max(2, num_samples // 3))."""
-    if cfg.n_startup_trials is not None:
-        return cfg.n_startup_trials
-    return min(10, max(2, cfg.num_samples // 3))
+    if sweep_cfg.n_startup_trials is not None:
+        return sweep_cfg.n_startup_trials
+    return min(10, max(2, sweep_cfg.num_samples // 3))
 
 
 def available_sweeps() -> list[str]:
@@ -158,12 +158,12 @@ def load_sweep(name_or_path: str, base: dict | None = None) -> tuple[SweepConfig
     return build_sweep(raw, str(path), base), path
 
 
-def sweep_keys(cfg: SweepConfig | None = None) -> dict[str, Any]:
+def sweep_keys(sweep_cfg: SweepConfig | None = None) -> dict[str, Any]:
     """Dotted sweep keys a command line may set (rules and train are set in the YAML or as train keys), with their
-    values in `cfg` (default: the built-in defaults)."""
-    cfg = cfg or SweepConfig()
-    keys = {k: v for k, v in dotted_keys(cfg).items() if k not in ("rules", "train", *ALIASES.values())}
-    keys.update({alias: getattr(cfg, name) for alias, name in ALIASES.items()})
+    values in `sweep_cfg` (default: the built-in defaults)."""
+    sweep_cfg = sweep_cfg or SweepConfig()
+    keys = {k: v for k, v in dotted_keys(sweep_cfg).items() if k not in ("rules", "train", *ALIASES.values())}
+    keys.update({alias: getattr(sweep_cfg, name) for alias, name in ALIASES.items()})
     return keys
 
 
@@ -171,7 +171,7 @@ def sweep_keys(cfg: SweepConfig | None = None) -> dict[str, Any]:
 SHORT_KEYS = {"top_k": "confirm.top_k", "seeds": "confirm.seeds"}
 
 
-def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
+def apply_cli(sweep_cfg: SweepConfig, words: list[str]) -> SweepConfig:
     """Split `key=value` words into sweep keys and training keys, type-check both."""
     sweep_over, train_over = {}, {}
     skeys, tkeys = sweep_keys(), dotted_keys(TrainConfig())
@@ -187,7 +187,7 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
             train_over[key] = value
         else:
             raise unknown_key_error(key, list(skeys) + list(SHORT_KEYS) + list(tkeys), "command line")
-    conf = OmegaConf.structured(cfg)
+    conf = OmegaConf.structured(sweep_cfg)
     for key, value in sweep_over.items():
         try:
             OmegaConf.update(conf, key, value, merge=False)
@@ -199,25 +199,29 @@ def apply_cli(cfg: SweepConfig, words: list[str]) -> SweepConfig:
     return out
 
 
-def validate(cfg: SweepConfig, where: str = "sweep") -> None:
-    checks = [("num_samples", cfg.num_samples >= 1, ">= 1"), ("max_concurrent", cfg.max_concurrent >= 1, ">= 1"),
-              ("max_failures", cfg.max_failures >= 0, ">= 0"),
-              ("resources.cpu", cfg.resources.cpu > 0, "> 0"), ("resources.gpu", cfg.resources.gpu >= 0, ">= 0"),
-              ("mode", cfg.mode in (None, "min", "max"), "min or max (or unset: the metric's own direction)"), ("lang", cfg.lang in ("en", "zh"), "en or zh"),
-              ("asha.grace_period", cfg.asha.grace_period >= 1, ">= 1"),
-              ("asha.reduction_factor", cfg.asha.reduction_factor >= 2, ">= 2"),
-              ("n_startup_trials", cfg.n_startup_trials is None or cfg.n_startup_trials >= 0, ">= 0 (or null: automatic)"),
-              ("stage", cfg.stage in ("search", "confirm"), "search or confirm"),
-              ("score_last_k", cfg.score_last_k >= 1, ">= 1 (1: a trial's last value)"),
-              ("confirm.top_k", cfg.confirm.top_k >= (1 if cfg.stage == "confirm" else 0),
-               ">= 1 with stage=confirm (e.g. top_k=3)" if cfg.stage == "confirm" else ">= 0"),
-              ("confirm.seeds", cfg.confirm.seeds >= (1 if cfg.stage == "confirm" else 0),
-               ">= 1 with stage=confirm (e.g. seeds=5)" if cfg.stage == "confirm" else ">= 0")]
+def validate(sweep_cfg: SweepConfig, where: str = "sweep") -> None:
+    checks = [("num_samples", sweep_cfg.num_samples >= 1, ">= 1"),
+              ("max_concurrent", sweep_cfg.max_concurrent >= 1, ">= 1"),
+              ("max_failures", sweep_cfg.max_failures >= 0, ">= 0"),
+              ("resources.cpu", sweep_cfg.resources.cpu > 0, "> 0"),
+              ("resources.gpu", sweep_cfg.resources.gpu >= 0, ">= 0"),
+              ("mode", sweep_cfg.mode in (None, "min", "max"), "min or max (or unset: the metric's own direction)"),
+              ("lang", sweep_cfg.lang in ("en", "zh"), "en or zh"),
+              ("asha.grace_period", sweep_cfg.asha.grace_period >= 1, ">= 1"),
+              ("asha.reduction_factor", sweep_cfg.asha.reduction_factor >= 2, ">= 2"),
+              ("n_startup_trials", sweep_cfg.n_startup_trials is None or sweep_cfg.n_startup_trials >= 0,
+               ">= 0 (or null: automatic)"),
+              ("stage", sweep_cfg.stage in ("search", "confirm"), "search or confirm"),
+              ("score_last_k", sweep_cfg.score_last_k >= 1, ">= 1 (1: a trial's last value)"),
+              ("confirm.top_k", sweep_cfg.confirm.top_k >= (1 if sweep_cfg.stage == "confirm" else 0),
+               ">= 1 with stage=confirm (e.g. top_k=3)" if sweep_cfg.stage == "confirm" else ">= 0"),
+              ("confirm.seeds", sweep_cfg.confirm.seeds >= (1 if sweep_cfg.stage == "confirm" else 0),
+               ">= 1 with stage=confirm (e.g. seeds=5)" if sweep_cfg.stage == "confirm" else ">= 0")]
     for key, ok, rule in checks:
         if not ok:
-            value = dotted_keys(cfg).get(key)
+            value = dotted_keys(sweep_cfg).get(key)
             raise ActotError(f"{where}: {key}={value!r} is out of range; it must be {rule}")
-    paired = cfg.paired
+    paired = sweep_cfg.paired
     if paired.seed_list is None and paired.seeds < 1:
         raise ActotError(f"{where}: paired.seeds={paired.seeds!r} is out of range; it must be >= 1 (the training "
                          "seeds every config runs on, e.g. paired.seeds=2)")
@@ -228,16 +232,17 @@ def validate(cfg: SweepConfig, where: str = "sweep") -> None:
     if not 0.0 < paired.racing.confidence < 1.0:
         raise ActotError(f"{where}: paired.racing.confidence={paired.racing.confidence!r} is out of range; it must "
                          "be in (0, 1), e.g. 0.9")
-    if cfg.confirm.if_ahead and cfg.confirm.top_k > 0 and cfg.paired.baseline is None:
+    if sweep_cfg.confirm.if_ahead and sweep_cfg.confirm.top_k > 0 and sweep_cfg.paired.baseline is None:
         raise ActotError(f"{where}: confirm.if_ahead=true confirms configs ahead of co-training, but the sweep has no "
                          "baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.if_ahead=false")
-    if (cfg.confirm.top_k > 0) != (cfg.confirm.seeds > 0):
-        raise ActotError(f"{where}: confirm.top_k={cfg.confirm.top_k} with confirm.seeds={cfg.confirm.seeds}: the "
+    if (sweep_cfg.confirm.top_k > 0) != (sweep_cfg.confirm.seeds > 0):
+        raise ActotError(f"{where}: confirm.top_k={sweep_cfg.confirm.top_k} with confirm.seeds={sweep_cfg.confirm.seeds}: the "
                          "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")
 
 
-def resolve_objective(cfg: SweepConfig, has_rollouts: bool, where: str = "sweep") -> str | None:
-    """Fix `cfg.metric` (from `auto`) and `cfg.mode` (from the metric's direction); return what to say, if anything.
+def resolve_objective(sweep_cfg: SweepConfig, has_rollouts: bool, where: str = "sweep") -> str | None:
+    """Fix `sweep_cfg.metric` (from `auto`) and `sweep_cfg.mode` (from the metric's direction); return what to say,
+    if anything.
 
     A sweep must never optimise the wrong way: a `mode` that contradicts a metric's known direction
     (mode=max with eval/avg_l1) is refused, and a metric without one (an OT diagnostic) needs `mode`.
@@ -245,24 +250,24 @@ def resolve_objective(cfg: SweepConfig, has_rollouts: bool, where: str = "sweep"
     from actot.metrics import REAL_DATA_METRIC, direction, validity_line
 
     said = None
-    if cfg.metric == "auto":
-        cfg.metric = "eval/success" if has_rollouts else REAL_DATA_METRIC
-        said = (f"metric=auto: {cfg.metric} ({'higher' if cfg.metric == 'eval/success' else 'lower'} is better)"
+    if sweep_cfg.metric == "auto":
+        sweep_cfg.metric = "eval/success" if has_rollouts else REAL_DATA_METRIC
+        said = (f"metric=auto: {sweep_cfg.metric} ({'higher' if sweep_cfg.metric == 'eval/success' else 'lower'} is better)"
                 + ("" if has_rollouts else ": these datasets have no simulator for closed-loop success, so the "
-                   f"sweep ranks an offline metric. {validity_line(cfg.metric)[0]}"))
-    known = direction(cfg.metric)
-    if cfg.mode is None:
+                   f"sweep ranks an offline metric. {validity_line(sweep_cfg.metric)[0]}"))
+    known = direction(sweep_cfg.metric)
+    if sweep_cfg.mode is None:
         if known is None:
-            raise ActotError(f"{where}: metric={cfg.metric} has a healthy range, not a better end; set mode=min or "
+            raise ActotError(f"{where}: metric={sweep_cfg.metric} has a healthy range, not a better end; set mode=min or "
                              f"mode=max to optimise it anyway, or use metric=eval/avg_l1")
-        cfg.mode = known
-    elif known is not None and cfg.mode != known:
+        sweep_cfg.mode = known
+    elif known is not None and sweep_cfg.mode != known:
         word = "lower" if known == "min" else "higher"
-        raise ActotError(f"{where}: mode={cfg.mode} contradicts metric={cfg.metric}, for which {word} is better; "
+        raise ActotError(f"{where}: mode={sweep_cfg.mode} contradicts metric={sweep_cfg.metric}, for which {word} is better; "
                          f"drop mode (it follows the metric) or set mode={known}")
     return said
 
 
-def base_train_config(cfg: SweepConfig, fixed: dict, where: str = "sweep") -> TrainConfig:
+def base_train_config(sweep_cfg: SweepConfig, fixed: dict, where: str = "sweep") -> TrainConfig:
     """Training config shared by every trial: defaults <- the space's fixed keys <- sweep train keys."""
-    return apply_overrides(TrainConfig(), {**fixed, **cfg.train}, where)
+    return apply_overrides(TrainConfig(), {**fixed, **sweep_cfg.train}, where)

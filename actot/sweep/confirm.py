@@ -23,11 +23,16 @@ search's, with user attributes `seed` and `confirm_of`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from actot import sweepdir
 from actot.errors import ActotError
 from actot.sweep.paired import BASELINE_ID
-from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_DIR, FINAL_STATUSES, say
+from actot.sweep.stage import StageSettings
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_DIR, CONFIRM_KEYS, FINAL_STATUSES, TrialRecord, say
+
+if TYPE_CHECKING:
+    from actot.sweep.runner import SweepFolder, SweepHooks
 
 
 def stored_section(sweep_dir: Path) -> dict | None:
@@ -40,26 +45,27 @@ def _store_section(sweep_dir: Path, section: dict) -> None:
     sweepdir.write_spec(sweep_dir, resolved)
 
 
-def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int, leaders,
-                  ahead_only: bool = False) -> dict | None:
-    """The stage's section: the top_k finished configs of the search, each with `seeds` new training seeds.
+def choose_points(settings: StageSettings, sweep_dir: Path, store, leaders) -> dict | None:
+    """The stage's section: the top_k finished configs of the search, each with `seeds` new training seeds
+    (confirm.top_k, confirm.seeds; with confirm.if_ahead, only configs ahead of co-training).
 
     `leaders(sweep_dir, top_k, ahead_only)` ranks the search (the report layer's ranking, handed in by the caller):
     (the search trial id of each leading finished config, only those ahead of co-training on the search's seeds
     with `ahead_only`, the metric, the scope). None when there is no such config: there is nothing to confirm.
     """
-    origins, metric, scope = leaders(sweep_dir, top_k, ahead_only)
+    confirm, plan, base_seed = settings.sweep_cfg.confirm, settings.plan, int(settings.base_overrides["seed"])
+    top_k, seeds = confirm.top_k, confirm.seeds
+    origins, metric, scope = leaders(sweep_dir, top_k, confirm.if_ahead)
     if not origins:
         return None
-    paired = sweepdir.read_spec(sweep_dir).get("paired") or {}
-    first = max(paired.get("seeds") or [base_seed]) + 1  # seeds no search trial ran
+    first = max(plan.seeds if plan is not None else [base_seed]) + 1  # seeds no search trial ran
     new_seeds = list(range(first, first + seeds))
-    points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin]["params"],
-               **({"arm": ARM_CONFIG, "config_id": store.trials[origin].get("config_id")}
-                  if store.trials[origin].get("config_id") else {})}
+    points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin].params,
+               **({"arm": ARM_CONFIG, "config_id": store.trials[origin].config_id}
+                  if store.trials[origin].config_id else {})}
               for origin in origins for seed in new_seeds]  # params typed as the space defines them
-    if paired.get("baseline") is not None:  # the baseline arm on the new seeds too (those it already ran are reused)
-        ran = {t.get("seed") for t in store.trials.values() if t.get("arm") == ARM_BASELINE}
+    if plan is not None and plan.baseline is not None:  # the baseline arm on the new seeds too (those it ran: reused)
+        ran = {t.seed for t in store.trials.values() if t.arm == ARM_BASELINE}
         points += [{"confirm_of": BASELINE_ID, "seed": seed, "params": {}, "arm": ARM_BASELINE,
                     "config_id": BASELINE_ID} for seed in new_seeds if seed not in ran]
     if len(origins) < top_k:
@@ -68,17 +74,17 @@ def choose_points(sweep_dir: Path, store, top_k: int, seeds: int, base_seed: int
             "search_seed": base_seed, "configs": origins, "points": points}
 
 
-def open_stage(sweep_dir: Path, cfg, store, base_seed: int, leaders) -> dict | None:
+def open_stage(settings: StageSettings, sweep_dir: Path, store, leaders) -> dict | None:
     """The stored section (a resumed stage), or a new one chosen now and stored; None when nothing can be confirmed."""
     section = stored_section(sweep_dir)
     if section is None:
-        section = choose_points(sweep_dir, store, cfg.confirm.top_k, cfg.confirm.seeds, base_seed, leaders,
-                                cfg.confirm.if_ahead)
+        section = choose_points(settings, sweep_dir, store, leaders)
         if section is not None:
             _store_section(sweep_dir, section)
         return section
-    changed = [f"{key} {section[key]} -> {getattr(cfg.confirm, key)}" for key in ("top_k", "seeds")
-               if section[key] != getattr(cfg.confirm, key)]
+    confirm = settings.sweep_cfg.confirm
+    changed = [f"{key} {section[key]} -> {getattr(confirm, key)}" for key in ("top_k", "seeds")
+               if section[key] != getattr(confirm, key)]
     if changed:
         raise ActotError(f"stage=confirm: the confirm stage of {sweep_dir} was started with other settings: "
                          f"{'; '.join(changed)}. Resume it with top_k={section['top_k']} seeds={section['seeds']}, or "
@@ -86,29 +92,30 @@ def open_stage(sweep_dir: Path, cfg, store, base_seed: int, leaders) -> dict | N
     return section
 
 
-def confirm_trials(store) -> dict[str, dict]:
-    return {tid: t for tid, t in store.trials.items() if t.get("confirm_of")}
+def confirm_trials(store) -> dict[str, TrialRecord]:
+    return {tid: t for tid, t in store.trials.items() if t.confirm_of}
 
 
-def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: Path, store,
-                hooks) -> tuple[bool, int, int] | None:
-    """Run (or resume) the confirm stage; return (every confirm trial ended, how many ended, how many in all).
+def run_confirm(settings: StageSettings, *, folder: SweepFolder, hooks: SweepHooks) -> tuple[bool, int, int] | None:
+    """Run (or resume) the confirm stage in the sweep's folder; return (every confirm trial ended, how many ended,
+    how many in all).
 
     None when no config of the search finished: stage=confirm then fails in one line; after a
     search run in the same command the sweep ends as it would without a confirm stage.
     """
-    section = open_stage(sweep_dir, cfg, store, int(base["seed"]), hooks.leaders)
+    sweep_cfg, sweep_dir, store = settings.sweep_cfg, folder.path, folder.store
+    section = open_stage(settings, sweep_dir, store, hooks.leaders)
     if section is None:
         text = (f"no config of {sweep_dir} is ahead of co-training on the search's seeds (confirm.if_ahead): the "
                 "search's best, favoured by its own selection, does not beat it, so no fresh seeds are spent"
-                if cfg.confirm.if_ahead and any(t["status"] == "finished" for t in store.trials.values()) else
-                f"{sweep_dir} has no finished trial with a finite {cfg.metric}, so there is nothing to confirm")
-        if cfg.stage == "confirm":
+                if sweep_cfg.confirm.if_ahead and any(t.status == "finished" for t in store.trials.values()) else
+                f"{sweep_dir} has no finished trial with a finite {sweep_cfg.metric}, so there is nothing to confirm")
+        if sweep_cfg.stage == "confirm":
             raise ActotError(f"stage=confirm: {text}; run a search whose trials finish first")
         say(f"confirm stage skipped: {text}")
         return None
     total = len(section["points"])
-    ended = sum(t["status"] in FINAL_STATUSES for t in confirm_trials(store).values())
+    ended = sum(t.status in FINAL_STATUSES for t in confirm_trials(store).values())
     baseline = sum(p.get("arm") == ARM_BASELINE for p in section["points"])
     say(f"confirm stage: {len(section['configs'])} config(s) x {section['seeds']} new seed(s) "
         f"({', '.join(section['configs'])})" + (f" + the baseline on {baseline} new seed(s)" if baseline else "")
@@ -117,15 +124,15 @@ def run_confirm(space, cfg, base: dict, rules, base_cfg, name: str, sweep_dir: P
         return True, ended, total
     from actot.sweep.preflight import check_data
 
-    check_data(space, base_cfg)
-    _fit_confirm(cfg, base, rules, name, sweep_dir, store, section, hooks, space)
+    check_data(settings.space, settings.base_cfg)
+    _fit_confirm(settings, folder, section, hooks)
     store.load()
     mine = confirm_trials(store)
-    ended = sum(t["status"] in FINAL_STATUSES for t in mine.values())
-    return ended >= total and not any(t["status"] in sweepdir.OPEN_STATUSES for t in mine.values()), ended, total
+    ended = sum(t.status in FINAL_STATUSES for t in mine.values())
+    return ended >= total and not any(t.status in sweepdir.OPEN_STATUSES for t in mine.values()), ended, total
 
 
-def _fit_confirm(cfg, base: dict, rules, name: str, sweep_dir: Path, store, section: dict, hooks, space) -> None:
+def _fit_confirm(settings: StageSettings, folder: SweepFolder, section: dict, hooks: SweepHooks) -> None:
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
@@ -133,15 +140,15 @@ def _fit_confirm(cfg, base: dict, rules, name: str, sweep_dir: Path, store, sect
     from actot.sweep.trainable import TrialSetup
     from actot.sweep.tuner import build_tuner, ray_session
 
-    baseline = (sweepdir.read_spec(sweep_dir).get("paired") or {}).get("baseline")
-    setup = TrialSetup(space, base, rules, name, sweep_dir / sweepdir.TRIALS_DIR, cfg.metric, shadow=cfg.rules_shadow,
-                       baseline=baseline)
-    points = [{**p["params"], **{k: p[k] for k in ("seed", "confirm_of", "arm", "config_id") if k in p}}
-              for p in section["points"]]
-    with ray_session(cfg):
+    sweep_cfg, sweep_dir, store, plan = settings.sweep_cfg, folder.path, folder.store, settings.plan
+    setup = TrialSetup(settings.space, settings.base_overrides, settings.rules, folder.name,
+                       sweep_dir / sweepdir.TRIALS_DIR, sweep_cfg.metric, shadow=sweep_cfg.rules_shadow,
+                       baseline=plan.baseline if plan is not None else None)
+    points = [{**p["params"], **{k: p[k] for k in CONFIRM_KEYS if k in p}} for p in section["points"]]
+    with ray_session(sweep_cfg):
         tuner = build_tuner(
-            cfg, setup, name=CONFIRM_DIR, storage_path=str(sweep_dir), num_samples=len(points), max_failures=0,
-            callbacks=[ResultsRecorder(store, len(points), seed=base["seed"], stage="confirm"),
+            sweep_cfg, setup, name=CONFIRM_DIR, storage_path=str(sweep_dir), num_samples=len(points), max_failures=0,
+            callbacks=[ResultsRecorder(store, len(points), seed=settings.base_overrides["seed"], stage="confirm"),
                        *hooks.callbacks(sweep_dir)],
             param_space={k: None for p in points for k in p},  # every point's keys must be declared
             search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler())

@@ -32,7 +32,7 @@ import math
 from dataclasses import dataclass
 
 from actot.sweep.config import SweepConfig, paired_seeds
-from actot.sweepdir import FINAL_STATUSES
+from actot.sweepdir import FINAL_STATUSES, TrialRecord
 
 BASELINE_ID = "baseline"
 # Sweep name -> what records a racing decision (the driver's results store). A registry, not an attribute: Ray
@@ -40,17 +40,24 @@ BASELINE_ID = "baseline"
 RACED_HOOKS: dict = {}
 
 
-@dataclass
+@dataclass(frozen=True)
 class PairedPlan:
-    """What a paired sweep runs: `num_configs` configs on `seeds`, the baseline's overrides (None: no arm)."""
+    """What a paired sweep runs: `num_configs` configs on `seeds`, the baseline's overrides (None: no arm).
 
-    seeds: list[int]
+    Built once per sweep (`paired_plan`, by the runner after pre-flight) and handed to what needs it: sweep.json's
+    `paired` section, the search's budget and end, the searcher, the trials' baseline arm, the confirm stage.
+    """
+
+    seeds: tuple[int, ...]
     num_configs: int
     baseline: dict | None = None
     racing: bool = True
     confidence: float = 0.9
     total_steps: int | None = None
     floor_sd: float = 0.0        # the metric's own measurement SD (racing never assumes less noise)
+
+    def __post_init__(self):
+        object.__setattr__(self, "seeds", tuple(self.seeds))
 
     @property
     def trial_budget(self) -> int:
@@ -62,37 +69,37 @@ class PairedPlan:
                 "racing": {"enabled": self.racing, "confidence": self.confidence}}
 
 
-def paired_plan(cfg: SweepConfig, base_cfg) -> PairedPlan | None:
+def paired_plan(sweep_cfg: SweepConfig, base_cfg) -> PairedPlan | None:
     """The paired-seed plan of a sweep (None: one seed per config and no baseline arm, the plain search)."""
-    if not cfg.paired.active:
+    if not sweep_cfg.paired.active:
         return None
     # Racing never assumes less noise than one success measurement has (binomial SE at p = 0.5).
     floor = (math.sqrt(0.25 / base_cfg.rollout_episodes)
-             if cfg.metric == "eval/success" and base_cfg.rollout_episodes else 0.0)
-    return PairedPlan(paired_seeds(cfg, base_cfg.seed), cfg.num_samples, cfg.paired.baseline, cfg.paired.racing.enabled,
-                      cfg.paired.racing.confidence, base_cfg.steps, floor)
+             if sweep_cfg.metric == "eval/success" and base_cfg.rollout_episodes else 0.0)
+    return PairedPlan(paired_seeds(sweep_cfg, base_cfg.seed), sweep_cfg.num_samples, sweep_cfg.paired.baseline,
+                      sweep_cfg.paired.racing.enabled, sweep_cfg.paired.racing.confidence, base_cfg.steps, floor)
 
 
 def search_complete(store, plan: PairedPlan) -> bool:
     """Whether the search stage of a paired sweep has nothing left to run, from the stored trials alone."""
-    search = {tid: t for tid, t in store.trials.items() if not t.get("confirm_of")}
-    by_config: dict[str, list[dict]] = {}
-    for t in search.values():
-        by_config.setdefault(t.get("config_id") or "", []).append(t)
+    by_config: dict[str, list[TrialRecord]] = {}
+    for t in store.trials.values():
+        if not t.confirm_of:
+            by_config.setdefault(t.config_id or "", []).append(t)
     if plan.baseline is not None:
-        done = {t.get("seed") for t in by_config.get(BASELINE_ID, []) if t["status"] in FINAL_STATUSES}
+        done = {t.seed for t in by_config.get(BASELINE_ID, []) if t.status in FINAL_STATUSES}
         if not set(plan.seeds) <= done:
             return False
     configs = [cid for cid in by_config if cid and cid != BASELINE_ID]
     return len(configs) >= plan.num_configs and all(_config_done(by_config[c], plan) for c in configs)
 
 
-def _config_done(trials: list[dict], plan: PairedPlan) -> bool:
-    if any(t["status"] not in FINAL_STATUSES for t in trials):
+def _config_done(trials: list[TrialRecord], plan: PairedPlan) -> bool:
+    if any(t.status not in FINAL_STATUSES for t in trials):
         return False
-    if any(t.get("raced") or t["status"] != "finished" for t in trials):
+    if any(t.raced or t.status != "finished" for t in trials):
         return True
-    return {t.get("seed") for t in trials} >= set(plan.seeds)
+    return {t.seed for t in trials} >= set(plan.seeds)
 
 
 def raced_json(info: dict) -> str:

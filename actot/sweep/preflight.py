@@ -41,16 +41,16 @@ def earliest_stop(rule: Rule, log_every: int) -> int:
     return first
 
 
-def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0,
+def check_asha_against_rules(sweep_cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0,
                              steps: int | None = None) -> None:
-    if not cfg.asha.enabled:
+    if not sweep_cfg.asha.enabled:
         return
-    if cfg.metric == "eval/success" and not rollout_every:
+    if sweep_cfg.metric == "eval/success" and not rollout_every:
         raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
                          "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
                          "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric")
-    if steps is not None and cfg.asha.grace_period > steps:
-        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is above steps={steps}, so ASHA could "
+    if steps is not None and sweep_cfg.asha.grace_period > steps:
+        raise ActotError(f"sweep: asha.grace_period={sweep_cfg.asha.grace_period} is above steps={steps}, so ASHA could "
                          f"never compare trials; set asha.grace_period <= {steps} (above the rules' warm-up), more "
                          "steps=, or asha.enabled=false")
     stops = [r for r in rules if r.action == "stop"]
@@ -58,8 +58,8 @@ def check_asha_against_rules(cfg: SweepConfig, rules: list[Rule], log_every: int
         return
     rule = max(stops, key=lambda r: earliest_stop(r, log_every))
     step = earliest_stop(rule, log_every)
-    if cfg.asha.grace_period <= step:
-        raise ActotError(f"sweep: asha.grace_period={cfg.asha.grace_period} is not above step {step}, the first step "
+    if sweep_cfg.asha.grace_period <= step:
+        raise ActotError(f"sweep: asha.grace_period={sweep_cfg.asha.grace_period} is not above step {step}, the first step "
                          f"at which rule '{rule.name}' can stop a trial (warm-up {rule.after}, reports every "
                          f"log_every={log_every} steps): ASHA would stop trials before the rules act; "
                          f"set asha.grace_period > {step}")
@@ -74,12 +74,13 @@ def evaluations(metric: str, steps: int, log_every: int, rollout_every: int) -> 
     return steps // every + (1 if steps % every else 0)
 
 
-def check_score_window(cfg: SweepConfig, base_cfg) -> None:
-    n = evaluations(cfg.metric, base_cfg.steps, base_cfg.log_every, base_cfg.rollout_every)
-    if cfg.score_last_k > n:
-        how = ("set rollout_every (e.g. rollout_every=" + str(max(1, base_cfg.steps // (2 * cfg.score_last_k))) + ")"
-               if cfg.metric.startswith("eval/success") else "lower log_every")
-        raise ActotError(f"sweep: score_last_k={cfg.score_last_k} but a trial measures {cfg.metric} {n} time(s) "
+def check_score_window(sweep_cfg: SweepConfig, base_cfg) -> None:
+    n = evaluations(sweep_cfg.metric, base_cfg.steps, base_cfg.log_every, base_cfg.rollout_every)
+    if sweep_cfg.score_last_k > n:
+        how = ("set rollout_every (e.g. rollout_every="
+               + str(max(1, base_cfg.steps // (2 * sweep_cfg.score_last_k))) + ")"
+               if sweep_cfg.metric.startswith("eval/success") else "lower log_every")
+        raise ActotError(f"sweep: score_last_k={sweep_cfg.score_last_k} but a trial measures {sweep_cfg.metric} {n} time(s) "
                          f"(steps={base_cfg.steps}); lower score_last_k to {n} or less, or {how}")
 
 
@@ -107,46 +108,47 @@ def dotted(mapping: dict, prefix: str = "") -> dict:
     return out
 
 
-def prepare(space: SearchSpace, cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
+def prepare(space: SearchSpace, sweep_cfg: SweepConfig, say=print) -> tuple[dict, list[Rule], object]:
     """Validate everything a sweep needs; return (base overrides, rules, base train config)."""
     from actot.run_data import derive_data_defaults, derive_preset, preflight_data
 
-    rules = parse_rules(cfg.rules, "sweep: rules")
+    rules = parse_rules(sweep_cfg.rules, "sweep: rules")
     # Trials run in their own folders, maybe on other nodes: no path stays relative.
-    cfg.train = {k: _absolute(v) if k in PATH_KEYS else v for k, v in cfg.train.items()}
+    sweep_cfg.train = {k: _absolute(v) if k in PATH_KEYS else v for k, v in sweep_cfg.train.items()}
     for key in ("storage", "ray_temp_dir"):
-        setattr(cfg, key, _absolute(getattr(cfg, key)))
-    base = {**space.fixed, **cfg.train, "seed": cfg.train.get("seed", cfg.seed)}
+        setattr(sweep_cfg, key, _absolute(getattr(sweep_cfg, key)))
+    base = {**space.fixed, **sweep_cfg.train, "seed": sweep_cfg.train.get("seed", sweep_cfg.seed)}
     base.update({k: _absolute(base[k]) for k in PATH_KEYS if k in base})
     base, preset_said = derive_preset(base)
     if preset_said:
         say(f"[sweep] {preset_said}")
     if "threads" not in base:
-        base["threads"] = max(1, int(cfg.resources.cpu))
-    if 0 < cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
+        base["threads"] = max(1, int(sweep_cfg.resources.cpu))
+    if 0 < sweep_cfg.resources.gpu < 1 and "gpu_memory_fraction" not in base:
         # Ray's GPU fractions are logical: the memory cap is what keeps four 0.25-GPU trials off each other's memory.
-        base["gpu_memory_fraction"] = cfg.resources.gpu
-    base_cfg = base_train_config(cfg, base, "sweep")
-    if cfg.metric != "auto" and cfg.metric not in SWEEP_METRICS:
-        raise ActotError(f"sweep: metric '{cfg.metric}' is not one a sweep can optimise; use one of "
+        base["gpu_memory_fraction"] = sweep_cfg.resources.gpu
+    base_cfg = base_train_config(sweep_cfg, base, "sweep")
+    if sweep_cfg.metric != "auto" and sweep_cfg.metric not in SWEEP_METRICS:
+        raise ActotError(f"sweep: metric '{sweep_cfg.metric}' is not one a sweep can optimise; use one of "
                          f"auto, {', '.join(SWEEP_METRICS)}")
-    said = resolve_objective(cfg, has_rollouts(base_cfg))
+    said = resolve_objective(sweep_cfg, has_rollouts(base_cfg))
     if said:
         say(f"[sweep] {said}")
-    check_asha_against_rules(cfg, rules, base_cfg.log_every, base_cfg.rollout_every, base_cfg.steps)
-    check_score_window(cfg, base_cfg)
-    if cfg.paired.baseline is not None:  # dotted keys, however the YAML or the command line nested them
-        cfg.paired.baseline = dotted(cfg.paired.baseline)
-        apply_overrides(base_cfg, cfg.paired.baseline, "sweep: paired.baseline")
+    check_asha_against_rules(sweep_cfg, rules, base_cfg.log_every, base_cfg.rollout_every, base_cfg.steps)
+    check_score_window(sweep_cfg, base_cfg)
+    if sweep_cfg.paired.baseline is not None:  # dotted keys, however the YAML or the command line nested them
+        sweep_cfg.paired.baseline = dotted(sweep_cfg.paired.baseline)
+        apply_overrides(base_cfg, sweep_cfg.paired.baseline, "sweep: paired.baseline")
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
-    if cfg.metric == "eval/success" and base_cfg.data.source is not None and load_sim_spec(base_cfg.data.target) is None:
+    if (sweep_cfg.metric == "eval/success" and base_cfg.data.source is not None
+            and load_sim_spec(base_cfg.data.target) is None):
         raise ActotError(f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
                          f"have ({base_cfg.data.target} is not one); use metric=eval/avg_l1 (or metric=auto)")
-    if cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
+    if sweep_cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
         raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
                          "measures it; set rollout_episodes=10 or use eval/avg_l1")
-    check_metric_data(cfg.metric, base_cfg)
+    check_metric_data(sweep_cfg.metric, base_cfg)
     preflight_data(base_cfg, "sweep")
     derived, said = derive_data_defaults(base_cfg)
     # trials get the derived values, and sweep.json keeps them
@@ -175,22 +177,22 @@ def check_metric_data(metric: str, base_cfg) -> None:
                          f", kept out of training), or rank by eval/avg_l1")
 
 
-def node_capacities(cfg: SweepConfig) -> tuple[list[dict], str]:
+def node_capacities(sweep_cfg: SweepConfig) -> tuple[list[dict], str]:
     """(each node's CPU and GPU count, where they were read): the running Ray cluster's alive nodes when
     there is one (joined briefly for `ray_address`), else this machine, as the sweep's own Ray would see it."""
     import ray
 
     joined = False
-    if not ray.is_initialized() and cfg.ray_address:
+    if not ray.is_initialized() and sweep_cfg.ray_address:
         from actot.sweep.cluster import connect
 
-        connect(cfg.ray_address)
+        connect(sweep_cfg.ray_address)
         joined = True
     try:
         if ray.is_initialized():
             nodes = [{"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
                      for n in ray.nodes() if n.get("Alive")]
-            return nodes, f"the Ray cluster{' at ' + cfg.ray_address if cfg.ray_address else ''}"
+            return nodes, f"the Ray cluster{' at ' + sweep_cfg.ray_address if sweep_cfg.ray_address else ''}"
     finally:
         if joined:
             ray.shutdown()
@@ -199,10 +201,10 @@ def node_capacities(cfg: SweepConfig) -> tuple[list[dict], str]:
     return [{"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}], "this machine"
 
 
-def check_resources(cfg: SweepConfig) -> None:
+def check_resources(sweep_cfg: SweepConfig) -> None:
     """A trial asks for `resources`; if no node has that much, Ray would leave every trial pending, silently."""
-    nodes, where = node_capacities(cfg)
-    want = {"CPU": cfg.resources.cpu, "GPU": cfg.resources.gpu}
+    nodes, where = node_capacities(sweep_cfg)
+    want = {"CPU": sweep_cfg.resources.cpu, "GPU": sweep_cfg.resources.gpu}
     if any(n["CPU"] >= want["CPU"] and n["GPU"] >= want["GPU"] for n in nodes):
         return
     have = "; ".join(f"{n['CPU']:g} CPU, {n['GPU']:g} GPU" for n in nodes[:4]) or "no alive node"

@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optuna.distributions import distribution_to_json
 
@@ -29,6 +30,9 @@ from actot.sweep.config import apply_cli, build_sweep, load_sweep
 from actot.sweep.space import describe, stored_space
 from actot.sweep.storage import RemoteSweep, is_uri, local_mirror
 from actot.sweepdir import SPEC_FILE, read_spec
+
+if TYPE_CHECKING:
+    from actot.sweep.stage import StageSettings
 
 # Sweep keys that say where and how a sweep runs, not what it searches: free to change on resume.
 RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose",
@@ -43,24 +47,22 @@ DESCRIPTIVE = ("confirm", "space.name", "space.path", "space.description", "spac
                "sweep.rules", "sweep.train")
 
 
-def resolved_config(space, cfg, rules, base_cfg) -> dict:
+def resolved_config(settings: StageSettings) -> dict:
     """The resolved sweep, as printed and stored in sweep.json (JSON types only)."""
+    space, sweep_cfg, rules = settings.space, settings.sweep_cfg, settings.rules
     resolved = {
         "space": {"name": space.name, "path": str(Path(space.path).resolve()), "description": space.description,
                   "knobs": describe(space), "starting_points": space.point_names,
                   "params": {k: json.loads(distribution_to_json(d)) for k, d in space.distributions.items()},
                   "fixed": space.fixed,
                   "points": [{"name": n, **p} for n, p in zip(space.point_names, space.starting_points)]},
-        "sweep": dataclasses.asdict(cfg),
+        "sweep": dataclasses.asdict(sweep_cfg),
         "rules": [r.describe() for r in rules],
         "rule_settings": {r.name: dataclasses.asdict(r) for r in rules},
-        "train": to_dict(base_cfg),
+        "train": to_dict(settings.base_cfg),
     }
-    from actot.sweep.paired import paired_plan
-
-    plan = paired_plan(cfg, base_cfg)
-    if plan is not None:  # the seeds and the baseline every config is compared on (the report reads them)
-        resolved["paired"] = plan.to_dict()
+    if settings.plan is not None:  # the seeds and the baseline every config is compared on (the report reads them)
+        resolved["paired"] = settings.plan.to_dict()
     return json.loads(json.dumps(resolved, default=str))
 
 
@@ -119,30 +121,30 @@ def read_stored(storage: str, name: str) -> dict | None:
                          "settings: restore it, or start a new sweep with another name=") from err
 
 
-def stored_settings(space, cfg, sweep_file: str | None, words: list[str]):
+def stored_settings(space, sweep_cfg, sweep_file: str | None, words: list[str]):
     """(space, sweep config) a resume runs: sweep.json's, with what the command line gives on top.
 
-    `space`: the space= file's, or None; `cfg`: the command line as a new sweep would read it (it says where
+    `space`: the space= file's, or None; `sweep_cfg`: the command line as a new sweep would read it (it says where
     the sweep is, and PLACE_KEYS); `sweep_file`: the sweep= the command line names, or None; `words`: its
     key=value words. Without a stored sweep the command line's settings stand (opening the folder says what
     is missing), unless it names no space.
     """
-    stored = read_stored(cfg.storage, cfg.name) if cfg.name else None
+    stored = read_stored(sweep_cfg.storage, sweep_cfg.name) if sweep_cfg.name else None
     if stored is None:
         if space is not None:
-            return space, cfg
-        where = f"{cfg.storage}/{cfg.name}" if cfg.name else f"storage={cfg.storage}"
-        how = "resume=true" if cfg.resume else "stage=confirm"
+            return space, sweep_cfg
+        where = f"{sweep_cfg.storage}/{sweep_cfg.name}" if sweep_cfg.name else f"storage={sweep_cfg.storage}"
+        how = "resume=true" if sweep_cfg.resume else "stage=confirm"
         raise ActotError(f"{how}: {where} holds no sweep.json, so there are no settings to resume; pass the name= "
                          "(and storage=) of an earlier sweep, or space=NAME to start a new one")
     base = {k: v for k, v in (stored.get("sweep") or {}).items() if k not in PLACE_KEYS}
     resumed = (load_sweep(sweep_file, base)[0] if sweep_file is not None
-               else build_sweep({}, f"{cfg.storage}/{cfg.name}/{SPEC_FILE}", base))
+               else build_sweep({}, f"{sweep_cfg.storage}/{sweep_cfg.name}/{SPEC_FILE}", base))
     resumed = apply_cli(resumed, words)
     if resumed.metric != base.get("metric") and resumed.mode == base.get("mode"):
         resumed.mode = None  # the stored direction was the stored metric's: a given metric brings its own
     for key in PLACE_KEYS:
-        setattr(resumed, key, getattr(cfg, key))
+        setattr(resumed, key, getattr(sweep_cfg, key))
     return (space if space is not None else stored_space(stored)), resumed
 
 

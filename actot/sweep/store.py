@@ -1,6 +1,6 @@
 """A sweep's results, kept current on disk while it runs: the driver's one writer of the sweep folder's index.
 
-In memory: trial id -> {'params', 'status', 'stop_rule', ..., 'history'}. On disk, through
+In memory: trial id -> its `TrialRecord` (the sweep folder's record of a trial, `actot.sweepdir`). On disk, through
 `actot.sweepdir` (the format's owner): `results.parquet`, rewritten atomically whenever a trial
 reports a rule decision or ends, so a killed driver loses nothing that had finished, and completed on
 load from the trial folders (a resumed trial keeps the steps its previous driver never wrote); each trial's
@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from actot import sweepdir
 from actot.errors import ActotError
 from actot.sweep.space import SearchSpace
-from actot.sweepdir import FILLED_KEY, FINAL_STATUSES, SHADOW_KEY, TRIAL_COLUMNS, say
+from actot.sweepdir import FILLED_KEY, FINAL_STATUSES, SHADOW_KEY, TrialRecord, say
 
 
 def _number(value) -> bool:
@@ -38,7 +38,7 @@ class ResultsStore:
         self.path = self.sweep_dir / sweepdir.RESULTS_FILE
         self.space, self.metric, self.mode, self.study_name = space, metric, mode, study_name
         self.score_last_k = score_last_k
-        self.trials: dict[str, dict] = {}
+        self.trials: dict[str, TrialRecord] = {}
 
     # ------------------------------------------------------------------ state
     def load(self) -> None:
@@ -47,45 +47,46 @@ class ResultsStore:
         rows, completed = sweepdir.read_index(self.sweep_dir)
         self.trials = sweepdir.trials_of(rows)
         for trial in self.trials.values():
-            trial["params"] = sweepdir.typed_params(trial["params"], self.space.distributions)
-            if trial["status"] not in FINAL_STATUSES:
-                trial["status"] = "interrupted"  # its driver died; Ray resumes or replaces it
+            trial.params = sweepdir.typed_params(trial.params, self.space.distributions)
+            if trial.status not in FINAL_STATUSES:
+                trial.status = "interrupted"  # its driver died; Ray resumes or replaces it
         if completed:
             try:
                 self.write()
             except ActotError as err:  # the folders still hold it: the next read completes the index again
                 say(f"WARNING: {err}")
 
-    def entry(self, trial_id: str, params: dict) -> dict:
+    def entry(self, trial_id: str, params: dict) -> TrialRecord:
         """The trial's record, created (as running) on first sight."""
-        return self.trials.setdefault(trial_id, {"params": dict(params), "status": "running",
-                                                 **{k: None for k in TRIAL_COLUMNS if k not in ("trial_id", "status")},
-                                                 "history": []})
+        if trial_id not in self.trials:
+            self.trials[trial_id] = TrialRecord(trial_id, dict(params), status="running")
+        return self.trials[trial_id]
 
     def retried(self, trial_id: str, params: dict) -> int:
         """Ray retries the trial (its node died, or it raised with retries left); return the retry count."""
         trial = self.entry(trial_id, params)
-        trial["retries"] = int(trial.get("retries") or 0) + 1
+        trial.retries = int(trial.retries or 0) + 1
         self.record(trial_id)
-        return trial["retries"]
+        return trial.retries
 
-    def start(self, trial_id: str, params: dict, extra: dict | None = None) -> None:
+    def start(self, trial_id: str, params: dict, columns: dict | None = None) -> None:
+        """The trial (re)starts, with per-trial columns its Ray config gives (CONFIRM_KEYS)."""
         trial = self.entry(trial_id, params)
-        trial.update(status="running", **(extra or {}))
+        trial.update(status="running", **(columns or {}))
         self.record(trial_id)
 
     def mark(self, trial_id: str, **columns) -> None:
         """Set per-trial columns of a trial that may have ended (e.g. `raced`) and write them."""
-        self.trials[trial_id].update(columns)
+        self.trials[trial_id].update(**columns)
         self.record(trial_id)
         self.write()
 
     def is_confirm(self, trial_id: str) -> bool:
-        return bool(self.trials[trial_id].get("confirm_of"))
+        return bool(self.trials[trial_id].confirm_of)
 
     def search_ended(self) -> int:
         """How many trials of the search stage (not the confirm stage) have ended."""
-        return sum(t["status"] in FINAL_STATUSES for tid, t in self.trials.items() if not self.is_confirm(tid))
+        return sum(t.status in FINAL_STATUSES for t in self.trials.values() if not t.confirm_of)
 
     def add_result(self, trial_id: str, params: dict, result: dict) -> list[dict]:
         """Add one report; return the shadow decisions that are new (a rule's first)."""
@@ -94,49 +95,49 @@ class ResultsStore:
         filled = set((result.get(FILLED_KEY) or "").split(","))  # NaN stand-ins for Ray, not measurements
         row.update({k: float(v) for k, v in result.items()
                     if _number(v) and sweepdir.is_stored(k) and k not in filled})
-        trial["history"] = [r for r in trial["history"] if r["step"] < row["step"]] + [row]
+        trial.history = [r for r in trial.history if r["step"] < row["step"]] + [row]
         if _number(result.get("resumed_from_step")):  # a retry that resumed from its checkpoint
-            trial["resumed_from"] = int(result["resumed_from_step"])
+            trial.resumed_from = int(result["resumed_from_step"])
         if result.get("stop_rule"):
             trial.update(stop_rule=result["stop_rule"], stop_step=int(result.get("stop_step", row["step"])),
                          stop_reason=result.get("stop_reason"))
         if result.get("flags"):
-            seen = set(filter(None, (trial.get("flags") or "").split(",")))
-            trial["flags"] = ",".join(sorted(seen | set(result["flags"].split(","))))
+            seen = set(filter(None, (trial.flags or "").split(",")))
+            trial.flags = ",".join(sorted(seen | set(result["flags"].split(","))))
         new = self.add_shadow(trial, result.get(SHADOW_KEY))
         if result.get("stop_rule") or result.get("flags") or new:
             self.record(trial_id)
         return new
 
     @staticmethod
-    def add_shadow(trial: dict, text: str | None) -> list[dict]:
+    def add_shadow(trial: TrialRecord, text: str | None) -> list[dict]:
         """Merge a report's shadow decisions into the trial's; return those that are new (a rule's first)."""
         if not text:
             return []
-        known = json.loads(trial.get(SHADOW_KEY) or "[]")
+        known = json.loads(trial.shadow or "[]")
         new = [d for d in json.loads(text) if d["rule"] not in {k["rule"] for k in known}]
         if new:
-            trial[SHADOW_KEY] = json.dumps(sorted(known + new, key=lambda d: (d["step"], d["rule"])))
+            trial.shadow = json.dumps(sorted(known + new, key=lambda d: (d["step"], d["rule"])))
         return new
 
     def finish(self, trial_id: str, error: bool = False, reason: str | None = None) -> None:
         trial = self.trials[trial_id]
-        last = trial["history"][-1] if trial["history"] else {}
+        last = trial.history[-1] if trial.history else {}
         if error:
             trial.update(status="error", stop_reason=reason or "the trial raised an error")
         elif last.get(sweepdir.NON_FINITE):  # before the rules: the non_finite rule fires on it as well
             bad = next((k for k, v in last.items() if isinstance(v, float) and not math.isfinite(v)), None)
             trial.update(status="non_finite", stop_step=int(last["step"]),
-                         stop_reason=trial.get("stop_reason") or (f"{bad}={last[bad]} at step {last['step']}" if bad
+                         stop_reason=trial.stop_reason or (f"{bad}={last[bad]} at step {last['step']}" if bad
                                                                   else f"a non-finite value at step {last['step']}"))
-        elif trial.get("stop_rule"):
-            trial["status"] = "stopped"
+        elif trial.stop_rule:
+            trial.status = "stopped"
         elif self.total_steps is not None and last.get("step", self.total_steps) < self.total_steps:
             # Ended early without a rule or an error: the scheduler (ASHA) stopped it.
             trial.update(status="stopped", stop_rule="asha", stop_step=int(last["step"]),
                          stop_reason=f"the scheduler stopped it at step {last['step']} of {self.total_steps}")
         else:
-            trial["status"] = "finished"
+            trial.status = "finished"
         try:
             self.record(trial_id)
             self.write()
@@ -147,13 +148,13 @@ class ResultsStore:
     def record(self, trial_id: str) -> None:
         """The trial's own record in its folder: what rebuilds the index if results.parquet is lost."""
         try:
-            sweepdir.write_trial_record(self.sweep_dir, trial_id, self.trials[trial_id])
+            sweepdir.write_trial_record(self.sweep_dir, self.trials[trial_id])
         except OSError as err:
             raise ActotError(f"{sweepdir.trial_dir(self.sweep_dir, trial_id)}: cannot be written "
                              f"({err.strerror or err}); free space, then resume with resume=true") from err
 
     def write(self) -> None:
-        sweepdir.write_rows(self.sweep_dir, sweepdir.rows_of(self.trials))
+        sweepdir.write_rows(self.sweep_dir, sweepdir.rows_of(self.trials.values()))
 
     def mirror(self, trial_id: str) -> None:
         """Add an ended trial to the SQLite study (keyed by its Ray trial id).
@@ -177,22 +178,21 @@ class ResultsStore:
             study = sweepdir.open_study(db, self.study_name, self.mode)
             seen = {t.user_attrs.get("ray_trial_id"): t.user_attrs.get("status")
                     for t in study.get_trials(deepcopy=False)}
-            ended = [t for t, trial in self.trials.items() if trial["status"] in FINAL_STATUSES]
-            if all(seen.get(t, self.trials[t]["status"]) == self.trials[t]["status"] for t in ended):
+            ended = [trial for trial in self.trials.values() if trial.status in FINAL_STATUSES]
+            if all(seen.get(t.trial_id, t.status) == t.status for t in ended):
                 for t in ended:  # this trial, and any whose mirroring an earlier failed write missed
-                    if t not in seen:
-                        study.add_trial(sweepdir.frozen_trial(t, self.trials[t], self.metric, distributions,
-                                                                self.score_last_k))
+                    if t.trial_id not in seen:
+                        study.add_trial(sweepdir.frozen_trial(t, self.metric, distributions, self.score_last_k))
                 return
             del study
-        sweepdir.write_study(self.sweep_dir, self.trials, self.metric, self.mode, self.study_name, distributions,
-                             self.score_last_k)
+        sweepdir.write_study(self.sweep_dir, self.trials.values(), self.metric, self.mode, self.study_name,
+                             distributions, self.score_last_k)
 
     # ------------------------------------------------------------------ summary
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for trial in self.trials.values():
-            out[trial["status"]] = out.get(trial["status"], 0) + 1
+            out[trial.status] = out.get(trial.status, 0) + 1
         return out
 
     def best_so_far(self) -> float | None:
@@ -201,11 +201,11 @@ class ResultsStore:
         Over every report, not each trial's latest: a leader whose latest report got worse does not
         pull the progress line's "best so far" back with it.
         """
-        values = [r[self.metric] for t in self.trials.values() if t["status"] not in ("stopped", "non_finite", "error")
-                  for r in t["history"] if _number(r.get(self.metric)) and math.isfinite(r[self.metric])]
+        values = [r[self.metric] for t in self.trials.values() if t.status not in ("stopped", "non_finite", "error")
+                  for r in t.history if _number(r.get(self.metric)) and math.isfinite(r[self.metric])]
         return (min if self.mode == "min" else max)(values) if values else None
 
-    def final_metric(self, trial: dict) -> float | None:
-        values = [r[self.metric] for r in trial["history"] if self.metric in r and math.isfinite(r[self.metric])]
+    def final_metric(self, trial: TrialRecord) -> float | None:
+        values = [r[self.metric] for r in trial.history if self.metric in r and math.isfinite(r[self.metric])]
         return values[-1] if values else None
 

@@ -51,9 +51,9 @@ def trial_config(setup: TrialSetup, config: dict, trial_id: str, out_dir: Path) 
                                                                                 else {})}
     if config.get("seed") is not None:  # a paired or confirm-stage trial: its own training seed
         overrides["seed"] = int(config["seed"])
-    cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
-    return dataclasses.replace(cfg, name=trial_id, out_dir=str(out_dir),
-                               wandb=dataclasses.replace(cfg.wandb, group=setup.sweep_name))
+    train_cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
+    return dataclasses.replace(train_cfg, name=trial_id, out_dir=str(out_dir),
+                               wandb=dataclasses.replace(train_cfg.wandb, group=setup.sweep_name))
 
 
 def report_payload(metrics: dict, decisions: list[Decision], metric: str, shadow: bool,
@@ -89,12 +89,13 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     trial_id = tune.get_context().get_trial_id()
     out_dir = (setup.trials_dir if setup.sweep_uri is None
                else Path(tempfile.gettempdir()) / "actot-trials" / setup.sweep_name)
-    cfg = trial_config(setup, config, trial_id, out_dir)
+    train_cfg = trial_config(setup, config, trial_id, out_dir)
     checkpoint = tune.get_checkpoint()
     resumed_from = (checkpoint.get_metadata() or {}).get("step") if checkpoint is not None else None
 
     def report(metrics: dict, checkpoint_dir, history: list) -> str | None:
-        decisions = check_rules(setup.rules, history, last_step=cfg.steps)  # last_only rules: the report at `steps`
+        # last_only rules: the report at `steps`
+        decisions = check_rules(setup.rules, history, last_step=train_cfg.steps)
         payload, stop = report_payload(metrics, decisions, setup.metric, setup.shadow, resumed_from)
         saved = None
         if checkpoint_dir:
@@ -105,10 +106,10 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
 
     try:
         if checkpoint is None:
-            train(cfg, report=report, progress=False)
+            train(train_cfg, report=report, progress=False)
         else:
             with checkpoint.as_directory() as path:
-                train(cfg, report=report, progress=False, resume_from=Path(path))
+                train(train_cfg, report=report, progress=False, resume_from=Path(path))
     finally:
         if setup.sweep_uri is not None:
             _upload(setup.sweep_uri, trial_id, out_dir / trial_id)

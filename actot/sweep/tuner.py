@@ -21,11 +21,11 @@ from actot.sweep.trainable import TrialSetup, run_trial
 from actot.sweepdir import say
 
 
-def init_ray(cfg: SweepConfig) -> bool:
-    """Start Ray for a stage (or join cfg.ray_address); return whether this call started it."""
+def init_ray(sweep_cfg: SweepConfig) -> bool:
+    """Start Ray for a stage (or join sweep_cfg.ray_address); return whether this call started it."""
     import ray
 
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(cfg.experiment_save_s))
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(sweep_cfg.experiment_save_s))
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # No JSON/CSV/TensorBoard result loggers (and no TensorBoard hint): every report is in results.parquet.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -36,24 +36,25 @@ def init_ray(cfg: SweepConfig) -> bool:
     logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
     if ray.is_initialized():
         return False
-    if cfg.ray_address:
+    if sweep_cfg.ray_address:
         from actot.sweep.cluster import connect
 
-        connect(cfg.ray_address)
+        connect(sweep_cfg.ray_address)
         return True
     # our own one-node cluster: no dashboard; Ray >= 2.59 turns token auth on for it
     ray.init(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False,
              num_cpus=os.cpu_count(),
-             **({"_temp_dir": str(Path(cfg.ray_temp_dir).expanduser().resolve())} if cfg.ray_temp_dir else {}))
+             **({"_temp_dir": str(Path(sweep_cfg.ray_temp_dir).expanduser().resolve())} if sweep_cfg.ray_temp_dir
+                else {}))
     return True
 
 
 @contextlib.contextmanager
-def ray_session(cfg: SweepConfig):
+def ray_session(sweep_cfg: SweepConfig):
     """Ray for the duration of a stage; shut down after it only if this stage started it."""
     import ray
 
-    started = init_ray(cfg)
+    started = init_ray(sweep_cfg)
     try:
         yield
     finally:
@@ -61,25 +62,27 @@ def ray_session(cfg: SweepConfig):
             ray.shutdown()
 
 
-def make_searcher(space: SearchSpace, cfg: SweepConfig, name: str, total_steps: int, plan: PairedPlan | None = None):
-    """Seeded TPE, starting with the space's starting points, then `startup_trials(cfg)` random trials;
+def make_searcher(space: SearchSpace, sweep_cfg: SweepConfig, name: str, total_steps: int,
+                  plan: PairedPlan | None = None):
+    """Seeded TPE, starting with the space's starting points, then `startup_trials(sweep_cfg)` random trials;
     wrapped in the paired-seed searcher (`paired.py`) when the sweep has a plan."""
     import optuna
 
     from actot.sweep.searcher import RuleAwareOptunaSearch
 
     inner = RuleAwareOptunaSearch(
-        space=space.distributions, metric=cfg.metric, mode=cfg.mode, points_to_evaluate=space.starting_points or None,
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup_trials(cfg)),
-        study_name=name, total_steps=total_steps, score_last_k=cfg.score_last_k)
+        space=space.distributions, metric=sweep_cfg.metric, mode=sweep_cfg.mode,
+        points_to_evaluate=space.starting_points or None,
+        sampler=optuna.samplers.TPESampler(seed=sweep_cfg.seed, n_startup_trials=startup_trials(sweep_cfg)),
+        study_name=name, total_steps=total_steps, score_last_k=sweep_cfg.score_last_k)
     if plan is None:
         return inner
     from actot.sweep.paired_searcher import PairedSearcher
 
-    return PairedSearcher(inner, plan, name, score_last_k=cfg.score_last_k)
+    return PairedSearcher(inner, plan, name, score_last_k=sweep_cfg.score_last_k)
 
 
-def build_tuner(cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path: str, callbacks: list,
+def build_tuner(sweep_cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path: str, callbacks: list,
                 search_alg, scheduler, num_samples: int, max_failures: int, storage_fs=None,
                 param_space: dict | None = None, restore: bool = True):
     """The stage's Tuner: restored from `storage_path/name` when Ray saved one there (and `restore`), else new.
@@ -89,7 +92,7 @@ def build_tuner(cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path:
     from ray import tune
 
     trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
-                                    {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+                                    {"cpu": sweep_cfg.resources.cpu, "gpu": sweep_cfg.resources.gpu})
     fs = {} if storage_fs is None else {"storage_filesystem": storage_fs}
     experiment = f"{storage_path.rstrip('/')}/{name}"
     if restore and tune.Tuner.can_restore(experiment, **fs):
@@ -97,9 +100,10 @@ def build_tuner(cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path:
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True, **fs)
     return tune.Tuner(
         trainable, param_space=param_space,
-        tune_config=tune.TuneConfig(metric=cfg.metric, mode=cfg.mode, search_alg=search_alg, scheduler=scheduler,
-                                    num_samples=num_samples, max_concurrent_trials=cfg.max_concurrent,
-                                    reuse_actors=cfg.reuse_actors),
+        tune_config=tune.TuneConfig(metric=sweep_cfg.metric, mode=sweep_cfg.mode, search_alg=search_alg,
+                                    scheduler=scheduler, num_samples=num_samples,
+                                    max_concurrent_trials=sweep_cfg.max_concurrent,
+                                    reuse_actors=sweep_cfg.reuse_actors),
         run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=0, callbacks=callbacks, **fs,
                                   failure_config=tune.FailureConfig(max_failures=max_failures),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
