@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actot import sweepdir
+from actot.strings import text
 from actot.sweepdir import is_metric
 
 # Per-trial columns that are not knobs and not metrics: a confirm stage's seed and the trial it repeats,
@@ -42,15 +43,15 @@ class Trial:
         origin = self.extra.get("confirm_of")
         if self.extra.get("seed") is not None:
             if self.extra.get("arm") == sweepdir.ARM_BASELINE:  # its confirm trials too (confirm_of "baseline")
-                origin = "协同训练" if lang == "zh" else "co-training"
+                origin = text("trial.co_training", lang)
             elif not origin and self.extra.get("config_id"):
                 origin = self.extra["config_id"]
         if not origin:
             return self.trial_id
         seed = self.extra.get("seed")
         if seed is None:
-            return f"{origin} 的复跑" if lang == "zh" else f"confirm of {origin}"
-        return f"{origin} 种子 {seed}" if lang == "zh" else f"{origin} seed {seed}"
+            return text("trial.confirm_of", lang, origin=origin)
+        return text("trial.seed", lang, origin=origin, seed=seed)
 
     def series(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of every report that has the metric, NaN/Inf included."""
