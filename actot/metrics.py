@@ -96,7 +96,8 @@ REAL_DATA_METRIC = "eval/avg_l1"
 # How well each offline metric's order of configs agreed with closed-loop success on the benchmark (config-level
 # Spearman of config means, negative = the right way for an error, with its bootstrap interval over configs): the
 # one line every real-data table, report and dashboard carries, so that a lab knows what its order is worth. Each
-# figure is a measurement of bench/offline_study.py, recorded in bench/RESULTS.md (session 9).
+# figure is a measurement of bench/offline_study.py, recorded in bench/RESULTS.md (session 9, "which offline metric
+# ranks configs by success"): shown to users on purpose, so they are data here, and change with that section.
 
 
 def _measured(metric: str, spearman: str, ot_alone: str, pick: str, best: str) -> tuple[str, str]:

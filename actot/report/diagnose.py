@@ -6,10 +6,11 @@ mass `ot_pi_sum` ends below 0.1 has collapsed (OT is nearly off: raise reg or ta
 or go embed-only); a finished run with a healthy plan and an offline eval L1 down by at least 10%
 is stable, ready for a larger lambda_ot; an eval L1 that moved by less than 2% has stalled; large
 gradients want a larger reg and a smaller lr. One rule is ours, from the benchmark
-(bench/RESULTS.md): camera embeddings that end below a tenth of their untrained size
-(`ot_embed_shrink`) mean OT lowers its loss by shrinking them, not by aligning them; such a run is
-not "stable, ready for a larger lambda_ot". Each finding carries a code and English and Chinese
-text; the advisor reads the codes (collapsed, stable) when it writes the next search space.
+(bench/RESULTS.md; the threshold is the built-in rule `embed_collapse`'s, actot/rules/engine.py):
+camera embeddings that end far below their untrained size (`ot_embed_shrink`) mean OT lowers its
+loss by shrinking them, not by aligning them; such a run is not "stable, ready for a larger
+lambda_ot". Each finding carries a code and English and Chinese text (actot/strings.py's
+`diagnose.`); the advisor reads the codes (collapsed, stable) when it writes the next search space.
 
 "Large gradients" is scaled to the trial, not the seed's fixed `train/grad_norm > 100`. A gradient
 norm's size follows the policy (its parameter count: `act` is LeRobot's full size, 512 wide with a
