@@ -53,25 +53,27 @@ class DataConfig:
     each of the top_k nearest source demos weighs 1 / (1 + exp(sharpness * (x - cutoff))), where x is
     read as `pair_scale` says (actot.data.pairing.pairing_weights).
     pair_scale: `absolute`: x is the DTW cost itself (the first rule; its meaning depends on the costs'
-    size: on the embedded sim, costs ~10-200, it draws each target's nearest 4 times in 5; on G1, costs
-    ~900-6,500, every weight underflows and top_k becomes the nearest alone); `nearest`: x is the
-    excess over the target's nearest cost in tenths of it (0 for the nearest, 5 for a demo 50%
-    costlier), the same at any cost scale. null (the default) derives it: `absolute` on the embedded
-    sim (and a dataset it wrote), whose results were measured with it and where it draws the truly
-    nearest demo about twice as often as `nearest` does; `nearest` on a LeRobot dataset, whose cost
-    scale nothing fixes (docs/data.md, bench/pairing_scale.py).
+    size: on the embedded sim's small costs it draws mostly each target's nearest; on G1's large ones
+    every weight underflows and top_k becomes the nearest alone); `nearest`: x is the excess over the
+    target's nearest cost in tenths of it (0 for the nearest, 5 for a demo 50% costlier), the same at
+    any cost scale. null (the default) derives it: `absolute` on the embedded sim (and a dataset it
+    wrote), whose results were measured with it and where it draws the truly nearest demo more often
+    than `nearest` does; `nearest` on a LeRobot dataset, whose cost scale nothing fixes (the figures:
+    docs/data.md "The weights' scale", bench/RESULTS.md session 9 "pairing that cannot silently
+    collapse"; bench/pairing_scale.py).
     pair_cost: `sum` (the default): a pair's DTW cost is the summed frame distance along the best
     alignment, so it grows with the demos' lengths; `mean`: that sum over the alignment's length (its
-    number of cells), the mean frame distance, which follows the source demo's length less (G1:
-    Spearman 0.68 -> 0.30) but finds the sim's truly nearest demos no better (docs/data.md).
+    number of cells), the mean frame distance, which follows the source demo's length less on G1 but
+    finds the sim's truly nearest demos no better (bench/RESULTS.md session 9 "pairing that cannot
+    silently collapse"; docs/data.md).
     Every run prints the pairing's health (distinct partners, effective partners per target, the
     largest share one source demo takes) and a warning naming the key to change when it has collapsed.
     pair_summary: the features (LeRobot keys: observation.state, action) whose mean over a demo's last
     `pair_summary_frames` frames is the demo's outcome, appended times `pair_summary_weight` to every
-    frame DTW compares, so that demos are paired by where they go, not only by where they are
-    (docs/data.md: on the embedded sim the partner's goal comes from 1.6-3.2 to 0.76-0.99 success radii
-    away). [] (the default: OT on those pairs did worse than on state-only ones, bench/RESULTS.md) or
-    weight 0: DTW over [state, action] alone.
+    frame DTW compares, so that demos are paired by where they go, not only by where they are (on the
+    embedded sim it brings the drawn partner's goal much closer: docs/data.md "Pairing on situation").
+    [] (the default: OT on those pairs did worse than on state-only ones, bench/RESULTS.md session 8
+    "the transfer study's screen completed") or weight 0: DTW over [state, action] alone.
     """
 
     source: Optional[str] = None
@@ -106,8 +108,8 @@ class WandbConfig:
 
 
 # Training aligns unit-length embeddings by default (OTConfig's own default, 'none', is the method's raw cost): with raw
-# embeddings every ot_full config shrank them to ~6% and lost the uncovered half, even on perfect pairs (bench/RESULTS.md,
-# bench/transfer_study.py); `ot.embed_norm=none` brings the method's cost back.
+# embeddings every ot_full config shrank them and lost the uncovered half, even on perfect pairs (bench/RESULTS.md
+# session 6 "can OT transfer?", bench/transfer_study.py); `ot.embed_norm=none` brings the method's cost back.
 TRAIN_EMBED_NORM = "l2"
 
 

@@ -1,4 +1,4 @@
-"""The metric vocabulary: every key a training run reports, which way is better, and its Chinese label.
+"""The metric vocabulary: every key a training run reports, and which way is better.
 
 One table, read by training (`best/<key>` in a run's summary), the rules (a `when` may only name
 a reported metric, so a misspelt `ot_pi_summ < 0.1` is refused before the sweep starts instead of
@@ -11,8 +11,8 @@ OT acts, not how good a policy is: `ot_cost(state)` mostly tracks `window_size`,
 `ot_pi_sum` is neither good nor bad by itself. They have direction None: no "best" and no rank
 unless a mode is given.
 
-A metric's English label is its key, the seed log's own name; its Chinese label is the seed log's
-word where it has one (`actot/report/labels.py` looks them up).
+A metric's English label is its key, the seed log's own name; its Chinese label, the seed log's
+word where it has one, is the string catalogue's `metric.<key>` (`actot/strings.py`).
 """
 
 from __future__ import annotations
@@ -20,59 +20,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actot.errors import ActotError
+from actot.strings import both
 
 
 @dataclass(frozen=True)
 class Metric:
-    """direction: 'min', 'max', or None for a diagnostic with a healthy range rather than a better end.
-    zh: the Chinese label; None when the key itself serves."""
+    """direction: 'min', 'max', or None for a diagnostic with a healthy range rather than a better end."""
 
     direction: str | None
-    zh: str | None = None
 
 
 METRICS: dict[str, Metric] = {
-    "train/loss": Metric("min", "训练总损失"),
-    "train/l1_loss": Metric("min", "训练L1"),
-    "train/kld_loss": Metric(None, "训练KL"),
-    "train/grad_norm": Metric(None, "梯度范数"),
-    "ot_loss": Metric(None, "OT损失"),
-    "ot_loss_embed": Metric(None, "OT损失(embedding)"),
-    "ot_loss_label": Metric(None, "OT损失(label)"),
-    "ot_pi_sum": Metric(None, "π总和"),
-    "ot_pi_diag": Metric(None, "π对角和"),
-    "ot_cost(state)": Metric(None, "OT cost(state)"),
-    "ot_true_pair_mass": Metric(None, "真实配对质量占比"),
-    "ot_embed_norm": Metric(None, "embedding范数"),
-    "ot_embed_shrink": Metric(None, "embedding收缩比"),
-    "ot_pair_ratio": Metric(None, "配对/非配对距离比"),
-    "ot_grad_ratio": Metric(None, "OT/BC梯度比"),
-    "ot_sinkhorn_err": Metric(None, "Sinkhorn误差"),
+    "train/loss": Metric("min"),
+    "train/l1_loss": Metric("min"),
+    "train/kld_loss": Metric(None),
+    "train/grad_norm": Metric(None),
+    "ot_loss": Metric(None),
+    "ot_loss_embed": Metric(None),
+    "ot_loss_label": Metric(None),
+    "ot_pi_sum": Metric(None),
+    "ot_pi_diag": Metric(None),
+    "ot_cost(state)": Metric(None),
+    "ot_true_pair_mass": Metric(None),
+    "ot_embed_norm": Metric(None),
+    "ot_embed_shrink": Metric(None),
+    "ot_pair_ratio": Metric(None),
+    "ot_grad_ratio": Metric(None),
+    "ot_sinkhorn_err": Metric(None),
     "ot_sinkhorn_iters": Metric(None),
-    "eval/avg_l1": Metric("min", "离线评估L1"),
+    "eval/avg_l1": Metric("min"),
     "eval/avg_l1_se": Metric(None),
     # Candidate offline metrics (bench/offline_study.py measures how each ranks configs by success): all on the
     # EMA weights, on held-out demos (actot/evaluate.py `eval_l1`).
-    "eval/avg_l1_window": Metric("min", "离线评估L1(窗口均值)"),  # mean of the last 3 reports' eval/avg_l1
-    "eval/l1_first": Metric("min", "离线评估L1(首个动作)"),  # the chunk's first action: the one executed now
-    "eval/l1_exec": Metric("min", "离线评估L1(执行部分)"),  # the chunk's first n_action_steps: executed in closed loop
-    "eval/l1_end": Metric("min", "离线评估L1(末段)"),  # frames in the demo's last third: reaching and stopping
-    "eval/source_l1": Metric("min", "源域离线评估L1"),  # held-out source demos (data.n_eval_source)
-    "eval/l1_combo": Metric("min", "离线评估L1(目标+源)"),  # (eval/avg_l1 + eval/source_l1) / 2
+    "eval/avg_l1_window": Metric("min"),  # mean of the last 3 reports' eval/avg_l1
+    "eval/l1_first": Metric("min"),  # the chunk's first action: the one executed now
+    "eval/l1_exec": Metric("min"),  # the chunk's first n_action_steps: executed in closed loop
+    "eval/l1_end": Metric("min"),  # frames in the demo's last third: reaching and stopping
+    "eval/source_l1": Metric("min"),  # held-out source demos (data.n_eval_source)
+    "eval/l1_combo": Metric("min"),  # (eval/avg_l1 + eval/source_l1) / 2
     # Benchmark only: the held-out target demos inside / outside the target demos' region (a lab has the first).
     "eval/avg_l1_covered": Metric("min"),
     "eval/avg_l1_uncovered": Metric("min"),
-    "eval/success": Metric("max", "闭环成功率"),
+    "eval/success": Metric("max"),
     "eval/success_se": Metric(None),
     "eval/success_covered": Metric("max"),
     "eval/success_covered_se": Metric(None),
     "eval/success_uncovered": Metric("max"),
     "eval/success_uncovered_se": Metric(None),
-    "eval/success_source": Metric("max", "源域闭环成功率"),
+    "eval/success_source": Metric("max"),
     "eval/success_source_se": Metric(None),
     # Whether the held-out L1 is still falling: a diagnostic of the run's end (actot/convergence.py).
-    "eval/l1_trend": Metric(None, "评估L1趋势"),
-    "train/lr": Metric(None, "学习率"),  # a setting, logged
+    "eval/l1_trend": Metric(None),
+    "train/lr": Metric(None),  # a setting, logged
     "time/step_s": Metric(None),
 }
 
@@ -97,18 +96,13 @@ REAL_DATA_METRIC = "eval/avg_l1"
 # How well each offline metric's order of configs agreed with closed-loop success on the benchmark (config-level
 # Spearman of config means, negative = the right way for an error, with its bootstrap interval over configs): the
 # one line every real-data table, report and dashboard carries, so that a lab knows what its order is worth. Each
-# figure is a measurement of bench/offline_study.py, recorded in bench/RESULTS.md (session 9).
+# figure is a measurement of bench/offline_study.py, recorded in bench/RESULTS.md (session 9, "which offline metric
+# ranks configs by success"): shown to users on purpose, so they are data here, and change with that section.
 
 
 def _measured(metric: str, spearman: str, ot_alone: str, pick: str, best: str) -> tuple[str, str]:
     """The validity line of a metric measured on the default benchmark with a lab's held-out split (session 9)."""
-    return (f"On the benchmark, ranking configs by {metric} agreed with closed-loop success at Spearman {spearman} "
-            f"(95% bootstrap over 14 configs x 4 seeds; OT configs alone {ot_alone}), and its top pick reached {pick} "
-            f"success against the best config's {best} (default benchmark, held-out demos where the target demos were "
-            "collected; bench/RESULTS.md session 9): read this order as a guide, not as success.",
-            f"在基准上，按 {metric} 对配置排序与闭环成功率的 Spearman 为 {spearman}（14 个配置 x 4 个种子的 95% "
-            f"bootstrap 区间；仅 OT 配置 {ot_alone}），其首选配置成功率 {pick}，最佳配置 {best}（默认基准，留出演示取自"
-            "目标演示的采集区域；bench/RESULTS.md 第 9 次会话）：此排序仅供参考，不等于成功率。")
+    return both("validity.measured", metric=metric, spearman=spearman, ot_alone=ot_alone, pick=pick, best=best)
 
 
 RANKING_VALIDITY: dict[str, tuple[str, str]] = {
@@ -127,10 +121,7 @@ def validity_line(metric: str) -> tuple[str, str]:
     """(English, Chinese): what the benchmark says of ranking configs by `metric` instead of by success."""
     if metric in RANKING_VALIDITY:
         return RANKING_VALIDITY[metric]
-    return (f"How well {metric} ranks configs by closed-loop success was not measured on the benchmark "
-            "(bench/offline_study.py measures the candidates); read this order as offline fit, not as success.",
-            f"{metric} 对配置的排序与闭环成功率的一致性尚未在基准上测量（bench/offline_study.py）；"
-            "此排序只代表离线拟合，不代表成功率。")
+    return both("validity.unmeasured", metric=metric)
 
 
 def direction(key: str) -> str | None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from actot.errors import ActotError
 from actot.report import robot_eval as sheet_format
+from actot.strings import text
 
 SHORTLIST_DIR = "shortlist"   # in a sweep folder, by default
 POLICIES_DIR = "policies"
@@ -207,8 +208,9 @@ def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int
         arm = ranking.baseline
         policies.append({
             "trial": co_training, "role": CO_TRAINING, "rank": None, "confirmed": False,
-            "name": f"co-training ({arm.describe()}), trial {co_training}",
-            "name_zh": f"协同训练（{arm.describe()}），试验 {co_training}", "short": CO_TRAINING, "short_zh": "协同训练",
+            "name": text("robot.co_training_name", "en", arm=arm.describe(), trial=co_training),
+            "name_zh": text("robot.co_training_name", "zh", arm=arm.describe(), trial=co_training),
+            "short": CO_TRAINING, "short_zh": text("trial.co_training", "zh"),
             "offline": {"value": arm.interval.mean, "n": len(arm.values)} if arm.interval else None,
             "signed": sign * arm.interval.mean if arm.interval else None,
             "how": "the sweep's baseline arm (co-training without the OT loss), the seed closest to its mean",

@@ -5,8 +5,9 @@ Euclidean distance of normalised [state, action] along the best monotone alignme
 each frame also carries weight * outcome, a per-demo summary (`outcome_summary`, e.g. the mean state
 over the demo's last frames, a "hindsight goal"), the same for every frame of a demo: a state alone
 does not say where a demo is going (on the embedded sim the goal is in no vector, and state-only
-DTW pairs demos whose goals are ~3 success radii apart), where it ended does. (Off by default: OT on
-outcome pairs did worse than on state-only ones, bench/RESULTS.md.) The OT
+DTW pairs demos whose goals lie far apart: docs/data.md "Pairing on situation"), where it ended does.
+(Off by default: OT on outcome pairs did worse than on state-only ones, bench/RESULTS.md session 8
+"the transfer study's screen completed".) The OT
 batch then draws a source demo with probability proportional to
 
     w(t, s) = 1 / (1 + exp(sharpness * (x(t, s) - cutoff)))
@@ -41,13 +42,13 @@ NEAREST_UNIT = 0.1  # scale="nearest": a cost's excess over the target's nearest
 # A pairing has collapsed (`collapse_reasons`) when one source demo takes more than this share of all target
 # demos' draws ("drawn for most targets") ...
 COLLAPSE_SHARE = 0.5
-# ... or when the target demos' median effective number of partners is below this (one partner each: the
-# embedded sim's default pairing has 1.6-1.8, G1's under the absolute rule 1.00).
+# ... or when the target demos' median effective number of partners is below this (one partner each; what the
+# embedded sim's default pairing and G1's under the absolute rule have: docs/data.md "The weights' scale").
 COLLAPSE_EFFECTIVE = 1.1
 COSTS = ("sum", "mean")  # a pair's DTW cost: the summed frame distance along the path, or its mean (`path_mean`)
-# The outcome summary (data.pair_summary*): off by default. It brings the drawn partner's goal from ~3 to ~1 success
-# radii on the embedded sim (docs/data.md), but OT trained on those pairs does worse on the target's uncovered half than
-# OT on state-only pairs (bench/RESULTS.md, the transfer study: paired seeds). Its weight and frames (chosen on three
+# The outcome summary (data.pair_summary*): off by default. It brings the drawn partner's goal much closer on the
+# embedded sim (docs/data.md "Pairing on situation"), but OT trained on those pairs does worse on the target's uncovered
+# half than OT on state-only pairs (bench/RESULTS.md session 8 "the transfer study's screen completed": paired seeds). Its weight and frames (chosen on three
 # embedded sims) apply when keys are named, e.g. data.pair_summary=[observation.state]; weight 0 turns it off too.
 SUMMARY_KEYS = ("observation.state", "action")  # the LeRobot features an outcome summary may name
 OUTCOME_SUMMARY = ("observation.state",)  # the summary measured on the sim (docs/data.md): where the robot ended

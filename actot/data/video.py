@@ -1,7 +1,7 @@
 """Decode camera frames (video files via PyAV, or images stored in parquet) at given timestamps.
 
 Frames come back as uint8 arrays (T, H, W, 3) already resized to the working resolution, so
-that the on-disk cache (`cache.py`) stores what training reads.
+that the on-disk frame cache (`FrameCache` in `lerobot.py`) stores what training reads.
 """
 
 from __future__ import annotations

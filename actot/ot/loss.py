@@ -122,8 +122,9 @@ def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = 
                        compared: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
     """Scale-free signs of what OT does to the embeddings, (n, K, D) each.
 
-    ot_embed_norm: mean ||z|| of the raw embeddings over both domains and every camera: a fall of
-    10x or more means the loss is being lowered by shrinking them (bench/RESULTS.md), not by aligning.
+    ot_embed_norm: mean ||z|| of the raw embeddings over both domains and every camera: a fall to a
+    small share of its untrained size means the loss is being lowered by shrinking them, not by aligning
+    (bench/RESULTS.md, "The study on CPU, with a candidate fix"; the rule `embed_collapse` draws the line).
     ot_pair_ratio: mean squared distance of the sampler's pairs (the diagonal) over that of all
     other source/target combinations, in the space the cost compares (`compared`: the unit-length
     embeddings under embed_norm=l2; the raw ones when None), cameras weighted as in the cost

@@ -29,9 +29,9 @@ from actot.knobs import training_key
 from actot.report.confirm import confirm_ranking
 from actot.report.diagnose import diagnose
 from actot.report.importance import Importance
-from actot.report.labels import Note
 from actot.report.load import Sweep
 from actot.report.rank import Ranking
+from actot.strings import Note, note
 
 LOW_IMPORTANCE = 0.1
 
@@ -138,13 +138,9 @@ def _spec(dist, low, high) -> dict:
 def hold_reason(ranking: Ranking, importance: Importance) -> Note | None:
     """Why no search-level advice (a narrowed range, a larger lambda_ot) may be drawn from this sweep, or None."""
     if not importance.values:
-        return Note(f"{importance.note}, so no knob importance",
-                    f"{importance.note.in_lang('zh') if isinstance(importance.note, Note) else importance.note}，"
-                    "因此没有旋钮重要性")
+        return note("advisor.no_importance", why=importance.note)
     if ranking.baseline is not None and not ranking.beats_baseline:
-        return Note("no config beat co-training (no interval of `vs baseline` above 0), so the best configs are no "
-                    "evidence of where OT helps",
-                    "没有配置胜过协同训练（“对比基线”的区间都不整体高于 0），因此最佳配置不能说明 OT 在哪里有用")
+        return note("advisor.no_beat")
     return None
 
 

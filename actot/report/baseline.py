@@ -28,12 +28,11 @@ import json
 import math
 from dataclasses import dataclass
 
-from actot.report.labels import TABLE, Note
+from actot.report.labels import TABLE
 from actot.report.load import Sweep, Trial
 from actot.report.stats import Interval, mean_interval, pooled_sd, prob_above_zero, t_interval
+from actot.strings import LANGS, Note, text
 from actot.sweepdir import ARM_BASELINE
-
-NAME = {"en": "co-training", "zh": "协同训练"}
 
 
 @dataclass(frozen=True)
@@ -266,8 +265,8 @@ def selected_line(best: tuple, metric_words: dict, better: str, command: str) ->
 def confirmed_line(best: tuple, beats: bool, metric_words: dict, better: str, seeds, m: int) -> Note:
     """The confirm stage's lead: the best confirmed config against co-training on the fresh seeds alone; `beats` when
     its interval, at 95% familywise over the m confirmed configs, is above 0."""
-    level = {"en": f"{100 - 5 / m:.4g}% interval, familywise 95% over {m} configs" if m > 1 else "95% interval",
-             "zh": f"{100 - 5 / m:.4g}% 区间，对 {m} 个配置合计 95%" if m > 1 else "95% 区间"}
+    level = {one: text("interval.familywise", one, level=100 - 5 / m, m=m) if m > 1 else text("interval.plain", one)
+             for one in LANGS}
     key = "lead_confirmed" if beats else "lead_unconfirmed"
     return Note(*(_filled(key, best, metric_words, better, seeds=seeds_text(seeds), level=level[one]).in_lang(one)
                   for one in ("en", "zh")))

@@ -6,10 +6,11 @@ mass `ot_pi_sum` ends below 0.1 has collapsed (OT is nearly off: raise reg or ta
 or go embed-only); a finished run with a healthy plan and an offline eval L1 down by at least 10%
 is stable, ready for a larger lambda_ot; an eval L1 that moved by less than 2% has stalled; large
 gradients want a larger reg and a smaller lr. One rule is ours, from the benchmark
-(bench/RESULTS.md): camera embeddings that end below a tenth of their untrained size
-(`ot_embed_shrink`) mean OT lowers its loss by shrinking them, not by aligning them; such a run is
-not "stable, ready for a larger lambda_ot". Each finding carries a code and English and Chinese
-text; the advisor reads the codes (collapsed, stable) when it writes the next search space.
+(bench/RESULTS.md; the threshold is the built-in rule `embed_collapse`'s, actot/rules/engine.py):
+camera embeddings that end far below their untrained size (`ot_embed_shrink`) mean OT lowers its
+loss by shrinking them, not by aligning them; such a run is not "stable, ready for a larger
+lambda_ot". Each finding carries a code and English and Chinese text (actot/strings.py's
+`diagnose.`); the advisor reads the codes (collapsed, stable) when it writes the next search space.
 
 "Large gradients" is scaled to the trial, not the seed's fixed `train/grad_norm > 100`. A gradient
 norm's size follows the policy (its parameter count: `act` is LeRobot's full size, 512 wide with a
@@ -39,6 +40,7 @@ from actot.knobs import training_key
 from actot.report.baseline import is_baseline
 from actot.report.load import Sweep, Trial
 from actot.rules import first_decisions, parse_rule
+from actot.strings import STRINGS, both, text
 
 COLLAPSE_BELOW = 0.1
 LARGE_PLAN_ABOVE = 0.3
@@ -52,7 +54,7 @@ EMBED_COLLAPSE = parse_rule("embed_collapse")  # ours, not the seed's: the built
 
 @dataclass(frozen=True)
 class Action:
-    """One thing to try, in both languages, and the training key it changes.
+    """One thing to try, in both languages (`diagnose.action.<name>` in actot/strings.py), and the key it changes.
 
     tune: it moves an OT knob's value (x1.3, raise to 3), so the space must search the knob.
     value: a switch sets the key to this value, and is moot where the sweep already ran with it.
@@ -65,27 +67,32 @@ class Action:
     value: object = None
     cameras: bool = False
 
+    def in_lang(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
 
-def _tune(key, en, zh):
-    return Action(key, en, zh, tune=True)
+
+def _action(key, name, **how):
+    return Action(key, *both(f"diagnose.action.{name}"), **how)
 
 
-RAISE_REG = _tune("ot.reg", "raise reg (e.g. to 3)", "提高 reg（如到 3.0）")
-RAISE_TAU = _tune("ot.tau", "raise tau (e.g. to 20)", "提高 tau（如到 20）")
-REG_UP = _tune("ot.reg", "reg x1.3", "reg ×1.3")
-REG_DOWN = _tune("ot.reg", "lower reg slightly", "略降 reg")
-LABEL_DOWN = _tune("ot.weight_label", "lower weight_label (x0.5)", "减小 weight_label（×0.5）")
-LAMBDA_DOWN = _tune("ot.lambda_ot", "lower lambda_ot", "降低 λ_ot")
-EMBED_ONLY = Action("ot.weight_label", "try embed-only (weight_label=0)", "仅用 embedding（weight_label=0）做对照",
-                    value=0.0, cameras=True)
-EMBED_L2 = Action("ot.embed_norm", "set ot.embed_norm=l2 (on the embedded benchmark it keeps the camera embeddings and "
-                  "co-training's success; docs/ot.md)", "设 ot.embed_norm=l2", value="l2", cameras=True)
-LAMBDA_UP = Action("ot.lambda_ot", "ready for a larger lambda_ot (e.g. 0.1 -> 0.2)", "可把 λ_ot 提升（如 0.1→0.2）放大 OT 作用")
-LR_DOWN = Action("policy.lr", "lr x0.7", "学习率 ×0.7")
-LR_LOWER = Action("policy.lr", "lower the learning rate", "降低学习率")
-LR_UP = Action("policy.lr", "lr x1.4", "学习率 ×1.4")
-MORE_STEPS = Action("steps", "more steps", "增加步数")
-GRACE = Action("asha.grace_period", "a larger grace_period", "更大的 grace_period")
+def _tune(key, name):
+    return _action(key, name, tune=True)
+
+
+RAISE_REG = _tune("ot.reg", "raise_reg")
+RAISE_TAU = _tune("ot.tau", "raise_tau")
+REG_UP = _tune("ot.reg", "reg_up")
+REG_DOWN = _tune("ot.reg", "reg_down")
+LABEL_DOWN = _tune("ot.weight_label", "label_down")
+LAMBDA_DOWN = _tune("ot.lambda_ot", "lambda_down")
+EMBED_ONLY = _action("ot.weight_label", "embed_only", value=0.0, cameras=True)
+EMBED_L2 = _action("ot.embed_norm", "embed_l2", value="l2", cameras=True)
+LAMBDA_UP = _action("ot.lambda_ot", "lambda_up")
+LR_DOWN = _action("policy.lr", "lr_down")
+LR_LOWER = _action("policy.lr", "lr_lower")
+LR_UP = _action("policy.lr", "lr_up")
+MORE_STEPS = _action("steps", "more_steps")
+GRACE = _action("asha.grace_period", "grace")
 
 # What each finding (by code) and each rule that stopped or flagged trials advises; " or " between them.
 ACTIONS = {
@@ -99,16 +106,9 @@ ACTIONS = {
     "stable": (LAMBDA_UP,),
     "asha": (MORE_STEPS, GRACE),
 }
+# The console's end-of-sweep line per rule says what it means (`diagnose.rule.<rule>`); the actions follow.
 RULE_FINDINGS = {"pi_collapse": "collapsed", "ot_cost_diverging": "diverging", "non_finite": "non_finite",
                  "embed_collapse": "embed_collapse", "asha": "asha"}
-RULE_TEXT = {  # the console's end-of-sweep line per rule: what it means; the actions follow
-    "pi_collapse": ("the plan lost its mass (keep the diagonal prior)", "π 失去质量（保持对角先验）"),
-    "ot_cost_diverging": ("the state-space OT cost kept rising", "状态空间 OT cost 持续上升"),
-    "non_finite": ("a metric became NaN/Inf", "指标出现 NaN/Inf"),
-    "embed_collapse": ("OT lowers its loss by shrinking the embeddings, not by aligning them",
-                       "OT 靠缩小而非对齐 embedding 降低损失"),
-    "asha": ("ASHA judged these behind their peers at a rung", "ASHA 在某一级判定它们落后于同伴"),
-}
 
 
 @dataclass(frozen=True)
@@ -176,16 +176,16 @@ class Finding:
     zh: str
     actions: list[Action] = field(default_factory=list)  # what to try, those the sweep can act on
 
+    def in_lang(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
 
 def _finding(code: str, trial_id: str, seen_en: str, seen_zh: str, scope: AdviceScope) -> Finding:
     actions, why = scope.allowed(ACTIONS[code])
-    if actions:
-        en = " or ".join(a.en for a in actions)
-        zh = "，或".join(a.zh for a in actions)
-    else:
-        en = "no advice within this sweep: " + "; ".join(why)
-        zh = "此扫描内无可行建议：" + "；".join(why)
-    return Finding(code, trial_id, f"{seen_en}: {en}", f"{seen_zh}：{zh}", actions)
+    advice = {lang: text("diagnose.or", lang).join(a.in_lang(lang) for a in actions) if actions else
+              text("diagnose.no_advice", lang, why=text("table.semi", lang).join(why)) for lang in ("en", "zh")}
+    return Finding(code, trial_id, text("diagnose.finding", "en", seen=seen_en, advice=advice["en"]),
+                   text("diagnose.finding", "zh", seen=seen_zh, advice=advice["zh"]), actions)
 
 
 def _first_last(trial: Trial, key: str):
@@ -221,44 +221,31 @@ def diagnose_trial(trial: Trial, scope: AdviceScope | None = None) -> list[Findi
     tid = trial.trial_id
     collapsed = trial.stop_rule == "pi_collapse" or (pi_last is not None and pi_last < COLLAPSE_BELOW)
     if trial.status == "non_finite" or trial.stop_rule == "non_finite":
-        out.append(_finding("non_finite", tid, "a metric became NaN/Inf", "指标出现 NaN/Inf", scope))
+        out.append(_finding("non_finite", tid, *both("diagnose.seen.non_finite"), scope))
     if collapsed:
-        out.append(_finding("collapsed", tid, f"collapsed plan (ot_pi_sum last={pi_last:.3g} < {COLLAPSE_BELOW}; keep "
-                                              "heuristic)", f"π 塌缩（π总和 末={pi_last:.3g} < {COLLAPSE_BELOW}；保持 "
-                                                            "heuristic）", scope) if pi_last is not None else
-                   _finding("collapsed", tid, "collapsed plan (stopped by pi_collapse)", "π 塌缩（被 pi_collapse 停止）",
-                            scope))
+        out.append(_finding("collapsed", tid, *both("diagnose.seen.collapsed", pi_last=pi_last, below=COLLAPSE_BELOW),
+                            scope) if pi_last is not None else
+                   _finding("collapsed", tid, *both("diagnose.seen.collapsed_stopped"), scope))
     elif pi_last is not None and pi_last > LARGE_PLAN_ABOVE and cost_change is not None and cost_change > COST_FALL_NEEDED:
         out.append(_finding("large_plan_flat_cost", tid,
-                            f"large plan (ot_pi_sum last={pi_last:.3g}) but ot_cost(state) changed {cost_change:+.1%}, "
-                            "not down 10%",
-                            f"π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {cost_change:+.1%}，未降 10%", scope))
+                            *both("diagnose.seen.large_plan_flat_cost", pi_last=pi_last, change=cost_change), scope))
     shrunk = first_decisions([EMBED_COLLAPSE], trial.history) if trial.finite("ot_embed_shrink") else []
     if shrunk:  # the same test as the rule's, so the report and the sweep's flag agree
         _, shrink = _first_last(trial, "ot_embed_shrink")
-        out.append(_finding("embed_collapse", tid,
-                            f"embeddings shrank below {EMBED_COLLAPSE.value:g} of their untrained size "
-                            f"({shrunk[0].reason}; last {shrink:.2g}): OT lowers its loss by shrinking them, not by "
-                            "aligning them",
-                            f"embedding 收缩到初始大小的 {EMBED_COLLAPSE.value:g} 以下（末={shrink:.2g}）：OT 靠缩小而非"
-                            "对齐 embedding 降低损失", scope))
+        out.append(_finding("embed_collapse", tid, *both("diagnose.seen.embed_collapse", below=EMBED_COLLAPSE.value,
+                                                         reason=shrunk[0].reason, shrink=shrink), scope))
     if trial.stop_rule == "ot_cost_diverging":
-        out.append(_finding("diverging", tid, "the state-space OT cost kept rising", "OT cost(state) 持续上升", scope))
+        out.append(_finding("diverging", tid, *both("diagnose.seen.diverging"), scope))
     if l1_gain is not None and l1_gain < STALLED_L1_GAIN and trial.status == "finished":
-        out.append(_finding("l1_stalled", tid, f"offline eval L1 improved only {l1_gain:.1%} (< 2%)",
-                            f"离线评估L1 仅改善 {l1_gain:.1%}（< 2%）", scope))
+        out.append(_finding("l1_stalled", tid, *both("diagnose.seen.l1_stalled", gain=l1_gain), scope))
     if grad is not None and grad[0] > GRAD_GROWTH * grad[1]:
-        out.append(_finding("grad_norm_large", tid,
-                            f"train/grad_norm grew: last {grad[0]:.3g} > its early level {grad[1]:.3g} (median of its "
-                            f"first {GRAD_EARLY_REPORTS} reports)",
-                            f"梯度范数在训练中变大：末={grad[0]:.3g} > 初期水平 {grad[1]:.3g}（前 {GRAD_EARLY_REPORTS} "
-                            "次上报的中位数）", scope))
+        out.append(_finding("grad_norm_large", tid, *both("diagnose.seen.grad_norm_large", last=grad[0], early=grad[1],
+                                                          reports=GRAD_EARLY_REPORTS), scope))
     healthy = (trial.status == "finished" and not collapsed and pi_last is not None
                and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite", "embed_collapse")
                            for f in out))
     if healthy and l1_gain is not None and l1_gain >= STABLE_L1_GAIN:
-        out.append(_finding("stable", tid, f"stable (ot_pi_sum last={pi_last:.3g}, eval L1 down {l1_gain:.1%})",
-                            f"稳定（π总和 末={pi_last:.3g}，离线评估L1 下降 {l1_gain:.1%}）", scope))
+        out.append(_finding("stable", tid, *both("diagnose.seen.stable", pi_last=pi_last, gain=l1_gain), scope))
     return out
 
 
@@ -267,14 +254,6 @@ def diagnose(sweep: Sweep) -> list[Finding]:
     for its metrics only, so "collapsed, raise reg" or "stable, raise lambda_ot" would advise OT to a run without it."""
     scope = AdviceScope.of(sweep)
     return [f for trial in sweep.trials if not is_baseline(trial) for f in diagnose_trial(trial, scope)]
-
-
-# What to do about a rule that has no diagnosis of its own (en, zh).
-NO_FINDING_TEXT = {
-    "not_converged": ("they were still improving when training stopped; their values read where it stopped: raise "
-                      "steps (e.g. steps=2000) to rank converged trials",
-                      "训练停止时仍在改进，其数值取决于停止的步数：提高 steps（例如 steps=2000）以比较收敛后的试验"),
-}
 
 
 def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:
@@ -295,19 +274,13 @@ def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:
                 where.append(f"{key} {min(values):.3g}..{max(values):.3g}")
         base = sum(is_baseline(t) for t in trials)
         if base:  # the baseline arm has no knob: say it is among them rather than an empty range
-            where.append(f"{base} of them the baseline arm" if lang == "en" else f"其中 {base} 个为基线组")
+            where.append(text("diagnose.baseline_among", lang, n=base))
         code = RULE_FINDINGS.get(rule)
-        if code is None:
-            todo_en, todo_zh = NO_FINDING_TEXT.get(rule, ("see the rule", "见该规则"))
-            lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): {todo_en}"
-                         if lang == "en" else f"{rule} {'停止' if verb == 'stopped' else '标记'}了 {len(trials)} 个试验"
-                         f"（{', '.join(where)}）：{todo_zh}")
-            continue
-        seen_en, seen_zh = RULE_TEXT[rule]
-        finding = _finding(code, "", seen_en, seen_zh, scope)
-        if lang == "zh":
-            lines.append(f"{rule} {'停止' if verb == 'stopped' else '标记'}了 {len(trials)} 个试验（{', '.join(where)}）："
-                         f"{finding.zh}")
+        if code is None:  # what to do about a rule that has no diagnosis of its own
+            todo = text(f"diagnose.no_finding.{rule}" if f"diagnose.no_finding.{rule}" in STRINGS
+                        else "diagnose.no_finding.other", lang)
         else:
-            lines.append(f"{rule} {verb} {len(trials)} trial(s) ({', '.join(where)}): {finding.en}")
+            todo = _finding(code, "", *both(f"diagnose.rule.{rule}"), scope).in_lang(lang)
+        lines.append(text("diagnose.rule_line", lang, rule=rule, verb=text(f"diagnose.verb.{verb}", lang),
+                          n=len(trials), where=", ".join(where), todo=todo))
     return lines

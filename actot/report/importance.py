@@ -19,10 +19,14 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actot.report.labels import Note
+from actot.strings import Note, note, text
 from actot.sweepdir import ARM_BASELINE
 
 MIN_CONFIGS = 4  # distinct finished configs; below this, importances are noise: say so instead
+# A knob's direction as `Importance.direction` records it, and its words in a report (actot/strings.py); any other
+# ("<choice> did better") has its " did better" said in the report's language.
+WAYS = {"lower did better": "importance.way.lower", "higher did better": "importance.way.higher",
+        "no clear direction": "importance.way.unclear"}
 
 
 @dataclass
@@ -58,12 +62,11 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
 
     db = Path(sweep_dir) / "optuna.db"
     if not db.is_file():
-        return Importance(0, note=Note("no optuna.db in the sweep folder yet (it is written as trials end)",
-                                       "扫描目录中还没有 optuna.db（试验结束时写入）"))
+        return Importance(0, note=note("importance.no_db"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = _load_study(db, study_name)
     if study is None:
-        return Importance(0, note=Note("optuna.db holds no study yet", "optuna.db 中还没有 study"))
+        return Importance(0, note=note("importance.no_study"))
     complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
                 if t.value is not None and math.isfinite(t.value)]
     # the baseline arm (a paired sweep's co-training runs, mirrored with no knob) says nothing about the knobs
@@ -71,12 +74,8 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
     n = len(done)
     configs = len({tuple(sorted((k, repr(v)) for k, v in t.params.items())) for t in done})
     if configs < MIN_CONFIGS:
-        return Importance(n, n_configs=configs, note=Note(
-            f"too few finished configs for knob importance: {configs} config(s) in {n} finished trial(s) (a config's "
-            f"seeds are one point of the space; rule-stopped and failed trials do not count); at least {MIN_CONFIGS} "
-            "configs are needed",
-            f"完成的配置太少，无法计算旋钮重要性：{n} 个完成的试验中只有 {configs} 个配置（同一配置的多个种子只算空间中的"
-            f"一个点；被规则停止和失败的试验不计）；至少需要 {MIN_CONFIGS} 个配置"))
+        return Importance(n, n_configs=configs, note=note("importance.too_few", configs=configs, n=n,
+                                                          needed=MIN_CONFIGS))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # with baseline trials, name the knobs: Optuna then uses only the trials that have them all (its default,
@@ -86,8 +85,7 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
         values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(
             target_quantile=max(0.1, 2.0 / n)), params=knobs)
     result = Importance(n, values=dict(values), n_configs=configs,
-                        note=Note(f"PED-ANOVA on {n} finished trial(s) ({configs} configs) of the Optuna study in "
-                                  "optuna.db", f"PED-ANOVA，基于 optuna.db 中 {n} 个完成的试验（{configs} 个配置）"))
+                        note=note("importance.ped_anova", n=n, configs=configs))
     for knob in values:
         points = [(t.params[knob], t.value) for t in done if knob in t.params]
         dist = done[0].distributions.get(knob)
@@ -121,10 +119,7 @@ def importance_lines(imp: Importance, lang: str = "en") -> list[str]:
         rho = imp.correlation.get(knob)
         way = imp.direction.get(knob, "no clear direction")
         corr = f", Spearman ρ={rho:+.2f}" if rho is not None else ""
-        if lang == "zh":
-            way = {"lower did better": "取值越低越好", "higher did better": "取值越高越好",
-                   "no clear direction": "方向不明"}.get(way, way.replace(" did better", " 更好"))
-            lines.append(f"{knob}: 重要性 {value:.2f}；{way}{corr}")
-        else:
-            lines.append(f"{knob}: importance {value:.2f}; {way}{corr}")
+        way = (text(WAYS[way], lang) if way in WAYS
+               else way.replace(" did better", text("importance.way.did_better", lang)))
+        lines.append(text("importance.line", lang, knob=knob, value=value, way=way, corr=corr))
     return lines

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actot import sweepdir
+from actot.strings import text
 from actot.sweepdir import TrialRecord, is_metric
 
 
@@ -37,15 +38,15 @@ class Trial(TrialRecord):
         origin = self.confirm_of
         if self.seed is not None:
             if self.arm == sweepdir.ARM_BASELINE:  # its confirm trials too (confirm_of "baseline")
-                origin = "协同训练" if lang == "zh" else "co-training"
+                origin = text("trial.co_training", lang)
             elif not origin and self.config_id:
                 origin = self.config_id
         if not origin:
             return self.trial_id
         seed = self.seed
         if seed is None:
-            return f"{origin} 的复跑" if lang == "zh" else f"confirm of {origin}"
-        return f"{origin} 种子 {seed}" if lang == "zh" else f"{origin} seed {seed}"
+            return text("trial.confirm_of", lang, origin=origin)
+        return text("trial.seed", lang, origin=origin, seed=seed)
 
     def series(self, key: str) -> list[tuple[int, float]]:
         """(step, value) of every report that has the metric, NaN/Inf included."""

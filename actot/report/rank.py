@@ -30,8 +30,9 @@ from actot.metrics import direction_for_ranking, validity_line
 from actot.report import baseline as base
 from actot.report.baseline import BaselineArm, Comparison
 from actot.report.load import Sweep, Trial
-from actot.report.labels import SCOPE_WORDS, TABLE, Note, label, status_word
+from actot.report.labels import SCOPE_WORDS, TABLE, label, status_word
 from actot.report.stats import MIN_INTERVAL_N, Interval, mean_interval, overlaps, pooled_sd, prob_beats, t_interval
+from actot.strings import STRINGS, Note, note, per_lang, text
 
 SCOPES = ("last", "best", "mean_last_k")
 STATUS_ORDER = {"finished": 0, "stopped": 1, "non_finite": 2, "running": 3, "interrupted": 3, "error": 4}
@@ -176,14 +177,13 @@ def _real_data_notes(ranking: Ranking) -> list[Note]:
     collapsed = [g.name for g in ranking.groups if g.collapsed]
     if collapsed:
         names = ", ".join(collapsed)
-        notes.append(Note(f"Ranked after the others whatever their {ranking.metric}: {names}, flagged {COLLAPSE_FLAG} "
-                          "(OT shrank the embeddings instead of aligning them, which an offline metric cannot see).",
-                          f"无论 {ranking.metric} 如何都排在其他配置之后：{names}，被 {COLLAPSE_FLAG} 标记"
-                          "（OT 通过缩小 embedding 而非对齐来降低损失，离线指标看不出这一点）。"))
+        notes.append(note("rank.collapsed", metric=ranking.metric, names=names, flag=COLLAPSE_FLAG))
     return notes
 
 
-_MISSING_ZH = {"not run": "未运行", "no finite value": "无有限值"}
+def _missing_why(why: str, lang: str) -> str:
+    """Why a seed has no baseline value ("not run", "no finite value" or the trial's status) in `lang`."""
+    return text(f"rank.missing.{why}", lang) if f"rank.missing.{why}" in STRINGS else status_word(why, lang)
 
 
 def _pooled_intervals(finished: list[Group], arm: BaselineArm | None) -> list[Note]:
@@ -198,10 +198,7 @@ def _pooled_intervals(finished: list[Group], arm: BaselineArm | None) -> list[No
         arm.pooled = t_interval(list(arm.values.values()), sd, df)
     if not (any(g.pooled for g in finished) or (arm is not None and arm.pooled)):
         return []
-    return [Note(f"* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df={df}); shown, not used to tell "
-                 f"configs apart (that takes n >= {MIN_INTERVAL_N} values each).",
-                 f"* n = 2：均值 ± t × SD/√2，SD 由各组的种子合并估计（df={df}）；仅作展示，不用于区分配置"
-                 f"（区分需要每个配置至少 {MIN_INTERVAL_N} 个值）。")]
+    return [note("rank.pooled", df=df, min_n=MIN_INTERVAL_N)]
 
 
 def _racing(groups: list[Group]) -> list[Note]:
@@ -216,8 +213,7 @@ def _racing(groups: list[Group]) -> list[Note]:
     saved = sum(int(g.raced.get("steps_saved") or 0) for g in raced)
     runs = sum(len(g.raced.get("seeds_skipped") or []) for g in raced)
     names = ", ".join(g.name for g in raced)
-    return [Note(f"Racing dropped {len(raced)} config(s) early ({names}), skipping {runs} seed run(s): {saved} training "
-                 "steps saved.", f"竞速提前淘汰了 {len(raced)} 个配置（{names}），跳过 {runs} 次种子运行：节省 {saved} 训练步。")]
+    return [note("rank.racing", n=len(raced), names=names, runs=runs, saved=saved)]
 
 
 def is_confirm(trial: Trial) -> bool:
@@ -260,16 +256,13 @@ def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spr
     for i, group in enumerate(finished):
         group.vs_baseline = compared[i]
     if arm.missing:
-        what = ", ".join(f"{s} ({why})" for s, why in arm.missing.items())
-        what_zh = "，".join(f"{s}（{_MISSING_ZH.get(why) or status_word(why, 'zh')}）" for s, why in arm.missing.items())
-        notes.append(Note(f"No baseline for seed {what}: left out of every config's comparison to co-training.",
-                          f"种子 {what_zh}没有基线：不计入任何配置与协同训练的比较。"))
+        what = per_lang(lambda lang: TABLE[lang]["comma"].join(
+            text("rank.missing_seed", lang, seed=s, why=_missing_why(why, lang)) for s, why in arm.missing.items()))
+        notes.append(note("rank.no_baseline_seed", what=what))
     paired = [(g, c) for g, c in ((g, g.vs_baseline) for g in finished) if c is not None and c.mean is not None]
     if not paired:
-        why = (Note("no finished config ran on a seed the baseline finished",
-                    "没有完成的配置与已完成的基线共用种子") if arm.values else
-               Note(f"no baseline trial has finished (seeds {base.seeds_text(arm.seeds)})",
-                    f"没有完成的基线试验（种子 {base.seeds_text(arm.seeds)}）"))
+        why = (note("rank.no_common_seed") if arm.values else
+               note("rank.no_baseline_finished", seeds=base.seeds_text(arm.seeds)))
         ranking.lead = base.lead_line(None, False, words, better, nothing=why)
         return notes
     beating = [(g, c) for g, c in paired if c.beats]
@@ -325,29 +318,19 @@ def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: di
                      searched: int = 0) -> Note:
     """What the `vs baseline` column is, said the way round it is computed (+ always means the config did better),
     where the SD of the line's config came from, and that the best of several is picked after the fact."""
-    plus, plus_zh = ("lower", "更低") if better == "min" else ("higher", "更高")
+    plus = per_lang(lambda lang: TABLE[lang]["plus_min" if better == "min" else "plus_max"])
     pooled_from = sum(c.n >= 2 for _, c in paired)
     if best.low is None:
-        sd_en, sd_zh = "one seed per config: no SD, so no interval and no P", "每个配置只有一个种子：没有 SD，故无区间、无 P"
+        sd = note("rank.sd.none")
     elif best.sd_from == "own":
-        sd_en, sd_zh = f"SD of its own differences, df={best.df}", f"SD 取自它自己的差值，df={best.df}"
+        sd = note("rank.sd.own", df=best.df)
     else:
-        also = f" and the search's differences of {searched}" if searched else ""
-        also_zh = f"及搜索阶段 {searched} 个配置" if searched else ""
-        sd_en = f"SD pooled over the differences of {pooled_from} configs{also}, df={best.df}"
-        sd_zh = f"SD 由 {pooled_from} 个配置{also_zh}的差值合并估计，df={best.df}"
-    order, order_zh = ((f"co-training's {words['en']} minus the config's", f"协同训练的{words['zh']}减去配置的")
-                       if better == "min" else
-                       (f"the config's {words['en']} minus co-training's", f"配置的{words['zh']}减去协同训练的"))
-    many = len(paired) > 1
-    return Note(f"vs baseline: {order} on the same seeds (co-training: {arm.describe()}), so + = the config is better "
-                f"({plus} {label(metric, 'en')}); mean, 95% t-interval ({sd_en}), P = P(difference > 0). A config beats "
-                "co-training when its interval is above 0."
-                + (f" The best of {len(paired)} configs is picked after the fact: its interval is not corrected for "
-                   "that choice." if many else ""),
-                f"对比基线：{order_zh}，在相同种子上（协同训练：{arm.describe()}），+ 表示配置更好"
-                f"（{label(metric, 'zh')}{plus_zh}）；均值、95% t 区间（{sd_zh}）、P = P(差 > 0)。区间整体高于 0 即胜过"
-                "协同训练。" + (f"最佳者是从 {len(paired)} 个配置中事后挑出的：其区间未对这一挑选做校正。" if many else ""))
+        also = note("rank.sd.also", n=searched) if searched else ""
+        sd = note("rank.sd.pooled", n=pooled_from, also=also, df=best.df)
+    order = note(f"rank.order.{better}", words=Note(words["en"], words["zh"]))
+    picked = note("rank.picked", n=len(paired)) if len(paired) > 1 else ""
+    return note("rank.vs_baseline", order=order, arm=arm.describe(), plus=plus,
+                metric=per_lang(lambda lang: label(metric, lang)), sd=sd, picked=picked)
 
 
 def still_improving(sweep: Sweep) -> tuple[list[Trial], object]:
@@ -370,13 +353,8 @@ def convergence_notes(sweep: Sweep) -> list[Note]:
     if not improving:
         return []
     finished = sum(t.status == "finished" for t in sweep.trials)
-    return [Note(f"{len(improving)} of {finished} finished trial(s) were still improving when training stopped "
-                 f"({rule.name}: held-out eval/avg_l1 over the last third of training more than {abs(rule.value):.0%} "
-                 f"below the third before, {rule.metric} {rule.op} {rule.value:g}): their values read the step where "
-                 f"training stopped, and more steps= could change the order.",
-                 f"{finished} 个完成的试验中有 {len(improving)} 个在训练结束时仍在改善（{rule.name}：训练最后三分之一的"
-                 f"离线评估L1 比之前三分之一低 {abs(rule.value):.0%} 以上，{rule.metric} {rule.op} {rule.value:g}）："
-                 "它们的值取自训练停止的那一步，增加 steps= 可能改变排名。")]
+    return [note("rank.still_improving", improving=len(improving), finished=finished, rule=rule.name,
+                 share=abs(rule.value), metric=rule.metric, op=rule.op, value=rule.value)]
 
 
 def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = False,
@@ -384,16 +362,12 @@ def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = F
     """P(leader beats runner-up) and the 'cannot be told apart' verdicts for the leading configs; intervals are
     compared only where both configs have one (n >= 3): an n = 2 config is said to be unsettled instead. In a paired
     sweep an n = 2 config shows a pooled interval, so the words say which interval it lacks: a bootstrap one."""
-    kind, kind_zh = ("bootstrap 95% interval", "bootstrap 95% 区间") if paired else ("95% interval", "95% 区间")
+    kind = note("interval.bootstrap" if paired else "interval.plain")
     ranked = [g for g in groups if g.interval is not None and g.status == "finished"]
     if not ranked:
-        return [Note("No finished config has a finite value of this metric: nothing to rank yet.",
-                     "没有完成的配置给出该指标的有限值：尚无可排名的结果。")]
+        return [note("rank.nothing_to_rank")]
     if all(g.interval.n == 1 for g in ranked):
-        return [Note("Each config ran with one training seed: the order rests on one noisy number per config; "
-                     "repeat the leaders with several seeds (a confirm stage) to get intervals.",
-                     "每个配置只用一个训练种子：排名只依赖每个配置的一个有噪声的数；用多个种子复跑领先的配置"
-                     "（confirm 阶段）才能得到区间。")]
+        return [note("rank.one_seed_each")]
     leader, tied, unsettled = ranked[0], [], []
     notes = _leader_beats(leader, ranked[1:leaders], better, baseline)
     for pos, group in enumerate(ranked[1:leaders], start=2):
@@ -402,25 +376,16 @@ def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = F
         elif overlaps(leader.interval, group.interval):
             tied.append(f"#{pos}")
     if leader.interval.n < 2:
-        notes.append(Note("The leader ran with one seed: it has no interval; repeat it with several seeds.",
-                          "第一名只用一个种子：没有区间；用多个种子复跑它。"))
+        notes.append(note("rank.leader_one_seed"))
     elif not leader.interval.has_width:
-        notes.append(Note(f"The leader ran with {leader.interval.n} seeds: too few for a {kind} (it takes "
-                          f"{MIN_INTERVAL_N}); its order is not settled at this budget.",
-                          f"第一名只有 {leader.interval.n} 个种子：不足以给出 {kind_zh}（需要 {MIN_INTERVAL_N} 个）；"
-                          "在此预算下名次未定。"))
+        notes.append(note("rank.leader_few", n=leader.interval.n, kind=kind, min_n=MIN_INTERVAL_N))
     else:
         if tied:
-            notes.append(Note(f"#1 and {', '.join(tied)} cannot be told apart at this budget: their 95% intervals "
-                              "overlap.", f"#1 与 {', '.join(tied)} 在此预算下无法区分：95% 区间重叠。"))
+            notes.append(note("rank.tied", tied=", ".join(tied)))
         if unsettled:
-            notes.append(Note(f"{', '.join(unsettled)}: too few trials for a {kind} (it takes "
-                              f"{MIN_INTERVAL_N}), so whether #1 is better is not settled at this budget.",
-                              f"{', '.join(unsettled)}：试验太少，不足以给出 {kind_zh}（需要 {MIN_INTERVAL_N} 个），"
-                              "在此预算下不能断定 #1 更好。"))
+            notes.append(note("rank.unsettled", configs=", ".join(unsettled), kind=kind, min_n=MIN_INTERVAL_N))
         if not tied and not unsettled and len(ranked) > 1:
-            notes.append(Note("#1's 95% interval overlaps none of the next configs' intervals.",
-                              "#1 的 95% 区间与其后配置的区间都不重叠。"))
+            notes.append(note("rank.apart"))
     return notes
 
 
@@ -455,17 +420,9 @@ def _leader_beats(leader: Group, others: list[Group], better: str, baseline: boo
             unpaired.append(f"#{i + 2}")
     notes = []
     if df:
-        notes.append(Note(f"P(#1 beats) is paired{', as vs baseline' if baseline else ''}: #1's and the config's values "
-                          "on the seeds both ran, "
-                          f"P(#1 is better) under the t distribution of their differences (SD pooled over the configs "
-                          f"compared, df={df}).",
-                          f"P(#1 胜出) 为配对比较{'（同对比基线）' if baseline else ''}：在两者共同运行的种子上比较 #1 与该配置的值，"
-                          f"按其差值的 t 分布计算 P(#1 更好)（SD 由参与比较的配置合并估计，df={df}）。"))
+        notes.append(note("rank.paired_beats", as_baseline=note("rank.as_baseline") if baseline else "", df=df))
     if unpaired:
-        notes.append(Note(f"P(#1 beats) of {', '.join(unpaired)} is unpaired (no seed in common with #1): the chance "
-                          "that one run of #1 beats one run of the config.",
-                          f"{', '.join(unpaired)} 的 P(#1 胜出) 为非配对比较（与 #1 没有共同的种子）：#1 的一次运行"
-                          "胜过该配置一次运行的概率。"))
+        notes.append(note("rank.unpaired_beats", configs=", ".join(unpaired)))
     return notes
 
 

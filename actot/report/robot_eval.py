@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from actot.errors import ActotError
+from actot.strings import section
 
 SHEET_FILE = "sheet.csv"
 MANIFEST_FILE = "shortlist.json"
@@ -504,146 +505,9 @@ def judge(folder, sheet=None) -> Verdict:
 
 
 # ============================================================================================= the words
-WORDS = {
-    "en": {
-        "title": "# Robot evaluation of shortlist `{id}` (sweep `{sweep}`)",
-        "sheet": "Sheet `{path}`: {filled} of {total} episodes filled.",
-        "simulated": " {n} of them were filled by `--simulate` in the benchmark's target domain, not on a robot.",
-        "rates": ("Stated before the first episode: alpha {alpha} (the chance of declaring a difference from {ref} "
-                  "where there is none, over the {k} policies compared), beta {beta} (the chance of giving up on a "
-                  "policy that wins at least {worth:.0%} of the start conditions where it and {ref} differ)."),
-        "verdict": "## Verdict",
-        "stop_better": ("**Stop.** {name} (`{code}`) is better than {ref}: it succeeded on {b} start conditions where "
-                        "{ref} failed and failed on {c} where {ref} succeeded (e-value {e:.3g} >= {k}/alpha = "
-                        "{threshold:.3g}); the decision holds however often the sheet was looked at."),
-        "stop_worse": ("**Stop.** The leader on the robot, {name} (`{code}`), is worse than {ref}: {b} condition(s) for "
-                       "it, {c} for {ref} (e-value {e:.3g} >= {threshold:.3g}); the other shortlisted policies trail it on the "
-                       "robot (see the tables)."),
-        "stop_futile": ("**Stop.** The leader on the robot, {name} (`{code}`), does not win {worth:.0%} of the start "
-                        "conditions where it and {ref} differ ({b} condition(s) for it, {c} for {ref}; futility e-value "
-                        "{ef:.3g} >= 1/beta = {tf:.3g}): more episodes are unlikely to show a difference worth having."),
-        "go_on": ("**Continue.** The leader on the robot, {name} (`{code}`, P(best) {pb:.2f}), is not decided against "
-                  "{ref} yet ({b} condition(s) for it, {c} for {ref}; e-value {e:.3g} of {threshold:.3g} needed). "
-                  "At the current estimates (it wins {theta:.0%} of the conditions where the two differ, and they "
-                  "differ on {disc:.0%} of conditions), about **{median} more start conditions** decide it (80% of "
-                  "simulated runs within {p80}; {likely}), each run with all {n} policies: about {episodes} more "
-                  "episodes. {sheet_left}"),
-        "likely": "{better:.0%} of them decide it better, {futile:.0%} not worth it",
-        "go_on_far": ("**Continue, or stop for lack of a difference.** The leader on the robot, {name} (`{code}`), is "
-                      "not decided against {ref} ({b} condition(s) for it, {c} for {ref}), and at the current estimates "
-                      "only {pd:.0%} of simulated runs decide within {horizon} more start conditions: the two are "
-                      "too close for this evaluation to tell apart at these error rates."),
-        "sheet_left": "The sheet holds {n} more conditions for this pair.",
-        "sheet_short": ("The sheet holds only {n} more conditions for this pair: add more with `python -m actot "
-                        "robot-eval {folder} more=N` (the e-values carry on over the new rows: the rule is anytime-valid)."),
-        "no_ref": "No reference policy in the shortlist: P(best) only, no paired comparison and no stopping rule.",
-        "no_pairs": "No start condition has been run with both the leader and {ref} yet: nothing to decide on.",
-        "per_policy": "## Success per policy",
-        "head_policy": ["code", "policy", "episodes", "successes", "success", "95% exact interval (Clopper-Pearson)",
-                        "mean score", "P(best)"],
-        "versus": "## Against {ref}, paired by start condition",
-        "head_pairs": ["code", "policy", "conditions run by both", "both succeed", "only the policy",
-                       "only {ref}", "both fail", "difference", "exact McNemar p", "P(better)", "e-value", "decision"],
-        "decision": {"better": "better", "worse": "worse", "futile": "not worth it", "open": "open"},
-        "scores": ("Scores against {ref} (mean paired difference, + = the policy scored higher; betting e-value, "
-                   "decided at >= {threshold:.3g}): {cells}."),
-        "agree": "## The sweep's offline order against the robot",
-        "agree_line": ("Spearman's rho between the offline {metric} (the search's values, signed so + is better) and "
-                       "the success on the robot, over {n} policies: **{rho:+.2f}** (exact one-sided p = {p:.3g})."),
-        "agree_weak": (" With {n} policies even a perfect agreement arises by chance 1 time in {fact}: a check of "
-                       "the offline metric, not a measurement of it."),
-        "agree_none": ("Not computed: {why}."),
-        "agree_few": "fewer than 3 policies have both an offline value and a robot episode",
-        "agree_flat": "the offline values or the robot's success rates are all equal (no order to compare)",
-        "how": "## How these numbers are computed",
-        "how_lines": [
-            "Only filled rows count (an empty outcome is an episode not run yet); a pair is a start condition both "
-            "policies have run.",
-            "Success interval: Clopper-Pearson, the exact binomial 95% interval (scipy's binomtest).",
-            "P(best): the share of {draws} joint draws from each policy's Beta(1 + successes, 1 + failures) posterior "
-            "in which it has the highest success rate.",
-            "Difference: (only the policy - only {ref}) / conditions run by both. Exact McNemar: under no difference "
-            "the discordant conditions split as Binomial(b + c, 1/2); two-sided. P(better): P(theta > 1/2) for "
-            "theta ~ Beta(1 + b, 1 + c), the policy's share of the discordant conditions.",
-            "e-value: 2^(b+c) B(b+1, c+1), the Bayes factor of a uniform prior on theta against theta = 1/2; decided "
-            "at K/alpha (K = {k} policies against {ref}), valid at any look (Ville's inequality). Not worth it: the "
-            "e-value of theta < {worth} against theta = {worth} reaches 1/beta.",
-            "More conditions: the stopping rule run forward 2000 times from the current counts, theta and the share "
-            "of discordant conditions at their posterior means.",
-        ],
-        "blind_stop": "Interim look (blinded): {filled} of {total} episodes filled. Stop: the evaluation is decided; "
-                      "the analyst runs python -m actot robot-eval {folder} for the verdict.",
-        "blind_go": ("Interim look (blinded): {filled} of {total} episodes filled. Continue: about {median} more start "
-                     "conditions ({episodes} episodes), in the printed order."),
-        "blind_far": ("Interim look (blinded): {filled} of {total} episodes filled. Not decided, and unlikely to be "
-                      "within {horizon} more conditions: the analyst decides whether to go on."),
-        "blind_none": "Interim look (blinded): {filled} of {total} episodes filled; nothing to decide on yet.",
-        "no_interval": "-",
-    },
-    "zh": {
-        "title": "# 短名单 `{id}` 的真机评估（扫描 `{sweep}`）",
-        "sheet": "评估表 `{path}`：{total} 个回合中已填 {filled} 个。",
-        "simulated": "其中 {n} 个由 `--simulate` 在基准的目标域中填写，并非真机结果。",
-        "rates": ("第一个回合之前已声明：alpha {alpha}（在 {k} 个与{ref}比较的策略中，本无差异却判定有差异的概率），"
-                  "beta {beta}（放弃一个在与{ref}结果不同的起始条件中至少赢 {worth:.0%} 的策略的概率）。"),
-        "verdict": "## 结论",
-        "stop_better": ("**停止。** {name}（`{code}`）优于{ref}：它在 {b} 个{ref}失败的起始条件上成功，在 {c} 个"
-                        "{ref}成功的条件上失败（e 值 {e:.3g} >= {k}/alpha = {threshold:.3g}）；无论中途查看评估表多少次，"
-                        "这一判定都成立。"),
-        "stop_worse": ("**停止。** 真机上领先的 {name}（`{code}`）劣于{ref}：它赢 {b} 个条件，{ref}赢 {c} 个"
-                       "（e 值 {e:.3g} >= {threshold:.3g}）；短名单中其他策略在真机上落后于它（见下表）。"),
-        "stop_futile": ("**停止。** 真机上领先的 {name}（`{code}`）在与{ref}结果不同的起始条件中赢不到 {worth:.0%}"
-                        "（它 {b} 个，{ref} {c} 个；无效性 e 值 {ef:.3g} >= 1/beta = {tf:.3g}）：更多回合不太可能显示"
-                        "值得的差异。"),
-        "go_on": ("**继续。** 真机上领先的 {name}（`{code}`，P(最佳) {pb:.2f}）与{ref}的比较尚未判定（它赢 {b} 个条件，"
-                  "{ref}赢 {c} 个；e 值 {e:.3g}，需要 {threshold:.3g}）。按当前估计（两者结果不同的条件中它赢 "
-                  "{theta:.0%}，结果不同的条件占 {disc:.0%}），大约还需 **{median} 个起始条件** 才能判定（80% 的模拟在 "
-                  "{p80} 个以内；{likely}），每个条件运行全部 {n} 个策略：约 {episodes} 个回合。{sheet_left}"),
-        "likely": "其中 {better:.0%} 判定更好，{futile:.0%} 判定不值得",
-        "go_on_far": ("**继续，或因无差异而停止。** 真机上领先的 {name}（`{code}`）与{ref}的比较尚未判定（它赢 {b} 个"
-                      "条件，{ref}赢 {c} 个）；按当前估计，只有 {pd:.0%} 的模拟在 {horizon} 个起始条件内得出判定："
-                      "两者太接近，本次评估在这些错误率下无法区分。"),
-        "sheet_left": "评估表中这一对还剩 {n} 个条件。",
-        "sheet_short": ("评估表中这一对只剩 {n} 个条件：用 `python -m actot robot-eval {folder} more=N` 追加"
-                        "（e 值在新行上继续累积：该规则任意时刻有效）。"),
-        "no_ref": "短名单中没有参照策略：只给出 P(最佳)，没有配对比较和停止规则。",
-        "no_pairs": "还没有起始条件同时运行过领先策略和{ref}：尚无可判定的内容。",
-        "per_policy": "## 各策略的成功率",
-        "head_policy": ["代号", "策略", "回合", "成功", "成功率", "95% 精确区间（Clopper-Pearson）", "平均得分",
-                        "P(最佳)"],
-        "versus": "## 与{ref}按起始条件配对比较",
-        "head_pairs": ["代号", "策略", "两者都运行的条件", "都成功", "仅该策略成功", "仅{ref}成功", "都失败", "差值",
-                       "精确 McNemar p", "P(更好)", "e 值", "判定"],
-        "decision": {"better": "更好", "worse": "更差", "futile": "不值得", "open": "未定"},
-        "scores": "与{ref}比较得分（配对差值的均值，+ 表示该策略得分更高；下注 e 值，>= {threshold:.3g} 即判定）：{cells}。",
-        "agree": "## 扫描的离线排名与真机结果",
-        "agree_line": ("离线 {metric}（搜索阶段的值，符号取为 + 表示更好）与真机成功率之间的 Spearman rho，"
-                       "共 {n} 个策略：**{rho:+.2f}**（精确单侧 p = {p:.3g}）。"),
-        "agree_weak": "只有 {n} 个策略时，即便完全一致也有 1/{fact} 的概率纯属偶然：这是对离线指标的检查，而非度量。",
-        "agree_none": "未计算：{why}。",
-        "agree_few": "同时有离线值和真机回合的策略少于 3 个",
-        "agree_flat": "离线值或真机成功率全部相同（没有可比较的顺序）",
-        "how": "## 这些数字如何计算",
-        "how_lines": [
-            "只计已填写的行（结果为空即尚未运行的回合）；一对是两个策略都运行过的起始条件。",
-            "成功率区间：Clopper-Pearson，精确的二项 95% 区间（scipy 的 binomtest）。",
-            "P(最佳)：从各策略的 Beta(1 + 成功, 1 + 失败) 后验联合抽取 {draws} 次，该策略成功率最高的比例。",
-            "差值：(仅该策略成功 - 仅{ref}成功) / 两者都运行的条件。精确 McNemar：无差异时结果不同的条件服从 "
-            "Binomial(b + c, 1/2)；双侧。P(更好)：theta ~ Beta(1 + b, 1 + c) 时 P(theta > 1/2)，theta 为该策略在结果"
-            "不同的条件中所占份额。",
-            "e 值：2^(b+c) B(b+1, c+1)，theta 均匀先验相对 theta = 1/2 的贝叶斯因子；达到 K/alpha（K = {k} 个与{ref}"
-            "比较的策略）即判定，任意时刻查看都有效（Ville 不等式）。不值得：theta < {worth} 相对 theta = {worth} 的 "
-            "e 值达到 1/beta。",
-            "还需的条件数：从当前计数出发把停止规则向前模拟 2000 次，theta 与结果不同的条件比例取其后验均值。",
-        ],
-        "blind_stop": "中期查看（盲态）：{total} 个回合中已填 {filled} 个。停止：评估已可判定；由分析者运行 "
-                      "python -m actot robot-eval {folder} 查看结论。",
-        "blind_go": "中期查看（盲态）：{total} 个回合中已填 {filled} 个。继续：约还需 {median} 个起始条件（{episodes} 个回合），按打印顺序进行。",
-        "blind_far": "中期查看（盲态）：{total} 个回合中已填 {filled} 个。尚未判定，且在 {horizon} 个条件内也不太可能判定：由分析者决定是否继续。",
-        "blind_none": "中期查看（盲态）：{total} 个回合中已填 {filled} 个；尚无可判定的内容。",
-        "no_interval": "-",
-    },
-}
+# The verdict's words by language, and each pair's decision (`verdict.` and `verdict.decision.` of actot/strings.py).
+WORDS = section("verdict")
+DECISIONS = section("verdict.decision")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -690,7 +554,7 @@ def verdict_text(v: Verdict, lang: str = "en") -> str:
             diff = f"{q.difference:+.2f}" if q.difference is not None else "-"
             rows.append([f"`{q.code}`", _name(v, q.code, lang), str(q.pairs), str(q.both), str(q.b), str(q.c),
                          str(q.neither), diff, f"{q.p_mcnemar:.3g}", f"{q.p_better:.2f}", f"{q.e:.3g}",
-                         w["decision"][q.decision]])
+                         DECISIONS[lang][q.decision]])
         lines += _table([h.format(ref=ref) for h in w["head_pairs"]], rows)
         scored = [q for q in v.pairs if q.score_diff is not None]
         if scored:

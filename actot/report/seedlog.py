@@ -1,9 +1,10 @@
 """The seed authors' report, written for a sweep: per trial its config and every metric as first / last / best@step / Δ.
 
-Layout and labels follow the seed authors' hand-written log (`lang=zh` uses its words: 训练总损失, 首, 末,
-最优, Δ ...). A metric with a better end gets best@step in that direction; one with a healthy
-range instead (ot_pi_sum, ot_pi_diag) gets its lowest and highest value with their steps. Then the
-diagnosis (the seed log's rules, `diagnose.py`), the knob importance and the next steps.
+Layout and labels follow the seed authors' hand-written log (`lang=zh` uses its words, the string
+catalogue's `metric.` labels and `seedlog.word.` first, last, best, Δ ...). A metric with a better
+end gets best@step in that direction; one with a healthy range instead (ot_pi_sum, ot_pi_diag)
+gets its lowest and highest value with their steps. Then the diagnosis (the seed log's rules,
+`diagnose.py`), the knob importance and the next steps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from actot.report.labels import TABLE, WORDS, label, ordered, status_word
 from actot.report.load import Sweep, Trial
 from actot.report.confirm import confirm_ranking, confirm_text
 from actot.report.rank import Ranking, format_table, is_confirm
+from actot.strings import section, text
 
 LANGS = ("en", "zh")
 
@@ -30,24 +32,9 @@ def report_file(lang: str) -> str:
     """The report's file name in the sweep folder: report.md in English, report.<lang>.md otherwise."""
     return "report.md" if lang == "en" else f"report.{lang}.md"
 
-TEXT = {
-    "en": {"title": "ACT-OT sweep report: {name}", "config": "Config", "metrics": "Metrics", "ranking": "Ranking",
-           "diagnosis": "Diagnosis", "importance": "Which knobs matter", "next": "Next steps",
-           "trials": "Trials", "no_metrics": "no metric reported", "sweep_level": "Sweep",
-           "next_space": "A follow-up search space is in `{path}` (each knob's comment says why its range moved): "
-                         "`python run_sweep.py space={path}`",
-           "interrupted": "**Interrupted**: resume with `resume=true`.", "none": "nothing to flag",
-           "intro": "Space `{space}` ({knobs}); metric `{metric}` ({mode}).",
-           "curves": "{metric} and ot_pi_sum by step"},
-    "zh": {"title": "ACT-OT 扫描报告：{name}", "config": "配置", "metrics": "结果", "ranking": "排名",
-           "diagnosis": "诊断与结论", "importance": "哪些旋钮重要", "next": "下一步建议",
-           "trials": "试验", "no_metrics": "没有上报指标", "sweep_level": "整体",
-           "next_space": "后续搜索空间见 `{path}`（每个旋钮的注释说明其范围为何移动）："
-                         "`python run_sweep.py space={path}`",
-           "interrupted": "**已中断**：用 `resume=true` 继续。", "none": "无异常",
-           "intro": "搜索空间 `{space}`（{knobs}）；指标 `{metric}`（{mode}）。",
-           "curves": "{metric} 与 ot_pi_sum 随步数的变化"},
-}
+# The report's own words by language (`seedlog.` of actot/strings.py), and the diagnosis counted per finding.
+TEXT = section("seedlog")
+SUMMARY = section("seedlog.summary")
 OT_LINES = (("window_size", "reg", "tau", "heuristic"), ("weight_embed", "weight_label", "lambda_ot"))
 
 
@@ -119,14 +106,14 @@ def config_lines(sweep: Sweep, trial: Trial) -> list[str]:
 def trial_block(sweep: Sweep, trial: Trial, rank_no: int | None, lang: str) -> list[str]:
     """One trial's config and metric lines; `rank_no` None for a trial of the baseline arm (it is not ranked)."""
     t = TEXT[lang]
-    sep = "；" if lang == "zh" else "; "
+    sep = TABLE[lang]["semi"]
     status = status_word(trial.status, lang) + (sep + TABLE[lang]["stopped_at"].format(
         rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason) if trial.stop_rule else "")
     head = (f"### {f'#{rank_no} ' if rank_no is not None else ''}{trial.display_name(lang)}  "
             f"({status}{sep}{Path('trials') / trial.trial_id})")
-    lines = [head, f"- {t['config']}：" if lang == "zh" else f"- {t['config']}:"]
+    lines = [head, f"- {t['config']}{t['head_colon']}"]
     lines += [f"  - {line}" for line in config_lines(sweep, trial)]
-    lines.append(f"- {t['metrics']}：" if lang == "zh" else f"- {t['metrics']}:")
+    lines.append(f"- {t['metrics']}{t['head_colon']}")
     metric_lines = [metric_line(trial, key, lang) for key in ordered(trial.metrics())]
     lines += [f"  - {line}" for line in metric_lines if line] or [f"  - {t['no_metrics']}"]
     for d in trial.shadow_decisions():  # rules.shadow=true: what each rule would have done (not translated)
@@ -142,13 +129,13 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     for trial in sweep.trials:
         counts[trial.status] = counts.get(trial.status, 0) + 1
     space = sweep.space
-    colon, comma, stop = ("：", "，", "。") if lang == "zh" else (": ", ", ", ".")
+    colon, comma, stop = t["colon"], TABLE[lang]["comma"], t["stop"]
     # a sweep with a baseline arm: its one-line answer to "does OT beat co-training?" comes first
     lead = [f"**{ranking.lead.in_lang(lang)}**", ""] if ranking.lead is not None else []
     lines = [f"# {t['title'].format(name=sweep.name)}", "", *lead,
              t["intro"].format(space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric,
                                mode=sweep.mode)
-             + ("" if lang == "zh" else " ") + f"{t['trials']}{colon}"
+             + t["gap"] + f"{t['trials']}{colon}"
              + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
              + stop + ("" if finished else " " + t["interrupted"]), "",
              f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang, lead=False), "```", ""]
@@ -159,7 +146,7 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
         lines += trial_block(sweep, trial, None, lang)
     repeats = [t for t in sweep.trials if is_confirm(t)]
     if repeats:  # the fresh seeds' own section: they never merge with the search's
-        lines += [f"## {'确认阶段（新种子）' if lang == 'zh' else 'Confirm stage (fresh seeds)'}", ""]
+        lines += [f"## {t['confirm_stage']}", ""]
         if confirm_ranking(sweep) is not None:
             lines += ["```", confirm_text(sweep, lang), "```", ""]
         for trial in repeats:
@@ -167,7 +154,7 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
     names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}
-    lines += [f"- {names.get(f.trial_id, f.trial_id)}: {f.zh if lang == 'zh' else f.en}" for f in findings] \
+    lines += [f"- {names.get(f.trial_id, f.trial_id)}: {f.in_lang(lang)}" for f in findings] \
         or [f"- {t['none']}"]
     summary = _sweep_summary(findings, len(sweep.trials), lang)
     lines += [f"- {t['sweep_level']}: {line}" for line in summary]
@@ -175,16 +162,13 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     lines += ["", f"### {t['importance']}", ""] + [f"- {line}" for line in importance_lines(importance, lang)]
     lines += ["", f"## {t['next']}", ""]
     # what the sweep can act on (the diagnosis above says where nothing is within reach)
-    advice = list(dict.fromkeys(("，或".join(a.zh for a in f.actions) if lang == "zh"
-                                 else " or ".join(a.en for a in f.actions))
+    advice = list(dict.fromkeys(text("diagnose.or", lang).join(a.in_lang(lang) for a in f.actions)
                                 for f in findings if f.code != "stable" and f.actions))
     hold = hold_reason(ranking, importance)
     if hold is not None:  # a direction for the next search needs evidence this sweep does not have: say so
-        advice.append(f"此次扫描不给出搜索方向的建议（不缩小范围、不提高 λ_ot）：{hold.in_lang('zh')}" if lang == "zh"
-                      else f"no advice on where to search next (no range narrowed, lambda_ot not raised): {hold}")
+        advice.append(t["hold"].format(why=hold.in_lang(lang)))
     elif any(f.code == "stable" and f.actions for f in findings):
-        advice.append("稳定后再把 λ_ot 提升到 0.2 放大 OT 作用" if lang == "zh"
-                      else "once stable, raise lambda_ot (e.g. to 0.2) to strengthen the OT term")
+        advice.append(t["stable_advice"])
     lines += [f"- {a}" for a in advice]
     if next_space is not None:
         lines.append(f"- {t['next_space'].format(path=next_space)}")
@@ -198,12 +182,5 @@ def _sweep_summary(findings, n_trials: int, lang: str) -> list[str]:
     by_code: dict[str, set] = {}
     for f in findings:
         by_code.setdefault(f.code, set()).add(f.trial_id)
-    names_en = {"collapsed": "collapsed plans", "large_plan_flat_cost": "large plans whose cost did not fall",
-                "stable": "stable runs", "l1_stalled": "stalled eval L1",
-                "grad_norm_large": "large gradient norms", "non_finite": "non-finite metrics",
-                "diverging": "diverging OT cost"}
-    names_zh = {"collapsed": "π 塌缩", "large_plan_flat_cost": "π 较大但 cost 不降", "stable": "稳定",
-                "l1_stalled": "离线评估L1 停滞", "grad_norm_large": "梯度范数过大", "non_finite": "指标非有限",
-                "diverging": "OT cost 发散"}
-    names = names_zh if lang == "zh" else names_en
+    names = SUMMARY[lang]
     return [f"{names.get(code, code)}: {len(ids)}/{n_trials}" for code, ids in by_code.items()]

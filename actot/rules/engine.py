@@ -80,15 +80,15 @@ BUILT_IN = {
     # The seed log: "if ot_pi_sum < 0.1, the plan has collapsed: raise reg or tau".
     "pi_collapse": {"when": "ot_pi_sum < 0.1", "after": 50, "patience": 2, "action": "stop"},
     "non_finite": {"when": "any non_finite", "after": 0, "patience": 1, "action": "stop"},
-    # A flag, not a stop: in the rule audit (bench/RESULTS.md, 48 runs of the ot_full pool) it fired
-    # only at the last report, and 1 in 5 of the runs it caught were top-quarter configs, the base
-    # rate (1 in 4): ot_cost(state) follows window_size, not how good a policy gets.
+    # A flag, not a stop: in the rule audit of the ot_full pool (bench/RESULTS.md, 2026-11-26 on the H200,
+    # "Rule audit") it fired only at the last report, and the runs it caught were top-quarter configs no
+    # more often than the base rate: ot_cost(state) follows window_size, not how good a policy gets.
     "ot_cost_diverging": {"when": "ot_cost(state) rising over 4", "after": 50, "patience": 1, "action": "flag",
                           "min_change": 0.05},
     # The camera embeddings below 0.15 of their untrained size from step 200 on: OT is lowering its
-    # loss by shrinking the features, not by aligning them. bench/RESULTS.md, 400-step runs, 5 seeds:
-    # OT at R1 stays at 0.045-0.11 after step 200; co-training (which dips to 0.18 around step 100)
-    # 0.37-1.2, target-only BC 0.23 or more, the L2-normalised cost 0.27 or more.
+    # loss by shrinking the features, not by aligning them. The threshold parts OT at R1 from co-training
+    # (which dips early), target-only BC and the L2-normalised cost after step 200 (bench/RESULTS.md,
+    # 2026-11-26 a later session, "The study on CPU, with a candidate fix": its ot_embed_shrink table).
     "embed_collapse": {"when": "ot_embed_shrink < 0.15", "after": 200, "patience": 2, "action": "flag"},
     # Stopped while still improving: at its last report the trial's held-out L1 over the last third of
     # its reports is more than 5% below the third before (eval/l1_trend, actot/convergence.py, where
