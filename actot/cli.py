@@ -160,3 +160,10 @@ def robot_eval(folder: str, opts: dict) -> None:
     print(verdict["text"].rstrip())
     for path in verdict["files"]:
         print(f"verdict: {path}")
+    if verdict.get("sweep_dir"):  # the sweep's own report and dashboard show the verdict too
+        from actot.report import refresh_reports
+        from actot.sweepdir import register_shortlist
+
+        register_shortlist(verdict["sweep_dir"], folder)  # a copy of the shortlist judged elsewhere, too
+        for path in refresh_reports(verdict["sweep_dir"]):
+            print(f"sweep report: {path}")

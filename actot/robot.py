@@ -30,8 +30,8 @@ import numpy as np
 from actot.errors import ActotError
 from actot.report import robot_eval as sheet_format
 from actot.strings import text
+from actot.sweepdir import SHORTLIST_DIR, register_shortlist
 
-SHORTLIST_DIR = "shortlist"   # in a sweep folder, by default
 POLICIES_DIR = "policies"
 README_FILE = "README.md"
 CO_TRAINING = "co-training"
@@ -259,6 +259,7 @@ def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    register_shortlist(sweep.path, out)  # elsewhere than the sweep's own shortlist/: its report finds it anyway
     return {"out": out, "id": shortlist_id, "policies": len(policies), "co_training": co_training is not None,
             "conditions": len(starts), "episodes": len(plan), "sim": sim is not None,
             "trials": [p["trial"] for p in policies]}

@@ -601,6 +601,22 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "离线值或真机成功率全部相同（没有可比较的顺序）",
     },
     "verdict.how": {"en": "## How these numbers are computed", "zh": "## 这些数字如何计算"},
+    "verdict.in_sweep": {"en": "On the robot", "zh": "真机评估"},
+    "verdict.in_sweep_sheet": {
+        "en": ("Shortlist `{id}` (`{folder}`): {filled} of {total} episodes filled.{simulated} The whole verdict: "
+               "`{verdict}` (`python -m actot robot-eval {folder}` writes it again as the sheet fills)."),
+        "zh": ("短名单 `{id}`（`{folder}`）：{total} 个回合中已填 {filled} 个。{simulated}完整结论：`{verdict}`"
+               "（评估表填写后用 `python -m actot robot-eval {folder}` 重新生成）。"),
+    },
+    "verdict.in_sweep_empty": {
+        "en": ("Shortlist `{id}` (`{folder}`): no episode filled yet. Run the sheet `{sheet}` in its order, then "
+               "`python -m actot robot-eval {folder}`."),
+        "zh": "短名单 `{id}`（`{folder}`）：尚未填写任何回合。按顺序运行评估表 `{sheet}`，然后运行 `python -m actot robot-eval {folder}`。",
+    },
+    "verdict.in_sweep_error": {
+        "en": "Shortlist `{folder}`: its sheet cannot be judged ({error}).",
+        "zh": "短名单 `{folder}`：其评估表无法评判（{error}）。",
+    },
     "verdict.how_lines": {
         "en": (("Only filled rows count (an empty outcome is an episode not run yet); a pair is a start condition "
                 "both policies have run."),

@@ -42,6 +42,8 @@ TRIAL_RECORD = "trial.json"      # in a trial's folder: the driver's record of t
 TRIAL_HISTORY = "history.parquet"
 TRIAL_SUMMARY = "summary.json"
 TRIAL_CONFIG = "config.json"     # in a trial's folder: the trainer's training config (to_dict(TrainConfig))
+SHORTLIST_DIR = "shortlist"      # `python -m actot shortlist`'s folder for the robot, by default
+SHORTLISTS_FILE = "shortlists.json"  # the shortlists written elsewhere (out=...), so the report finds their verdicts
 # The files only the driver writes (object storage keeps them in sync with the bucket).
 DRIVER_FILES = (SPEC_FILE, RESULTS_FILE, OPTUNA_FILE, "report.md", "report.zh.md", "next_space.yaml",
                 "dashboard.html", "curves.png")
@@ -255,6 +257,40 @@ def read_rows(sweep_dir) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------- trial folders
+def shortlist_folders(sweep_dir) -> list[Path]:
+    """The robot shortlists made of this sweep: its own `shortlist/` and those written elsewhere and registered
+    (`register_shortlist`), in that order; only folders that still exist."""
+    sweep_dir = Path(sweep_dir)
+    found = [sweep_dir / SHORTLIST_DIR]
+    try:
+        found += [Path(p) for p in json.loads((sweep_dir / SHORTLISTS_FILE).read_text())]
+    except (OSError, ValueError, TypeError):
+        pass  # none registered (or an unreadable list: the default folder is still found)
+    seen, out = set(), []
+    for folder in found:
+        key = folder.resolve()
+        if key not in seen and folder.is_dir():
+            seen.add(key)
+            out.append(folder)
+    return out
+
+
+def register_shortlist(sweep_dir, folder) -> None:
+    """Note a shortlist written outside the sweep folder, so the sweep's report finds its verdict."""
+    sweep_dir, folder = Path(sweep_dir), Path(folder).resolve()
+    if folder == (sweep_dir / SHORTLIST_DIR).resolve():
+        return
+    path = sweep_dir / SHORTLISTS_FILE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = []
+    if str(folder) not in known:
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps([*known, str(folder)], indent=2))
+        os.replace(tmp, path)
+
+
 def trial_dir(sweep_dir, trial_id: str) -> Path:
     return Path(sweep_dir) / TRIALS_DIR / trial_id
 

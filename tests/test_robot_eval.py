@@ -166,6 +166,40 @@ def test_a_filled_sheet_gives_the_hand_computed_statistics(folder, tmp_path, cap
         assert "0.0625" in text and "5.33" in text and "[0.54, 1.00]" in text, lang
 
 
+def test_the_sweep_report_and_dashboard_show_the_verdict_once_the_analyst_asks(small_sim, tmp_path, capsys):
+    (tmp_path / "sweep").mkdir()
+    sweep = new_sweep(small_sim, tmp_path / "sweep", PAIRED)
+    sweep.run("t0a", {"ot.reg": 2.0}, {"seed": 0, "arm": "config", "config_id": "c000"})
+    sweep.run("t0b", {"ot.reg": 0.5}, {"seed": 0, "arm": "config", "config_id": "c001"})
+    sweep.run("t0c", {}, {"seed": 0, "arm": "baseline", "config_id": "baseline"}, baseline={"ot.lambda_ot": 0.0})
+    out = tmp_path / "elsewhere" / "sl"  # not the sweep's own shortlist/: its report finds it all the same
+    assert actot_main(["shortlist", str(sweep.dir), "k=2", "conditions=6", "seed=5", f"out={out}"]) == 0
+    assert actot_main(["report", str(sweep.dir), "lang=zh"]) == 0
+    assert actot_main(["report", str(sweep.dir)]) == 0
+    before = (sweep.dir / "report.md").read_text()
+    # Before the analyst's verdict the report names the shortlist and no number: an operator may read it.
+    assert "## On the robot" in before and "no episode filled yet" in before and "P(best)" not in before
+    code = fill(out)
+    capsys.readouterr()
+    assert actot_main(["robot-eval", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"sweep report: {sweep.dir / 'report.md'}" in printed and "dashboard.html" in printed
+    report = (sweep.dir / "report.md").read_text()
+    section = report.split("## On the robot", 1)[1].split("\n## ", 1)[0]
+    assert "18 of 18 episodes filled" in section and "**Continue.**" in section
+    rows = [line for line in section.splitlines() if line.startswith("| `P")]
+    assert len(rows) == 3 and any(f"`{code['t0a']}`" in r and "| 6 | 6 | 1.00 |" in r for r in rows)
+    assert "Spearman" in section or "Not computed" in section
+    zh = (sweep.dir / "report.zh.md").read_text().split("## 真机评估", 1)[1]
+    assert "**继续。**" in zh and "18 个回合中已填 18 个" in zh
+    page = (sweep.dir / "dashboard.html").read_text()
+    robot = page.split('<section id="robot">', 1)[1].split("</section>", 1)[0]
+    assert "<h2>On the robot</h2>" in robot and "<b>Continue.</b>" in robot and robot.count("<tr>") == 4
+    (out / "sheet.csv").write_text("episode,nonsense\n1,2\n")  # a sheet mid-edit never breaks the report
+    assert actot_main(["report", str(sweep.dir)]) == 0
+    assert "its sheet cannot be judged" in (sweep.dir / "report.md").read_text()
+
+
 def test_a_partly_filled_sheet_is_judged_on_its_filled_rows(folder, tmp_path):
     work = copy_of(folder, tmp_path)
     fill(work, upto=4)

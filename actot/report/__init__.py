@@ -95,6 +95,22 @@ def finish_sweep(sweep_dir, lang: str = "en", finished: bool = True) -> dict:
     return out
 
 
+def refresh_reports(sweep_dir) -> list[Path]:
+    """Write again the sweep's reports (report.md and every other language already there) and its dashboard, as
+    when a robot verdict on one of its shortlists has changed (their "On the robot" section)."""
+    from actot.report.advisor import write_next_space
+    from actot.report.dashboard import write_dashboard as write
+    from actot.report.seedlog import LANGS, report_file, write_seed_report
+    from actot.sweepdir import OPEN_STATUSES
+
+    sweep, ranking, importance = analyse(sweep_dir)
+    space = write_next_space(sweep, ranking, importance)
+    finished = not any(t.status in OPEN_STATUSES for t in sweep.trials)
+    out = [write_seed_report(sweep, ranking, importance, sweep.path / report_file(one), one, finished, next_space=space)
+           for one in LANGS if one == "en" or (sweep.path / report_file(one)).is_file()]
+    return [*out, write(sweep, ranking, importance)]
+
+
 def _publish_to_wandb(sweep, ranking):
     """The ranking as a W&B Table and each trial run's rank (when the sweep uses W&B); a failure is said, not fatal."""
     import sys

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import math
 import os
+import re
 import time
 from pathlib import Path
 
@@ -199,6 +200,34 @@ def _importance(imp: Importance):
     return fig
 
 
+def _plain(markdown: str) -> str:
+    """A line of the verdict's markdown as escaped HTML: **bold** as <b>, `code` as <code>."""
+    out = html.escape(markdown)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def _robot_section(sweep: Sweep) -> str:
+    """What the robot said of the shortlists taken from this sweep (the verdict, as report.md's section says it)."""
+    from actot.report.robot_eval import sweep_parts, sweep_verdicts
+
+    shortlists = sweep_verdicts(sweep.path)
+    if not shortlists:
+        return ""
+    out = ['<section id="robot"><h2>On the robot</h2>']
+    for item in shortlists:
+        parts = sweep_parts(item, "en")
+        out.append(f"<p>{_plain(parts['sheet'])}</p>")
+        if "decision" in parts:
+            header, rows = parts["table"]
+            out += [f'<p class="lead">{_plain(parts["decision"])}</p>',
+                    "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>"
+                    "<tbody>" + "".join("<tr>" + "".join(f"<td>{_plain(c)}</td>" for c in row) + "</tr>"
+                                        for row in rows) + "</tbody></table>",
+                    f"<p>{_plain(parts['agreement'])}</p>"]
+    return "".join(out) + "</section>"
+
+
 def write_dashboard(sweep: Sweep, ranking: Ranking, importance: Importance, path: Path | None = None) -> Path:
     from plotly.offline import get_plotlyjs
 
@@ -216,6 +245,9 @@ def write_dashboard(sweep: Sweep, ranking: Ranking, importance: Importance, path
         sections.append(f"<section><h2>Confirm stage (fresh seeds)</h2>{_table(sweep, confirmed)}"
                         + "".join(f"<p>{html.escape(n)}</p>" for n in [confirmed.lead, *confirmed.notes] if n)
                         + "</section>")
+    robot = _robot_section(sweep)
+    if robot:
+        sections.append(robot)
     for title, fig in (("Knobs against the metric", _parallel(sweep, ranking)), ("Curves", _curves(sweep)),
                        ("Plan mass", _plan_mass(sweep)), ("Which knobs matter", _importance(importance))):
         if fig is not None:

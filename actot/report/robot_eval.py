@@ -61,6 +61,7 @@ import numpy as np
 
 from actot.errors import ActotError
 from actot.strings import section
+from actot.sweepdir import SPEC_FILE
 
 SHEET_FILE = "sheet.csv"
 MANIFEST_FILE = "shortlist.json"
@@ -539,14 +540,7 @@ def verdict_text(v: Verdict, lang: str = "en") -> str:
         lines += ["", w["rates"].format(alpha=m["alpha"], beta=m["beta"], worth=m["worth"], ref=ref, k=k)]
     lines += ["", w["verdict"], "", _decision(v, lang)]
     lines += ["", w["per_policy"], ""]
-    rows = []
-    for p in v.policies:
-        rate = f"{p.successes / p.n:.2f}" if p.n else "-"
-        interval = f"[{p.interval[0]:.2f}, {p.interval[1]:.2f}]" if p.interval else w["no_interval"]
-        score = f"{sum(p.scores) / len(p.scores):.2f} (n={len(p.scores)})" if p.scores else "-"
-        rows.append([f"`{p.code}`", _name(v, p.code, lang), str(p.n), str(p.successes), rate, interval, score,
-                     f"{p.p_best:.2f}"])
-    lines += _table(w["head_policy"], rows)
+    lines += _table(*policy_rows(v, lang))
     if v.reference:
         lines += ["", w["versus"].format(ref=ref), ""]
         rows = []
@@ -564,6 +558,20 @@ def verdict_text(v: Verdict, lang: str = "en") -> str:
     lines += ["", w["how"], ""]
     lines += [f"- {line.format(draws=DRAWS, ref=ref or '-', k=k, worth=m['worth'])}" for line in w["how_lines"]]
     return "\n".join(lines) + "\n"
+
+
+def policy_rows(v: Verdict, lang: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the per-policy table: code, policy, episodes, successes, success, its exact interval,
+    mean score, P(best)."""
+    w = WORDS[lang]
+    rows = []
+    for p in v.policies:
+        rate = f"{p.successes / p.n:.2f}" if p.n else "-"
+        interval = f"[{p.interval[0]:.2f}, {p.interval[1]:.2f}]" if p.interval else w["no_interval"]
+        score = f"{sum(p.scores) / len(p.scores):.2f} (n={len(p.scores)})" if p.scores else "-"
+        rows.append([f"`{p.code}`", _name(v, p.code, lang), str(p.n), str(p.successes), rate, interval, score,
+                     f"{p.p_best:.2f}"])
+    return list(w["head_policy"]), rows
 
 
 def _decision(v: Verdict, lang: str) -> str:
@@ -620,6 +628,67 @@ def blinded_text(v: Verdict, folder: Path, lang: str = "en") -> str:
     return w["blind_go"].format(median=o.median, episodes=o.median * len(v.policies), **common)
 
 
+# ============================================================================================= in the sweep's report
+@dataclass
+class SweepVerdict:
+    """One shortlist of a sweep, as the sweep's report shows it: its verdict (None when its analyst has not asked
+    for one yet: `verdict.md` absent, so an operator reading the sweep's report sees nothing the sheet hides), or
+    the error that stops its sheet being judged."""
+
+    folder: Path
+    manifest: dict
+    verdict: Verdict | None = None
+    error: str | None = None
+
+
+def sweep_verdicts(sweep_dir) -> list[SweepVerdict]:
+    """The shortlists made of this sweep (sweepdir.shortlist_folders), each judged on its sheet as it is now."""
+    from actot.sweepdir import shortlist_folders
+
+    out = []
+    for folder in shortlist_folders(sweep_dir):
+        if not (folder / MANIFEST_FILE).is_file():
+            continue
+        try:
+            manifest = read_json(folder, MANIFEST_FILE)
+        except ActotError as err:
+            out.append(SweepVerdict(folder, {}, error=str(err)))
+            continue
+        if not (folder / VERDICT_FILES["en"]).is_file():
+            out.append(SweepVerdict(folder, manifest))
+            continue
+        try:
+            out.append(SweepVerdict(folder, manifest, verdict=judge(folder)))
+        except ActotError as err:  # a sheet mid-edit never breaks the sweep's report: it says why instead
+            out.append(SweepVerdict(folder, manifest, error=str(err)))
+    return out
+
+
+def sweep_parts(item: SweepVerdict, lang: str) -> dict:
+    """A shortlist's paragraph in the sweep's report and dashboard, in parts (markdown text): `sheet` (what the
+    sheet holds, or why there is no verdict), and with a verdict `decision`, `table` (header, rows: success per
+    policy) and `agreement` (how the sweep's offline order agreed with the robot's)."""
+    w = WORDS[lang]
+    if item.error is not None:
+        return {"sheet": w["in_sweep_error"].format(folder=item.folder, error=item.error)}
+    m = item.manifest
+    if item.verdict is None:
+        return {"sheet": w["in_sweep_empty"].format(id=m["id"], folder=item.folder, sheet=item.folder / SHEET_FILE)}
+    v = item.verdict
+    simulated = (" " + w["simulated"].format(n=v.simulated).strip()) if v.simulated else ""
+    return {"sheet": w["in_sweep_sheet"].format(id=m["id"], folder=item.folder, filled=v.filled, total=v.total,
+                                                simulated=simulated, verdict=item.folder / VERDICT_FILES[lang]),
+            "decision": _decision(v, lang), "table": policy_rows(v, lang), "agreement": _agreement(v, lang)}
+
+
+def sweep_lines(item: SweepVerdict, lang: str) -> list[str]:
+    """`sweep_parts` as report.md's lines."""
+    parts = sweep_parts(item, lang)
+    if "decision" not in parts:
+        return [parts["sheet"]]
+    return [parts["sheet"], "", parts["decision"], "", *_table(*parts["table"]), "", parts["agreement"]]
+
+
 def write_verdict(folder, sheet=None, blind: bool = False) -> dict:
     """Judge the sheet; write verdict.md and verdict.zh.md into the folder (not when `blind`: an interim look by the
     person running the robot leaves no numbers behind). Return {"text": what to print, "files": [...]}."""
@@ -632,4 +701,6 @@ def write_verdict(folder, sheet=None, blind: bool = False) -> dict:
         path = folder / name
         path.write_text(verdict_text(v, lang))
         files.append(path)
-    return {"text": verdict_text(v, "en"), "files": files}
+    sweep_dir = v.manifest.get("sweep_dir")
+    sweep_dir = sweep_dir if sweep_dir and (Path(sweep_dir) / SPEC_FILE).is_file() else None
+    return {"text": verdict_text(v, "en"), "files": files, "sweep_dir": sweep_dir}

@@ -23,6 +23,7 @@ from actot.report.labels import TABLE, WORDS, label, ordered, status_word
 from actot.report.load import Sweep, Trial
 from actot.report.confirm import confirm_ranking, confirm_text
 from actot.report.rank import Ranking, format_table, is_confirm
+from actot.report.robot_eval import sweep_lines, sweep_verdicts
 from actot.strings import section, text
 
 LANGS = ("en", "zh")
@@ -151,6 +152,11 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
             lines += ["```", confirm_text(sweep, lang), "```", ""]
         for trial in repeats:
             lines += trial_block(sweep, trial, None, lang)
+    shortlists = sweep_verdicts(sweep.path)
+    if shortlists:  # what the robot said of the shortlist(s) taken from this sweep (actot/report/robot_eval.py)
+        lines += [f"## {text('verdict.in_sweep', lang)}", ""]
+        for item in shortlists:
+            lines += [*sweep_lines(item, lang), ""]
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
     names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}
