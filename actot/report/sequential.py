@@ -34,6 +34,7 @@ is when it stops. A group-sequential design (Jennison & Turnbull, *Group Sequent
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -237,8 +238,8 @@ def look(diffs, earlier: list[int], design: Design, spread=(), m: int = 1, final
         rule_out_at = design.effect - t_out * se if math.isfinite(t_out) else -math.inf
     if se <= 0:  # every difference equal: its sign decides
         claimed, ruled_out = mean > 0, design.has_futility and mean < design.effect
-    else:
-        claimed = mean >= claim_at
+    else:  # strictly above: the interval's lower end is then above 0
+        claimed = mean > claim_at
         ruled_out = rule_out_at is not None and mean <= rule_out_at
     decision = ("claim" if claimed else "futile" if ruled_out else "cap" if final else "continue")
     return Look(j, n, mean, se, df, low, high, claim_at, rule_out_at, final, decision)
@@ -256,11 +257,29 @@ def history(diffs_by_look: list[list[float]], design: Design, spread=(), m: int 
         one = look(diffs, counts, design, spread, m, final)
         if one is None:
             continue
-        out.append(one)
+        out.append(dataclasses.replace(one, look=j + 1))  # the stage's look, also where one added no pair
         counts.append(len(diffs))
         if one.stopped:
             break
     return out
+
+
+def design_of(stored: dict) -> Design:
+    """The Design of a sweep.json confirm section's `sequential` settings (confirm.sequential but `enabled`)."""
+    return Design(int(stored["max_seeds"]), stored.get("spending", "obrien-fleming"), stored.get("effect"),
+                  float(stored.get("beta", 0.2)), stored.get("futility", "pocock"))
+
+
+def config_history(look_seeds: list[list[int]], diffs: dict, design: Design, spread=(), m: int = 1) -> list[Look]:
+    """A confirmed config's looks: `look_seeds` the fresh seeds each of its looks added, `diffs` seed -> its paired
+    difference (seeds without a pair are left out of the look that ran them). The last given look is the final one
+    when the seeds run reach the cap."""
+    seen: list[int] = []
+    by_look = []
+    for seeds in look_seeds:
+        seen += [int(s) for s in seeds]
+        by_look.append([float(diffs[s]) for s in seen if s in diffs])
+    return history(by_look, design, spread, m, last_final=len(seen) >= design.max_seeds)
 
 
 def seeds_needed(sd: float, design: Design, power: float = 0.8) -> int | None:
@@ -271,3 +290,45 @@ def seeds_needed(sd: float, design: Design, power: float = 0.8) -> int | None:
     if design.effect is None or design.effect <= 0 or not math.isfinite(sd) or sd <= 0:
         return None
     return int(math.ceil(((norm.isf(design.alpha) + norm.isf(1 - power)) * sd / design.effect) ** 2))
+
+
+# ---------------------------------------------------------------------------------------- what a look says
+def _num(x: float | None) -> str:
+    return "-" if x is None else ("-inf" if x == -math.inf else "+inf" if x == math.inf else f"{x:+.3g}")
+
+
+def stop_note(one: Look, design: Design):
+    """Where a config's looks stand, in both languages: stopped at look j and why (claim, futility, the cap), or
+    undecided with the boundaries the next look must cross."""
+    from actot.strings import note
+
+    fields = dict(look=one.look, n=one.n, cap=design.max_seeds, mean=_num(one.mean), claim_at=_num(one.claim_at))
+    if one.decision == "claim":
+        return note("sequential.claim", **fields)
+    if one.decision == "futile":
+        return note("sequential.futile", **fields, effect=_num(design.effect), rule_out_at=_num(one.rule_out_at),
+                    beta=f"{design.beta:g}")
+    if one.decision == "cap":
+        return note("sequential.cap", **{k: v for k, v in fields.items() if k != "cap"})
+    futility = (note("sequential.futility_part", effect=_num(design.effect), rule_out_at=_num(one.rule_out_at))
+                if one.rule_out_at is not None else "")
+    return note("sequential.continue", **fields, futility=futility)
+
+
+def design_note(design: Design, who: str, looks: list[Look], m: int = 1, per: int = 1):
+    """The ranking's note on a config's sequential confirmation: the design (`per` seeds a look after the first),
+    then each look's mean, repeated interval and decision."""
+    from actot.strings import note, per_lang, text
+
+    futility = (note("sequential.futility", effect=_num(design.effect), beta=f"{design.beta:g}",
+                     kind=per_lang(lambda lang: text(f"sequential.spending.{design.futility}", lang)))
+                if design.has_futility else note("sequential.no_futility"))
+
+    def listed(lang: str) -> str:
+        return ("; " if lang == "en" else "；").join(
+            text("sequential.look", lang, look=one.look, n=one.n, word=text(f"sequential.word.{one.decision}", lang),
+                 diff=f"{_num(one.mean)} [{one.low:.3g}, {one.high:.3g}]") for one in looks)
+
+    return note("rank.sequential", kind=per_lang(lambda lang: text(f"sequential.spending.{design.spending}", lang)),
+                alpha=100 * design.alpha / m, futility=futility, cap=design.max_seeds,
+                per=per, who=who, looks=per_lang(listed))
