@@ -70,8 +70,8 @@ def _main(argv=None) -> int:
     cost = all(parse_switch(a) for a in args if a.startswith("cost="))
     words = [a for a in args if not a.startswith(("space=", "sweep=", "cost="))]
     space = load_space(picks["space"]) if "space" in picks else None
-    sweep_cfg, _ = load_sweep(picks.get("sweep", "local"))
-    sweep_cfg = apply_cli(sweep_cfg, words)
+    sweep_cfg, path = load_sweep(picks.get("sweep", "local"))
+    sweep_cfg = apply_cli(sweep_cfg, words, str(path))
     if sweep_cfg.resume or sweep_cfg.stage == "confirm":  # sweep.json's settings, with what is given on top
         space, sweep_cfg = stored_settings(space, sweep_cfg, picks.get("sweep"), words)
     elif space is None:

@@ -2,8 +2,9 @@
 
 The one module that imports both `actot.sweep` and `actot.report` (which do not import each
 other): it hands the sweep the report's live dashboard, the ranking the confirm stage picks its
-leaders by, and the end of a sweep (the ranked table, the rules' advice, the confirm table, the
-report, next_space.yaml, the dashboard and the W&B ranking).
+leaders by, a sequential confirm stage's decision after each look, and the end of a sweep (the
+ranked table, the rules' advice, the confirm table, the report, next_space.yaml, the dashboard
+and the W&B ranking).
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def confirm_leaders(sweep_dir: Path, top_k: int, ahead_only: bool = False):
     return leaders(sweep_dir, top_k, ahead_only)
 
 
+def confirm_look(sweep_dir: Path):
+    from actot.report.confirm import look_decision
+
+    return look_decision(sweep_dir)
+
+
 def finish(outcome: SweepOutcome, sweep_cfg: SweepConfig) -> dict:
     """What the end of a sweep prints and writes, from its folder alone."""
     from actot.report import advice, finish_sweep, ranked_table
@@ -52,4 +59,5 @@ def finish(outcome: SweepOutcome, sweep_cfg: SweepConfig) -> dict:
 
 def run(space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], cost: bool = True) -> SweepOutcome:
     return run_sweep(space, sweep_cfg, argv,
-                     SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, finish=finish), cost=cost)
+                     SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, confirm_look=confirm_look,
+                                finish=finish), cost=cost)

@@ -194,7 +194,51 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "en": "{level:.4g}% interval, familywise 95% over {m} configs",
         "zh": "{level:.4g}% 区间，对 {m} 个配置合计 95%",
     },
+    "interval.sequential": {"en": "repeated 95% interval of a sequential test", "zh": "序贯检验的重复 95% 区间"},
+    "interval.sequential_familywise": {
+        "en": "repeated {level:.4g}% interval of a sequential test, familywise 95% over {m} configs",
+        "zh": "序贯检验的重复 {level:.4g}% 区间，对 {m} 个配置合计 95%",
+    },
+    # ---------------------------------------------------------------- a sequential confirm stage's looks (sequential.py)
+    # where a confirmed config's looks stopped, and why (the lead's last words, the driver's line after a look)
+    "sequential.claim": {
+        "en": "stopped at look {look} ({n} of at most {cap} fresh seeds): the claim boundary is crossed ({mean} > {claim_at})",
+        "zh": "在第 {look} 次查看时停止（{n} 个新种子，上限 {cap}）：越过确认边界（{mean} > {claim_at}）",
+    },
+    "sequential.futile": {
+        "en": ("stopped at look {look} ({n} of at most {cap} fresh seeds): a gain of {effect} is ruled out ({mean} <= "
+               "{rule_out_at}, beta {beta})"),
+        "zh": "在第 {look} 次查看时停止（{n} 个新种子，上限 {cap}）：已排除 {effect} 的提升（{mean} <= {rule_out_at}，beta {beta}）",
+    },
+    "sequential.cap": {
+        "en": "stopped at the seed cap, look {look} ({n} fresh seeds): undecided ({mean}; a claim needed > {claim_at})",
+        "zh": "到达种子上限，第 {look} 次查看时停止（{n} 个新种子）：未能判定（{mean}；确认需要 > {claim_at}）",
+    },
+    "sequential.continue": {
+        "en": ("look {look} ({n} of at most {cap} fresh seeds): undecided, more seeds to come (a claim needs > "
+               "{claim_at}{futility})"),
+        "zh": "第 {look} 次查看（{n} 个新种子，上限 {cap}）：尚未判定，继续加种子（确认需要 > {claim_at}{futility}）",
+    },
+    "sequential.futility_part": {"en": "; {effect} ruled out at <= {rule_out_at}", "zh": "；<= {rule_out_at} 时排除 {effect}"},
+    "sequential.word.claim": {"en": "claimed", "zh": "确认"},
+    "sequential.word.futile": {"en": "gain ruled out", "zh": "排除提升"},
+    "sequential.word.cap": {"en": "undecided at the cap", "zh": "上限处未判定"},
+    "sequential.word.continue": {"en": "continue", "zh": "继续"},
+    "sequential.look": {"en": "look {look} (n={n}) {diff}: {word}", "zh": "第 {look} 次（n={n}）{diff}：{word}"},
+    "sequential.spending.obrien-fleming": {"en": "O'Brien-Fleming", "zh": "O'Brien-Fleming"},
+    "sequential.spending.pocock": {"en": "Pocock", "zh": "Pocock"},
+    "sequential.futility": {
+        "en": "futility: a gain of {effect} ruled out at beta {beta}, {kind}-type spending, non-binding",
+        "zh": "无效停止：以 beta {beta} 排除 {effect} 的提升，{kind} 型消耗，非约束性",
+    },
+    "sequential.no_futility": {"en": "no futility stop", "zh": "不做无效停止"},
     # ---------------------------------------------------------------- the ranking's notes (actot/report/rank.py)
+    "rank.sequential": {
+        "en": ("Sequential confirmation ({kind}-type spending of a one-sided {alpha:.3g}% claim over the looks; "
+               "{futility}; at most {cap} fresh seeds, {per} more a look): {who}: {looks}."),
+        "zh": ("序贯确认（单侧 {alpha:.3g}% 的确认按 {kind} 型分配到各次查看；{futility}；最多 {cap} 个新种子，每次加 {per} 个）："
+               "{who}：{looks}。"),
+    },
     "rank.collapsed": {
         "en": ("Ranked after the others whatever their {metric}: {names}, flagged {flag} (OT shrank the embeddings "
                "instead of aligning them, which an offline metric cannot see)."),

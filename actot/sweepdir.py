@@ -10,7 +10,7 @@ writes through this module, the report layer reads through it, and neither impor
       driver.lock         held by the running driver
       trials/ID/          one trial: config.json, history.parquet, summary.json (the trainer's),
                           trial.json (the driver's record of it: status, rule decisions, seed, ...)
-      confirm/            Ray's state of the confirm stage
+      confirm/            Ray's state of the confirm stage (a sequential one's first look; confirm-look2/, ... the next)
 
 `results.parquet` can always be rebuilt from the trial folders (`rebuild_rows`): a damaged index
 is rebuilt and written back on the next read, with one line saying so; nothing a trial recorded
@@ -38,6 +38,14 @@ OPTUNA_FILE = "optuna.db"
 LOCK_FILE = "driver.lock"
 TRIALS_DIR = "trials"
 CONFIRM_DIR = "confirm"          # Ray's state of the confirm stage
+
+
+def confirm_dir(look: int = 1) -> str:
+    """Ray's state of a confirm stage's look: `confirm` (the stage, or a sequential stage's first look), then
+    `confirm-look2`, ...: each look is a Tuner of its own over its fresh seeds."""
+    return CONFIRM_DIR if look <= 1 else f"{CONFIRM_DIR}-look{look}"
+
+
 TRIAL_RECORD = "trial.json"      # in a trial's folder: the driver's record of the trial
 TRIAL_HISTORY = "history.parquet"
 TRIAL_SUMMARY = "summary.json"

@@ -3,6 +3,7 @@ paired arithmetic (actot/report/baseline.py `compare`).
 
     python -m bench.selection_calibration                       # every recorded pool, 2000 replays a cell
     python -m bench.selection_calibration --replays 200 --pools repro-new
+    python -m bench.selection_calibration --sequential          # the sequential confirm stage's designs (below)
 
 A recorded pool holds several configs and co-training, each trained on the same seeds. One replay is one sweep:
 k configs drawn from the pool, s search seeds and c confirm seeds drawn from its seeds (disjoint); the seeds left
@@ -22,6 +23,25 @@ leader), coverage (the interval, widened by the other seeds' own standard error 
 against it, covers their mean), compute (trials against today's k * s + s), and power: one drawn config's recorded
 differences from co-training, centred and shifted to +0.10 or +0.20 on every seed (the effect planted on recorded
 noise), the share of sweeps that claim a win for it.
+
+`--sequential` (issue 29, deliverable 3): designs that may run up to 8 fresh seeds, more than a pool holds apart
+from its search seeds (5-10 seeds in all). So these replays take the pool as the population of seeds: the s search
+seeds are drawn without replacement, and fresh seeds with replacement from the pool's other seeds (N - s of them,
+`pop`), and a claim is scored against the config's mean difference over those seeds (its true effect in the
+population the fresh seeds come from; coverage: the interval covers it). Every design of one replay sees the same
+search and the same sequence of fresh draws. Designs:
+
+- `search`: as above (its claim scored against the same population mean).
+- `fixed-c` (c = 2, 4, 6, 8, 12): the product's fixed confirm stage (`confirm-pooled` above) with c fresh seeds.
+- `seq-E-F-N`: the sequential confirm stage (`actot/report/sequential.py`, the product's decision rule): the
+  leader (if ahead, as above) and co-training on 2 fresh seeds, then one more a look, up to N (4, 6 or 8); the
+  claim (one-sided 2.5%, the 95% interval's) spent by E (`obf`: O'Brien-Fleming type, `poc`: Pocock type) over the
+  information fraction n / N; futility F (`f20` / `f10`: +0.20 ruled out at beta = 0.2 / 0.1, Pocock-type
+  spending, non-binding; `none`: no futility stop). Its
+  estimate and interval are those of the look it stopped at (the repeated confidence interval).
+
+Columns as above, plus compute.2 (the mean under the +0.20 plant: a sweep with a win spends more) and max (the
+compute of a sweep that runs every look). `--summary` prints one line per design over the cells.
 """
 
 from __future__ import annotations
@@ -34,6 +54,8 @@ import numpy as np
 from scipy import stats
 
 from actot.report.baseline import compare
+from actot.report.sequential import Design, look
+from actot.report.stats import pooled_sd, t_interval
 from bench.runs import final, read_rows
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -143,12 +165,149 @@ def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
     return summary
 
 
+FIXED = (2, 4, 6, 8, 12)
+EFFECT = 0.20  # the futility boundary's delta1 and the power goal's effect (issue 29)
+FUTILITY = {"f20": ("pocock", 0.2), "f10": ("pocock", 0.1), "none": ("none", 0.2)}
+SEQUENTIAL = {f"seq-{e}-{f}-{n}": Design(n, spending={"obf": "obrien-fleming", "poc": "pocock"}[e], effect=EFFECT,
+                                         beta=FUTILITY[f][1], futility=FUTILITY[f][0])
+              for e in ("obf", "poc") for f in FUTILITY for n in (4, 6, 8)}
+SEQ_DESIGNS = ("search", *(f"fixed-{c}" for c in FIXED), *SEQUENTIAL)
+
+
+def sequential_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, plant: tuple | None):
+    """One replayed sweep, fresh seeds drawn with replacement from the pool's non-search seeds:
+    ({design: (named config or None, claimed, estimate, low, high, true effect)}, {design: fresh seeds run},
+    the planted config)."""
+    names = list(rng.choice(sorted(configs), size=k, replace=False))
+    seeds = list(rng.permutation(sorted(baseline)))
+    search, population = seeds[:s], seeds[s:]
+    fresh = list(rng.choice(population, size=max(*FIXED, *(d.max_seeds for d in SEQUENTIAL.values())),
+                            replace=True))
+    sign = 1.0 if better == "max" else -1.0
+    if plant is not None:
+        plant = (names[0], plant[1])
+
+    def diff(name, seed):
+        value = configs[name][seed]
+        if plant is not None and name == plant[0]:  # its recorded noise around co-training, shifted to the effect
+            centre = float(np.mean([configs[name][t] - baseline[t] for t in baseline]))
+            value = value - centre + plant[1] * sign
+        return sign * (value - baseline[seed])
+
+    base = {t: baseline[t] for t in search}
+    searched = compare({n: {t: baseline[t] + sign * diff(n, t) for t in search} for n in names}, base, better)
+    beating = [n for n in names if searched[n].beats]
+    leader = max(beating or names, key=lambda n: searched[n].mean)
+    truth = float(np.mean([diff(leader, t) for t in population]))
+    best = searched[max(beating, key=lambda n: searched[n].mean)] if beating else searched[leader]
+    out = {"search": (leader, bool(beating), best.mean, best.low, best.high, truth)}
+    ran = {"search": 0}
+    if searched[leader].mean <= 0:  # confirm.if_ahead
+        for design in SEQ_DESIGNS[1:]:
+            out[design], ran[design] = (None, False, None, None, None, truth), 0
+        return out, ran, names[0]
+    spread = [[diff(n, t) for t in search] for n in names]
+    d = [diff(leader, t) for t in fresh]
+    for c in FIXED:
+        sd, df = pooled_sd([d[:c]] + spread)
+        iv = t_interval(d[:c], sd, df)
+        out[f"fixed-{c}"] = (leader, iv.low > 0, iv.mean, iv.low, iv.high, truth)
+        ran[f"fixed-{c}"] = c
+    for name, design in SEQUENTIAL.items():
+        counts: list[int] = []
+        for n in range(2, design.max_seeds + 1):
+            one = look(d[:n], counts, design, spread)
+            counts.append(n)
+            if one.stopped:
+                break
+        out[name] = (leader, one.decision == "claim", one.mean, one.low, one.high, truth)
+        ran[name] = n
+    return out, ran, names[0]
+
+
+def replay_sequential(configs, baseline, better, k, s, n, seed=0, plant=None) -> dict:
+    rng = np.random.default_rng(seed)
+    rows = {d: [] for d in SEQ_DESIGNS}
+    spent = {d: [] for d in SEQ_DESIGNS}
+    for _ in range(n):
+        out, ran, planted = sequential_sweep(rng, configs, baseline, better, k, s, plant)
+        for design, row in out.items():
+            rows[design].append((*row, planted))
+            spent[design].append(ran[design])
+    today = k * s + s
+    summary = {}
+    for design, results in rows.items():
+        claims = [r for r in results if r[1]]
+        named = [r for r in results if r[0] is not None and r[2] is not None]
+        cap = 0 if design == "search" else (int(design.split("-")[-1]) if design.startswith("fixed")
+                                            else SEQUENTIAL[design].max_seeds)
+        summary[design] = {
+            "claims": len(claims) / n, "false": sum(r[5] <= 0 for r in claims) / n,
+            "false_of_claims": (sum(r[5] <= 0 for r in claims) / len(claims)) if claims else math.nan,
+            "bias": float(np.mean([r[2] - r[5] for r in named])) if named else math.nan,
+            "coverage": float(np.mean([r[3] <= r[5] <= r[4] for r in named])) if named else math.nan,
+            "compute": (today + 2 * float(np.mean(spent[design]))) / today, "max": (today + 2 * cap) / today,
+            "power": (sum(r[1] and r[0] == r[6] for r in results) / n) if plant else math.nan}
+    return summary
+
+
+def cells(pools: list[str]):
+    """(pool, k, s, configs, baseline, better) of every cell a pool has: k = 3, 8 configs, s = 2, 3 search seeds."""
+    for name in pools:
+        pool = load_pool(name)
+        if pool is None:
+            print(f"{name:<13} (not recorded, or fewer than 5 shared seeds)")
+            continue
+        configs, baseline, better = pool
+        for k in (3, 8):
+            for s in (2, 3):
+                if k <= len(configs) and len(baseline) - s >= 2:
+                    yield name, k, s, configs, baseline, better
+
+
+def main_sequential(args) -> int:
+    head = (f"{'pool':<13} {'k':>2} {'s':>2} {'pop':>3} {'design':<17} {'claims':>6} {'false':>6} {'false|cl':>8} "
+            f"{'bias':>7} {'cover':>6} {'compute':>7} {'cmp.2':>6} {'max':>5} {'power.1':>7} {'power.2':>7}")
+    print(head)
+    table = {}
+    for name, k, s, configs, baseline, better in cells(args.pools.split(",")):
+        base = replay_sequential(configs, baseline, better, k, s, args.replays)
+        powers = [replay_sequential(configs, baseline, better, k, s, args.replays, seed=1, plant=("", effect))
+                  for effect in (0.10, 0.20)]
+        for design in SEQ_DESIGNS:
+            row = {**base[design], "power.1": powers[0][design]["power"], "power.2": powers[1][design]["power"],
+                   "cmp.2": powers[1][design]["compute"]}
+            table[(name, k, s, design)] = row
+            print(f"{name:<13} {k:>2} {s:>2} {len(baseline) - s:>3} {design:<17} {row['claims']:>6.3f} "
+                  f"{row['false']:>6.3f} {row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} "
+                  f"{row['compute']:>7.2f} {row['cmp.2']:>6.2f} {row['max']:>5.2f} {row['power.1']:>7.2f} "
+                  f"{row['power.2']:>7.2f}", flush=True)
+    if args.summary:
+        print()
+        print(f"{'design':<17} {'false max':>9} {'cover min':>9} {'compute max':>11} {'cmp.2 max':>9} {'max':>5} "
+              f"{'power.2 success mean':>20} {'min':>5} {'l1 min':>6}")
+        for design in SEQ_DESIGNS:
+            rows = {key: r for key, r in table.items() if key[3] == design}
+            success = [r["power.2"] for key, r in rows.items() if not key[0].endswith("-l1")]
+            l1 = [r["power.2"] for key, r in rows.items() if key[0].endswith("-l1")]
+            print(f"{design:<17} {max(r['false'] for r in rows.values()):>9.3f} "
+                  f"{min(r['coverage'] for r in rows.values() if math.isfinite(r['coverage'])):>9.2f} "
+                  f"{max(r['compute'] for r in rows.values()):>11.2f} {max(r['cmp.2'] for r in rows.values()):>9.2f} "
+                  f"{max(r['max'] for r in rows.values()):>5.2f} {float(np.mean(success)):>20.2f} "
+                  f"{min(success):>5.2f} {min(l1) if l1 else math.nan:>6.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", type=int, default=2000)
     parser.add_argument("--pools", default=",".join(POOLS))
     parser.add_argument("--confirm-seeds", type=int, default=2)
+    parser.add_argument("--sequential", action="store_true", help="the sequential designs, fresh seeds resampled")
+    parser.add_argument("--summary", action="store_true", help="with --sequential: one line per design")
     args = parser.parse_args(argv)
+    if args.sequential:
+        return main_sequential(args)
     print(f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<15} {'claims':>6} {'false':>6} {'false|cl':>8} "
           f"{'bias':>7} {'cover':>6} {'compute':>7} {'power.1':>7} {'power.2':>7}")
     for name in args.pools.split(","):

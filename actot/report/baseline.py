@@ -262,11 +262,20 @@ def selected_line(best: tuple, metric_words: dict, better: str, command: str) ->
     return _filled("lead_selected", best, metric_words, better, command=command)
 
 
-def confirmed_line(best: tuple, beats: bool, metric_words: dict, better: str, seeds, m: int) -> Note:
+def confirmed_line(best: tuple, beats: bool, metric_words: dict, better: str, seeds, m: int,
+                   sequential: Note | None = None) -> Note:
     """The confirm stage's lead: the best confirmed config against co-training on the fresh seeds alone; `beats` when
-    its interval, at 95% familywise over the m confirmed configs, is above 0."""
-    level = {one: text("interval.familywise", one, level=100 - 5 / m, m=m) if m > 1 else text("interval.plain", one)
-             for one in LANGS}
+    its interval, at 95% familywise over the m confirmed configs, is above 0. `sequential`: a sequential stage's
+    words on where that config's looks stopped and why (its interval is then the stopping look's repeated one)."""
+    if sequential is None:
+        level = {one: text("interval.familywise", one, level=100 - 5 / m, m=m) if m > 1 else text("interval.plain", one)
+                 for one in LANGS}
+    else:
+        level = {one: text("interval.sequential_familywise", one, level=100 - 5 / m, m=m) if m > 1
+                 else text("interval.sequential", one) for one in LANGS}
     key = "lead_confirmed" if beats else "lead_unconfirmed"
-    return Note(*(_filled(key, best, metric_words, better, seeds=seeds_text(seeds), level=level[one]).in_lang(one)
-                  for one in ("en", "zh")))
+    lines = [_filled(key, best, metric_words, better, seeds=seeds_text(seeds), level=level[one]).in_lang(one)
+             for one in ("en", "zh")]
+    if sequential is not None:
+        lines = [lines[0] + "; " + sequential.in_lang("en"), lines[1] + "；" + sequential.in_lang("zh")]
+    return Note(*lines)

@@ -9,7 +9,8 @@ The leader's P(beats) is given against every other confirmed config, not only th
 from __future__ import annotations
 
 from actot.report.load import load_sweep_dir
-from actot.report.baseline import comparison_cell
+from actot.report.baseline import comparison_cell, signed
+from actot.report.sequential import design_of, stop_note
 from actot.report.rank import (_fmt, _width, config_key, confirm_ranking, confirmed_sweep,  # noqa: F401
                                interval_cell, is_confirm, rank)
 
@@ -23,6 +24,39 @@ def leaders(sweep_dir, top_k: int, ahead_only: bool = False) -> tuple[list[str],
               and (not ahead_only or (g.vs_baseline is not None and (g.vs_baseline.mean or 0) > 0))][:top_k]
     origins = [next((t for t in g.trials if not t.confirm_of), g.trials[0]).trial_id for g in groups]
     return origins, ranking.metric, ranking.scope
+
+
+def look_decision(sweep_dir) -> tuple[list[str], list[str]]:
+    """A sequential confirm stage after its latest look: (the search trial ids of the configs of that look still
+    undecided, one line per config saying where it stands), as the driver says it between looks."""
+    sweep = load_sweep_dir(sweep_dir)
+    section = sweep.resolved.get("confirm") or {}
+    looks = section.get("looks") or []
+    confirmed = confirm_ranking(sweep) if looks and section.get("sequential") else None
+    if confirmed is None:
+        return [], []
+    design = design_of(section["sequential"])
+    groups = {next((t.confirm_of for t in g.trials if t.confirm_of), None): g for g in confirmed.groups}
+    undecided, lines = [], []
+    for origin in looks[-1]["configs"]:
+        group = groups.get(origin)
+        if group is None or not group.looks:
+            lines.append(f"confirm look {len(looks)}: {origin}: no paired value on the fresh seeds yet (its trials or "
+                         "the baseline's did not finish with a value)"
+                         + (": not confirmed, the seed cap is reached" if _seeds_run(looks) >= design.max_seeds
+                            else "; its next look may give one"))
+            undecided.append(origin)
+            continue
+        one = group.looks[-1]
+        lines.append(f"confirm: {group.describe()} vs co-training {signed(one.mean)} [{one.low:.3g}, {one.high:.3g}]: "
+                     f"{stop_note(one, design)}")
+        if one.decision == "continue":
+            undecided.append(origin)
+    return undecided, lines
+
+
+def _seeds_run(looks: list[dict]) -> int:
+    return sum(len(one["seeds"]) for one in looks)
 
 
 def confirm_table(sweep_dir) -> str:
@@ -43,6 +77,9 @@ def confirm_text(sweep, lang: str = "en") -> str:
     head = (f"confirm stage: the search's top {len(section['configs'])} config(s) by {section['scope']} "
             f"{section['metric']}, run again on fresh seeds {', '.join(map(str, section.get('new_seeds') or []))} "
             f"({extra} of {len(section['points'])} confirm trial(s) recorded); only the fresh seeds can confirm a claim")
+    if section.get("sequential") and section.get("looks"):
+        head += (f"; sequential: {len(section['looks'])} look(s), {_seeds_run(section['looks'])} of at most "
+                 f"{section['sequential']['max_seeds']} fresh seeds")
     arm = confirmed.baseline
     header = ["config", "search seeds", "search (selected)", "confirm seeds", "confirm mean", "95% interval",
               *(["vs co-training (confirm seeds)"] if arm is not None else [])]

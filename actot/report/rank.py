@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from actot.errors import ActotError
 from actot.metrics import direction_for_ranking, validity_line
 from actot.report import baseline as base
+from actot.report import sequential as seq
 from actot.report.baseline import BaselineArm, Comparison
 from actot.report.load import Sweep, Trial
 from actot.report.labels import SCOPE_WORDS, TABLE, label, status_word
@@ -80,6 +81,7 @@ class Group:
     vs_baseline: Comparison | None = None  # sweeps with a baseline arm: the paired comparison (+ = better)
     raced: dict | None = None            # racing skipped this config's remaining seeds: its `raced` record
     collapsed: bool = False              # real data: a trial flagged embed_collapse, so it never leads
+    looks: list | None = None            # a sequential confirm stage: the config's looks (sequential.Look)
 
     @property
     def order(self) -> int:
@@ -251,10 +253,13 @@ def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spr
     planned = set(arm.seeds)
     seeds_of = {i: {s: v for s, v in base.by_seed(g.counted, value_of).items() if s in planned}
                 for i, g in enumerate(finished)}
-    m = max(1, len(finished)) if stage == "confirm" else 1
+    sequential = stage == "confirm" and bool(section.get("sequential"))
+    m = (max(1, len(section.get("configs") or [])) if sequential else max(1, len(finished))) if stage == "confirm" else 1
     compared = base.compare(seeds_of, arm.values, better, level=1 - 0.05 / m, spread=spread)
     for i, group in enumerate(finished):
         group.vs_baseline = compared[i]
+    if sequential:
+        notes += _sequential(finished, section, spread, m)
     if arm.missing:
         what = per_lang(lambda lang: TABLE[lang]["comma"].join(
             text("rank.missing_seed", lang, seed=s, why=_missing_why(why, lang)) for s, why in arm.missing.items()))
@@ -269,12 +274,39 @@ def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spr
     group, best = max(beating or paired, key=lambda gc: gc[1].mean)
     if stage == "confirm":
         ranking.beats_baseline = bool(beating)
-        ranking.lead = base.confirmed_line((group.describe(), best), bool(beating), words, better, arm.seeds, m)
+        stop = (seq.stop_note(group.looks[-1], seq.design_of(section["sequential"])) if sequential and group.looks
+                else None)
+        ranking.lead = base.confirmed_line((group.describe(), best), bool(beating), words, better, arm.seeds, m,
+                                           stop)
     elif beating:  # the search's own seeds chose it: a lead to confirm, not a claim
         ranking.lead = base.selected_line((group.describe(), best), words, better, confirm_command(sweep))
     else:  # the best of several looks better than it is: if even it does not beat co-training, none does
         ranking.lead = base.lead_line((group.describe(), best), False, words, better)
     notes.append(_comparison_note(arm, best, paired, words, metric, better, len(spread)))
+    return notes
+
+
+def _sequential(finished: list[Group], section: dict, spread, m: int) -> list[Note]:
+    """A sequential confirm stage: each confirmed config's looks (the seeds each of its looks added, from the
+    section's `looks`), decided by actot/report/sequential.py's rule; its comparison with co-training then shows
+    the repeated interval of the look it stopped at (or is at), whose lower end is above 0 exactly when it claimed."""
+    design = seq.design_of(section["sequential"])
+    looks = section.get("looks") or []
+    notes = []
+    for group in finished:
+        c = group.vs_baseline
+        origin = next((t.confirm_of for t in group.trials if t.confirm_of), None)
+        if c is None or not c.diffs or origin is None:
+            continue
+        mine = [one["seeds"] for one in looks if origin in (one.get("configs") or [])]
+        group.looks = seq.config_history(mine, c.diffs, design, spread, m) or None
+        if group.looks is None:
+            continue
+        last = group.looks[-1]
+        group.vs_baseline = dataclasses.replace(c, mean=last.mean, low=last.low, high=last.high, df=last.df,
+                                                sd_from="pooled")
+        notes.append(seq.design_note(design, group.describe(), group.looks, m,
+                                     int(section["sequential"].get("seeds_per_look", 1))))
     return notes
 
 

@@ -29,10 +29,12 @@ class ResultsRecorder(Callback):
     """Tune callback: feeds a ResultsStore and prints progress and every rule decision."""
 
     def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0, seed: int | None = None,
-                 stage: str = "search"):
+                 stage: str = "search", seeds=None):
         self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
-        # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are.
+        # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are;
+        # seeds: a sequential confirm stage's look (its own Tuner) owns only its fresh seeds' trials.
         self.seed, self.stage = seed, stage
+        self.seeds = None if seeds is None else frozenset(int(s) for s in seeds)
         self._last_beat = 0.0
         self._flagged: set[tuple[str, str]] = set()  # (trial, rule) pairs already printed
 
@@ -56,8 +58,8 @@ class ResultsRecorder(Callback):
         """
         changed = False
         for trial_id in list(self.store.trials):
-            if self.store.is_confirm(trial_id) != (self.stage == "confirm"):
-                continue  # the other stage's trials: another Tuner's state, not this one's
+            if not self._mine(self.store.trials[trial_id]):
+                continue  # the other stage's (or look's) trials: another Tuner's state, not this one's
             status = ray_trials.get(trial_id)
             if status is None:
                 del self.store.trials[trial_id]
@@ -156,9 +158,14 @@ class ResultsRecorder(Callback):
         value = f"{self.store.metric}={final:.4g}" if final is not None else "no metric"
         say(f"trial {trial.trial_id} {t.status} ({value}) [{done}/{self.num_samples}]")
 
+    def _mine(self, record) -> bool:
+        """Whether a recorded trial is this Tuner's: its stage's, and (a look of a sequential confirm stage) its seeds'."""
+        if bool(record.confirm_of) != (self.stage == "confirm"):
+            return False
+        return self.seeds is None or (record.seed is not None and int(record.seed) in self.seeds)
+
     def _done(self) -> int:
-        return sum(x.status in FINAL_STATUSES for x in self.store.trials.values()
-                   if bool(x.confirm_of) == (self.stage == "confirm"))
+        return sum(x.status in FINAL_STATUSES for x in self.store.trials.values() if self._mine(x))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))

@@ -38,16 +38,41 @@ class AshaConfig:
     reduction_factor: int = 2
 
 
+# The spending functions and futility choices of a sequential confirm stage (actot/report/sequential.py's SPENDING
+# and FUTILITY: this layer does not import the report; tests/test_sequential.py checks that they agree).
+SPENDING = ("obrien-fleming", "pocock")
+FUTILITY = (*SPENDING, "none")
+
+
+@dataclass
+class SequentialConfig:
+    """A sequential confirm stage (docs/sweeps.md): after the first look (confirm.seeds fresh seeds), `seeds_per_look`
+    more at a time until "beats co-training" is decided (actot/report/sequential.py): claimed at one-sided 2.5%
+    spent over the looks by `spending`, or a gain as large as `effect` (in the metric's units, + = better: it must be
+    stated) ruled out at `beta`, spent by `futility` (`none`: no futility stop); or `max_seeds` fresh seeds reached
+    (the cap). The defaults are the design bench/selection_calibration.py picked (bench/RESULTS.md, issue 29)."""
+
+    enabled: bool = False
+    max_seeds: int = 4
+    seeds_per_look: int = 1
+    spending: str = "obrien-fleming"
+    effect: Optional[float] = None
+    beta: float = 0.2
+    futility: str = "pocock"
+
+
 @dataclass
 class ConfirmConfig:
     """The confirm stage: re-run the top_k configs with `seeds` new training seeds each (0 = no confirm stage).
     if_ahead: only configs ahead of the baseline arm (co-training) on the search's seeds are confirmed, and with none
     ahead no fresh seeds are spent: the search's best already looks better than it is (it was picked on those
-    numbers), so if even it is behind, fresh seeds would not make a claim (bench/selection_calibration.py)."""
+    numbers), so if even it is behind, fresh seeds would not make a claim (bench/selection_calibration.py).
+    sequential: add fresh seeds a look at a time until the claim is decided (`seeds` is then the first look's)."""
 
     top_k: int = 0
     seeds: int = 0
     if_ahead: bool = False
+    sequential: SequentialConfig = field(default_factory=SequentialConfig)
 
 
 @dataclass
@@ -171,8 +196,9 @@ def sweep_keys(sweep_cfg: SweepConfig | None = None) -> dict[str, Any]:
 SHORT_KEYS = {"top_k": "confirm.top_k", "seeds": "confirm.seeds"}
 
 
-def apply_cli(sweep_cfg: SweepConfig, words: list[str]) -> SweepConfig:
-    """Split `key=value` words into sweep keys and training keys, type-check both."""
+def apply_cli(sweep_cfg: SweepConfig, words: list[str], where: str = "sweep") -> SweepConfig:
+    """Split `key=value` words into sweep keys and training keys, type-check both; `where` names the sweep file the
+    words go on top of, for the errors."""
     sweep_over, train_over = {}, {}
     skeys, tkeys = sweep_keys(), dotted_keys(TrainConfig())
     for word in words:
@@ -195,7 +221,7 @@ def apply_cli(sweep_cfg: SweepConfig, words: list[str]) -> SweepConfig:
             raise ActotError(f"command line: {key}={value!r}: {str(err).splitlines()[0]}") from err
     out: SweepConfig = OmegaConf.to_object(conf)
     out.train = {**out.train, **train_over}
-    validate(out)
+    validate(out, f"{where} with the command line" if words and where != "sweep" else where)
     return out
 
 
@@ -238,6 +264,42 @@ def validate(sweep_cfg: SweepConfig, where: str = "sweep") -> None:
     if (sweep_cfg.confirm.top_k > 0) != (sweep_cfg.confirm.seeds > 0):
         raise ActotError(f"{where}: confirm.top_k={sweep_cfg.confirm.top_k} with confirm.seeds={sweep_cfg.confirm.seeds}: the "
                          "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")
+    validate_sequential(sweep_cfg, where)
+
+
+def validate_sequential(sweep_cfg: SweepConfig, where: str) -> None:
+    """confirm.sequential's keys, each refused in one line (where, key, value, the fix)."""
+    confirm, seq = sweep_cfg.confirm, sweep_cfg.confirm.sequential
+    key = "confirm.sequential"
+    if not seq.enabled:
+        return
+    if confirm.top_k < 1 or confirm.seeds < 1:
+        raise ActotError(f"{where}: {key}.enabled=true needs a confirm stage, but confirm.top_k={confirm.top_k} and "
+                         f"confirm.seeds={confirm.seeds}; set both (e.g. confirm: {{top_k: 1, seeds: 2, sequential: "
+                         "{enabled: true}}), or set confirm.sequential.enabled=false")
+    if sweep_cfg.paired.baseline is None:
+        raise ActotError(f"{where}: {key}.enabled=true decides whether a config beats co-training, but the sweep has "
+                         "no baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.sequential.enabled=false")
+    checks = [("max_seeds", seq.max_seeds, seq.max_seeds >= confirm.seeds,
+               f">= confirm.seeds ({confirm.seeds}, the first look's fresh seeds; the cap counts them), e.g. "
+               f"{key}.max_seeds={max(confirm.seeds, 6)}"),
+              ("seeds_per_look", seq.seeds_per_look, seq.seeds_per_look >= 1,
+               f">= 1 (the fresh seeds each look adds), e.g. {key}.seeds_per_look=1"),
+              ("spending", seq.spending, seq.spending in SPENDING,
+               f"one of {', '.join(SPENDING)}, e.g. {key}.spending=obrien-fleming"),
+              ("futility", seq.futility, seq.futility in FUTILITY,
+               f"one of {', '.join(FUTILITY)}, e.g. {key}.futility=pocock"),
+              ("beta", seq.beta, 0.0 < seq.beta < 0.5,
+               f"in (0, 0.5): the rate at which a true win of `effect` is wrongly ruled out, e.g. {key}.beta=0.2"),
+              ("effect", seq.effect, seq.effect is None or seq.effect > 0,
+               f"> 0 (the smallest gain worth claiming, in the metric's units, + = better), e.g. {key}.effect=0.2")]
+    for name, value, ok, rule in checks:
+        if not ok:
+            raise ActotError(f"{where}: {key}.{name}={value!r} is out of range; it must be {rule}")
+    if seq.effect is None and seq.futility != "none":
+        raise ActotError(f"{where}: {key}.effect=None: the futility stop rules out a gain of `effect` at beta, so it "
+                         f"must be stated in the metric's units (+ = better): e.g. {key}.effect=0.2 for eval/success "
+                         f"(20 points), or {key}.futility=none to run every undecided config to max_seeds")
 
 
 def resolve_objective(sweep_cfg: SweepConfig, has_rollouts: bool, where: str = "sweep") -> str | None:

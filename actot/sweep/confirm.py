@@ -18,10 +18,19 @@ sweep folder (a second Tuner over the fixed list with `BasicVariantGenerator`, F
 rules; no Optuna search and no ASHA: it would compare seeds of different configs), built by the
 same `tuner.build_tuner` as the search. The trials are mirrored into `optuna.db` like the
 search's, with user attributes `seed` and `confirm_of`.
+
+A sequential stage (`confirm.sequential.enabled`) runs in looks: the first on `seeds` fresh seeds, then, while a
+confirmed config is undecided, `seeds_per_look` more for the undecided configs and the baseline, up to `max_seeds`.
+After each look the report layer decides (`hooks.confirm_look`: actot/report/sequential.py's rule, the SD pooled
+with the search's) and the driver says it ("confirm look 2 (3 fresh seeds): ... continue (...)"). Each look is a
+Tuner of its own (`sweepdir.confirm_dir(look)`) over a fixed list stored in the `confirm` section's `looks` and
+`points` (each point with its `look`) before it starts, so a killed driver resumes the look it was in; a decision is
+a function of the recorded trials, so a resumed driver decides as the killed one would have.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +38,7 @@ from actot import sweepdir
 from actot.errors import ActotError
 from actot.sweep.paired import BASELINE_ID
 from actot.sweep.stage import StageSettings
-from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_DIR, CONFIRM_KEYS, FINAL_STATUSES, TrialRecord, say
+from actot.sweepdir import ARM_BASELINE, ARM_CONFIG, CONFIRM_KEYS, FINAL_STATUSES, TrialRecord, confirm_dir, say
 
 if TYPE_CHECKING:
     from actot.sweep.runner import SweepFolder, SweepHooks
@@ -60,18 +69,39 @@ def choose_points(settings: StageSettings, sweep_dir: Path, store, leaders) -> d
         return None
     first = max(plan.seeds if plan is not None else [base_seed]) + 1  # seeds no search trial ran
     new_seeds = list(range(first, first + seeds))
+    sequential = sequential_settings(settings)
+    points = _points(settings, store, origins, new_seeds, 1 if sequential else None)
+    if len(origins) < top_k:
+        say(f"confirm: only {len(origins)} finished config(s) to confirm (top_k={top_k})")
+    section = {"top_k": top_k, "seeds": seeds, "metric": metric, "scope": scope, "new_seeds": new_seeds,
+               "search_seed": base_seed, "configs": origins, "points": points}
+    if sequential:
+        section.update(sequential=sequential, looks=[{"seeds": new_seeds, "configs": origins}])
+    return section
+
+
+def sequential_settings(settings: StageSettings) -> dict | None:
+    """confirm.sequential as the stage stores it (None when the stage is not sequential)."""
+    seq = settings.sweep_cfg.confirm.sequential
+    if not seq.enabled:
+        return None
+    return {k: v for k, v in dataclasses.asdict(seq).items() if k != "enabled"}
+
+
+def _points(settings: StageSettings, store, origins: list[str], seeds: list[int], look: int | None) -> list[dict]:
+    """The trials that run `origins`' configs on `seeds`, and the baseline arm on those of them it has not run; each
+    with its `look` in a sequential stage."""
+    plan = settings.plan
+    mark = {"look": look} if look is not None else {}
     points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin].params,
                **({"arm": ARM_CONFIG, "config_id": store.trials[origin].config_id}
-                  if store.trials[origin].config_id else {})}
-              for origin in origins for seed in new_seeds]  # params typed as the space defines them
+                  if store.trials[origin].config_id else {}), **mark}
+              for origin in origins for seed in seeds]  # params typed as the space defines them
     if plan is not None and plan.baseline is not None:  # the baseline arm on the new seeds too (those it ran: reused)
         ran = {t.seed for t in store.trials.values() if t.arm == ARM_BASELINE}
         points += [{"confirm_of": BASELINE_ID, "seed": seed, "params": {}, "arm": ARM_BASELINE,
-                    "config_id": BASELINE_ID} for seed in new_seeds if seed not in ran]
-    if len(origins) < top_k:
-        say(f"confirm: only {len(origins)} finished config(s) to confirm (top_k={top_k})")
-    return {"top_k": top_k, "seeds": seeds, "metric": metric, "scope": scope, "new_seeds": new_seeds,
-            "search_seed": base_seed, "configs": origins, "points": points}
+                    "config_id": BASELINE_ID, **mark} for seed in seeds if seed not in ran]
+    return points
 
 
 def open_stage(settings: StageSettings, sweep_dir: Path, store, leaders) -> dict | None:
@@ -85,10 +115,20 @@ def open_stage(settings: StageSettings, sweep_dir: Path, store, leaders) -> dict
     confirm = settings.sweep_cfg.confirm
     changed = [f"{key} {section[key]} -> {getattr(confirm, key)}" for key in ("top_k", "seeds")
                if section[key] != getattr(confirm, key)]
+    stored, given = section.get("sequential") or {}, sequential_settings(settings) or {}
+    if bool(stored) != bool(given):
+        changed.append(f"sequential.enabled {bool(stored)} -> {bool(given)}".replace("True", "true")
+                       .replace("False", "false"))
+    elif stored != given:
+        changed += [f"sequential.{key} {stored.get(key)} -> {given.get(key)}" for key in sorted(set(stored) | set(given))
+                    if stored.get(key) != given.get(key)]
     if changed:
+        how = f"top_k={section['top_k']} seeds={section['seeds']}" + (
+            " " + " ".join(f"confirm.sequential.{k}={v}" for k, v in
+                           {"enabled": "true", **{k: ("null" if v is None else v) for k, v in stored.items()}}.items())
+            if stored else "")
         raise ActotError(f"stage=confirm: the confirm stage of {sweep_dir} was started with other settings: "
-                         f"{'; '.join(changed)}. Resume it with top_k={section['top_k']} seeds={section['seeds']}, or "
-                         "confirm other settings in a new sweep")
+                         f"{'; '.join(changed)}. Resume it with {how}, or confirm other settings in a new sweep")
     return section
 
 
@@ -114,6 +154,8 @@ def run_confirm(settings: StageSettings, *, folder: SweepFolder, hooks: SweepHoo
             raise ActotError(f"stage=confirm: {text}; run a search whose trials finish first")
         say(f"confirm stage skipped: {text}")
         return None
+    if section.get("sequential"):
+        return _run_looks(settings, folder, section, hooks)
     total = len(section["points"])
     ended = sum(t.status in FINAL_STATUSES for t in confirm_trials(store).values())
     baseline = sum(p.get("arm") == ARM_BASELINE for p in section["points"])
@@ -125,14 +167,68 @@ def run_confirm(settings: StageSettings, *, folder: SweepFolder, hooks: SweepHoo
     from actot.sweep.preflight import check_data
 
     check_data(settings.space, settings.base_cfg)
-    _fit_confirm(settings, folder, section, hooks)
+    _fit_confirm(settings, folder, section["points"], hooks)
     store.load()
     mine = confirm_trials(store)
     ended = sum(t.status in FINAL_STATUSES for t in mine.values())
     return ended >= total and not any(t.status in sweepdir.OPEN_STATUSES for t in mine.values()), ended, total
 
 
-def _fit_confirm(settings: StageSettings, folder: SweepFolder, section: dict, hooks: SweepHooks) -> None:
+def _run_looks(settings: StageSettings, folder: SweepFolder, section: dict,
+               hooks: SweepHooks) -> tuple[bool, int, int]:
+    """A sequential confirm stage, from the look it is in: run the look's trials, let the report layer decide, and
+    add the next look (stored before it runs) while a config is undecided and the cap allows."""
+    if hooks.confirm_look is None:
+        raise ActotError("confirm.sequential: the stage decides after each look with the report layer's rule, which "
+                         "this driver was not given; run it through run_sweep.py (actot.pipeline)")
+    sweep_dir, store, seq = folder.path, folder.store, section["sequential"]
+    checked = False
+    while True:
+        number = len(section["looks"])
+        look = section["looks"][-1]
+        points = [p for p in section["points"] if p.get("look", 1) == number]
+        seeds = set(look["seeds"])
+        total = len(section["points"])
+        ran_before = sum(len(one["seeds"]) for one in section["looks"][:-1])
+        ended = _ended(store, seeds)
+        say(f"confirm look {number}: {len(look['configs'])} config(s) on fresh seed(s) "
+            f"{', '.join(map(str, look['seeds']))} ({ran_before + len(look['seeds'])} of at most {seq['max_seeds']})"
+            + (" with the baseline" if any(p.get("arm") == ARM_BASELINE for p in points) else "")
+            + f"; {ended} of {len(points)} trial(s) ended before")
+        if ended < len(points):
+            if not checked:
+                from actot.sweep.preflight import check_data
+
+                check_data(settings.space, settings.base_cfg)
+                checked = True
+            _fit_confirm(settings, folder, points, hooks, look=number, seeds=sorted(seeds))
+            store.load()
+            ended = _ended(store, seeds)
+            mine = [t for t in confirm_trials(store).values() if t.seed is not None and int(t.seed) in seeds]
+            if ended < len(points) or any(t.status in sweepdir.OPEN_STATUSES for t in mine):
+                return False, _ended(store), total
+        undecided, lines = hooks.confirm_look(sweep_dir)
+        for line in lines:
+            say(line)
+        so_far = ran_before + len(look["seeds"])
+        if not undecided or so_far >= seq["max_seeds"]:
+            return True, _ended(store), total
+        first = max(section["new_seeds"]) + 1
+        fresh = list(range(first, first + min(seq["seeds_per_look"], seq["max_seeds"] - so_far)))
+        section["looks"].append({"seeds": fresh, "configs": undecided})
+        section["points"] += _points(settings, store, undecided, fresh, number + 1)
+        section["new_seeds"] = section["new_seeds"] + fresh
+        _store_section(sweep_dir, section)
+
+
+def _ended(store, seeds: set | None = None) -> int:
+    """The confirm trials that ended (of `seeds`, when given)."""
+    return sum(t.status in FINAL_STATUSES for t in confirm_trials(store).values()
+               if seeds is None or (t.seed is not None and int(t.seed) in seeds))
+
+
+def _fit_confirm(settings: StageSettings, folder: SweepFolder, section_points: list[dict], hooks: SweepHooks,
+                 look: int = 1, seeds: list[int] | None = None) -> None:
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
@@ -144,11 +240,13 @@ def _fit_confirm(settings: StageSettings, folder: SweepFolder, section: dict, ho
     setup = TrialSetup(settings.space, settings.base_overrides, settings.rules, folder.name,
                        sweep_dir / sweepdir.TRIALS_DIR, sweep_cfg.metric, shadow=sweep_cfg.rules_shadow,
                        baseline=plan.baseline if plan is not None else None)
-    points = [{**p["params"], **{k: p[k] for k in CONFIRM_KEYS if k in p}} for p in section["points"]]
+    points = [{**p["params"], **{k: p[k] for k in CONFIRM_KEYS if k in p}} for p in section_points]
     with ray_session(sweep_cfg):
         tuner = build_tuner(
-            sweep_cfg, setup, name=CONFIRM_DIR, storage_path=str(sweep_dir), num_samples=len(points), max_failures=0,
-            callbacks=[ResultsRecorder(store, len(points), seed=settings.base_overrides["seed"], stage="confirm"),
+            sweep_cfg, setup, name=confirm_dir(look), storage_path=str(sweep_dir), num_samples=len(points),
+            max_failures=0,
+            callbacks=[ResultsRecorder(store, len(points), seed=settings.base_overrides["seed"], stage="confirm",
+                                       seeds=seeds),
                        *hooks.callbacks(sweep_dir)],
             param_space={k: None for p in points for k in p},  # every point's keys must be declared
             search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler())

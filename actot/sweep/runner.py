@@ -54,11 +54,14 @@ class SweepHooks:
 
     callbacks(sweep_dir): extra Tune callbacks for each stage (e.g. a live dashboard);
     leaders(sweep_dir, top_k, ahead_only): the confirm stage's configs, as (search trial ids, metric, scope);
+    confirm_look(sweep_dir): a sequential confirm stage's decision after a look, as (the search trial ids of the
+    configs still undecided, the lines that say it);
     finish(outcome, sweep_cfg): what the end of a sweep prints and writes.
     """
 
     callbacks: Callable[[Path], list] = lambda sweep_dir: []
     leaders: Callable[[Path, int, bool], tuple[list[str], str, str]] | None = None
+    confirm_look: Callable[[Path], tuple[list[str], list[str]]] | None = None
     finish: Callable[["SweepOutcome", SweepConfig], None] | None = None
 
 
@@ -101,9 +104,11 @@ def dry_run(settings: StageSettings, warnings: list[str], cost: bool = True) -> 
 
 
 def confirm_budget(sweep_cfg: SweepConfig) -> int:
-    """The confirm stage's trials, at most (with confirm.if_ahead it may run none): top_k configs x seeds, and the
-    baseline arm on the same fresh seeds."""
-    return (sweep_cfg.confirm.top_k + (sweep_cfg.paired.baseline is not None)) * sweep_cfg.confirm.seeds
+    """The confirm stage's trials, at most (with confirm.if_ahead it may run none): top_k configs x seeds (a sequential
+    stage's cap, max_seeds), and the baseline arm on the same fresh seeds."""
+    confirm = sweep_cfg.confirm
+    seeds = confirm.sequential.max_seeds if confirm.sequential.enabled else confirm.seeds
+    return (confirm.top_k + (sweep_cfg.paired.baseline is not None)) * seeds
 
 
 def say_cost(sweep_cfg: SweepConfig, base_cfg, trials: int, data=None) -> None:
