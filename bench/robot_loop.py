@@ -75,7 +75,7 @@ def table(runs_dirs: list[str], out: Path, conditions: int, seed: int, seeds: li
     layouts = sample_initial_states(np.random.default_rng([seed, 0]), conditions)
     done = {row["run"] for row in read_table(out)} if out.exists() else set()
     runs = sorted(p.parent.parent for d in runs_dirs for p in Path(d).glob("*/s*/checkpoint/state.pt")
-                  if int(p.parent.parent.name[1:]) in seeds)
+                  if int(p.parent.parent.name[1:]) in seeds and p.parent.parent.parent.name not in LEFT_OUT)
     todo = [r for r in runs if f"{r.parent.name}/{r.name}" not in done]
     print(f"{len(runs)} runs, {len(todo)} to roll out from {conditions} start conditions")
     for i, run in enumerate(todo, 1):
