@@ -217,18 +217,20 @@ def replay_shortlists(success: np.ndarray, candidates: list[int], references: li
 
 
 # ============================================================================================= episodes
+_REJECT: dict[tuple, float] = {}  # (discordant conditions, level, theta) -> P(reject): shared by every pair
+
+
 def batch_n(discordant: float, level: float = ALPHA / K, power: float = 1 - BETA, theta: float = WORTH) -> int:
     """The fewest paired conditions a batch exact McNemar test (two-sided, at `level`) needs for `power` when the
     policy wins `theta` of the conditions where the two differ, which are a share `discordant` of all."""
-    reject_at = {}
-
     def p_reject(d: int) -> float:  # P(the test rejects for "better" | d discordant conditions)
-        if d not in reject_at:
+        key = (d, level, theta)
+        if key not in _REJECT:
             k = np.arange(d + 1)
             p_two = np.array([stats.binomtest(int(x), d, 0.5).pvalue if d else 1.0 for x in k])
             region = (p_two <= level) & (k > d / 2)
-            reject_at[d] = float(stats.binom.pmf(k[region], d, theta).sum())
-        return reject_at[d]
+            _REJECT[key] = float(stats.binom.pmf(k[region], d, theta).sum())
+        return _REJECT[key]
 
     for n in range(5, 3000):
         d = np.arange(n + 1)
