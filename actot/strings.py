@@ -504,10 +504,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "verdict.verdict": {"en": "## Verdict", "zh": "## 结论"},
     "verdict.stop_better": {
         "en": ("**Stop.** {name} (`{code}`) is better than {ref}: it succeeded on {b} start conditions where {ref} "
-               "failed and failed on {c} where {ref} succeeded (e-value {e:.3g} >= {k}/alpha = {threshold:.3g}); the "
+               "failed and failed on {c} where {ref} succeeded (e-value {e:.3g} >= 2 x {k}/alpha = {threshold:.3g}); the "
                "decision holds however often the sheet was looked at."),
         "zh": ("**停止。** {name}（`{code}`）优于{ref}：它在 {b} 个{ref}失败的起始条件上成功，在 {c} "
-               "个{ref}成功的条件上失败（e 值 {e:.3g} >= {k}/alpha = {threshold:.3g}）；无论中途查看评估表多少次，"
+               "个{ref}成功的条件上失败（e 值 {e:.3g} >= 2 x {k}/alpha = {threshold:.3g}）；无论中途查看评估表多少次，"
                "这一判定都成立。"),
     },
     "verdict.stop_worse": {
@@ -670,9 +670,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
                ("Difference: (only the policy - only {ref}) / conditions run by both. Exact McNemar: under no "
                 "difference the discordant conditions split as Binomial(b + c, 1/2); two-sided. P(better): P(theta > "
                 "1/2) for theta ~ Beta(1 + b, 1 + c), the policy's share of the discordant conditions."),
-               ("e-value: 2^(b+c) B(b+1, c+1), the Bayes factor of a uniform prior on theta against theta = 1/2; "
-                "decided at K/alpha (K = {k} policies against {ref}), valid at any look (Ville's inequality). Not "
-                "worth it: the e-value of theta < {worth} against theta = {worth} reaches 1/beta."),
+               ("e-value: Wald's SPRT on the discordant conditions, the likelihood ratio of theta = {worth} against "
+                "theta = 1/2, (2 x {worth})^b (2 x (1 - {worth}))^c (for worse: b and c swapped); decided at 2K/alpha "
+                "(K = {k} policies against {ref}, two sides each), valid at any look (Ville's inequality). Not worth "
+                "it: the ratio of theta = 1/2 against theta = {worth} reaches 1/beta."),
                ("More conditions: the stopping rule run forward 2000 times from the current counts, theta and the "
                 "share of discordant conditions at their posterior means.")),
         "zh": ("只计已填写的行（结果为空即尚未运行的回合）；一对是两个策略都运行过的起始条件。",
@@ -681,9 +682,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
                ("差值：(仅该策略成功 - 仅{ref}成功) / 两者都运行的条件。精确 McNemar：无差异时结果不同的条件服从 "
                 "Binomial(b + c, 1/2)；双侧。P(更好)：theta ~ Beta(1 + b, 1 + c) 时 P(theta > 1/2)，theta "
                 "为该策略在结果不同的条件中所占份额。"),
-               ("e 值：2^(b+c) B(b+1, c+1)，theta 均匀先验相对 theta = 1/2 的贝叶斯因子；达到 K/alpha（K = {k} "
-                "个与{ref}比较的策略）即判定，任意时刻查看都有效（Ville 不等式）。不值得：theta < {worth} 相对 theta "
-                "= {worth} 的 e 值达到 1/beta。"),
+               ("e 值：在结果不同的条件上做 Wald 序贯概率比检验，theta = {worth} 相对 theta = 1/2 的似然比 "
+                "(2 x {worth})^b (2 x (1 - {worth}))^c（判定更差时 b 与 c 互换）；达到 2K/alpha（K = {k} 个与{ref}"
+                "比较的策略，每个两侧）即判定，任意时刻查看都有效（Ville 不等式）。不值得：theta = 1/2 相对 theta = "
+                "{worth} 的似然比达到 1/beta。"),
                "还需的条件数：从当前计数出发把停止规则向前模拟 2000 次，theta 与结果不同的条件比例取其后验均值。"),
     },
     "verdict.blind_stop": {

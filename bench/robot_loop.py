@@ -93,8 +93,9 @@ def read_table(path: Path) -> list[dict]:
 
 
 # ============================================================================================= the rules
-def shipped_decisions(b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """The product's rule (robot_eval.decide), vectorised: 1 better, -1 worse, 2 futile, 0 open."""
+def mixture_decisions(b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The product's rule until session 10, vectorised (a uniform-mixture e-value at K/alpha, futility by a mixture
+    over theta < worth at 1/beta): 1 better, -1 worse, 2 futile, 0 open."""
     log_e = betaln(b + 1, c + 1) + (b + c) * math.log(2.0)
     log_f = (betaln(b + 1, c + 1) + stats.beta.logcdf(WORTH, b + 1, c + 1) - math.log(WORTH)
              - b * math.log(WORTH) - c * math.log(1.0 - WORTH))
@@ -107,7 +108,8 @@ def shipped_decisions(b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 def sprt_decisions(b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """Wald's SPRT on the discordant conditions (theta = worth or 1 - worth against 1/2, each at 2K/alpha; futility
-    when 1/2 against worth reaches 1/beta): 1 better, -1 worse, 2 futile, 0 open."""
+    when 1/2 against worth reaches 1/beta), the product's rule since session 10 (robot_eval.decide), vectorised:
+    1 better, -1 worse, 2 futile, 0 open."""
     up, down = math.log(2 * WORTH), math.log(2 * (1 - WORTH))
     better = b * up + c * down >= math.log(2 * K / ALPHA)
     worse = c * up + b * down >= math.log(2 * K / ALPHA)
@@ -119,7 +121,7 @@ def sprt_decisions(b: np.ndarray, c: np.ndarray) -> np.ndarray:
     return out
 
 
-RULES = {"shipped": shipped_decisions, "sprt": sprt_decisions}
+RULES = {"mixture": mixture_decisions, "sprt": sprt_decisions}
 
 
 def first_decision(decisions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +197,7 @@ def replay_shortlists(success: np.ndarray, candidates: list[int], references: li
             for i in picked:
                 b = np.cumsum((seen[i] == 1) & (seen[ref] == 0))
                 c = np.cumsum((seen[i] == 0) & (seen[ref] == 1))
-                for name, rule in (("verdict", shipped_decisions), ("sprt", sprt_decisions)):
+                for name, rule in (("verdict", mixture_decisions), ("sprt", sprt_decisions)):
                     value, _ = first_decision(rule(b, c))
                     if value in (1, -1):
                         claims[name] = True
@@ -270,6 +272,7 @@ def analyse(path: Path, shortlists: int, runs: int, seed: int) -> None:
     tally, gaps = replay_shortlists(success, candidates, references, shortlists, seed)
     print(f"\n{shortlists} shortlists of {K} policies + co-training; the best's gap over co-training over all conditions: "
           f"median {np.median(gaps):+.3f}, range [{gaps.min():+.3f}, {gaps.max():+.3f}]")
+    # "verdict": the mixture rule the verdict used until session 10 (its RESULTS table); "SPRT": the verdict's rule now.
     head = ["episodes a policy", "leader truly best: verdict", "naive", "false claims: verdict", "SPRT rule",
             "naive (rates differ)", "Fisher 0.05", "any claim: verdict", "SPRT", "naive", "Fisher"]
     print("  ".join(head))
@@ -288,10 +291,10 @@ def analyse(path: Path, shortlists: int, runs: int, seed: int) -> None:
     print(f"\nconditions to decide a pair ({runs} runs each, resampled from its {success.shape[1]} conditions, stopped at "
           f"{CAP}); batch: the exact McNemar test's n for power {1 - BETA:.0%} at theta = {WORTH}, level alpha/K = "
           f"{ALPHA / K:.4f}, at the pair's own share of discordant conditions")
-    print(f"{'pair':44s} {'diff':>6s} {'disc':>5s} {'batch':>6s} {'shipped':>8s} {'(undec.)':>8s} {'SPRT':>6s} {'(undec.)':>8s}")
+    print(f"{'pair':44s} {'diff':>6s} {'disc':>5s} {'batch':>6s} {'mixture':>8s} {'(undec.)':>8s} {'SPRT':>6s} {'(undec.)':>8s}")
     for r in sorted(results, key=lambda r: r["difference"]):
-        print(f"{r['pair']:44s} {r['difference']:+6.3f} {r['discordant']:5.2f} {r['batch']:6d} {r['shipped']:8.1f} "
-              f"{r['shipped_undecided']:8.2f} {r['sprt']:6.1f} {r['sprt_undecided']:8.2f}")
+        print(f"{r['pair']:44s} {r['difference']:+6.3f} {r['discordant']:5.2f} {r['batch']:6d} {r['mixture']:8.1f} "
+              f"{r['mixture_undecided']:8.2f} {r['sprt']:6.1f} {r['sprt_undecided']:8.2f}")
     batch = np.mean([r["batch"] for r in results])
     for name in RULES:
         mean = np.mean([r[name] for r in results])

@@ -151,9 +151,9 @@ def test_a_filled_sheet_gives_the_hand_computed_statistics(folder, tmp_path, cap
     # t0a vs co-training: both succeed on C01, only t0a on C02..C06: b = 5, c = 0
     assert (a.pairs, a.both, a.b, a.c, a.neither) == (6, 1, 5, 0, 0)
     assert a.p_mcnemar == pytest.approx(2 * 0.5 ** 5)           # exact McNemar: 2 P(Bin(5, 1/2) = 0)
-    assert a.e == pytest.approx(2 ** 5 / 6)                     # 2^5 B(6, 1) = 32 / 6
+    assert a.e == pytest.approx(1.5 ** 5)                        # the SPRT's ratio: (2 x 0.75)^5 (2 x 0.25)^0
     assert a.p_better == pytest.approx(1 - 0.5 ** 6)            # P(Beta(6, 1) > 1/2)
-    assert a.difference == pytest.approx(5 / 6) and a.decision == "open"  # 5.33 < K/alpha = 2/0.05 = 40
+    assert a.difference == pytest.approx(5 / 6) and a.decision == "open"  # 7.59 < 2K/alpha = 4/0.05 = 80
     # t0b vs co-training: only t0b on C03, C05; neither on C02, C04, C06: b = 2, c = 0
     assert (b.b, b.c, b.neither) == (2, 0, 3) and b.p_mcnemar == pytest.approx(0.5)
     assert v.leader == code["t0a"] and not v.stop
@@ -163,7 +163,7 @@ def test_a_filled_sheet_gives_the_hand_computed_statistics(folder, tmp_path, cap
     assert "**Continue.**" in printed and "verdict.md" in printed
     for lang in ("en", "zh"):
         text = (work / ev.VERDICT_FILES[lang]).read_text()
-        assert "0.0625" in text and "5.33" in text and "[0.54, 1.00]" in text, lang
+        assert "0.0625" in text and "7.59" in text and "[0.54, 1.00]" in text, lang
 
 
 def test_the_sweep_report_and_dashboard_show_the_verdict_once_the_analyst_asks(small_sim, tmp_path, capsys):
@@ -210,15 +210,18 @@ def test_a_partly_filled_sheet_is_judged_on_its_filled_rows(folder, tmp_path):
 
 
 def test_the_stopping_rule_decides_at_the_stated_thresholds():
-    assert ev.e_value(8, 0) == pytest.approx(256 / 9)  # 2^8 B(9, 1)
-    assert ev.decide(9, 0, 2, 0.05, 0.2, 0.75) == "better"  # 2^9 / 10 = 51.2 >= 40
-    assert ev.decide(8, 0, 2, 0.05, 0.2, 0.75) == "open"    # 28.4 < 40
-    assert ev.decide(8, 0, 1, 0.05, 0.2, 0.75) == "better"  # one policy compared: 28.4 >= 20
-    assert ev.decide(0, 9, 2, 0.05, 0.2, 0.75) == "worse"
-    # futility by hand: b = 0, c = 5: int_0^w (1 - t)^5 dt / w / (1 - w)^5 = (1 - 0.25^6) / 6 / 0.75 / 0.25^5
-    assert ev.e_futility(0, 5) == pytest.approx((1 - 0.25 ** 6) / 6 / 0.75 / 0.25 ** 5)
+    # Wald's SPRT at worth 0.75: each discordant win multiplies the ratio by 1.5, each loss by 0.5
+    assert ev.e_value(8, 0) == pytest.approx(1.5 ** 8) and ev.e_value(8, 2) == pytest.approx(1.5 ** 8 * 0.5 ** 2)
+    assert ev.e_value(0, 8) == ev.e_value(8, 0)  # the side the counts favour: worse is 1 - worth against 1/2
+    assert ev.decide(11, 0, 2, 0.05, 0.2, 0.75) == "better"  # 1.5^11 = 86.5 >= 2K/alpha = 80
+    assert ev.decide(10, 0, 2, 0.05, 0.2, 0.75) == "open"    # 57.7 < 80
+    assert ev.decide(10, 0, 1, 0.05, 0.2, 0.75) == "better"  # one policy compared: 57.7 >= 40
+    assert ev.decide(0, 11, 2, 0.05, 0.2, 0.75) == "worse"
+    # futility by hand: theta = 1/2 against theta = 0.75: each win x 2/3, each loss x 2
+    assert ev.e_futility(0, 5) == pytest.approx(2.0 ** 5)
+    assert ev.e_futility(3, 1) == pytest.approx((2 / 3) ** 3 * 2)
     assert ev.e_futility(0, 0) == pytest.approx(1.0)
-    assert ev.decide(10, 10, 2, 0.05, 0.2, 0.75) == "futile"  # half the discordant pairs: not 75%
+    assert ev.decide(10, 10, 2, 0.05, 0.2, 0.75) == "futile"  # (4/3)^10 = 17.8 >= 1/beta: half the pairs, not 75%
     assert ev.score_e_value([]) == 1.0  # the mean over the bets l of prod(1 + l d): ten differences of 1
     assert ev.score_e_value([1.0] * 10) == pytest.approx(sum((1 + bet) ** 10 for bet in ev.BETS) / len(ev.BETS))
     outlook = ev.remaining(5, 0, 6, 2, 0.05, 0.2, 0.75)
@@ -428,11 +431,11 @@ def test_without_a_baseline_arm_the_offline_leader_is_the_reference(small_sim, t
 
 def test_the_rule_keeps_its_error_rates_when_looked_at_after_every_pair():
     """4000 simulated evaluations of 200 discordant pairs, the rule checked after each: with no difference
-    (theta = 1/2) the e-value reaches 1/alpha = 20 in at most 5% of them; with theta = worth = 0.75 the futility
-    e-value reaches 1/beta = 5 in at most 20% (Ville's inequality; the margins are the test's own noise)."""
+    (theta = 1/2) the e-value (either side) reaches 2/alpha = 40 in at most 5% of them; with theta = worth = 0.75 the
+    futility e-value reaches 1/beta = 5 in at most 20% (Ville's inequality; the margins are the test's own noise)."""
     rng = np.random.default_rng(0)
     looks = 200
-    for theta, e_of, threshold, bound in ((0.5, ev.e_value, 20, 0.05),
+    for theta, e_of, threshold, bound in ((0.5, ev.e_value, 40, 0.05),
                                           (0.75, lambda b, c: ev.e_futility(b, c, 0.75), 5, 0.2)):
         # the e-value of every (wins, pairs) once, then read along each simulated path
         table = np.zeros((looks + 1, looks + 1), dtype=bool)
@@ -442,3 +445,15 @@ def test_the_rule_keeps_its_error_rates_when_looked_at_after_every_pair():
         wins = np.cumsum(rng.random((4000, looks)) < theta, axis=1)
         crossed = table[wins, np.arange(1, looks + 1)].any(axis=1)
         assert crossed.mean() <= bound + 0.01
+
+
+def test_the_bench_measures_the_rule_the_verdict_uses():
+    """bench/robot_loop.py's vectorised SPRT (what RESULTS measured) decides as `decide` does, count for count."""
+    from bench.robot_loop import K, sprt_decisions
+
+    b, c = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    codes = {1: "better", -1: "worse", 2: "futile", 0: "open"}
+    got = sprt_decisions(b, c)
+    for i in range(40):
+        for j in range(40):
+            assert codes[int(got[i, j])] == ev.decide(i, j, K, ev.ALPHA, ev.BETA, ev.WORTH), (i, j)

@@ -27,12 +27,14 @@ The verdict, from the filled rows alone (an empty outcome is an episode not run 
   exact McNemar test (`mcnemar_exact`: under no difference b ~ Binomial(b+c, 1/2), two-sided), and P(better) =
   P(theta > 1/2) for theta ~ Beta(1+b, 1+c), the posterior of the policy's share of the discordant conditions.
 - When to stop, valid however often the lab looks (`e_value`, `e_futility`; Ville's inequality: a nonnegative
-  martingale under the null crosses 1/a with probability at most a). The e-value for "no difference" is the Bayes
-  factor of the discordant pairs with a uniform mixture over theta against theta = 1/2: 2^(b+c) B(b+1, c+1). A
-  policy is decided better (or worse) than the reference when it reaches K/alpha (K policies compared: Bonferroni
-  over K anytime-valid tests, so the leader may be picked after looking). It is given up on when the e-value of
-  "it wins at least `worth` of the discordant conditions" (a uniform mixture over theta < worth against
-  theta = worth, the null's least favourable point) reaches 1/beta. The leader is the policy with the highest
+  martingale under the null crosses 1/a with probability at most a): Wald's SPRT on the discordant conditions. The
+  e-value for "no difference" is the likelihood ratio of theta = `worth` (the effect worth having) against
+  theta = 1/2, (2 worth)^b (2 (1 - worth))^c, or of 1 - worth for "worse" with b and c swapped. A policy is decided
+  better (or worse) than the reference when it reaches 2K/alpha (K policies compared, two sides each: Bonferroni over
+  2K anytime-valid tests, so the leader may be picked after looking). It is given up on when the ratio of
+  theta = 1/2 against theta = worth reaches 1/beta (under any theta >= worth its mean is at most 1). The SPRT
+  replaced a uniform-mixture e-value (2^(b+c) B(b+1, c+1)) after bench/robot_loop.py measured both on policies
+  trained on the benchmark: the same (zero) false claims, fewer episodes (bench/RESULTS.md, session 10). The leader is the policy with the highest
   P(best); from the current estimates (`remaining`: theta and the share of discordant conditions at their
   posterior means), simulated forward, how many more start conditions it takes to decide it.
 - With scores (partial credit in [0, 1]): each policy's mean, and against the reference a betting e-value on the
@@ -102,21 +104,18 @@ def p_better(b: int, c: int) -> float:
     return float(beta.sf(0.5, 1 + b, 1 + c))
 
 
-def e_value(b: int, c: int) -> float:
-    """The mixture e-value against "no difference": 2^(b+c) B(b+1, c+1) (uniform prior on theta, vs theta = 1/2)."""
-    from scipy.special import betaln
-
-    return math.exp(betaln(b + 1, c + 1) + (b + c) * math.log(2.0))
+def e_value(b: int, c: int, worth: float = WORTH) -> float:
+    """The SPRT's e-value against "no difference", on the side the counts favour: the likelihood ratio of the policy
+    winning `worth` of the discordant pairs (or 1 - worth: worse) against 1/2, (2 worth)^max(b, c) (2 (1 - worth))^min(b, c).
+    Under theta = 1/2 each side's ratio is a martingale of mean 1 (under theta on the other side of 1/2, at most 1)."""
+    return math.exp(max(b, c) * math.log(2.0 * worth) + min(b, c) * math.log(2.0 * (1.0 - worth)))
 
 
 def e_futility(b: int, c: int, worth: float = WORTH) -> float:
-    """The e-value against "the policy wins at least `worth` of the discordant pairs": a uniform mixture over
-    theta in (0, worth) against theta = worth (for any true theta >= worth the ratio's mean is at most 1)."""
-    from scipy.special import betaln
-    from scipy.stats import beta
-
-    log_mixture = betaln(b + 1, c + 1) + float(beta.logcdf(worth, b + 1, c + 1)) - math.log(worth)
-    return math.exp(log_mixture - b * math.log(worth) - c * math.log(1.0 - worth))
+    """The e-value against "the policy wins at least `worth` of the discordant pairs": the likelihood ratio of
+    theta = 1/2 against theta = worth, (1 / (2 worth))^b (1 / (2 (1 - worth)))^c (for any true theta >= worth its
+    mean is at most 1)."""
+    return math.exp(-b * math.log(2.0 * worth) - c * math.log(2.0 * (1.0 - worth)))
 
 
 def score_e_value(diffs) -> float:
@@ -134,9 +133,14 @@ def p_best(successes: list[int], n: list[int], draws: int = DRAWS, seed: int = 0
     return [float(w) / draws for w in wins]
 
 
+def efficacy_threshold(k: int, alpha: float) -> float:
+    """2K/alpha: each of the K policies has two one-sided tests (better, worse), each at alpha / 2K (Bonferroni)."""
+    return 2.0 * k / alpha
+
+
 def decide(b: int, c: int, k: int, alpha: float, beta: float, worth: float) -> str:
     """`better`, `worse`, `futile` (the policy does not win `worth` of the discordant conditions) or `open`."""
-    if e_value(b, c) >= k / alpha:
+    if e_value(b, c, worth) >= efficacy_threshold(k, alpha):
         return "better" if b > c else "worse"
     if e_futility(b, c, worth) >= 1.0 / beta:
         return "futile"
@@ -161,9 +165,6 @@ def remaining(b: int, c: int, pairs: int, k: int, alpha: float, beta: float, wor
               runs: int = 2000, horizon: int = HORIZON, seed: int = 0) -> Outlook:
     """Run the stopping rule forward `runs` times from (b, c) after `pairs` paired conditions, with theta and the
     chance that a condition is discordant at their posterior means (uniform priors), `horizon` conditions at most."""
-    from scipy.special import betaln
-    from scipy.stats import beta as beta_dist
-
     theta = (b + 1) / (b + c + 2)
     discordant = (b + c + 1) / (pairs + 2)
     rng = np.random.default_rng(seed)
@@ -171,10 +172,10 @@ def remaining(b: int, c: int, pairs: int, k: int, alpha: float, beta: float, wor
     win = rng.random((runs, horizon)) < theta
     bb = b + np.cumsum(differ & win, axis=1)
     cc = c + np.cumsum(differ & ~win, axis=1)
-    log_e = betaln(bb + 1, cc + 1) + (bb + cc) * math.log(2.0)
-    log_f = (betaln(bb + 1, cc + 1) + beta_dist.logcdf(worth, bb + 1, cc + 1) - math.log(worth)
-             - bb * math.log(worth) - cc * math.log(1.0 - worth))
-    efficacy = log_e >= math.log(k / alpha)
+    up, down = math.log(2.0 * worth), math.log(2.0 * (1.0 - worth))
+    log_e = np.maximum(bb, cc) * up + np.minimum(bb, cc) * down
+    log_f = -(bb * up + cc * down)
+    efficacy = log_e >= math.log(efficacy_threshold(k, alpha))
     futile = (log_f >= math.log(1.0 / beta)) & ~efficacy
     stop = efficacy | futile
     decided = stop.any(axis=1)
@@ -484,7 +485,7 @@ def judge(folder, sheet=None) -> Verdict:
             scored = [mine.score - theirs.score for mine, theirs in both_ran
                       if mine.score is not None and theirs.score is not None]
             pairs.append(PairLine(code, len(both_ran), table[(1, 1)], b, c, table[(0, 0)], mcnemar_exact(b, c),
-                                  p_better(b, c), e_value(b, c), e_futility(b, c, worth),
+                                  p_better(b, c), e_value(b, c, worth), e_futility(b, c, worth),
                                   decide(b, c, len(others), alpha, beta, worth),
                                   sum(scored) / len(scored) if scored else None,
                                   score_e_value(scored) if scored else None))
@@ -584,7 +585,7 @@ def _decision(v: Verdict, lang: str) -> str:
         return w["no_pairs"].format(ref=ref)
     n = len(v.policies)
     common = dict(name=_name(v, q.code, lang), code=q.code, ref=ref, b=q.b, c=q.c, e=q.e, k=len(v.pairs),
-                  threshold=len(v.pairs) / m["alpha"], ef=q.e_futile, tf=1 / m["beta"], worth=m["worth"])
+                  threshold=efficacy_threshold(len(v.pairs), m["alpha"]), ef=q.e_futile, tf=1 / m["beta"], worth=m["worth"])
     if q.decision == "better":
         return w["stop_better"].format(**common)
     if q.decision == "worse":
