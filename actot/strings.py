@@ -715,13 +715,14 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     # The figures are a metric's measurement (actot/metrics.py RANKING_VALIDITY), filled in.
     "validity.measured": {
         "en": ("On the benchmark, ranking configs by {metric} agreed with closed-loop success at Spearman {spearman} "
-               "(95% bootstrap over 14 configs x 4 seeds; OT configs alone {ot_alone}), and its top pick reached "
-               "{pick} success against the best config's {best} (default benchmark, held-out demos where the target "
-               "demos were collected; bench/RESULTS.md session 9): read this order as a guide, not as success."),
-        "zh": ("在基准上，按 {metric} 对配置排序与闭环成功率的 Spearman 为 {spearman}（14 个配置 x 4 个种子的 95% "
-               "bootstrap 区间；仅 OT 配置 {ot_alone}），其首选配置成功率 {pick}，最佳配置 {best}"
-               "（默认基准，留出演示取自目标演示的采集区域；bench/RESULTS.md 第 9 次会话）："
-               "此排序仅供参考，不等于成功率。"),
+               "with the target demos on half the goals and {spearman2} with them on a quarter (95% bootstrap over 14 "
+               "configs x 4 seeds; OT configs alone {ot_alone} and {ot_alone2}), and its top pick reached {pick} and "
+               "{pick2} success against the best config's {best} and {best2} (held-out demos where the target demos "
+               "were collected; bench/RESULTS.md sessions 9-10): read this order as a guide, not as success."),
+        "zh": ("在基准上，按 {metric} 对配置排序与闭环成功率的 Spearman：目标演示覆盖一半目标时为 {spearman}，覆盖四分之一"
+               "时为 {spearman2}（14 个配置 x 4 个种子的 95% bootstrap 区间；仅 OT 配置 {ot_alone} 与 {ot_alone2}），"
+               "其首选配置成功率 {pick} 与 {pick2}，最佳配置 {best} 与 {best2}（留出演示取自目标演示的采集区域；"
+               "bench/RESULTS.md 第 9-10 次会话）：此排序仅供参考，不等于成功率。"),
     },
     "validity.unmeasured": {
         "en": ("How well {metric} ranks configs by closed-loop success was not measured on the benchmark "

@@ -130,3 +130,34 @@ def test_the_study_reproduces_a_hand_computed_spearman_and_top_pick():
     assert table["pick"] == "a" and table["pick_success"] == pytest.approx(0.5) and table["gap"] == pytest.approx(0.2)
     assert table["lo"] <= table["spearman"] <= table["hi"]
     assert not table["passes"]  # right direction and strong, but its pick is 0.2 below the best
+
+
+def test_metric_auto_and_the_validity_lines_are_what_results_recorded():
+    """`metric: auto` on LeRobot data ranks by the metric bench/RESULTS.md names as the LeRobot default, and each
+    validity line's Spearman figures are the ones the study's tables printed, setting by setting."""
+    import re
+    from pathlib import Path
+
+    from actot.metrics import RANKING_VALIDITY, REAL_DATA_METRIC
+    from actot.sweep.config import SweepConfig, resolve_objective
+
+    results = (Path(__file__).resolve().parents[1] / "bench" / "RESULTS.md").read_text()
+    named = re.search(r"\*\*The LeRobot default\*\* \(`metric: auto` on LeRobot data\): `([^`]+)`", results)
+    assert named and named.group(1) == REAL_DATA_METRIC
+    cfg = SweepConfig()
+    cfg.metric, cfg.mode = "auto", None
+    said = resolve_objective(cfg, has_rollouts=False)
+    assert cfg.metric == REAL_DATA_METRIC and said.startswith(f"metric=auto: {REAL_DATA_METRIC}")
+    tables = {}
+    for setting in ("default", "lower_left"):
+        start = results.index(f"{setting}: 56 runs, seeds [0, 1, 2, 3]")
+        tables[setting] = results[start: results.index("OT configs alone", start)]
+    for metric, (english, _) in RANKING_VALIDITY.items():
+        figures = re.findall(r"Spearman ([+-]\d\.\d\d \[[+-]\d\.\d\d, [+-]\d\.\d\d\])|and ([+-]\d\.\d\d \[[^]]+\]) with",
+                             english)
+        shown = [a or b for a, b in figures]
+        assert len(shown) == 2, english
+        for setting, figure in zip(("default", "lower_left"), shown):
+            rho, interval = figure.split(" ", 1)
+            row = next(line for line in tables[setting].splitlines() if line.startswith(metric + " "))
+            assert rho in row and interval in row, (metric, setting, figure)
