@@ -17,6 +17,7 @@ from scipy.stats import beta as beta_dist
 from actot.__main__ import main as actot_main
 from actot.report import robot_eval as ev
 from real_sweep import new_sweep
+from test_dashboard import Page, browser  # noqa: F401 - the headless Chromium fixture the dashboard tests use
 
 PAIRED = {"paired": {"seeds": [0], "baseline": {"ot.lambda_ot": 0.0}, "racing": None}}
 
@@ -166,7 +167,7 @@ def test_a_filled_sheet_gives_the_hand_computed_statistics(folder, tmp_path, cap
         assert "0.0625" in text and "7.59" in text and "[0.54, 1.00]" in text, lang
 
 
-def test_the_sweep_report_and_dashboard_show_the_verdict_once_the_analyst_asks(small_sim, tmp_path, capsys):
+def test_the_sweep_report_and_dashboard_show_the_verdict_once_the_analyst_asks(small_sim, tmp_path, capsys, browser):  # noqa: F811
     (tmp_path / "sweep").mkdir()
     sweep = new_sweep(small_sim, tmp_path / "sweep", PAIRED)
     sweep.run("t0a", {"ot.reg": 2.0}, {"seed": 0, "arm": "config", "config_id": "c000"})
@@ -195,6 +196,14 @@ def test_the_sweep_report_and_dashboard_show_the_verdict_once_the_analyst_asks(s
     page = (sweep.dir / "dashboard.html").read_text()
     robot = page.split('<section id="robot">', 1)[1].split("</section>", 1)[0]
     assert "<h2>On the robot</h2>" in robot and "<b>Continue.</b>" in robot and robot.count("<tr>") == 4
+    shown = Page(browser)  # as a reader sees it: the section drawn, the decision and one row per policy
+    shown.call("Page.enable")
+    shown.call("Page.navigate", url=(sweep.dir / "dashboard.html").resolve().as_uri())
+    shown.wait_for("Page.loadEventFired")
+    seen = shown.js("(function () { var s = document.getElementById('robot'); var r = s.getBoundingClientRect();"
+                    " return {text: s.innerText, h: r.height, rows: s.querySelectorAll('tbody tr').length}; })()")
+    assert "Continue." in seen["text"] and seen["h"] > 0 and seen["rows"] == 3
+    shown.ws.close()
     (out / "sheet.csv").write_text("episode,nonsense\n1,2\n")  # a sheet mid-edit never breaks the report
     assert actot_main(["report", str(sweep.dir)]) == 0
     assert "its sheet cannot be judged" in (sweep.dir / "report.md").read_text()
