@@ -146,6 +146,7 @@ def test_bad_paired_input_is_one_line(tmp_path, capsys, words, message):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_path, ray_tmp, capsys):  # noqa: F811
     from run_sweep import main
 
@@ -193,6 +194,7 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_on_held_out_l1(tmp_path, ray_tmp,  # noqa: F811
                                                                                               capsys):
     from run_sweep import main

@@ -60,6 +60,7 @@ def sweep_files(tmp_path, n, c, steps):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     from run_sweep import main
 
@@ -212,6 +213,7 @@ def test_interrupt_kill_and_resume(small_sim, tmp_path, ray_tmp):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
     from run_sweep import main
 
