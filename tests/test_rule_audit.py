@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -157,23 +158,57 @@ def test_rules_prune_and_charge_only_the_steps_run():
     assert reached and steps == 200 * len(picks) and picks[-1] == 0.9
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script, expected", [
+QUICK_BENCHES = [
     (["rule_audit", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
     (["sweep_efficiency", "--quick", "--configs", "5", "--seeds", "3"],
      ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
     (["packing", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials",
-                                 "| act | 2 | "]),
+                              "| act | 2 | "]),
     (["trial_profile", "--quick"], ["| part | alone: s | share | 2 at once (per trial): s | share |",
-                                       "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
-                                       "| Ray (the trial through Tune, less the trial alone) |",
-                                       "| **outside training steps** |", "ray.init"]),
+                                    "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
+                                    "| Ray (the trial through Tune, less the trial alone) |",
+                                    "| **outside training steps** |", "ray.init"]),
     (["paired_efficiency", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
-                                           "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
-])
-def test_quick_bench_scripts_print_their_tables(script, expected):
-    done = subprocess.run([sys.executable, "-m", f"bench.{script[0]}", *script[1:]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+                                        "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
+]
+
+
+@pytest.fixture(scope="module")
+def quick_bench_runs(request):
+    """The QUICK_BENCHES scripts the session runs, each as its own process, two at a time (each trains on one core,
+    or times its trials alone and two at once: the tables are checked, not their timings), longest first:
+    {script words: the future of its finished process}; each test waits for its own."""
+    chosen = {tuple(item.callspec.params["script"]) for item in request.session.items
+              if item.module is request.module and "script" in getattr(getattr(item, "callspec", None), "params", {})}
+    order = ("packing", "trial_profile", "paired_efficiency", "sweep_efficiency", "rule_audit")  # longest first
+    started = []
+
+    def run_script(script):
+        proc = subprocess.Popen([sys.executable, "-m", f"bench.{script[0]}", *script[1:]], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started.append(proc)
+        try:
+            out, err = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        yield {script: pool.submit(run_script, script) for script in sorted(chosen, key=lambda s: order.index(s[0]))}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in started:  # a test run cut short leaves no bench behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, expected", QUICK_BENCHES)
+def test_quick_bench_scripts_print_their_tables(script, expected, quick_bench_runs):
+    done = quick_bench_runs[tuple(script)].result()
     assert done.returncode == 0, done.stderr[-2000:]
     for text in expected:
         assert text in done.stdout
