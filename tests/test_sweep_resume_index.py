@@ -1,20 +1,23 @@
 """A resumed trial keeps every step in the sweep's index: interrupted mid-trial (SIGINT, SIGKILL) and resumed
 by name alone from its checkpoint, its rows in results.parquet (and so in the report, curves and dashboard)
 are its own history.parquet, row by row; every running trial is in the interrupted table, and says where it
-resumed.
+resumed. The two scenarios run at once, each with its own driver, Ray and sweep folder.
 """
 
 import math
 import os
 import re
+import shutil
 import signal
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start, ray_tmp  # noqa: F401
+from tests.test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start
 
 # Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
 # while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
@@ -68,9 +71,8 @@ def assert_index_is_the_histories(sweep_dir: Path) -> None:
         assert [r["step"] for r in report[folder.name].history] == [h["step"] for h in history]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
-def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_path, ray_tmp, sig):  # noqa: F811
+def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> None:
+    """The sweep interrupted with `sig` mid-trial, then resumed by name alone; its assertions raise here."""
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(SPACE)
     (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=3, c=2, steps=STEPS).replace(
@@ -80,7 +82,7 @@ def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_pa
     sweep_dir = tmp_path / "out" / "mid"
     log_path = tmp_path / "driver.log"
     with open(log_path, "w") as log:
-        proc = _start(args, log)
+        proc = _started(args, log)
         deadline = time.time() + 300
         while len(_running_past(sweep_dir, 25)) < 2:  # both healthy trials past their checkpoint at step 20
             assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
@@ -97,7 +99,7 @@ def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_pa
                 assert any(trial_id in line and "interrupted" in line for line in table), (trial_id, first[-3000:])
             assert_index_is_the_histories(sweep_dir)  # the index holds them, with every step so far
         # Resumed by name alone: the space, sweep file, data and model come from sweep.json.
-        proc = _start([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
+        proc = _started([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
         rc = proc.wait(timeout=400)
         _kill_group(proc)
     text = log_path.read_text()
@@ -109,3 +111,44 @@ def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_pa
     for trial_id in running:
         steps = [h["step"] for h in _history(sweep_dir / "trials" / trial_id)]
         assert steps == list(range(0, STEPS + 1, 5)), (trial_id, steps)
+
+
+_DRIVERS: list = []  # every driver the scenarios started, so that a run cut short leaves none behind
+
+
+def _started(args, log):
+    proc = _start(args, log)
+    _DRIVERS.append(proc)
+    return proc
+
+
+SIGNALS = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}
+
+
+@pytest.fixture(scope="module")
+def resumed_sweeps(request, small_sim, tmp_path_factory):
+    """The selected scenarios run at once, each in its own thread with its own driver, Ray and sweep folder (a
+    scenario mostly waits on its driver and its trials): {"sigint" or "sigkill": the future of its scenario, which
+    raises what its assertions raise}."""
+    chosen = {item.callspec.params["sig"] for item in request.session.items if item.module is request.module
+              and "sig" in getattr(getattr(item, "callspec", None), "params", {})}
+    pool = ThreadPoolExecutor(max_workers=len(SIGNALS))
+    temps = {name: tempfile.mkdtemp(prefix="ray", dir="/tmp") for name in chosen}  # short: Ray's socket paths
+    try:
+        yield {name: pool.submit(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name),
+                                 temps[name]) for name in sorted(chosen)}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in _DRIVERS:
+            if proc.poll() is None:  # a scenario cut short: its driver and what Ray started for it
+                _kill_group(proc)
+                proc.wait(timeout=60)
+        pool.shutdown(wait=True)
+        for temp in temps.values():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", list(SIGNALS))
+def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(resumed_sweeps, sig):
+    resumed_sweeps[sig].result()
