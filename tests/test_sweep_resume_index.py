@@ -11,13 +11,14 @@ import shutil
 import signal
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start
+from background import running, selected
+from test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start
 
 # Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
 # while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
@@ -82,7 +83,7 @@ def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> No
     sweep_dir = tmp_path / "out" / "mid"
     log_path = tmp_path / "driver.log"
     with open(log_path, "w") as log:
-        proc = _started(args, log)
+        proc = _start(args, log)
         deadline = time.time() + 300
         while len(_running_past(sweep_dir, 25)) < 2:  # both healthy trials past their checkpoint at step 20
             assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
@@ -99,7 +100,7 @@ def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> No
                 assert any(trial_id in line and "interrupted" in line for line in table), (trial_id, first[-3000:])
             assert_index_is_the_histories(sweep_dir)  # the index holds them, with every step so far
         # Resumed by name alone: the space, sweep file, data and model come from sweep.json.
-        proc = _started([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
+        proc = _start([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
         rc = proc.wait(timeout=400)
         _kill_group(proc)
     text = log_path.read_text()
@@ -113,37 +114,22 @@ def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> No
         assert steps == list(range(0, STEPS + 1, 5)), (trial_id, steps)
 
 
-_DRIVERS: list = []  # every driver the scenarios started, so that a run cut short leaves none behind
-
-
-def _started(args, log):
-    proc = _start(args, log)
-    _DRIVERS.append(proc)
-    return proc
-
-
 SIGNALS = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}
 
 
 @pytest.fixture(scope="module")
 def resumed_sweeps(request, small_sim, tmp_path_factory):
-    """The selected scenarios run at once, each in its own thread with its own driver, Ray and sweep folder (a
-    scenario mostly waits on its driver and its trials): {"sigint" or "sigkill": the future of its scenario, which
-    raises what its assertions raise}."""
-    chosen = {item.callspec.params["sig"] for item in request.session.items if item.module is request.module
-              and "sig" in getattr(getattr(item, "callspec", None), "params", {})}
-    pool = ThreadPoolExecutor(max_workers=len(SIGNALS))
-    temps = {name: tempfile.mkdtemp(prefix="ray", dir="/tmp") for name in chosen}  # short: Ray's socket paths
+    """The selected scenarios run at once (tests/background.py), each with its own driver, Ray and sweep folder:
+    {"sigint" or "sigkill": the future of its scenario}."""
+    temps = {name: tempfile.mkdtemp(prefix="ray", dir="/tmp") for name in SIGNALS}  # short: Ray's socket paths
+    scenarios = {name: partial(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name),
+                               temps[name])
+                 for name in SIGNALS if selected(request, "test_a_trial_resumed_mid_run_keeps_every_step_in_the_index",
+                                                 sig=name)}
     try:
-        yield {name: pool.submit(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name),
-                                 temps[name]) for name in sorted(chosen)}
+        with running(scenarios) as futures:
+            yield futures
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in _DRIVERS:
-            if proc.poll() is None:  # a scenario cut short: its driver and what Ray started for it
-                _kill_group(proc)
-                proc.wait(timeout=60)
-        pool.shutdown(wait=True)
         for temp in temps.values():
             shutil.rmtree(temp, ignore_errors=True)
 
