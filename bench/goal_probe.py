@@ -34,6 +34,10 @@ import torch
 MAX_SOURCE_FRAMES = 2000
 N_LAYOUTS = 100  # evaluation layouts drawn; about half are uncovered under the default left_half region
 ALPHAS = 10.0 ** np.arange(-4, 5)
+# The expert's target demos of `target_frames`, recorded once per sim, layouts and half, and read by every run probed
+# on that sim in this process (a study's runs share a few sims): the oldest is dropped past EXPERT_DEMOS_KEPT.
+EXPERT_DEMOS_KEPT = 8
+_EXPERT_DEMOS: dict = {}
 
 
 def ridge(x: np.ndarray, y: np.ndarray):
@@ -88,10 +92,17 @@ def target_frames(data, spec, n_layouts: int = N_LAYOUTS, seed: int = 12345, cov
     from actot.sim.generate import record_expert, target_env
     from actot.sim.task import in_region
 
-    layouts = eval_layouts(n_layouts, seed)
-    if spec.target_region != "all":  # 'all' leaves no uncovered half: then the whole task
-        layouts = layouts[in_region(layouts[:, 2:4], spec.target_region) == covered]
-    demos = record_expert(target_env(spec, len(layouts), seed), layouts, np.random.default_rng([seed, 17]), spec.noise)
+    key = (repr(spec), n_layouts, seed, covered)  # the demos depend on these alone, not on the run
+    if key not in _EXPERT_DEMOS:
+        layouts = eval_layouts(n_layouts, seed)
+        if spec.target_region != "all":  # 'all' leaves no uncovered half: then the whole task
+            layouts = layouts[in_region(layouts[:, 2:4], spec.target_region) == covered]
+        demos = record_expert(target_env(spec, len(layouts), seed), layouts, np.random.default_rng([seed, 17]),
+                              spec.noise)
+        if len(_EXPERT_DEMOS) >= EXPERT_DEMOS_KEPT:
+            _EXPERT_DEMOS.pop(next(iter(_EXPERT_DEMOS)))
+        _EXPERT_DEMOS[key] = layouts, demos
+    layouts, demos = _EXPERT_DEMOS[key]
     size = tuple(data.target.frame_size)
     batch = {"state": np.concatenate([data.normaliser.norm_state(d["state"]) for d in demos])}
     if data.cameras:

@@ -1,7 +1,9 @@
-"""Shared fixtures: a private cache folder, offline W&B, a small embedded sim, the shared datasets."""
+"""Shared fixtures: a private cache folder, offline W&B, a small embedded sim, the shared datasets, one Ray for the
+session's in-process sweeps, and the hand-built sweep folder (tests/sweep_fixture.py) built once and copied per test."""
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,41 @@ def twin_sim(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("sim") / "twins"
     return generate(out, SimConfig(n_source=16, n_target=6, n_eval=2, seed=2, twins=True, target_region="all"))
+
+
+@pytest.fixture(scope="session")
+def ray_session(_isolated_env):
+    """One Ray instance for the whole session, started on first use and shut down (its temp dir removed) at the end.
+
+    For tests that run a sweep in this process (`run_sweep.main`): a driver that finds Ray running uses it and
+    leaves it running (actot.sweep.tuner.init_ray), so these sweeps share one Ray start instead of paying one
+    each. Sweeps run as `run_sweep.py` processes (the SIGINT/SIGKILL tests) start and stop their own Ray, as a
+    user's driver does. Started after `_isolated_env`: its workers, and so every trial, inherit the test cache
+    and offline W&B."""
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp, logging_level="ERROR",
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def built_sweep(tmp_path_factory) -> Path:
+    """The hand-built sweep folder of tests/sweep_fixture.py (`build`), built once per session: never write to it,
+    take `fixture_dir` (a copy) instead."""
+    from sweep_fixture import build
+
+    return build(tmp_path_factory.mktemp("built") / "fixture")
+
+
+@pytest.fixture
+def fixture_dir(built_sweep, tmp_path) -> Path:
+    """A private copy of the hand-built sweep folder (tests/sweep_fixture.py), at tmp_path/fixture: what
+    `build(tmp_path / "fixture")` writes, without building it again."""
+    return Path(shutil.copytree(built_sweep, tmp_path / "fixture"))
 
 
 def need(path: Path):

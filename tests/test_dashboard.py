@@ -14,7 +14,6 @@ import urllib.request
 import pytest
 
 from actot.report import write_dashboard
-from sweep_fixture import build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
@@ -79,10 +78,10 @@ class Page:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
 
-def test_dashboard_in_headless_chromium(tmp_path, browser):
+def test_dashboard_in_headless_chromium(fixture_dir, browser):
     from PIL import Image
 
-    path = write_dashboard(build(tmp_path / "fixture"))
+    path = write_dashboard(fixture_dir)
     page = Page(browser)
     for domain in ("Runtime", "Log", "Network", "Page"):
         page.call(f"{domain}.enable")

@@ -231,9 +231,9 @@ def test_help_lists_export(capsys):
     assert "export SWEEP_DIR [trial=ID] [out=DIR] [weights=ema|raw]" in capsys.readouterr().out
 
 
-def test_the_readmes_interval_words_match_the_seeds(tmp_path):
+def test_the_readmes_interval_words_match_the_seeds(tmp_path, fixture_dir):
     """A config run on two seeds was said to have run with one (issue 31): the words follow n."""
-    from sweep_fixture import BEATS, build, paired_sweep
+    from sweep_fixture import BEATS, paired_sweep
 
     from actot.export import interval_words
     from actot.report import load_sweep_dir
@@ -243,6 +243,6 @@ def test_the_readmes_interval_words_match_the_seeds(tmp_path):
     words = interval_words(two)
     assert "one seed" not in words and "over 2 seeds, too few for a 95% bootstrap interval (it takes 3)" in words
     assert f"t-interval [{two.pooled.low:.4g}, {two.pooled.high:.4g}]" in words
-    groups = {len(g.values): g for g in rank(load_sweep_dir(build(tmp_path / "fixture"))).groups if g.values}
+    groups = {len(g.values): g for g in rank(load_sweep_dir(fixture_dir)).groups if g.values}
     assert interval_words(groups[1]) == "none: the config ran with one seed (a confirm stage gives intervals)"
     assert interval_words(groups[3]).startswith("mean 0.31, 95% bootstrap interval [0.3, 0.32] over 3 seeds")

@@ -14,14 +14,8 @@ from actot.report.importance import knob_importance
 from actot.report.load import Trial
 from actot.report.rank import rank
 from actot.report.stats import mean_interval, overlaps, prob_beats
-from sweep_fixture import build
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def fixture_dir(tmp_path):
-    return build(tmp_path / "fixture")
 
 
 # ------------------------------------------------------------------ statistics on known numbers

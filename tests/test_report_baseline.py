@@ -259,12 +259,10 @@ def test_a_raced_config_says_so_and_the_steps_saved_are_said_once(tmp_path):
     assert dict(zip(columns, rows[2]))["raced"] == "raced out (p=0.031 vs c000, seeds run 3)"
 
 
-def test_sweeps_without_a_baseline_arm_are_unchanged(tmp_path):
-    from sweep_fixture import build
-
-    table = ranked_table(build(tmp_path / "old"))
+def test_sweeps_without_a_baseline_arm_are_unchanged(fixture_dir):
+    table = ranked_table(fixture_dir)
     assert "co-training" not in table and "vs baseline" not in table and "n=2, no interval" in table
-    assert rank(load_sweep_dir(tmp_path / "old")).lead is None
+    assert rank(load_sweep_dir(fixture_dir)).lead is None
 
 
 def _confirmed_folder(tmp_path, name, values):

@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -157,58 +158,114 @@ def test_rules_prune_and_charge_only_the_steps_run():
     assert reached and steps == 200 * len(picks) and picks[-1] == 0.9
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script, expected", [
+QUICK_BENCHES = [
     (["rule_audit", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
     (["sweep_efficiency", "--quick", "--configs", "5", "--seeds", "3"],
      ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
     (["packing", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials",
-                                 "| act | 2 | "]),
+                              "| act | 2 | "]),
     (["trial_profile", "--quick"], ["| part | alone: s | share | 2 at once (per trial): s | share |",
-                                       "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
-                                       "| Ray (the trial through Tune, less the trial alone) |",
-                                       "| **outside training steps** |", "ray.init"]),
+                                    "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
+                                    "| Ray (the trial through Tune, less the trial alone) |",
+                                    "| **outside training steps** |", "ray.init"]),
     (["paired_efficiency", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
-                                           "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
-])
-def test_quick_bench_scripts_print_their_tables(script, expected):
-    done = subprocess.run([sys.executable, "-m", f"bench.{script[0]}", *script[1:]], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+                                        "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
+]
+
+
+def bench_jobs(root: Path) -> dict[str, list[list[str]]]:
+    """The bench commands of this module's slow tests, by job (a QUICK_BENCHES script's name, "validity",
+    "reproducibility", "convergence"): each job's commands run in order, their files under `root`."""
+    jobs = {script[0]: [[*script]] for script, _ in QUICK_BENCHES}
+    v = root / "validity"
+    jobs["validity"] = [["validity", "run", "--quick", "--out", str(v / "v.jsonl"), "--runs-dir", str(v / "runs"),
+                         "--jobs", "2", "--only", "study,grid,variant", "--grid-conditions", "b-cotrain,e-OT-l2"],
+                        ["validity", "analyse", str(v / "v.jsonl"), "--plot", str(v / "v.png")]]
+    for script, settings in (("reproducibility", (["--setting", "new"], ["--setting", "old"])), ("convergence", ([],))):
+        out = root / script / f"{script}.jsonl"
+        jobs[script] = [[script, "run", "--quick", "--out", str(out), "--runs-dir", str(root / script / "runs"),
+                         "--jobs", "2", *words] for words in settings] + [[script, "analyse", str(out)]]
+    return jobs
+
+
+# Longest first (so that two lanes end together); which test runs which jobs.
+JOB_ORDER = ("validity", "packing", "trial_profile", "paired_efficiency", "reproducibility", "sweep_efficiency",
+             "convergence", "rule_audit")
+JOBS_OF = {"test_quick_validity_study_runs_and_prints_its_tables": ("validity",),
+           "test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables":
+               ("reproducibility", "convergence")}
+
+
+@pytest.fixture(scope="module")
+def bench_runs(request, tmp_path_factory):
+    """The bench jobs of the tests the session runs, two at a time, longest first: a job mostly keeps one core busy
+    (one training process, or two that wait on each other: each checks its tables, not its timings), so two share
+    the machine's two cores. {job: the future of its finished processes, in order, up to the first that failed};
+    each test waits for its own."""
+    chosen = set()
+    for item in request.session.items:
+        if item.module is request.module:
+            name = getattr(item, "originalname", item.name)
+            if name == "test_quick_bench_scripts_print_their_tables":
+                chosen.add(item.callspec.params["script"][0])
+            chosen |= set(JOBS_OF.get(name, ()))
+    jobs = bench_jobs(tmp_path_factory.mktemp("bench"))
+    started = []
+
+    def run_job(commands):
+        done = []
+        for words in commands:
+            proc = subprocess.Popen([sys.executable, "-m", f"bench.{words[0]}", *words[1:]], cwd=ROOT,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            started.append(proc)
+            try:
+                out, err = proc.communicate(timeout=600)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+            if proc.returncode != 0:
+                break
+        return done
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
+        yield {job: pool.submit(run_job, jobs[job]) for job in JOB_ORDER if job in chosen}
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in started:  # a test run cut short leaves no bench behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, expected", QUICK_BENCHES)
+def test_quick_bench_scripts_print_their_tables(script, expected, bench_runs):
+    [done] = bench_runs[script[0]].result()
     assert done.returncode == 0, done.stderr[-2000:]
     for text in expected:
         assert text in done.stdout
 
 
 @pytest.mark.slow
-def test_quick_validity_study_runs_and_prints_its_tables(tmp_path):
-    out = tmp_path / "v.jsonl"
-    run = [sys.executable, "-m", "bench.validity"]
-    done = subprocess.run([*run, "run", "--quick", "--out", str(out), "--runs-dir", str(tmp_path / "runs"),
-                           "--jobs", "2", "--only", "study,grid,variant", "--grid-conditions", "b-cotrain,e-OT-l2"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+def test_quick_validity_study_runs_and_prints_its_tables(bench_runs):
+    done, *rest = bench_runs["validity"].result()  # run, then analyse
     assert done.returncode == 0, done.stderr[-2000:]
-    shown = subprocess.run([*run, "analyse", str(out), "--plot", str(tmp_path / "v.png")], cwd=ROOT,
-                           capture_output=True, text=True, timeout=300)
+    [shown] = rest
     assert shown.returncode == 0, shown.stderr[-2000:]
     for text in ("## Study", "| c-OT-R1 | 2 |", "| e-OT-l2 | 2 |", "## Calibration", "## Grid", "| cell | b-cotrain | e-OT-l2 |"):
         assert text in shown.stdout, text
-    assert (tmp_path / "v.png").stat().st_size > 0
+    assert Path(shown.args[shown.args.index("--plot") + 1]).stat().st_size > 0
 
 
 @pytest.mark.slow
-def test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables(tmp_path):
-    for script, settings, expected in (
-            ("reproducibility", (["--setting", "new"], ["--setting", "old"]),
-             ("split-half", "new      eval/avg_l1", "old      eval/avg_l1")),
-            ("convergence", ([],), ("covered per seed", "all >= 0.9"))):
-        out = tmp_path / f"{script}.jsonl"
-        for words in settings:
-            done = subprocess.run([sys.executable, "-m", f"bench.{script}", "run", "--quick", "--out", str(out),
-                                   "--runs-dir", str(tmp_path / "runs"), "--jobs", "2", *words],
-                                  cwd=ROOT, capture_output=True, text=True, timeout=600)
+def test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables(bench_runs):
+    for script, expected in (("reproducibility", ("split-half", "new      eval/avg_l1", "old      eval/avg_l1")),
+                             ("convergence", ("covered per seed", "all >= 0.9"))):
+        *runs, shown = bench_runs[script].result()  # each --setting's run, then analyse
+        for done in runs:
             assert done.returncode == 0, done.stderr[-2000:]
-        shown = subprocess.run([sys.executable, "-m", f"bench.{script}", "analyse", str(out)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=300)
         assert shown.returncode == 0, shown.stderr[-2000:]
         for text in expected:
             assert text in shown.stdout, (script, text, shown.stdout)

@@ -93,6 +93,7 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
     from actot.sweep.storage import local_mirror
 
     mirror = local_mirror(storage, "s3")
+    driver = None
     try:
         with open(log_path, "w") as log:
             driver = subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, env=env, stdout=log,
@@ -111,6 +112,9 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
             rc = driver.wait(timeout=400)
             os.killpg(driver.pid, signal.SIGKILL) if driver.poll() is None else None
     finally:
+        if driver is not None and driver.poll() is None:  # a wait that timed out: the driver and its Ray
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(timeout=60)
         shutil.rmtree(ray_tmp, ignore_errors=True)
         shutil.rmtree(Path(tempfile.gettempdir()) / "actot-trials" / "s3", ignore_errors=True)  # the killed trial's
     text = log_path.read_text()

@@ -85,6 +85,7 @@ def test_if_ahead_confirms_only_configs_ahead_of_co_training_on_the_search_seeds
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys):  # noqa: F811
     from run_sweep import main
 

@@ -1,14 +1,12 @@
 """Every metric that `metric=` accepts works as the sweep metric, in its direction(s), through real Ray; and every
 metric a trial reports has its entry in the vocabulary.
 
-One Ray instance for the module; each case is an in-process sweep of the two starting points,
-two steps each. Before the fix, any metric but eval/avg_l1 ended the sweep at the step-0 report
+The session's one Ray instance (`ray_session`, tests/conftest.py); each case is an in-process sweep of the two
+starting points, two steps each. Before the fix, any metric but eval/avg_l1 ended the sweep at the step-0 report
 (Ray rejects a report without the sweep metric).
 """
 
 import math
-import shutil
-import tempfile
 
 import optuna
 import pyarrow.parquet as pq
@@ -35,17 +33,6 @@ def test_every_reported_metric_has_a_declared_direction_in_the_vocabulary():
         assert METRICS[key].direction in ("min", "max", None), (key, METRICS[key].direction)
         assert direction(key) == METRICS[key].direction
     assert direction("eval/success") == "max" and direction("eval/avg_l1") == "min" and direction("ot_loss") is None
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, logging_level="ERROR", log_to_driver=False)
-    yield
-    ray.shutdown()
-    shutil.rmtree(temp, ignore_errors=True)
 
 
 # A metric with a better end is optimised that way only (another mode is refused: test_sweep_bad_input);

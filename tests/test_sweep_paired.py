@@ -1,10 +1,15 @@
 """Seeds as paired instances: racing's arithmetic on known numbers, the paired searcher on a constructed history
 (real Optuna underneath), bad input, and a tiny real sweep (real Ray) with 2 configs x 2 seeds + the baseline arm,
-resumed and confirmed without re-running the baseline."""
+resumed and confirmed without re-running the baseline; a paired sweep's driver killed and resumed, in the background
+(tests/background.py) while the in-process sweeps run."""
 
 import html
 import json
 import math
+import shutil
+import tempfile
+from functools import partial
+from pathlib import Path
 
 import optuna
 import pyarrow.parquet as pq
@@ -146,6 +151,7 @@ def test_bad_paired_input_is_one_line(tmp_path, capsys, words, message):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_path, ray_tmp, capsys):  # noqa: F811
     from run_sweep import main
 
@@ -193,6 +199,7 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_on_held_out_l1(tmp_path, ray_tmp,  # noqa: F811
                                                                                               capsys):
     from run_sweep import main
@@ -232,8 +239,8 @@ def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_o
     assert html.escape(english) in (folder / "dashboard.html").read_text()
 
 
-@pytest.mark.slow
-def test_a_killed_paired_sweep_resumes_without_running_an_arm_twice(small_sim, tmp_path, ray_tmp):  # noqa: F811
+def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
+    """A paired sweep's driver SIGKILLed after three trials, resumed to the end, resumed again."""
     import os
     import signal
     import subprocess
@@ -243,7 +250,7 @@ def test_a_killed_paired_sweep_resumes_without_running_an_arm_twice(small_sim, t
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=2, c=1, steps=10) + [
-        "name=pk", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
+        "name=pk", f"ray_temp_dir={ray_dir}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
         "paired.seeds=2", "paired.baseline={ot.lambda_ot: 0.0}"]
     results = tmp_path / "out" / "pk" / "results.parquet"
     with open(tmp_path / "driver.log", "w") as log:
@@ -267,3 +274,26 @@ def test_a_killed_paired_sweep_resumes_without_running_an_arm_twice(small_sim, t
     again = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
                            text=True, timeout=120)
     assert again.returncode == 0 and "nothing to resume" in again.stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _background(request, tmp_path_factory):
+    """The killed and resumed paired sweep runs (tests/background.py) while this module's in-process sweeps do:
+    {"killed": its future}."""
+    from background import running, selected
+
+    ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
+    scenarios = {}
+    if selected(request, "test_a_killed_paired_sweep_resumes_without_running_an_arm_twice"):
+        scenarios["killed"] = partial(_killed_and_resumed, request.getfixturevalue("small_sim"),
+                                      tmp_path_factory.mktemp("killed"), ray_dir)
+    try:
+        with running(scenarios) as futures:
+            yield futures
+    finally:
+        shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_a_killed_paired_sweep_resumes_without_running_an_arm_twice(_background):  # last: waits while the rest runs
+    _background["killed"].result()

@@ -1,7 +1,8 @@
 """Real sweeps at tiny scale: real Ray, real Optuna, real parquet, real W&B offline.
 
-One in-process sweep in which a rule fires, and one driver that is interrupted with SIGINT,
-resumed, killed with SIGKILL, and resumed again to the end.
+One in-process sweep in which a rule fires (on the session's Ray), one with ASHA, and one driver that is
+interrupted with SIGINT, resumed, killed with SIGKILL, and resumed again to the end; that driver runs in the
+background (tests/background.py) while the in-process sweeps do.
 """
 
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -60,6 +62,7 @@ def sweep_files(tmp_path, n, c, steps):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     from run_sweep import main
 
@@ -135,10 +138,23 @@ def _finished(results: Path, confirm_only: bool = False) -> dict:
             if r["status"] in ("finished", "stopped") and (r.get("confirm_of") or not confirm_only)}
 
 
+_STARTED: list[subprocess.Popen] = []  # every driver `_start` started, for `stop_started`
+
+
 def _start(args, log):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env=env, start_new_session=True)
+    _STARTED.append(proc)
+    return proc
+
+
+def stop_started():
+    """Kill every driver `_start` started that still runs, with what Ray started for it (its session)."""
+    for proc in _STARTED:
+        if proc.poll() is None:
+            _kill_group(proc)
+            proc.wait(timeout=60)
 
 
 def _wait_for(results, count, proc, timeout=240, confirm_only=False):
@@ -159,8 +175,8 @@ def _kill_group(proc):
         pass
 
 
-@pytest.mark.slow
-def test_interrupt_kill_and_resume(small_sim, tmp_path, ray_tmp):
+def _interrupt_kill_and_resume(small_sim, tmp_path: Path, ray_tmp: str) -> None:
+    """A driver interrupted with SIGINT, resumed, killed with SIGKILL, resumed to the end, resumed again."""
     source, target = small_sim
     args = sweep_files(tmp_path, n=5, c=1, steps=30) + [
         "name=resumable", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
@@ -212,6 +228,7 @@ def test_interrupt_kill_and_resume(small_sim, tmp_path, ray_tmp):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
     from run_sweep import main
 
@@ -231,3 +248,26 @@ def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
     for t in study.trials:
         stopped = status[t.user_attrs["ray_trial_id"]][0] == "stopped"
         assert t.state == (optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _background(request, tmp_path_factory):
+    """The interrupted, killed and resumed driver runs (tests/background.py) while this module's in-process sweeps
+    do: {"resume": its future}."""
+    from background import running, selected
+
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
+    scenarios = {}
+    if selected(request, "test_interrupt_kill_and_resume"):
+        scenarios["resume"] = partial(_interrupt_kill_and_resume, request.getfixturevalue("small_sim"),
+                                      tmp_path_factory.mktemp("resume"), ray_tmp)
+    try:
+        with running(scenarios) as futures:
+            yield futures
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_interrupt_kill_and_resume(_background):  # last in the module: it waits while the sweeps above run
+    _background["resume"].result()

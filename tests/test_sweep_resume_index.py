@@ -1,20 +1,24 @@
 """A resumed trial keeps every step in the sweep's index: interrupted mid-trial (SIGINT, SIGKILL) and resumed
 by name alone from its checkpoint, its rows in results.parquet (and so in the report, curves and dashboard)
 are its own history.parquet, row by row; every running trial is in the interrupted table, and says where it
-resumed.
+resumed. The two scenarios run at once, each with its own driver, Ray and sweep folder.
 """
 
 import math
 import os
 import re
+import shutil
 import signal
+import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start, ray_tmp  # noqa: F401
+from background import running, selected
+from test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start
 
 # Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
 # while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
@@ -68,9 +72,8 @@ def assert_index_is_the_histories(sweep_dir: Path) -> None:
         assert [r["step"] for r in report[folder.name].history] == [h["step"] for h in history]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
-def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_path, ray_tmp, sig):  # noqa: F811
+def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> None:
+    """The sweep interrupted with `sig` mid-trial, then resumed by name alone; its assertions raise here."""
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(SPACE)
     (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=3, c=2, steps=STEPS).replace(
@@ -109,3 +112,29 @@ def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(small_sim, tmp_pa
     for trial_id in running:
         steps = [h["step"] for h in _history(sweep_dir / "trials" / trial_id)]
         assert steps == list(range(0, STEPS + 1, 5)), (trial_id, steps)
+
+
+SIGNALS = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}
+
+
+@pytest.fixture(scope="module")
+def resumed_sweeps(request, small_sim, tmp_path_factory):
+    """The selected scenarios run at once (tests/background.py), each with its own driver, Ray and sweep folder:
+    {"sigint" or "sigkill": the future of its scenario}."""
+    temps = {name: tempfile.mkdtemp(prefix="ray", dir="/tmp") for name in SIGNALS}  # short: Ray's socket paths
+    scenarios = {name: partial(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name),
+                               temps[name])
+                 for name in SIGNALS if selected(request, "test_a_trial_resumed_mid_run_keeps_every_step_in_the_index",
+                                                 sig=name)}
+    try:
+        with running(scenarios) as futures:
+            yield futures
+    finally:
+        for temp in temps.values():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", list(SIGNALS))
+def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(resumed_sweeps, sig):
+    resumed_sweeps[sig].result()

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path, ray_tmp, capsys):  # noqa: F811
     from run_sweep import main
 
