@@ -36,6 +36,7 @@ browser:
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
 # pytest's exit status 5 (no test ran) is a failure here, not a pass.

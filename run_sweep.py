@@ -38,11 +38,22 @@ def _help(args: list[str]) -> str:
         said = f"built-in defaults ({name}: {err})"
 
     def shown(values: dict, defaults: dict, extra: dict) -> list[str]:
-        return [f"  {k}={v}" + (f"  ({where}; built-in {defaults.get(k)})" if where and v != defaults.get(k) else "")
-                + extra.get(k, "") for k, v in values.items()]
+        return [
+            f"  {k}={v}"
+            + (f"  ({where}; built-in {defaults.get(k)})" if where and v != defaults.get(k) else "")
+            + extra.get(k, "")
+            for k, v in values.items()
+        ]
 
-    lines = [__doc__.strip(), "", f"spaces: {', '.join(available_spaces())}", f"sweeps: {', '.join(available_sweeps())}",
-             f"built-in rules: {', '.join(sorted(BUILT_IN))}", "", f"sweep keys ({said}):"]
+    lines = [
+        __doc__.strip(),
+        "",
+        f"spaces: {', '.join(available_spaces())}",
+        f"sweeps: {', '.join(available_sweeps())}",
+        f"built-in rules: {', '.join(sorted(BUILT_IN))}",
+        "",
+        f"sweep keys ({said}):",
+    ]
     lines += shown(sweep_keys(sweep_cfg), sweep_keys(), {})
     lines += ["", f"training keys (applied to every trial; {said}):"]
     trained = dotted_keys(train_cfg)

@@ -19,14 +19,28 @@ from actot.optim import WeightEMA
 CHECKPOINT_FILE = "state.pt"
 
 
-def save_checkpoint(path: Path, model, optimizer, sampler, step: int, history: list[dict], run_id: str | None,
-                    ema: WeightEMA | None = None) -> Path:
+def save_checkpoint(
+    path: Path,
+    model,
+    optimizer,
+    sampler,
+    step: int,
+    history: list[dict],
+    run_id: str | None,
+    ema: WeightEMA | None = None,
+) -> Path:
     """Everything a resumed run needs: the trained weights ("model"), their EMA ("ema": the weights
     evaluation used, and its number of updates), optimiser, RNGs, sampler, history."""
     path.mkdir(parents=True, exist_ok=True)
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-             "torch_rng": torch.get_rng_state(), "sampler": sampler.state_dict(), "history": history,
-             "run_id": run_id or ""}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "torch_rng": torch.get_rng_state(),
+        "sampler": sampler.state_dict(),
+        "history": history,
+        "run_id": run_id or "",
+    }
     if ema is not None:
         state["ema"] = ema.state_dict()
     if torch.cuda.is_available():
@@ -45,8 +59,9 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(file, map_location="cpu", weights_only=True)
 
 
-def restore_checkpoint(path: Path, model, optimizer, sampler, ema: WeightEMA | None = None
-                       ) -> tuple[int, list[dict], str | None]:
+def restore_checkpoint(
+    path: Path, model, optimizer, sampler, ema: WeightEMA | None = None
+) -> tuple[int, list[dict], str | None]:
     """Load the checkpoint in `path` into the run's model, optimiser, EMA, sampler and RNGs (built as a fresh run
     builds them); return (its step, its history, its W&B run id or None)."""
     state = load_checkpoint(path)
@@ -54,8 +69,10 @@ def restore_checkpoint(path: Path, model, optimizer, sampler, ema: WeightEMA | N
     optimizer.load_state_dict(state["optimizer"])
     if ema is not None:
         if "ema" not in state:
-            raise ActotError(f"ema_decay={ema.decay}, but the checkpoint in {path} has no EMA weights "
-                             "(it was trained with ema_decay=0); resume it with ema_decay=0")
+            raise ActotError(
+                f"ema_decay={ema.decay}, but the checkpoint in {path} has no EMA weights "
+                "(it was trained with ema_decay=0); resume it with ema_decay=0"
+            )
         ema.load_state_dict(state["ema"])
     sampler.load_state_dict(state["sampler"])
     torch.set_rng_state(state["torch_rng"])

@@ -50,19 +50,24 @@ commands:
 
 SWEEP_DIR is a folder run_sweep.py wrote, e.g. sweeps_out/NAME. See docs/report.md."""
 
-KEYS = {"rank": {"metric", "scope", "k", "mode"}, "report": {"lang"}, "dashboard": set(),
-        "export": {"trial", "out", "weights", "format", "overwrite", "unfinished", "metric", "scope"},
-        "shortlist": {"k", "out", "conditions", "seed", "alpha", "beta", "worth", "weights", "overwrite"},
-        "robot-eval": {"blind", "more"}}
+KEYS = {
+    "rank": {"metric", "scope", "k", "mode"},
+    "report": {"lang"},
+    "dashboard": set(),
+    "export": {"trial", "out", "weights", "format", "overwrite", "unfinished", "metric", "scope"},
+    "shortlist": {"k", "out", "conditions", "seed", "alpha", "beta", "worth", "weights", "overwrite"},
+    "robot-eval": {"blind", "more"},
+}
 FLAGS = ("overwrite", "unfinished", "blind")  # true/false keys
-NUMBERS = ("alpha", "beta", "worth")           # shortlist's stopping rule
+NUMBERS = ("alpha", "beta", "worth")  # shortlist's stopping rule
 SIMULATE = "--simulate"
 
 
 def parse(command: str, words: list[str]) -> tuple[str, dict]:
     if not words or "=" in words[0]:
-        raise ActotError(f"command line: {command} needs a sweep folder first, e.g. python -m actot {command} "
-                         "sweeps_out/NAME")
+        raise ActotError(
+            f"command line: {command} needs a sweep folder first, e.g. python -m actot {command} sweeps_out/NAME"
+        )
     # a quoted "~/..." reaches us unexpanded (the shell expands only a bare ~), as does out=~/...
     sweep_dir, opts = os.path.expanduser(words[0]), {}
     for word in words[1:]:
@@ -110,8 +115,10 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     if command not in KEYS:
-        raise ActotError(f"command line: unknown command '{command}'; use rank, report, dashboard, export, shortlist or "
-                         "robot-eval (see --help)")
+        raise ActotError(
+            f"command line: unknown command '{command}'; use rank, report, dashboard, export, shortlist or "
+            "robot-eval (see --help)"
+        )
     if any(w in ("-h", "--help") for w in rest):
         print(USAGE)
         return 0
@@ -148,14 +155,18 @@ def robot_eval(folder: str, opts: dict) -> None:
         from actot.robot import extend
 
         done = extend(folder, opts["more"], opts.get("sheet"))
-        print(f"extended: {done['conditions']} start condition(s), episodes {done['from']} to "
-              f"{done['from'] + done['episodes'] - 1} appended to {done['sheet']}; the filled rows are as they were")
+        print(
+            f"extended: {done['conditions']} start condition(s), episodes {done['from']} to "
+            f"{done['from'] + done['episodes'] - 1} appended to {done['sheet']}; the filled rows are as they were"
+        )
     if opts.get("simulate"):
         from actot.robot import simulate
 
         done = simulate(folder, opts.get("sheet"))
-        print(f"simulated: {done['filled']} empty row(s) of {done['sheet']} run in the benchmark's target domain, "
-              f"{done['successes']} success(es); filled rows kept as they were")
+        print(
+            f"simulated: {done['filled']} empty row(s) of {done['sheet']} run in the benchmark's target domain, "
+            f"{done['successes']} success(es); filled rows kept as they were"
+        )
     verdict = write_verdict(folder, opts.get("sheet"), blind=opts.get("blind", False))
     print(verdict["text"].rstrip())
     for path in verdict["files"]:

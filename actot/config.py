@@ -20,7 +20,14 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from actot.data.pairing import COSTS, DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT, SCALES, SUMMARY_KEYS
+from actot.data.pairing import (
+    COSTS,
+    DEFAULT_SUMMARY,
+    DEFAULT_SUMMARY_FRAMES,
+    DEFAULT_SUMMARY_WEIGHT,
+    SCALES,
+    SUMMARY_KEYS,
+)
 from actot.errors import ActotError
 from actot.optim import SCHEDULES
 from actot.ot.config import CHOICES as OT_CHOICES
@@ -166,7 +173,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     threads: int = 0
-    gpu_memory_fraction: float = 0.0   # cap this process's share of the GPU's memory (0: no cap); trials sharing a GPU
+    gpu_memory_fraction: float = 0.0  # cap this process's share of the GPU's memory (0: no cap); trials sharing a GPU
     out_dir: str = "runs"
     name: Optional[str] = None
     checkpoint_every: int = 100
@@ -241,8 +248,11 @@ def parse_episodes(key: str, value: Any, where: str = "override") -> Any:
     Runs before OmegaConf's type check, which would only say that '0-79' is not a list of ints."""
     if value is None:
         return None
-    items = value if isinstance(value, (list, tuple)) else (
-        [p for p in value.split(",")] if isinstance(value, str) else [value])
+    items = (
+        value
+        if isinstance(value, (list, tuple))
+        else ([p for p in value.split(",")] if isinstance(value, str) else [value])
+    )
     example = f"e.g. {key}=0-79, {key}=[0-39,80-99] or {key}=[1,2,4]"
     out: list[int] = []
     for item in items:
@@ -257,12 +267,15 @@ def parse_episodes(key: str, value: Any, where: str = "override") -> Any:
             out.append(int(text))
             continue
         if not (sep and lo.strip().isdigit() and hi.strip().isdigit()):
-            raise ActotError(f"{where}: {key}={value!r}: {item!r} is neither an episode index nor a range FIRST-LAST; "
-                             f"{example}")
+            raise ActotError(
+                f"{where}: {key}={value!r}: {item!r} is neither an episode index nor a range FIRST-LAST; {example}"
+            )
         first, last = int(lo), int(hi)
         if first > last:
-            raise ActotError(f"{where}: {key}={value!r}: the range {item!r} runs backwards; write it low to high, "
-                             f"{first}-{last} -> {last}-{first}")
+            raise ActotError(
+                f"{where}: {key}={value!r}: the range {item!r} runs backwards; write it low to high, "
+                f"{first}-{last} -> {last}-{first}"
+            )
         out.extend(range(first, last + 1))
     if any(e < 0 for e in out):
         raise ActotError(f"{where}: {key}={value!r}: episode indices start at 0; {example}")
@@ -310,8 +323,10 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], where: str = "o
             OmegaConf.update(conf, key, value, merge=False)
         except OmegaConfBaseException as err:
             expected = type(valid[key]).__name__ if valid[key] is not None else "value"
-            raise ActotError(f"{where}: {key}={raw!r} has the wrong type (expected {expected}, "
-                             f"default {valid[key]!r}): {str(err).splitlines()[0]}") from err
+            raise ActotError(
+                f"{where}: {key}={raw!r} has the wrong type (expected {expected}, "
+                f"default {valid[key]!r}): {str(err).splitlines()[0]}"
+            ) from err
     try:
         out = OmegaConf.to_object(conf)
     except (OmegaConfBaseException, ValueError) as err:
@@ -323,31 +338,48 @@ def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any], where: str = "o
 def validate(cfg: TrainConfig, where: str = "config") -> None:
     """Ranges the types cannot express; each failure names the key and the value."""
     checks = [
-        ("steps", cfg.steps >= 1, ">= 1"), ("log_every", cfg.log_every >= 1, ">= 1"),
-        ("batch_size", cfg.batch_size >= 1, ">= 1"), ("ot.batch_size", cfg.ot.batch_size >= 2, ">= 2"),
-        ("ot.reg", cfg.ot.reg > 0, "> 0"), ("ot.window_size", cfg.ot.window_size >= 0, ">= 0"),
+        ("steps", cfg.steps >= 1, ">= 1"),
+        ("log_every", cfg.log_every >= 1, ">= 1"),
+        ("batch_size", cfg.batch_size >= 1, ">= 1"),
+        ("ot.batch_size", cfg.ot.batch_size >= 2, ">= 2"),
+        ("ot.reg", cfg.ot.reg > 0, "> 0"),
+        ("ot.window_size", cfg.ot.window_size >= 0, ">= 0"),
         ("ot.tau", len(cfg.ot.tau) == 2 and min(cfg.ot.tau) > 0, "a pair of numbers > 0, e.g. [5, 5]"),
-        ("ot.lambda_ot", cfg.ot.lambda_ot >= 0, ">= 0"), ("ot.weight_label", cfg.ot.weight_label >= 0, ">= 0"),
-        ("ot.weight_embed", all(w >= 0 for w in cfg.ot.weight_embed) and len(cfg.ot.weight_embed) >= 1,
-         "a list of numbers >= 0"),
-        ("data.resolution", cfg.data.resolution is None or (len(cfg.data.resolution) == 2
-                                                             and min(cfg.data.resolution) >= 8),
-         "null (derived from the data) or [H, W], each >= 8"),
+        ("ot.lambda_ot", cfg.ot.lambda_ot >= 0, ">= 0"),
+        ("ot.weight_label", cfg.ot.weight_label >= 0, ">= 0"),
+        (
+            "ot.weight_embed",
+            all(w >= 0 for w in cfg.ot.weight_embed) and len(cfg.ot.weight_embed) >= 1,
+            "a list of numbers >= 0",
+        ),
+        (
+            "data.resolution",
+            cfg.data.resolution is None or (len(cfg.data.resolution) == 2 and min(cfg.data.resolution) >= 8),
+            "null (derived from the data) or [H, W], each >= 8",
+        ),
         ("data.n_eval_target", cfg.data.n_eval_target is None or cfg.data.n_eval_target >= 0, "null or >= 0"),
-        ("data.n_eval_target", cfg.data.eval_target_episodes is None or cfg.data.n_eval_target is None
-         or cfg.data.n_eval_target == len(cfg.data.eval_target_episodes),
-         f"null (or {len(cfg.data.eval_target_episodes or [])}) with data.eval_target_episodes, which names the "
-         "held-out episodes itself: set one of the two"),
+        (
+            "data.n_eval_target",
+            cfg.data.eval_target_episodes is None
+            or cfg.data.n_eval_target is None
+            or cfg.data.n_eval_target == len(cfg.data.eval_target_episodes),
+            f"null (or {len(cfg.data.eval_target_episodes or [])}) with data.eval_target_episodes, which names the "
+            "held-out episodes itself: set one of the two",
+        ),
         ("data.n_eval_source", cfg.data.n_eval_source is None or cfg.data.n_eval_source >= 0, "null or >= 0"),
         ("data.sim.n_eval_source", cfg.data.sim.n_eval_source >= 0, ">= 0"),
         ("data.pair_summary_weight", cfg.data.pair_summary_weight >= 0, ">= 0 (0: DTW over [state, action] alone)"),
         ("data.pair_summary_frames", cfg.data.pair_summary_frames >= 1, ">= 1 (the demo's last frames averaged)"),
         ("bc_src_weight", 0.0 <= cfg.bc_src_weight <= 1.0, "in [0, 1]"),
-        ("ot.max_iters", cfg.ot.max_iters >= 1, ">= 1"), ("ot.tol", cfg.ot.tol > 0, "> 0"),
+        ("ot.max_iters", cfg.ot.max_iters >= 1, ">= 1"),
+        ("ot.tol", cfg.ot.tol > 0, "> 0"),
         ("ot.check_every", cfg.ot.check_every >= 1, ">= 1"),
-        ("ot.label_dims", cfg.ot.label_dims is None or (len(cfg.ot.label_dims) == 2
-                                                          and 0 <= cfg.ot.label_dims[0] < cfg.ot.label_dims[1]),
-         "null or [start, stop] with 0 <= start < stop"),
+        (
+            "ot.label_dims",
+            cfg.ot.label_dims is None
+            or (len(cfg.ot.label_dims) == 2 and 0 <= cfg.ot.label_dims[0] < cfg.ot.label_dims[1]),
+            "null or [start, stop] with 0 <= start < stop",
+        ),
         ("rollout_episodes", cfg.rollout_episodes >= 0, ">= 0"),
         ("gpu_memory_fraction", 0.0 <= cfg.gpu_memory_fraction <= 1.0, "in [0, 1] (0: no cap)"),
         ("rollout_every", cfg.rollout_every >= 0, ">= 0 (0: closed-loop success at the last step only)"),
@@ -355,12 +387,21 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         ("data.sim.n_target", cfg.data.sim.n_target >= 1, ">= 1"),
         ("data.sim.n_eval", cfg.data.sim.n_eval >= 0, ">= 0"),
         ("data.sim.eval_min_distance", cfg.data.sim.eval_min_distance >= 0, ">= 0"),
-        ("data.sim.appearance", cfg.data.sim.appearance is None or cfg.data.sim.appearance >= 0,
-         "null (follows data.sim.shift) or >= 0"),
-        ("data.sim.geometry", cfg.data.sim.geometry is None or cfg.data.sim.geometry >= 0,
-         "null (follows data.sim.shift) or >= 0"),
-        ("warmup_steps", cfg.warmup_steps is None or 0 <= cfg.warmup_steps < cfg.steps,
-         f"null (5% of steps under cosine) or a whole number in [0, steps={cfg.steps})"),
+        (
+            "data.sim.appearance",
+            cfg.data.sim.appearance is None or cfg.data.sim.appearance >= 0,
+            "null (follows data.sim.shift) or >= 0",
+        ),
+        (
+            "data.sim.geometry",
+            cfg.data.sim.geometry is None or cfg.data.sim.geometry >= 0,
+            "null (follows data.sim.shift) or >= 0",
+        ),
+        (
+            "warmup_steps",
+            cfg.warmup_steps is None or 0 <= cfg.warmup_steps < cfg.steps,
+            f"null (5% of steps under cosine) or a whole number in [0, steps={cfg.steps})",
+        ),
         ("lr_min_ratio", 0.0 <= cfg.lr_min_ratio <= 1.0, "in [0, 1] (the cosine's last lr over the base lr, e.g. 0.1)"),
         ("ema_decay", 0.0 <= cfg.ema_decay < 1.0, "in [0, 1) (0: no EMA; e.g. 0.999)"),
     ]
@@ -369,27 +410,40 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
             raise ActotError(f"{where}: {key}={dotted_keys(cfg)[key]!r} is out of range; it must be {rule}")
     unknown = [k for k in cfg.data.pair_summary if k not in SUMMARY_KEYS]
     if unknown:
-        raise ActotError(f"{where}: data.pair_summary={cfg.data.pair_summary!r}: {unknown[0]!r} is not a feature pairing "
-                         f"reads; choose from {list(SUMMARY_KEYS)} (or [] for [state, action] alone)")
+        raise ActotError(
+            f"{where}: data.pair_summary={cfg.data.pair_summary!r}: {unknown[0]!r} is not a feature pairing "
+            f"reads; choose from {list(SUMMARY_KEYS)} (or [] for [state, action] alone)"
+        )
     if cfg.ot.embedding == "keypoints" and cfg.policy.image_pooling == "map":
-        raise ActotError(f"{where}: ot.embedding=keypoints aligns the keypoints the policy reads, but "
-                         "policy.image_pooling=map reads none; set policy.image_pooling=keypoints or null (derived), or "
-                         "choose ot.embedding from ['mean', 'tokens']")
+        raise ActotError(
+            f"{where}: ot.embedding=keypoints aligns the keypoints the policy reads, but "
+            "policy.image_pooling=map reads none; set policy.image_pooling=keypoints or null (derived), or "
+            "choose ot.embedding from ['mean', 'tokens']"
+        )
     if cfg.data.cameras == [] and "keypoints" in (cfg.ot.embedding, cfg.policy.image_pooling):
-        key, value = (("ot.embedding", cfg.ot.embedding) if cfg.ot.embedding == "keypoints"
-                      else ("policy.image_pooling", cfg.policy.image_pooling))
-        raise ActotError(f"{where}: {key}={value} needs cameras, but data.cameras=[]; choose {key} from "
-                         f"{['mean', 'tokens'] if key == 'ot.embedding' else ['map', None]} or name cameras")
+        key, value = (
+            ("ot.embedding", cfg.ot.embedding)
+            if cfg.ot.embedding == "keypoints"
+            else ("policy.image_pooling", cfg.policy.image_pooling)
+        )
+        raise ActotError(
+            f"{where}: {key}={value} needs cameras, but data.cameras=[]; choose {key} from "
+            f"{['mean', 'tokens'] if key == 'ot.embedding' else ['map', None]} or name cameras"
+        )
     if cfg.ot_rows == "bc":
         n_src = int(round(cfg.bc_src_weight * cfg.batch_size))  # as the sampler splits the BC rows
         room = min(n_src, cfg.batch_size - n_src)
         if cfg.ot.batch_size > room:
-            raise ActotError(f"{where}: ot.batch_size={cfg.ot.batch_size} is too large for ot_rows=bc, which draws the "
-                             f"OT pairs among the BC rows: batch_size={cfg.batch_size} at bc_src_weight="
-                             f"{cfg.bc_src_weight} has {n_src} source and {cfg.batch_size - n_src} target rows; set "
-                             f"ot.batch_size={room} or lower, or batch_size={2 * cfg.ot.batch_size} or higher")
+            raise ActotError(
+                f"{where}: ot.batch_size={cfg.ot.batch_size} is too large for ot_rows=bc, which draws the "
+                f"OT pairs among the BC rows: batch_size={cfg.batch_size} at bc_src_weight="
+                f"{cfg.bc_src_weight} has {n_src} source and {cfg.batch_size - n_src} target rows; set "
+                f"ot.batch_size={room} or lower, or batch_size={2 * cfg.ot.batch_size} or higher"
+            )
     if (cfg.data.source is None) != (cfg.data.target is None):
-        raise ActotError(f"{where}: give both data.source and data.target (LeRobot roots), or neither for the embedded sim")
+        raise ActotError(
+            f"{where}: give both data.source and data.target (LeRobot roots), or neither for the embedded sim"
+        )
     try:
         ACTConfig(**dataclasses.asdict(cfg.policy))
     except ValueError as err:
@@ -400,18 +454,25 @@ def resolve_policy(cfg: TrainConfig, n_cameras: int, frame_size: tuple[int, int]
     """`cfg` with policy.image_pooling derived when null (keypoints under ot.embedding=keypoints, else map),
     checked against the data: keypoints need cameras and a layer-4 map of at least 2x2 positions."""
     pooling = cfg.policy.image_pooling or ("keypoints" if cfg.ot.embedding == "keypoints" else "map")
-    asked = ("ot.embedding", cfg.ot.embedding) if cfg.policy.image_pooling is None else \
-        ("policy.image_pooling", cfg.policy.image_pooling)
+    asked = (
+        ("ot.embedding", cfg.ot.embedding)
+        if cfg.policy.image_pooling is None
+        else ("policy.image_pooling", cfg.policy.image_pooling)
+    )
     if pooling == "keypoints":
         choices = ["mean", "tokens"] if asked[0] == "ot.embedding" else ["map", None]
         if not n_cameras:
-            raise ActotError(f"{where}: {asked[0]}={asked[1]} needs cameras, but the data has none (a state-only dataset or "
-                             f"data.cameras=[]); choose {asked[0]} from {choices}")
+            raise ActotError(
+                f"{where}: {asked[0]}={asked[1]} needs cameras, but the data has none (a state-only dataset or "
+                f"data.cameras=[]); choose {asked[0]} from {choices}"
+            )
         h, w = feature_map_size(*frame_size)
         if min(h, w) < 2:
-            raise ActotError(f"{where}: {asked[0]}={asked[1]}: data.resolution={list(frame_size)} gives a {h}x{w} feature map "
-                             "(ResNet-18 downsamples 32x), where keypoints cannot move; set data.resolution to 64 or more "
-                             f"per side (a 2x2 map or larger), or choose {asked[0]} from {choices}")
+            raise ActotError(
+                f"{where}: {asked[0]}={asked[1]}: data.resolution={list(frame_size)} gives a {h}x{w} feature map "
+                "(ResNet-18 downsamples 32x), where keypoints cannot move; set data.resolution to 64 or more "
+                f"per side (a 2x2 map or larger), or choose {asked[0]} from {choices}"
+            )
     return dataclasses.replace(cfg, policy=dataclasses.replace(cfg.policy, image_pooling=pooling))
 
 

@@ -34,7 +34,7 @@ def l1_trend(values: list[float]) -> float | None:
     if k < MIN_WINDOW:
         return None
     last = sum(values[-k:]) / k
-    before = sum(values[-2 * k:-k]) / k
+    before = sum(values[-2 * k : -k]) / k
     return (last - before) / before
 
 

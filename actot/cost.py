@@ -34,7 +34,7 @@ LONG_RUN_S = 10 * 60  # a run (or a sweep) longer than this on a CPU gets the li
 @dataclass(frozen=True)
 class Estimate:
     s_per_step: float
-    timed_steps: int          # 0: the warm-up step alone, which took longer than the budget (it may overstate)
+    timed_steps: int  # 0: the warm-up step alone, which took longer than the budget (it may overstate)
     device: str
     threads: int
 
@@ -51,22 +51,41 @@ def timing_data(cfg: TrainConfig):
     d = cfg.data
     if d.source is None:
         sim = dataclasses.replace(d.sim, n_source=1, n_target=1, n_eval=0, n_eval_source=0, eval_split="task")
-        small = dataclasses.replace(d, sim=sim, target_episodes=[0], source_episodes=[0], eval_target_episodes=None,
-                                    n_eval_target=0, n_eval_source=0)
+        small = dataclasses.replace(
+            d,
+            sim=sim,
+            target_episodes=[0],
+            source_episodes=[0],
+            eval_target_episodes=None,
+            n_eval_target=0,
+            n_eval_source=0,
+        )
     else:
         from actot.data.lerobot import LeRobotDataset
 
         # the first of each list trains: held-out episodes are the last ones (target_split puts them there)
         sources = d.source_episodes or LeRobotDataset(d.source, cameras=[], load=False).episode_indices
         targets = d.target_episodes or LeRobotDataset(d.target, cameras=[], load=False).episode_indices
-        small = dataclasses.replace(d, source_episodes=[sources[0]], target_episodes=[targets[0]],
-                                    eval_target_episodes=None, n_eval_target=0, n_eval_source=0)
+        small = dataclasses.replace(
+            d,
+            source_episodes=[sources[0]],
+            target_episodes=[targets[0]],
+            eval_target_episodes=None,
+            n_eval_target=0,
+            n_eval_source=0,
+        )
     with contextlib.redirect_stdout(io.StringIO()):  # its "pairing: DTW of 1 x 1 demos" line is not the run's
         return build_data(dataclasses.replace(cfg, data=small))[0]
 
 
-def measure(cfg: TrainConfig, data=None, device: torch.device | None = None, steps: int = 3, warmup: int = 1,
-            budget_s: float = 10.0) -> Estimate:
+def measure(
+    cfg: TrainConfig,
+    data=None,
+    device: torch.device | None = None,
+    steps: int = 3,
+    warmup: int = 1,
+    budget_s: float = 10.0,
+) -> Estimate:
     """s/step of `cfg` on `device` (default: the run's own, `cfg.device`) with `cfg.threads` CPU threads, timed as
     the module docstring says; `data`: the run's loaded data, else a small subset is loaded (`timing_data`).
     The caller's torch RNG and thread count are left as they were."""
@@ -117,13 +136,21 @@ def duration(seconds: float) -> str:
 
 
 def _what(est: Estimate, cfg: TrainConfig) -> str:
-    frames = "no camera" if cfg.data.cameras == [] else (
-        f"{cfg.data.resolution[0]}x{cfg.data.resolution[1]} frames" if cfg.data.resolution else "frames")
+    frames = (
+        "no camera"
+        if cfg.data.cameras == []
+        else (f"{cfg.data.resolution[0]}x{cfg.data.resolution[1]} frames" if cfg.data.resolution else "frames")
+    )
     where = f"{est.device} ({est.threads} thread(s))" if est.device == "cpu" else est.device
-    return (f"{est.s_per_step:.3g} s/step for policy={cfg.policy_preset}, {frames}, batch_size={cfg.batch_size} + "
-            f"ot.batch_size={cfg.ot.batch_size} pairs on {where}; "
-            + (f"timed over {est.timed_steps} step(s) after a warm-up" if est.timed_steps
-               else "from its first step alone, which may overstate"))
+    return (
+        f"{est.s_per_step:.3g} s/step for policy={cfg.policy_preset}, {frames}, batch_size={cfg.batch_size} + "
+        f"ot.batch_size={cfg.ot.batch_size} pairs on {where}; "
+        + (
+            f"timed over {est.timed_steps} step(s) after a warm-up"
+            if est.timed_steps
+            else "from its first step alone, which may overstate"
+        )
+    )
 
 
 def smaller(est: Estimate, cfg: TrainConfig, run_s: float) -> str:
@@ -140,14 +167,20 @@ def smaller(est: Estimate, cfg: TrainConfig, run_s: float) -> str:
     if 1 <= fit < cfg.steps:
         fixes.append(f"steps={fit} (what fits {duration(LONG_RUN_S)} at this pace)")
     fixes.append("a machine with a GPU (device=cuda)")
-    return ". To make it small: " + ", ".join(fixes) + " (each cuts the time; s/step is measured again by the next dry run)"
+    return (
+        ". To make it small: "
+        + ", ".join(fixes)
+        + " (each cuts the time; s/step is measured again by the next dry run)"
+    )
 
 
 def run_line(est: Estimate, cfg: TrainConfig) -> str:
     """The one line a dry run prints: s/step, the run's time, and on a long CPU run how to make it small."""
     total = est.run_s(cfg.steps)
-    return (f"cost: {_what(est, cfg)} -> steps={cfg.steps} take ~{duration(total)} (evaluations every "
-            f"log_every={cfg.log_every} steps and the first decode of the data come on top){smaller(est, cfg, total)}")
+    return (
+        f"cost: {_what(est, cfg)} -> steps={cfg.steps} take ~{duration(total)} (evaluations every "
+        f"log_every={cfg.log_every} steps and the first decode of the data come on top){smaller(est, cfg, total)}"
+    )
 
 
 def sweep_line(est: Estimate, cfg: TrainConfig, trials: int, concurrency: int) -> str:
@@ -155,6 +188,8 @@ def sweep_line(est: Estimate, cfg: TrainConfig, trials: int, concurrency: int) -
     trial = est.run_s(cfg.steps)
     at_once = max(1, min(concurrency, trials))
     wall = math.ceil(trials / at_once) * trial
-    return (f"cost: {_what(est, cfg)} -> a trial of steps={cfg.steps} takes ~{duration(trial)}; {trials} trial(s), "
-            f"{at_once} at a time (max_concurrent={concurrency}): ~{duration(wall)} of wall time (evaluations and "
-            f"racing's skipped seeds not counted){smaller(est, cfg, trial)}")
+    return (
+        f"cost: {_what(est, cfg)} -> a trial of steps={cfg.steps} takes ~{duration(trial)}; {trials} trial(s), "
+        f"{at_once} at a time (max_concurrent={concurrency}): ~{duration(wall)} of wall time (evaluations and "
+        f"racing's skipped seeds not counted){smaller(est, cfg, trial)}"
+    )

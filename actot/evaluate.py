@@ -39,8 +39,11 @@ def eval_frame_refs(data: CoTrainData, max_frames: int) -> tuple[list[dict], np.
 
 
 def to_tensors(batch: dict, device: torch.device) -> dict:
-    return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device, non_blocking=True)
-            for k, v in batch.items() if isinstance(v, np.ndarray)}
+    return {
+        k: torch.from_numpy(np.ascontiguousarray(v)).to(device, non_blocking=True)
+        for k, v in batch.items()
+        if isinstance(v, np.ndarray)
+    }
 
 
 # The parts of a chunk's error that `episode_l1` sums separately: the whole chunk (eval/avg_l1), its first
@@ -50,15 +53,22 @@ KINDS = ("chunk", "first", "exec", "end")
 
 
 @torch.no_grad()
-def episode_l1(model: ACT, episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_size: int,
-               device: torch.device, batch_size: int = 64) -> np.ndarray:
+def episode_l1(
+    model: ACT,
+    episodes: list[dict],
+    cameras: list[str],
+    refs: np.ndarray,
+    chunk_size: int,
+    device: torch.device,
+    batch_size: int = 64,
+) -> np.ndarray:
     """(len(episodes), len(KINDS)) mean L1 per episode and kind (normalised action units, latent 0, padded
     steps excluded), NaN where an episode has no frame of that kind among `refs`."""
     n_exec = max(1, min(model.cfg.n_action_steps, chunk_size))
     sums = torch.zeros(len(episodes), len(KINDS), 2, device=device)  # [sum of |error|, values]: read once
     lengths = np.array([len(ep["state"]) for ep in episodes])
     for start in range(0, len(refs), batch_size):
-        rows = refs[start:start + batch_size]
+        rows = refs[start : start + batch_size]
         batch = to_tensors(frames_at(episodes, cameras, rows, chunk_size), device)
         actions, _, _ = model(batch)
         valid = (~batch["action_is_pad"]).unsqueeze(-1).float()
@@ -66,9 +76,12 @@ def episode_l1(model: ACT, episodes: list[dict], cameras: list[str], refs: np.nd
         error, valid, dims = full.sum(-1), valid.squeeze(-1), actions.shape[-1]  # per chunk step
         at_end = torch.from_numpy(rows[:, 1] >= (1 - END_FRACTION) * lengths[rows[:, 0]]).to(device).float()
         chunk_error, chunk_count = full.sum(dim=(1, 2)), valid.sum(1) * dims
-        parts = [(chunk_error, chunk_count), (error[:, 0], valid[:, 0] * dims),
-                 (error[:, :n_exec].sum(1), valid[:, :n_exec].sum(1) * dims),
-                 (chunk_error * at_end, chunk_count * at_end)]
+        parts = [
+            (chunk_error, chunk_count),
+            (error[:, 0], valid[:, 0] * dims),
+            (error[:, :n_exec].sum(1), valid[:, :n_exec].sum(1) * dims),
+            (chunk_error * at_end, chunk_count * at_end),
+        ]
         values = torch.stack([torch.stack(p, 1) for p in parts], 1)  # (rows, kinds, 2)
         sums.index_add_(0, torch.from_numpy(rows[:, 0]).to(device), values)
     sums = sums.cpu().numpy()
@@ -84,8 +97,9 @@ def mean_se(values: np.ndarray) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def eval_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256,
-            batch_size: int = 64) -> dict[str, float]:
+def eval_l1(
+    model: ACT, data: CoTrainData, chunk_size: int, device: torch.device, max_frames: int = 256, batch_size: int = 64
+) -> dict[str, float]:
     """The offline metrics on held-out demos (actot/metrics.py names them and their direction).
 
     `eval/avg_l1` (and `_se`, `l1_first`, `l1_exec`, `l1_end`) is read on the held-out target demos a lab
@@ -106,8 +120,9 @@ def eval_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device
         chosen = np.flatnonzero(mask)
         if len(chosen) and frames:
             part = [episodes[i] for i in chosen]
-            per_episode[chosen] = episode_l1(model, part, data.cameras, spread_refs(part, frames), chunk_size, device,
-                                             batch_size)
+            per_episode[chosen] = episode_l1(
+                model, part, data.cameras, spread_refs(part, frames), chunk_size, device, batch_size
+            )
     out["eval/avg_l1"], out["eval/avg_l1_se"] = mean_se(per_episode[headline, 0])
     for kind, key in zip(KINDS[1:], ("eval/l1_first", "eval/l1_exec", "eval/l1_end")):
         out[key] = mean_se(per_episode[headline, KINDS.index(kind)])[0]
@@ -117,8 +132,15 @@ def eval_l1(model: ACT, data: CoTrainData, chunk_size: int, device: torch.device
             if mask.any():
                 out[key] = mean_se(per_episode[mask, 0])[0]
     if data.src_eval and max_frames // 2:
-        source = episode_l1(model, data.src_eval, data.cameras, spread_refs(data.src_eval, max_frames // 2),
-                            chunk_size, device, batch_size)
+        source = episode_l1(
+            model,
+            data.src_eval,
+            data.cameras,
+            spread_refs(data.src_eval, max_frames // 2),
+            chunk_size,
+            device,
+            batch_size,
+        )
         out["eval/source_l1"] = mean_se(source[:, 0])[0]
         out["eval/l1_combo"] = (out["eval/avg_l1"] + out["eval/source_l1"]) / 2
     model.train(was_training)
@@ -129,7 +151,7 @@ def windowed_l1(rows: list[dict], current: float, window: int = WINDOW) -> float
     """eval/avg_l1_window: the mean of `current` and the previous window - 1 reports' eval/avg_l1 (the untrained
     step 0 excluded): one final number less noisy than the last report alone."""
     earlier = [r["eval/avg_l1"] for r in rows if r.get("step", 0) > 0 and isinstance(r.get("eval/avg_l1"), float)]
-    values = [*earlier[-(window - 1):], current] if window > 1 else [current]
+    values = [*earlier[-(window - 1) :], current] if window > 1 else [current]
     return float(np.mean(values))
 
 
@@ -146,8 +168,11 @@ def eval_layouts(n_episodes: int, seed: int = EVAL_SEED) -> np.ndarray:
 def success_metrics(success: np.ndarray, covered: np.ndarray) -> dict[str, float]:
     """eval/success and its covered/uncovered parts, each with a binomial standard error (_se)."""
     out = {}
-    for name, mask in (("eval/success", np.ones_like(covered)), ("eval/success_covered", covered),
-                       ("eval/success_uncovered", ~covered)):
+    for name, mask in (
+        ("eval/success", np.ones_like(covered)),
+        ("eval/success_covered", covered),
+        ("eval/success_uncovered", ~covered),
+    ):
         if mask.any():
             out.update(binomial(name, success[mask]))
     return out
@@ -164,10 +189,21 @@ def rollout_policy(model: ACT, data: CoTrainData, device: torch.device) -> Polic
     normaliser, the data's cameras and frame size, frames resized as the loader resized them. An exported
     policy (`actot.export.load_policy`) is the same object, built from the folder."""
     norm = data.normaliser
-    stats = {f"{STATE_KEY}.mean": norm.state.mean, f"{STATE_KEY}.std": norm.state.std,
-             f"{ACTION_KEY}.mean": norm.action.mean, f"{ACTION_KEY}.std": norm.action.std}
-    return Policy(model, {k: torch.from_numpy(np.asarray(v)) for k, v in stats.items()}, STD_FLOOR, data.cameras,
-                  tuple(data.target.frame_size), resize=resize_frames, device=device)
+    stats = {
+        f"{STATE_KEY}.mean": norm.state.mean,
+        f"{STATE_KEY}.std": norm.state.std,
+        f"{ACTION_KEY}.mean": norm.action.mean,
+        f"{ACTION_KEY}.std": norm.action.std,
+    }
+    return Policy(
+        model,
+        {k: torch.from_numpy(np.asarray(v)) for k, v in stats.items()},
+        STD_FLOOR,
+        data.cameras,
+        tuple(data.target.frame_size),
+        resize=resize_frames,
+        device=device,
+    )
 
 
 def policy_observation(obs: dict) -> dict:
@@ -176,8 +212,15 @@ def policy_observation(obs: dict) -> dict:
 
 
 @torch.no_grad()
-def rollout_metrics(model: ACT, data: CoTrainData, device: torch.device, spec: SimConfig, n_episodes: int,
-                    seed: int = EVAL_SEED, domain: str = "target") -> dict[str, float]:
+def rollout_metrics(
+    model: ACT,
+    data: CoTrainData,
+    device: torch.device,
+    spec: SimConfig,
+    n_episodes: int,
+    seed: int = EVAL_SEED,
+    domain: str = "target",
+) -> dict[str, float]:
     """Closed-loop success on the embedded sim, all episodes at once.
 
     Episodes start from `eval_layouts(n_episodes, seed)`: goals over the whole task. In the target

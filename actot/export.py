@@ -50,16 +50,16 @@ from actot.policy.act import ACT
 from actot.policy.closed_loop import ACTION_KEY, STATE_KEY, Policy
 from actot.policy.config import ACTConfig
 
-FORMAT = "actot_act"             # config.json's `type`: not LeRobot's "act" (see docs/export.md)
+FORMAT = "actot_act"  # config.json's `type`: not LeRobot's "act" (see docs/export.md)
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATS_FILE = "normalization.safetensors"
 TRAIN_CONFIG_FILE = "train_config.json"
 README_FILE = "README.md"
-EXPORT_DIR = "export"            # in a sweep folder: export/<trial>/pretrained_model/
+EXPORT_DIR = "export"  # in a sweep folder: export/<trial>/pretrained_model/
 FOLDER_NAME = "pretrained_model"
-FORMATS = ("actot", "lerobot")   # format=: this layout, or LeRobot's own (actot/policy/lerobot_format.py)
+FORMATS = ("actot", "lerobot")  # format=: this layout, or LeRobot's own (actot/policy/lerobot_format.py)
 # In a format=lerobot folder, config.json and train_config.json are LeRobot's names for LeRobot's files: ours
 # go under these names (actot_export.json is what config.json is in an actot-format folder).
 ACTOT_EXPORT_FILE = "actot_export.json"
@@ -86,8 +86,16 @@ class ExportedPolicy(Policy):
         resolution = tuple(int(v) for v in features[cameras[0]]["shape"][1:]) if cameras else None
         # The target robot's names for the same cameras, by position, when they differ from the source's.
         aliases = dict(zip(cameras, config.get("target_camera_keys") or cameras))
-        super().__init__(model.eval(), stats, config["normalization"]["std_floor"], cameras, resolution,
-                         resize=resize_frames, camera_aliases=aliases, device=device)
+        super().__init__(
+            model.eval(),
+            stats,
+            config["normalization"]["std_floor"],
+            cameras,
+            resolution,
+            resize=resize_frames,
+            camera_aliases=aliases,
+            device=device,
+        )
         self.config = config
 
 
@@ -98,18 +106,24 @@ def read_config(folder: Path) -> dict:
     if (Path(folder) / ACTOT_EXPORT_FILE).is_file():
         path = Path(folder) / ACTOT_EXPORT_FILE
     elif not path.is_file():
-        raise ActotError(f"{folder}: no {CONFIG_FILE}, so this is not an exported policy; export one with "
-                         "python -m actot export SWEEP_DIR")
+        raise ActotError(
+            f"{folder}: no {CONFIG_FILE}, so this is not an exported policy; export one with "
+            "python -m actot export SWEEP_DIR"
+        )
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ActotError(f"{path}: cannot be read ({str(err).splitlines()[0]}); export the policy again") from err
     if config.get("type") != FORMAT:
-        raise ActotError(f"{path}: type {config.get('type')!r} is not {FORMAT!r}; this loader reads folders written by "
-                         "python -m actot export (LeRobot's own ACT folders load with LeRobot)")
+        raise ActotError(
+            f"{path}: type {config.get('type')!r} is not {FORMAT!r}; this loader reads folders written by "
+            "python -m actot export (LeRobot's own ACT folders load with LeRobot)"
+        )
     if int(config.get("format_version", 0)) > FORMAT_VERSION:
-        raise ActotError(f"{path}: format_version {config['format_version']} is newer than this actot reads "
-                         f"({FORMAT_VERSION}); update actot")
+        raise ActotError(
+            f"{path}: format_version {config['format_version']} is newer than this actot reads "
+            f"({FORMAT_VERSION}); update actot"
+        )
     return config
 
 
@@ -132,15 +146,18 @@ def load_policy(folder, device: str | torch.device = "cpu") -> ExportedPolicy:
     features = config["input_features"]
     n_cameras = sum(f["type"] == "VISUAL" for f in features.values())
     with torch.random.fork_rng(devices=[]):  # building the network draws its initial weights: not the caller's RNG
-        model = ACT(cfg, int(features[STATE_KEY]["shape"][0]), int(config["output_features"][ACTION_KEY]["shape"][0]),
-                    n_cameras)
+        model = ACT(
+            cfg, int(features[STATE_KEY]["shape"][0]), int(config["output_features"][ACTION_KEY]["shape"][0]), n_cameras
+        )
     lerobot = config.get("layout") == "lerobot"  # LeRobot's names and files (format=lerobot)
     try:
         tensors = load_file(folder / WEIGHTS_FILE)
         model.load_state_dict(lerobot_format.from_lerobot_state_dict(tensors) if lerobot else tensors, strict=True)
     except (OSError, RuntimeError, KeyError) as err:
-        raise ActotError(f"{folder / WEIGHTS_FILE}: does not fit the network config.json describes "
-                         f"({str(err).splitlines()[0][:160]}); export the policy again") from err
+        raise ActotError(
+            f"{folder / WEIGHTS_FILE}: does not fit the network config.json describes "
+            f"({str(err).splitlines()[0][:160]}); export the policy again"
+        ) from err
     # format=lerobot: the preprocessor's stats, std floored already (flooring again changes nothing).
     stats = load_file(folder / (lerobot_format.PREPROCESSOR_STATS if lerobot else STATS_FILE))
     return ExportedPolicy(model.to(device), config, stats, torch.device(device))
@@ -170,14 +187,18 @@ def _chosen(sweep, ranking, trial_id: str | None, unfinished: bool):
     if trial_id is None:
         leader = next((g for g in ranking.groups if g.status == "finished" and g.values), None)
         if leader is None:
-            raise ActotError(f"{sweep.path}: no finished trial has a value of {ranking.metric}, so there is no leader to "
-                             "export; name one with trial=ID (a stopped one also needs unfinished=true)")
+            raise ActotError(
+                f"{sweep.path}: no finished trial has a value of {ranking.metric}, so there is no leader to "
+                "export; name one with trial=ID (a stopped one also needs unfinished=true)"
+            )
         values = {t.trial_id: v for t, v in zip(leader.counted, leader.values)}
         trial = sweep.trial(representative(values, ranking.better))
         how = "the ranking's leader"
         if len(values) > 1:
-            how += (f", a config run with {len(values)} seeds: the seed whose {ranking.metric} is closest to the "
-                    "config's mean (typical of the config, not its luckiest seed)")
+            how += (
+                f", a config run with {len(values)} seeds: the seed whose {ranking.metric} is closest to the "
+                "config's mean (typical of the config, not its luckiest seed)"
+            )
     else:
         known = [t.trial_id for t in sweep.trials]
         if trial_id not in known:
@@ -187,8 +208,10 @@ def _chosen(sweep, ranking, trial_id: str | None, unfinished: bool):
         how = f"named (trial={trial_id})"
     if trial.status != "finished" and not unfinished:
         reason = f" ({trial.stop_reason})" if trial.stop_reason else ""
-        raise ActotError(f"trial={trial.trial_id} is {trial.status}{reason}, not finished: its weights are not those of a "
-                         "completed run; add unfinished=true to export it anyway, or export a finished trial")
+        raise ActotError(
+            f"trial={trial.trial_id} is {trial.status}{reason}, not finished: its weights are not those of a "
+            "completed run; add unfinished=true to export it anyway, or export a finished trial"
+        )
     # The baseline arm (co-training) and the confirm stage's trials are no config of the search's ranking.
     pos, group = position.get(trial.trial_id, (None, None))
     value = trial_value(trial, ranking.metric, ranking.scope, ranking.better, ranking.k)
@@ -213,8 +236,10 @@ def rebuild_train_config(train: dict, where: Path):
     flat = dotted(train)
     unknown = sorted(set(flat) - set(dotted_keys(TrainConfig())))
     if unknown:  # another version of actot trained it: its network or data may mean something else here
-        raise ActotError(f"{where}: key(s) {', '.join(unknown[:4])} unknown to this actot (the trial was trained by "
-                         "another version); export it with the version that trained it")
+        raise ActotError(
+            f"{where}: key(s) {', '.join(unknown[:4])} unknown to this actot (the trial was trained by "
+            "another version); export it with the version that trained it"
+        )
     return derive_data_defaults(apply_overrides(TrainConfig(), flat, str(where)))[0]
 
 
@@ -238,13 +263,20 @@ def _dataset_meta(cfg) -> dict:
             # Stats need state and action only: no camera is decoded.
             with_stats = LeRobotDataset(root, episodes=episodes, cameras=[], **common)
         except ActotError as err:
-            raise ActotError(f"data.{key}={root}: {err}; the normalisation stats are read from the trial's datasets, "
-                             "so export on a machine that has them") from err
+            raise ActotError(
+                f"data.{key}={root}: {err}; the normalisation stats are read from the trial's datasets, "
+                "so export on a machine that has them"
+            ) from err
         stats[key] = with_stats.stats
         origin[key] = {"root": str(root), "episodes": episodes, "stats_from": with_stats.stats_source}
     normaliser = Normaliser.pooled(stats["source"], stats["target"])
-    return {"cameras": list(meta["source"].cameras), "target_cameras": list(meta["target"].cameras),
-            "frame_size": list(meta["target"].frame_size), "normaliser": normaliser, "origin": origin}
+    return {
+        "cameras": list(meta["source"].cameras),
+        "target_cameras": list(meta["target"].cameras),
+        "frame_size": list(meta["target"].frame_size),
+        "normaliser": normaliser,
+        "origin": origin,
+    }
 
 
 def _weights(state: dict, weights: str | None, ckpt: Path) -> tuple[dict, str]:
@@ -252,8 +284,10 @@ def _weights(state: dict, weights: str | None, ckpt: Path) -> tuple[dict, str]:
     if weights == "raw" or (weights is None and "ema" not in state):
         return state["model"], "raw"
     if "ema" not in state:
-        raise ActotError(f"weights=ema, but {ckpt} holds no EMA weights (the trial ran with ema_decay=0); use "
-                         "weights=raw (its trained weights, which its evaluation used)")
+        raise ActotError(
+            f"weights=ema, but {ckpt} holds no EMA weights (the trial ran with ema_decay=0); use "
+            "weights=raw (its trained weights, which its evaluation used)"
+        )
     return state["ema"]["model"], "ema"
 
 
@@ -270,8 +304,9 @@ def _check_out(out: Path, overwrite: bool) -> None:
     if not ours:  # never delete a folder we did not write, overwrite or not
         raise ActotError(f"out={out} holds files that are not an exported policy; pick another out=")
     if not overwrite:
-        raise ActotError(f"out={out} already holds an exported policy; add overwrite=true to replace it, or pick "
-                         "another out=")
+        raise ActotError(
+            f"out={out} already holds an exported policy; add overwrite=true to replace it, or pick another out="
+        )
 
 
 def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
@@ -284,9 +319,18 @@ def _replace_folder(tmp: Path, out: Path, overwrite: bool) -> None:
     os.replace(tmp, out)
 
 
-def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | None = None, metric: str | None = None,
-                 scope: str | None = None, overwrite: bool = False, unfinished: bool = False,
-                 command: str | None = None, format: str = "actot") -> dict:
+def export_trial(
+    sweep_dir,
+    trial: str | None = None,
+    out=None,
+    weights: str | None = None,
+    metric: str | None = None,
+    scope: str | None = None,
+    overwrite: bool = False,
+    unfinished: bool = False,
+    command: str | None = None,
+    format: str = "actot",
+) -> dict:
     """Write one trial of `sweep_dir` as a policy folder (see the module docstring); return what was written.
 
     trial: a trial id, or None for the ranking's leader (finished trials only; see `representative`).
@@ -319,13 +363,17 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     folder = sweepdir.trial_dir(sweep.path, chosen.trial_id)
     ckpt = folder / "checkpoint" / CHECKPOINT_FILE
     if not ckpt.is_file():
-        raise ActotError(f"trial={chosen.trial_id} has no checkpoint ({ckpt} is missing): it ended before its first "
-                         "checkpoint, or its folder stayed on another node; export another trial")
+        raise ActotError(
+            f"trial={chosen.trial_id} has no checkpoint ({ckpt} is missing): it ended before its first "
+            "checkpoint, or its folder stayed on another node; export another trial"
+        )
     try:
         train = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError) as err:
-        raise ActotError(f"{folder / 'config.json'}: cannot be read ({str(err).splitlines()[0]}); without the trial's "
-                         "training config its policy cannot be rebuilt") from err
+        raise ActotError(
+            f"{folder / 'config.json'}: cannot be read ({str(err).splitlines()[0]}); without the trial's "
+            "training config its policy cannot be rebuilt"
+        ) from err
     cfg = rebuild_train_config(train, folder / "config.json")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     tensors, kind = _weights(state, weights, ckpt)
@@ -334,50 +382,82 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
     action_dim = int(tensors["action_head.weight"].shape[0])
     norm = data["normaliser"]
     if (len(norm.state.mean), len(norm.action.mean)) != (state_dim, action_dim):
-        raise ActotError(f"trial={chosen.trial_id}: its datasets now have state/action sizes ({len(norm.state.mean)}, "
-                         f"{len(norm.action.mean)}) but its network ({state_dim}, {action_dim}): the datasets changed "
-                         "since training; export where the trial's datasets are as they were")
+        raise ActotError(
+            f"trial={chosen.trial_id}: its datasets now have state/action sizes ({len(norm.state.mean)}, "
+            f"{len(norm.action.mean)}) but its network ({state_dim}, {action_dim}): the datasets changed "
+            "since training; export where the trial's datasets are as they were"
+        )
     if ("backbone.conv1.weight" in tensors) != bool(data["cameras"]):
-        raise ActotError(f"trial={chosen.trial_id}: its network and its datasets disagree on cameras "
-                         f"({data['cameras'] or 'none'}); the datasets changed since training")
+        raise ActotError(
+            f"trial={chosen.trial_id}: its network and its datasets disagree on cameras "
+            f"({data['cameras'] or 'none'}); the datasets changed since training"
+        )
     if format == "lerobot":
         _lerobot_refusal(cfg.policy, tensors, len(data["cameras"]))
 
     out_arg, out = out, Path(out) if out is not None else sweep.path / EXPORT_DIR / chosen.trial_id / FOLDER_NAME
     _check_out(out, overwrite)  # refused before any work
     trained = to_dict(cfg)
-    policy = dict(trained["policy"], pretrained_backbone_weights=None)  # the backbone's weights are in model.safetensors
+    policy = dict(
+        trained["policy"], pretrained_backbone_weights=None
+    )  # the backbone's weights are in model.safetensors
     height, width = data["frame_size"]
     config = {
-        "type": FORMAT, "format_version": FORMAT_VERSION,
-        "input_features": {STATE_KEY: {"type": "STATE", "shape": [state_dim]},
-                           **{cam: {"type": "VISUAL", "shape": [3, height, width]} for cam in data["cameras"]}},
+        "type": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "input_features": {
+            STATE_KEY: {"type": "STATE", "shape": [state_dim]},
+            **{cam: {"type": "VISUAL", "shape": [3, height, width]} for cam in data["cameras"]},
+        },
         "output_features": {ACTION_KEY: {"type": "ACTION", "shape": [action_dim]}},
         "policy": policy,
         "normalization": {
-            "file": STATS_FILE, "mode": "MEAN_STD", "std_floor": STD_FLOOR,
+            "file": STATS_FILE,
+            "mode": "MEAN_STD",
+            "std_floor": STD_FLOOR,
             "formula": "state: (x - mean) / max(std, std_floor); action: y * max(std, std_floor) + mean",
             "images": "uint8 / 255, then ImageNet mean and std, inside the network",
             "pooled_over": data["origin"],
-            "count": {STATE_KEY: norm.state.count, ACTION_KEY: norm.action.count}},
-        "weights": {"kind": kind, "step": int(state["step"]), "ema_decay": cfg.ema_decay,
-                    "ema_updates": int(state["ema"]["updates"]) if kind == "ema" else None},
+            "count": {STATE_KEY: norm.state.count, ACTION_KEY: norm.action.count},
+        },
+        "weights": {
+            "kind": kind,
+            "step": int(state["step"]),
+            "ema_decay": cfg.ema_decay,
+            "ema_updates": int(state["ema"]["updates"]) if kind == "ema" else None,
+        },
         "ot": trained["ot"],
-        "trained_with": {"sweep": sweep.name, "trial": chosen.trial_id, "status": chosen.status,
-                         "seed": cfg.seed, "policy_preset": cfg.policy_preset,
-                         "pretrained_backbone_weights": cfg.policy.pretrained_backbone_weights},
+        "trained_with": {
+            "sweep": sweep.name,
+            "trial": chosen.trial_id,
+            "status": chosen.status,
+            "seed": cfg.seed,
+            "policy_preset": cfg.policy_preset,
+            "pretrained_backbone_weights": cfg.policy.pretrained_backbone_weights,
+        },
     }
     if data["target_cameras"] != data["cameras"]:
         config["target_camera_keys"] = data["target_cameras"]
     if format == "lerobot":
         config["layout"] = "lerobot"  # LeRobot's files; this config goes to actot_export.json
         config["normalization"]["file"] = lerobot_format.PREPROCESSOR_STATS
-    stats = {f"{STATE_KEY}.mean": norm.state.mean, f"{STATE_KEY}.std": norm.state.std,
-             f"{ACTION_KEY}.mean": norm.action.mean, f"{ACTION_KEY}.std": norm.action.std}
+    stats = {
+        f"{STATE_KEY}.mean": norm.state.mean,
+        f"{STATE_KEY}.std": norm.state.std,
+        f"{ACTION_KEY}.mean": norm.action.mean,
+        f"{ACTION_KEY}.std": norm.action.std,
+    }
     if command is None:
-        given = {"trial": trial, "out": out_arg, "weights": weights, "format": format if format != "actot" else None,
-                 "metric": metric, "scope": scope,
-                 "overwrite": "true" if overwrite else None, "unfinished": "true" if unfinished else None}
+        given = {
+            "trial": trial,
+            "out": out_arg,
+            "weights": weights,
+            "format": format if format != "actot" else None,
+            "metric": metric,
+            "scope": scope,
+            "overwrite": "true" if overwrite else None,
+            "unfinished": "true" if unfinished else None,
+        }
         command = " ".join(["python -m actot export", str(sweep_dir), *(f"{k}={v}" for k, v in given.items() if v)])
     readme = _readme(sweep, ranking, chosen, group, pos, value, how, config, cfg, command, out)
 
@@ -401,8 +481,18 @@ def export_trial(sweep_dir, trial: str | None = None, out=None, weights: str | N
         _replace_folder(tmp, out, overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"out": out, "trial": chosen.trial_id, "weights": kind, "step": int(state["step"]), "rank": pos,
-            "configs": len(ranking.groups), "metric": ranking.metric, "value": value, "how": how, "format": format}
+    return {
+        "out": out,
+        "trial": chosen.trial_id,
+        "weights": kind,
+        "step": int(state["step"]),
+        "rank": pos,
+        "configs": len(ranking.groups),
+        "metric": ranking.metric,
+        "value": value,
+        "how": how,
+        "format": format,
+    }
 
 
 def _lerobot_refusal(policy: ACTConfig, tensors: dict, n_cameras: int) -> None:
@@ -413,7 +503,9 @@ def _lerobot_refusal(policy: ACTConfig, tensors: dict, n_cameras: int) -> None:
     from actot.policy import lerobot_format
 
     pooling = "keypoints" if "encoder_img_keypoint_proj.weight" in tensors else "map"
-    width = int(tensors["backbone.conv1.weight"].shape[0]) if "backbone.conv1.weight" in tensors else policy.backbone_width
+    width = (
+        int(tensors["backbone.conv1.weight"].shape[0]) if "backbone.conv1.weight" in tensors else policy.backbone_width
+    )
     why = lerobot_format.refusal(replace(policy, image_pooling=pooling, backbone_width=width), n_cameras)
     if why:
         raise ActotError(why)
@@ -429,14 +521,19 @@ def _write_lerobot(folder: Path, config: dict, tensors: dict, stats: dict, polic
     inputs, outputs = config["input_features"], config["output_features"]
     cameras = [k for k, f in inputs.items() if f["type"] == "VISUAL"]
     (folder / lf.CONFIG_FILE).write_text(json.dumps(lf.lerobot_config(policy, inputs, outputs), indent=4))
-    save_file({k: v.contiguous() for k, v in lf.to_lerobot_state_dict(tensors, policy).items()},
-              folder / lf.WEIGHTS_FILE, metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in lf.to_lerobot_state_dict(tensors, policy).items()},
+        folder / lf.WEIGHTS_FILE,
+        metadata={"format": "pt"},
+    )
     norm_stats = lf.lerobot_stats(stats, config["normalization"]["std_floor"], cameras)
     # The target robot's names for the cameras, renamed to the policy's by LeRobot's first preprocessor step.
     rename = {t: s for s, t in zip(cameras, config.get("target_camera_keys") or cameras) if s != t}
     pre, post = lf.processor_configs(inputs, outputs, rename)
-    for name, pipeline, stats_file in ((lf.PREPROCESSOR, pre, lf.PREPROCESSOR_STATS),
-                                       (lf.POSTPROCESSOR, post, lf.POSTPROCESSOR_STATS)):
+    for name, pipeline, stats_file in (
+        (lf.PREPROCESSOR, pre, lf.PREPROCESSOR_STATS),
+        (lf.POSTPROCESSOR, post, lf.POSTPROCESSOR_STATS),
+    ):
         save_file(norm_stats, folder / stats_file)
         (folder / f"{name}.json").write_text(json.dumps(pipeline, indent=2))
 
@@ -446,13 +543,18 @@ def said(done: dict) -> str:
     value = f" (this trial: {done['value']:.4g})" if isinstance(done["value"], float) else ""
     weights = "the EMA of the weights" if done["weights"] == "ema" else "the trained weights (not their EMA)"
     place = f"#{done['rank']} of {done['configs']} configs" if done["rank"] is not None else "not a ranked config"
-    return (f"export: {done['out']}\n"
-            f"trial {done['trial']}: {place} by {done['metric']}{value}; "
-            f"chosen as {done['how']}\n"
-            f"weights: {weights}, step {done['step']}; load with actot.export.load_policy({str(done['out'])!r})"
-            + (f"\nLeRobot's format: ACTPolicy.from_pretrained({str(done['out'])!r}) with make_pre_post_processors"
-               f"(policy.config, pretrained_path={str(done['out'])!r}) (README.md)" if done.get("format") == "lerobot"
-               else ""))
+    return (
+        f"export: {done['out']}\n"
+        f"trial {done['trial']}: {place} by {done['metric']}{value}; "
+        f"chosen as {done['how']}\n"
+        f"weights: {weights}, step {done['step']}; load with actot.export.load_policy({str(done['out'])!r})"
+        + (
+            f"\nLeRobot's format: ACTPolicy.from_pretrained({str(done['out'])!r}) with make_pre_post_processors"
+            f"(policy.config, pretrained_path={str(done['out'])!r}) (README.md)"
+            if done.get("format") == "lerobot"
+            else ""
+        )
+    )
 
 
 def _fmt(value) -> str:
@@ -470,11 +572,12 @@ def interval_words(group) -> str:
         return f"mean {iv.mean:.4g}, 95% bootstrap interval [{iv.low:.4g}, {iv.high:.4g}] over {iv.n} seeds"
     if iv.n == 1:
         return "none: the config ran with one seed (a confirm stage gives intervals)"
-    words = (f"mean {iv.mean:.4g} over {iv.n} seeds, too few for a 95% bootstrap interval (it takes "
-             f"{MIN_INTERVAL_N})")
+    words = f"mean {iv.mean:.4g} over {iv.n} seeds, too few for a 95% bootstrap interval (it takes {MIN_INTERVAL_N})"
     if group.pooled is not None:
-        words += (f"; with the SD pooled over the sweep's configs, a t-interval [{group.pooled.low:.4g}, "
-                  f"{group.pooled.high:.4g}]")
+        words += (
+            f"; with the SD pooled over the sweep's configs, a t-interval [{group.pooled.low:.4g}, "
+            f"{group.pooled.high:.4g}]"
+        )
     return words
 
 
@@ -486,14 +589,20 @@ def _outside_ranking(ranking, trial, value) -> tuple[str, str]:
     if is_baseline(trial) and ranking.baseline is not None:
         arm = ranking.baseline
         seeds = ", ".join(f"seed {s}={_fmt(v)}" for s, v in arm.values.items()) or "-"
-        place = (f"this trial is the sweep's **co-training baseline** ({arm.describe()}), not a ranked config;\n  "
-                 f"this trial's value: **{_fmt(value)}**.\n- The arm's interval: {interval_words(arm)}. Value per "
-                 f"seed: {seeds}.")
-        knobs = "\n".join(f"| `{k}` | {_fmt(v)} (the baseline arm's setting) |" for k, v in (arm.overrides or {}).items())
+        place = (
+            f"this trial is the sweep's **co-training baseline** ({arm.describe()}), not a ranked config;\n  "
+            f"this trial's value: **{_fmt(value)}**.\n- The arm's interval: {interval_words(arm)}. Value per "
+            f"seed: {seeds}."
+        )
+        knobs = "\n".join(
+            f"| `{k}` | {_fmt(v)} (the baseline arm's setting) |" for k, v in (arm.overrides or {}).items()
+        )
         return place, knobs or "| (no searched knob) | |"
     origin = trial.confirm_of
-    place = (f"this trial is outside the search's ranking{f' (a confirm-stage run of trial {origin})' if origin else ''}"
-             f"; its value: **{_fmt(value)}**.")
+    place = (
+        f"this trial is outside the search's ranking{f' (a confirm-stage run of trial {origin})' if origin else ''}"
+        f"; its value: **{_fmt(value)}**."
+    )
     knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in trial.params.items()) or "| (no searched knob) | |"
     return place, knobs
 
@@ -507,22 +616,31 @@ def _readme(sweep, ranking, trial, group, pos, value, how, config, cfg, command,
         if group.vs_baseline is not None and group.vs_baseline.mean is not None:
             from actot.report.baseline import comparison_cell
 
-            versus = (f"\n- Against co-training on the same seeds (+ = this config did better): "
-                      f"{comparison_cell(group.vs_baseline)} over {group.vs_baseline.n} seed(s).")
-        place = (f"its config is **#{pos} of {len(ranking.groups)}**\n  (status {group.status}); this trial's value: "
-                 f"**{_fmt(value)}**.\n- Interval: {interval_words(group)}. Value per seed: {seeds}.{versus}")
+            versus = (
+                f"\n- Against co-training on the same seeds (+ = this config did better): "
+                f"{comparison_cell(group.vs_baseline)} over {group.vs_baseline.n} seed(s)."
+            )
+        place = (
+            f"its config is **#{pos} of {len(ranking.groups)}**\n  (status {group.status}); this trial's value: "
+            f"**{_fmt(value)}**.\n- Interval: {interval_words(group)}. Value per seed: {seeds}.{versus}"
+        )
         knobs = "\n".join(f"| `{k}` | {_fmt(v)} |" for k, v in group.config.items()) or "| (no searched knob) | |"
     else:
         place, knobs = _outside_ranking(ranking, trial, value)
     ot = "\n".join(f"| `ot.{k}` | {v} |" for k, v in config["ot"].items())
     weights, policy, features = config["weights"], config["policy"], config["input_features"]
-    kind = (f"the exponential moving average of the weights (what the trial's evaluation ran on), ema_decay "
-            f"{weights['ema_decay']}, {weights['ema_updates']} updates" if weights["kind"] == "ema"
-            else "the trained weights (the optimiser's, no moving average)")
+    kind = (
+        f"the exponential moving average of the weights (what the trial's evaluation ran on), ema_decay "
+        f"{weights['ema_decay']}, {weights['ema_updates']} updates"
+        if weights["kind"] == "ema"
+        else "the trained weights (the optimiser's, no moving average)"
+    )
     cams = [k for k, f in features.items() if f["type"] == "VISUAL"]
     if cams:
-        cameras = (f"{', '.join(f'`{c}`' for c in cams)}: float (3, H, W) in [0, 1] at any size, resized to "
-                   f"{features[cams[0]]['shape'][1]}x{features[cams[0]]['shape'][2]} as in training")
+        cameras = (
+            f"{', '.join(f'`{c}`' for c in cams)}: float (3, H, W) in [0, 1] at any size, resized to "
+            f"{features[cams[0]]['shape'][1]}x{features[cams[0]]['shape'][2]} as in training"
+        )
         if "target_camera_keys" in config:
             cameras += f" (the target robot's names for them are taken too: {config['target_camera_keys']})"
     else:
@@ -544,7 +662,7 @@ An ACT policy co-trained with an OT alignment loss (actot), exported by
 - Ranked by {ranking.scope} `{ranking.metric}` ({better} is better): {place}
 - Chosen as {how}.
 - Trial `{trial.trial_id}`: status {trial.status}{stop}; training seed {cfg.seed}, {cfg.steps} steps.
-- Weights from step {weights['step']}: {kind}.
+- Weights from step {weights["step"]}: {kind}.
 
 ## Its knobs
 
@@ -560,9 +678,9 @@ The OT settings it was trained with (`ot` in config.json):
 
 ## Running it
 
-- `observation.state`: {features[STATE_KEY]['shape'][0]} values, un-normalised (as the robot gives them).
+- `observation.state`: {features[STATE_KEY]["shape"][0]} values, un-normalised (as the robot gives them).
 - Cameras: {cameras}.
-- `action`: {config['output_features'][ACTION_KEY]['shape'][0]} values, un-normalised; chunks of {policy['chunk_size']},
+- `action`: {config["output_features"][ACTION_KEY]["shape"][0]} values, un-normalised; chunks of {policy["chunk_size"]},
   {closed_loop}.
 
 ```python
@@ -591,8 +709,10 @@ writes a folder LeRobot loads).
     height, width = features[cams[0]]["shape"][1:]
     renamed = ""
     if "target_camera_keys" in config:
-        renamed = (f" The preprocessor's first step renames the target robot's camera names "
-                   f"({config['target_camera_keys']}) to the policy's.")
+        renamed = (
+            f" The preprocessor's first step renames the target robot's camera names "
+            f"({config['target_camera_keys']}) to the policy's."
+        )
     return f"""
 ## With LeRobot (this folder is in LeRobot's format: `format=lerobot`)
 
@@ -611,7 +731,7 @@ action = postprocess(policy.select_action(preprocess(observation)))
 - Cameras must come at the trained {height}x{width} (float (3, H, W) in [0, 1]): LeRobot resizes nothing, where
   actot's loader resizes any size.{renamed}
 - Normalisation is in the processors' stats: state and action std are written floored at
-  {config['normalization']['std_floor']} (as actot divides) with eps 0, and each camera gets ImageNet's mean and
+  {config["normalization"]["std_floor"]} (as actot divides) with eps 0, and each camera gets ImageNet's mean and
   std, which actot's network applies inside. So LeRobot computes what actot does.
 - The weights are actot's under LeRobot's names (`model.encoder.layers.0...`, `model.backbone...`); the
   mapping, and what has no LeRobot equivalent, is in actot/policy/lerobot_format.py and docs/export.md.

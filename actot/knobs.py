@@ -23,7 +23,7 @@ def camera_knob(i: int) -> str:
 
 def camera(knob: str) -> int | None:
     """The camera whose embedding weight `knob` searches, or None."""
-    index = knob[len(_CAMERA):] if knob.startswith(_CAMERA) else ""
+    index = knob[len(_CAMERA) :] if knob.startswith(_CAMERA) else ""
     return int(index) if index.isdigit() else None
 
 
@@ -52,8 +52,10 @@ def to_overrides(knobs: dict, tau: list | None = None) -> dict:
             out[knob] = value
     if sides:
         if len(sides) < 2 and tau is None:
-            raise ActotError(f"knobs: {TAU_SIDES[next(iter(sides))]} without {TAU_SIDES[1 - next(iter(sides))]}; "
-                             "a separate tau searches both (pair: separate)")
+            raise ActotError(
+                f"knobs: {TAU_SIDES[next(iter(sides))]} without {TAU_SIDES[1 - next(iter(sides))]}; "
+                "a separate tau searches both (pair: separate)"
+            )
         pair = [float(v) for v in tau] if len(sides) < 2 else [0.0, 0.0]
         for side, value in sides.items():
             pair[side] = value

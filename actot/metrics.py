@@ -82,10 +82,25 @@ REPORTED_METRICS = tuple(METRICS)
 # eval/success is only measured at a trial's last step (closed-loop rollouts); the others at every log.
 # The offline metrics a lab can compute on its own data (held-out target and source demos), each a candidate
 # for ranking a real-data sweep; bench/offline_study.py measures their agreement with closed-loop success.
-OFFLINE_CANDIDATES = ("eval/avg_l1", "eval/avg_l1_window", "eval/l1_first", "eval/l1_exec", "eval/l1_end",
-                      "eval/source_l1", "eval/l1_combo", "train/l1_loss")
-SWEEP_METRICS = ("eval/avg_l1", "eval/success", "train/loss", "train/l1_loss", "ot_loss", "ot_cost(state)",
-                 *(m for m in OFFLINE_CANDIDATES if m not in ("eval/avg_l1", "train/l1_loss")))
+OFFLINE_CANDIDATES = (
+    "eval/avg_l1",
+    "eval/avg_l1_window",
+    "eval/l1_first",
+    "eval/l1_exec",
+    "eval/l1_end",
+    "eval/source_l1",
+    "eval/l1_combo",
+    "train/l1_loss",
+)
+SWEEP_METRICS = (
+    "eval/avg_l1",
+    "eval/success",
+    "train/loss",
+    "train/l1_loss",
+    "ot_loss",
+    "ot_cost(state)",
+    *(m for m in OFFLINE_CANDIDATES if m not in ("eval/avg_l1", "train/l1_loss")),
+)
 # What a metric needs that not every dataset has: held-out source demos (data.n_eval_source).
 NEEDS_SOURCE_HELD_OUT = ("eval/source_l1", "eval/l1_combo")
 
@@ -104,27 +119,45 @@ def _measured(metric: str, default: tuple[str, str, str], quarter: tuple[str, st
     """The validity line of a metric measured with a lab's held-out split on two benchmark settings: the default
     (target demos on half the goals) and `lower_left` (on a quarter); each (Spearman [interval], OT configs alone,
     the top pick's success). The best config's success: 0.815 and 0.760."""
-    return both("validity.measured", metric=metric, spearman=default[0], ot_alone=default[1], pick=default[2],
-                best="0.815", spearman2=quarter[0], ot_alone2=quarter[1], pick2=quarter[2], best2="0.760")
+    return both(
+        "validity.measured",
+        metric=metric,
+        spearman=default[0],
+        ot_alone=default[1],
+        pick=default[2],
+        best="0.815",
+        spearman2=quarter[0],
+        ot_alone2=quarter[1],
+        pick2=quarter[2],
+        best2="0.760",
+    )
 
 
 RANKING_VALIDITY: dict[str, tuple[str, str]] = {
-    "eval/avg_l1": _measured("eval/avg_l1", ("-0.54 [-0.91, +0.06]", "-0.31", "0.75"),
-                             ("-0.85 [-0.99, -0.46]", "-0.76", "0.717")),
-    "eval/avg_l1_window": _measured("eval/avg_l1_window", ("-0.50 [-0.89, +0.11]", "-0.26", "0.75"),
-                                    ("-0.85 [-1.00, -0.47]", "-0.77", "0.717")),
-    "eval/l1_first": _measured("eval/l1_first", ("-0.71 [-0.96, -0.23]", "-0.54", "0.75"),
-                               ("-0.86 [-0.97, -0.53]", "-0.78", "0.717")),
-    "eval/l1_exec": _measured("eval/l1_exec", ("-0.55 [-0.92, +0.04]", "-0.34", "0.75"),
-                              ("-0.90 [-0.99, -0.61]", "-0.85", "0.717")),
-    "eval/l1_end": _measured("eval/l1_end", ("-0.61 [-0.94, -0.01]", "-0.52", "0.775"),
-                             ("-0.73 [-0.97, -0.20]", "-0.63", "0.64")),
-    "eval/source_l1": _measured("eval/source_l1", ("-0.61 [-0.92, -0.01]", "-0.37", "0.73"),
-                                ("-0.75 [-0.97, -0.30]", "-0.81", "0.727")),
-    "eval/l1_combo": _measured("eval/l1_combo", ("-0.58 [-0.92, +0.02]", "-0.33", "0.75"),
-                               ("-0.85 [-0.99, -0.46]", "-0.76", "0.717")),
-    "train/l1_loss": _measured("train/l1_loss", ("+0.03 [-0.63, +0.71]", "-0.38", "0.14"),
-                               ("-0.11 [-0.76, +0.62]", "-0.53", "0.107")),
+    "eval/avg_l1": _measured(
+        "eval/avg_l1", ("-0.54 [-0.91, +0.06]", "-0.31", "0.75"), ("-0.85 [-0.99, -0.46]", "-0.76", "0.717")
+    ),
+    "eval/avg_l1_window": _measured(
+        "eval/avg_l1_window", ("-0.50 [-0.89, +0.11]", "-0.26", "0.75"), ("-0.85 [-1.00, -0.47]", "-0.77", "0.717")
+    ),
+    "eval/l1_first": _measured(
+        "eval/l1_first", ("-0.71 [-0.96, -0.23]", "-0.54", "0.75"), ("-0.86 [-0.97, -0.53]", "-0.78", "0.717")
+    ),
+    "eval/l1_exec": _measured(
+        "eval/l1_exec", ("-0.55 [-0.92, +0.04]", "-0.34", "0.75"), ("-0.90 [-0.99, -0.61]", "-0.85", "0.717")
+    ),
+    "eval/l1_end": _measured(
+        "eval/l1_end", ("-0.61 [-0.94, -0.01]", "-0.52", "0.775"), ("-0.73 [-0.97, -0.20]", "-0.63", "0.64")
+    ),
+    "eval/source_l1": _measured(
+        "eval/source_l1", ("-0.61 [-0.92, -0.01]", "-0.37", "0.73"), ("-0.75 [-0.97, -0.30]", "-0.81", "0.727")
+    ),
+    "eval/l1_combo": _measured(
+        "eval/l1_combo", ("-0.58 [-0.92, +0.02]", "-0.33", "0.75"), ("-0.85 [-0.99, -0.46]", "-0.76", "0.717")
+    ),
+    "train/l1_loss": _measured(
+        "train/l1_loss", ("+0.03 [-0.63, +0.71]", "-0.38", "0.14"), ("-0.11 [-0.76, +0.62]", "-0.53", "0.107")
+    ),
 }
 
 
@@ -149,6 +182,8 @@ def direction_for_ranking(metric: str, mode: str | None) -> str:
         return mode
     better = direction(metric)
     if better is None:
-        raise ActotError(f"command line: metric={metric} has a healthy range, not a better end, so it cannot be "
-                         f"ranked as it is; pass mode=min or mode=max to rank it anyway, or rank by eval/avg_l1")
+        raise ActotError(
+            f"command line: metric={metric} has a healthy range, not a better end, so it cannot be "
+            f"ranked as it is; pass mode=min or mode=max to rank it anyway, or rank by eval/avg_l1"
+        )
     return better

@@ -48,16 +48,24 @@ def finish(outcome: SweepOutcome, sweep_cfg: SweepConfig) -> dict:
     try:
         written = finish_sweep(sweep_dir, sweep_cfg.lang, outcome.finished)
     except OSError as err:
-        raise ActotError(f"{sweep_dir}: cannot write the report or the dashboard ({err.strerror or err}); the results "
-                         f"are in results.parquet; free space, then run again with resume=true to write them") from err
+        raise ActotError(
+            f"{sweep_dir}: cannot write the report or the dashboard ({err.strerror or err}); the results "
+            f"are in results.parquet; free space, then run again with resume=true to write them"
+        ) from err
     reports = ", ".join(str(path) for key, path in written.items() if key.startswith("report_"))
-    say(f"results: {sweep_dir / 'results.parquet'}; report: {reports}; "
+    say(
+        f"results: {sweep_dir / 'results.parquet'}; report: {reports}; "
         f"dashboard: {written['dashboard']}; next search space: {written['next_space']}; "
-        f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}")
+        f"Optuna study: optuna-dashboard sqlite:///{sweep_dir / 'optuna.db'}"
+    )
     return written
 
 
 def run(space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], cost: bool = True) -> SweepOutcome:
-    return run_sweep(space, sweep_cfg, argv,
-                     SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, confirm_look=confirm_look,
-                                finish=finish), cost=cost)
+    return run_sweep(
+        space,
+        sweep_cfg,
+        argv,
+        SweepHooks(callbacks=live_callbacks, leaders=confirm_leaders, confirm_look=confirm_look, finish=finish),
+        cost=cost,
+    )

@@ -18,7 +18,7 @@ SECTIONS = {
     "setup": "seeds, data (cached per data config), model, optimiser, sampler, the run folder",
     "baseline": "the step-0 evaluation (held-out L1 and the untrained embeddings' norm)",
     "sample": "setting the step's learning rate (the schedule), drawing the step's rows (numpy gathers of frames and "
-              "action chunks) and moving them to the device",
+    "action chunks) and moving them to the device",
     "forward": "ACT's forward on the BC rows and L_bc",
     "ot": "the OT rows' encoder pass (if separate), the label, the cost, the plan and L_ot",
     "backward": "the backward pass (OT's part of it included; at log steps split in two for ot_grad_ratio)",
@@ -45,8 +45,7 @@ class Laps:
     def __init__(self, device=None):
         import torch
 
-        self.sync = (torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda"
-                     else None)
+        self.sync = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else None
         self.seconds: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.last = time.perf_counter()

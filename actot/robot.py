@@ -50,7 +50,7 @@ def picks(sweep, ranking, k: int) -> list[dict]:
     by_key = {config_key(g.trials[0], sweep.knobs): (pos, g) for pos, g in usable}
     confirmed = confirm_ranking(sweep, metric=ranking.metric, scope=ranking.scope, k=ranking.k)
     ordered, confirm_of = [], {}
-    for group in (confirmed.groups if confirmed is not None else []):
+    for group in confirmed.groups if confirmed is not None else []:
         key = config_key(group.trials[0], sweep.knobs)
         if group.status == "finished" and group.values and key in by_key and key not in confirm_of:
             confirm_of[key] = group
@@ -59,8 +59,14 @@ def picks(sweep, ranking, k: int) -> list[dict]:
     out = []
     for pos, group in ordered[:k]:
         values = {t.trial_id: v for t, v in zip(group.counted, group.values)}
-        out.append({"group": group, "rank": pos, "confirm": confirm_of.get(config_key(group.trials[0], sweep.knobs)),
-                    "trial": representative(values, ranking.better)})
+        out.append(
+            {
+                "group": group,
+                "rank": pos,
+                "confirm": confirm_of.get(config_key(group.trials[0], sweep.knobs)),
+                "trial": representative(values, ranking.better),
+            }
+        )
     return out
 
 
@@ -73,8 +79,11 @@ def baseline_pick(ranking) -> str | None:
     arm = ranking.baseline
     if arm is None:
         return None
-    values = {t.trial_id: trial_value(t, ranking.metric, ranking.scope, ranking.better, ranking.k)
-              for t in arm.trials if t.status == "finished" and not is_confirm(t)}
+    values = {
+        t.trial_id: trial_value(t, ranking.metric, ranking.scope, ranking.better, ranking.k)
+        for t in arm.trials
+        if t.status == "finished" and not is_confirm(t)
+    }
     values = {tid: v for tid, v in values.items() if v is not None}
     return representative(values, ranking.better) if values else None
 
@@ -88,8 +97,10 @@ def read_conditions(spec: str, sim: dict | None, seed: int) -> list[dict]:
     if text.isdigit():
         count = int(text)
         if not 1 <= count <= MAX_CONDITIONS:
-            raise ActotError(f"command line: conditions={count} must be between 1 and {MAX_CONDITIONS} (start conditions, "
-                             "each run with every policy)")
+            raise ActotError(
+                f"command line: conditions={count} must be between 1 and {MAX_CONDITIONS} (start conditions, "
+                "each run with every policy)"
+            )
         ids = condition_ids(count)
         if sim is None:
             return [{"condition": c, "start": "", "layout": ""} for c in ids]
@@ -97,12 +108,16 @@ def read_conditions(spec: str, sim: dict | None, seed: int) -> list[dict]:
 
         # Fresh layouts, not the sweep's evaluation layouts (EVAL_SEED): those chose the leaders, these judge them.
         layouts = sample_initial_states(np.random.default_rng([seed, 1]), count)
-        return [{"condition": c, "start": _describe(layout), "layout": " ".join(repr(float(x)) for x in layout)}
-                for c, layout in zip(ids, layouts)]
+        return [
+            {"condition": c, "start": _describe(layout), "layout": " ".join(repr(float(x)) for x in layout)}
+            for c, layout in zip(ids, layouts)
+        ]
     path = Path(text).expanduser()
     if not path.is_file():
-        raise ActotError(f"command line: conditions={text}: no such file and not a count; give a count (conditions=20) "
-                         "or a text file with one start condition per line")
+        raise ActotError(
+            f"command line: conditions={text}: no such file and not a count; give a count (conditions=20) "
+            "or a text file with one start condition per line"
+        )
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as err:
@@ -113,8 +128,10 @@ def read_conditions(spec: str, sim: dict | None, seed: int) -> list[dict]:
         if not line or line.startswith("#"):
             continue
         if line in seen:
-            raise ActotError(f"{path} line {number}: {line!r} is the same start condition as line {seen[line]}; each "
-                             "line is one condition, every one run with every policy: remove one or tell them apart")
+            raise ActotError(
+                f"{path} line {number}: {line!r} is the same start condition as line {seen[line]}; each "
+                "line is one condition, every one run with every policy: remove one or tell them apart"
+            )
         seen[line] = number
         starts.append(line)
     if not starts:
@@ -150,11 +167,15 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise ActotError(f"out={out} holds files that are not a shortlist; pick another out=")
     filled = _filled_rows(out / sheet_format.SHEET_FILE)
     if filled:
-        raise ActotError(f"out={out} holds a sheet with {filled} filled outcome(s): a shortlist with results is never "
-                         "replaced; pick another out= (or move that folder away)")
+        raise ActotError(
+            f"out={out} holds a sheet with {filled} filled outcome(s): a shortlist with results is never "
+            "replaced; pick another out= (or move that folder away)"
+        )
     if not overwrite:
-        raise ActotError(f"out={out} already holds a shortlist (no outcome filled yet); add overwrite=true to replace "
-                         "it, or pick another out=")
+        raise ActotError(
+            f"out={out} already holds a shortlist (no outcome filled yet); add overwrite=true to replace "
+            "it, or pick another out="
+        )
 
 
 def _filled_rows(path: Path) -> int:
@@ -168,9 +189,19 @@ def _filled_rows(path: Path) -> int:
     return sum(1 for _, r in rows if r.get("outcome") or r.get("score"))
 
 
-def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int | None = None,
-              alpha: float = sheet_format.ALPHA, beta: float = sheet_format.BETA, worth: float = sheet_format.WORTH,
-              weights: str | None = None, overwrite: bool = False, command: str | None = None) -> dict:
+def shortlist(
+    sweep_dir,
+    k: int = 3,
+    out=None,
+    conditions: str = "10",
+    seed: int | None = None,
+    alpha: float = sheet_format.ALPHA,
+    beta: float = sheet_format.BETA,
+    worth: float = sheet_format.WORTH,
+    weights: str | None = None,
+    overwrite: bool = False,
+    command: str | None = None,
+) -> dict:
     """Write the shortlist folder (see the module's docstring); return what was written."""
     from actot.export import export_trial
     from actot.report.load import load_sweep_dir
@@ -198,23 +229,38 @@ def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int
     for pick in chosen:
         group = pick["group"]
         confirm = pick["confirm"]
-        policies.append({
-            "trial": pick["trial"], "role": "config", "rank": pick["rank"], "confirmed": confirm is not None,
-            "name": f"{group.describe()}, trial {pick['trial']}", "short": group.name,
-            "offline": {"value": group.interval.mean, "n": len(group.values)},
-            "signed": sign * group.interval.mean,
-            "how": _how(pick, ranking), "confirm_numbers": _confirm_numbers(confirm)})
+        policies.append(
+            {
+                "trial": pick["trial"],
+                "role": "config",
+                "rank": pick["rank"],
+                "confirmed": confirm is not None,
+                "name": f"{group.describe()}, trial {pick['trial']}",
+                "short": group.name,
+                "offline": {"value": group.interval.mean, "n": len(group.values)},
+                "signed": sign * group.interval.mean,
+                "how": _how(pick, ranking),
+                "confirm_numbers": _confirm_numbers(confirm),
+            }
+        )
     if co_training is not None:
         arm = ranking.baseline
-        policies.append({
-            "trial": co_training, "role": CO_TRAINING, "rank": None, "confirmed": False,
-            "name": text("robot.co_training_name", "en", arm=arm.describe(), trial=co_training),
-            "name_zh": text("robot.co_training_name", "zh", arm=arm.describe(), trial=co_training),
-            "short": CO_TRAINING, "short_zh": text("trial.co_training", "zh"),
-            "offline": {"value": arm.interval.mean, "n": len(arm.values)} if arm.interval else None,
-            "signed": sign * arm.interval.mean if arm.interval else None,
-            "how": "the sweep's baseline arm (co-training without the OT loss), the seed closest to its mean",
-            "confirm_numbers": None})
+        policies.append(
+            {
+                "trial": co_training,
+                "role": CO_TRAINING,
+                "rank": None,
+                "confirmed": False,
+                "name": text("robot.co_training_name", "en", arm=arm.describe(), trial=co_training),
+                "name_zh": text("robot.co_training_name", "zh", arm=arm.describe(), trial=co_training),
+                "short": CO_TRAINING,
+                "short_zh": text("trial.co_training", "zh"),
+                "offline": {"value": arm.interval.mean, "n": len(arm.values)} if arm.interval else None,
+                "signed": sign * arm.interval.mean if arm.interval else None,
+                "how": "the sweep's baseline arm (co-training without the OT loss), the seed closest to its mean",
+                "confirm_numbers": None,
+            }
+        )
 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -222,8 +268,13 @@ def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int
     try:
         for policy in policies:
             folder = tmp / POLICIES_DIR / policy["trial"]
-            done = export_trial(sweep.path, trial=policy["trial"], out=folder, weights=weights,
-                                command=f"{command}  (its policy {policy['trial']})")
+            done = export_trial(
+                sweep.path,
+                trial=policy["trial"],
+                out=folder,
+                weights=weights,
+                command=f"{command}  (its policy {policy['trial']})",
+            )
             policy["folder"] = f"{POLICIES_DIR}/{policy['trial']}"
             policy["weights"], policy["step"] = done["weights"], done["step"]
         sim = sim_spec(tmp / policies[0]["folder"])
@@ -235,22 +286,62 @@ def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int
         codes = [f"P{i}" for i in range(1, len(policies) + 1)]
         blind = [policies[i] for i in rng.permutation(len(policies))]
         plan = sheet_format.balanced_plan([c["condition"] for c in starts], codes, rng)
-        key = {code: {k2: p[k2] for k2 in ("trial", "role", "name", "name_zh", "short", "short_zh", "folder", "rank",
-                                            "confirmed", "offline", "signed") if k2 in p}
-               for code, p in zip(codes, blind)}
-        reference = next((c for c, p in key.items() if p["role"] == CO_TRAINING),
-                         next(c for c, p in key.items() if p["trial"] == policies[0]["trial"]))
-        identity = json.dumps({"sweep": sweep.name, "key": {c: p["trial"] for c, p in key.items()}, "plan": plan,
-                               "starts": starts, "seed": seed}, sort_keys=True)
+        key = {
+            code: {
+                k2: p[k2]
+                for k2 in (
+                    "trial",
+                    "role",
+                    "name",
+                    "name_zh",
+                    "short",
+                    "short_zh",
+                    "folder",
+                    "rank",
+                    "confirmed",
+                    "offline",
+                    "signed",
+                )
+                if k2 in p
+            }
+            for code, p in zip(codes, blind)
+        }
+        reference = next(
+            (c for c, p in key.items() if p["role"] == CO_TRAINING),
+            next(c for c, p in key.items() if p["trial"] == policies[0]["trial"]),
+        )
+        identity = json.dumps(
+            {
+                "sweep": sweep.name,
+                "key": {c: p["trial"] for c, p in key.items()},
+                "plan": plan,
+                "starts": starts,
+                "seed": seed,
+            },
+            sort_keys=True,
+        )
         shortlist_id = "sl-" + hashlib.sha256(identity.encode()).hexdigest()[:8]
         manifest = {
-            "id": shortlist_id, "sweep": sweep.name, "sweep_dir": str(sweep.path), "command": command, "seed": seed,
-            "metric": ranking.metric, "scope": ranking.scope, "better": ranking.better,
-            "alpha": alpha, "beta": beta, "worth": worth, "codes": codes, "conditions": starts,
-            "plan": [[i, cond, code] for i, (cond, code) in enumerate(plan, start=1)], "sim": sim}
+            "id": shortlist_id,
+            "sweep": sweep.name,
+            "sweep_dir": str(sweep.path),
+            "command": command,
+            "seed": seed,
+            "metric": ranking.metric,
+            "scope": ranking.scope,
+            "better": ranking.better,
+            "alpha": alpha,
+            "beta": beta,
+            "worth": worth,
+            "codes": codes,
+            "conditions": starts,
+            "plan": [[i, cond, code] for i, (cond, code) in enumerate(plan, start=1)],
+            "sim": sim,
+        }
         (tmp / sheet_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-        (tmp / sheet_format.KEY_FILE).write_text(json.dumps({"shortlist": shortlist_id, "reference": reference,
-                                                             "codes": key}, indent=2, ensure_ascii=False))
+        (tmp / sheet_format.KEY_FILE).write_text(
+            json.dumps({"shortlist": shortlist_id, "reference": reference, "codes": key}, indent=2, ensure_ascii=False)
+        )
         sheet_format.write_plan(tmp, shortlist_id, starts, plan)
         (tmp / README_FILE).write_text(_readme(sweep, ranking, policies, manifest, key[reference], out))
         _check_out(out, overwrite)  # again: a sheet filled meanwhile is never replaced
@@ -260,9 +351,16 @@ def shortlist(sweep_dir, k: int = 3, out=None, conditions: str = "10", seed: int
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     register_shortlist(sweep.path, out)  # elsewhere than the sweep's own shortlist/: its report finds it anyway
-    return {"out": out, "id": shortlist_id, "policies": len(policies), "co_training": co_training is not None,
-            "conditions": len(starts), "episodes": len(plan), "sim": sim is not None,
-            "trials": [p["trial"] for p in policies]}
+    return {
+        "out": out,
+        "id": shortlist_id,
+        "policies": len(policies),
+        "co_training": co_training is not None,
+        "conditions": len(starts),
+        "episodes": len(plan),
+        "sim": sim is not None,
+        "trials": [p["trial"] for p in policies],
+    }
 
 
 def _how(pick: dict, ranking) -> str:
@@ -279,25 +377,34 @@ def _confirm_numbers(group) -> dict | None:
     if group is None or group.interval is None:
         return None
     vs = group.vs_baseline
-    return {"n": len(group.values), "mean": group.interval.mean,
-            "interval": [group.interval.low, group.interval.high] if group.interval.has_width else None,
-            "vs_co_training": None if vs is None or vs.mean is None else
-            {"mean": vs.mean, "low": vs.low, "high": vs.high, "p_beats": vs.p_beats}}
+    return {
+        "n": len(group.values),
+        "mean": group.interval.mean,
+        "interval": [group.interval.low, group.interval.high] if group.interval.has_width else None,
+        "vs_co_training": None
+        if vs is None or vs.mean is None
+        else {"mean": vs.mean, "low": vs.low, "high": vs.high, "p_beats": vs.p_beats},
+    }
 
 
 def said(done: dict) -> str:
     """What `python -m actot shortlist` prints."""
     out = done["out"]
     trials = done["trials"]
-    listed = (f"{', '.join(trials[:-1])} and co-training ({trials[-1]})" if done["co_training"] else
-              f"{', '.join(trials)} (the sweep has no baseline arm: no co-training policy)")
-    sim = ("; on the embedded sim, so python -m actot robot-eval " f"{out} --simulate can fill it" if done["sim"] else "")
-    return (f"shortlist {done['id']}: {out}\n"
-            f"{done['policies']} policies: {listed}, exported under {out / POLICIES_DIR}\n"
-            f"sheet: {out / sheet_format.SHEET_FILE}: {done['conditions']} start conditions x {done['policies']} "
-            f"policies = {done['episodes']} episodes, blinded (P1..P{done['policies']}; the key is "
-            f"{out / sheet_format.KEY_FILE}: keep it from whoever runs the robot){sim}\n"
-            f"verdict: python -m actot robot-eval {out}")
+    listed = (
+        f"{', '.join(trials[:-1])} and co-training ({trials[-1]})"
+        if done["co_training"]
+        else f"{', '.join(trials)} (the sweep has no baseline arm: no co-training policy)"
+    )
+    sim = f"; on the embedded sim, so python -m actot robot-eval {out} --simulate can fill it" if done["sim"] else ""
+    return (
+        f"shortlist {done['id']}: {out}\n"
+        f"{done['policies']} policies: {listed}, exported under {out / POLICIES_DIR}\n"
+        f"sheet: {out / sheet_format.SHEET_FILE}: {done['conditions']} start conditions x {done['policies']} "
+        f"policies = {done['episodes']} episodes, blinded (P1..P{done['policies']}; the key is "
+        f"{out / sheet_format.KEY_FILE}: keep it from whoever runs the robot){sim}\n"
+        f"verdict: python -m actot robot-eval {out}"
+    )
 
 
 def _readme(sweep, ranking, policies: list[dict], manifest: dict, reference_role: dict, out: Path) -> str:
@@ -314,27 +421,37 @@ def _readme(sweep, ranking, policies: list[dict], manifest: dict, reference_role
                 confirm_text += f" [{confirm['interval'][0]:.4g}, {confirm['interval'][1]:.4g}]"
             if vs:
                 confirm_text += f"; vs co-training {vs['mean']:+.4g}" + (
-                    f" [{vs['low']:.4g}, {vs['high']:.4g}]" if vs["low"] is not None else "")
+                    f" [{vs['low']:.4g}, {vs['high']:.4g}]" if vs["low"] is not None else ""
+                )
         else:
             confirm_text = "-"
         group = next((g for g in ranking.groups if any(t.trial_id == p["trial"] for t in g.trials)), None)
         vs = group.vs_baseline if group is not None else None
-        versus = "-" if vs is None or vs.mean is None else f"{vs.mean:+.4g} over {vs.n} seed(s)" + (
-            f" [{vs.low:.4g}, {vs.high:.4g}]" if vs.low is not None else "")
+        versus = (
+            "-"
+            if vs is None or vs.mean is None
+            else f"{vs.mean:+.4g} over {vs.n} seed(s)"
+            + (f" [{vs.low:.4g}, {vs.high:.4g}]" if vs.low is not None else "")
+        )
         rows.append(f"| {p['name']} | `{p['folder']}` | {p['how']} | {search} | {versus} | {confirm_text} |")
     n, conditions = len(policies), len(manifest["conditions"])
-    reference = ("co-training" if reference_role["role"] == CO_TRAINING else
-                 f"{reference_role['name']} (the offline #1: the sweep has no co-training baseline)")
-    starts = ("drawn from the benchmark's task as its rollouts draw theirs, with a fresh seed (the layouts are in "
-              f"conditions.csv; `python -m actot robot-eval {out} --simulate` runs them in the target domain)"
-              if manifest["sim"] and conditions and manifest["conditions"][0]["layout"] else
-              "as given (conditions.csv); numbered ones are for the lab to describe in conditions.csv before the "
-              "first episode")
-    return f"""# Shortlist `{manifest['id']}` of sweep `{sweep.name}`
+    reference = (
+        "co-training"
+        if reference_role["role"] == CO_TRAINING
+        else f"{reference_role['name']} (the offline #1: the sweep has no co-training baseline)"
+    )
+    starts = (
+        "drawn from the benchmark's task as its rollouts draw theirs, with a fresh seed (the layouts are in "
+        f"conditions.csv; `python -m actot robot-eval {out} --simulate` runs them in the target domain)"
+        if manifest["sim"] and conditions and manifest["conditions"][0]["layout"]
+        else "as given (conditions.csv); numbered ones are for the lab to describe in conditions.csv before the "
+        "first episode"
+    )
+    return f"""# Shortlist `{manifest["id"]}` of sweep `{sweep.name}`
 
 Written by
 
-    {manifest['command']}
+    {manifest["command"]}
 
 {n} policies to evaluate on the robot, {conditions} start conditions, {n * conditions} episodes in `sheet.csv`.
 
@@ -357,8 +474,8 @@ only, each exported as the seed closest to its mean (`python -m actot export`'s 
   Start conditions: {starts}.
 - **Recording.** Fill `outcome` (1 success, 0 failure) row by row, in order; `score` (partial credit in [0, 1]) is
   optional; an episode not run stays empty. Do not sort, delete or re-code rows: the verdict refuses a changed sheet.
-- **When to stop.** Against {reference}, at alpha {manifest['alpha']} and beta {manifest['beta']}, worth
-  {manifest['worth']:.0%} of the conditions where the two differ (stated now, before the first episode). After any
+- **When to stop.** Against {reference}, at alpha {manifest["alpha"]} and beta {manifest["beta"]}, worth
+  {manifest["worth"]:.0%} of the conditions where the two differ (stated now, before the first episode). After any
   batch, `python -m actot robot-eval {out} blind=true` tells the operator only whether to go on;
   `python -m actot robot-eval {out}` gives the analyst the verdict (verdict.md, verdict.zh.md). See docs/robot-eval.md.
 """
@@ -390,12 +507,16 @@ def simulate(folder, sheet=None) -> dict:
     manifest = sheet_format.read_json(folder, sheet_format.MANIFEST_FILE)
     key = sheet_format.read_json(folder, sheet_format.KEY_FILE)
     if manifest.get("sim") is None:
-        raise ActotError(f"{folder}: --simulate runs the benchmark's target domain, and this shortlist's policies were "
-                         "not trained on the embedded sim (or on different ones); fill the sheet on the robot")
+        raise ActotError(
+            f"{folder}: --simulate runs the benchmark's target domain, and this shortlist's policies were "
+            "not trained on the embedded sim (or on different ones); fill the sheet on the robot"
+        )
     layouts = {c["condition"]: c["layout"] for c in manifest["conditions"]}
     if not all(layouts.values()):
-        raise ActotError(f"{folder}: its start conditions were given as text, with no sim layout to start from; "
-                         "write a shortlist with conditions=N (a count) to simulate")
+        raise ActotError(
+            f"{folder}: its start conditions were given as text, with no sim layout to start from; "
+            "write a shortlist with conditions=N (a count) to simulate"
+        )
     path = Path(sheet).expanduser() if sheet else folder / sheet_format.SHEET_FILE
     rows = sheet_format.read_sheet(path, manifest)
     spec = SimConfig.from_dict(manifest["sim"])
@@ -415,7 +536,9 @@ def simulate(folder, sheet=None) -> dict:
         start = np.linalg.norm(env.init[:, 0:2] - env.init[:, 2:4], axis=1)
         nearest, done = start.copy(), False
         while not done:
-            frames = {c: torch.from_numpy(v).permute(0, 3, 1, 2) for c, v in obs.items() if c.startswith("observation.images")}
+            frames = {
+                c: torch.from_numpy(v).permute(0, 3, 1, 2) for c, v in obs.items() if c.startswith("observation.images")
+            }
             action = policy.select_action({"observation.state": torch.from_numpy(obs["observation.state"]), **frames})
             obs, success, done = env.step(action.numpy())
             nearest = np.minimum(nearest, np.linalg.norm(env.state[:, 0:2] - env.init[:, 2:4], axis=1))
@@ -469,8 +592,10 @@ def extend(folder, more: str, sheet=None) -> dict:
     plan = sheet_format.balanced_plan(ids, manifest["codes"], np.random.default_rng([manifest["seed"], 2, rounds]))
     first = len(manifest["plan"]) + 1
     start = {c["condition"]: c["start"] for c in new}
-    added = [{"episode": first + i, "condition": cond, "start": start[cond], "policy": code,
-              "shortlist": manifest["id"]} for i, (cond, code) in enumerate(plan)]
+    added = [
+        {"episode": first + i, "condition": cond, "start": start[cond], "policy": code, "shortlist": manifest["id"]}
+        for i, (cond, code) in enumerate(plan)
+    ]
     import csv
 
     comments, header, raw = sheet_format.read_raw(path)

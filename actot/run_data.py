@@ -49,11 +49,21 @@ def build_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | 
     common = dict(cameras=d.cameras, resolution=tuple(d.resolution), cache_dir=d.cache_dir)
     source = LeRobotDataset(source_root, episodes=d.source_episodes, **common)
     target = LeRobotDataset(target_root, episodes=d.target_episodes, **common)
-    data = CoTrainData(source, target, held_out_target(cfg, spec), held_out_source(cfg, spec), d.sharpness, d.cutoff,
-                       d.top_k,
-                       cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
-                       summary=d.pair_summary, summary_weight=d.pair_summary_weight, summary_frames=d.pair_summary_frames,
-                       scale=d.pair_scale, cost=d.pair_cost)
+    data = CoTrainData(
+        source,
+        target,
+        held_out_target(cfg, spec),
+        held_out_source(cfg, spec),
+        d.sharpness,
+        d.cutoff,
+        d.top_k,
+        cache_dir=d.cache_dir,  # the driver of a sweep pairs; its trials read the cache
+        summary=d.pair_summary,
+        summary_weight=d.pair_summary_weight,
+        summary_frames=d.pair_summary_frames,
+        scale=d.pair_scale,
+        cost=d.pair_cost,
+    )
     truth = load_ground_truth(target_root)
     if truth is not None and "target_covered" in truth:
         data.mark_covered(truth["target_covered"], truth.get("eval_split") == "covered")
@@ -61,17 +71,19 @@ def build_data(cfg: TrainConfig) -> tuple[CoTrainData, dict | None, SimConfig | 
 
 
 # What --help says of the keys whose null default is derived from the data.
-DERIVED = {"data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scaled to 128 px on the long side, "
-                              "480x640 -> [96, 128])",
-           "data.n_eval_target": "  (null: the sim's held-out demos; for a LeRobot dataset a tenth of its target "
-                                 "episodes, rounded, at least 1 and leaving 1 to train on: 100 -> 10, 4 -> 1, 2 -> 1)",
-           "data.eval_target_episodes": "  (null: the last data.n_eval_target; else e.g. [0-9] or [3, 17, 42]: held out "
-                                        "and removed from the training target episodes)",
-           "data.source_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
-           "data.target_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
-           "data.pair_scale": "  (null: absolute on the embedded sim and the datasets it writes; nearest on a LeRobot "
-                              "dataset)",
-           "policy_preset": "  (policy=NAME: act_small for the sim; act for a LeRobot dataset unless policy= is given)"}
+DERIVED = {
+    "data.resolution": "  (null: the sim's [32, 32]; LeRobot frames scaled to 128 px on the long side, "
+    "480x640 -> [96, 128])",
+    "data.n_eval_target": "  (null: the sim's held-out demos; for a LeRobot dataset a tenth of its target "
+    "episodes, rounded, at least 1 and leaving 1 to train on: 100 -> 10, 4 -> 1, 2 -> 1)",
+    "data.eval_target_episodes": "  (null: the last data.n_eval_target; else e.g. [0-9] or [3, 17, 42]: held out "
+    "and removed from the training target episodes)",
+    "data.source_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
+    "data.target_episodes": "  (null: all; e.g. 0-79, [0-39, 80-99] or [1, 2, 4])",
+    "data.pair_scale": "  (null: absolute on the embedded sim and the datasets it writes; nearest on a LeRobot "
+    "dataset)",
+    "policy_preset": "  (policy=NAME: act_small for the sim; act for a LeRobot dataset unless policy= is given)",
+}
 SIM_RESOLUTION = [32, 32]
 # The pairing weights' scale (data.pair_scale) when null: the sim keeps the rule its results were measured with and
 # that finds its truly nearest demos best; a LeRobot dataset's costs have no known scale (G1's made `absolute` collapse
@@ -134,20 +146,28 @@ def target_split(cfg: TrainConfig, where: str = "data") -> TrainConfig:
     have = set(available)
     lacking = [e for e in held if e not in have]
     if lacking:
-        raise ActotError(f"{where}: data.eval_target_episodes=[{episodes_text(held)}] names episode(s) "
-                         f"{episodes_text(lacking[:5])} that {name} lacks (it has {episodes_text(available)}); "
-                         "name episodes it has")
+        raise ActotError(
+            f"{where}: data.eval_target_episodes=[{episodes_text(held)}] names episode(s) "
+            f"{episodes_text(lacking[:5])} that {name} lacks (it has {episodes_text(available)}); "
+            "name episodes it has"
+        )
     chosen = d.target_episodes if d.target_episodes is not None else available
     held_set = set(held)
     train = [e for e in chosen if e not in held_set]
     if not train:
-        given = (f"data.target_episodes=[{episodes_text(chosen)}]" if d.target_episodes is not None
-                 else f"all {len(chosen)} episodes of {name}")
-        raise ActotError(f"{where}: data.eval_target_episodes=[{episodes_text(held)}] holds out every training target "
-                         f"episode ({given}), which leaves none to train on; hold out fewer, or add training episodes "
-                         "with data.target_episodes")
-    return dataclasses.replace(cfg, data=dataclasses.replace(d, target_episodes=train + list(held),
-                                                             n_eval_target=len(held)))
+        given = (
+            f"data.target_episodes=[{episodes_text(chosen)}]"
+            if d.target_episodes is not None
+            else f"all {len(chosen)} episodes of {name}"
+        )
+        raise ActotError(
+            f"{where}: data.eval_target_episodes=[{episodes_text(held)}] holds out every training target "
+            f"episode ({given}), which leaves none to train on; hold out fewer, or add training episodes "
+            "with data.target_episodes"
+        )
+    return dataclasses.replace(
+        cfg, data=dataclasses.replace(d, target_episodes=train + list(held), n_eval_target=len(held))
+    )
 
 
 def held_out_source(cfg: TrainConfig, spec: SimConfig | None) -> int:
@@ -166,9 +186,11 @@ def derive_preset(overrides: dict) -> tuple[dict, str | None]:
     source, target = overrides.get("data.source"), overrides.get("data.target")
     if source is None or target is None or "policy" in overrides or load_sim_spec(target) is not None:
         return overrides, None
-    return ({"policy": REAL_DATA_PRESET, **overrides},
-            f"policy={REAL_DATA_PRESET}: LeRobot's ACT for a LeRobot dataset (set policy=act_small for a small, fast "
-            "policy, e.g. on a CPU)")
+    return (
+        {"policy": REAL_DATA_PRESET, **overrides},
+        f"policy={REAL_DATA_PRESET}: LeRobot's ACT for a LeRobot dataset (set policy=act_small for a small, fast "
+        "policy, e.g. on a CPU)",
+    )
 
 
 def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
@@ -181,13 +203,17 @@ def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
         held = cfg.data.eval_target_episodes
         n_train = len(cfg.data.target_episodes) - len(held)
         if first:
-            said.append(f"data.eval_target_episodes=[{episodes_text(held)}]: {len(held)} target episode(s) held out "
-                        f"for eval/avg_l1, never trained on; {n_train} train (data.target_episodes=["
-                        f"{episodes_text(cfg.data.target_episodes[:n_train])}])")
+            said.append(
+                f"data.eval_target_episodes=[{episodes_text(held)}]: {len(held)} target episode(s) held out "
+                f"for eval/avg_l1, never trained on; {n_train} train (data.target_episodes=["
+                f"{episodes_text(cfg.data.target_episodes[:n_train])}])"
+            )
     d = cfg.data
     if d.source is None:
-        changes = {"resolution": list(SIM_RESOLUTION) if d.resolution is None else d.resolution,
-                   "pair_scale": SIM_PAIR_SCALE if d.pair_scale is None else d.pair_scale}
+        changes = {
+            "resolution": list(SIM_RESOLUTION) if d.resolution is None else d.resolution,
+            "pair_scale": SIM_PAIR_SCALE if d.pair_scale is None else d.pair_scale,
+        }
         return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
     spec = load_sim_spec(d.target)
     target = LeRobotDataset(d.target, episodes=d.target_episodes, cameras=d.cameras, cache_dir=d.cache_dir, load=False)
@@ -195,9 +221,11 @@ def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
     if d.pair_scale is None:
         changes["pair_scale"] = SIM_PAIR_SCALE if spec is not None else DATA_PAIR_SCALE
         if spec is None:
-            said.append(f"data.pair_scale={DATA_PAIR_SCALE}: the pairing weights read each DTW cost relative to the "
-                        f"target demo's nearest, whatever the costs' scale (set data.pair_scale={SIM_PAIR_SCALE} for "
-                        "the first rule, which reads the costs themselves)")
+            said.append(
+                f"data.pair_scale={DATA_PAIR_SCALE}: the pairing weights read each DTW cost relative to the "
+                f"target demo's nearest, whatever the costs' scale (set data.pair_scale={SIM_PAIR_SCALE} for "
+                "the first rule, which reads the costs themselves)"
+            )
     if d.resolution is None:
         if spec is not None or not target.cameras:
             changes["resolution"] = list(SIM_RESOLUTION)
@@ -205,14 +233,18 @@ def derive_data_defaults(cfg: TrainConfig) -> tuple[TrainConfig, list[str]]:
             h, w = target.frame_size  # the stored size of the first chosen camera
             scale = LONG_SIDE / max(h, w)
             changes["resolution"] = [max(8, round(h * scale)), max(8, round(w * scale))]
-            said.append(f"data.resolution={changes['resolution']}: {target.cameras[0]}'s {h}x{w} frames scaled to "
-                        f"{LONG_SIDE} px on the long side (set data.resolution to choose)")
+            said.append(
+                f"data.resolution={changes['resolution']}: {target.cameras[0]}'s {h}x{w} frames scaled to "
+                f"{LONG_SIDE} px on the long side (set data.resolution to choose)"
+            )
     if d.n_eval_target is None and spec is None:
         n = len(target.episode_indices)
         held = changes["n_eval_target"] = held_out_target(cfg, None, n)
-        said.append(f"data.n_eval_target={held}: the last {held} of the {n} target episodes "
-                    f"{'is' if held == 1 else 'are'} held out for eval/avg_l1 ({held_out_words(held, n)}); "
-                    "set data.n_eval_target=N or data.eval_target_episodes=[...] to choose")
+        said.append(
+            f"data.n_eval_target={held}: the last {held} of the {n} target episodes "
+            f"{'is' if held == 1 else 'are'} held out for eval/avg_l1 ({held_out_words(held, n)}); "
+            "set data.n_eval_target=N or data.eval_target_episodes=[...] to choose"
+        )
     return dataclasses.replace(cfg, data=dataclasses.replace(d, **changes)), said
 
 
@@ -228,17 +260,20 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
     if d.source is None:
         n_source = d.sim.n_source + d.sim.n_eval_source
         if held_out_source(cfg, d.sim) >= n_source:
-            raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, d.sim)} holds out every one of the "
-                             f"sim's {n_source} source demos, which leaves none to train on; set data.n_eval_source"
-                             f"={n_source - 1} or lower, or leave it unset (data.sim.n_eval_source demos are held out)")
+            raise ActotError(
+                f"{where}: data.n_eval_source={held_out_source(cfg, d.sim)} holds out every one of the "
+                f"sim's {n_source} source demos, which leaves none to train on; set data.n_eval_source"
+                f"={n_source - 1} or lower, or leave it unset (data.sim.n_eval_source demos are held out)"
+            )
         from actot.sim.task import CAMERAS
 
         cameras = CAMERAS if d.cameras is None else d.cameras
         resolve_policy(cfg, len(cameras), tuple(d.resolution or SIM_RESOLUTION), where)
         return
     spec = load_sim_spec(d.target)
-    common = dict(cameras=d.cameras, resolution=tuple(d.resolution) if d.resolution else None, cache_dir=d.cache_dir,
-                  load=False)
+    common = dict(
+        cameras=d.cameras, resolution=tuple(d.resolution) if d.resolution else None, cache_dir=d.cache_dir, load=False
+    )
     datasets = {}
     for key, root, episodes in (("source", d.source, d.source_episodes), ("target", d.target, d.target_episodes)):
         try:
@@ -246,57 +281,72 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
         except ActotError as err:
             raise ActotError(f"{where}: data.{key}={root}: {err}") from err
         if not dataset.episode_indices:
-            raise ActotError(f"{where}: data.{key}_episodes={episodes!r} selects no episode of {root}; "
-                             f"name at least one")
+            raise ActotError(
+                f"{where}: data.{key}_episodes={episodes!r} selects no episode of {root}; name at least one"
+            )
         lost = dataset.missing_data_files()
         if lost:
             eps = [ep for ep, _ in lost]
-            raise ActotError(f"{where}: data.{key}={root}: no state/action file for episode(s) "
-                             f"{episodes_text(eps[:20])} (e.g. {lost[0][1]} is missing); restore the files, or choose "
-                             f"other episodes with data.{key}_episodes")
+            raise ActotError(
+                f"{where}: data.{key}={root}: no state/action file for episode(s) "
+                f"{episodes_text(eps[:20])} (e.g. {lost[0][1]} is missing); restore the files, or choose "
+                f"other episodes with data.{key}_episodes"
+            )
         for cam, missing in dataset.missing_videos().items():
             have = dataset.episodes_with_video(cam)
             eps = [ep for ep, _ in missing]
             shown = ", ".join(map(str, eps[:5])) + (f", ... ({len(eps)} in all)" if len(eps) > 5 else "")
-            fix = (f"choose episodes that have it, e.g. data.{key}_episodes={have[:8]}" if have
-                   else "no episode has it")
-            raise ActotError(f"{where}: data.{key}={root}: camera {cam} has no video for episode(s) {shown} "
-                             f"(e.g. {missing[0][1]} is missing); {fix}, or train on state and action only with "
-                             f"data.cameras=[]")
+            fix = f"choose episodes that have it, e.g. data.{key}_episodes={have[:8]}" if have else "no episode has it"
+            raise ActotError(
+                f"{where}: data.{key}={root}: camera {cam} has no video for episode(s) {shown} "
+                f"(e.g. {missing[0][1]} is missing); {fix}, or train on state and action only with "
+                f"data.cameras=[]"
+            )
         if key == "source" and held_out_source(cfg, spec) >= len(dataset.episode_indices):
             n = len(dataset.episode_indices)
-            raise ActotError(f"{where}: data.n_eval_source={held_out_source(cfg, spec)} holds out {held_out_source(cfg, spec)} "
-                             f"of the source's {n} episodes, which leaves none to train on; set "
-                             f"data.n_eval_source={max(0, n - 1)} or lower")
+            raise ActotError(
+                f"{where}: data.n_eval_source={held_out_source(cfg, spec)} holds out {held_out_source(cfg, spec)} "
+                f"of the source's {n} episodes, which leaves none to train on; set "
+                f"data.n_eval_source={max(0, n - 1)} or lower"
+            )
         if key == "target":
             held_out = held_out_target(cfg, spec, len(dataset.episode_indices))
             if len(dataset.episode_indices) <= held_out:
-                setting = ("data.n_eval_target" if d.n_eval_target is not None
-                           else "data.n_eval_target (unset: the default)")
-                raise ActotError(f"{where}: {setting}={held_out} holds out {held_out} of the target's "
-                                 f"{len(dataset.episode_indices)} episodes, which leaves none to train on; "
-                                 f"set data.n_eval_target={max(0, len(dataset.episode_indices) - 1)} or lower, or "
-                                 f"select more target episodes (data.target_episodes)")
+                setting = (
+                    "data.n_eval_target" if d.n_eval_target is not None else "data.n_eval_target (unset: the default)"
+                )
+                raise ActotError(
+                    f"{where}: {setting}={held_out} holds out {held_out} of the target's "
+                    f"{len(dataset.episode_indices)} episodes, which leaves none to train on; "
+                    f"set data.n_eval_target={max(0, len(dataset.episode_indices) - 1)} or lower, or "
+                    f"select more target episodes (data.target_episodes)"
+                )
     source, target = datasets["source"], datasets["target"]
     if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
-        raise ActotError(f"{where}: data.source={d.source} has state/action sizes ({source.state_dim}, "
-                         f"{source.action_dim}) but data.target={d.target} has ({target.state_dim}, {target.action_dim}): "
-                         "co-training needs one robot's state and action spaces; choose a source and a target of the "
-                         "same robot")
+        raise ActotError(
+            f"{where}: data.source={d.source} has state/action sizes ({source.state_dim}, "
+            f"{source.action_dim}) but data.target={d.target} has ({target.state_dim}, {target.action_dim}): "
+            "co-training needs one robot's state and action spaces; choose a source and a target of the "
+            "same robot"
+        )
     if len(source.cameras) != len(target.cameras):
-        raise ActotError(f"{where}: data.source={d.source} has {len(source.cameras)} camera(s) {source.cameras} but "
-                         f"data.target={d.target} has {len(target.cameras)} {target.cameras}: the policy reads the same "
-                         "number from both; name as many of each with data.cameras (a camera's key must be in both), "
-                         "or data.cameras=[] for state and action only")
+        raise ActotError(
+            f"{where}: data.source={d.source} has {len(source.cameras)} camera(s) {source.cameras} but "
+            f"data.target={d.target} has {len(target.cameras)} {target.cameras}: the policy reads the same "
+            "number from both; name as many of each with data.cameras (a camera's key must be in both), "
+            "or data.cameras=[] for state and action only"
+        )
     summary = list(d.pair_summary) if d.pair_summary_weight else []
     for key, dataset in (("source", source), ("target", target)):
         lacking = [name for name in summary if name not in dataset.features]
         if lacking:
-            raise ActotError(f"{where}: data.pair_summary={summary}: {lacking[0]!r} is not a feature of data.{key}="
-                             f"{dataset.root}; choose from {[k for k in summary if k in dataset.features]} (or [] for "
-                             "[state, action] alone)")
+            raise ActotError(
+                f"{where}: data.pair_summary={summary}: {lacking[0]!r} is not a feature of data.{key}="
+                f"{dataset.root}; choose from {[k for k in summary if k in dataset.features]} (or [] for "
+                "[state, action] alone)"
+            )
     lengths = list(source.episode_lengths().values())
-    trained = lengths[:len(lengths) - held_out_source(cfg, spec)]
+    trained = lengths[: len(lengths) - held_out_source(cfg, spec)]
     if trained and None not in trained:
         check_window_length(cfg.ot.window_size, max(trained), where)
     derived = derive_data_defaults(cfg)[0]
@@ -305,6 +355,14 @@ def preflight_data(cfg: TrainConfig, where: str = "data") -> None:
 
 def make_sampler(cfg: TrainConfig, data: CoTrainData, true_pairs: dict | None = None) -> CoTrainSampler:
     """What draws each step's batch [OT source | OT target | BC rows], seeded by the run's seed."""
-    return CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                          seed=cfg.seed, true_pairs=true_pairs, bc_src_weight=cfg.bc_src_weight,
-                          ot_in_bc=cfg.ot_rows == "bc")
+    return CoTrainSampler(
+        data,
+        cfg.policy.chunk_size,
+        cfg.batch_size,
+        cfg.ot.batch_size,
+        cfg.ot.window_size,
+        seed=cfg.seed,
+        true_pairs=true_pairs,
+        bc_src_weight=cfg.bc_src_weight,
+        ot_in_bc=cfg.ot_rows == "bc",
+    )

@@ -35,8 +35,9 @@ def resolve_wandb_mode(mode: str) -> str:
 
 def write_history(path: Path, rows: list[dict]) -> None:
     keys = ["step"] + sorted({k for r in rows for k in r} - {"step"})
-    table = pa.table({k: pa.array([r.get(k) for r in rows], type=pa.int64() if k == "step" else pa.float64())
-                      for k in keys})
+    table = pa.table(
+        {k: pa.array([r.get(k) for r in rows], type=pa.int64() if k == "step" else pa.float64()) for k in keys}
+    )
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
@@ -45,8 +46,15 @@ def write_history(path: Path, rows: list[dict]) -> None:
 class RunLog:
     """Log metric dicts by step to W&B and to `run_dir/history.parquet`."""
 
-    def __init__(self, run_dir: Path, name: str, config: dict, wandb_cfg, rows: list[dict] | None = None,
-                 run_id: str | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        name: str,
+        config: dict,
+        wandb_cfg,
+        rows: list[dict] | None = None,
+        run_id: str | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.history_path = self.run_dir / "history.parquet"
@@ -57,9 +65,17 @@ class RunLog:
             import wandb
 
             self.wandb_run = wandb.init(
-                project=wandb_cfg.project, entity=wandb_cfg.entity, group=wandb_cfg.group, name=name,
-                id=run_id, resume="allow" if run_id else None, config=config, dir=str(self.run_dir),
-                mode=self.mode, reinit="create_new")
+                project=wandb_cfg.project,
+                entity=wandb_cfg.entity,
+                group=wandb_cfg.group,
+                name=name,
+                id=run_id,
+                resume="allow" if run_id else None,
+                config=config,
+                dir=str(self.run_dir),
+                mode=self.mode,
+                reinit="create_new",
+            )
 
     def log(self, step: int, metrics: dict) -> None:
         row = {"step": step, **{k: float(v) for k, v in metrics.items()}}
@@ -83,16 +99,23 @@ class RunLog:
 def duration(seconds: float) -> str:
     """12m05s, 0m40s, 1h41m: an ETA as a progress line shows it."""
     seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+    )
 
 
 def progress_line(name: str, step: int, start_step: int, steps: int, elapsed_s: float, metrics: dict) -> str:
     """One log step for a log file: where the run is, its s/step (evaluations included) and when it ends."""
     per_step = elapsed_s / max(1, step - start_step)
-    shown = " ".join(f"{k}={metrics[k]:.4g}" for k in ("train/l1_loss", "eval/avg_l1", "ot_pi_sum", "eval/success")
-                     if isinstance(metrics.get(k), float))
-    return (f"[train] {name} step {step}/{steps} ({100 * step / steps:.0f}%), {per_step:.3f} s/step, "
-            f"ETA {duration(per_step * (steps - step))}: {shown}")
+    shown = " ".join(
+        f"{k}={metrics[k]:.4g}"
+        for k in ("train/l1_loss", "eval/avg_l1", "ot_pi_sum", "eval/success")
+        if isinstance(metrics.get(k), float)
+    )
+    return (
+        f"[train] {name} step {step}/{steps} ({100 * step / steps:.0f}%), {per_step:.3f} s/step, "
+        f"ETA {duration(per_step * (steps - step))}: {shown}"
+    )
 
 
 CURVES = (("eval/avg_l1", "train/l1_loss"), ("ot_pi_sum", "ot_pi_diag"), ("ot_loss",), ("ot_cost(state)",))

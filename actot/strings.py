@@ -82,8 +82,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "seedlog.no_metrics": {"en": "no metric reported", "zh": "没有上报指标"},
     "seedlog.sweep_level": {"en": "Sweep", "zh": "整体"},
     "seedlog.next_space": {
-        "en": ("A follow-up search space is in `{path}` (each knob's comment says why its range moved): `python "
-               "run_sweep.py space={path}`"),
+        "en": (
+            "A follow-up search space is in `{path}` (each knob's comment says why its range moved): `python "
+            "run_sweep.py space={path}`"
+        ),
         "zh": "后续搜索空间见 `{path}`（每个旋钮的注释说明其范围为何移动）：`python run_sweep.py space={path}`",
     },
     "seedlog.interrupted": {
@@ -163,29 +165,42 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "最佳 OT 配置对比协同训练：{diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}）：{who}",
     },
     "table.lead_none": {
-        "en": ("no config beats co-training (best: {diff} (n={n}, P(beats)={p}, + = {better} {metric}{missing}): "
-               "{who})"),
+        "en": (
+            "no config beats co-training (best: {diff} (n={n}, P(beats)={p}, + = {better} {metric}{missing}): {who})"
+        ),
         "zh": "没有配置胜过协同训练（最佳：{diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}）：{who}）",
     },
     "table.lead_nothing": {"en": "no comparison with co-training yet: {why}", "zh": "尚无法与协同训练比较：{why}"},
     "table.lead_selected": {
-        "en": ("not confirmed yet: the search's pick vs co-training {diff} (n={n}, P(beats)={p}, + = {better} "
-               "{metric}{missing}) on the seeds that picked it, so biased in its favour: {who}; confirm it on fresh "
-               "seeds: {command}"),
-        "zh": ("尚未确认：搜索选出的配置对比协同训练 {diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}），"
-               "用的正是选出它的种子，因而偏向它：{who}；在新种子上确认：{command}"),
+        "en": (
+            "not confirmed yet: the search's pick vs co-training {diff} (n={n}, P(beats)={p}, + = {better} "
+            "{metric}{missing}) on the seeds that picked it, so biased in its favour: {who}; confirm it on fresh "
+            "seeds: {command}"
+        ),
+        "zh": (
+            "尚未确认：搜索选出的配置对比协同训练 {diff}（n={n}，P(胜出)={p}，+ = {metric}{better}{missing}），"
+            "用的正是选出它的种子，因而偏向它：{who}；在新种子上确认：{command}"
+        ),
     },
     "table.lead_confirmed": {
-        "en": ("confirmed on fresh seeds {seeds}: beats co-training by {diff} (n={n}, {level}, P(beats)={p}, + = "
-               "{better} {metric}{missing}): {who}"),
-        "zh": ("在新种子 {seeds} 上确认：胜过协同训练 {diff}（n={n}，{level}，P(胜出)={p}，+ = "
-               "{metric}{better}{missing}）：{who}"),
+        "en": (
+            "confirmed on fresh seeds {seeds}: beats co-training by {diff} (n={n}, {level}, P(beats)={p}, + = "
+            "{better} {metric}{missing}): {who}"
+        ),
+        "zh": (
+            "在新种子 {seeds} 上确认：胜过协同训练 {diff}（n={n}，{level}，P(胜出)={p}，+ = "
+            "{metric}{better}{missing}）：{who}"
+        ),
     },
     "table.lead_unconfirmed": {
-        "en": ("not confirmed on fresh seeds {seeds}: no config beats co-training (best: {diff} (n={n}, {level}, "
-               "P(beats)={p}, + = {better} {metric}{missing}): {who})"),
-        "zh": ("在新种子 {seeds} 上未能确认：没有配置胜过协同训练（最佳：{diff}（n={n}，{level}，P(胜出)={p}，+ = "
-               "{metric}{better}{missing}）：{who}）"),
+        "en": (
+            "not confirmed on fresh seeds {seeds}: no config beats co-training (best: {diff} (n={n}, {level}, "
+            "P(beats)={p}, + = {better} {metric}{missing}): {who})"
+        ),
+        "zh": (
+            "在新种子 {seeds} 上未能确认：没有配置胜过协同训练（最佳：{diff}（n={n}，{level}，P(胜出)={p}，+ = "
+            "{metric}{better}{missing}）：{who}）"
+        ),
     },
     # ---------------------------------------------------------------- which interval a sentence names
     "interval.plain": {"en": "95% interval", "zh": "95% 区间"},
@@ -206,8 +221,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "在第 {look} 次查看时停止（{n} 个新种子，上限 {cap}）：越过确认边界（{mean} > {claim_at}）",
     },
     "sequential.futile": {
-        "en": ("stopped at look {look} ({n} of at most {cap} fresh seeds): a gain of {effect} is ruled out ({mean} <= "
-               "{rule_out_at}, beta {beta})"),
+        "en": (
+            "stopped at look {look} ({n} of at most {cap} fresh seeds): a gain of {effect} is ruled out ({mean} <= "
+            "{rule_out_at}, beta {beta})"
+        ),
         "zh": "在第 {look} 次查看时停止（{n} 个新种子，上限 {cap}）：已排除 {effect} 的提升（{mean} <= {rule_out_at}，beta {beta}）",
     },
     "sequential.cap": {
@@ -215,11 +232,16 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "到达种子上限，第 {look} 次查看时停止（{n} 个新种子）：未能判定（{mean}；确认需要 > {claim_at}）",
     },
     "sequential.continue": {
-        "en": ("look {look} ({n} of at most {cap} fresh seeds): undecided, more seeds to come (a claim needs > "
-               "{claim_at}{futility})"),
+        "en": (
+            "look {look} ({n} of at most {cap} fresh seeds): undecided, more seeds to come (a claim needs > "
+            "{claim_at}{futility})"
+        ),
         "zh": "第 {look} 次查看（{n} 个新种子，上限 {cap}）：尚未判定，继续加种子（确认需要 > {claim_at}{futility}）",
     },
-    "sequential.futility_part": {"en": "; {effect} ruled out at <= {rule_out_at}", "zh": "；<= {rule_out_at} 时排除 {effect}"},
+    "sequential.futility_part": {
+        "en": "; {effect} ruled out at <= {rule_out_at}",
+        "zh": "；<= {rule_out_at} 时排除 {effect}",
+    },
     "sequential.word.claim": {"en": "claimed", "zh": "确认"},
     "sequential.word.futile": {"en": "gain ruled out", "zh": "排除提升"},
     "sequential.word.cap": {"en": "undecided at the cap", "zh": "上限处未判定"},
@@ -234,26 +256,39 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "sequential.no_futility": {"en": "no futility stop", "zh": "不做无效停止"},
     # ---------------------------------------------------------------- the ranking's notes (actot/report/rank.py)
     "rank.sequential": {
-        "en": ("Sequential confirmation ({kind}-type spending of a one-sided {alpha:.3g}% claim over the looks; "
-               "{futility}; at most {cap} fresh seeds, {per} more a look): {who}: {looks}."),
-        "zh": ("序贯确认（单侧 {alpha:.3g}% 的确认按 {kind} 型分配到各次查看；{futility}；最多 {cap} 个新种子，每次加 {per} 个）："
-               "{who}：{looks}。"),
+        "en": (
+            "Sequential confirmation ({kind}-type spending of a one-sided {alpha:.3g}% claim over the looks; "
+            "{futility}; at most {cap} fresh seeds, {per} more a look): {who}: {looks}."
+        ),
+        "zh": (
+            "序贯确认（单侧 {alpha:.3g}% 的确认按 {kind} 型分配到各次查看；{futility}；最多 {cap} 个新种子，每次加 {per} 个）："
+            "{who}：{looks}。"
+        ),
     },
     "rank.collapsed": {
-        "en": ("Ranked after the others whatever their {metric}: {names}, flagged {flag} (OT shrank the embeddings "
-               "instead of aligning them, which an offline metric cannot see)."),
-        "zh": ("无论 {metric} 如何都排在其他配置之后：{names}，被 {flag} 标记"
-               "（OT 通过缩小 embedding 而非对齐来降低损失，离线指标看不出这一点）。"),
+        "en": (
+            "Ranked after the others whatever their {metric}: {names}, flagged {flag} (OT shrank the embeddings "
+            "instead of aligning them, which an offline metric cannot see)."
+        ),
+        "zh": (
+            "无论 {metric} 如何都排在其他配置之后：{names}，被 {flag} 标记"
+            "（OT 通过缩小 embedding 而非对齐来降低损失，离线指标看不出这一点）。"
+        ),
     },
     "rank.pooled": {
-        "en": ("* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df={df}); shown, not used to tell "
-               "configs apart (that takes n >= {min_n} values each)."),
-        "zh": ("* n = 2：均值 ± t × SD/√2，SD 由各组的种子合并估计（df={df}）；仅作展示，不用于区分配置"
-               "（区分需要每个配置至少 {min_n} 个值）。"),
+        "en": (
+            "* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df={df}); shown, not used to tell "
+            "configs apart (that takes n >= {min_n} values each)."
+        ),
+        "zh": (
+            "* n = 2：均值 ± t × SD/√2，SD 由各组的种子合并估计（df={df}）；仅作展示，不用于区分配置"
+            "（区分需要每个配置至少 {min_n} 个值）。"
+        ),
     },
     "rank.racing": {
-        "en": ("Racing dropped {n} config(s) early ({names}), skipping {runs} seed run(s): {saved} training steps "
-               "saved."),
+        "en": (
+            "Racing dropped {n} config(s) early ({names}), skipping {runs} seed run(s): {saved} training steps saved."
+        ),
         "zh": "竞速提前淘汰了 {n} 个配置（{names}），跳过 {runs} 次种子运行：节省 {saved} 训练步。",
     },
     # a seed without a baseline value: the seed and why (`rank.missing.*`, else the trial's status)
@@ -274,11 +309,15 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     },
     # the `vs baseline` column's note: which way round, where the SD came from, the best picked after the fact
     "rank.vs_baseline": {
-        "en": ("vs baseline: {order} on the same seeds (co-training: {arm}), so + = the config is better ({plus} "
-               "{metric}); mean, 95% t-interval ({sd}), P = P(difference > 0). A config beats co-training when its "
-               "interval is above 0.{picked}"),
-        "zh": ("对比基线：{order}，在相同种子上（协同训练：{arm}），+ 表示配置更好（{metric}{plus}）；均值、95% t 区间"
-               "（{sd}）、P = P(差 > 0)。区间整体高于 0 即胜过协同训练。{picked}"),
+        "en": (
+            "vs baseline: {order} on the same seeds (co-training: {arm}), so + = the config is better ({plus} "
+            "{metric}); mean, 95% t-interval ({sd}), P = P(difference > 0). A config beats co-training when its "
+            "interval is above 0.{picked}"
+        ),
+        "zh": (
+            "对比基线：{order}，在相同种子上（协同训练：{arm}），+ 表示配置更好（{metric}{plus}）；均值、95% t 区间"
+            "（{sd}）、P = P(差 > 0)。区间整体高于 0 即胜过协同训练。{picked}"
+        ),
     },
     "rank.order.min": {"en": "co-training's {words} minus the config's", "zh": "协同训练的{words}减去配置的"},
     "rank.order.max": {"en": "the config's {words} minus co-training's", "zh": "配置的{words}减去协同训练的"},
@@ -297,31 +336,41 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "最佳者是从 {n} 个配置中事后挑出的：其区间未对这一挑选做校正。",
     },
     "rank.still_improving": {
-        "en": ("{improving} of {finished} finished trial(s) were still improving when training stopped ({rule}: "
-               "held-out eval/avg_l1 over the last third of training more than {share:.0%} below the third before, "
-               "{metric} {op} {value:g}): their values read the step where training stopped, and more steps= could "
-               "change the order."),
-        "zh": ("{finished} 个完成的试验中有 {improving} 个在训练结束时仍在改善（{rule}：训练最后三分之一的"
-               "离线评估L1 比之前三分之一低 {share:.0%} 以上，{metric} {op} {value:g}）："
-               "它们的值取自训练停止的那一步，增加 steps= 可能改变排名。"),
+        "en": (
+            "{improving} of {finished} finished trial(s) were still improving when training stopped ({rule}: "
+            "held-out eval/avg_l1 over the last third of training more than {share:.0%} below the third before, "
+            "{metric} {op} {value:g}): their values read the step where training stopped, and more steps= could "
+            "change the order."
+        ),
+        "zh": (
+            "{finished} 个完成的试验中有 {improving} 个在训练结束时仍在改善（{rule}：训练最后三分之一的"
+            "离线评估L1 比之前三分之一低 {share:.0%} 以上，{metric} {op} {value:g}）："
+            "它们的值取自训练停止的那一步，增加 steps= 可能改变排名。"
+        ),
     },
     "rank.nothing_to_rank": {
         "en": "No finished config has a finite value of this metric: nothing to rank yet.",
         "zh": "没有完成的配置给出该指标的有限值：尚无可排名的结果。",
     },
     "rank.one_seed_each": {
-        "en": ("Each config ran with one training seed: the order rests on one noisy number per config; repeat the "
-               "leaders with several seeds (a confirm stage) to get intervals."),
-        "zh": ("每个配置只用一个训练种子：排名只依赖每个配置的一个有噪声的数；用多个种子复跑领先的配置"
-               "（confirm 阶段）才能得到区间。"),
+        "en": (
+            "Each config ran with one training seed: the order rests on one noisy number per config; repeat the "
+            "leaders with several seeds (a confirm stage) to get intervals."
+        ),
+        "zh": (
+            "每个配置只用一个训练种子：排名只依赖每个配置的一个有噪声的数；用多个种子复跑领先的配置"
+            "（confirm 阶段）才能得到区间。"
+        ),
     },
     "rank.leader_one_seed": {
         "en": "The leader ran with one seed: it has no interval; repeat it with several seeds.",
         "zh": "第一名只用一个种子：没有区间；用多个种子复跑它。",
     },
     "rank.leader_few": {
-        "en": ("The leader ran with {n} seeds: too few for a {kind} (it takes {min_n}); its order is not settled at "
-               "this budget."),
+        "en": (
+            "The leader ran with {n} seeds: too few for a {kind} (it takes {min_n}); its order is not settled at "
+            "this budget."
+        ),
         "zh": "第一名只有 {n} 个种子：不足以给出 {kind}（需要 {min_n} 个）；在此预算下名次未定。",
     },
     "rank.tied": {
@@ -329,8 +378,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "#1 与 {tied} 在此预算下无法区分：95% 区间重叠。",
     },
     "rank.unsettled": {
-        "en": ("{configs}: too few trials for a {kind} (it takes {min_n}), so whether #1 is better is not settled at "
-               "this budget."),
+        "en": (
+            "{configs}: too few trials for a {kind} (it takes {min_n}), so whether #1 is better is not settled at "
+            "this budget."
+        ),
         "zh": "{configs}：试验太少，不足以给出 {kind}（需要 {min_n} 个），在此预算下不能断定 #1 更好。",
     },
     "rank.apart": {
@@ -338,16 +389,22 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "#1 的 95% 区间与其后配置的区间都不重叠。",
     },
     "rank.paired_beats": {
-        "en": ("P(#1 beats) is paired{as_baseline}: #1's and the config's values on the seeds both ran, P(#1 is "
-               "better) under the t distribution of their differences (SD pooled over the configs compared, "
-               "df={df})."),
-        "zh": ("P(#1 胜出) 为配对比较{as_baseline}：在两者共同运行的种子上比较 #1 与该配置的值，按其差值的 t 分布计算 "
-               "P(#1 更好)（SD 由参与比较的配置合并估计，df={df}）。"),
+        "en": (
+            "P(#1 beats) is paired{as_baseline}: #1's and the config's values on the seeds both ran, P(#1 is "
+            "better) under the t distribution of their differences (SD pooled over the configs compared, "
+            "df={df})."
+        ),
+        "zh": (
+            "P(#1 胜出) 为配对比较{as_baseline}：在两者共同运行的种子上比较 #1 与该配置的值，按其差值的 t 分布计算 "
+            "P(#1 更好)（SD 由参与比较的配置合并估计，df={df}）。"
+        ),
     },
     "rank.as_baseline": {"en": ", as vs baseline", "zh": "（同对比基线）"},
     "rank.unpaired_beats": {
-        "en": ("P(#1 beats) of {configs} is unpaired (no seed in common with #1): the chance that one run of #1 beats "
-               "one run of the config."),
+        "en": (
+            "P(#1 beats) of {configs} is unpaired (no seed in common with #1): the chance that one run of #1 beats "
+            "one run of the config."
+        ),
         "zh": "{configs} 的 P(#1 胜出) 为非配对比较（与 #1 没有共同的种子）：#1 的一次运行胜过该配置一次运行的概率。",
     },
     # ---------------------------------------------------------------- the diagnosis (actot/report/diagnose.py)
@@ -363,8 +420,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "仅用 embedding（weight_label=0）做对照",
     },
     "diagnose.action.embed_l2": {
-        "en": ("set ot.embed_norm=l2 (on the embedded benchmark it keeps the camera embeddings and co-training's "
-               "success; docs/ot.md)"),
+        "en": (
+            "set ot.embed_norm=l2 (on the embedded benchmark it keeps the camera embeddings and co-training's "
+            "success; docs/ot.md)"
+        ),
         "zh": "设 ot.embed_norm=l2",
     },
     "diagnose.action.lambda_up": {
@@ -392,8 +451,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "ASHA 在某一级判定它们落后于同伴",
     },
     "diagnose.no_finding.not_converged": {
-        "en": ("they were still improving when training stopped; their values read where it stopped: raise steps "
-               "(e.g. steps=2000) to rank converged trials"),
+        "en": (
+            "they were still improving when training stopped; their values read where it stopped: raise steps "
+            "(e.g. steps=2000) to rank converged trials"
+        ),
         "zh": "训练停止时仍在改进，其数值取决于停止的步数：提高 steps（例如 steps=2000）以比较收敛后的试验",
     },
     "diagnose.no_finding.other": {"en": "see the rule", "zh": "见该规则"},
@@ -412,8 +473,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "π 较大（π总和 末={pi_last:.3g}）但 OT cost(state) 变化 {change:+.1%}，未降 10%",
     },
     "diagnose.seen.embed_collapse": {  # the Chinese leaves out the rule's reason (ONE_LANGUAGE_FIELDS)
-        "en": ("embeddings shrank below {below:g} of their untrained size ({reason}; last {shrink:.2g}): OT lowers its "
-               "loss by shrinking them, not by aligning them"),
+        "en": (
+            "embeddings shrank below {below:g} of their untrained size ({reason}; last {shrink:.2g}): OT lowers its "
+            "loss by shrinking them, not by aligning them"
+        ),
         "zh": "embedding 收缩到初始大小的 {below:g} 以下（末={shrink:.2g}）：OT 靠缩小而非对齐 embedding 降低损失",
     },
     "diagnose.seen.diverging": {"en": "the state-space OT cost kept rising", "zh": "OT cost(state) 持续上升"},
@@ -422,8 +485,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "离线评估L1 仅改善 {gain:.1%}（< 2%）",
     },
     "diagnose.seen.grad_norm_large": {
-        "en": ("train/grad_norm grew: last {last:.3g} > its early level {early:.3g} (median of its first {reports} "
-               "reports)"),
+        "en": (
+            "train/grad_norm grew: last {last:.3g} > its early level {early:.3g} (median of its first {reports} "
+            "reports)"
+        ),
         "zh": "梯度范数在训练中变大：末={last:.3g} > 初期水平 {early:.3g}（前 {reports} 次上报的中位数）",
     },
     "diagnose.seen.stable": {
@@ -449,11 +514,15 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     },
     "importance.no_study": {"en": "optuna.db holds no study yet", "zh": "optuna.db 中还没有 study"},
     "importance.too_few": {
-        "en": ("too few finished configs for knob importance: {configs} config(s) in {n} finished trial(s) (a config's "
-               "seeds are one point of the space; rule-stopped and failed trials do not count); at least {needed} "
-               "configs are needed"),
-        "zh": ("完成的配置太少，无法计算旋钮重要性：{n} 个完成的试验中只有 {configs} 个配置"
-               "（同一配置的多个种子只算空间中的一个点；被规则停止和失败的试验不计）；至少需要 {needed} 个配置"),
+        "en": (
+            "too few finished configs for knob importance: {configs} config(s) in {n} finished trial(s) (a config's "
+            "seeds are one point of the space; rule-stopped and failed trials do not count); at least {needed} "
+            "configs are needed"
+        ),
+        "zh": (
+            "完成的配置太少，无法计算旋钮重要性：{n} 个完成的试验中只有 {configs} 个配置"
+            "（同一配置的多个种子只算空间中的一个点；被规则停止和失败的试验不计）；至少需要 {needed} 个配置"
+        ),
     },
     "importance.ped_anova": {
         "en": "PED-ANOVA on {n} finished trial(s) ({configs} configs) of the Optuna study in optuna.db",
@@ -471,8 +540,10 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     # ---------------------------------------------------------------- why no advice on a next search (advisor.py)
     "advisor.no_importance": {"en": "{why}, so no knob importance", "zh": "{why}，因此没有旋钮重要性"},
     "advisor.no_beat": {
-        "en": ("no config beat co-training (no interval of `vs baseline` above 0), so the best configs are no evidence "
-               "of where OT helps"),
+        "en": (
+            "no config beat co-training (no interval of `vs baseline` above 0), so the best configs are no evidence "
+            "of where OT helps"
+        ),
         "zh": "没有配置胜过协同训练（“对比基线”的区间都不整体高于 0），因此最佳配置不能说明 OT 在哪里有用",
     },
     # ---------------------------------------------------------------- how a table names a trial (report/load.py)
@@ -495,69 +566,97 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "其中 {n} 个由 `--simulate` 在基准的目标域中填写，并非真机结果。",
     },
     "verdict.rates": {
-        "en": ("Stated before the first episode: alpha {alpha} (the chance of declaring a difference from {ref} "
-               "where there is none, over the {k} policies compared), beta {beta} (the chance of giving up on a "
-               "policy that wins at least {worth:.0%} of the start conditions where it and {ref} differ)."),
-        "zh": ("第一个回合之前已声明：alpha {alpha}（在 {k} 个与{ref}比较的策略中，本无差异却判定有差异的概率），"
-               "beta {beta}（放弃一个在与{ref}结果不同的起始条件中至少赢 {worth:.0%} 的策略的概率）。"),
+        "en": (
+            "Stated before the first episode: alpha {alpha} (the chance of declaring a difference from {ref} "
+            "where there is none, over the {k} policies compared), beta {beta} (the chance of giving up on a "
+            "policy that wins at least {worth:.0%} of the start conditions where it and {ref} differ)."
+        ),
+        "zh": (
+            "第一个回合之前已声明：alpha {alpha}（在 {k} 个与{ref}比较的策略中，本无差异却判定有差异的概率），"
+            "beta {beta}（放弃一个在与{ref}结果不同的起始条件中至少赢 {worth:.0%} 的策略的概率）。"
+        ),
     },
     "verdict.verdict": {"en": "## Verdict", "zh": "## 结论"},
     "verdict.stop_better": {
-        "en": ("**Stop.** {name} (`{code}`) is better than {ref}: it succeeded on {b} start conditions where {ref} "
-               "failed and failed on {c} where {ref} succeeded (e-value {e:.3g} >= 2 x {k}/alpha = {threshold:.3g}); the "
-               "decision holds however often the sheet was looked at."),
-        "zh": ("**停止。** {name}（`{code}`）优于{ref}：它在 {b} 个{ref}失败的起始条件上成功，在 {c} "
-               "个{ref}成功的条件上失败（e 值 {e:.3g} >= 2 x {k}/alpha = {threshold:.3g}）；无论中途查看评估表多少次，"
-               "这一判定都成立。"),
+        "en": (
+            "**Stop.** {name} (`{code}`) is better than {ref}: it succeeded on {b} start conditions where {ref} "
+            "failed and failed on {c} where {ref} succeeded (e-value {e:.3g} >= 2 x {k}/alpha = {threshold:.3g}); the "
+            "decision holds however often the sheet was looked at."
+        ),
+        "zh": (
+            "**停止。** {name}（`{code}`）优于{ref}：它在 {b} 个{ref}失败的起始条件上成功，在 {c} "
+            "个{ref}成功的条件上失败（e 值 {e:.3g} >= 2 x {k}/alpha = {threshold:.3g}）；无论中途查看评估表多少次，"
+            "这一判定都成立。"
+        ),
     },
     "verdict.stop_worse": {
-        "en": ("**Stop.** The leader on the robot, {name} (`{code}`), is worse than {ref}: {b} condition(s) for it, "
-               "{c} for {ref} (e-value {e:.3g} >= {threshold:.3g}); the other shortlisted policies trail it on the "
-               "robot (see the tables)."),
-        "zh": ("**停止。** 真机上领先的 {name}（`{code}`）劣于{ref}：它赢 {b} 个条件，{ref}赢 {c} 个（e 值 {e:.3g} "
-               ">= {threshold:.3g}）；短名单中其他策略在真机上落后于它（见下表）。"),
+        "en": (
+            "**Stop.** The leader on the robot, {name} (`{code}`), is worse than {ref}: {b} condition(s) for it, "
+            "{c} for {ref} (e-value {e:.3g} >= {threshold:.3g}); the other shortlisted policies trail it on the "
+            "robot (see the tables)."
+        ),
+        "zh": (
+            "**停止。** 真机上领先的 {name}（`{code}`）劣于{ref}：它赢 {b} 个条件，{ref}赢 {c} 个（e 值 {e:.3g} "
+            ">= {threshold:.3g}）；短名单中其他策略在真机上落后于它（见下表）。"
+        ),
     },
     "verdict.stop_futile": {
-        "en": ("**Stop.** The leader on the robot, {name} (`{code}`), does not win {worth:.0%} of the start "
-               "conditions where it and {ref} differ ({b} condition(s) for it, {c} for {ref}; futility e-value "
-               "{ef:.3g} >= 1/beta = {tf:.3g}): more episodes are unlikely to show a difference worth having."),
-        "zh": ("**停止。** 真机上领先的 {name}（`{code}`）在与{ref}结果不同的起始条件中赢不到 {worth:.0%}（它 {b} "
-               "个，{ref} {c} 个；无效性 e 值 {ef:.3g} >= 1/beta = {tf:.3g}）：更多回合不太可能显示值得的差异。"),
+        "en": (
+            "**Stop.** The leader on the robot, {name} (`{code}`), does not win {worth:.0%} of the start "
+            "conditions where it and {ref} differ ({b} condition(s) for it, {c} for {ref}; futility e-value "
+            "{ef:.3g} >= 1/beta = {tf:.3g}): more episodes are unlikely to show a difference worth having."
+        ),
+        "zh": (
+            "**停止。** 真机上领先的 {name}（`{code}`）在与{ref}结果不同的起始条件中赢不到 {worth:.0%}（它 {b} "
+            "个，{ref} {c} 个；无效性 e 值 {ef:.3g} >= 1/beta = {tf:.3g}）：更多回合不太可能显示值得的差异。"
+        ),
     },
     "verdict.go_on": {
-        "en": ("**Continue.** The leader on the robot, {name} (`{code}`, P(best) {pb:.2f}), is not decided against "
-               "{ref} yet ({b} condition(s) for it, {c} for {ref}; e-value {e:.3g} of {threshold:.3g} needed). At "
-               "the current estimates (it wins {theta:.0%} of the conditions where the two differ, and they differ "
-               "on {disc:.0%} of conditions), about **{median} more start conditions** decide it (80% of simulated "
-               "runs within {p80}; {likely}), each run with all {n} policies: about {episodes} more episodes. "
-               "{sheet_left}"),
-        "zh": ("**继续。** 真机上领先的 {name}（`{code}`，P(最佳) {pb:.2f}）与{ref}的比较尚未判定（它赢 {b} 个条件，"
-               "{ref}赢 {c} 个；e 值 {e:.3g}，需要 {threshold:.3g}）。按当前估计（两者结果不同的条件中它赢 "
-               "{theta:.0%}，结果不同的条件占 {disc:.0%}），大约还需 **{median} 个起始条件** 才能判定（80% 的模拟在 "
-               "{p80} 个以内；{likely}），每个条件运行全部 {n} 个策略：约 {episodes} 个回合。{sheet_left}"),
+        "en": (
+            "**Continue.** The leader on the robot, {name} (`{code}`, P(best) {pb:.2f}), is not decided against "
+            "{ref} yet ({b} condition(s) for it, {c} for {ref}; e-value {e:.3g} of {threshold:.3g} needed). At "
+            "the current estimates (it wins {theta:.0%} of the conditions where the two differ, and they differ "
+            "on {disc:.0%} of conditions), about **{median} more start conditions** decide it (80% of simulated "
+            "runs within {p80}; {likely}), each run with all {n} policies: about {episodes} more episodes. "
+            "{sheet_left}"
+        ),
+        "zh": (
+            "**继续。** 真机上领先的 {name}（`{code}`，P(最佳) {pb:.2f}）与{ref}的比较尚未判定（它赢 {b} 个条件，"
+            "{ref}赢 {c} 个；e 值 {e:.3g}，需要 {threshold:.3g}）。按当前估计（两者结果不同的条件中它赢 "
+            "{theta:.0%}，结果不同的条件占 {disc:.0%}），大约还需 **{median} 个起始条件** 才能判定（80% 的模拟在 "
+            "{p80} 个以内；{likely}），每个条件运行全部 {n} 个策略：约 {episodes} 个回合。{sheet_left}"
+        ),
     },
     "verdict.likely": {
         "en": "{better:.0%} of them decide it better, {futile:.0%} not worth it",
         "zh": "其中 {better:.0%} 判定更好，{futile:.0%} 判定不值得",
     },
     "verdict.go_on_far": {
-        "en": ("**Continue, or stop for lack of a difference.** The leader on the robot, {name} (`{code}`), is not "
-               "decided against {ref} ({b} condition(s) for it, {c} for {ref}), and at the current estimates only "
-               "{pd:.0%} of simulated runs decide within {horizon} more start conditions: the two are too close for "
-               "this evaluation to tell apart at these error rates."),
-        "zh": ("**继续，或因无差异而停止。** 真机上领先的 {name}（`{code}`）与{ref}的比较尚未判定（它赢 {b} 个条件，"
-               "{ref}赢 {c} 个）；按当前估计，只有 {pd:.0%} 的模拟在 {horizon} 个起始条件内得出判定：两者太接近，"
-               "本次评估在这些错误率下无法区分。"),
+        "en": (
+            "**Continue, or stop for lack of a difference.** The leader on the robot, {name} (`{code}`), is not "
+            "decided against {ref} ({b} condition(s) for it, {c} for {ref}), and at the current estimates only "
+            "{pd:.0%} of simulated runs decide within {horizon} more start conditions: the two are too close for "
+            "this evaluation to tell apart at these error rates."
+        ),
+        "zh": (
+            "**继续，或因无差异而停止。** 真机上领先的 {name}（`{code}`）与{ref}的比较尚未判定（它赢 {b} 个条件，"
+            "{ref}赢 {c} 个）；按当前估计，只有 {pd:.0%} 的模拟在 {horizon} 个起始条件内得出判定：两者太接近，"
+            "本次评估在这些错误率下无法区分。"
+        ),
     },
     "verdict.sheet_left": {
         "en": "The sheet holds {n} more conditions for this pair.",
         "zh": "评估表中这一对还剩 {n} 个条件。",
     },
     "verdict.sheet_short": {
-        "en": ("The sheet holds only {n} more conditions for this pair: add more with `python -m actot robot-eval "
-               "{folder} more=N` (the e-values carry on over the new rows: the rule is anytime-valid)."),
-        "zh": ("评估表中这一对只剩 {n} 个条件：用 `python -m actot robot-eval {folder} more=N` 追加（e "
-               "值在新行上继续累积：该规则任意时刻有效）。"),
+        "en": (
+            "The sheet holds only {n} more conditions for this pair: add more with `python -m actot robot-eval "
+            "{folder} more=N` (the e-values carry on over the new rows: the rule is anytime-valid)."
+        ),
+        "zh": (
+            "评估表中这一对只剩 {n} 个条件：用 `python -m actot robot-eval {folder} more=N` 追加（e "
+            "值在新行上继续累积：该规则任意时刻有效）。"
+        ),
     },
     "verdict.no_ref": {
         "en": "No reference policy in the shortlist: P(best) only, no paired comparison and no stopping rule.",
@@ -569,70 +668,78 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     },
     "verdict.per_policy": {"en": "## Success per policy", "zh": "## 各策略的成功率"},
     "verdict.head_policy": {
-        "en": ("code",
-               "policy",
-               "episodes",
-               "successes",
-               "success",
-               "95% exact interval (Clopper-Pearson)",
-               "mean score",
-               "P(best)"),
-        "zh": ("代号",
-               "策略",
-               "回合",
-               "成功",
-               "成功率",
-               "95% 精确区间（Clopper-Pearson）",
-               "平均得分",
-               "P(最佳)"),
+        "en": (
+            "code",
+            "policy",
+            "episodes",
+            "successes",
+            "success",
+            "95% exact interval (Clopper-Pearson)",
+            "mean score",
+            "P(best)",
+        ),
+        "zh": ("代号", "策略", "回合", "成功", "成功率", "95% 精确区间（Clopper-Pearson）", "平均得分", "P(最佳)"),
     },
     "verdict.versus": {"en": "## Against {ref}, paired by start condition", "zh": "## 与{ref}按起始条件配对比较"},
     "verdict.head_pairs": {
-        "en": ("code",
-               "policy",
-               "conditions run by both",
-               "both succeed",
-               "only the policy",
-               "only {ref}",
-               "both fail",
-               "difference",
-               "exact McNemar p",
-               "P(better)",
-               "e-value",
-               "decision"),
-        "zh": ("代号",
-               "策略",
-               "两者都运行的条件",
-               "都成功",
-               "仅该策略成功",
-               "仅{ref}成功",
-               "都失败",
-               "差值",
-               "精确 McNemar p",
-               "P(更好)",
-               "e 值",
-               "判定"),
+        "en": (
+            "code",
+            "policy",
+            "conditions run by both",
+            "both succeed",
+            "only the policy",
+            "only {ref}",
+            "both fail",
+            "difference",
+            "exact McNemar p",
+            "P(better)",
+            "e-value",
+            "decision",
+        ),
+        "zh": (
+            "代号",
+            "策略",
+            "两者都运行的条件",
+            "都成功",
+            "仅该策略成功",
+            "仅{ref}成功",
+            "都失败",
+            "差值",
+            "精确 McNemar p",
+            "P(更好)",
+            "e 值",
+            "判定",
+        ),
     },
     "verdict.decision.better": {"en": "better", "zh": "更好"},
     "verdict.decision.worse": {"en": "worse", "zh": "更差"},
     "verdict.decision.futile": {"en": "not worth it", "zh": "不值得"},
     "verdict.decision.open": {"en": "open", "zh": "未定"},
     "verdict.scores": {
-        "en": ("Scores against {ref} (mean paired difference, + = the policy scored higher; betting e-value, decided "
-               "at >= {threshold:.3g}): {cells}."),
-        "zh": ("与{ref}比较得分（配对差值的均值，+ 表示该策略得分更高；下注 e 值，>= {threshold:.3g} 即判定）："
-               "{cells}。"),
+        "en": (
+            "Scores against {ref} (mean paired difference, + = the policy scored higher; betting e-value, decided "
+            "at >= {threshold:.3g}): {cells}."
+        ),
+        "zh": (
+            "与{ref}比较得分（配对差值的均值，+ 表示该策略得分更高；下注 e 值，>= {threshold:.3g} 即判定）：{cells}。"
+        ),
     },
     "verdict.agree": {"en": "## The sweep's offline order against the robot", "zh": "## 扫描的离线排名与真机结果"},
     "verdict.agree_line": {
-        "en": ("Spearman's rho between the offline {metric} (the search's values, signed so + is better) and the "
-               "success on the robot, over {n} policies: **{rho:+.2f}** (exact one-sided p = {p:.3g})."),
-        "zh": ("离线 {metric}（搜索阶段的值，符号取为 + 表示更好）与真机成功率之间的 Spearman rho，共 {n} 个策略："
-               "**{rho:+.2f}**（精确单侧 p = {p:.3g}）。"),
+        "en": (
+            "Spearman's rho between the offline {metric} (the search's values, signed so + is better) and the "
+            "success on the robot, over {n} policies: **{rho:+.2f}** (exact one-sided p = {p:.3g})."
+        ),
+        "zh": (
+            "离线 {metric}（搜索阶段的值，符号取为 + 表示更好）与真机成功率之间的 Spearman rho，共 {n} 个策略："
+            "**{rho:+.2f}**（精确单侧 p = {p:.3g}）。"
+        ),
     },
     "verdict.agree_weak": {
-        "en": (" With {n} policies even a perfect agreement arises by chance 1 time in {fact}: a check of the "
-               "offline metric, not a measurement of it."),
+        "en": (
+            " With {n} policies even a perfect agreement arises by chance 1 time in {fact}: a check of the "
+            "offline metric, not a measurement of it."
+        ),
         "zh": "只有 {n} 个策略时，即便完全一致也有 1/{fact} 的概率纯属偶然：这是对离线指标的检查，而非度量。",
     },
     "verdict.agree_none": {"en": "Not computed: {why}.", "zh": "未计算：{why}。"},
@@ -647,14 +754,20 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "verdict.how": {"en": "## How these numbers are computed", "zh": "## 这些数字如何计算"},
     "verdict.in_sweep": {"en": "On the robot", "zh": "真机评估"},
     "verdict.in_sweep_sheet": {
-        "en": ("Shortlist `{id}` (`{folder}`): {filled} of {total} episodes filled.{simulated} The whole verdict: "
-               "`{verdict}` (`python -m actot robot-eval {folder}` writes it again as the sheet fills)."),
-        "zh": ("短名单 `{id}`（`{folder}`）：{total} 个回合中已填 {filled} 个。{simulated}完整结论：`{verdict}`"
-               "（评估表填写后用 `python -m actot robot-eval {folder}` 重新生成）。"),
+        "en": (
+            "Shortlist `{id}` (`{folder}`): {filled} of {total} episodes filled.{simulated} The whole verdict: "
+            "`{verdict}` (`python -m actot robot-eval {folder}` writes it again as the sheet fills)."
+        ),
+        "zh": (
+            "短名单 `{id}`（`{folder}`）：{total} 个回合中已填 {filled} 个。{simulated}完整结论：`{verdict}`"
+            "（评估表填写后用 `python -m actot robot-eval {folder}` 重新生成）。"
+        ),
     },
     "verdict.in_sweep_empty": {
-        "en": ("Shortlist `{id}` (`{folder}`): no episode filled yet. Run the sheet `{sheet}` in its order, then "
-               "`python -m actot robot-eval {folder}`."),
+        "en": (
+            "Shortlist `{id}` (`{folder}`): no episode filled yet. Run the sheet `{sheet}` in its order, then "
+            "`python -m actot robot-eval {folder}`."
+        ),
         "zh": "短名单 `{id}`（`{folder}`）：尚未填写任何回合。按顺序运行评估表 `{sheet}`，然后运行 `python -m actot robot-eval {folder}`。",
     },
     "verdict.in_sweep_error": {
@@ -662,49 +775,79 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "zh": "短名单 `{folder}`：其评估表无法评判（{error}）。",
     },
     "verdict.how_lines": {
-        "en": (("Only filled rows count (an empty outcome is an episode not run yet); a pair is a start condition "
-                "both policies have run."),
-               "Success interval: Clopper-Pearson, the exact binomial 95% interval (scipy's binomtest).",
-               ("P(best): the share of {draws} joint draws from each policy's Beta(1 + successes, 1 + failures) "
-                "posterior in which it has the highest success rate."),
-               ("Difference: (only the policy - only {ref}) / conditions run by both. Exact McNemar: under no "
+        "en": (
+            (
+                "Only filled rows count (an empty outcome is an episode not run yet); a pair is a start condition "
+                "both policies have run."
+            ),
+            "Success interval: Clopper-Pearson, the exact binomial 95% interval (scipy's binomtest).",
+            (
+                "P(best): the share of {draws} joint draws from each policy's Beta(1 + successes, 1 + failures) "
+                "posterior in which it has the highest success rate."
+            ),
+            (
+                "Difference: (only the policy - only {ref}) / conditions run by both. Exact McNemar: under no "
                 "difference the discordant conditions split as Binomial(b + c, 1/2); two-sided. P(better): P(theta > "
-                "1/2) for theta ~ Beta(1 + b, 1 + c), the policy's share of the discordant conditions."),
-               ("e-value: Wald's SPRT on the discordant conditions, the likelihood ratio of theta = {worth} against "
+                "1/2) for theta ~ Beta(1 + b, 1 + c), the policy's share of the discordant conditions."
+            ),
+            (
+                "e-value: Wald's SPRT on the discordant conditions, the likelihood ratio of theta = {worth} against "
                 "theta = 1/2, (2 x {worth})^b (2 x (1 - {worth}))^c (for worse: b and c swapped); decided at 2K/alpha "
                 "(K = {k} policies against {ref}, two sides each), valid at any look (Ville's inequality). Not worth "
-                "it: the ratio of theta = 1/2 against theta = {worth} reaches 1/beta."),
-               ("More conditions: the stopping rule run forward 2000 times from the current counts, theta and the "
-                "share of discordant conditions at their posterior means.")),
-        "zh": ("只计已填写的行（结果为空即尚未运行的回合）；一对是两个策略都运行过的起始条件。",
-               "成功率区间：Clopper-Pearson，精确的二项 95% 区间（scipy 的 binomtest）。",
-               "P(最佳)：从各策略的 Beta(1 + 成功, 1 + 失败) 后验联合抽取 {draws} 次，该策略成功率最高的比例。",
-               ("差值：(仅该策略成功 - 仅{ref}成功) / 两者都运行的条件。精确 McNemar：无差异时结果不同的条件服从 "
+                "it: the ratio of theta = 1/2 against theta = {worth} reaches 1/beta."
+            ),
+            (
+                "More conditions: the stopping rule run forward 2000 times from the current counts, theta and the "
+                "share of discordant conditions at their posterior means."
+            ),
+        ),
+        "zh": (
+            "只计已填写的行（结果为空即尚未运行的回合）；一对是两个策略都运行过的起始条件。",
+            "成功率区间：Clopper-Pearson，精确的二项 95% 区间（scipy 的 binomtest）。",
+            "P(最佳)：从各策略的 Beta(1 + 成功, 1 + 失败) 后验联合抽取 {draws} 次，该策略成功率最高的比例。",
+            (
+                "差值：(仅该策略成功 - 仅{ref}成功) / 两者都运行的条件。精确 McNemar：无差异时结果不同的条件服从 "
                 "Binomial(b + c, 1/2)；双侧。P(更好)：theta ~ Beta(1 + b, 1 + c) 时 P(theta > 1/2)，theta "
-                "为该策略在结果不同的条件中所占份额。"),
-               ("e 值：在结果不同的条件上做 Wald 序贯概率比检验，theta = {worth} 相对 theta = 1/2 的似然比 "
+                "为该策略在结果不同的条件中所占份额。"
+            ),
+            (
+                "e 值：在结果不同的条件上做 Wald 序贯概率比检验，theta = {worth} 相对 theta = 1/2 的似然比 "
                 "(2 x {worth})^b (2 x (1 - {worth}))^c（判定更差时 b 与 c 互换）；达到 2K/alpha（K = {k} 个与{ref}"
                 "比较的策略，每个两侧）即判定，任意时刻查看都有效（Ville 不等式）。不值得：theta = 1/2 相对 theta = "
-                "{worth} 的似然比达到 1/beta。"),
-               "还需的条件数：从当前计数出发把停止规则向前模拟 2000 次，theta 与结果不同的条件比例取其后验均值。"),
+                "{worth} 的似然比达到 1/beta。"
+            ),
+            "还需的条件数：从当前计数出发把停止规则向前模拟 2000 次，theta 与结果不同的条件比例取其后验均值。",
+        ),
     },
     "verdict.blind_stop": {
-        "en": ("Interim look (blinded): {filled} of {total} episodes filled. Stop: the evaluation is decided; the "
-               "analyst runs python -m actot robot-eval {folder} for the verdict."),
-        "zh": ("中期查看（盲态）：{total} 个回合中已填 {filled} 个。停止：评估已可判定；由分析者运行 python -m actot "
-               "robot-eval {folder} 查看结论。"),
+        "en": (
+            "Interim look (blinded): {filled} of {total} episodes filled. Stop: the evaluation is decided; the "
+            "analyst runs python -m actot robot-eval {folder} for the verdict."
+        ),
+        "zh": (
+            "中期查看（盲态）：{total} 个回合中已填 {filled} 个。停止：评估已可判定；由分析者运行 python -m actot "
+            "robot-eval {folder} 查看结论。"
+        ),
     },
     "verdict.blind_go": {
-        "en": ("Interim look (blinded): {filled} of {total} episodes filled. Continue: about {median} more start "
-               "conditions ({episodes} episodes), in the printed order."),
-        "zh": ("中期查看（盲态）：{total} 个回合中已填 {filled} 个。继续：约还需 {median} 个起始条件（{episodes} "
-               "个回合），按打印顺序进行。"),
+        "en": (
+            "Interim look (blinded): {filled} of {total} episodes filled. Continue: about {median} more start "
+            "conditions ({episodes} episodes), in the printed order."
+        ),
+        "zh": (
+            "中期查看（盲态）：{total} 个回合中已填 {filled} 个。继续：约还需 {median} 个起始条件（{episodes} "
+            "个回合），按打印顺序进行。"
+        ),
     },
     "verdict.blind_far": {
-        "en": ("Interim look (blinded): {filled} of {total} episodes filled. Not decided, and unlikely to be within "
-               "{horizon} more conditions: the analyst decides whether to go on."),
-        "zh": ("中期查看（盲态）：{total} 个回合中已填 {filled} 个。尚未判定，且在 {horizon} 个条件内也不太可能判定："
-               "由分析者决定是否继续。"),
+        "en": (
+            "Interim look (blinded): {filled} of {total} episodes filled. Not decided, and unlikely to be within "
+            "{horizon} more conditions: the analyst decides whether to go on."
+        ),
+        "zh": (
+            "中期查看（盲态）：{total} 个回合中已填 {filled} 个。尚未判定，且在 {horizon} 个条件内也不太可能判定："
+            "由分析者决定是否继续。"
+        ),
     },
     "verdict.blind_none": {
         "en": "Interim look (blinded): {filled} of {total} episodes filled; nothing to decide on yet.",
@@ -714,21 +857,29 @@ STRINGS: dict[str, dict[str, str | tuple[str, ...]]] = {
     # ---------------------------------------------------------------- ranking by an offline metric (actot/metrics.py)
     # The figures are a metric's measurement (actot/metrics.py RANKING_VALIDITY), filled in.
     "validity.measured": {
-        "en": ("On the benchmark, ranking configs by {metric} agreed with closed-loop success at Spearman {spearman} "
-               "with the target demos on half the goals and {spearman2} with them on a quarter (95% bootstrap over 14 "
-               "configs x 4 seeds; OT configs alone {ot_alone} and {ot_alone2}), and its top pick reached {pick} and "
-               "{pick2} success against the best config's {best} and {best2} (held-out demos where the target demos "
-               "were collected; bench/RESULTS.md sessions 9-10): read this order as a guide, not as success."),
-        "zh": ("在基准上，按 {metric} 对配置排序与闭环成功率的 Spearman：目标演示覆盖一半目标时为 {spearman}，覆盖四分之一"
-               "时为 {spearman2}（14 个配置 x 4 个种子的 95% bootstrap 区间；仅 OT 配置 {ot_alone} 与 {ot_alone2}），"
-               "其首选配置成功率 {pick} 与 {pick2}，最佳配置 {best} 与 {best2}（留出演示取自目标演示的采集区域；"
-               "bench/RESULTS.md 第 9-10 次会话）：此排序仅供参考，不等于成功率。"),
+        "en": (
+            "On the benchmark, ranking configs by {metric} agreed with closed-loop success at Spearman {spearman} "
+            "with the target demos on half the goals and {spearman2} with them on a quarter (95% bootstrap over 14 "
+            "configs x 4 seeds; OT configs alone {ot_alone} and {ot_alone2}), and its top pick reached {pick} and "
+            "{pick2} success against the best config's {best} and {best2} (held-out demos where the target demos "
+            "were collected; bench/RESULTS.md sessions 9-10): read this order as a guide, not as success."
+        ),
+        "zh": (
+            "在基准上，按 {metric} 对配置排序与闭环成功率的 Spearman：目标演示覆盖一半目标时为 {spearman}，覆盖四分之一"
+            "时为 {spearman2}（14 个配置 x 4 个种子的 95% bootstrap 区间；仅 OT 配置 {ot_alone} 与 {ot_alone2}），"
+            "其首选配置成功率 {pick} 与 {pick2}，最佳配置 {best} 与 {best2}（留出演示取自目标演示的采集区域；"
+            "bench/RESULTS.md 第 9-10 次会话）：此排序仅供参考，不等于成功率。"
+        ),
     },
     "validity.unmeasured": {
-        "en": ("How well {metric} ranks configs by closed-loop success was not measured on the benchmark "
-               "(bench/offline_study.py measures the candidates); read this order as offline fit, not as success."),
-        "zh": ("{metric} 对配置的排序与闭环成功率的一致性尚未在基准上测量（bench/offline_study.py）；"
-               "此排序只代表离线拟合，不代表成功率。"),
+        "en": (
+            "How well {metric} ranks configs by closed-loop success was not measured on the benchmark "
+            "(bench/offline_study.py measures the candidates); read this order as offline fit, not as success."
+        ),
+        "zh": (
+            "{metric} 对配置的排序与闭环成功率的一致性尚未在基准上测量（bench/offline_study.py）；"
+            "此排序只代表离线拟合，不代表成功率。"
+        ),
     },
 }
 
@@ -778,5 +929,5 @@ def per_lang(make) -> Note:
 def section(prefix: str) -> dict[str, dict]:
     """lang -> {name: raw template} of the entries directly under `prefix` (`section("table")["en"]["trial"]`)."""
     start = prefix + "."
-    names = [name for name in STRINGS if name.startswith(start) and "." not in name[len(start):]]
-    return {lang: {name[len(start):]: STRINGS[name][lang] for name in names} for lang in LANGS}
+    names = [name for name in STRINGS if name.startswith(start) and "." not in name[len(start) :]]
+    return {lang: {name[len(start) :]: STRINGS[name][lang] for name in names} for lang in LANGS}

@@ -37,7 +37,7 @@ RESULTS_FILE = "results.parquet"
 OPTUNA_FILE = "optuna.db"
 LOCK_FILE = "driver.lock"
 TRIALS_DIR = "trials"
-CONFIRM_DIR = "confirm"          # Ray's state of the confirm stage
+CONFIRM_DIR = "confirm"  # Ray's state of the confirm stage
 
 
 def confirm_dir(look: int = 1) -> str:
@@ -46,21 +46,29 @@ def confirm_dir(look: int = 1) -> str:
     return CONFIRM_DIR if look <= 1 else f"{CONFIRM_DIR}-look{look}"
 
 
-TRIAL_RECORD = "trial.json"      # in a trial's folder: the driver's record of the trial
+TRIAL_RECORD = "trial.json"  # in a trial's folder: the driver's record of the trial
 TRIAL_HISTORY = "history.parquet"
 TRIAL_SUMMARY = "summary.json"
-TRIAL_CONFIG = "config.json"     # in a trial's folder: the trainer's training config (to_dict(TrainConfig))
-SHORTLIST_DIR = "shortlist"      # `python -m actot shortlist`'s folder for the robot, by default
+TRIAL_CONFIG = "config.json"  # in a trial's folder: the trainer's training config (to_dict(TrainConfig))
+SHORTLIST_DIR = "shortlist"  # `python -m actot shortlist`'s folder for the robot, by default
 SHORTLISTS_FILE = "shortlists.json"  # the shortlists written elsewhere (out=...), so the report finds their verdicts
 # The files only the driver writes (object storage keeps them in sync with the bucket).
-DRIVER_FILES = (SPEC_FILE, RESULTS_FILE, OPTUNA_FILE, "report.md", "report.zh.md", "next_space.yaml",
-                "dashboard.html", "curves.png")
+DRIVER_FILES = (
+    SPEC_FILE,
+    RESULTS_FILE,
+    OPTUNA_FILE,
+    "report.md",
+    "report.zh.md",
+    "next_space.yaml",
+    "dashboard.html",
+    "curves.png",
+)
 
 # How a trial ended; `running` and `interrupted` (its driver died) are not ends.
 FINAL_STATUSES = ("finished", "stopped", "non_finite", "error")
 OPEN_STATUSES = ("running", "interrupted")
 INT_COLUMNS = ("step", "stop_step", "retries", "resumed_from")
-PARAM_PREFIX = "param/"          # a searched knob: param/ot.reg, param/ot.tau_a, param/ot.weight_embed.0
+PARAM_PREFIX = "param/"  # a searched knob: param/ot.reg, param/ot.tau_a, param/ot.weight_embed.0
 # A report key naming the metrics the trainable filled in as NaN (Ray rejects a report that lacks the
 # sweep metric): never stored as values.
 FILLED_KEY = "filled_metrics"
@@ -74,7 +82,7 @@ CONFIRM_KEYS = ("seed", "confirm_of", "arm", "config_id")
 ARM_CONFIG, ARM_BASELINE = "config", "baseline"
 # `raced` (a trial column): JSON {"vs": incumbent config_id, "p": probability it beats the incumbent, "seeds_run":
 # [...], "seeds_skipped": [...], "steps_saved": int} on the last trial of a config whose remaining seeds racing skipped.
-NON_FINITE = "non_finite"        # a marker column: 1.0 on the report where a value went NaN or infinite
+NON_FINITE = "non_finite"  # a marker column: 1.0 on the report where a value went NaN or infinite
 
 
 @dataclass
@@ -88,27 +96,31 @@ class TrialRecord:
     """
 
     trial_id: str
-    params: dict = field(default_factory=dict)   # knob -> value: a searched key as Optuna names it (ot.reg)
-    status: str | None = None        # FINAL_STATUSES, or OPEN_STATUSES while it has not ended
-    stop_rule: str | None = None     # the rule (or `asha`) that stopped it, at stop_step, saying stop_reason
+    params: dict = field(default_factory=dict)  # knob -> value: a searched key as Optuna names it (ot.reg)
+    status: str | None = None  # FINAL_STATUSES, or OPEN_STATUSES while it has not ended
+    stop_rule: str | None = None  # the rule (or `asha`) that stopped it, at stop_step, saying stop_reason
     stop_step: int | None = None
     stop_reason: str | None = None
-    flags: str | None = None         # the rules that flagged it, comma-separated
-    shadow: str | None = None        # rules.shadow=true: JSON list of each rule's first {rule, action, step, reason}
-    seed: int | None = None          # its training seed (seed to config_id: CONFIRM_KEYS, from its Ray config)
-    confirm_of: str | None = None    # a confirm trial: the search trial whose config it repeats
-    retries: int | None = None       # how often Ray retried it (its node died)
+    flags: str | None = None  # the rules that flagged it, comma-separated
+    shadow: str | None = None  # rules.shadow=true: JSON list of each rule's first {rule, action, step, reason}
+    seed: int | None = None  # its training seed (seed to config_id: CONFIRM_KEYS, from its Ray config)
+    confirm_of: str | None = None  # a confirm trial: the search trial whose config it repeats
+    retries: int | None = None  # how often Ray retried it (its node died)
     resumed_from: int | None = None  # the checkpoint step its last retry resumed from
-    arm: str | None = None           # a paired sweep: ARM_CONFIG or ARM_BASELINE
-    config_id: str | None = None     # a paired sweep: the id grouping a config's seeds (c000, ...; baseline)
-    raced: str | None = None         # a paired sweep: what racing skipped (JSON, see `raced` above)
+    arm: str | None = None  # a paired sweep: ARM_CONFIG or ARM_BASELINE
+    config_id: str | None = None  # a paired sweep: the id grouping a config's seeds (c000, ...; baseline)
+    raced: str | None = None  # a paired sweep: what racing skipped (JSON, see `raced` above)
     history: list[dict] = field(default_factory=list)  # {'step': int, metric: value, ...} sorted by step
 
     @classmethod
     def of(cls, trial_id: str, columns: dict, params: dict, history: list[dict] | None = None) -> TrialRecord:
         """The record of a mapping that holds its columns (an index row, a trial.json); other keys are left out."""
-        return cls(trial_id=trial_id, params=params, history=history if history is not None else [],
-                   **{k: columns.get(k) for k in TRIAL_COLUMNS if k != "trial_id"})
+        return cls(
+            trial_id=trial_id,
+            params=params,
+            history=history if history is not None else [],
+            **{k: columns.get(k) for k in TRIAL_COLUMNS if k != "trial_id"},
+        )
 
     def columns(self) -> dict:
         """Its per-trial columns, TRIAL_COLUMNS in order (trial_id first)."""
@@ -156,9 +168,11 @@ def read_spec(sweep_dir) -> dict:
     try:
         return json.loads(spec.read_text())
     except (OSError, ValueError) as err:
-        raise ActotError(f"{spec}: cannot be read ({str(err).splitlines()[0]}); was the sweep's driver killed while "
-                         "writing it? It is the sweep's settings: restore it, or start a new sweep with another "
-                         "name=") from err
+        raise ActotError(
+            f"{spec}: cannot be read ({str(err).splitlines()[0]}); was the sweep's driver killed while "
+            "writing it? It is the sweep's settings: restore it, or start a new sweep with another "
+            "name="
+        ) from err
 
 
 def write_spec(sweep_dir, resolved: dict) -> None:
@@ -187,8 +201,10 @@ def trials_of(rows: list[dict]) -> dict[str, TrialRecord]:
         trial = trials.get(row["trial_id"])
         if trial is None:
             trial = trials[row["trial_id"]] = TrialRecord.of(
-                row["trial_id"], row,
-                {k[len(PARAM_PREFIX):]: v for k, v in row.items() if k.startswith(PARAM_PREFIX) and v is not None})
+                row["trial_id"],
+                row,
+                {k[len(PARAM_PREFIX) :]: v for k, v in row.items() if k.startswith(PARAM_PREFIX) and v is not None},
+            )
         if row.get("step") is not None:
             trial.history.append({k: v for k, v in row.items() if (k == "step" or is_stored(k)) and v is not None})
     for trial in trials.values():
@@ -226,8 +242,10 @@ def write_rows(sweep_dir, rows: list[dict]) -> None:
         os.replace(tmp, path)
     except OSError as err:  # a full disk, a quota: the last complete file stays in place
         tmp.unlink(missing_ok=True)
-        raise ActotError(f"{path}: cannot be written ({err.strerror or err}); the previous version is kept; "
-                         "free space, then resume with resume=true") from err
+        raise ActotError(
+            f"{path}: cannot be written ({err.strerror or err}); the previous version is kept; "
+            "free space, then resume with resume=true"
+        ) from err
 
 
 def read_index(sweep_dir) -> tuple[list[dict], bool]:
@@ -253,8 +271,10 @@ def read_index(sweep_dir) -> tuple[list[dict], bool]:
         os.replace(path, damaged)
         if rows:
             write_rows(sweep_dir, rows)
-        say(f"{path} could not be read ({str(err).splitlines()[0][:80]}): rebuilt from the "
-            f"{len({r['trial_id'] for r in rows})} trial folder(s); the damaged file is kept as {damaged.name}")
+        say(
+            f"{path} could not be read ({str(err).splitlines()[0][:80]}): rebuilt from the "
+            f"{len({r['trial_id'] for r in rows})} trial folder(s); the damaged file is kept as {damaged.name}"
+        )
         return rows, False
     return complete_rows(sweep_dir, rows)
 
@@ -323,8 +343,13 @@ def _history(folder: Path) -> list[dict]:
         rows = pq.read_table(path).to_pylist()
     except Exception:  # noqa: BLE001 - a trial killed mid-write: its record still counts, without a history
         return []
-    return sorted(({k: (int(v) if k == "step" else v) for k, v in r.items()
-                    if (k == "step" or is_stored(k)) and v is not None} for r in rows), key=lambda r: r["step"])
+    return sorted(
+        (
+            {k: (int(v) if k == "step" else v) for k, v in r.items() if (k == "step" or is_stored(k)) and v is not None}
+            for r in rows
+        ),
+        key=lambda r: r["step"],
+    )
 
 
 def trial_config(sweep_dir, trial_id: str) -> dict | None:
@@ -379,8 +404,11 @@ def _folder_trial(folder: Path, knobs: list[str]) -> TrialRecord | None:
             summary = {}
         if not history and not summary:
             return None
-        record = {"params": _from_config(folder, knobs), "status": summary.get("status") or "interrupted",
-                  "stop_reason": summary.get("stop_reason") or None}
+        record = {
+            "params": _from_config(folder, knobs),
+            "status": summary.get("status") or "interrupted",
+            "stop_reason": summary.get("stop_reason") or None,
+        }
     if record.get("status") not in FINAL_STATUSES:
         record["status"] = "interrupted"
     return TrialRecord.of(folder.name, record, record["params"], history)
@@ -440,8 +468,10 @@ def typed_params(params: dict, distributions: dict) -> dict:
         if isinstance(dist, optuna.distributions.IntDistribution):
             value = int(value)
         elif isinstance(dist, optuna.distributions.CategoricalDistribution):
-            value = next((c for c in dist.choices if c == value and type(c) is type(value)),
-                         next((c for c in dist.choices if str(c) == str(value)), value))
+            value = next(
+                (c for c in dist.choices if c == value and type(c) is type(value)),
+                next((c for c in dist.choices if str(c) == str(value)), value),
+            )
         out[key] = value
     return out
 
@@ -458,35 +488,53 @@ def frozen_trial(trial: TrialRecord, metric: str, distributions: dict, score_las
     `score_last_k` values), PRUNED when stopped, FAIL otherwise."""
     import optuna
 
-    values = {r["step"]: r[metric] for r in trial.history
-              if _number(r.get(metric)) and math.isfinite(r[metric])}
+    values = {r["step"]: r[metric] for r in trial.history if _number(r.get(metric)) and math.isfinite(r[metric])}
     final = trial.history[-1].get(metric) if trial.history else None
     if score_last_k > 1 and _number(final) and math.isfinite(final):
         tail = [values[s] for s in sorted(values)][-score_last_k:]
         final = sum(tail) / len(tail)
     state = {"finished": optuna.trial.TrialState.COMPLETE, "stopped": optuna.trial.TrialState.PRUNED}.get(
-        trial.status, optuna.trial.TrialState.FAIL)
+        trial.status, optuna.trial.TrialState.FAIL
+    )
     if state == optuna.trial.TrialState.COMPLETE and not (_number(final) and math.isfinite(final)):
         state = optuna.trial.TrialState.FAIL
     params = {k: v for k, v in trial.params.items() if k in distributions}
     return optuna.trial.create_trial(
-        params=params, distributions={k: distributions[k] for k in params},
-        value=final if state == optuna.trial.TrialState.COMPLETE else None, state=state,
+        params=params,
+        distributions={k: distributions[k] for k in params},
+        value=final if state == optuna.trial.TrialState.COMPLETE else None,
+        state=state,
         intermediate_values=values,
-        user_attrs={"ray_trial_id": trial.trial_id, "status": trial.status,
-                    "stop_rule": trial.stop_rule or "", "stop_reason": trial.stop_reason or "",
-                    **{k: getattr(trial, k) for k in CONFIRM_KEYS if getattr(trial, k) is not None}})
+        user_attrs={
+            "ray_trial_id": trial.trial_id,
+            "status": trial.status,
+            "stop_rule": trial.stop_rule or "",
+            "stop_reason": trial.stop_reason or "",
+            **{k: getattr(trial, k) for k in CONFIRM_KEYS if getattr(trial, k) is not None},
+        },
+    )
 
 
 def open_study(db: Path, name: str, mode: str):
     import optuna
 
-    return optuna.create_study(study_name=name, storage=f"sqlite:///{db}", load_if_exists=True,
-                               direction="minimize" if mode == "min" else "maximize")
+    return optuna.create_study(
+        study_name=name,
+        storage=f"sqlite:///{db}",
+        load_if_exists=True,
+        direction="minimize" if mode == "min" else "maximize",
+    )
 
 
-def write_study(sweep_dir, trials: Iterable[TrialRecord], metric: str, mode: str, name: str, distributions: dict,
-                score_last_k: int = 1) -> None:
+def write_study(
+    sweep_dir,
+    trials: Iterable[TrialRecord],
+    metric: str,
+    mode: str,
+    name: str,
+    distributions: dict,
+    score_last_k: int = 1,
+) -> None:
     """optuna.db anew from the ended trials, in a new file that replaces the old one."""
     db = Path(sweep_dir) / OPTUNA_FILE
     tmp = db.with_suffix(f".{os.getpid()}.tmp.db")
@@ -523,7 +571,16 @@ def heal_study(sweep_dir) -> None:
         trial.params = typed_params(trial.params, distributions)
     damaged = db.with_name(f"{OPTUNA_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(db, damaged)
-    write_study(sweep_dir, trials.values(), sweep.get("metric", "eval/avg_l1"), sweep.get("mode") or "min",
-                sweep.get("name") or sweep_dir.name, distributions, int(sweep.get("score_last_k") or 1))
-    say(f"{db} could not be read: rebuilt from the index ({len(trials)} trial(s)); the damaged file is kept as "
-        f"{damaged.name}")
+    write_study(
+        sweep_dir,
+        trials.values(),
+        sweep.get("metric", "eval/avg_l1"),
+        sweep.get("mode") or "min",
+        sweep.get("name") or sweep_dir.name,
+        distributions,
+        int(sweep.get("score_last_k") or 1),
+    )
+    say(
+        f"{db} could not be read: rebuilt from the index ({len(trials)} trial(s)); the damaged file is kept as "
+        f"{damaged.name}"
+    )

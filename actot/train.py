@@ -54,8 +54,15 @@ from actot.evaluate import eval_l1, rollout_metrics, to_tensors, windowed_l1
 from actot.metrics import direction
 from actot.optim import WeightEMA, lr_factor, resolved_warmup
 from actot.profiling import Laps, no_lap
-from actot.run_data import (DERIVED, REAL_DATA_PRESET, derive_data_defaults, derive_preset, load_data, make_sampler,
-                             preflight_data)
+from actot.run_data import (
+    DERIVED,
+    REAL_DATA_PRESET,
+    derive_data_defaults,
+    derive_preset,
+    load_data,
+    make_sampler,
+    preflight_data,
+)
 from actot.run_log import RunLog, plot_history, progress_line
 from actot.train_step import build_model, initial_embed_norm, pick_device, train_step
 
@@ -91,13 +98,16 @@ def check_run_dir(cfg: TrainConfig) -> TrainConfig:
     out_dir = Path(cfg.out_dir)
     if cfg.name is None:
         if cfg.resume:
-            raise ActotError("resume=true needs the name= of the run to continue (its folder in out_dir="
-                             f"{cfg.out_dir})")
+            raise ActotError(
+                f"resume=true needs the name= of the run to continue (its folder in out_dir={cfg.out_dir})"
+            )
         return dataclasses.replace(cfg, name=unique_run_name(out_dir, cfg.seed))
     run_dir = out_dir / cfg.name
     if not cfg.resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise ActotError(f"name={cfg.name}: {run_dir} already holds a run; add resume=true to continue it, or pick "
-                         "another name= (an unnamed run gets a new folder)")
+        raise ActotError(
+            f"name={cfg.name}: {run_dir} already holds a run; add resume=true to continue it, or pick "
+            "another name= (an unnamed run gets a new folder)"
+        )
     return cfg
 
 
@@ -114,8 +124,14 @@ def set_up_device(cfg: TrainConfig) -> torch.device:
     return device
 
 
-def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | None = None,
-          progress: bool | None = None, run_dir: Path | None = None, laps: Laps | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    report: Report | None = None,
+    resume_from: Path | None = None,
+    progress: bool | None = None,
+    run_dir: Path | None = None,
+    laps: Laps | None = None,
+) -> TrainResult:
     """Run `cfg` to `cfg.steps` (or to a non-finite loss); see the module docstring. `laps` (profiling only:
     bench/trial_profile.py) adds up the wall time of each part of the loop (actot/profiling.py)."""
     lap = no_lap if laps is None else laps.lap
@@ -183,8 +199,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         batch = to_tensors(sampler.next(), device)
         lap("sample")
         closes_window = step % cfg.log_every == 0 or step == cfg.steps
-        loss, values, ratio = train_step(model, optimizer, batch, cfg, use_amp, ema, shared if closes_window else None,
-                                         lap)
+        loss, values, ratio = train_step(
+            model, optimizer, batch, cfg, use_amp, ema, shared if closes_window else None, lap
+        )
         if closes_window:
             grad_ratio = ratio
         if check_every_step and not torch.isfinite(loss):  # the run stops here: this step's weights are never saved
@@ -220,8 +237,9 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         rollout_now = step == cfg.steps or (cfg.rollout_every and step % cfg.rollout_every == 0)
         if rollout_now and spec is not None and cfg.rollout_episodes:
             for domain in ("target", "source"):
-                metrics.update(rollout_metrics(eval_model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed,
-                                               domain))
+                metrics.update(
+                    rollout_metrics(eval_model, data, device, spec, cfg.rollout_episodes, cfg.rollout_seed, domain)
+                )
         lap("rollouts")
         now = time.perf_counter()
         metrics["time/step_s"] = (now - step_time) / cfg.log_every
@@ -233,8 +251,13 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
             checkpoint = save_checkpoint(run_dir / "checkpoint", model, optimizer, sampler, step, log.rows, run_id, ema)
         lap("checkpoint")
         if bar is not None:
-            bar.set_postfix({"l1": f"{metrics['train/l1_loss']:.3f}", "eval": f"{metrics['eval/avg_l1']:.3f}",
-                             "pi_sum": f"{metrics['ot_pi_sum']:.2f}"})
+            bar.set_postfix(
+                {
+                    "l1": f"{metrics['train/l1_loss']:.3f}",
+                    "eval": f"{metrics['eval/avg_l1']:.3f}",
+                    "pi_sum": f"{metrics['ot_pi_sum']:.2f}",
+                }
+            )
         elif lines:
             print(progress_line(name, step, start_step, cfg.steps, now - loop_start, metrics), flush=True)
         lap("logging")
@@ -251,8 +274,14 @@ def train(cfg: TrainConfig, report: Report | None = None, resume_from: Path | No
         log.log(step, metrics)
         if report is not None:
             report(dict(metrics, step=step), None, log.rows)
-    log.summary({"status": status, "stop_reason": reason, **{f"last/{k}": v for k, v in metrics.items()},
-                 **best_values(log.rows)})
+    log.summary(
+        {
+            "status": status,
+            "stop_reason": reason,
+            **{f"last/{k}": v for k, v in metrics.items()},
+            **best_values(log.rows),
+        }
+    )
     log.finish(exit_code=0 if status == "finished" else 1)
     lap("finish")
     return TrainResult(status, step, metrics, reason, run_dir, log.rows)
@@ -302,15 +331,20 @@ def _main(argv=None) -> int:
         print("resolved config:\n" + json.dumps(to_dict(cfg), indent=2))
         if cost:
             print(f"[train] {run_line(measure(cfg), cfg)}", flush=True)
-        print(f"dry run: the config and the data are valid; the run would write {Path(cfg.out_dir) / cfg.name}; "
-              "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""), flush=True)
+        print(
+            f"dry run: the config and the data are valid; the run would write {Path(cfg.out_dir) / cfg.name}; "
+            "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""),
+            flush=True,
+        )
         return 0
     print(f"run folder: {Path(cfg.out_dir) / cfg.name}", flush=True)
     result = train(cfg)
     summary = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if isinstance(v, float))
     plot = plot_history(result.history, result.run_dir / "curves.png", result.run_dir.name)
-    print(f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
-          f"history: {result.run_dir / 'history.parquet'}; plot: {plot}")
+    print(
+        f"{result.status} at step {result.step}{': ' + result.reason if result.reason else ''}\n{summary}\n"
+        f"history: {result.run_dir / 'history.parquet'}; plot: {plot}"
+    )
     return 0 if result.status == "finished" else 3
 
 

@@ -58,23 +58,31 @@ def step_losses(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False
     """
     n_ot = cfg.ot.batch_size
     rows = {k: v for k, v in batch.items() if k != "true_pair"}
-    ot_rows = {k: v[:2 * n_ot] for k, v in rows.items()}
+    ot_rows = {k: v[: 2 * n_ot] for k, v in rows.items()}
     ot_in_bc = cfg.bc_on_ot_rows or cfg.ot_rows == "bc"
-    bc_rows = rows if ot_in_bc else {k: v[2 * n_ot:] for k, v in rows.items()}
+    bc_rows = rows if ot_in_bc else {k: v[2 * n_ot :] for k, v in rows.items()}
     device_type = batch["state"].device.type
     with torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=use_amp):
         actions, vae_stats, bc_embeddings = model(bc_rows)
         bc_loss, parts = act_loss(cfg.policy, actions.float(), vae_stats, bc_rows)
         lap("forward")
         if ot_in_bc:
-            embeddings = bc_embeddings[:2 * n_ot]
+            embeddings = bc_embeddings[: 2 * n_ot]
         else:
             with torch.set_grad_enabled(cfg.ot.lambda_ot > 0 and torch.is_grad_enabled()):
                 embeddings = model.ot_embeddings(ot_rows)
     embeddings = embeddings.float()
     label = make_label(cfg.ot.label, ot_rows["state"], ot_rows["action"], cfg.ot.label_dims)
-    l_ot, ot_metrics = ot_loss(cfg.ot, embeddings[:n_ot], embeddings[n_ot:], label[:n_ot], label[n_ot:],
-                               ot_rows["state"][:n_ot], ot_rows["state"][n_ot:], batch.get("true_pair"))
+    l_ot, ot_metrics = ot_loss(
+        cfg.ot,
+        embeddings[:n_ot],
+        embeddings[n_ot:],
+        label[:n_ot],
+        label[n_ot:],
+        ot_rows["state"][:n_ot],
+        ot_rows["state"][n_ot:],
+        batch.get("true_pair"),
+    )
     lap("ot")
     return bc_loss, parts, l_ot, ot_metrics
 
@@ -91,14 +99,28 @@ def backward_measuring_ot_share(bc_loss: torch.Tensor, ot_term: torch.Tensor, sh
         ot_term.backward()
     zero = bc_loss.new_zeros(())
     bc_sq = sum((g.float().pow(2).sum() for g in bc_grads if g is not None), zero)
-    ot_sq = sum(((p.grad - g if g is not None else p.grad).float().pow(2).sum()
-                 for p, g in zip(shared, bc_grads) if p.grad is not None), zero)
+    ot_sq = sum(
+        (
+            (p.grad - g if g is not None else p.grad).float().pow(2).sum()
+            for p, g in zip(shared, bc_grads)
+            if p.grad is not None
+        ),
+        zero,
+    )
     return ot_sq.sqrt() / bc_sq.sqrt().clamp_min(1e-12)
 
 
-def train_step(model: ACT, optimizer: torch.optim.Optimizer, batch: dict, cfg: TrainConfig, use_amp: bool = False,
-               ema: WeightEMA | None = None, shared: list | None = None, lap=no_lap,
-               losses=step_losses) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+def train_step(
+    model: ACT,
+    optimizer: torch.optim.Optimizer,
+    batch: dict,
+    cfg: TrainConfig,
+    use_amp: bool = False,
+    ema: WeightEMA | None = None,
+    shared: list | None = None,
+    lap=no_lap,
+    losses=step_losses,
+) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
     """One optimiser step on `batch`: its losses, their gradients (clipped), AdamW at the optimiser's current learning
     rates and, given `ema`, the EMA's update. Returns (loss, the values a log window averages, OT's share of the
     gradient on `shared` when given, else None), all left on the device: nothing is read back here, so that a GPU step
@@ -115,8 +137,13 @@ def train_step(model: ACT, optimizer: torch.optim.Optimizer, batch: dict, cfg: T
         loss.backward()
     lap("backward")
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.policy.grad_clip_norm)
-    values = {"train/loss": loss, "train/l1_loss": parts["l1_loss"], "train/kld_loss": parts["kld_loss"],
-              "train/grad_norm": grad_norm, **ot_metrics}
+    values = {
+        "train/loss": loss,
+        "train/l1_loss": parts["l1_loss"],
+        "train/kld_loss": parts["kld_loss"],
+        "train/grad_norm": grad_norm,
+        **ot_metrics,
+    }
     optimizer.step()
     if ema is not None:
         ema.update(model)
@@ -130,6 +157,6 @@ def initial_embed_norm(model: ACT, sampler, cfg: TrainConfig, device) -> float:
     state = sampler.state_dict()
     batch = to_tensors(sampler.next(), device)
     sampler.load_state_dict(state)
-    rows = {k: v[:2 * cfg.ot.batch_size] for k, v in batch.items() if k != "true_pair"}
+    rows = {k: v[: 2 * cfg.ot.batch_size] for k, v in batch.items() if k != "true_pair"}
     with torch.no_grad():
         return float(model.ot_embeddings(rows).float().norm(dim=-1).mean())

@@ -27,16 +27,24 @@ from actot.profiling import no_lap
 from actot.train_step import make_optimizer, train_step
 
 # (name, policy.image_pooling, ot.embedding or None for ACT alone)
-VARIANTS = (("alone, map", "map", None), ("mean (map)", "map", "mean"), ("tokens (map)", "map", "tokens"),
-            ("alone, keypoints", "keypoints", None), ("keypoints", "keypoints", "keypoints"))
+VARIANTS = (
+    ("alone, map", "map", None),
+    ("mean (map)", "map", "mean"),
+    ("tokens (map)", "map", "tokens"),
+    ("alone, keypoints", "keypoints", None),
+    ("keypoints", "keypoints", "keypoints"),
+)
 
 
 def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: int, state: int = 14) -> dict:
     rows = 2 * n_ot + n_bc
     g = torch.Generator().manual_seed(0)
-    return {"state": torch.randn(rows, state, generator=g), "action": torch.randn(rows, chunk, state, generator=g),
-            "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
-            "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g)}
+    return {
+        "state": torch.randn(rows, state, generator=g),
+        "action": torch.randn(rows, chunk, state, generator=g),
+        "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
+        "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g),
+    }
 
 
 def act_alone(model: ACT, batch: dict, cfg: TrainConfig, use_amp: bool = False, lap=no_lap):
@@ -59,14 +67,22 @@ def main() -> None:
     n_ot, n_bc = 32, 16
     runs = {}
     for name, pooling, embedding in VARIANTS:
-        cfg = apply_overrides(TrainConfig(), {"policy": args.policy, "policy.image_pooling": pooling, "batch_size": n_bc,
-                                              "ot.batch_size": n_ot, "ot.embedding": embedding or "mean"})
+        cfg = apply_overrides(
+            TrainConfig(),
+            {
+                "policy": args.policy,
+                "policy.image_pooling": pooling,
+                "batch_size": n_bc,
+                "ot.batch_size": n_ot,
+                "ot.embedding": embedding or "mean",
+            },
+        )
         torch.manual_seed(0)
         model = ACT(cfg.policy, 14, 14, args.cameras, embedding or "mean")
         optimizer = make_optimizer(model, cfg)  # the trainer's: AdamW, the backbone at its own rate
         runs[name] = (cfg, model, optimizer, embedding)
     batch = make_batch(n_ot, n_bc, args.cameras, args.height, args.width, runs["alone, map"][0].policy.chunk_size)
-    bc_rows = {k: v[2 * n_ot:] for k, v in batch.items()}
+    bc_rows = {k: v[2 * n_ot :] for k, v in batch.items()}
 
     def step(name: str) -> None:
         cfg, model, optimizer, embedding = runs[name]
@@ -90,8 +106,10 @@ def main() -> None:
         for name in runs:
             best[name].append(timed(name))
     load = os.getloadavg()[0]
-    print(f"policy={args.policy} images {args.cameras}x{args.height}x{args.width}, BC rows {n_bc}, OT pairs {n_ot}, "
-          f"threads {torch.get_num_threads()}, load average {load:.1f} on {os.cpu_count()} cores")
+    print(
+        f"policy={args.policy} images {args.cameras}x{args.height}x{args.width}, BC rows {n_bc}, OT pairs {n_ot}, "
+        f"threads {torch.get_num_threads()}, load average {load:.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'variant':>18} {'CPU s/step':>11} {'vs alone':>9} {'F per camera':>13}")
     for name, (cfg, model, _, embedding) in runs.items():
         alone = min(best["alone, keypoints" if cfg.policy.image_pooling == "keypoints" else "alone, map"])

@@ -98,8 +98,9 @@ def trajectories(root: Path, episodes: list[int]) -> list[np.ndarray]:
     ds = LeRobotDataset(root, cameras=[])
     norm = Normaliser(ds.stats["observation.state"], ds.stats["action"])
     by_index = {e.index: e for e in ds.episodes}
-    return [np.concatenate([norm.norm_state(by_index[e].state), norm.norm_action(by_index[e].action)], 1)
-            for e in episodes]
+    return [
+        np.concatenate([norm.norm_state(by_index[e].state), norm.norm_action(by_index[e].action)], 1) for e in episodes
+    ]
 
 
 def worker(job: dict) -> dict:
@@ -115,8 +116,12 @@ def worker(job: dict) -> dict:
         start = time.perf_counter()  # normalising, the trajectories' digest, and pairing or reading the cache
         data = CoTrainData(source, target, n_eval_target=2, cache_dir=job["cache_dir"])
         seconds = time.perf_counter() - start
-        return {"seconds": seconds, "loaded_kb": loaded, "cached": data.pairing_cached,
-                "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        return {
+            "seconds": seconds,
+            "loaded_kb": loaded,
+            "cached": data.pairing_cached,
+            "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        }
     target, source = trajectories(root, job["target"]), trajectories(root, job["source"])
     loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -132,8 +137,11 @@ def worker(job: dict) -> dict:
             for s in source:
                 if band is not None:  # its window counts the diagonal: window w + 1 is our band's w
                     window = {"window": int(np.ceil(band * max(len(t), len(s)))) + 1}
-                row.append(dtw_ndim.distance_fast(t.astype(np.float64), s.astype(np.float64), inner_dist="euclidean",
-                                                  use_pruning=False, **window))
+                row.append(
+                    dtw_ndim.distance_fast(
+                        t.astype(np.float64), s.astype(np.float64), inner_dist="euclidean", use_pruning=False, **window
+                    )
+                )
             costs.append(row)
         costs = np.array(costs)
     else:
@@ -141,13 +149,21 @@ def worker(job: dict) -> dict:
 
         costs = pair_demos(target, source, band=band).costs
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "loaded_kb": loaded, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "costs": np.asarray(costs).tolist()}
+    return {
+        "seconds": seconds,
+        "loaded_kb": loaded,
+        "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "costs": np.asarray(costs).tolist(),
+    }
 
 
 def run(job: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.bench_pairing", "--worker", json.dumps(job)], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_pairing", "--worker", json.dumps(job)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(f"worker {job['kind']} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -155,8 +171,11 @@ def run(job: dict) -> dict:
 
 # ---------------------------------------------------------------- the table
 def row(name: str, pairs: str, result: dict, note: str = "") -> None:
-    print(f"{name:<46} {pairs:>17} {result['seconds']:>9.2f} {result['loaded_kb'] / 2**20:>10.2f} "
-          f"{result['peak_kb'] / 2**20:>8.2f}  {note}", flush=True)
+    print(
+        f"{name:<46} {pairs:>17} {result['seconds']:>9.2f} {result['loaded_kb'] / 2**20:>10.2f} "
+        f"{result['peak_kb'] / 2**20:>8.2f}  {note}",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -173,44 +192,57 @@ def main() -> None:
 
     root = Path(args.root)
     source, target = list(range(80)), list(range(80, 100))
-    print(f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
-          f"python {platform.python_version()}; G1 {root}: source 0-79, target 80-99, 26+26-D, cameras=[]")
+    print(
+        f"{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, numpy {np.__version__}, "
+        f"python {platform.python_version()}; G1 {root}: source 0-79, target 80-99, 26+26-D, cameras=[]"
+    )
     print(f"{'':<46} {'pairs':>17} {'seconds':>9} {'loaded GB':>10} {'peak GB':>8}")
     subset = target[: args.old_targets]
     results = {}
     if subset:
         n = len(subset)
         old = run({"kind": "old", "root": str(root), "target": subset, "source": source})
-        row("first version (4-D tensor, loop per cell)", f"{n} x 80 = {80 * n}", old,
-            f"all 20 targets: ~{old['seconds'] * 20 / n:.0f} s (x{20 / n:g}); peak set by the longest target demo")
+        row(
+            "first version (4-D tensor, loop per cell)",
+            f"{n} x 80 = {80 * n}",
+            old,
+            f"all 20 targets: ~{old['seconds'] * 20 / n:.0f} s (x{20 / n:g}); peak set by the longest target demo",
+        )
         free = run({"kind": "new", "root": str(root), "target": subset, "source": source, "band": None})
         same = np.array_equal(np.array(free["costs"]), np.array(old["costs"]))
         row("ours, no band", f"{n} x 80 = {80 * n}", free, f"costs equal to the first version's: {same}")
         banded = run({"kind": "new", "root": str(root), "target": subset, "source": source, "band": DEFAULT_BAND})
         diff = np.mean(np.array(banded["costs"]) != np.array(free["costs"]))
-        row(f"ours, band {DEFAULT_BAND}", f"{n} x 80 = {80 * n}", banded,
-            f"costs differing from no band: {diff:.1%}")
+        row(f"ours, band {DEFAULT_BAND}", f"{n} x 80 = {80 * n}", banded, f"costs differing from no band: {diff:.1%}")
         try:
             import dtaidistance
 
-            dtai = run({"kind": "dtaidistance", "root": str(root), "target": subset, "source": source,
-                        "band": DEFAULT_BAND})
+            dtai = run(
+                {"kind": "dtaidistance", "root": str(root), "target": subset, "source": source, "band": DEFAULT_BAND}
+            )
             rel = np.max(np.abs(np.array(dtai["costs"]) / np.array(banded["costs"]) - 1))
-            row(f"dtaidistance {dtaidistance.__version__} (C), costs only", f"{n} x 80 = {80 * n}", dtai,
-                f"max relative difference to ours: {rel:.1e}")
+            row(
+                f"dtaidistance {dtaidistance.__version__} (C), costs only",
+                f"{n} x 80 = {80 * n}",
+                dtai,
+                f"max relative difference to ours: {rel:.1e}",
+            )
         except ImportError:
             print("dtaidistance not installed: its row skipped")
     results["full"] = run({"kind": "new", "root": str(root), "target": target, "source": source, "band": DEFAULT_BAND})
     row(f"ours, band {DEFAULT_BAND}, costs + matches", "20 x 80 = 1600", results["full"])
     if args.all_vs_all:
         everything = source + target
-        results["all"] = run({"kind": "new", "root": str(root), "target": everything, "source": everything,
-                              "band": DEFAULT_BAND})
+        results["all"] = run(
+            {"kind": "new", "root": str(root), "target": everything, "source": everything, "band": DEFAULT_BAND}
+        )
         row(f"ours, band {DEFAULT_BAND}, all vs all", "100 x 100 = 10000", results["all"])
     with tempfile.TemporaryDirectory() as cache_dir:
         job = {"kind": "cotrain", "root": str(root), "target": target, "source": source, "cache_dir": cache_dir}
         first, second = run(job), run(job)
-        row("CoTrainData, first process (pairs, stores)", "18 x 80 = 1440", first, f"read from cache: {first['cached']}")
+        row(
+            "CoTrainData, first process (pairs, stores)", "18 x 80 = 1440", first, f"read from cache: {first['cached']}"
+        )
         row("CoTrainData, second process (cache hit)", "18 x 80 = 1440", second, f"read from cache: {second['cached']}")
 
 

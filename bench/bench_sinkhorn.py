@@ -42,8 +42,10 @@ def pot_loop(costs: np.ndarray, reg: float, tau: float, iters: int) -> list:
 
 def convergence(device: str) -> None:
     print(f"\nconvergence on {device} (float64, costs uniform in [0, 2], soft prior off):")
-    print(f"{'size':>8} {'reg':>6} {'tau':>5} {'ours':>6} {'ours, no translation':>21} {'POT':>7} "
-          f"{'ours (ms)':>10} {'max |ours - POT converged|':>27}")
+    print(
+        f"{'size':>8} {'reg':>6} {'tau':>5} {'ours':>6} {'ours, no translation':>21} {'POT':>7} "
+        f"{'ours (ms)':>10} {'max |ours - POT converged|':>27}"
+    )
     rng = np.random.default_rng(0)
     for size in (32, 256):
         cost = rng.random((size, size)) * 2
@@ -53,13 +55,20 @@ def convergence(device: str) -> None:
             start = time.perf_counter()
             plan, info = sinkhorn_unbalanced(M, reg, tau, max_iters=100000, tol=1e-6, check_every=10, return_info=True)
             ms = (time.perf_counter() - start) * 1e3
-            _, plain = sinkhorn_unbalanced(M, reg, tau, max_iters=100000, tol=1e-6, check_every=10, translate=False,
-                                           return_info=True)
-            ref, log = ot.unbalanced.sinkhorn_unbalanced(a, a, cost, reg, tau, numItermax=200000, stopThr=1e-12, log=True)
-            _, pot_log = ot.unbalanced.sinkhorn_unbalanced(a, a, cost, reg, tau, numItermax=200000, stopThr=1e-6, log=True)
+            _, plain = sinkhorn_unbalanced(
+                M, reg, tau, max_iters=100000, tol=1e-6, check_every=10, translate=False, return_info=True
+            )
+            ref, log = ot.unbalanced.sinkhorn_unbalanced(
+                a, a, cost, reg, tau, numItermax=200000, stopThr=1e-12, log=True
+            )
+            _, pot_log = ot.unbalanced.sinkhorn_unbalanced(
+                a, a, cost, reg, tau, numItermax=200000, stopThr=1e-6, log=True
+            )
             diff = float(np.abs(plan.cpu().numpy() - ref).max())
-            print(f"{size:>4}x{size:<3} {reg:>6g} {tau:>5g} {info.iterations:>6} {plain.iterations:>21} "
-                  f"{len(pot_log['err']):>7} {ms:>10.1f} {diff:>27.1e}")
+            print(
+                f"{size:>4}x{size:<3} {reg:>6g} {tau:>5g} {info.iterations:>6} {plain.iterations:>21} "
+                f"{len(pot_log['err']):>7} {ms:>10.1f} {diff:>27.1e}"
+            )
 
 
 def main() -> None:
@@ -75,8 +84,10 @@ def main() -> None:
             convergence(device)
         return
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, POT {ot.__version__}, {torch.get_num_threads()} CPU threads, "
-          f"{args.iters} iterations, reg={args.reg}, tau={args.tau}")
+    print(
+        f"torch {torch.__version__}, POT {ot.__version__}, {torch.get_num_threads()} CPU threads, "
+        f"{args.iters} iterations, reg={args.reg}, tau={args.tau}"
+    )
     print(f"{'device':6} {'size':>8} {'batch':>5} {'POT loop (ms)':>14} {'ours (ms)':>10} {'POT/ours':>9}  max |diff|")
     rng = np.random.default_rng(0)
     for device in devices:
@@ -91,9 +102,13 @@ def main() -> None:
                     return plan.cpu()  # the copy back synchronises the device: the time is complete
 
                 ours_s = timeit(ours, args.repeat)
-                diff = float(np.abs(ours().double().numpy() - np.stack(pot_loop(costs, args.reg, args.tau, args.iters))).max())
-                print(f"{device:6} {size:>4}x{size:<3} {batch:>5} {pot_s * 1e3:>14.2f} {ours_s * 1e3:>10.2f} "
-                      f"{pot_s / ours_s:>8.1f}x  {diff:.1e}")
+                diff = float(
+                    np.abs(ours().double().numpy() - np.stack(pot_loop(costs, args.reg, args.tau, args.iters))).max()
+                )
+                print(
+                    f"{device:6} {size:>4}x{size:<3} {batch:>5} {pot_s * 1e3:>14.2f} {ours_s * 1e3:>10.2f} "
+                    f"{pot_s / ours_s:>8.1f}x  {diff:.1e}"
+                )
 
 
 if __name__ == "__main__":

@@ -32,9 +32,12 @@ from actot.train_step import make_optimizer, train_step
 def make_batch(n_ot: int, n_bc: int, cams: int, height: int, width: int, chunk: int, device) -> dict:
     rows = 2 * n_ot + n_bc
     g = torch.Generator().manual_seed(0)
-    batch = {"state": torch.randn(rows, 14, generator=g), "action": torch.randn(rows, chunk, 14, generator=g),
-             "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
-             "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g)}
+    batch = {
+        "state": torch.randn(rows, 14, generator=g),
+        "action": torch.randn(rows, chunk, 14, generator=g),
+        "action_is_pad": torch.zeros(rows, chunk, dtype=torch.bool),
+        "images": torch.randint(0, 256, (rows, cams, height, width, 3), dtype=torch.uint8, generator=g),
+    }
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -64,13 +67,17 @@ def main() -> None:
     n_ot, n_bc, cams = 32, 16, 3
     soft = {"ot.heuristic": "soft", "ot.reg": 0.05, "ot.tau": 1.0}
     in_bc = {"ot_rows": "bc", "ot.batch_size": n_bc // 2}
-    cfgs = {name: apply_overrides(TrainConfig(), {"policy": args.policy, "batch_size": n_bc, "ot.batch_size": n_ot, **extra})
-            for name, extra in (("hard", {}), ("soft", soft), ("bc hard", in_bc), ("bc soft", {**soft, **in_bc}))}
+    cfgs = {
+        name: apply_overrides(
+            TrainConfig(), {"policy": args.policy, "batch_size": n_bc, "ot.batch_size": n_ot, **extra}
+        )
+        for name, extra in (("hard", {}), ("soft", soft), ("bc hard", in_bc), ("bc soft", {**soft, **in_bc}))
+    }
     cfg = cfgs["hard"]
     model = ACT(cfg.policy, 14, 14, cams).to(device)
     optimizer = make_optimizer(model, cfg)  # the trainer's: AdamW, the backbone at its own rate
     batch = make_batch(n_ot, n_bc, cams, args.height, args.width, cfg.policy.chunk_size, device)
-    bc_rows = {k: v[2 * n_ot:] for k, v in batch.items()}
+    bc_rows = {k: v[2 * n_ot :] for k, v in batch.items()}
     amp = device.type == "cuda"
 
     def step(variant: str) -> None:
@@ -102,10 +109,16 @@ def main() -> None:
         for v in variants:
             best[v].append(timed(v))
     base = min(best["alone"])
-    print(f"policy={args.policy} device={device} images {cams}x{args.height}x{args.width}, "
-          f"BC rows {n_bc}, OT pairs {n_ot}, threads {torch.get_num_threads()}")
-    names = {"hard": f"+ OT hard, {n_ot} own pairs", "soft": f"+ OT soft, {n_ot} own pairs",
-             "bc hard": f"+ OT hard, ot_rows=bc ({n_bc // 2} pairs)", "bc soft": f"+ OT soft, ot_rows=bc ({n_bc // 2} pairs)"}
+    print(
+        f"policy={args.policy} device={device} images {cams}x{args.height}x{args.width}, "
+        f"BC rows {n_bc}, OT pairs {n_ot}, threads {torch.get_num_threads()}"
+    )
+    names = {
+        "hard": f"+ OT hard, {n_ot} own pairs",
+        "soft": f"+ OT soft, {n_ot} own pairs",
+        "bc hard": f"+ OT hard, ot_rows=bc ({n_bc // 2} pairs)",
+        "bc soft": f"+ OT soft, ot_rows=bc ({n_bc // 2} pairs)",
+    }
     print(f"| ACT alone (s/step) | {' | '.join(names[v] + ' (s/step) | ratio' for v in variants[1:])} |")
     print("|---|" + "---|---|" * (len(variants) - 1))
     cells = " | ".join(f"{min(best[v]):.4f} | {min(best[v]) / base:.3f}x" for v in variants[1:])

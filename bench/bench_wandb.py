@@ -24,8 +24,19 @@ from ray import tune  # noqa: E402
 
 from actot.run_log import RunLog  # noqa: E402
 
-ROWS, METRICS = 12, ("train/loss", "train/l1_loss", "eval/avg_l1", "ot_loss", "ot_pi_sum", "ot_pi_diag",
-                     "ot_cost(state)", "train/kld_loss")
+ROWS, METRICS = (
+    12,
+    (
+        "train/loss",
+        "train/l1_loss",
+        "eval/avg_l1",
+        "ot_loss",
+        "ot_pi_sum",
+        "ot_pi_diag",
+        "ot_cost(state)",
+        "train/kld_loss",
+    ),
+)
 
 
 def make_trainable(ours: bool, out: str):
@@ -33,8 +44,12 @@ def make_trainable(ours: bool, out: str):
         log = None
         if ours:
             trial = tune.get_context().get_trial_id()
-            log = RunLog(os.path.join(out, trial), trial, config, SimpleNamespace(
-                mode="offline", project="bench", entity=None, group="bench"))
+            log = RunLog(
+                os.path.join(out, trial),
+                trial,
+                config,
+                SimpleNamespace(mode="offline", project="bench", entity=None, group="bench"),
+            )
         for step in range(1, ROWS + 1):
             metrics = {k: config["x"] / step for k in METRICS}
             if log:
@@ -52,10 +67,12 @@ def run(kind: str, trials: int, out: str) -> float:
         from ray.air.integrations.wandb import WandbLoggerCallback
 
         callbacks = [WandbLoggerCallback(project="bench", mode="offline", dir=out)]
-    tuner = tune.Tuner(make_trainable(kind == "ours", out),
-                       param_space={"x": tune.uniform(0, 1)},
-                       tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=1, reuse_actors=True),
-                       run_config=tune.RunConfig(name=kind, storage_path=out, verbose=0, callbacks=callbacks))
+    tuner = tune.Tuner(
+        make_trainable(kind == "ours", out),
+        param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(num_samples=trials, max_concurrent_trials=1, reuse_actors=True),
+        run_config=tune.RunConfig(name=kind, storage_path=out, verbose=0, callbacks=callbacks),
+    )
     start = time.perf_counter()
     tuner.fit()
     return time.perf_counter() - start
@@ -76,9 +93,13 @@ def main() -> None:
         ray.shutdown()
     per = lambda t: (t - base) / args.trials  # noqa: E731
     print(f"{args.trials} trials x {ROWS} reports, W&B offline, one trial at a time")
-    print(f"{'no W&B (s)':>11} {'ours (s)':>9} {'callback (s)':>13} {'ours/trial':>11} {'callback/trial':>15} {'ratio':>6}")
-    print(f"{base:>11.2f} {ours:>9.2f} {callback:>13.2f} {per(ours):>10.2f}s {per(callback):>14.2f}s "
-          f"{per(callback) / max(per(ours), 1e-9):>5.1f}x")
+    print(
+        f"{'no W&B (s)':>11} {'ours (s)':>9} {'callback (s)':>13} {'ours/trial':>11} {'callback/trial':>15} {'ratio':>6}"
+    )
+    print(
+        f"{base:>11.2f} {ours:>9.2f} {callback:>13.2f} {per(ours):>10.2f}s {per(callback):>14.2f}s "
+        f"{per(callback) / max(per(ours), 1e-9):>5.1f}x"
+    )
 
 
 if __name__ == "__main__":

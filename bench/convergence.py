@@ -26,12 +26,25 @@ GOAL = 0.9
 def run(args) -> None:
     from actot.config import parse_value
 
-    extra = {"rollout_episodes": args.rollouts, "threads": 1, "log_every": args.log_every,
-             **{k: parse_value(v) for k, v in (pair.split("=", 1) for pair in args.set or [])}}
-    jobs = [{"id": f"cotrain/steps={steps}/s{seed}", "group": "cotrain", "name": f"steps={steps}",
-             "overrides": {"ot.lambda_ot": 0.0, "steps": steps}, "seed": seed, "common": extra,
-             "out_dir": str(Path(args.runs_dir).resolve())}
-            for steps in (int(s) for s in args.steps.split(",")) for seed in range(args.seeds)]
+    extra = {
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        "log_every": args.log_every,
+        **{k: parse_value(v) for k, v in (pair.split("=", 1) for pair in args.set or [])},
+    }
+    jobs = [
+        {
+            "id": f"cotrain/steps={steps}/s{seed}",
+            "group": "cotrain",
+            "name": f"steps={steps}",
+            "overrides": {"ot.lambda_ot": 0.0, "steps": steps},
+            "seed": seed,
+            "common": extra,
+            "out_dir": str(Path(args.runs_dir).resolve()),
+        }
+        for steps in (int(s) for s in args.steps.split(","))
+        for seed in range(args.seeds)
+    ]
     run_jobs(jobs, Path(args.out), args.jobs, shown="eval/success_covered")
 
 
@@ -41,10 +54,14 @@ def analyse(args) -> None:
     for row in rows:
         if row["status"] == "finished" and final(row) is not None:
             by.setdefault(int(row["overrides"]["steps"]), []).append(row)
-    print(f"co-training at the defaults, {Path(args.file).name}: success at the last step (100 fixed episodes), "
-          f"mean [95% t-interval]")
-    print(f"{'steps':>6} {'n':>3}  {'covered per seed':<32} {'all >= 0.9':<10} {'success':<20} {'uncovered':<20} "
-          f"{'source':<20} {'s/run':>6}")
+    print(
+        f"co-training at the defaults, {Path(args.file).name}: success at the last step (100 fixed episodes), "
+        f"mean [95% t-interval]"
+    )
+    print(
+        f"{'steps':>6} {'n':>3}  {'covered per seed':<32} {'all >= 0.9':<10} {'success':<20} {'uncovered':<20} "
+        f"{'source':<20} {'s/run':>6}"
+    )
     for steps in sorted(by):
         runs = sorted(by[steps], key=lambda r: r["seed"])
         covered = [final(r, "eval/success_covered") for r in runs]
@@ -58,8 +75,10 @@ def analyse(args) -> None:
 
         per_seed = " ".join(f"{c:.2f}" for c in covered)
         seconds = sum(r["seconds"] for r in runs) / len(runs)
-        print(f"{steps:>6} {len(runs):>3}  {per_seed:<32} {str(min(covered) >= GOAL):<10} {show('eval/success'):<20} "
-              f"{show('eval/success_uncovered'):<20} {show('eval/success_source'):<20} {seconds:>6.0f}")
+        print(
+            f"{steps:>6} {len(runs):>3}  {per_seed:<32} {str(min(covered) >= GOAL):<10} {show('eval/success'):<20} "
+            f"{show('eval/success_uncovered'):<20} {show('eval/success_source'):<20} {seconds:>6.0f}"
+        )
 
 
 def main(argv=None) -> int:
@@ -73,7 +92,9 @@ def main(argv=None) -> int:
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--log-every", type=int, default=50)
     r.add_argument("--runs-dir", default="runs/convergence")
-    r.add_argument("--set", action="append", help="another training key=value for every run (e.g. lr_schedule=constant)")
+    r.add_argument(
+        "--set", action="append", help="another training key=value for every run (e.g. lr_schedule=constant)"
+    )
     r.add_argument("--quick", action="store_true", help="a CI-sized run: tiny model, 2 budgets of a few steps, 2 seeds")
     a = sub.add_parser("analyse")
     a.add_argument("file")

@@ -24,15 +24,22 @@ def probe(cfg, model, data, true_pairs, batches: int = 16) -> dict:
     from actot.data.sampler import CoTrainSampler
     from actot.evaluate import to_tensors
 
-    sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size,
-                             seed=999, true_pairs=true_pairs)
+    sampler = CoTrainSampler(
+        data,
+        cfg.policy.chunk_size,
+        cfg.batch_size,
+        cfg.ot.batch_size,
+        cfg.ot.window_size,
+        seed=999,
+        true_pairs=true_pairs,
+    )
     n = cfg.ot.batch_size
     scale, paired, shuffled, true_paired = [], [], [], []
     model.eval()
     with torch.no_grad():
         for _ in range(batches):
             batch = to_tensors(sampler.next(), torch.device("cpu"))
-            z = model.ot_embeddings({k: v[:2 * n] for k, v in batch.items() if k != "true_pair"}).flatten(1)
+            z = model.ot_embeddings({k: v[: 2 * n] for k, v in batch.items() if k != "true_pair"}).flatten(1)
             src, tgt = z[:n], z[n:]
             scale.append(z.norm(dim=1).mean())
             d = torch.cdist(src, tgt) ** 2
@@ -43,8 +50,12 @@ def probe(cfg, model, data, true_pairs, batches: int = 16) -> dict:
                 if mask.any():
                     true_paired.append(torch.diagonal(d)[mask].mean())
     mean = lambda xs: float(torch.stack(xs).mean()) if xs else float("nan")  # noqa: E731
-    return {"scale": mean(scale), "paired/shuffled": mean(paired) / mean(shuffled),
-            "true-paired/shuffled": mean(true_paired) / mean(shuffled), "shuffled": mean(shuffled)}
+    return {
+        "scale": mean(scale),
+        "paired/shuffled": mean(paired) / mean(shuffled),
+        "true-paired/shuffled": mean(true_paired) / mean(shuffled),
+        "shuffled": mean(shuffled),
+    }
 
 
 def main() -> None:
@@ -59,12 +70,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/embedding_probe")
     args = parser.parse_args()
-    print(f"{'config':12} {'when':8} {'scale ||z||':>12} {'paired/shuffled':>16} {'true-paired/shuffled':>21} "
-          f"{'shuffled d^2':>13} {'success':>8}")
+    print(
+        f"{'config':12} {'when':8} {'scale ||z||':>12} {'paired/shuffled':>16} {'true-paired/shuffled':>21} "
+        f"{'shuffled d^2':>13} {'success':>8}"
+    )
     for spec in args.config or ["cotrain:ot.lambda_ot=0", "R1:"]:
         name, words = spec.split(":", 1)
-        cfg = parse_cli([f"steps={args.steps}", "log_every=100", "wandb.mode=disabled", f"out_dir={args.out}",
-                         f"name={name}-s{args.seed}", f"seed={args.seed}", *words.split()])
+        cfg = parse_cli(
+            [
+                f"steps={args.steps}",
+                "log_every=100",
+                "wandb.mode=disabled",
+                f"out_dir={args.out}",
+                f"name={name}-s{args.seed}",
+                f"seed={args.seed}",
+                *words.split(),
+            ]
+        )
         data, true_pairs, _ = load_data(cfg)
         torch.manual_seed(cfg.seed)
         fresh = ACT(cfg.policy, data.state_dim, data.action_dim, len(data.cameras))
@@ -75,9 +97,12 @@ def main() -> None:
         after = probe(cfg, fresh, data, true_pairs)
         success = result.metrics.get("eval/success", float("nan"))
         for when, m in (("init", before), ("trained", after)):
-            print(f"{name:12} {when:8} {m['scale']:>12.4f} {m['paired/shuffled']:>16.3f} "
-                  f"{m['true-paired/shuffled']:>21.3f} {m['shuffled']:>13.4g} "
-                  f"{success if when == 'trained' else float('nan'):>8.2f}", flush=True)
+            print(
+                f"{name:12} {when:8} {m['scale']:>12.4f} {m['paired/shuffled']:>16.3f} "
+                f"{m['true-paired/shuffled']:>21.3f} {m['shuffled']:>13.4g} "
+                f"{success if when == 'trained' else float('nan'):>8.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -43,16 +43,30 @@ def cell_name(cell: tuple[float, float]) -> str:
 
 
 def jobs_for(args) -> list[dict]:
-    common = {"steps": args.steps, "log_every": args.log_every, "rollout_episodes": args.rollouts, "threads": 1,
-              **(TINY if args.quick else {})}
+    common = {
+        "steps": args.steps,
+        "log_every": args.log_every,
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        **(TINY if args.quick else {}),
+    }
     if args.quick:
         common.update({"steps": 6, "log_every": 2})
     out_dir = str(Path(args.runs_dir).resolve())
     # Seeds outermost: a map cut short has every cell on its first seeds.
-    return [{"id": f"map/{cell_name(cell)}/s{seed}", "group": "map", "name": cell_name(cell),
-             "overrides": {**COTRAIN, "data.sim.appearance": cell[0], "data.sim.geometry": cell[1]},
-             "seed": seed, "common": common, "out_dir": out_dir}
-            for seed in range(args.seeds) for cell in cells()]
+    return [
+        {
+            "id": f"map/{cell_name(cell)}/s{seed}",
+            "group": "map",
+            "name": cell_name(cell),
+            "overrides": {**COTRAIN, "data.sim.appearance": cell[0], "data.sim.geometry": cell[1]},
+            "seed": seed,
+            "common": common,
+            "out_dir": out_dir,
+        }
+        for seed in range(args.seeds)
+        for cell in cells()
+    ]
 
 
 def analyse(args) -> None:
@@ -73,10 +87,32 @@ def analyse(args) -> None:
             continue
         room = ceiling["eval/success_uncovered"][0] - s["eval/success_uncovered"][0] if ceiling else float("nan")
         has_room = room >= ROOM and s["eval/success_covered"][0] >= LEARNT
-        table.append([f"{cell[0]:g}", f"{cell[1]:g}", ",".join(map(str, s["seeds"])),
-                      *(_cell(s[key]) for key in SHOWN), f"{room:+.2f}", "yes" if has_room else "no"])
-    print(text_table(["appearance", "geometry", "seeds", "success", "covered", "uncovered", "source",
-                      "room (ceiling - uncovered)", f"room >= {ROOM} and covered >= {LEARNT}"], table))
+        table.append(
+            [
+                f"{cell[0]:g}",
+                f"{cell[1]:g}",
+                ",".join(map(str, s["seeds"])),
+                *(_cell(s[key]) for key in SHOWN),
+                f"{room:+.2f}",
+                "yes" if has_room else "no",
+            ]
+        )
+    print(
+        text_table(
+            [
+                "appearance",
+                "geometry",
+                "seeds",
+                "success",
+                "covered",
+                "uncovered",
+                "source",
+                "room (ceiling - uncovered)",
+                f"room >= {ROOM} and covered >= {LEARNT}",
+            ],
+            table,
+        )
+    )
 
 
 def _cell(stats: tuple[float, float, float]) -> str:

@@ -53,8 +53,9 @@ def ridge(x: np.ndarray, y: np.ndarray):
     uy = u.T @ (y - y_mean)
 
     def at(alpha: float):
-        w = vh.T @ ((s / (s ** 2 + alpha))[:, None] * uy)
+        w = vh.T @ ((s / (s**2 + alpha))[:, None] * uy)
         return lambda z: ((torch.as_tensor(z, dtype=torch.float64) - mean) / scale @ w + y_mean).numpy()
+
     return at
 
 
@@ -97,8 +98,9 @@ def target_frames(data, spec, n_layouts: int = N_LAYOUTS, seed: int = 12345, cov
         layouts = eval_layouts(n_layouts, seed)
         if spec.target_region != "all":  # 'all' leaves no uncovered half: then the whole task
             layouts = layouts[in_region(layouts[:, 2:4], spec.target_region) == covered]
-        demos = record_expert(target_env(spec, len(layouts), seed), layouts, np.random.default_rng([seed, 17]),
-                              spec.noise)
+        demos = record_expert(
+            target_env(spec, len(layouts), seed), layouts, np.random.default_rng([seed, 17]), spec.noise
+        )
         if len(_EXPERT_DEMOS) >= EXPERT_DEMOS_KEPT:
             _EXPERT_DEMOS.pop(next(iter(_EXPERT_DEMOS)))
         _EXPERT_DEMOS[key] = layouts, demos
@@ -106,8 +108,9 @@ def target_frames(data, spec, n_layouts: int = N_LAYOUTS, seed: int = 12345, cov
     size = tuple(data.target.frame_size)
     batch = {"state": np.concatenate([data.normaliser.norm_state(d["state"]) for d in demos])}
     if data.cameras:
-        batch["images"] = np.stack([np.concatenate([resize_frames(d["frames"][c], size) for d in demos])
-                                    for c in data.target.cameras], axis=1)
+        batch["images"] = np.stack(
+            [np.concatenate([resize_frames(d["frames"][c], size) for d in demos]) for c in data.target.cameras], axis=1
+        )
     return batch, np.concatenate([np.repeat(g[None, 2:4], len(d["state"]), 0) for g, d in zip(layouts, demos)])
 
 
@@ -121,8 +124,9 @@ def embed(model, batch: dict, unit: bool = False, rows: int = 256) -> np.ndarray
         return (torch.nn.functional.normalize(z, dim=-1) if unit else z).flatten(1).numpy()
 
     with torch.no_grad():
-        return np.concatenate([one({k: v[i:i + rows] for k, v in batch.items()})
-                               for i in range(0, len(batch["state"]), rows)])
+        return np.concatenate(
+            [one({k: v[i : i + rows] for k, v in batch.items()}) for i in range(0, len(batch["state"]), rows)]
+        )
 
 
 def load_run(run_dir: Path):
@@ -188,8 +192,9 @@ def probe(run_dir: Path) -> dict | None:
 PAIR_BATCH_ROWS = 8  # BC rows drawn beside each OT batch (unused): fixed, so the draws do not follow a run's batch_size
 
 
-def pair_ratio(run_dir: Path, oracle: bool = False, pairs_from: Path | None = None, batches: int = 16,
-               seed: int = 0) -> dict | None:
+def pair_ratio(
+    run_dir: Path, oracle: bool = False, pairs_from: Path | None = None, batches: int = 16, seed: int = 0
+) -> dict | None:
     """How close a run's final (EMA) weights put OT pairs, against strangers: `ot_pair_ratio` of the unit-length
     embeddings ('unit', what the cost compares under ot.embed_norm=l2) and of the raw ones ('raw'), each the mean
     over `batches` OT batches drawn with `seed`.
@@ -221,19 +226,24 @@ def pair_ratio(run_dir: Path, oracle: bool = False, pairs_from: Path | None = No
         data.pairing = oracle_pairing(data, load_data(cfg)[1])
     torch.set_num_threads(1)
     try:
-        sampler = CoTrainSampler(data, cfg.policy.chunk_size, PAIR_BATCH_ROWS, cfg.ot.batch_size, cfg.ot.window_size,
-                                 seed=seed)
+        sampler = CoTrainSampler(
+            data, cfg.policy.chunk_size, PAIR_BATCH_ROWS, cfg.ot.batch_size, cfg.ot.window_size, seed=seed
+        )
         n, ratios = cfg.ot.batch_size, {"unit": [], "raw": []}
         with torch.no_grad():
             for _ in range(batches):
-                rows = {k: v[:2 * n] for k, v in to_tensors(sampler.next(), torch.device("cpu")).items()
-                        if k != "true_pair"}
+                rows = {
+                    k: v[: 2 * n]
+                    for k, v in to_tensors(sampler.next(), torch.device("cpu")).items()
+                    if k != "true_pair"
+                }
                 z = model.ot_embeddings(rows).float()
                 z_src, z_tgt = z[:n], z[n:]
                 for space, norm in (("unit", "l2"), ("raw", "none")):
                     compared = cost_space(OTConfig(embed_norm=norm), z_src, z_tgt)
-                    ratios[space].append(float(embedding_geometry(z_src, z_tgt, cfg.ot.weight_embed,
-                                                                  compared)["ot_pair_ratio"]))
+                    ratios[space].append(
+                        float(embedding_geometry(z_src, z_tgt, cfg.ot.weight_embed, compared)["ot_pair_ratio"])
+                    )
     finally:
         data.pairing = kept
         torch.set_num_threads(threads)
@@ -252,10 +262,14 @@ def main(argv: list[str]) -> int:
         return 0
     for run_dir in argv:
         r = probe(Path(run_dir))
-        print(f"{run_dir}: no checkpoint, or not a sim run" if r is None else
-              f"{run_dir}: goal error (median, success radii): target uncovered {r['target']:.2f} (mean-goal guess "
-              f"{r['chance']:.2f}), target covered {r['covered']:.2f}, held-out source {r['source']:.2f}; fitted on "
-              f"{r['frames']} source frames", flush=True)
+        print(
+            f"{run_dir}: no checkpoint, or not a sim run"
+            if r is None
+            else f"{run_dir}: goal error (median, success radii): target uncovered {r['target']:.2f} (mean-goal guess "
+            f"{r['chance']:.2f}), target covered {r['covered']:.2f}, held-out source {r['source']:.2f}; fitted on "
+            f"{r['frames']} source frames",
+            flush=True,
+        )
     return 0
 
 

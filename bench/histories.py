@@ -22,10 +22,23 @@ from pathlib import Path
 from actot.rules.replay import Run, write_runs_jsonl
 
 # The tiny model and data of tests/test_train.py: a run of 60 steps takes a few seconds on one core.
-TINY = ["data.resolution=16", "data.n_eval_target=1", "policy.dim_model=32", "policy.n_heads=2",
-        "policy.dim_feedforward=64", "policy.n_encoder_layers=1", "policy.n_vae_encoder_layers=1",
-        "policy.latent_dim=8", "policy.backbone_width=8", "batch_size=4", "ot.batch_size=8", "ot.window_size=2",
-        "log_every=5", "rollout_episodes=10", "threads=1"]
+TINY = [
+    "data.resolution=16",
+    "data.n_eval_target=1",
+    "policy.dim_model=32",
+    "policy.n_heads=2",
+    "policy.dim_feedforward=64",
+    "policy.n_encoder_layers=1",
+    "policy.n_vae_encoder_layers=1",
+    "policy.latent_dim=8",
+    "policy.backbone_width=8",
+    "batch_size=4",
+    "ot.batch_size=8",
+    "ot.window_size=2",
+    "log_every=5",
+    "rollout_episodes=10",
+    "threads=1",
+]
 QUICK_STEPS = 60
 
 
@@ -35,8 +48,13 @@ def pick_configs(space, n: int, seed: int, corners: bool = False) -> list[dict]:
 
     configs = [dict(p) for p in space.starting_points]
     if corners:  # the all-low corner: under the OT spaces a collapsed plan, which the rules are for
-        configs.insert(0, {k: d.choices[0] if isinstance(d, optuna.distributions.CategoricalDistribution) else d.low
-                           for k, d in space.distributions.items()})
+        configs.insert(
+            0,
+            {
+                k: d.choices[0] if isinstance(d, optuna.distributions.CategoricalDistribution) else d.low
+                for k, d in space.distributions.items()
+            },
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     while len(configs) < n:
@@ -46,8 +64,9 @@ def pick_configs(space, n: int, seed: int, corners: bool = False) -> list[dict]:
     return configs[:n]
 
 
-def collect(space, configs: list[dict], seeds: int, words: list[str], group: str, out_dir: Path,
-            say=print) -> list[Run]:
+def collect(
+    space, configs: list[dict], seeds: int, words: list[str], group: str, out_dir: Path, say=print
+) -> list[Run]:
     """Train every (config, seed) to its last step with no rule; return the runs."""
     from actot.config import apply_overrides, parse_cli
     from actot.train import train
@@ -58,17 +77,21 @@ def collect(space, configs: list[dict], seeds: int, words: list[str], group: str
     for i, config in enumerate(configs):
         for seed in range(seeds):
             start = time.perf_counter()
-            cfg = apply_overrides(base, {**space.to_overrides(config), "seed": seed, "name": f"c{i}-s{seed}"},
-                                  f"config {i}")
+            cfg = apply_overrides(
+                base, {**space.to_overrides(config), "seed": seed, "name": f"c{i}-s{seed}"}, f"config {i}"
+            )
             result = train(cfg, progress=False)
             runs.append(Run(group, config, seed, [dict(r) for r in result.history], f"config {i} seed {seed}"))
-            say(f"[histories] config {i + 1}/{len(configs)} seed {seed}: {result.status} at step {result.step} "
-                f"({time.perf_counter() - start:.1f} s)")
+            say(
+                f"[histories] config {i + 1}/{len(configs)} seed {seed}: {result.status} at step {result.step} "
+                f"({time.perf_counter() - start:.1f} s)"
+            )
     return runs
 
 
-def quick_runs(n_configs: int, seeds: int, group: str, work: Path, space_name: str = "ot_reg",
-               say=print, baseline: bool = False) -> list[Run]:
+def quick_runs(
+    n_configs: int, seeds: int, group: str, work: Path, space_name: str = "ot_reg", say=print, baseline: bool = False
+) -> list[Run]:
     """Tiny but real runs on a small generated sim: the --quick input of the bench scripts (`baseline`: co-training,
     ot.lambda_ot = 0, on the same seeds too)."""
     from actot.sim import SimConfig, generate
@@ -101,8 +124,14 @@ def main(argv=None) -> int:
                 runs = quick_runs(args.configs, args.seeds, args.group, Path(work), "ot_reg")
             else:
                 space = load_space(args.space)
-                runs = collect(space, pick_configs(space, args.configs, args.sample_seed), args.seeds, args.words,
-                               args.group, Path(work))
+                runs = collect(
+                    space,
+                    pick_configs(space, args.configs, args.sample_seed),
+                    args.seeds,
+                    args.words,
+                    args.group,
+                    Path(work),
+                )
         write_runs_jsonl(runs, args.out)
     except ActotError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -66,14 +66,30 @@ def pool(per_space: int) -> list[tuple[str, dict]]:
 
 
 def jobs_for(args) -> list[dict]:
-    common = {"steps": args.steps, "log_every": args.log_every, "rollout_episodes": args.rollouts, "threads": 1,
-              **SETTINGS[args.setting], **(TINY if args.quick else {})}
+    common = {
+        "steps": args.steps,
+        "log_every": args.log_every,
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        **SETTINGS[args.setting],
+        **(TINY if args.quick else {}),
+    }
     if args.quick:
         common.update({"steps": 6, "log_every": 2, "data.sim.n_eval": 2, "data.sim.n_eval_source": 2})
     out_dir = str(Path(args.runs_dir).resolve())
-    return [{"id": f"{args.setting}/{name}/s{seed}", "group": args.setting, "name": name, "overrides": overrides,
-             "seed": seed, "common": common, "out_dir": out_dir}
-            for seed in range(args.seeds) for name, overrides in pool(args.per_space)]
+    return [
+        {
+            "id": f"{args.setting}/{name}/s{seed}",
+            "group": args.setting,
+            "name": name,
+            "overrides": overrides,
+            "seed": seed,
+            "common": common,
+            "out_dir": out_dir,
+        }
+        for seed in range(args.seeds)
+        for name, overrides in pool(args.per_space)
+    ]
 
 
 def is_ot(name: str) -> bool:
@@ -124,11 +140,24 @@ def candidate_row(means: dict[str, dict[str, float]], key: str, names: list[str]
     lo, hi = bootstrap_interval(metric, success)
     sign = -1 if direction(key) == "min" else 1  # a right-direction correlation is negative for an error
     gap = max(success) - means[pick]["eval/success"]
-    return {"metric": key, "configs": len(names), "spearman": rho, "lo": lo, "hi": hi,
-            "spearman_uncovered": spearman(metric, uncovered), "pick": pick, "pick_success": means[pick]["eval/success"],
-            "best_success": max(success), "gap": gap,
-            "passes": bool(math.isfinite(rho) and sign * rho >= -PASS_SPEARMAN and (hi < 0 if sign < 0 else lo > 0)
-                           and gap <= PASS_TOP_GAP)}
+    return {
+        "metric": key,
+        "configs": len(names),
+        "spearman": rho,
+        "lo": lo,
+        "hi": hi,
+        "spearman_uncovered": spearman(metric, uncovered),
+        "pick": pick,
+        "pick_success": means[pick]["eval/success"],
+        "best_success": max(success),
+        "gap": gap,
+        "passes": bool(
+            math.isfinite(rho)
+            and sign * rho >= -PASS_SPEARMAN
+            and (hi < 0 if sign < 0 else lo > 0)
+            and gap <= PASS_TOP_GAP
+        ),
+    }
 
 
 def analyse_rows(rows: list[dict]) -> dict[str, list[dict]]:
@@ -138,8 +167,15 @@ def analyse_rows(rows: list[dict]) -> dict[str, list[dict]]:
     means = config_means(rows, tuple(present))
     out = {}
     for part, names in (("all", sorted(means)), ("ot", sorted(n for n in means if is_ot(n)))):
-        out[part] = ([candidate_row(means, key, names) for key in present
-                      if key not in ("eval/success", "eval/success_uncovered")] if len(names) >= 3 else [])
+        out[part] = (
+            [
+                candidate_row(means, key, names)
+                for key in present
+                if key not in ("eval/success", "eval/success_uncovered")
+            ]
+            if len(names) >= 3
+            else []
+        )
     return out
 
 
@@ -152,18 +188,43 @@ def analyse(args) -> None:
     for setting in settings:
         mine = [r for r in rows if r["group"] == setting]
         seeds = sorted({r["seed"] for r in mine})
-        print(f"\n{setting}: {len(mine)} runs, seeds {seeds}; Spearman of config means against closed-loop success "
-              f"(negative = right for an error), 95% bootstrap over configs; top pick's success vs the pool's best")
+        print(
+            f"\n{setting}: {len(mine)} runs, seeds {seeds}; Spearman of config means against closed-loop success "
+            f"(negative = right for an error), 95% bootstrap over configs; top pick's success vs the pool's best"
+        )
         for part, table in analyse_rows(mine).items():
             if not table:
                 continue
             print(f"\n{'whole pool' if part == 'all' else 'OT configs alone'} ({table[0]['configs']} configs)")
-            print(text_table(
-                ["metric", "Spearman (success)", "95% interval", "Spearman (uncovered)", "top pick", "its success",
-                 "best", "gap", "passes"],
-                [[t["metric"], f"{t['spearman']:+.2f}", f"[{t['lo']:+.2f}, {t['hi']:+.2f}]",
-                  f"{t['spearman_uncovered']:+.2f}", t["pick"], f"{t['pick_success']:.3f}", f"{t['best_success']:.3f}",
-                  f"{t['gap']:.3f}", "yes" if t["passes"] else "no"] for t in table]))
+            print(
+                text_table(
+                    [
+                        "metric",
+                        "Spearman (success)",
+                        "95% interval",
+                        "Spearman (uncovered)",
+                        "top pick",
+                        "its success",
+                        "best",
+                        "gap",
+                        "passes",
+                    ],
+                    [
+                        [
+                            t["metric"],
+                            f"{t['spearman']:+.2f}",
+                            f"[{t['lo']:+.2f}, {t['hi']:+.2f}]",
+                            f"{t['spearman_uncovered']:+.2f}",
+                            t["pick"],
+                            f"{t['pick_success']:.3f}",
+                            f"{t['best_success']:.3f}",
+                            f"{t['gap']:.3f}",
+                            "yes" if t["passes"] else "no",
+                        ]
+                        for t in table
+                    ],
+                )
+            )
 
 
 def main(argv=None) -> int:

@@ -40,8 +40,19 @@ def main(argv=None) -> int:
     if args.quick:
         common.update(TINY, steps=20, log_every=10, rollout_episodes=4)
         arms["bc"] = {"ot_rows": "bc", "ot.batch_size": 2}
-    jobs = [{"id": f"{arm}-s{seed}", "group": "ot_rows", "name": arm, "overrides": change, "seed": seed,
-             "common": common, "out_dir": args.runs_dir} for arm, change in arms.items() for seed in range(args.seeds)]
+    jobs = [
+        {
+            "id": f"{arm}-s{seed}",
+            "group": "ot_rows",
+            "name": arm,
+            "overrides": change,
+            "seed": seed,
+            "common": common,
+            "out_dir": args.runs_dir,
+        }
+        for arm, change in arms.items()
+        for seed in range(args.seeds)
+    ]
     run_jobs(jobs, args.out, args.jobs)
     rows = {json.loads(line)["id"]: json.loads(line) for line in args.out.read_text().splitlines()}
     keys = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source", "eval/avg_l1")

@@ -39,26 +39,41 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 # `act` with the embedded sim's 3 cameras at 96x128; act_small at the sim's 32x32.
-POLICIES = {"act_small": ["policy=act_small"],
-            "act": ["policy=act", "data.resolution=[96,128]", "batch_size=8"]}
-TINY = ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
-        "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8", "data.resolution=[16,16]",
-        "batch_size=4", "ot.batch_size=8", "ot.window_size=2"]
+POLICIES = {"act_small": ["policy=act_small"], "act": ["policy=act", "data.resolution=[96,128]", "batch_size=8"]}
+TINY = [
+    "policy.dim_model=32",
+    "policy.n_heads=2",
+    "policy.dim_feedforward=64",
+    "policy.n_encoder_layers=1",
+    "policy.n_vae_encoder_layers=1",
+    "policy.latent_dim=8",
+    "policy.backbone_width=8",
+    "data.resolution=[16,16]",
+    "batch_size=4",
+    "ot.batch_size=8",
+    "ot.window_size=2",
+]
 QUICK_SIM = ["data.sim.n_source=20", "data.sim.n_target=4", "data.sim.n_eval=2"]
 
 
 def device_line() -> str:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}, CUDA {torch.version.cuda}"
+        return (
+            f"{props.name} ({props.total_memory / 2**30:.0f} GiB), torch {torch.__version__}, CUDA {torch.version.cuda}"
+        )
     return f"CPU ({platform.processor() or platform.machine()}), torch {torch.__version__}"
 
 
 def gpu_memory_by_pid() -> dict[int, float]:
     """MiB of GPU memory per process, as nvidia-smi reports it ({} without nvidia-smi)."""
     try:
-        text = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                              capture_output=True, text=True, timeout=10).stdout
+        text = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return {}
     out = {}
@@ -77,9 +92,23 @@ def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out:
     start = time.perf_counter()
     for i in range(n):
         run_out = out / f"n{n}"
-        cmd = [sys.executable, "-m", "actot.train", *args, f"device={device}", f"threads={threads}", *fraction,
-               f"steps={steps}", f"log_every={max(1, steps // 4)}", f"checkpoint_every={steps}", "rollout_episodes=0",
-               "wandb.mode=disabled", f"seed={i}", f"name=t{i}", f"out_dir={run_out}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "actot.train",
+            *args,
+            f"device={device}",
+            f"threads={threads}",
+            *fraction,
+            f"steps={steps}",
+            f"log_every={max(1, steps // 4)}",
+            f"checkpoint_every={steps}",
+            "rollout_episodes=0",
+            "wandb.mode=disabled",
+            f"seed={i}",
+            f"name=t{i}",
+            f"out_dir={run_out}",
+        ]
         log = open(out / f"n{n}-t{i}.log", "w")
         procs.append((subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log))
     peak: dict[int, float] = {}
@@ -103,7 +132,9 @@ def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out:
     failed = [i for i, (p, _) in enumerate(procs) if p.returncode != 0]
     if failed:
         tail = (out / f"n{n}-t{failed[0]}.log").read_text()[-1500:]
-        raise SystemExit(f"packing: {len(failed)} of {n} trials failed at {n} per device; trial {failed[0]}'s log:\n{tail}")
+        raise SystemExit(
+            f"packing: {len(failed)} of {n} trials failed at {n} per device; trial {failed[0]}'s log:\n{tail}"
+        )
     step_s = []
     for i in range(n):
         history = out / f"n{n}" / f"t{i}" / "history.parquet"
@@ -111,15 +142,23 @@ def run_batch(n: int, args: list[str], device: str, cores: int, steps: int, out:
 
         times = [r["time/step_s"] for r in pq.read_table(history).to_pylist() if r.get("time/step_s") is not None]
         step_s.append(float(np.mean(times)) if times else float("nan"))
-    return {"n": n, "wall_s": wall, "step_s": float(np.mean(step_s)), "threads": threads, "steps": steps,
-            "fraction": 0.95 / n if device == "cuda" else None,
-            "gpu_mib": max(mine) if mine else None}
+    return {
+        "n": n,
+        "wall_s": wall,
+        "step_s": float(np.mean(step_s)),
+        "threads": threads,
+        "steps": steps,
+        "fraction": 0.95 / n if device == "cuda" else None,
+        "gpu_mib": max(mine) if mine else None,
+    }
 
 
 def projection(rows: list[dict], trials: int, steps_list: list[int]) -> list[str]:
     """Markdown rows: hours for `trials` trials of each of `steps_list` steps on one device, per packing."""
-    lines = ["| policy | trials per device | " + " | ".join(f"{s} steps: h for {trials} trials" for s in steps_list)
-             + " |", "|---|---|" + "---|" * len(steps_list)]
+    lines = [
+        "| policy | trials per device | " + " | ".join(f"{s} steps: h for {trials} trials" for s in steps_list) + " |",
+        "|---|---|" + "---|" * len(steps_list),
+    ]
     for row in rows:
         fixed = max(0.0, row["wall_s"] - row["steps"] * row["step_s"])  # start-up, step-0 evaluation, the end
         waves = -(-trials // row["n"])
@@ -137,23 +176,34 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="CPU cores shared by the trials")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--project-trials", type=int, default=100, help="the projected sweep's trials (default 100)")
-    parser.add_argument("--project-steps", type=int, nargs="+", default=[1000, 1600],
-                        help="the projected trials' steps (default 1000 1600: the seed's scale)")
+    parser.add_argument(
+        "--project-steps",
+        type=int,
+        nargs="+",
+        default=[1000, 1600],
+        help="the projected trials' steps (default 1000 1600: the seed's scale)",
+    )
     opts = parser.parse_args(argv)
 
     device = "cpu" if opts.quick or not torch.cuda.is_available() else "cuda"
     per_gpu = opts.per_gpu or ([1, 2] if opts.quick else [1, 2, 4, 8])
     policies = opts.policies or ["act_small", "act"]
     steps = opts.steps or (10 if opts.quick else 150)
-    print(f"packing benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}: {device_line()}; device={device}, "
-          f"{opts.cores} CPU cores, {steps} steps per trial{' (--quick: tiny model and sim)' if opts.quick else ''}",
-          flush=True)
+    print(
+        f"packing benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}: {device_line()}; device={device}, "
+        f"{opts.cores} CPU cores, {steps} steps per trial{' (--quick: tiny model and sim)' if opts.quick else ''}",
+        flush=True,
+    )
     if device == "cpu" and not opts.quick:
         print("no CUDA device here: the figures below are CPU figures, not GPU packing", flush=True)
 
     out = Path(tempfile.mkdtemp(prefix="actot-packing-"))
-    env = {**os.environ, "ACTOT_CACHE": os.environ.get("ACTOT_CACHE", str(out / "cache")), "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "ACTOT_CACHE": os.environ.get("ACTOT_CACHE", str(out / "cache")),
+        "WANDB_MODE": "disabled",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     rows = []
     try:
         for policy in policies:
@@ -167,24 +217,34 @@ def main(argv=None) -> int:
                 row = run_batch(n, args, device, opts.cores, steps, out / policy, env)
                 row.update(policy=policy, per_hour=n * 3600.0 / row["wall_s"])
                 rows.append(row)
-                print(f"  {policy}: {n} at once: {row['wall_s']:.1f} s wall, {row['per_hour']:.0f} trials/h", flush=True)
+                print(
+                    f"  {policy}: {n} at once: {row['wall_s']:.1f} s wall, {row['per_hour']:.0f} trials/h", flush=True
+                )
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
     print()
-    print("| policy | trials per device | CPU threads each | GPU memory cap each | GPU memory used each (GiB, peak) | wall s | step s (mean) | trials/h | vs one at a time |")  # noqa: E501
+    print(
+        "| policy | trials per device | CPU threads each | GPU memory cap each | GPU memory used each (GiB, peak) | wall s | step s (mean) | trials/h | vs one at a time |"
+    )  # noqa: E501
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         base = next(r for r in rows if r["policy"] == row["policy"] and r["n"] == min(per_gpu))
         cap = f"{row['fraction']:.2f}" if row["fraction"] else "-"
         used = f"{row['gpu_mib'] / 1024:.2f}" if row.get("gpu_mib") else "-"
-        print(f"| {row['policy']} | {row['n']} | {row['threads']} | {cap} | {used} | {row['wall_s']:.1f} | "
-              f"{row['step_s']:.4f} | {row['per_hour']:.0f} | {row['per_hour'] / base['per_hour']:.2f}x |")
-    print(f"\nProjected: {opts.project_trials} trials on one {'GPU' if device == 'cuda' else 'CPU'}, each packing "
-          f"(from the {steps}-step trials above; no rollouts, as on LeRobot data)\n")
+        print(
+            f"| {row['policy']} | {row['n']} | {row['threads']} | {cap} | {used} | {row['wall_s']:.1f} | "
+            f"{row['step_s']:.4f} | {row['per_hour']:.0f} | {row['per_hour'] / base['per_hour']:.2f}x |"
+        )
+    print(
+        f"\nProjected: {opts.project_trials} trials on one {'GPU' if device == 'cuda' else 'CPU'}, each packing "
+        f"(from the {steps}-step trials above; no rollouts, as on LeRobot data)\n"
+    )
     print("\n".join(projection(rows, opts.project_trials, opts.project_steps)))
     if opts.json:
-        opts.json.write_text(json.dumps({"device": device_line(), "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=2))
+        opts.json.write_text(
+            json.dumps({"device": device_line(), "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=2)
+        )
     return 0
 
 

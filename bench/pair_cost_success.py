@@ -27,14 +27,29 @@ SHOWN = ("eval/success", "eval/success_covered", "eval/success_uncovered", "ot_t
 
 
 def jobs_for(args) -> list[dict]:
-    common = {"steps": args.steps, "log_every": args.log_every, "rollout_episodes": args.rollouts, "threads": 1,
-              **(TINY if args.quick else {})}
+    common = {
+        "steps": args.steps,
+        "log_every": args.log_every,
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        **(TINY if args.quick else {}),
+    }
     if args.quick:
         common.update({"steps": 6, "log_every": 2})
     out_dir = str(Path(args.runs_dir).resolve())
-    return [{"id": f"pair_cost/{arm}/s{seed}", "group": "pair_cost", "name": arm, "overrides": overrides,
-             "seed": seed, "common": common, "out_dir": out_dir}
-            for seed in range(args.seeds) for arm, overrides in ARMS.items()]
+    return [
+        {
+            "id": f"pair_cost/{arm}/s{seed}",
+            "group": "pair_cost",
+            "name": arm,
+            "overrides": overrides,
+            "seed": seed,
+            "common": common,
+            "out_dir": out_dir,
+        }
+        for seed in range(args.seeds)
+        for arm, overrides in ARMS.items()
+    ]
 
 
 def analyse(args) -> None:
@@ -49,9 +64,15 @@ def analyse(args) -> None:
             continue
         diffs = [m - s for m, s in zip(values["mean"], values["sum"])]
         d_mean, half, _ = mean_ci(diffs)
-        table.append([key, *(f"{mean_ci(values[arm])[0]:.3f}" for arm in ARMS), f"{d_mean:+.3f}",
-                      f"[{d_mean - half:+.3f}, {d_mean + half:+.3f}]" if half == half else "-",
-                      " ".join(f"{d:+.2f}" for d in diffs)])
+        table.append(
+            [
+                key,
+                *(f"{mean_ci(values[arm])[0]:.3f}" for arm in ARMS),
+                f"{d_mean:+.3f}",
+                f"[{d_mean - half:+.3f}, {d_mean + half:+.3f}]" if half == half else "-",
+                " ".join(f"{d:+.2f}" for d in diffs),
+            ]
+        )
     print(text_table(["metric", "sum (mean over seeds)", "mean", "mean - sum", "95% t interval", "per seed"], table))
 
 

@@ -60,8 +60,10 @@ class SnappedSearch:
         self.rng = np.random.default_rng(seed)
         self.study = optuna.create_study(
             direction="minimize" if pool.mode == "min" else "maximize",
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(
-                SweepConfig(num_samples=num_configs))))
+            sampler=optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=startup_trials(SweepConfig(num_samples=num_configs))
+            ),
+        )
         self.asked: dict[str, str] = {}
         self.seen: set[str] = set()
 
@@ -84,18 +86,39 @@ class SnappedSearch:
         value = (result or {}).get(self.metric)
         ok = not error and not (result or {}).get("stop_rule") and value is not None and math.isfinite(value)
         params = {k: self.pool.config[key][k] for k in self.pool.space.distributions}
-        self.study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=self.pool.space.distributions, value=value if ok else None,
-            state=TrialState.COMPLETE if ok else TrialState.FAIL))
+        self.study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=self.pool.space.distributions,
+                value=value if ok else None,
+                state=TrialState.COMPLETE if ok else TrialState.FAIL,
+            )
+        )
 
 
-def replay(pool: Pool, baseline: dict[int, Run] | None, method: str, seeds: list[int], num_configs: int,
-           racing: bool, confidence: float, concurrency: int, searcher_seed: int) -> tuple[str | None, int]:
+def replay(
+    pool: Pool,
+    baseline: dict[int, Run] | None,
+    method: str,
+    seeds: list[int],
+    num_configs: int,
+    racing: bool,
+    confidence: float,
+    concurrency: int,
+    searcher_seed: int,
+) -> tuple[str | None, int]:
     """One sweep replayed; return (the recommended pool config, runs spent)."""
     inner = SnappedSearch(pool, searcher_seed, num_configs, method)
     steps = pool.max_t
-    plan = PairedPlan(seeds, num_configs, {"ot.lambda_ot": 0.0} if baseline else None, racing, confidence, steps,
-                      math.sqrt(0.25 / 100) if pool.metric == "eval/success" else 0.0)
+    plan = PairedPlan(
+        seeds,
+        num_configs,
+        {"ot.lambda_ot": 0.0} if baseline else None,
+        racing,
+        confidence,
+        steps,
+        math.sqrt(0.25 / 100) if pool.metric == "eval/success" else 0.0,
+    )
     searcher = PairedSearcher(inner, plan, f"replay-{searcher_seed}")
     running: list[tuple[str, dict]] = []
     runs, counter = 0, 0
@@ -155,63 +178,109 @@ def rung_table(runs: list[Run], metric: str, say=print) -> None:
     rows = []
     for frac in (0.2, 0.33, 0.5, 0.67):
         step = int(total * frac)
-        for name, key, sign in (("held-out eval/avg_l1 (mean of last 3 reports)", "eval/avg_l1", -1.0),
-                                ("train/l1_loss", "train/l1_loss", -1.0)):
+        for name, key, sign in (
+            ("held-out eval/avg_l1 (mean of last 3 reports)", "eval/avg_l1", -1.0),
+            ("train/l1_loss", "train/l1_loss", -1.0),
+        ):
             early = []
             for run in runs:
-                values = [r[key] for r in run.history if r["step"] <= step and isinstance(r.get(key), float)
-                          and math.isfinite(r[key])]
+                values = [
+                    r[key]
+                    for r in run.history
+                    if r["step"] <= step and isinstance(r.get(key), float) and math.isfinite(r[key])
+                ]
                 early.append(sign * statistics.mean(values[-3:]) if values else math.nan)
             pairs = [(e, f) for e, f in zip(early, finals) if f is not None and math.isfinite(e)]
             rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
-            rows.append(f"  step {step:>5} ({frac:.0%}): {name:<46} Spearman with final {metric}: {rho:+.2f} "
-                        f"(n={len(pairs)})")
+            rows.append(
+                f"  step {step:>5} ({frac:.0%}): {name:<46} Spearman with final {metric}: {rho:+.2f} (n={len(pairs)})"
+            )
     say(f"\nASHA rungs: does an early report rank the runs as their final {metric} does? (+1: perfectly)")
     for row in rows:
         say(row)
 
 
-def run_benchmark(runs: list[Run], space, metric: str, replays: int, k: int, num_configs: int, one_seed_configs: int,
-                  tolerance: float, confidence: float, concurrency: int, say=print) -> dict:
+def run_benchmark(
+    runs: list[Run],
+    space,
+    metric: str,
+    replays: int,
+    k: int,
+    num_configs: int,
+    one_seed_configs: int,
+    tolerance: float,
+    confidence: float,
+    concurrency: int,
+    say=print,
+) -> dict:
     base_runs = [r for r in runs if is_baseline(r)]
     pool = Pool([r for r in runs if not is_baseline(r)], space, metric)
     seeds_all = sorted({r.seed for r in runs})
     complete = [key for key in pool.keys if {r.seed for r in pool.runs[key]} >= set(seeds_all)]
     if len(complete) < len(pool.keys) or len({r.seed for r in base_runs}) < len(seeds_all):
-        raise ActotError(f"the pool is not complete: every config (co-training included) needs every seed "
-                         f"{seeds_all}; finish bench/reproducibility.py first")
+        raise ActotError(
+            f"the pool is not complete: every config (co-training included) needs every seed "
+            f"{seeds_all}; finish bench/reproducibility.py first"
+        )
     baseline = {r.seed: r for r in base_runs} if base_runs else None
     best = (max if pool.mode == "max" else min)(pool.truth.values())
     full = (len(pool.keys) + (1 if baseline else 0)) * len(seeds_all)
-    say(f"pool: {len(pool.keys)} searchable configs + {'co-training' if baseline else 'no baseline'}, seeds "
+    say(
+        f"pool: {len(pool.keys)} searchable configs + {'co-training' if baseline else 'no baseline'}, seeds "
         f"{seeds_all}; best true {metric} among the searchable {best:.3f}"
-        + (f"; co-training's {statistics.mean(r.final(metric) for r in base_runs):.3f}" if baseline else ""))
-    methods = [("random, 1 seed", "random", 1, one_seed_configs, False, False),
-               ("tpe, 1 seed", "tpe", 1, one_seed_configs, False, False),
-               (f"tpe, {k} paired seeds + baseline", "tpe", k, num_configs, True, False),
-               (f"tpe, {k} paired seeds + baseline + racing", "tpe", k, num_configs, True, True)]
+        + (f"; co-training's {statistics.mean(r.final(metric) for r in base_runs):.3f}" if baseline else "")
+    )
+    methods = [
+        ("random, 1 seed", "random", 1, one_seed_configs, False, False),
+        ("tpe, 1 seed", "tpe", 1, one_seed_configs, False, False),
+        (f"tpe, {k} paired seeds + baseline", "tpe", k, num_configs, True, False),
+        (f"tpe, {k} paired seeds + baseline + racing", "tpe", k, num_configs, True, True),
+    ]
     rows, out = [], {}
     for label, method, n_seeds, n_configs, with_base, racing in methods:
         hits, values, spent = 0, [], []
         for r in range(replays):
             order = list(np.random.default_rng(1000 + r).permutation(seeds_all))
-            pick, used = replay(pool, baseline if with_base else None, method, [int(s) for s in order[:n_seeds]],
-                                n_configs, racing, confidence, concurrency, r)
+            pick, used = replay(
+                pool,
+                baseline if with_base else None,
+                method,
+                [int(s) for s in order[:n_seeds]],
+                n_configs,
+                racing,
+                confidence,
+                concurrency,
+                r,
+            )
             truth = pool.truth[pick] if pick is not None else (-math.inf if pool.mode == "max" else math.inf)
             hits += abs(truth - best) <= tolerance + 1e-12 or pool.better(truth, best)
             values.append(truth)
             spent.append(used / full)
-        out[label] = {"p_within": hits / replays, "mean_value": statistics.mean(values),
-                      "compute": statistics.mean(spent)}
-        rows.append([label, f"{n_configs}", f"{hits / replays:.2f}", f"{statistics.mean(values):.3f}",
-                     f"{100 * statistics.mean(spent):.0f}%"])
+        out[label] = {
+            "p_within": hits / replays,
+            "mean_value": statistics.mean(values),
+            "compute": statistics.mean(spent),
+        }
+        rows.append(
+            [
+                label,
+                f"{n_configs}",
+                f"{hits / replays:.2f}",
+                f"{statistics.mean(values):.3f}",
+                f"{100 * statistics.mean(spent):.0f}%",
+            ]
+        )
     header = ["sweep", "configs", f"P(within {tolerance:g} of best)", f"true {metric} of pick", "compute"]
-    say(f"\n{replays} replays, trials {concurrency} at a time; compute = runs / ({full} runs: every config on "
-        f"every seed)\n" + text_table(header, rows))
+    say(
+        f"\n{replays} replays, trials {concurrency} at a time; compute = runs / ({full} runs: every config on "
+        f"every seed)\n" + text_table(header, rows)
+    )
     goal = out[methods[-1][0]]
     met = goal["p_within"] >= 0.8 and goal["compute"] <= 0.5
-    say(f"\ngoal: paired + racing within {tolerance:g} of the best in >= 80% of replays at <= 50% of the compute: "
-        f"{'met' if met else 'NOT met'} ({goal['p_within']:.0%} at {100 * goal['compute']:.0f}%)")
+    say(
+        f"\ngoal: paired + racing within {tolerance:g} of the best in >= 80% of replays at <= 50% of the compute: "
+        f"{'met' if met else 'NOT met'} ({goal['p_within']:.0%} at {100 * goal['compute']:.0f}%)"
+    )
     rung_table(runs, metric, say)
     return out
 
@@ -229,8 +298,12 @@ def main(argv=None) -> int:
     parser.add_argument("--replays", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=3, help="k: paired seeds per config")
     parser.add_argument("--configs", type=int, default=6, help="configs a paired sweep tries")
-    parser.add_argument("--one-seed-configs", type=int, default=None,
-                        help="configs a 1-seed sweep tries (default: all searchable configs)")
+    parser.add_argument(
+        "--one-seed-configs",
+        type=int,
+        default=None,
+        help="configs a 1-seed sweep tries (default: all searchable configs)",
+    )
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument("--confidence", type=float, default=0.9)
     parser.add_argument("--concurrency", type=int, default=2)
@@ -246,11 +319,26 @@ def main(argv=None) -> int:
             configs, k = 2, 2
         else:
             runs = read_runs_jsonl(args.runs, args.group)
-            space, metric, replays, configs, k = load_space(args.space), args.metric, args.replays, args.configs, \
-                args.seeds
+            space, metric, replays, configs, k = (
+                load_space(args.space),
+                args.metric,
+                args.replays,
+                args.configs,
+                args.seeds,
+            )
         searchable = len(group_by_config([r for r in runs if not is_baseline(r)]))
-        run_benchmark(runs, space, metric, replays, k, min(configs, searchable),
-                      args.one_seed_configs or searchable, args.tolerance, args.confidence, args.concurrency)
+        run_benchmark(
+            runs,
+            space,
+            metric,
+            replays,
+            k,
+            min(configs, searchable),
+            args.one_seed_configs or searchable,
+            args.tolerance,
+            args.confidence,
+            args.concurrency,
+        )
     except ActotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

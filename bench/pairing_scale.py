@@ -46,25 +46,38 @@ def sims(cache_dir: str) -> None:
     from actot.sim.generate import ensure_sim, load_ground_truth
     from actot.sim.task import SUCCESS_RADIUS, goal_distance, layout_distance
 
-    print(f"{'sim':<16} {'scale':<9} {'cost':<5} {'top1':>5} {'in 5':>5} {'drawn dist':>10} {'best':>6} "
-          f"{'p(true nn)':>10} {'goal gap':>8} {'eff':>5} {'distinct':>8} {'top share':>9}")
+    print(
+        f"{'sim':<16} {'scale':<9} {'cost':<5} {'top1':>5} {'in 5':>5} {'drawn dist':>10} {'best':>6} "
+        f"{'p(true nn)':>10} {'goal gap':>8} {'eff':>5} {'distinct':>8} {'top share':>9}"
+    )
     for seed, n_target in SIMS:
         source, target = ensure_sim(SimConfig(seed=seed, n_target=n_target))
         truth = load_ground_truth(target)
         n = truth["n_train"]
         targets, sources = np.array(truth["target_initial_states"])[:n], np.array(truth["source_initial_states"])
         for scale, cost in RULES:
-            data, _ = quiet(lambda: CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=cache_dir),
-                                                LeRobotDataset(target, cameras=[], cache_dir=cache_dir),
-                                                n_eval_target=truth["n_eval"], cache_dir=cache_dir, scale=scale,
-                                                cost=cost))
-            q = pairing_quality(data.pairing, layout_distance(targets, sources),
-                                goal_distance=goal_distance(targets, sources) / SUCCESS_RADIUS)
+            data, _ = quiet(
+                lambda: CoTrainData(
+                    LeRobotDataset(source, cameras=[], cache_dir=cache_dir),
+                    LeRobotDataset(target, cameras=[], cache_dir=cache_dir),
+                    n_eval_target=truth["n_eval"],
+                    cache_dir=cache_dir,
+                    scale=scale,
+                    cost=cost,
+                )
+            )
+            q = pairing_quality(
+                data.pairing,
+                layout_distance(targets, sources),
+                goal_distance=goal_distance(targets, sources) / SUCCESS_RADIUS,
+            )
             h = pairing_health(data.pairing)
-            print(f"seed {seed}, {n:>2} tgt  {scale:<9} {cost:<5} {q['top1']:>5.2f} {q['in_true_near']:>5.2f} "
-                  f"{q['drawn_distance']:>10.3f} {q['drawn_distance_best']:>6.3f} {q['true_nearest_mass']:>10.3f} "
-                  f"{q['goal_gap']:>8.2f} {h['effective_median']:>5.2f} {h['distinct']:>8} {h['top_share']:>9.0%}",
-                  flush=True)
+            print(
+                f"seed {seed}, {n:>2} tgt  {scale:<9} {cost:<5} {q['top1']:>5.2f} {q['in_true_near']:>5.2f} "
+                f"{q['drawn_distance']:>10.3f} {q['drawn_distance_best']:>6.3f} {q['true_nearest_mass']:>10.3f} "
+                f"{q['goal_gap']:>8.2f} {h['effective_median']:>5.2f} {h['distinct']:>8} {h['top_share']:>9.0%}",
+                flush=True,
+            )
 
 
 def g1(cache_dir: str) -> None:
@@ -73,23 +86,34 @@ def g1(cache_dir: str) -> None:
 
     for sources in (list(range(80)), list(range(40))):
         targets = list(range(80, 100))
-        print(f"G1 source episodes {sources[0]}-{sources[-1]}, target {targets[0]}-{targets[-1]} (2 held out), "
-              "cameras=[]:")
+        print(
+            f"G1 source episodes {sources[0]}-{sources[-1]}, target {targets[0]}-{targets[-1]} (2 held out), "
+            "cameras=[]:"
+        )
         costs = {}
         for scale, cost in RULES:
-            data, said = quiet(lambda: CoTrainData(LeRobotDataset(G1, episodes=sources, cameras=[], cache_dir=cache_dir),
-                                                   LeRobotDataset(G1, episodes=targets, cameras=[], cache_dir=cache_dir),
-                                                   n_eval_target=2, cache_dir=cache_dir, scale=scale, cost=cost))
+            data, said = quiet(
+                lambda: CoTrainData(
+                    LeRobotDataset(G1, episodes=sources, cameras=[], cache_dir=cache_dir),
+                    LeRobotDataset(G1, episodes=targets, cameras=[], cache_dir=cache_dir),
+                    n_eval_target=2,
+                    cache_dir=cache_dir,
+                    scale=scale,
+                    cost=cost,
+                )
+            )
             print("\n".join(f"  {line}" for line in said.splitlines() if not line.startswith("pairing: DTW")))
             costs[cost] = data.pairing.costs
             lengths = np.array([len(e["state"]) for e in data.src])
         for cost, c in costs.items():
             nearest = c.argmin(1)
             rho = spearmanr(c.ravel(), np.tile(lengths, len(c))).correlation
-            print(f"  cost={cost}: Spearman of the cost with the source demo's length {rho:.2f}; the nearest source "
-                  f"demos' median length {np.median(lengths[nearest]):.0f} frames (all source demos: "
-                  f"{np.median(lengths):.0f}); second-nearest over nearest cost, median "
-                  f"{np.median(np.sort(c, 1)[:, 1] / np.sort(c, 1)[:, 0]):.3f}")
+            print(
+                f"  cost={cost}: Spearman of the cost with the source demo's length {rho:.2f}; the nearest source "
+                f"demos' median length {np.median(lengths[nearest]):.0f} frames (all source demos: "
+                f"{np.median(lengths):.0f}); second-nearest over nearest cost, median "
+                f"{np.median(np.sort(c, 1)[:, 1] / np.sort(c, 1)[:, 0]):.3f}"
+            )
 
 
 def main() -> None:

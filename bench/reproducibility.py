@@ -44,14 +44,29 @@ def pool(n: int) -> list[tuple[str, dict]]:
 
 
 def run(args) -> None:
-    common = {"rollout_episodes": args.rollouts, "threads": 1, "log_every": args.log_every,
-              **SETTINGS[args.setting], **({"steps": args.steps} if args.setting == "new" else {}),
-              **(TINY if args.quick else {})}
+    common = {
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        "log_every": args.log_every,
+        **SETTINGS[args.setting],
+        **({"steps": args.steps} if args.setting == "new" else {}),
+        **(TINY if args.quick else {}),
+    }
     if args.quick:
         common["steps"] = 8 if args.setting == "new" else 4
-    jobs = [{"id": f"{args.setting}/{name}/s{seed}", "group": args.setting, "name": name, "overrides": overrides,
-             "seed": seed, "common": common, "out_dir": str(Path(args.runs_dir).resolve())}
-            for seed in range(args.seeds) for name, overrides in pool(args.configs)]
+    jobs = [
+        {
+            "id": f"{args.setting}/{name}/s{seed}",
+            "group": args.setting,
+            "name": name,
+            "overrides": overrides,
+            "seed": seed,
+            "common": common,
+            "out_dir": str(Path(args.runs_dir).resolve()),
+        }
+        for seed in range(args.seeds)
+        for name, overrides in pool(args.configs)
+    ]
     print(f"{args.setting}: {common.get('steps', 'default')} steps", flush=True)
     run_jobs(jobs, Path(args.out), args.jobs)
 
@@ -74,7 +89,7 @@ def icc1(table: np.ndarray) -> float:
 def same_seed_correlation(table: np.ndarray) -> float:
     """Pearson correlation across seeds of two configs' values, averaged over config pairs (constant rows skipped)."""
     rows = [r for r in table if r.std() > 0]
-    values = [float(np.corrcoef(a, b)[0, 1]) for i, a in enumerate(rows) for b in rows[i + 1:]]
+    values = [float(np.corrcoef(a, b)[0, 1]) for i, a in enumerate(rows) for b in rows[i + 1 :]]
     return float(np.mean(values)) if values else math.nan
 
 
@@ -94,12 +109,24 @@ def summarise(rows: list[dict], key: str, max_seeds: int | None = None) -> dict 
         return None
     table = np.array([[values[s] for s in seeds] for values in full.values()])
     half = len(seeds) // 2
-    return {"configs": len(full), "seeds": len(seeds),
-            "split_half": spearman(list(table[:, :half].mean(1)), list(table[:, half:].mean(1))) if half >= 1 else math.nan,
-            "one_seed": float(np.nanmean([spearman(list(table[:, i]), list(table[:, j]))
-                                          for i in range(len(seeds)) for j in range(i + 1, len(seeds))])),
-            "icc": icc1(table), "seed_sd": float(np.sqrt(table.var(axis=1, ddof=1).mean())),
-            "same_seed": same_seed_correlation(table), "mean": float(table.mean())}
+    return {
+        "configs": len(full),
+        "seeds": len(seeds),
+        "split_half": spearman(list(table[:, :half].mean(1)), list(table[:, half:].mean(1))) if half >= 1 else math.nan,
+        "one_seed": float(
+            np.nanmean(
+                [
+                    spearman(list(table[:, i]), list(table[:, j]))
+                    for i in range(len(seeds))
+                    for j in range(i + 1, len(seeds))
+                ]
+            )
+        ),
+        "icc": icc1(table),
+        "seed_sd": float(np.sqrt(table.var(axis=1, ddof=1).mean())),
+        "same_seed": same_seed_correlation(table),
+        "mean": float(table.mean()),
+    }
 
 
 def analyse(args) -> None:
@@ -107,10 +134,14 @@ def analyse(args) -> None:
 
     warnings.simplefilter("ignore")  # a constant column (every run at 0 success) has no correlation: shown as nan
     rows = read_rows(args.file)
-    print(f"reproducibility, {Path(args.file).name}: split-half Spearman of config means (first half of the seeds vs "
-          f"the second), ICC(1), pooled seed SD within a config, same-seed correlation between configs")
-    print(f"{'setting':<8} {'metric':<14} {'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} "
-          f"{'seed SD':>8} {'same-seed r':>11} {'mean':>6} {'s/run':>6}")
+    print(
+        f"reproducibility, {Path(args.file).name}: split-half Spearman of config means (first half of the seeds vs "
+        f"the second), ICC(1), pooled seed SD within a config, same-seed correlation between configs"
+    )
+    print(
+        f"{'setting':<8} {'metric':<14} {'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} "
+        f"{'seed SD':>8} {'same-seed r':>11} {'mean':>6} {'s/run':>6}"
+    )
     for setting in SETTINGS:
         mine = [r for r in rows if r["group"] == setting]
         seconds = np.mean([r["seconds"] for r in mine]) if mine else math.nan
@@ -118,9 +149,11 @@ def analyse(args) -> None:
             s = summarise(mine, key, args.max_seeds)
             if s is None:
                 continue
-            print(f"{setting:<8} {key:<14} {s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['one_seed']:>6.2f} "
-                  f"{s['icc']:>6.2f} "
-                  f"{s['seed_sd']:>8.3f} {s['same_seed']:>11.2f} {s['mean']:>6.3f} {seconds:>6.0f}")
+            print(
+                f"{setting:<8} {key:<14} {s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['one_seed']:>6.2f} "
+                f"{s['icc']:>6.2f} "
+                f"{s['seed_sd']:>8.3f} {s['same_seed']:>11.2f} {s['mean']:>6.3f} {seconds:>6.0f}"
+            )
 
 
 def main(argv=None) -> int:

@@ -32,9 +32,9 @@ from scipy.special import betaln
 
 from actot.report.robot_eval import ALPHA, BETA, WORTH, mcnemar_exact
 
-K = 3              # policies compared with co-training in a shortlist (the default k=3)
+K = 3  # policies compared with co-training in a shortlist (the default k=3)
 BUDGETS = (10, 20, 40)
-CAP = 1000          # the episodes measure stops a run here (counted as this many)
+CAP = 1000  # the episodes measure stops a run here (counted as this many)
 REFERENCE = "cotrain"
 LEFT_OUT = ("target-BC",)  # a sweep's shortlist never holds target-only BC
 
@@ -74,15 +74,25 @@ def table(runs_dirs: list[str], out: Path, conditions: int, seed: int, seeds: li
     torch.set_num_threads(1)
     layouts = sample_initial_states(np.random.default_rng([seed, 0]), conditions)
     done = {row["run"] for row in read_table(out)} if out.exists() else set()
-    runs = sorted(p.parent.parent for d in runs_dirs for p in Path(d).glob("*/s*/checkpoint/state.pt")
-                  if int(p.parent.parent.name[1:]) in seeds and p.parent.parent.parent.name not in LEFT_OUT)
+    runs = sorted(
+        p.parent.parent
+        for d in runs_dirs
+        for p in Path(d).glob("*/s*/checkpoint/state.pt")
+        if int(p.parent.parent.name[1:]) in seeds and p.parent.parent.parent.name not in LEFT_OUT
+    )
     todo = [r for r in runs if f"{r.parent.name}/{r.name}" not in done]
     print(f"{len(runs)} runs, {len(todo)} to roll out from {conditions} start conditions")
     for i, run in enumerate(todo, 1):
         success, score = roll_out(run, layouts, seed)
-        row = {"run": f"{run.parent.name}/{run.name}", "config": run.parent.name, "seed": int(run.name[1:]),
-               "conditions": conditions, "layout_seed": seed, "success": success.tolist(),
-               "score": [round(float(s), 4) for s in score]}
+        row = {
+            "run": f"{run.parent.name}/{run.name}",
+            "config": run.parent.name,
+            "seed": int(run.name[1:]),
+            "conditions": conditions,
+            "layout_seed": seed,
+            "success": success.tolist(),
+            "score": [round(float(s), 4) for s in score],
+        }
         with open(out, "a") as f:
             f.write(json.dumps(row) + "\n")
         print(f"[{i}/{len(todo)}] {row['run']}: success {success.mean():.3f}", flush=True)
@@ -97,8 +107,13 @@ def mixture_decisions(b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """The product's rule until session 10, vectorised (a uniform-mixture e-value at K/alpha, futility by a mixture
     over theta < worth at 1/beta): 1 better, -1 worse, 2 futile, 0 open."""
     log_e = betaln(b + 1, c + 1) + (b + c) * math.log(2.0)
-    log_f = (betaln(b + 1, c + 1) + stats.beta.logcdf(WORTH, b + 1, c + 1) - math.log(WORTH)
-             - b * math.log(WORTH) - c * math.log(1.0 - WORTH))
+    log_f = (
+        betaln(b + 1, c + 1)
+        + stats.beta.logcdf(WORTH, b + 1, c + 1)
+        - math.log(WORTH)
+        - b * math.log(WORTH)
+        - c * math.log(1.0 - WORTH)
+    )
     out = np.zeros(b.shape, dtype=int)
     out[log_f >= math.log(1.0 / BETA)] = 2
     efficacy = log_e >= math.log(K / ALPHA)
@@ -169,9 +184,25 @@ def replay_shortlists(success: np.ndarray, candidates: list[int], references: li
     rng = np.random.default_rng(seed)
     conditions = success.shape[1]
     rates = success.mean(axis=1)
-    tally = {n: {k: 0 for k in ("verdict_best", "naive_best", "verdict_false", "naive_false", "fisher_false",
-                                "verdict_claims", "naive_claims", "fisher_claims", "sprt_false", "sprt_claims",
-                                "verdict_decided")} for n in BUDGETS}
+    tally = {
+        n: {
+            k: 0
+            for k in (
+                "verdict_best",
+                "naive_best",
+                "verdict_false",
+                "naive_false",
+                "fisher_false",
+                "verdict_claims",
+                "naive_claims",
+                "fisher_claims",
+                "sprt_false",
+                "sprt_claims",
+                "verdict_decided",
+            )
+        }
+        for n in BUDGETS
+    }
     gaps = []
     for _ in range(draws):
         picked = list(rng.choice(candidates, size=K, replace=False))
@@ -207,7 +238,9 @@ def replay_shortlists(success: np.ndarray, candidates: list[int], references: li
                 if diff:
                     claims["naive"] = True
                     false["naive"] |= truth[i] != diff
-                p = stats.fisher_exact([[seen[i].sum(), n - seen[i].sum()], [seen[ref].sum(), n - seen[ref].sum()]]).pvalue
+                p = stats.fisher_exact(
+                    [[seen[i].sum(), n - seen[i].sum()], [seen[ref].sum(), n - seen[ref].sum()]]
+                ).pvalue
                 if p < 0.05:
                     claims["fisher"] = True
                     false["fisher"] |= truth[i] != diff
@@ -225,6 +258,7 @@ _REJECT: dict[tuple, float] = {}  # (discordant conditions, level, theta) -> P(r
 def batch_n(discordant: float, level: float = ALPHA / K, power: float = 1 - BETA, theta: float = WORTH) -> int:
     """The fewest paired conditions a batch exact McNemar test (two-sided, at `level`) needs for `power` when the
     policy wins `theta` of the conditions where the two differ, which are a share `discordant` of all."""
+
     def p_reject(d: int) -> float:  # P(the test rejects for "better" | d discordant conditions)
         key = (d, level, theta)
         if key not in _REJECT:
@@ -249,8 +283,10 @@ def episodes_needed(success: np.ndarray, i: int, ref: int, runs: int, rng) -> di
     mine, theirs = success[i][pick], success[ref][pick]
     b = np.cumsum((mine == 1) & (theirs == 0), axis=1)
     c = np.cumsum((mine == 0) & (theirs == 1), axis=1)
-    out = {"discordant": float((success[i] != success[ref]).mean()),
-           "difference": float(success[i].mean() - success[ref].mean())}
+    out = {
+        "discordant": float((success[i] != success[ref]).mean()),
+        "difference": float(success[i].mean() - success[ref].mean()),
+    }
     for name, rule in RULES.items():
         value, at = first_decision(rule(b, c))
         out[name] = float(at.mean())
@@ -265,42 +301,67 @@ def analyse(path: Path, shortlists: int, runs: int, seed: int) -> None:
     rows = read_table(path)
     names, success, candidates, references = pool(rows)
     rates = success.mean(axis=1)
-    print(f"{len(names)} policies x {success.shape[1]} start conditions ({path}); shortlistable {len(candidates)}, "
-          f"co-training {len(references)}; success over all conditions:")
+    print(
+        f"{len(names)} policies x {success.shape[1]} start conditions ({path}); shortlistable {len(candidates)}, "
+        f"co-training {len(references)}; success over all conditions:"
+    )
     for i in np.argsort(-rates):
         print(f"  {names[i]:24s} {rates[i]:.3f}")
     tally, gaps = replay_shortlists(success, candidates, references, shortlists, seed)
-    print(f"\n{shortlists} shortlists of {K} policies + co-training; the best's gap over co-training over all conditions: "
-          f"median {np.median(gaps):+.3f}, range [{gaps.min():+.3f}, {gaps.max():+.3f}]")
+    print(
+        f"\n{shortlists} shortlists of {K} policies + co-training; the best's gap over co-training over all conditions: "
+        f"median {np.median(gaps):+.3f}, range [{gaps.min():+.3f}, {gaps.max():+.3f}]"
+    )
     # "verdict": the mixture rule the verdict used until session 10 (its RESULTS table); "SPRT": the verdict's rule now.
-    head = ["episodes a policy", "leader truly best: verdict", "naive", "false claims: verdict", "SPRT rule",
-            "naive (rates differ)", "Fisher 0.05", "any claim: verdict", "SPRT", "naive", "Fisher"]
+    head = [
+        "episodes a policy",
+        "leader truly best: verdict",
+        "naive",
+        "false claims: verdict",
+        "SPRT rule",
+        "naive (rates differ)",
+        "Fisher 0.05",
+        "any claim: verdict",
+        "SPRT",
+        "naive",
+        "Fisher",
+    ]
     print("  ".join(head))
     for n in BUDGETS:
         t = tally[n]
         share = {k: v / shortlists for k, v in t.items()}
-        print(f"{n:>17d}  {share['verdict_best']:>26.3f}  {share['naive_best']:>5.3f}  {share['verdict_false']:>21.3f}  "
-              f"{share['sprt_false']:>9.3f}  {share['naive_false']:>20.3f}  {share['fisher_false']:>11.3f}  "
-              f"{share['verdict_claims']:>18.3f}  {share['sprt_claims']:>4.3f}  {share['naive_claims']:>5.3f}  "
-              f"{share['fisher_claims']:>6.3f}")
+        print(
+            f"{n:>17d}  {share['verdict_best']:>26.3f}  {share['naive_best']:>5.3f}  {share['verdict_false']:>21.3f}  "
+            f"{share['sprt_false']:>9.3f}  {share['naive_false']:>20.3f}  {share['fisher_false']:>11.3f}  "
+            f"{share['verdict_claims']:>18.3f}  {share['sprt_claims']:>4.3f}  {share['naive_claims']:>5.3f}  "
+            f"{share['fisher_claims']:>6.3f}"
+        )
     rng = np.random.default_rng([seed, 1])
     results = []
     for ref in references:
         for i in candidates:
             results.append({"pair": f"{names[i]} vs {names[ref]}", **episodes_needed(success, i, ref, runs, rng)})
-    print(f"\nconditions to decide a pair ({runs} runs each, resampled from its {success.shape[1]} conditions, stopped at "
-          f"{CAP}); batch: the exact McNemar test's n for power {1 - BETA:.0%} at theta = {WORTH}, level alpha/K = "
-          f"{ALPHA / K:.4f}, at the pair's own share of discordant conditions")
-    print(f"{'pair':44s} {'diff':>6s} {'disc':>5s} {'batch':>6s} {'mixture':>8s} {'(undec.)':>8s} {'SPRT':>6s} {'(undec.)':>8s}")
+    print(
+        f"\nconditions to decide a pair ({runs} runs each, resampled from its {success.shape[1]} conditions, stopped at "
+        f"{CAP}); batch: the exact McNemar test's n for power {1 - BETA:.0%} at theta = {WORTH}, level alpha/K = "
+        f"{ALPHA / K:.4f}, at the pair's own share of discordant conditions"
+    )
+    print(
+        f"{'pair':44s} {'diff':>6s} {'disc':>5s} {'batch':>6s} {'mixture':>8s} {'(undec.)':>8s} {'SPRT':>6s} {'(undec.)':>8s}"
+    )
     for r in sorted(results, key=lambda r: r["difference"]):
-        print(f"{r['pair']:44s} {r['difference']:+6.3f} {r['discordant']:5.2f} {r['batch']:6d} {r['mixture']:8.1f} "
-              f"{r['mixture_undecided']:8.2f} {r['sprt']:6.1f} {r['sprt_undecided']:8.2f}")
+        print(
+            f"{r['pair']:44s} {r['difference']:+6.3f} {r['discordant']:5.2f} {r['batch']:6d} {r['mixture']:8.1f} "
+            f"{r['mixture_undecided']:8.2f} {r['sprt']:6.1f} {r['sprt_undecided']:8.2f}"
+        )
     batch = np.mean([r["batch"] for r in results])
     for name in RULES:
         mean = np.mean([r[name] for r in results])
         ratio = np.mean([r[name] / r["batch"] for r in results])
-        print(f"{name}: mean {mean:.1f} conditions vs batch {batch:.1f} ({1 - mean / batch:+.0%} fewer over the pool; "
-              f"mean per-pair ratio {ratio:.2f})")
+        print(
+            f"{name}: mean {mean:.1f} conditions vs batch {batch:.1f} ({1 - mean / batch:+.0%} fewer over the pool; "
+            f"mean per-pair ratio {ratio:.2f})"
+        )
 
 
 def main() -> None:

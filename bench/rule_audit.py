@@ -32,8 +32,17 @@ import yaml
 from actot.errors import ActotError
 from actot.report.replay import runs_from_sweep
 from actot.rules import BUILT_IN, parse_rules
-from actot.rules.replay import (AuditRow, audit_rule, config_scores, pareto, ranked_configs, read_runs_jsonl,
-                                rule_variants, settings_text, top_quarter)
+from actot.rules.replay import (
+    AuditRow,
+    audit_rule,
+    config_scores,
+    pareto,
+    ranked_configs,
+    read_runs_jsonl,
+    rule_variants,
+    settings_text,
+    top_quarter,
+)
 from bench.tables import text_table
 
 
@@ -50,9 +59,17 @@ def _pct(value: float) -> str:
 
 def format_rows(rows: list[AuditRow], marks: dict[int, str] | None = None) -> str:
     header = ["rule", "settings", "stopped", "in top quarter", "false-stop rate", "compute saved"]
-    cells = [header] + [[r.rule + (marks or {}).get(i, ""), r.settings, str(r.stopped), str(r.false_stops),
-                         _pct(r.false_rate), f"{r.saved}/{r.total} ({_pct(r.saved_share)})"]
-                        for i, r in enumerate(rows)]
+    cells = [header] + [
+        [
+            r.rule + (marks or {}).get(i, ""),
+            r.settings,
+            str(r.stopped),
+            str(r.false_stops),
+            _pct(r.false_rate),
+            f"{r.saved}/{r.total} ({_pct(r.saved_share)})",
+        ]
+        for i, r in enumerate(rows)
+    ]
     return text_table(cells[0], cells[1:])
 
 
@@ -60,8 +77,10 @@ def audit(runs, rules, metric: str, grid: bool, say=print, mode: str | None = No
     top = top_quarter(runs, metric, mode)
     ranked = ranked_configs(runs, metric, mode)
     scores = config_scores(runs, metric, mode)
-    say(f"{len(runs)} runs of {len(ranked)} configs; top quarter = the best {len(top)} by mean final {metric} "
-        f"(cut-off {scores[ranked[len(top) - 1]]:.4g}; best {scores[ranked[0]]:.4g}, worst {scores[ranked[-1]]:.4g})")
+    say(
+        f"{len(runs)} runs of {len(ranked)} configs; top quarter = the best {len(top)} by mean final {metric} "
+        f"(cut-off {scores[ranked[len(top) - 1]]:.4g}; best {scores[ranked[0]]:.4g}, worst {scores[ranked[-1]]:.4g})"
+    )
     rows = [audit_rule([r], runs, top) for r in rules]
     rows.append(audit_rule(rules, runs, top, name="all rules"))
     say("\nRules at their settings (each alone, then together: the first to fire ends the run)\n" + format_rows(rows))
@@ -76,10 +95,14 @@ def audit(runs, rules, metric: str, grid: bool, say=print, mode: str | None = No
             variants = rule_variants(rule, total)
             vrows = [audit_rule([v], runs, top) for v in variants]
             front = pareto(vrows)
-            marks = {i: (" *" if i in front else "") + (" (default)" if settings_text(v) == settings_text(rule) else "")
-                     for i, v in enumerate(variants)}
-            say(f"\nRetuning {rule.name}: false stops against compute saved ('*': not beaten on both)\n"
-                + format_rows(vrows, marks))
+            marks = {
+                i: (" *" if i in front else "") + (" (default)" if settings_text(v) == settings_text(rule) else "")
+                for i, v in enumerate(variants)
+            }
+            say(
+                f"\nRetuning {rule.name}: false stops against compute saved ('*': not beaten on both)\n"
+                + format_rows(vrows, marks)
+            )
     return rows
 
 
@@ -91,19 +114,29 @@ def main(argv=None) -> int:
     source.add_argument("--quick", action="store_true", help="make tiny real runs first (CI-sized)")
     parser.add_argument("--group", default=None, help="only the runs of this group (--runs)")
     parser.add_argument("--metric", default="eval/success", help="what 'top quarter' ranks by (default eval/success)")
-    parser.add_argument("--mode", choices=("min", "max"), default=None,
-                        help="which way --metric is better (default: its own, actot/metrics.py; a diagnostic such "
-                             "as ot_loss has none and needs one)")
-    parser.add_argument("--rules", default=None, help="YAML list of rules (default: every built-in rule; with "
-                                                      "--sweep, the sweep's own rules)")
+    parser.add_argument(
+        "--mode",
+        choices=("min", "max"),
+        default=None,
+        help="which way --metric is better (default: its own, actot/metrics.py; a diagnostic such "
+        "as ot_loss has none and needs one)",
+    )
+    parser.add_argument(
+        "--rules",
+        default=None,
+        help="YAML list of rules (default: every built-in rule; with --sweep, the sweep's own rules)",
+    )
     parser.add_argument("--no-grid", action="store_true", help="skip the retuning tables")
     parser.add_argument("--configs", type=int, default=5, help="--quick: configs (default 5)")
     parser.add_argument("--seeds", type=int, default=2, help="--quick: seeds per config (default 2)")
     args = parser.parse_args(argv)
     try:
         if args.sweep and args.rules is None:  # the rules that sweep ran with, as it wrote them
-            specs = json.loads((Path(args.sweep) / "sweep.json").read_text())["sweep"]["rules"] \
-                if (Path(args.sweep) / "sweep.json").is_file() else list(BUILT_IN)
+            specs = (
+                json.loads((Path(args.sweep) / "sweep.json").read_text())["sweep"]["rules"]
+                if (Path(args.sweep) / "sweep.json").is_file()
+                else list(BUILT_IN)
+            )
             args.rules = json.dumps(specs)
         rules = load_rules(args.rules)
         if args.quick:

@@ -16,9 +16,21 @@ import time
 from pathlib import Path
 
 # A tiny model and benchmark for the --quick runs of the bench scripts (seconds per run on a CPU core).
-TINY = {"policy.dim_model": 32, "policy.n_heads": 2, "policy.dim_feedforward": 64, "policy.n_encoder_layers": 1,
-        "policy.n_vae_encoder_layers": 1, "policy.latent_dim": 8, "policy.backbone_width": 8, "data.resolution": 16,
-        "batch_size": 4, "ot.batch_size": 8, "data.sim.n_source": 16, "data.sim.n_target": 4, "data.sim.n_eval": 2}
+TINY = {
+    "policy.dim_model": 32,
+    "policy.n_heads": 2,
+    "policy.dim_feedforward": 64,
+    "policy.n_encoder_layers": 1,
+    "policy.n_vae_encoder_layers": 1,
+    "policy.latent_dim": 8,
+    "policy.backbone_width": 8,
+    "data.resolution": 16,
+    "batch_size": 4,
+    "ot.batch_size": 8,
+    "data.sim.n_source": 16,
+    "data.sim.n_target": 4,
+    "data.sim.n_eval": 2,
+}
 
 
 def space_configs(name: str, n: int, seed: int) -> list[tuple[str, dict]]:
@@ -28,8 +40,10 @@ def space_configs(name: str, n: int, seed: int) -> list[tuple[str, dict]]:
     from actot.sweep.space import load_space
 
     space = load_space(name)
-    out = [(f"{name}:{label}", {**space.fixed, **space.to_overrides(point)})
-           for label, point in zip(space.point_names, space.starting_points)]
+    out = [
+        (f"{name}:{label}", {**space.fixed, **space.to_overrides(point)})
+        for label, point in zip(space.point_names, space.starting_points)
+    ]
     sampler = optuna.samplers.RandomSampler(seed=seed)
     study = optuna.create_study(sampler=sampler)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -48,8 +62,14 @@ def run_one(job: dict) -> dict:
     from actot.train import train
 
     torch.set_num_threads(1)
-    overrides = {**job["common"], **job["overrides"], "seed": job["seed"], "name": job["id"],
-                 "out_dir": job["out_dir"], "wandb.mode": "disabled"}
+    overrides = {
+        **job["common"],
+        **job["overrides"],
+        "seed": job["seed"],
+        "name": job["id"],
+        "out_dir": job["out_dir"],
+        "wandb.mode": "disabled",
+    }
     start = time.perf_counter()
     try:
         cfg = apply_overrides(TrainConfig(), overrides, f"run {job['id']}")
@@ -57,8 +77,13 @@ def run_one(job: dict) -> dict:
         history, status = result.history, result.status
     except Exception as err:  # a failed run is recorded, the study goes on
         history, status = [], f"error: {str(err).splitlines()[0][:300]}"
-    return {**{k: job[k] for k in ("id", "group", "name", "overrides", "seed")}, "config": job["overrides"], "status": status,
-            "seconds": time.perf_counter() - start, "history": history}
+    return {
+        **{k: job[k] for k in ("id", "group", "name", "overrides", "seed")},
+        "config": job["overrides"],
+        "status": status,
+        "seconds": time.perf_counter() - start,
+        "history": history,
+    }
 
 
 def finite_or_none(value):
@@ -82,8 +107,10 @@ def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/succes
             record["history"] = [{k: finite_or_none(v) for k, v in row.items()} for row in result["history"]]
             sink.write(json.dumps(record) + "\n")
             sink.flush()
-            print(f"{result['id']}: {result['status']}, {shown} {final(result, shown)}, {result['seconds']:.0f}s",
-                  flush=True)
+            print(
+                f"{result['id']}: {result['status']}, {shown} {final(result, shown)}, {result['seconds']:.0f}s",
+                flush=True,
+            )
 
 
 def read_rows(path) -> list[dict]:

@@ -93,8 +93,9 @@ def load_pool(name: str) -> tuple[dict, dict, str] | None:
             seeds &= set(values)
     if len(seeds) < 5:
         return None
-    configs = {n: {s: v[s] for s in seeds} for n, v in table.items()
-               if n != baseline and set(v) >= seeds and n != "target-BC"}
+    configs = {
+        n: {s: v[s] for s in seeds} for n, v in table.items() if n != baseline and set(v) >= seeds and n != "target-BC"
+    }
     return configs, {s: table[baseline][s] for s in seeds}, "min" if metric == "eval/avg_l1" else "max"
 
 
@@ -102,7 +103,7 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
     """One replayed sweep: {design: (named config or None, claimed, estimate, low, high, other-seed mean, its se)}."""
     names = list(rng.choice(sorted(configs), size=k, replace=False))
     seeds = list(rng.permutation(sorted(baseline)))
-    search, fresh, other = seeds[:s], seeds[s:s + c], seeds[s + c:]
+    search, fresh, other = seeds[:s], seeds[s : s + c], seeds[s + c :]
     sign = 1.0 if better == "max" else -1.0
 
     def values(name, chosen):
@@ -122,8 +123,11 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
     other_mean = float(np.mean(diffs))
     other_se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) > 1 else math.nan
     out = {}
-    best = searched[beating[0] if len(beating) == 1 else max(beating, key=lambda n: searched[n].mean)] if beating \
+    best = (
+        searched[beating[0] if len(beating) == 1 else max(beating, key=lambda n: searched[n].mean)]
+        if beating
         else searched[leader]
+    )
     out["search"] = (leader, bool(beating), best.mean, best.low, best.high, other_mean, other_se)
     if searched[leader].mean <= 0:  # confirm.if_ahead: no fresh seeds for a leader behind co-training
         for design in DESIGNS[1:]:
@@ -131,8 +135,9 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         return out, 0, names[0]
     own = compare({leader: values(leader, fresh)}, base, better)[leader]
     out["confirm"] = (leader, own.beats, own.mean, own.low, own.high, other_mean, other_se)
-    pooled = compare({"fresh": values(leader, fresh), **{f"search:{n}": values(n, search) for n in names}}, base,
-                     better)["fresh"]
+    pooled = compare(
+        {"fresh": values(leader, fresh), **{f"search:{n}": values(n, search) for n in names}}, base, better
+    )["fresh"]
     out["confirm-pooled"] = (leader, pooled.beats, pooled.mean, pooled.low, pooled.high, other_mean, other_se)
     return out, 2 * c, names[0]
 
@@ -156,21 +161,32 @@ def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
         z = stats.norm.ppf(0.975)
         hits = [abs(r[5] - r[2]) <= math.hypot(h, z * r[6]) for r, h in zip(covered, half)]
         summary[design] = {
-            "claims": len(claims) / n, "false": sum(r[5] <= 0 for r in claims) / n,
+            "claims": len(claims) / n,
+            "false": sum(r[5] <= 0 for r in claims) / n,
             "false_of_claims": (sum(r[5] <= 0 for r in claims) / len(claims)) if claims else math.nan,
             "bias": float(np.mean([r[2] - r[5] for r in named])) if named else math.nan,
             "coverage": float(np.mean(hits)) if hits else math.nan,
             "compute": 1.0 if design == "search" else (today + float(np.mean(extra))) / today,
-            "power": (sum(r[1] and r[0] == r[7] for r in results) / n) if plant else math.nan}
+            "power": (sum(r[1] and r[0] == r[7] for r in results) / n) if plant else math.nan,
+        }
     return summary
 
 
 FIXED = (2, 4, 6, 8, 12)
 EFFECT = 0.20  # the futility boundary's delta1 and the power goal's effect (issue 29)
 FUTILITY = {"f20": ("pocock", 0.2), "f10": ("pocock", 0.1), "none": ("none", 0.2)}
-SEQUENTIAL = {f"seq-{e}-{f}-{n}": Design(n, spending={"obf": "obrien-fleming", "poc": "pocock"}[e], effect=EFFECT,
-                                         beta=FUTILITY[f][1], futility=FUTILITY[f][0])
-              for e in ("obf", "poc") for f in FUTILITY for n in (4, 6, 8)}
+SEQUENTIAL = {
+    f"seq-{e}-{f}-{n}": Design(
+        n,
+        spending={"obf": "obrien-fleming", "poc": "pocock"}[e],
+        effect=EFFECT,
+        beta=FUTILITY[f][1],
+        futility=FUTILITY[f][0],
+    )
+    for e in ("obf", "poc")
+    for f in FUTILITY
+    for n in (4, 6, 8)
+}
 SEQ_DESIGNS = ("search", *(f"fixed-{c}" for c in FIXED), *SEQUENTIAL)
 
 
@@ -181,8 +197,7 @@ def sequential_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s:
     names = list(rng.choice(sorted(configs), size=k, replace=False))
     seeds = list(rng.permutation(sorted(baseline)))
     search, population = seeds[:s], seeds[s:]
-    fresh = list(rng.choice(population, size=max(*FIXED, *(d.max_seeds for d in SEQUENTIAL.values())),
-                            replace=True))
+    fresh = list(rng.choice(population, size=max(*FIXED, *(d.max_seeds for d in SEQUENTIAL.values())), replace=True))
     sign = 1.0 if better == "max" else -1.0
     if plant is not None:
         plant = (names[0], plant[1])
@@ -239,15 +254,21 @@ def replay_sequential(configs, baseline, better, k, s, n, seed=0, plant=None) ->
     for design, results in rows.items():
         claims = [r for r in results if r[1]]
         named = [r for r in results if r[0] is not None and r[2] is not None]
-        cap = 0 if design == "search" else (int(design.split("-")[-1]) if design.startswith("fixed")
-                                            else SEQUENTIAL[design].max_seeds)
+        cap = (
+            0
+            if design == "search"
+            else (int(design.split("-")[-1]) if design.startswith("fixed") else SEQUENTIAL[design].max_seeds)
+        )
         summary[design] = {
-            "claims": len(claims) / n, "false": sum(r[5] <= 0 for r in claims) / n,
+            "claims": len(claims) / n,
+            "false": sum(r[5] <= 0 for r in claims) / n,
             "false_of_claims": (sum(r[5] <= 0 for r in claims) / len(claims)) if claims else math.nan,
             "bias": float(np.mean([r[2] - r[5] for r in named])) if named else math.nan,
             "coverage": float(np.mean([r[3] <= r[5] <= r[4] for r in named])) if named else math.nan,
-            "compute": (today + 2 * float(np.mean(spent[design]))) / today, "max": (today + 2 * cap) / today,
-            "power": (sum(r[1] and r[0] == r[6] for r in results) / n) if plant else math.nan}
+            "compute": (today + 2 * float(np.mean(spent[design]))) / today,
+            "max": (today + 2 * cap) / today,
+            "power": (sum(r[1] and r[0] == r[6] for r in results) / n) if plant else math.nan,
+        }
     return summary
 
 
@@ -266,35 +287,50 @@ def cells(pools: list[str]):
 
 
 def main_sequential(args) -> int:
-    head = (f"{'pool':<13} {'k':>2} {'s':>2} {'pop':>3} {'design':<17} {'claims':>6} {'false':>6} {'false|cl':>8} "
-            f"{'bias':>7} {'cover':>6} {'compute':>7} {'cmp.2':>6} {'max':>5} {'power.1':>7} {'power.2':>7}")
+    head = (
+        f"{'pool':<13} {'k':>2} {'s':>2} {'pop':>3} {'design':<17} {'claims':>6} {'false':>6} {'false|cl':>8} "
+        f"{'bias':>7} {'cover':>6} {'compute':>7} {'cmp.2':>6} {'max':>5} {'power.1':>7} {'power.2':>7}"
+    )
     print(head)
     table = {}
     for name, k, s, configs, baseline, better in cells(args.pools.split(",")):
         base = replay_sequential(configs, baseline, better, k, s, args.replays)
-        powers = [replay_sequential(configs, baseline, better, k, s, args.replays, seed=1, plant=("", effect))
-                  for effect in (0.10, 0.20)]
+        powers = [
+            replay_sequential(configs, baseline, better, k, s, args.replays, seed=1, plant=("", effect))
+            for effect in (0.10, 0.20)
+        ]
         for design in SEQ_DESIGNS:
-            row = {**base[design], "power.1": powers[0][design]["power"], "power.2": powers[1][design]["power"],
-                   "cmp.2": powers[1][design]["compute"]}
+            row = {
+                **base[design],
+                "power.1": powers[0][design]["power"],
+                "power.2": powers[1][design]["power"],
+                "cmp.2": powers[1][design]["compute"],
+            }
             table[(name, k, s, design)] = row
-            print(f"{name:<13} {k:>2} {s:>2} {len(baseline) - s:>3} {design:<17} {row['claims']:>6.3f} "
-                  f"{row['false']:>6.3f} {row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} "
-                  f"{row['compute']:>7.2f} {row['cmp.2']:>6.2f} {row['max']:>5.2f} {row['power.1']:>7.2f} "
-                  f"{row['power.2']:>7.2f}", flush=True)
+            print(
+                f"{name:<13} {k:>2} {s:>2} {len(baseline) - s:>3} {design:<17} {row['claims']:>6.3f} "
+                f"{row['false']:>6.3f} {row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} "
+                f"{row['compute']:>7.2f} {row['cmp.2']:>6.2f} {row['max']:>5.2f} {row['power.1']:>7.2f} "
+                f"{row['power.2']:>7.2f}",
+                flush=True,
+            )
     if args.summary:
         print()
-        print(f"{'design':<17} {'false max':>9} {'cover min':>9} {'compute max':>11} {'cmp.2 max':>9} {'max':>5} "
-              f"{'power.2 success mean':>20} {'min':>5} {'l1 min':>6}")
+        print(
+            f"{'design':<17} {'false max':>9} {'cover min':>9} {'compute max':>11} {'cmp.2 max':>9} {'max':>5} "
+            f"{'power.2 success mean':>20} {'min':>5} {'l1 min':>6}"
+        )
         for design in SEQ_DESIGNS:
             rows = {key: r for key, r in table.items() if key[3] == design}
             success = [r["power.2"] for key, r in rows.items() if not key[0].endswith("-l1")]
             l1 = [r["power.2"] for key, r in rows.items() if key[0].endswith("-l1")]
-            print(f"{design:<17} {max(r['false'] for r in rows.values()):>9.3f} "
-                  f"{min(r['coverage'] for r in rows.values() if math.isfinite(r['coverage'])):>9.2f} "
-                  f"{max(r['compute'] for r in rows.values()):>11.2f} {max(r['cmp.2'] for r in rows.values()):>9.2f} "
-                  f"{max(r['max'] for r in rows.values()):>5.2f} {float(np.mean(success)):>20.2f} "
-                  f"{min(success):>5.2f} {min(l1) if l1 else math.nan:>6.2f}")
+            print(
+                f"{design:<17} {max(r['false'] for r in rows.values()):>9.3f} "
+                f"{min(r['coverage'] for r in rows.values() if math.isfinite(r['coverage'])):>9.2f} "
+                f"{max(r['compute'] for r in rows.values()):>11.2f} {max(r['cmp.2'] for r in rows.values()):>9.2f} "
+                f"{max(r['max'] for r in rows.values()):>5.2f} {float(np.mean(success)):>20.2f} "
+                f"{min(success):>5.2f} {min(l1) if l1 else math.nan:>6.2f}"
+            )
     return 0
 
 
@@ -308,8 +344,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.sequential:
         return main_sequential(args)
-    print(f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<15} {'claims':>6} {'false':>6} {'false|cl':>8} "
-          f"{'bias':>7} {'cover':>6} {'compute':>7} {'power.1':>7} {'power.2':>7}")
+    print(
+        f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<15} {'claims':>6} {'false':>6} {'false|cl':>8} "
+        f"{'bias':>7} {'cover':>6} {'compute':>7} {'power.1':>7} {'power.2':>7}"
+    )
     for name in args.pools.split(","):
         pool = load_pool(name)
         if pool is None:
@@ -325,13 +363,17 @@ def main(argv=None) -> int:
                 if h < 1:
                     continue
                 base = replay(configs, baseline, better, k, s, c, args.replays)
-                powers = [replay(configs, baseline, better, k, s, c, args.replays, seed=1, plant=("", effect))
-                          for effect in (0.10, 0.20)]
+                powers = [
+                    replay(configs, baseline, better, k, s, c, args.replays, seed=1, plant=("", effect))
+                    for effect in (0.10, 0.20)
+                ]
                 for design in DESIGNS:
                     row = base[design]
-                    print(f"{name:<13} {k:>2} {s:>2} {c:>2} {h:>2} {design:<15} {row['claims']:>6.3f} {row['false']:>6.3f} "
-                          f"{row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} "
-                          f"{row['compute']:>7.2f} {powers[0][design]['power']:>7.2f} {powers[1][design]['power']:>7.2f}")
+                    print(
+                        f"{name:<13} {k:>2} {s:>2} {c:>2} {h:>2} {design:<15} {row['claims']:>6.3f} {row['false']:>6.3f} "
+                        f"{row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} "
+                        f"{row['compute']:>7.2f} {powers[0][design]['power']:>7.2f} {powers[1][design]['power']:>7.2f}"
+                    )
     return 0
 
 

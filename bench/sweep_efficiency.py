@@ -47,8 +47,7 @@ from optuna.trial import TrialState
 
 from actot.errors import ActotError
 from actot.metrics import direction_for_ranking
-from actot.rules.replay import (AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl, stop_decision,
-                                truncate)
+from actot.rules.replay import AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl, stop_decision, truncate
 from actot.sweep.config import SweepConfig, startup_trials
 from actot.sweep.preflight import earliest_stop
 from bench.tables import text_table
@@ -66,14 +65,23 @@ class Pool:
         self.truth = config_scores(runs, metric, self.mode)
         self.config = {k: members[0].config for k, members in self.runs.items()}
         self.max_t = max(run.total_steps for run in runs)
-        self.log_every = min((b["step"] - a["step"] for run in runs for a, b in zip(run.history, run.history[1:])
-                             if b["step"] > a["step"]), default=1)
+        self.log_every = min(
+            (
+                b["step"] - a["step"]
+                for run in runs
+                for a, b in zip(run.history, run.history[1:])
+                if b["step"] > a["step"]
+            ),
+            default=1,
+        )
         if space is not None:
             for key in self.keys:
                 missing = [k for k in space.distributions if k not in self.config[key]]
                 if missing:
-                    raise ActotError(f"{self.runs[key][0].source}: config lacks knob(s) {missing} of space "
-                                     f"{space.name}; pass the --space the pool was drawn from")
+                    raise ActotError(
+                        f"{self.runs[key][0].source}: config lacks knob(s) {missing} of space "
+                        f"{space.name}; pass the --space the pool was drawn from"
+                    )
             self.coords = np.array([self.coordinates(self.config[k]) for k in self.keys])
 
     def coordinates(self, params: dict) -> list[float]:
@@ -95,7 +103,7 @@ class Pool:
         cat = [isinstance(d, CategoricalDistribution) for d in self.space.distributions.values()]
         diff = np.abs(self.coords - point)
         diff[:, cat] = (diff[:, cat] > 0).astype(float)
-        distance = (diff ** 2).sum(axis=1)
+        distance = (diff**2).sum(axis=1)
         if exclude and len(exclude) < len(self.keys):
             distance[[i for i, k in enumerate(self.keys) if k in exclude]] = np.inf
         return self.keys[int(np.argmin(distance))]
@@ -123,22 +131,38 @@ def evaluate(pool: Pool, key: str, rng, rules, asha: AshaReplay | None) -> Outco
     asha_stop = asha.stop_step(history) if asha is not None else None
     if asha_stop is not None:
         stop, history = asha_stop, truncate(history, asha_stop)
-    intermediate = {int(r["step"]): float(r[pool.metric]) for r in history
-                    if isinstance(r.get(pool.metric), float) and math.isfinite(r[pool.metric])}
+    intermediate = {
+        int(r["step"]): float(r[pool.metric])
+        for r in history
+        if isinstance(r.get(pool.metric), float) and math.isfinite(r[pool.metric])
+    }
     if stop is not None and stop < run.total_steps:
         return Outcome(TrialState.PRUNED, None, int(stop), intermediate)
     final = run.final(pool.metric)
     return Outcome(TrialState.COMPLETE if final is not None else TrialState.FAIL, final, run.total_steps, intermediate)
 
 
-def search(pool: Pool, method: str, seed: int, max_trials: int, target: float | None, rules, asha_args,
-           budget: int, repeat: bool = False) -> tuple[int, bool, list[float]]:
+def search(
+    pool: Pool,
+    method: str,
+    seed: int,
+    max_trials: int,
+    target: float | None,
+    rules,
+    asha_args,
+    budget: int,
+    repeat: bool = False,
+) -> tuple[int, bool, list[float]]:
     """Run one search; return (steps spent until its pick reached `target`, or all steps, reached?, pick per trial)."""
     rng = np.random.default_rng(seed)
     study = None
     if method != "random":
-        study = optuna.create_study(direction="minimize" if pool.mode == "min" else "maximize", sampler=optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=startup_trials(SweepConfig(num_samples=budget))))
+        study = optuna.create_study(
+            direction="minimize" if pool.mode == "min" else "maximize",
+            sampler=optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=startup_trials(SweepConfig(num_samples=budget))
+            ),
+        )
     asha = AshaReplay(*asha_args, pool.max_t) if method.endswith("asha") else None
     use_rules = rules if "rules" in method else None
     steps, best_obs, pick, picks, seen = 0, None, None, [], set()
@@ -156,9 +180,15 @@ def search(pool: Pool, method: str, seed: int, max_trials: int, target: float | 
         steps += out.steps
         if study is not None:
             params = {k: pool.config[key][k] for k in pool.space.distributions}
-            study.add_trial(optuna.trial.create_trial(
-                params=params, distributions=pool.space.distributions, state=out.state,
-                value=out.value if out.state == TrialState.COMPLETE else None, intermediate_values=out.intermediate))
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params,
+                    distributions=pool.space.distributions,
+                    state=out.state,
+                    value=out.value if out.state == TrialState.COMPLETE else None,
+                    intermediate_values=out.intermediate,
+                )
+            )
         if out.state == TrialState.COMPLETE and (best_obs is None or pool.better(out.value, best_obs)):
             best_obs, pick = out.value, key
         picks.append(pool.truth[pick] if pick is not None else math.nan)
@@ -174,34 +204,57 @@ def default_grace(rules, log_every: int, max_t: int) -> int:
     return max(floor, int(math.ceil(max_t / 8 / log_every)) * log_every)
 
 
-def run_benchmark(pool: Pool, rules, seeds: int, budget: int, max_trials: int, tolerance: float,
-                  grace: int | None, rf: int, say=print, repeat: bool = False) -> dict:
+def run_benchmark(
+    pool: Pool,
+    rules,
+    seeds: int,
+    budget: int,
+    max_trials: int,
+    tolerance: float,
+    grace: int | None,
+    rf: int,
+    say=print,
+    repeat: bool = False,
+) -> dict:
     grace = grace or default_grace(rules, pool.log_every, pool.max_t)
     picks = [search(pool, "random", s, budget, None, None, None, budget, repeat)[2][-1] for s in range(seeds)]
     best = statistics.mean(picks)
     target = best - tolerance * abs(best) if pool.mode == "max" else best + tolerance * abs(best)
-    say(f"pool: {len(pool.keys)} configs, {sum(len(m) for m in pool.runs.values())} runs, {pool.max_t} steps each; "
-        f"best true {pool.metric} {max(pool.truth.values()) if pool.mode == 'max' else min(pool.truth.values()):.4g}")
-    say(f"random search of {budget} trials (no early stopping) picks a config of true {pool.metric} {best:.4g} "
+    say(
+        f"pool: {len(pool.keys)} configs, {sum(len(m) for m in pool.runs.values())} runs, {pool.max_t} steps each; "
+        f"best true {pool.metric} {max(pool.truth.values()) if pool.mode == 'max' else min(pool.truth.values()):.4g}"
+    )
+    say(
+        f"random search of {budget} trials (no early stopping) picks a config of true {pool.metric} {best:.4g} "
         f"(mean of {seeds} searcher seeds); target within {100 * tolerance:g}%: {target:.4g}; ASHA grace {grace}, "
-        f"reduction factor {rf}")
+        f"reduction factor {rf}"
+    )
     results = {}
     for method in METHODS:
-        runs = [search(pool, method, s, max_trials, target, rules, (grace, rf), budget, repeat)[:2]
-                for s in range(seeds)]
+        runs = [
+            search(pool, method, s, max_trials, target, rules, (grace, rf), budget, repeat)[:2] for s in range(seeds)
+        ]
         results[method] = runs
     base = statistics.mean(s for s, _ in results["random"])
     header = ["method", "reached", "steps to target (mean)", "sd", "ratio to random"]
     rows = [header]
     for method, runs in results.items():
         spent = [s for s, _ in runs]
-        rows.append([method, f"{sum(ok for _, ok in runs)}/{len(runs)}", f"{statistics.mean(spent):.0f}",
-                     f"{statistics.stdev(spent):.0f}" if len(spent) > 1 else "-",
-                     f"{statistics.mean(spent) / base:.2f}" if base else "-"])
+        rows.append(
+            [
+                method,
+                f"{sum(ok for _, ok in runs)}/{len(runs)}",
+                f"{statistics.mean(spent):.0f}",
+                f"{statistics.stdev(spent):.0f}" if len(spent) > 1 else "-",
+                f"{statistics.mean(spent) / base:.2f}" if base else "-",
+            ]
+        )
     say("\n" + text_table(rows[0], rows[1:]))
     ratio = statistics.mean(s for s, _ in results["tpe+rules+asha"]) / base if base else math.nan
-    say(f"\ngoal: tpe+rules+asha at most 30% of random's compute: {'met' if ratio <= 0.3 else 'NOT met'} "
-        f"(ratio {ratio:.2f})")
+    say(
+        f"\ngoal: tpe+rules+asha at most 30% of random's compute: {'met' if ratio <= 0.3 else 'NOT met'} "
+        f"(ratio {ratio:.2f})"
+    )
     return {"target": target, "results": results, "ratio": ratio, "grace": grace}
 
 
@@ -217,20 +270,31 @@ def main(argv=None) -> int:
     parser.add_argument("--group", default="pool")
     parser.add_argument("--space", default="ot_full", help="the space the pool was drawn from (TPE's distributions)")
     parser.add_argument("--metric", default=None, help="default eval/success (--quick: eval/avg_l1)")
-    parser.add_argument("--mode", choices=("min", "max"), default=None,
-                        help="which way --metric is better (default: its own, actot/metrics.py; a diagnostic such "
-                             "as ot_loss has none and needs one)")
+    parser.add_argument(
+        "--mode",
+        choices=("min", "max"),
+        default=None,
+        help="which way --metric is better (default: its own, actot/metrics.py; a diagnostic such "
+        "as ot_loss has none and needs one)",
+    )
     parser.add_argument("--rules", default=None, help="YAML list of rules (default: every built-in rule)")
     parser.add_argument("--seeds", type=int, default=5, help="searcher seeds (default 5)")
-    parser.add_argument("--budget", type=int, default=None, help="trials of the reference random search "
-                                                                   "(default: the pool's number of configs)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=None,
+        help="trials of the reference random search (default: the pool's number of configs)",
+    )
     parser.add_argument("--max-trials", type=int, default=None, help="per search (default 3 x budget)")
     parser.add_argument("--tolerance", type=float, default=0.02)
     parser.add_argument("--grace", type=int, default=None, help="ASHA grace period in steps")
     parser.add_argument("--reduction-factor", type=int, default=3)
     parser.add_argument("--configs", type=int, default=8, help="--quick: pool configs (default 8)")
-    parser.add_argument("--repeat", action="store_true", help="draw and snap to any pool config, tried or not "
-                                                              "(default: untried ones first)")
+    parser.add_argument(
+        "--repeat",
+        action="store_true",
+        help="draw and snap to any pool config, tried or not (default: untried ones first)",
+    )
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -249,8 +313,17 @@ def main(argv=None) -> int:
             space, metric = load_space(args.space), args.metric or "eval/success"
         pool = Pool(runs, space, metric, args.mode)
         budget = args.budget or len(pool.keys)
-        run_benchmark(pool, rules, args.seeds, budget, args.max_trials or 3 * budget, args.tolerance, args.grace,
-                      args.reduction_factor, repeat=args.repeat)
+        run_benchmark(
+            pool,
+            rules,
+            args.seeds,
+            budget,
+            args.max_trials or 3 * budget,
+            args.tolerance,
+            args.grace,
+            args.reduction_factor,
+            repeat=args.repeat,
+        )
     except ActotError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

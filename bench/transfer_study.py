@@ -63,45 +63,76 @@ from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one
 # since this study); rows written then carry no such key, so `as_run` adds it when rows and arms are compared.
 OUTCOME_PAIRING = {"data.pair_summary": ["observation.state"]}
 COTRAIN = {"ot.lambda_ot": 0.0}
-RAW = {"ot.embed_norm": "none"}  # the method's cost on raw embeddings (the training default was this when the study began)
+RAW = {
+    "ot.embed_norm": "none"
+}  # the method's cost on raw embeddings (the training default was this when the study began)
 STATE_PAIRING = {"data.pair_summary_weight": 0.0, **RAW}
 SOFT = {"ot.heuristic": "soft"}
 PX64 = {"data.resolution": [64, 64]}
 TWINS = {"data.sim.twins": True}
 SHIFT1 = {"data.sim.shift": 1.0}
 UNIT = {"ot.embed_norm": "l2"}  # unit-length embeddings: the cost cannot fall by shrinking them
-STRONG = {"ot.lambda_ot": 1.0}  # 10x the default: unit-length costs are small (<= 4), so OT's gradient is ~5% of BC's at 0.1
+STRONG = {
+    "ot.lambda_ot": 1.0
+}  # 10x the default: unit-length costs are small (<= 4), so OT's gradient is ~5% of BC's at 0.1
 KEYPOINTS = {**PX64, "policy.image_pooling": "keypoints"}
 
 # group -> arm -> (training overrides, pairing: dtw or oracle). Each group's first arm is its co-training.
 GROUPS = {
-    "oracle": {"cotrain": ({**TWINS, **COTRAIN}, "dtw"), "OT-oracle": ({**TWINS, **RAW}, "oracle"),
-               "OT-oracle-l2": ({**TWINS, **UNIT}, "oracle"), "OT-oracle-l2-x10": ({**TWINS, **UNIT, **STRONG}, "oracle")},
-    "screen": {"cotrain": (COTRAIN, "dtw"), "OT-state": (STATE_PAIRING, "dtw"), "OT-summary": (RAW, "dtw"),
-               "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"), "OT-summary-soft": ({**RAW, **SOFT}, "dtw"),
-               "OT-summary-l2": (UNIT, "dtw"), "OT-summary-l2-soft": ({**UNIT, **SOFT}, "dtw"),
-               "OT-state-l2": ({**STATE_PAIRING, **UNIT}, "dtw"), "OT-summary-l2-x10": ({**UNIT, **STRONG}, "dtw")},
-    "kp": {"cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"),
-           "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw"),
-           "OT-keypoints-state": ({**KEYPOINTS, **STATE_PAIRING, "ot.embedding": "keypoints"}, "dtw"),
-           "OT-keypoints-l2": ({**KEYPOINTS, **UNIT, "ot.embedding": "keypoints"}, "dtw"),
-           "OT-keypoints-soft": ({**KEYPOINTS, **RAW, **SOFT, "ot.embedding": "keypoints"}, "dtw")},
-    "shift1": {"cotrain": ({**SHIFT1, **COTRAIN}, "dtw"), "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
-               "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw"), "OT-summary-l2-soft": ({**SHIFT1, **UNIT, **SOFT}, "dtw"),
-               "OT-state-l2": ({**SHIFT1, **STATE_PAIRING, **UNIT}, "dtw")},
-    "tokens": {"cotrain": ({**PX64, **COTRAIN}, "dtw"), "OT-tokens-l2": ({**PX64, **UNIT, "ot.embedding": "tokens"}, "dtw"),
-               "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw"),
-               "OT-tokens-l2-state": ({**PX64, **STATE_PAIRING, **UNIT, "ot.embedding": "tokens"}, "dtw"),
-               "OT-tokens-l2-soft": ({**PX64, **UNIT, **SOFT, "ot.embedding": "tokens"}, "dtw")},
+    "oracle": {
+        "cotrain": ({**TWINS, **COTRAIN}, "dtw"),
+        "OT-oracle": ({**TWINS, **RAW}, "oracle"),
+        "OT-oracle-l2": ({**TWINS, **UNIT}, "oracle"),
+        "OT-oracle-l2-x10": ({**TWINS, **UNIT, **STRONG}, "oracle"),
+    },
+    "screen": {
+        "cotrain": (COTRAIN, "dtw"),
+        "OT-state": (STATE_PAIRING, "dtw"),
+        "OT-summary": (RAW, "dtw"),
+        "OT-state-soft": ({**STATE_PAIRING, **SOFT}, "dtw"),
+        "OT-summary-soft": ({**RAW, **SOFT}, "dtw"),
+        "OT-summary-l2": (UNIT, "dtw"),
+        "OT-summary-l2-soft": ({**UNIT, **SOFT}, "dtw"),
+        "OT-state-l2": ({**STATE_PAIRING, **UNIT}, "dtw"),
+        "OT-summary-l2-x10": ({**UNIT, **STRONG}, "dtw"),
+    },
+    "kp": {
+        "cotrain": ({**KEYPOINTS, **COTRAIN}, "dtw"),
+        "OT-keypoints": ({**KEYPOINTS, **RAW, "ot.embedding": "keypoints"}, "dtw"),
+        "OT-keypoints-state": ({**KEYPOINTS, **STATE_PAIRING, "ot.embedding": "keypoints"}, "dtw"),
+        "OT-keypoints-l2": ({**KEYPOINTS, **UNIT, "ot.embedding": "keypoints"}, "dtw"),
+        "OT-keypoints-soft": ({**KEYPOINTS, **RAW, **SOFT, "ot.embedding": "keypoints"}, "dtw"),
+    },
+    "shift1": {
+        "cotrain": ({**SHIFT1, **COTRAIN}, "dtw"),
+        "OT-state": ({**SHIFT1, **STATE_PAIRING}, "dtw"),
+        "OT-summary-l2": ({**SHIFT1, **UNIT}, "dtw"),
+        "OT-summary-l2-soft": ({**SHIFT1, **UNIT, **SOFT}, "dtw"),
+        "OT-state-l2": ({**SHIFT1, **STATE_PAIRING, **UNIT}, "dtw"),
+    },
+    "tokens": {
+        "cotrain": ({**PX64, **COTRAIN}, "dtw"),
+        "OT-tokens-l2": ({**PX64, **UNIT, "ot.embedding": "tokens"}, "dtw"),
+        "OT-tokens": ({**PX64, **RAW, "ot.embedding": "tokens"}, "dtw"),
+        "OT-tokens-l2-state": ({**PX64, **STATE_PAIRING, **UNIT, "ot.embedding": "tokens"}, "dtw"),
+        "OT-tokens-l2-soft": ({**PX64, **UNIT, **SOFT, "ot.embedding": "tokens"}, "dtw"),
+    },
 }
 KEYS = ("eval/success", "eval/success_covered", "eval/success_uncovered", "eval/success_source")
 # OT against OT on the same seeds: what one option does with the rest held (table, arm, the arm it differs from).
-CONTRASTS = [("best+screen", "OT-state-l2", "OT-summary-l2"), ("tokens", "OT-tokens-l2-state", "OT-tokens-l2"),
-             ("shift1", "OT-state-l2", "OT-summary-l2"), ("screen", "OT-state", "OT-summary"),
-             ("kp", "OT-keypoints-state", "OT-keypoints"),
-             ("best+screen", "OT-summary-l2-soft", "OT-summary-l2"), ("tokens", "OT-tokens-l2-soft", "OT-tokens-l2"),
-             ("shift1", "OT-summary-l2-soft", "OT-summary-l2"), ("screen", "OT-summary-soft", "OT-summary"),
-             ("screen", "OT-state-soft", "OT-state"), ("kp", "OT-keypoints-l2", "OT-keypoints")]
+CONTRASTS = [
+    ("best+screen", "OT-state-l2", "OT-summary-l2"),
+    ("tokens", "OT-tokens-l2-state", "OT-tokens-l2"),
+    ("shift1", "OT-state-l2", "OT-summary-l2"),
+    ("screen", "OT-state", "OT-summary"),
+    ("kp", "OT-keypoints-state", "OT-keypoints"),
+    ("best+screen", "OT-summary-l2-soft", "OT-summary-l2"),
+    ("tokens", "OT-tokens-l2-soft", "OT-tokens-l2"),
+    ("shift1", "OT-summary-l2-soft", "OT-summary-l2"),
+    ("screen", "OT-summary-soft", "OT-summary"),
+    ("screen", "OT-state-soft", "OT-state"),
+    ("kp", "OT-keypoints-l2", "OT-keypoints"),
+]
 # Does OT act? Its share of the gradient at the last step (whether pairs end closer: --probe's pair ratios).
 ACTS = ("ot_grad_ratio",)
 
@@ -122,15 +153,31 @@ def run_arm(job: dict) -> dict:
 
 def plan(args) -> list[dict]:
     """The runs in the order they start: see the module's docstring."""
-    common = {"rollout_episodes": args.rollouts, "threads": 1, "log_every": args.log_every,
-              **({"steps": args.steps} if args.steps else {}), **(TINY if args.quick else {})}
+    common = {
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        "log_every": args.log_every,
+        **({"steps": args.steps} if args.steps else {}),
+        **(TINY if args.quick else {}),
+    }
     out_dir = str(Path(args.runs_dir).resolve())
 
     def jobs(group: str, seeds, arms=None) -> list[dict]:
         chosen = {a: v for a, v in GROUPS[group].items() if arms is None or a in arms}
-        return [{"id": f"{group}/{arm}/s{seed}", "group": group, "name": arm, "overrides": as_run(overrides), "seed": seed,
-                 "pairing": pairing, "common": common, "out_dir": out_dir}
-                for seed in seeds for arm, (overrides, pairing) in chosen.items()]
+        return [
+            {
+                "id": f"{group}/{arm}/s{seed}",
+                "group": group,
+                "name": arm,
+                "overrides": as_run(overrides),
+                "seed": seed,
+                "pairing": pairing,
+                "common": common,
+                "out_dir": out_dir,
+            }
+            for seed in seeds
+            for arm, (overrides, pairing) in chosen.items()
+        ]
 
     half = (args.oracle_seeds + 1) // 2
     order = jobs("oracle", range(half), ["cotrain", "OT-oracle"])
@@ -142,8 +189,10 @@ def plan(args) -> list[dict]:
     for best in best_arms:
         group, arm = best.split("/")
         extra = range(args.seeds, args.seeds + args.best_seeds)
-        order += [{**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
-                  for j in jobs(group, extra, ["cotrain", arm])]
+        order += [
+            {**j, "id": j["id"].replace(f"{group}/", "best/", 1), "group": "best"}
+            for j in jobs(group, extra, ["cotrain", arm])
+        ]
     order = list({j["id"]: j for j in order}.values())  # two best arms share their co-training: run it once
     for extend in args.extend.split(",") if args.extend else []:  # in its own group, first
         group, arm = extend.split("/")
@@ -159,7 +208,9 @@ def plan(args) -> list[dict]:
     order += jobs("tokens", range(args.seeds), ["OT-tokens-l2-state", "OT-tokens-l2-soft"])
     order += jobs("shift1", range(args.seeds), ["OT-summary-l2-soft", "OT-state-l2"])
     order += jobs("kp", range(args.seeds), ["OT-keypoints-l2"])
-    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"]) + jobs("tokens", range(args.seeds), ["OT-tokens"])
+    order += jobs("oracle", range(half, args.oracle_seeds), ["OT-oracle"]) + jobs(
+        "tokens", range(args.seeds), ["OT-tokens"]
+    )
     order += jobs("kp", range(args.seeds), ["OT-keypoints-soft"])
     wanted = set(args.only.split(",")) if args.only else None
     return [j for j in order if wanted is None or j["group"] in wanted]
@@ -174,8 +225,11 @@ def still_falling(run: dict) -> bool:
 def paired_difference(arm: list[dict], base: list[dict], key: str, keep=lambda run: True) -> tuple[float, float, int]:
     """Mean and 95% t half-width of arm - co-training over the seeds both ran (and both pass `keep`)."""
     by_seed = {r["seed"]: final(r, key) for r in base if keep(r)}
-    diffs = [final(r, key) - by_seed[r["seed"]] for r in arm if by_seed.get(r["seed"]) is not None
-             and final(r, key) is not None and keep(r)]
+    diffs = [
+        final(r, key) - by_seed[r["seed"]]
+        for r in arm
+        if by_seed.get(r["seed"]) is not None and final(r, key) is not None and keep(r)
+    ]
     if not diffs:
         return math.nan, math.nan, 0
     mean, half, _ = mean_ci(diffs)
@@ -201,8 +255,11 @@ def cached_probe(run_dir: Path, name: str = "goal_probe", oracle: bool = False, 
     cache, ckpt = run_dir / f"{name}.json", run_dir / "checkpoint"
     if cache.is_file() and ckpt.exists() and cache.stat().st_mtime >= max(p.stat().st_mtime for p in ckpt.iterdir()):
         return json.loads(cache.read_text())
-    result = (goal_probe.probe(run_dir) if name == "goal_probe"
-              else goal_probe.pair_ratio(run_dir, oracle=oracle, pairs_from=pairs_from))
+    result = (
+        goal_probe.probe(run_dir)
+        if name == "goal_probe"
+        else goal_probe.pair_ratio(run_dir, oracle=oracle, pairs_from=pairs_from)
+    )
     if result is not None:
         cache.write_text(json.dumps(result))
     return result
@@ -231,15 +288,22 @@ def analyse(args) -> None:
         for r in finished:
             probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"])
             cotrain = Path(args.runs_dir) / r["group"] / "cotrain" / f"s{r['seed']}"
-            pairs[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"], "pair_ratio",
-                                          oracle=bool(r["overrides"].get("data.sim.twins")),
-                                          pairs_from=cotrain if (cotrain / "config.json").is_file() else None)
-    print(f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
-          " diff = OT - co-training per seed, mean [95% t-interval]; grad ratio (ot_grad_ratio: OT's gradient / BC's)"
-          " at the last step, mean over seeds; flagged: runs whose held-out L1 still fell at the end (the not_converged"
-          " rule), diff uncovered without them: the pairs where neither run is flagged")
-    header = ("| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | grad ratio |"
-              " flagged | diff uncovered, unflagged pairs |")
+            pairs[r["id"]] = cached_probe(
+                Path(args.runs_dir) / r["id"],
+                "pair_ratio",
+                oracle=bool(r["overrides"].get("data.sim.twins")),
+                pairs_from=cotrain if (cotrain / "config.json").is_file() else None,
+            )
+    print(
+        f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
+        " diff = OT - co-training per seed, mean [95% t-interval]; grad ratio (ot_grad_ratio: OT's gradient / BC's)"
+        " at the last step, mean over seeds; flagged: runs whose held-out L1 still fell at the end (the not_converged"
+        " rule), diff uncovered without them: the pairs where neither run is flagged"
+    )
+    header = (
+        "| group | arm | n | success | covered | uncovered | source | diff uncovered | diff overall | grad ratio |"
+        " flagged | diff uncovered, unflagged pairs |"
+    )
     header += " goal probe: uncovered | covered | pairs/strangers: unit | raw |" if args.probe else ""
     print(header + "\n|" + "---|" * (header.count("|") - 1))
     summary = []
@@ -253,13 +317,20 @@ def analyse(args) -> None:
                 cells.append(show(*mean_ci(values)[:2], signed=False) if values else "-")
             du = paired_difference(these, base, "eval/success_uncovered") if arm != "cotrain" else (math.nan,) * 3
             do = paired_difference(these, base, "eval/success") if arm != "cotrain" else (math.nan,) * 3
-            line = f"| {group} | {arm} | {len(these)} | " + " | ".join(cells) + f" | {show(*du[:2])} | {show(*do[:2])} |"
+            line = (
+                f"| {group} | {arm} | {len(these)} | " + " | ".join(cells) + f" | {show(*du[:2])} | {show(*do[:2])} |"
+            )
             for key in ACTS:
                 values = [final(r, key) for r in these if final(r, key) is not None]
                 line += f" {sum(values) / len(values):.3f} |" if values else " - |"
-            clean = (paired_difference(these, base, "eval/success_uncovered", lambda r: not still_falling(r))
-                     if arm != "cotrain" else (math.nan, math.nan, 0))
-            line += f" {sum(map(still_falling, these))} | {show(*clean[:2])}" + (f" (n={clean[2]}) |" if clean[2] else " |")
+            clean = (
+                paired_difference(these, base, "eval/success_uncovered", lambda r: not still_falling(r))
+                if arm != "cotrain"
+                else (math.nan, math.nan, 0)
+            )
+            line += f" {sum(map(still_falling, these))} | {show(*clean[:2])}" + (
+                f" (n={clean[2]}) |" if clean[2] else " |"
+            )
             if args.probe:
                 for part in ("target", "covered"):
                     errors = [probe[r["id"]][part] for r in these if probe.get(r["id"]) is not None]
@@ -279,12 +350,16 @@ def analyse(args) -> None:
             print(f"| {label} | {arm} | {other} | {du[2]} | {show(*du[:2])} | {show(*do[:2])} |")
     chance = sorted({round(p["chance"], 2) for p in probe.values() if p is not None})
     if chance:
-        print(f"\ngoal probe: median goal error in success radii of a ridge map fitted on source embeddings, read on the "
-              f"target expert's frames of the uncovered / covered half (bench/goal_probe.py); guessing the mean goal "
-              f"scores {', '.join(map(str, chance))} on the uncovered half")
-        print("pairs/strangers: ot_pair_ratio of the final weights on 16 OT batches drawn alike for every run of a "
-              "group (its co-training's pairing; the oracle's: its twins), of unit-length (what the cost compares under ot.embed_norm=l2) and raw "
-              "embeddings; co-training's is what encoding alone does (goal_probe.pair_ratio)")
+        print(
+            f"\ngoal probe: median goal error in success radii of a ridge map fitted on source embeddings, read on the "
+            f"target expert's frames of the uncovered / covered half (bench/goal_probe.py); guessing the mean goal "
+            f"scores {', '.join(map(str, chance))} on the uncovered half"
+        )
+        print(
+            "pairs/strangers: ot_pair_ratio of the final weights on 16 OT batches drawn alike for every run of a "
+            "group (its co-training's pairing; the oracle's: its twins), of unit-length (what the cost compares under ot.embed_norm=l2) and raw "
+            "embeddings; co-training's is what encoding alone does (goal_probe.pair_ratio)"
+        )
     failed = [r["id"] for r in rows if r["status"] != "finished"]
     if failed:
         print(f"\nnot finished: {failed}")
@@ -307,7 +382,9 @@ def plot(summary, path: str) -> None:
     ax.axvline(0, color="gray", lw=1)
     ax.axvline(0.10, color="tab:green", lw=1, ls="--", label="goal: +0.10")
     ax.set_yticks(range(len(arms)), [f"{g}/{a}" for g, a, _ in arms])
-    ax.set_xlabel("uncovered-half success, OT - co-training on the same seed\n(mean and 95% t-interval of the differences)")
+    ax.set_xlabel(
+        "uncovered-half success, OT - co-training on the same seed\n(mean and 95% t-interval of the differences)"
+    )
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -323,11 +400,19 @@ def main(argv=None) -> int:
     r.add_argument("--jobs", type=int, default=2)
     r.add_argument("--seeds", type=int, default=5)
     r.add_argument("--oracle-seeds", type=int, default=10)
-    r.add_argument("--best", help="GROUP/ARM[,GROUP/ARM] to run on --best-seeds more seeds with its co-training, e.g. screen/OT-summary")
-    r.add_argument("--extend", help="GROUP/ARM[,...] to run on --best-seeds more seeds in its own group, with the "
-                   "group's co-training (for an arm whose co-training is not the screen's, e.g. tokens/OT-tokens-l2)")
+    r.add_argument(
+        "--best",
+        help="GROUP/ARM[,GROUP/ARM] to run on --best-seeds more seeds with its co-training, e.g. screen/OT-summary",
+    )
+    r.add_argument(
+        "--extend",
+        help="GROUP/ARM[,...] to run on --best-seeds more seeds in its own group, with the "
+        "group's co-training (for an arm whose co-training is not the screen's, e.g. tokens/OT-tokens-l2)",
+    )
     r.add_argument("--best-seeds", type=int, default=5)
-    r.add_argument("--steps", type=int, default=1500, help="training steps (1,500: the converged budget of the local sweep)")
+    r.add_argument(
+        "--steps", type=int, default=1500, help="training steps (1,500: the converged budget of the local sweep)"
+    )
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--log-every", type=int, default=100)
     r.add_argument("--only", help="comma-separated groups: oracle,screen,kp,shift1,best,tokens (default all)")

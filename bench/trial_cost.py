@@ -41,8 +41,15 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     space = load_space("ot_reg")
     sweep_train = load_sweep("local")[0].train
-    base = {**space.fixed, **space.to_overrides(space.starting_points[0]), **sweep_train, "steps": args.steps,
-            "rollout_episodes": 0, "wandb.mode": "disabled", "threads": args.threads}
+    base = {
+        **space.fixed,
+        **space.to_overrides(space.starting_points[0]),
+        **sweep_train,
+        "steps": args.steps,
+        "rollout_episodes": 0,
+        "wandb.mode": "disabled",
+        "threads": args.threads,
+    }
     out = tempfile.mkdtemp(prefix="trial_cost")
     load_data(apply_overrides(TrainConfig(), base))  # generate/load once, outside the timings
     rows = []

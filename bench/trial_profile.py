@@ -30,17 +30,19 @@ from pathlib import Path
 PER_STEP = ("sample", "forward", "ot", "backward", "optimiser", "metrics")
 PER_LOG = ("eval_l1", "logging", "checkpoint", "report")
 # The table's rows: (label, sections). "imports" is the fresh process's import of torch and actot.
-ROWS = [("training: forward (ACT on the BC rows, L_bc)", ("forward",)),
-        ("training: OT (OT rows' encoder, cost, plan, L_ot)", ("ot",)),
-        ("training: backward", ("backward",)),
-        ("training: optimiser (clip, AdamW, EMA)", ("optimiser",)),
-        ("batch sampling and decoding", ("sample",)),
-        ("metrics (window sums, read-back)", ("metrics",)),
-        ("offline L1 evaluation (every log step, and step 0)", ("eval_l1", "baseline")),
-        ("closed-loop rollouts (target + source)", ("rollouts",)),
-        ("checkpoints", ("checkpoint",)),
-        ("logging (W&B start and finish, history, summary)", ("log_start", "logging", "finish")),
-        ("start-up (imports, data, model)", ("imports", "setup"))]
+ROWS = [
+    ("training: forward (ACT on the BC rows, L_bc)", ("forward",)),
+    ("training: OT (OT rows' encoder, cost, plan, L_ot)", ("ot",)),
+    ("training: backward", ("backward",)),
+    ("training: optimiser (clip, AdamW, EMA)", ("optimiser",)),
+    ("batch sampling and decoding", ("sample",)),
+    ("metrics (window sums, read-back)", ("metrics",)),
+    ("offline L1 evaluation (every log step, and step 0)", ("eval_l1", "baseline")),
+    ("closed-loop rollouts (target + source)", ("rollouts",)),
+    ("checkpoints", ("checkpoint",)),
+    ("logging (W&B start and finish, history, summary)", ("log_start", "logging", "finish")),
+    ("start-up (imports, data, model)", ("imports", "setup")),
+]
 TRAINING = ("forward", "ot", "backward", "optimiser")
 QUICK = {"steps": 20, "log_every": 10, "rollout_episodes": 4, "checkpoint_every": 10}
 
@@ -52,8 +54,14 @@ def trial_overrides(quick: bool, steps: int | None, device: str) -> tuple[dict, 
 
     space = load_space("ot_reg")
     sweep = load_sweep("local")[0]
-    base = {**space.fixed, **space.to_overrides(space.starting_points[0]), **sweep.train,
-            "threads": max(1, int(sweep.resources.cpu)), "device": device, "seed": sweep.seed}
+    base = {
+        **space.fixed,
+        **space.to_overrides(space.starting_points[0]),
+        **sweep.train,
+        "threads": max(1, int(sweep.resources.cpu)),
+        "device": device,
+        "seed": sweep.seed,
+    }
     target_steps = base["steps"]
     if quick:
         from bench.runs import TINY
@@ -85,15 +93,23 @@ def profile_one(job: dict) -> dict:
     seconds = dict(laps.seconds, imports=imports)
     seconds["other"] = max(0.0, wall - laps.total())
     memory = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-    return {"name": job["name"], "status": result.status, "steps": result.step, "wall": wall + imports,
-            "seconds": seconds, "gpu_gib": memory}
+    return {
+        "name": job["name"],
+        "status": result.status,
+        "steps": result.step,
+        "wall": wall + imports,
+        "seconds": seconds,
+        "gpu_gib": memory,
+    }
 
 
 def run_direct(base: dict, n: int, out: Path) -> list[dict]:
     """n trials at once, each in its own spawned process (seeds differ, as a sweep's trials' draws do)."""
     share = {"gpu_memory_fraction": 0.95 / n} if base["device"] != "cpu" else {}  # as the Ray run caps them
-    jobs = [{"overrides": {**base, **share, "seed": base["seed"] + i}, "out_dir": str(out / f"direct{n}"),
-             "name": f"t{i}"} for i in range(n)]
+    jobs = [
+        {"overrides": {**base, **share, "seed": base["seed"] + i}, "out_dir": str(out / f"direct{n}"), "name": f"t{i}"}
+        for i in range(n)
+    ]
     with mp.get_context("spawn").Pool(n) as pool:
         rows = pool.map(profile_one, jobs)
     bad = [r for r in rows if r["status"] != "finished"]
@@ -120,13 +136,22 @@ def run_ray(base: dict, n: int, out: Path) -> dict:
     if base["device"] != "cpu":  # n trials share the one GPU, each with its share of the memory (as a sweep would)
         sweep.resources.gpu = 1.0 / n
         base = {**base, "gpu_memory_fraction": 0.95 / n}
-    sweep.metric, sweep.mode = "eval/avg_l1", "min"  # the sweep's `auto`, resolved as its pre-flight would on LeRobot data
+    sweep.metric, sweep.mode = (
+        "eval/avg_l1",
+        "min",
+    )  # the sweep's `auto`, resolved as its pre-flight would on LeRobot data
     space = load_space("ot_reg")
     knobs = dict(space.starting_points[0])
     overrides = {k: v for k, v in base.items() if k not in knobs}
     (out / "ray_trials").mkdir(parents=True, exist_ok=True)
-    setup = TrialSetup(space=space, base_overrides=overrides, rules=parse_rules(sweep.rules, "sweep: rules"),
-                       sweep_name="profile", trials_dir=out / "ray_trials", metric="eval/avg_l1")
+    setup = TrialSetup(
+        space=space,
+        base_overrides=overrides,
+        rules=parse_rules(sweep.rules, "sweep: rules"),
+        sweep_name="profile",
+        trials_dir=out / "ray_trials",
+        metric="eval/avg_l1",
+    )
     start = time.perf_counter()
     init_ray(sweep)
     ray_init = time.perf_counter() - start
@@ -134,9 +159,19 @@ def run_ray(base: dict, n: int, out: Path) -> dict:
         # n copies of the first starting point (the metric only orders trials; no searcher is needed here)
         first = next(iter(knobs))
         param_space = {**knobs, first: tune.grid_search([knobs[first]] * n)}
-        tuner = build_tuner(sweep, setup, name=f"profile{n}", storage_path=str(out / "ray_storage"), callbacks=[],
-                            search_alg=None, scheduler=None, num_samples=1, max_failures=0, param_space=param_space,
-                            restore=False)
+        tuner = build_tuner(
+            sweep,
+            setup,
+            name=f"profile{n}",
+            storage_path=str(out / "ray_storage"),
+            callbacks=[],
+            search_alg=None,
+            scheduler=None,
+            num_samples=1,
+            max_failures=0,
+            param_space=param_space,
+            restore=False,
+        )
         start = time.perf_counter()
         grid = tuner.fit()
         fit = time.perf_counter() - start
@@ -212,9 +247,12 @@ def main(argv=None) -> int:
     load_data(cfg)  # generate the sim and decode its frames into the cache once, outside the timings
     out = Path(tempfile.mkdtemp(prefix="actot-trial-profile-"))
     said = f"{steps} steps" + (f", extrapolated to {target}" if steps != target else "")
-    print(f"trial profile, {time.strftime('%Y-%m-%d %H:%M')}: the default sweep's trial (ot_reg, first starting point), "
-          f"{said}, log_every {log_every}, {cfg.rollout_episodes} rollout episodes per domain, device {args.device}, "
-          f"{cfg.threads} thread(s) per trial{' (--quick: tiny model and sim)' if args.quick else ''}", flush=True)
+    print(
+        f"trial profile, {time.strftime('%Y-%m-%d %H:%M')}: the default sweep's trial (ot_reg, first starting point), "
+        f"{said}, log_every {log_every}, {cfg.rollout_episodes} rollout episodes per domain, device {args.device}, "
+        f"{cfg.threads} thread(s) per trial{' (--quick: tiny model and sim)' if args.quick else ''}",
+        flush=True,
+    )
     record = {"steps": steps, "target_steps": target, "device": args.device, "quick": args.quick, "columns": []}
     columns = []
     try:
@@ -228,14 +266,20 @@ def main(argv=None) -> int:
                 # Ray's extra time per trial: the Tune run's wall against the direct processes' (n at once in both),
                 # as measured (not extrapolated: part of it is per report, part per trial).
                 ray = max(0.0, through["fit"] - direct_wall)
-                print(f"  {n} at once through Ray: ray.init {through['ray_init']:.1f} s (once per sweep), Tune run "
-                      f"{through['fit']:.1f} s against {direct_wall:.1f} s direct", flush=True)
+                print(
+                    f"  {n} at once through Ray: ray.init {through['ray_init']:.1f} s (once per sweep), Tune run "
+                    f"{through['fit']:.1f} s against {direct_wall:.1f} s direct",
+                    flush=True,
+                )
                 record.setdefault("ray", []).append({**through, "direct_wall": direct_wall})
             label = "alone" if n == 1 else f"{n} at once (per trial)"
             columns.append((label, seconds, ray))
             record["columns"].append({"n": n, "seconds": seconds, "ray": ray, "rows": rows})
-            print(f"  {n} at once: {max(r['wall'] for r in rows):.1f} s wall, {sum(seconds.values()):.1f} s per trial "
-                  f"{'(extrapolated)' if steps != target else ''}", flush=True)
+            print(
+                f"  {n} at once: {max(r['wall'] for r in rows):.1f} s wall, {sum(seconds.values()):.1f} s per trial "
+                f"{'(extrapolated)' if steps != target else ''}",
+                flush=True,
+            )
     finally:
         shutil.rmtree(out, ignore_errors=True)
     print()

@@ -31,10 +31,15 @@ from pathlib import Path
 from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one
 
 BASE = {"data.sim.twins": True, "data.resolution": 64}
-CONDITIONS = {"cotrain": ({"ot.lambda_ot": 0.0}, "dtw"),
-              "cotrain-kp": ({"ot.lambda_ot": 0.0, "policy.image_pooling": "keypoints"}, "dtw"),
-              **{f"OT-{embedding}-{pairing}": ({"ot.embedding": embedding}, pairing)
-                 for embedding in ("mean", "tokens", "keypoints") for pairing in ("dtw", "oracle")}}
+CONDITIONS = {
+    "cotrain": ({"ot.lambda_ot": 0.0}, "dtw"),
+    "cotrain-kp": ({"ot.lambda_ot": 0.0, "policy.image_pooling": "keypoints"}, "dtw"),
+    **{
+        f"OT-{embedding}-{pairing}": ({"ot.embedding": embedding}, pairing)
+        for embedding in ("mean", "tokens", "keypoints")
+        for pairing in ("dtw", "oracle")
+    },
+}
 
 
 def oracle_pairing(data, true_pairs: dict[int, int]):
@@ -72,11 +77,28 @@ def run_with_pairing(job: dict) -> dict:
 def run(args) -> None:
     from actot.config import parse_value
 
-    common = {**BASE, "steps": args.steps, "log_every": args.log_every, "rollout_episodes": args.rollouts,
-              "threads": 1, **{k: parse_value(v) for k, v in (pair.split("=", 1) for pair in args.set or [])}}
-    jobs = [{"id": f"oracle/{name}/s{seed}", "group": "oracle", "name": name, "overrides": overrides, "seed": seed,
-             "pairing": pairing, "common": common, "out_dir": str(Path(args.runs_dir).resolve())}
-            for seed in range(args.seeds) for name, (overrides, pairing) in CONDITIONS.items()]
+    common = {
+        **BASE,
+        "steps": args.steps,
+        "log_every": args.log_every,
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        **{k: parse_value(v) for k, v in (pair.split("=", 1) for pair in args.set or [])},
+    }
+    jobs = [
+        {
+            "id": f"oracle/{name}/s{seed}",
+            "group": "oracle",
+            "name": name,
+            "overrides": overrides,
+            "seed": seed,
+            "pairing": pairing,
+            "common": common,
+            "out_dir": str(Path(args.runs_dir).resolve()),
+        }
+        for seed in range(args.seeds)
+        for name, (overrides, pairing) in CONDITIONS.items()
+    ]
     run_jobs(jobs, Path(args.out), args.jobs, shown="eval/success_uncovered", runner=run_with_pairing)
 
 
@@ -98,8 +120,10 @@ def analyse(args) -> None:
 
         ratio = [final(r, "ot_pair_ratio") for r in runs if final(r, "ot_pair_ratio") is not None]
         shown_ratio = f"{sum(ratio) / len(ratio):.3f}" if ratio else "-"
-        print(f"{name:<20} {len(runs):>3}  {show('eval/success'):<20} {show('eval/success_covered'):<20} "
-              f"{show('eval/success_uncovered'):<20} {shown_ratio:<10}")
+        print(
+            f"{name:<20} {len(runs):>3}  {show('eval/success'):<20} {show('eval/success_covered'):<20} "
+            f"{show('eval/success_uncovered'):<20} {shown_ratio:<10}"
+        )
     failed = [r["id"] for r in rows if r["status"] != "finished"]
     if failed:
         print(f"not finished: {failed}")

@@ -40,13 +40,16 @@ from pathlib import Path
 
 from bench.runs import final, finite_or_none, mean_ci, read_rows, run_one, space_configs
 
-STUDY = {"a-target-BC": {"bc_src_weight": 0.0, "ot.lambda_ot": 0.0},
-         "b-cotrain": {"ot.lambda_ot": 0.0},
-         "c-OT-R1": {}}
+STUDY = {"a-target-BC": {"bc_src_weight": 0.0, "ot.lambda_ot": 0.0}, "b-cotrain": {"ot.lambda_ot": 0.0}, "c-OT-R1": {}}
 VARIANTS = {"e-OT-l2": {"ot.embed_norm": "l2"}}
 CONDITIONS = {**STUDY, **VARIANTS}
-GRID = [{"data.sim.shift": 1.0}, {"data.sim.shift": 3.0}, {"data.sim.n_target": 5}, {"data.sim.n_target": 20},
-        {"steps": 1500}]  # longer training: does it make the seeds agree?
+GRID = [
+    {"data.sim.shift": 1.0},
+    {"data.sim.shift": 3.0},
+    {"data.sim.n_target": 5},
+    {"data.sim.n_target": 20},
+    {"steps": 1500},
+]  # longer training: does it make the seeds agree?
 POOL_EVERY = 100
 
 
@@ -54,29 +57,50 @@ def run(args) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
-    common = {"steps": args.steps, "log_every": args.log_every, "rollout_episodes": args.rollouts,
-              "device": args.device, "threads": 1}
+    common = {
+        "steps": args.steps,
+        "log_every": args.log_every,
+        "rollout_episodes": args.rollouts,
+        "device": args.device,
+        "threads": 1,
+    }
     out_dir = str(Path(args.runs_dir).resolve())
 
     def job(group: str, name: str, overrides: dict, seed: int, extra: dict | None = None) -> dict:
-        return {"id": f"{group}/{name}/s{seed}", "group": group, "name": name, "overrides": overrides, "seed": seed,
-                "common": {**common, **(extra or {})}, "out_dir": out_dir}
+        return {
+            "id": f"{group}/{name}/s{seed}",
+            "group": group,
+            "name": name,
+            "overrides": overrides,
+            "seed": seed,
+            "common": {**common, **(extra or {})},
+            "out_dir": out_dir,
+        }
 
     cells = [f"{k}={v}" for cell in GRID for k, v in cell.items()]
     wanted = args.grid_cells.split(",") if args.grid_cells else cells
     unknown = sorted(set(wanted) - set(cells)) + sorted(set(args.grid_conditions.split(",")) - set(CONDITIONS))
     if unknown:  # before anything trains
-        raise SystemExit(f"validity.py: unknown grid cell or condition {unknown}; cells {cells}, conditions {list(CONDITIONS)}")
+        raise SystemExit(
+            f"validity.py: unknown grid cell or condition {unknown}; cells {cells}, conditions {list(CONDITIONS)}"
+        )
     seeds = range(args.seeds)
     phase1 = [job("study", n, o, s) for s in seeds for n, o in STUDY.items()]
     keep = set(args.only.split(",")) if args.only else None
-    pools = json.loads(Path(args.configs).read_text()) if args.configs else {
-        "ot_full": space_configs("ot_full", args.pool, seed=0), "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1)}
-    pool = pools["ot_full"][:args.pool]
+    pools = (
+        json.loads(Path(args.configs).read_text())
+        if args.configs
+        else {
+            "ot_full": space_configs("ot_full", args.pool, seed=0),
+            "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1),
+        }
+    )
+    pool = pools["ot_full"][: args.pool]
     phase1 += [job("pool", n, o, s, {"rollout_every": POOL_EVERY}) for s in range(args.pool_seeds) for n, o in pool]
     deadline = time.monotonic() + args.deadline
     ctx = mp.get_context("spawn")
     with ctx.Pool(args.jobs, maxtasksperchild=None) as workers, out.open("a") as sink:
+
         def drain(jobs: list[dict]) -> list[dict]:
             todo = [j for j in jobs if j["id"] not in done]
             results, pending = [], []
@@ -94,8 +118,11 @@ def run(args) -> None:
                 done.add(result["id"])
                 results.append(result)
                 last = result["history"][-1] if result["history"] else {}
-                print(f"[{len(done)}] {result['id']}: {result['status']}, success {last.get('eval/success')}, "
-                      f"{result['seconds']:.0f}s", flush=True)
+                print(
+                    f"[{len(done)}] {result['id']}: {result['status']}, success {last.get('eval/success')}, "
+                    f"{result['seconds']:.0f}s",
+                    flush=True,
+                )
                 if time.monotonic() < deadline:
                     nxt = next(it, None)
                     if nxt is not None:
@@ -109,14 +136,21 @@ def run(args) -> None:
         if best is not None and (keep is None or "best" in keep):
             name, overrides = best
             phase2 += [job("study", "d-OT-best", overrides, 100 + s) for s in seeds]
-        phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY}) for n, o in pools["ot_reg"][:args.reg_pool]]
+        phase2 += [job("regpool", n, o, 0, {"rollout_every": POOL_EVERY}) for n, o in pools["ot_reg"][: args.reg_pool]]
         if keep is not None and "variant" in keep:
             phase2 += [job("variant", n, o, s) for s in seeds for n, o in VARIANTS.items()]
-        phase2 += [job("grid", f"{name}|{k}={v}", {**CONDITIONS[name], k: v}, s)
-                   for cell in GRID for k, v in cell.items() if f"{k}={v}" in wanted for s in range(args.grid_seeds)
-                   for name in args.grid_conditions.split(",")]
+        phase2 += [
+            job("grid", f"{name}|{k}={v}", {**CONDITIONS[name], k: v}, s)
+            for cell in GRID
+            for k, v in cell.items()
+            if f"{k}={v}" in wanted
+            for s in range(args.grid_seeds)
+            for name in args.grid_conditions.split(",")
+        ]
         if time.monotonic() < deadline:
-            drain([j for j in phase2 if keep is None or j["group"] in keep or (j["group"] == "study" and "best" in keep)])
+            drain(
+                [j for j in phase2 if keep is None or j["group"] in keep or (j["group"] == "study" and "best" in keep)]
+            )
     print(f"wrote {out}")
 
 
@@ -141,8 +175,13 @@ def analyse(args) -> None:
         for name in names:
             runs = [r for r in rows if r["group"] == group and r["name"] == name]
             if runs:
-                out.append((name, [mean_ci([final(r, k) for r in runs if final(r, k) is not None] or [math.nan])
-                                   for k in keys], len(runs)))
+                out.append(
+                    (
+                        name,
+                        [mean_ci([final(r, k) for r in runs if final(r, k) is not None] or [math.nan]) for k in keys],
+                        len(runs),
+                    )
+                )
         return out
 
     print("## Study (default benchmark): final success, mean over training seeds with 95% t-interval\n")
@@ -166,8 +205,10 @@ def analyse(args) -> None:
         hi, lo = max(means, key=means.get), min(means, key=means.get)
         seed_sd = sds.get("c-OT-R1", math.nan)
         gap = means[hi] - means[lo]
-        print(f"- ot_full pool: {len(means)} configs x {max(len(v) for v in pool.values())} seeds; best {hi} "
-              f"{means[hi]:.3f}, worst {lo} {means[lo]:.3f}: gap {gap:.3f}{in_seed_sds(gap, seed_sd)}")
+        print(
+            f"- ot_full pool: {len(means)} configs x {max(len(v) for v in pool.values())} seeds; best {hi} "
+            f"{means[hi]:.3f}, worst {lo} {means[lo]:.3f}: gap {gap:.3f}{in_seed_sds(gap, seed_sd)}"
+        )
         within = [mean_ci(v)[2] for v in pool.values() if len(v) >= 2]
         if within:
             print(f"- mean within-config seed sd across the pool: {sum(within) / len(within):.3f}")
@@ -176,8 +217,15 @@ def analyse(args) -> None:
 
         print("\n## Pool: which knobs go with final success (Spearman rank correlation over config means)\n")
         print("| knob | rho | p |\n|---|---|---|")
-        knobs = sorted({k for r in rows if r["group"] == "pool" for k, v in r["overrides"].items()
-                        if isinstance(v, (int, float, list)) and not isinstance(v, bool)})
+        knobs = sorted(
+            {
+                k
+                for r in rows
+                if r["group"] == "pool"
+                for k, v in r["overrides"].items()
+                if isinstance(v, (int, float, list)) and not isinstance(v, bool)
+            }
+        )
         names = sorted(pool)
         for knob in knobs:
             xs = [_knob(rows, n, knob) for n in names]
@@ -198,7 +246,14 @@ def analyse(args) -> None:
                 runs = [r for r in grid if r["name"] == f"{cond}|{cell}"]
                 if runs:
                     a = mean_ci([final(r) for r in runs])
-                    u = mean_ci([final(r, "eval/success_uncovered") for r in runs if final(r, "eval/success_uncovered") is not None] or [math.nan])
+                    u = mean_ci(
+                        [
+                            final(r, "eval/success_uncovered")
+                            for r in runs
+                            if final(r, "eval/success_uncovered") is not None
+                        ]
+                        or [math.nan]
+                    )
                     parts.append(f"{a[0]:.3f} ± {a[1]:.3f} / {u[0]:.3f} ± {u[1]:.3f} (n={len(runs)})")
                 else:
                     parts.append("-")
@@ -206,12 +261,16 @@ def analyse(args) -> None:
     diag = [r for r in rows if r["group"] in ("study", "variant")]
     if diag:
         print("\n## Why: OT diagnostics at the last log (mean over seeds)\n")
-        print("| condition | ot_grad_ratio | ot_pi_sum | ot_loss_embed | train/l1_loss | eval/avg_l1 |\n|---|---|---|---|---|---|")
+        print(
+            "| condition | ot_grad_ratio | ot_pi_sum | ot_loss_embed | train/l1_loss | eval/avg_l1 |\n|---|---|---|---|---|---|"
+        )
         for name in [*STUDY, "d-OT-best", *VARIANTS]:
             runs = [r for r in diag if r["name"] == name]
             if runs:
-                vals = [mean_ci([final(r, k) for r in runs if final(r, k) is not None] or [math.nan])[0]
-                        for k in ("ot_grad_ratio", "ot_pi_sum", "ot_loss_embed", "train/l1_loss", "eval/avg_l1")]
+                vals = [
+                    mean_ci([final(r, k) for r in runs if final(r, k) is not None] or [math.nan])[0]
+                    for k in ("ot_grad_ratio", "ot_pi_sum", "ot_loss_embed", "train/l1_loss", "eval/avg_l1")
+                ]
                 print(f"| {name} | " + " | ".join(f"{v:.4g}" for v in vals) + " |")
     if args.plot:
         plot(study, args.plot)
@@ -246,7 +305,9 @@ def plot_pool(rows: list[dict], pool: dict, path: str) -> None:
     study = {n: [final(r) for r in rows if r["group"] == "study" and r["name"] == n] for n in STUDY}
     if study.get("b-cotrain"):
         mean = sum(study["b-cotrain"]) / len(study["b-cotrain"])
-        ax.axhline(mean, color="tab:orange", ls="--", label=f"co-training, no OT (mean of {len(study['b-cotrain'])} seeds)")
+        ax.axhline(
+            mean, color="tab:orange", ls="--", label=f"co-training, no OT (mean of {len(study['b-cotrain'])} seeds)"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("lambda_ot")
     ax.set_ylabel("final closed-loop success")
@@ -268,8 +329,14 @@ def plot(study, path: str) -> None:
     width = 0.8 / max(len(study), 1)
     for i, (name, stats, n) in enumerate(study):
         xs = [j + i * width for j in range(3)]
-        ax.bar(xs, [s[0] for s in stats], width, yerr=[0 if math.isnan(s[1]) else s[1] for s in stats],
-               capsize=3, label=f"{name} (n={n})")
+        ax.bar(
+            xs,
+            [s[0] for s in stats],
+            width,
+            yerr=[0 if math.isnan(s[1]) else s[1] for s in stats],
+            capsize=3,
+            label=f"{name} (n={n})",
+        )
     ax.set_xticks([j + width * (len(study) - 1) / 2 for j in range(3)], labels)
     ax.set_ylabel("final closed-loop success (95% CI)")
     ax.set_ylim(0, 1)
@@ -298,9 +365,12 @@ def main() -> None:
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new run starts")
     r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, 30 steps, 10 rollouts")
-    r.add_argument("--only", help="comma-separated groups to run: study,pool,best,regpool,grid,variant "
-                                  "(default all but variant)")
-    r.add_argument("--grid-conditions", default="b-cotrain,c-OT-R1", help="conditions the grid runs (study or variant names)")
+    r.add_argument(
+        "--only", help="comma-separated groups to run: study,pool,best,regpool,grid,variant (default all but variant)"
+    )
+    r.add_argument(
+        "--grid-conditions", default="b-cotrain,c-OT-R1", help="conditions the grid runs (study or variant names)"
+    )
     r.add_argument("--grid-cells", help="comma-separated cells, e.g. data.sim.shift=1.0 (default all)")
     r.add_argument("--configs", help="the pools' configs from `configs` (for a machine without Optuna)")
     c = sub.add_parser("configs", help="write the pools' configs as JSON (they need Optuna to draw)")
@@ -320,8 +390,15 @@ def main() -> None:
         run(args)
     elif args.command == "configs":
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"ot_full": space_configs("ot_full", args.pool, seed=0),
-                                              "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1)}, indent=1))
+        Path(args.out).write_text(
+            json.dumps(
+                {
+                    "ot_full": space_configs("ot_full", args.pool, seed=0),
+                    "ot_reg": space_configs("ot_reg", args.reg_pool, seed=1),
+                },
+                indent=1,
+            )
+        )
         print(f"wrote {args.out}")
     else:
         analyse(args)

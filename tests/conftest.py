@@ -62,8 +62,9 @@ def ray_session(_isolated_env):
     import ray
 
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp, logging_level="ERROR",
-             log_to_driver=False)
+    ray.init(
+        num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp, logging_level="ERROR", log_to_driver=False
+    )
     yield
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
@@ -101,6 +102,8 @@ def g1_copy(tmp_path):
     (dst / "videos/chunk-000/observation.images.cam_high").mkdir(parents=True)
     for ep in (1, 2):
         shutil.copy(src / f"data/chunk-000/episode_{ep:06d}.parquet", dst / "data/chunk-000")
-        shutil.copy(src / f"videos/chunk-000/observation.images.cam_high/episode_{ep:06d}.mp4",
-                    dst / "videos/chunk-000/observation.images.cam_high")
+        shutil.copy(
+            src / f"videos/chunk-000/observation.images.cam_high/episode_{ep:06d}.mp4",
+            dst / "videos/chunk-000/observation.images.cam_high",
+        )
     return dst

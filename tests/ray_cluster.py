@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os, sys
 _dir, _watch, _node = os.environ.get("ACTOT_AUDIT_DIR"), os.environ.get("ACTOT_AUDIT_WATCH"), os.environ.get("ACTOT_NODE")
 if _dir and _watch:
@@ -61,7 +61,7 @@ if _dir and _watch:
                 finally:
                     _busy.pop()
     sys.addaudithook(_hook)
-'''
+"""
 
 
 _GIVEN: set[int] = set()
@@ -85,11 +85,16 @@ class LocalCluster:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.token = secrets.token_hex(24)
-        self.env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token,
-                    "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
-                    # notice a dead node in ~3 s rather than ~30 s
-                    "RAY_health_check_period_ms": "1000",
-                    "RAY_health_check_failure_threshold": "3"}
+        self.env = {
+            **os.environ,
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": self.token,
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "PYTHONPATH": str(ROOT),
+            # notice a dead node in ~3 s rather than ~30 s
+            "RAY_health_check_period_ms": "1000",
+            "RAY_health_check_failure_threshold": "3",
+        }
         self.env.pop("RAY_ADDRESS", None)
         self.audit_dir = None
         if audit_watch is not None:
@@ -106,27 +111,70 @@ class LocalCluster:
         return {**env, "RAY_ADDRESS": self.address, **extra}
 
     def _ports(self) -> list[str]:
-        return ["--node-ip-address", "127.0.0.1", "--node-manager-port", str(free_port()),
-                "--object-manager-port", str(free_port()), "--metrics-export-port", str(free_port()),
-                "--runtime-env-agent-port", str(free_port()), "--dashboard-agent-listen-port", str(free_port()),
-                "--dashboard-agent-grpc-port", str(free_port()), "--disable-usage-stats", "--block"]
+        return [
+            "--node-ip-address",
+            "127.0.0.1",
+            "--node-manager-port",
+            str(free_port()),
+            "--object-manager-port",
+            str(free_port()),
+            "--metrics-export-port",
+            str(free_port()),
+            "--runtime-env-agent-port",
+            str(free_port()),
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--dashboard-agent-grpc-port",
+            str(free_port()),
+            "--disable-usage-stats",
+            "--block",
+        ]
 
     def _start(self, name: str, args: list[str], env: dict) -> None:
         log = open(self.dir / f"{name}.log", "w")
         # `python -m ray.scripts.scripts`: the `ray` of this interpreter, whether or not its bin/ is on PATH
-        self.nodes[name] = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", *args, "--resources", f'{{"{name}": 1}}', *self._ports()],
-                                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.nodes[name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ray.scripts.scripts",
+                "start",
+                *args,
+                "--resources",
+                f'{{"{name}": 1}}',
+                *self._ports(),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
 
     def start(self, timeout_s: float = 120.0) -> "LocalCluster":
         # The head runs no trial (0 CPUs): trials land on the worker nodes only.
-        self._start("head", ["--head", "--port", str(self.port), "--num-cpus", "0", "--include-dashboard=false",
-                             "--temp-dir", str(self.dir / "ray")], self.env)
+        self._start(
+            "head",
+            [
+                "--head",
+                "--port",
+                str(self.port),
+                "--num-cpus",
+                "0",
+                "--include-dashboard=false",
+                "--temp-dir",
+                str(self.dir / "ray"),
+            ],
+            self.env,
+        )
         for name in self.workers:
             env = dict(self.env, ACTOT_NODE=name)
             if self.audit_dir is not None:
-                env.update(PYTHONPATH=f"{self.dir / 'site'}:{ROOT}", ACTOT_AUDIT_DIR=str(self.audit_dir),
-                           ACTOT_AUDIT_WATCH=self.audit_watch)
+                env.update(
+                    PYTHONPATH=f"{self.dir / 'site'}:{ROOT}",
+                    ACTOT_AUDIT_DIR=str(self.audit_dir),
+                    ACTOT_AUDIT_WATCH=self.audit_watch,
+                )
             self._start(name, ["--address", self.address, "--num-cpus", str(self.cpus)], env)
             # One node at a time: two raylets starting together on one machine raced for a port here.
             self.wait_for_nodes(len(self.nodes), timeout_s)
@@ -134,19 +182,26 @@ class LocalCluster:
 
     def wait_for_nodes(self, count: int, timeout_s: float) -> None:
         """Wait (in a child process: this one keeps no Ray state) until `count` nodes are alive."""
-        script = ("import sys, time, ray\n"
-                  "deadline = time.time() + float(sys.argv[2])\n"
-                  "while True:\n"
-                  "    try:\n"
-                  "        ray.init(address=sys.argv[1], logging_level='ERROR'); break\n"
-                  "    except Exception:\n"
-                  "        if time.time() > deadline: raise\n"
-                  "        time.sleep(1)\n"
-                  "while sum(n['Alive'] for n in ray.nodes()) < int(sys.argv[3]):\n"
-                  "    assert time.time() < deadline, ray.nodes()\n"
-                  "    time.sleep(0.5)\n")
-        done = subprocess.run([sys.executable, "-c", script, self.address, str(timeout_s), str(count)],
-                              env=self.client_env(), capture_output=True, text=True, timeout=timeout_s + 30)
+        script = (
+            "import sys, time, ray\n"
+            "deadline = time.time() + float(sys.argv[2])\n"
+            "while True:\n"
+            "    try:\n"
+            "        ray.init(address=sys.argv[1], logging_level='ERROR'); break\n"
+            "    except Exception:\n"
+            "        if time.time() > deadline: raise\n"
+            "        time.sleep(1)\n"
+            "while sum(n['Alive'] for n in ray.nodes()) < int(sys.argv[3]):\n"
+            "    assert time.time() < deadline, ray.nodes()\n"
+            "    time.sleep(0.5)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script, self.address, str(timeout_s), str(count)],
+            env=self.client_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s + 30,
+        )
         assert done.returncode == 0, done.stderr[-3000:] + self.logs()
 
     def kill_node(self, name: str) -> None:

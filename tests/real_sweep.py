@@ -31,10 +31,23 @@ metric: eval/avg_l1
 rules: [non_finite]
 train: {steps: 4, log_every: 2, checkpoint_every: 2}
 """
-TINY = ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
-        "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8", "policy.chunk_size=6",
-        "policy.n_action_steps=3", "batch_size=4", "ot.batch_size=8", "ot.window_size=2",
-        "rollout_episodes=0", "threads=1", "wandb.mode=disabled"]  # data.resolution: derived (the sim's 32x32)
+TINY = [
+    "policy.dim_model=32",
+    "policy.n_heads=2",
+    "policy.dim_feedforward=64",
+    "policy.n_encoder_layers=1",
+    "policy.n_vae_encoder_layers=1",
+    "policy.latent_dim=8",
+    "policy.backbone_width=8",
+    "policy.chunk_size=6",
+    "policy.n_action_steps=3",
+    "batch_size=4",
+    "ot.batch_size=8",
+    "ot.window_size=2",
+    "rollout_episodes=0",
+    "threads=1",
+    "wandb.mode=disabled",
+]  # data.resolution: derived (the sim's 32x32)
 
 
 @dataclass
@@ -46,13 +59,27 @@ class RealSweep:
     store: ResultsStore
     cfg: dict = field(default_factory=dict)  # trial id -> its TrainConfig
 
-    def run(self, trial_id: str, params: dict, extra: dict | None = None, overrides: dict | None = None,
-            baseline: dict | None = None, stop: tuple | None = None) -> None:
+    def run(
+        self,
+        trial_id: str,
+        params: dict,
+        extra: dict | None = None,
+        overrides: dict | None = None,
+        baseline: dict | None = None,
+        stop: tuple | None = None,
+    ) -> None:
         """Train one trial and record it. `extra`: the trial's columns (seed, arm, config_id); `baseline`: the
         baseline arm's overrides (for a trial with arm=baseline); `stop`: (rule, reason) a rule stops it with at
         its last report."""
-        setup = TrialSetup(self.space, {**self.base, **(overrides or {})}, self.rules, "s", self.dir / "trials",
-                           metric="eval/avg_l1", baseline=baseline)
+        setup = TrialSetup(
+            self.space,
+            {**self.base, **(overrides or {})},
+            self.rules,
+            "s",
+            self.dir / "trials",
+            metric="eval/avg_l1",
+            baseline=baseline,
+        )
         config = {**params, **(extra or {})}
         self.cfg[trial_id] = cfg = trial_config(setup, config, trial_id, self.dir / "trials")
         result = train(cfg, progress=False)
@@ -72,8 +99,10 @@ def new_sweep(small_sim, root: Path, spec: dict | None = None) -> RealSweep:
     (root / "space.yaml").write_text(SPACE)
     (root / "sweep.yaml").write_text(SWEEP)
     space = load_space(str(root / "space.yaml"))
-    cfg = apply_cli(load_sweep(str(root / "sweep.yaml"))[0],
-                    [f"data.source={source}", f"data.target={target}", *TINY, f"storage={root / 'out'}", "name=s"])
+    cfg = apply_cli(
+        load_sweep(str(root / "sweep.yaml"))[0],
+        [f"data.source={source}", f"data.target={target}", *TINY, f"storage={root / 'out'}", "name=s"],
+    )
     base, rules, base_cfg = prepare(space, cfg, say=lambda line: None)
     sweep_dir = root / "out" / "s"
     sweep_dir.mkdir(parents=True)

@@ -34,19 +34,32 @@ def test_mean_ci_of_one_value_has_no_interval_and_of_equal_values_a_zero_one():
 
 
 def _row(group, name, seed, success, overrides=None):
-    return {"id": f"{group}/{name}/s{seed}", "group": group, "name": name, "overrides": overrides or {}, "seed": seed,
-            "status": "finished", "seconds": 1.0,
-            "history": [{"step": 0, "eval/avg_l1": 1.0},
-                        {"step": 10, "eval/success": success, "eval/success_covered": success,
-                         "eval/success_uncovered": success}]}
+    return {
+        "id": f"{group}/{name}/s{seed}",
+        "group": group,
+        "name": name,
+        "overrides": overrides or {},
+        "seed": seed,
+        "status": "finished",
+        "seconds": 1.0,
+        "history": [
+            {"step": 0, "eval/avg_l1": 1.0},
+            {"step": 10, "eval/success": success, "eval/success_covered": success, "eval/success_uncovered": success},
+        ],
+    }
 
 
 def test_validity_analyse_says_no_spread_when_every_seed_of_the_reference_scored_the_same(tmp_path, capsys):
     from bench.validity import analyse
 
-    rows = [_row("study", "c-OT-R1", s, 0.0) for s in range(2)] + [_row("study", "b-cotrain", s, 0.1 * s) for s in range(2)]
-    rows += [_row("pool", name, s, value, {"ot.lambda_ot": lam}) for name, value, lam in
-             (("ot_full:R1", 0.4, 0.1), ("ot_full:r1", 0.1, 1.0)) for s in range(2)]
+    rows = [_row("study", "c-OT-R1", s, 0.0) for s in range(2)] + [
+        _row("study", "b-cotrain", s, 0.1 * s) for s in range(2)
+    ]
+    rows += [
+        _row("pool", name, s, value, {"ot.lambda_ot": lam})
+        for name, value, lam in (("ot_full:R1", 0.4, 0.1), ("ot_full:r1", 0.1, 1.0))
+        for s in range(2)
+    ]
     path = tmp_path / "v.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert [final(r) for r in read_rows(path)] == [0.0, 0.0, 0.0, 0.1, 0.4, 0.4, 0.1, 0.1]

@@ -34,8 +34,10 @@ def test_target_demos_cover_one_region_source_and_held_out_cover_all(small_sim):
     layouts = sample_layouts(SimConfig(n_source=30, n_target=6, n_eval=40, seed=1))
     assert 0.2 < in_region(layouts["held_out"][:, 2:4], "left_half").mean() < 0.8
     assert 0.3 < in_region(eval_layouts(100)[:, 2:4], "left_half").mean() < 0.7
-    assert in_region(sample_layouts(SimConfig(n_source=30, n_target=8, seed=1, target_region="lower_left"))["target"][:, 2:4],
-                     "lower_left").all()
+    assert in_region(
+        sample_layouts(SimConfig(n_source=30, n_target=8, seed=1, target_region="lower_left"))["target"][:, 2:4],
+        "lower_left",
+    ).all()
 
 
 def test_source_demos_start_from_their_own_states_unless_twins(small_sim, twin_sim):
@@ -56,8 +58,8 @@ def test_held_out_demos_have_no_near_duplicate_in_training(small_sim, tmp_path):
     truth = load_ground_truth(target)
     spec = load_sim_spec(target)
     inits = np.array(truth["target_initial_states"])
-    training = np.concatenate([inits[:truth["n_train"]], np.array(truth["source_initial_states"])])
-    held_out = inits[truth["n_train"]:]
+    training = np.concatenate([inits[: truth["n_train"]], np.array(truth["source_initial_states"])])
+    held_out = inits[truth["n_train"] :]
     assert len(held_out) == spec.n_eval == 2
     assert layout_distance(held_out, training).min() >= spec.eval_min_distance > 0
     # The stored held-out episodes are those layouts: they start where the ground truth says.
@@ -78,20 +80,31 @@ def test_rollout_frames_equal_the_stored_training_frames(small_sim, tmp_path):
             for cam in CAMERAS:
                 assert np.array_equal(resize_frames(obs[cam], (32, 32))[k], episode.frames[cam][0]), (part, k, cam)
     # The check can fail: another texture seed (what rollouts used before) renders other pixels.
-    other = target_env(dataclasses.replace(spec, seed=spec.seed + 1), spec.n_target, spec.seed * 10).reset(inits[:spec.n_target])
-    assert not np.array_equal(resize_frames(other[CAMERAS[0]], (32, 32)), np.stack([e.frames[CAMERAS[0]][0] for e in ds.episodes[:spec.n_target]]))
+    other = target_env(dataclasses.replace(spec, seed=spec.seed + 1), spec.n_target, spec.seed * 10).reset(
+        inits[: spec.n_target]
+    )
+    assert not np.array_equal(
+        resize_frames(other[CAMERAS[0]], (32, 32)),
+        np.stack([e.frames[CAMERAS[0]][0] for e in ds.episodes[: spec.n_target]]),
+    )
 
 
 def test_dtw_pairing_finds_the_truly_similar_demos_well_above_chance(small_sim, tmp_path):
     source, target = small_sim
     truth = load_ground_truth(target)
-    data = CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
-                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=truth["n_eval"])
-    distance = layout_distance(np.array(truth["target_initial_states"])[:truth["n_train"]],
-                               np.array(truth["source_initial_states"]))
+    data = CoTrainData(
+        LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+        LeRobotDataset(target, cameras=[], cache_dir=tmp_path),
+        n_eval_target=truth["n_eval"],
+    )
+    distance = layout_distance(
+        np.array(truth["target_initial_states"])[: truth["n_train"]], np.array(truth["source_initial_states"])
+    )
     q = pairing_quality(data.pairing, distance)
-    print(f"\nDTW vs ground truth: in 5 truly nearest {q['in_true_near']:.2f} (chance {q['chance_in_true_near']:.2f}), "
-          f"chosen rank {q['chosen_rank']:.3f} (chance 0.5)")
+    print(
+        f"\nDTW vs ground truth: in 5 truly nearest {q['in_true_near']:.2f} (chance {q['chance_in_true_near']:.2f}), "
+        f"chosen rank {q['chosen_rank']:.3f} (chance 0.5)"
+    )
     assert q["in_true_near"] >= 3 * q["chance_in_true_near"] and q["chosen_rank"] < 0.2
     shuffled = pairing_quality(data.pairing, distance[:, np.random.default_rng(0).permutation(distance.shape[1])])
     assert shuffled["chosen_rank"] > 0.25  # against a meaningless ground truth the score is near chance
@@ -111,11 +124,18 @@ def test_success_metrics_split_covered_and_give_binomial_errors():
 def small_model_and_data(small_sim, tmp_path_factory):
     source, target = small_sim
     cache = tmp_path_factory.mktemp("frames")
-    data = CoTrainData(LeRobotDataset(source, resolution=16, cache_dir=cache),
-                       LeRobotDataset(target, resolution=16, cache_dir=cache), n_eval_target=load_sim_spec(target).n_eval)
+    data = CoTrainData(
+        LeRobotDataset(source, resolution=16, cache_dir=cache),
+        LeRobotDataset(target, resolution=16, cache_dir=cache),
+        n_eval_target=load_sim_spec(target).n_eval,
+    )
     torch.manual_seed(0)
-    model = ACT(dataclasses.replace(PRESETS["act_small"], dim_model=32, n_heads=2, dim_feedforward=64, backbone_width=8),
-                data.state_dim, data.action_dim, len(data.cameras))
+    model = ACT(
+        dataclasses.replace(PRESETS["act_small"], dim_model=32, n_heads=2, dim_feedforward=64, backbone_width=8),
+        data.state_dim,
+        data.action_dim,
+        len(data.cameras),
+    )
     return model, data, load_sim_spec(target)
 
 
@@ -137,7 +157,9 @@ def test_rollouts_run_the_same_fixed_episodes_for_every_trial(small_model_and_da
     a = rollout_metrics(model, data, torch.device("cpu"), spec, 12)
     b = rollout_metrics(model, data, torch.device("cpu"), spec, 12)
     assert a == b and {"eval/success", "eval/success_se", "eval/success_covered", "eval/success_uncovered_se"} <= set(a)
-    assert np.array_equal(eval_layouts(12), eval_layouts(12)) and not np.array_equal(eval_layouts(12), eval_layouts(12, seed=1))
+    assert np.array_equal(eval_layouts(12), eval_layouts(12)) and not np.array_equal(
+        eval_layouts(12), eval_layouts(12, seed=1)
+    )
 
 
 def test_source_rollouts_see_the_source_demos_frames_and_give_source_success(small_sim, small_model_and_data, tmp_path):
@@ -189,7 +211,9 @@ def test_steps_without_frames_leave_the_next_frames_as_drawing_every_step_would(
         before = ~every.success
         obs_a, success, _ = every.step(action)
         obs_b, success_b, _ = lazy.step(action, render=t % 5 == 4)  # frames every 5th step, as evaluation asks
-        assert np.array_equal(success, success_b) and np.array_equal(obs_a["observation.state"], obs_b["observation.state"])
+        assert np.array_equal(success, success_b) and np.array_equal(
+            obs_a["observation.state"], obs_b["observation.state"]
+        )
         if t % 5 != 4:
             assert set(obs_b) == {"observation.state"}
             continue
@@ -245,8 +269,11 @@ def test_sweep_table_shows_success_with_its_standard_error(tmp_path):
 
     store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo")
     store.start("a", {"ot.reg": 2.0, "ot.tau": 5.0})
-    store.add_result("a", {"ot.reg": 2.0, "ot.tau": 5.0},
-                     {"step": 400, "eval/avg_l1": 0.3, "eval/success": 0.52, "eval/success_se": 0.04996})
+    store.add_result(
+        "a",
+        {"ot.reg": 2.0, "ot.tau": 5.0},
+        {"step": 400, "eval/avg_l1": 0.3, "eval/success": 0.52, "eval/success_se": 0.04996},
+    )
     store.finish("a")
     (tmp_path / "sweep.json").write_text('{"sweep": {"metric": "eval/avg_l1", "mode": "min", "name": "demo"}}')
     table = ranked_table(tmp_path)

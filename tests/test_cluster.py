@@ -37,8 +37,16 @@ seed: 0
 rules: [non_finite]
 train: {steps: 100, log_every: 10, checkpoint_every: 10}
 """
-DRIVER_FILES = {"results.parquet", "optuna.db", "sweep.json", "driver.lock", "report.md", "dashboard.html",
-                "next_space.yaml", "curves.png"}
+DRIVER_FILES = {
+    "results.parquet",
+    "optuna.db",
+    "sweep.json",
+    "driver.lock",
+    "report.md",
+    "dashboard.html",
+    "next_space.yaml",
+    "curves.png",
+}
 
 
 def _audit(cluster: LocalCluster) -> list[tuple[str, str, str]]:
@@ -69,16 +77,25 @@ def _wait(condition, timeout_s: float, what: str, driver=None, log: Path | None 
         if value:
             return value
         if driver is not None and driver.poll() is not None:
-            raise AssertionError(f"the driver ended (rc {driver.returncode}) before {what}:\n"
-                                 + (log.read_text()[-4000:] if log else ""))
+            raise AssertionError(
+                f"the driver ended (rc {driver.returncode}) before {what}:\n" + (log.read_text()[-4000:] if log else "")
+            )
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}:\n" + (log.read_text()[-4000:] if log else ""))
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what}:\n" + (log.read_text()[-4000:] if log else "")
+    )
 
 
 def _driver(args, env, log_path):
     with open(log_path, "a") as log:
-        return subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "run_sweep.py", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _kill(proc):
@@ -97,8 +114,15 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
     (tmp_path / "sweep.yaml").write_text(SWEEP)
     out = tmp_path / "out"
     sweep_dir, trials_dir = out / "nodes", out / "nodes" / "trials"
-    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={out}", "name=nodes",
-            f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={out}",
+        "name=nodes",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     log_path = tmp_path / "driver.log"
     cluster = LocalCluster(audit_watch=out)
     driver = None
@@ -108,8 +132,13 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
 
         # 1. node_b checkpoints a trial, then node_b's processes are killed (raylet, object store, the trial).
         driver = _driver(args, env, log_path)
-        lost = _wait(lambda: _checkpointed(_audit(cluster), trials_dir, "node_b"), 240, "a checkpoint on node_b", driver,
-                     log_path)
+        lost = _wait(
+            lambda: _checkpointed(_audit(cluster), trials_dir, "node_b"),
+            240,
+            "a checkpoint on node_b",
+            driver,
+            log_path,
+        )
         lost_trial = next(iter(lost))
         cluster.kill_node("node_b")
 
@@ -154,8 +183,11 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
     written = [(n, e, Path(p)) for n, e, p in audit]
     assert any(p.is_relative_to(trials_dir) for _, _, p in written)
     assert {n for n, _, _ in written} <= {"node_b", "node_c"}
-    driver_writes = [(n, e, str(p)) for n, e, p in written
-                     if p.name in DRIVER_FILES or (p.parent == sweep_dir and not p.name.startswith(".node-probe-"))]
+    driver_writes = [
+        (n, e, str(p))
+        for n, e, p in written
+        if p.name in DRIVER_FILES or (p.parent == sweep_dir and not p.name.startswith(".node-probe-"))
+    ]
     assert driver_writes == []
 
 
@@ -171,18 +203,33 @@ def test_a_node_without_the_data_is_named_before_any_trial_runs(tmp_path):
         "try:\n"
         "    check_nodes({'data.source': sys.argv[2]}, {'storage': sys.argv[2]})\n"
         "except Exception as err:\n"
-        "    print('refused', type(err).__name__, err)\n")
+        "    print('refused', type(err).__name__, err)\n"
+    )
     present, missing = tmp_path, tmp_path / "not-here"
     cluster = LocalCluster(workers=("node_b",))
     try:
         cluster.start()
-        done = subprocess.run([sys.executable, "-c", script, str(present), str(missing)], cwd=ROOT,
-                              env=cluster.client_env(), capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(present), str(missing)],
+            cwd=ROOT,
+            env=cluster.client_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         # A driver with another token (or without token auth) is refused in one line.
-        connect = "from actot.errors import run_cli\nfrom actot.sweep.cluster import connect\n" \
-                  "raise SystemExit(run_cli(lambda argv: connect('auto') or 0))"
-        wrong = subprocess.run([sys.executable, "-c", connect], cwd=ROOT, capture_output=True, text=True, timeout=180,
-                               env=cluster.client_env(RAY_AUTH_TOKEN="not-the-cluster-token"))
+        connect = (
+            "from actot.errors import run_cli\nfrom actot.sweep.cluster import connect\n"
+            "raise SystemExit(run_cli(lambda argv: connect('auto') or 0))"
+        )
+        wrong = subprocess.run(
+            [sys.executable, "-c", connect],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=cluster.client_env(RAY_AUTH_TOKEN="not-the-cluster-token"),
+        )
     finally:
         cluster.stop()
     assert cluster.leftovers() == []

@@ -27,10 +27,25 @@ def browser():
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     profile = tempfile.mkdtemp(prefix="chromium-")
     proc = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1400,1000", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "--window-size=1400,1000",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = None
         for line in proc.stderr:  # "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/..."
@@ -95,7 +110,9 @@ def test_dashboard_in_headless_chromium(fixture_dir, browser):
         time.sleep(0.1)
     assert page.js("document.querySelectorAll('.js-plotly-plot .main-svg').length") >= 3
     assert page.js("document.querySelectorAll('#ranking tbody tr').length") == 7  # one row per trial
-    first_trials = page.js("Array.from(document.querySelectorAll('#ranking tbody tr')).map(r => r.cells[1].textContent)")
+    first_trials = page.js(
+        "Array.from(document.querySelectorAll('#ranking tbody tr')).map(r => r.cells[1].textContent)"
+    )
     assert first_trials[:3] == ["t3", "t4", "t5"] and first_trials[-1] == "t2"
     page.js("document.querySelectorAll('#ranking th')[1].click()")  # sort by trial id
     assert page.js("document.querySelector('#ranking tbody tr').cells[1].textContent") == "t1"
@@ -105,9 +122,13 @@ def test_dashboard_in_headless_chromium(fixture_dir, browser):
     assert image.size[0] >= 1000 and high - low > 100, "blank screenshot"
     assert sum(1 for count in image.histogram() if count) > 20, "blank screenshot"
 
-    errors = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
-              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
+    errors = [
+        e
+        for e in page.events
+        if e.get("method") == "Runtime.exceptionThrown"
+        or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] in ("error", "assert"))
+        or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")
+    ]
     assert errors == []
     requests = [e["params"]["request"]["url"] for e in page.events if e.get("method") == "Network.requestWillBeSent"]
     assert requests and all(u.startswith(LOCAL_SCHEMES) for u in requests), requests
@@ -130,17 +151,23 @@ def test_the_comparison_to_co_training_is_displayed(tmp_path, browser):
         page.call(f"{domain}.enable")
     page.call("Page.navigate", url=path.resolve().as_uri())
     page.wait_for("Page.loadEventFired")
-    line = page.js("(function () { var p = document.getElementById('vs-baseline'); var r = p.getBoundingClientRect();"
-                   " return {text: p.innerText, h: r.height, w: r.width, top: r.top,"
-                   " table: document.getElementById('ranking').getBoundingClientRect().top,"
-                   " shown: getComputedStyle(p).display !== 'none' && getComputedStyle(p).visibility !== 'hidden'}; })()")
+    line = page.js(
+        "(function () { var p = document.getElementById('vs-baseline'); var r = p.getBoundingClientRect();"
+        " return {text: p.innerText, h: r.height, w: r.width, top: r.top,"
+        " table: document.getElementById('ranking').getBoundingClientRect().top,"
+        " shown: getComputedStyle(p).display !== 'none' && getComputedStyle(p).visibility !== 'hidden'}; })()"
+    )
     assert line["text"] == lead and line["shown"] and line["h"] > 0 and line["w"] > 0
     assert line["top"] < line["table"]  # above the ranking: the first thing read
-    cells = page.js("Array.from(document.querySelectorAll('#ranking tbody tr')).map(r => [r.cells[0].textContent,"
-                    " r.cells[1].textContent])")
+    cells = page.js(
+        "Array.from(document.querySelectorAll('#ranking tbody tr')).map(r => [r.cells[0].textContent,"
+        " r.cells[1].textContent])"
+    )
     assert cells[:2] == [["-", "co-training seed 3"], ["-", "co-training seed 4"]] and len(cells) == 6
-    assert page.js("Array.from(document.querySelectorAll('#ranking th')).map(h => h.textContent)").count(
-        "vs baseline") == 1
+    assert (
+        page.js("Array.from(document.querySelectorAll('#ranking th')).map(h => h.textContent)").count("vs baseline")
+        == 1
+    )
     errors = [e for e in page.events if e.get("method") == "Runtime.exceptionThrown"]
     assert errors == []
     page.ws.close()

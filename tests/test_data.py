@@ -66,7 +66,10 @@ def test_sim_dataset_loads(small_sim, tmp_path):
 def test_sim_cli_writes_loadable_dataset(tmp_path, capsys):
     from actot.sim.__main__ import main
 
-    assert main(["--out", str(tmp_path / "sim"), "--n-source", "6", "--n-target", "2", "--n-eval", "1", "--seed", "5"]) == 0
+    assert (
+        main(["--out", str(tmp_path / "sim"), "--n-source", "6", "--n-target", "2", "--n-eval", "1", "--seed", "5"])
+        == 0
+    )
     ds = LeRobotDataset(tmp_path / "sim" / "target", resolution=16, cache_dir=tmp_path / "c")
     assert len(ds.episodes) == 3 and load_true_pairs(tmp_path / "sim" / "target") is not None
     assert "DTW's nearest is among the 5 truly nearest" in capsys.readouterr().out
@@ -94,8 +97,11 @@ def test_dtw_basics():
 
 def test_dtw_recovers_true_twins_well_above_chance(twin_sim, tmp_path):
     source, target = twin_sim
-    data = CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
-                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2)
+    data = CoTrainData(
+        LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+        LeRobotDataset(target, cameras=[], cache_dir=tmp_path),
+        n_eval_target=2,
+    )
     pairs = {t: s for t, s in load_true_pairs(target).items() if t < len(data.tgt_train)}
     rate = twin_recovery_rate(data.pairing, pairs)
     chance = 1 / len(data.src)
@@ -105,14 +111,21 @@ def test_dtw_recovers_true_twins_well_above_chance(twin_sim, tmp_path):
 
 def test_sampler_batches_are_aligned_and_deterministic(twin_sim, tmp_path):
     source, target = twin_sim
-    data = CoTrainData(LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
-                       LeRobotDataset(target, resolution=16, cache_dir=tmp_path), n_eval_target=2)
-    sampler = CoTrainSampler(data, chunk_size=10, batch_size=4, ot_batch_size=12, window_size=3, seed=7,
-                             true_pairs=load_true_pairs(target))
+    data = CoTrainData(
+        LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
+        LeRobotDataset(target, resolution=16, cache_dir=tmp_path),
+        n_eval_target=2,
+    )
+    sampler = CoTrainSampler(
+        data, chunk_size=10, batch_size=4, ot_batch_size=12, window_size=3, seed=7, true_pairs=load_true_pairs(target)
+    )
     batch = sampler.next()
     # 12 OT pairs, then batch_size = 4 BC rows: half source, half target (bc_src_weight 0.5)
     assert batch["images"].shape == (28, 3, 16, 16, 3) and batch["action"].shape == (28, 10, 2)
-    assert batch["action_is_pad"].dtype == bool and batch["is_target"].tolist() == [False] * 12 + [True] * 12 + [False] * 2 + [True] * 2
+    assert (
+        batch["action_is_pad"].dtype == bool
+        and batch["is_target"].tolist() == [False] * 12 + [True] * 12 + [False] * 2 + [True] * 2
+    )
     assert batch["true_pair"].shape == (12, 12)
     assert np.diag(batch["true_pair"]).mean() > 0.5  # the partner mostly comes from the true twin
     state = sampler.state_dict()
@@ -124,8 +137,11 @@ def test_sampler_batches_are_aligned_and_deterministic(twin_sim, tmp_path):
 @pytest.mark.parametrize("weight,n_src", [(0.8, 8), (1.0, 10), (0.0, 0)])
 def test_bc_rows_follow_bc_src_weight(small_sim, tmp_path, weight, n_src):
     source, target = small_sim
-    data = CoTrainData(LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
-                       LeRobotDataset(target, resolution=16, cache_dir=tmp_path), n_eval_target=2)
+    data = CoTrainData(
+        LeRobotDataset(source, resolution=16, cache_dir=tmp_path),
+        LeRobotDataset(target, resolution=16, cache_dir=tmp_path),
+        n_eval_target=2,
+    )
     sampler = CoTrainSampler(data, chunk_size=10, batch_size=10, ot_batch_size=4, window_size=3, bc_src_weight=weight)
     batch = sampler.next()
     assert batch["is_target"][8:].tolist() == [False] * n_src + [True] * (10 - n_src)
@@ -136,13 +152,20 @@ def test_image_features_in_parquet_are_read(tmp_path):
     from actot.data.writer import write_lerobot_v30
 
     rng = np.random.default_rng(0)
-    episodes = [{"state": rng.random((n, 3), dtype=np.float32), "action": rng.random((n, 2), dtype=np.float32),
-                 "frames": {"observation.images.cam": rng.integers(0, 255, (n, 24, 32, 3), dtype=np.uint8)}}
-                for n in (5, 7)]
+    episodes = [
+        {
+            "state": rng.random((n, 3), dtype=np.float32),
+            "action": rng.random((n, 2), dtype=np.float32),
+            "frames": {"observation.images.cam": rng.integers(0, 255, (n, 24, 32, 3), dtype=np.uint8)},
+        }
+        for n in (5, 7)
+    ]
     write_lerobot_v30(tmp_path / "img", episodes, fps=10, task="t", camera_dtype="image")
     ds = LeRobotDataset(tmp_path / "img", resolution=(24, 32), cache_dir=tmp_path / "cache")
     assert ds.features["observation.images.cam"]["dtype"] == "image" and not (tmp_path / "img" / "videos").exists()
     assert [len(e) for e in ds.episodes] == [5, 7]
-    assert np.array_equal(ds.episodes[1].frames["observation.images.cam"], episodes[1]["frames"]["observation.images.cam"])
+    assert np.array_equal(
+        ds.episodes[1].frames["observation.images.cam"], episodes[1]["frames"]["observation.images.cam"]
+    )
     small = LeRobotDataset(tmp_path / "img", resolution=(12, 16), cache_dir=tmp_path / "cache")
     assert small.episodes[0].frames["observation.images.cam"].shape == (5, 12, 16, 3)

@@ -14,18 +14,45 @@ from actot.policy.backbone import feature_map_size
 from actot.train import train
 from tests.conftest import G1, SO101, need
 
-TINY = dict(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1,
-            latent_dim=8, backbone_width=8, chunk_size=6, n_action_steps=3)
-SMALL = ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
-         "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8", "policy.n_keypoints=8",
-         "batch_size=4", "ot.batch_size=6", "ot.window_size=2", "log_every=2", "steps=2", "rollout_episodes=0",
-         "threads=1", "wandb.mode=disabled"]
+TINY = dict(
+    dim_model=32,
+    n_heads=2,
+    dim_feedforward=64,
+    n_encoder_layers=1,
+    n_vae_encoder_layers=1,
+    latent_dim=8,
+    backbone_width=8,
+    chunk_size=6,
+    n_action_steps=3,
+)
+SMALL = [
+    "policy.dim_model=32",
+    "policy.n_heads=2",
+    "policy.dim_feedforward=64",
+    "policy.n_encoder_layers=1",
+    "policy.n_vae_encoder_layers=1",
+    "policy.latent_dim=8",
+    "policy.backbone_width=8",
+    "policy.n_keypoints=8",
+    "batch_size=4",
+    "ot.batch_size=6",
+    "ot.window_size=2",
+    "log_every=2",
+    "steps=2",
+    "rollout_episodes=0",
+    "threads=1",
+    "wandb.mode=disabled",
+]
 
 
 def batch(b=4, cams=2, height=64, width=96):
     torch.manual_seed(1)
-    return {"state": torch.randn(b, 5), "action": torch.randn(b, 6, 3), "action_is_pad": torch.zeros(b, 6, dtype=torch.bool),
-            "images": torch.randint(0, 256, (b, cams, height, width, 3), dtype=torch.uint8)}
+    return {
+        "state": torch.randn(b, 5),
+        "action": torch.randn(b, 6, 3),
+        "action_is_pad": torch.zeros(b, 6, dtype=torch.bool),
+        "images": torch.randint(0, 256, (b, cams, height, width, 3), dtype=torch.uint8),
+    }
 
 
 def test_spatial_softmax_gives_the_expected_position_on_a_minus_one_to_one_grid():
@@ -55,16 +82,25 @@ def test_keypoint_pooling_gives_bounded_coordinates_and_both_losses_reach_the_ba
     model.zero_grad()
     actions, stats, embeddings = model(b)  # BC's path: the keypoint tokens feed the transformer
     act_loss(model.cfg, actions, stats, b)[0].backward()
-    assert model.backbone.conv1.weight.grad.abs().sum() > 0 and model.encoder_img_keypoint_proj.weight.grad.abs().sum() > 0
+    assert (
+        model.backbone.conv1.weight.grad.abs().sum() > 0 and model.encoder_img_keypoint_proj.weight.grad.abs().sum() > 0
+    )
     assert torch.allclose(embeddings, z.detach(), atol=1e-6)
     assert not hasattr(model, "encoder_img_feat_input_proj")  # keypoints replace the map's tokens
     shared = {id(p) for p in model.ot_parameters()}
     assert shared == {id(p) for p in [*model.backbone.parameters(), *model.encoder_img_keypoints.parameters()]}
 
 
-@pytest.mark.parametrize("pooling, embedding, width", [
-    ("map", "mean", 32), ("map", "tokens", 2 * 3 * 32), ("keypoints", "mean", 32), ("keypoints", "tokens", 32),
-    ("keypoints", "keypoints", 16)])
+@pytest.mark.parametrize(
+    "pooling, embedding, width",
+    [
+        ("map", "mean", 32),
+        ("map", "tokens", 2 * 3 * 32),
+        ("keypoints", "mean", 32),
+        ("keypoints", "tokens", 32),
+        ("keypoints", "keypoints", 16),
+    ],
+)
 def test_each_embedding_is_what_the_forward_pass_gives_the_ot_loss(pooling, embedding, width):
     torch.manual_seed(0)
     model = ACT(preset("act_small", **TINY, image_pooling=pooling, n_keypoints=8), 5, 3, 2, embedding).eval()
@@ -103,9 +139,20 @@ def test_ot_on_keypoints_and_on_tokens_trains_on_the_sim(small_sim, tmp_path, em
 
 def g1_words(tmp_path, *extra):
     root = need(G1)
-    return [f"data.source={root}", "data.source_episodes=[1,2]", f"data.target={root}", "data.target_episodes=[4,5]",
-            "data.n_eval_target=1", "data.resolution=[48,64]", "policy=act_small", "policy.chunk_size=10",
-            "policy.n_action_steps=5", *SMALL, f"out_dir={tmp_path}", *extra]
+    return [
+        f"data.source={root}",
+        "data.source_episodes=[1,2]",
+        f"data.target={root}",
+        "data.target_episodes=[4,5]",
+        "data.n_eval_target=1",
+        "data.resolution=[48,64]",
+        "policy=act_small",
+        "policy.chunk_size=10",
+        "policy.n_action_steps=5",
+        *SMALL,
+        f"out_dir={tmp_path}",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("embedding", ["keypoints", "tokens"])
@@ -117,9 +164,20 @@ def test_ot_on_keypoints_and_on_tokens_trains_on_the_g1_videos(tmp_path, embeddi
 
 def so101_words(tmp_path, *extra):
     root = need(SO101)  # state and action only: it ships no video
-    return [f"data.source={root}", "data.source_episodes=[0,1]", f"data.target={root}", "data.target_episodes=[2,3]",
-            "data.n_eval_target=1", "data.cameras=[]", "policy=act_small", "policy.chunk_size=10",
-            "policy.n_action_steps=5", *SMALL, f"out_dir={tmp_path}", *extra]
+    return [
+        f"data.source={root}",
+        "data.source_episodes=[0,1]",
+        f"data.target={root}",
+        "data.target_episodes=[2,3]",
+        "data.n_eval_target=1",
+        "data.cameras=[]",
+        "policy=act_small",
+        "policy.chunk_size=10",
+        "policy.n_action_steps=5",
+        *SMALL,
+        f"out_dir={tmp_path}",
+        *extra,
+    ]
 
 
 def test_ot_on_tokens_trains_on_the_so101_states_and_keypoints_there_is_one_line(tmp_path):
@@ -127,16 +185,30 @@ def test_ot_on_tokens_trains_on_the_so101_states_and_keypoints_there_is_one_line
     assert result.status == "finished" and all(math.isfinite(v) for v in result.metrics.values())
     with pytest.raises(ActotError) as err:
         parse_cli(so101_words(tmp_path, "ot.embedding=keypoints"))
-    assert str(err.value) == ("command line: ot.embedding=keypoints needs cameras, but data.cameras=[]; choose "
-                              "ot.embedding from ['mean', 'tokens'] or name cameras")
+    assert str(err.value) == (
+        "command line: ot.embedding=keypoints needs cameras, but data.cameras=[]; choose "
+        "ot.embedding from ['mean', 'tokens'] or name cameras"
+    )
 
 
-@pytest.mark.parametrize("words, fragment", [
-    (["ot.embedding=centroid"], "ot.embedding='centroid' is not allowed; choose one of ['mean', 'keypoints', 'tokens']"),
-    (["policy.image_pooling=avg"], "policy.image_pooling='avg' is not allowed; choose one of [None, 'map', 'keypoints']"),
-    (["ot.embedding=keypoints", "policy.image_pooling=map"], "set policy.image_pooling=keypoints or null"),
-    (["policy.image_pooling=keypoints", "data.cameras=[]"],
-     "policy.image_pooling=keypoints needs cameras, but data.cameras=[]; choose policy.image_pooling from ['map', None]")])
+@pytest.mark.parametrize(
+    "words, fragment",
+    [
+        (
+            ["ot.embedding=centroid"],
+            "ot.embedding='centroid' is not allowed; choose one of ['mean', 'keypoints', 'tokens']",
+        ),
+        (
+            ["policy.image_pooling=avg"],
+            "policy.image_pooling='avg' is not allowed; choose one of [None, 'map', 'keypoints']",
+        ),
+        (["ot.embedding=keypoints", "policy.image_pooling=map"], "set policy.image_pooling=keypoints or null"),
+        (
+            ["policy.image_pooling=keypoints", "data.cameras=[]"],
+            "policy.image_pooling=keypoints needs cameras, but data.cameras=[]; choose policy.image_pooling from ['map', None]",
+        ),
+    ],
+)
 def test_bad_pooling_and_embedding_names_give_one_line_errors(words, fragment):
     with pytest.raises(ActotError) as err:
         parse_cli(words)
@@ -146,7 +218,9 @@ def test_bad_pooling_and_embedding_names_give_one_line_errors(words, fragment):
 def test_keypoints_on_a_one_by_one_map_or_a_state_only_dataset_stop_before_training(small_sim, tmp_path):
     with pytest.raises(ActotError) as err:  # the sim's default 32 px frames give a 1 x 1 map
         train(tiny_sim(small_sim, tmp_path, "ot.embedding=keypoints", "name=one"), progress=False)
-    assert "data.resolution=[32, 32] gives a 1x1 feature map" in str(err.value) and "['mean', 'tokens']" in str(err.value)
+    assert "data.resolution=[32, 32] gives a 1x1 feature map" in str(err.value) and "['mean', 'tokens']" in str(
+        err.value
+    )
     # the policy itself refuses keypoints without a camera
     with pytest.raises(ActotError, match=r"needs cameras, and this policy has none"):
         ACT(preset("act_small", **TINY, image_pooling="keypoints"), 6, 6, 0)
@@ -156,4 +230,6 @@ def test_the_ot_config_and_the_policy_name_the_same_embeddings():
     from actot.ot.config import EMBEDDINGS
     from actot.policy.config import OT_EMBEDDINGS
 
-    assert EMBEDDINGS == OT_EMBEDDINGS  # the ot key's choices are what the policy computes (they import nothing of each other)
+    assert (
+        EMBEDDINGS == OT_EMBEDDINGS
+    )  # the ot key's choices are what the policy computes (they import nothing of each other)

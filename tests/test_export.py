@@ -31,8 +31,12 @@ def sweep(small_sim, tmp_path_factory):
     """{'dir': the sweep folder, 'cfg': trial id -> its TrainConfig}."""
     built = new_sweep(small_sim, tmp_path_factory.mktemp("export"))
     built.run("a", {"ot.reg": 2.0})
-    built.run("b", {"ot.reg": 0.5}, overrides={"policy.temporal_ensemble_coeff": 0.01},
-              stop=("l1_stop", "eval/avg_l1 above the leader's"))
+    built.run(
+        "b",
+        {"ot.reg": 0.5},
+        overrides={"policy.temporal_ensemble_coeff": 0.01},
+        stop=("l1_stop", "eval/avg_l1 above the leader's"),
+    )
     built.store.start("c", {"ot.reg": 0.1}, {"seed": 0})
     built.store.finish("c", error=True, reason="RuntimeError: the data would not load")
     return {"dir": built.dir, "cfg": built.cfg}
@@ -74,7 +78,7 @@ def evaluation_actions(monkeypatch, model, cfg, n_episodes: int) -> tuple[list[d
     monkeypatch.setattr(evaluate, "target_env", recording_env)
     data, _, spec = load_data(cfg)
     evaluate.rollout_metrics(model, data, torch.device("cpu"), spec, n_episodes, seed=7)
-    return seen[:len(sent)], sent
+    return seen[: len(sent)], sent
 
 
 def checkpoint_model(cfg, trial_dir: Path, weights: str) -> ACT:
@@ -86,11 +90,14 @@ def checkpoint_model(cfg, trial_dir: Path, weights: str) -> ACT:
     return model.eval()
 
 
-@pytest.mark.parametrize("trial,weights,n_episodes", [
-    ("a", "ema", 1),   # an action queue of n_action_steps per chunk; one episode, unbatched observations
-    ("b", "ema", 3),   # temporal ensembling; three episodes in one batch
-    ("a", "raw", 2),   # the optimiser's weights instead of their moving average
-])
+@pytest.mark.parametrize(
+    "trial,weights,n_episodes",
+    [
+        ("a", "ema", 1),  # an action queue of n_action_steps per chunk; one episode, unbatched observations
+        ("b", "ema", 3),  # temporal ensembling; three episodes in one batch
+        ("a", "raw", 2),  # the optimiser's weights instead of their moving average
+    ],
+)
 def test_the_exported_policy_acts_exactly_as_evaluation(sweep, tmp_path, monkeypatch, trial, weights, n_episodes):
     cfg = sweep["cfg"][trial]
     out = tmp_path / "policy"
@@ -123,8 +130,13 @@ def test_the_folder_carries_the_training_stats_the_ot_settings_and_how_it_was_ch
     printed = capsys.readouterr().out
     out = sweep["dir"] / "export" / "a" / "pretrained_model"
     assert f"export: {out}" in printed and "trial a: #1 of 3 configs" in printed and "EMA" in printed
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors",
-                                                     "normalization.safetensors", "train_config.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "normalization.safetensors",
+        "train_config.json",
+    ]
     config = json.loads((out / "config.json").read_text())
     train_config = json.loads((sweep["dir"] / "trials" / "a" / "config.json").read_text())
     assert config["type"] == "actot_act" and config["ot"] == train_config["ot"]
@@ -132,7 +144,8 @@ def test_the_folder_carries_the_training_stats_the_ot_settings_and_how_it_was_ch
     data = load_data(sweep["cfg"]["a"])[0]
     assert config["input_features"] == {
         "observation.state": {"type": "STATE", "shape": [data.state_dim]},
-        **{cam: {"type": "VISUAL", "shape": [3, 32, 32]} for cam in data.cameras}}  # derived, as training does
+        **{cam: {"type": "VISUAL", "shape": [3, 32, 32]} for cam in data.cameras},
+    }  # derived, as training does
     assert config["output_features"] == {"action": {"type": "ACTION", "shape": [data.action_dim]}}
     assert config["policy"]["chunk_size"] == 6 and config["policy"]["temporal_ensemble_coeff"] is None
     assert config["weights"]["kind"] == "ema" and config["weights"]["step"] == 4
@@ -142,23 +155,34 @@ def test_the_folder_carries_the_training_stats_the_ot_settings_and_how_it_was_ch
         assert np.array_equal(stats[f"{key}.mean"].numpy(), feature.mean)
         assert np.array_equal(stats[f"{key}.std"].numpy(), feature.std)
     readme = (out / "README.md").read_text()
-    for fragment in ("sweep `s`", "last `eval/avg_l1` (lower is better)", "**#1 of 3**", "one seed",
-                     "training seed 0", "| `ot.reg` | 2 |", "| `ot.lambda_ot` | 0.1 |",
-                     f"python -m actot export {sweep['dir']}", "ema_decay 0.999"):
+    for fragment in (
+        "sweep `s`",
+        "last `eval/avg_l1` (lower is better)",
+        "**#1 of 3**",
+        "one seed",
+        "training seed 0",
+        "| `ot.reg` | 2 |",
+        "| `ot.lambda_ot` | 0.1 |",
+        f"python -m actot export {sweep['dir']}",
+        "ema_decay 0.999",
+    ):
         assert fragment in readme, fragment
 
 
-@pytest.mark.parametrize("words,fragment", [
-    (["trial=zz"], "trial=zz: no such trial in"),
-    (["trial=b"], "trial=b is stopped (eval/avg_l1 above the leader's), not finished"),
-    (["trial=c"], "trial=c is error (RuntimeError: the data would not load), not finished"),
-    (["trial=c", "unfinished=true"], "trial=c has no checkpoint"),
-    (["weights=best"], "weights='best' must be ema or raw"),
-    (["format=onnx"], "format='onnx' must be actot or lerobot"),
-    (["trial=a", "format=lerobot"], "format=lerobot: policy.backbone_width=8 has no LeRobot equivalent"),
-    (["overwrite=yes"], "overwrite='yes' must be true or false"),
-    (["steps=3"], "unknown key 'steps' for export"),
-])
+@pytest.mark.parametrize(
+    "words,fragment",
+    [
+        (["trial=zz"], "trial=zz: no such trial in"),
+        (["trial=b"], "trial=b is stopped (eval/avg_l1 above the leader's), not finished"),
+        (["trial=c"], "trial=c is error (RuntimeError: the data would not load), not finished"),
+        (["trial=c", "unfinished=true"], "trial=c has no checkpoint"),
+        (["weights=best"], "weights='best' must be ema or raw"),
+        (["format=onnx"], "format='onnx' must be actot or lerobot"),
+        (["trial=a", "format=lerobot"], "format=lerobot: policy.backbone_width=8 has no LeRobot equivalent"),
+        (["overwrite=yes"], "overwrite='yes' must be true or false"),
+        (["steps=3"], "unknown key 'steps' for export"),
+    ],
+)
 def test_bad_exports_are_one_line_errors(sweep, capsys, words, fragment):
     assert actot_main(["export", str(sweep["dir"]), *words]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -193,14 +217,17 @@ def test_observation_mistakes_are_one_line_errors(sweep, tmp_path):
     export_trial(sweep["dir"], trial="a", out=tmp_path / "p")
     policy = load_policy(tmp_path / "p")
     cam = policy.camera_keys[0]
-    good = {"observation.state": torch.zeros(policy.state_dim),
-            **{k: torch.rand(3, 48, 40) for k in policy.camera_keys}}
+    good = {
+        "observation.state": torch.zeros(policy.state_dim),
+        **{k: torch.rand(3, 48, 40) for k in policy.camera_keys},
+    }
     assert policy.select_action(good).shape == (policy.action_dim,)  # any image size is resized
     for bad, fragment in (
-            ({**good, "observation.state": torch.zeros(policy.state_dim + 1)}, "has shape"),
-            ({k: v for k, v in good.items() if k != cam}, f"no '{cam}' key"),
-            ({**good, cam: good[cam] * 255}, "must be in [0, 1]"),
-            ({**good, cam: torch.rand(48, 40, 3)}, "channels first")):
+        ({**good, "observation.state": torch.zeros(policy.state_dim + 1)}, "has shape"),
+        ({k: v for k, v in good.items() if k != cam}, f"no '{cam}' key"),
+        ({**good, cam: good[cam] * 255}, "must be in [0, 1]"),
+        ({**good, cam: torch.rand(48, 40, 3)}, "channels first"),
+    ):
         policy.reset()
         with pytest.raises(ActotError, match=".") as err:
             policy.select_action(bad)
@@ -209,19 +236,21 @@ def test_observation_mistakes_are_one_line_errors(sweep, tmp_path):
 
 def test_the_loader_imports_neither_ray_nor_the_sweep_nor_the_dataset_reader(sweep, tmp_path):
     export_trial(sweep["dir"], trial="a", out=tmp_path / "p")
-    code = (f"import sys, torch; from actot.export import load_policy; p = load_policy({str(tmp_path / 'p')!r}); "
-            "obs = {'observation.state': torch.zeros(p.state_dim), **{k: torch.rand(3, 32, 32) for k in p.camera_keys}}; "
-            "p.select_action(obs); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'optuna', 'pyarrow', 'wandb', 'ot') "
-            "or m.startswith(('actot.sweep', 'actot.report', 'actot.data.lerobot', 'actot.train'))))")
+    code = (
+        f"import sys, torch; from actot.export import load_policy; p = load_policy({str(tmp_path / 'p')!r}); "
+        "obs = {'observation.state': torch.zeros(p.state_dim), **{k: torch.rand(3, 32, 32) for k in p.camera_keys}}; "
+        "p.select_action(obs); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'optuna', 'pyarrow', 'wandb', 'ot') "
+        "or m.startswith(('actot.sweep', 'actot.report', 'actot.data.lerobot', 'actot.train'))))"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
 
 
 def test_of_several_seeds_the_one_closest_to_the_mean_is_exported():
-    assert representative({"s0": 0.30, "s1": 0.50, "s2": 0.42}, "min") == "s2"   # mean 0.407
-    assert representative({"s0": 0.2, "s1": 0.4}, "min") == "s0"                 # a tie: the better value
+    assert representative({"s0": 0.30, "s1": 0.50, "s2": 0.42}, "min") == "s2"  # mean 0.407
+    assert representative({"s0": 0.2, "s1": 0.4}, "min") == "s0"  # a tie: the better value
     assert representative({"s0": 0.2, "s1": 0.4}, "max") == "s1"
     assert representative({"only": 0.7}, "max") == "only"
 

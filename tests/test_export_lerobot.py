@@ -28,13 +28,42 @@ LEROBOT_COMMIT = "7427f31801f944f5ec9ce53cda02862ce7d1638b"
 # configs/policies.py (PreTrainedConfig) and policies/act/configuration_act.py (ACTConfig): the fields
 # config.json may hold besides "type" (draccus refuses any other key).
 LEROBOT_CONFIG_FIELDS = {
-    "n_obs_steps", "input_features", "output_features", "device", "use_amp", "use_peft", "push_to_hub", "repo_id",
-    "private", "tags", "license", "pretrained_path", "pretrained_revision",
-    "chunk_size", "n_action_steps", "normalization_mapping", "vision_backbone", "pretrained_backbone_weights",
-    "replace_final_stride_with_dilation", "pre_norm", "dim_model", "n_heads", "dim_feedforward",
-    "feedforward_activation", "n_encoder_layers", "n_decoder_layers", "use_vae", "latent_dim",
-    "n_vae_encoder_layers", "temporal_ensemble_coeff", "dropout", "kl_weight", "optimizer_lr",
-    "optimizer_weight_decay", "optimizer_lr_backbone"}
+    "n_obs_steps",
+    "input_features",
+    "output_features",
+    "device",
+    "use_amp",
+    "use_peft",
+    "push_to_hub",
+    "repo_id",
+    "private",
+    "tags",
+    "license",
+    "pretrained_path",
+    "pretrained_revision",
+    "chunk_size",
+    "n_action_steps",
+    "normalization_mapping",
+    "vision_backbone",
+    "pretrained_backbone_weights",
+    "replace_final_stride_with_dilation",
+    "pre_norm",
+    "dim_model",
+    "n_heads",
+    "dim_feedforward",
+    "feedforward_activation",
+    "n_encoder_layers",
+    "n_decoder_layers",
+    "use_vae",
+    "latent_dim",
+    "n_vae_encoder_layers",
+    "temporal_ensemble_coeff",
+    "dropout",
+    "kl_weight",
+    "optimizer_lr",
+    "optimizer_weight_decay",
+    "optimizer_lr_backbone",
+}
 
 
 def lerobot_act_schema(c: dict, state_dim: int, action_dim: int) -> dict[str, tuple]:
@@ -115,8 +144,11 @@ def sweep(small_sim, tmp_path_factory):
     `e` the same with temporal ensembling and pre-norm layers."""
     built = new_sweep(small_sim, tmp_path_factory.mktemp("lerobot"))
     built.run("w", {"ot.reg": 1.0}, overrides={"policy.backbone_width": 64})
-    built.run("e", {"ot.reg": 0.5}, overrides={"policy.backbone_width": 64, "policy.pre_norm": True,
-                                                "policy.temporal_ensemble_coeff": 0.01})
+    built.run(
+        "e",
+        {"ot.reg": 0.5},
+        overrides={"policy.backbone_width": 64, "policy.pre_norm": True, "policy.temporal_ensemble_coeff": 0.01},
+    )
     return built
 
 
@@ -137,9 +169,13 @@ def observations(policy, steps: int, seed: int) -> list[dict]:
     trained resolution (quantised: camera frames are uint8)."""
     g = torch.Generator().manual_seed(seed)
     h, w = policy.resolution
-    return [{"observation.state": torch.randn(policy.state_dim, generator=g),
-             **{cam: torch.randint(0, 256, (3, h, w), generator=g).float() / 255 for cam in policy.camera_keys}}
-            for _ in range(steps)]
+    return [
+        {
+            "observation.state": torch.randn(policy.state_dim, generator=g),
+            **{cam: torch.randint(0, 256, (3, h, w), generator=g).float() / 255 for cam in policy.camera_keys},
+        }
+        for _ in range(steps)
+    ]
 
 
 @pytest.mark.parametrize("trial", ["w", "e"])
@@ -147,10 +183,19 @@ def test_the_lerobot_folder_has_lerobots_files_names_and_shapes(exported, trial)
     from safetensors.torch import load_file
 
     folder = exported[trial][0]
-    assert sorted(p.name for p in folder.iterdir()) == sorted([
-        "README.md", "actot_export.json", "actot_train_config.json", "config.json", "model.safetensors",
-        "policy_preprocessor.json", "policy_preprocessor_step_3_normalizer_processor.safetensors",
-        "policy_postprocessor.json", "policy_postprocessor_step_0_unnormalizer_processor.safetensors"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [
+            "README.md",
+            "actot_export.json",
+            "actot_train_config.json",
+            "config.json",
+            "model.safetensors",
+            "policy_preprocessor.json",
+            "policy_preprocessor_step_3_normalizer_processor.safetensors",
+            "policy_postprocessor.json",
+            "policy_postprocessor_step_0_unnormalizer_processor.safetensors",
+        ]
+    )
     config = json.loads((folder / "config.json").read_text())
     assert config.pop("type") == "act" and set(config) <= LEROBOT_CONFIG_FIELDS
     # ACTConfig.__post_init__ / validate_features: what LeRobot checks on loading
@@ -174,8 +219,12 @@ def test_the_lerobot_folder_has_lerobots_files_names_and_shapes(exported, trial)
     pre = json.loads((folder / "policy_preprocessor.json").read_text())
     post = json.loads((folder / "policy_postprocessor.json").read_text())
     assert pre["name"] == "policy_preprocessor" and post["name"] == "policy_postprocessor"
-    assert [s["registry_name"] for s in pre["steps"]] == ["rename_observations_processor", "to_batch_processor",
-                                                          "device_processor", "normalizer_processor"]
+    assert [s["registry_name"] for s in pre["steps"]] == [
+        "rename_observations_processor",
+        "to_batch_processor",
+        "device_processor",
+        "normalizer_processor",
+    ]
     assert [s["registry_name"] for s in post["steps"]] == ["unnormalizer_processor", "device_processor"]
     normalizer, unnormalizer = pre["steps"][3], post["steps"][0]
     assert normalizer["state_file"] == "policy_preprocessor_step_3_normalizer_processor.safetensors"
@@ -183,12 +232,22 @@ def test_the_lerobot_folder_has_lerobots_files_names_and_shapes(exported, trial)
     assert normalizer["config"]["features"] == {**features, **config["output_features"]}
     assert unnormalizer["config"]["features"] == config["output_features"]
     for step in (normalizer, unnormalizer):
-        assert set(step["config"]) <= {"features", "norm_map", "stats", "device", "dtype", "eps",
-                                       "normalize_observation_keys"}  # NormalizerProcessorStep's fields
+        assert set(step["config"]) <= {
+            "features",
+            "norm_map",
+            "stats",
+            "device",
+            "dtype",
+            "eps",
+            "normalize_observation_keys",
+        }  # NormalizerProcessorStep's fields
         assert step["config"]["norm_map"] == config["normalization_mapping"]
         stats = load_file(folder / step["state_file"])  # "<feature>.<stat>", as _NormalizationMixin.state_dict
-        expected = {f"{k}.{s}": (3, 1, 1) if k in cameras else (features.get(k) or config["output_features"][k])["shape"]
-                    for k in [*features, "action"] for s in ("mean", "std")}
+        expected = {
+            f"{k}.{s}": (3, 1, 1) if k in cameras else (features.get(k) or config["output_features"][k])["shape"]
+            for k in [*features, "action"]
+            for s in ("mean", "std")
+        }
         assert {k: list(v.shape) for k, v in stats.items()} == {k: list(v) for k, v in expected.items()}
 
 
@@ -234,15 +293,18 @@ def test_lerobot_loads_it_and_acts_as_ours(exported, trial):
         from lerobot.policies.act.modeling_act import ACTPolicy
         from lerobot.policies.factory import make_pre_post_processors
     except Exception as err:  # not installed, or its torchvision cannot load beside this torch
-        pytest.skip(f"LeRobot cannot be imported here ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
-                    "the schema tests above stand in")
+        pytest.skip(
+            f"LeRobot cannot be imported here ({type(err).__name__}: {str(err).splitlines()[0][:120]}); "
+            "the schema tests above stand in"
+        )
     lerobot, ours = exported[trial]
     policy = ACTPolicy.from_pretrained(lerobot)
     preprocess, postprocess = make_pre_post_processors(policy.config, pretrained_path=str(lerobot))
     theirs = {k: tuple(v.shape) for k, v in policy.state_dict().items()}
     ours_policy = load_policy(ours)
-    assert theirs == lerobot_act_schema(json.loads((lerobot / "config.json").read_text()), ours_policy.state_dim,
-                                        ours_policy.action_dim)
+    assert theirs == lerobot_act_schema(
+        json.loads((lerobot / "config.json").read_text()), ours_policy.state_dim, ours_policy.action_dim
+    )
     policy.reset(), ours_policy.reset()
     for step, obs in enumerate(observations(ours_policy, 8, seed=2)):
         action = postprocess(policy.select_action(preprocess(dict(obs))))
@@ -253,9 +315,10 @@ def test_lerobot_loads_it_and_acts_as_ours(exported, trial):
 def test_settings_lerobots_act_lacks_are_refused_in_one_line():
     small = preset("act_small")
     for cfg, cameras, fragment in (
-            (preset("act"), 0, "no camera (state only)"),
-            (preset("act", image_pooling="keypoints"), 1, "policy.image_pooling=keypoints has no LeRobot equivalent"),
-            (small, 1, f"policy.backbone_width={small.backbone_width} has no LeRobot equivalent")):
+        (preset("act"), 0, "no camera (state only)"),
+        (preset("act", image_pooling="keypoints"), 1, "policy.image_pooling=keypoints has no LeRobot equivalent"),
+        (small, 1, f"policy.backbone_width={small.backbone_width} has no LeRobot equivalent"),
+    ):
         why = lerobot_format.refusal(cfg, cameras)
         assert fragment in why and "format=actot" in why and "\n" not in why
     assert lerobot_format.refusal(preset("act"), 2) is None

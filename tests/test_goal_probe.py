@@ -16,9 +16,15 @@ from bench.runs import TINY, run_one
 def tiny_run(tmp_path_factory):
     """A tiny co-training run of a few steps on the tiny embedded sim, as `python -m bench.transfer_study run --quick` trains."""
     out = tmp_path_factory.mktemp("goal_probe")
-    job = {"id": "screen/cotrain/s0", "group": "screen", "name": "cotrain", "overrides": {"ot.lambda_ot": 0.0},
-           "seed": 0, "out_dir": str(out),
-           "common": {**TINY, "steps": 4, "log_every": 2, "rollout_episodes": 2, "threads": 1}}
+    job = {
+        "id": "screen/cotrain/s0",
+        "group": "screen",
+        "name": "cotrain",
+        "overrides": {"ot.lambda_ot": 0.0},
+        "seed": 0,
+        "out_dir": str(out),
+        "common": {**TINY, "steps": 4, "log_every": 2, "rollout_episodes": 2, "threads": 1},
+    }
     assert run_one(job)["status"] == "finished"
     return out / job["id"]
 
@@ -41,7 +47,7 @@ def test_source_labels_are_the_goals_the_top_camera_shows(tiny_run):
     from actot.sim.task import _CAMERA_GEOMETRY
 
     cfg, data, spec, truth, model = goal_probe.load_run(tiny_run)
-    batch, goals, demo = goal_probe.source_frames(data, truth, max_frames=10 ** 6)
+    batch, goals, demo = goal_probe.source_frames(data, truth, max_frames=10**6)
     first = np.flatnonzero(np.r_[True, demo[1:] != demo[:-1]])
     top = batch["images"][first, data.cameras.index("observation.images.top")].astype(float)  # (n, H, W, 3)
     size = top.shape[1]

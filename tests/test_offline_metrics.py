@@ -18,8 +18,17 @@ from actot.sim.task import in_region
 from actot.train import train
 from tests.test_train import tiny
 
-OFFLINE_KEYS = ("eval/avg_l1", "eval/avg_l1_window", "eval/l1_first", "eval/l1_exec", "eval/l1_end", "eval/source_l1",
-                "eval/l1_combo", "eval/avg_l1_covered", "eval/avg_l1_uncovered")
+OFFLINE_KEYS = (
+    "eval/avg_l1",
+    "eval/avg_l1_window",
+    "eval/l1_first",
+    "eval/l1_exec",
+    "eval/l1_end",
+    "eval/source_l1",
+    "eval/l1_combo",
+    "eval/avg_l1_covered",
+    "eval/avg_l1_uncovered",
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +58,19 @@ def test_covered_held_out_demos_never_include_an_uncovered_goal(lab_sim):
 
 
 def test_new_sim_fields_at_their_defaults_keep_todays_data_and_cache_key():
-    old_key = hashlib.sha1(json.dumps({**{k: v for k, v in asdict(SimConfig()).items()
-                                          if k not in ("eval_split", "n_eval_source", "appearance", "geometry")}, "version": SIM_VERSION},
-                                      sort_keys=True).encode()).hexdigest()[:12]
+    old_key = hashlib.sha1(
+        json.dumps(
+            {
+                **{
+                    k: v
+                    for k, v in asdict(SimConfig()).items()
+                    if k not in ("eval_split", "n_eval_source", "appearance", "geometry")
+                },
+                "version": SIM_VERSION,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
     assert SimConfig().key() == old_key
     assert SimConfig(eval_split="covered").key() != old_key and SimConfig(n_eval_source=4).key() != old_key
     base = sample_layouts(SimConfig(n_source=30, n_target=6, n_eval=3, seed=1))
@@ -66,8 +85,16 @@ def test_offline_metrics_are_logged_finite_and_read_on_the_ema_weights(lab_sim, 
     from actot.policy.act import ACT
     from actot.run_data import load_data
 
-    cfg = tiny(lab_sim, tmp_path, "steps=6", "log_every=2", "checkpoint_every=2", "ema_decay=0.5", "name=lab",
-               "wandb.mode=disabled")
+    cfg = tiny(
+        lab_sim,
+        tmp_path,
+        "steps=6",
+        "log_every=2",
+        "checkpoint_every=2",
+        "ema_decay=0.5",
+        "name=lab",
+        "wandb.mode=disabled",
+    )
     rows = {}
 
     def keep(metrics, checkpoint, history):
@@ -93,8 +120,10 @@ def test_offline_metrics_are_logged_finite_and_read_on_the_ema_weights(lab_sim, 
     windowed = [r["eval/avg_l1"] for r in result.history if r["step"] in (2, 4, 6)]
     assert logged["eval/avg_l1_window"] == pytest.approx(np.mean(windowed))
     model.load_state_dict(state["model"])
-    assert eval_l1(model, data, cfg.policy.chunk_size, torch.device("cpu"), cfg.eval_frames)["eval/avg_l1"] != \
-        logged["eval/avg_l1"]
+    assert (
+        eval_l1(model, data, cfg.policy.chunk_size, torch.device("cpu"), cfg.eval_frames)["eval/avg_l1"]
+        != logged["eval/avg_l1"]
+    )
 
 
 def test_a_held_out_split_that_leaves_no_source_to_train_on_is_one_line(lab_sim, tmp_path):
@@ -109,8 +138,14 @@ def test_a_held_out_split_that_leaves_no_source_to_train_on_is_one_line(lab_sim,
 
 
 def _row(name: str, seed: int, **final) -> dict:
-    return {"id": f"s/{name}/s{seed}", "group": "default", "name": name, "seed": seed, "status": "finished",
-            "history": [{"step": 0, "eval/avg_l1": 1.0}, {"step": 10, **final}]}
+    return {
+        "id": f"s/{name}/s{seed}",
+        "group": "default",
+        "name": name,
+        "seed": seed,
+        "status": "finished",
+        "history": [{"step": 0, "eval/avg_l1": 1.0}, {"step": 10, **final}],
+    }
 
 
 def test_the_study_reproduces_a_hand_computed_spearman_and_top_pick():
@@ -121,9 +156,19 @@ def test_the_study_reproduces_a_hand_computed_spearman_and_top_pick():
     # d = [-3, -3, 0, 2, 4], sum d^2 = 38, rho = 1 - 6 * 38 / (5 * 24) = -0.9.
     l1 = {"a": 0.1, "b": 0.2, "c": 0.3, "d": 0.4, "e": 0.5}
     success = {"a": 0.5, "b": 0.7, "c": 0.4, "d": 0.3, "e": 0.1}
-    rows = [_row(n, s, **{"eval/avg_l1": l1[n] + (0.01 if s else -0.01), "eval/success": success[n] + (0.1 if s else -0.1),
-                          "eval/success_uncovered": 1 - success[n]})
-            for n in l1 for s in (0, 1)]
+    rows = [
+        _row(
+            n,
+            s,
+            **{
+                "eval/avg_l1": l1[n] + (0.01 if s else -0.01),
+                "eval/success": success[n] + (0.1 if s else -0.1),
+                "eval/success_uncovered": 1 - success[n],
+            },
+        )
+        for n in l1
+        for s in (0, 1)
+    ]
     table = {t["metric"]: t for t in analyse_rows(rows)["all"]}["eval/avg_l1"]
     assert table["configs"] == 5 and table["spearman"] == pytest.approx(-0.9)
     assert table["spearman_uncovered"] == pytest.approx(0.9)
@@ -151,10 +196,11 @@ def test_metric_auto_and_the_validity_lines_are_what_results_recorded():
     tables = {}
     for setting in ("default", "lower_left"):
         start = results.index(f"{setting}: 56 runs, seeds [0, 1, 2, 3]")
-        tables[setting] = results[start: results.index("OT configs alone", start)]
+        tables[setting] = results[start : results.index("OT configs alone", start)]
     for metric, (english, _) in RANKING_VALIDITY.items():
-        figures = re.findall(r"Spearman ([+-]\d\.\d\d \[[+-]\d\.\d\d, [+-]\d\.\d\d\])|and ([+-]\d\.\d\d \[[^]]+\]) with",
-                             english)
+        figures = re.findall(
+            r"Spearman ([+-]\d\.\d\d \[[+-]\d\.\d\d, [+-]\d\.\d\d\])|and ([+-]\d\.\d\d \[[^]]+\]) with", english
+        )
         shown = [a or b for a, b in figures]
         assert len(shown) == 2, english
         for setting, figure in zip(("default", "lower_left"), shown):

@@ -10,25 +10,51 @@ import ot
 import pytest
 import torch
 
-from actot.ot import (OTConfig, diagonal_plan, diagonal_prior, make_label, ot_loss, ott_tau_from_reg_m,
-                      reg_m_from_ott_tau, sinkhorn_unbalanced, sinkhorn_unbalanced_pot)
+from actot.ot import (
+    OTConfig,
+    diagonal_plan,
+    diagonal_prior,
+    make_label,
+    ot_loss,
+    ott_tau_from_reg_m,
+    reg_m_from_ott_tau,
+    sinkhorn_unbalanced,
+    sinkhorn_unbalanced_pot,
+)
 
 
 def pot_converged(M: torch.Tensor, reg, tau, c=None, iters=200000) -> np.ndarray:
     n, m = M.shape
-    return ot.unbalanced.sinkhorn_unbalanced(np.full(n, 1 / n), np.full(m, 1 / m), M.numpy(), reg, tau,
-                                             c=None if c is None else c.numpy(), method="sinkhorn",
-                                             numItermax=iters, stopThr=1e-15)
+    return ot.unbalanced.sinkhorn_unbalanced(
+        np.full(n, 1 / n),
+        np.full(m, 1 / m),
+        M.numpy(),
+        reg,
+        tau,
+        c=None if c is None else c.numpy(),
+        method="sinkhorn",
+        numItermax=iters,
+        stopThr=1e-15,
+    )
 
 
-GRID = [(n, m, reg, tau, h)
-        for n, m in [(5, 7), (32, 32)]
-        for reg in [0.05, 0.5, 2.0]
-        for tau in [0.5, 5.0, 20.0, (1.0, math.inf)]
-        for h in ["none", "soft", "hard"] if h == "none" or n == m]
+GRID = [
+    (n, m, reg, tau, h)
+    for n, m in [(5, 7), (32, 32)]
+    for reg in [0.05, 0.5, 2.0]
+    for tau in [0.5, 5.0, 20.0, (1.0, math.inf)]
+    for h in ["none", "soft", "hard"]
+    if h == "none" or n == m
+]
 # reg / tau down to 1e-3, and 256 x 256 problems.
-GRID += [(32, 32, 0.001, 1.0, "none"), (32, 32, 0.01, 1.0, "soft"), (32, 32, 0.01, 10.0, "none"),
-         (256, 256, 0.01, 1.0, "none"), (256, 256, 0.01, 10.0, "none"), (256, 256, 0.5, 5.0, "soft")]
+GRID += [
+    (32, 32, 0.001, 1.0, "none"),
+    (32, 32, 0.01, 1.0, "soft"),
+    (32, 32, 0.01, 10.0, "none"),
+    (256, 256, 0.01, 1.0, "none"),
+    (256, 256, 0.01, 10.0, "none"),
+    (256, 256, 0.5, 5.0, "soft"),
+]
 
 
 @pytest.mark.parametrize("n,m,reg,tau,heuristic", GRID)
@@ -56,8 +82,9 @@ def test_default_solve_converges_where_100_fixed_iterations_did_not():
 def test_translation_step_cuts_iterations_and_keeps_the_fixed_point():
     M = torch.rand(32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2
     fast, fast_info = sinkhorn_unbalanced(M, 0.05, 5.0, max_iters=20000, tol=1e-10, check_every=10, return_info=True)
-    slow, slow_info = sinkhorn_unbalanced(M, 0.05, 5.0, max_iters=20000, tol=1e-10, check_every=10,
-                                          translate=False, return_info=True)
+    slow, slow_info = sinkhorn_unbalanced(
+        M, 0.05, 5.0, max_iters=20000, tol=1e-10, check_every=10, translate=False, return_info=True
+    )
     assert torch.allclose(fast, slow, atol=1e-9)
     assert fast_info.iterations * 4 < slow_info.iterations
 
@@ -89,7 +116,9 @@ def test_ott_tau_conversion_round_trips():
     assert reg_m_from_ott_tau(1.0, 0.5) == math.inf
 
 
-@pytest.mark.parametrize("reg,tau", [(2.0, (10.0, 10.0)), (0.01, (1.0, 1.0)), (0.5, (3.0, 0.2)), (1.0, (math.inf, 2.0))])
+@pytest.mark.parametrize(
+    "reg,tau", [(2.0, (10.0, 10.0)), (0.01, (1.0, 1.0)), (0.5, (3.0, 0.2)), (1.0, (math.inf, 2.0))]
+)
 def test_hard_prior_closed_form_equals_iterative_solver_and_pot(reg, tau):
     n = 24
     M = torch.rand(n, n, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 3
@@ -102,7 +131,10 @@ def test_hard_prior_closed_form_equals_iterative_solver_and_pot(reg, tau):
 
 def test_under_the_hard_prior_only_reg_plus_both_taus_matters():
     diag = torch.rand(16, dtype=torch.float64) * 40
-    plans = [diagonal_plan(diag, reg, tau) for reg, tau in [(2.0, (10.0, 10.0)), (4.0, (9.0, 9.0)), (22.0 - 2e-4, (1e-4, 1e-4))]]
+    plans = [
+        diagonal_plan(diag, reg, tau)
+        for reg, tau in [(2.0, (10.0, 10.0)), (4.0, (9.0, 9.0)), (22.0 - 2e-4, (1e-4, 1e-4))]
+    ]
     assert torch.allclose(plans[0], plans[1], atol=1e-14) and torch.allclose(plans[0], plans[2], atol=1e-12)
     assert torch.allclose(plans[0], torch.exp(-diag / 22.0) / 16, atol=1e-15)
 
@@ -122,7 +154,9 @@ def test_cost_is_the_references_squared_euclidean_distance():
     M = M + 0.3 * torch.cdist(lab_src, lab_tgt) ** 2
     pi = sinkhorn_unbalanced(M.double(), 1.0, 5.0, max_iters=5000, tol=1e-12).float()
     assert float(loss) == pytest.approx(float((pi * M).sum()), rel=1e-4)
-    assert float(metrics["ot_loss"]) == pytest.approx(float(metrics["ot_loss_embed"] + metrics["ot_loss_label"]), rel=1e-6)
+    assert float(metrics["ot_loss"]) == pytest.approx(
+        float(metrics["ot_loss_embed"] + metrics["ot_loss_label"]), rel=1e-6
+    )
     assert float(metrics["ot_loss_label"]) > 0
 
 
@@ -156,8 +190,9 @@ def test_soft_heuristic_spreads_mass_off_the_diagonal():
 def test_no_nan_metric_in_any_mode_embed_only_included(heuristic, weight_label, cost):
     z_src, z_tgt, *rest = _inputs()
     z_src.requires_grad_(True)
-    cfg = OTConfig(reg=0.01, tau=[1.0, 1.0], heuristic=heuristic, weight_embed=[1 / 3],
-                          weight_label=weight_label, cost=cost)
+    cfg = OTConfig(
+        reg=0.01, tau=[1.0, 1.0], heuristic=heuristic, weight_embed=[1 / 3], weight_label=weight_label, cost=cost
+    )
     loss, metrics = ot_loss(cfg, z_src, z_tgt, *rest, true_pair=torch.eye(12, dtype=torch.bool))
     assert all(math.isfinite(float(v)) for v in metrics.values()), metrics
     assert {"ot_loss_embed", "ot_loss_label", "ot_sinkhorn_err", "ot_true_pair_mass"} <= set(metrics)

@@ -124,9 +124,13 @@ def test_a_wide_band_pairs_as_no_band():
 
 def co_train_data(sim, cache_dir, target_episodes=None, top_k=5):
     source, target = sim
-    return CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=cache_dir),
-                       LeRobotDataset(target, cameras=[], cache_dir=cache_dir, episodes=target_episodes),
-                       n_eval_target=2, top_k=top_k, cache_dir=cache_dir)
+    return CoTrainData(
+        LeRobotDataset(source, cameras=[], cache_dir=cache_dir),
+        LeRobotDataset(target, cameras=[], cache_dir=cache_dir, episodes=target_episodes),
+        n_eval_target=2,
+        top_k=top_k,
+        cache_dir=cache_dir,
+    )
 
 
 def pairing_files(cache_dir: Path) -> list[Path]:
@@ -134,8 +138,12 @@ def pairing_files(cache_dir: Path) -> list[Path]:
 
 
 def same_pairing(a, b) -> bool:
-    return (np.array_equal(a.costs, b.costs) and np.array_equal(a.probs, b.probs) and a.matches.keys() == b.matches.keys()
-            and all(np.array_equal(a.matches[k], b.matches[k]) for k in a.matches))
+    return (
+        np.array_equal(a.costs, b.costs)
+        and np.array_equal(a.probs, b.probs)
+        and a.matches.keys() == b.matches.keys()
+        and all(np.array_equal(a.matches[k], b.matches[k]) for k in a.matches)
+    )
 
 
 def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_path, capfd):
@@ -154,10 +162,17 @@ def test_pairing_is_computed_once_then_read_by_another_process(small_sim, tmp_pa
         f"'data.cameras': [], 'data.n_eval_target': 2, 'data.cache_dir': {str(tmp_path)!r}}})\n"
         "data = load_data(cfg)[0]\n"
         "np.save(sys.argv[1], data.pairing.probs)\n"
-        "print('cached' if data.pairing_cached else 'computed')\n")
+        "print('cached' if data.pairing_cached else 'computed')\n"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "probs.npy")], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "probs.npy")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "cached" and "pairing: DTW" not in out.stdout + out.stderr
     assert "pairing health: 6 target x 30 source demos" in out.stdout  # a cached pairing's health is printed too
@@ -169,8 +184,16 @@ def test_load_data_passes_its_cache_dir_to_the_pairing(small_sim, tmp_path):
     from actot.config import TrainConfig, apply_overrides
 
     source, target = small_sim
-    cfg = apply_overrides(TrainConfig(), {"data.source": str(source), "data.target": str(target), "data.cameras": [],
-                                          "data.n_eval_target": 2, "data.cache_dir": str(tmp_path)})
+    cfg = apply_overrides(
+        TrainConfig(),
+        {
+            "data.source": str(source),
+            "data.target": str(target),
+            "data.cameras": [],
+            "data.n_eval_target": 2,
+            "data.cache_dir": str(tmp_path),
+        },
+    )
     data = load_data(cfg)[0]
     assert len(pairing_files(tmp_path)) == 1 and same_pairing(data.pairing, co_train_data(small_sim, tmp_path).pairing)
 
@@ -198,9 +221,13 @@ def test_other_episodes_or_top_k_miss_the_cache(small_sim, tmp_path):
 
 def test_pairing_without_cache_writes_nothing(small_sim, tmp_path):
     source, target = small_sim
-    data = CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
-                       LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2, cache_dir=tmp_path,
-                       cache=False)
+    data = CoTrainData(
+        LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+        LeRobotDataset(target, cameras=[], cache_dir=tmp_path),
+        n_eval_target=2,
+        cache_dir=tmp_path,
+        cache=False,
+    )
     assert not data.pairing_cached and not (tmp_path / "pairing").exists()
 
 
@@ -217,8 +244,10 @@ def test_the_outcome_summary_pairs_target_demos_with_source_demos_that_go_to_the
     source, target = small_sim
     alone = sim_pairing_quality(source, target, cache=False)  # the default: [state, action] alone
     outcome = sim_pairing_quality(source, target, summary=list(OUTCOME_SUMMARY), cache=False)  # last 5 states, x4
-    print(f"\ngoal gap in success radii: state/action alone {alone['goal_gap']:.2f}, with the outcome "
-          f"{outcome['goal_gap']:.2f}, a perfect pairing {outcome['goal_gap_best']:.2f}")
+    print(
+        f"\ngoal gap in success radii: state/action alone {alone['goal_gap']:.2f}, with the outcome "
+        f"{outcome['goal_gap']:.2f}, a perfect pairing {outcome['goal_gap_best']:.2f}"
+    )
     assert outcome["goal_gap"] < 0.7 * alone["goal_gap"]
     assert outcome["goal_gap_best"] <= outcome["goal_gap"]
 
@@ -227,9 +256,13 @@ def test_the_outcome_summary_is_part_of_the_cache_key_and_weight_zero_is_state_a
     source, target = small_sim
 
     def data(**summary):
-        return CoTrainData(LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
-                           LeRobotDataset(target, cameras=[], cache_dir=tmp_path), n_eval_target=2, cache_dir=tmp_path,
-                           **summary)
+        return CoTrainData(
+            LeRobotDataset(source, cameras=[], cache_dir=tmp_path),
+            LeRobotDataset(target, cameras=[], cache_dir=tmp_path),
+            n_eval_target=2,
+            cache_dir=tmp_path,
+            **summary,
+        )
 
     outcome = ["observation.state"]
     default = data(summary=outcome)
@@ -243,7 +276,9 @@ def test_the_outcome_summary_is_part_of_the_cache_key_and_weight_zero_is_state_a
     assert data().pairing_cached and same_pairing(data().pairing, off.pairing)  # the default: no summary
     assert len(pairing_files(tmp_path)) == 5
     # weight 0 is the pairing of [state, action] alone, as before the summary existed
-    plain = pair_demos(*([np.concatenate([e["state"], e["action"]], 1) for e in demos] for demos in (off.tgt_train, off.src)))
+    plain = pair_demos(
+        *([np.concatenate([e["state"], e["action"]], 1) for e in demos] for demos in (off.tgt_train, off.src))
+    )
     assert same_pairing(off.pairing, plain)
 
 
@@ -264,10 +299,14 @@ def test_the_outcome_summary_pairs_a_real_lerobot_dataset_and_a_key_it_lacks_is_
         assert "['observation.state', 'action']" in message
 
 
-@pytest.mark.parametrize("word, fragment", [
-    ("data.pair_summary=[observation.environment_state]", "choose from ['observation.state', 'action']"),
-    ("data.pair_summary_weight=-1", "data.pair_summary_weight=-1.0 is out of range"),
-    ("data.pair_summary_frames=0", "data.pair_summary_frames=0 is out of range")])
+@pytest.mark.parametrize(
+    "word, fragment",
+    [
+        ("data.pair_summary=[observation.environment_state]", "choose from ['observation.state', 'action']"),
+        ("data.pair_summary_weight=-1", "data.pair_summary_weight=-1.0 is out of range"),
+        ("data.pair_summary_frames=0", "data.pair_summary_frames=0 is out of range"),
+    ],
+)
 def test_bad_pairing_summary_keys_give_one_line_errors(word, fragment):
     from actot.config import parse_cli
     from actot.errors import ActotError
@@ -317,8 +356,9 @@ def test_the_nearest_scale_weighs_the_same_at_any_cost_scale_and_the_absolute_on
     assert nearest[4] < 0.05 * nearest[0] < nearest[2]
     absolute = pairing.pairing_weights(50.0 * costs, 1.0, 5.0, 5, "absolute")
     assert absolute[0] == 1.0 and np.count_nonzero(absolute) == 1  # every weight underflows: the nearest alone
-    assert np.array_equal(pairing.pairing_weights(costs, 1.0, 5.0, 5), pairing.pairing_weights(costs, 1.0, 5.0, 5,
-                                                                                               "absolute"))
+    assert np.array_equal(
+        pairing.pairing_weights(costs, 1.0, 5.0, 5), pairing.pairing_weights(costs, 1.0, 5.0, 5, "absolute")
+    )
     identical = pairing.pairing_weights(np.array([0.0, 3.0, 0.0, 5.0]), 1.0, 5.0, 3, "nearest")
     assert np.array_equal(identical, [0.5, 0.0, 0.5, 0.0])  # cost 0: an identical demo, and only those
     with pytest.raises(ValueError, match="scale='relative'"):
@@ -354,9 +394,13 @@ def test_pairing_health_counts_partners_and_shares():
 
 def test_the_scale_and_the_cost_are_part_of_the_cache_key(small_sim, tmp_path):
     def data(**rule):
-        return CoTrainData(LeRobotDataset(small_sim[0], cameras=[], cache_dir=tmp_path),
-                           LeRobotDataset(small_sim[1], cameras=[], cache_dir=tmp_path), n_eval_target=2,
-                           cache_dir=tmp_path, **rule)
+        return CoTrainData(
+            LeRobotDataset(small_sim[0], cameras=[], cache_dir=tmp_path),
+            LeRobotDataset(small_sim[1], cameras=[], cache_dir=tmp_path),
+            n_eval_target=2,
+            cache_dir=tmp_path,
+            **rule,
+        )
 
     default = data()
     assert data(scale="absolute", cost="sum").pairing_cached  # the defaults are the first rule
@@ -367,8 +411,10 @@ def test_the_scale_and_the_cost_are_part_of_the_cache_key(small_sim, tmp_path):
     assert not np.array_equal(mean.pairing.costs, default.pairing.costs)
     from actot.errors import ActotError
 
-    for rule, fragment in (({"scale": "relative"}, "data.pair_scale='relative'"),
-                           ({"cost": "path"}, "data.pair_cost='path'")):
+    for rule, fragment in (
+        ({"scale": "relative"}, "data.pair_scale='relative'"),
+        ({"cost": "path"}, "data.pair_cost='path'"),
+    ):
         with pytest.raises(ActotError) as err:
             data(**rule)
         assert fragment in str(err.value) and "choose from" in str(err.value) and "\n" not in str(err.value)
@@ -389,9 +435,16 @@ def test_the_scale_is_derived_absolute_on_the_sim_and_nearest_on_a_lerobot_datas
     assert parse_cli(["data.pair_cost=mean"]).data.pair_cost == "mean" and parse_cli([]).data.pair_cost == "sum"
 
 
-@pytest.mark.parametrize("word, fragment", [
-    ("data.pair_scale=relative", "data.pair_scale='relative' is not allowed; choose one of [None, 'absolute', 'nearest']"),
-    ("data.pair_cost=path", "data.pair_cost='path' is not allowed; choose one of ['sum', 'mean']")])
+@pytest.mark.parametrize(
+    "word, fragment",
+    [
+        (
+            "data.pair_scale=relative",
+            "data.pair_scale='relative' is not allowed; choose one of [None, 'absolute', 'nearest']",
+        ),
+        ("data.pair_cost=path", "data.pair_cost='path' is not allowed; choose one of ['sum', 'mean']"),
+    ],
+)
 def test_bad_pairing_rules_give_one_line_errors(word, fragment):
     from actot.config import parse_cli
     from actot.errors import ActotError
@@ -405,9 +458,13 @@ def g1_pairing(tmp_path, sources, **rule):
     """G1 state-only through the real reader: `sources` against target episodes 80-99 (2 held out), as a user pairs it."""
     from tests.conftest import G1, need
 
-    return CoTrainData(LeRobotDataset(need(G1), episodes=sources, cameras=[], cache_dir=tmp_path),
-                       LeRobotDataset(G1, episodes=list(range(80, 100)), cameras=[], cache_dir=tmp_path),
-                       n_eval_target=2, cache_dir=tmp_path, **rule)
+    return CoTrainData(
+        LeRobotDataset(need(G1), episodes=sources, cameras=[], cache_dir=tmp_path),
+        LeRobotDataset(G1, episodes=list(range(80, 100)), cameras=[], cache_dir=tmp_path),
+        n_eval_target=2,
+        cache_dir=tmp_path,
+        **rule,
+    )
 
 
 def test_g1_pairing_collapses_under_the_absolute_scale_with_a_warning_and_not_under_the_nearest(tmp_path, capfd):
@@ -440,14 +497,18 @@ def test_g1_mean_cost_follows_the_source_demos_length_less_than_the_sum(tmp_path
     from scipy.stats import spearmanr
 
     sources = list(range(40))
-    summed, mean = g1_pairing(tmp_path, sources, scale="nearest"), g1_pairing(tmp_path, sources, scale="nearest",
-                                                                             cost="mean")
+    summed, mean = (
+        g1_pairing(tmp_path, sources, scale="nearest"),
+        g1_pairing(tmp_path, sources, scale="nearest", cost="mean"),
+    )
     lengths = np.array([len(e["state"]) for e in summed.src])
 
     def follows_length(costs):
         return spearmanr(costs.ravel(), np.tile(lengths, len(costs))).correlation
 
-    print(f"\nSpearman of the cost with the source demo's length: sum {follows_length(summed.pairing.costs):.2f}, "
-          f"mean {follows_length(mean.pairing.costs):.2f}")
+    print(
+        f"\nSpearman of the cost with the source demo's length: sum {follows_length(summed.pairing.costs):.2f}, "
+        f"mean {follows_length(mean.pairing.costs):.2f}"
+    )
     assert follows_length(summed.pairing.costs) > 0.7 and follows_length(mean.pairing.costs) < 0.6
     assert np.median(lengths[mean.pairing.nearest()]) > np.median(lengths[summed.pairing.nearest()])

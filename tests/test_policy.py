@@ -8,13 +8,25 @@ import torch
 from actot.policy import ACT, TemporalEnsembler, act_loss, preset
 from actot.policy.backbone import ResNet18Backbone
 
-TINY = dict(dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1, n_vae_encoder_layers=1,
-            latent_dim=8, backbone_width=8, chunk_size=6, n_action_steps=3)
+TINY = dict(
+    dim_model=32,
+    n_heads=2,
+    dim_feedforward=64,
+    n_encoder_layers=1,
+    n_vae_encoder_layers=1,
+    latent_dim=8,
+    backbone_width=8,
+    chunk_size=6,
+    n_action_steps=3,
+)
 
 
 def batch(b=4, cams=2, res=32, chunk=6, state=5, action=3):
-    out = {"state": torch.randn(b, state), "action": torch.randn(b, chunk, action),
-           "action_is_pad": torch.zeros(b, chunk, dtype=torch.bool)}
+    out = {
+        "state": torch.randn(b, state),
+        "action": torch.randn(b, chunk, action),
+        "action_is_pad": torch.zeros(b, chunk, dtype=torch.bool),
+    }
     if cams:
         out["images"] = torch.randint(0, 256, (b, cams, res, res, 3), dtype=torch.uint8)
     return out
@@ -24,7 +36,14 @@ def test_presets_follow_lerobot_defaults():
     cfg = preset("act")
     assert (cfg.chunk_size, cfg.dim_model, cfg.n_heads, cfg.dim_feedforward) == (100, 512, 8, 3200)
     assert (cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.latent_dim, cfg.n_vae_encoder_layers) == (4, 1, 32, 4)
-    assert (cfg.kl_weight, cfg.dropout, cfg.lr, cfg.lr_backbone, cfg.weight_decay, cfg.grad_clip_norm) == (10.0, 0.1, 1e-5, 1e-5, 1e-4, 10.0)
+    assert (cfg.kl_weight, cfg.dropout, cfg.lr, cfg.lr_backbone, cfg.weight_decay, cfg.grad_clip_norm) == (
+        10.0,
+        0.1,
+        1e-5,
+        1e-5,
+        1e-4,
+        10.0,
+    )
     model = ACT(cfg, 14, 14, 1)
     assert 51e6 < sum(p.numel() for p in model.parameters()) < 53e6  # LeRobot's ACT: ~52M
 
@@ -90,7 +109,9 @@ def test_ot_embeddings_match_the_forward_pass_and_name_their_parameters():
     shared = {id(p) for p in model.ot_parameters()}
     assert shared == {id(p) for p in [*model.backbone.parameters(), *model.encoder_img_feat_input_proj.parameters()]}
     state_only = ACT(preset("act_small", **TINY), 5, 3, 0)
-    assert {id(p) for p in state_only.ot_parameters()} == {id(p) for p in state_only.encoder_state_input_proj.parameters()}
+    assert {id(p) for p in state_only.ot_parameters()} == {
+        id(p) for p in state_only.encoder_state_input_proj.parameters()
+    }
 
 
 def test_vae_encoder_padding_mask_hides_padded_actions():

@@ -36,7 +36,7 @@ def test_bootstrap_interval_on_known_numbers():
 
 def test_probability_of_beating_counts_pairs_and_half_ties():
     assert prob_beats([1, 2], [3, 4], "min") == 1.0
-    assert prob_beats([1, 3], [2, 4], "min") == 0.75      # 1<2, 1<4, 3<4 of four pairs
+    assert prob_beats([1, 3], [2, 4], "min") == 0.75  # 1<2, 1<4, 3<4 of four pairs
     assert prob_beats([1, 3], [2, 4], "max") == 0.25
     assert prob_beats([1], [1], "min") == 0.5
     a, b, c = mean_interval([1, 2, 3]), mean_interval([2.5, 3.5]), mean_interval([10, 11])
@@ -85,10 +85,21 @@ def test_intervals_that_do_not_overlap_are_said_to(tmp_path):
     from actot.report.load import Sweep
 
     def trial(tid, reg, last):
-        return Trial(tid, {"ot.reg": reg}, "finished", history=[{"step": 0, "eval/avg_l1": 1.0},
-                                                                {"step": 10, "eval/avg_l1": last}])
-    trials = [trial("a0", 1.0, 0.10), trial("a1", 1.0, 0.11), trial("a2", 1.0, 0.12),
-              trial("b0", 2.0, 0.50), trial("b1", 2.0, 0.52), trial("b2", 2.0, 0.54)]
+        return Trial(
+            tid,
+            {"ot.reg": reg},
+            "finished",
+            history=[{"step": 0, "eval/avg_l1": 1.0}, {"step": 10, "eval/avg_l1": last}],
+        )
+
+    trials = [
+        trial("a0", 1.0, 0.10),
+        trial("a1", 1.0, 0.11),
+        trial("a2", 1.0, 0.12),
+        trial("b0", 2.0, 0.50),
+        trial("b1", 2.0, 0.52),
+        trial("b2", 2.0, 0.54),
+    ]
     ranking = rank(Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], trials, {}))
     assert ranking.groups[1].p_leader_beats == 1.0
     assert not any("cannot be told apart" in n for n in ranking.notes)
@@ -101,8 +112,13 @@ def test_intervals_come_from_three_values_or_more(tmp_path):
     from actot.report.rank import format_table
 
     def trial(tid, reg, last):
-        return Trial(tid, {"ot.reg": reg}, "finished", history=[{"step": 0, "eval/avg_l1": 1.0},
-                                                                {"step": 10, "eval/avg_l1": last}])
+        return Trial(
+            tid,
+            {"ot.reg": reg},
+            "finished",
+            history=[{"step": 0, "eval/avg_l1": 1.0}, {"step": 10, "eval/avg_l1": last}],
+        )
+
     two = [trial("a0", 1.0, 0.10), trial("a1", 1.0, 0.20), trial("b0", 2.0, 0.15), trial("b1", 2.0, 0.25)]
     sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], two, {})
     ranking = rank(sweep)
@@ -124,19 +140,28 @@ def test_no_plus_minus_zero_from_one_held_out_episode(tmp_path):
     from actot.report.rank import format_table
 
     def trial(tid, reg, last, se):
-        return Trial(tid, {"ot.reg": reg}, "finished", history=[
-            {"step": 0, "eval/avg_l1": 1.0, "eval/avg_l1_se": se},
-            {"step": 10, "eval/avg_l1": last, "eval/avg_l1_se": se, "eval/success": 0.0, "eval/success_se": 0.0}])
+        return Trial(
+            tid,
+            {"ot.reg": reg},
+            "finished",
+            history=[
+                {"step": 0, "eval/avg_l1": 1.0, "eval/avg_l1_se": se},
+                {"step": 10, "eval/avg_l1": last, "eval/avg_l1_se": se, "eval/success": 0.0, "eval/success_se": 0.0},
+            ],
+        )
+
     one = {"train": {"data": {"source": "/d/src", "target": "/d/tgt", "n_eval_target": 1}}}
-    sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], [trial("a", 1.0, 0.4, 0.0),
-                                                                   trial("b", 2.0, 0.5, 0.0)], one)
+    sweep = Sweep(
+        tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], [trial("a", 1.0, 0.4, 0.0), trial("b", 2.0, 0.5, 0.0)], one
+    )
     table = format_table(rank(sweep), sweep)
     assert "±0" not in table and "last eval/avg_l1 (1 held-out episode: no se)" in table
     assert "(±se of one trial)" not in table
     # several held-out episodes: the SE is a measurement and is shown
     many = {"train": {"data": {"source": None, "sim": {"n_eval": 8}}}}
-    sweep = Sweep(tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], [trial("a", 1.0, 0.4, 0.031),
-                                                                   trial("b", 2.0, 0.5, 0.0)], many)
+    sweep = Sweep(
+        tmp_path, "s", "eval/avg_l1", "min", ["ot.reg"], [trial("a", 1.0, 0.4, 0.031), trial("b", 2.0, 0.5, 0.0)], many
+    )
     table = format_table(rank(sweep), sweep)
     assert "(±se of one trial)" in table and "0.4±0.031" in table and "±0\n" not in table and "0.5 " in table
 
@@ -144,8 +169,8 @@ def test_no_plus_minus_zero_from_one_held_out_episode(tmp_path):
 # ------------------------------------------------------------------ the seed-format report
 def test_report_matches_hand_computed_first_last_best_delta(fixture_dir):
     text = write_report(fixture_dir, lang="en").read_text()
-    block = text[text.index("t1  (finished"):]
-    block = block[:block.index("\n\n")]
+    block = text[text.index("t1  (finished") :]
+    block = block[: block.index("\n\n")]
     assert "  - window_size=10, reg=2, tau=(10,10), heuristic=hard" in block
     assert "  - weight_embed=1, weight_label=0.1, lambda_ot=0.1" in block
     # eval/avg_l1 0.6585 -> 0.3477 (step 50) -> 0.3535: delta -0.305 = -46.32 % of 0.6585
@@ -164,8 +189,17 @@ def test_zh_report_uses_the_seed_labels(fixture_dir):
     path = write_report(fixture_dir, lang="zh")
     assert path.name == "report.zh.md"
     text = path.read_text(encoding="utf-8")
-    for word in ("训练总损失", "训练L1", "离线评估L1", "OT损失", "π总和", "π对角和", "OT cost(state)", "诊断与结论",
-                 "下一步建议"):
+    for word in (
+        "训练总损失",
+        "训练L1",
+        "离线评估L1",
+        "OT损失",
+        "π总和",
+        "π对角和",
+        "OT cost(state)",
+        "诊断与结论",
+        "下一步建议",
+    ):
         assert word in text, word
     assert "离线评估L1: 首=0.6585, 末=0.3535, 最优=0.3477@50, Δ=-0.305 (-46.32%)" in text
     assert "π 塌缩" in text
@@ -182,9 +216,12 @@ def test_importance_counts_configs_not_trials(fixture_dir, tmp_path):
     assert "at least 4 configs" in imp.note
     five = tmp_path / "five"
     five.mkdir()
-    study = optuna.create_study(study_name="five", storage=f"sqlite:///{five / 'optuna.db'}",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
-    study.optimize(lambda t: t.suggest_float("ot.reg", 0.1, 1.0) + 0.1 * t.suggest_float("ot.tau", 0.1, 1.0), n_trials=5)
+    study = optuna.create_study(
+        study_name="five", storage=f"sqlite:///{five / 'optuna.db'}", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    study.optimize(
+        lambda t: t.suggest_float("ot.reg", 0.1, 1.0) + 0.1 * t.suggest_float("ot.tau", 0.1, 1.0), n_trials=5
+    )
     imp = knob_importance(five, "five")
     assert imp.n_configs == 5 and set(imp.values) == {"ot.reg", "ot.tau"} and imp.enough
     assert sum(imp.values.values()) == pytest.approx(1.0) and "5 finished trial(s) (5 configs)" in imp.note
@@ -197,15 +234,33 @@ def _five_configs_and_a_collapse(folder):
 
     from sweep_fixture import write_sweep
 
-    knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.005, 5.0, log=True),
-             "ot.tau": optuna.distributions.FloatDistribution(0.01, 30.0, log=True)}
-    rows = (("a", 1.0, 5.0, 0.30), ("b", 0.8, 4.0, 0.31), ("c", 2.0, 10.0, 0.40), ("d", 0.1, 1.0, 0.45),
-            ("e", 4.0, 20.0, 0.50))
+    knobs = {
+        "ot.reg": optuna.distributions.FloatDistribution(0.005, 5.0, log=True),
+        "ot.tau": optuna.distributions.FloatDistribution(0.01, 30.0, log=True),
+    }
+    rows = (
+        ("a", 1.0, 5.0, 0.30),
+        ("b", 0.8, 4.0, 0.31),
+        ("c", 2.0, 10.0, 0.40),
+        ("d", 0.1, 1.0, 0.45),
+        ("e", 4.0, 20.0, 0.50),
+    )
     trials = [_search_trial(tid, {"ot.reg": reg, "ot.tau": tau}, last) for tid, reg, tau, last in rows]
-    trials.append({"trial_id": "z", "params": {"ot.reg": 0.01, "ot.tau": 0.02}, "status": "stopped", "seed": 0,
-                   "stop_rule": "pi_collapse", "stop_step": 100, "stop_reason": "ot_pi_sum=1e-09 < 0.1",
-                   "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
-                               {"step": 100, "eval/avg_l1": 0.3, "ot_pi_sum": 1e-9}]})
+    trials.append(
+        {
+            "trial_id": "z",
+            "params": {"ot.reg": 0.01, "ot.tau": 0.02},
+            "status": "stopped",
+            "seed": 0,
+            "stop_rule": "pi_collapse",
+            "stop_step": 100,
+            "stop_reason": "ot_pi_sum=1e-09 < 0.1",
+            "history": [
+                {"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
+                {"step": 100, "eval/avg_l1": 0.3, "ot_pi_sum": 1e-9},
+            ],
+        }
+    )
     spec = {"train": {"steps": 100, "ot": {"lambda_ot": 0.1}}}
     return write_sweep(folder, trials, knobs, spec=spec, name=folder.name)
 
@@ -241,14 +296,18 @@ def test_too_few_configs_give_no_importance_no_advice_and_no_narrowing(fixture_d
     assert "ot.lambda_ot" not in space.distributions
     assert "# Every range is kept: too few finished configs for knob importance: 3 config(s)" in text
     assert "importance 0." not in report and "too few finished configs for knob importance: 3" in report
-    assert "no advice on where to search next (no range narrowed, lambda_ot not raised): too few finished configs" \
-        in report and "raise lambda_ot (e.g. to 0.2)" not in report
+    assert (
+        "no advice on where to search next (no range narrowed, lambda_ot not raised): too few finished configs"
+        in report
+        and "raise lambda_ot (e.g. to 0.2)" not in report
+    )
 
 
 # ------------------------------------------------------------------ command line
 def _actot(*args):
-    return subprocess.run([sys.executable, "-m", "actot", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "actot", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_command_line(fixture_dir):
@@ -259,8 +318,12 @@ def test_command_line(fixture_dir):
     out = _actot("dashboard", fixture_dir)
     assert out.returncode == 0 and (fixture_dir / "dashboard.html").stat().st_size > 1_000_000
     assert _actot("--help").returncode == 0
-    for bad, words in ((("rank", fixture_dir, "scope=median"), "scope"), (("rank", fixture_dir / "nope"), "no such"),
-                       (("report", fixture_dir, "lang=fr"), "lang"), (("rank", fixture_dir, "metrc=x"), "unknown key")):
+    for bad, words in (
+        (("rank", fixture_dir, "scope=median"), "scope"),
+        (("rank", fixture_dir / "nope"), "no such"),
+        (("report", fixture_dir, "lang=fr"), "lang"),
+        (("rank", fixture_dir, "metrc=x"), "unknown key"),
+    ):
         out = _actot(*bad)
         assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
 
@@ -286,10 +349,29 @@ def test_shrunk_embeddings_are_diagnosed_and_not_called_stable(tmp_path):
     for tid, shrink, flags in (("shrunk", 0.04, "embed_collapse"), ("kept", 0.6, None)):
         store.start(tid, {"ot.reg": 2.0, "ot.tau": 10.0})
         store.add_result(tid, {}, {"step": 0, "eval/avg_l1": 0.8, "ot_embed_norm": 11.0})
-        store.add_result(tid, {}, {"step": 200, "eval/avg_l1": 0.6, "ot_pi_sum": 0.99, "ot_cost(state)": 1.0,
-                                   "ot_embed_shrink": shrink * 1.5})
-        store.add_result(tid, {}, {"step": 250, "eval/avg_l1": 0.4, "ot_pi_sum": 0.99, "ot_cost(state)": 0.5,
-                                   "ot_embed_shrink": shrink, **({"flags": flags} if flags else {})})
+        store.add_result(
+            tid,
+            {},
+            {
+                "step": 200,
+                "eval/avg_l1": 0.6,
+                "ot_pi_sum": 0.99,
+                "ot_cost(state)": 1.0,
+                "ot_embed_shrink": shrink * 1.5,
+            },
+        )
+        store.add_result(
+            tid,
+            {},
+            {
+                "step": 250,
+                "eval/avg_l1": 0.4,
+                "ot_pi_sum": 0.99,
+                "ot_cost(state)": 0.5,
+                "ot_embed_shrink": shrink,
+                **({"flags": flags} if flags else {}),
+            },
+        )
         store.finish(tid)
     (tmp_path / "sweep.json").write_text('{"sweep": {"metric": "eval/avg_l1", "mode": "min", "name": "demo"}}')
     sweep = load_sweep_dir(tmp_path)
@@ -299,7 +381,9 @@ def test_shrunk_embeddings_are_diagnosed_and_not_called_stable(tmp_path):
     assert ("shrunk", "embed_collapse") in codes and ("shrunk", "stable") not in codes
     assert ("kept", "stable") in codes and ("kept", "embed_collapse") not in codes
     advice = rule_advice(sweep)
-    assert len(advice) == 1 and advice[0].startswith("embed_collapse flagged 1 trial(s)") and "embed_norm=l2" in advice[0]
+    assert (
+        len(advice) == 1 and advice[0].startswith("embed_collapse flagged 1 trial(s)") and "embed_norm=l2" in advice[0]
+    )
 
 
 def test_the_ranking_says_when_finished_trials_were_still_improving(fixture_dir):
@@ -332,8 +416,12 @@ def test_a_metric_measured_once_per_trial_is_drawn_as_a_point(fixture_dir):
     from actot.report.dashboard import _curves
 
     sweep = load_sweep_dir(fixture_dir)
-    last_only = [dataclasses.replace(t, history=[{k: v for k, v in r.items() if k != "eval/success" or i == 2}
-                                                 for i, r in enumerate(t.history)]) for t in sweep.trials]
+    last_only = [
+        dataclasses.replace(
+            t, history=[{k: v for k, v in r.items() if k != "eval/success" or i == 2} for i, r in enumerate(t.history)]
+        )
+        for t in sweep.trials
+    ]
     fig = _curves(dataclasses.replace(sweep, trials=last_only))
     success = [tr for tr in fig.data if len(tr.x or ()) == 1 and tr.mode == "markers" and tr.marker.symbol != "x"]
     assert success and all(list(tr.x) == [100] for tr in success)
@@ -346,12 +434,17 @@ def test_large_gradients_are_judged_against_the_trials_own_early_level():
     from actot.report.diagnose import diagnose_trial
 
     def trial(tid, norms):
-        return Trial(tid, {"ot.reg": 1.0}, "finished",
-                     history=[{"step": 25 * (i + 1), "train/grad_norm": g} for i, g in enumerate(norms)])
-    full_act = trial("act", [900.0, 420.0, 310.0, 260.0, 240.0])   # above 100 throughout, falling: healthy
-    small = trial("small", [205.0, 52.0, 40.0, 30.0, 19.0])        # act_small's measured shape (bench/data)
-    growing = trial("growing", [30.0, 20.0, 18.0, 25.0, 48.0])     # below 100, but grew past its start
-    short = trial("short", [10.0, 20.0, 900.0])                    # too few reports to tell end from start
+        return Trial(
+            tid,
+            {"ot.reg": 1.0},
+            "finished",
+            history=[{"step": 25 * (i + 1), "train/grad_norm": g} for i, g in enumerate(norms)],
+        )
+
+    full_act = trial("act", [900.0, 420.0, 310.0, 260.0, 240.0])  # above 100 throughout, falling: healthy
+    small = trial("small", [205.0, 52.0, 40.0, 30.0, 19.0])  # act_small's measured shape (bench/data)
+    growing = trial("growing", [30.0, 20.0, 18.0, 25.0, 48.0])  # below 100, but grew past its start
+    short = trial("short", [10.0, 20.0, 900.0])  # too few reports to tell end from start
     codes = {t.trial_id: {f.code for f in diagnose_trial(t)} for t in (full_act, small, growing, short)}
     assert "grad_norm_large" not in codes["act"] | codes["small"] | codes["short"]
     assert "grad_norm_large" in codes["growing"]
@@ -363,6 +456,7 @@ def test_large_gradients_are_judged_against_the_trials_own_early_level():
 def _advice_trials():
     def trial(tid, rows, status="finished"):
         return Trial(tid, {"ot.tau": 5.0}, status, history=[{"step": 25 * i, **r} for i, r in enumerate(rows)])
+
     flat = trial("flat", [{"ot_pi_sum": 0.6, "ot_cost(state)": 1.0}, {"ot_pi_sum": 0.6, "ot_cost(state)": 0.98}])
     grow = trial("grow", [{"train/grad_norm": g, "ot_pi_sum": 0.5} for g in (30.0, 20.0, 18.0, 25.0, 48.0)])
     col = trial("col", [{"ot_pi_sum": 0.5}, {"ot_pi_sum": 0.01}])
@@ -373,8 +467,15 @@ def _advice(knobs, fixed, data):
     from actot.report.diagnose import diagnose
     from actot.report.load import Sweep
 
-    sweep = Sweep(Path("/nonexistent"), "s", "eval/avg_l1", "min", knobs, _advice_trials(),
-                  {"space": {"fixed": fixed}, "train": {"data": data, "ot": {"weight_label": 0.1}}})
+    sweep = Sweep(
+        Path("/nonexistent"),
+        "s",
+        "eval/avg_l1",
+        "min",
+        knobs,
+        _advice_trials(),
+        {"space": {"fixed": fixed}, "train": {"data": data, "ot": {"weight_label": 0.1}}},
+    )
     return {(f.trial_id, f.code): f for f in diagnose(sweep)}
 
 
@@ -393,7 +494,8 @@ def test_no_advice_for_a_knob_the_space_fixes_or_does_not_search():
     found = _advice(["ot.window_size"], {"ot.reg": 2.0, "ot.tau": [10.0, 10.0]}, {"source": None})
     col = found["col", "collapsed"]
     assert col.actions == [] and col.en.endswith(
-        "no advice within this sweep: ot.reg is fixed by the space; ot.tau is fixed by the space")
+        "no advice within this sweep: ot.reg is fixed by the space; ot.tau is fixed by the space"
+    )
 
 
 def test_no_camera_advice_on_data_without_cameras(tmp_path):
@@ -423,11 +525,17 @@ def test_no_camera_advice_on_data_without_cameras(tmp_path):
             (folder / "trials" / tid / "config.json").write_text(json.dumps(config))
         trials = [Trial(tid, {}, "finished") for tid in (trial_configs or {"t": None})]
         return Sweep(folder, "s", "eval/avg_l1", "min", [], trials, {"train": {"data": data}}).data_cameras()
+
     assert cameras({"source": str(state_only), "target": str(state_only), "cameras": None}) == []
     assert cameras({"source": str(with_cams), "target": str(with_cams), "cameras": None}) == [
-        "observation.images.front", "observation.images.top"]
-    assert cameras({"source": None, "cameras": None}) == ["observation.images.top", "observation.images.side",
-                                                          "observation.images.wrist"]  # the embedded sim
+        "observation.images.front",
+        "observation.images.top",
+    ]
+    assert cameras({"source": None, "cameras": None}) == [
+        "observation.images.top",
+        "observation.images.side",
+        "observation.images.wrist",
+    ]  # the embedded sim
     # the trials' own configs say what they ran with
     data = {"source": str(with_cams), "target": str(with_cams), "cameras": None}
     assert cameras(data, {"a": {"data": {**data, "cameras": []}}, "b": {"data": {**data, "cameras": []}}}) == []
@@ -452,9 +560,17 @@ def test_the_report_and_next_space_leave_a_fixed_lambda_ot_alone(fixture_dir):
 
 # ------------------------------------------------------------------ the advisor on too little evidence (issue 20)
 def _search_trial(tid, params, last, seed=0, confirm_of=None, status="finished"):
-    return {"trial_id": tid, "params": params, "status": status, "seed": seed, "confirm_of": confirm_of,
-            "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5}, {"step": 100, "eval/avg_l1": last,
-                                                                          "ot_pi_sum": 0.5}]}
+    return {
+        "trial_id": tid,
+        "params": params,
+        "status": status,
+        "seed": seed,
+        "confirm_of": confirm_of,
+        "history": [
+            {"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
+            {"step": 100, "eval/avg_l1": last, "ot_pi_sum": 0.5},
+        ],
+    }
 
 
 def test_too_few_trials_keep_every_range_and_say_why(tmp_path):
@@ -464,10 +580,14 @@ def test_too_few_trials_keep_every_range_and_say_why(tmp_path):
     from actot.sweep.space import load_space
     from sweep_fixture import write_sweep
 
-    knobs = {"ot.tau": optuna.distributions.FloatDistribution(0.005, 30.0, log=True),
-             "ot.window_size": optuna.distributions.IntDistribution(0, 30)}
-    trials = [_search_trial(f"p{i}", {"ot.tau": 10.0, "ot.window_size": w}, last)
-              for i, (w, last) in enumerate(((30, 0.4), (20, 0.45), (30, 0.5)))]
+    knobs = {
+        "ot.tau": optuna.distributions.FloatDistribution(0.005, 30.0, log=True),
+        "ot.window_size": optuna.distributions.IntDistribution(0, 30),
+    }
+    trials = [
+        _search_trial(f"p{i}", {"ot.tau": 10.0, "ot.window_size": w}, last)
+        for i, (w, last) in enumerate(((30, 0.4), (20, 0.45), (30, 0.5)))
+    ]
     folder = write_sweep(tmp_path / "few", trials, knobs, name="few")
     write_report(folder)
     text = (folder / "next_space.yaml").read_text()
@@ -492,11 +612,24 @@ def test_the_confirm_stages_leader_is_never_excluded(tmp_path):
     search = [("A", 30, 0.20), ("B", 28, 0.22), ("C", 4, 0.23), ("G", 26, 0.24), ("H", 24, 0.245), ("D", 10, 0.40)]
     trials = [_search_trial(tid, {"ot.window_size": w}, last) for tid, w, last in search]
     repeats = {"A": (0.31, 0.33), "B": (0.30, 0.31), "C": (0.26, 0.27)}  # the confirm stage: top 3, 2 new seeds
-    trials += [_search_trial(f"{tid}{s}", {"ot.window_size": dict((t, w) for t, w, _ in search)[tid]}, last,
-                             seed=s, confirm_of=tid)
-               for tid, lasts in repeats.items() for s, last in enumerate(lasts, start=1)]
-    confirm = {"confirm": {"top_k": 3, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
-                           "configs": ["A", "B", "C"], "points": [{}] * 6}}
+    trials += [
+        _search_trial(
+            f"{tid}{s}", {"ot.window_size": dict((t, w) for t, w, _ in search)[tid]}, last, seed=s, confirm_of=tid
+        )
+        for tid, lasts in repeats.items()
+        for s, last in enumerate(lasts, start=1)
+    ]
+    confirm = {
+        "confirm": {
+            "top_k": 3,
+            "seeds": 2,
+            "metric": "eval/avg_l1",
+            "scope": "last",
+            "search_seed": 0,
+            "configs": ["A", "B", "C"],
+            "points": [{}] * 6,
+        }
+    }
     folder = write_sweep(tmp_path / "so101", trials, knobs, spec=confirm, name="so101")
     sweep = load_sweep_dir(folder)
     # the search's ranking reads the search's seed alone (30, 28 first; the confirm seeds never join it): narrowed on
@@ -523,10 +656,21 @@ def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
 
     knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
     trials = [_search_trial("a1b2c3d4", {"ot.reg": 1.0}, 0.30), _search_trial("e5f6a7b8", {"ot.reg": 2.0}, 0.35)]
-    trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
-               for i, last in enumerate((0.31, 0.33))]
-    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
-                           "configs": ["a1b2c3d4"], "points": [{}] * 2}}
+    trials += [
+        _search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
+        for i, last in enumerate((0.31, 0.33))
+    ]
+    confirm = {
+        "confirm": {
+            "top_k": 1,
+            "seeds": 2,
+            "metric": "eval/avg_l1",
+            "scope": "last",
+            "search_seed": 0,
+            "configs": ["a1b2c3d4"],
+            "points": [{}] * 2,
+        }
+    }
     folder = write_sweep(tmp_path / "named", trials, knobs, spec=confirm, name="named")
     assert "a1b2c3d4 seed 1 (reg=1)" in confirm_table(folder) and "71594" not in confirm_table(folder)
     report = write_report(folder).read_text()
@@ -535,7 +679,7 @@ def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
     zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
     assert "### a1b2c3d4 种子 1" in zh
     page = write_dashboard(folder).read_text()
-    assert "<td class=\"l\">a1b2c3d4 seed 2</td>" in page and ">71594_00001<" not in page
+    assert '<td class="l">a1b2c3d4 seed 2</td>' in page and ">71594_00001<" not in page
     # the confirm stage's own ranking (its seeds alone): the confirm trial that leads the group is named too
     sweep = load_sweep_dir(folder)
     table = format_table(confirm_ranking(sweep), sweep)
@@ -544,11 +688,21 @@ def test_confirm_trials_are_named_by_the_search_trial_they_repeat(tmp_path):
 
 def test_zh_report_has_chinese_table_headers_and_fixed_texts(fixture_dir):
     text = write_report(fixture_dir, lang="zh").read_text(encoding="utf-8")
-    table = text[text.index("```\n") + 4:text.index("\n```", text.index("```\n"))]
+    table = text[text.index("```\n") + 4 : text.index("\n```", text.index("```\n"))]
     head = table.splitlines()[0].split()
     assert head[:4] == ["#", "试验", "状态", "n"] and "95%" in head and "说明" in head and "末" in head
-    for english in ("trial", "status", "interval", "why", "best@step", "finished", "ranked by", "lower is better",
-                    "too few trials", "best value"):
+    for english in (
+        "trial",
+        "status",
+        "interval",
+        "why",
+        "best@step",
+        "finished",
+        "ranked by",
+        "lower is better",
+        "too few trials",
+        "best value",
+    ):
         assert english not in table, english
     assert "（按 末 离线评估L1 排名，越低越好；n = 每个配置计入的试验数）" in table
     assert "n=2，无区间" in table and "试验太少，不足以给出 95% 区间" in table and "已停止" in table
@@ -574,8 +728,10 @@ def test_finishing_a_confirm_stage_refreshes_every_report(tmp_path):
 
     from actot import sweepdir
 
-    trials += [_search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
-               for i, last in enumerate((0.31, 0.33))]
+    trials += [
+        _search_trial(f"71594_0000{i}", {"ot.reg": 1.0}, last, seed=i + 1, confirm_of="a1b2c3d4")
+        for i, last in enumerate((0.31, 0.33))
+    ]
     sweepdir.write_rows(folder, sweepdir.rows_of(sweepdir.TrialRecord(**t) for t in trials))
     written = finish_sweep(folder, lang="en")  # the end of the confirm stage: stage=confirm, no lang=zh
     assert written["report_zh"] == folder / "report.zh.md"
@@ -593,8 +749,11 @@ def test_on_real_data_an_embed_collapse_config_never_leads_and_the_table_says_wh
     from sweep_fixture import write_sweep
 
     knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
-    trials = [_search_trial("shrunk", {"ot.reg": 0.1}, 0.20), _search_trial("fine", {"ot.reg": 1.0}, 0.30),
-              _search_trial("worse", {"ot.reg": 3.0}, 0.40)]
+    trials = [
+        _search_trial("shrunk", {"ot.reg": 0.1}, 0.20),
+        _search_trial("fine", {"ot.reg": 1.0}, 0.30),
+        _search_trial("worse", {"ot.reg": 3.0}, 0.40),
+    ]
     trials[0]["flags"] = "embed_collapse"
     real = {"train": {"steps": 100, "data": {"source": "/data/sim_side", "target": "/data/real_side"}}}
     folder = write_sweep(tmp_path / "real", trials, knobs, spec=real, name="real")

@@ -56,8 +56,11 @@ def test_compare_pools_the_sd_over_configs():
     assert out["D"].mean is None and out["D"].missing == (5,)  # no seed in common: nothing to compare
     # one config alone with df: its own SD (the same formula); one seed each: no interval, no P(beats)
     own = compare({"A": {3: 1.1, 4: 1.2}, "C": {3: 1.3}}, baseline, "max")["A"]
-    assert own.sd_from == "own" and own.df == 1 and own.low == pytest.approx(0.15 - T975_DF1 * math.sqrt(0.005) /
-                                                                             math.sqrt(2))
+    assert (
+        own.sd_from == "own"
+        and own.df == 1
+        and own.low == pytest.approx(0.15 - T975_DF1 * math.sqrt(0.005) / math.sqrt(2))
+    )
     alone = compare({"A": {3: 1.1}, "B": {4: 1.3}}, baseline, "max")
     assert alone["B"].mean == pytest.approx(0.3) and alone["B"].low is None and alone["B"].p_beats is None
     # a clear winner: differences 0.11, 0.13 (lower is better) against -0.03, -0.01 -> [0.07697, 0.163], beats
@@ -68,9 +71,11 @@ def test_compare_pools_the_sd_over_configs():
 # ------------------------------------------------------------------ sweep folders with a baseline arm
 # The search's seeds chose c000: its difference is shown as the selected estimate it is, with the command that
 # confirms it on fresh seeds; never as "beats co-training".
-LEAD = ("not confirmed yet: the search's pick vs co-training +0.12 [0.07697, 0.163] (n=2 seeds, P(beats)=1.00, "
-        "+ = lower last eval/avg_l1) on the seeds that picked it, so biased in its favour: c000 (reg=1); confirm it on "
-        "fresh seeds: python run_sweep.py space=hand_space name=beats stage=confirm top_k=1 seeds=3")
+LEAD = (
+    "not confirmed yet: the search's pick vs co-training +0.12 [0.07697, 0.163] (n=2 seeds, P(beats)=1.00, "
+    "+ = lower last eval/avg_l1) on the seeds that picked it, so biased in its favour: c000 (reg=1); confirm it on "
+    "fresh seeds: python run_sweep.py space=hand_space name=beats stage=confirm top_k=1 seeds=3"
+)
 
 
 def test_the_table_leads_with_the_best_config_against_co_training(tmp_path):
@@ -81,7 +86,7 @@ def test_the_table_leads_with_the_best_config_against_co_training(tmp_path):
     header = lines[1].split()
     assert "vs" in header and "baseline" in header
     # the baseline arm's own row, unranked, with n, mean and the pooled n = 2 interval (df 3: three arms of two)
-    sd = math.sqrt((2 * 0.05 ** 2 + 2 * 0.04 ** 2 + 2 * 0.04 ** 2) / 3)
+    sd = math.sqrt((2 * 0.05**2 + 2 * 0.04**2 + 2 * 0.04**2) / 3)
     low, high = 0.45 - 3.1824463052837078 * sd / math.sqrt(2), 0.45 + 3.1824463052837078 * sd / math.sqrt(2)
     row = next(line for line in lines if line.startswith("-  co-training (baseline)"))
     assert " 2 " in row and "0.45" in row and f"[{low:.4g}, {high:.4g}]*" in row and "ot.lambda_ot=0" in row
@@ -89,10 +94,13 @@ def test_the_table_leads_with_the_best_config_against_co_training(tmp_path):
     assert first.startswith("1  c000 seed 3 +1") and "+0.12 [0.07697, 0.163] P=1.00" in first
     second = next(line for line in lines if line.startswith("2  "))
     assert "-0.02 [-0.06303, 0.02303] P=" in second
-    assert any(line.startswith("* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df=3)")
-               for line in lines)
-    assert any(line.startswith("vs baseline: co-training's last eval/avg_l1 minus the config's on the same seeds")
-               for line in lines)
+    assert any(
+        line.startswith("* n = 2: mean ± t × SD/√2 with the SD pooled over the arms' seeds (df=3)") for line in lines
+    )
+    assert any(
+        line.startswith("vs baseline: co-training's last eval/avg_l1 minus the config's on the same seeds")
+        for line in lines
+    )
     # the lower-is-better orientation is said in the line itself; P(beats) from t(2) at 0.12 / 0.01
     assert "+ = lower last eval/avg_l1" in lines[0]
 
@@ -124,11 +132,13 @@ def test_both_reports_and_the_dashboard_lead_with_the_line(tmp_path):
     assert report.splitlines()[2] == f"**{LEAD}**"
     assert report.count(LEAD) == 1  # the report's table does not repeat it
     assert "### co-training seed 3  (finished; trials/bes3)" in report
-    block = report[report.index("### co-training seed 3"):]
-    assert "lambda_ot=0" in block[:block.index("\n\n")]  # the baseline's block shows what it ran with
+    block = report[report.index("### co-training seed 3") :]
+    assert "lambda_ot=0" in block[: block.index("\n\n")]  # the baseline's block shows what it ran with
     zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
-    assert zh.splitlines()[2].startswith("**尚未确认：搜索选出的配置对比协同训练 +0.12 [0.07697, 0.163]（n=2 个种子，"
-                                         "P(胜出)=1.00，+ = 末 离线评估L1更低），用的正是选出它的种子")
+    assert zh.splitlines()[2].startswith(
+        "**尚未确认：搜索选出的配置对比协同训练 +0.12 [0.07697, 0.163]（n=2 个种子，"
+        "P(胜出)=1.00，+ = 末 离线评估L1更低），用的正是选出它的种子"
+    )
     assert "协同训练（基线）" in zh and "对比基线" in zh and "### 协同训练 种子 3" in zh
     page = write_dashboard(folder).read_text()
     assert f'<p id="vs-baseline" class="lead none">{html.escape(LEAD)}</p>' in page  # a claim only once confirmed
@@ -157,10 +167,19 @@ def _four_configs_none_beats(folder):
     knobs = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
 
     def trial(tid, config_id, reg, seed, last):
-        return {"trial_id": tid, "params": {} if reg is None else {"ot.reg": reg}, "status": "finished", "seed": seed,
-                "arm": "baseline" if reg is None else "config", "config_id": config_id,
-                "history": [{"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
-                            {"step": 100, "eval/avg_l1": last, "ot_pi_sum": 0.5}]}
+        return {
+            "trial_id": tid,
+            "params": {} if reg is None else {"ot.reg": reg},
+            "status": "finished",
+            "seed": seed,
+            "arm": "baseline" if reg is None else "config",
+            "config_id": config_id,
+            "history": [
+                {"step": 0, "eval/avg_l1": 0.9, "ot_pi_sum": 0.5},
+                {"step": 100, "eval/avg_l1": last, "ot_pi_sum": 0.5},
+            ],
+        }
+
     trials = [trial(f"b{s}", "baseline", None, s, 0.30 + 0.01 * (s - 3)) for s in (3, 4)]
     for i, reg in enumerate((0.5, 1.0, 2.0, 4.0)):
         trials += [trial(f"c{i}s{s}", f"c00{i}", reg, s, 0.40 + 0.02 * i + 0.01 * (s - 3)) for s in (3, 4)]
@@ -179,8 +198,11 @@ def test_no_narrowing_and_no_advice_when_no_config_beats_co_training(tmp_path):
     reg = load_space(str(folder / "next_space.yaml")).distributions["ot.reg"]
     assert (reg.low, reg.high) == (0.01, 5.0) and "ot.lambda_ot" not in text  # stable runs, but nothing to raise
     assert "# Every range is kept: no config beat co-training" in text
-    assert "no advice on where to search next (no range narrowed, lambda_ot not raised): no config beat co-training" \
-        in report and "raise lambda_ot (e.g. to 0.2)" not in report
+    assert (
+        "no advice on where to search next (no range narrowed, lambda_ot not raised): no config beat co-training"
+        in report
+        and "raise lambda_ot (e.g. to 0.2)" not in report
+    )
 
 
 def test_no_config_beats_co_training(tmp_path):
@@ -188,8 +210,10 @@ def test_no_config_beats_co_training(tmp_path):
     values = {"baseline": {3: 0.40, 4: 0.50}, "c000": {3: 0.35, 4: 0.49}, "c001": {3: 0.42, 4: 0.50}}
     folder = paired_sweep(tmp_path / "none", values)
     first = ranked_table(folder).splitlines()[0]
-    assert first == ("no config beats co-training (best: +0.03 [-0.03803, 0.09803] (n=2 seeds, P(beats)=0.90, + = "
-                     "lower last eval/avg_l1): c000 (reg=1))")
+    assert first == (
+        "no config beats co-training (best: +0.03 [-0.03803, 0.09803] (n=2 seeds, P(beats)=0.90, + = "
+        "lower last eval/avg_l1): c000 (reg=1))"
+    )
     zh = write_report(folder, lang="zh").read_text(encoding="utf-8")
     assert "**没有配置胜过协同训练（最佳：+0.03 [-0.03803, 0.09803]" in zh
     page = write_dashboard(folder).read_text()
@@ -197,13 +221,17 @@ def test_no_config_beats_co_training(tmp_path):
 
 
 def test_a_seed_whose_baseline_failed_is_left_out_and_said(tmp_path):
-    values = {"baseline": {3: 0.40, 4: "error", 5: 0.45}, "c000": {3: 0.29, 4: 0.35, 5: 0.32},
-              "c001": {3: 0.43, 4: 0.50, 5: 0.46}}
+    values = {
+        "baseline": {3: 0.40, 4: "error", 5: 0.45},
+        "c000": {3: 0.29, 4: 0.35, 5: 0.32},
+        "c001": {3: 0.43, 4: 0.50, 5: 0.46},
+    }
     folder = paired_sweep(tmp_path / "missing", values, seeds=(3, 4, 5))
     table = ranked_table(folder)
     assert table.splitlines()[0].startswith(
         "not confirmed yet: the search's pick vs co-training +0.12 [0.07697, 0.163] (n=2 seeds, P(beats)=1.00, "
-        "+ = lower last eval/avg_l1; no baseline for seed 4) on the seeds that picked it")
+        "+ = lower last eval/avg_l1; no baseline for seed 4) on the seeds that picked it"
+    )
     assert "No baseline for seed 4 (error): left out of every config's comparison to co-training." in table
     row = next(line for line in table.splitlines() if line.startswith("-  co-training (baseline)"))
     assert row.split()[3:5] == ["finished", "2"] and row.endswith("; no baseline for seed 4")
@@ -218,8 +246,9 @@ def test_a_seed_whose_baseline_failed_is_left_out_and_said(tmp_path):
     # no baseline at all yet: the line says there is nothing to compare
     values["baseline"] = {3: "running", 4: "running", 5: "error"}
     folder = paired_sweep(tmp_path / "none_yet", values, seeds=(3, 4, 5))
-    assert ranked_table(folder).splitlines()[0] == ("no comparison with co-training yet: no baseline trial has "
-                                                    "finished (seeds 3, 4, 5)")
+    assert ranked_table(folder).splitlines()[0] == (
+        "no comparison with co-training yet: no baseline trial has finished (seeds 3, 4, 5)"
+    )
 
 
 def test_a_raced_config_says_so_and_the_steps_saved_are_said_once(tmp_path):
@@ -248,8 +277,12 @@ def test_a_raced_config_says_so_and_the_steps_saved_are_said_once(tmp_path):
     # c000 alone gives the SD (df 1, t = 12.7): +0.12 ± 0.127 reaches below 0
     assert lead.startswith("no config beats co-training (best: +0.12 [-0.007062, 0.2471] (n=2 seeds")
     assert wandb_summary(folder)["vs_baseline"] == lead
-    notes = [r.run.notes for path in folder.glob("wandb/offline-run-*/run-*.wandb") for r in wandb_records(path)
-             if r.WhichOneof("record_type") == "run"]
+    notes = [
+        r.run.notes
+        for path in folder.glob("wandb/offline-run-*/run-*.wandb")
+        for r in wandb_records(path)
+        if r.WhichOneof("record_type") == "run"
+    ]
     assert lead in notes
     table = json.loads(next(folder.glob("wandb/offline-run-*/files/media/table/ranking_*.table.json")).read_text())
     columns, rows = table["columns"], table["data"]
@@ -269,8 +302,18 @@ def _confirmed_folder(tmp_path, name, values):
     """A paired sweep whose seeds 5 and 6 are the confirm stage's (confirm_of set), c000 its one confirmed config."""
     from actot import sweepdir
 
-    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 3,
-                           "new_seeds": [5, 6], "configs": ["c0s3"], "points": [{}] * 4}}
+    confirm = {
+        "confirm": {
+            "top_k": 1,
+            "seeds": 2,
+            "metric": "eval/avg_l1",
+            "scope": "last",
+            "search_seed": 3,
+            "new_seeds": [5, 6],
+            "configs": ["c0s3"],
+            "points": [{}] * 4,
+        }
+    }
     folder = paired_sweep(tmp_path / name, values, extra=confirm)
     rows = sweepdir.read_rows(folder)
     for row in rows:
@@ -285,8 +328,11 @@ def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_the
     paired with it on the fresh seeds only; the search's seeds, which chose it, stay in their own column."""
     from actot.report.confirm import confirm_ranking, confirm_table
 
-    values = {"baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47}, "c000": {3: 0.29, 4: 0.37, 5: 0.31, 6: 0.35},
-              "c001": {3: 0.43, 4: 0.51}}
+    values = {
+        "baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47},
+        "c000": {3: 0.29, 4: 0.37, 5: 0.31, 6: 0.35},
+        "c001": {3: 0.43, 4: 0.51},
+    }
     folder = _confirmed_folder(tmp_path, "confirmed", values)
     sweep = load_sweep_dir(folder)
     ranking = confirm_ranking(sweep)
@@ -299,8 +345,7 @@ def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_the
     assert comparison.low == pytest.approx(0.115 - 3.18245 * math.sqrt(0.00045 / 3) / math.sqrt(2), abs=1e-5)
     # the search ranking's values are the search seeds' alone, and it leads with the confirmed comparison
     search = rank(sweep)
-    assert {g.name: sorted(t.seed for t in g.counted) for g in search.groups} == {"c000": [3, 4],
-                                                                                          "c001": [3, 4]}
+    assert {g.name: sorted(t.seed for t in g.counted) for g in search.groups} == {"c000": [3, 4], "c001": [3, 4]}
     assert str(search.lead).startswith("confirmed on fresh seeds 5, 6: beats co-training by +0.115 [")
     table = confirm_table(folder)
     row = next(line for line in table.splitlines() if line.startswith("c000"))
@@ -313,8 +358,11 @@ def test_the_confirm_table_compares_the_confirmed_configs_to_the_baseline_on_the
 
 def test_a_lucky_search_winner_whose_confirm_seeds_lose_is_not_confirmed(tmp_path):
     """c000 beat co-training by 0.12 on the search's seeds (the lucky pick); on the fresh seeds it loses."""
-    values = {"baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47}, "c000": {3: 0.29, 4: 0.37, 5: 0.45, 6: 0.49},
-              "c001": {3: 0.43, 4: 0.51}}
+    values = {
+        "baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47},
+        "c000": {3: 0.29, 4: 0.37, 5: 0.45, 6: 0.49},
+        "c001": {3: 0.43, 4: 0.51},
+    }
     folder = _confirmed_folder(tmp_path, "lucky", values)
     ranking = rank(load_sweep_dir(folder))
     assert ranking.groups[0].vs_baseline.beats  # on the seeds that chose it
@@ -332,12 +380,14 @@ def test_rule_advice_names_the_baseline_arm_and_says_what_not_converged_asks(tmp
     sweep = load_sweep_dir(paired_sweep(tmp_path / "beats", BEATS))
     flagged = [t.trial_id for t in sweep.trials if t.trial_id in ("bes3", "c0s3")]
     assert len(flagged) == 2
-    sweep = dataclasses.replace(sweep, trials=[dataclasses.replace(t, flags="not_converged")
-                                               if t.trial_id in flagged else t for t in sweep.trials])
-    line, = [x for x in rule_advice(sweep) if x.startswith("not_converged")]
+    sweep = dataclasses.replace(
+        sweep,
+        trials=[dataclasses.replace(t, flags="not_converged") if t.trial_id in flagged else t for t in sweep.trials],
+    )
+    (line,) = [x for x in rule_advice(sweep) if x.startswith("not_converged")]
     assert line.startswith("not_converged flagged 2 trial(s) (ot.reg 1..1, 1 of them the baseline arm): ")
     assert "raise steps" in line
-    zh, = [x for x in rule_advice(sweep, "zh") if x.startswith("not_converged")]
+    (zh,) = [x for x in rule_advice(sweep, "zh") if x.startswith("not_converged")]
     assert "其中 1 个为基线组" in zh and "提高 steps" in zh
 
 

@@ -19,8 +19,9 @@ from actot.sweep.space import load_space
 
 def test_searcher_tells_rule_stopped_trials_as_pruned_and_nan_as_failed():
     space = load_space("ot_reg")
-    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
-                                     sampler=optuna.samplers.TPESampler(seed=0))
+    searcher = RuleAwareOptunaSearch(
+        space=space.distributions, metric="eval/avg_l1", mode="min", sampler=optuna.samplers.TPESampler(seed=0)
+    )
     for trial_id in ("ok", "ruled", "nan"):
         searcher.suggest(trial_id)
         searcher.on_trial_result(trial_id, {"eval/avg_l1": 0.5, "training_iteration": 1, "step": 25})
@@ -81,8 +82,10 @@ def _free_port() -> int:
 def test_mirror_is_served_by_optuna_dashboard(tmp_path):
     _store(tmp_path)
     port = _free_port()
-    serve = (f"from optuna_dashboard import run_server; "
-             f"run_server('sqlite:///{tmp_path / 'optuna.db'}', host='127.0.0.1', port={port})")
+    serve = (
+        f"from optuna_dashboard import run_server; "
+        f"run_server('sqlite:///{tmp_path / 'optuna.db'}', host='127.0.0.1', port={port})"
+    )
     server = subprocess.Popen([sys.executable, "-c", serve], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline, studies = time.time() + 60, None
@@ -107,18 +110,41 @@ def test_mirror_is_served_by_optuna_dashboard(tmp_path):
 
 def test_a_non_finite_trial_is_failed_even_when_the_non_finite_rule_stopped_it(tmp_path):
     space = load_space("ot_reg")
-    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
-                                     sampler=optuna.samplers.TPESampler(seed=0), total_steps=50)
+    searcher = RuleAwareOptunaSearch(
+        space=space.distributions,
+        metric="eval/avg_l1",
+        mode="min",
+        sampler=optuna.samplers.TPESampler(seed=0),
+        total_steps=50,
+    )
     searcher.suggest("nan")
-    searcher.on_trial_complete("nan", {"eval/avg_l1": math.nan, "step": 10, "non_finite": 1.0,
-                                       "stop_rule": "non_finite", "filled_metrics": "eval/avg_l1"})
+    searcher.on_trial_complete(
+        "nan",
+        {
+            "eval/avg_l1": math.nan,
+            "step": 10,
+            "non_finite": 1.0,
+            "stop_rule": "non_finite",
+            "filled_metrics": "eval/avg_l1",
+        },
+    )
     assert searcher._ot_study.trials[-1].state == TrialState.FAIL
     store = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo", total_steps=50)
     store.start("nan", {"ot.reg": 1.0, "ot.tau": 5.0})
     store.add_result("nan", {}, {"step": 0, "eval/avg_l1": 0.9})
-    store.add_result("nan", {}, {"step": 10, "train/loss": math.nan, "non_finite": 1.0, "eval/avg_l1": math.nan,
-                                 "filled_metrics": "eval/avg_l1", "stop_rule": "non_finite",
-                                 "stop_reason": "train/loss=nan at step 10"})
+    store.add_result(
+        "nan",
+        {},
+        {
+            "step": 10,
+            "train/loss": math.nan,
+            "non_finite": 1.0,
+            "eval/avg_l1": math.nan,
+            "filled_metrics": "eval/avg_l1",
+            "stop_rule": "non_finite",
+            "stop_reason": "train/loss=nan at step 10",
+        },
+    )
     store.finish("nan")
     trial = store.trials["nan"]
     assert trial.status == "non_finite" and trial.stop_reason == "train/loss=nan at step 10"
@@ -129,8 +155,13 @@ def test_a_non_finite_trial_is_failed_even_when_the_non_finite_rule_stopped_it(t
 
 def test_a_retried_errored_trial_gets_its_new_outcome(tmp_path):
     space = load_space("ot_reg")
-    searcher = RuleAwareOptunaSearch(space=space.distributions, metric="eval/avg_l1", mode="min",
-                                     sampler=optuna.samplers.TPESampler(seed=0), total_steps=50)
+    searcher = RuleAwareOptunaSearch(
+        space=space.distributions,
+        metric="eval/avg_l1",
+        mode="min",
+        sampler=optuna.samplers.TPESampler(seed=0),
+        total_steps=50,
+    )
     params = searcher.suggest("t1")
     searcher.on_trial_complete("t1", None, error=True)
     # Ray retries it under the same id after a resume (resume_errored=True).
@@ -147,14 +178,18 @@ def test_a_retried_errored_trial_gets_its_new_outcome(tmp_path):
     store.add_result("t1", params, {"step": 50, "eval/avg_l1": 0.3})
     store.finish("t1")
     study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert [(t.state, t.value, t.user_attrs["ray_trial_id"]) for t in study.trials] == [(TrialState.COMPLETE, 0.3, "t1")]
+    assert [(t.state, t.value, t.user_attrs["ray_trial_id"]) for t in study.trials] == [
+        (TrialState.COMPLETE, 0.3, "t1")
+    ]
 
 
 def test_int_and_bool_knobs_come_back_typed_and_the_mirror_works_after_a_reload(tmp_path):
     path = tmp_path / "space.yaml"
-    path.write_text("params:\n  ot.window_size: {type: int, low: 2, high: 20}\n"
-                    "  amp: {type: categorical, choices: [true, false]}\n"
-                    "  ot.heuristic: {type: categorical, choices: [hard, soft]}\n")
+    path.write_text(
+        "params:\n  ot.window_size: {type: int, low: 2, high: 20}\n"
+        "  amp: {type: categorical, choices: [true, false]}\n"
+        "  ot.heuristic: {type: categorical, choices: [hard, soft]}\n"
+    )
     space = load_space(str(path))
     store = ResultsStore(tmp_path, space, "eval/avg_l1", "min", "demo")
     params = {"ot.window_size": 10, "amp": False, "ot.heuristic": "soft"}

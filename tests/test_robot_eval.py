@@ -60,15 +60,25 @@ def test_the_shortlist_exports_the_leaders_and_co_training_with_a_readme(folder,
     from actot.robot import load_coded
 
     assert sorted(p.name for p in (folder / "policies").iterdir()) == ["t0a", "t0b", "t0c"]
-    assert {p.name for p in folder.iterdir()} >= {"README.md", "key.json", "shortlist.json", "sheet.csv",
-                                                   "conditions.csv", "policies"}
+    assert {p.name for p in folder.iterdir()} >= {
+        "README.md",
+        "key.json",
+        "shortlist.json",
+        "sheet.csv",
+        "conditions.csv",
+        "policies",
+    }
     key = json.loads((folder / "key.json").read_text())
     roles = {entry["trial"]: entry["role"] for entry in key["codes"].values()}
     assert roles == {"t0a": "config", "t0b": "config", "t0c": "co-training"}
     assert key["codes"][key["reference"]]["trial"] == "t0c"
     readme = (folder / "README.md").read_text()
-    for fragment in ("co-training (ot.lambda_ot=0), trial t0c", "#1 of 2 in the search's ranking", "`policies/t0b`",
-                     "alpha 0.05 and beta 0.2"):
+    for fragment in (
+        "co-training (ot.lambda_ot=0), trial t0c",
+        "#1 of 2 in the search's ranking",
+        "`policies/t0b`",
+        "alpha 0.05 and beta 0.2",
+    ):
         assert fragment in readme, fragment
     assert "P2" not in readme  # the README names the policies, never their codes
     export_readme = (folder / "policies" / "t0c" / "README.md").read_text()
@@ -87,7 +97,7 @@ def test_the_sheet_is_blinded_paired_and_balanced(folder):
     assert all(r["outcome"] == "" and r["score"] == "" for r in rows)
     text = (folder / "sheet.csv").read_text()
     assert not any(word in text for word in ("t0a", "t0b", "t0c", "co-training", "reg"))  # codes only
-    blocks = [rows[i:i + 3] for i in range(0, 18, 3)]
+    blocks = [rows[i : i + 3] for i in range(0, 18, 3)]
     for block in blocks:  # one condition per block, run with every policy once
         assert len({r["condition"] for r in block}) == 1 and sorted(r["policy"] for r in block) == codes
     assert sorted(b[0]["condition"] for b in blocks) == [f"C0{i}" for i in range(1, 7)]
@@ -151,9 +161,9 @@ def test_a_filled_sheet_gives_the_hand_computed_statistics(folder, tmp_path, cap
     a, b = pairs[code["t0a"]], pairs[code["t0b"]]
     # t0a vs co-training: both succeed on C01, only t0a on C02..C06: b = 5, c = 0
     assert (a.pairs, a.both, a.b, a.c, a.neither) == (6, 1, 5, 0, 0)
-    assert a.p_mcnemar == pytest.approx(2 * 0.5 ** 5)           # exact McNemar: 2 P(Bin(5, 1/2) = 0)
-    assert a.e == pytest.approx(1.5 ** 5)                        # the SPRT's ratio: (2 x 0.75)^5 (2 x 0.25)^0
-    assert a.p_better == pytest.approx(1 - 0.5 ** 6)            # P(Beta(6, 1) > 1/2)
+    assert a.p_mcnemar == pytest.approx(2 * 0.5**5)  # exact McNemar: 2 P(Bin(5, 1/2) = 0)
+    assert a.e == pytest.approx(1.5**5)  # the SPRT's ratio: (2 x 0.75)^5 (2 x 0.25)^0
+    assert a.p_better == pytest.approx(1 - 0.5**6)  # P(Beta(6, 1) > 1/2)
     assert a.difference == pytest.approx(5 / 6) and a.decision == "open"  # 7.59 < 2K/alpha = 4/0.05 = 80
     # t0b vs co-training: only t0b on C03, C05; neither on C02, C04, C06: b = 2, c = 0
     assert (b.b, b.c, b.neither) == (2, 0, 3) and b.p_mcnemar == pytest.approx(0.5)
@@ -200,8 +210,10 @@ def test_the_sweep_report_and_dashboard_show_the_verdict_once_the_analyst_asks(s
     shown.call("Page.enable")
     shown.call("Page.navigate", url=(sweep.dir / "dashboard.html").resolve().as_uri())
     shown.wait_for("Page.loadEventFired")
-    seen = shown.js("(function () { var s = document.getElementById('robot'); var r = s.getBoundingClientRect();"
-                    " return {text: s.innerText, h: r.height, rows: s.querySelectorAll('tbody tr').length}; })()")
+    seen = shown.js(
+        "(function () { var s = document.getElementById('robot'); var r = s.getBoundingClientRect();"
+        " return {text: s.innerText, h: r.height, rows: s.querySelectorAll('tbody tr').length}; })()"
+    )
     assert "Continue." in seen["text"] and seen["h"] > 0 and seen["rows"] == 3
     shown.ws.close()
     (out / "sheet.csv").write_text("episode,nonsense\n1,2\n")  # a sheet mid-edit never breaks the report
@@ -220,14 +232,14 @@ def test_a_partly_filled_sheet_is_judged_on_its_filled_rows(folder, tmp_path):
 
 def test_the_stopping_rule_decides_at_the_stated_thresholds():
     # Wald's SPRT at worth 0.75: each discordant win multiplies the ratio by 1.5, each loss by 0.5
-    assert ev.e_value(8, 0) == pytest.approx(1.5 ** 8) and ev.e_value(8, 2) == pytest.approx(1.5 ** 8 * 0.5 ** 2)
+    assert ev.e_value(8, 0) == pytest.approx(1.5**8) and ev.e_value(8, 2) == pytest.approx(1.5**8 * 0.5**2)
     assert ev.e_value(0, 8) == ev.e_value(8, 0)  # the side the counts favour: worse is 1 - worth against 1/2
     assert ev.decide(11, 0, 2, 0.05, 0.2, 0.75) == "better"  # 1.5^11 = 86.5 >= 2K/alpha = 80
-    assert ev.decide(10, 0, 2, 0.05, 0.2, 0.75) == "open"    # 57.7 < 80
+    assert ev.decide(10, 0, 2, 0.05, 0.2, 0.75) == "open"  # 57.7 < 80
     assert ev.decide(10, 0, 1, 0.05, 0.2, 0.75) == "better"  # one policy compared: 57.7 >= 40
     assert ev.decide(0, 11, 2, 0.05, 0.2, 0.75) == "worse"
     # futility by hand: theta = 1/2 against theta = 0.75: each win x 2/3, each loss x 2
-    assert ev.e_futility(0, 5) == pytest.approx(2.0 ** 5)
+    assert ev.e_futility(0, 5) == pytest.approx(2.0**5)
     assert ev.e_futility(3, 1) == pytest.approx((2 / 3) ** 3 * 2)
     assert ev.e_futility(0, 0) == pytest.approx(1.0)
     assert ev.decide(10, 10, 2, 0.05, 0.2, 0.75) == "futile"  # (4/3)^10 = 17.8 >= 1/beta: half the pairs, not 75%
@@ -256,17 +268,26 @@ def swap_codes(rows):
     rows[0]["policy"], rows[1]["policy"] = rows[1]["policy"], rows[0]["policy"]
 
 
-@pytest.mark.parametrize("how,fragment", [
-    (lambda rows: rows[2].update(policy="P9"), "line 4 (episode 3): policy 'P9' is not one of the codes P1, P2, P3"),
-    (swap_codes, "line 2 (episode 1): reads condition"),
-    (lambda rows: rows.pop(4), "has no row for policy"),
-    (lambda rows: rows[1].update(condition=""), "line 3 (episode 2): no start condition; write back"),
-    (lambda rows: rows[0].update(outcome="yes"), "line 2 (episode 1): outcome 'yes' must be 1 (success), 0"),
-    (lambda rows: rows[0].update(outcome="1", score="1.5"), "line 2 (episode 1): score '1.5' must be a number in [0, 1]"),
-    (lambda rows: rows[0].update(score="0.5"), "a score (0.5) but no outcome"),
-    (lambda rows: rows.reverse(), "the rows were reordered; sort the sheet by episode"),
-    (lambda rows: rows.append(dict(rows[0])), "episode 1 is already on line 2"),
-])
+@pytest.mark.parametrize(
+    "how,fragment",
+    [
+        (
+            lambda rows: rows[2].update(policy="P9"),
+            "line 4 (episode 3): policy 'P9' is not one of the codes P1, P2, P3",
+        ),
+        (swap_codes, "line 2 (episode 1): reads condition"),
+        (lambda rows: rows.pop(4), "has no row for policy"),
+        (lambda rows: rows[1].update(condition=""), "line 3 (episode 2): no start condition; write back"),
+        (lambda rows: rows[0].update(outcome="yes"), "line 2 (episode 1): outcome 'yes' must be 1 (success), 0"),
+        (
+            lambda rows: rows[0].update(outcome="1", score="1.5"),
+            "line 2 (episode 1): score '1.5' must be a number in [0, 1]",
+        ),
+        (lambda rows: rows[0].update(score="0.5"), "a score (0.5) but no outcome"),
+        (lambda rows: rows.reverse(), "the rows were reordered; sort the sheet by episode"),
+        (lambda rows: rows.append(dict(rows[0])), "episode 1 is already on line 2"),
+    ],
+)
 def test_a_bad_sheet_is_one_line_naming_the_row_and_the_fix(folder, tmp_path, capsys, how, fragment):
     work = copy_of(folder, tmp_path)
     write_rows(work / "sheet.csv", edit(sheet_rows(work / "sheet.csv"), how))
@@ -303,18 +324,26 @@ def test_a_shortlist_with_filled_outcomes_is_never_replaced(sweep_dir, folder, t
     before = (work / "sheet.csv").read_text()
     assert actot_main(["shortlist", str(sweep_dir), f"out={work}", "overwrite=true", "seed=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "holds a sheet with 2 filled outcome(s): a shortlist with results is never replaced" in err[0]
+    assert (
+        len(err) == 1 and "holds a sheet with 2 filled outcome(s): a shortlist with results is never replaced" in err[0]
+    )
     assert (work / "sheet.csv").read_text() == before
 
 
 def test_start_conditions_from_a_file(sweep_dir, tmp_path, capsys):
     (tmp_path / "starts.txt").write_text("# cup positions\ncup left, handle out\n\ncup centre\ncup left, handle out\n")
-    assert actot_main(["shortlist", str(sweep_dir), f"conditions={tmp_path / 'starts.txt'}", f"out={tmp_path / 'x'}"]) == 2
+    assert (
+        actot_main(["shortlist", str(sweep_dir), f"conditions={tmp_path / 'starts.txt'}", f"out={tmp_path / 'x'}"]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "starts.txt line 5: 'cup left, handle out' is the same start condition as line 2" in err[0]
     (tmp_path / "starts.txt").write_text("cup left, handle out\ncup centre\n")
-    assert actot_main(["shortlist", str(sweep_dir), "k=1", f"conditions={tmp_path / 'starts.txt'}",
-                       f"out={tmp_path / 'x'}"]) == 0
+    assert (
+        actot_main(
+            ["shortlist", str(sweep_dir), "k=1", f"conditions={tmp_path / 'starts.txt'}", f"out={tmp_path / 'x'}"]
+        )
+        == 0
+    )
     rows = sheet_rows(tmp_path / "x" / "sheet.csv")
     assert len(rows) == 4 and {r["start"] for r in rows} == {"cup left, handle out", "cup centre"}
     assert actot_main(["robot-eval", str(tmp_path / "x"), "--simulate"]) == 2  # text conditions: no sim layout
@@ -365,8 +394,11 @@ def test_more_conditions_are_appended_without_touching_the_filled_rows(folder, t
     new = rows[18:]
     assert sorted({r["condition"] for r in new}) == ["C07", "C08", "C09"]
     for i in range(0, 9, 3):
-        assert len({r["condition"] for r in new[i:i + 3]}) == 1 and sorted(r["policy"] for r in new[i:i + 3]) == [
-            "P1", "P2", "P3"]
+        assert len({r["condition"] for r in new[i : i + 3]}) == 1 and sorted(r["policy"] for r in new[i : i + 3]) == [
+            "P1",
+            "P2",
+            "P3",
+        ]
     assert all(r["outcome"] == "" and r["start"].startswith("robot (") for r in new)
     assert ev.judge(work).total == 27
     assert actot_main(["robot-eval", str(work), "--simulate"]) == 0
@@ -383,10 +415,23 @@ def test_confirmed_configs_come_first_then_the_search_ranking(tmp_path):
     from actot.report.rank import rank
     from actot.robot import baseline_pick, picks
 
-    confirm = {"confirm": {"top_k": 1, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 3,
-                           "new_seeds": [5, 6], "configs": ["c0s3"], "points": [{}] * 4}}
-    values = {"baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47}, "c000": {3: 0.35, 4: 0.45, 5: 0.31, 6: 0.35},
-              "c001": {3: 0.30, 4: 0.40}}
+    confirm = {
+        "confirm": {
+            "top_k": 1,
+            "seeds": 2,
+            "metric": "eval/avg_l1",
+            "scope": "last",
+            "search_seed": 3,
+            "new_seeds": [5, 6],
+            "configs": ["c0s3"],
+            "points": [{}] * 4,
+        }
+    }
+    values = {
+        "baseline": {3: 0.40, 4: 0.50, 5: 0.42, 6: 0.47},
+        "c000": {3: 0.35, 4: 0.45, 5: 0.31, 6: 0.35},
+        "c001": {3: 0.30, 4: 0.40},
+    }
     folder = paired_sweep(tmp_path / "confirmed", values, extra=confirm)
     rows = sweepdir.read_rows(folder)
     for row in rows:
@@ -397,7 +442,9 @@ def test_confirmed_configs_come_first_then_the_search_ranking(tmp_path):
     ranking = rank(sweep)
     chosen = picks(sweep, ranking, 2)
     assert [(p["group"].name, p["rank"], p["trial"], p["confirm"] is not None) for p in chosen] == [
-        ("c000", 2, "c0s3", True), ("c001", 1, "c1s3", False)]
+        ("c000", 2, "c0s3", True),
+        ("c001", 1, "c1s3", False),
+    ]
     assert [p["group"].name for p in picks(sweep, ranking, 1)] == ["c000"]
     assert baseline_pick(ranking) == "bes3"  # the search's baseline seeds 3 and 4 (0.40, 0.50): a tie, the better
 
@@ -406,11 +453,13 @@ def test_help_lists_the_robot_commands_and_bad_keys_are_one_line(sweep_dir, caps
     assert actot_main(["--help"]) == 0
     printed = capsys.readouterr().out
     assert "shortlist SWEEP_DIR [k=3]" in printed and "robot-eval FOLDER [SHEET.csv] [blind=true]" in printed
-    for words, fragment in ((["shortlist", str(sweep_dir), "k=two"], "k='two' must be a whole number"),
-                            (["shortlist", str(sweep_dir), "alpha=0.7"], "alpha=0.7 must be between 0.0 and 0.5"),
-                            (["shortlist", str(sweep_dir), "conditions=0"], "conditions=0 must be between 1 and 1000"),
-                            (["robot-eval", str(sweep_dir), "lang=zh"], "unknown key 'lang' for robot-eval"),
-                            (["robot-eval", str(sweep_dir)], "no shortlist.json, so this is not a shortlist folder")):
+    for words, fragment in (
+        (["shortlist", str(sweep_dir), "k=two"], "k='two' must be a whole number"),
+        (["shortlist", str(sweep_dir), "alpha=0.7"], "alpha=0.7 must be between 0.0 and 0.5"),
+        (["shortlist", str(sweep_dir), "conditions=0"], "conditions=0 must be between 1 and 1000"),
+        (["robot-eval", str(sweep_dir), "lang=zh"], "unknown key 'lang' for robot-eval"),
+        (["robot-eval", str(sweep_dir)], "no shortlist.json, so this is not a shortlist folder"),
+    ):
         assert actot_main(words) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and fragment in err[0], (words, err)
@@ -433,7 +482,7 @@ def test_without_a_baseline_arm_the_offline_leader_is_the_reference(small_sim, t
     write_rows(out / "sheet.csv", rows)
     v = ev.judge(out)
     (pair,) = v.pairs
-    assert (pair.b, pair.c, pair.pairs) == (0, 4, 4) and pair.p_mcnemar == pytest.approx(2 * 0.5 ** 4)
+    assert (pair.b, pair.c, pair.pairs) == (0, 4, 4) and pair.p_mcnemar == pytest.approx(2 * 0.5**4)
     short = key["codes"][key["reference"]]["short"]
     assert f"Against {short}, paired by start condition" in ev.verdict_text(v)
 
@@ -444,8 +493,10 @@ def test_the_rule_keeps_its_error_rates_when_looked_at_after_every_pair():
     futility e-value reaches 1/beta = 5 in at most 20% (Ville's inequality; the margins are the test's own noise)."""
     rng = np.random.default_rng(0)
     looks = 200
-    for theta, e_of, threshold, bound in ((0.5, ev.e_value, 40, 0.05),
-                                          (0.75, lambda b, c: ev.e_futility(b, c, 0.75), 5, 0.2)):
+    for theta, e_of, threshold, bound in (
+        (0.5, ev.e_value, 40, 0.05),
+        (0.75, lambda b, c: ev.e_futility(b, c, 0.75), 5, 0.2),
+    ):
         # the e-value of every (wins, pairs) once, then read along each simulated path
         table = np.zeros((looks + 1, looks + 1), dtype=bool)
         for n in range(1, looks + 1):

@@ -13,8 +13,17 @@ import pytest
 
 from actot.errors import ActotError
 from actot.rules import parse_rules
-from actot.rules.replay import (AshaReplay, Run, audit_rule, config_scores, read_runs_jsonl, rule_variants,
-                                stop_decision, top_quarter, write_runs_jsonl)
+from actot.rules.replay import (
+    AshaReplay,
+    Run,
+    audit_rule,
+    config_scores,
+    read_runs_jsonl,
+    rule_variants,
+    stop_decision,
+    top_quarter,
+    write_runs_jsonl,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,10 +44,16 @@ def run(name, success, pi=0.5, cost=None, seed=0, l1=0.5):
 
 def pool():
     rising = [None, 1.0, 1.0, 1.1, 1.2, 1.3, 1.4, 1.4, 1.4]  # steps 50..150 rise monotonically (+40%)
-    return [run("A", 0.9, pi=0.01), run("A", 0.7, pi=0.01, seed=1),  # collapsed, yet the best config
-            run("B", 0.1, pi=0.01),                                  # collapsed and bad
-            run("C", 0.5, cost=rising),                              # cost diverging
-            run("D", 0.3), run("E", 0.2), run("F", 0.0), run("G", 0.05)]
+    return [
+        run("A", 0.9, pi=0.01),
+        run("A", 0.7, pi=0.01, seed=1),  # collapsed, yet the best config
+        run("B", 0.1, pi=0.01),  # collapsed and bad
+        run("C", 0.5, cost=rising),  # cost diverging
+        run("D", 0.3),
+        run("E", 0.2),
+        run("F", 0.0),
+        run("G", 0.05),
+    ]
 
 
 def test_scores_are_means_over_seeds_and_the_top_quarter_is_the_best_quarter_of_configs():
@@ -70,8 +85,13 @@ def test_the_replay_gives_the_hand_computed_counts():
 
 
 def test_a_nan_report_resets_patience_in_the_replay_as_in_the_live_check():
-    history = [{"step": 0}, {"step": 50, "ot_pi_sum": 0.01}, {"step": 75, "ot_pi_sum": math.nan},
-               {"step": 100, "ot_pi_sum": 0.01}, {"step": 125, "ot_pi_sum": 0.01}]
+    history = [
+        {"step": 0},
+        {"step": 50, "ot_pi_sum": 0.01},
+        {"step": 75, "ot_pi_sum": math.nan},
+        {"step": 100, "ot_pi_sum": 0.01},
+        {"step": 125, "ot_pi_sum": 0.01},
+    ]
     assert stop_decision(parse_rules(["pi_collapse"]), history).step == 125
 
 
@@ -82,7 +102,7 @@ def test_rule_variants_span_threshold_and_warm_up():
     assert len(variants) == 16 and pi in variants
     trend = rule_variants(cost, 400)
     assert {v.window for v in trend} == {2, 4, 8} and cost in trend
-    last, = parse_rules(["not_converged"])  # reads the last report alone: its threshold is all there is to retune
+    (last,) = parse_rules(["not_converged"])  # reads the last report alone: its threshold is all there is to retune
     variants = rule_variants(last, 400)
     assert {v.after for v in variants} == {0} and {v.value for v in variants} == {-0.1, -0.05, -0.025, -0.0125}
 
@@ -92,12 +112,17 @@ def test_asha_replay_stops_what_ray_would():
     assert asha.milestones == [100, 50]  # the rung at 200 = max_t saves nothing
 
     def hist(at50, at100):
-        return [{"step": 0, "eval/avg_l1": 1.0}, {"step": 50, "eval/avg_l1": at50}, {"step": 100, "eval/avg_l1": at100},
-                {"step": 150, "eval/avg_l1": 0.1}, {"step": 200, "eval/avg_l1": 0.1}]
+        return [
+            {"step": 0, "eval/avg_l1": 1.0},
+            {"step": 50, "eval/avg_l1": at50},
+            {"step": 100, "eval/avg_l1": at100},
+            {"step": 150, "eval/avg_l1": 0.1},
+            {"step": 200, "eval/avg_l1": 0.1},
+        ]
 
-    assert asha.stop_step(hist(0.5, 0.4)) is None    # first at both rungs: nothing to compare with
-    assert asha.stop_step(hist(0.6, 0.1)) == 50      # worse than the median (0.5) of rung 50
-    assert asha.stop_step(hist(0.3, 0.45)) == 100    # passes rung 50 (median 0.55), worse than 0.4 at rung 100
+    assert asha.stop_step(hist(0.5, 0.4)) is None  # first at both rungs: nothing to compare with
+    assert asha.stop_step(hist(0.6, 0.1)) == 50  # worse than the median (0.5) of rung 50
+    assert asha.stop_step(hist(0.3, 0.45)) == 100  # passes rung 50 (median 0.55), worse than 0.4 at rung 100
     # A success at a rung is compared with successes only.
     row = {"step": 50, "eval/avg_l1": 9.0, "eval/success": 0.2}
     assert asha.stop_step([row]) is None and asha.recorded[50]["eval/success"] == [0.2]
@@ -128,8 +153,10 @@ def test_tpe_suggestions_snap_to_the_nearest_pool_config_in_log_space():
     from actot.sweep.space import load_space
 
     space = load_space("ot_reg")  # ot.reg, ot.tau log-scaled
-    runs = [Run("pool", {"ot.reg": reg, "ot.tau": 1.0}, 0, [{"step": 0}, {"step": 10, "eval/success": s}])
-            for reg, s in ((0.01, 0.2), (1.0, 0.4))]
+    runs = [
+        Run("pool", {"ot.reg": reg, "ot.tau": 1.0}, 0, [{"step": 0}, {"step": 10, "eval/success": s}])
+        for reg, s in ((0.01, 0.2), (1.0, 0.4))
+    ]
     pool = Pool(runs, space, "eval/success")
     # 0.15 is nearer 0.01 on a linear scale, nearer 1.0 on the log scale the space searches in.
     assert pool.config[pool.snap({"ot.reg": 0.15, "ot.tau": 1.0})]["ot.reg"] == 1.0
@@ -160,16 +187,35 @@ def test_rules_prune_and_charge_only_the_steps_run():
 
 QUICK_BENCHES = [
     (["rule_audit", "--quick", "--configs", "4"], ["false-stop rate", "pi_collapse", "Retuning ot_cost_diverging"]),
-    (["sweep_efficiency", "--quick", "--configs", "5", "--seeds", "3"],
-     ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"]),
-    (["packing", "--quick"], ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials",
-                              "| act | 2 | "]),
-    (["trial_profile", "--quick"], ["| part | alone: s | share | 2 at once (per trial): s | share |",
-                                    "| training: OT (OT rows' encoder, cost, plan, L_ot) |", "| closed-loop rollouts",
-                                    "| Ray (the trial through Tune, less the trial alone) |",
-                                    "| **outside training steps** |", "ray.init"]),
-    (["paired_efficiency", "--quick"], ["tpe, 2 paired seeds + baseline + racing", "P(within 0.05 of best)",
-                                        "goal: paired + racing", "ASHA rungs", "Spearman with final"]),
+    (
+        ["sweep_efficiency", "--quick", "--configs", "5", "--seeds", "3"],
+        ["tpe+rules+asha", "ratio to random", "goal: tpe+rules+asha at most 30%"],
+    ),
+    (
+        ["packing", "--quick"],
+        ["| act_small | 2 | 1 |", "vs one at a time", "| act | 1 |", "Projected: 100 trials", "| act | 2 | "],
+    ),
+    (
+        ["trial_profile", "--quick"],
+        [
+            "| part | alone: s | share | 2 at once (per trial): s | share |",
+            "| training: OT (OT rows' encoder, cost, plan, L_ot) |",
+            "| closed-loop rollouts",
+            "| Ray (the trial through Tune, less the trial alone) |",
+            "| **outside training steps** |",
+            "ray.init",
+        ],
+    ),
+    (
+        ["paired_efficiency", "--quick"],
+        [
+            "tpe, 2 paired seeds + baseline + racing",
+            "P(within 0.05 of best)",
+            "goal: paired + racing",
+            "ASHA rungs",
+            "Spearman with final",
+        ],
+    ),
 ]
 
 
@@ -178,22 +224,59 @@ def bench_jobs(root: Path) -> dict[str, list[list[str]]]:
     "reproducibility", "convergence"): each job's commands run in order, their files under `root`."""
     jobs = {script[0]: [[*script]] for script, _ in QUICK_BENCHES}
     v = root / "validity"
-    jobs["validity"] = [["validity", "run", "--quick", "--out", str(v / "v.jsonl"), "--runs-dir", str(v / "runs"),
-                         "--jobs", "2", "--only", "study,grid,variant", "--grid-conditions", "b-cotrain,e-OT-l2"],
-                        ["validity", "analyse", str(v / "v.jsonl"), "--plot", str(v / "v.png")]]
+    jobs["validity"] = [
+        [
+            "validity",
+            "run",
+            "--quick",
+            "--out",
+            str(v / "v.jsonl"),
+            "--runs-dir",
+            str(v / "runs"),
+            "--jobs",
+            "2",
+            "--only",
+            "study,grid,variant",
+            "--grid-conditions",
+            "b-cotrain,e-OT-l2",
+        ],
+        ["validity", "analyse", str(v / "v.jsonl"), "--plot", str(v / "v.png")],
+    ]
     for script, settings in (("reproducibility", (["--setting", "new"], ["--setting", "old"])), ("convergence", ([],))):
         out = root / script / f"{script}.jsonl"
-        jobs[script] = [[script, "run", "--quick", "--out", str(out), "--runs-dir", str(root / script / "runs"),
-                         "--jobs", "2", *words] for words in settings] + [[script, "analyse", str(out)]]
+        jobs[script] = [
+            [
+                script,
+                "run",
+                "--quick",
+                "--out",
+                str(out),
+                "--runs-dir",
+                str(root / script / "runs"),
+                "--jobs",
+                "2",
+                *words,
+            ]
+            for words in settings
+        ] + [[script, "analyse", str(out)]]
     return jobs
 
 
 # Longest first (so that two lanes end together); which test runs which jobs.
-JOB_ORDER = ("validity", "packing", "trial_profile", "paired_efficiency", "reproducibility", "sweep_efficiency",
-             "convergence", "rule_audit")
-JOBS_OF = {"test_quick_validity_study_runs_and_prints_its_tables": ("validity",),
-           "test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables":
-               ("reproducibility", "convergence")}
+JOB_ORDER = (
+    "validity",
+    "packing",
+    "trial_profile",
+    "paired_efficiency",
+    "reproducibility",
+    "sweep_efficiency",
+    "convergence",
+    "rule_audit",
+)
+JOBS_OF = {
+    "test_quick_validity_study_runs_and_prints_its_tables": ("validity",),
+    "test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables": ("reproducibility", "convergence"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +298,13 @@ def bench_runs(request, tmp_path_factory):
     def run_job(commands):
         done = []
         for words in commands:
-            proc = subprocess.Popen([sys.executable, "-m", f"bench.{words[0]}", *words[1:]], cwd=ROOT,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", f"bench.{words[0]}", *words[1:]],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             started.append(proc)
             try:
                 out, err = proc.communicate(timeout=600)
@@ -254,15 +342,24 @@ def test_quick_validity_study_runs_and_prints_its_tables(bench_runs):
     assert done.returncode == 0, done.stderr[-2000:]
     [shown] = rest
     assert shown.returncode == 0, shown.stderr[-2000:]
-    for text in ("## Study", "| c-OT-R1 | 2 |", "| e-OT-l2 | 2 |", "## Calibration", "## Grid", "| cell | b-cotrain | e-OT-l2 |"):
+    for text in (
+        "## Study",
+        "| c-OT-R1 | 2 |",
+        "| e-OT-l2 | 2 |",
+        "## Calibration",
+        "## Grid",
+        "| cell | b-cotrain | e-OT-l2 |",
+    ):
         assert text in shown.stdout, text
     assert Path(shown.args[shown.args.index("--plot") + 1]).stat().st_size > 0
 
 
 @pytest.mark.slow
 def test_quick_reproducibility_and_convergence_benches_run_and_print_their_tables(bench_runs):
-    for script, expected in (("reproducibility", ("split-half", "new      eval/avg_l1", "old      eval/avg_l1")),
-                             ("convergence", ("covered per seed", "all >= 0.9"))):
+    for script, expected in (
+        ("reproducibility", ("split-half", "new      eval/avg_l1", "old      eval/avg_l1")),
+        ("convergence", ("covered per seed", "all >= 0.9")),
+    ):
         *runs, shown = bench_runs[script].result()  # each --setting's run, then analyse
         for done in runs:
             assert done.returncode == 0, done.stderr[-2000:]
@@ -291,15 +388,21 @@ def test_on_a_pool_with_structure_the_searches_beat_random_and_asha_trims_trials
         quality = math.exp(-((lr - math.log(0.3)) ** 2 + (lt - math.log(3)) ** 2) / 6)
         collapsed = lr < math.log(0.01) and lt < math.log(0.1)
         for seed in range(3):
-            rows = [{"step": s, "eval/avg_l1": 1.0 - (0.1 if collapsed else 0.6 * quality) * (s / 400) ** 0.5
-                     + rnd.gauss(0, 0.01), **({"ot_pi_sum": 0.01 if collapsed else 0.5} if s else {})}
-                    for s in range(0, 401, 25)]
+            rows = [
+                {
+                    "step": s,
+                    "eval/avg_l1": 1.0 - (0.1 if collapsed else 0.6 * quality) * (s / 400) ** 0.5 + rnd.gauss(0, 0.01),
+                    **({"ot_pi_sum": 0.01 if collapsed else 0.5} if s else {}),
+                }
+                for s in range(0, 401, 25)
+            ]
             rows[-1]["eval/success"] = min(1.0, max(0.0, (0.0 if collapsed else quality) + rnd.gauss(0, 0.05)))
             runs.append(Run("pool", {"ot.reg": math.exp(lr), "ot.tau": math.exp(lt)}, seed, rows))
     pool = Pool(runs, load_space("ot_reg"), "eval/success")
     rules = parse_rules(list(BUILT_IN))
-    out = run_benchmark(pool, rules, seeds=5, budget=40, max_trials=120, tolerance=0.02, grace=None, rf=3,
-                        say=lambda line: None)
+    out = run_benchmark(
+        pool, rules, seeds=5, budget=40, max_trials=120, tolerance=0.02, grace=None, rf=3, say=lambda line: None
+    )
     mean = {m: sum(s for s, _ in r) / len(r) for m, r in out["results"].items()}
     assert all(ok for r in out["results"].values() for _, ok in r)
     assert mean["tpe"] < mean["random"] and out["ratio"] < 0.8  # measured: 0.59 and 0.39 (Optuna 5.0)

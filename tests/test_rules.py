@@ -71,26 +71,34 @@ def test_rules_ignore_rows_without_their_metric():
 
 
 def test_custom_rules_and_flags():
-    rules = parse_rules([
-        {"name": "l1_stuck", "when": "eval/avg_l1 >= 0.9", "after": 50, "patience": 2, "action": "flag"},
-        {"name": "success_drop", "when": "eval/success falling over 2", "action": "stop"},
-    ])
-    rows = [{"step": 25, "eval/avg_l1": 1.0, "eval/success": 0.5}, {"step": 50, "eval/avg_l1": 0.95, "eval/success": 0.4},
-            {"step": 75, "eval/avg_l1": 0.92, "eval/success": 0.2}]
+    rules = parse_rules(
+        [
+            {"name": "l1_stuck", "when": "eval/avg_l1 >= 0.9", "after": 50, "patience": 2, "action": "flag"},
+            {"name": "success_drop", "when": "eval/success falling over 2", "action": "stop"},
+        ]
+    )
+    rows = [
+        {"step": 25, "eval/avg_l1": 1.0, "eval/success": 0.5},
+        {"step": 50, "eval/avg_l1": 0.95, "eval/success": 0.4},
+        {"step": 75, "eval/avg_l1": 0.92, "eval/success": 0.2},
+    ]
     decisions = check_rules(rules, rows)
     assert [d.rule for d in decisions] == ["success_drop", "l1_stuck"]  # stops first
     assert decisions[1].action == "flag"
 
 
-@pytest.mark.parametrize("spec,fragment", [
-    ("pi_colapse", "unknown rule 'pi_colapse'"),
-    ({"name": "x", "when": "__import__('os').system('true')"}, "cannot read when"),
-    ({"name": "x", "when": "ot_pi_sum < 0.1", "action": "kill"}, "action 'kill'"),
-    ({"name": "x", "when": "ot_pi_sum < 0.1", "after": -1}, "after=-1"),
-    ({"name": "x", "when": "ot_pi_sum < 0.1", "patienc": 2}, "unknown field"),
-    ({"use": "nope"}, "not a built-in"),
-    ({"when": "ot_pi_sum < 0.1"}, "needs 'name'"),
-])
+@pytest.mark.parametrize(
+    "spec,fragment",
+    [
+        ("pi_colapse", "unknown rule 'pi_colapse'"),
+        ({"name": "x", "when": "__import__('os').system('true')"}, "cannot read when"),
+        ({"name": "x", "when": "ot_pi_sum < 0.1", "action": "kill"}, "action 'kill'"),
+        ({"name": "x", "when": "ot_pi_sum < 0.1", "after": -1}, "after=-1"),
+        ({"name": "x", "when": "ot_pi_sum < 0.1", "patienc": 2}, "unknown field"),
+        ({"use": "nope"}, "not a built-in"),
+        ({"when": "ot_pi_sum < 0.1"}, "needs 'name'"),
+    ],
+)
 def test_bad_rules_give_one_line_errors(spec, fragment):
     with pytest.raises(ActotError) as e:
         parse_rule(spec)
@@ -116,16 +124,23 @@ def test_a_nan_report_breaks_a_trend():
     assert check_rule(rule, rows + history("ot_cost(state)", [4.0], start=125)) is not None
 
 
-@pytest.mark.parametrize("field,value", [("after", 50.9), ("after", "50"), ("patience", True), ("patience", 1.5),
-                                         ("min_change", "a lot")])
+@pytest.mark.parametrize(
+    "field,value", [("after", 50.9), ("after", "50"), ("patience", True), ("patience", 1.5), ("min_change", "a lot")]
+)
 def test_rule_numbers_are_not_coerced(field, value):
     with pytest.raises(ActotError) as e:
         parse_rule({"name": "x", "when": "ot_pi_sum < 0.1", field: value})
     assert f"{field}={value!r}" in str(e.value) and "rule 'x'" in str(e.value)
 
 
-@pytest.mark.parametrize("when,close", [("ot_pi_summ < 0.1", "ot_pi_sum"), ("eval/avg_l2 > 0.9", "eval/avg_l1"),
-                                        ("ot_cost(stat) rising over 3", "ot_cost(state)")])
+@pytest.mark.parametrize(
+    "when,close",
+    [
+        ("ot_pi_summ < 0.1", "ot_pi_sum"),
+        ("eval/avg_l2 > 0.9", "eval/avg_l1"),
+        ("ot_cost(stat) rising over 3", "ot_cost(state)"),
+    ],
+)
 def test_a_misspelt_metric_in_when_is_refused(when, close):
     with pytest.raises(ActotError) as e:
         parse_rule({"name": "typo", "when": when})
@@ -155,7 +170,13 @@ def l1_history(values, trends):
 
 def test_not_converged_flags_a_trial_still_improving_at_its_last_report_only():
     rule = parse_rule("not_converged")
-    assert (rule.metric, rule.op, rule.value, rule.action, rule.last_only) == ("eval/l1_trend", "<", -0.05, "flag", True)
+    assert (rule.metric, rule.op, rule.value, rule.action, rule.last_only) == (
+        "eval/l1_trend",
+        "<",
+        -0.05,
+        "flag",
+        True,
+    )
     improving = l1_history([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], [None] * 5 + [-0.2])  # steps 25 .. 150
     flat = l1_history([0.5] * 6, [None] * 5 + [0.01])
     decision = check_rule(rule, improving, last_step=150)
@@ -171,10 +192,13 @@ def test_not_converged_flags_a_trial_still_improving_at_its_last_report_only():
     assert "at the last report" in rule.describe()
 
 
-@pytest.mark.parametrize("spec,fragment", [
-    ({"name": "x", "when": "eval/l1_trend < -0.1", "last_only": True, "action": "stop"}, "use action: flag"),
-    ({"name": "x", "when": "eval/l1_trend < -0.1", "last_only": "yes", "action": "flag"}, "last_only='yes'"),
-])
+@pytest.mark.parametrize(
+    "spec,fragment",
+    [
+        ({"name": "x", "when": "eval/l1_trend < -0.1", "last_only": True, "action": "stop"}, "use action: flag"),
+        ({"name": "x", "when": "eval/l1_trend < -0.1", "last_only": "yes", "action": "flag"}, "last_only='yes'"),
+    ],
+)
 def test_a_last_only_rule_can_only_flag(spec, fragment):
     with pytest.raises(ActotError) as e:
         parse_rule(spec)

@@ -10,8 +10,19 @@ import numpy as np
 import pytest
 
 from actot.errors import ActotError
-from actot.report.sequential import (FUTILITY, SPENDING, Design, boundaries, config_history, fractions_of, history,
-                                     look, pooled, spend, stop_note)
+from actot.report.sequential import (
+    FUTILITY,
+    SPENDING,
+    Design,
+    boundaries,
+    config_history,
+    fractions_of,
+    history,
+    look,
+    pooled,
+    spend,
+    stop_note,
+)
 
 # Lan-DeMets boundaries for 5 equally spaced looks, one-sided 0.025 (Jennison & Turnbull table 7.6; gsDesign's
 # sfLDOF and sfLDPocock give the same to 3 decimals)
@@ -77,8 +88,10 @@ def test_an_undecided_config_continues_until_a_boundary_and_the_note_says_what_t
     looks = history([[0.1, 0.2], [0.1, 0.2, 0.15], [0.1, 0.2, 0.15, 0.3]], design, SPREAD)
     assert [one.decision for one in looks] == ["continue"] * 3
     said = stop_note(looks[-1], design)
-    assert str(said) == ("look 3 (4 of at most 6 fresh seeds): undecided, more seeds to come (a claim needs > +0.191; "
-                         "+0.2 ruled out at <= +0.12)")
+    assert str(said) == (
+        "look 3 (4 of at most 6 fresh seeds): undecided, more seeds to come (a claim needs > +0.191; "
+        "+0.2 ruled out at <= +0.12)"
+    )
     assert said.in_lang("zh").startswith("第 3 次查看（4 个新种子，上限 6）：尚未判定")
 
 
@@ -108,8 +121,11 @@ def test_a_configs_history_from_its_looks_seeds_leaves_out_seeds_without_a_pair(
     looks = config_history([[5, 6], [7]], diffs, design, [[0.11, 0.13], [-0.03, -0.01]])
     assert [(one.look, one.n, one.decision) for one in looks] == [(1, 2, "continue"), (2, 3, "claim")]
     capped = config_history([[5, 6], [7], [8]], {5: 0.05, 6: 0.15, 7: -0.05}, design, [[0.11, 0.13], [-0.03, -0.01]])
-    assert [(one.look, one.n, one.decision) for one in capped] == [(1, 2, "continue"), (2, 3, "continue"),
-                                                                    (3, 3, "cap")]
+    assert [(one.look, one.n, one.decision) for one in capped] == [
+        (1, 2, "continue"),
+        (2, 3, "continue"),
+        (3, 3, "cap"),
+    ]
 
 
 def test_false_claims_stay_at_alpha_on_null_differences():
@@ -131,23 +147,36 @@ def test_the_settings_agree_with_the_rule_and_are_refused_in_one_line():
     from actot.sweep.config import SweepConfig, apply_cli
 
     assert sweep_config.SPENDING == SPENDING and sweep_config.FUTILITY == FUTILITY
-    on = ["confirm.top_k=1", "confirm.seeds=2", "confirm.sequential.enabled=true", "paired.seeds=2",
-          "paired.baseline={ot.lambda_ot: 0.0}"]
+    on = [
+        "confirm.top_k=1",
+        "confirm.seeds=2",
+        "confirm.sequential.enabled=true",
+        "paired.seeds=2",
+        "paired.baseline={ot.lambda_ot: 0.0}",
+    ]
     cfg = apply_cli(SweepConfig(), on + ["confirm.sequential.effect=0.2"], "sweeps/local.yaml")
     assert cfg.confirm.sequential.enabled and cfg.confirm.sequential.max_seeds == 4  # the bench's pick
     assert apply_cli(SweepConfig(), on + ["confirm.sequential.futility=none"]).confirm.sequential.effect is None
     on.append("confirm.sequential.effect=0.2")
     for words, says in (
-            (["confirm.sequential.max_seeds=1"], "confirm.sequential.max_seeds=1 is out of range; it must be >= "
-                                                 "confirm.seeds (2"),
-            (["confirm.sequential.seeds_per_look=0"], "confirm.sequential.seeds_per_look=0 is out of range"),
-            (["confirm.sequential.spending=linear"], "confirm.sequential.spending='linear' is out of range; it must "
-                                                     "be one of obrien-fleming, pocock"),
-            (["confirm.sequential.futility=always"], "confirm.sequential.futility='always'"),
-            (["confirm.sequential.beta=0.7"], "confirm.sequential.beta=0.7"),
-            (["confirm.sequential.effect=-0.1"], "confirm.sequential.effect=-0.1 is out of range; it must be > 0"),
-            (["confirm.sequential.effect=null"], "confirm.sequential.effect=None: the futility stop rules out a gain "
-                                                 "of `effect` at beta, so it must be stated")):
+        (
+            ["confirm.sequential.max_seeds=1"],
+            "confirm.sequential.max_seeds=1 is out of range; it must be >= confirm.seeds (2",
+        ),
+        (["confirm.sequential.seeds_per_look=0"], "confirm.sequential.seeds_per_look=0 is out of range"),
+        (
+            ["confirm.sequential.spending=linear"],
+            "confirm.sequential.spending='linear' is out of range; it must be one of obrien-fleming, pocock",
+        ),
+        (["confirm.sequential.futility=always"], "confirm.sequential.futility='always'"),
+        (["confirm.sequential.beta=0.7"], "confirm.sequential.beta=0.7"),
+        (["confirm.sequential.effect=-0.1"], "confirm.sequential.effect=-0.1 is out of range; it must be > 0"),
+        (
+            ["confirm.sequential.effect=null"],
+            "confirm.sequential.effect=None: the futility stop rules out a gain "
+            "of `effect` at beta, so it must be stated",
+        ),
+    ):
         with pytest.raises(ActotError) as err:
             apply_cli(SweepConfig(), on + words, "sweeps/local.yaml")
         assert "\n" not in str(err.value) and str(err.value).startswith("sweeps/local.yaml with the command line: ")
@@ -165,12 +194,27 @@ def _sequential_folder(tmp_path, values, looks, extra_points=0):
     from sweep_fixture import paired_sweep
 
     seeds = [s for one in looks for s in one]
-    confirm = {"confirm": {"top_k": 1, "seeds": len(looks[0]), "metric": "eval/avg_l1", "scope": "last",
-                           "search_seed": 3, "new_seeds": seeds, "configs": ["c0s3"],
-                           "points": [{}] * (2 * len(seeds) + extra_points),
-                           "sequential": {"max_seeds": 4, "seeds_per_look": 1, "spending": "obrien-fleming",
-                                          "effect": 0.05, "beta": 0.2, "futility": "pocock"},
-                           "looks": [{"seeds": one, "configs": ["c0s3"]} for one in looks]}}
+    confirm = {
+        "confirm": {
+            "top_k": 1,
+            "seeds": len(looks[0]),
+            "metric": "eval/avg_l1",
+            "scope": "last",
+            "search_seed": 3,
+            "new_seeds": seeds,
+            "configs": ["c0s3"],
+            "points": [{}] * (2 * len(seeds) + extra_points),
+            "sequential": {
+                "max_seeds": 4,
+                "seeds_per_look": 1,
+                "spending": "obrien-fleming",
+                "effect": 0.05,
+                "beta": 0.2,
+                "futility": "pocock",
+            },
+            "looks": [{"seeds": one, "configs": ["c0s3"]} for one in looks],
+        }
+    }
     folder = paired_sweep(tmp_path, values, extra=confirm)
     rows = sweepdir.read_rows(folder)
     for row in rows:
@@ -195,8 +239,10 @@ def test_the_report_and_the_driver_say_where_a_sequential_confirm_stage_stands(t
     folder = _sequential_folder(tmp_path / "look1", first, [[5, 6]])
     undecided, lines = look_decision(folder)
     assert undecided == ["c0s3"] and len(lines) == 1
-    assert lines[0].startswith("confirm: c000 (reg=1) vs co-training +0.1 [-0.165, 0.365]: look 1 (2 of at most 4 "
-                               "fresh seeds): undecided, more seeds to come (a claim needs > +0.265")
+    assert lines[0].startswith(
+        "confirm: c000 (reg=1) vs co-training +0.1 [-0.165, 0.365]: look 1 (2 of at most 4 "
+        "fresh seeds): undecided, more seeds to come (a claim needs > +0.265"
+    )
 
     both = {k: {**v} for k, v in first.items()}
     both["baseline"][7], both["c000"][7] = 0.45, 0.33
@@ -208,18 +254,23 @@ def test_the_report_and_the_driver_say_where_a_sequential_confirm_stage_stands(t
     assert [one.decision for one in group.looks] == ["continue", "claim"]
     assert group.vs_baseline.beats and group.vs_baseline.low == pytest.approx(0.02303, abs=1e-4)
     lead = str(ranking.lead)
-    assert lead.startswith("confirmed on fresh seeds 5, 6, 7: beats co-training by +0.1067 [0.02303, 0.1903] (n=3 "
-                           "seeds, repeated 95% interval of a sequential test")
-    assert lead.endswith("; stopped at look 2 (3 of at most 4 fresh seeds): the claim boundary is crossed (+0.107 > "
-                         "+0.0836)")
+    assert lead.startswith(
+        "confirmed on fresh seeds 5, 6, 7: beats co-training by +0.1067 [0.02303, 0.1903] (n=3 "
+        "seeds, repeated 95% interval of a sequential test"
+    )
+    assert lead.endswith(
+        "; stopped at look 2 (3 of at most 4 fresh seeds): the claim boundary is crossed (+0.107 > +0.0836)"
+    )
     assert "在第 2 次查看时停止" in ranking.lead.in_lang("zh")
     assert str(rank(sweep).lead) == lead  # the search's table leads with it too
     table = confirm_table(folder)
     assert "sequential: 2 look(s), 3 of at most 4 fresh seeds" in table
-    assert ("Sequential confirmation (O'Brien-Fleming-type spending of a one-sided 2.5% claim over the looks; "
-            "futility: a gain of +0.05 ruled out at beta 0.2, Pocock-type spending, non-binding; at most 4 fresh "
-            "seeds, 1 more a look): c000 (reg=1): look 1 (n=2) +0.1 [-0.165, 0.365]: continue; look 2 (n=3) "
-            "+0.107 [0.023, 0.19]: claimed.") in table
+    assert (
+        "Sequential confirmation (O'Brien-Fleming-type spending of a one-sided 2.5% claim over the looks; "
+        "futility: a gain of +0.05 ruled out at beta 0.2, Pocock-type spending, non-binding; at most 4 fresh "
+        "seeds, 1 more a look): c000 (reg=1): look 1 (n=2) +0.1 [-0.165, 0.365]: continue; look 2 (n=3) "
+        "+0.107 [0.023, 0.19]: claimed."
+    ) in table
 
     # the cap reached undecided: not confirmed, and the lead says so
     capped = {k: {**v} for k, v in first.items()}

@@ -54,13 +54,23 @@ def test_several_processes_generating_the_same_sim_at_once(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    script = ("import sys; from actot.sim import SimConfig, generate; from actot.data.lerobot import LeRobotDataset\n"
-              "s, t = generate(sys.argv[1], SimConfig(n_source=6, n_target=2, n_eval=1, size=16, seed=5))\n"
-              "assert len(LeRobotDataset(s, resolution=(16, 16)).episodes) == 6\n"
-              "assert len(LeRobotDataset(t, resolution=(16, 16)).episodes) == 3  # 2 training + 1 held-out\n")
+    script = (
+        "import sys; from actot.sim import SimConfig, generate; from actot.data.lerobot import LeRobotDataset\n"
+        "s, t = generate(sys.argv[1], SimConfig(n_source=6, n_target=2, n_eval=1, size=16, seed=5))\n"
+        "assert len(LeRobotDataset(s, resolution=(16, 16)).episodes) == 6\n"
+        "assert len(LeRobotDataset(t, resolution=(16, 16)).episodes) == 3  # 2 training + 1 held-out\n"
+    )
     out = tmp_path / "sim"
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(out)], cwd=root, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(out)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(6)
+    ]
     results = [(p.wait(timeout=300), p.stdout.read()) for p in procs]
     assert all(rc == 0 for rc, _ in results), [text[-1500:] for rc, text in results if rc]
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["sim"]  # no temporary folder left

@@ -24,13 +24,26 @@ def _frames(spec: SimConfig, domain: str, inits: np.ndarray, steps: int = 2) -> 
 
 def test_unset_knobs_follow_shift_and_keep_todays_cache_key():
     # SimConfig().key() as it was before the two knobs existed (the fields of then, SIM_VERSION 2)
-    before = dict(n_source=200, n_target=10, shift=2.0, size=64, seed=0, noise=0.15, target_region="left_half",
-                  twins=False, n_eval=8, eval_min_distance=0.2, version=SIM_VERSION)
+    before = dict(
+        n_source=200,
+        n_target=10,
+        shift=2.0,
+        size=64,
+        seed=0,
+        noise=0.15,
+        target_region="left_half",
+        twins=False,
+        n_eval=8,
+        eval_min_distance=0.2,
+        version=SIM_VERSION,
+    )
     old_key = hashlib.sha1(json.dumps(before, sort_keys=True).encode()).hexdigest()[:12]
     assert SimConfig().key() == old_key == "0c55ff3a97ff"
     assert SimConfig(appearance=2.0).key() != old_key and SimConfig(geometry=2.0).key() != old_key
-    assert SimConfig.from_dict({k: v for k, v in asdict(SimConfig()).items()
-                                if k not in ("appearance", "geometry")}).key() == old_key  # an older pairs file
+    assert (
+        SimConfig.from_dict({k: v for k, v in asdict(SimConfig()).items() if k not in ("appearance", "geometry")}).key()
+        == old_key
+    )  # an older pairs file
     inits = sample_initial_states(np.random.default_rng(3), 3)
     for shift in (2.0, 0.5):
         unset = _frames(SimConfig(shift=shift, size=32), "target", inits)
@@ -48,7 +61,9 @@ def test_no_geometry_puts_the_static_cameras_where_the_source_has_them():
     inits = sample_initial_states(np.random.default_rng(4), 3)
     source.render(inits[:, 0:2], inits), target.render(inits[:, 0:2], inits)
     for cam in STATIC:  # the goal's pixels are the source's, whatever their colours
-        assert (source._scene[cam] == _GOAL).any() and np.array_equal(source._scene[cam] == _GOAL, target._scene[cam] == _GOAL)
+        assert (source._scene[cam] == _GOAL).any() and np.array_equal(
+            source._scene[cam] == _GOAL, target._scene[cam] == _GOAL
+        )
     src, tgt = _frames(spec, "source", inits)[0], _frames(spec, "target", inits)[0]
     assert all(np.abs(src[c].astype(float) - tgt[c]).mean() > 10 for c in CAMERAS)  # the appearance gap is there
     # and with neither gap the target is the source

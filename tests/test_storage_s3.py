@@ -29,8 +29,12 @@ rules: [non_finite]
 train: {steps: 30, log_every: 5, checkpoint_every: 5}
 """
 SECRET = "s3cr3t-never-written-anywhere"
-S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1",
-          "AWS_EC2_METADATA_DISABLED": "true"}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": SECRET,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @pytest.fixture
@@ -40,13 +44,22 @@ def s3_server(tmp_path):
 
     port = free_port()
     log = open(tmp_path / "moto.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **S3_ENV},
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **S3_ENV},
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key=SECRET)
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key=SECRET,
+        )
         deadline = time.time() + 60
         while True:
             try:
@@ -76,8 +89,16 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
     (tmp_path / "sweep.yaml").write_text(SWEEP)
     ray_tmp = f"/tmp/rs{os.getpid()}"
     storage = f"s3://sweeps/team?endpoint_override={endpoint}&region=us-east-1"
-    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={storage}", "name=s3",
-            f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={storage}",
+        "name=s3",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     env = {**os.environ, **S3_ENV, "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "driver.log"
 
@@ -96,8 +117,14 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
     driver = None
     try:
         with open(log_path, "w") as log:
-            driver = subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, env=env, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+            driver = subprocess.Popen(
+                [sys.executable, "run_sweep.py", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             deadline = time.time() + 300
             while finished_in_s3() < 1:
                 assert time.time() < deadline and driver.poll() is None, log_path.read_text()[-4000:]
@@ -107,8 +134,14 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
             assert mirror.is_dir()
             shutil.rmtree(mirror)  # as if the sweep resumed on another machine
 
-            driver = subprocess.Popen([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, env=env,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            driver = subprocess.Popen(
+                [sys.executable, "run_sweep.py", *args, "resume=true"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             rc = driver.wait(timeout=400)
             os.killpg(driver.pid, signal.SIGKILL) if driver.poll() is None else None
     finally:
@@ -124,7 +157,7 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
     keys = _keys(client)
     for name in ("sweep.json", "results.parquet", "optuna.db", "report.md", "dashboard.html", "next_space.yaml"):
         assert f"team/s3/{name}" in keys, name
-    assert any(k.startswith("team/s3/experiment_state") for k in keys)   # Ray's state, for Tuner.restore
+    assert any(k.startswith("team/s3/experiment_state") for k in keys)  # Ray's state, for Tuner.restore
     checkpoints = [k for k in keys if k.endswith("/state.pt")]
     assert checkpoints and all("/checkpoint_" in k for k in checkpoints)  # Ray's checkpoints, none of ours twice
     rows = pq.read_table(mirror / "results.parquet").to_pylist()
@@ -143,7 +176,8 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
 def test_credentials_in_the_storage_uri_are_refused(tmp_path, capsys):
     from run_sweep import main
 
-    code = main(["space=ot_reg", "storage=s3://b/p?access_key=AKIA123&secret_key=abc", "dry_run=false",
-                 "num_samples=1"])
+    code = main(
+        ["space=ot_reg", "storage=s3://b/p?access_key=AKIA123&secret_key=abc", "dry_run=false", "num_samples=1"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "credentials in the URI" in err and "abc" not in err

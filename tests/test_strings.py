@@ -52,11 +52,11 @@ def test_a_field_left_out_on_purpose_is_named_where_it_is_left_out():
 def test_metric_labels_name_metrics_and_statuses_are_words_of_their_own():
     for name, entry in STRINGS.items():
         if name.startswith("metric."):
-            key = name[len("metric."):]
+            key = name[len("metric.") :]
             assert key in METRICS, name
             assert entry["en"] == key, "a metric's English label is its key"
         if name.startswith("status."):
-            assert entry["en"] == name[len("status."):], "a status's English word is the status itself"
+            assert entry["en"] == name[len("status.") :], "a status's English word is the status itself"
 
 
 def test_lookups_fill_fields_in_each_language():
@@ -74,6 +74,9 @@ def test_lookups_fill_fields_in_each_language():
 def test_no_report_string_in_chinese_outside_the_catalogue():
     """Every Chinese string of the package lives in actot/strings.py (English-only console messages stay where
     they are said)."""
-    outside = [str(path.relative_to(ROOT)) for path in sorted((ROOT / "actot").rglob("*.py"))
-               if path.name != "strings.py" and CJK.search(path.read_text(encoding="utf-8"))]
+    outside = [
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "actot").rglob("*.py"))
+        if path.name != "strings.py" and CJK.search(path.read_text(encoding="utf-8"))
+    ]
     assert outside == []

@@ -28,34 +28,84 @@ CASES = [
     ("cli-choice", ["ot.heuristic=maybe"], SPACE, GOOD_SWEEP, ["ot.heuristic='maybe'", "hard"]),
     ("cli-preset", ["policy=act_huge"], SPACE, GOOD_SWEEP, ["policy=act_huge", "act_small"]),
     ("cli-not-key-value", ["steps"], SPACE, GOOD_SWEEP, ["'steps' is not key=value"]),
-    ("cli-success-no-rollouts", ["metric=eval/success", "rollout_episodes=0"], SPACE, GOOD_SWEEP,
-     ["rollout_episodes=0", "eval/success"]),
-    ("cli-asha-success", ["metric=eval/success", "asha.enabled=true", "asha.grace_period=500"], SPACE, GOOD_SWEEP,
-     ["asha.enabled=true", "eval/success"]),
-    ("cli-asha-grace", ["asha.enabled=true", "asha.grace_period=10"], SPACE, GOOD_SWEEP,
-     ["asha.grace_period=10", "pi_collapse"]),
+    (
+        "cli-success-no-rollouts",
+        ["metric=eval/success", "rollout_episodes=0"],
+        SPACE,
+        GOOD_SWEEP,
+        ["rollout_episodes=0", "eval/success"],
+    ),
+    (
+        "cli-asha-success",
+        ["metric=eval/success", "asha.enabled=true", "asha.grace_period=500"],
+        SPACE,
+        GOOD_SWEEP,
+        ["asha.enabled=true", "eval/success"],
+    ),
+    (
+        "cli-asha-grace",
+        ["asha.enabled=true", "asha.grace_period=10"],
+        SPACE,
+        GOOD_SWEEP,
+        ["asha.grace_period=10", "pi_collapse"],
+    ),
     ("cli-resume-missing", ["name=never_ran", "resume=true"], SPACE, GOOD_SWEEP, ["never_ran", "does not exist"]),
     # the direction follows the metric: a contradicting mode is refused, a diagnostic needs one
-    ("cli-mode-contradicts", ["metric=eval/avg_l1", "mode=max"], SPACE, GOOD_SWEEP,
-     ["mode=max", "metric=eval/avg_l1", "lower is better", "mode=min"]),
-    ("sweep-mode-contradicts", [], SPACE, GOOD_SWEEP + "metric: eval/success\nmode: min\n",
-     ["mode=min", "metric=eval/success", "higher is better"]),
+    (
+        "cli-mode-contradicts",
+        ["metric=eval/avg_l1", "mode=max"],
+        SPACE,
+        GOOD_SWEEP,
+        ["mode=max", "metric=eval/avg_l1", "lower is better", "mode=min"],
+    ),
+    (
+        "sweep-mode-contradicts",
+        [],
+        SPACE,
+        GOOD_SWEEP + "metric: eval/success\nmode: min\n",
+        ["mode=min", "metric=eval/success", "higher is better"],
+    ),
     ("cli-diagnostic-needs-mode", ["metric=ot_loss"], SPACE, GOOD_SWEEP, ["metric=ot_loss", "set mode=min"]),
     # pre-flight: what would hang or fail once trials start
-    ("cli-resources", ["resources.cpu=10000", "resources.gpu=8"], SPACE, GOOD_SWEEP,
-     ["resources.cpu=10000", "resources.gpu=8", "no node of this machine", "set resources."]),
-    ("cli-asha-above-steps", ["asha.enabled=true", "asha.grace_period=300"], SPACE, GOOD_SWEEP,
-     ["asha.grace_period=300", "steps=20", "asha.enabled=false"]),
+    (
+        "cli-resources",
+        ["resources.cpu=10000", "resources.gpu=8"],
+        SPACE,
+        GOOD_SWEEP,
+        ["resources.cpu=10000", "resources.gpu=8", "no node of this machine", "set resources."],
+    ),
+    (
+        "cli-asha-above-steps",
+        ["asha.enabled=true", "asha.grace_period=300"],
+        SPACE,
+        GOOD_SWEEP,
+        ["asha.grace_period=300", "steps=20", "asha.enabled=false"],
+    ),
     # search spaces
-    ("space-bounds", [], SPACE.replace("low: 0.005, high: 5.0", "low: 5.0, high: 0.005"), GOOD_SWEEP,
-     ["space.yaml", "ot.reg", "low=5.0 must be below high=0.005"]),
+    (
+        "space-bounds",
+        [],
+        SPACE.replace("low: 0.005, high: 5.0", "low: 5.0, high: 0.005"),
+        GOOD_SWEEP,
+        ["space.yaml", "ot.reg", "low=5.0 must be below high=0.005"],
+    ),
     ("space-unknown-knob", [], SPACE.replace("ot.tau:", "ot.taux:"), GOOD_SWEEP, ["space.yaml", "ot.taux", "ot.tau"]),
-    ("space-point-outside", [], SPACE.replace("ot.reg: 2.0", "ot.reg: 50.0"), GOOD_SWEEP,
-     ["space.yaml", "healthy", "ot.reg=50.0", "outside"]),
+    (
+        "space-point-outside",
+        [],
+        SPACE.replace("ot.reg: 2.0", "ot.reg: 50.0"),
+        GOOD_SWEEP,
+        ["space.yaml", "healthy", "ot.reg=50.0", "outside"],
+    ),
     ("space-not-yaml", [], "params: [unclosed\n", GOOD_SWEEP, ["space.yaml", "not valid YAML"]),
     ("space-top-key", [], SPACE + "extra: 1\n", GOOD_SWEEP, ["space.yaml", "extra"]),
-    ("space-fixed-type", [], SPACE.replace("fixed: {ot.heuristic: hard}", "fixed: {ot.heuristic: sometimes}"),
-     GOOD_SWEEP, ["space.yaml", "ot.heuristic='sometimes'"]),
+    (
+        "space-fixed-type",
+        [],
+        SPACE.replace("fixed: {ot.heuristic: hard}", "fixed: {ot.heuristic: sometimes}"),
+        GOOD_SWEEP,
+        ["space.yaml", "ot.heuristic='sometimes'"],
+    ),
     # sweep files
     ("sweep-unknown-key", [], SPACE, GOOD_SWEEP + "num_sample: 4\n", ["sweep.yaml", "num_sample", "num_samples"]),
     ("sweep-type", [], SPACE, GOOD_SWEEP.replace("num_samples: 2", "num_samples: many"), ["sweep.yaml", "num_samples"]),
@@ -63,28 +113,59 @@ CASES = [
     ("sweep-train-key", [], SPACE, GOOD_SWEEP.replace("log_every: 5", "log_evry: 5"), ["log_evry", "log_every"]),
     # rules
     ("rule-unknown", [], SPACE, GOOD_SWEEP.replace("  - non_finite", "  - non_finit"), ["non_finit", "built-in"]),
-    ("rule-metric-typo", [], SPACE, GOOD_SWEEP.replace("eval/avg_l1 > 100", "eval/avg_l2 > 100"),
-     ["l1_watch", "eval/avg_l2", "eval/avg_l1"]),
+    (
+        "rule-metric-typo",
+        [],
+        SPACE,
+        GOOD_SWEEP.replace("eval/avg_l1 > 100", "eval/avg_l2 > 100"),
+        ["l1_watch", "eval/avg_l2", "eval/avg_l1"],
+    ),
     ("rule-after-float", [], SPACE, GOOD_SWEEP.replace("after: 10", "after: 10.5"), ["pi_collapse", "after=10.5"]),
-    ("rule-patience-bool", [], SPACE, GOOD_SWEEP.replace("patience: 1", "patience: true"),
-     ["pi_collapse", "patience=True"]),
+    (
+        "rule-patience-bool",
+        [],
+        SPACE,
+        GOOD_SWEEP.replace("patience: 1", "patience: true"),
+        ["pi_collapse", "patience=True"],
+    ),
     ("rule-duplicate", [], SPACE, GOOD_SWEEP.replace("  - non_finite", "  - non_finite\n  - non_finite"), ["repeat"]),
-    ("rule-bad-when", [], SPACE, GOOD_SWEEP.replace("eval/avg_l1 > 100", "eval/avg_l1 >> 100"),
-     ["l1_watch", "cannot read when"]),
+    (
+        "rule-bad-when",
+        [],
+        SPACE,
+        GOOD_SWEEP.replace("eval/avg_l1 > 100", "eval/avg_l1 >> 100"),
+        ["l1_watch", "cannot read when"],
+    ),
 ]
 DATA_CASES = [
     # datasets (with the small sim as the good data)
-    ("data-missing", ["data.source=/nonexistent/src", "data.target=/nonexistent/tgt"], ["/nonexistent/src", "not found"]),
+    (
+        "data-missing",
+        ["data.source=/nonexistent/src", "data.target=/nonexistent/tgt"],
+        ["/nonexistent/src", "not found"],
+    ),
     ("data-one-side", ["data.source=/nonexistent/src", "data.target=null"], ["data.source", "data.target"]),
     ("data-not-lerobot", ["data.source={empty}", "data.target={target}"], ["meta/info.json", "{empty}"]),
-    ("data-eval-episodes", ["data.source={source}", "data.target={target}", "data.n_eval_target=50"],
-     ["data.n_eval_target=50", "8 episodes"]),
-    ("data-window", ["data.source={source}", "data.target={target}", "ot.window_size=100000"],
-     ["ot.window_size=100000", "longest"]),
-    ("data-window-in-a-starting-point", ["data.source={source}", "data.target={target}"],
-     ["starting point 'wide'", "ot.window_size=100000"]),
-    ("data-keypoints-on-a-1x1-map", ["data.source={source}", "data.target={target}", "ot.embedding=keypoints"],
-     ["sweep: ot.embedding=keypoints", "data.resolution=[16, 16] gives a 1x1 feature map", "['mean', 'tokens']"]),
+    (
+        "data-eval-episodes",
+        ["data.source={source}", "data.target={target}", "data.n_eval_target=50"],
+        ["data.n_eval_target=50", "8 episodes"],
+    ),
+    (
+        "data-window",
+        ["data.source={source}", "data.target={target}", "ot.window_size=100000"],
+        ["ot.window_size=100000", "longest"],
+    ),
+    (
+        "data-window-in-a-starting-point",
+        ["data.source={source}", "data.target={target}"],
+        ["starting point 'wide'", "ot.window_size=100000"],
+    ),
+    (
+        "data-keypoints-on-a-1x1-map",
+        ["data.source={source}", "data.target={target}", "ot.embedding=keypoints"],
+        ["sweep: ot.embedding=keypoints", "data.resolution=[16, 16] gives a 1x1 feature map", "['mean', 'tokens']"],
+    ),
     # runtime
     ("storage-unwritable", ["storage={a_file}/out"], ["storage=", "cannot write"]),
 ]
@@ -124,9 +205,12 @@ def test_bad_data_and_storage_are_one_line(small_sim, tmp_path, capsys, words, f
     names = dict(source=source, target=target, empty=tmp_path / "empty", a_file=tmp_path / "a_file")
     space = SPACE
     if "starting point" in fragments[0]:
-        space = SPACE.replace("params:\n", "params:\n  ot.window_size: {type: int, low: 1, high: 100000}\n").replace(
-            "ot.tau: 0.01}", "ot.tau: 0.01, ot.window_size: 2}").replace(
-            "ot.tau: 10.0}", "ot.tau: 10.0, ot.window_size: 100000}").replace("name: healthy", "name: wide")
+        space = (
+            SPACE.replace("params:\n", "params:\n  ot.window_size: {type: int, low: 1, high: 100000}\n")
+            .replace("ot.tau: 0.01}", "ot.tau: 0.01, ot.window_size: 2}")
+            .replace("ot.tau: 10.0}", "ot.tau: 10.0, ot.window_size: 100000}")
+            .replace("name: healthy", "name: wide")
+        )
     args = _files(tmp_path, space, GOOD_SWEEP) + ["name=x", "ot.window_size=2", *TINY_MODEL]
     assert main(args + [w.format(**names) for w in words]) == 2
     _one_line_error(capsys, [f.format(**names) for f in fragments])
@@ -155,12 +239,22 @@ def actot_main(argv):
 
 # Real LeRobot data (G1: videos only for episodes 1, 2, 4 and 5): what fails at the first trial is caught before.
 G1_CASES = [
-    ("g1-missing-videos", ["data.source_episodes=[0,1]", "data.target_episodes=[4,5]", "data.n_eval_target=1"],
-     ["data.source=", "observation.images.cam_high", "episode(s) 0", "data.source_episodes=[1, 2, 4, 5]",
-      "data.cameras=[]"]),
-    ("g1-nothing-left-to-train", ["data.cameras=[]", "data.source_episodes=[0,1]", "data.target_episodes=[80,81]",
-                                  "data.n_eval_target=2"],
-     ["data.n_eval_target=2 holds out 2", "2 episodes", "none to train on", "data.n_eval_target=1"]),
+    (
+        "g1-missing-videos",
+        ["data.source_episodes=[0,1]", "data.target_episodes=[4,5]", "data.n_eval_target=1"],
+        [
+            "data.source=",
+            "observation.images.cam_high",
+            "episode(s) 0",
+            "data.source_episodes=[1, 2, 4, 5]",
+            "data.cameras=[]",
+        ],
+    ),
+    (
+        "g1-nothing-left-to-train",
+        ["data.cameras=[]", "data.source_episodes=[0,1]", "data.target_episodes=[80,81]", "data.n_eval_target=2"],
+        ["data.n_eval_target=2 holds out 2", "2 episodes", "none to train on", "data.n_eval_target=1"],
+    ),
 ]
 
 
@@ -184,16 +278,34 @@ def test_real_data_default_metric_is_held_out_l1_and_says_so(tmp_path, capsys):
     from run_sweep import main
     from tests.conftest import G1, need
 
-    data = [f"data.source={need(G1)}", f"data.target={G1}", "data.cameras=[]", "data.source_episodes=[0,1,2]",
-            "data.target_episodes=[80,81,82,83]"]
+    data = [
+        f"data.source={need(G1)}",
+        f"data.target={G1}",
+        "data.cameras=[]",
+        "data.source_episodes=[0,1,2]",
+        "data.target_episodes=[80,81,82,83]",
+    ]
     # cost=false: LeRobot's ACT takes ~20 s a step on a CPU, and the cost line is not what this test is about
-    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "cost=false",
-                 *data]) == 0
+    assert (
+        main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "cost=false", *data]) == 0
+    )
     out = capsys.readouterr().out
     assert "metric=auto: eval/avg_l1 (lower is better)" in out
     assert '"metric": "eval/avg_l1"' in out and '"mode": "min"' in out
-    assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "metric=eval/avg_l1",
-                 "cost=false", *data]) == 0  # the file's direction no longer applies to another metric
+    assert (
+        main(
+            [
+                "space=ot_reg",
+                "sweep=local",
+                f"storage={tmp_path / 'out'}",
+                "dry_run=true",
+                "metric=eval/avg_l1",
+                "cost=false",
+                *data,
+            ]
+        )
+        == 0
+    )  # the file's direction no longer applies to another metric
     assert '"mode": "min"' in capsys.readouterr().out
 
 
@@ -202,14 +314,21 @@ def test_real_data_defaults_are_derived_from_the_dataset_and_said(tmp_path, caps
     from run_sweep import main
     from tests.conftest import G1, need
 
-    data = [f"data.source={need(G1)}", f"data.target={G1}", "data.source_episodes=[1,2]", "data.target_episodes=[4,5]",
-            "cost=false"]  # LeRobot's ACT at 96x128 takes ~20 s a step on a CPU: not what this test is about
+    data = [
+        f"data.source={need(G1)}",
+        f"data.target={G1}",
+        "data.source_episodes=[1,2]",
+        "data.target_episodes=[4,5]",
+        "cost=false",
+    ]  # LeRobot's ACT at 96x128 takes ~20 s a step on a CPU: not what this test is about
     assert main(["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", *data]) == 0
     out = capsys.readouterr().out
     assert "data.resolution=[96, 128]: observation.images.cam_high's 480x640 frames scaled to 128 px" in out
     # half of them, said as half (it said "a tenth")
-    assert ("data.n_eval_target=1: the last 1 of the 2 target episodes is held out for eval/avg_l1 (1 of 2, 50%: a "
-            "tenth of 2 rounds to 0, and at least one is held out)") in out
+    assert (
+        "data.n_eval_target=1: the last 1 of the 2 target episodes is held out for eval/avg_l1 (1 of 2, 50%: a "
+        "tenth of 2 rounds to 0, and at least one is held out)"
+    ) in out
     assert '"resolution": [\n        96,\n        128\n      ]' in out and '"n_eval_target": 1' in out  # in sweep.json
     assert "data.pair_scale=nearest: the pairing weights read each DTW cost relative to" in out
     assert '"pair_scale": "nearest"' in out
@@ -222,8 +341,13 @@ def test_a_lerobot_dataset_gets_lerobots_act_unless_a_preset_is_named(tmp_path, 
     from run_sweep import main
     from tests.conftest import G1, need
 
-    data = [f"data.source={need(G1)}", f"data.target={G1}", "data.cameras=[]", "data.source_episodes=[1,2]",
-            "data.target_episodes=[4,5]"]
+    data = [
+        f"data.source={need(G1)}",
+        f"data.target={G1}",
+        "data.cameras=[]",
+        "data.source_episodes=[1,2]",
+        "data.target_episodes=[4,5]",
+    ]
     sweep = ["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "dry_run=true", "cost=false", *data]
     assert main(sweep) == 0
     out = capsys.readouterr().out

@@ -33,8 +33,16 @@ def test_confirm_table_on_known_numbers(tmp_path):
 
     folder = build(tmp_path / "fixture")  # t3-5: reg 1 tau 5, last 0.30 0.31 0.32; t6-7: reg 0.5 tau 2, 0.315 0.34
     spec = json.loads((folder / "sweep.json").read_text())
-    spec["confirm"] = {"top_k": 2, "seeds": 2, "metric": "eval/avg_l1", "scope": "last", "search_seed": 0,
-                       "new_seeds": [1, 2], "configs": ["t3", "t6"], "points": [{}] * 3}
+    spec["confirm"] = {
+        "top_k": 2,
+        "seeds": 2,
+        "metric": "eval/avg_l1",
+        "scope": "last",
+        "search_seed": 0,
+        "new_seeds": [1, 2],
+        "configs": ["t3", "t6"],
+        "points": [{}] * 3,
+    }
     (folder / "sweep.json").write_text(json.dumps(spec))
     rows = sweepdir.read_rows(folder)  # seeds 1 and 2 are the confirm stage's repeats of t3 and t6
     for row in rows:
@@ -56,9 +64,13 @@ def test_confirm_table_on_known_numbers(tmp_path):
 def test_confirm_keys_are_checked_before_anything_runs():
     from actot.sweep.config import SweepConfig, apply_cli
 
-    for words, named in ((["stage=confirm"], "confirm.top_k=0"), (["stage=confirm", "top_k=2"], "confirm.seeds=0"),
-                         (["confirm.top_k=2"], "confirm.seeds=0"), (["stage=check"], "stage='check'"),
-                         (["seeds=-1"], "confirm.seeds=-1")):
+    for words, named in (
+        (["stage=confirm"], "confirm.top_k=0"),
+        (["stage=confirm", "top_k=2"], "confirm.seeds=0"),
+        (["confirm.top_k=2"], "confirm.seeds=0"),
+        (["stage=check"], "stage='check'"),
+        (["seeds=-1"], "confirm.seeds=-1"),
+    ):
         with pytest.raises(ActotError, match=named.replace("(", r"\(").replace("'", "'")):
             apply_cli(SweepConfig(), words)
     cfg = apply_cli(SweepConfig(), ["stage=confirm", "top_k=3", "seeds=5"])
@@ -67,8 +79,10 @@ def test_confirm_keys_are_checked_before_anything_runs():
     with pytest.raises(ActotError, match=r"confirm.if_ahead=true .* no baseline arm; add paired.baseline") as err:
         apply_cli(SweepConfig(), ["confirm.top_k=1", "confirm.seeds=2", "confirm.if_ahead=true"])
     assert "\n" not in str(err.value)
-    cfg = apply_cli(SweepConfig(), ["confirm.top_k=1", "confirm.seeds=2", "confirm.if_ahead=true",
-                                    "paired.baseline={ot.lambda_ot: 0.0}"])
+    cfg = apply_cli(
+        SweepConfig(),
+        ["confirm.top_k=1", "confirm.seeds=2", "confirm.if_ahead=true", "paired.baseline={ot.lambda_ot: 0.0}"],
+    )
     assert cfg.confirm.if_ahead
 
 
@@ -79,8 +93,9 @@ def test_if_ahead_confirms_only_configs_ahead_of_co_training_on_the_search_seeds
     folder = paired_sweep(tmp_path / "beats", BEATS)  # c000 ahead by 0.12, c001 behind by 0.02
     assert leaders(folder, 2)[0] == ["c0s3", "c1s3"]
     assert leaders(folder, 2, ahead_only=True)[0] == ["c0s3"]
-    behind = paired_sweep(tmp_path / "behind", {"baseline": {3: 0.30, 4: 0.35}, "c000": {3: 0.40, 4: 0.37},
-                                                "c001": {3: 0.43, 4: 0.51}})
+    behind = paired_sweep(
+        tmp_path / "behind", {"baseline": {3: 0.30, 4: 0.35}, "c000": {3: 0.40, 4: 0.37}, "c001": {3: 0.43, 4: 0.51}}
+    )
     assert leaders(behind, 2, ahead_only=True)[0] == []  # no fresh seeds spent
 
 
@@ -91,7 +106,12 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=3, c=2, steps=20) + [
-        "name=conf", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+        "name=conf",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     with open(tmp_path / "sweep.yaml", "a") as f:
         f.write("confirm: {top_k: 2, seeds: 2}\n")
     assert main(args) == 0
@@ -109,8 +129,10 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
     for origin in finished:
         repeats = [r for r in confirm.values() if r["confirm_of"] == origin]
         assert sorted(r["seed"] for r in repeats) == [1, 2]
-        assert all((r["param/ot.reg"], r["param/ot.tau"]) == (search[origin]["param/ot.reg"],
-                                                              search[origin]["param/ot.tau"]) for r in repeats)
+        assert all(
+            (r["param/ot.reg"], r["param/ot.tau"]) == (search[origin]["param/ot.reg"], search[origin]["param/ot.tau"])
+            for r in repeats
+        )
     assert all(r["status"] == "finished" for r in confirm.values())
 
     # The confirm seeds alone (never pooled with the search trial that chose the config): n = 2 each.
@@ -158,11 +180,17 @@ def _wait(results, count, proc):
 def test_confirm_stage_resumes_after_sigint_and_sigkill(small_sim, tmp_path, ray_tmp):  # noqa: F811
     source, target = small_sim
     args = sweep_files(tmp_path, n=2, c=1, steps=30) + [
-        "name=again", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+        "name=again",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     sweep_dir = tmp_path / "out" / "again"
     results = sweep_dir / "results.parquet"
-    done = subprocess.run([sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     confirm = args + ["stage=confirm", "top_k=1", "seeds=3"]
     log_path = tmp_path / "driver.log"

@@ -37,8 +37,11 @@ def test_every_reported_metric_has_a_declared_direction_in_the_vocabulary():
 
 # A metric with a better end is optimised that way only (another mode is refused: test_sweep_bad_input);
 # a diagnostic is optimised either way when mode= says which.
-CASES = [(metric, mode) for metric in SWEEP_METRICS
-         for mode in ((direction(metric),) if direction(metric) else ("min", "max"))]
+CASES = [
+    (metric, mode)
+    for metric in SWEEP_METRICS
+    for mode in ((direction(metric),) if direction(metric) else ("min", "max"))
+]
 
 
 # What the untrained model's evaluation reports at step 0 (the held-out offline metrics); the rest start at step 1.
@@ -54,9 +57,19 @@ def test_every_accepted_metric_works_as_the_sweep_metric(metric, mode, ray_sessi
     (tmp_path / "space.yaml").write_text(SPACE)
     (tmp_path / "sweep.yaml").write_text(SWEEP)
     rollouts = "rollout_episodes=1" if metric == "eval/success" else "rollout_episodes=0"
-    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
-            "name=m", f"metric={metric}", f"mode={mode}", f"data.source={source}", f"data.target={target}",
-            *TINY_MODEL, rollouts, "data.n_eval_source=2"]  # held-out source demos: eval/source_l1, eval/l1_combo
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={tmp_path / 'out'}",
+        "name=m",
+        f"metric={metric}",
+        f"mode={mode}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+        rollouts,
+        "data.n_eval_source=2",
+    ]  # held-out source demos: eval/source_l1, eval/l1_combo
     assert main(args) == 0
     sweep_dir = tmp_path / "out" / "m"
     rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
@@ -71,8 +84,9 @@ def test_every_accepted_metric_works_as_the_sweep_metric(metric, mode, ray_sessi
             assert history[0][metric] is None
         finals[trial_id] = history[-1][metric]
     study = optuna.load_study(study_name="m", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
-    assert study.direction == (optuna.study.StudyDirection.MINIMIZE if mode == "min"
-                               else optuna.study.StudyDirection.MAXIMIZE)
+    assert study.direction == (
+        optuna.study.StudyDirection.MINIMIZE if mode == "min" else optuna.study.StudyDirection.MAXIMIZE
+    )
     assert {t.user_attrs["ray_trial_id"]: t.value for t in study.trials} == finals
     best = (min if mode == "min" else max)(finals.values())
     report = (sweep_dir / "report.md").read_text()
@@ -84,17 +98,28 @@ def test_every_accepted_metric_works_as_the_sweep_metric(metric, mode, ray_sessi
 
 
 @pytest.mark.slow
-def test_every_trial_reports_the_l1_trend_and_not_converged_flags_its_last_report(ray_session, small_sim, tmp_path,
-                                                                                  capsys):
+def test_every_trial_reports_the_l1_trend_and_not_converged_flags_its_last_report(
+    ray_session, small_sim, tmp_path, capsys
+):
     from run_sweep import main
 
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(SPACE)
     # A threshold every trend meets: the flag shows at which report the rule may act (the last only).
-    (tmp_path / "sweep.yaml").write_text(SWEEP.replace("rules: [non_finite]", 'rules: [{use: not_converged, when: '
-                                                       '"eval/l1_trend < 100"}]').replace("steps: 2", "steps: 8"))
-    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
-            "name=trend", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    (tmp_path / "sweep.yaml").write_text(
+        SWEEP.replace("rules: [non_finite]", 'rules: [{use: not_converged, when: "eval/l1_trend < 100"}]').replace(
+            "steps: 2", "steps: 8"
+        )
+    )
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={tmp_path / 'out'}",
+        "name=trend",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     rows = pq.read_table(tmp_path / "out" / "trend" / "results.parquet").to_pylist()

@@ -52,9 +52,14 @@ def test_race_says_worse_only_with_evidence():
 
 def _searcher(seeds=(0, 1), configs=3, baseline=True, racing=True):
     space = {"ot.reg": optuna.distributions.FloatDistribution(0.01, 5.0, log=True)}
-    inner = RuleAwareOptunaSearch(space=space, metric=METRIC, mode="max",
-                                  points_to_evaluate=[{"ot.reg": 1.0}, {"ot.reg": 0.1}, {"ot.reg": 0.02}],
-                                  sampler=optuna.samplers.TPESampler(seed=0), total_steps=100)
+    inner = RuleAwareOptunaSearch(
+        space=space,
+        metric=METRIC,
+        mode="max",
+        points_to_evaluate=[{"ot.reg": 1.0}, {"ot.reg": 0.1}, {"ot.reg": 0.02}],
+        sampler=optuna.samplers.TPESampler(seed=0),
+        total_steps=100,
+    )
     plan = PairedPlan(list(seeds), configs, {"ot.lambda_ot": 0.0} if baseline else None, racing, 0.9, 100, 0.05)
     return PairedSearcher(inner, plan, "test-sweep")
 
@@ -135,12 +140,15 @@ def test_without_racing_every_seed_runs():
     assert s.suggest("d")["config_id"] == "c001"
 
 
-@pytest.mark.parametrize("words, message", [
-    (["paired.seeds=0"], "paired.seeds=0 is out of range"),
-    (["paired.seed_list=[1,1]"], "paired.seed_list=[1, 1] must name distinct seeds"),
-    (["paired.racing.confidence=1.5"], "paired.racing.confidence=1.5 is out of range"),
-    (["paired.baseline={ot.lambda_otx: 0}"], "paired.baseline"),
-])
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["paired.seeds=0"], "paired.seeds=0 is out of range"),
+        (["paired.seed_list=[1,1]"], "paired.seed_list=[1, 1] must name distinct seeds"),
+        (["paired.racing.confidence=1.5"], "paired.racing.confidence=1.5 is out of range"),
+        (["paired.baseline={ot.lambda_otx: 0}"], "paired.baseline"),
+    ],
+)
 def test_bad_paired_input_is_one_line(tmp_path, capsys, words, message):
     from run_sweep import main
 
@@ -157,8 +165,15 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=2, c=2, steps=10) + [
-        "name=pair", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
-        "paired.seeds=2", "paired.baseline={ot.lambda_ot: 0.0}", "paired.racing.enabled=false"]
+        "name=pair",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+        "paired.seeds=2",
+        "paired.baseline={ot.lambda_ot: 0.0}",
+        "paired.racing.enabled=false",
+    ]
     assert main(args) == 0
     capsys.readouterr()
     sweep_dir = tmp_path / "out" / "pair"
@@ -181,8 +196,9 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
     assert [(t["seed"], t["status"], t["stop_rule"]) for t in collapse] == [(0, "stopped", "pi_collapse")]
     assert sorted(t["seed"] for t in healthy) == [0, 1] and all(t["status"] == "finished" for t in healthy)
     assert all(len({t["param/ot.reg"] for t in ts}) == 1 for ts in configs.values())
-    lambdas = {tid: json.loads((sweep_dir / "trials" / tid / "config.json").read_text())["ot"]["lambda_ot"]
-               for tid in trials}
+    lambdas = {
+        tid: json.loads((sweep_dir / "trials" / tid / "config.json").read_text())["ot"]["lambda_ot"] for tid in trials
+    }
     assert all(lambdas[t["trial_id"]] == 0.0 for t in base)
     assert all(lambdas[t["trial_id"]] > 0.0 for ts in configs.values() for t in ts)
 
@@ -200,20 +216,48 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
-def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_on_held_out_l1(tmp_path, ray_tmp,  # noqa: F811
-                                                                                              capsys):
+def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_on_held_out_l1(
+    tmp_path,
+    ray_tmp,  # noqa: F811
+    capsys,
+):
     from run_sweep import main
     from tests.conftest import SO101, need
 
     root = need(SO101)  # state and action only: no simulator, so the default metric is the held-out L1
-    data = [f"data.source={root}", "data.source_episodes=[0,1]", f"data.target={root}", "data.target_episodes=[2,3]",
-            "data.n_eval_target=1", "data.cameras=[]", "policy=act_small", "policy.chunk_size=10",
-            "policy.n_action_steps=5", "policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64",
-            "policy.n_encoder_layers=1", "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "batch_size=4",
-            "ot.batch_size=8", "ot.window_size=2"]
+    data = [
+        f"data.source={root}",
+        "data.source_episodes=[0,1]",
+        f"data.target={root}",
+        "data.target_episodes=[2,3]",
+        "data.n_eval_target=1",
+        "data.cameras=[]",
+        "policy=act_small",
+        "policy.chunk_size=10",
+        "policy.n_action_steps=5",
+        "policy.dim_model=32",
+        "policy.n_heads=2",
+        "policy.dim_feedforward=64",
+        "policy.n_encoder_layers=1",
+        "policy.n_vae_encoder_layers=1",
+        "policy.latent_dim=8",
+        "batch_size=4",
+        "ot.batch_size=8",
+        "ot.window_size=2",
+    ]
     # confirm.if_ahead=false: the confirm stage runs whatever the search found, so both stages are exercised
-    args = ["space=ot_reg", "sweep=local", f"storage={tmp_path / 'out'}", "name=real", f"ray_temp_dir={ray_tmp}",
-            "num_samples=1", "steps=10", "log_every=5", "confirm.if_ahead=false", *data]
+    args = [
+        "space=ot_reg",
+        "sweep=local",
+        f"storage={tmp_path / 'out'}",
+        "name=real",
+        f"ray_temp_dir={ray_tmp}",
+        "num_samples=1",
+        "steps=10",
+        "log_every=5",
+        "confirm.if_ahead=false",
+        *data,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "metric=auto: eval/avg_l1 (lower is better)" in out
@@ -250,8 +294,14 @@ def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=2, c=1, steps=10) + [
-        "name=pk", f"ray_temp_dir={ray_dir}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
-        "paired.seeds=2", "paired.baseline={ot.lambda_ot: 0.0}"]
+        "name=pk",
+        f"ray_temp_dir={ray_dir}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+        "paired.seeds=2",
+        "paired.baseline={ot.lambda_ot: 0.0}",
+    ]
     results = tmp_path / "out" / "pk" / "results.parquet"
     with open(tmp_path / "driver.log", "w") as log:
         proc = _start(args, log)
@@ -271,8 +321,9 @@ def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
     # the baseline on both seeds; the collapse point stopped at its first seed; the healthy point on both seeds
     assert [a for a in arms if a[0] == ARM_BASELINE] == [(ARM_BASELINE, BASELINE_ID, 0), (ARM_BASELINE, BASELINE_ID, 1)]
     assert len(arms) == 5
-    again = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0 and "nothing to resume" in again.stdout
 
 
@@ -285,8 +336,9 @@ def _background(request, tmp_path_factory):
     ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
     scenarios = {}
     if selected(request, "test_a_killed_paired_sweep_resumes_without_running_an_arm_twice"):
-        scenarios["killed"] = partial(_killed_and_resumed, request.getfixturevalue("small_sim"),
-                                      tmp_path_factory.mktemp("killed"), ray_dir)
+        scenarios["killed"] = partial(
+            _killed_and_resumed, request.getfixturevalue("small_sim"), tmp_path_factory.mktemp("killed"), ray_dir
+        )
     try:
         with running(scenarios) as futures:
             yield futures

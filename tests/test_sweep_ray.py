@@ -21,10 +21,21 @@ import pyarrow.parquet as pq
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_MODEL = ["policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
-              "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8",
-              "data.resolution=16", "data.n_eval_target=1", "batch_size=4", "ot.batch_size=8", "ot.window_size=2",
-              "rollout_episodes=0"]
+TINY_MODEL = [
+    "policy.dim_model=32",
+    "policy.n_heads=2",
+    "policy.dim_feedforward=64",
+    "policy.n_encoder_layers=1",
+    "policy.n_vae_encoder_layers=1",
+    "policy.latent_dim=8",
+    "policy.backbone_width=8",
+    "data.resolution=16",
+    "data.n_eval_target=1",
+    "batch_size=4",
+    "ot.batch_size=8",
+    "ot.window_size=2",
+    "rollout_episodes=0",
+]
 
 SPACE = """description: tiny test space
 params:
@@ -68,8 +79,13 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=4, c=2, steps=20) + [
-        "name=tiny", "lang=zh", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}",
-        *TINY_MODEL]
+        "name=tiny",
+        "lang=zh",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "rule pi_collapse stops trial" in out and "last eval/avg_l1" in out and "95% interval" in out
@@ -115,8 +131,10 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     from actot.sweep.space import load_space
 
     def actot(*words):
-        return subprocess.run([sys.executable, "-m", "actot", *words], cwd=ROOT, capture_output=True, text=True,
-                              timeout=180)
+        return subprocess.run(
+            [sys.executable, "-m", "actot", *words], cwd=ROOT, capture_output=True, text=True, timeout=180
+        )
+
     ranked = actot("rank", str(sweep_dir), "scope=best")
     assert ranked.returncode == 0 and healthy[0] in ranked.stdout and "best eval/avg_l1" in ranked.stdout
     (sweep_dir / "dashboard.html").unlink()
@@ -134,8 +152,11 @@ def _finished(results: Path, confirm_only: bool = False) -> dict:
         rows = pq.read_table(results).to_pylist()
     except Exception:  # noqa: BLE001 - a file being replaced; read again next poll
         return {}
-    return {r["trial_id"]: r["status"] for r in rows
-            if r["status"] in ("finished", "stopped") and (r.get("confirm_of") or not confirm_only)}
+    return {
+        r["trial_id"]: r["status"]
+        for r in rows
+        if r["status"] in ("finished", "stopped") and (r.get("confirm_of") or not confirm_only)
+    }
 
 
 _STARTED: list[subprocess.Popen] = []  # every driver `_start` started, for `stop_started`
@@ -143,8 +164,14 @@ _STARTED: list[subprocess.Popen] = []  # every driver `_start` started, for `sto
 
 def _start(args, log):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "run_sweep.py", *args],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     _STARTED.append(proc)
     return proc
 
@@ -179,7 +206,12 @@ def _interrupt_kill_and_resume(small_sim, tmp_path: Path, ray_tmp: str) -> None:
     """A driver interrupted with SIGINT, resumed, killed with SIGKILL, resumed to the end, resumed again."""
     source, target = small_sim
     args = sweep_files(tmp_path, n=5, c=1, steps=30) + [
-        "name=resumable", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+        "name=resumable",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     results = tmp_path / "out" / "resumable" / "results.parquet"
     log_path = tmp_path / "driver.log"
     with open(log_path, "w") as log:
@@ -221,8 +253,9 @@ def _interrupt_kill_and_resume(small_sim, tmp_path: Path, ray_tmp: str) -> None:
         assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
 
     # 4. Resuming a finished sweep only prints its results again.
-    again = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0 and "nothing to resume" in again.stdout
     assert pq.read_table(results).to_pylist() == rows
 
@@ -234,8 +267,14 @@ def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=4, c=2, steps=30) + [
-        "name=asha", "asha.enabled=true", "asha.grace_period=12", f"ray_temp_dir={ray_tmp}",
-        f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+        "name=asha",
+        "asha.enabled=true",
+        "asha.grace_period=12",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     assert main(args) == 0
     sweep_dir = tmp_path / "out" / "asha"
     rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
@@ -243,7 +282,9 @@ def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
     assert len(status) == 4
     for trial_id, (state, rule) in status.items():
         last = max(r["step"] for r in rows if r["trial_id"] == trial_id)
-        assert (state, last) == ("finished", 30) or (state == "stopped" and rule in ("asha", "pi_collapse") and last < 30)
+        assert (state, last) == ("finished", 30) or (
+            state == "stopped" and rule in ("asha", "pi_collapse") and last < 30
+        )
     study = optuna.load_study(study_name="asha", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     for t in study.trials:
         stopped = status[t.user_attrs["ray_trial_id"]][0] == "stopped"
@@ -259,8 +300,9 @@ def _background(request, tmp_path_factory):
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
     scenarios = {}
     if selected(request, "test_interrupt_kill_and_resume"):
-        scenarios["resume"] = partial(_interrupt_kill_and_resume, request.getfixturevalue("small_sim"),
-                                      tmp_path_factory.mktemp("resume"), ray_tmp)
+        scenarios["resume"] = partial(
+            _interrupt_kill_and_resume, request.getfixturevalue("small_sim"), tmp_path_factory.mktemp("resume"), ray_tmp
+        )
     try:
         with running(scenarios) as futures:
             yield futures

@@ -37,18 +37,26 @@ def _stored_sweep(tmp_path, words):
     sweep_dir.mkdir(parents=True)
     settings = StageSettings(space, cfg, base, rules, base_cfg, paired_plan(cfg, base_cfg))
     (sweep_dir / "sweep.json").write_text(json.dumps(resolved_config(settings)))
-    return [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
-            "name=s", "resume=true"]
+    return [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={tmp_path / 'out'}",
+        "name=s",
+        "resume=true",
+    ]
 
 
-@pytest.mark.parametrize("change,expected", [
-    ("steps=40", "train.steps 20 -> 40"),
-    ("seed=5", "train.seed 0 -> 5"),
-    ("num_samples=9", "sweep.num_samples 2 -> 9"),
-    ("ot.heuristic=soft", 'train.ot.heuristic "hard" -> "soft"'),
-    ("space:ot.reg high 5.0 -> 9.0", "space.params.ot.reg.attributes.high 5.0 -> 9.0"),
-    ("rule:pi_collapse after 10 -> 20", "rule_settings.pi_collapse.after 10 -> 20"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        ("steps=40", "train.steps 20 -> 40"),
+        ("seed=5", "train.seed 0 -> 5"),
+        ("num_samples=9", "sweep.num_samples 2 -> 9"),
+        ("ot.heuristic=soft", 'train.ot.heuristic "hard" -> "soft"'),
+        ("space:ot.reg high 5.0 -> 9.0", "space.params.ot.reg.attributes.high 5.0 -> 9.0"),
+        ("rule:pi_collapse after 10 -> 20", "rule_settings.pi_collapse.after 10 -> 20"),
+    ],
+)
 def test_resume_with_a_changed_key_refuses_in_one_line(tmp_path, capsys, change, expected):
     from run_sweep import main
 
@@ -64,7 +72,9 @@ def test_resume_with_a_changed_key_refuses_in_one_line(tmp_path, capsys, change,
     assert main(args + words) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0], err
-    assert "sweep.json was started with other settings" in err[0] and "drop resume=true and pick another name=" in err[0]
+    assert (
+        "sweep.json was started with other settings" in err[0] and "drop resume=true and pick another name=" in err[0]
+    )
     assert not (tmp_path / "out" / "s" / "results.parquet").exists()
 
 
@@ -81,7 +91,9 @@ def test_resume_with_the_same_settings_and_another_runtime_key_passes(tmp_path, 
 def _ended_trials(tmp_path):
     from actot.sweep.store import ResultsStore
 
-    store = ResultsStore(tmp_path / "out" / "s", load_space(str(tmp_path / "space.yaml")), "eval/avg_l1", "min", "s", 20)
+    store = ResultsStore(
+        tmp_path / "out" / "s", load_space(str(tmp_path / "space.yaml")), "eval/avg_l1", "min", "s", 20
+    )
     for trial_id in ("a", "b"):
         store.start(trial_id, {"ot.reg": 1.0, "ot.tau": 1.0})
         store.add_result(trial_id, {}, {"step": 20, "eval/avg_l1": 0.5})
@@ -102,11 +114,14 @@ def test_resume_by_name_alone_runs_the_stored_settings(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("steps=40", "train.steps 20 -> 40"),
-    ("num_samples=9", "sweep.num_samples 2 -> 9"),
-    ("ot.window_size=3", "train.ot.window_size 2 -> 3"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("steps=40", "train.steps 20 -> 40"),
+        ("num_samples=9", "sweep.num_samples 2 -> 9"),
+        ("ot.window_size=3", "train.ot.window_size 2 -> 3"),
+    ],
+)
 def test_resume_by_name_with_a_differing_key_refuses_in_one_line(tmp_path, capsys, given, expected):
     from run_sweep import main
 
@@ -131,9 +146,15 @@ class Driver:
 
     def __init__(self, args, log: Path):
         self.log = log
-        self.proc = subprocess.Popen([sys.executable, "run_sweep.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "run_sweep.py", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            start_new_session=True,
+        )
 
     def kill_after(self, pattern: str, count: int = 1) -> str:
         """SIGKILL the driver as soon as `count` console lines have matched `pattern`; return the last."""
@@ -171,15 +192,26 @@ class Driver:
 def test_killed_drivers_leave_no_ghost_no_duplicate_and_no_stuck_lock(small_sim, tmp_path):
     source, target = small_sim
     # Two starting points that pi_collapse stops at step 10, before any checkpoint, then a healthy one.
-    (tmp_path / "space.yaml").write_text(SPACE.replace(
-        "  - {name: healthy", "  - {name: collapse2, ot.reg: 0.006, ot.tau: 0.01}\n  - {name: healthy"))
+    (tmp_path / "space.yaml").write_text(
+        SPACE.replace("  - {name: healthy", "  - {name: collapse2, ot.reg: 0.006, ot.tau: 0.01}\n  - {name: healthy")
+    )
     # Ray saves its state when it starts, when a trial checkpoints (at its last step here) and
     # every 1000 s: the second collapsed trial is recorded by us and never saved by Ray.
-    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=4, c=1, steps=20).replace(
-        "checkpoint_every: 5", "checkpoint_every: 20") + "experiment_save_s: 1000\n")
+    (tmp_path / "sweep.yaml").write_text(
+        SWEEP.format(n=4, c=1, steps=20).replace("checkpoint_every: 5", "checkpoint_every: 20")
+        + "experiment_save_s: 1000\n"
+    )
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
-            "name=k", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={tmp_path / 'out'}",
+        "name=k",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     sweep_dir = tmp_path / "out" / "k"
     log = tmp_path / "drivers.log"
     try:
@@ -196,12 +228,18 @@ def test_killed_drivers_leave_no_ghost_no_duplicate_and_no_stuck_lock(small_sim,
                 out.write(line)
                 if "started" in line:
                     break
-        second = subprocess.run([sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "run_sweep.py", *args, "resume=true"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 2 and "Traceback" not in second.stderr
         assert second.stderr.strip().splitlines() == [
             f"error: {sweep_dir} is in use by another driver (pid {fourth.proc.pid}); wait for it to end, or stop it "
-            "and resume with resume=true"]
+            "and resume with resume=true"
+        ]
         fourth.kill_after(r"\[sweep\] trial \S+ (finished|stopped) ")
         # 4. Resumed to the end.
         rc = Driver(args + ["resume=true"], log).finish()
@@ -245,8 +283,15 @@ def test_a_damaged_index_and_optuna_mirror_heal_from_the_trial_folders(tmp_path,
     store = ResultsStore(sweep_dir, space, "eval/avg_l1", "min", "s", 20)
     for trial_id, reg, rule in (("a", 1.0, None), ("b", 0.01, "pi_collapse")):
         store.start(trial_id, {"ot.reg": reg, "ot.tau": 1.0}, {"seed": 0})
-        rows = [{"step": s, "eval/avg_l1": 1.0 / (s + 1 + reg), "ot_pi_sum": 0.9 if rule is None else 0.01,
-                 "time/step_s": 0.1} for s in (0, 10, 20)]
+        rows = [
+            {
+                "step": s,
+                "eval/avg_l1": 1.0 / (s + 1 + reg),
+                "ot_pi_sum": 0.9 if rule is None else 0.01,
+                "time/step_s": 0.1,
+            }
+            for s in (0, 10, 20)
+        ]
         for row in rows:
             result = dict(row)
             if rule and row["step"] == 20:
@@ -263,7 +308,7 @@ def test_a_damaged_index_and_optuna_mirror_heal_from_the_trial_folders(tmp_path,
     assert actot_main(["rank", str(sweep_dir)]) == 0
     out = capsys.readouterr()
     assert out.out.count("rebuilt") == 2 and "Traceback" not in out.out + out.err
-    assert out.out.splitlines()[-len(table.splitlines()):] == table.splitlines()  # the same ranking
+    assert out.out.splitlines()[-len(table.splitlines()) :] == table.splitlines()  # the same ranking
     after = pq.read_table(sweep_dir / "results.parquet").to_pylist()
     key = lambda r: (r["trial_id"], r["step"])  # noqa: E731
     assert sorted(after, key=key) == sorted(before, key=key)  # nothing lost

@@ -46,8 +46,11 @@ def _running_past(sweep_dir: Path, step: int) -> list[str]:
     """Trials that have logged `step` or later and not ended (no summary.json), after a checkpoint."""
     trials = sweep_dir / "trials"
     folders = [f for f in trials.iterdir() if f.is_dir()] if trials.is_dir() else []
-    return [f.name for f in folders if not (f / "summary.json").exists()
-            and max((r["step"] for r in _history(f)), default=-1) >= step]
+    return [
+        f.name
+        for f in folders
+        if not (f / "summary.json").exists() and max((r["step"] for r in _history(f)), default=-1) >= step
+    ]
 
 
 def _same(a, b) -> bool:
@@ -76,10 +79,19 @@ def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> No
     """The sweep interrupted with `sig` mid-trial, then resumed by name alone; its assertions raise here."""
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(SPACE)
-    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=3, c=2, steps=STEPS).replace(
-        "checkpoint_every: 5", "checkpoint_every: 10"))
-    args = [f"space={tmp_path / 'space.yaml'}", f"sweep={tmp_path / 'sweep.yaml'}", f"storage={tmp_path / 'out'}",
-            "name=mid", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL]
+    (tmp_path / "sweep.yaml").write_text(
+        SWEEP.format(n=3, c=2, steps=STEPS).replace("checkpoint_every: 5", "checkpoint_every: 10")
+    )
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={tmp_path / 'out'}",
+        "name=mid",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     sweep_dir = tmp_path / "out" / "mid"
     log_path = tmp_path / "driver.log"
     with open(log_path, "w") as log:
@@ -105,8 +117,8 @@ def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> No
         _kill_group(proc)
     text = log_path.read_text()
     assert rc == 0, text[-3000:]
-    resumed = dict(re.findall(r"\[sweep\] trial (\S+) resumed from step (\d+)", text[len(first):]))
-    assert set(resumed) == running, text[len(first):][-3000:]
+    resumed = dict(re.findall(r"\[sweep\] trial (\S+) resumed from step (\d+)", text[len(first) :]))
+    assert set(resumed) == running, text[len(first) :][-3000:]
     assert all(int(step) >= 20 for step in resumed.values()), resumed
     assert_index_is_the_histories(sweep_dir)
     for trial_id in running:
@@ -122,10 +134,11 @@ def resumed_sweeps(request, small_sim, tmp_path_factory):
     """The selected scenarios run at once (tests/background.py), each with its own driver, Ray and sweep folder:
     {"sigint" or "sigkill": the future of its scenario}."""
     temps = {name: tempfile.mkdtemp(prefix="ray", dir="/tmp") for name in SIGNALS}  # short: Ray's socket paths
-    scenarios = {name: partial(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name),
-                               temps[name])
-                 for name in SIGNALS if selected(request, "test_a_trial_resumed_mid_run_keeps_every_step_in_the_index",
-                                                 sig=name)}
+    scenarios = {
+        name: partial(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name), temps[name])
+        for name in SIGNALS
+        if selected(request, "test_a_trial_resumed_mid_run_keeps_every_step_in_the_index", sig=name)
+    }
     try:
         with running(scenarios) as futures:
             yield futures

@@ -25,15 +25,29 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
     # the search's one finished config its SD rests on 1 df, so O'Brien-Fleming's first boundary (t(1) ~ 3,000)
     # cannot be crossed and, with no futility stop (futility=none), look 2 always runs; it is the last (max_seeds 2).
     args = sweep_files(tmp_path, n=2, c=1, steps=10) + [
-        "name=seq", f"ray_temp_dir={ray_tmp}", f"data.source={source}", f"data.target={target}", *TINY_MODEL,
-        "paired.seeds=2", "paired.baseline={ot.lambda_ot: 0.0}", "paired.racing.enabled=false"]
+        "name=seq",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+        "paired.seeds=2",
+        "paired.baseline={ot.lambda_ot: 0.0}",
+        "paired.racing.enabled=false",
+    ]
     sweep_dir = tmp_path / "out" / "seq"
     results = sweep_dir / "results.parquet"
-    done = subprocess.run([sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-3000:]
-    confirm = args + ["stage=confirm", "top_k=1", "seeds=1", "confirm.sequential.enabled=true",
-                      "confirm.sequential.max_seeds=2", "confirm.sequential.futility=none"]
+    confirm = args + [
+        "stage=confirm",
+        "top_k=1",
+        "seeds=1",
+        "confirm.sequential.enabled=true",
+        "confirm.sequential.max_seeds=2",
+        "confirm.sequential.futility=none",
+    ]
     log_path = tmp_path / "driver.log"
     with open(log_path, "w") as log:
         proc = _start(confirm, log)  # killed once look 2's first trial has ended (3 confirm trials)
@@ -44,7 +58,9 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
         killed_at = _finished(results, confirm_only=True)
         mtimes = {t: (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime for t in killed_at}
         first = log_path.read_text()
-        assert "confirm look 1: 1 config(s) on fresh seed(s) 2 (1 of at most 2) with the baseline" in first, first[-3000:]
+        assert "confirm look 1: 1 config(s) on fresh seed(s) 2 (1 of at most 2) with the baseline" in first, first[
+            -3000:
+        ]
         assert "look 1 (1 of at most 2 fresh seeds): undecided, more seeds to come" in first
         assert "confirm look 2: 1 config(s) on fresh seed(s) 3 (2 of at most 2) with the baseline" in first
 
@@ -53,14 +69,18 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
         _kill_group(proc)
     text = log_path.read_text()
     assert rc == 0, text[-3000:]
-    resumed = text[len(first):]
+    resumed = text[len(first) :]
     assert "confirm look 2:" in resumed and "of 2 trial(s) ended before" in resumed
     assert "confirm look 1:" not in resumed  # the stored looks: a resumed driver goes on from the look it was in
 
     rows = pq.read_table(results).to_pylist()
     fresh = {r["trial_id"]: r for r in rows if r["confirm_of"]}
-    assert sorted((r["arm"], r["seed"]) for r in fresh.values()) == [(ARM_BASELINE, 2), (ARM_BASELINE, 3),
-                                                                     (ARM_CONFIG, 2), (ARM_CONFIG, 3)]
+    assert sorted((r["arm"], r["seed"]) for r in fresh.values()) == [
+        (ARM_BASELINE, 2),
+        (ARM_BASELINE, 3),
+        (ARM_CONFIG, 2),
+        (ARM_CONFIG, 3),
+    ]
     assert all(r["status"] == "finished" for r in fresh.values())
     for t, mtime in mtimes.items():
         assert (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime == mtime, f"{t} re-ran"
@@ -77,16 +97,32 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
     # the end: the confirm table's lead says at which look it stopped and why (a claim, or the cap undecided)
     lead = next(line for line in text.splitlines() if "on fresh seeds 2, 3" in line)
     assert "repeated 95% interval of a sequential test" in lead
-    assert ("stopped at look 2 (2 of at most 2 fresh seeds): the claim boundary is crossed" in lead
-            or "stopped at the seed cap, look 2 (2 fresh seeds): undecided" in lead), lead
+    assert (
+        "stopped at look 2 (2 of at most 2 fresh seeds): the claim boundary is crossed" in lead
+        or "stopped at the seed cap, look 2 (2 fresh seeds): undecided" in lead
+    ), lead
 
     # resuming the ended stage runs nothing; another cap is refused in one line
-    again = subprocess.run([sys.executable, "run_sweep.py", *confirm, "resume=true"], cwd=ROOT, capture_output=True,
-                           text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "run_sweep.py", *confirm, "resume=true"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0 and "2 of 2 trial(s) ended before" in again.stdout, again.stdout[-3000:]
     assert pq.read_table(results).to_pylist() == rows
-    other = subprocess.run([sys.executable, "run_sweep.py", *args, "stage=confirm", "top_k=1", "seeds=1",
-                            "confirm.sequential.enabled=true", "confirm.sequential.max_seeds=4",
-                            "confirm.sequential.futility=none"], cwd=ROOT,
-                           capture_output=True, text=True, timeout=300)
+    other = subprocess.run(
+        [
+            sys.executable,
+            "run_sweep.py",
+            *args,
+            "stage=confirm",
+            "top_k=1",
+            "seeds=1",
+            "confirm.sequential.enabled=true",
+            "confirm.sequential.max_seeds=4",
+            "confirm.sequential.futility=none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert other.returncode == 2 and "was started with other settings: sequential.max_seeds 2 -> 4" in other.stderr

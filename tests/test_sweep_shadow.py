@@ -23,8 +23,13 @@ def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path
 
     source, target = small_sim
     args = sweep_files(tmp_path, n=2, c=2, steps=20) + [
-        "name=shadow", "rules.shadow=true", f"ray_temp_dir={ray_tmp}", f"data.source={source}",
-        f"data.target={target}", *TINY_MODEL]
+        "name=shadow",
+        "rules.shadow=true",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "shadow: rule pi_collapse would stop trial" in out and "rule pi_collapse stops trial" not in out
@@ -43,8 +48,14 @@ def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path
     assert "ot_pi_sum" in shadow[0]["reason"]
     # What the live check recorded is what the offline replay (the rule audit's) finds in the history.
     rules = parse_rules(json.loads((sweep_dir / "sweep.json").read_text())["sweep"]["rules"])
-    history = [{k: v for k, v in r.items() if v is not None and (k == "step" or "/" in k or k.startswith("ot_"))
-                and not k.startswith("param/")} for r in collapsed]
+    history = [
+        {
+            k: v
+            for k, v in r.items()
+            if v is not None and (k == "step" or "/" in k or k.startswith("ot_")) and not k.startswith("param/")
+        }
+        for r in collapsed
+    ]
     assert [(d.rule, d.step) for d in first_decisions(rules, history)] == [("pi_collapse", 10)]
     assert healthy[0]["status"] == "finished" and healthy[0]["shadow"] is None
     study = optuna.load_study(study_name="shadow", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
@@ -94,8 +105,10 @@ def test_default_sweep_models_after_its_startup_trials_instead_of_sampling_at_ra
     searcher = make_searcher(space, cfg, "startup", total_steps=100)
     sampler = searcher._sampler
     study = optuna.create_study(sampler=sampler, direction="minimize")
-    for value, point in zip((0.5, 0.4, 0.3), ({"ot.reg": 0.01, "ot.tau": 0.1}, {"ot.reg": 1.0, "ot.tau": 3.0},
-                                              {"ot.reg": 0.1, "ot.tau": 20.0})):
+    for value, point in zip(
+        (0.5, 0.4, 0.3),
+        ({"ot.reg": 0.01, "ot.tau": 0.1}, {"ot.reg": 1.0, "ot.tau": 3.0}, {"ot.reg": 0.1, "ot.tau": 20.0}),
+    ):
         study.add_trial(optuna.trial.create_trial(params=point, distributions=space.distributions, value=value))
     trial = study.ask()
     relative = sampler.infer_relative_search_space(study, trial)

@@ -48,13 +48,28 @@ def test_bad_trials_are_recorded_and_the_sweep_goes_on(small_sim, tmp_path):
     (tmp_path / "sweep.yaml").write_text(SWEEP)
     (tmp_path / "data").symlink_to(Path(source).parent)
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_API_KEY=WANDB_KEY, RAY_AUTH_MODE="token",
-               RAY_AUTH_TOKEN=RAY_TOKEN)
-    args = ["space=space.yaml", "sweep=sweep.yaml", "storage=out", "name=bad", f"ray_temp_dir={ray_tmp}",
-            f"data.source=data/{Path(source).name}", f"data.target=data/{Path(target).name}", *TINY_MODEL]
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), WANDB_API_KEY=WANDB_KEY, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=RAY_TOKEN
+    )
+    args = [
+        "space=space.yaml",
+        "sweep=sweep.yaml",
+        "storage=out",
+        "name=bad",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source=data/{Path(source).name}",
+        f"data.target=data/{Path(target).name}",
+        *TINY_MODEL,
+    ]
     try:
-        run = subprocess.run([sys.executable, str(ROOT / "run_sweep.py"), *args], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=400)
+        run = subprocess.run(
+            [sys.executable, str(ROOT / "run_sweep.py"), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     console = run.stdout + run.stderr
@@ -76,8 +91,11 @@ def test_bad_trials_are_recorded_and_the_sweep_goes_on(small_sim, tmp_path):
 
     study = optuna.load_study(study_name="bad", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
     states = {t.user_attrs["ray_trial_id"]: t.state for t in study.trials}
-    assert states == {healthy["trial_id"]: optuna.trial.TrialState.COMPLETE,
-                      nan["trial_id"]: optuna.trial.TrialState.FAIL, bad_data["trial_id"]: optuna.trial.TrialState.FAIL}
+    assert states == {
+        healthy["trial_id"]: optuna.trial.TrialState.COMPLETE,
+        nan["trial_id"]: optuna.trial.TrialState.FAIL,
+        bad_data["trial_id"]: optuna.trial.TrialState.FAIL,
+    }
 
     report = (sweep_dir / "report.md").read_text()
     for text in ("1 finished", "1 non_finite", "1 error", "n_eval_target=50", "non_finite: "):

@@ -16,11 +16,25 @@ OT_ACTS_KEYS = {"ot_grad_ratio", "ot_loss_embed", "ot_loss_label", "ot_sinkhorn_
 def tiny_words(small_sim, tmp_path) -> list[str]:
     source, target = small_sim
     return [
-        f"data.source={source}", f"data.target={target}", "data.resolution=16",
-        "policy.dim_model=32", "policy.n_heads=2", "policy.dim_feedforward=64", "policy.n_encoder_layers=1",
-        "policy.n_vae_encoder_layers=1", "policy.latent_dim=8", "policy.backbone_width=8",
-        "batch_size=4", "ot.batch_size=8", "ot.window_size=2", "log_every=5", "rollout_episodes=0",
-        "threads=1", f"out_dir={tmp_path}", "wandb.mode=offline"]
+        f"data.source={source}",
+        f"data.target={target}",
+        "data.resolution=16",
+        "policy.dim_model=32",
+        "policy.n_heads=2",
+        "policy.dim_feedforward=64",
+        "policy.n_encoder_layers=1",
+        "policy.n_vae_encoder_layers=1",
+        "policy.latent_dim=8",
+        "policy.backbone_width=8",
+        "batch_size=4",
+        "ot.batch_size=8",
+        "ot.window_size=2",
+        "log_every=5",
+        "rollout_episodes=0",
+        "threads=1",
+        f"out_dir={tmp_path}",
+        "wandb.mode=offline",
+    ]
 
 
 def tiny(small_sim, tmp_path, *extra):
@@ -47,8 +61,19 @@ def test_metrics_have_the_seed_keys_and_are_finite(small_sim, tmp_path):
 
 @pytest.mark.parametrize("heuristic", ["hard", "soft", "none"])
 def test_heuristic_modes_in_training(small_sim, tmp_path, heuristic):
-    result = train(tiny(small_sim, tmp_path, "steps=5", f"ot.heuristic={heuristic}", "ot.weight_label=0",
-                        "ot.weight_embed=0.3333", f"name={heuristic}", "wandb.mode=disabled"), progress=False)
+    result = train(
+        tiny(
+            small_sim,
+            tmp_path,
+            "steps=5",
+            f"ot.heuristic={heuristic}",
+            "ot.weight_label=0",
+            "ot.weight_embed=0.3333",
+            f"name={heuristic}",
+            "wandb.mode=disabled",
+        ),
+        progress=False,
+    )
     m = result.metrics
     assert all(math.isfinite(v) for v in m.values())
     if heuristic == "hard":
@@ -108,11 +133,24 @@ def test_an_interrupted_run_resumes_bit_for_bit_with_the_schedule_and_the_ema(sm
 def test_resuming_with_the_ema_on_needs_ema_weights_in_the_checkpoint(small_sim, tmp_path):
     from actot.errors import ActotError
 
-    train(tiny(small_sim, tmp_path, "steps=4", "log_every=2", "checkpoint_every=2", "ema_decay=0", "name=noema",
-               "wandb.mode=disabled"), progress=False)
+    train(
+        tiny(
+            small_sim,
+            tmp_path,
+            "steps=4",
+            "log_every=2",
+            "checkpoint_every=2",
+            "ema_decay=0",
+            "name=noema",
+            "wandb.mode=disabled",
+        ),
+        progress=False,
+    )
     with pytest.raises(ActotError) as err:
-        train(tiny(small_sim, tmp_path, "steps=6", "log_every=2", "resume=true", "name=noema", "wandb.mode=disabled"),
-              progress=False)
+        train(
+            tiny(small_sim, tmp_path, "steps=6", "log_every=2", "resume=true", "name=noema", "wandb.mode=disabled"),
+            progress=False,
+        )
     assert "ema_decay=0.999" in str(err.value) and "no EMA weights" in str(err.value) and "\n" not in str(err.value)
 
 
@@ -124,8 +162,17 @@ def test_evaluation_runs_on_the_ema_of_the_weights(small_sim, tmp_path):
     from actot.policy.act import ACT
     from actot.run_data import load_data
 
-    cfg = tiny(small_sim, tmp_path, "steps=4", "log_every=1", "checkpoint_every=1", "ema_decay=0.5", "name=ema",
-               "lr_schedule=constant", "wandb.mode=disabled")
+    cfg = tiny(
+        small_sim,
+        tmp_path,
+        "steps=4",
+        "log_every=1",
+        "checkpoint_every=1",
+        "ema_decay=0.5",
+        "name=ema",
+        "lr_schedule=constant",
+        "wandb.mode=disabled",
+    )
     states = {}
 
     def keep(metrics, checkpoint, history):
@@ -191,33 +238,45 @@ def test_the_run_logs_its_learning_rate_and_from_the_sixth_report_its_l1_trend(s
     from actot.convergence import l1_trend
     from actot.optim import lr_factor
 
-    cfg = tiny(small_sim, tmp_path, "steps=30", "warmup_steps=6", "lr_min_ratio=0.2", "name=trend",
-               "wandb.mode=disabled")
+    cfg = tiny(
+        small_sim, tmp_path, "steps=30", "warmup_steps=6", "lr_min_ratio=0.2", "name=trend", "wandb.mode=disabled"
+    )
     result = train(cfg, progress=False)
     rows = result.history
     assert [r["train/lr"] for r in rows[1:]] == pytest.approx(
-        [cfg.policy.lr * lr_factor(s, 30, "cosine", 6, 0.2) for s in (5, 10, 15, 20, 25, 30)])
+        [cfg.policy.lr * lr_factor(s, 30, "cosine", 6, 0.2) for s in (5, 10, 15, 20, 25, 30)]
+    )
     assert rows[-1]["train/lr"] == pytest.approx(0.2 * cfg.policy.lr)
     assert all("eval/l1_trend" not in r for r in rows[:-1])  # 6 reports after step 0 are needed
     l1 = [r["eval/avg_l1"] for r in rows[1:]]
     assert rows[-1]["eval/l1_trend"] == pytest.approx(l1_trend(l1))
     assert rows[-1]["eval/l1_trend"] == pytest.approx((sum(l1[4:]) - sum(l1[2:4])) / sum(l1[2:4]))
-    constant = train(tiny(small_sim, tmp_path, "steps=5", "name=lerobot", "lr_schedule=constant", "ema_decay=0",
-                          "wandb.mode=disabled"), progress=False)
+    constant = train(
+        tiny(
+            small_sim, tmp_path, "steps=5", "name=lerobot", "lr_schedule=constant", "ema_decay=0", "wandb.mode=disabled"
+        ),
+        progress=False,
+    )
     assert constant.history[-1]["train/lr"] == cfg.policy.lr  # LeRobot's ACT: no warm-up, no decay
 
 
-@pytest.mark.parametrize("word,fragment", [
-    ("warmup_steps=-1", "warmup_steps=-1 is out of range"),
-    ("warmup_steps=300", "warmup_steps=300 is out of range; it must be null (5% of steps under cosine) or a whole "
-                         "number in [0, steps=300)"),
-    ("warmup_steps=1.5", "warmup_steps=1.5 has the wrong type"),
-    ("ema_decay=1.0", "ema_decay=1.0 is out of range; it must be in [0, 1) (0: no EMA; e.g. 0.999)"),
-    ("ema_decay=-0.1", "ema_decay=-0.1 is out of range"),
-    ("ema_decay=high", "ema_decay='high' has the wrong type"),
-    ("lr_min_ratio=2", "lr_min_ratio=2.0 is out of range; it must be in [0, 1]"),
-    ("lr_schedule=linear", "lr_schedule='linear' is not allowed; choose one of ['constant', 'cosine']"),
-])
+@pytest.mark.parametrize(
+    "word,fragment",
+    [
+        ("warmup_steps=-1", "warmup_steps=-1 is out of range"),
+        (
+            "warmup_steps=300",
+            "warmup_steps=300 is out of range; it must be null (5% of steps under cosine) or a whole "
+            "number in [0, steps=300)",
+        ),
+        ("warmup_steps=1.5", "warmup_steps=1.5 has the wrong type"),
+        ("ema_decay=1.0", "ema_decay=1.0 is out of range; it must be in [0, 1) (0: no EMA; e.g. 0.999)"),
+        ("ema_decay=-0.1", "ema_decay=-0.1 is out of range"),
+        ("ema_decay=high", "ema_decay='high' has the wrong type"),
+        ("lr_min_ratio=2", "lr_min_ratio=2.0 is out of range; it must be in [0, 1]"),
+        ("lr_schedule=linear", "lr_schedule='linear' is not allowed; choose one of ['constant', 'cosine']"),
+    ],
+)
 def test_bad_schedule_and_ema_keys_give_one_line_errors(word, fragment):
     from actot.errors import ActotError
 
@@ -227,22 +286,36 @@ def test_bad_schedule_and_ema_keys_give_one_line_errors(word, fragment):
 
 
 def test_non_finite_loss_ends_the_run_with_a_reason(small_sim, tmp_path):
-    result = train(tiny(small_sim, tmp_path, "steps=20", "name=nan", "ot.lambda_ot=1e39", "wandb.mode=disabled"),
-                   progress=False)
+    result = train(
+        tiny(small_sim, tmp_path, "steps=20", "name=nan", "ot.lambda_ot=1e39", "wandb.mode=disabled"), progress=False
+    )
     assert result.status == "non_finite" and "train/loss" in result.reason and result.step <= 20
     assert result.metrics["non_finite"] == 1.0
 
 
 def test_state_only_datasets_train(small_sim, tmp_path):
-    result = train(tiny(small_sim, tmp_path, "steps=5", "name=state_only", "data.cameras=[]", "wandb.mode=disabled"),
-                   progress=False)
+    result = train(
+        tiny(small_sim, tmp_path, "steps=5", "name=state_only", "data.cameras=[]", "wandb.mode=disabled"),
+        progress=False,
+    )
     assert result.status == "finished" and math.isfinite(result.metrics["ot_cost(state)"])
 
 
 @pytest.mark.slow
 def test_short_training_lowers_target_eval_l1(small_sim, tmp_path):
-    result = train(tiny(small_sim, tmp_path, "steps=150", "log_every=25", "name=learn", "wandb.mode=disabled",
-                        "policy.lr=1e-3", "policy.lr_backbone=1e-3"), progress=False)
+    result = train(
+        tiny(
+            small_sim,
+            tmp_path,
+            "steps=150",
+            "log_every=25",
+            "name=learn",
+            "wandb.mode=disabled",
+            "policy.lr=1e-3",
+            "policy.lr_backbone=1e-3",
+        ),
+        progress=False,
+    )
     evals = [r["eval/avg_l1"] for r in result.history]
     print("\neval/avg_l1 by log:", [round(v, 3) for v in evals])
     assert evals[-1] < 0.75 * evals[0]
@@ -252,11 +325,29 @@ def test_trains_on_a_real_lerobot_dataset_with_video(tmp_path):
     from tests.conftest import G1, need
 
     root = need(G1)
-    cfg = parse_cli([f"data.source={root}", "data.source_episodes=[1,2]", f"data.target={root}",
-                     "data.target_episodes=[4,5]", "data.n_eval_target=1", "data.resolution=[24,32]",
-                     "policy.chunk_size=20", "policy.n_action_steps=10", "policy.dim_model=32", "policy.n_heads=2",
-                     "policy.dim_feedforward=64", "policy.backbone_width=8", "batch_size=4", "ot.batch_size=8",
-                     "steps=6", "log_every=3", "wandb.mode=disabled", f"out_dir={tmp_path}", "name=g1"])
+    cfg = parse_cli(
+        [
+            f"data.source={root}",
+            "data.source_episodes=[1,2]",
+            f"data.target={root}",
+            "data.target_episodes=[4,5]",
+            "data.n_eval_target=1",
+            "data.resolution=[24,32]",
+            "policy.chunk_size=20",
+            "policy.n_action_steps=10",
+            "policy.dim_model=32",
+            "policy.n_heads=2",
+            "policy.dim_feedforward=64",
+            "policy.backbone_width=8",
+            "batch_size=4",
+            "ot.batch_size=8",
+            "steps=6",
+            "log_every=3",
+            "wandb.mode=disabled",
+            f"out_dir={tmp_path}",
+            "name=g1",
+        ]
+    )
     result = train(cfg, progress=False)
     assert result.status == "finished"
     assert "ot_true_pair_mass" not in result.metrics and "eval/success" not in result.metrics  # no ground truth, no sim
@@ -273,9 +364,20 @@ def test_api_key_is_written_nowhere(small_sim, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("ensemble", ["null", "0.01"])
 def test_closed_loop_rollouts_report_success(small_sim, tmp_path, ensemble):
-    result = train(tiny(small_sim, tmp_path, "steps=2", "log_every=2", "rollout_episodes=3", f"name=roll{ensemble}",
-                        f"policy.temporal_ensemble_coeff={ensemble}", "data.sim.shift=2.0", "wandb.mode=disabled"),
-                   progress=False)
+    result = train(
+        tiny(
+            small_sim,
+            tmp_path,
+            "steps=2",
+            "log_every=2",
+            "rollout_episodes=3",
+            f"name=roll{ensemble}",
+            f"policy.temporal_ensemble_coeff={ensemble}",
+            "data.sim.shift=2.0",
+            "wandb.mode=disabled",
+        ),
+        progress=False,
+    )
     m = result.metrics
     for key in ("eval/success", "eval/success_source"):  # the same 3 episodes in each domain
         assert 0.0 <= m[key] <= 1.0 and m[key + "_se"] == pytest.approx(math.sqrt(m[key] * (1 - m[key]) / 3))
@@ -319,7 +421,9 @@ def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
     cfg, model, _ = _model_and_batch(small_sim, tmp_path)
     data, _, _ = load_data(cfg)
     sampler = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
-    untouched = CoTrainSampler(data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0)
+    untouched = CoTrainSampler(
+        data, cfg.policy.chunk_size, cfg.batch_size, cfg.ot.batch_size, cfg.ot.window_size, seed=0
+    )
     assert initial_embed_norm(model, sampler, cfg, torch.device("cpu")) > 0
     for _ in range(3):
         a, b = sampler.next(), untouched.next()
@@ -330,8 +434,9 @@ def test_initial_embed_norm_puts_the_samplers_draws_back(small_sim, tmp_path):
 def test_bc_loss_sees_the_ot_rows_only_when_asked(small_sim, tmp_path, bc_on_ot_rows):
     from actot.train_step import step_losses
 
-    cfg, model, batch = _model_and_batch(small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}",
-                                                   "policy.dropout=0.0", "policy.use_vae=false")
+    cfg, model, batch = _model_and_batch(
+        small_sim, tmp_path, f"bc_on_ot_rows={bc_on_ot_rows}", "policy.dropout=0.0", "policy.use_vae=false"
+    )
     model.eval()
     bc_a, _, ot_a, _ = step_losses(model, batch, cfg)
     n = 2 * cfg.ot.batch_size
@@ -353,8 +458,9 @@ def test_ot_rows_bc_takes_the_ot_pairs_from_the_bc_rows_with_the_separate_paths_
     words = ["batch_size=8", "ot.batch_size=2", "ot.lambda_ot=0.5", "ot.heuristic=soft", "ot.weight_label=0.1"]
     shared, separate = (tiny(small_sim, tmp_path, *words, f"ot_rows={rows}") for rows in ("bc", "separate"))
     data, true_pairs, _ = load_data(shared)
-    sampler = CoTrainSampler(data, shared.policy.chunk_size, 8, 2, shared.ot.window_size, seed=0, true_pairs=true_pairs,
-                             ot_in_bc=True)
+    sampler = CoTrainSampler(
+        data, shared.policy.chunk_size, 8, 2, shared.ot.window_size, seed=0, true_pairs=true_pairs, ot_in_bc=True
+    )
     drawn = sampler.next()
     assert len(drawn["state"]) == 8 and drawn["is_target"].tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
     assert drawn["true_pair"].shape == (2, 2)
@@ -370,8 +476,14 @@ def test_ot_rows_bc_takes_the_ot_pairs_from_the_bc_rows_with_the_separate_paths_
         torch.manual_seed(1)  # the same VAE noise and dropout in both
         bc, parts, l_ot, metrics = step_losses(model, rows, cfg)
         (bc + cfg.ot.lambda_ot * l_ot).backward()
-        results.append((bc.detach(), l_ot.detach(), metrics, {n: p.grad.clone() for n, p in model.named_parameters()
-                                                              if p.grad is not None}))
+        results.append(
+            (
+                bc.detach(),
+                l_ot.detach(),
+                metrics,
+                {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None},
+            )
+        )
     (bc_a, ot_a, m_a, g_a), (bc_b, ot_b, m_b, g_b) = results
     assert torch.allclose(bc_a, bc_b, rtol=1e-5) and torch.allclose(ot_a, ot_b, rtol=1e-4) and float(ot_a) > 0
     assert all(torch.allclose(m_a[k], m_b[k], rtol=1e-4, atol=1e-6) for k in m_a)
@@ -386,9 +498,11 @@ def test_ot_rows_bc_needs_room_among_the_bc_rows():
     assert parse_cli(["ot_rows=bc", "ot.batch_size=8"]).ot_rows == "bc"
     with pytest.raises(ActotError) as err:
         parse_cli(["ot_rows=bc"])
-    assert str(err.value) == ("command line: ot.batch_size=32 is too large for ot_rows=bc, which draws the OT pairs "
-                              "among the BC rows: batch_size=16 at bc_src_weight=0.5 has 8 source and 8 target rows; "
-                              "set ot.batch_size=8 or lower, or batch_size=64 or higher")
+    assert str(err.value) == (
+        "command line: ot.batch_size=32 is too large for ot_rows=bc, which draws the OT pairs "
+        "among the BC rows: batch_size=16 at bc_src_weight=0.5 has 8 source and 8 target rows; "
+        "set ot.batch_size=8 or lower, or batch_size=64 or higher"
+    )
     with pytest.raises(ActotError, match=r"ot_rows='shared' is not allowed; choose one of \['separate', 'bc'\]"):
         parse_cli(["ot_rows=shared"])
 
@@ -402,19 +516,31 @@ def test_grad_ratio_is_the_norm_of_ots_gradient_over_bcs_on_the_encoder(small_si
     bc, _, l_ot, _ = step_losses(model, batch, cfg)
     g_bc = torch.autograd.grad(bc, shared, retain_graph=True, allow_unused=True)
     g_ot = torch.autograd.grad(0.5 * l_ot, shared, allow_unused=True)
-    norm = lambda gs: torch.sqrt(sum((g ** 2).sum() for g in gs if g is not None))  # noqa: E731
+    norm = lambda gs: torch.sqrt(sum((g**2).sum() for g in gs if g is not None))  # noqa: E731
     torch.manual_seed(1)
     bc, _, l_ot, _ = step_losses(model, batch, cfg)
     ratio = backward_measuring_ot_share(bc, 0.5 * l_ot, shared)
     assert float(ratio) == pytest.approx(float(norm(g_ot) / norm(g_bc)), rel=1e-4) and float(ratio) > 0
     total = [p.grad.clone() for p in shared]  # the .grad buffers hold the usual sum of both
-    assert all(torch.allclose(t, (a if a is not None else 0) + (b if b is not None else 0), atol=1e-6)
-               for t, a, b in zip(total, g_bc, g_ot))
+    assert all(
+        torch.allclose(t, (a if a is not None else 0) + (b if b is not None else 0), atol=1e-6)
+        for t, a, b in zip(total, g_bc, g_ot)
+    )
 
 
 def test_grad_ratio_is_zero_without_ot_and_grad_norm_is_before_clipping(small_sim, tmp_path):
-    result = train(tiny(small_sim, tmp_path, "steps=5", "ot.lambda_ot=0", "policy.grad_clip_norm=0.001",
-                        "name=nolambda", "wandb.mode=disabled"), progress=False)
+    result = train(
+        tiny(
+            small_sim,
+            tmp_path,
+            "steps=5",
+            "ot.lambda_ot=0",
+            "policy.grad_clip_norm=0.001",
+            "name=nolambda",
+            "wandb.mode=disabled",
+        ),
+        progress=False,
+    )
     assert result.metrics["ot_grad_ratio"] == 0.0
     assert result.metrics["train/grad_norm"] > 0.01  # the norm before clipping to 0.001
     assert result.metrics["ot_pi_sum"] > 0  # the plan is still solved and logged
@@ -450,8 +576,10 @@ def test_the_sweep_progress_line_carries_the_pace_and_the_eta(tmp_path):
 
     store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "p", total_steps=400)
     recorder = ResultsRecorder(store, num_samples=8)
-    running = [SimpleNamespace(last_result={"step": 100, "time/step_s": 0.1}),
-               SimpleNamespace(last_result={"step": 300, "time/step_s": 0.3})]
+    running = [
+        SimpleNamespace(last_result={"step": 100, "time/step_s": 0.1}),
+        SimpleNamespace(last_result={"step": 300, "time/step_s": 0.3}),
+    ]
     # 300 + 100 steps left in the running two, 4 trials of 400 not started: 2000 steps, two at a time at 0.2 s/step
     assert recorder._pace(running, done=2) == "; 0.200 s/step, ETA 3m20s"
     assert recorder._pace([SimpleNamespace(last_result={"step": 0})], done=0) == ""

@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(arm, seed, uncovered, overall=0.5):
-    return {"name": arm, "seed": seed, "history": [{"step": 10, "eval/success": overall,
-                                                     "eval/success_uncovered": uncovered}]}
+    return {
+        "name": arm,
+        "seed": seed,
+        "history": [{"step": 10, "eval/success": overall, "eval/success_uncovered": uncovered}],
+    }
 
 
 def test_paired_difference_is_read_per_seed_on_the_seeds_both_arms_ran():
@@ -35,8 +38,19 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
 
     from bench.transfer_study import plan
 
-    args = argparse.Namespace(rollouts=100, log_every=100, steps=1500, quick=False, runs_dir="runs", seeds=5,
-                              oracle_seeds=10, best="screen/OT-summary-l2", best_seeds=5, only=None, extend=None)
+    args = argparse.Namespace(
+        rollouts=100,
+        log_every=100,
+        steps=1500,
+        quick=False,
+        runs_dir="runs",
+        seeds=5,
+        oracle_seeds=10,
+        best="screen/OT-summary-l2",
+        best_seeds=5,
+        only=None,
+        extend=None,
+    )
     jobs = plan(args)
     ids = [j["id"] for j in jobs]
     assert ids[:2] == ["oracle/cotrain/s0", "oracle/OT-oracle/s0"] and len(set(ids)) == len(ids)
@@ -44,7 +58,9 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
     assert all(j["pairing"] == "oracle" for j in jobs if j["name"] == "OT-oracle")
     assert all(j["overrides"]["data.sim.twins"] for j in jobs if j["group"] == "oracle")
     best = [j for j in jobs if j["group"] == "best"]
-    assert {(j["name"], j["seed"]) for j in best} == {(a, s) for a in ("cotrain", "OT-summary-l2") for s in range(5, 10)}
+    assert {(j["name"], j["seed"]) for j in best} == {
+        (a, s) for a in ("cotrain", "OT-summary-l2") for s in range(5, 10)
+    }
     assert all(j["overrides"]["ot.embed_norm"] == "l2" for j in best if j["name"] != "cotrain")
     args.best = "screen/OT-summary-l2,screen/OT-summary-l2-soft"  # two best arms: one co-training on their seeds
     best = [j for j in plan(args) if j["group"] == "best"]
@@ -63,19 +79,34 @@ def test_plan_runs_the_oracle_and_the_screen_first_and_pairs_best_with_its_cotra
 def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_path):
     out, runs = tmp_path / "t.jsonl", tmp_path / "runs"
     script = [sys.executable, "-m", "bench.transfer_study"]
-    done = subprocess.run([*script, "run", "--quick", "--out", str(out), "--runs-dir", str(runs), "--jobs", "2"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [*script, "run", "--quick", "--out", str(out), "--runs-dir", str(runs), "--jobs", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(r["status"] == "finished" for r in rows), [(r["id"], r["status"]) for r in rows]
     assert {r["group"] for r in rows} == {"oracle", "screen", "kp", "shift1", "tokens"}
-    shown = subprocess.run([*script, "analyse", str(out), "--runs-dir", str(runs), "--probe", "--plot",
-                            str(tmp_path / "t.png")],
-                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    shown = subprocess.run(
+        [*script, "analyse", str(out), "--runs-dir", str(runs), "--probe", "--plot", str(tmp_path / "t.png")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shown.returncode == 0, shown.stderr[-2000:]
-    for text in ("| oracle | cotrain | 1 |", "| oracle | OT-oracle | 1 |", "| kp | OT-keypoints | 1 |",
-                 "| screen | OT-summary-l2 | 1 |", "diff uncovered", "goal probe: uncovered",
-                 "| screen | OT-state | OT-summary | 1 |"):
+    for text in (
+        "| oracle | cotrain | 1 |",
+        "| oracle | OT-oracle | 1 |",
+        "| kp | OT-keypoints | 1 |",
+        "| screen | OT-summary-l2 | 1 |",
+        "diff uncovered",
+        "goal probe: uncovered",
+        "| screen | OT-state | OT-summary | 1 |",
+    ):
         assert text in shown.stdout, (text, shown.stdout)
     assert (tmp_path / "t.png").stat().st_size > 0
 
@@ -84,13 +115,21 @@ def test_the_best_arm_is_also_read_on_every_seed_with_its_home_group():
     from bench.transfer_study import GROUPS, tables
 
     l2 = GROUPS["screen"]["OT-summary-l2"][0]
-    rows = [{**run(arm, s, u), "group": "screen", "overrides": o}
-            for arm, o, s, u in [("cotrain", {}, 0, 0.4), ("OT-summary-l2", l2, 0, 0.5), ("OT-state", {}, 0, 0.0)]]
-    rows += [{**run(arm, s, u), "group": "best", "overrides": o}
-             for arm, o, s, u in [("cotrain", {}, 5, 0.2), ("OT-summary-l2", l2, 5, 0.4)]]
+    rows = [
+        {**run(arm, s, u), "group": "screen", "overrides": o}
+        for arm, o, s, u in [("cotrain", {}, 0, 0.4), ("OT-summary-l2", l2, 0, 0.5), ("OT-state", {}, 0, 0.0)]
+    ]
+    rows += [
+        {**run(arm, s, u), "group": "best", "overrides": o}
+        for arm, o, s, u in [("cotrain", {}, 5, 0.2), ("OT-summary-l2", l2, 5, 0.4)]
+    ]
     joined = dict(tables(rows))["best+screen"]
-    assert sorted((r["name"], r["seed"]) for r in joined) == [("OT-summary-l2", 0), ("OT-summary-l2", 5),
-                                                              ("cotrain", 0), ("cotrain", 5)]
+    assert sorted((r["name"], r["seed"]) for r in joined) == [
+        ("OT-summary-l2", 0),
+        ("OT-summary-l2", 5),
+        ("cotrain", 0),
+        ("cotrain", 5),
+    ]
 
 
 def test_runs_still_improving_at_the_end_are_counted_and_their_seeds_left_out_of_the_clean_difference():
@@ -113,10 +152,14 @@ def test_two_best_arms_of_one_group_share_one_joined_table_with_one_cotraining()
     from bench.transfer_study import GROUPS, tables
 
     screen = GROUPS["screen"]
-    rows = [{**run(arm, 0, 0.4), "group": "screen", "overrides": screen[arm][0]}
-            for arm in ("cotrain", "OT-summary-l2", "OT-state-l2")]
-    rows += [{**run(arm, 5, 0.4), "group": "best", "overrides": screen[arm][0]}
-             for arm in ("cotrain", "OT-summary-l2", "OT-state-l2")]
+    rows = [
+        {**run(arm, 0, 0.4), "group": "screen", "overrides": screen[arm][0]}
+        for arm in ("cotrain", "OT-summary-l2", "OT-state-l2")
+    ]
+    rows += [
+        {**run(arm, 5, 0.4), "group": "best", "overrides": screen[arm][0]}
+        for arm in ("cotrain", "OT-summary-l2", "OT-state-l2")
+    ]
     labels = [label for label, _ in tables(rows)]
     assert labels.count("best+screen") == 1
     joined = dict(tables(rows))["best+screen"]

@@ -16,8 +16,8 @@ def wandb_records(path: Path):
         if left < 7:
             pos += left
             continue
-        _, length, kind = struct.unpack("<IHB", buf[pos:pos + 7])
-        data, pos = buf[pos + 7:pos + 7 + length], pos + 7 + length
+        _, length, kind = struct.unpack("<IHB", buf[pos : pos + 7])
+        data, pos = buf[pos + 7 : pos + 7 + length], pos + 7 + length
         parts = data if kind in (1, 2) else parts + data
         if kind in (1, 4):
             record = pb.Record()

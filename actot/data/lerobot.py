@@ -140,7 +140,9 @@ class LeRobotDataset:
             raise ActotError(f"dataset root not found: {self.root}; pass the folder that holds meta/info.json")
         info_path = self.root / "meta" / "info.json"
         if not info_path.is_file():
-            raise ActotError(f"{info_path} missing: {self.root} is not a LeRobot dataset root (expected meta/info.json)")
+            raise ActotError(
+                f"{info_path} missing: {self.root} is not a LeRobot dataset root (expected meta/info.json)"
+            )
         self.info = _read_json(info_path)
         for key in REQUIRED_INFO_KEYS:
             if key not in self.info:
@@ -155,7 +157,9 @@ class LeRobotDataset:
         self.features: dict = self.info["features"]
         for key in (STATE_KEY, ACTION_KEY):
             if key not in self.features:
-                raise ActotError(f"{info_path}: features lack '{key}'; actot trains on '{STATE_KEY}' and '{ACTION_KEY}'")
+                raise ActotError(
+                    f"{info_path}: features lack '{key}'; actot trains on '{STATE_KEY}' and '{ACTION_KEY}'"
+                )
         self.camera_keys = [k for k, f in self.features.items() if f.get("dtype") in ("video", "image")]
         self.cameras = list(self.camera_keys if cameras is None else cameras)
         for cam in self.cameras:
@@ -204,7 +208,9 @@ class LeRobotDataset:
             return {i: {"episode_index": i} for i in range(total)}
         files = sorted((meta / "episodes").glob("chunk-*/file-*.parquet"))
         if not files:
-            raise ActotError(f"{meta / 'episodes'} holds no chunk-*/file-*.parquet; a v3.0 dataset needs its episodes table")
+            raise ActotError(
+                f"{meta / 'episodes'} holds no chunk-*/file-*.parquet; a v3.0 dataset needs its episodes table"
+            )
         rows: dict[int, dict] = {}
         for path in files:
             table = _read_parquet(path)
@@ -219,12 +225,14 @@ class LeRobotDataset:
         episodes = []
         for ep in self.episode_indices:
             table, where = tables[ep]
-            episodes.append(Episode(
-                index=ep,
-                state=_vector_column(table, STATE_KEY, where),
-                action=_vector_column(table, ACTION_KEY, where),
-                timestamps=table.column("timestamp").to_numpy().astype(np.float64),
-            ))
+            episodes.append(
+                Episode(
+                    index=ep,
+                    state=_vector_column(table, STATE_KEY, where),
+                    action=_vector_column(table, ACTION_KEY, where),
+                    timestamps=table.column("timestamp").to_numpy().astype(np.float64),
+                )
+            )
         for cam in self.cameras:
             self._load_camera(cam, episodes, tables)
         return episodes
@@ -247,15 +255,19 @@ class LeRobotDataset:
         if pending and sys.stderr.isatty():
             from tqdm import tqdm
 
-            progress = tqdm(total=sum(len(e) for items in pending.values() for e, _ in items), unit="frame",
-                            desc=f"decoding {cam}", leave=False)
+            progress = tqdm(
+                total=sum(len(e) for items in pending.values() for e, _ in items),
+                unit="frame",
+                desc=f"decoding {cam}",
+                leave=False,
+            )
         for path, items in pending.items():
             # In v3.0 one file holds many episodes: one sequential decode serves them all.
             times = np.concatenate([episode.timestamps + offset for episode, offset in items])
             frames = decode_video_frames(path, times, self.frame_size)
             start = 0
             for episode, _ in items:
-                part = frames[start:start + len(episode)]
+                part = frames[start : start + len(episode)]
                 start += len(episode)
                 episode.frames[cam] = self.cache.store(cam, self.frame_size, episode.index, part)
             if progress is not None:
@@ -277,7 +289,8 @@ class LeRobotDataset:
         for ep in self.episode_indices:
             row = self._episode_meta[ep]
             path = self.root / self.info["data_path"].format(
-                chunk_index=int(row["data/chunk_index"]), file_index=int(row["data/file_index"]))
+                chunk_index=int(row["data/chunk_index"]), file_index=int(row["data/file_index"])
+            )
             by_file.setdefault(path, []).append(ep)
         for path, eps in by_file.items():
             table = self._checked_read(path, columns)
@@ -285,7 +298,9 @@ class LeRobotDataset:
             for ep in eps:
                 rows = np.flatnonzero(index == ep)
                 if len(rows) == 0:
-                    raise ActotError(f"{path} holds no rows of episode {ep} although meta/episodes says so; regenerate the dataset")
+                    raise ActotError(
+                        f"{path} holds no rows of episode {ep} although meta/episodes says so; regenerate the dataset"
+                    )
                 out[ep] = (table.take(pa.array(rows)), path)
         return out
 
@@ -307,7 +322,8 @@ class LeRobotDataset:
         prefix = f"videos/{cam}/"
         try:
             path = self.root / template.format(
-                video_key=cam, chunk_index=int(row[prefix + "chunk_index"]), file_index=int(row[prefix + "file_index"]))
+                video_key=cam, chunk_index=int(row[prefix + "chunk_index"]), file_index=int(row[prefix + "file_index"])
+            )
             return path, float(row[prefix + "from_timestamp"])
         except KeyError as err:
             raise ActotError(f"meta/episodes of {self.root} lacks '{err.args[0]}' for camera '{cam}'") from err
@@ -336,8 +352,9 @@ class LeRobotDataset:
             else:
                 row = self._episode_meta[ep]
                 try:
-                    path = self.root / self.info["data_path"].format(chunk_index=int(row["data/chunk_index"]),
-                                                                     file_index=int(row["data/file_index"]))
+                    path = self.root / self.info["data_path"].format(
+                        chunk_index=int(row["data/chunk_index"]), file_index=int(row["data/file_index"])
+                    )
                 except KeyError as err:
                     raise ActotError(f"meta/episodes of {self.root} lacks '{err.args[0]}' for episode {ep}") from err
             if not path.is_file():
@@ -370,8 +387,10 @@ class LeRobotDataset:
         return sum(len(e) for e in self.episodes)
 
     def __repr__(self) -> str:
-        return (f"LeRobotDataset({self.root}, {self.version}, episodes={len(self.episodes)}, "
-                f"frames={self.num_frames}, cameras={self.cameras}, size={self.frame_size})")
+        return (
+            f"LeRobotDataset({self.root}, {self.version}, episodes={len(self.episodes)}, "
+            f"frames={self.num_frames}, cameras={self.cameras}, size={self.frame_size})"
+        )
 
 
 __all__ = ["LeRobotDataset", "Episode", "FeatureStats", "FrameCache"]

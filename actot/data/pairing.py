@@ -29,6 +29,7 @@ memory are O(n * (2w + |n - m|)) per pair (linear in the demo length for a fixed
 capped per batch of pairs (`MAX_BATCH_BYTES`), instead of the first version's (n_source, n, m, D)
 tensor per target demo and Python loop per cell.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ def _banded_costs(query: np.ndarray, candidate: np.ndarray, lo: int, hi: int) ->
     n, m, width = len(query), len(candidate), hi - lo + 1
     padded = np.zeros((n - 1 + width, query.shape[1]))  # padded[t] = candidate[t + lo] where that exists
     t0, t1 = max(0, -lo), min(len(padded), m - lo)
-    padded[t0:t1] = candidate[t0 + lo: t1 + lo]
+    padded[t0:t1] = candidate[t0 + lo : t1 + lo]
     windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=0).transpose(0, 2, 1)  # (n, width, D)
     # Differences summed over the contiguous feature axis, as the first version's (n, m, D) tensor
     # did: the same float64 operations in the same order, so costs agree to the last bit. A few
@@ -83,17 +84,22 @@ def _banded_costs(query: np.ndarray, candidate: np.ndarray, lo: int, hi: int) ->
     buffer = np.empty((ROWS_PER_STEP, width, query.shape[1]))
     for a in range(0, n, ROWS_PER_STEP):
         diff = buffer[: min(n, a + ROWS_PER_STEP) - a]
-        np.subtract(query[a: a + len(diff), None, :], windows[a: a + len(diff)], out=diff)
+        np.subtract(query[a : a + len(diff), None, :], windows[a : a + len(diff)], out=diff)
         np.square(diff, out=diff)
-        diff.sum(-1, out=cost[a: a + len(diff)])
+        diff.sum(-1, out=cost[a : a + len(diff)])
     np.sqrt(cost, out=cost)
     j = np.arange(n)[:, None] + np.arange(lo, hi + 1)[None, :]
     cost[(j < 0) | (j >= m)] = np.inf
     return cost
 
 
-def _dtw_batch(queries: list[np.ndarray], candidates: list[np.ndarray], band: float | None,
-               keep: bool = False, path_lengths: bool = False) -> tuple[np.ndarray, np.ndarray | None, int, np.ndarray | None]:
+def _dtw_batch(
+    queries: list[np.ndarray],
+    candidates: list[np.ndarray],
+    band: float | None,
+    keep: bool = False,
+    path_lengths: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None, int, np.ndarray | None]:
     """Banded DTW of pairs (queries[p], candidates[p]), all at once.
 
     acc[p, i, r] is the cumulative cost of aligning the first i query frames with the first i + r
@@ -111,7 +117,7 @@ def _dtw_batch(queries: list[np.ndarray], candidates: list[np.ndarray], band: fl
     cost = np.full((len(queries), n_max, width), np.inf)
     for p, (q, c) in enumerate(zip(queries, candidates)):
         lo, hi = offsets[p]
-        cost[p, : len(q), lo - lo_all + 1: hi - lo_all + 2] = _banded_costs(q, c, lo, hi)
+        cost[p, : len(q), lo - lo_all + 1 : hi - lo_all + 2] = _banded_costs(q, c, lo, hi)
     acc = np.full((len(queries), n_max + 1, width), np.inf)
     acc[:, 0, 1 - lo_all] = 0.0  # acc at (0, 0): nothing aligned yet
     # Cells on the best path into each cell; int32 keeps it to half of acc's memory (lengths < 2**31).
@@ -130,8 +136,9 @@ def _dtw_batch(queries: list[np.ndarray], candidates: list[np.ndarray], band: fl
         if steps is not None:  # np.argmin([diag, up, left])'s choice, as _path_match makes it
             take_diag = (diag <= up) & (diag <= left)
             take_up = ~take_diag & (up <= left)
-            steps[:, i, col] = 1 + np.where(take_diag, steps[:, i - 1, col],
-                                            np.where(take_up, steps[:, i - 1, col + 1], steps[:, i, col - 1]))
+            steps[:, i, col] = 1 + np.where(
+                take_diag, steps[:, i - 1, col], np.where(take_up, steps[:, i - 1, col + 1], steps[:, i, col - 1])
+            )
     rows = np.arange(len(queries))
     end = (rows, lens_q, lens_c - lens_q - lo_all + 1)
     return acc[end], (acc if keep else None), lo_all, (steps[end] if steps is not None else None)
@@ -167,8 +174,15 @@ def _batches(lengths: list[tuple[int, int]], band: float | None):
         yield batch
 
 
-def dtw_pairs(queries: list[np.ndarray], candidates: list[np.ndarray], pairs: list[tuple[int, int]],
-              band: float | None = DEFAULT_BAND, matches: bool = False, progress=None, cost: str = "sum"):
+def dtw_pairs(
+    queries: list[np.ndarray],
+    candidates: list[np.ndarray],
+    pairs: list[tuple[int, int]],
+    band: float | None = DEFAULT_BAND,
+    matches: bool = False,
+    progress=None,
+    cost: str = "sum",
+):
     """DTW costs (and, with `matches`, each pair's frame match) of (queries[q], candidates[c]) for (q, c) in pairs.
 
     `cost` (COSTS): "sum", the summed frame distance along the optimal path; "mean", that sum over
@@ -183,9 +197,13 @@ def dtw_pairs(queries: list[np.ndarray], candidates: list[np.ndarray], pairs: li
     costs = np.zeros(len(pairs))
     found: list = [None] * len(pairs)
     for batch in _batches(lengths, band):
-        out, acc, lo_all, steps = _dtw_batch([queries[pairs[k][0]] for k in batch],
-                                             [candidates[pairs[k][1]] for k in batch], band, keep=matches,
-                                             path_lengths=cost == "mean")
+        out, acc, lo_all, steps = _dtw_batch(
+            [queries[pairs[k][0]] for k in batch],
+            [candidates[pairs[k][1]] for k in batch],
+            band,
+            keep=matches,
+            path_lengths=cost == "mean",
+        )
         costs[batch] = out if steps is None else path_mean(out, steps)
         if matches:
             for row, k in enumerate(batch):
@@ -195,8 +213,9 @@ def dtw_pairs(queries: list[np.ndarray], candidates: list[np.ndarray], pairs: li
     return costs, (found if matches else None)
 
 
-def dtw_costs(query: np.ndarray, candidates: list[np.ndarray], band: float | None = None,
-              cost: str = "sum") -> np.ndarray:
+def dtw_costs(
+    query: np.ndarray, candidates: list[np.ndarray], band: float | None = None, cost: str = "sum"
+) -> np.ndarray:
     """DTW cost of `query` (T, D) against each candidate (T_k, D); band=None: every alignment."""
     return dtw_pairs([query], candidates, [(0, k) for k in range(len(candidates))], band, cost=cost)[0]
 
@@ -251,8 +270,9 @@ def relative_costs(costs: np.ndarray, unit: float = NEAREST_UNIT) -> np.ndarray:
     return (costs - nearest) / (unit * nearest)
 
 
-def pairing_weights(costs: np.ndarray, sharpness: float, cutoff: float, top_k: int,
-                    scale: str = "absolute") -> np.ndarray:
+def pairing_weights(
+    costs: np.ndarray, sharpness: float, cutoff: float, top_k: int, scale: str = "absolute"
+) -> np.ndarray:
     """Sampling probabilities over source demos for one target demo (zero outside the top_k).
 
     Each of the top_k nearest weighs 1 / (1 + exp(sharpness * (x - cutoff))), normalised, where x is
@@ -290,9 +310,17 @@ class Pairing:
         return self.costs.argmin(axis=1)
 
 
-def pair_demos(target: list[np.ndarray], source: list[np.ndarray], sharpness: float = 1.0,
-               cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
-               progress=None, scale: str = "absolute", cost: str = "sum") -> Pairing:
+def pair_demos(
+    target: list[np.ndarray],
+    source: list[np.ndarray],
+    sharpness: float = 1.0,
+    cutoff: float = 5.0,
+    top_k: int = 5,
+    band: float | None = DEFAULT_BAND,
+    progress=None,
+    scale: str = "absolute",
+    cost: str = "sum",
+) -> Pairing:
     """Pair each normalised target trajectory (T, D) with source trajectories, by position in the lists.
 
     `scale`: how the weights read the costs (`pairing_weights`); `cost`: "sum" or "mean" (`dtw_pairs`).
@@ -321,10 +349,16 @@ def pairing_health(pairing: Pairing, floor: float = 0.01) -> dict:
     effective = np.exp(-(probs * logs).sum(1))
     share = probs.mean(0)
     top = int(share.argmax())
-    return {"n_target": int(probs.shape[0]), "n_source": int(probs.shape[1]),
-            "distinct": int((probs >= floor).any(0).sum()), "effective": effective,
-            "effective_median": float(np.median(effective)), "top_share": float(share[top]), "top_source": top,
-            "cost_range": (float(pairing.costs.min()), float(pairing.costs.max()))}
+    return {
+        "n_target": int(probs.shape[0]),
+        "n_source": int(probs.shape[1]),
+        "distinct": int((probs >= floor).any(0).sum()),
+        "effective": effective,
+        "effective_median": float(np.median(effective)),
+        "top_share": float(share[top]),
+        "top_source": top,
+        "cost_range": (float(pairing.costs.min()), float(pairing.costs.max())),
+    }
 
 
 def collapse_reasons(health: dict, top_k: int) -> list[str]:
@@ -339,33 +373,53 @@ def collapse_reasons(health: dict, top_k: int) -> list[str]:
     return reasons
 
 
-def health_lines(pairing: Pairing, sharpness: float, cutoff: float, top_k: int, scale: str, cost: str = "sum",
-                 source_names: list | None = None) -> tuple[str, str | None]:
+def health_lines(
+    pairing: Pairing,
+    sharpness: float,
+    cutoff: float,
+    top_k: int,
+    scale: str,
+    cost: str = "sum",
+    source_names: list | None = None,
+) -> tuple[str, str | None]:
     """The one-line summary of `pairing_health`, and a one-line warning naming the settings to change when
     the pairing has collapsed (None when it has not). `source_names[i]` names source demo i (its episode)."""
     h = pairing_health(pairing)
-    top = (f"source episode {source_names[h['top_source']]}" if source_names is not None
-           else f"source demo {h['top_source']} (by position)")
+    top = (
+        f"source episode {source_names[h['top_source']]}"
+        if source_names is not None
+        else f"source demo {h['top_source']} (by position)"
+    )
     lo, hi = h["cost_range"]
-    summary = (f"pairing health: {h['n_target']} target x {h['n_source']} source demos (data.pair_scale={scale}, "
-               f"data.pair_cost={cost}, top_k={top_k}): {h['distinct']} distinct partner"
-               f"{'' if h['distinct'] == 1 else 's'} (p >= 1% for some target), {h['effective_median']:.2f} effective "
-               f"partners per target (median), {top} takes {h['top_share']:.0%} of all draws; DTW "
-               f"costs {lo:.4g}-{hi:.4g}")
+    summary = (
+        f"pairing health: {h['n_target']} target x {h['n_source']} source demos (data.pair_scale={scale}, "
+        f"data.pair_cost={cost}, top_k={top_k}): {h['distinct']} distinct partner"
+        f"{'' if h['distinct'] == 1 else 's'} (p >= 1% for some target), {h['effective_median']:.2f} effective "
+        f"partners per target (median), {top} takes {h['top_share']:.0%} of all draws; DTW "
+        f"costs {lo:.4g}-{hi:.4g}"
+    )
     reasons = collapse_reasons(h, top_k)
     if not reasons:
         return summary, None
     if "one partner each" in reasons and scale == "absolute":
-        fix = (f"costs of {lo:.4g}-{hi:.4g} against data.cutoff={cutoff:g} at data.sharpness={sharpness:g} leave "
-               "the nearest alone; set data.pair_scale=nearest (costs relative to each target's nearest), or "
-               "data.cutoff near the costs with a smaller data.sharpness")
+        fix = (
+            f"costs of {lo:.4g}-{hi:.4g} against data.cutoff={cutoff:g} at data.sharpness={sharpness:g} leave "
+            "the nearest alone; set data.pair_scale=nearest (costs relative to each target's nearest), or "
+            "data.cutoff near the costs with a smaller data.sharpness"
+        )
     elif "one partner each" in reasons:
-        fix = (f"the rest of the top_k={top_k} cost more than data.cutoff={cutoff:g} tenths of the nearest's cost "
-               f"above it (at data.sharpness={sharpness:g}); raise data.cutoff or lower data.sharpness")
+        fix = (
+            f"the rest of the top_k={top_k} cost more than data.cutoff={cutoff:g} tenths of the nearest's cost "
+            f"above it (at data.sharpness={sharpness:g}); raise data.cutoff or lower data.sharpness"
+        )
     else:
-        fix = f"{top} is near every target demo; raise data.top_k or data.cutoff to spread the draws, or check that demo"
-    warning = (f"pairing WARNING: collapsed ({' and '.join(reasons)}: {top} takes "
-               f"{h['top_share']:.0%} of all draws, {h['effective_median']:.2f} effective partners per target): {fix}")
+        fix = (
+            f"{top} is near every target demo; raise data.top_k or data.cutoff to spread the draws, or check that demo"
+        )
+    warning = (
+        f"pairing WARNING: collapsed ({' and '.join(reasons)}: {top} takes "
+        f"{h['top_share']:.0%} of all draws, {h['effective_median']:.2f} effective partners per target): {fix}"
+    )
     return summary, warning
 
 
@@ -375,8 +429,9 @@ def twin_recovery_rate(pairing: Pairing, true_source: dict[int, int]) -> float:
     return float(np.mean([nearest[t] == s for t, s in true_source.items()]))
 
 
-def pairing_quality(pairing: Pairing, true_distance: np.ndarray, near: int = 5,
-                    goal_distance: np.ndarray | None = None) -> dict[str, float]:
+def pairing_quality(
+    pairing: Pairing, true_distance: np.ndarray, near: int = 5, goal_distance: np.ndarray | None = None
+) -> dict[str, float]:
     """How well DTW's choices agree with a ground-truth distance (n_target, n_source) between demos.
 
     top1: DTW's nearest is the truly nearest source demo (chance 1/n_source).
@@ -398,13 +453,22 @@ def pairing_quality(pairing: Pairing, true_distance: np.ndarray, near: int = 5,
     picked = pairing.nearest()
     rows = np.arange(n_target)
     chosen = [true_rank[t, pairing.probs[t] > 0].mean() / max(n_source - 1, 1) for t in rows]
-    return {"top1": float(np.mean(true_rank[rows, picked] == 0)),
-            "in_true_near": float(np.mean(true_rank[rows, picked] < near)),
-            "chosen_rank": float(np.mean(chosen)),
-            "drawn_distance": float(np.mean((pairing.probs * true_distance).sum(1))),
-            "drawn_distance_best": float(np.mean(true_distance.min(1))),
-            "true_nearest_mass": float(np.mean(pairing.probs[rows, true_distance.argmin(1)])),
-            "chance_top1": 1.0 / n_source, "chance_in_true_near": min(near, n_source) / n_source, "near": near,
-            **({} if goal_distance is None else
-               {"goal_gap": float(np.median((pairing.probs * goal_distance).sum(1))),
-                "goal_gap_best": float(np.median(goal_distance.min(1)))})}
+    return {
+        "top1": float(np.mean(true_rank[rows, picked] == 0)),
+        "in_true_near": float(np.mean(true_rank[rows, picked] < near)),
+        "chosen_rank": float(np.mean(chosen)),
+        "drawn_distance": float(np.mean((pairing.probs * true_distance).sum(1))),
+        "drawn_distance_best": float(np.mean(true_distance.min(1))),
+        "true_nearest_mass": float(np.mean(pairing.probs[rows, true_distance.argmin(1)])),
+        "chance_top1": 1.0 / n_source,
+        "chance_in_true_near": min(near, n_source) / n_source,
+        "near": near,
+        **(
+            {}
+            if goal_distance is None
+            else {
+                "goal_gap": float(np.median((pairing.probs * goal_distance).sum(1))),
+                "goal_gap_best": float(np.median(goal_distance.min(1))),
+            }
+        ),
+    }

@@ -45,20 +45,44 @@ def trajectories_digest(trajectories: list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def pairing_key(source_key: str, target_key: str, source_episodes: list[int], target_episodes: list[int],
-                n_eval_target: int, sharpness: float, cutoff: float, top_k: int, band: float | None,
-                trajectories: list[np.ndarray], summary: list[str] = (), summary_weight: float = 0.0,
-                summary_frames: int = 1, scale: str = "absolute", cost: str = "sum") -> dict:
+def pairing_key(
+    source_key: str,
+    target_key: str,
+    source_episodes: list[int],
+    target_episodes: list[int],
+    n_eval_target: int,
+    sharpness: float,
+    cutoff: float,
+    top_k: int,
+    band: float | None,
+    trajectories: list[np.ndarray],
+    summary: list[str] = (),
+    summary_weight: float = 0.0,
+    summary_frames: int = 1,
+    scale: str = "absolute",
+    cost: str = "sum",
+) -> dict:
     """What a pairing depends on, as a JSON-able dict (the cache entry's name is its hash). The outcome
     summary is named explicitly although its values are in the trajectories' digest, so that an entry
     says what it was paired on."""
-    return {"version": PAIRING_VERSION, "summary": [str(k) for k in summary],
-            "summary_weight": float(summary_weight) if summary else 0.0,
-            "summary_frames": int(summary_frames) if summary else 0, "source": source_key, "target": target_key,
-            "source_episodes": [int(e) for e in source_episodes], "target_episodes": [int(e) for e in target_episodes],
-            "n_eval_target": int(n_eval_target), "sharpness": float(sharpness), "cutoff": float(cutoff),
-            "top_k": int(top_k), "band": None if band is None else float(band), "scale": str(scale), "cost": str(cost),
-            "trajectories": trajectories_digest(trajectories)}
+    return {
+        "version": PAIRING_VERSION,
+        "summary": [str(k) for k in summary],
+        "summary_weight": float(summary_weight) if summary else 0.0,
+        "summary_frames": int(summary_frames) if summary else 0,
+        "source": source_key,
+        "target": target_key,
+        "source_episodes": [int(e) for e in source_episodes],
+        "target_episodes": [int(e) for e in target_episodes],
+        "n_eval_target": int(n_eval_target),
+        "sharpness": float(sharpness),
+        "cutoff": float(cutoff),
+        "top_k": int(top_k),
+        "band": None if band is None else float(band),
+        "scale": str(scale),
+        "cost": str(cost),
+        "trajectories": trajectories_digest(trajectories),
+    }
 
 
 class PairingCache:
@@ -84,8 +108,12 @@ class PairingCache:
                 pairs, starts, frames = f["match_pairs"], f["match_starts"], f["match_frames"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
             return None  # a damaged entry is computed again
-        if costs.shape != (n_target, n_source) or probs.shape != costs.shape or len(starts) != len(pairs) + 1 \
-                or starts[-1] != len(frames):
+        if (
+            costs.shape != (n_target, n_source)
+            or probs.shape != costs.shape
+            or len(starts) != len(pairs) + 1
+            or starts[-1] != len(frames)
+        ):
             return None
         matches = {(int(t), int(s)): frames[a:b] for (t, s), a, b in zip(pairs, starts[:-1], starts[1:])}
         if any(probs[t, s] > 0 and (t, s) not in matches for t, s in zip(*np.nonzero(probs))):
@@ -99,18 +127,34 @@ class PairingCache:
         lengths = [len(pairing.matches[p]) for p in pairs]
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), costs=pairing.costs, probs=pairing.probs,
-                     match_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
-                     match_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                     match_frames=np.concatenate([pairing.matches[p] for p in pairs]).astype(np.int64)
-                     if pairs else np.zeros(0, np.int64))
+            np.savez(
+                f,
+                key=np.array(json.dumps(key, sort_keys=True)),
+                costs=pairing.costs,
+                probs=pairing.probs,
+                match_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+                match_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                match_frames=np.concatenate([pairing.matches[p] for p in pairs]).astype(np.int64)
+                if pairs
+                else np.zeros(0, np.int64),
+            )
         os.replace(tmp, path)
         return path
 
 
-def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict, cache: PairingCache | None,
-                   sharpness: float, cutoff: float, top_k: int, band: float | None, scale: str = "absolute",
-                   cost: str = "sum", source_names: list | None = None) -> tuple[Pairing, bool]:
+def cached_pairing(
+    target: list[np.ndarray],
+    source: list[np.ndarray],
+    key: dict,
+    cache: PairingCache | None,
+    sharpness: float,
+    cutoff: float,
+    top_k: int,
+    band: float | None,
+    scale: str = "absolute",
+    cost: str = "sum",
+    source_names: list | None = None,
+) -> tuple[Pairing, bool]:
     """(pairing, whether it came from the cache): read it, else compute it (with a line and, on a terminal,
     a progress bar) and store it. Either way, print the pairing's health (`health_lines`): a collapse is
     as silent in a cached pairing as in a new one. `source_names[i]` names source demo i in those lines."""
@@ -125,12 +169,22 @@ def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict
         from tqdm import tqdm
 
         # costs of every pair, then at most top_k matches per target demo
-        bar = tqdm(total=n_pairs + len(target) * min(top_k, len(source)), unit="pair", desc="pairing (DTW)",
-                   leave=False)
+        bar = tqdm(
+            total=n_pairs + len(target) * min(top_k, len(source)), unit="pair", desc="pairing (DTW)", leave=False
+        )
     start = time.perf_counter()
     try:
-        pairing = pair_demos(target, source, sharpness, cutoff, top_k, band,
-                             progress=bar.update if bar is not None else None, scale=scale, cost=cost)
+        pairing = pair_demos(
+            target,
+            source,
+            sharpness,
+            cutoff,
+            top_k,
+            band,
+            progress=bar.update if bar is not None else None,
+            scale=scale,
+            cost=cost,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -139,14 +193,18 @@ def cached_pairing(target: list[np.ndarray], source: list[np.ndarray], key: dict
     if cache is not None:
         where = f"; cached in {cache.store(key, pairing)}"
     # stdout, as a run's and a sweep's progress lines: stderr is kept for the one line of an error
-    print(f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
-          f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}", flush=True)
+    print(
+        f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
+        f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}",
+        flush=True,
+    )
     say_health(pairing, sharpness, cutoff, top_k, scale, cost, source_names)
     return pairing, False
 
 
-def say_health(pairing: Pairing, sharpness: float, cutoff: float, top_k: int, scale: str, cost: str,
-               source_names: list | None) -> None:
+def say_health(
+    pairing: Pairing, sharpness: float, cutoff: float, top_k: int, scale: str, cost: str, source_names: list | None
+) -> None:
     """The pairing's health line, and its warning when it has collapsed, on stdout with the run's progress."""
     for line in health_lines(pairing, sharpness, cutoff, top_k, scale, cost, source_names):
         if line is not None:

@@ -28,8 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from actot.data.lerobot import LeRobotDataset
-from actot.data.pairing import (COSTS, DEFAULT_BAND, DEFAULT_SUMMARY, DEFAULT_SUMMARY_FRAMES, DEFAULT_SUMMARY_WEIGHT,
-                                SCALES, SUMMARY_KEYS, Pairing, outcome_summary, with_outcome)
+from actot.data.pairing import (
+    COSTS,
+    DEFAULT_BAND,
+    DEFAULT_SUMMARY,
+    DEFAULT_SUMMARY_FRAMES,
+    DEFAULT_SUMMARY_WEIGHT,
+    SCALES,
+    SUMMARY_KEYS,
+    Pairing,
+    outcome_summary,
+    with_outcome,
+)
 from actot.data.pairing_cache import PairingCache, cached_pairing, pairing_key
 from actot.data.stats import FeatureStats
 from actot.errors import ActotError
@@ -57,18 +67,32 @@ class Normaliser:
     def pooled(source_stats: dict, target_stats: dict) -> "Normaliser":
         """State and action stats pooled over both domains (the datasets' `stats`): what training uses,
         and what an exported policy carries (actot/export.py)."""
-        return Normaliser(*(FeatureStats.pool([source_stats[key], target_stats[key]])
-                            for key in ("observation.state", "action")))
+        return Normaliser(
+            *(FeatureStats.pool([source_stats[key], target_stats[key]]) for key in ("observation.state", "action"))
+        )
 
 
 class CoTrainData:
     """Both domains, normalised, with the target split and the DTW pairing computed once."""
 
-    def __init__(self, source: LeRobotDataset, target: LeRobotDataset, n_eval_target: int = 2, n_eval_source: int = 0,
-                 sharpness: float = 1.0, cutoff: float = 5.0, top_k: int = 5, band: float | None = DEFAULT_BAND,
-                 cache_dir: str | Path | None = None, cache: bool = True, summary: list[str] | tuple = DEFAULT_SUMMARY,
-                 summary_weight: float = DEFAULT_SUMMARY_WEIGHT, summary_frames: int = DEFAULT_SUMMARY_FRAMES,
-                 scale: str = "absolute", cost: str = "sum"):
+    def __init__(
+        self,
+        source: LeRobotDataset,
+        target: LeRobotDataset,
+        n_eval_target: int = 2,
+        n_eval_source: int = 0,
+        sharpness: float = 1.0,
+        cutoff: float = 5.0,
+        top_k: int = 5,
+        band: float | None = DEFAULT_BAND,
+        cache_dir: str | Path | None = None,
+        cache: bool = True,
+        summary: list[str] | tuple = DEFAULT_SUMMARY,
+        summary_weight: float = DEFAULT_SUMMARY_WEIGHT,
+        summary_frames: int = DEFAULT_SUMMARY_FRAMES,
+        scale: str = "absolute",
+        cost: str = "sum",
+    ):
         """`band`: the DTW band (`actot.data.pairing`); the pairing is read from, or stored in, the pairing
         cache under `cache_dir` (default $ACTOT_CACHE, see `actot.data.pairing_cache`) unless cache=False;
         `pairing_cached` says whether it was read. `summary`: the features (LeRobot keys) whose mean over a
@@ -80,23 +104,30 @@ class CoTrainData:
         if (source.state_dim, source.action_dim) != (target.state_dim, target.action_dim):
             raise ActotError(
                 f"source {source.root} has state/action dims ({source.state_dim}, {source.action_dim}) but target "
-                f"{target.root} has ({target.state_dim}, {target.action_dim}); co-training needs the same robot spaces")
+                f"{target.root} has ({target.state_dim}, {target.action_dim}); co-training needs the same robot spaces"
+            )
         if len(source.cameras) != len(target.cameras):
-            raise ActotError(f"source cameras {source.cameras} and target cameras {target.cameras} differ in number; "
-                             "select the same number with data.cameras")
+            raise ActotError(
+                f"source cameras {source.cameras} and target cameras {target.cameras} differ in number; "
+                "select the same number with data.cameras"
+            )
         if len(target.episodes) <= n_eval_target:
-            raise ActotError(f"target {target.root} has {len(target.episodes)} episodes but data.n_eval_target="
-                             f"{n_eval_target} are held out; lower data.n_eval_target or add target episodes")
+            raise ActotError(
+                f"target {target.root} has {len(target.episodes)} episodes but data.n_eval_target="
+                f"{n_eval_target} are held out; lower data.n_eval_target or add target episodes"
+            )
         if n_eval_source and len(source.episodes) <= n_eval_source:
-            raise ActotError(f"source {source.root} has {len(source.episodes)} episodes but data.n_eval_source="
-                             f"{n_eval_source} are held out; lower data.n_eval_source or add source episodes")
+            raise ActotError(
+                f"source {source.root} has {len(source.episodes)} episodes but data.n_eval_source="
+                f"{n_eval_source} are held out; lower data.n_eval_source or add source episodes"
+            )
         self.source, self.target = source, target
         self.cameras = list(source.cameras)
         self.normaliser = Normaliser.pooled(source.stats, target.stats)
         src = [self._normalised(e) for e in source.episodes]
-        self.src, self.src_eval = src[: len(src) - n_eval_source], src[len(src) - n_eval_source:]
+        self.src, self.src_eval = src[: len(src) - n_eval_source], src[len(src) - n_eval_source :]
         tgt = [self._normalised(e) for e in target.episodes]
-        self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target:]
+        self.tgt_train, self.tgt_eval = tgt[: len(tgt) - n_eval_target], tgt[len(tgt) - n_eval_target :]
         # Which held-out target demos lie where the target demos were collected (None: unknown, as on a lab's
         # data); set from the embedded sim's ground truth (`mark_covered`).
         self.tgt_eval_covered: np.ndarray | None = None
@@ -106,24 +137,51 @@ class CoTrainData:
             for name in summary:
                 if name not in SUMMARY_FEATURES or name not in dataset.features:
                     choices = [k for k in SUMMARY_FEATURES if k in dataset.features]
-                    raise ActotError(f"data.pair_summary={list(summary)}: {name!r} is not a feature of {dataset.root} "
-                                     f"that pairing reads; choose from {choices} (or [] for [state, action] alone)")
+                    raise ActotError(
+                        f"data.pair_summary={list(summary)}: {name!r} is not a feature of {dataset.root} "
+                        f"that pairing reads; choose from {choices} (or [] for [state, action] alone)"
+                    )
         if summary_frames < 1:
-            raise ActotError(f"data.pair_summary_frames={summary_frames} must be >= 1 (the demo's last frames averaged)")
+            raise ActotError(
+                f"data.pair_summary_frames={summary_frames} must be >= 1 (the demo's last frames averaged)"
+            )
         if scale not in SCALES:
             raise ActotError(f"data.pair_scale={scale!r} is not a pairing scale; choose from {list(SCALES)}")
         if cost not in COSTS:
             raise ActotError(f"data.pair_cost={cost!r} is not a DTW cost; choose from {list(COSTS)}")
         tgt_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.tgt_train]
         src_traj = [self._pairing_trajectory(e, summary, summary_weight, summary_frames) for e in self.src]
-        key = pairing_key(source.cache_key, target.cache_key, [e["index"] for e in self.src], target.episode_indices,
-                          n_eval_target, sharpness, cutoff, top_k, band, tgt_traj + src_traj,
-                          summary, summary_weight, summary_frames, scale, cost)
+        key = pairing_key(
+            source.cache_key,
+            target.cache_key,
+            [e["index"] for e in self.src],
+            target.episode_indices,
+            n_eval_target,
+            sharpness,
+            cutoff,
+            top_k,
+            band,
+            tgt_traj + src_traj,
+            summary,
+            summary_weight,
+            summary_frames,
+            scale,
+            cost,
+        )
         self.pairing: Pairing
-        self.pairing, self.pairing_cached = cached_pairing(tgt_traj, src_traj, key,
-                                                           PairingCache(cache_dir) if cache else None,
-                                                           sharpness, cutoff, top_k, band, scale, cost,
-                                                           source_names=[e["index"] for e in self.src])
+        self.pairing, self.pairing_cached = cached_pairing(
+            tgt_traj,
+            src_traj,
+            key,
+            PairingCache(cache_dir) if cache else None,
+            sharpness,
+            cutoff,
+            top_k,
+            band,
+            scale,
+            cost,
+            source_names=[e["index"] for e in self.src],
+        )
 
     def mark_covered(self, covered_by_index: list[bool], covered_only: bool) -> None:
         """`covered_by_index[i]`: whether target episode i's goal lies in the region the target demos cover
@@ -148,9 +206,12 @@ class CoTrainData:
 
     def _normalised(self, episode) -> dict:
         # Plain array views of the memory-mapped frames: indexing a np.memmap builds a memmap object per frame.
-        return {"index": episode.index, "state": self.normaliser.norm_state(episode.state),
-                "action": self.normaliser.norm_action(episode.action),
-                "frames": {c: np.asarray(f) for c, f in episode.frames.items()}}
+        return {
+            "index": episode.index,
+            "state": self.normaliser.norm_state(episode.state),
+            "action": self.normaliser.norm_action(episode.action),
+            "frames": {c: np.asarray(f) for c, f in episode.frames.items()},
+        }
 
     @property
     def state_dim(self) -> int:
@@ -180,7 +241,7 @@ def frames_at(episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_
                 images[row, k] = frames[c][f]
         batch["images"] = images
     for row, (e, f) in enumerate(refs):
-        chunk = episodes[e]["action"][f: f + chunk_size]
+        chunk = episodes[e]["action"][f : f + chunk_size]
         batch["action"][row, : len(chunk)] = chunk
         batch["action_is_pad"][row, : len(chunk)] = False
     return batch
@@ -189,9 +250,18 @@ def frames_at(episodes: list[dict], cameras: list[str], refs: np.ndarray, chunk_
 class CoTrainSampler:
     """Yields flat batches of numpy arrays (see `next`); deterministic given its seed."""
 
-    def __init__(self, data: CoTrainData, chunk_size: int, batch_size: int, ot_batch_size: int,
-                 window_size: int, seed: int = 0, true_pairs: dict[int, int] | None = None,
-                 bc_src_weight: float = 0.5, ot_in_bc: bool = False):
+    def __init__(
+        self,
+        data: CoTrainData,
+        chunk_size: int,
+        batch_size: int,
+        ot_batch_size: int,
+        window_size: int,
+        seed: int = 0,
+        true_pairs: dict[int, int] | None = None,
+        bc_src_weight: float = 0.5,
+        ot_in_bc: bool = False,
+    ):
         """`ot_in_bc` (training's ot_rows=bc): the OT pairs count as BC rows, so each domain draws
         ot_batch_size fewer BC rows of its own and the batch is [OT source | OT target | the rest]."""
         self.data, self.chunk_size = data, chunk_size
@@ -203,8 +273,10 @@ class CoTrainSampler:
         self.own_src, self.own_tgt = self.n_bc_src, self.n_bc_tgt  # the BC rows drawn apart from the OT pairs
         if ot_in_bc:
             if ot_batch_size > min(self.n_bc_src, self.n_bc_tgt):
-                raise ValueError(f"ot_batch_size={ot_batch_size} pairs do not fit in {self.n_bc_src} source and "
-                                 f"{self.n_bc_tgt} target BC rows")
+                raise ValueError(
+                    f"ot_batch_size={ot_batch_size} pairs do not fit in {self.n_bc_src} source and "
+                    f"{self.n_bc_tgt} target BC rows"
+                )
             self.own_src, self.own_tgt = self.n_bc_src - ot_batch_size, self.n_bc_tgt - ot_batch_size
         self.rng = np.random.default_rng(seed)
         # Ground-truth twins by list position (source episode index -> position in data.src).
@@ -219,9 +291,15 @@ class CoTrainSampler:
         return np.stack([ep, (self.rng.random(n) * lengths[ep]).astype(np.int64)], 1)
 
     def _bc_rows(self) -> dict:
-        src = frames_at(self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.own_src), self.chunk_size)
-        tgt = frames_at(self.data.tgt_train, self.data.cameras,
-                        self._uniform_frames(self.data.tgt_train, self.own_tgt), self.chunk_size)
+        src = frames_at(
+            self.data.src, self.data.cameras, self._uniform_frames(self.data.src, self.own_src), self.chunk_size
+        )
+        tgt = frames_at(
+            self.data.tgt_train,
+            self.data.cameras,
+            self._uniform_frames(self.data.tgt_train, self.own_tgt),
+            self.chunk_size,
+        )
         return {k: np.concatenate([src[k], tgt[k]]) for k in src}
 
     def _ot_rows(self) -> tuple[dict, dict, np.ndarray | None]:
@@ -255,8 +333,9 @@ class CoTrainSampler:
         bc = self._bc_rows()
         batch = {k: np.concatenate([src[k], tgt[k], bc[k]]) for k in src}
         n = self.ot_batch_size
-        batch["is_target"] = np.concatenate([np.zeros(n, bool), np.ones(n, bool), np.zeros(self.own_src, bool),
-                                             np.ones(self.own_tgt, bool)])
+        batch["is_target"] = np.concatenate(
+            [np.zeros(n, bool), np.ones(n, bool), np.zeros(self.own_src, bool), np.ones(self.own_tgt, bool)]
+        )
         if true_pair is not None:
             batch["true_pair"] = true_pair
         return batch
@@ -276,6 +355,8 @@ def check_window_size(window_size: int, data: CoTrainData, where: str = "config"
 def check_window_length(window_size: int, longest: int, where: str = "config") -> None:
     """`check_window_size` given the longest training source episode's length (e.g. from the metadata alone)."""
     if window_size >= longest:
-        raise ActotError(f"{where}: ot.window_size={window_size} is at least as long as every source episode "
-                         f"(the longest has {longest} frames): every OT pair would be drawn from a whole episode, "
-                         f"not around its DTW match; pick ot.window_size below {longest}")
+        raise ActotError(
+            f"{where}: ot.window_size={window_size} is at least as long as every source episode "
+            f"(the longest has {longest} frames): every OT pair would be drawn from a whole episode, "
+            f"not around its DTW match; pick ot.window_size below {longest}"
+        )

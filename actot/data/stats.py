@@ -42,8 +42,9 @@ class FeatureStats:
 def _from_dict(entry: dict, fallback_count: int) -> FeatureStats:
     count = entry.get("count", fallback_count)
     count = int(np.asarray(count).reshape(-1)[0]) if count is not None else fallback_count
-    return FeatureStats(np.asarray(entry["mean"], np.float32).reshape(-1),
-                        np.asarray(entry["std"], np.float32).reshape(-1), count)
+    return FeatureStats(
+        np.asarray(entry["mean"], np.float32).reshape(-1), np.asarray(entry["std"], np.float32).reshape(-1), count
+    )
 
 
 def load_stats(root: Path, version: str, episode_indices: list[int], episodes: list) -> tuple[dict, str]:
@@ -62,21 +63,41 @@ def load_stats(root: Path, version: str, episode_indices: list[int], episodes: l
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             rows = [r for r in rows if int(r["episode_index"]) in wanted]
             if len(rows) == len(wanted) and all(k in r["stats"] for r in rows for k in KEYS):
-                return {k: FeatureStats.pool([_from_dict(r["stats"][k], 1) for r in rows]) for k in KEYS}, \
-                    "meta/episodes_stats.jsonl"
+                return {
+                    k: FeatureStats.pool([_from_dict(r["stats"][k], 1) for r in rows]) for k in KEYS
+                }, "meta/episodes_stats.jsonl"
         files = sorted((meta / "episodes").glob("chunk-*/file-*.parquet"))
         if version == "v3.0" and files:
             cols = [f"stats/{k}/{s}" for k in KEYS for s in ("mean", "std", "count")]
             table = pq.read_table(files[0]) if len(files) == 1 else None
             if table is not None and all(c in table.column_names for c in cols):
-                rows = [r for r in table.select(["episode_index", *cols]).to_pylist() if r["episode_index"] in set(episode_indices)]
+                rows = [
+                    r
+                    for r in table.select(["episode_index", *cols]).to_pylist()
+                    if r["episode_index"] in set(episode_indices)
+                ]
                 if rows:
-                    return {k: FeatureStats.pool([
-                        _from_dict({"mean": r[f"stats/{k}/mean"], "std": r[f"stats/{k}/std"], "count": r[f"stats/{k}/count"]}, 1)
-                        for r in rows]) for k in KEYS}, "meta/episodes stats columns"
+                    return {
+                        k: FeatureStats.pool(
+                            [
+                                _from_dict(
+                                    {
+                                        "mean": r[f"stats/{k}/mean"],
+                                        "std": r[f"stats/{k}/std"],
+                                        "count": r[f"stats/{k}/count"],
+                                    },
+                                    1,
+                                )
+                                for r in rows
+                            ]
+                        )
+                        for k in KEYS
+                    }, "meta/episodes stats columns"
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
         pass  # malformed or partial meta stats: fall back to computing them
     if not episodes:
         return {}, "none"
-    return {"observation.state": FeatureStats.of(np.concatenate([e.state for e in episodes])),
-            "action": FeatureStats.of(np.concatenate([e.action for e in episodes]))}, "computed"
+    return {
+        "observation.state": FeatureStats.of(np.concatenate([e.state for e in episodes])),
+        "action": FeatureStats.of(np.concatenate([e.action for e in episodes])),
+    }, "computed"

@@ -16,9 +16,7 @@ from actot.errors import ActotError
 TIMESTAMP_TOLERANCE_S = 1e-4  # LeRobot's tolerance_s for matching frames to timestamps
 
 
-def decode_video_frames(
-    path: Path, timestamps: np.ndarray, size: tuple[int, int], offset_s: float = 0.0
-) -> np.ndarray:
+def decode_video_frames(path: Path, timestamps: np.ndarray, size: tuple[int, int], offset_s: float = 0.0) -> np.ndarray:
     """Frames of `path` at `offset_s + timestamps` (seconds), resized to `size` = (H, W).
 
     One sequential decode from the keyframe before the first wanted frame to the last one:
@@ -54,7 +52,9 @@ def decode_video_frames(
                 while cursor < len(order) and wanted[order[cursor]] < t - TIMESTAMP_TOLERANCE_S:
                     cursor += 1  # a wanted time with no frame: reported below
                 if cursor < len(order) and abs(wanted[order[cursor]] - t) <= TIMESTAMP_TOLERANCE_S:
-                    image = reformatter.reformat(frame, width=width, height=height, format="rgb24", interpolation="AREA")
+                    image = reformatter.reformat(
+                        frame, width=width, height=height, format="rgb24", interpolation="AREA"
+                    )
                     pixels = image.to_ndarray()
                     # Several wanted timestamps may fall on the same frame (duplicates).
                     while cursor < len(order) and abs(wanted[order[cursor]] - t) <= TIMESTAMP_TOLERANCE_S:
@@ -86,7 +86,9 @@ def decode_image_column(values: list, size: tuple[int, int], where: str) -> np.n
     for i, value in enumerate(values):
         data = value.get("bytes") if isinstance(value, dict) else value
         if not data:
-            raise ActotError(f"{where}: frame {i} has no image bytes; the dataset stores images by path, re-export it with embedded images")
+            raise ActotError(
+                f"{where}: frame {i} has no image bytes; the dataset stores images by path, re-export it with embedded images"
+            )
         decoded.append(resize_frames(np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))[None], size)[0])
     return np.stack(decoded) if decoded else np.zeros((0, *size, 3), dtype=np.uint8)
 

@@ -18,8 +18,14 @@ SOLVERS = ("torch", "pot")
 EMBEDDINGS = ("mean", "keypoints", "tokens")
 
 # field -> its allowed values
-CHOICES = {"heuristic": HEURISTICS, "cost": COSTS, "embed_norm": EMBED_NORMS, "label": LABELS, "solver": SOLVERS,
-           "embedding": EMBEDDINGS}
+CHOICES = {
+    "heuristic": HEURISTICS,
+    "cost": COSTS,
+    "embed_norm": EMBED_NORMS,
+    "label": LABELS,
+    "solver": SOLVERS,
+    "embedding": EMBEDDINGS,
+}
 
 
 @dataclass

@@ -107,8 +107,9 @@ def cost_space(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor) -> tuple[Tensor, Ten
     return z_src, z_tgt
 
 
-def cost_terms(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
-               label_tgt: Tensor) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
+def cost_terms(
+    cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, label_tgt: Tensor
+) -> tuple[list[tuple[float, Tensor]], list[tuple[float, Tensor]]]:
     """([(weight, cost)] per camera with a non-zero weight, [(weight_label, label cost)] or []);
     z_src, z_tgt: the embeddings as the cost compares them (`cost_space`)."""
     k = z_src.shape[1]
@@ -118,8 +119,9 @@ def cost_terms(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor,
     return embed, label
 
 
-def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = (1.0,),
-                       compared: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+def embedding_geometry(
+    z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = (1.0,), compared: tuple[Tensor, Tensor] | None = None
+) -> dict[str, Tensor]:
     """Scale-free signs of what OT does to the embeddings, (n, K, D) each.
 
     ot_embed_norm: mean ||z|| of the raw embeddings over both domains and every camera: a fall to a
@@ -135,8 +137,11 @@ def embedding_geometry(z_src: Tensor, z_tgt: Tensor, weights: Sequence[float] = 
     z_src, z_tgt = z_src.detach().float(), z_tgt.detach().float()
     c_src, c_tgt = (z_src, z_tgt) if compared is None else (compared[0].detach().float(), compared[1].detach().float())
     n = z_src.shape[0]
-    dist = sum(w * sq_euclidean(c_src[:, i], c_tgt[:, i])
-               for i, w in enumerate(camera_weights(weights, z_src.shape[1])) if w != 0.0)
+    dist = sum(
+        w * sq_euclidean(c_src[:, i], c_tgt[:, i])
+        for i, w in enumerate(camera_weights(weights, z_src.shape[1]))
+        if w != 0.0
+    )
     if not torch.is_tensor(dist) or n < 2:
         ratio = torch.ones((), device=z_src.device)
     else:
@@ -154,17 +159,39 @@ def solve_plan(cfg: OTConfig, plan_cost: Tensor) -> tuple[Tensor, Tensor, int]:
         return pi, torch.zeros((), device=pi.device), 0
     c = diagonal_prior(n, cfg.heuristic, cfg.bandwidth, plan_cost.device)
     if cfg.solver == "pot":
-        pi, info = sinkhorn_unbalanced_pot(plan_cost.double(), cfg.reg, cfg.tau,
-                                           c=None if c is None else c.double(), n_iters=cfg.max_iters,
-                                           stop_thr=cfg.tol, return_info=True)
+        pi, info = sinkhorn_unbalanced_pot(
+            plan_cost.double(),
+            cfg.reg,
+            cfg.tau,
+            c=None if c is None else c.double(),
+            n_iters=cfg.max_iters,
+            stop_thr=cfg.tol,
+            return_info=True,
+        )
         return pi.float(), info.err.float(), info.iterations
-    pi, info = sinkhorn_unbalanced(plan_cost, cfg.reg, cfg.tau, c=c, max_iters=cfg.max_iters,
-                                   tol=cfg.tol, check_every=cfg.check_every, return_info=True)
+    pi, info = sinkhorn_unbalanced(
+        plan_cost,
+        cfg.reg,
+        cfg.tau,
+        c=c,
+        max_iters=cfg.max_iters,
+        tol=cfg.tol,
+        check_every=cfg.check_every,
+        return_info=True,
+    )
     return pi, info.err, info.iterations
 
 
-def ot_loss(cfg: OTConfig, z_src: Tensor, z_tgt: Tensor, label_src: Tensor, label_tgt: Tensor,
-            state_src: Tensor, state_tgt: Tensor, true_pair: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+def ot_loss(
+    cfg: OTConfig,
+    z_src: Tensor,
+    z_tgt: Tensor,
+    label_src: Tensor,
+    label_tgt: Tensor,
+    state_src: Tensor,
+    state_tgt: Tensor,
+    true_pair: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
     """L_ot = sum(pi * M) and its metrics (tensors; read them only when logging).
 
     z_src, z_tgt: (n, K, D) embeddings per camera; label_*: (n, L); state_*: (n, S) normalised.

@@ -67,8 +67,9 @@ class SolveInfo:
     err: Tensor
 
 
-def _translation(log_u: Tensor, log_v: Tensor, log_a: Tensor, log_b: Tensor, reg: float,
-                 reg_m1: float, reg_m2: float) -> Tensor:
+def _translation(
+    log_u: Tensor, log_v: Tensor, log_a: Tensor, log_b: Tensor, reg: float, reg_m1: float, reg_m2: float
+) -> Tensor:
     """The dual translation t maximising the marginal terms of D(f + t, g - t), in units of reg."""
     if math.isinf(reg_m1) and math.isinf(reg_m2):
         return torch.zeros_like(log_u[..., :1])
@@ -94,10 +95,19 @@ def _side_error(log_scale: Tensor, lse: Tensor, log_target: Tensor, fi: float) -
     return gap / mass.clamp_min(torch.finfo(now.dtype).tiny)
 
 
-def sinkhorn_unbalanced(M: Tensor, reg: float, reg_m, a: Tensor | None = None, b: Tensor | None = None,
-                        c: Tensor | None = None, max_iters: int = 1000, tol: float | None = 1e-6,
-                        check_every: int = 50, translate: bool = True,
-                        return_info: bool = False) -> Tensor | tuple[Tensor, SolveInfo]:
+def sinkhorn_unbalanced(
+    M: Tensor,
+    reg: float,
+    reg_m,
+    a: Tensor | None = None,
+    b: Tensor | None = None,
+    c: Tensor | None = None,
+    max_iters: int = 1000,
+    tol: float | None = 1e-6,
+    check_every: int = 50,
+    translate: bool = True,
+    return_info: bool = False,
+) -> Tensor | tuple[Tensor, SolveInfo]:
     """Transport plan(s) for cost M of shape (n, m) or (B, n, m).
 
     Args:
@@ -155,8 +165,9 @@ def _errors(log_k, log_u, log_v, log_a, log_b, fi1, fi2) -> Tensor:
     return torch.maximum(_side_error(log_u, lse_rows, log_a, fi1), _side_error(log_v, lse_cols, log_b, fi2))
 
 
-def diagonal_plan(diag_cost: Tensor, reg: float, reg_m, a: Tensor | None = None, b: Tensor | None = None,
-                  c_diag: Tensor | None = None) -> Tensor:
+def diagonal_plan(
+    diag_cost: Tensor, reg: float, reg_m, a: Tensor | None = None, b: Tensor | None = None, c_diag: Tensor | None = None
+) -> Tensor:
     """The plan's diagonal in closed form when the reference measure c is diagonal (heuristic=hard).
 
     With c = diag(c_ii) every off-diagonal entry of pi is 0 and the problem splits into n
@@ -182,8 +193,15 @@ def diagonal_plan(diag_cost: Tensor, reg: float, reg_m, a: Tensor | None = None,
     return torch.exp((reg * c_diag.log() + reg_m1 * a.log() + reg_m2 * b.log() - diag_cost) / total)
 
 
-def sinkhorn_unbalanced_pot(M: Tensor, reg: float, reg_m, c: Tensor | None = None, n_iters: int = 1000,
-                            stop_thr: float = 1e-6, return_info: bool = False) -> Tensor | tuple[Tensor, SolveInfo]:
+def sinkhorn_unbalanced_pot(
+    M: Tensor,
+    reg: float,
+    reg_m,
+    c: Tensor | None = None,
+    n_iters: int = 1000,
+    stop_thr: float = 1e-6,
+    return_info: bool = False,
+) -> Tensor | tuple[Tensor, SolveInfo]:
     """The same plans from POT itself, one problem at a time on the CPU (for parity checks).
 
     With `return_info`, the marginal error is ours (module docstring), from POT's final scalings.
@@ -202,16 +220,25 @@ def sinkhorn_unbalanced_pot(M: Tensor, reg: float, reg_m, c: Tensor | None = Non
         n, m = cost.shape
         ref = None if refs is None else (refs[i] if refs.ndim == 3 else refs)
         a, b = np.full(n, 1.0 / n), np.full(m, 1.0 / m)
-        plan, log = ot.unbalanced.sinkhorn_unbalanced(a, b, cost, reg, (reg_m1, reg_m2), c=ref,
-                                                      numItermax=n_iters, stopThr=stop_thr, log=True)
+        plan, log = ot.unbalanced.sinkhorn_unbalanced(
+            a, b, cost, reg, (reg_m1, reg_m2), c=ref, numItermax=n_iters, stopThr=stop_thr, log=True
+        )
         plans.append(plan)
         iterations = max(iterations, len(log["err"]))  # POT logs its error once per iteration
         log_c = np.log(np.outer(a, b) if ref is None else ref)
         with np.errstate(divide="ignore"):
             log_k = torch.from_numpy(-cost / reg + log_c)
-        errors.append(_errors(log_k, torch.from_numpy(log["logu"]), torch.from_numpy(log["logv"]),
-                              torch.from_numpy(np.log(a)), torch.from_numpy(np.log(b)),
-                              _exponent(reg_m1, reg), _exponent(reg_m2, reg)))
+        errors.append(
+            _errors(
+                log_k,
+                torch.from_numpy(log["logu"]),
+                torch.from_numpy(log["logv"]),
+                torch.from_numpy(np.log(a)),
+                torch.from_numpy(np.log(b)),
+                _exponent(reg_m1, reg),
+                _exponent(reg_m2, reg),
+            )
+        )
     out = torch.as_tensor(np.stack(plans), dtype=M.dtype, device=M.device)
     err = torch.stack(errors).to(M.device)
     out, err = (out, err) if batched else (out[0], err[0])

@@ -82,8 +82,9 @@ class SpatialSoftmax(nn.Module):
         maps = self.conv(x)
         n, k, h, w = maps.shape
         attention = maps.flatten(2).float().softmax(-1)  # float: bf16 softmax over few positions is coarse
-        ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, h, device=x.device),
-                                torch.linspace(-1.0, 1.0, w, device=x.device), indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1.0, 1.0, h, device=x.device), torch.linspace(-1.0, 1.0, w, device=x.device), indexing="ij"
+        )
         grid = torch.stack([xs.flatten(), ys.flatten()], dim=-1)  # (h * w, 2): x, y
         return attention @ grid
 
@@ -159,17 +160,25 @@ class ACT(nn.Module):
         self.cfg, self.n_cameras = cfg, n_cameras
         self.image_pooling = cfg.image_pooling or "map"
         if self.image_pooling not in IMAGE_POOLINGS:
-            raise ActotError(f"policy.image_pooling={cfg.image_pooling!r} is not a pooling; choose one of "
-                             f"{list(IMAGE_POOLINGS)} (or null)")
+            raise ActotError(
+                f"policy.image_pooling={cfg.image_pooling!r} is not a pooling; choose one of "
+                f"{list(IMAGE_POOLINGS)} (or null)"
+            )
         if ot_embedding not in OT_EMBEDDINGS:
-            raise ActotError(f"ot.embedding={ot_embedding!r} is not an OT embedding; choose one of {list(OT_EMBEDDINGS)}")
+            raise ActotError(
+                f"ot.embedding={ot_embedding!r} is not an OT embedding; choose one of {list(OT_EMBEDDINGS)}"
+            )
         if self.image_pooling == "keypoints" and not n_cameras:
-            raise ActotError("policy.image_pooling=keypoints needs cameras, and this policy has none (a state-only "
-                             "dataset or data.cameras=[]); choose policy.image_pooling from ['map', null]")
+            raise ActotError(
+                "policy.image_pooling=keypoints needs cameras, and this policy has none (a state-only "
+                "dataset or data.cameras=[]); choose policy.image_pooling from ['map', null]"
+            )
         if ot_embedding == "keypoints" and (self.image_pooling != "keypoints" or not n_cameras):
-            raise ActotError(f"ot.embedding=keypoints aligns the keypoints the policy reads, but policy.image_pooling="
-                             f"{self.image_pooling} with {n_cameras} camera(s) has none; choose ot.embedding from "
-                             f"{[e for e in OT_EMBEDDINGS if e != 'keypoints']} or pool by keypoints")
+            raise ActotError(
+                f"ot.embedding=keypoints aligns the keypoints the policy reads, but policy.image_pooling="
+                f"{self.image_pooling} with {n_cameras} camera(s) has none; choose ot.embedding from "
+                f"{[e for e in OT_EMBEDDINGS if e != 'keypoints']} or pool by keypoints"
+            )
         self.ot_embedding = ot_embedding
         d = cfg.dim_model
         if cfg.use_vae:
@@ -212,16 +221,20 @@ class ACT(nn.Module):
         if not (self.cfg.use_vae and self.training and action is not None):
             zeros = torch.zeros(batch, self.cfg.latent_dim, device=state.device, dtype=state.dtype)
             return zeros, None, None
-        tokens = torch.cat([
-            self.vae_encoder_cls_embed.weight[None].expand(batch, -1, -1),
-            self.vae_encoder_state_input_proj(state)[:, None],
-            self.vae_encoder_action_input_proj(action)], dim=1)
+        tokens = torch.cat(
+            [
+                self.vae_encoder_cls_embed.weight[None].expand(batch, -1, -1),
+                self.vae_encoder_state_input_proj(state)[:, None],
+                self.vae_encoder_action_input_proj(action),
+            ],
+            dim=1,
+        )
         pad = torch.cat([torch.zeros(batch, 2, dtype=torch.bool, device=state.device), action_is_pad], dim=1)
         x = tokens
         for layer in self.vae_encoder:
             x = layer(x, pos=self.vae_encoder_pos_enc, key_padding_mask=pad)
         stats = self.vae_encoder_latent_output_proj(self.vae_encoder_norm(x)[:, 0])
-        mu, log_sigma_x2 = stats[:, : self.cfg.latent_dim], stats[:, self.cfg.latent_dim:]
+        mu, log_sigma_x2 = stats[:, : self.cfg.latent_dim], stats[:, self.cfg.latent_dim :]
         latent = mu + (log_sigma_x2 / 2).exp() * torch.randn_like(mu)
         return latent, mu, log_sigma_x2
 
@@ -359,4 +372,6 @@ class TemporalEnsembler:
 
 def make_ensembler(cfg: ACTConfig) -> TemporalEnsembler | None:
     """Temporal ensembling when `temporal_ensemble_coeff` is set (0 included: a uniform average)."""
-    return None if cfg.temporal_ensemble_coeff is None else TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size)
+    return (
+        None if cfg.temporal_ensemble_coeff is None else TemporalEnsembler(cfg.temporal_ensemble_coeff, cfg.chunk_size)
+    )

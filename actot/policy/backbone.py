@@ -44,7 +44,9 @@ class BasicBlock(nn.Module):
         self.bn2 = FrozenBatchNorm2d(planes)
         self.downsample = None
         if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), FrozenBatchNorm2d(planes))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride, bias=False), FrozenBatchNorm2d(planes)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -72,7 +74,11 @@ class ResNet18Backbone(nn.Module):
         inplanes = width
         for index, planes in enumerate(channels):
             stride = 1 if index == 0 else 2
-            setattr(self, f"layer{index + 1}", nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)))
+            setattr(
+                self,
+                f"layer{index + 1}",
+                nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)),
+            )
             inplanes = planes
         self.out_channels = channels[-1]
         for module in self.modules():  # torchvision's ResNet initialisation
@@ -87,10 +93,14 @@ class ResNet18Backbone(nn.Module):
         """Load a torchvision `resnet18` state dict (the fc layer is ignored)."""
         path = Path(path)
         if not path.is_file():
-            raise ActotError(f"policy.pretrained_backbone_weights={path}: no such file; give a torchvision resnet18 .pth or null")
+            raise ActotError(
+                f"policy.pretrained_backbone_weights={path}: no such file; give a torchvision resnet18 .pth or null"
+            )
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("fc.")}
         missing, unexpected = self.load_state_dict(state, strict=False)
         if missing or unexpected:
-            raise ActotError(f"{path} is not a resnet18 state dict of width {self.conv1.out_channels}: "
-                             f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise ActotError(
+                f"{path} is not a resnet18 state dict of width {self.conv1.out_channels}: "
+                f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )

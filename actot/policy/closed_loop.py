@@ -51,15 +51,24 @@ class Policy:
     runs (default: where its parameters are); normalisation runs on the CPU either way.
     """
 
-    def __init__(self, model: ACT, stats: dict, std_floor: float, camera_keys: list[str],
-                 resolution: tuple[int, int] | None, resize: Callable | None = None,
-                 camera_aliases: dict[str, str] | None = None, device: torch.device | str | None = None):
+    def __init__(
+        self,
+        model: ACT,
+        stats: dict,
+        std_floor: float,
+        camera_keys: list[str],
+        resolution: tuple[int, int] | None,
+        resize: Callable | None = None,
+        camera_aliases: dict[str, str] | None = None,
+        device: torch.device | str | None = None,
+    ):
         missing = [k for k in STAT_KEYS if k not in stats]
         if missing:
             raise ActotError(f"policy stats: {missing} missing; a policy needs {list(STAT_KEYS)}")
         if len(camera_keys) != model.n_cameras:
-            raise ActotError(f"policy: {len(camera_keys)} camera key(s) {camera_keys} for a network of "
-                             f"{model.n_cameras} camera(s)")
+            raise ActotError(
+                f"policy: {len(camera_keys)} camera key(s) {camera_keys} for a network of {model.n_cameras} camera(s)"
+            )
         self.model = model
         self.cfg: ACTConfig = model.cfg
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -91,14 +100,18 @@ class Policy:
 
     def _state(self, obs: dict) -> tuple[torch.Tensor, bool]:
         if STATE_KEY not in obs:
-            raise ActotError(f"observation: no '{STATE_KEY}' key; the policy needs it ({self.state_dim} values) and "
-                             f"{self.camera_keys or 'no camera'}")
+            raise ActotError(
+                f"observation: no '{STATE_KEY}' key; the policy needs it ({self.state_dim} values) and "
+                f"{self.camera_keys or 'no camera'}"
+            )
         state = torch.as_tensor(obs[STATE_KEY]).detach().cpu()
         single = state.dim() == 1
         state = state[None] if single else state
         if state.dim() != 2 or state.shape[1] != self.state_dim:
-            raise ActotError(f"observation: '{STATE_KEY}' has shape {tuple(state.shape)}; expected ({self.state_dim},) "
-                             f"or (batch, {self.state_dim})")
+            raise ActotError(
+                f"observation: '{STATE_KEY}' has shape {tuple(state.shape)}; expected ({self.state_dim},) "
+                f"or (batch, {self.state_dim})"
+            )
         if not state.is_floating_point():
             state = state.float()
         return ((state - self.state_mean) / self.state_denom).float(), single
@@ -112,13 +125,17 @@ class Policy:
         image = torch.as_tensor(obs[name]).detach().cpu()
         image = image[None] if image.dim() == 3 else image
         if image.dim() != 4 or image.shape[1] != 3 or image.shape[0] != batch:
-            raise ActotError(f"observation: '{name}' has shape {tuple(image.shape)}; expected (3, H, W) or "
-                             f"({batch}, 3, H, W), channels first as LeRobot gives them")
+            raise ActotError(
+                f"observation: '{name}' has shape {tuple(image.shape)}; expected (3, H, W) or "
+                f"({batch}, 3, H, W), channels first as LeRobot gives them"
+            )
         if image.is_floating_point():
             low, high = float(image.min()), float(image.max())
             if low < 0.0 or high > 1.0:
-                raise ActotError(f"observation: '{name}' holds values in [{low:.3g}, {high:.3g}]; a float image must "
-                                 "be in [0, 1] (LeRobot's convention: uint8 / 255)")
+                raise ActotError(
+                    f"observation: '{name}' holds values in [{low:.3g}, {high:.3g}]; a float image must "
+                    "be in [0, 1] (LeRobot's convention: uint8 / 255)"
+                )
             image = (image * 255).round().to(torch.uint8)  # back to the uint8 frames training saw, exactly
         elif image.dtype != torch.uint8:
             raise ActotError(f"observation: '{name}' has dtype {image.dtype}; give float in [0, 1] or uint8")
@@ -126,8 +143,10 @@ class Policy:
         if tuple(frames.shape[1:3]) == self.resolution:
             return frames
         if self.resize is None:
-            raise ActotError(f"observation: '{name}' is {frames.shape[1]}x{frames.shape[2]}; this policy takes frames "
-                             f"at its trained resolution {self.resolution[0]}x{self.resolution[1]}")
+            raise ActotError(
+                f"observation: '{name}' is {frames.shape[1]}x{frames.shape[2]}; this policy takes frames "
+                f"at its trained resolution {self.resolution[0]}x{self.resolution[1]}"
+            )
         return self.resize(frames, self.resolution)
 
     @torch.no_grad()

@@ -85,9 +85,19 @@ class ACTConfig:
 PRESETS: dict[str, ACTConfig] = {
     "act": ACTConfig(),
     "act_small": ACTConfig(
-        chunk_size=10, n_action_steps=5, dim_model=64, n_heads=4, dim_feedforward=256,
-        n_encoder_layers=2, n_vae_encoder_layers=2, latent_dim=16, backbone_width=16,
-        dropout=0.1, lr=5e-4, lr_backbone=5e-4),
+        chunk_size=10,
+        n_action_steps=5,
+        dim_model=64,
+        n_heads=4,
+        dim_feedforward=256,
+        n_encoder_layers=2,
+        n_vae_encoder_layers=2,
+        latent_dim=16,
+        backbone_width=16,
+        dropout=0.1,
+        lr=5e-4,
+        lr_backbone=5e-4,
+    ),
 }
 
 

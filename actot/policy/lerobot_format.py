@@ -70,9 +70,12 @@ _RENAMES = [
     (r"vae_encoder_norm\.", "model.vae_encoder.norm."),
     (r"vae_encoder_state_input_proj\.", "model.vae_encoder_robot_state_input_proj."),
     (r"encoder_state_input_proj\.", "model.encoder_robot_state_input_proj."),
-    (r"(backbone|vae_encoder_cls_embed|vae_encoder_action_input_proj|vae_encoder_latent_output_proj|"
-     r"encoder_latent_input_proj|encoder_1d_feature_pos_embed|encoder_img_feat_input_proj|decoder_pos_embed|"
-     r"action_head)\.", r"model.\1."),
+    (
+        r"(backbone|vae_encoder_cls_embed|vae_encoder_action_input_proj|vae_encoder_latent_output_proj|"
+        r"encoder_latent_input_proj|encoder_1d_feature_pos_embed|encoder_img_feat_input_proj|decoder_pos_embed|"
+        r"action_head)\.",
+        r"model.\1.",
+    ),
 ]
 POS_ENC_KEY = "model.vae_encoder_pos_enc"
 
@@ -81,16 +84,22 @@ def refusal(cfg: ACTConfig, n_cameras: int) -> str | None:
     """Why this policy has no LeRobot ACT equivalent, in one line naming the setting and the fix; None if it has."""
     fix = "export it with format=actot (actot.export.load_policy runs it)"
     if not n_cameras:
-        return ("format=lerobot: this policy has no camera (state only), and LeRobot's ACT needs an image or an "
-                f"environment state; {fix}, or train with cameras")
+        return (
+            "format=lerobot: this policy has no camera (state only), and LeRobot's ACT needs an image or an "
+            f"environment state; {fix}, or train with cameras"
+        )
     if (cfg.image_pooling or "map") != "map":
-        return (f"format=lerobot: policy.image_pooling={cfg.image_pooling} has no LeRobot equivalent (LeRobot's ACT "
-                f"reads every feature-map position as a token, image_pooling=map); {fix}, or train with "
-                "policy.image_pooling=map")
+        return (
+            f"format=lerobot: policy.image_pooling={cfg.image_pooling} has no LeRobot equivalent (LeRobot's ACT "
+            f"reads every feature-map position as a token, image_pooling=map); {fix}, or train with "
+            "policy.image_pooling=map"
+        )
     if cfg.backbone_width != TORCHVISION_RESNET18_WIDTH:
-        return (f"format=lerobot: policy.backbone_width={cfg.backbone_width} has no LeRobot equivalent (LeRobot's ACT "
-                f"builds torchvision's resnet18, width {TORCHVISION_RESNET18_WIDTH}); {fix}, or train with "
-                f"policy.backbone_width={TORCHVISION_RESNET18_WIDTH} (the `act` preset)")
+        return (
+            f"format=lerobot: policy.backbone_width={cfg.backbone_width} has no LeRobot equivalent (LeRobot's ACT "
+            f"builds torchvision's resnet18, width {TORCHVISION_RESNET18_WIDTH}); {fix}, or train with "
+            f"policy.backbone_width={TORCHVISION_RESNET18_WIDTH} (the `act` preset)"
+        )
     return None
 
 
@@ -106,11 +115,15 @@ def actot_name(name: str) -> str | None:
     """Ours for a LeRobot name (None for the fixed position table, which ours computes and does not save)."""
     if name == POS_ENC_KEY:
         return None
-    inverse = {"model.encoder.layers.": "encoder.", "model.encoder.norm.": "encoder_norm.",
-               "model.decoder.norm.": "decoder_norm.", "model.vae_encoder.layers.": "vae_encoder.",
-               "model.vae_encoder.norm.": "vae_encoder_norm.",
-               "model.vae_encoder_robot_state_input_proj.": "vae_encoder_state_input_proj.",
-               "model.encoder_robot_state_input_proj.": "encoder_state_input_proj."}
+    inverse = {
+        "model.encoder.layers.": "encoder.",
+        "model.encoder.norm.": "encoder_norm.",
+        "model.decoder.norm.": "decoder_norm.",
+        "model.vae_encoder.layers.": "vae_encoder.",
+        "model.vae_encoder.norm.": "vae_encoder_norm.",
+        "model.vae_encoder_robot_state_input_proj.": "vae_encoder_state_input_proj.",
+        "model.encoder_robot_state_input_proj.": "encoder_state_input_proj.",
+    }
     if name.startswith("model.decoder.layers."):
         return "decoder." + name.removeprefix("model.decoder.layers.").replace(".multihead_attn.", ".cross_attn.", 1)
     for prefix, ours in inverse.items():
@@ -194,20 +207,35 @@ def lerobot_stats(stats: dict[str, torch.Tensor], std_floor: float, camera_keys:
     return {k: v.contiguous() for k, v in out.items()}
 
 
-def processor_configs(input_features: dict, output_features: dict, rename_map: dict[str, str],
-                      device: str = "cpu") -> tuple[dict, dict]:
+def processor_configs(
+    input_features: dict, output_features: dict, rename_map: dict[str, str], device: str = "cpu"
+) -> tuple[dict, dict]:
     """(policy_preprocessor.json, policy_postprocessor.json): LeRobot's default policy pipelines (rename ->
     batch -> device -> normalise; un-normalise -> CPU), as `make_default_pre_post_processors` builds and
     `PolicyProcessorPipeline.save_pretrained` writes them. eps = 0: the std is floored already."""
     norm = {"eps": 0.0, "norm_map": dict(NORMALIZATION_MAPPING)}
-    pre = {"name": PREPROCESSOR, "steps": [
-        {"registry_name": "rename_observations_processor", "config": {"rename_map": dict(rename_map)}},
-        {"registry_name": "to_batch_processor", "config": {}},
-        {"registry_name": "device_processor", "config": {"device": device, "float_dtype": None}},
-        {"registry_name": "normalizer_processor",
-         "config": {**norm, "features": {**input_features, **output_features}}, "state_file": PREPROCESSOR_STATS}]}
-    post = {"name": POSTPROCESSOR, "steps": [
-        {"registry_name": "unnormalizer_processor", "config": {**norm, "features": dict(output_features)},
-         "state_file": POSTPROCESSOR_STATS},
-        {"registry_name": "device_processor", "config": {"device": "cpu", "float_dtype": None}}]}
+    pre = {
+        "name": PREPROCESSOR,
+        "steps": [
+            {"registry_name": "rename_observations_processor", "config": {"rename_map": dict(rename_map)}},
+            {"registry_name": "to_batch_processor", "config": {}},
+            {"registry_name": "device_processor", "config": {"device": device, "float_dtype": None}},
+            {
+                "registry_name": "normalizer_processor",
+                "config": {**norm, "features": {**input_features, **output_features}},
+                "state_file": PREPROCESSOR_STATS,
+            },
+        ],
+    }
+    post = {
+        "name": POSTPROCESSOR,
+        "steps": [
+            {
+                "registry_name": "unnormalizer_processor",
+                "config": {**norm, "features": dict(output_features)},
+                "state_file": POSTPROCESSOR_STATS,
+            },
+            {"registry_name": "device_processor", "config": {"device": "cpu", "float_dtype": None}},
+        ],
+    }
     return pre, post

@@ -23,21 +23,24 @@ from pathlib import Path
 from actot.report.load import Sweep, load_sweep_dir
 
 
-def analyse(sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None,
-            mode: str | None = None):
+def analyse(
+    sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None, mode: str | None = None
+):
     """(sweep, ranking, importance) for a sweep folder."""
     from actot.report.importance import knob_importance
     from actot.report.rank import rank
 
     sweep = load_sweep_dir(sweep_dir)
     ranking = rank(sweep, metric=metric, scope=scope, k=k, mode=mode)
-    importance = knob_importance(sweep.path, sweep.name, ranking.better if ranking.metric == sweep.metric
-                                 else sweep.mode)
+    importance = knob_importance(
+        sweep.path, sweep.name, ranking.better if ranking.metric == sweep.metric else sweep.mode
+    )
     return sweep, ranking, importance
 
 
-def ranked_table(sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None,
-                 mode: str | None = None) -> str:
+def ranked_table(
+    sweep_dir, metric: str | None = None, scope: str | None = None, k: int | None = None, mode: str | None = None
+) -> str:
     from actot.report.confirm import confirm_text
     from actot.report.rank import format_table, rank
 
@@ -88,8 +91,9 @@ def finish_sweep(sweep_dir, lang: str = "en", finished: bool = True) -> dict:
     out = {"curves": plot_curves(sweep), "next_space": write_next_space(sweep, ranking, importance)}
     present = [one for one in LANGS if (sweep.path / report_file(one)).is_file()]
     for one in dict.fromkeys(("en", lang, *present)):
-        out[f"report_{one}"] = write_seed_report(sweep, ranking, importance, sweep.path / report_file(one), one,
-                                                 finished, next_space=out["next_space"])
+        out[f"report_{one}"] = write_seed_report(
+            sweep, ranking, importance, sweep.path / report_file(one), one, finished, next_space=out["next_space"]
+        )
     out["dashboard"] = write(sweep, ranking, importance)
     out["wandb"] = _publish_to_wandb(sweep, ranking)
     return out
@@ -106,8 +110,11 @@ def refresh_reports(sweep_dir) -> list[Path]:
     sweep, ranking, importance = analyse(sweep_dir)
     space = write_next_space(sweep, ranking, importance)
     finished = not any(t.status in OPEN_STATUSES for t in sweep.trials)
-    out = [write_seed_report(sweep, ranking, importance, sweep.path / report_file(one), one, finished, next_space=space)
-           for one in LANGS if one == "en" or (sweep.path / report_file(one)).is_file()]
+    out = [
+        write_seed_report(sweep, ranking, importance, sweep.path / report_file(one), one, finished, next_space=space)
+        for one in LANGS
+        if one == "en" or (sweep.path / report_file(one)).is_file()
+    ]
     return [*out, write(sweep, ranking, importance)]
 
 
@@ -121,10 +128,21 @@ def _publish_to_wandb(sweep, ranking):
     try:
         return publish(sweep, ranking, confirm_ranking(sweep))
     except Exception as err:  # noqa: BLE001 - W&B unreachable or not logged in: every file above is written
-        print(f"[sweep] W&B ranking not sent: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
-              file=sys.stdout, flush=True)
+        print(
+            f"[sweep] W&B ranking not sent: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+            file=sys.stdout,
+            flush=True,
+        )
         return None
 
 
-__all__ = ["Sweep", "load_sweep_dir", "analyse", "ranked_table", "advice", "write_report", "write_dashboard",
-           "finish_sweep"]
+__all__ = [
+    "Sweep",
+    "load_sweep_dir",
+    "analyse",
+    "ranked_table",
+    "advice",
+    "write_report",
+    "write_dashboard",
+    "finish_sweep",
+]

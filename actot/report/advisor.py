@@ -59,16 +59,19 @@ def _num(x: float) -> float | int:
 
 def _round_out(low: float, high: float) -> tuple[float, float]:
     """Round to 3 significant digits outwards, so the range still holds what it was computed from."""
+
     def down(x):
         if x == 0:
             return 0.0
         e = 10 ** (math.floor(math.log10(abs(x))) - 2)
         return math.floor(x / e) * e
+
     def up(x):
         if x == 0:
             return 0.0
         e = 10 ** (math.floor(math.log10(abs(x))) - 2)
         return math.ceil(x / e) * e
+
     return float(f"{down(low):.4g}"), float(f"{up(high):.4g}")
 
 
@@ -154,20 +157,25 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     stable = {f.trial_id for f in findings if f.code == "stable" and f.actions}  # no actions: lambda_ot is fixed
 
     def healthy(groups):
-        return [g for g in groups if g.status == "finished" and g.interval is not None
-                and not any(t.trial_id in collapsed for t in g.counted)]
+        return [
+            g
+            for g in groups
+            if g.status == "finished" and g.interval is not None and not any(t.trial_id in collapsed for t in g.counted)
+        ]
+
     good_groups = healthy(ranking.groups)
     confirmed = confirm_ranking(sweep)
     if confirmed is not None:  # the confirm stage's order (means over seeds) outranks the search's one-seed order
         first = healthy(confirmed.groups)
         keys = {tuple(g.config.items()) for g in first}
         good_groups = first + [g for g in good_groups if tuple(g.config.items()) not in keys]
-    top = good_groups[:min(5, max(2, math.ceil(len(good_groups) / 3)))]
+    top = good_groups[: min(5, max(2, math.ceil(len(good_groups) / 3)))]
     top_trials = [t for g in top for t in g.counted]
     best = "best config(s)" + (" (the confirm stage's order first)" if confirmed is not None else "")
     hold = hold_reason(ranking, importance)
-    too_few = (f"kept: {hold}; narrowing it to the span of {len(top)} config(s) would be a guess"
-               if hold is not None else None)
+    too_few = (
+        f"kept: {hold}; narrowing it to the span of {len(top)} config(s) would be a guess" if hold is not None else None
+    )
     params: dict[str, tuple[dict, str]] = {}
     for knob, dist in dists.items():
         key = training_key(knob)
@@ -176,8 +184,11 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
         members = [k for k in dists if training_key(k) == key]
         old = _describe(dist)
         if isinstance(dist, optuna.distributions.CategoricalDistribution):
-            spec, why = (({"type": "categorical", "choices": list(dist.choices)}, too_few) if too_few is not None
-                         else _categorical(dist, members, sweep, collapsed, top_trials))
+            spec, why = (
+                ({"type": "categorical", "choices": list(dist.choices)}, too_few)
+                if too_few is not None
+                else _categorical(dist, members, sweep, collapsed, top_trials)
+            )
         else:
             good = [t.params[k] for t in top_trials for k in members if isinstance(t.params.get(k), (int, float))]
             imp = max((importance.values.get(k, 0.0) for k in members), default=0.0)
@@ -186,20 +197,31 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
             elif not good:
                 spec, why = _spec(dist, dist.low, dist.high), "kept: no finished, non-collapsed config to learn from"
             elif importance.values and len(importance.values) > 1 and imp < LOW_IMPORTANCE:
-                spec, why = _spec(dist, dist.low, dist.high), (f"kept: importance {imp:.2f} over "
-                                                               f"{importance.n_trials} trials, it barely matters here")
+                spec, why = (
+                    _spec(dist, dist.low, dist.high),
+                    (f"kept: importance {imp:.2f} over {importance.n_trials} trials, it barely matters here"),
+                )
             else:
                 low, high, notes = _new_range(dist, good)
                 span = f"{min(good):.3g}" if min(good) == max(good) else f"{min(good):.3g}..{max(good):.3g}"
                 reasons = [f"the {len(top)} {best} had {span}"]
-                bad = [t.params[k] for t in sweep.trials if t.trial_id in collapsed for k in members
-                       if isinstance(t.params.get(k), (int, float))]
+                bad = [
+                    t.params[k]
+                    for t in sweep.trials
+                    if t.trial_id in collapsed
+                    for k in members
+                    if isinstance(t.params.get(k), (int, float))
+                ]
                 if bad and key in ("ot.reg", "ot.tau") and max(bad) < min(good):
                     low = min(max(low, max(bad) * 1.5), min(good))
-                    reasons.append(f"{len(bad)} collapsed plan(s) at <= {max(bad):.3g}, so the low end stays above them")
+                    reasons.append(
+                        f"{len(bad)} collapsed plan(s) at <= {max(bad):.3g}, so the low end stays above them"
+                    )
                 if importance.values:
-                    reasons.append(f"importance {imp:.2f}" + (f", {importance.direction[members[0]]}"
-                                                              if members[0] in importance.direction else ""))
+                    reasons.append(
+                        f"importance {imp:.2f}"
+                        + (f", {importance.direction[members[0]]}" if members[0] in importance.direction else "")
+                    )
                 low, high = _snap(dist, low, high)
                 spec = _spec(dist, low, high)
                 reasons += notes
@@ -214,34 +236,46 @@ def next_space(sweep: Sweep, ranking: Ranking, importance: Importance) -> tuple[
     if top_stable and "ot.lambda_ot" not in params and hold is None:
         current = float(sweep.resolved.get("train", {}).get("ot", {}).get("lambda_ot", 0.1))
         spec = {"type": "float", "low": _num(current), "high": _num(max(0.2, 3 * current))}
-        params["ot.lambda_ot"] = (spec, f"ot.lambda_ot {current:g} -> {_describe_spec(spec)}: added, "
-                                        f"{len(top_stable)} of the best configs were stable (healthy plan, eval L1 down "
-                                        ">= 10%); the seed log's next step is a larger lambda_ot")
+        params["ot.lambda_ot"] = (
+            spec,
+            f"ot.lambda_ot {current:g} -> {_describe_spec(spec)}: added, "
+            f"{len(top_stable)} of the best configs were stable (healthy plan, eval L1 down "
+            ">= 10%); the seed log's next step is a larger lambda_ot",
+        )
     point = _starting_point(top, dists, params, fixed)
-    lines = [f"# Follow-up to sweep {sweep.name}, written by its advisor (actot/report/advisor.py) from the diagnosis.",
-             f"# Run it as it is: python run_sweep.py space={sweep.path / 'next_space.yaml'}",
-             *([f"# Every range is kept: {hold}."] if hold is not None else []),
-             f"description: {json.dumps(f'follow-up of {sweep.name}: ranges around its best configs')}",
-             "params:"]
+    lines = [
+        f"# Follow-up to sweep {sweep.name}, written by its advisor (actot/report/advisor.py) from the diagnosis.",
+        f"# Run it as it is: python run_sweep.py space={sweep.path / 'next_space.yaml'}",
+        *([f"# Every range is kept: {hold}."] if hold is not None else []),
+        f"description: {json.dumps(f'follow-up of {sweep.name}: ranges around its best configs')}",
+        "params:",
+    ]
     for key, (spec, comment) in params.items():
         lines += [f"  # {comment}", f"  {key}: {json.dumps(spec)}"]
     lines.append(f"fixed: {json.dumps(fixed)}")
     if point:
-        lines += ["starting_points:", f"  - {json.dumps(point)}   # the leader of {sweep.name}"
-                  + (", as its confirm stage ranked it" if confirmed is not None else "")]
+        lines += [
+            "starting_points:",
+            f"  - {json.dumps(point)}   # the leader of {sweep.name}"
+            + (", as its confirm stage ranked it" if confirmed is not None else ""),
+        ]
     return "\n".join(lines) + "\n", point
 
 
 def _categorical(dist, members, sweep, collapsed, top_trials):
     seen_good = {t.params.get(k) for t in top_trials for k in members}
-    finished = {t.params.get(k) for t in sweep.trials for k in members
-                if t.status == "finished" and t.trial_id not in collapsed}
-    keep = [c for c in dist.choices if c in finished or c not in {t.params.get(m) for t in sweep.trials for m in members}]
+    finished = {
+        t.params.get(k) for t in sweep.trials for k in members if t.status == "finished" and t.trial_id not in collapsed
+    }
+    keep = [
+        c for c in dist.choices if c in finished or c not in {t.params.get(m) for t in sweep.trials for m in members}
+    ]
     if not keep or not seen_good:
         return {"type": "categorical", "choices": list(dist.choices)}, "kept: no finished config to learn from"
     dropped = [c for c in dist.choices if c not in keep]
-    why = (f"dropped {dropped}: none of their trials finished without collapsing" if dropped
-           else "kept every choice") + f"; the best configs used {sorted(map(str, seen_good))}"
+    why = (
+        f"dropped {dropped}: none of their trials finished without collapsing" if dropped else "kept every choice"
+    ) + f"; the best configs used {sorted(map(str, seen_good))}"
     return {"type": "categorical", "choices": keep}, why
 
 

@@ -85,8 +85,16 @@ def compare(configs: dict, baseline: dict, better: str, level: float = 0.95, spr
             out[key] = Comparison(diffs, sum(diffs.values()) / len(diffs), missing=missing)
             continue
         se = sd / math.sqrt(len(diffs))
-        out[key] = Comparison(diffs, iv.mean, iv.low, iv.high, prob_above_zero(iv.mean, se, df), df,
-                              "own" if with_df == [key] and not spread else "pooled", missing)
+        out[key] = Comparison(
+            diffs,
+            iv.mean,
+            iv.low,
+            iv.high,
+            prob_above_zero(iv.mean, se, df),
+            df,
+            "own" if with_df == [key] and not spread else "pooled",
+            missing,
+        )
     return out
 
 
@@ -163,8 +171,13 @@ def baseline_arm(sweep: Sweep, value_of, status_order: dict, planned_seeds: list
         if seed in values:
             continue
         ran = [t for t in trials if t.seed is not None and int(t.seed) == seed]
-        missing[seed] = ("not run" if not ran else "no finite value" if any(t.status == "finished" for t in ran)
-                         else min((t.status for t in ran), key=lambda s: status_order.get(s, 5)))
+        missing[seed] = (
+            "not run"
+            if not ran
+            else "no finite value"
+            if any(t.status == "finished" for t in ran)
+            else min((t.status for t in ran), key=lambda s: status_order.get(s, 5))
+        )
     status = min((t.status for t in trials), key=lambda s: status_order.get(s, 5)) if trials else "not run"
     overrides = section.get("baseline") if isinstance(section.get("baseline"), dict) else None
     arm = BaselineArm(trials, seeds, values, missing, status, overrides)
@@ -213,8 +226,11 @@ def comparison_cell(c: Comparison | None, lang: str = "en") -> str:
 def raced_text(record: dict, lang: str = "en") -> str:
     """`raced out (p=0.04 vs c001, seeds run 3)`: the config's remaining seeds were skipped by racing."""
     p = record.get("p")
-    return TABLE[lang]["raced"].format(p=f"{p:.2g}" if isinstance(p, (int, float)) else "?", vs=record.get("vs", "?"),
-                                       seeds=seeds_text(record.get("seeds_run") or []))
+    return TABLE[lang]["raced"].format(
+        p=f"{p:.2g}" if isinstance(p, (int, float)) else "?",
+        vs=record.get("vs", "?"),
+        seeds=seeds_text(record.get("seeds_run") or []),
+    )
 
 
 def missing_text(seeds, lang: str = "en") -> str:
@@ -226,18 +242,24 @@ def lead_line(best: tuple | None, beats: bool, metric_words: dict, better: str, 
     Comparison) of the config to name (the best that beats co-training, else the best at all), or None, and
     `nothing` says why there is no comparison. `metric_words`: lang -> the ranked value's words (`last eval/avg_l1`)."""
     if best is None:
-        return Note(TABLE["en"]["lead_nothing"].format(why=nothing), TABLE["zh"]["lead_nothing"].format(
-            why=nothing.in_lang("zh") if isinstance(nothing, Note) else nothing))
+        return Note(
+            TABLE["en"]["lead_nothing"].format(why=nothing),
+            TABLE["zh"]["lead_nothing"].format(why=nothing.in_lang("zh") if isinstance(nothing, Note) else nothing),
+        )
     who, c = best
     words = {}
     for one in ("en", "zh"):
         w = TABLE[one]
         missing = (w["semi"] + missing_text(c.missing, one)) if c.missing else ""
         words[one] = w["lead_beats" if beats else "lead_none"].format(
-            diff=comparison_text(c, one), n=w["seeds_n"].format(n=c.n) if c.n != 1 else w["seed_1"],
+            diff=comparison_text(c, one),
+            n=w["seeds_n"].format(n=c.n) if c.n != 1 else w["seed_1"],
             p=f"{c.p_beats:.2f}" if c.p_beats is not None else "-",
-            better=w["plus_max" if better == "max" else "plus_min"], metric=metric_words[one], missing=missing,
-            who=who)
+            better=w["plus_max" if better == "max" else "plus_min"],
+            metric=metric_words[one],
+            missing=missing,
+            who=who,
+        )
     return Note(words["en"], words["zh"])
 
 
@@ -249,10 +271,15 @@ def _filled(key: str, best: tuple, words_of: dict, better: str, **extra) -> Note
         w = TABLE[one]
         missing = (w["semi"] + missing_text(c.missing, one)) if c.missing else ""
         words[one] = w[key].format(
-            diff=comparison_text(c, one), n=w["seeds_n"].format(n=c.n) if c.n != 1 else w["seed_1"],
+            diff=comparison_text(c, one),
+            n=w["seeds_n"].format(n=c.n) if c.n != 1 else w["seed_1"],
             p=f"{c.p_beats:.2f}" if c.p_beats is not None else "-",
-            better=w["plus_max" if better == "max" else "plus_min"], metric=words_of[one], missing=missing, who=who,
-            **extra)
+            better=w["plus_max" if better == "max" else "plus_min"],
+            metric=words_of[one],
+            missing=missing,
+            who=who,
+            **extra,
+        )
     return Note(words["en"], words["zh"])
 
 
@@ -262,20 +289,29 @@ def selected_line(best: tuple, metric_words: dict, better: str, command: str) ->
     return _filled("lead_selected", best, metric_words, better, command=command)
 
 
-def confirmed_line(best: tuple, beats: bool, metric_words: dict, better: str, seeds, m: int,
-                   sequential: Note | None = None) -> Note:
+def confirmed_line(
+    best: tuple, beats: bool, metric_words: dict, better: str, seeds, m: int, sequential: Note | None = None
+) -> Note:
     """The confirm stage's lead: the best confirmed config against co-training on the fresh seeds alone; `beats` when
     its interval, at 95% familywise over the m confirmed configs, is above 0. `sequential`: a sequential stage's
     words on where that config's looks stopped and why (its interval is then the stopping look's repeated one)."""
     if sequential is None:
-        level = {one: text("interval.familywise", one, level=100 - 5 / m, m=m) if m > 1 else text("interval.plain", one)
-                 for one in LANGS}
+        level = {
+            one: text("interval.familywise", one, level=100 - 5 / m, m=m) if m > 1 else text("interval.plain", one)
+            for one in LANGS
+        }
     else:
-        level = {one: text("interval.sequential_familywise", one, level=100 - 5 / m, m=m) if m > 1
-                 else text("interval.sequential", one) for one in LANGS}
+        level = {
+            one: text("interval.sequential_familywise", one, level=100 - 5 / m, m=m)
+            if m > 1
+            else text("interval.sequential", one)
+            for one in LANGS
+        }
     key = "lead_confirmed" if beats else "lead_unconfirmed"
-    lines = [_filled(key, best, metric_words, better, seeds=seeds_text(seeds), level=level[one]).in_lang(one)
-             for one in ("en", "zh")]
+    lines = [
+        _filled(key, best, metric_words, better, seeds=seeds_text(seeds), level=level[one]).in_lang(one)
+        for one in ("en", "zh")
+    ]
     if sequential is not None:
         lines = [lines[0] + "; " + sequential.in_lang("en"), lines[1] + "；" + sequential.in_lang("zh")]
     return Note(*lines)

@@ -11,8 +11,16 @@ from __future__ import annotations
 from actot.report.load import load_sweep_dir
 from actot.report.baseline import comparison_cell, signed
 from actot.report.sequential import design_of, stop_note
-from actot.report.rank import (_fmt, _width, config_key, confirm_ranking, confirmed_sweep,  # noqa: F401
-                               interval_cell, is_confirm, rank)
+from actot.report.rank import (
+    _fmt,
+    _width,
+    config_key,
+    confirm_ranking,
+    confirmed_sweep,  # noqa: F401
+    interval_cell,
+    is_confirm,
+    rank,
+)
 
 
 def leaders(sweep_dir, top_k: int, ahead_only: bool = False) -> tuple[list[str], str, str]:
@@ -20,8 +28,13 @@ def leaders(sweep_dir, top_k: int, ahead_only: bool = False) -> tuple[list[str],
     sweep's own ranking (with `ahead_only`, only configs whose mean difference from co-training on the search's
     seeds is above 0); with the metric and scope it ranked by."""
     ranking = rank(load_sweep_dir(sweep_dir))
-    groups = [g for g in ranking.groups if g.status == "finished" and g.interval is not None
-              and (not ahead_only or (g.vs_baseline is not None and (g.vs_baseline.mean or 0) > 0))][:top_k]
+    groups = [
+        g
+        for g in ranking.groups
+        if g.status == "finished"
+        and g.interval is not None
+        and (not ahead_only or (g.vs_baseline is not None and (g.vs_baseline.mean or 0) > 0))
+    ][:top_k]
     origins = [next((t for t in g.trials if not t.confirm_of), g.trials[0]).trial_id for g in groups]
     return origins, ranking.metric, ranking.scope
 
@@ -41,15 +54,22 @@ def look_decision(sweep_dir) -> tuple[list[str], list[str]]:
     for origin in looks[-1]["configs"]:
         group = groups.get(origin)
         if group is None or not group.looks:
-            lines.append(f"confirm look {len(looks)}: {origin}: no paired value on the fresh seeds yet (its trials or "
-                         "the baseline's did not finish with a value)"
-                         + (": not confirmed, the seed cap is reached" if _seeds_run(looks) >= design.max_seeds
-                            else "; its next look may give one"))
+            lines.append(
+                f"confirm look {len(looks)}: {origin}: no paired value on the fresh seeds yet (its trials or "
+                "the baseline's did not finish with a value)"
+                + (
+                    ": not confirmed, the seed cap is reached"
+                    if _seeds_run(looks) >= design.max_seeds
+                    else "; its next look may give one"
+                )
+            )
             undecided.append(origin)
             continue
         one = group.looks[-1]
-        lines.append(f"confirm: {group.describe()} vs co-training {signed(one.mean)} [{one.low:.3g}, {one.high:.3g}]: "
-                     f"{stop_note(one, design)}")
+        lines.append(
+            f"confirm: {group.describe()} vs co-training {signed(one.mean)} [{one.low:.3g}, {one.high:.3g}]: "
+            f"{stop_note(one, design)}"
+        )
         if one.decision == "continue":
             undecided.append(origin)
     return undecided, lines
@@ -74,25 +94,52 @@ def confirm_text(sweep, lang: str = "en") -> str:
     section = sweep.resolved["confirm"]
     search = {config_key(g.trials[0], sweep.knobs): g for g in rank(confirmed_sweep(sweep)).groups}
     extra = sum(1 for t in sweep.trials if is_confirm(t))
-    head = (f"confirm stage: the search's top {len(section['configs'])} config(s) by {section['scope']} "
-            f"{section['metric']}, run again on fresh seeds {', '.join(map(str, section.get('new_seeds') or []))} "
-            f"({extra} of {len(section['points'])} confirm trial(s) recorded); only the fresh seeds can confirm a claim")
+    head = (
+        f"confirm stage: the search's top {len(section['configs'])} config(s) by {section['scope']} "
+        f"{section['metric']}, run again on fresh seeds {', '.join(map(str, section.get('new_seeds') or []))} "
+        f"({extra} of {len(section['points'])} confirm trial(s) recorded); only the fresh seeds can confirm a claim"
+    )
     if section.get("sequential") and section.get("looks"):
-        head += (f"; sequential: {len(section['looks'])} look(s), {_seeds_run(section['looks'])} of at most "
-                 f"{section['sequential']['max_seeds']} fresh seeds")
+        head += (
+            f"; sequential: {len(section['looks'])} look(s), {_seeds_run(section['looks'])} of at most "
+            f"{section['sequential']['max_seeds']} fresh seeds"
+        )
     arm = confirmed.baseline
-    header = ["config", "search seeds", "search (selected)", "confirm seeds", "confirm mean", "95% interval",
-              *(["vs co-training (confirm seeds)"] if arm is not None else [])]
+    header = [
+        "config",
+        "search seeds",
+        "search (selected)",
+        "confirm seeds",
+        "confirm mean",
+        "95% interval",
+        *(["vs co-training (confirm seeds)"] if arm is not None else []),
+    ]
     rows = []
     for group in confirmed.groups:
         picked = search.get(config_key(group.trials[0], sweep.knobs))
-        rows.append([group.describe(), _seeds(picked.counted if picked else []),
-                     _fmt(picked.interval.mean if picked and picked.interval else None), _seeds(group.counted),
-                     _fmt(group.interval.mean if group.interval else None), interval_cell(group.interval),
-                     *([comparison_cell(group.vs_baseline)] if arm is not None else [])])
+        rows.append(
+            [
+                group.describe(),
+                _seeds(picked.counted if picked else []),
+                _fmt(picked.interval.mean if picked and picked.interval else None),
+                _seeds(group.counted),
+                _fmt(group.interval.mean if group.interval else None),
+                interval_cell(group.interval),
+                *([comparison_cell(group.vs_baseline)] if arm is not None else []),
+            ]
+        )
     if arm is not None:
-        rows.append(["co-training (baseline)", "", "", _seeds(arm.trials, only=list(arm.values)),
-                     _fmt(arm.interval.mean if arm.interval else None), interval_cell(arm.interval), ""])
+        rows.append(
+            [
+                "co-training (baseline)",
+                "",
+                "",
+                _seeds(arm.trials, only=list(arm.values)),
+                _fmt(arm.interval.mean if arm.interval else None),
+                interval_cell(arm.interval),
+                "",
+            ]
+        )
     lines = [head, *([confirmed.lead.in_lang(lang)] if confirmed.lead is not None else []), text_table(header, rows)]
     return "\n".join(lines + [note.in_lang(lang) for note in confirmed.notes])
 

@@ -47,8 +47,8 @@ LARGE_PLAN_ABOVE = 0.3
 COST_FALL_NEEDED = -0.10
 STABLE_L1_GAIN = 0.10
 STALLED_L1_GAIN = 0.02
-GRAD_GROWTH = 1.0        # last train/grad_norm above this multiple of the trial's own early level
-GRAD_EARLY_REPORTS = 3   # the early level: the median of this many first reports
+GRAD_GROWTH = 1.0  # last train/grad_norm above this multiple of the trial's own early level
+GRAD_EARLY_REPORTS = 3  # the early level: the median of this many first reports
 EMBED_COLLAPSE = parse_rule("embed_collapse")  # ours, not the seed's: the built-in rule's test (bench/RESULTS.md)
 
 
@@ -107,8 +107,13 @@ ACTIONS = {
     "asha": (MORE_STEPS, GRACE),
 }
 # The console's end-of-sweep line per rule says what it means (`diagnose.rule.<rule>`); the actions follow.
-RULE_FINDINGS = {"pi_collapse": "collapsed", "ot_cost_diverging": "diverging", "non_finite": "non_finite",
-                 "embed_collapse": "embed_collapse", "asha": "asha"}
+RULE_FINDINGS = {
+    "pi_collapse": "collapsed",
+    "ot_cost_diverging": "diverging",
+    "non_finite": "non_finite",
+    "embed_collapse": "embed_collapse",
+    "asha": "asha",
+}
 
 
 @dataclass(frozen=True)
@@ -129,10 +134,12 @@ class AdviceScope:
     @classmethod
     def of(cls, sweep: Sweep) -> "AdviceScope":
         cameras = sweep.data_cameras()
-        return cls(searched=frozenset(training_key(k) for k in sweep.knobs),
-                   fixed=frozenset(training_key(k) for k in (sweep.space.get("fixed") or {})),
-                   train=sweep.resolved.get("train") or {},
-                   cameras=None if cameras is None else tuple(cameras))
+        return cls(
+            searched=frozenset(training_key(k) for k in sweep.knobs),
+            fixed=frozenset(training_key(k) for k in (sweep.space.get("fixed") or {})),
+            train=sweep.resolved.get("train") or {},
+            cameras=None if cameras is None else tuple(cameras),
+        )
 
     def _current(self, key: str):
         node = self.train
@@ -170,9 +177,9 @@ class AdviceScope:
 
 @dataclass
 class Finding:
-    code: str            # collapsed, large_plan_flat_cost, stable, l1_stalled, grad_norm_large, non_finite, diverging
+    code: str  # collapsed, large_plan_flat_cost, stable, l1_stalled, grad_norm_large, non_finite, diverging
     trial_id: str
-    en: str              # what was seen, then what to try (or why nothing is advised)
+    en: str  # what was seen, then what to try (or why nothing is advised)
     zh: str
     actions: list[Action] = field(default_factory=list)  # what to try, those the sweep can act on
 
@@ -182,10 +189,19 @@ class Finding:
 
 def _finding(code: str, trial_id: str, seen_en: str, seen_zh: str, scope: AdviceScope) -> Finding:
     actions, why = scope.allowed(ACTIONS[code])
-    advice = {lang: text("diagnose.or", lang).join(a.in_lang(lang) for a in actions) if actions else
-              text("diagnose.no_advice", lang, why=text("table.semi", lang).join(why)) for lang in ("en", "zh")}
-    return Finding(code, trial_id, text("diagnose.finding", "en", seen=seen_en, advice=advice["en"]),
-                   text("diagnose.finding", "zh", seen=seen_zh, advice=advice["zh"]), actions)
+    advice = {
+        lang: text("diagnose.or", lang).join(a.in_lang(lang) for a in actions)
+        if actions
+        else text("diagnose.no_advice", lang, why=text("table.semi", lang).join(why))
+        for lang in ("en", "zh")
+    }
+    return Finding(
+        code,
+        trial_id,
+        text("diagnose.finding", "en", seen=seen_en, advice=advice["en"]),
+        text("diagnose.finding", "zh", seen=seen_zh, advice=advice["zh"]),
+        actions,
+    )
 
 
 def _first_last(trial: Trial, key: str):
@@ -223,27 +239,57 @@ def diagnose_trial(trial: Trial, scope: AdviceScope | None = None) -> list[Findi
     if trial.status == "non_finite" or trial.stop_rule == "non_finite":
         out.append(_finding("non_finite", tid, *both("diagnose.seen.non_finite"), scope))
     if collapsed:
-        out.append(_finding("collapsed", tid, *both("diagnose.seen.collapsed", pi_last=pi_last, below=COLLAPSE_BELOW),
-                            scope) if pi_last is not None else
-                   _finding("collapsed", tid, *both("diagnose.seen.collapsed_stopped"), scope))
-    elif pi_last is not None and pi_last > LARGE_PLAN_ABOVE and cost_change is not None and cost_change > COST_FALL_NEEDED:
-        out.append(_finding("large_plan_flat_cost", tid,
-                            *both("diagnose.seen.large_plan_flat_cost", pi_last=pi_last, change=cost_change), scope))
+        out.append(
+            _finding("collapsed", tid, *both("diagnose.seen.collapsed", pi_last=pi_last, below=COLLAPSE_BELOW), scope)
+            if pi_last is not None
+            else _finding("collapsed", tid, *both("diagnose.seen.collapsed_stopped"), scope)
+        )
+    elif (
+        pi_last is not None
+        and pi_last > LARGE_PLAN_ABOVE
+        and cost_change is not None
+        and cost_change > COST_FALL_NEEDED
+    ):
+        out.append(
+            _finding(
+                "large_plan_flat_cost",
+                tid,
+                *both("diagnose.seen.large_plan_flat_cost", pi_last=pi_last, change=cost_change),
+                scope,
+            )
+        )
     shrunk = first_decisions([EMBED_COLLAPSE], trial.history) if trial.finite("ot_embed_shrink") else []
     if shrunk:  # the same test as the rule's, so the report and the sweep's flag agree
         _, shrink = _first_last(trial, "ot_embed_shrink")
-        out.append(_finding("embed_collapse", tid, *both("diagnose.seen.embed_collapse", below=EMBED_COLLAPSE.value,
-                                                         reason=shrunk[0].reason, shrink=shrink), scope))
+        out.append(
+            _finding(
+                "embed_collapse",
+                tid,
+                *both(
+                    "diagnose.seen.embed_collapse", below=EMBED_COLLAPSE.value, reason=shrunk[0].reason, shrink=shrink
+                ),
+                scope,
+            )
+        )
     if trial.stop_rule == "ot_cost_diverging":
         out.append(_finding("diverging", tid, *both("diagnose.seen.diverging"), scope))
     if l1_gain is not None and l1_gain < STALLED_L1_GAIN and trial.status == "finished":
         out.append(_finding("l1_stalled", tid, *both("diagnose.seen.l1_stalled", gain=l1_gain), scope))
     if grad is not None and grad[0] > GRAD_GROWTH * grad[1]:
-        out.append(_finding("grad_norm_large", tid, *both("diagnose.seen.grad_norm_large", last=grad[0], early=grad[1],
-                                                          reports=GRAD_EARLY_REPORTS), scope))
-    healthy = (trial.status == "finished" and not collapsed and pi_last is not None
-               and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite", "embed_collapse")
-                           for f in out))
+        out.append(
+            _finding(
+                "grad_norm_large",
+                tid,
+                *both("diagnose.seen.grad_norm_large", last=grad[0], early=grad[1], reports=GRAD_EARLY_REPORTS),
+                scope,
+            )
+        )
+    healthy = (
+        trial.status == "finished"
+        and not collapsed
+        and pi_last is not None
+        and not any(f.code in ("large_plan_flat_cost", "grad_norm_large", "non_finite", "embed_collapse") for f in out)
+    )
     if healthy and l1_gain is not None and l1_gain >= STABLE_L1_GAIN:
         out.append(_finding("stable", tid, *both("diagnose.seen.stable", pi_last=pi_last, gain=l1_gain), scope))
     return out
@@ -277,10 +323,23 @@ def rule_advice(sweep: Sweep, lang: str = "en") -> list[str]:
             where.append(text("diagnose.baseline_among", lang, n=base))
         code = RULE_FINDINGS.get(rule)
         if code is None:  # what to do about a rule that has no diagnosis of its own
-            todo = text(f"diagnose.no_finding.{rule}" if f"diagnose.no_finding.{rule}" in STRINGS
-                        else "diagnose.no_finding.other", lang)
+            todo = text(
+                f"diagnose.no_finding.{rule}"
+                if f"diagnose.no_finding.{rule}" in STRINGS
+                else "diagnose.no_finding.other",
+                lang,
+            )
         else:
             todo = _finding(code, "", *both(f"diagnose.rule.{rule}"), scope).in_lang(lang)
-        lines.append(text("diagnose.rule_line", lang, rule=rule, verb=text(f"diagnose.verb.{verb}", lang),
-                          n=len(trials), where=", ".join(where), todo=todo))
+        lines.append(
+            text(
+                "diagnose.rule_line",
+                lang,
+                rule=rule,
+                verb=text(f"diagnose.verb.{verb}", lang),
+                n=len(trials),
+                where=", ".join(where),
+                todo=todo,
+            )
+        )
     return lines

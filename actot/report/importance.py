@@ -25,18 +25,21 @@ from actot.sweepdir import ARM_BASELINE
 MIN_CONFIGS = 4  # distinct finished configs; below this, importances are noise: say so instead
 # A knob's direction as `Importance.direction` records it, and its words in a report (actot/strings.py); any other
 # ("<choice> did better") has its " did better" said in the report's language.
-WAYS = {"lower did better": "importance.way.lower", "higher did better": "importance.way.higher",
-        "no clear direction": "importance.way.unclear"}
+WAYS = {
+    "lower did better": "importance.way.lower",
+    "higher did better": "importance.way.higher",
+    "no clear direction": "importance.way.unclear",
+}
 
 
 @dataclass
 class Importance:
-    n_trials: int                                        # COMPLETE trials with a finite value
+    n_trials: int  # COMPLETE trials with a finite value
     values: dict[str, float] = field(default_factory=dict)  # knob -> importance (sums to 1), largest first
     direction: dict[str, str] = field(default_factory=dict)  # knob -> "lower" / "higher" / a best choice
     correlation: dict[str, float] = field(default_factory=dict)
-    note: str = ""                                       # a Note: English, with its Chinese text
-    n_configs: int = 0                                   # distinct configs among those trials
+    note: str = ""  # a Note: English, with its Chinese text
+    n_configs: int = 0  # distinct configs among those trials
 
     @property
     def enough(self) -> bool:
@@ -67,25 +70,30 @@ def knob_importance(sweep_dir, study_name: str, better: str = "min") -> Importan
     study = _load_study(db, study_name)
     if study is None:
         return Importance(0, note=note("importance.no_study"))
-    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value)]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if t.value is not None and math.isfinite(t.value)
+    ]
     # the baseline arm (a paired sweep's co-training runs, mirrored with no knob) says nothing about the knobs
     done = [t for t in complete if t.user_attrs.get("arm") != ARM_BASELINE]
     n = len(done)
     configs = len({tuple(sorted((k, repr(v)) for k, v in t.params.items())) for t in done})
     if configs < MIN_CONFIGS:
-        return Importance(n, n_configs=configs, note=note("importance.too_few", configs=configs, n=n,
-                                                          needed=MIN_CONFIGS))
+        return Importance(
+            n, n_configs=configs, note=note("importance.too_few", configs=configs, n=n, needed=MIN_CONFIGS)
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # with baseline trials, name the knobs: Optuna then uses only the trials that have them all (its default,
         # the knobs every trial shares, would be none); without, as Optuna chooses (it tolerates changed ranges)
-        knobs = (sorted(set.intersection(*(set(t.params) for t in done)))
-                 if len(done) < len(complete) else None)
-        values = get_param_importances(study, evaluator=PedAnovaImportanceEvaluator(
-            target_quantile=max(0.1, 2.0 / n)), params=knobs)
-    result = Importance(n, values=dict(values), n_configs=configs,
-                        note=note("importance.ped_anova", n=n, configs=configs))
+        knobs = sorted(set.intersection(*(set(t.params) for t in done))) if len(done) < len(complete) else None
+        values = get_param_importances(
+            study, evaluator=PedAnovaImportanceEvaluator(target_quantile=max(0.1, 2.0 / n)), params=knobs
+        )
+    result = Importance(
+        n, values=dict(values), n_configs=configs, note=note("importance.ped_anova", n=n, configs=configs)
+    )
     for knob in values:
         points = [(t.params[knob], t.value) for t in done if knob in t.params]
         dist = done[0].distributions.get(knob)
@@ -119,7 +127,10 @@ def importance_lines(imp: Importance, lang: str = "en") -> list[str]:
         rho = imp.correlation.get(knob)
         way = imp.direction.get(knob, "no clear direction")
         corr = f", Spearman ρ={rho:+.2f}" if rho is not None else ""
-        way = (text(WAYS[way], lang) if way in WAYS
-               else way.replace(" did better", text("importance.way.did_better", lang)))
+        way = (
+            text(WAYS[way], lang)
+            if way in WAYS
+            else way.replace(" did better", text("importance.way.did_better", lang))
+        )
         lines.append(text("importance.line", lang, knob=knob, value=value, way=way, corr=corr))
     return lines

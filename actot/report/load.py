@@ -27,9 +27,13 @@ class Trial(TrialRecord):
     @classmethod
     def from_record(cls, record: TrialRecord) -> Trial:
         """The report's view of a stored record: status `unknown` where none was recorded, metrics only."""
-        return cls(**{**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)},
-                      "status": record.status or "unknown",
-                      "history": [{k: v for k, v in r.items() if k == "step" or is_metric(k)} for r in record.history]})
+        return cls(
+            **{
+                **{f.name: getattr(record, f.name) for f in dataclasses.fields(record)},
+                "status": record.status or "unknown",
+                "history": [{k: v for k, v in r.items() if k == "step" or is_metric(k)} for r in record.history],
+            }
+        )
 
     def display_name(self, lang: str = "en") -> str:
         """How tables name the trial: a confirm trial as `<search trial id> seed <s>`, the search trial whose
@@ -68,9 +72,9 @@ class Sweep:
     name: str
     metric: str
     mode: str
-    knobs: list[str]                 # searched keys as Optuna names them (ot.reg, ot.tau_a, ot.weight_embed.0)
+    knobs: list[str]  # searched keys as Optuna names them (ot.reg, ot.tau_a, ot.weight_embed.0)
     trials: list[Trial]
-    resolved: dict                   # sweep.json as written
+    resolved: dict  # sweep.json as written
 
     @property
     def space(self) -> dict:
@@ -114,8 +118,10 @@ class Sweep:
         return None if cameras is None else list(cameras)
 
     def _read_cameras(self) -> list[str] | None:
-        datas = [config.get("data") or {} for config in
-                 filter(None, (sweepdir.trial_config(self.path, t.trial_id) for t in self.trials))]
+        datas = [
+            config.get("data") or {}
+            for config in filter(None, (sweepdir.trial_config(self.path, t.trial_id) for t in self.trials))
+        ]
         datas = datas or [self.resolved.get("train", {}).get("data") or {}]
         seen: dict[tuple, list[str] | None] = {}
         for data in datas:
@@ -162,5 +168,12 @@ def load_sweep_dir(path) -> Sweep:
     trials = [Trial.from_record(record) for record in records.values()]
     knobs = list((resolved.get("space", {}).get("params") or {}).keys())
     knobs += [k for k in dict.fromkeys(p for t in trials for p in t.params) if k not in knobs]
-    return Sweep(path=path, name=settings.get("name") or path.name, metric=settings.get("metric", "eval/avg_l1"),
-                 mode=settings.get("mode") or "min", knobs=knobs, trials=trials, resolved=resolved)
+    return Sweep(
+        path=path,
+        name=settings.get("name") or path.name,
+        metric=settings.get("metric", "eval/avg_l1"),
+        mode=settings.get("mode") or "min",
+        knobs=knobs,
+        trials=trials,
+        resolved=resolved,
+    )

@@ -63,6 +63,7 @@ def best_at(trial: Trial, metric: str, better: str | None) -> tuple[float, int] 
 def config_key(trial: Trial, knobs: list[str]) -> tuple:
     def norm(v):
         return float(f"{v:.12g}") if isinstance(v, float) else v
+
     return tuple((k, norm(trial.params.get(k))) for k in knobs)
 
 
@@ -77,11 +78,11 @@ class Group:
     values: list[float] = field(default_factory=list)
     interval: Interval | None = None
     p_leader_beats: float | None = None  # P(the leader's value beats this config's), both with >= 2 values
-    pooled: Interval | None = None       # paired sweeps, n = 2: t-interval with the SD pooled over the arms
+    pooled: Interval | None = None  # paired sweeps, n = 2: t-interval with the SD pooled over the arms
     vs_baseline: Comparison | None = None  # sweeps with a baseline arm: the paired comparison (+ = better)
-    raced: dict | None = None            # racing skipped this config's remaining seeds: its `raced` record
-    collapsed: bool = False              # real data: a trial flagged embed_collapse, so it never leads
-    looks: list | None = None            # a sequential confirm stage: the config's looks (sequential.Look)
+    raced: dict | None = None  # racing skipped this config's remaining seeds: its `raced` record
+    collapsed: bool = False  # real data: a trial flagged embed_collapse, so it never leads
+    looks: list | None = None  # a sequential confirm stage: the config's looks (sequential.Look)
 
     @property
     def order(self) -> int:
@@ -108,16 +109,24 @@ class Ranking:
     scope: str
     k: int
     groups: list[Group]
-    notes: list[Note]                # English text, each with its Chinese (`Note.zh`)
+    notes: list[Note]  # English text, each with its Chinese (`Note.zh`)
     baseline: BaselineArm | None = None  # the baseline arm, never among `groups`
-    lead: Note | None = None         # with a baseline arm: the line every table leads with
-    beats_baseline: bool = False     # ... and whether it names a config whose interval is above 0
-    paired: bool = False             # configs share seeds: n = 2 arms get a pooled interval
+    lead: Note | None = None  # with a baseline arm: the line every table leads with
+    beats_baseline: bool = False  # ... and whether it names a config whose interval is above 0
+    paired: bool = False  # configs share seeds: n = 2 arms get a pooled interval
 
 
-def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: int | None = None,
-         mode: str | None = None, leaders: int = 3, stage: str = "search", spread_from: Sweep | None = None,
-         confirmation: bool = True) -> Ranking:
+def rank(
+    sweep: Sweep,
+    metric: str | None = None,
+    scope: str | None = None,
+    k: int | None = None,
+    mode: str | None = None,
+    leaders: int = 3,
+    stage: str = "search",
+    spread_from: Sweep | None = None,
+    confirmation: bool = True,
+) -> Ranking:
     """Configs ranked by one number per trial. scope/k default to the sweep's own score: the mean of the last
     `score_last_k` values when the sweep set it above 1 (`mean_last_k`), else the last value.
 
@@ -137,8 +146,9 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
         raise ActotError(f"command line: scope={scope!r} must be one of {', '.join(SCOPES)}")
     if k < 1:
         raise ActotError(f"command line: k={k} must be >= 1 (the reports averaged by scope=mean_last_k)")
-    better = direction_for_ranking(metric, mode if mode is not None else (sweep.mode if metric == sweep.metric
-                                                                            else None))
+    better = direction_for_ranking(
+        metric, mode if mode is not None else (sweep.mode if metric == sweep.metric else None)
+    )
     groups: dict[tuple, Group] = {}
     for trial in (t for t in sweep.trials if not base.is_baseline(t)):  # the baseline arm is no config
         key = config_key(trial, sweep.knobs)
@@ -155,10 +165,17 @@ def rank(sweep: Sweep, metric: str | None = None, scope: str | None = None, k: i
                 group.values.append(value)
         if group.values:
             group.interval = mean_interval(group.values)
-    ordered = sorted(groups.values(),
-                     key=lambda g: (g.order, g.collapsed, sign * g.interval.mean if g.interval else math.inf))
-    ranking = Ranking(metric, better, scope, k, ordered, _confidence(ordered, better, leaders, base.is_paired(sweep),
-                                                                    base.has_baseline(sweep)))
+    ordered = sorted(
+        groups.values(), key=lambda g: (g.order, g.collapsed, sign * g.interval.mean if g.interval else math.inf)
+    )
+    ranking = Ranking(
+        metric,
+        better,
+        scope,
+        k,
+        ordered,
+        _confidence(ordered, better, leaders, base.is_paired(sweep), base.has_baseline(sweep)),
+    )
     if base.is_paired(sweep) or any(base.raced(g.trials) for g in ordered):
         spread = search_spread(spread_from or whole, ranking) if stage == "confirm" else ()
         ranking.notes += _against_baseline(sweep, ranking, stage, spread)
@@ -227,8 +244,11 @@ def search_spread(sweep: Sweep, ranking: Ranking) -> list[list[float]]:
     """Every searched config's differences from co-training on the search's seeds: the seed-to-seed spread the
     confirm stage pools with its own (bench/selection_calibration.py: with 2 fresh seeds its own SD has 1 df)."""
     search = rank(sweep, ranking.metric, ranking.scope, ranking.k, ranking.better, confirmation=False)
-    return [list(g.vs_baseline.diffs.values()) for g in search.groups
-            if g.vs_baseline is not None and len(g.vs_baseline.diffs) >= 2]
+    return [
+        list(g.vs_baseline.diffs.values())
+        for g in search.groups
+        if g.vs_baseline is not None and len(g.vs_baseline.diffs) >= 2
+    ]
 
 
 def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spread=()) -> list[Note]:
@@ -251,33 +271,44 @@ def _against_baseline(sweep: Sweep, ranking: Ranking, stage: str = "search", spr
         return notes
     words = {lang: f"{SCOPE_WORDS[lang][ranking.scope]} {label(metric, lang)}" for lang in ("en", "zh")}
     planned = set(arm.seeds)
-    seeds_of = {i: {s: v for s, v in base.by_seed(g.counted, value_of).items() if s in planned}
-                for i, g in enumerate(finished)}
+    seeds_of = {
+        i: {s: v for s, v in base.by_seed(g.counted, value_of).items() if s in planned} for i, g in enumerate(finished)
+    }
     sequential = stage == "confirm" and bool(section.get("sequential"))
-    m = (max(1, len(section.get("configs") or [])) if sequential else max(1, len(finished))) if stage == "confirm" else 1
+    m = (
+        (max(1, len(section.get("configs") or [])) if sequential else max(1, len(finished)))
+        if stage == "confirm"
+        else 1
+    )
     compared = base.compare(seeds_of, arm.values, better, level=1 - 0.05 / m, spread=spread)
     for i, group in enumerate(finished):
         group.vs_baseline = compared[i]
     if sequential:
         notes += _sequential(finished, section, spread, m)
     if arm.missing:
-        what = per_lang(lambda lang: TABLE[lang]["comma"].join(
-            text("rank.missing_seed", lang, seed=s, why=_missing_why(why, lang)) for s, why in arm.missing.items()))
+        what = per_lang(
+            lambda lang: TABLE[lang]["comma"].join(
+                text("rank.missing_seed", lang, seed=s, why=_missing_why(why, lang)) for s, why in arm.missing.items()
+            )
+        )
         notes.append(note("rank.no_baseline_seed", what=what))
     paired = [(g, c) for g, c in ((g, g.vs_baseline) for g in finished) if c is not None and c.mean is not None]
     if not paired:
-        why = (note("rank.no_common_seed") if arm.values else
-               note("rank.no_baseline_finished", seeds=base.seeds_text(arm.seeds)))
+        why = (
+            note("rank.no_common_seed")
+            if arm.values
+            else note("rank.no_baseline_finished", seeds=base.seeds_text(arm.seeds))
+        )
         ranking.lead = base.lead_line(None, False, words, better, nothing=why)
         return notes
     beating = [(g, c) for g, c in paired if c.beats]
     group, best = max(beating or paired, key=lambda gc: gc[1].mean)
     if stage == "confirm":
         ranking.beats_baseline = bool(beating)
-        stop = (seq.stop_note(group.looks[-1], seq.design_of(section["sequential"])) if sequential and group.looks
-                else None)
-        ranking.lead = base.confirmed_line((group.describe(), best), bool(beating), words, better, arm.seeds, m,
-                                           stop)
+        stop = (
+            seq.stop_note(group.looks[-1], seq.design_of(section["sequential"])) if sequential and group.looks else None
+        )
+        ranking.lead = base.confirmed_line((group.describe(), best), bool(beating), words, better, arm.seeds, m, stop)
     elif beating:  # the search's own seeds chose it: a lead to confirm, not a claim
         ranking.lead = base.selected_line((group.describe(), best), words, better, confirm_command(sweep))
     else:  # the best of several looks better than it is: if even it does not beat co-training, none does
@@ -303,10 +334,14 @@ def _sequential(finished: list[Group], section: dict, spread, m: int) -> list[No
         if group.looks is None:
             continue
         last = group.looks[-1]
-        group.vs_baseline = dataclasses.replace(c, mean=last.mean, low=last.low, high=last.high, df=last.df,
-                                                sd_from="pooled")
-        notes.append(seq.design_note(design, group.describe(), group.looks, m,
-                                     int(section["sequential"].get("seeds_per_look", 1))))
+        group.vs_baseline = dataclasses.replace(
+            c, mean=last.mean, low=last.low, high=last.high, df=last.df, sd_from="pooled"
+        )
+        notes.append(
+            seq.design_note(
+                design, group.describe(), group.looks, m, int(section["sequential"].get("seeds_per_look", 1))
+            )
+        )
     return notes
 
 
@@ -324,8 +359,9 @@ def confirmed_sweep(sweep: Sweep) -> Sweep | None:
         return None
     by_id = {t.trial_id: t for t in sweep.trials}
     keys = {config_key(by_id[tid], sweep.knobs) for tid in section.get("configs", []) if tid in by_id}
-    return dataclasses.replace(sweep, trials=[t for t in sweep.trials
-                                              if base.is_baseline(t) or config_key(t, sweep.knobs) in keys])
+    return dataclasses.replace(
+        sweep, trials=[t for t in sweep.trials if base.is_baseline(t) or config_key(t, sweep.knobs) in keys]
+    )
 
 
 def confirm_ranking(sweep: Sweep, **how) -> Ranking | None:
@@ -333,8 +369,13 @@ def confirm_ranking(sweep: Sweep, **how) -> Ranking | None:
     confirmed = confirmed_sweep(sweep)
     if confirmed is None:
         return None
-    return rank(confirmed, leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))), stage="confirm",
-                spread_from=sweep, **how)
+    return rank(
+        confirmed,
+        leaders=max(2, len(sweep.resolved["confirm"].get("configs", []))),
+        stage="confirm",
+        spread_from=sweep,
+        **how,
+    )
 
 
 def _lead_with_confirmation(sweep: Sweep, ranking: Ranking) -> None:
@@ -346,8 +387,9 @@ def _lead_with_confirmation(sweep: Sweep, ranking: Ranking) -> None:
         ranking.lead, ranking.beats_baseline = confirmed.lead, confirmed.beats_baseline
 
 
-def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: dict, metric: str, better: str,
-                     searched: int = 0) -> Note:
+def _comparison_note(
+    arm: BaselineArm, best: Comparison, paired: list, words: dict, metric: str, better: str, searched: int = 0
+) -> Note:
     """What the `vs baseline` column is, said the way round it is computed (+ always means the config did better),
     where the SD of the line's config came from, and that the best of several is picked after the fact."""
     plus = per_lang(lambda lang: TABLE[lang]["plus_min" if better == "min" else "plus_max"])
@@ -361,8 +403,15 @@ def _comparison_note(arm: BaselineArm, best: Comparison, paired: list, words: di
         sd = note("rank.sd.pooled", n=pooled_from, also=also, df=best.df)
     order = note(f"rank.order.{better}", words=Note(words["en"], words["zh"]))
     picked = note("rank.picked", n=len(paired)) if len(paired) > 1 else ""
-    return note("rank.vs_baseline", order=order, arm=arm.describe(), plus=plus,
-                metric=per_lang(lambda lang: label(metric, lang)), sd=sd, picked=picked)
+    return note(
+        "rank.vs_baseline",
+        order=order,
+        arm=arm.describe(),
+        plus=plus,
+        metric=per_lang(lambda lang: label(metric, lang)),
+        sd=sd,
+        picked=picked,
+    )
 
 
 def still_improving(sweep: Sweep) -> tuple[list[Trial], object]:
@@ -385,12 +434,23 @@ def convergence_notes(sweep: Sweep) -> list[Note]:
     if not improving:
         return []
     finished = sum(t.status == "finished" for t in sweep.trials)
-    return [note("rank.still_improving", improving=len(improving), finished=finished, rule=rule.name,
-                 share=abs(rule.value), metric=rule.metric, op=rule.op, value=rule.value)]
+    return [
+        note(
+            "rank.still_improving",
+            improving=len(improving),
+            finished=finished,
+            rule=rule.name,
+            share=abs(rule.value),
+            metric=rule.metric,
+            op=rule.op,
+            value=rule.value,
+        )
+    ]
 
 
-def _confidence(groups: list[Group], better: str, leaders: int, paired: bool = False,
-                baseline: bool = False) -> list[Note]:
+def _confidence(
+    groups: list[Group], better: str, leaders: int, paired: bool = False, baseline: bool = False
+) -> list[Note]:
     """P(leader beats runner-up) and the 'cannot be told apart' verdicts for the leading configs; intervals are
     compared only where both configs have one (n >= 3): an n = 2 config is said to be unsettled instead. In a paired
     sweep an n = 2 config shows a pooled interval, so the words say which interval it lacks: a bootstrap one."""
@@ -484,8 +544,11 @@ def _why(trial: Trial, first: bool, lang: str) -> str:
     if trial.status == "finished":
         text = w["best_value"] if first else w["finished"]
         shadow = ", ".join(f"{d['rule']} would {d['action']} at step {d['step']}" for d in trial.shadow_decisions())
-        return (text + (w["flagged"].format(rules=trial.flags) if trial.flags else "")
-                + (w["shadow"].format(what=shadow) if shadow else ""))
+        return (
+            text
+            + (w["flagged"].format(rules=trial.flags) if trial.flags else "")
+            + (w["shadow"].format(what=shadow) if shadow else "")
+        )
     if trial.status in ("non_finite", "error") and trial.stop_reason:
         return f"{status_word(trial.status, lang)}: {trial.stop_reason}"
     return status_word(trial.status, lang)
@@ -530,19 +593,45 @@ def table_rows(ranking: Ranking, sweep: Sweep, lang: str = "en") -> tuple[list[s
     # episode has none, and the header says so instead of a ±0 in every row
     one_episode = ranking.metric == "eval/avg_l1" and sweep.held_out_episodes() == 1
     own_se = ranking.scope == "last" and not one_episode and _has_se(sweep, ranking.metric)
-    value_head = (f"{SCOPE_WORDS[lang][ranking.scope]} {label(ranking.metric, lang)}" + (w["own_se"] if own_se else "")
-                  + (w["one_episode"] if one_episode else ""))
-    header = ["#", w["trial"], w["status"], "n", value_head, w["interval"], w["p_beats"],
-              *([w["vs_baseline"]] if arm is not None else []), w["best_at"],
-              *([label(extra, lang) + w["se"]] if extra else []), *[k.split(".", 1)[-1] for k in knobs], w["why"]]
+    value_head = (
+        f"{SCOPE_WORDS[lang][ranking.scope]} {label(ranking.metric, lang)}"
+        + (w["own_se"] if own_se else "")
+        + (w["one_episode"] if one_episode else "")
+    )
+    header = [
+        "#",
+        w["trial"],
+        w["status"],
+        "n",
+        value_head,
+        w["interval"],
+        w["p_beats"],
+        *([w["vs_baseline"]] if arm is not None else []),
+        w["best_at"],
+        *([label(extra, lang) + w["se"]] if extra else []),
+        *[k.split(".", 1)[-1] for k in knobs],
+        w["why"],
+    ]
     rows = []
     if arm is not None:
         iv = arm.interval
         why_arm = w["baseline_why"].format(what=arm.describe()) + (
-            w["semi"] + base.missing_text(list(arm.missing), lang) if arm.missing else "")
-        cells = ["-", w["baseline_row"], status_word(arm.status, lang), str(len(arm.values)),
-                 _fmt(iv.mean if iv else None), interval_cell(iv, lang, arm.pooled), "-", "-", "-",
-                 *(["-"] if extra else []), *["-" for _ in knobs], why_arm]
+            w["semi"] + base.missing_text(list(arm.missing), lang) if arm.missing else ""
+        )
+        cells = [
+            "-",
+            w["baseline_row"],
+            status_word(arm.status, lang),
+            str(len(arm.values)),
+            _fmt(iv.mean if iv else None),
+            interval_cell(iv, lang, arm.pooled),
+            "-",
+            "-",
+            "-",
+            *(["-"] if extra else []),
+            *["-" for _ in knobs],
+            why_arm,
+        ]
         rows.append(dict(zip(header, cells)))
     for pos, group in enumerate(ranking.groups, start=1):
         lead = group.counted[0] if group.counted else group.trials[0]
@@ -551,12 +640,20 @@ def table_rows(ranking: Ranking, sweep: Sweep, lang: str = "en") -> tuple[list[s
         iv = group.interval
         value = _with_se(lead, ranking.metric) if own_se and len(group.values) == 1 else _fmt(iv.mean if iv else None)
         reason = why(lead, pos == 1, lang) + (w["semi"] + base.raced_text(group.raced, lang) if group.raced else "")
-        cells = [str(pos), lead.display_name(lang) + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
-                 status_word(group.status, lang), str(len(group.values)), value, interval_cell(iv, lang, group.pooled),
-                 f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
-                 *([base.comparison_cell(group.vs_baseline, lang)] if arm is not None else []),
-                 f"{best[0]:.4g}@{best[1]}" if best else "-", *([_fmt(success)] if extra else []),
-                 *[_fmt(group.config.get(k)) for k in knobs], reason]
+        cells = [
+            str(pos),
+            lead.display_name(lang) + (f" +{len(group.trials) - 1}" if len(group.trials) > 1 else ""),
+            status_word(group.status, lang),
+            str(len(group.values)),
+            value,
+            interval_cell(iv, lang, group.pooled),
+            f"{group.p_leader_beats:.2f}" if group.p_leader_beats is not None else "-",
+            *([base.comparison_cell(group.vs_baseline, lang)] if arm is not None else []),
+            f"{best[0]:.4g}@{best[1]}" if best else "-",
+            *([_fmt(success)] if extra else []),
+            *[_fmt(group.config.get(k)) for k in knobs],
+            reason,
+        ]
         rows.append(dict(zip(header, cells)))
     return header, rows
 
@@ -571,7 +668,7 @@ def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20, lang: str = "e
     to the baseline arm where the sweep has one (`lead=False`: by a report that already leads with it)."""
     w = TABLE[lang]
     header, rows = table_rows(ranking, sweep, lang)
-    shown = rows[:limit + (ranking.baseline is not None)]  # the baseline's row is not one of the `limit` configs
+    shown = rows[: limit + (ranking.baseline is not None)]  # the baseline's row is not one of the `limit` configs
     cells = [header] + [[r[h] for h in header] for r in shown]
     widths = [max(_width(r[i]) for r in cells) for i in range(len(header) - 1)]
     lines = ["  ".join(c + " " * (n - _width(c)) for c, n in zip(r[:-1], widths)) + "  " + r[-1] for r in cells]
@@ -579,8 +676,13 @@ def format_table(ranking: Ranking, sweep: Sweep, limit: int = 20, lang: str = "e
     if len(rows) > len(shown):
         lines.append(w["more"].format(n=len(rows) - len(shown)))
     scope = SCOPE_WORDS[lang][ranking.scope] + ("" if ranking.scope != "mean_last_k" else f" (k={ranking.k})")
-    lines.append(w["footer"].format(scope=scope, metric=label(ranking.metric, lang),
-                                    better=w["lower"] if ranking.better == "min" else w["higher"]))
+    lines.append(
+        w["footer"].format(
+            scope=scope,
+            metric=label(ranking.metric, lang),
+            better=w["lower"] if ranking.better == "min" else w["higher"],
+        )
+    )
     if lead and ranking.lead is not None:
         lines.insert(0, ranking.lead.in_lang(lang))
     return "\n".join(lines + [note.in_lang(lang) if isinstance(note, Note) else note for note in ranking.notes])

@@ -72,10 +72,10 @@ CONDITIONS_FILE = "conditions.csv"
 VERDICT_FILES = {"en": "verdict.md", "zh": "verdict.zh.md"}
 COLUMNS = ("episode", "condition", "start", "policy", "outcome", "score", "notes", "shortlist")
 REQUIRED = ("episode", "condition", "policy", "outcome", "shortlist")
-ALPHA, BETA, WORTH = 0.05, 0.2, 0.75   # the error rates and the effect worth having, stated at shortlist time
-DRAWS = 100_000                        # Monte Carlo draws of P(best)
-HORIZON = 200                          # `remaining` looks this many start conditions ahead
-SIMULATED = "simulated"                 # the notes of a row --simulate filled
+ALPHA, BETA, WORTH = 0.05, 0.2, 0.75  # the error rates and the effect worth having, stated at shortlist time
+DRAWS = 100_000  # Monte Carlo draws of P(best)
+HORIZON = 200  # `remaining` looks this many start conditions ahead
+SIMULATED = "simulated"  # the notes of a row --simulate filled
 BETS = (-0.5, -0.4, -0.3, -0.2, -0.1, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -161,8 +161,18 @@ class Outlook:
     discordant: float
 
 
-def remaining(b: int, c: int, pairs: int, k: int, alpha: float, beta: float, worth: float,
-              runs: int = 2000, horizon: int = HORIZON, seed: int = 0) -> Outlook:
+def remaining(
+    b: int,
+    c: int,
+    pairs: int,
+    k: int,
+    alpha: float,
+    beta: float,
+    worth: float,
+    runs: int = 2000,
+    horizon: int = HORIZON,
+    seed: int = 0,
+) -> Outlook:
     """Run the stopping rule forward `runs` times from (b, c) after `pairs` paired conditions, with theta and the
     chance that a condition is discordant at their posterior means (uniform priors), `horizon` conditions at most."""
     theta = (b + 1) / (b + c + 2)
@@ -185,8 +195,15 @@ def remaining(b: int, c: int, pairs: int, k: int, alpha: float, beta: float, wor
     gave_up = futile[rows, first[rows] - 1]
     if not len(rows):
         return Outlook(None, None, 0.0, 0.0, 0.0, theta, discordant)
-    return Outlook(int(np.median(first[rows])), int(np.ceil(np.percentile(first[rows], 80))), len(rows) / runs,
-                   float(better.sum()) / runs, float(gave_up.sum()) / runs, theta, discordant)
+    return Outlook(
+        int(np.median(first[rows])),
+        int(np.ceil(np.percentile(first[rows], 80))),
+        len(rows) / runs,
+        float(better.sum()) / runs,
+        float(gave_up.sum()) / runs,
+        theta,
+        discordant,
+    )
 
 
 def spearman_agreement(offline, robot) -> tuple[float, float] | None:
@@ -230,8 +247,10 @@ def write_plan(folder: Path, shortlist_id: str, conditions: list[dict], plan: li
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["condition", "start", "layout"])
         writer.writerows([c["condition"], c["start"], c.get("layout") or ""] for c in conditions)
-    rows = [{"episode": i, "condition": cond, "start": start[cond], "policy": code, "shortlist": shortlist_id}
-            for i, (cond, code) in enumerate(plan, start=1)]
+    rows = [
+        {"episode": i, "condition": cond, "start": start[cond], "policy": code, "shortlist": shortlist_id}
+        for i, (cond, code) in enumerate(plan, start=1)
+    ]
     write_sheet(folder / SHEET_FILE, list(COLUMNS), rows)
 
 
@@ -252,10 +271,14 @@ def read_json(folder: Path, name: str) -> dict:
     path = folder / name
     if not path.is_file():
         if name == MANIFEST_FILE:
-            raise ActotError(f"{folder}: no {MANIFEST_FILE}, so this is not a shortlist folder; write one with "
-                             "python -m actot shortlist SWEEP_DIR")
-        raise ActotError(f"{path} is missing: the verdict needs the shortlist's blinding key; copy it back from "
-                         "where it was kept (it is written by python -m actot shortlist)")
+            raise ActotError(
+                f"{folder}: no {MANIFEST_FILE}, so this is not a shortlist folder; write one with "
+                "python -m actot shortlist SWEEP_DIR"
+            )
+        raise ActotError(
+            f"{path} is missing: the verdict needs the shortlist's blinding key; copy it back from "
+            "where it was kept (it is written by python -m actot shortlist)"
+        )
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -264,7 +287,7 @@ def read_json(folder: Path, name: str) -> dict:
 
 @dataclass(frozen=True)
 class Row:
-    line: int          # the line in the file (the header is line 1)
+    line: int  # the line in the file (the header is line 1)
     episode: int
     condition: str
     code: str
@@ -295,8 +318,10 @@ def read_raw(path: Path) -> tuple[list[str], list[str], list[tuple[int, dict]]]:
                 values = [c.strip() for c in cells] + [""] * max(0, len(header) - len(cells))
                 rows.append((reader.line_num + len(comments), dict(zip(header, values))))
     except csv.Error as err:
-        raise ActotError(f"{path} line {reader.line_num + len(comments)}: not valid CSV ({err}); save the sheet as "
-                         "comma-separated values again") from err
+        raise ActotError(
+            f"{path} line {reader.line_num + len(comments)}: not valid CSV ({err}); save the sheet as "
+            "comma-separated values again"
+        ) from err
     return comments, header, rows
 
 
@@ -305,59 +330,80 @@ def read_sheet(path: Path, manifest: dict) -> list[Row]:
     _, header, raw_rows = read_raw(path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise ActotError(f"{path}: no '{missing[0]}' column (its header: {', '.join(header) or 'empty'}); keep the "
-                         f"columns the shortlist wrote, comma-separated: {', '.join(COLUMNS)}")
+        raise ActotError(
+            f"{path}: no '{missing[0]}' column (its header: {', '.join(header) or 'empty'}); keep the "
+            f"columns the shortlist wrote, comma-separated: {', '.join(COLUMNS)}"
+        )
     plan = {i: (cond, code) for i, cond, code in manifest["plan"]}
     codes, conditions = set(manifest["codes"]), {c["condition"] for c in manifest["conditions"]}
     own, seen, rows = manifest["id"], {}, []
     for number, row in raw_rows:
         where = f"{path.name} line {number}"
         if row["shortlist"] != own:
-            raise ActotError(f"{where}: shortlist {row['shortlist'] or '(empty)'} is not this folder's ({own}): the "
-                             f"sheet belongs to another shortlist; evaluate it with the folder that wrote it, or "
-                             f"fill this folder's {SHEET_FILE}")
+            raise ActotError(
+                f"{where}: shortlist {row['shortlist'] or '(empty)'} is not this folder's ({own}): the "
+                f"sheet belongs to another shortlist; evaluate it with the folder that wrote it, or "
+                f"fill this folder's {SHEET_FILE}"
+            )
         try:
             episode = int(row["episode"])
         except ValueError:
-            raise ActotError(f"{where}: episode {row['episode']!r} is not a number; write back the episode number "
-                             "the sheet was printed with") from None
+            raise ActotError(
+                f"{where}: episode {row['episode']!r} is not a number; write back the episode number "
+                "the sheet was printed with"
+            ) from None
         if episode not in plan:
-            raise ActotError(f"{where}: episode {episode} is not in the plan (1 to {len(plan)}); remove the row, or "
-                             "write back the episode number it was printed with")
+            raise ActotError(
+                f"{where}: episode {episode} is not in the plan (1 to {len(plan)}); remove the row, or "
+                "write back the episode number it was printed with"
+            )
         where = f"{path.name} line {number} (episode {episode})"
         printed_condition, printed_code = plan[episode]
         if row["policy"] not in codes:
-            raise ActotError(f"{where}: policy {row['policy'] or '(empty)'!r} is not one of the codes "
-                             f"{', '.join(sorted(codes, key=_code_order))}; write back {printed_code}, the code this "
-                             "episode was printed with")
+            raise ActotError(
+                f"{where}: policy {row['policy'] or '(empty)'!r} is not one of the codes "
+                f"{', '.join(sorted(codes, key=_code_order))}; write back {printed_code}, the code this "
+                "episode was printed with"
+            )
         if not row["condition"]:
-            raise ActotError(f"{where}: no start condition; write back {printed_condition}, the condition this "
-                             "episode was printed with")
+            raise ActotError(
+                f"{where}: no start condition; write back {printed_condition}, the condition this "
+                "episode was printed with"
+            )
         if row["condition"] not in conditions:
-            raise ActotError(f"{where}: start condition {row['condition']!r} is not one of the shortlist's "
-                             f"({CONDITIONS_FILE}); write back {printed_condition}")
+            raise ActotError(
+                f"{where}: start condition {row['condition']!r} is not one of the shortlist's "
+                f"({CONDITIONS_FILE}); write back {printed_condition}"
+            )
         if (row["condition"], row["policy"]) != (printed_condition, printed_code):
-            raise ActotError(f"{where}: reads condition {row['condition']} with policy {row['policy']}, but episode "
-                             f"{episode} was printed as {printed_condition} with {printed_code}: the order was changed; "
-                             "run and record the episodes in the printed order (shortlist.json's plan), restoring "
-                             "this row")
+            raise ActotError(
+                f"{where}: reads condition {row['condition']} with policy {row['policy']}, but episode "
+                f"{episode} was printed as {printed_condition} with {printed_code}: the order was changed; "
+                "run and record the episodes in the printed order (shortlist.json's plan), restoring "
+                "this row"
+            )
         if episode in seen:
             raise ActotError(f"{where}: episode {episode} is already on line {seen[episode]}; keep one row per episode")
         if rows and episode < rows[-1].episode:
-            raise ActotError(f"{where}: comes after episode {rows[-1].episode}: the rows were reordered; sort the "
-                             "sheet by episode (the order the episodes are run in) and run this again")
+            raise ActotError(
+                f"{where}: comes after episode {rows[-1].episode}: the rows were reordered; sort the "
+                "sheet by episode (the order the episodes are run in) and run this again"
+            )
         seen[episode] = number
         outcome = _outcome(row["outcome"], where)
         score = _score(row.get("score", ""), where)
         if score is not None and outcome is None:
-            raise ActotError(f"{where}: a score ({row['score']}) but no outcome; write the outcome too (1 success, "
-                             "0 failure)")
+            raise ActotError(
+                f"{where}: a score ({row['score']}) but no outcome; write the outcome too (1 success, 0 failure)"
+            )
         rows.append(Row(number, episode, row["condition"], row["policy"], outcome, score, row.get("notes", "")))
     for episode, (cond, code) in sorted(plan.items()):
         if episode not in seen:
-            raise ActotError(f"{path.name}: start condition {cond} has no row for policy {code} (episode {episode} "
-                             "as printed): every condition is run with every policy; put the row back (its outcome "
-                             "may stay empty until it is run)")
+            raise ActotError(
+                f"{path.name}: start condition {cond} has no row for policy {code} (episode {episode} "
+                "as printed): every condition is run with every policy; put the row back (its outcome "
+                "may stay empty until it is run)"
+            )
     return rows
 
 
@@ -366,8 +412,10 @@ def _outcome(text: str, where: str) -> int | None:
         return None
     if text in ("0", "1", "0.0", "1.0"):
         return int(float(text))
-    raise ActotError(f"{where}: outcome {text!r} must be 1 (success), 0 (failure) or empty (not run yet); partial "
-                     "credit goes in the score column")
+    raise ActotError(
+        f"{where}: outcome {text!r} must be 1 (success), 0 (failure) or empty (not run yet); partial "
+        "credit goes in the score column"
+    )
 
 
 def _score(text: str, where: str) -> float | None:
@@ -378,8 +426,9 @@ def _score(text: str, where: str) -> float | None:
     except ValueError:
         value = math.nan
     if not (0.0 <= value <= 1.0):
-        raise ActotError(f"{where}: score {text!r} must be a number in [0, 1] (partial credit: 1 is the whole task) or "
-                         "empty")
+        raise ActotError(
+            f"{where}: score {text!r} must be a number in [0, 1] (partial credit: 1 is the whole task) or empty"
+        )
     return value
 
 
@@ -392,13 +441,13 @@ def _code_order(code: str) -> tuple:
 class PolicyLine:
     code: str
     name: str
-    role: str                      # "config" or "co-training"
+    role: str  # "config" or "co-training"
     n: int = 0
     successes: int = 0
     interval: tuple | None = None
     scores: list = field(default_factory=list)
     p_best: float | None = None
-    offline: float | None = None   # the search's value of the ranked metric, signed so + is better
+    offline: float | None = None  # the search's value of the ranked metric, signed so + is better
 
 
 @dataclass
@@ -406,8 +455,8 @@ class PairLine:
     code: str
     pairs: int
     both: int
-    b: int                         # only the policy succeeded
-    c: int                         # only the reference succeeded
+    b: int  # only the policy succeeded
+    c: int  # only the reference succeeded
     neither: int
     p_mcnemar: float
     p_better: float
@@ -436,7 +485,7 @@ class Verdict:
     leader: str | None
     outlook: Outlook | None
     stop: bool
-    unfilled_conditions: int        # conditions where the leader or the reference has not run yet
+    unfilled_conditions: int  # conditions where the leader or the reference has not run yet
     agreement: tuple | None
     agreement_n: int
     simulated: int
@@ -449,15 +498,19 @@ def judge(folder, sheet=None) -> Verdict:
     manifest = read_json(folder, MANIFEST_FILE)
     key = read_json(folder, KEY_FILE)
     if key.get("shortlist") != manifest["id"]:
-        raise ActotError(f"{folder / KEY_FILE}: the key of shortlist {key.get('shortlist')}, not of this folder's "
-                         f"{manifest['id']}; put back the key.json this shortlist wrote")
+        raise ActotError(
+            f"{folder / KEY_FILE}: the key of shortlist {key.get('shortlist')}, not of this folder's "
+            f"{manifest['id']}; put back the key.json this shortlist wrote"
+        )
     path = Path(sheet).expanduser() if sheet else folder / SHEET_FILE
     rows = read_sheet(path, manifest)
     alpha, beta, worth = manifest["alpha"], manifest["beta"], manifest["worth"]
     codes = sorted(manifest["codes"], key=_code_order)
     entries = key["codes"]
-    policies = {code: PolicyLine(code, entries[code]["name"], entries[code]["role"], offline=entries[code].get("signed"))
-                for code in codes}
+    policies = {
+        code: PolicyLine(code, entries[code]["name"], entries[code]["role"], offline=entries[code].get("signed"))
+        for code in codes
+    }
     outcome = {(r.condition, r.code): r for r in rows if r.outcome is not None}
     for row in outcome.values():
         line = policies[row.code]
@@ -476,19 +529,37 @@ def judge(folder, sheet=None) -> Verdict:
     if reference is not None:
         conditions = [c["condition"] for c in manifest["conditions"]]
         for code in others:
-            both_ran = [(outcome[(cond, code)], outcome[(cond, reference)]) for cond in conditions
-                        if (cond, code) in outcome and (cond, reference) in outcome]
+            both_ran = [
+                (outcome[(cond, code)], outcome[(cond, reference)])
+                for cond in conditions
+                if (cond, code) in outcome and (cond, reference) in outcome
+            ]
             table = {(1, 1): 0, (1, 0): 0, (0, 1): 0, (0, 0): 0}
             for mine, theirs in both_ran:
                 table[(mine.outcome, theirs.outcome)] += 1
             b, c = table[(1, 0)], table[(0, 1)]
-            scored = [mine.score - theirs.score for mine, theirs in both_ran
-                      if mine.score is not None and theirs.score is not None]
-            pairs.append(PairLine(code, len(both_ran), table[(1, 1)], b, c, table[(0, 0)], mcnemar_exact(b, c),
-                                  p_better(b, c), e_value(b, c, worth), e_futility(b, c, worth),
-                                  decide(b, c, len(others), alpha, beta, worth),
-                                  sum(scored) / len(scored) if scored else None,
-                                  score_e_value(scored) if scored else None))
+            scored = [
+                mine.score - theirs.score
+                for mine, theirs in both_ran
+                if mine.score is not None and theirs.score is not None
+            ]
+            pairs.append(
+                PairLine(
+                    code,
+                    len(both_ran),
+                    table[(1, 1)],
+                    b,
+                    c,
+                    table[(0, 0)],
+                    mcnemar_exact(b, c),
+                    p_better(b, c),
+                    e_value(b, c, worth),
+                    e_futility(b, c, worth),
+                    decide(b, c, len(others), alpha, beta, worth),
+                    sum(scored) / len(scored) if scored else None,
+                    score_e_value(scored) if scored else None,
+                )
+            )
     leader = max(others, key=lambda c: (policies[c].p_best, -codes.index(c)), default=None)
     outlook, stop, unfilled = None, False, 0
     lead_pair = next((p for p in pairs if p.code == leader), None)
@@ -496,14 +567,31 @@ def judge(folder, sheet=None) -> Verdict:
         stop = lead_pair.decision != "open"
         if not stop:
             outlook = remaining(lead_pair.b, lead_pair.c, lead_pair.pairs, len(others), alpha, beta, worth)
-        done = {cond for cond, code in outcome if code == leader} & {cond for cond, code in outcome if code == reference}
+        done = {cond for cond, code in outcome if code == leader} & {
+            cond for cond, code in outcome if code == reference
+        }
         unfilled = len(manifest["conditions"]) - len(done)
     with_offline = [p for p in ran if p.offline is not None and p.n > 0]
     agreement = spearman_agreement([p.offline for p in with_offline], [p.successes / p.n for p in with_offline])
     simulated = sum(1 for r in rows if r.outcome is not None and r.notes == SIMULATED)
-    return Verdict(manifest, key, path, len(outcome), len(rows), ran, reference, pairs, leader, outlook, stop,
-                   unfilled, agreement, len(with_offline), simulated, folder)
-
+    return Verdict(
+        manifest,
+        key,
+        path,
+        len(outcome),
+        len(rows),
+        ran,
+        reference,
+        pairs,
+        leader,
+        outlook,
+        stop,
+        unfilled,
+        agreement,
+        len(with_offline),
+        simulated,
+        folder,
+    )
 
 
 # ============================================================================================= the words
@@ -534,9 +622,12 @@ def verdict_text(v: Verdict, lang: str = "en") -> str:
     m = v.manifest
     ref = _short(v, v.reference, lang) if v.reference else ""
     k = len(v.pairs)
-    lines = [w["title"].format(id=m["id"], sweep=m["sweep"]), "",
-             w["sheet"].format(path=v.sheet, filled=v.filled, total=v.total)
-             + (w["simulated"].format(n=v.simulated) if v.simulated else "")]
+    lines = [
+        w["title"].format(id=m["id"], sweep=m["sweep"]),
+        "",
+        w["sheet"].format(path=v.sheet, filled=v.filled, total=v.total)
+        + (w["simulated"].format(n=v.simulated) if v.simulated else ""),
+    ]
     if v.reference:
         lines += ["", w["rates"].format(alpha=m["alpha"], beta=m["beta"], worth=m["worth"], ref=ref, k=k)]
     lines += ["", w["verdict"], "", _decision(v, lang)]
@@ -547,9 +638,22 @@ def verdict_text(v: Verdict, lang: str = "en") -> str:
         rows = []
         for q in v.pairs:
             diff = f"{q.difference:+.2f}" if q.difference is not None else "-"
-            rows.append([f"`{q.code}`", _name(v, q.code, lang), str(q.pairs), str(q.both), str(q.b), str(q.c),
-                         str(q.neither), diff, f"{q.p_mcnemar:.3g}", f"{q.p_better:.2f}", f"{q.e:.3g}",
-                         DECISIONS[lang][q.decision]])
+            rows.append(
+                [
+                    f"`{q.code}`",
+                    _name(v, q.code, lang),
+                    str(q.pairs),
+                    str(q.both),
+                    str(q.b),
+                    str(q.c),
+                    str(q.neither),
+                    diff,
+                    f"{q.p_mcnemar:.3g}",
+                    f"{q.p_better:.2f}",
+                    f"{q.e:.3g}",
+                    DECISIONS[lang][q.decision],
+                ]
+            )
         lines += _table([h.format(ref=ref) for h in w["head_pairs"]], rows)
         scored = [q for q in v.pairs if q.score_diff is not None]
         if scored:
@@ -570,8 +674,18 @@ def policy_rows(v: Verdict, lang: str) -> tuple[list[str], list[list[str]]]:
         rate = f"{p.successes / p.n:.2f}" if p.n else "-"
         interval = f"[{p.interval[0]:.2f}, {p.interval[1]:.2f}]" if p.interval else w["no_interval"]
         score = f"{sum(p.scores) / len(p.scores):.2f} (n={len(p.scores)})" if p.scores else "-"
-        rows.append([f"`{p.code}`", _name(v, p.code, lang), str(p.n), str(p.successes), rate, interval, score,
-                     f"{p.p_best:.2f}"])
+        rows.append(
+            [
+                f"`{p.code}`",
+                _name(v, p.code, lang),
+                str(p.n),
+                str(p.successes),
+                rate,
+                interval,
+                score,
+                f"{p.p_best:.2f}",
+            ]
+        )
     return list(w["head_policy"]), rows
 
 
@@ -584,8 +698,19 @@ def _decision(v: Verdict, lang: str) -> str:
     if q.pairs == 0:
         return w["no_pairs"].format(ref=ref)
     n = len(v.policies)
-    common = dict(name=_name(v, q.code, lang), code=q.code, ref=ref, b=q.b, c=q.c, e=q.e, k=len(v.pairs),
-                  threshold=efficacy_threshold(len(v.pairs), m["alpha"]), ef=q.e_futile, tf=1 / m["beta"], worth=m["worth"])
+    common = dict(
+        name=_name(v, q.code, lang),
+        code=q.code,
+        ref=ref,
+        b=q.b,
+        c=q.c,
+        e=q.e,
+        k=len(v.pairs),
+        threshold=efficacy_threshold(len(v.pairs), m["alpha"]),
+        ef=q.e_futile,
+        tf=1 / m["beta"],
+        worth=m["worth"],
+    )
     if q.decision == "better":
         return w["stop_better"].format(**common)
     if q.decision == "worse":
@@ -595,12 +720,23 @@ def _decision(v: Verdict, lang: str) -> str:
     o = v.outlook
     if o.median is None or o.p_decided < 0.5:
         return w["go_on_far"].format(pd=o.p_decided, horizon=HORIZON, **common)
-    left = w["sheet_left" if v.unfilled_conditions >= o.median else "sheet_short"].format(n=v.unfilled_conditions,
-                                                                                          folder=v.folder)
+    left = w["sheet_left" if v.unfilled_conditions >= o.median else "sheet_short"].format(
+        n=v.unfilled_conditions, folder=v.folder
+    )
     pb = next(p.p_best for p in v.policies if p.code == q.code)
     likely = w["likely"].format(better=o.p_better, futile=o.p_futile)
-    return w["go_on"].format(pb=pb, theta=o.theta, disc=o.discordant, median=o.median, p80=o.p80, n=n,
-                             episodes=o.median * n, sheet_left=left, likely=likely, **common)
+    return w["go_on"].format(
+        pb=pb,
+        theta=o.theta,
+        disc=o.discordant,
+        median=o.median,
+        p80=o.p80,
+        n=n,
+        episodes=o.median * n,
+        sheet_left=left,
+        likely=likely,
+        **common,
+    )
 
 
 def _agreement(v: Verdict, lang: str) -> str:
@@ -677,9 +813,19 @@ def sweep_parts(item: SweepVerdict, lang: str) -> dict:
         return {"sheet": w["in_sweep_empty"].format(id=m["id"], folder=item.folder, sheet=item.folder / SHEET_FILE)}
     v = item.verdict
     simulated = (" " + w["simulated"].format(n=v.simulated).strip()) if v.simulated else ""
-    return {"sheet": w["in_sweep_sheet"].format(id=m["id"], folder=item.folder, filled=v.filled, total=v.total,
-                                                simulated=simulated, verdict=item.folder / VERDICT_FILES[lang]),
-            "decision": _decision(v, lang), "table": policy_rows(v, lang), "agreement": _agreement(v, lang)}
+    return {
+        "sheet": w["in_sweep_sheet"].format(
+            id=m["id"],
+            folder=item.folder,
+            filled=v.filled,
+            total=v.total,
+            simulated=simulated,
+            verdict=item.folder / VERDICT_FILES[lang],
+        ),
+        "decision": _decision(v, lang),
+        "table": policy_rows(v, lang),
+        "agreement": _agreement(v, lang),
+    }
 
 
 def sweep_lines(item: SweepVerdict, lang: str) -> list[str]:

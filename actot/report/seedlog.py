@@ -33,6 +33,7 @@ def report_file(lang: str) -> str:
     """The report's file name in the sweep folder: report.md in English, report.<lang>.md otherwise."""
     return "report.md" if lang == "en" else f"report.{lang}.md"
 
+
 # The report's own words by language (`seedlog.` of actot/strings.py), and the diagnosis counted per finding.
 TEXT = section("seedlog")
 SUMMARY = section("seedlog.summary")
@@ -60,8 +61,10 @@ def metric_line(trial: Trial, key: str, lang: str) -> str | None:
     if better is None:
         lo = min(finite, key=lambda p: p[1]) if finite else None
         hi = max(finite, key=lambda p: p[1]) if finite else None
-        parts += [f"{w['low']}={fmt(lo[1]) if lo else 'nan'}@{lo[0] if lo else None}",
-                  f"{w['high']}={fmt(hi[1]) if hi else 'nan'}@{hi[0] if hi else None}"]
+        parts += [
+            f"{w['low']}={fmt(lo[1]) if lo else 'nan'}@{lo[0] if lo else None}",
+            f"{w['high']}={fmt(hi[1]) if hi else 'nan'}@{hi[0] if hi else None}",
+        ]
     else:
         best = (min if better == "min" else max)(finite, key=lambda p: p[1]) if finite else None
         parts.append(f"{w['best']}={fmt(best[1]) if best else 'nan'}@{best[0] if best else None}")
@@ -108,10 +111,15 @@ def trial_block(sweep: Sweep, trial: Trial, rank_no: int | None, lang: str) -> l
     """One trial's config and metric lines; `rank_no` None for a trial of the baseline arm (it is not ranked)."""
     t = TEXT[lang]
     sep = TABLE[lang]["semi"]
-    status = status_word(trial.status, lang) + (sep + TABLE[lang]["stopped_at"].format(
-        rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason) if trial.stop_rule else "")
-    head = (f"### {f'#{rank_no} ' if rank_no is not None else ''}{trial.display_name(lang)}  "
-            f"({status}{sep}{Path('trials') / trial.trial_id})")
+    status = status_word(trial.status, lang) + (
+        sep + TABLE[lang]["stopped_at"].format(rule=trial.stop_rule, step=trial.stop_step, reason=trial.stop_reason)
+        if trial.stop_rule
+        else ""
+    )
+    head = (
+        f"### {f'#{rank_no} ' if rank_no is not None else ''}{trial.display_name(lang)}  "
+        f"({status}{sep}{Path('trials') / trial.trial_id})"
+    )
     lines = [head, f"- {t['config']}{t['head_colon']}"]
     lines += [f"  - {line}" for line in config_lines(sweep, trial)]
     lines.append(f"- {t['metrics']}{t['head_colon']}")
@@ -122,8 +130,15 @@ def trial_block(sweep: Sweep, trial: Trial, rank_no: int | None, lang: str) -> l
     return lines + [""]
 
 
-def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, path: Path, lang: str = "en",
-                      finished: bool = True, next_space: Path | None = None) -> Path:
+def write_seed_report(
+    sweep: Sweep,
+    ranking: Ranking,
+    importance: Importance,
+    path: Path,
+    lang: str = "en",
+    finished: bool = True,
+    next_space: Path | None = None,
+) -> Path:
     """The Markdown report in the seed log's layout; `lang` en or zh."""
     t = TEXT[lang]
     counts: dict[str, int] = {}
@@ -133,13 +148,26 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     colon, comma, stop = t["colon"], TABLE[lang]["comma"], t["stop"]
     # a sweep with a baseline arm: its one-line answer to "does OT beat co-training?" comes first
     lead = [f"**{ranking.lead.in_lang(lang)}**", ""] if ranking.lead is not None else []
-    lines = [f"# {t['title'].format(name=sweep.name)}", "", *lead,
-             t["intro"].format(space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric,
-                               mode=sweep.mode)
-             + t["gap"] + f"{t['trials']}{colon}"
-             + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
-             + stop + ("" if finished else " " + t["interrupted"]), "",
-             f"## {t['ranking']}", "", "```", format_table(ranking, sweep, lang=lang, lead=False), "```", ""]
+    lines = [
+        f"# {t['title'].format(name=sweep.name)}",
+        "",
+        *lead,
+        t["intro"].format(
+            space=space.get("name", "?"), knobs=space.get("knobs", ""), metric=sweep.metric, mode=sweep.mode
+        )
+        + t["gap"]
+        + f"{t['trials']}{colon}"
+        + comma.join(f"{v} {status_word(k, lang)}" for k, v in sorted(counts.items()))
+        + stop
+        + ("" if finished else " " + t["interrupted"]),
+        "",
+        f"## {t['ranking']}",
+        "",
+        "```",
+        format_table(ranking, sweep, lang=lang, lead=False),
+        "```",
+        "",
+    ]
     order = [trial for group in ranking.groups for trial in group.trials]
     for pos, trial in enumerate(order, start=1):
         lines += trial_block(sweep, trial, pos, lang)
@@ -160,16 +188,20 @@ def write_seed_report(sweep: Sweep, ranking: Ranking, importance: Importance, pa
     findings = diagnose(sweep)
     lines += [f"## {t['diagnosis']}", ""]
     names = {trial.trial_id: trial.display_name(lang) for trial in sweep.trials}
-    lines += [f"- {names.get(f.trial_id, f.trial_id)}: {f.in_lang(lang)}" for f in findings] \
-        or [f"- {t['none']}"]
+    lines += [f"- {names.get(f.trial_id, f.trial_id)}: {f.in_lang(lang)}" for f in findings] or [f"- {t['none']}"]
     summary = _sweep_summary(findings, len(sweep.trials), lang)
     lines += [f"- {t['sweep_level']}: {line}" for line in summary]
     lines += [f"- {line}" for line in rule_advice(sweep, lang)]
     lines += ["", f"### {t['importance']}", ""] + [f"- {line}" for line in importance_lines(importance, lang)]
     lines += ["", f"## {t['next']}", ""]
     # what the sweep can act on (the diagnosis above says where nothing is within reach)
-    advice = list(dict.fromkeys(text("diagnose.or", lang).join(a.in_lang(lang) for a in f.actions)
-                                for f in findings if f.code != "stable" and f.actions))
+    advice = list(
+        dict.fromkeys(
+            text("diagnose.or", lang).join(a.in_lang(lang) for a in f.actions)
+            for f in findings
+            if f.code != "stable" and f.actions
+        )
+    )
     hold = hold_reason(ranking, importance)
     if hold is not None:  # a direction for the next search needs evidence this sweep does not have: say so
         advice.append(t["hold"].format(why=hold.in_lang(lang)))

@@ -60,8 +60,8 @@ def spend(kind: str, total: float, t: float) -> float:
     raise ValueError(f"spending {kind!r}: one of {', '.join(SPENDING)}")
 
 
-STEP = 0.01      # the z grid's step
-FLOOR = -9.0     # the grid's lower end: the continuation mass below it is negligible
+STEP = 0.01  # the z grid's step
+FLOOR = -9.0  # the grid's lower end: the continuation mass below it is negligible
 
 
 def _simpson(n: int):
@@ -102,8 +102,8 @@ def boundaries(fractions: tuple, total: float, kind: str) -> tuple:
         if f is None:  # the first look: Z_1 ~ N(0, 1)
             c = float(norm.isf(target)) if target > 0 else math.inf
         else:
-            mu = z * math.sqrt(info_before / t)          # E[Z_j | Z_{j-1} = z]
-            sd = math.sqrt((t - info_before) / t)        # its SD
+            mu = z * math.sqrt(info_before / t)  # E[Z_j | Z_{j-1} = z]
+            sd = math.sqrt((t - info_before) / t)  # its SD
 
             def exit_mass(c):
                 return float(np.sum(w * f * norm.sf((c - mu) / sd)))
@@ -241,12 +241,13 @@ def look(diffs, earlier: list[int], design: Design, spread=(), m: int = 1, final
     else:  # strictly above: the interval's lower end is then above 0
         claimed = mean > claim_at
         ruled_out = rule_out_at is not None and mean <= rule_out_at
-    decision = ("claim" if claimed else "futile" if ruled_out else "cap" if final else "continue")
+    decision = "claim" if claimed else "futile" if ruled_out else "cap" if final else "continue"
     return Look(j, n, mean, se, df, low, high, claim_at, rule_out_at, final, decision)
 
 
-def history(diffs_by_look: list[list[float]], design: Design, spread=(), m: int = 1,
-            last_final: bool | None = None) -> list[Look]:
+def history(
+    diffs_by_look: list[list[float]], design: Design, spread=(), m: int = 1, last_final: bool | None = None
+) -> list[Look]:
     """Every look of one config, in order, each from the differences it had (cumulative), up to the first that
     stopped: `diffs_by_look[j]` the differences the (j+1)th look had. `last_final`: whether the last given look is
     the last there can be (default: by its count)."""
@@ -266,8 +267,13 @@ def history(diffs_by_look: list[list[float]], design: Design, spread=(), m: int 
 
 def design_of(stored: dict) -> Design:
     """The Design of a sweep.json confirm section's `sequential` settings (confirm.sequential but `enabled`)."""
-    return Design(int(stored["max_seeds"]), stored.get("spending", "obrien-fleming"), stored.get("effect"),
-                  float(stored.get("beta", 0.2)), stored.get("futility", "pocock"))
+    return Design(
+        int(stored["max_seeds"]),
+        stored.get("spending", "obrien-fleming"),
+        stored.get("effect"),
+        float(stored.get("beta", 0.2)),
+        stored.get("futility", "pocock"),
+    )
 
 
 def config_history(look_seeds: list[list[int]], diffs: dict, design: Design, spread=(), m: int = 1) -> list[Look]:
@@ -306,12 +312,20 @@ def stop_note(one: Look, design: Design):
     if one.decision == "claim":
         return note("sequential.claim", **fields)
     if one.decision == "futile":
-        return note("sequential.futile", **fields, effect=_num(design.effect), rule_out_at=_num(one.rule_out_at),
-                    beta=f"{design.beta:g}")
+        return note(
+            "sequential.futile",
+            **fields,
+            effect=_num(design.effect),
+            rule_out_at=_num(one.rule_out_at),
+            beta=f"{design.beta:g}",
+        )
     if one.decision == "cap":
         return note("sequential.cap", **{k: v for k, v in fields.items() if k != "cap"})
-    futility = (note("sequential.futility_part", effect=_num(design.effect), rule_out_at=_num(one.rule_out_at))
-                if one.rule_out_at is not None else "")
+    futility = (
+        note("sequential.futility_part", effect=_num(design.effect), rule_out_at=_num(one.rule_out_at))
+        if one.rule_out_at is not None
+        else ""
+    )
     return note("sequential.continue", **fields, futility=futility)
 
 
@@ -320,15 +334,37 @@ def design_note(design: Design, who: str, looks: list[Look], m: int = 1, per: in
     then each look's mean, repeated interval and decision."""
     from actot.strings import note, per_lang, text
 
-    futility = (note("sequential.futility", effect=_num(design.effect), beta=f"{design.beta:g}",
-                     kind=per_lang(lambda lang: text(f"sequential.spending.{design.futility}", lang)))
-                if design.has_futility else note("sequential.no_futility"))
+    futility = (
+        note(
+            "sequential.futility",
+            effect=_num(design.effect),
+            beta=f"{design.beta:g}",
+            kind=per_lang(lambda lang: text(f"sequential.spending.{design.futility}", lang)),
+        )
+        if design.has_futility
+        else note("sequential.no_futility")
+    )
 
     def listed(lang: str) -> str:
         return ("; " if lang == "en" else "；").join(
-            text("sequential.look", lang, look=one.look, n=one.n, word=text(f"sequential.word.{one.decision}", lang),
-                 diff=f"{_num(one.mean)} [{one.low:.3g}, {one.high:.3g}]") for one in looks)
+            text(
+                "sequential.look",
+                lang,
+                look=one.look,
+                n=one.n,
+                word=text(f"sequential.word.{one.decision}", lang),
+                diff=f"{_num(one.mean)} [{one.low:.3g}, {one.high:.3g}]",
+            )
+            for one in looks
+        )
 
-    return note("rank.sequential", kind=per_lang(lambda lang: text(f"sequential.spending.{design.spending}", lang)),
-                alpha=100 * design.alpha / m, futility=futility, cap=design.max_seeds,
-                per=per, who=who, looks=per_lang(listed))
+    return note(
+        "rank.sequential",
+        kind=per_lang(lambda lang: text(f"sequential.spending.{design.spending}", lang)),
+        alpha=100 * design.alpha / m,
+        futility=futility,
+        cap=design.max_seeds,
+        per=per,
+        who=who,
+        looks=per_lang(listed),
+    )

@@ -47,8 +47,18 @@ def table_data(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[list]]:
     row first (rank None) and each config's comparison to it; an n = 2 arm's interval is then the pooled one."""
     knobs = sweep.knobs
     arm = ranking.baseline
-    columns = ["rank", "trial", "trials", "status", "n", f"{ranking.scope} {ranking.metric}", "ci_low", "ci_high",
-               "p_leader_beats", *knobs]
+    columns = [
+        "rank",
+        "trial",
+        "trials",
+        "status",
+        "n",
+        f"{ranking.scope} {ranking.metric}",
+        "ci_low",
+        "ci_high",
+        "p_leader_beats",
+        *knobs,
+    ]
     if arm is not None:
         columns[9:9] = ["vs_baseline", "vs_low", "vs_high", "p_beats_baseline", "vs_n", "raced"]
 
@@ -62,20 +72,49 @@ def table_data(ranking: Ranking, sweep: Sweep) -> tuple[list[str], list[list]]:
     rows = []
     if arm is not None:
         iv = arm.interval
-        rows.append([None, "baseline", ",".join(t.trial_id for t in arm.trials), arm.status, len(arm.values),
-                     num(iv.mean if iv else None), *bounds(iv, arm.pooled), None, None, None, None, None, None, None,
-                     *[None for _ in knobs]])
+        rows.append(
+            [
+                None,
+                "baseline",
+                ",".join(t.trial_id for t in arm.trials),
+                arm.status,
+                len(arm.values),
+                num(iv.mean if iv else None),
+                *bounds(iv, arm.pooled),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                *[None for _ in knobs],
+            ]
+        )
     for pos, group in enumerate(ranking.groups, start=1):
         iv = group.interval
         lead = group.counted[0] if group.counted else group.trials[0]
-        row = [pos, lead.trial_id, ",".join(t.trial_id for t in group.trials), group.status, len(group.values),
-               num(iv.mean if iv else None), *bounds(iv, group.pooled), group.p_leader_beats,
-               *[group.config.get(k) for k in knobs]]
+        row = [
+            pos,
+            lead.trial_id,
+            ",".join(t.trial_id for t in group.trials),
+            group.status,
+            len(group.values),
+            num(iv.mean if iv else None),
+            *bounds(iv, group.pooled),
+            group.p_leader_beats,
+            *[group.config.get(k) for k in knobs],
+        ]
         if arm is not None:
             vs = group.vs_baseline
-            row[9:9] = [num(vs.mean if vs else None), num(vs.low if vs else None), num(vs.high if vs else None),
-                        num(vs.p_beats if vs else None), vs.n if vs else 0,
-                        base.raced_text(group.raced) if group.raced else None]
+            row[9:9] = [
+                num(vs.mean if vs else None),
+                num(vs.low if vs else None),
+                num(vs.high if vs else None),
+                num(vs.p_beats if vs else None),
+                vs.n if vs else 0,
+                base.raced_text(group.raced) if group.raced else None,
+            ]
         rows.append(row)
     return columns, rows
 
@@ -86,8 +125,11 @@ def trial_ranks(ranking: Ranking) -> dict[str, dict]:
     out = {}
     for pos, group in enumerate(ranking.groups, start=1):
         for trial in (t for t in group.trials if t.status in ENDED):
-            out[trial.trial_id] = {"sweep/rank": pos, "sweep/rank_n": len(group.values),
-                                   "sweep/rank_value": group.interval.mean if group.interval else None}
+            out[trial.trial_id] = {
+                "sweep/rank": pos,
+                "sweep/rank_n": len(group.values),
+                "sweep/rank_value": group.interval.mean if group.interval else None,
+            }
     return out
 
 
@@ -120,17 +162,31 @@ def _publish(wandb, sweep: Sweep, ranking: Ranking, confirm: Ranking | None, mod
     settings = sweep.resolved.get("train", {}).get("wandb") or {}
     project, entity = settings.get("project", "actot"), settings.get("entity")
     run_id = "ranking-" + hashlib.sha1(str(sweep.path.resolve()).encode()).hexdigest()[:12]
-    run = wandb.init(project=project, entity=entity, group=sweep.name, name=f"{sweep.name}-ranking", id=run_id,
-                     resume="allow", job_type="ranking", dir=str(sweep.path), mode=mode, reinit="create_new",
-                     config={"sweep": sweep.name, "metric": ranking.metric, "scope": ranking.scope},
-                     # the run's description, shown above everything on its page: the answer to "does OT help?"
-                     notes=str(ranking.lead) if ranking.lead is not None else None,
-                     settings=wandb.Settings(silent=True))
+    run = wandb.init(
+        project=project,
+        entity=entity,
+        group=sweep.name,
+        name=f"{sweep.name}-ranking",
+        id=run_id,
+        resume="allow",
+        job_type="ranking",
+        dir=str(sweep.path),
+        mode=mode,
+        reinit="create_new",
+        config={"sweep": sweep.name, "metric": ranking.metric, "scope": ranking.scope},
+        # the run's description, shown above everything on its page: the answer to "does OT help?"
+        notes=str(ranking.lead) if ranking.lead is not None else None,
+        settings=wandb.Settings(silent=True),
+    )
     try:
         tables = {"ranking": ranking, **({"confirm_ranking": confirm} if confirm is not None else {})}
         run.log({key: wandb.Table(*table_data(one, sweep)) for key, one in tables.items()})
-        run.summary.update({"leader": ranking.groups[0].trials[0].trial_id if ranking.groups else None,
-                            **({"vs_baseline": str(ranking.lead)} if ranking.lead is not None else {})})
+        run.summary.update(
+            {
+                "leader": ranking.groups[0].trials[0].trial_id if ranking.groups else None,
+                **({"vs_baseline": str(ranking.lead)} if ranking.lead is not None else {}),
+            }
+        )
     finally:
         run.finish()
 
@@ -144,9 +200,18 @@ def _publish(wandb, sweep: Sweep, ranking: Ranking, confirm: Ranking | None, mod
         wandb_id = run_id_of(trial_dir)
         if wandb_id is None or published.get(trial_id) == values:
             continue
-        trial_run = wandb.init(project=project, entity=entity, group=sweep.name, name=trial_id, id=wandb_id,
-                               resume="allow", dir=str(trial_dir), mode=mode, reinit="create_new",
-                               settings=wandb.Settings(silent=True))
+        trial_run = wandb.init(
+            project=project,
+            entity=entity,
+            group=sweep.name,
+            name=trial_id,
+            id=wandb_id,
+            resume="allow",
+            dir=str(trial_dir),
+            mode=mode,
+            reinit="create_new",
+            settings=wandb.Settings(silent=True),
+        )
         try:
             trial_run.summary.update(values)
         finally:

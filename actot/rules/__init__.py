@@ -4,7 +4,15 @@ Pure functions of a trial's history, below both the sweep (which checks them liv
 in shadow mode) and the reports (which diagnose with them); no Ray here.
 """
 
-from actot.rules.engine import (BUILT_IN, Decision, Rule, check_rule, check_rules, first_decisions, parse_rule,
-                                parse_rules)
+from actot.rules.engine import (
+    BUILT_IN,
+    Decision,
+    Rule,
+    check_rule,
+    check_rules,
+    first_decisions,
+    parse_rule,
+    parse_rules,
+)
 
 __all__ = ["BUILT_IN", "Decision", "Rule", "check_rule", "check_rules", "first_decisions", "parse_rule", "parse_rules"]

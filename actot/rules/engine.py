@@ -83,8 +83,13 @@ BUILT_IN = {
     # A flag, not a stop: in the rule audit of the ot_full pool (bench/RESULTS.md, 2026-11-26 on the H200,
     # "Rule audit") it fired only at the last report, and the runs it caught were top-quarter configs no
     # more often than the base rate: ot_cost(state) follows window_size, not how good a policy gets.
-    "ot_cost_diverging": {"when": "ot_cost(state) rising over 4", "after": 50, "patience": 1, "action": "flag",
-                          "min_change": 0.05},
+    "ot_cost_diverging": {
+        "when": "ot_cost(state) rising over 4",
+        "after": 50,
+        "patience": 1,
+        "action": "flag",
+        "min_change": 0.05,
+    },
     # The camera embeddings below 0.15 of their untrained size from step 200 on: OT is lowering its
     # loss by shrinking the features, not by aligning them. The threshold parts OT at R1 from co-training
     # (which dips early), target-only BC and the L2-normalised cost after step 200 (bench/RESULTS.md,
@@ -93,8 +98,13 @@ BUILT_IN = {
     # Stopped while still improving: at its last report the trial's held-out L1 over the last third of
     # its reports is more than 5% below the third before (eval/l1_trend, actot/convergence.py, where
     # the threshold's provenance is; provisional until calibrated at the cosine + EMA defaults).
-    "not_converged": {"when": f"{TREND_KEY} < {NOT_CONVERGED_BELOW}", "after": 0, "patience": 1, "action": "flag",
-                      "last_only": True},
+    "not_converged": {
+        "when": f"{TREND_KEY} < {NOT_CONVERGED_BELOW}",
+        "after": 0,
+        "patience": 1,
+        "action": "flag",
+        "last_only": True,
+    },
 }
 
 
@@ -102,15 +112,19 @@ def parse_rule(spec, where: str = "rules") -> Rule:
     """A rule from its YAML form (a built-in name or a mapping); errors name the rule and field."""
     if isinstance(spec, str):
         if spec not in BUILT_IN:
-            raise ActotError(f"{where}: unknown rule '{spec}'; built-in rules are {sorted(BUILT_IN)}, "
-                             "or write a mapping with name/when")
+            raise ActotError(
+                f"{where}: unknown rule '{spec}'; built-in rules are {sorted(BUILT_IN)}, "
+                "or write a mapping with name/when"
+            )
         spec = {"use": spec}
     if not isinstance(spec, dict):
         raise ActotError(f"{where}: a rule must be a name or a mapping, got {spec!r}")
     unknown = set(spec) - FIELDS
     if unknown:
-        raise ActotError(f"{where}: rule {spec.get('name') or spec.get('use')!r} has unknown field(s) "
-                         f"{sorted(unknown)}; fields are {sorted(FIELDS)}")
+        raise ActotError(
+            f"{where}: rule {spec.get('name') or spec.get('use')!r} has unknown field(s) "
+            f"{sorted(unknown)}; fields are {sorted(FIELDS)}"
+        )
     merged = dict(spec)
     if "use" in spec:
         base = spec["use"]
@@ -137,12 +151,14 @@ def parse_rule(spec, where: str = "rules") -> Rule:
     if not isinstance(last_only, bool):
         raise ActotError(f"{where}: last_only={last_only!r} must be true or false")
     if last_only and action == "stop":
-        raise ActotError(f"{where}: last_only: true with action: stop would stop a trial that is ending anyway; "
-                         "use action: flag")
-    common = dict(name=str(name), after=after, patience=patience, action=action, min_change=min_change,
-                  last_only=last_only)
+        raise ActotError(
+            f"{where}: last_only: true with action: stop would stop a trial that is ending anyway; use action: flag"
+        )
+    common = dict(
+        name=str(name), after=after, patience=patience, action=action, min_change=min_change, last_only=last_only
+    )
     if (m := _THRESHOLD.match(when) or _TREND.match(when)) and m["metric"] not in REPORTED_METRICS:
-        raise unknown_key_error(m["metric"], list(REPORTED_METRICS), f"{where}: when: \"{when}\": metric")
+        raise unknown_key_error(m["metric"], list(REPORTED_METRICS), f'{where}: when: "{when}": metric')
     if m := _THRESHOLD.match(when):
         return Rule(kind="threshold", metric=m["metric"], op=m["op"], value=float(m["value"]), **common)
     if m := _TREND.match(when):
@@ -152,8 +168,10 @@ def parse_rule(spec, where: str = "rules") -> Rule:
         return Rule(kind="trend", metric=m["metric"], direction=m["dir"], window=window, **common)
     if _NON_FINITE.match(when):
         return Rule(kind="non_finite", **common)
-    raise ActotError(f"{where}: cannot read when: \"{when}\"; write 'METRIC OP NUMBER' (e.g. ot_pi_sum < 0.1), "
-                     "'METRIC rising over N', or 'any non_finite'")
+    raise ActotError(
+        f"{where}: cannot read when: \"{when}\"; write 'METRIC OP NUMBER' (e.g. ot_pi_sum < 0.1), "
+        "'METRIC rising over N', or 'any non_finite'"
+    )
 
 
 def _plain_number(value) -> bool:
@@ -199,28 +217,38 @@ def check_rule(rule: Rule, history: list[dict], last_step: int | None = None) ->
         return None
     # Every report of the metric counts, a NaN one included: a NaN breaks a run of matching
     # reports (and a trend) rather than being skipped over.
-    values = [(int(r.get("step", 0)), r[rule.metric]) for r in history
-              if r.get("step", 0) >= rule.after and rule.metric in r]
+    values = [
+        (int(r.get("step", 0)), r[rule.metric]) for r in history if r.get("step", 0) >= rule.after and rule.metric in r
+    ]
     if not values or values[-1][0] != step:
         return None
     if rule.kind == "threshold":
-        recent = values[-rule.patience:]
-        if len(recent) == rule.patience and all(_is_finite_number(v) and OPS[rule.op](v, rule.value)
-                                                for _, v in recent):
-            return Decision(rule.name, rule.action, step,
-                            f"{rule.metric}={recent[-1][1]:.4g} {rule.op} {rule.value:g} for {rule.patience} report(s) "
-                            f"at step {step}")
+        recent = values[-rule.patience :]
+        if len(recent) == rule.patience and all(
+            _is_finite_number(v) and OPS[rule.op](v, rule.value) for _, v in recent
+        ):
+            return Decision(
+                rule.name,
+                rule.action,
+                step,
+                f"{rule.metric}={recent[-1][1]:.4g} {rule.op} {rule.value:g} for {rule.patience} report(s) "
+                f"at step {step}",
+            )
         return None
-    window = [v for _, v in values[-(rule.window + 1):]]
+    window = [v for _, v in values[-(rule.window + 1) :]]
     if len(window) < rule.window + 1 or not all(_is_finite_number(v) for v in window):
         return None
     sign = 1.0 if rule.direction == "rising" else -1.0
     monotone = all(sign * (b - a) > 0 for a, b in zip(window, window[1:]))
     change = sign * (window[-1] - window[0]) / max(abs(window[0]), 1e-12)
     if monotone and change > rule.min_change:
-        return Decision(rule.name, rule.action, step,
-                        f"{rule.metric} {rule.direction} {window[0]:.4g} -> {window[-1]:.4g} over {rule.window} reports "
-                        f"at step {step}")
+        return Decision(
+            rule.name,
+            rule.action,
+            step,
+            f"{rule.metric} {rule.direction} {window[0]:.4g} -> {window[-1]:.4g} over {rule.window} reports "
+            f"at step {step}",
+        )
     return None
 
 

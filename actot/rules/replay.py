@@ -43,7 +43,7 @@ class Run:
     config: dict
     seed: int
     history: list[dict]
-    source: str = ""                                  # where it was read: file:line or sweep/trial
+    source: str = ""  # where it was read: file:line or sweep/trial
 
     @property
     def key(self) -> str:
@@ -70,8 +70,10 @@ def read_runs_jsonl(path, group: str | None = None) -> list[Run]:
     """Runs of a JSON-lines file (optionally only those of `group`); errors name the file, line and key."""
     path = Path(path)
     if not path.is_file():
-        raise ActotError(f"{path}: no such file; pass a JSON-lines file of runs (one object per line with "
-                         "group, config, seed, history)")
+        raise ActotError(
+            f"{path}: no such file; pass a JSON-lines file of runs (one object per line with "
+            "group, config, seed, history)"
+        )
     runs = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
@@ -89,16 +91,26 @@ def read_runs_jsonl(path, group: str | None = None) -> list[Run]:
         if not isinstance(obj["config"], dict):
             raise ActotError(f"{where}: config={obj['config']!r} must be a mapping of knob -> value")
         history = obj["history"]
-        if not isinstance(history, list) or not history or not all(isinstance(r, dict) and "step" in r
-                                                                    for r in history):
+        if (
+            not isinstance(history, list)
+            or not history
+            or not all(isinstance(r, dict) and "step" in r for r in history)
+        ):
             raise ActotError(f"{where}: history must be a non-empty list of rows, each with a 'step'")
         if group is not None and obj["group"] != group:
             continue
-        rows = sorted(({k: (float(v) if _number(v) and k != "step" else v) for k, v in r.items() if v is not None}
-                       for r in history), key=lambda r: r["step"])
+        rows = sorted(
+            (
+                {k: (float(v) if _number(v) and k != "step" else v) for k, v in r.items() if v is not None}
+                for r in history
+            ),
+            key=lambda r: r["step"],
+        )
         runs.append(Run(str(obj["group"]), obj["config"], int(obj["seed"]), rows, where))
     if not runs:
-        raise ActotError(f"{path}: no runs" + (f" of group '{group}'" if group else "") + "; check the file and --group")
+        raise ActotError(
+            f"{path}: no runs" + (f" of group '{group}'" if group else "") + "; check the file and --group"
+        )
     return runs
 
 
@@ -109,8 +121,9 @@ def _number(value) -> bool:
 def write_runs_jsonl(runs: list[Run], path) -> None:
     with open(path, "w") as out:
         for run in runs:
-            out.write(json.dumps({"group": run.group, "config": run.config, "seed": run.seed,
-                                  "history": run.history}) + "\n")
+            out.write(
+                json.dumps({"group": run.group, "config": run.config, "seed": run.seed, "history": run.history}) + "\n"
+            )
 
 
 # ---------------------------------------------------------------------------------------------- scores
@@ -143,7 +156,7 @@ def ranked_configs(runs: list[Run], metric: str = "eval/success", mode: str | No
 def top_quarter(runs: list[Run], metric: str = "eval/success", mode: str | None = None) -> set[str]:
     """The best ceil(n/4) configs."""
     ranked = ranked_configs(runs, metric, mode)
-    return set(ranked[:math.ceil(len(ranked) / 4)])
+    return set(ranked[: math.ceil(len(ranked) / 4)])
 
 
 # ---------------------------------------------------------------------------------------------- rules
@@ -157,11 +170,11 @@ def stop_decision(rules: list[Rule], history: list[dict], as_stop: bool = False)
 class AuditRow:
     rule: str
     settings: str
-    stopped: int = 0          # runs it would have stopped
-    false_stops: int = 0      # of those, runs of a top-quarter config
-    saved: int = 0            # training steps it would not have run
-    total: int = 0            # training steps of every run
-    stops: list = field(default_factory=list)   # (run source, step, reason)
+    stopped: int = 0  # runs it would have stopped
+    false_stops: int = 0  # of those, runs of a top-quarter config
+    saved: int = 0  # training steps it would not have run
+    total: int = 0  # training steps of every run
+    stops: list = field(default_factory=list)  # (run source, step, reason)
 
     @property
     def false_rate(self) -> float:
@@ -208,8 +221,11 @@ def rule_variants(rule: Rule, total_steps: int) -> list[Rule]:
         values = sorted({rule.value, *(rule.value * f for f in (0.25, 0.5, 2.0))})
         grid = [dict(value=v, after=a) for v in values for a in afters]
     elif rule.kind == "trend":  # window x minimum change at the default warm-up, then the warm-ups
-        grid = [dict(window=w, min_change=c) for w in sorted({rule.window, 2, 4, 8})
-                for c in sorted({rule.min_change, 0.05, 0.2, 0.5})]
+        grid = [
+            dict(window=w, min_change=c)
+            for w in sorted({rule.window, 2, 4, 8})
+            for c in sorted({rule.min_change, 0.05, 0.2, 0.5})
+        ]
         grid += [dict(after=a) for a in afters if a != rule.after]
     else:
         grid = [dict(after=a) for a in afters]
@@ -220,8 +236,12 @@ def pareto(rows: list[AuditRow]) -> set[int]:
     """Indices of rows no other row beats on both false stops (fewer) and compute saved (more)."""
     keep = set()
     for i, a in enumerate(rows):
-        if not any(b.false_stops <= a.false_stops and b.saved >= a.saved and (b.false_stops, b.saved) !=
-                   (a.false_stops, a.saved) for b in rows):
+        if not any(
+            b.false_stops <= a.false_stops
+            and b.saved >= a.saved
+            and (b.false_stops, b.saved) != (a.false_stops, a.saved)
+            for b in rows
+        ):
             keep.add(i)
     return keep
 
@@ -232,12 +252,14 @@ class AshaReplay:
 
     def __init__(self, grace_period: int, reduction_factor: float, max_t: int):
         if grace_period < 1 or reduction_factor < 2 or max_t <= grace_period:
-            raise ActotError(f"ASHA: grace_period={grace_period} must be >= 1 and below max_t={max_t}, "
-                             f"reduction_factor={reduction_factor} >= 2")
+            raise ActotError(
+                f"ASHA: grace_period={grace_period} must be >= 1 and below max_t={max_t}, "
+                f"reduction_factor={reduction_factor} >= 2"
+            )
         self.rf = reduction_factor
         n = int(np.log(max_t / grace_period) / np.log(reduction_factor) + 1)
         # Milestones at max_t or beyond end a trial that is done anyway: they save nothing.
-        self.milestones = [m for m in (grace_period * reduction_factor ** k for k in reversed(range(n))) if m < max_t]
+        self.milestones = [m for m in (grace_period * reduction_factor**k for k in reversed(range(n))) if m < max_t]
         self.recorded: dict[float, dict[str, list[float]]] = {m: {} for m in self.milestones}
 
     @staticmethod

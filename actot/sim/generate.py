@@ -32,8 +32,17 @@ import numpy as np
 from actot.data.writer import write_lerobot_v30
 from actot.errors import ActotError
 from actot.sim.config import SIM_VERSION, SimConfig
-from actot.sim.task import (CAMERAS, FPS, MAX_STEPS, TASK, ReachEnv, expert_action, in_region, layout_distance,
-                            sample_initial_states)
+from actot.sim.task import (
+    CAMERAS,
+    FPS,
+    MAX_STEPS,
+    TASK,
+    ReachEnv,
+    expert_action,
+    in_region,
+    layout_distance,
+    sample_initial_states,
+)
 
 PAIRS_FILE = "meta/actot_pairs.json"
 HOLD_STEPS = 3  # frames recorded after success, so a demo shows the robot stopping
@@ -58,9 +67,15 @@ def record_expert(env: ReachEnv, initial_states: np.ndarray, rng: np.random.Gene
     length = np.where(success_step >= 0, np.minimum(success_step + HOLD_STEPS, len(states)), len(states))
     states, actions = np.stack(states, axis=1), np.stack(actions, axis=1)  # (n, T, ...)
     frames = {c: np.stack(f, axis=1) for c, f in frames.items()}
-    return [{"state": states[i, : length[i]], "action": actions[i, : length[i]],
-             "frames": {c: frames[c][i, : length[i]] for c in CAMERAS}, "success": bool(success_step[i] >= 0)}
-            for i in range(n)]
+    return [
+        {
+            "state": states[i, : length[i]],
+            "action": actions[i, : length[i]],
+            "frames": {c: frames[c][i, : length[i]] for c in CAMERAS},
+            "success": bool(success_step[i] >= 0),
+        }
+        for i in range(n)
+    ]
 
 
 def _is_done(out: Path, spec: SimConfig) -> bool:
@@ -78,15 +93,21 @@ def sample_layouts(spec: SimConfig) -> dict[str, np.ndarray]:
     if spec.twins:
         candidates = np.flatnonzero(in_region(source[:, 2:4], spec.target_region))
         if len(candidates) < spec.n_target:
-            raise ValueError(f"only {len(candidates)} source demos have goals in {spec.target_region!r}; "
-                             f"n_target={spec.n_target} twins need as many")
+            raise ValueError(
+                f"only {len(candidates)} source demos have goals in {spec.target_region!r}; "
+                f"n_target={spec.n_target} twins need as many"
+            )
         target = source[rng.choice(candidates, size=spec.n_target, replace=False)]
     else:
         target = sample_initial_states(rng, spec.n_target, spec.target_region)
     training = np.concatenate([source, target])
     if spec.eval_split == "covered":  # a lab's held-out demos (where it collected), then the rest of the task's
-        held_out = np.concatenate([far_layouts(rng, spec.n_eval, training, spec, spec.target_region),
-                                   far_layouts(rng, spec.n_eval, training, spec, spec.target_region, inside=False)])
+        held_out = np.concatenate(
+            [
+                far_layouts(rng, spec.n_eval, training, spec, spec.target_region),
+                far_layouts(rng, spec.n_eval, training, spec, spec.target_region, inside=False),
+            ]
+        )
     else:
         held_out = far_layouts(rng, spec.n_eval, training, spec)
     # Drawn last, so that every layout above is the same with or without held-out source demos.
@@ -94,8 +115,9 @@ def sample_layouts(spec: SimConfig) -> dict[str, np.ndarray]:
     return {"source": source, "target": target, "held_out": held_out, "source_held_out": source_held_out}
 
 
-def far_layouts(rng: np.random.Generator, n: int, training: np.ndarray, spec: SimConfig, region: str = "all",
-                inside: bool = True) -> np.ndarray:
+def far_layouts(
+    rng: np.random.Generator, n: int, training: np.ndarray, spec: SimConfig, region: str = "all", inside: bool = True
+) -> np.ndarray:
     """(n, 7) layouts over the whole task whose goal is in `region` (outside it with inside=False), none
     within `spec.eval_min_distance` of a `training` layout."""
     held_out = []
@@ -103,13 +125,17 @@ def far_layouts(rng: np.random.Generator, n: int, training: np.ndarray, spec: Si
         if len(held_out) == n:
             break
         candidate = sample_initial_states(rng, 1)
-        if (in_region(candidate[:, 2:4], region)[0] == inside
-                and layout_distance(candidate, training).min() >= spec.eval_min_distance):
+        if (
+            in_region(candidate[:, 2:4], region)[0] == inside
+            and layout_distance(candidate, training).min() >= spec.eval_min_distance
+        ):
             held_out.append(candidate[0])
     if len(held_out) < n:
         where = "" if region == "all" else f" {'in' if inside else 'outside'} {region!r}"
-        raise ValueError(f"could not place {n} held-out demos{where} at least {spec.eval_min_distance} from every "
-                         f"training demo; lower eval_min_distance or n_source")
+        raise ValueError(
+            f"could not place {n} held-out demos{where} at least {spec.eval_min_distance} from every "
+            f"training demo; lower eval_min_distance or n_source"
+        )
     return np.array(held_out).reshape(-1, 7)
 
 
@@ -120,11 +146,17 @@ def ground_truth(layouts: dict[str, np.ndarray], spec: SimConfig) -> dict:
     return {
         "similarity": "layout_distance: Euclidean distance of [robot start xy, goal xy] (actot.sim.task)",
         "target_to_source": {str(t): int(s) for t, s in enumerate(distance.argmin(1))},
-        "n_train": spec.n_target, "n_eval": spec.n_eval_total, "target_region": spec.target_region, "twins": spec.twins,
-        "eval_split": spec.eval_split, "n_eval_source": spec.n_eval_source,
+        "n_train": spec.n_target,
+        "n_eval": spec.n_eval_total,
+        "target_region": spec.target_region,
+        "twins": spec.twins,
+        "eval_split": spec.eval_split,
+        "n_eval_source": spec.n_eval_source,
         "target_covered": in_region(target[:, 2:4], spec.target_region).tolist(),
-        "target_initial_states": target.tolist(), "source_initial_states": layouts["source"].tolist(),
-        "spec": asdict(spec), "version": SIM_VERSION,
+        "target_initial_states": target.tolist(),
+        "source_initial_states": layouts["source"].tolist(),
+        "spec": asdict(spec),
+        "version": SIM_VERSION,
     }
 
 
@@ -134,15 +166,33 @@ def target_env(spec: SimConfig, num_envs: int, seed: int, freeze_finished: bool 
     Demos use `seed` spec.seed * 10 (training) and spec.seed * 10 + 1 (held-out) for their
     per-frame noise; closed-loop evaluation uses its own fixed seed.
     """
-    return ReachEnv(num_envs, "target", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
-                    freeze_finished=freeze_finished, appearance=spec.appearance, geometry=spec.geometry)
+    return ReachEnv(
+        num_envs,
+        "target",
+        spec.shift,
+        spec.size,
+        seed=seed,
+        style_seed=spec.seed,
+        freeze_finished=freeze_finished,
+        appearance=spec.appearance,
+        geometry=spec.geometry,
+    )
 
 
 def source_env(spec: SimConfig, num_envs: int, seed: int, freeze_finished: bool = False) -> ReachEnv:
     """An env in the source domain of `spec`, rendering as its source dataset was rendered (the
     source style has no texture or noise, so its frames depend on the layout alone)."""
-    return ReachEnv(num_envs, "source", spec.shift, spec.size, seed=seed, style_seed=spec.seed,
-                    freeze_finished=freeze_finished, appearance=spec.appearance, geometry=spec.geometry)
+    return ReachEnv(
+        num_envs,
+        "source",
+        spec.shift,
+        spec.size,
+        seed=seed,
+        style_seed=spec.seed,
+        freeze_finished=freeze_finished,
+        appearance=spec.appearance,
+        geometry=spec.geometry,
+    )
 
 
 def generate(out: Path, spec: SimConfig = SimConfig()) -> tuple[Path, Path]:
@@ -173,27 +223,43 @@ def _generate(out: Path, spec: SimConfig) -> None:
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        starts = tqdm(starts, desc=f"generating the embedded sim ({spec.n_source} + {spec.n_target} demos)",
-                      unit="batch", leave=False)
+        starts = tqdm(
+            starts,
+            desc=f"generating the embedded sim ({spec.n_source} + {spec.n_target} demos)",
+            unit="batch",
+            leave=False,
+        )
     for start in starts:
-        chunk = layouts["source"][start:start + batch]
+        chunk = layouts["source"][start : start + batch]
         env = source_env(spec, len(chunk), spec.seed)
         source_demos += record_expert(env, chunk, np.random.default_rng([spec.seed, 1, start]), spec.noise)
     if spec.n_eval_source:  # a pass of their own: the training demos' noise does not depend on them
         held_out = layouts["source_held_out"]
-        source_demos += record_expert(source_env(spec, len(held_out), spec.seed), held_out,
-                                      np.random.default_rng([spec.seed, 4]), spec.noise)
+        source_demos += record_expert(
+            source_env(spec, len(held_out), spec.seed), held_out, np.random.default_rng([spec.seed, 4]), spec.noise
+        )
     target_demos = []
     for part, name in enumerate(("target", "held_out")):
         if len(layouts[name]):
-            target_demos += record_expert(target_env(spec, len(layouts[name]), spec.seed * 10 + part), layouts[name],
-                                    np.random.default_rng([spec.seed, 2 + part]), spec.noise)
+            target_demos += record_expert(
+                target_env(spec, len(layouts[name]), spec.seed * 10 + part),
+                layouts[name],
+                np.random.default_rng([spec.seed, 2 + part]),
+                spec.noise,
+            )
     write_lerobot_v30(tmp / "source", source_demos, FPS, TASK, camera_dtype="image")
     write_lerobot_v30(tmp / "target", target_demos, FPS, TASK, camera_dtype="image")
     (tmp / "target" / PAIRS_FILE).write_text(json.dumps(ground_truth(layouts, spec)))
-    (tmp / "actot_sim.json").write_text(json.dumps({"key": spec.key(), "spec": asdict(spec),
-                                                     "success_rate_source": float(np.mean([d["success"] for d in source_demos])),
-                                                     "success_rate_target": float(np.mean([d["success"] for d in target_demos]))}))
+    (tmp / "actot_sim.json").write_text(
+        json.dumps(
+            {
+                "key": spec.key(),
+                "spec": asdict(spec),
+                "success_rate_source": float(np.mean([d["success"] for d in source_demos])),
+                "success_rate_target": float(np.mean([d["success"] for d in target_demos])),
+            }
+        )
+    )
     if out.exists():  # an earlier spec's data in this folder (we hold the lock: no one reads it)
         shutil.rmtree(out)
     os.replace(tmp, out)

@@ -29,8 +29,9 @@ _CAMERA_GEOMETRY = {
     "observation.images.side": dict(centre=(0.1, -0.1), half_width=1.4, angle=np.deg2rad(35.0), follow=False),
     "observation.images.wrist": dict(centre=(0.0, 0.0), half_width=0.7, angle=0.0, follow=True),
 }
-_SOURCE_COLOURS = dict(floor=(200, 200, 190), tile=(170, 170, 160), goal=(220, 40, 40),
-                       distractor=(40, 60, 220), robot=(30, 170, 60))
+_SOURCE_COLOURS = dict(
+    floor=(200, 200, 190), tile=(170, 170, 160), goal=(220, 40, 40), distractor=(40, 60, 220), robot=(30, 170, 60)
+)
 # Target style: a fixed colour mixing (hue drift and a warm cast), scaled by `appearance`.
 _TARGET_MIX = np.array([[0.75, 0.25, 0.0], [0.05, 0.8, 0.15], [0.2, 0.1, 0.7]])
 _TARGET_CAST = np.array([25.0, 10.0, -20.0])
@@ -61,8 +62,12 @@ def sample_initial_states(rng: np.random.Generator, n: int, region: str = "all")
     for i in range(n):
         while True:
             robot, goal, distractor = rng.uniform(-0.8, 0.8, size=(3, 2))
-            if (np.linalg.norm(goal - robot) > 0.7 and np.linalg.norm(distractor - goal) > 0.45
-                    and np.linalg.norm(distractor - robot) > 0.3 and in_region(goal, region)[0]):
+            if (
+                np.linalg.norm(goal - robot) > 0.7
+                and np.linalg.norm(distractor - goal) > 0.45
+                and np.linalg.norm(distractor - robot) > 0.3
+                and in_region(goal, region)[0]
+            ):
                 break
         out[i] = [*robot, *goal, *distractor, rng.uniform(-0.6, 0.6)]
     return out
@@ -114,8 +119,16 @@ class Renderer:
     source has neither.
     """
 
-    def __init__(self, domain: str, shift: float = 2.0, size: int = 64, style_seed: int = 0, noise_seed: int = 0,
-                 appearance: float | None = None, geometry: float | None = None):
+    def __init__(
+        self,
+        domain: str,
+        shift: float = 2.0,
+        size: int = 64,
+        style_seed: int = 0,
+        noise_seed: int = 0,
+        appearance: float | None = None,
+        geometry: float | None = None,
+    ):
         if domain not in ("source", "target"):
             raise ValueError(f"domain must be 'source' or 'target', got {domain!r}")
         self.domain, self.size = domain, size
@@ -134,8 +147,16 @@ class Renderer:
                 points = points + np.asarray(pose["centre"]) + 0.08 * self.geometry
                 self.static_labels[camera] = self._floor_labels(points[None].astype(np.float32))[0]
             self.points[camera] = points.astype(np.float32)
-        palette = np.array([_SOURCE_COLOURS["floor"], _SOURCE_COLOURS["tile"], (90.0, 90.0, 90.0),
-                            _SOURCE_COLOURS["distractor"], _SOURCE_COLOURS["goal"], _SOURCE_COLOURS["robot"]])
+        palette = np.array(
+            [
+                _SOURCE_COLOURS["floor"],
+                _SOURCE_COLOURS["tile"],
+                (90.0, 90.0, 90.0),
+                _SOURCE_COLOURS["distractor"],
+                _SOURCE_COLOURS["goal"],
+                _SOURCE_COLOURS["robot"],
+            ]
+        )
         s = self.appearance
         if s > 0:  # the target's colour mixing is affine per pixel: apply it to the palette once
             mix = np.eye(3) + s * (_TARGET_MIX - np.eye(3))
@@ -145,7 +166,8 @@ class Renderer:
         texture = style_rng.normal(0.0, 1.0, size=(len(CAMERAS), size * size, 1)).astype(np.float32)
         self.texture = np.float32(s * 18.0) * texture
         self.noise_bank = np.float32(s * 6.0) * style_rng.standard_normal(
-            (len(CAMERAS), NOISE_BANK, size * size, 3), dtype=np.float32)
+            (len(CAMERAS), NOISE_BANK, size * size, 3), dtype=np.float32
+        )
         self.noise_rng = np.random.default_rng(20_000 + noise_seed)
         self._scene_init: np.ndarray | None = None
         self._scene: dict[str, np.ndarray] = {}
@@ -180,7 +202,11 @@ class Renderer:
         Noise is drawn for every copy whichever rows are drawn, so a copy's frames do not
         depend on which others are rendered.
         """
-        if self._scene_init is None or self._scene_init.shape != init.shape or not np.array_equal(self._scene_init, init):
+        if (
+            self._scene_init is None
+            or self._scene_init.shape != init.shape
+            or not np.array_equal(self._scene_init, init)
+        ):
             self._set_scene(init)
         rows = np.arange(len(robot_xy)) if rows is None else np.asarray(rows)
         n_all, n = len(robot_xy), len(rows)
@@ -219,10 +245,10 @@ class Renderer:
         padded[:, 1:-1, 1:-1] = image.reshape(n, size, size, 3)
         padded[:, 0, 1:-1], padded[:, -1, 1:-1] = padded[:, 1, 1:-1], padded[:, -2, 1:-1]
         padded[:, :, 0], padded[:, :, -1] = padded[:, :, 1], padded[:, :, -2]
-        rows = padded[:, :, 0:size] + padded[:, :, 1:size + 1]  # separable box sum
-        rows += padded[:, :, 2:size + 2]
-        blurred = rows[:, 0:size] + rows[:, 1:size + 1]
-        blurred += rows[:, 2:size + 2]
+        rows = padded[:, :, 0:size] + padded[:, :, 1 : size + 1]  # separable box sum
+        rows += padded[:, :, 2 : size + 2]
+        blurred = rows[:, 0:size] + rows[:, 1 : size + 1]
+        blurred += rows[:, 2 : size + 2]
         weight = min(self.appearance, 1.0)
         blurred *= np.float32(weight / 9.0)
         if weight < 1.0:
@@ -243,14 +269,26 @@ class ReachEnv:
     the other copies' frames are unchanged by it.
     """
 
-    def __init__(self, num_envs: int, domain: str = "target", shift: float = 2.0, size: int = 64,
-                 seed: int = 0, max_steps: int = MAX_STEPS, style_seed: int = 0, region: str = "all",
-                 freeze_finished: bool = False, appearance: float | None = None, geometry: float | None = None):
+    def __init__(
+        self,
+        num_envs: int,
+        domain: str = "target",
+        shift: float = 2.0,
+        size: int = 64,
+        seed: int = 0,
+        max_steps: int = MAX_STEPS,
+        style_seed: int = 0,
+        region: str = "all",
+        freeze_finished: bool = False,
+        appearance: float | None = None,
+        geometry: float | None = None,
+    ):
         self.num_envs, self.max_steps, self.region = num_envs, max_steps, region
         self.freeze_finished = freeze_finished  # evaluation: a copy that succeeded keeps its last frames
         self._frames: dict[str, np.ndarray] = {}
-        self.renderer = Renderer(domain, shift, size, style_seed=style_seed, noise_seed=seed,
-                                 appearance=appearance, geometry=geometry)
+        self.renderer = Renderer(
+            domain, shift, size, style_seed=style_seed, noise_seed=seed, appearance=appearance, geometry=geometry
+        )
         self.rng = np.random.default_rng(seed)
         self.init = np.zeros((num_envs, 7))
         self.state = np.zeros((num_envs, 4))
@@ -258,7 +296,11 @@ class ReachEnv:
         self.steps = 0
 
     def reset(self, initial_states: np.ndarray | None = None) -> dict[str, np.ndarray]:
-        self.init = sample_initial_states(self.rng, self.num_envs, self.region) if initial_states is None else np.asarray(initial_states, float)
+        self.init = (
+            sample_initial_states(self.rng, self.num_envs, self.region)
+            if initial_states is None
+            else np.asarray(initial_states, float)
+        )
         self.state = np.concatenate([self.init[:, 0:2], np.zeros((self.num_envs, 2))], axis=1)
         self.success = np.zeros(self.num_envs, dtype=bool)
         self.steps = 0

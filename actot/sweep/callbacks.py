@@ -28,8 +28,15 @@ def _number(value) -> bool:
 class ResultsRecorder(Callback):
     """Tune callback: feeds a ResultsStore and prints progress and every rule decision."""
 
-    def __init__(self, store: ResultsStore, num_samples: int, heartbeat_s: float = 20.0, seed: int | None = None,
-                 stage: str = "search", seeds=None):
+    def __init__(
+        self,
+        store: ResultsStore,
+        num_samples: int,
+        heartbeat_s: float = 20.0,
+        seed: int | None = None,
+        stage: str = "search",
+        seeds=None,
+    ):
         self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
         # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are;
         # seeds: a sequential confirm stage's look (its own Tuner) owns only its fresh seeds' trials.
@@ -64,8 +71,10 @@ class ResultsRecorder(Callback):
             if status is None:
                 del self.store.trials[trial_id]
                 shutil.rmtree(self.store.sweep_dir / TRIALS_DIR / trial_id, ignore_errors=True)
-                say(f"trial {trial_id} was recorded but not yet in Ray's saved state when the driver died: "
-                     "dropped; its config runs again under a new id")
+                say(
+                    f"trial {trial_id} was recorded but not yet in Ray's saved state when the driver died: "
+                    "dropped; its config runs again under a new id"
+                )
                 changed = True
             elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id].status not in FINAL_STATUSES:
                 self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
@@ -99,8 +108,11 @@ class ResultsRecorder(Callback):
 
     def on_trial_start(self, iteration, trials, trial, **info):
         # its columns from its Ray config (a search trial's config names no seed: the search's)
-        self.store.start(trial.trial_id, self._params(trial),
-                         {k: trial.config.get(k, self.seed if k == "seed" else None) for k in CONFIRM_KEYS})
+        self.store.start(
+            trial.trial_id,
+            self._params(trial),
+            {k: trial.config.get(k, self.seed if k == "seed" else None) for k in CONFIRM_KEYS},
+        )
         step = checkpoint_step(trial)
         how = "started" if step is None else f"resumed from step {step}"
         say(f"trial {trial.trial_id} {how}: {self._short(trial)}")
@@ -108,15 +120,21 @@ class ResultsRecorder(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         shadowed = self.store.add_result(trial.trial_id, self._params(trial), result)
         for d in shadowed:
-            say(f"shadow: rule {d['rule']} would {d['action']} trial {trial.trial_id} at step {d['step']}: "
-                 f"{d['reason']} [{self._short(trial)}]")
+            say(
+                f"shadow: rule {d['rule']} would {d['action']} trial {trial.trial_id} at step {d['step']}: "
+                f"{d['reason']} [{self._short(trial)}]"
+            )
         if shadowed:
             self._saved(self.store.write)
         if result.get("stop_rule"):
-            say(f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
-                 f"{result.get('stop_reason')} [{self._short(trial)}]")
+            say(
+                f"rule {result['stop_rule']} stops trial {trial.trial_id} at step {result.get('stop_step')}: "
+                f"{result.get('stop_reason')} [{self._short(trial)}]"
+            )
             self._saved(self.store.write)
-        for name, reason in zip((result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")):
+        for name, reason in zip(
+            (result.get("flags") or "").split(","), (result.get("flag_reasons") or "").split(" | ")
+        ):
             if name and (trial.trial_id, name) not in self._flagged:
                 self._flagged.add((trial.trial_id, name))
                 say(f"rule {name} flags trial {trial.trial_id}: {reason}")
@@ -147,8 +165,10 @@ class ResultsRecorder(Callback):
     def on_trial_recover(self, iteration, trials, trial, **info):
         count = self.store.retried(trial.trial_id, self._params(trial))
         self._saved(self.store.write)
-        say(f"trial {trial.trial_id} lost ({error_reason(trial)}): retry {count} of {trial.max_failures}, from its "
-             "last checkpoint")
+        say(
+            f"trial {trial.trial_id} lost ({error_reason(trial)}): retry {count} of {trial.max_failures}, from its "
+            "last checkpoint"
+        )
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._saved(self.store.finish, trial.trial_id)
@@ -172,8 +192,10 @@ class ResultsRecorder(Callback):
         reason = error_reason(trial)
         self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
         done = self._done()
-        say(f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
-             f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)")
+        say(
+            f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
+            f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)"
+        )
 
 
 def checkpoint_step(trial) -> int | None:
@@ -211,8 +233,11 @@ def error_reason(trial) -> str:
         return "the trial raised an error"
     lines = [line for line in str(cause).strip().splitlines() if line.strip()]
     text = lines[-1].strip() if lines else type(cause).__name__
-    return text if text.startswith(type(cause).__name__) or isinstance(cause, ActotError) else \
-        f"{type(cause).__name__}: {text}"
+    return (
+        text
+        if text.startswith(type(cause).__name__) or isinstance(cause, ActotError)
+        else f"{type(cause).__name__}: {text}"
+    )
 
 
 class StorageSync(Callback):
@@ -225,8 +250,11 @@ class StorageSync(Callback):
         try:
             self.remote.push()
         except Exception as err:  # noqa: BLE001 - a network blip must not end the sweep; the next end retries
-            print(f"[sweep] WARNING: could not upload the sweep's files to {self.remote.uri} "
-                  f"({str(err).splitlines()[0]}); retried when the next trial ends", flush=True)
+            print(
+                f"[sweep] WARNING: could not upload the sweep's files to {self.remote.uri} "
+                f"({str(err).splitlines()[0]}); retried when the next trial ends",
+                flush=True,
+            )
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._push()

@@ -26,12 +26,20 @@ def connect(address: str) -> None:
 
     env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
     try:
-        ray.init(address=address, include_dashboard=False, configure_logging=True, logging_level="ERROR",
-                 log_to_driver=False, runtime_env={"env_vars": env} if env else None)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            configure_logging=True,
+            logging_level="ERROR",
+            log_to_driver=False,
+            runtime_env={"env_vars": env} if env else None,
+        )
     except Exception as err:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError here
-        raise ActotError(f"ray_address={address}: cannot join the Ray cluster ({str(err).strip().splitlines()[0]}); "
-                         "check the address (`ray status` on the head node) and that RAY_AUTH_MODE and the token "
-                         "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) here match the cluster's (docs/cluster.md)") from err
+        raise ActotError(
+            f"ray_address={address}: cannot join the Ray cluster ({str(err).strip().splitlines()[0]}); "
+            "check the address (`ray status` on the head node) and that RAY_AUTH_MODE and the token "
+            "(RAY_AUTH_TOKEN, or ~/.ray/auth_token) here match the cluster's (docs/cluster.md)"
+        ) from err
 
 
 def probe_node(paths: dict[str, str], writable: dict[str, str]) -> list[str]:
@@ -43,8 +51,9 @@ def probe_node(paths: dict[str, str], writable: dict[str, str]) -> list[str]:
     for key, folder in writable.items():
         folder = Path(folder or os.environ.get("ACTOT_CACHE", Path.home() / ".cache" / "actot")).expanduser()
         if key == "storage" and not folder.is_dir():
-            problems.append(f"the sweep folder {folder} is not visible here (storage= must be a folder every node "
-                            "mounts, or s3://)")
+            problems.append(
+                f"the sweep folder {folder} is not visible here (storage= must be a folder every node mounts, or s3://)"
+            )
             continue
         try:
             make_writable_dir(folder, ".node-probe-")
@@ -58,11 +67,16 @@ def check_nodes(paths: dict[str, str], writable: dict[str, str], timeout_s: floa
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = [n for n in ray.nodes() if n.get("Alive") and (n["Resources"].get("CPU", 0) or n["Resources"].get("GPU", 0))]
+    nodes = [
+        n for n in ray.nodes() if n.get("Alive") and (n["Resources"].get("CPU", 0) or n["Resources"].get("GPU", 0))
+    ]
     probe = ray.remote(num_cpus=0, max_retries=0)(probe_node)
-    refs = {f"node {n['NodeManagerAddress']} ({n['NodeID'][:8]})":
-            probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-                paths, writable) for n in nodes}
+    refs = {
+        f"node {n['NodeManagerAddress']} ({n['NodeID'][:8]})": probe.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(paths, writable)
+        for n in nodes
+    }
     problems = []
     for node, ref in refs.items():
         try:
@@ -71,9 +85,11 @@ def check_nodes(paths: dict[str, str], writable: dict[str, str], timeout_s: floa
             problems.append(f"{node}: the check could not run ({type(err).__name__}: {str(err).splitlines()[0]})")
     if problems:
         shown = "; ".join(problems[:6]) + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
-        raise ActotError(f"ray cluster: not every node can run a trial: {shown}. Give every node the datasets at the "
-                         "same path (a shared mount or a copy) and a writable cache, and point storage= at a folder "
-                         "every node mounts or at s3:// (docs/cluster.md)")
+        raise ActotError(
+            f"ray cluster: not every node can run a trial: {shown}. Give every node the datasets at the "
+            "same path (a shared mount or a copy) and a writable cache, and point storage= at a folder "
+            "every node mounts or at s3:// (docs/cluster.md)"
+        )
     return len(nodes)
 
 

@@ -17,9 +17,17 @@ from typing import Any, Optional
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from actot.config import (TrainConfig, apply_overrides, available_yaml, dotted_keys, parse_value, read_yaml_mapping,
-                          unknown_key_error)
+from actot.config import (
+    TrainConfig,
+    apply_overrides,
+    available_yaml,
+    dotted_keys,
+    parse_value,
+    read_yaml_mapping,
+    unknown_key_error,
+)
 from actot.errors import ActotError
+
 
 @dataclass
 class Resources:
@@ -124,16 +132,16 @@ class SweepConfig:
     train: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     dry_run: bool = False
-    ray_address: Optional[str] = None   # auto, or HOST:PORT of an existing cluster (docs/cluster.md)
-    max_failures: int = 0               # retries of a trial whose node died (or that raised), from its checkpoint
+    ray_address: Optional[str] = None  # auto, or HOST:PORT of an existing cluster (docs/cluster.md)
+    max_failures: int = 0  # retries of a trial whose node died (or that raised), from its checkpoint
     ray_temp_dir: Optional[str] = None
     experiment_save_s: float = 1.0
-    lang: str = "en"          # the end-of-sweep report's language besides English: en or zh
-    verbose: bool = False     # print the whole resolved config at the start (it is always in sweep.json)
+    lang: str = "en"  # the end-of-sweep report's language besides English: en or zh
+    verbose: bool = False  # print the whole resolved config at the start (it is always in sweep.json)
     # A trial's score (told to the searcher, and the ranking's default): the mean of its last K values of
     # the metric (K=1: the last). Each value is measured with the EMA weights (train.ema_decay).
     score_last_k: int = 1
-    stage: str = "search"     # search (then confirm, when confirm.top_k and confirm.seeds are set) or confirm
+    stage: str = "search"  # search (then confirm, when confirm.top_k and confirm.seeds are set) or confirm
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
     paired: PairedConfig = field(default_factory=PairedConfig)
 
@@ -226,44 +234,65 @@ def apply_cli(sweep_cfg: SweepConfig, words: list[str], where: str = "sweep") ->
 
 
 def validate(sweep_cfg: SweepConfig, where: str = "sweep") -> None:
-    checks = [("num_samples", sweep_cfg.num_samples >= 1, ">= 1"),
-              ("max_concurrent", sweep_cfg.max_concurrent >= 1, ">= 1"),
-              ("max_failures", sweep_cfg.max_failures >= 0, ">= 0"),
-              ("resources.cpu", sweep_cfg.resources.cpu > 0, "> 0"),
-              ("resources.gpu", sweep_cfg.resources.gpu >= 0, ">= 0"),
-              ("mode", sweep_cfg.mode in (None, "min", "max"), "min or max (or unset: the metric's own direction)"),
-              ("lang", sweep_cfg.lang in ("en", "zh"), "en or zh"),
-              ("asha.grace_period", sweep_cfg.asha.grace_period >= 1, ">= 1"),
-              ("asha.reduction_factor", sweep_cfg.asha.reduction_factor >= 2, ">= 2"),
-              ("n_startup_trials", sweep_cfg.n_startup_trials is None or sweep_cfg.n_startup_trials >= 0,
-               ">= 0 (or null: automatic)"),
-              ("stage", sweep_cfg.stage in ("search", "confirm"), "search or confirm"),
-              ("score_last_k", sweep_cfg.score_last_k >= 1, ">= 1 (1: a trial's last value)"),
-              ("confirm.top_k", sweep_cfg.confirm.top_k >= (1 if sweep_cfg.stage == "confirm" else 0),
-               ">= 1 with stage=confirm (e.g. top_k=3)" if sweep_cfg.stage == "confirm" else ">= 0"),
-              ("confirm.seeds", sweep_cfg.confirm.seeds >= (1 if sweep_cfg.stage == "confirm" else 0),
-               ">= 1 with stage=confirm (e.g. seeds=5)" if sweep_cfg.stage == "confirm" else ">= 0")]
+    checks = [
+        ("num_samples", sweep_cfg.num_samples >= 1, ">= 1"),
+        ("max_concurrent", sweep_cfg.max_concurrent >= 1, ">= 1"),
+        ("max_failures", sweep_cfg.max_failures >= 0, ">= 0"),
+        ("resources.cpu", sweep_cfg.resources.cpu > 0, "> 0"),
+        ("resources.gpu", sweep_cfg.resources.gpu >= 0, ">= 0"),
+        ("mode", sweep_cfg.mode in (None, "min", "max"), "min or max (or unset: the metric's own direction)"),
+        ("lang", sweep_cfg.lang in ("en", "zh"), "en or zh"),
+        ("asha.grace_period", sweep_cfg.asha.grace_period >= 1, ">= 1"),
+        ("asha.reduction_factor", sweep_cfg.asha.reduction_factor >= 2, ">= 2"),
+        (
+            "n_startup_trials",
+            sweep_cfg.n_startup_trials is None or sweep_cfg.n_startup_trials >= 0,
+            ">= 0 (or null: automatic)",
+        ),
+        ("stage", sweep_cfg.stage in ("search", "confirm"), "search or confirm"),
+        ("score_last_k", sweep_cfg.score_last_k >= 1, ">= 1 (1: a trial's last value)"),
+        (
+            "confirm.top_k",
+            sweep_cfg.confirm.top_k >= (1 if sweep_cfg.stage == "confirm" else 0),
+            ">= 1 with stage=confirm (e.g. top_k=3)" if sweep_cfg.stage == "confirm" else ">= 0",
+        ),
+        (
+            "confirm.seeds",
+            sweep_cfg.confirm.seeds >= (1 if sweep_cfg.stage == "confirm" else 0),
+            ">= 1 with stage=confirm (e.g. seeds=5)" if sweep_cfg.stage == "confirm" else ">= 0",
+        ),
+    ]
     for key, ok, rule in checks:
         if not ok:
             value = dotted_keys(sweep_cfg).get(key)
             raise ActotError(f"{where}: {key}={value!r} is out of range; it must be {rule}")
     paired = sweep_cfg.paired
     if paired.seed_list is None and paired.seeds < 1:
-        raise ActotError(f"{where}: paired.seeds={paired.seeds!r} is out of range; it must be >= 1 (the training "
-                         "seeds every config runs on, e.g. paired.seeds=2)")
+        raise ActotError(
+            f"{where}: paired.seeds={paired.seeds!r} is out of range; it must be >= 1 (the training "
+            "seeds every config runs on, e.g. paired.seeds=2)"
+        )
     if paired.seed_list is not None:
         if not paired.seed_list or len(set(paired.seed_list)) != len(paired.seed_list):
-            raise ActotError(f"{where}: paired.seed_list={list(paired.seed_list)!r} must name distinct seeds (a "
-                             "repeated seed would pair a config with itself), e.g. [0, 1, 2]")
+            raise ActotError(
+                f"{where}: paired.seed_list={list(paired.seed_list)!r} must name distinct seeds (a "
+                "repeated seed would pair a config with itself), e.g. [0, 1, 2]"
+            )
     if not 0.0 < paired.racing.confidence < 1.0:
-        raise ActotError(f"{where}: paired.racing.confidence={paired.racing.confidence!r} is out of range; it must "
-                         "be in (0, 1), e.g. 0.9")
+        raise ActotError(
+            f"{where}: paired.racing.confidence={paired.racing.confidence!r} is out of range; it must "
+            "be in (0, 1), e.g. 0.9"
+        )
     if sweep_cfg.confirm.if_ahead and sweep_cfg.confirm.top_k > 0 and sweep_cfg.paired.baseline is None:
-        raise ActotError(f"{where}: confirm.if_ahead=true confirms configs ahead of co-training, but the sweep has no "
-                         "baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.if_ahead=false")
+        raise ActotError(
+            f"{where}: confirm.if_ahead=true confirms configs ahead of co-training, but the sweep has no "
+            "baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.if_ahead=false"
+        )
     if (sweep_cfg.confirm.top_k > 0) != (sweep_cfg.confirm.seeds > 0):
-        raise ActotError(f"{where}: confirm.top_k={sweep_cfg.confirm.top_k} with confirm.seeds={sweep_cfg.confirm.seeds}: the "
-                         "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither")
+        raise ActotError(
+            f"{where}: confirm.top_k={sweep_cfg.confirm.top_k} with confirm.seeds={sweep_cfg.confirm.seeds}: the "
+            "confirm stage needs both (e.g. confirm: {top_k: 3, seeds: 5}), or neither"
+        )
     validate_sequential(sweep_cfg, where)
 
 
@@ -274,32 +303,64 @@ def validate_sequential(sweep_cfg: SweepConfig, where: str) -> None:
     if not seq.enabled:
         return
     if confirm.top_k < 1 or confirm.seeds < 1:
-        raise ActotError(f"{where}: {key}.enabled=true needs a confirm stage, but confirm.top_k={confirm.top_k} and "
-                         f"confirm.seeds={confirm.seeds}; set both (e.g. confirm: {{top_k: 1, seeds: 2, sequential: "
-                         "{enabled: true}}), or set confirm.sequential.enabled=false")
+        raise ActotError(
+            f"{where}: {key}.enabled=true needs a confirm stage, but confirm.top_k={confirm.top_k} and "
+            f"confirm.seeds={confirm.seeds}; set both (e.g. confirm: {{top_k: 1, seeds: 2, sequential: "
+            "{enabled: true}}), or set confirm.sequential.enabled=false"
+        )
     if sweep_cfg.paired.baseline is None:
-        raise ActotError(f"{where}: {key}.enabled=true decides whether a config beats co-training, but the sweep has "
-                         "no baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.sequential.enabled=false")
-    checks = [("max_seeds", seq.max_seeds, seq.max_seeds >= confirm.seeds,
-               f">= confirm.seeds ({confirm.seeds}, the first look's fresh seeds; the cap counts them), e.g. "
-               f"{key}.max_seeds={max(confirm.seeds, 6)}"),
-              ("seeds_per_look", seq.seeds_per_look, seq.seeds_per_look >= 1,
-               f">= 1 (the fresh seeds each look adds), e.g. {key}.seeds_per_look=1"),
-              ("spending", seq.spending, seq.spending in SPENDING,
-               f"one of {', '.join(SPENDING)}, e.g. {key}.spending=obrien-fleming"),
-              ("futility", seq.futility, seq.futility in FUTILITY,
-               f"one of {', '.join(FUTILITY)}, e.g. {key}.futility=pocock"),
-              ("beta", seq.beta, 0.0 < seq.beta < 0.5,
-               f"in (0, 0.5): the rate at which a true win of `effect` is wrongly ruled out, e.g. {key}.beta=0.2"),
-              ("effect", seq.effect, seq.effect is None or seq.effect > 0,
-               f"> 0 (the smallest gain worth claiming, in the metric's units, + = better), e.g. {key}.effect=0.2")]
+        raise ActotError(
+            f"{where}: {key}.enabled=true decides whether a config beats co-training, but the sweep has "
+            "no baseline arm; add paired.baseline={ot.lambda_ot: 0.0} or set confirm.sequential.enabled=false"
+        )
+    checks = [
+        (
+            "max_seeds",
+            seq.max_seeds,
+            seq.max_seeds >= confirm.seeds,
+            f">= confirm.seeds ({confirm.seeds}, the first look's fresh seeds; the cap counts them), e.g. "
+            f"{key}.max_seeds={max(confirm.seeds, 6)}",
+        ),
+        (
+            "seeds_per_look",
+            seq.seeds_per_look,
+            seq.seeds_per_look >= 1,
+            f">= 1 (the fresh seeds each look adds), e.g. {key}.seeds_per_look=1",
+        ),
+        (
+            "spending",
+            seq.spending,
+            seq.spending in SPENDING,
+            f"one of {', '.join(SPENDING)}, e.g. {key}.spending=obrien-fleming",
+        ),
+        (
+            "futility",
+            seq.futility,
+            seq.futility in FUTILITY,
+            f"one of {', '.join(FUTILITY)}, e.g. {key}.futility=pocock",
+        ),
+        (
+            "beta",
+            seq.beta,
+            0.0 < seq.beta < 0.5,
+            f"in (0, 0.5): the rate at which a true win of `effect` is wrongly ruled out, e.g. {key}.beta=0.2",
+        ),
+        (
+            "effect",
+            seq.effect,
+            seq.effect is None or seq.effect > 0,
+            f"> 0 (the smallest gain worth claiming, in the metric's units, + = better), e.g. {key}.effect=0.2",
+        ),
+    ]
     for name, value, ok, rule in checks:
         if not ok:
             raise ActotError(f"{where}: {key}.{name}={value!r} is out of range; it must be {rule}")
     if seq.effect is None and seq.futility != "none":
-        raise ActotError(f"{where}: {key}.effect=None: the futility stop rules out a gain of `effect` at beta, so it "
-                         f"must be stated in the metric's units (+ = better): e.g. {key}.effect=0.2 for eval/success "
-                         f"(20 points), or {key}.futility=none to run every undecided config to max_seeds")
+        raise ActotError(
+            f"{where}: {key}.effect=None: the futility stop rules out a gain of `effect` at beta, so it "
+            f"must be stated in the metric's units (+ = better): e.g. {key}.effect=0.2 for eval/success "
+            f"(20 points), or {key}.futility=none to run every undecided config to max_seeds"
+        )
 
 
 def resolve_objective(sweep_cfg: SweepConfig, has_rollouts: bool, where: str = "sweep") -> str | None:
@@ -314,19 +375,29 @@ def resolve_objective(sweep_cfg: SweepConfig, has_rollouts: bool, where: str = "
     said = None
     if sweep_cfg.metric == "auto":
         sweep_cfg.metric = "eval/success" if has_rollouts else REAL_DATA_METRIC
-        said = (f"metric=auto: {sweep_cfg.metric} ({'higher' if sweep_cfg.metric == 'eval/success' else 'lower'} is better)"
-                + ("" if has_rollouts else ": these datasets have no simulator for closed-loop success, so the "
-                   f"sweep ranks an offline metric. {validity_line(sweep_cfg.metric)[0]}"))
+        said = (
+            f"metric=auto: {sweep_cfg.metric} ({'higher' if sweep_cfg.metric == 'eval/success' else 'lower'} is better)"
+            + (
+                ""
+                if has_rollouts
+                else ": these datasets have no simulator for closed-loop success, so the "
+                f"sweep ranks an offline metric. {validity_line(sweep_cfg.metric)[0]}"
+            )
+        )
     known = direction(sweep_cfg.metric)
     if sweep_cfg.mode is None:
         if known is None:
-            raise ActotError(f"{where}: metric={sweep_cfg.metric} has a healthy range, not a better end; set mode=min or "
-                             f"mode=max to optimise it anyway, or use metric=eval/avg_l1")
+            raise ActotError(
+                f"{where}: metric={sweep_cfg.metric} has a healthy range, not a better end; set mode=min or "
+                f"mode=max to optimise it anyway, or use metric=eval/avg_l1"
+            )
         sweep_cfg.mode = known
     elif known is not None and sweep_cfg.mode != known:
         word = "lower" if known == "min" else "higher"
-        raise ActotError(f"{where}: mode={sweep_cfg.mode} contradicts metric={sweep_cfg.metric}, for which {word} is better; "
-                         f"drop mode (it follows the metric) or set mode={known}")
+        raise ActotError(
+            f"{where}: mode={sweep_cfg.mode} contradicts metric={sweep_cfg.metric}, for which {word} is better; "
+            f"drop mode (it follows the metric) or set mode={known}"
+        )
     return said
 
 

@@ -73,8 +73,16 @@ def choose_points(settings: StageSettings, sweep_dir: Path, store, leaders) -> d
     points = _points(settings, store, origins, new_seeds, 1 if sequential else None)
     if len(origins) < top_k:
         say(f"confirm: only {len(origins)} finished config(s) to confirm (top_k={top_k})")
-    section = {"top_k": top_k, "seeds": seeds, "metric": metric, "scope": scope, "new_seeds": new_seeds,
-               "search_seed": base_seed, "configs": origins, "points": points}
+    section = {
+        "top_k": top_k,
+        "seeds": seeds,
+        "metric": metric,
+        "scope": scope,
+        "new_seeds": new_seeds,
+        "search_seed": base_seed,
+        "configs": origins,
+        "points": points,
+    }
     if sequential:
         section.update(sequential=sequential, looks=[{"seeds": new_seeds, "configs": origins}])
     return section
@@ -93,14 +101,35 @@ def _points(settings: StageSettings, store, origins: list[str], seeds: list[int]
     with its `look` in a sequential stage."""
     plan = settings.plan
     mark = {"look": look} if look is not None else {}
-    points = [{"confirm_of": origin, "seed": seed, "params": store.trials[origin].params,
-               **({"arm": ARM_CONFIG, "config_id": store.trials[origin].config_id}
-                  if store.trials[origin].config_id else {}), **mark}
-              for origin in origins for seed in seeds]  # params typed as the space defines them
+    points = [
+        {
+            "confirm_of": origin,
+            "seed": seed,
+            "params": store.trials[origin].params,
+            **(
+                {"arm": ARM_CONFIG, "config_id": store.trials[origin].config_id}
+                if store.trials[origin].config_id
+                else {}
+            ),
+            **mark,
+        }
+        for origin in origins
+        for seed in seeds
+    ]  # params typed as the space defines them
     if plan is not None and plan.baseline is not None:  # the baseline arm on the new seeds too (those it ran: reused)
         ran = {t.seed for t in store.trials.values() if t.arm == ARM_BASELINE}
-        points += [{"confirm_of": BASELINE_ID, "seed": seed, "params": {}, "arm": ARM_BASELINE,
-                    "config_id": BASELINE_ID, **mark} for seed in seeds if seed not in ran]
+        points += [
+            {
+                "confirm_of": BASELINE_ID,
+                "seed": seed,
+                "params": {},
+                "arm": ARM_BASELINE,
+                "config_id": BASELINE_ID,
+                **mark,
+            }
+            for seed in seeds
+            if seed not in ran
+        ]
     return points
 
 
@@ -113,22 +142,36 @@ def open_stage(settings: StageSettings, sweep_dir: Path, store, leaders) -> dict
             _store_section(sweep_dir, section)
         return section
     confirm = settings.sweep_cfg.confirm
-    changed = [f"{key} {section[key]} -> {getattr(confirm, key)}" for key in ("top_k", "seeds")
-               if section[key] != getattr(confirm, key)]
+    changed = [
+        f"{key} {section[key]} -> {getattr(confirm, key)}"
+        for key in ("top_k", "seeds")
+        if section[key] != getattr(confirm, key)
+    ]
     stored, given = section.get("sequential") or {}, sequential_settings(settings) or {}
     if bool(stored) != bool(given):
-        changed.append(f"sequential.enabled {bool(stored)} -> {bool(given)}".replace("True", "true")
-                       .replace("False", "false"))
+        changed.append(
+            f"sequential.enabled {bool(stored)} -> {bool(given)}".replace("True", "true").replace("False", "false")
+        )
     elif stored != given:
-        changed += [f"sequential.{key} {stored.get(key)} -> {given.get(key)}" for key in sorted(set(stored) | set(given))
-                    if stored.get(key) != given.get(key)]
+        changed += [
+            f"sequential.{key} {stored.get(key)} -> {given.get(key)}"
+            for key in sorted(set(stored) | set(given))
+            if stored.get(key) != given.get(key)
+        ]
     if changed:
         how = f"top_k={section['top_k']} seeds={section['seeds']}" + (
-            " " + " ".join(f"confirm.sequential.{k}={v}" for k, v in
-                           {"enabled": "true", **{k: ("null" if v is None else v) for k, v in stored.items()}}.items())
-            if stored else "")
-        raise ActotError(f"stage=confirm: the confirm stage of {sweep_dir} was started with other settings: "
-                         f"{'; '.join(changed)}. Resume it with {how}, or confirm other settings in a new sweep")
+            " "
+            + " ".join(
+                f"confirm.sequential.{k}={v}"
+                for k, v in {"enabled": "true", **{k: ("null" if v is None else v) for k, v in stored.items()}}.items()
+            )
+            if stored
+            else ""
+        )
+        raise ActotError(
+            f"stage=confirm: the confirm stage of {sweep_dir} was started with other settings: "
+            f"{'; '.join(changed)}. Resume it with {how}, or confirm other settings in a new sweep"
+        )
     return section
 
 
@@ -146,10 +189,12 @@ def run_confirm(settings: StageSettings, *, folder: SweepFolder, hooks: SweepHoo
     sweep_cfg, sweep_dir, store = settings.sweep_cfg, folder.path, folder.store
     section = open_stage(settings, sweep_dir, store, hooks.leaders)
     if section is None:
-        text = (f"no config of {sweep_dir} is ahead of co-training on the search's seeds (confirm.if_ahead): the "
-                "search's best, favoured by its own selection, does not beat it, so no fresh seeds are spent"
-                if sweep_cfg.confirm.if_ahead and any(t.status == "finished" for t in store.trials.values()) else
-                f"{sweep_dir} has no finished trial with a finite {sweep_cfg.metric}, so there is nothing to confirm")
+        text = (
+            f"no config of {sweep_dir} is ahead of co-training on the search's seeds (confirm.if_ahead): the "
+            "search's best, favoured by its own selection, does not beat it, so no fresh seeds are spent"
+            if sweep_cfg.confirm.if_ahead and any(t.status == "finished" for t in store.trials.values())
+            else f"{sweep_dir} has no finished trial with a finite {sweep_cfg.metric}, so there is nothing to confirm"
+        )
         if sweep_cfg.stage == "confirm":
             raise ActotError(f"stage=confirm: {text}; run a search whose trials finish first")
         say(f"confirm stage skipped: {text}")
@@ -159,9 +204,12 @@ def run_confirm(settings: StageSettings, *, folder: SweepFolder, hooks: SweepHoo
     total = len(section["points"])
     ended = sum(t.status in FINAL_STATUSES for t in confirm_trials(store).values())
     baseline = sum(p.get("arm") == ARM_BASELINE for p in section["points"])
-    say(f"confirm stage: {len(section['configs'])} config(s) x {section['seeds']} new seed(s) "
-        f"({', '.join(section['configs'])})" + (f" + the baseline on {baseline} new seed(s)" if baseline else "")
-        + f"; {ended} of {total} trial(s) ended before")
+    say(
+        f"confirm stage: {len(section['configs'])} config(s) x {section['seeds']} new seed(s) "
+        f"({', '.join(section['configs'])})"
+        + (f" + the baseline on {baseline} new seed(s)" if baseline else "")
+        + f"; {ended} of {total} trial(s) ended before"
+    )
     if ended >= total:
         return True, ended, total
     from actot.sweep.preflight import check_data
@@ -174,13 +222,14 @@ def run_confirm(settings: StageSettings, *, folder: SweepFolder, hooks: SweepHoo
     return ended >= total and not any(t.status in sweepdir.OPEN_STATUSES for t in mine.values()), ended, total
 
 
-def _run_looks(settings: StageSettings, folder: SweepFolder, section: dict,
-               hooks: SweepHooks) -> tuple[bool, int, int]:
+def _run_looks(settings: StageSettings, folder: SweepFolder, section: dict, hooks: SweepHooks) -> tuple[bool, int, int]:
     """A sequential confirm stage, from the look it is in: run the look's trials, let the report layer decide, and
     add the next look (stored before it runs) while a config is undecided and the cap allows."""
     if hooks.confirm_look is None:
-        raise ActotError("confirm.sequential: the stage decides after each look with the report layer's rule, which "
-                         "this driver was not given; run it through run_sweep.py (actot.pipeline)")
+        raise ActotError(
+            "confirm.sequential: the stage decides after each look with the report layer's rule, which "
+            "this driver was not given; run it through run_sweep.py (actot.pipeline)"
+        )
     sweep_dir, store, seq = folder.path, folder.store, section["sequential"]
     checked = False
     while True:
@@ -191,10 +240,12 @@ def _run_looks(settings: StageSettings, folder: SweepFolder, section: dict,
         total = len(section["points"])
         ran_before = sum(len(one["seeds"]) for one in section["looks"][:-1])
         ended = _ended(store, seeds)
-        say(f"confirm look {number}: {len(look['configs'])} config(s) on fresh seed(s) "
+        say(
+            f"confirm look {number}: {len(look['configs'])} config(s) on fresh seed(s) "
             f"{', '.join(map(str, look['seeds']))} ({ran_before + len(look['seeds'])} of at most {seq['max_seeds']})"
             + (" with the baseline" if any(p.get("arm") == ARM_BASELINE for p in points) else "")
-            + f"; {ended} of {len(points)} trial(s) ended before")
+            + f"; {ended} of {len(points)} trial(s) ended before"
+        )
         if ended < len(points):
             if not checked:
                 from actot.sweep.preflight import check_data
@@ -223,12 +274,21 @@ def _run_looks(settings: StageSettings, folder: SweepFolder, section: dict,
 
 def _ended(store, seeds: set | None = None) -> int:
     """The confirm trials that ended (of `seeds`, when given)."""
-    return sum(t.status in FINAL_STATUSES for t in confirm_trials(store).values()
-               if seeds is None or (t.seed is not None and int(t.seed) in seeds))
+    return sum(
+        t.status in FINAL_STATUSES
+        for t in confirm_trials(store).values()
+        if seeds is None or (t.seed is not None and int(t.seed) in seeds)
+    )
 
 
-def _fit_confirm(settings: StageSettings, folder: SweepFolder, section_points: list[dict], hooks: SweepHooks,
-                 look: int = 1, seeds: list[int] | None = None) -> None:
+def _fit_confirm(
+    settings: StageSettings,
+    folder: SweepFolder,
+    section_points: list[dict],
+    hooks: SweepHooks,
+    look: int = 1,
+    seeds: list[int] | None = None,
+) -> None:
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
@@ -237,17 +297,31 @@ def _fit_confirm(settings: StageSettings, folder: SweepFolder, section_points: l
     from actot.sweep.tuner import build_tuner, ray_session
 
     sweep_cfg, sweep_dir, store, plan = settings.sweep_cfg, folder.path, folder.store, settings.plan
-    setup = TrialSetup(settings.space, settings.base_overrides, settings.rules, folder.name,
-                       sweep_dir / sweepdir.TRIALS_DIR, sweep_cfg.metric, shadow=sweep_cfg.rules_shadow,
-                       baseline=plan.baseline if plan is not None else None)
+    setup = TrialSetup(
+        settings.space,
+        settings.base_overrides,
+        settings.rules,
+        folder.name,
+        sweep_dir / sweepdir.TRIALS_DIR,
+        sweep_cfg.metric,
+        shadow=sweep_cfg.rules_shadow,
+        baseline=plan.baseline if plan is not None else None,
+    )
     points = [{**p["params"], **{k: p[k] for k in CONFIRM_KEYS if k in p}} for p in section_points]
     with ray_session(sweep_cfg):
         tuner = build_tuner(
-            sweep_cfg, setup, name=confirm_dir(look), storage_path=str(sweep_dir), num_samples=len(points),
+            sweep_cfg,
+            setup,
+            name=confirm_dir(look),
+            storage_path=str(sweep_dir),
+            num_samples=len(points),
             max_failures=0,
-            callbacks=[ResultsRecorder(store, len(points), seed=settings.base_overrides["seed"], stage="confirm",
-                                       seeds=seeds),
-                       *hooks.callbacks(sweep_dir)],
+            callbacks=[
+                ResultsRecorder(store, len(points), seed=settings.base_overrides["seed"], stage="confirm", seeds=seeds),
+                *hooks.callbacks(sweep_dir),
+            ],
             param_space={k: None for p in points for k in p},  # every point's keys must be declared
-            search_alg=BasicVariantGenerator(points_to_evaluate=points), scheduler=FIFOScheduler())
+            search_alg=BasicVariantGenerator(points_to_evaluate=points),
+            scheduler=FIFOScheduler(),
+        )
         tuner.fit()

@@ -54,7 +54,7 @@ class PairedPlan:
     racing: bool = True
     confidence: float = 0.9
     total_steps: int | None = None
-    floor_sd: float = 0.0        # the metric's own measurement SD (racing never assumes less noise)
+    floor_sd: float = 0.0  # the metric's own measurement SD (racing never assumes less noise)
 
     def __post_init__(self):
         object.__setattr__(self, "seeds", tuple(self.seeds))
@@ -65,8 +65,12 @@ class PairedPlan:
         return self.num_configs * len(self.seeds) + (len(self.seeds) if self.baseline is not None else 0)
 
     def to_dict(self) -> dict:
-        return {"seeds": list(self.seeds), "num_configs": self.num_configs, "baseline": self.baseline,
-                "racing": {"enabled": self.racing, "confidence": self.confidence}}
+        return {
+            "seeds": list(self.seeds),
+            "num_configs": self.num_configs,
+            "baseline": self.baseline,
+            "racing": {"enabled": self.racing, "confidence": self.confidence},
+        }
 
 
 def paired_plan(sweep_cfg: SweepConfig, base_cfg) -> PairedPlan | None:
@@ -74,10 +78,20 @@ def paired_plan(sweep_cfg: SweepConfig, base_cfg) -> PairedPlan | None:
     if not sweep_cfg.paired.active:
         return None
     # Racing never assumes less noise than one success measurement has (binomial SE at p = 0.5).
-    floor = (math.sqrt(0.25 / base_cfg.rollout_episodes)
-             if sweep_cfg.metric == "eval/success" and base_cfg.rollout_episodes else 0.0)
-    return PairedPlan(paired_seeds(sweep_cfg, base_cfg.seed), sweep_cfg.num_samples, sweep_cfg.paired.baseline,
-                      sweep_cfg.paired.racing.enabled, sweep_cfg.paired.racing.confidence, base_cfg.steps, floor)
+    floor = (
+        math.sqrt(0.25 / base_cfg.rollout_episodes)
+        if sweep_cfg.metric == "eval/success" and base_cfg.rollout_episodes
+        else 0.0
+    )
+    return PairedPlan(
+        paired_seeds(sweep_cfg, base_cfg.seed),
+        sweep_cfg.num_samples,
+        sweep_cfg.paired.baseline,
+        sweep_cfg.paired.racing.enabled,
+        sweep_cfg.paired.racing.confidence,
+        base_cfg.steps,
+        floor,
+    )
 
 
 def search_complete(store, plan: PairedPlan) -> bool:

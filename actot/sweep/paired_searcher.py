@@ -16,11 +16,11 @@ from actot.sweepdir import ARM_BASELINE, ARM_CONFIG
 
 @dataclass
 class _Config:
-    inner_id: str                       # the Ray trial id Optuna knows this config by (its first seed's)
+    inner_id: str  # the Ray trial id Optuna knows this config by (its first seed's)
     params: dict
-    trials: dict = field(default_factory=dict)      # seed -> Ray trial id
-    scores: dict = field(default_factory=dict)      # seed -> score (None: the seed ended without one)
-    state: str = "open"                 # open, done, raced, stopped, failed
+    trials: dict = field(default_factory=dict)  # seed -> Ray trial id
+    scores: dict = field(default_factory=dict)  # seed -> score (None: the seed ended without one)
+    state: str = "open"  # open, done, raced, stopped, failed
 
 
 class PairedSearcher(Searcher):
@@ -29,13 +29,13 @@ class PairedSearcher(Searcher):
     def __init__(self, inner, plan: PairedPlan, sweep_name: str, score_last_k: int = 1):
         self.inner = inner
         self.plan = plan
-        self.sweep_name = sweep_name        # RACED_HOOKS[sweep_name](trial_id, info) records a racing decision
+        self.sweep_name = sweep_name  # RACED_HOOKS[sweep_name](trial_id, info) records a racing decision
         self.score_last_k = score_last_k
         self.configs: dict[str, _Config] = {}
-        self.trial_arm: dict[str, tuple[str, int]] = {}   # Ray trial id -> (config_id, seed)
+        self.trial_arm: dict[str, tuple[str, int]] = {}  # Ray trial id -> (config_id, seed)
         self.baseline_trials: dict[int, str] = {}
         self.baseline_scores: dict[int, float | None] = {}
-        self.values: dict[str, dict[int, float]] = {}     # Ray trial id -> step -> metric value
+        self.values: dict[str, dict[int, float]] = {}  # Ray trial id -> step -> metric value
         self.inner_done = False
         super().__init__(metric=inner.metric, mode=inner.mode)
 
@@ -84,7 +84,8 @@ class PairedSearcher(Searcher):
         result = result or {}
         failed = error or bool(result.get("non_finite"))
         stopped = bool(result.get("stop_rule")) or (
-            self.plan.total_steps is not None and int(result.get("step", self.plan.total_steps)) < self.plan.total_steps)
+            self.plan.total_steps is not None and int(result.get("step", self.plan.total_steps)) < self.plan.total_steps
+        )
         score = None if failed or stopped else self._score(trial_id, result)
         if cid == BASELINE_ID:
             self.baseline_scores[seed] = score
@@ -130,8 +131,11 @@ class PairedSearcher(Searcher):
 
     def _all_done(self) -> bool:
         baseline_done = all(s in self.baseline_scores for s in self.baseline_trials)
-        return baseline_done and all(c.state != "open" for c in self.configs.values()) and (
-            len(self.configs) >= self.plan.num_configs or self.inner_done)
+        return (
+            baseline_done
+            and all(c.state != "open" for c in self.configs.values())
+            and (len(self.configs) >= self.plan.num_configs or self.inner_done)
+        )
 
     def _score(self, trial_id: str, result: dict) -> float | None:
         score = tail_mean(self.values.get(trial_id, {}), self.score_last_k)
@@ -163,8 +167,9 @@ class PairedSearcher(Searcher):
         if not done:
             return None
         pick = max if self.mode == "max" else min
-        return pick(done, key=lambda cid: self.adjusted_mean({s: v for s, v in done[cid].scores.items()
-                                                              if v is not None}))
+        return pick(
+            done, key=lambda cid: self.adjusted_mean({s: v for s, v in done[cid].scores.items() if v is not None})
+        )
 
     def _raced(self, cid: str, conf: _Config) -> bool:
         """Whether racing ends this config now (its remaining seeds skipped, Optuna told, the decision recorded)."""
@@ -180,9 +185,15 @@ class PairedSearcher(Searcher):
             return False
         conf.state = "raced"
         skipped = [s for s in self.plan.seeds if s not in conf.trials]
-        info = {"vs": inc, "p": round(result.p_beats, 4), "seeds_run": sorted(conf.trials),
-                "seeds_skipped": skipped, "steps_saved": len(skipped) * (self.plan.total_steps or 0),
-                "mean_diff": round(result.mean_diff, 6), "df": result.df}
+        info = {
+            "vs": inc,
+            "p": round(result.p_beats, 4),
+            "seeds_run": sorted(conf.trials),
+            "seeds_skipped": skipped,
+            "steps_saved": len(skipped) * (self.plan.total_steps or 0),
+            "mean_diff": round(result.mean_diff, 6),
+            "df": result.df,
+        }
         last_trial = conf.trials[max(conf.trials)]
         hook = RACED_HOOKS.get(self.sweep_name)
         if hook is not None:
@@ -199,5 +210,6 @@ class PairedSearcher(Searcher):
             self.inner.on_trial_complete(conf.inner_id, {"stop_rule": "paired", self.metric: math.nan, "step": 0})
             return
         scores = {s: v for s, v in conf.scores.items() if v is not None}
-        self.inner.on_trial_complete(conf.inner_id, {self.metric: self.adjusted_mean(scores),
-                                                     "step": self.plan.total_steps or 0})
+        self.inner.on_trial_complete(
+            conf.inner_id, {self.metric: self.adjusted_mean(scores), "step": self.plan.total_steps or 0}
+        )

@@ -41,28 +41,35 @@ def earliest_stop(rule: Rule, log_every: int) -> int:
     return first
 
 
-def check_asha_against_rules(sweep_cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0,
-                             steps: int | None = None) -> None:
+def check_asha_against_rules(
+    sweep_cfg: SweepConfig, rules: list[Rule], log_every: int, rollout_every: int = 0, steps: int | None = None
+) -> None:
     if not sweep_cfg.asha.enabled:
         return
     if sweep_cfg.metric == "eval/success" and not rollout_every:
-        raise ActotError("sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
-                         "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
-                         "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric")
+        raise ActotError(
+            "sweep: asha.enabled=true with metric=eval/success: eval/success is only measured at a "
+            "trial's last step, so ASHA could never compare trials; set rollout_every (e.g. "
+            "rollout_every=100) to measure it along the way, use asha.enabled=false, or another metric"
+        )
     if steps is not None and sweep_cfg.asha.grace_period > steps:
-        raise ActotError(f"sweep: asha.grace_period={sweep_cfg.asha.grace_period} is above steps={steps}, so ASHA could "
-                         f"never compare trials; set asha.grace_period <= {steps} (above the rules' warm-up), more "
-                         "steps=, or asha.enabled=false")
+        raise ActotError(
+            f"sweep: asha.grace_period={sweep_cfg.asha.grace_period} is above steps={steps}, so ASHA could "
+            f"never compare trials; set asha.grace_period <= {steps} (above the rules' warm-up), more "
+            "steps=, or asha.enabled=false"
+        )
     stops = [r for r in rules if r.action == "stop"]
     if not stops:
         return
     rule = max(stops, key=lambda r: earliest_stop(r, log_every))
     step = earliest_stop(rule, log_every)
     if sweep_cfg.asha.grace_period <= step:
-        raise ActotError(f"sweep: asha.grace_period={sweep_cfg.asha.grace_period} is not above step {step}, the first step "
-                         f"at which rule '{rule.name}' can stop a trial (warm-up {rule.after}, reports every "
-                         f"log_every={log_every} steps): ASHA would stop trials before the rules act; "
-                         f"set asha.grace_period > {step}")
+        raise ActotError(
+            f"sweep: asha.grace_period={sweep_cfg.asha.grace_period} is not above step {step}, the first step "
+            f"at which rule '{rule.name}' can stop a trial (warm-up {rule.after}, reports every "
+            f"log_every={log_every} steps): ASHA would stop trials before the rules act; "
+            f"set asha.grace_period > {step}"
+        )
 
 
 def evaluations(metric: str, steps: int, log_every: int, rollout_every: int) -> int:
@@ -77,11 +84,15 @@ def evaluations(metric: str, steps: int, log_every: int, rollout_every: int) -> 
 def check_score_window(sweep_cfg: SweepConfig, base_cfg) -> None:
     n = evaluations(sweep_cfg.metric, base_cfg.steps, base_cfg.log_every, base_cfg.rollout_every)
     if sweep_cfg.score_last_k > n:
-        how = ("set rollout_every (e.g. rollout_every="
-               + str(max(1, base_cfg.steps // (2 * sweep_cfg.score_last_k))) + ")"
-               if sweep_cfg.metric.startswith("eval/success") else "lower log_every")
-        raise ActotError(f"sweep: score_last_k={sweep_cfg.score_last_k} but a trial measures {sweep_cfg.metric} {n} time(s) "
-                         f"(steps={base_cfg.steps}); lower score_last_k to {n} or less, or {how}")
+        how = (
+            "set rollout_every (e.g. rollout_every=" + str(max(1, base_cfg.steps // (2 * sweep_cfg.score_last_k))) + ")"
+            if sweep_cfg.metric.startswith("eval/success")
+            else "lower log_every"
+        )
+        raise ActotError(
+            f"sweep: score_last_k={sweep_cfg.score_last_k} but a trial measures {sweep_cfg.metric} {n} time(s) "
+            f"(steps={base_cfg.steps}); lower score_last_k to {n} or less, or {how}"
+        )
 
 
 def _absolute(path):
@@ -129,8 +140,10 @@ def prepare(space: SearchSpace, sweep_cfg: SweepConfig, say=print) -> tuple[dict
         base["gpu_memory_fraction"] = sweep_cfg.resources.gpu
     base_cfg = base_train_config(sweep_cfg, base, "sweep")
     if sweep_cfg.metric != "auto" and sweep_cfg.metric not in SWEEP_METRICS:
-        raise ActotError(f"sweep: metric '{sweep_cfg.metric}' is not one a sweep can optimise; use one of "
-                         f"auto, {', '.join(SWEEP_METRICS)}")
+        raise ActotError(
+            f"sweep: metric '{sweep_cfg.metric}' is not one a sweep can optimise; use one of "
+            f"auto, {', '.join(SWEEP_METRICS)}"
+        )
     said = resolve_objective(sweep_cfg, has_rollouts(base_cfg))
     if said:
         say(f"[sweep] {said}")
@@ -141,13 +154,20 @@ def prepare(space: SearchSpace, sweep_cfg: SweepConfig, say=print) -> tuple[dict
         apply_overrides(base_cfg, sweep_cfg.paired.baseline, "sweep: paired.baseline")
     for point, name in zip(space.starting_points, space.point_names):
         apply_overrides(base_cfg, space.to_overrides(point), f"{space.path}: starting point '{name}'")
-    if (sweep_cfg.metric == "eval/success" and base_cfg.data.source is not None
-            and load_sim_spec(base_cfg.data.target) is None):
-        raise ActotError(f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
-                         f"have ({base_cfg.data.target} is not one); use metric=eval/avg_l1 (or metric=auto)")
+    if (
+        sweep_cfg.metric == "eval/success"
+        and base_cfg.data.source is not None
+        and load_sim_spec(base_cfg.data.target) is None
+    ):
+        raise ActotError(
+            f"sweep: metric=eval/success needs closed-loop rollouts, which only our simulator's datasets "
+            f"have ({base_cfg.data.target} is not one); use metric=eval/avg_l1 (or metric=auto)"
+        )
     if sweep_cfg.metric == "eval/success" and base_cfg.rollout_episodes < 1:
-        raise ActotError(f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
-                         "measures it; set rollout_episodes=10 or use eval/avg_l1")
+        raise ActotError(
+            f"sweep: metric=eval/success but rollout_episodes={base_cfg.rollout_episodes}, so no trial "
+            "measures it; set rollout_episodes=10 or use eval/avg_l1"
+        )
     check_metric_data(sweep_cfg.metric, base_cfg)
     preflight_data(base_cfg, "sweep")
     derived, said = derive_data_defaults(base_cfg)
@@ -169,12 +189,17 @@ def check_metric_data(metric: str, base_cfg) -> None:
         return
     spec = base_cfg.data.sim if base_cfg.data.source is None else load_sim_spec(base_cfg.data.target)
     if held_out_source(base_cfg, spec) == 0:
-        sim_key = ("data.sim.n_eval_source" if base_cfg.data.source is None and base_cfg.data.n_eval_source is None
-                   else "data.n_eval_source")
-        raise ActotError(f"sweep: metric={metric} is read on held-out source demos, but none are held out "
-                         f"({sim_key}=0); set {sim_key}=8 ("
-                         f"{'8 more sim source demos' if sim_key.startswith('data.sim') else 'the last 8 source episodes'}"
-                         f", kept out of training), or rank by eval/avg_l1")
+        sim_key = (
+            "data.sim.n_eval_source"
+            if base_cfg.data.source is None and base_cfg.data.n_eval_source is None
+            else "data.n_eval_source"
+        )
+        raise ActotError(
+            f"sweep: metric={metric} is read on held-out source demos, but none are held out "
+            f"({sim_key}=0); set {sim_key}=8 ("
+            f"{'8 more sim source demos' if sim_key.startswith('data.sim') else 'the last 8 source episodes'}"
+            f", kept out of training), or rank by eval/avg_l1"
+        )
 
 
 def node_capacities(sweep_cfg: SweepConfig) -> tuple[list[dict], str]:
@@ -190,8 +215,11 @@ def node_capacities(sweep_cfg: SweepConfig) -> tuple[list[dict], str]:
         joined = True
     try:
         if ray.is_initialized():
-            nodes = [{"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
-                     for n in ray.nodes() if n.get("Alive")]
+            nodes = [
+                {"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
+                for n in ray.nodes()
+                if n.get("Alive")
+            ]
             return nodes, f"the Ray cluster{' at ' + sweep_cfg.ray_address if sweep_cfg.ray_address else ''}"
     finally:
         if joined:
@@ -210,11 +238,16 @@ def check_resources(sweep_cfg: SweepConfig) -> None:
     have = "; ".join(f"{n['CPU']:g} CPU, {n['GPU']:g} GPU" for n in nodes[:4]) or "no alive node"
     more = f" (and {len(nodes) - 4} more nodes)" if len(nodes) > 4 else ""
     best_cpu = max((n["CPU"] for n in nodes), default=0)
-    fix = ("resources.gpu=0 (e.g. sweep=local)" if want["GPU"] > 0 and not any(n["GPU"] for n in nodes)
-           else f"resources.cpu<={best_cpu:g} and resources.gpu<={max((n['GPU'] for n in nodes), default=0):g}")
-    raise ActotError(f"sweep: resources.cpu={want['CPU']:g} resources.gpu={want['GPU']:g}: a trial asks for "
-                     f"{want['CPU']:g} CPU and {want['GPU']:g} GPU but no node of {where} has that ({have}{more}), "
-                     f"so no trial could ever start; set {fix}")
+    fix = (
+        "resources.gpu=0 (e.g. sweep=local)"
+        if want["GPU"] > 0 and not any(n["GPU"] for n in nodes)
+        else f"resources.cpu<={best_cpu:g} and resources.gpu<={max((n['GPU'] for n in nodes), default=0):g}"
+    )
+    raise ActotError(
+        f"sweep: resources.cpu={want['CPU']:g} resources.gpu={want['GPU']:g}: a trial asks for "
+        f"{want['CPU']:g} CPU and {want['GPU']:g} GPU but no node of {where} has that ({have}{more}), "
+        f"so no trial could ever start; set {fix}"
+    )
 
 
 def check_data(space: SearchSpace, base_cfg) -> None:
@@ -228,10 +261,17 @@ def check_data(space: SearchSpace, base_cfg) -> None:
         window = space.to_overrides(point).get("ot.window_size", base_cfg.ot.window_size)
         check_window_size(window, data, f"{space.path}: starting point '{name}'")
     # Keypoints need cameras and a 2x2 map: a trial that draws them would fail at its start, so check every choice.
-    choices = {key: dist.choices for key in ("ot.embedding", "policy.image_pooling")
-               if isinstance(dist := space.distributions.get(key), od.CategoricalDistribution)}
+    choices = {
+        key: dist.choices
+        for key in ("ot.embedding", "policy.image_pooling")
+        if isinstance(dist := space.distributions.get(key), od.CategoricalDistribution)
+    }
     for key, values in choices.items():
         for value in values:
-            resolve_policy(apply_overrides(base_cfg, {key: value}, f"{space.path}: params.{key}"), len(data.cameras),
-                           data.source.frame_size, f"{space.path}: params.{key}")
+            resolve_policy(
+                apply_overrides(base_cfg, {key: value}, f"{space.path}: params.{key}"),
+                len(data.cameras),
+                data.source.frame_size,
+                f"{space.path}: params.{key}",
+            )
     resolve_policy(base_cfg, len(data.cameras), data.source.frame_size, "sweep")

@@ -28,10 +28,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RaceResult:
-    p_beats: float            # P(config beats the incumbent) on the common seeds
-    seeds: tuple[int, ...]    # the common seeds compared
-    mean_diff: float          # mean paired difference, oriented: > 0 = the config is better
-    df: int                   # degrees of freedom of the pooled noise SD
+    p_beats: float  # P(config beats the incumbent) on the common seeds
+    seeds: tuple[int, ...]  # the common seeds compared
+    mean_diff: float  # mean paired difference, oriented: > 0 = the config is better
+    df: int  # degrees of freedom of the pooled noise SD
 
 
 def residual_sd(table: dict[str, dict[int, float]]) -> tuple[float, int]:
@@ -40,8 +40,9 @@ def residual_sd(table: dict[str, dict[int, float]]) -> tuple[float, int]:
     `table`: arm -> seed -> value. Least squares with an intercept, arm and seed effects; the
     degrees of freedom are the values left after the fit (0: no estimate, SD NaN).
     """
-    cells = [(arm, seed, v) for arm, row in table.items() for seed, v in row.items()
-             if v is not None and math.isfinite(v)]
+    cells = [
+        (arm, seed, v) for arm, row in table.items() for seed, v in row.items() if v is not None and math.isfinite(v)
+    ]
     if not cells:
         return math.nan, 0
     arms = sorted({a for a, _, _ in cells})
@@ -60,8 +61,14 @@ def residual_sd(table: dict[str, dict[int, float]]) -> tuple[float, int]:
     return math.sqrt(rss / df), df
 
 
-def race(config: dict[int, float], incumbent: dict[int, float], noise_sd: float, df: int,
-         better: str = "max", floor_sd: float = 0.0) -> RaceResult | None:
+def race(
+    config: dict[int, float],
+    incumbent: dict[int, float],
+    noise_sd: float,
+    df: int,
+    better: str = "max",
+    floor_sd: float = 0.0,
+) -> RaceResult | None:
     """P(config beats incumbent) from their paired differences on common seeds; None when it cannot be said.
 
     `noise_sd`, `df`: from `residual_sd` over the sweep's arms; `floor_sd`: the smallest noise SD

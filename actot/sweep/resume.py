@@ -35,27 +35,50 @@ if TYPE_CHECKING:
     from actot.sweep.stage import StageSettings
 
 # Sweep keys that say where and how a sweep runs, not what it searches: free to change on resume.
-RUNTIME_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose",
-                # The confirm stage comes after the search and keeps its own settings in sweep.json's
-                # `confirm` section (checked by actot/sweep/confirm.py): adding it is not a change.
-                "stage", "confirm")
+RUNTIME_KEYS = (
+    "resume",
+    "name",
+    "storage",
+    "ray_address",
+    "ray_temp_dir",
+    "experiment_save_s",
+    "verbose",
+    # The confirm stage comes after the search and keeps its own settings in sweep.json's
+    # `confirm` section (checked by actot/sweep/confirm.py): adding it is not a change.
+    "stage",
+    "confirm",
+)
 # Runtime keys that say where this driver runs: a resume takes them from its own command line (or the
 # sweep file it names, or sweeps/local.yaml), never from sweep.json (its temp folder or cluster may be gone).
 PLACE_KEYS = ("resume", "name", "storage", "ray_address", "ray_temp_dir", "experiment_save_s", "verbose")
 # Parts of sweep.json that describe rather than define (names, paths, text forms of the above).
-DESCRIPTIVE = ("confirm", "space.name", "space.path", "space.description", "space.knobs", "space.starting_points", "rules",
-               "sweep.rules", "sweep.train")
+DESCRIPTIVE = (
+    "confirm",
+    "space.name",
+    "space.path",
+    "space.description",
+    "space.knobs",
+    "space.starting_points",
+    "rules",
+    "sweep.rules",
+    "sweep.train",
+)
 
 
 def resolved_config(settings: StageSettings) -> dict:
     """The resolved sweep, as printed and stored in sweep.json (JSON types only)."""
     space, sweep_cfg, rules = settings.space, settings.sweep_cfg, settings.rules
     resolved = {
-        "space": {"name": space.name, "path": str(Path(space.path).resolve()), "description": space.description,
-                  "knobs": describe(space), "starting_points": space.point_names,
-                  "params": {k: json.loads(distribution_to_json(d)) for k, d in space.distributions.items()},
-                  "fixed": space.fixed,
-                  "points": [{"name": n, **p} for n, p in zip(space.point_names, space.starting_points)]},
+        "space": {
+            "name": space.name,
+            "path": str(Path(space.path).resolve()),
+            "description": space.description,
+            "knobs": describe(space),
+            "starting_points": space.point_names,
+            "params": {k: json.loads(distribution_to_json(d)) for k, d in space.distributions.items()},
+            "fixed": space.fixed,
+            "points": [{"name": n, **p} for n, p in zip(space.point_names, space.starting_points)],
+        },
         "sweep": dataclasses.asdict(sweep_cfg),
         "rules": [r.describe() for r in rules],
         "rule_settings": {r.name: dataclasses.asdict(r) for r in rules},
@@ -88,19 +111,26 @@ def check_same_config(sweep_dir: Path, resolved: dict, argv: list[str]) -> None:
     try:
         stored = json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise ActotError(f"resume=true but {path} is missing, so this folder's settings are unknown; "
-                         "start a new sweep with another name=") from err
+        raise ActotError(
+            f"resume=true but {path} is missing, so this folder's settings are unknown; "
+            "start a new sweep with another name="
+        ) from err
     except (OSError, ValueError) as err:
         raise ActotError(f"{path}: cannot be read ({err}); start a new sweep with another name=") from err
     old, new = comparable(stored), comparable(resolved)
     missing = object()
-    changed = [f"{key} {_show(old.get(key, missing))} -> {_show(new.get(key, missing))}"
-               for key in sorted(set(old) | set(new)) if old.get(key, missing) != new.get(key, missing)]
+    changed = [
+        f"{key} {_show(old.get(key, missing))} -> {_show(new.get(key, missing))}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key, missing) != new.get(key, missing)
+    ]
     if changed:
         shown = "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "")
-        raise ActotError(f"resume=true: {path} was started with other settings: {shown}. Resume with the settings "
-                         f"it was started with (leave these out: name={sweep_dir.name} resume=true alone runs them), "
-                         "or start a new sweep with these: drop resume=true and pick another name=")
+        raise ActotError(
+            f"resume=true: {path} was started with other settings: {shown}. Resume with the settings "
+            f"it was started with (leave these out: name={sweep_dir.name} resume=true alone runs them), "
+            "or start a new sweep with these: drop resume=true and pick another name="
+        )
 
 
 def read_stored(storage: str, name: str) -> dict | None:
@@ -117,8 +147,10 @@ def read_stored(storage: str, name: str) -> dict | None:
         with remote.fs.open_input_stream(f"{remote.path}/{SPEC_FILE}") as stream:
             return json.loads(stream.read())
     except (OSError, ValueError) as err:
-        raise ActotError(f"{remote.uri}/{SPEC_FILE}: cannot be read ({str(err).splitlines()[0]}); it is the sweep's "
-                         "settings: restore it, or start a new sweep with another name=") from err
+        raise ActotError(
+            f"{remote.uri}/{SPEC_FILE}: cannot be read ({str(err).splitlines()[0]}); it is the sweep's "
+            "settings: restore it, or start a new sweep with another name="
+        ) from err
 
 
 def stored_settings(space, sweep_cfg, sweep_file: str | None, words: list[str]):
@@ -135,11 +167,16 @@ def stored_settings(space, sweep_cfg, sweep_file: str | None, words: list[str]):
             return space, sweep_cfg
         where = f"{sweep_cfg.storage}/{sweep_cfg.name}" if sweep_cfg.name else f"storage={sweep_cfg.storage}"
         how = "resume=true" if sweep_cfg.resume else "stage=confirm"
-        raise ActotError(f"{how}: {where} holds no sweep.json, so there are no settings to resume; pass the name= "
-                         "(and storage=) of an earlier sweep, or space=NAME to start a new one")
+        raise ActotError(
+            f"{how}: {where} holds no sweep.json, so there are no settings to resume; pass the name= "
+            "(and storage=) of an earlier sweep, or space=NAME to start a new one"
+        )
     base = {k: v for k, v in (stored.get("sweep") or {}).items() if k not in PLACE_KEYS}
-    resumed = (load_sweep(sweep_file, base)[0] if sweep_file is not None
-               else build_sweep({}, f"{sweep_cfg.storage}/{sweep_cfg.name}/{SPEC_FILE}", base))
+    resumed = (
+        load_sweep(sweep_file, base)[0]
+        if sweep_file is not None
+        else build_sweep({}, f"{sweep_cfg.storage}/{sweep_cfg.name}/{SPEC_FILE}", base)
+    )
     resumed = apply_cli(resumed, words)
     if resumed.metric != base.get("metric") and resumed.mode == base.get("mode"):
         resumed.mode = None  # the stored direction was the stored metric's: a given metric brings its own
@@ -161,8 +198,10 @@ def lock_sweep_dir(sweep_dir: Path):
         handle.seek(0)
         pid = handle.read().strip() or "unknown"
         handle.close()
-        raise ActotError(f"{sweep_dir} is in use by another driver (pid {pid}); wait for it to end, or stop it "
-                         "and resume with resume=true") from err
+        raise ActotError(
+            f"{sweep_dir} is in use by another driver (pid {pid}); wait for it to end, or stop it "
+            "and resume with resume=true"
+        ) from err
     handle.seek(0)
     handle.truncate()
     handle.write(f"{os.getpid()}\n")

@@ -73,7 +73,7 @@ class SweepOutcome:
     store: object
     name: str = ""
     argv: list = field(default_factory=list)
-    confirm: tuple | None = None   # (every confirm trial ended, how many ended, how many in all), when it ran
+    confirm: tuple | None = None  # (every confirm trial ended, how many ended, how many in all), when it ran
 
 
 @dataclass
@@ -98,8 +98,11 @@ def dry_run(settings: StageSettings, warnings: list[str], cost: bool = True) -> 
         print(f"[sweep] warning: {line}")
     if cost:
         say_cost(sweep_cfg, settings.base_cfg, search_budget(sweep_cfg, settings.plan) + confirm_budget(sweep_cfg))
-    print(f"[sweep] dry run: space, sweep, rules and every starting point are valid ({len(warnings)} warning(s)); "
-          "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""), flush=True)
+    print(
+        f"[sweep] dry run: space, sweep, rules and every starting point are valid ({len(warnings)} warning(s)); "
+        "nothing was started" + (" (a few steps were timed for the cost line)" if cost else ""),
+        flush=True,
+    )
     return SweepOutcome(Path(sweep_cfg.storage), True, {}, None)
 
 
@@ -122,8 +125,10 @@ def say_cost(sweep_cfg: SweepConfig, base_cfg, trials: int, data=None) -> None:
     device = torch.device("cpu")
     if sweep_cfg.resources.gpu > 0 and base_cfg.device != "cpu":
         if not torch.cuda.is_available():
-            say(f"cost: not measured: trials run on a GPU (resources.gpu={sweep_cfg.resources.gpu:g}) and this machine has "
-                "none; a dry run on a machine with one says it")
+            say(
+                f"cost: not measured: trials run on a GPU (resources.gpu={sweep_cfg.resources.gpu:g}) and this machine has "
+                "none; a dry run on a machine with one says it"
+            )
             return
         device = torch.device("cuda" if base_cfg.device == "auto" else base_cfg.device)
     say(sweep_line(measure(base_cfg, data=data, device=device), base_cfg, trials, sweep_cfg.max_concurrent))
@@ -141,8 +146,10 @@ def open_folder(settings: StageSettings, argv: list[str]) -> SweepFolder:
         path = (Path(sweep_cfg.storage).expanduser() / name).resolve()
     if sweep_cfg.stage == "confirm":
         if not sweep_cfg.name or not (path / sweepdir.SPEC_FILE).is_file():
-            raise ActotError(f"stage=confirm: {path} holds no sweep; pass the name= of a finished sweep (and its "
-                             "space=, sweep= and keys)")
+            raise ActotError(
+                f"stage=confirm: {path} holds no sweep; pass the name= of a finished sweep (and its "
+                "space=, sweep= and keys)"
+            )
         sweep_cfg.resume = True  # the search's settings are checked against sweep.json as on a resume
     if sweep_cfg.resume and not path.is_dir() and remote is None:
         raise ActotError(f"resume=true but {path} does not exist; pass the name= of an earlier sweep")
@@ -150,13 +157,17 @@ def open_folder(settings: StageSettings, argv: list[str]) -> SweepFolder:
     try:
         make_writable_dir(path)
     except OSError as err:
-        raise ActotError(f"storage={sweep_cfg.storage}: cannot write in {path} ({err.strerror or err}); "
-                         "pick a writable storage= folder") from err
+        raise ActotError(
+            f"storage={sweep_cfg.storage}: cannot write in {path} ({err.strerror or err}); "
+            "pick a writable storage= folder"
+        ) from err
     lock = lock_sweep_dir(path)  # held until this process ends; the kernel drops it if killed
     if remote is not None:
         pulled = remote.refresh_mirror()
-        say(f"storage {remote.uri}; the driver's local mirror: {path}" + (f" (pulled {', '.join(pulled)})" if pulled
-                                                                         else ""))
+        say(
+            f"storage {remote.uri}; the driver's local mirror: {path}"
+            + (f" (pulled {', '.join(pulled)})" if pulled else "")
+        )
     try:
         store = _open_store(settings, name, path, argv)
         if remote is not None and not sweep_cfg.resume:
@@ -186,13 +197,22 @@ def _open_store(settings: StageSettings, name: str, sweep_dir: Path, argv: list[
     else:
         say(f"settings: {sweep_dir / sweepdir.SPEC_FILE} (verbose=true prints them)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    store = ResultsStore(sweep_dir, settings.space, sweep_cfg.metric, sweep_cfg.mode, name, total_steps=base_cfg.steps,
-                         score_last_k=sweep_cfg.score_last_k)
+    store = ResultsStore(
+        sweep_dir,
+        settings.space,
+        sweep_cfg.metric,
+        sweep_cfg.mode,
+        name,
+        total_steps=base_cfg.steps,
+        score_last_k=sweep_cfg.score_last_k,
+    )
     store.load()
     if sweep_cfg.stage == "confirm" and not search_done(store, sweep_cfg, plan):
         words = [w for w in argv if not w.startswith(("stage=", "top_k=", "seeds=", "confirm."))]
-        raise ActotError(f"stage=confirm: the search of {sweep_dir} has not finished ({store.search_ended()} of "
-                         f"{search_budget(sweep_cfg, plan)} trials ended); finish it first: {resume_command(words, name)}")
+        raise ActotError(
+            f"stage=confirm: the search of {sweep_dir} has not finished ({store.search_ended()} of "
+            f"{search_budget(sweep_cfg, plan)} trials ended); finish it first: {resume_command(words, name)}"
+        )
     if not search_done(store, sweep_cfg, plan):
         say("preparing data (generated or decoded once, then shared by every trial through the cache)")
         check_data(settings.space, base_cfg)
@@ -225,10 +245,17 @@ def run_search(settings: StageSettings, folder: SweepFolder, hooks: SweepHooks) 
 
     remote, sweep_dir, store = folder.remote, folder.path, folder.store
     sweep_cfg, base_cfg, plan = settings.sweep_cfg, settings.base_cfg, settings.plan
-    setup = TrialSetup(settings.space, settings.base_overrides, settings.rules, folder.name,
-                       None if remote else sweep_dir / sweepdir.TRIALS_DIR, sweep_cfg.metric,
-                       shadow=sweep_cfg.rules_shadow, sweep_uri=remote.uri if remote else None,
-                       baseline=plan.baseline if plan else None)
+    setup = TrialSetup(
+        settings.space,
+        settings.base_overrides,
+        settings.rules,
+        folder.name,
+        None if remote else sweep_dir / sweepdir.TRIALS_DIR,
+        sweep_cfg.metric,
+        shadow=sweep_cfg.rules_shadow,
+        sweep_uri=remote.uri if remote else None,
+        baseline=plan.baseline if plan else None,
+    )
     budget = search_budget(sweep_cfg, plan)
     callbacks = [ResultsRecorder(store, budget, seed=settings.base_overrides["seed"]), *hooks.callbacks(sweep_dir)]
     if plan is not None:
@@ -243,14 +270,27 @@ def run_search(settings: StageSettings, folder: SweepFolder, hooks: SweepHooks) 
         # Ray's state and checkpoints: beside the driver's files, or in object storage (through our pyarrow
         # filesystem, so that an endpoint override reaches Ray too).
         tuner = build_tuner(
-            sweep_cfg, setup, name=folder.name, callbacks=callbacks, num_samples=budget,
+            sweep_cfg,
+            setup,
+            name=folder.name,
+            callbacks=callbacks,
+            num_samples=budget,
             storage_path=str(sweep_dir.parent) if remote is None else remote.storage_path,
-            storage_fs=None if remote is None else remote.storage_fs, restore=sweep_cfg.resume,
+            storage_fs=None if remote is None else remote.storage_fs,
+            restore=sweep_cfg.resume,
             search_alg=make_searcher(settings.space, sweep_cfg, folder.name, base_cfg.steps, plan),
-            scheduler=(ASHAScheduler(time_attr="step", max_t=base_cfg.steps, grace_period=sweep_cfg.asha.grace_period,
-                                     reduction_factor=sweep_cfg.asha.reduction_factor)
-                       if sweep_cfg.asha.enabled else FIFOScheduler()),
-            max_failures=sweep_cfg.max_failures)
+            scheduler=(
+                ASHAScheduler(
+                    time_attr="step",
+                    max_t=base_cfg.steps,
+                    grace_period=sweep_cfg.asha.grace_period,
+                    reduction_factor=sweep_cfg.asha.reduction_factor,
+                )
+                if sweep_cfg.asha.enabled
+                else FIFOScheduler()
+            ),
+            max_failures=sweep_cfg.max_failures,
+        )
         try:
             grid = tuner.fit()
         finally:
@@ -266,13 +306,16 @@ def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
         store.mark(trial_id, raced=raced_json(info))
     except ActotError as err:
         say(f"WARNING: {err}")
-    say(f"racing: config {store.trials[trial_id].config_id} is worse than {info['vs']} on seeds "
+    say(
+        f"racing: config {store.trials[trial_id].config_id} is worse than {info['vs']} on seeds "
         f"{info['seeds_run']} (P(beats) = {info['p']:.3f}); its seeds {info['seeds_skipped']} are skipped "
-        f"({info['steps_saved']} steps saved)")
+        f"({info['steps_saved']} steps saved)"
+    )
 
 
-def run_sweep(space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None,
-              cost: bool = True) -> SweepOutcome:
+def run_sweep(
+    space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None, cost: bool = True
+) -> SweepOutcome:
     """The sweep, from pre-flight to its report (see the module docstring); `cost`: time a few steps first and say
     what the sweep will cost (actot/cost.py)."""
     hooks = hooks or SweepHooks()
@@ -296,8 +339,14 @@ def run_sweep(space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], hooks
 
             # the driver loaded the data when it opened the folder: the cost is timed on it
             if cost:
-                say_cost(sweep_cfg, base_cfg, search_budget(sweep_cfg, plan) - store.search_ended()
-                         + (confirm_budget(sweep_cfg) if sweep_cfg.stage == "search" else 0), load_data(base_cfg)[0])
+                say_cost(
+                    sweep_cfg,
+                    base_cfg,
+                    search_budget(sweep_cfg, plan)
+                    - store.search_ended()
+                    + (confirm_budget(sweep_cfg) if sweep_cfg.stage == "search" else 0),
+                    load_data(base_cfg)[0],
+                )
             finished = run_search(settings, folder, hooks)
         confirm = None
         if finished and (sweep_cfg.stage == "confirm" or sweep_cfg.confirm.top_k > 0):
@@ -312,12 +361,16 @@ def run_sweep(space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], hooks
             folder.remote.push()
             say(f"uploaded to {folder.remote.uri}")
         if not finished and confirm is not None:
-            say(f"INTERRUPTED: {confirm[1]} of {confirm[2]} trials of the confirm stage ended; it is not finished. "
-                f"Resume with:\n  {resume_command(argv, folder.name)}")
+            say(
+                f"INTERRUPTED: {confirm[1]} of {confirm[2]} trials of the confirm stage ended; it is not finished. "
+                f"Resume with:\n  {resume_command(argv, folder.name)}"
+            )
         elif not finished:
-            say(f"INTERRUPTED: {store.search_ended()} of {search_budget(sweep_cfg, plan)} trials ended; the sweep is not "
+            say(
+                f"INTERRUPTED: {store.search_ended()} of {search_budget(sweep_cfg, plan)} trials ended; the sweep is not "
                 "finished. "
-                f"Resume with:\n  {resume_command(argv, folder.name)}")
+                f"Resume with:\n  {resume_command(argv, folder.name)}"
+            )
     finally:
         folder.lock.close()
     return outcome

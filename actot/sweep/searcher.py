@@ -56,8 +56,11 @@ class RuleAwareOptunaSearch(OptunaSearch):
 
     def outcome(self, result: dict, error: bool, trial_id: str | None = None) -> tuple[TrialState, float | None]:
         stopped_early = self.total_steps is not None and result.get("step", self.total_steps) < self.total_steps
-        if error or result.get("non_finite") or (not _finite(result.get(self.metric)) and not result.get("stop_rule")
-                                                 and not stopped_early):
+        if (
+            error
+            or result.get("non_finite")
+            or (not _finite(result.get(self.metric)) and not result.get("stop_rule") and not stopped_early)
+        ):
             return TrialState.FAIL, None
         if result.get("stop_rule") or stopped_early:
             return TrialState.PRUNED, None
@@ -72,10 +75,16 @@ class RuleAwareOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         if trial_id in self._completed_trials:
             if trial_id in self._failed and not error:  # a retry of an errored trial ended
-                self._ot_study.add_trial(optuna.trial.create_trial(
-                    params=ot_trial.params, distributions=ot_trial.distributions, value=value, state=state,
-                    intermediate_values=self._retry_values.pop(trial_id, {}),
-                    user_attrs={"ray_trial_id": trial_id, "retry_of_failed": True}))
+                self._ot_study.add_trial(
+                    optuna.trial.create_trial(
+                        params=ot_trial.params,
+                        distributions=ot_trial.distributions,
+                        value=value,
+                        state=state,
+                        intermediate_values=self._retry_values.pop(trial_id, {}),
+                        user_attrs={"ray_trial_id": trial_id, "retry_of_failed": True},
+                    )
+                )
                 self._failed.discard(trial_id)
             return None
         self._ot_study.tell(ot_trial, value, state=state)

@@ -24,8 +24,16 @@ from pathlib import Path
 import optuna.distributions as od
 
 from actot import knobs
-from actot.config import (CHOICES, TrainConfig, apply_overrides, available_yaml, dotted_keys, normalise_value,
-                          read_yaml_mapping, unknown_key_error)
+from actot.config import (
+    CHOICES,
+    TrainConfig,
+    apply_overrides,
+    available_yaml,
+    dotted_keys,
+    normalise_value,
+    read_yaml_mapping,
+    unknown_key_error,
+)
 from actot.errors import ActotError
 
 TOP_KEYS = {"description", "params", "fixed", "starting_points"}
@@ -103,8 +111,10 @@ def load_space(name_or_path: str) -> SearchSpace:
         if not isinstance(spec, dict):
             raise ActotError(f"{where}: params.{key} must be a mapping like {{type: float, low: 0.1, high: 1}}")
         if set(spec) - PARAM_FIELDS:
-            raise ActotError(f"{where}: params.{key}: unknown field(s) {sorted(set(spec) - PARAM_FIELDS)}; "
-                             f"allowed {sorted(PARAM_FIELDS)}")
+            raise ActotError(
+                f"{where}: params.{key}: unknown field(s) {sorted(set(spec) - PARAM_FIELDS)}; "
+                f"allowed {sorted(PARAM_FIELDS)}"
+            )
         dist = _distribution(key, spec, where)
         pair = spec.get("pair")
         cameras = spec.get("per_camera")
@@ -132,8 +142,10 @@ def load_space(name_or_path: str) -> SearchSpace:
         missing = sorted(set(distributions) - set(point))
         extra = sorted(set(point) - set(distributions))
         if missing or extra:
-            raise ActotError(f"{where}: starting point '{names[-1]}' must set exactly the searched knobs: "
-                             f"missing {missing}, not searched {extra}")
+            raise ActotError(
+                f"{where}: starting point '{names[-1]}' must set exactly the searched knobs: "
+                f"missing {missing}, not searched {extra}"
+            )
         for key, value in point.items():
             _check_value(distributions[key], value, key, f"{where}: starting point '{names[-1]}'")
         points.append(point)
@@ -156,10 +168,15 @@ def stored_space(spec: dict) -> SearchSpace:
 
     section = spec.get("space") or {}
     points = section.get("points") or []
-    return SearchSpace(str(section.get("name") or "stored"), Path(section.get("path") or "sweep.json"),
-                       str(section.get("description") or ""), spec_distributions(spec), dict(section.get("fixed") or {}),
-                       [{k: v for k, v in point.items() if k != "name"} for point in points],
-                       [str(point.get("name")) for point in points])
+    return SearchSpace(
+        str(section.get("name") or "stored"),
+        Path(section.get("path") or "sweep.json"),
+        str(section.get("description") or ""),
+        spec_distributions(spec),
+        dict(section.get("fixed") or {}),
+        [{k: v for k, v in point.items() if k != "name"} for point in points],
+        [str(point.get("name")) for point in points],
+    )
 
 
 def space_warnings(space: SearchSpace, heuristic: str) -> list[str]:
@@ -170,11 +187,15 @@ def space_warnings(space: SearchSpace, heuristic: str) -> list[str]:
     tau_keys = sorted(k for k in searched if knobs.training_key(k) == "ot.tau")
     out = []
     if hard and "ot.reg" in searched and tau_keys:
-        out.append(f"{space.path}: under heuristic=hard the plan is pi_ii = exp(-M_ii / (reg + tau_a + tau_b)) / n, so only "
-                   f"reg + tau_a + tau_b matters: searching ot.reg and {', '.join(tau_keys)} sweeps a line, not a box; "
-                   "search one of them (e.g. ot.tau, with ot.reg fixed) or use heuristic=soft or none, where each acts")
+        out.append(
+            f"{space.path}: under heuristic=hard the plan is pi_ii = exp(-M_ii / (reg + tau_a + tau_b)) / n, so only "
+            f"reg + tau_a + tau_b matters: searching ot.reg and {', '.join(tau_keys)} sweeps a line, not a box; "
+            "search one of them (e.g. ot.tau, with ot.reg fixed) or use heuristic=soft or none, where each acts"
+        )
     elif hard and set(tau_keys) == set(knobs.TAU_SIDES):
-        out.append(f"{space.path}: under heuristic=hard only tau_a + tau_b matters (with reg): search a tied ot.tau instead")
+        out.append(
+            f"{space.path}: under heuristic=hard only tau_a + tau_b matters (with reg): search a tied ot.tau instead"
+        )
     return out
 
 

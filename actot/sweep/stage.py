@@ -19,9 +19,8 @@ from actot.sweep.space import SearchSpace
 @dataclass(frozen=True)
 class StageSettings:
     space: SearchSpace
-    sweep_cfg: SweepConfig          # the sweep's keys (sweep.json's `sweep` section)
-    base_overrides: dict            # every trial's training keys before its knobs: the space's fixed keys, train:, seed
+    sweep_cfg: SweepConfig  # the sweep's keys (sweep.json's `sweep` section)
+    base_overrides: dict  # every trial's training keys before its knobs: the space's fixed keys, train:, seed
     rules: list[Rule]
-    base_cfg: TrainConfig           # base_overrides as a training config (steps, data, seed, ...)
-    plan: PairedPlan | None         # the paired-seed plan (`paired.paired_plan`); None for a plain search
-
+    base_cfg: TrainConfig  # base_overrides as a training config (steps, data, seed, ...)
+    plan: PairedPlan | None  # the paired-seed plan (`paired.paired_plan`); None for a plain search

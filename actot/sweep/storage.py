@@ -32,7 +32,6 @@ from actot.errors import ActotError
 from actot.sweepdir import DRIVER_FILES  # pulled before a sweep starts, pushed after each write
 
 
-
 def is_uri(storage: str | None) -> bool:
     return isinstance(storage, str) and "://" in storage
 
@@ -49,14 +48,23 @@ def filesystem(uri: str):
     import pyarrow.fs as pafs
 
     if any(k in urlsplit(uri).query for k in ("access_key", "secret_key", "session_token")):
-        raise ActotError("storage=: credentials in the URI would be printed and stored in sweep.json; remove them "
-                         "from the URI and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY on every node instead")
+        raise ActotError(
+            "storage=: credentials in the URI would be printed and stored in sweep.json; remove them "
+            "from the URI and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY on every node instead"
+        )
     split = urlsplit(uri)
     if split.scheme == "s3" and "allow_delayed_open" not in split.query:
         # One PUT for a small object instead of a multipart upload (moto's server fails pyarrow 26's multipart
         # completion); pyarrow before 16 lacks the option, so without it there.
-        delayed = urlunsplit((split.scheme, split.netloc, split.path,
-                              "&".join(filter(None, [split.query, "allow_delayed_open=true"])), ""))
+        delayed = urlunsplit(
+            (
+                split.scheme,
+                split.netloc,
+                split.path,
+                "&".join(filter(None, [split.query, "allow_delayed_open=true"])),
+                "",
+            )
+        )
         try:
             return pafs.FileSystem.from_uri(delayed)
         except Exception:  # noqa: BLE001 - retried below without the option, where errors are reported
@@ -64,8 +72,10 @@ def filesystem(uri: str):
     try:
         return pafs.FileSystem.from_uri(uri)
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a bad URI
-        raise ActotError(f"storage={uri}: not a storage pyarrow can open ({str(err).splitlines()[0]}); use a folder or "
-                         "s3://bucket/prefix?endpoint_override=http://HOST:PORT&region=REGION") from err
+        raise ActotError(
+            f"storage={uri}: not a storage pyarrow can open ({str(err).splitlines()[0]}); use a folder or "
+            "s3://bucket/prefix?endpoint_override=http://HOST:PORT&region=REGION"
+        ) from err
 
 
 def local_mirror(storage_uri: str, name: str) -> Path:
@@ -91,8 +101,10 @@ class RemoteSweep:
                 out.write(b"ok")
             self.fs.delete_file(probe)
         except Exception as err:  # noqa: BLE001 - network, credentials, missing bucket: all one line
-            raise ActotError(f"storage={self.uri}: cannot write there ({str(err).splitlines()[0]}); check the bucket, "
-                             "the endpoint_override and the AWS credentials") from err
+            raise ActotError(
+                f"storage={self.uri}: cannot write there ({str(err).splitlines()[0]}); check the bucket, "
+                "the endpoint_override and the AWS credentials"
+            ) from err
 
     def exists(self, name: str) -> bool:
         import pyarrow.fs as pafs

@@ -31,8 +31,16 @@ def _number(value) -> bool:
 class ResultsStore:
     """In-memory trials mirrored to the sweep folder's index, trial records and Optuna study."""
 
-    def __init__(self, sweep_dir: Path, space: SearchSpace, metric: str, mode: str, study_name: str,
-                 total_steps: int | None = None, score_last_k: int = 1):
+    def __init__(
+        self,
+        sweep_dir: Path,
+        space: SearchSpace,
+        metric: str,
+        mode: str,
+        study_name: str,
+        total_steps: int | None = None,
+        score_last_k: int = 1,
+    ):
         self.sweep_dir = Path(sweep_dir)
         self.total_steps = total_steps
         self.path = self.sweep_dir / sweepdir.RESULTS_FILE
@@ -93,14 +101,16 @@ class ResultsStore:
         trial = self.entry(trial_id, params)
         row = {"step": int(result.get("step", 0))}
         filled = set((result.get(FILLED_KEY) or "").split(","))  # NaN stand-ins for Ray, not measurements
-        row.update({k: float(v) for k, v in result.items()
-                    if _number(v) and sweepdir.is_stored(k) and k not in filled})
+        row.update({k: float(v) for k, v in result.items() if _number(v) and sweepdir.is_stored(k) and k not in filled})
         trial.history = [r for r in trial.history if r["step"] < row["step"]] + [row]
         if _number(result.get("resumed_from_step")):  # a retry that resumed from its checkpoint
             trial.resumed_from = int(result["resumed_from_step"])
         if result.get("stop_rule"):
-            trial.update(stop_rule=result["stop_rule"], stop_step=int(result.get("stop_step", row["step"])),
-                         stop_reason=result.get("stop_reason"))
+            trial.update(
+                stop_rule=result["stop_rule"],
+                stop_step=int(result.get("stop_step", row["step"])),
+                stop_reason=result.get("stop_reason"),
+            )
         if result.get("flags"):
             seen = set(filter(None, (trial.flags or "").split(",")))
             trial.flags = ",".join(sorted(seen | set(result["flags"].split(","))))
@@ -127,15 +137,24 @@ class ResultsStore:
             trial.update(status="error", stop_reason=reason or "the trial raised an error")
         elif last.get(sweepdir.NON_FINITE):  # before the rules: the non_finite rule fires on it as well
             bad = next((k for k, v in last.items() if isinstance(v, float) and not math.isfinite(v)), None)
-            trial.update(status="non_finite", stop_step=int(last["step"]),
-                         stop_reason=trial.stop_reason or (f"{bad}={last[bad]} at step {last['step']}" if bad
-                                                                  else f"a non-finite value at step {last['step']}"))
+            trial.update(
+                status="non_finite",
+                stop_step=int(last["step"]),
+                stop_reason=trial.stop_reason
+                or (
+                    f"{bad}={last[bad]} at step {last['step']}" if bad else f"a non-finite value at step {last['step']}"
+                ),
+            )
         elif trial.stop_rule:
             trial.status = "stopped"
         elif self.total_steps is not None and last.get("step", self.total_steps) < self.total_steps:
             # Ended early without a rule or an error: the scheduler (ASHA) stopped it.
-            trial.update(status="stopped", stop_rule="asha", stop_step=int(last["step"]),
-                         stop_reason=f"the scheduler stopped it at step {last['step']} of {self.total_steps}")
+            trial.update(
+                status="stopped",
+                stop_rule="asha",
+                stop_step=int(last["step"]),
+                stop_reason=f"the scheduler stopped it at step {last['step']} of {self.total_steps}",
+            )
         else:
             trial.status = "finished"
         try:
@@ -150,8 +169,10 @@ class ResultsStore:
         try:
             sweepdir.write_trial_record(self.sweep_dir, self.trials[trial_id])
         except OSError as err:
-            raise ActotError(f"{sweepdir.trial_dir(self.sweep_dir, trial_id)}: cannot be written "
-                             f"({err.strerror or err}); free space, then resume with resume=true") from err
+            raise ActotError(
+                f"{sweepdir.trial_dir(self.sweep_dir, trial_id)}: cannot be written "
+                f"({err.strerror or err}); free space, then resume with resume=true"
+            ) from err
 
     def write(self) -> None:
         sweepdir.write_rows(self.sweep_dir, sweepdir.rows_of(self.trials.values()))
@@ -167,8 +188,10 @@ class ResultsStore:
         try:
             self._mirror(db)
         except (OSError, sqlalchemy.exc.SQLAlchemyError) as err:
-            raise ActotError(f"{db}: cannot be written ({str(err).splitlines()[0]}); results.parquet still holds "
-                             "every trial; free space, then resume with resume=true") from err
+            raise ActotError(
+                f"{db}: cannot be written ({str(err).splitlines()[0]}); results.parquet still holds "
+                "every trial; free space, then resume with resume=true"
+            ) from err
 
     def _mirror(self, db: Path) -> None:
         distributions = self.space.distributions
@@ -176,8 +199,9 @@ class ResultsStore:
             say(f"{db} could not be read: rebuilt from the index")
         else:
             study = sweepdir.open_study(db, self.study_name, self.mode)
-            seen = {t.user_attrs.get("ray_trial_id"): t.user_attrs.get("status")
-                    for t in study.get_trials(deepcopy=False)}
+            seen = {
+                t.user_attrs.get("ray_trial_id"): t.user_attrs.get("status") for t in study.get_trials(deepcopy=False)
+            }
             ended = [trial for trial in self.trials.values() if trial.status in FINAL_STATUSES]
             if all(seen.get(t.trial_id, t.status) == t.status for t in ended):
                 for t in ended:  # this trial, and any whose mirroring an earlier failed write missed
@@ -185,8 +209,15 @@ class ResultsStore:
                         study.add_trial(sweepdir.frozen_trial(t, self.metric, distributions, self.score_last_k))
                 return
             del study
-        sweepdir.write_study(self.sweep_dir, self.trials.values(), self.metric, self.mode, self.study_name,
-                             distributions, self.score_last_k)
+        sweepdir.write_study(
+            self.sweep_dir,
+            self.trials.values(),
+            self.metric,
+            self.mode,
+            self.study_name,
+            distributions,
+            self.score_last_k,
+        )
 
     # ------------------------------------------------------------------ summary
     def counts(self) -> dict[str, int]:
@@ -201,11 +232,15 @@ class ResultsStore:
         Over every report, not each trial's latest: a leader whose latest report got worse does not
         pull the progress line's "best so far" back with it.
         """
-        values = [r[self.metric] for t in self.trials.values() if t.status not in ("stopped", "non_finite", "error")
-                  for r in t.history if _number(r.get(self.metric)) and math.isfinite(r[self.metric])]
+        values = [
+            r[self.metric]
+            for t in self.trials.values()
+            if t.status not in ("stopped", "non_finite", "error")
+            for r in t.history
+            if _number(r.get(self.metric)) and math.isfinite(r[self.metric])
+        ]
         return (min if self.mode == "min" else max)(values) if values else None
 
     def final_metric(self, trial: TrialRecord) -> float | None:
         values = [r[self.metric] for r in trial.history if self.metric in r and math.isfinite(r[self.metric])]
         return values[-1] if values else None
-

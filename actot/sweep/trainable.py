@@ -36,28 +36,36 @@ class TrialSetup:
     base_overrides: dict
     rules: list[Rule]
     sweep_name: str
-    trials_dir: Path | None          # None with object storage: a node-local folder, uploaded at the end
+    trials_dir: Path | None  # None with object storage: a node-local folder, uploaded at the end
     metric: str = "eval/avg_l1"
     shadow: bool = False
     sweep_uri: str | None = None
-    baseline: dict | None = None     # the baseline arm's training overrides (paired sweeps; `paired.py`)
+    baseline: dict | None = None  # the baseline arm's training overrides (paired sweeps; `paired.py`)
 
 
 def trial_config(setup: TrialSetup, config: dict, trial_id: str, out_dir: Path) -> TrainConfig:
     """The trial's training config: the sweep's base keys, its knobs, and (confirm stage) its own seed."""
     baseline = config.get("arm") == ARM_BASELINE  # the baseline arm: the base keys and the baseline's, no knob
     knobs = {} if baseline else {k: v for k, v in config.items() if k not in CONFIRM_KEYS}
-    overrides = {**setup.base_overrides, **setup.space.to_overrides(knobs), **((setup.baseline or {}) if baseline
-                                                                                else {})}
+    overrides = {
+        **setup.base_overrides,
+        **setup.space.to_overrides(knobs),
+        **((setup.baseline or {}) if baseline else {}),
+    }
     if config.get("seed") is not None:  # a paired or confirm-stage trial: its own training seed
         overrides["seed"] = int(config["seed"])
     train_cfg = apply_overrides(TrainConfig(), overrides, f"trial {trial_id}")
-    return dataclasses.replace(train_cfg, name=trial_id, out_dir=str(out_dir),
-                               wandb=dataclasses.replace(train_cfg.wandb, group=setup.sweep_name))
+    return dataclasses.replace(
+        train_cfg,
+        name=trial_id,
+        out_dir=str(out_dir),
+        wandb=dataclasses.replace(train_cfg.wandb, group=setup.sweep_name),
+    )
 
 
-def report_payload(metrics: dict, decisions: list[Decision], metric: str, shadow: bool,
-                   resumed_from: int | None) -> tuple[dict, Decision | None]:
+def report_payload(
+    metrics: dict, decisions: list[Decision], metric: str, shadow: bool, resumed_from: int | None
+) -> tuple[dict, Decision | None]:
     """(what Tune receives for one log step, the decision that stops the trial or None)."""
     payload = dict(metrics)
     if shadow:
@@ -87,8 +95,9 @@ def run_trial(config: dict, setup: TrialSetup) -> None:
     from actot.train import train
 
     trial_id = tune.get_context().get_trial_id()
-    out_dir = (setup.trials_dir if setup.sweep_uri is None
-               else Path(tempfile.gettempdir()) / "actot-trials" / setup.sweep_name)
+    out_dir = (
+        setup.trials_dir if setup.sweep_uri is None else Path(tempfile.gettempdir()) / "actot-trials" / setup.sweep_name
+    )
     train_cfg = trial_config(setup, config, trial_id, out_dir)
     checkpoint = tune.get_checkpoint()
     resumed_from = (checkpoint.get_metadata() or {}).get("step") if checkpoint is not None else None

@@ -42,10 +42,14 @@ def init_ray(sweep_cfg: SweepConfig) -> bool:
         connect(sweep_cfg.ray_address)
         return True
     # our own one-node cluster: no dashboard; Ray >= 2.59 turns token auth on for it
-    ray.init(include_dashboard=False, configure_logging=True, logging_level="ERROR", log_to_driver=False,
-             num_cpus=os.cpu_count(),
-             **({"_temp_dir": str(Path(sweep_cfg.ray_temp_dir).expanduser().resolve())} if sweep_cfg.ray_temp_dir
-                else {}))
+    ray.init(
+        include_dashboard=False,
+        configure_logging=True,
+        logging_level="ERROR",
+        log_to_driver=False,
+        num_cpus=os.cpu_count(),
+        **({"_temp_dir": str(Path(sweep_cfg.ray_temp_dir).expanduser().resolve())} if sweep_cfg.ray_temp_dir else {}),
+    )
     return True
 
 
@@ -62,8 +66,9 @@ def ray_session(sweep_cfg: SweepConfig):
             ray.shutdown()
 
 
-def make_searcher(space: SearchSpace, sweep_cfg: SweepConfig, name: str, total_steps: int,
-                  plan: PairedPlan | None = None):
+def make_searcher(
+    space: SearchSpace, sweep_cfg: SweepConfig, name: str, total_steps: int, plan: PairedPlan | None = None
+):
     """Seeded TPE, starting with the space's starting points, then `startup_trials(sweep_cfg)` random trials;
     wrapped in the paired-seed searcher (`paired.py`) when the sweep has a plan."""
     import optuna
@@ -71,10 +76,15 @@ def make_searcher(space: SearchSpace, sweep_cfg: SweepConfig, name: str, total_s
     from actot.sweep.searcher import RuleAwareOptunaSearch
 
     inner = RuleAwareOptunaSearch(
-        space=space.distributions, metric=sweep_cfg.metric, mode=sweep_cfg.mode,
+        space=space.distributions,
+        metric=sweep_cfg.metric,
+        mode=sweep_cfg.mode,
         points_to_evaluate=space.starting_points or None,
         sampler=optuna.samplers.TPESampler(seed=sweep_cfg.seed, n_startup_trials=startup_trials(sweep_cfg)),
-        study_name=name, total_steps=total_steps, score_last_k=sweep_cfg.score_last_k)
+        study_name=name,
+        total_steps=total_steps,
+        score_last_k=sweep_cfg.score_last_k,
+    )
     if plan is None:
         return inner
     from actot.sweep.paired_searcher import PairedSearcher
@@ -82,28 +92,54 @@ def make_searcher(space: SearchSpace, sweep_cfg: SweepConfig, name: str, total_s
     return PairedSearcher(inner, plan, name, score_last_k=sweep_cfg.score_last_k)
 
 
-def build_tuner(sweep_cfg: SweepConfig, setup: TrialSetup, *, name: str, storage_path: str, callbacks: list,
-                search_alg, scheduler, num_samples: int, max_failures: int, storage_fs=None,
-                param_space: dict | None = None, restore: bool = True):
+def build_tuner(
+    sweep_cfg: SweepConfig,
+    setup: TrialSetup,
+    *,
+    name: str,
+    storage_path: str,
+    callbacks: list,
+    search_alg,
+    scheduler,
+    num_samples: int,
+    max_failures: int,
+    storage_fs=None,
+    param_space: dict | None = None,
+    restore: bool = True,
+):
     """The stage's Tuner: restored from `storage_path/name` when Ray saved one there (and `restore`), else new.
 
     A retry (max_failures) resumes from the trial's last checkpoint: a lost node costs a few steps, not the trial.
     """
     from ray import tune
 
-    trainable = tune.with_resources(tune.with_parameters(run_trial, setup=setup),
-                                    {"cpu": sweep_cfg.resources.cpu, "gpu": sweep_cfg.resources.gpu})
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, setup=setup), {"cpu": sweep_cfg.resources.cpu, "gpu": sweep_cfg.resources.gpu}
+    )
     fs = {} if storage_fs is None else {"storage_filesystem": storage_fs}
     experiment = f"{storage_path.rstrip('/')}/{name}"
     if restore and tune.Tuner.can_restore(experiment, **fs):
         say(f"resuming {experiment if storage_fs is None else name}")
         return tune.Tuner.restore(experiment, trainable, resume_unfinished=True, resume_errored=True, **fs)
     return tune.Tuner(
-        trainable, param_space=param_space,
-        tune_config=tune.TuneConfig(metric=sweep_cfg.metric, mode=sweep_cfg.mode, search_alg=search_alg,
-                                    scheduler=scheduler, num_samples=num_samples,
-                                    max_concurrent_trials=sweep_cfg.max_concurrent,
-                                    reuse_actors=sweep_cfg.reuse_actors),
-        run_config=tune.RunConfig(name=name, storage_path=storage_path, verbose=0, callbacks=callbacks, **fs,
-                                  failure_config=tune.FailureConfig(max_failures=max_failures),
-                                  checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=sweep_cfg.metric,
+            mode=sweep_cfg.mode,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            num_samples=num_samples,
+            max_concurrent_trials=sweep_cfg.max_concurrent,
+            reuse_actors=sweep_cfg.reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            verbose=0,
+            callbacks=callbacks,
+            **fs,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
