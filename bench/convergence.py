@@ -14,11 +14,9 @@ wall-clock seconds per run on this machine.
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, study_main, study_parser
 
 GOAL = 0.9
 
@@ -81,34 +79,27 @@ def analyse(args) -> None:
         )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--out", required=True)
-    r.add_argument("--steps", default="600,1000,1500", help="comma-separated step budgets")
-    r.add_argument("--seeds", type=int, default=5)
-    r.add_argument("--jobs", type=int, default=2)
-    r.add_argument("--rollouts", type=int, default=100)
-    r.add_argument("--log-every", type=int, default=50)
-    r.add_argument("--runs-dir", default="runs/convergence")
-    r.add_argument(
-        "--set", action="append", help="another training key=value for every run (e.g. lr_schedule=constant)"
-    )
-    r.add_argument("--quick", action="store_true", help="a CI-sized run: tiny model, 2 budgets of a few steps, 2 seeds")
-    a = sub.add_parser("analyse")
-    a.add_argument("file")
-    args = parser.parse_args(argv)
-    if args.command == "analyse":
-        analyse(args)
-        return 0
+def run_study(args) -> None:
     if args.quick:
         args.steps, args.seeds, args.rollouts, args.log_every = "6,12", 2, 4, 3
         args.set = (args.set or []) + [f"{k}={v}" for k, v in TINY.items()]
-    started = time.perf_counter()
     run(args)
-    print(f"done in {time.perf_counter() - started:.0f}s")
-    return 0
+
+
+def main(argv=None) -> int:
+    parser, run_args, _ = study_parser(
+        __doc__,
+        runs_dir="runs/convergence",
+        seeds=5,
+        steps=None,
+        log_every=50,
+        quick_help="a CI-sized run: tiny model, 2 budgets of a few steps, 2 seeds",
+    )
+    run_args.add_argument("--steps", default="600,1000,1500", help="comma-separated step budgets")
+    run_args.add_argument(
+        "--set", action="append", help="another training key=value for every run (e.g. lr_schedule=constant)"
+    )
+    return study_main(parser, argv, run_study, analyse)
 
 
 if __name__ == "__main__":

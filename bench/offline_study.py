@@ -29,15 +29,13 @@ pool's best, for the whole pool and for OT configs alone; and whether it passes 
 
 from __future__ import annotations
 
-import argparse
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 
 from actot.metrics import OFFLINE_CANDIDATES, direction
-from bench.runs import TINY, final, read_rows, run_jobs, space_configs
+from bench.runs import TINY, final, read_rows, run_jobs, space_configs, study_main, study_parser
 from bench.tables import text_table
 
 LAB_DATA = {"data.sim.eval_split": "covered", "data.sim.n_eval_source": 8}
@@ -227,33 +225,18 @@ def analyse(args) -> None:
             )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--out", required=True)
-    r.add_argument("--setting", choices=sorted(SETTINGS), default="default")
-    r.add_argument("--per-space", type=int, default=4, help="configs drawn from each of " + ", ".join(SPACES))
-    r.add_argument("--seeds", type=int, default=4)
-    r.add_argument("--steps", type=int, default=1500)
-    r.add_argument("--log-every", type=int, default=100)
-    r.add_argument("--rollouts", type=int, default=100)
-    r.add_argument("--jobs", type=int, default=2)
-    r.add_argument("--runs-dir", default="runs/offline_study")
-    r.add_argument("--quick", action="store_true", help="CI-sized: tiny model and data, a few steps")
-    a = sub.add_parser("analyse")
-    a.add_argument("file")
-    a.add_argument("--setting", choices=sorted(SETTINGS), default=None)
-    args = parser.parse_args(argv)
-    if args.command == "analyse":
-        analyse(args)
-        return 0
+def run(args) -> None:
     if args.quick:
         args.per_space, args.seeds, args.rollouts = 1, min(args.seeds, 2), 4
-    started = time.perf_counter()
     run_jobs(jobs_for(args), Path(args.out), args.jobs)
-    print(f"done in {time.perf_counter() - started:.0f}s")
-    return 0
+
+
+def main(argv=None) -> int:
+    parser, run_args, analyse_args = study_parser(__doc__, runs_dir="runs/offline_study", seeds=4)
+    run_args.add_argument("--setting", choices=sorted(SETTINGS), default="default")
+    run_args.add_argument("--per-space", type=int, default=4, help="configs drawn from each of " + ", ".join(SPACES))
+    analyse_args.add_argument("--setting", choices=sorted(SETTINGS), default=None)
+    return study_main(parser, argv, run, analyse)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ bench/RESULTS.md (session 10).
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, study_main, study_parser
 from bench.tables import text_table
 
 ARMS = {"sum": {"data.pair_cost": "sum"}, "mean": {"data.pair_cost": "mean"}}
@@ -76,30 +74,15 @@ def analyse(args) -> None:
     print(text_table(["metric", "sum (mean over seeds)", "mean", "mean - sum", "95% t interval", "per seed"], table))
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--out", required=True)
-    r.add_argument("--seeds", type=int, default=5)
-    r.add_argument("--steps", type=int, default=1500)
-    r.add_argument("--log-every", type=int, default=100)
-    r.add_argument("--rollouts", type=int, default=100)
-    r.add_argument("--jobs", type=int, default=2)
-    r.add_argument("--runs-dir", default="runs/pair_cost")
-    r.add_argument("--quick", action="store_true", help="CI-sized: tiny model and data, a few steps")
-    a = sub.add_parser("analyse")
-    a.add_argument("file")
-    args = parser.parse_args(argv)
-    if args.command == "analyse":
-        analyse(args)
-        return 0
+def run(args) -> None:
     if args.quick:
         args.seeds, args.rollouts = 2, 4
-    started = time.perf_counter()
     run_jobs(jobs_for(args), Path(args.out), args.jobs)
-    print(f"done in {time.perf_counter() - started:.0f}s")
-    return 0
+
+
+def main(argv=None) -> int:
+    parser, _, _ = study_parser(__doc__, runs_dir="runs/pair_cost", seeds=5)
+    return study_main(parser, argv, run, analyse)
 
 
 if __name__ == "__main__":

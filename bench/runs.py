@@ -9,6 +9,7 @@ of a metric (`final`) and summarises seeds with `mean_ci` (the product's statist
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import multiprocessing as mp
@@ -91,6 +92,40 @@ def finite_or_none(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def study_parser(
+    doc: str, *, runs_dir: str, seeds: int, steps=1500, log_every: int = 100, quick_help: str | None = None
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The `run` / `analyse` command line every study shares: (parser, its `run` subparser, its `analyse`
+    subparser), so that a study adds only its own flags. `steps=None` leaves --steps to the study."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("--out", required=True)
+    run.add_argument("--seeds", type=int, default=seeds)
+    if steps is not None:
+        run.add_argument("--steps", type=int, default=steps)
+    run.add_argument("--log-every", type=int, default=log_every)
+    run.add_argument("--rollouts", type=int, default=100)
+    run.add_argument("--jobs", type=int, default=2)
+    run.add_argument("--runs-dir", default=runs_dir)
+    run.add_argument("--quick", action="store_true", help=quick_help or "CI-sized: tiny model and data, a few steps")
+    analyse = sub.add_parser("analyse")
+    analyse.add_argument("file")
+    return parser, run, analyse
+
+
+def study_main(parser: argparse.ArgumentParser, argv, run, analyse) -> int:
+    """Parse argv, then `analyse(args)`, or `run(args)` with its wall-clock time printed."""
+    args = parser.parse_args(argv)
+    if args.command == "analyse":
+        analyse(args)
+        return 0
+    started = time.perf_counter()
+    run(args)
+    print(f"done in {time.perf_counter() - started:.0f}s")
+    return 0
 
 
 def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success", runner=run_one) -> None:

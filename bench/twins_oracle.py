@@ -24,11 +24,9 @@ skips what is there; bench/runs.py's loop).
 
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one, study_main, study_parser
 
 BASE = {"data.sim.twins": True, "data.resolution": 64}
 CONDITIONS = {
@@ -129,32 +127,26 @@ def analyse(args) -> None:
         print(f"not finished: {failed}")
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run")
-    r.add_argument("--out", required=True)
-    r.add_argument("--steps", type=int, default=1000)
-    r.add_argument("--seeds", type=int, default=5)
-    r.add_argument("--jobs", type=int, default=2)
-    r.add_argument("--rollouts", type=int, default=100)
-    r.add_argument("--log-every", type=int, default=50)
-    r.add_argument("--runs-dir", default="runs/twins_oracle")
-    r.add_argument("--set", action="append", help="another training key=value for every run (e.g. ot.lambda_ot=0.3)")
-    r.add_argument("--quick", action="store_true", help="a CI-sized run: tiny model, a few steps, 1 seed")
-    a = sub.add_parser("analyse")
-    a.add_argument("file")
-    args = parser.parse_args(argv)
-    if args.command == "analyse":
-        analyse(args)
-        return 0
+def run_study(args) -> None:
     if args.quick:
         args.steps, args.seeds, args.rollouts, args.log_every = 6, 1, 4, 3
         args.set = (args.set or []) + [f"{k}={v}" for k, v in TINY.items() if k != "data.resolution"]
-    started = time.perf_counter()
     run(args)
-    print(f"done in {time.perf_counter() - started:.0f}s")
-    return 0
+
+
+def main(argv=None) -> int:
+    parser, run_args, _ = study_parser(
+        __doc__,
+        runs_dir="runs/twins_oracle",
+        seeds=5,
+        steps=1000,
+        log_every=50,
+        quick_help="a CI-sized run: tiny model, a few steps, 1 seed",
+    )
+    run_args.add_argument(
+        "--set", action="append", help="another training key=value for every run (e.g. ot.lambda_ot=0.3)"
+    )
+    return study_main(parser, argv, run_study, analyse)
 
 
 if __name__ == "__main__":
