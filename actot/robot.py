@@ -493,15 +493,31 @@ def load_coded(folder, code: str, device: str = "cpu"):
 
 
 # ============================================================================================= --simulate
+def run_episodes(policy, spec, layouts: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(success, score) of a policy (`select_action`, `reset`) from each layout in the benchmark's target domain,
+    all episodes at once: success as evaluation measures it; score 1 on success, else how much of the start's
+    distance to the goal the robot closed at its nearest (0 at worst)."""
+    from actot.evaluate import policy_observation
+    from actot.sim.generate import target_env
+
+    env = target_env(spec, len(layouts), seed=seed)
+    obs = env.reset(layouts)
+    policy.reset()
+    start = np.linalg.norm(env.init[:, 0:2] - env.init[:, 2:4], axis=1)
+    nearest, done = start.copy(), False
+    while not done:
+        action = policy.select_action(policy_observation(obs))
+        obs, success, done = env.step(action.numpy())
+        nearest = np.minimum(nearest, np.linalg.norm(env.state[:, 0:2] - env.init[:, 2:4], axis=1))
+    return success, np.where(success, 1.0, np.clip(1.0 - nearest / start, 0.0, 1.0))
+
+
 def simulate(folder, sheet=None) -> dict:
     """Fill the sheet's empty rows in the benchmark's target domain: each row's policy from its start condition's
     layout, success as evaluation measures it, and a score: 1 on success, else how much of the start's distance to
     the goal the robot closed at its nearest (0 at worst). Filled rows are kept as they are."""
-    import torch
-
     from actot.export import load_policy
     from actot.sim.config import SimConfig
-    from actot.sim.generate import target_env
 
     folder = Path(folder).expanduser()
     manifest = sheet_format.read_json(folder, sheet_format.MANIFEST_FILE)
@@ -530,19 +546,7 @@ def simulate(folder, sheet=None) -> dict:
             continue
         policy = load_policy(folder / key["codes"][code]["folder"])
         starts = np.array([[float(x) for x in layouts[r.condition].split()] for r in todo[code]])
-        env = target_env(spec, len(starts), seed=int(manifest["seed"]) * 100 + index)
-        obs = env.reset(starts)
-        policy.reset()
-        start = np.linalg.norm(env.init[:, 0:2] - env.init[:, 2:4], axis=1)
-        nearest, done = start.copy(), False
-        while not done:
-            frames = {
-                c: torch.from_numpy(v).permute(0, 3, 1, 2) for c, v in obs.items() if c.startswith("observation.images")
-            }
-            action = policy.select_action({"observation.state": torch.from_numpy(obs["observation.state"]), **frames})
-            obs, success, done = env.step(action.numpy())
-            nearest = np.minimum(nearest, np.linalg.norm(env.state[:, 0:2] - env.init[:, 2:4], axis=1))
-        score = np.where(success, 1.0, np.clip(1.0 - nearest / start, 0.0, 1.0))
+        success, score = run_episodes(policy, spec, starts, seed=int(manifest["seed"]) * 100 + index)
         for row, ok, value in zip(todo[code], success, score):
             results[row.episode] = (int(ok), float(value))
     _fill(path, results)

@@ -44,25 +44,15 @@ def roll_out(run_dir: Path, layouts: np.ndarray, seed: int) -> tuple[np.ndarray,
     """(success, score) of the run's policy from each layout, as `robot-eval --simulate` scores an episode."""
     import torch
 
-    from actot.evaluate import policy_observation, rollout_policy
-    from actot.sim.generate import target_env
+    from actot.evaluate import rollout_policy
+    from actot.robot import run_episodes
     from bench.goal_probe import load_run
 
     loaded = load_run(run_dir)
     if loaded is None:
         raise SystemExit(f"{run_dir}: no checkpoint or config, or not trained on the embedded sim")
     _, data, spec, _, model = loaded
-    policy = rollout_policy(model, data, torch.device("cpu"))
-    env = target_env(spec, len(layouts), seed=seed)
-    obs = env.reset(layouts)
-    policy.reset()
-    start = np.linalg.norm(env.init[:, 0:2] - env.init[:, 2:4], axis=1)
-    nearest, done = start.copy(), False
-    while not done:
-        action = policy.select_action(policy_observation(obs))
-        obs, success, done = env.step(action.numpy())
-        nearest = np.minimum(nearest, np.linalg.norm(env.state[:, 0:2] - env.init[:, 2:4], axis=1))
-    score = np.where(success, 1.0, np.clip(1.0 - nearest / start, 0.0, 1.0))
+    success, score = run_episodes(rollout_policy(model, data, torch.device("cpu")), spec, layouts, seed)
     return success.astype(int), score
 
 
