@@ -73,3 +73,17 @@ def test_validity_analyse_says_no_spread_when_every_seed_of_the_reference_scored
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     analyse(argparse.Namespace(file=str(path), plot=None))
     assert f"gap 0.300 = {0.3 / math.sqrt(0.005):.2f}x the seed sd of c-OT-R1 (target >= 3x)" in capsys.readouterr().out
+
+
+def test_the_seed_share_is_one_when_seeds_move_every_arm_alike_and_near_zero_when_they_do_not():
+    import numpy as np
+
+    from bench.seed_effect import seed_share
+
+    rng = np.random.default_rng(0)
+    seed_effect = rng.normal(0, 1, 40)
+    alike = np.array([seed_effect + shift for shift in (0.0, 0.5, 1.0)])  # arms differ by a constant only
+    assert seed_share(alike) > 0.999
+    assert abs(seed_share(rng.normal(0, 1, (3, 400)))) < 0.05  # no shared part
+    half = np.array([seed_effect + rng.normal(0, 1, 40) for _ in range(3)])  # shared and own parts alike in size
+    assert 0.25 < seed_share(half) < 0.75

@@ -4,8 +4,9 @@ Pure functions of numbers (no Ray, no Optuna), so the decision is tested on cons
 
 Every arm (a searched config, the baseline) runs on the same training seeds, so a value is
 modelled as `x[arm, seed] = mu[arm] + beta[seed] + noise`: the seed's effect is shared by all
-arms (measured: same-seed Spearman 0.87 between co-training and an OT variant once trials
-converge, bench/RESULTS.md). A config and the incumbent are compared on their common seeds by
+arms (measured in the recorded pools, `bench/seed_effect.py` in bench/RESULTS.md: that shared part is from 8% to
+about half of the variance, so most of a difference's noise is often the arms' own, which the pooled residual
+below measures). A config and the incumbent are compared on their common seeds by
 the paired differences d_s = x[c, s] - x[inc, s] (oriented so that d > 0 means c is better);
 their SD is sqrt(2) times the noise SD pooled over every arm of the sweep (the residual of the
 additive two-way fit, `residual_sd`), so one seed per config is already a test with the sweep's
