@@ -27,7 +27,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.gap_map import cell_name, chosen_cells, summarise
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one, study_main, study_parser
+from bench.runs import final, mean_ci, read_rows, run_jobs, run_one, study_common, study_job, study_main, study_parser
 from bench.tables import text_table
 
 COTRAIN = {"ot.lambda_ot": 0.0}
@@ -82,24 +82,12 @@ def leading(rows: list[dict], cell: str) -> list[str]:
 
 
 def jobs_for(args, cells, rows) -> list[dict]:
-    common = {"steps": args.steps, "log_every": args.log_every, "rollout_episodes": args.rollouts, "threads": 1}
-    if args.quick:
-        common.update({**TINY, "steps": 6, "log_every": 2})
-    out_dir = str(Path(args.runs_dir).resolve())
+    common = study_common(args)
 
     def job(cell, arm, seed):
         overrides, pairing, _ = ARMS[arm]
-        name = cell_name(cell)
-        return {
-            "id": f"{name}/{arm}/s{seed}",
-            "group": name,
-            "name": arm,
-            "overrides": {**overrides, "data.sim.appearance": cell[0], "data.sim.geometry": cell[1]},
-            "seed": seed,
-            "pairing": pairing,
-            "common": common,
-            "out_dir": out_dir,
-        }
+        cell_overrides = {**overrides, "data.sim.appearance": cell[0], "data.sim.geometry": cell[1]}
+        return study_job(args, common, cell_name(cell), arm, cell_overrides, seed, pairing=pairing)
 
     first = [job(cell, arm, seed) for cell in cells for seed in range(min(args.seeds, FIRST_SEEDS)) for arm in ARMS]
     more = [

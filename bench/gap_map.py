@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, study_main, study_parser
+from bench.runs import final, mean_ci, read_rows, run_jobs, study_common, study_job, study_main, study_parser
 from bench.tables import text_table
 
 APPEARANCE = (1.0, 2.0, 3.0)
@@ -41,27 +41,17 @@ def cell_name(cell: tuple[float, float]) -> str:
 
 
 def jobs_for(args) -> list[dict]:
-    common = {
-        "steps": args.steps,
-        "log_every": args.log_every,
-        "rollout_episodes": args.rollouts,
-        "threads": 1,
-        **(TINY if args.quick else {}),
-    }
-    if args.quick:
-        common.update({"steps": 6, "log_every": 2})
-    out_dir = str(Path(args.runs_dir).resolve())
+    common = study_common(args)
     # Seeds outermost: a map cut short has every cell on its first seeds.
     return [
-        {
-            "id": f"map/{cell_name(cell)}/s{seed}",
-            "group": "map",
-            "name": cell_name(cell),
-            "overrides": {**COTRAIN, "data.sim.appearance": cell[0], "data.sim.geometry": cell[1]},
-            "seed": seed,
-            "common": common,
-            "out_dir": out_dir,
-        }
+        study_job(
+            args,
+            common,
+            "map",
+            cell_name(cell),
+            {**COTRAIN, "data.sim.appearance": cell[0], "data.sim.geometry": cell[1]},
+            seed,
+        )
         for seed in range(args.seeds)
         for cell in cells()
     ]

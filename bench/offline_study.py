@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from actot.metrics import OFFLINE_CANDIDATES, direction
-from bench.runs import TINY, final, read_rows, run_jobs, space_configs, study_main, study_parser
+from bench.runs import final, read_rows, run_jobs, space_configs, study_common, study_job, study_main, study_parser
 from bench.tables import text_table
 
 LAB_DATA = {"data.sim.eval_split": "covered", "data.sim.n_eval_source": 8}
@@ -64,27 +64,11 @@ def pool(per_space: int) -> list[tuple[str, dict]]:
 
 
 def jobs_for(args) -> list[dict]:
-    common = {
-        "steps": args.steps,
-        "log_every": args.log_every,
-        "rollout_episodes": args.rollouts,
-        "threads": 1,
-        **SETTINGS[args.setting],
-        **(TINY if args.quick else {}),
-    }
+    common = study_common(args, **SETTINGS[args.setting])
     if args.quick:
-        common.update({"steps": 6, "log_every": 2, "data.sim.n_eval": 2, "data.sim.n_eval_source": 2})
-    out_dir = str(Path(args.runs_dir).resolve())
+        common.update({"data.sim.n_eval": 2, "data.sim.n_eval_source": 2})
     return [
-        {
-            "id": f"{args.setting}/{name}/s{seed}",
-            "group": args.setting,
-            "name": name,
-            "overrides": overrides,
-            "seed": seed,
-            "common": common,
-            "out_dir": out_dir,
-        }
+        study_job(args, common, args.setting, name, overrides, seed)
         for seed in range(args.seeds)
         for name, overrides in pool(args.per_space)
     ]

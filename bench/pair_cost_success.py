@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, study_main, study_parser
+from bench.runs import final, mean_ci, read_rows, run_jobs, study_common, study_job, study_main, study_parser
 from bench.tables import text_table
 
 ARMS = {"sum": {"data.pair_cost": "sum"}, "mean": {"data.pair_cost": "mean"}}
@@ -25,26 +25,9 @@ SHOWN = ("eval/success", "eval/success_covered", "eval/success_uncovered", "ot_t
 
 
 def jobs_for(args) -> list[dict]:
-    common = {
-        "steps": args.steps,
-        "log_every": args.log_every,
-        "rollout_episodes": args.rollouts,
-        "threads": 1,
-        **(TINY if args.quick else {}),
-    }
-    if args.quick:
-        common.update({"steps": 6, "log_every": 2})
-    out_dir = str(Path(args.runs_dir).resolve())
+    common = study_common(args)
     return [
-        {
-            "id": f"pair_cost/{arm}/s{seed}",
-            "group": "pair_cost",
-            "name": arm,
-            "overrides": overrides,
-            "seed": seed,
-            "common": common,
-            "out_dir": out_dir,
-        }
+        study_job(args, common, "pair_cost", arm, overrides, seed)
         for seed in range(args.seeds)
         for arm, overrides in ARMS.items()
     ]

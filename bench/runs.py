@@ -116,6 +116,36 @@ def study_parser(
     return parser, run, analyse
 
 
+def study_common(args, **extra) -> dict:
+    """The training settings every run of a study shares, from its `run` command line (steps, logging, rollouts,
+    one thread each) and `extra`; with --quick, the tiny model and data for 6 steps."""
+    common = {
+        "steps": args.steps,
+        "log_every": args.log_every,
+        "rollout_episodes": args.rollouts,
+        "threads": 1,
+        **extra,
+    }
+    if args.quick:
+        common.update({**TINY, "steps": 6, "log_every": 2})
+    return common
+
+
+def study_job(args, common: dict, group: str, name: str, overrides: dict, seed: int, **more) -> dict:
+    """One run of a study, as `run_jobs` takes it (id GROUP/NAME/sSEED, under --runs-dir); `more`: what the study's
+    own runner reads."""
+    return {
+        "id": f"{group}/{name}/s{seed}",
+        "group": group,
+        "name": name,
+        "overrides": overrides,
+        "seed": seed,
+        "common": common,
+        "out_dir": str(Path(args.runs_dir).resolve()),
+        **more,
+    }
+
+
 def study_main(parser: argparse.ArgumentParser, argv, run, analyse) -> int:
     """Parse argv, then `analyse(args)`, or `run(args)` with its wall-clock time printed."""
     args = parser.parse_args(argv)
