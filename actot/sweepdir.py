@@ -515,12 +515,20 @@ def frozen_trial(trial: TrialRecord, metric: str, distributions: dict, score_las
     )
 
 
+# How long a write to optuna.db waits for another connection's lock (optuna-dashboard reading it, the report layer)
+# before SQLite says "database is locked" (Python's sqlite3 waits 5 s; a loaded machine can hold a lock longer).
+SQLITE_TIMEOUT_S = 10.0
+
+
 def open_study(db: Path, name: str, mode: str):
     import optuna
 
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    )
     return optuna.create_study(
         study_name=name,
-        storage=f"sqlite:///{db}",
+        storage=storage,
         load_if_exists=True,
         direction="minimize" if mode == "min" else "maximize",
     )

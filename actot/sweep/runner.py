@@ -313,6 +313,15 @@ def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
     )
 
 
+def _catch_up_mirror(store: ResultsStore) -> None:
+    """optuna.db gets the ended trials whose mirroring failed (a locked database): the report reads it next."""
+    if any(t.status in sweepdir.FINAL_STATUSES for t in store.trials.values()):
+        try:
+            store.mirror()
+        except ActotError as err:
+            say(f"WARNING: {err}")
+
+
 def run_sweep(
     space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None, cost: bool = True
 ) -> SweepOutcome:
@@ -354,6 +363,7 @@ def run_sweep(
 
             confirm = run_confirm(settings, folder=folder, hooks=hooks)
             finished = confirm[0] if confirm is not None else finished
+        _catch_up_mirror(store)
         outcome = SweepOutcome(folder.path, finished, store.counts(), store, folder.name, list(argv), confirm)
         if hooks.finish is not None:
             hooks.finish(outcome, sweep_cfg)
