@@ -36,8 +36,11 @@ class ResultsRecorder(Callback):
         seed: int | None = None,
         stage: str = "search",
         seeds=None,
+        remote: RemoteSweep | None = None,
     ):
         self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
+        # remote: object storage, where each trial uploads its history when it ends (`storage.py`)
+        self.remote = remote
         # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are;
         # seeds: a sequential confirm stage's look (its own Tuner) owns only its fresh seeds' trials.
         self.seed, self.stage = seed, stage
@@ -77,6 +80,7 @@ class ResultsRecorder(Callback):
                 )
                 changed = True
             elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id].status not in FINAL_STATUSES:
+                self._pull(trial_id)
                 self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
                 changed = True
         trials_dir = self.store.sweep_dir / TRIALS_DIR
@@ -98,6 +102,20 @@ class ResultsRecorder(Callback):
         for k, v in self._params(trial).items():
             parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
         return " ".join(parts)
+
+    def _pull(self, trial_id: str) -> None:
+        """With object storage, the ended trial's history as it uploaded it, into the local mirror: the index takes the
+        trial's steps from it (a trial resumed from a checkpoint reported only the steps after it)."""
+        remote = getattr(self, "remote", None)  # a recorder restored from an older sweep's Tuner state has none
+        if remote is None:
+            return
+        try:
+            remote.pull_trial(trial_id)
+        except Exception as err:  # noqa: BLE001 - network, credentials: the steps this driver saw still stand
+            say(
+                f"WARNING: trial {trial_id}: its history could not be read from {remote.uri} "
+                f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); the index keeps the steps it reported"
+            )
 
     def _saved(self, action, *args, **kwargs) -> None:
         """Run a store update that writes files; a failed write (full disk) is said, not fatal."""
@@ -171,6 +189,7 @@ class ResultsRecorder(Callback):
         )
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self._pull(trial.trial_id)
         self._saved(self.store.finish, trial.trial_id)
         t = self.store.trials[trial.trial_id]
         final = self.store.final_metric(t)
@@ -190,6 +209,7 @@ class ResultsRecorder(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))
         reason = error_reason(trial)
+        self._pull(trial.trial_id)
         self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
         done = self._done()
         say(

@@ -257,7 +257,10 @@ def run_search(settings: StageSettings, folder: SweepFolder, hooks: SweepHooks) 
         baseline=plan.baseline if plan else None,
     )
     budget = search_budget(sweep_cfg, plan)
-    callbacks = [ResultsRecorder(store, budget, seed=settings.base_overrides["seed"]), *hooks.callbacks(sweep_dir)]
+    callbacks = [
+        ResultsRecorder(store, budget, seed=settings.base_overrides["seed"], remote=remote),
+        *hooks.callbacks(sweep_dir),
+    ]
     if plan is not None:
         RACED_HOOKS[folder.name] = lambda trial_id, info: _record_race(store, trial_id, info)
     if remote is not None:

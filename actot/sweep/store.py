@@ -133,6 +133,16 @@ class ResultsStore:
             self.record(trial_id)
         return new
 
+    def complete_history(self, trial: TrialRecord) -> None:
+        """The trial's steps from its own history.parquet (the truth for its steps, as `sweepdir.complete_rows` has it)
+        where that differs and reaches as far: a trial resumed from a checkpoint reports only the steps after it, and
+        with object storage the steps before it were in no index this driver read (its history reaches the local
+        mirror when it ends: `RemoteSweep.pull_trial`)."""
+        own = sweepdir.trial_history(self.sweep_dir, trial.trial_id)
+        seen = trial.history[-1]["step"] if trial.history else -1
+        if own and own[-1]["step"] >= seen and not sweepdir.same_history(own, trial.history):
+            trial.history = own
+
     @staticmethod
     def add_shadow(trial: TrialRecord, text: str | None) -> list[dict]:
         """Merge a report's shadow decisions into the trial's; return those that are new (a rule's first)."""
@@ -146,6 +156,7 @@ class ResultsStore:
 
     def finish(self, trial_id: str, error: bool = False, reason: str | None = None) -> None:
         trial = self.trials[trial_id]
+        self.complete_history(trial)
         last = trial.history[-1] if trial.history else {}
         if error:
             trial.update(status="error", stop_reason=reason or "the trial raised an error")
