@@ -352,6 +352,11 @@ def _history(folder: Path) -> list[dict]:
     )
 
 
+def trial_history(sweep_dir, trial_id: str) -> list[dict]:
+    """A trial's own reports (its folder's history.parquet, the truth for its steps), sorted by step; [] without one."""
+    return _history(trial_dir(sweep_dir, trial_id))
+
+
 def trial_config(sweep_dir, trial_id: str) -> dict | None:
     """The training config a trial ran with (its folder's config.json), or None when it wrote none."""
     try:
@@ -420,7 +425,7 @@ def rebuild_rows(sweep_dir) -> list[dict]:
     return rows_of(trial for folder in _trial_folders(sweep_dir) if (trial := _folder_trial(folder, knobs)) is not None)
 
 
-def _same_history(a: list[dict], b: list[dict]) -> bool:
+def same_history(a: list[dict], b: list[dict]) -> bool:
     def same(x, y):  # a non-finite report is a value the index copies: NaN equals NaN here
         return x == y or (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
 
@@ -450,7 +455,7 @@ def complete_rows(sweep_dir, rows: list[dict]) -> tuple[list[dict], bool]:
                 completed = True
             continue
         history = _history(folder)
-        if history and not _same_history(history, trials_of(indexed)[folder.name].history):
+        if history and not same_history(history, trials_of(indexed)[folder.name].history):
             base = {k: v for k, v in indexed[0].items() if k in TRIAL_COLUMNS or k.startswith(PARAM_PREFIX)}
             by_trial[folder.name] = [{**base, **row} for row in history]
             completed = True
@@ -515,12 +520,20 @@ def frozen_trial(trial: TrialRecord, metric: str, distributions: dict, score_las
     )
 
 
+# How long a write to optuna.db waits for another connection's lock (optuna-dashboard reading it, the report layer)
+# before SQLite says "database is locked" (Python's sqlite3 waits 5 s; a loaded machine can hold a lock longer).
+SQLITE_TIMEOUT_S = 10.0
+
+
 def open_study(db: Path, name: str, mode: str):
     import optuna
 
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{db}", engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    )
     return optuna.create_study(
         study_name=name,
-        storage=f"sqlite:///{db}",
+        storage=storage,
         load_if_exists=True,
         direction="minimize" if mode == "min" else "maximize",
     )

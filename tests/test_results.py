@@ -248,3 +248,42 @@ except ActotError as err:
     rows = pq.read_table(tmp_path / "results.parquet").to_pylist()  # the last complete file is intact
     assert [r["step"] for r in rows] == [0]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_locked_mirror_is_tried_again_and_never_ends_the_sweep(tmp_path, monkeypatch, capsys):
+    """Optuna wraps SQLAlchemy's errors at commit (a locked optuna.db under load) in StorageInternalError, which is no
+    SQLAlchemyError: it escaped the store and the recorder's on_trial_complete, and Tune failed the trial that had
+    just finished (or, with max_failures, ran it again). Now the write is tried again; one that stays locked is a
+    WARNING line, the results stay in results.parquet, and the next trial end (or the end of the sweep) mirrors the
+    trial it missed."""
+    import sqlite3
+    from types import SimpleNamespace
+
+    from actot import sweepdir
+    from actot.sweep import store as store_module
+    from actot.sweep.callbacks import ResultsRecorder
+
+    monkeypatch.setattr(sweepdir, "SQLITE_TIMEOUT_S", 0.2, raising=False)  # a lock is waited for this long per try
+    monkeypatch.setattr(store_module, "MIRROR_BACKOFF_S", 0.01, raising=False)
+    store = ResultsStore(tmp_path, load_space("ot_reg"), "eval/avg_l1", "min", "demo", total_steps=50)
+    recorder = ResultsRecorder(store, num_samples=3)
+    params = {"ot.reg": 1.0, "ot.tau": 5.0}
+
+    def run(trial_id: str) -> None:
+        store.start(trial_id, params)
+        store.add_result(trial_id, params, {"step": 50, "eval/avg_l1": 0.25})
+        recorder.on_trial_complete(0, [], SimpleNamespace(trial_id=trial_id, config=params))
+
+    run("a")
+    writer = sqlite3.connect(tmp_path / "optuna.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another connection holds the write lock (reads still work)
+    run("b")  # its mirror cannot commit: said, not raised
+    out = capsys.readouterr().out
+    assert "[sweep] WARNING:" in out and "optuna.db: cannot be written (" in out and "locked" in out
+    assert "trial b finished" in out
+    assert {r["trial_id"] for r in pq.read_table(tmp_path / "results.parquet").to_pylist()} == {"a", "b"}
+    writer.execute("ROLLBACK")
+    writer.close()
+    run("c")
+    study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert sorted(t.user_attrs["ray_trial_id"] for t in study.trials) == ["a", "b", "c"]

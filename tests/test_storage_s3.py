@@ -6,6 +6,7 @@ checkpoints there. The bucket then holds the driver's files, Ray's experiment st
 checkpoints and each trial's folder.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -80,6 +82,43 @@ def _keys(client) -> list[str]:
     return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
 
 
+def _resumable(client, prefix: str) -> set[str]:
+    """Trials that Ray's latest saved experiment state in the bucket holds as unfinished with a checkpoint: the ones
+    a resume continues from that checkpoint."""
+    states = sorted(k for k in _keys(client) if k.startswith(f"{prefix}/experiment_state-") and k.endswith(".json"))
+    if not states:
+        return set()
+    try:
+        state = json.loads(client.get_object(Bucket="sweeps", Key=states[-1])["Body"].read())
+    except ValueError:  # being replaced
+        return set()
+    out = set()
+    for trial_json, run_json in state.get("trial_data", []):
+        trial, run = json.loads(trial_json), json.loads(run_json)
+        if trial.get("status") not in ("TERMINATED", "ERROR") and (run.get("last_result") or {}).get(
+            "checkpoint_dir_name"
+        ):
+            out.add(trial["trial_id"])
+    return out
+
+
+def _kill(driver) -> None:
+    """SIGKILL the driver, the one-node Ray it started (its process group) and Ray's workers (each in a process group
+    of its own, in the driver's session), and wait for the driver."""
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for entry in Path("/proc").iterdir():
+        try:
+            session = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[3]) if entry.name.isdigit() else 0
+            if session == driver.pid:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue
+    driver.wait(timeout=60)
+
+
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim, tmp_path, s3_server):
@@ -125,12 +164,15 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+            # Killed once a trial has finished and Ray's saved state holds a running trial with a checkpoint, so that
+            # the resume continues that trial from its checkpoint (its earlier steps were reported to this driver only).
             deadline = time.time() + 300
-            while finished_in_s3() < 1:
+            while finished_in_s3() < 1 or not _resumable(client, "team/s3"):
                 assert time.time() < deadline and driver.poll() is None, log_path.read_text()[-4000:]
-                time.sleep(0.5)
-            os.killpg(driver.pid, signal.SIGKILL)  # the driver and the one-node Ray it started
-            driver.wait(timeout=60)
+                time.sleep(0.1)
+            _kill(driver)
+            resumable = _resumable(client, "team/s3")  # what Ray restores: the state the driver left
+            first = log_path.read_text()
             assert mirror.is_dir()
             shutil.rmtree(mirror)  # as if the sweep resumed on another machine
 
@@ -143,16 +185,16 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
                 start_new_session=True,
             )
             rc = driver.wait(timeout=400)
-            os.killpg(driver.pid, signal.SIGKILL) if driver.poll() is None else None
     finally:
-        if driver is not None and driver.poll() is None:  # a wait that timed out: the driver and its Ray
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait(timeout=60)
+        if driver is not None and driver.poll() is None:  # a wait that timed out: the driver, its Ray, its workers
+            _kill(driver)
         shutil.rmtree(ray_tmp, ignore_errors=True)
         shutil.rmtree(Path(tempfile.gettempdir()) / "actot-trials" / "s3", ignore_errors=True)  # the killed trial's
     text = log_path.read_text()
     assert rc == 0, text[-4000:]
     assert "pulled sweep.json, results.parquet, optuna.db" in text and "uploaded to s3://sweeps/team/s3" in text
+    for trial in resumable:  # continued from its checkpoint, not from scratch
+        assert f"trial {trial} resumed from step" in text[len(first) :], (trial, text[len(first) :][-3000:])
 
     keys = _keys(client)
     for name in ("sweep.json", "results.parquet", "optuna.db", "report.md", "dashboard.html", "next_space.yaml"):
@@ -181,3 +223,39 @@ def test_credentials_in_the_storage_uri_are_refused(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "credentials in the URI" in err and "abc" not in err
+
+
+def test_a_resumed_trial_keeps_the_steps_before_its_checkpoint_with_object_storage(tmp_path, monkeypatch):
+    """With object storage a trial's history lives on its node and reaches the bucket when the trial ends. A trial
+    resumed from its checkpoint at step 5 reports steps 10-30 to the resumed driver; steps 0 and 5 were reported to
+    the killed one only. When it ends, its index rows are the history it uploaded (0-30), not the steps this driver
+    saw. (A local folder stands in for the bucket: `file://` goes through the same pyarrow filesystem code.)"""
+    from actot.run_log import write_history
+    from actot.sweep.callbacks import ResultsRecorder
+    from actot.sweep.space import load_space
+    from actot.sweep.storage import RemoteSweep, local_mirror, upload_trial_folder
+    from actot.sweep.store import ResultsStore
+
+    monkeypatch.setenv("ACTOT_CACHE", str(tmp_path / "cache"))
+    storage = f"file://{tmp_path / 'bucket'}"
+    remote = RemoteSweep(storage, "s3", local_mirror(storage, "s3"))
+    remote.local_dir.mkdir(parents=True)
+    store = ResultsStore(remote.local_dir, load_space("ot_reg"), "eval/avg_l1", "min", "s3", total_steps=30)
+    recorder = ResultsRecorder(store, num_samples=1, remote=remote)
+    params = {"ot.reg": 1.0, "ot.tau": 5.0}
+    rows = [{"step": step, "eval/avg_l1": 1.0 / (step + 1), "train/loss": 2.0 - step / 30} for step in range(0, 31, 5)]
+    node = tmp_path / "node" / "t1"  # the trial's folder on its node: its history, restored from the checkpoint
+    node.mkdir(parents=True)
+    write_history(node / "history.parquet", rows)
+    (tmp_path / "bucket" / "s3" / "trials" / "t1").mkdir(parents=True)  # a bucket has no folders to make
+    upload_trial_folder(remote.uri, "t1", node)  # as the trial does when it ends
+
+    store.start("t1", params)
+    for row in rows[2:]:  # what the resumed driver saw: the reports after the checkpoint at step 5
+        store.add_result("t1", params, {**row, "resumed_from_step": 5})
+    recorder.on_trial_complete(0, [], SimpleNamespace(trial_id="t1", config=params))
+
+    index = pq.read_table(remote.local_dir / "results.parquet").to_pylist()
+    assert [r["step"] for r in index] == [0, 5, 10, 15, 20, 25, 30]
+    assert all(r["status"] == "finished" and r["resumed_from"] == 5 for r in index)
+    assert [r["train/loss"] for r in index] == [r["train/loss"] for r in rows]

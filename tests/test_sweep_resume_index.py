@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 from functools import partial
@@ -18,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from background import running, selected
-from test_sweep_ray import SWEEP, TINY_MODEL, _kill_group, _start
+from test_sweep_ray import ROOT, SWEEP, TINY_MODEL, _kill_group, _start
 
 # Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
 # while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
@@ -151,3 +153,119 @@ def resumed_sweeps(request, small_sim, tmp_path_factory):
 @pytest.mark.parametrize("sig", list(SIGNALS))
 def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(resumed_sweeps, sig):
     resumed_sweeps[sig].result()
+
+
+# A driver that dies as a SIGKILL would (os._exit) at the one moment Ray's saved state names a checkpoint that is gone:
+# Ray keeps one checkpoint per trial, deletes the previous one when it registers a new one, and saves the experiment
+# state that names the new one at the end of that step; its on_trial_save hook runs in between. MARKER: a file that
+# says it happened (and keeps the restored callback, pickled with the Tuner, from doing it again).
+DIES_WHILE_RAY_REPLACES_A_CHECKPOINT = """
+import os, sys
+from ray.tune import Callback
+import actot.pipeline as pipeline
+
+MARKER = sys.argv.pop(1)
+
+
+class DieWhileRayReplacesACheckpoint(Callback):
+    def __init__(self):
+        self.saves = {}
+
+    def on_trial_save(self, iteration, trials, trial, **info):
+        self.saves[trial.trial_id] = self.saves.get(trial.trial_id, 0) + 1
+        if self.saves[trial.trial_id] == 2 and not os.path.exists(MARKER):
+            with open(MARKER, "w") as out:
+                out.write(trial.trial_id)
+            os._exit(9)
+
+
+live = pipeline.live_callbacks
+pipeline.live_callbacks = lambda sweep_dir: [*live(sweep_dir), DieWhileRayReplacesACheckpoint()]
+import run_sweep
+
+sys.exit(run_sweep.main())
+"""
+
+
+@pytest.mark.slow
+def test_a_driver_killed_while_ray_replaces_a_checkpoint_resumes_its_trial(small_sim, tmp_path):
+    """Killed after Ray deleted a trial's checkpoint at step 5 for the one at step 10, before it saved the state that
+    names the new one: the resume finds the saved checkpoint gone, continues from the one beside it, and the trial
+    finishes with every step. (Ray failed the resumed trial, "Could not recover from checkpoint as it does not exist
+    on storage anymore", and its history stopped where the killed driver left it: what the [sigkill] case above met
+    once, a history that stopped before step 40.)"""
+    source, target = small_sim
+    (tmp_path / "space.yaml").write_text(
+        "description: one healthy point\nparams:\n  ot.reg: {type: float, low: 0.005, high: 5.0, log: true}\n"
+        "fixed: {ot.heuristic: hard, ot.tau: 10.0}\nstarting_points:\n  - {name: healthy, ot.reg: 2.0}\n"
+    )
+    (tmp_path / "sweep.yaml").write_text(SWEEP.format(n=1, c=1, steps=30))
+    out, marker, log_path = tmp_path / "out", tmp_path / "died", tmp_path / "driver.log"
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths
+    args = [
+        f"space={tmp_path / 'space.yaml'}",
+        f"sweep={tmp_path / 'sweep.yaml'}",
+        f"storage={out}",
+        "name=replaced",
+        f"ray_temp_dir={ray_tmp}",
+        f"data.source={source}",
+        f"data.target={target}",
+        *TINY_MODEL,
+    ]
+    try:
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", DIES_WHILE_RAY_REPLACES_A_CHECKPOINT, str(marker), *args],
+                cwd=ROOT,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                rc = proc.wait(timeout=300)
+            finally:
+                _kill_group(proc)
+            first = log_path.read_text()
+            assert rc == 9 and marker.is_file(), first[-3000:]
+            trial_id = marker.read_text()
+            proc = _start([f"storage={out}", "name=replaced", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
+            try:
+                rc = proc.wait(timeout=300)
+            finally:
+                _kill_group(proc)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    text = log_path.read_text()[len(first) :]
+    assert rc == 0, text[-3000:]
+    assert f"trial {trial_id}: the checkpoint Ray's saved state names is gone" in text, text[-3000:]
+    assert f"trial {trial_id} resumed from step 10" in text, text[-3000:]  # not 5, the one the saved state names
+    assert f"trial {trial_id} finished" in text, text[-3000:]
+    sweep_dir = out / "replaced"
+    assert_index_is_the_histories(sweep_dir)
+    steps = [h["step"] for h in _history(sweep_dir / "trials" / trial_id)]
+    assert steps == list(range(0, 31, 5)), steps
+
+
+def test_a_gone_or_torn_checkpoint_gives_way_to_the_newest_whole_one_beside_it(tmp_path):
+    """What a restored trial continues from when the checkpoint Ray's saved state names is gone (the driver died while
+    Ray replaced it): the newest checkpoint beside it whose state.pt is whole (a worker that died while copying one
+    leaves a torn file); the named one when it is there; none when none is whole."""
+    import pyarrow.fs as pafs
+    import torch
+
+    from actot.sweep.callbacks import usable_checkpoint
+
+    fs, trial = pafs.LocalFileSystem(), tmp_path / "run_trial_x"
+    for index, step in ((1, 10), (2, 15), (3, 20)):
+        (trial / f"checkpoint_00000{index}").mkdir(parents=True)
+        torch.save({"step": step}, trial / f"checkpoint_00000{index}" / "state.pt")
+    torn = trial / "checkpoint_000003" / "state.pt"
+    torn.write_bytes(torn.read_bytes()[:-100])
+    (trial / "checkpoint_000004").mkdir()  # copied no further than its folder
+    assert usable_checkpoint(fs, str(trial / "checkpoint_000001")) == str(trial / "checkpoint_000001")
+    assert usable_checkpoint(fs, str(trial / "checkpoint_000000")) == str(trial / "checkpoint_000002")
+    assert usable_checkpoint(fs, str(trial / "checkpoint_000003")) == str(trial / "checkpoint_000002")
+    for index in (1, 2):
+        shutil.rmtree(trial / f"checkpoint_00000{index}")
+    assert usable_checkpoint(fs, str(trial / "checkpoint_000000")) is None

@@ -36,8 +36,11 @@ class ResultsRecorder(Callback):
         seed: int | None = None,
         stage: str = "search",
         seeds=None,
+        remote: RemoteSweep | None = None,
     ):
         self.store, self.num_samples, self.heartbeat_s = store, num_samples, heartbeat_s
+        # remote: object storage, where each trial uploads its history when it ends (`storage.py`)
+        self.remote = remote
         # seed: the training seed of trials whose config names none (the search's); stage: whose trials these are;
         # seeds: a sequential confirm stage's look (its own Tuner) owns only its fresh seeds' trials.
         self.seed, self.stage = seed, stage
@@ -54,6 +57,41 @@ class ResultsRecorder(Callback):
         if not getattr(self, "_reconciled", True):
             self._reconciled = True
             self.reconcile({t.trial_id: t.status for t in trials})
+            self.find_lost_checkpoints(trials)  # before Ray starts a restored trial from its checkpoint
+
+    def find_lost_checkpoints(self, trials) -> None:
+        """Point each restored trial whose saved checkpoint is gone at the newest whole one beside it.
+
+        Ray keeps one checkpoint per trial (`CheckpointConfig(num_to_keep=1)`): registering a trial's new checkpoint
+        deletes the previous one at once, and the experiment state that names the new one is saved at the end of
+        that step (`TuneController.step`). A driver killed in between leaves a saved state whose checkpoint is gone,
+        and Ray fails the resumed trial ("Could not recover from checkpoint as it does not exist on storage
+        anymore"), while the new checkpoint, written in full by the trial before it reported it, is there.
+        """
+        for trial in trials:
+            if trial.status == "TERMINATED":
+                continue
+            try:
+                result = trial.latest_checkpoint_result
+                checkpoint = result.checkpoint if result is not None else None
+                if checkpoint is None:
+                    continue
+                found = usable_checkpoint(checkpoint.filesystem, checkpoint.path)
+                if found is None or found == checkpoint.path:
+                    continue
+                from ray import tune
+
+                result.checkpoint = tune.Checkpoint(found, filesystem=checkpoint.filesystem)
+                step = (result.checkpoint.get_metadata() or {}).get("step")
+                if _number(step):
+                    result.metrics = {**(result.metrics or {}), "step": int(step)}
+                trial.run_metadata.invalidate_cache()
+                say(
+                    f"trial {trial.trial_id}: the checkpoint Ray's saved state names is gone (the driver died while Ray "
+                    f"replaced it with a newer one); it resumes from that newer one, {found.rstrip('/').rsplit('/', 1)[-1]}"
+                )
+            except Exception as err:  # noqa: BLE001 - Ray's restore then says what is wrong with the trial
+                say(f"WARNING: trial {trial.trial_id}: its checkpoint could not be checked ({err})")
 
     def reconcile(self, ray_trials: dict[str, str]) -> None:
         """Make the store agree with the trials Ray restored (the truth after a killed driver).
@@ -77,6 +115,7 @@ class ResultsRecorder(Callback):
                 )
                 changed = True
             elif status in ("TERMINATED", "ERROR") and self.store.trials[trial_id].status not in FINAL_STATUSES:
+                self._pull(trial_id)
                 self._saved(self.store.finish, trial_id, error=status == "ERROR", reason="recorded as an error by Ray")
                 changed = True
         trials_dir = self.store.sweep_dir / TRIALS_DIR
@@ -98,6 +137,20 @@ class ResultsRecorder(Callback):
         for k, v in self._params(trial).items():
             parts.append(f"{k.split('.', 1)[-1]}={v:.3g}" if _number(v) else f"{k.split('.', 1)[-1]}={v}")
         return " ".join(parts)
+
+    def _pull(self, trial_id: str) -> None:
+        """With object storage, the ended trial's history as it uploaded it, into the local mirror: the index takes the
+        trial's steps from it (a trial resumed from a checkpoint reported only the steps after it)."""
+        remote = getattr(self, "remote", None)  # a recorder restored from an older sweep's Tuner state has none
+        if remote is None:
+            return
+        try:
+            remote.pull_trial(trial_id)
+        except Exception as err:  # noqa: BLE001 - network, credentials: the steps this driver saw still stand
+            say(
+                f"WARNING: trial {trial_id}: its history could not be read from {remote.uri} "
+                f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); the index keeps the steps it reported"
+            )
 
     def _saved(self, action, *args, **kwargs) -> None:
         """Run a store update that writes files; a failed write (full disk) is said, not fatal."""
@@ -171,6 +224,7 @@ class ResultsRecorder(Callback):
         )
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        self._pull(trial.trial_id)
         self._saved(self.store.finish, trial.trial_id)
         t = self.store.trials[trial.trial_id]
         final = self.store.final_metric(t)
@@ -190,12 +244,37 @@ class ResultsRecorder(Callback):
     def on_trial_error(self, iteration, trials, trial, **info):
         self.store.entry(trial.trial_id, self._params(trial))
         reason = error_reason(trial)
+        self._pull(trial.trial_id)
         self._saved(self.store.finish, trial.trial_id, error=True, reason=reason)
         done = self._done()
         say(
             f"trial {trial.trial_id} error: {reason} [{self._short(trial)}] [{done}/{self.num_samples}]; "
             f"the sweep goes on (details: {trial.local_path or 'its trial folder'}/error.txt)"
         )
+
+
+def usable_checkpoint(fs, path: str) -> str | None:
+    """The checkpoint folder a restored trial can continue from: `path` (the one Ray's saved state names) when it holds
+    the trainer's state.pt; else the newest `checkpoint_*` folder beside it that holds a whole one (on a local disk,
+    a worker that died while copying a checkpoint leaves a torn file: a zip archive without its end); None if none."""
+    import posixpath
+    import zipfile
+
+    import pyarrow.fs as pafs
+
+    from actot.checkpoint import CHECKPOINT_FILE
+
+    def whole(folder: str) -> bool:
+        file = f"{folder}/{CHECKPOINT_FILE}"
+        if fs.get_file_info(file).type != pafs.FileType.File:
+            return False
+        return not isinstance(fs, pafs.LocalFileSystem) or zipfile.is_zipfile(file)  # an object store writes whole
+
+    if whole(path):
+        return path
+    beside = fs.get_file_info(pafs.FileSelector(posixpath.dirname(path.rstrip("/")), allow_not_found=True))
+    folders = [i.path for i in beside if i.type == pafs.FileType.Directory and i.base_name.startswith("checkpoint_")]
+    return next((folder for folder in sorted(folders, reverse=True) if whole(folder)), None)
 
 
 def checkpoint_step(trial) -> int | None:

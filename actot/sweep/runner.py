@@ -257,7 +257,10 @@ def run_search(settings: StageSettings, folder: SweepFolder, hooks: SweepHooks) 
         baseline=plan.baseline if plan else None,
     )
     budget = search_budget(sweep_cfg, plan)
-    callbacks = [ResultsRecorder(store, budget, seed=settings.base_overrides["seed"]), *hooks.callbacks(sweep_dir)]
+    callbacks = [
+        ResultsRecorder(store, budget, seed=settings.base_overrides["seed"], remote=remote),
+        *hooks.callbacks(sweep_dir),
+    ]
     if plan is not None:
         RACED_HOOKS[folder.name] = lambda trial_id, info: _record_race(store, trial_id, info)
     if remote is not None:
@@ -313,6 +316,15 @@ def _record_race(store: ResultsStore, trial_id: str, info: dict) -> None:
     )
 
 
+def _catch_up_mirror(store: ResultsStore) -> None:
+    """optuna.db gets the ended trials whose mirroring failed (a locked database): the report reads it next."""
+    if any(t.status in sweepdir.FINAL_STATUSES for t in store.trials.values()):
+        try:
+            store.mirror()
+        except ActotError as err:
+            say(f"WARNING: {err}")
+
+
 def run_sweep(
     space: SearchSpace, sweep_cfg: SweepConfig, argv: list[str], hooks: SweepHooks | None = None, cost: bool = True
 ) -> SweepOutcome:
@@ -354,6 +366,7 @@ def run_sweep(
 
             confirm = run_confirm(settings, folder=folder, hooks=hooks)
             finished = confirm[0] if confirm is not None else finished
+        _catch_up_mirror(store)
         outcome = SweepOutcome(folder.path, finished, store.counts(), store, folder.name, list(argv), confirm)
         if hooks.finish is not None:
             hooks.finish(outcome, sweep_cfg)

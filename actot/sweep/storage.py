@@ -15,7 +15,9 @@ With `s3://`, the object store is the truth and nothing needs a shared disk:
   it starts (so `resume=true` works from any machine) and pushes them after every write;
   `driver.lock` stays local (S3 has no locks: do not run two drivers on one prefix);
 - each trial trains in a folder on its own node and uploads that folder (history, summary,
-  W&B offline run; not the checkpoint, which Ray stores) to `NAME/trials/<id>/` when it ends.
+  W&B offline run; not the checkpoint, which Ray stores) to `NAME/trials/<id>/` when it ends;
+  the driver then pulls its history into the mirror, and the index takes the trial's steps from
+  it (a trial resumed from a checkpoint reported only the steps after it).
 
 The query string is pyarrow's: `endpoint_override`, `region`, `scheme`, ...; credentials come
 from the usual AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`) on every node.
@@ -30,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from actot.errors import ActotError
 from actot.sweepdir import DRIVER_FILES  # pulled before a sweep starts, pushed after each write
+from actot.sweepdir import TRIAL_HISTORY, trial_dir
 
 
 def is_uri(storage: str | None) -> bool:
@@ -127,13 +130,32 @@ class RemoteSweep:
             info = self.fs.get_file_info(f"{self.path}/{name}")
             if info.type != pafs.FileType.File:
                 continue
-            tmp = self.local_dir / f".{name}.pull"
-            with self.fs.open_input_stream(info.path) as src, open(tmp, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            os.replace(tmp, self.local_dir / name)
+            self._download(info.path, self.local_dir / name)
             got.append(name)
         return got
+
+    def pull_trial(self, trial_id: str) -> bool:
+        """A trial's history.parquet as the trial uploaded it when it ended (`upload_trial_folder`), into the
+        mirror's `trials/<id>/`, where the index completes the trial's steps from (`ResultsStore.finish`): a trial
+        resumed from a checkpoint reports only the steps after it, and only its history has those before. Return
+        whether there was one; without one no older copy stays in the mirror."""
+        import pyarrow.fs as pafs
+
+        local = trial_dir(self.local_dir, trial_id) / TRIAL_HISTORY
+        local.unlink(missing_ok=True)
+        info = self.fs.get_file_info(f"{self.path}/trials/{trial_id}/{TRIAL_HISTORY}")
+        if info.type != pafs.FileType.File:
+            return False
+        local.parent.mkdir(parents=True, exist_ok=True)
+        self._download(info.path, local)
+        return True
+
+    def _download(self, path: str, local: Path) -> None:
+        tmp = local.with_name(f".{local.name}.pull")
+        with self.fs.open_input_stream(path) as src, open(tmp, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        os.replace(tmp, local)
 
     def push(self) -> None:
         """Upload the driver's files from the local mirror (each object is replaced whole)."""

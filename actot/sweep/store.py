@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import sqlalchemy.exc
+from optuna.exceptions import StorageInternalError
 
 from actot import sweepdir
 from actot.errors import ActotError
@@ -24,8 +26,20 @@ from actot.sweep.space import SearchSpace
 from actot.sweepdir import FILLED_KEY, FINAL_STATUSES, SHADOW_KEY, TrialRecord, say
 
 
+# A mirror write that meets a locked database is tried this often, waiting MIRROR_BACKOFF_S, then twice that, ...:
+# a database that stays locked holds a trial's end up for 3 x sweepdir.SQLITE_TIMEOUT_S + 3 s, then is a WARNING.
+MIRROR_TRIES = 3
+MIRROR_BACKOFF_S = 1.0
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _cause(err: Exception) -> str:
+    """The first line of what went wrong: for Optuna's StorageInternalError, the SQLAlchemy error it wraps."""
+    cause = err.__cause__ if isinstance(err, StorageInternalError) and err.__cause__ is not None else err
+    return str(cause).splitlines()[0] if str(cause).strip() else type(cause).__name__
 
 
 class ResultsStore:
@@ -119,6 +133,16 @@ class ResultsStore:
             self.record(trial_id)
         return new
 
+    def complete_history(self, trial: TrialRecord) -> None:
+        """The trial's steps from its own history.parquet (the truth for its steps, as `sweepdir.complete_rows` has it)
+        where that differs and reaches as far: a trial resumed from a checkpoint reports only the steps after it, and
+        with object storage the steps before it were in no index this driver read (its history reaches the local
+        mirror when it ends: `RemoteSweep.pull_trial`)."""
+        own = sweepdir.trial_history(self.sweep_dir, trial.trial_id)
+        seen = trial.history[-1]["step"] if trial.history else -1
+        if own and own[-1]["step"] >= seen and not sweepdir.same_history(own, trial.history):
+            trial.history = own
+
     @staticmethod
     def add_shadow(trial: TrialRecord, text: str | None) -> list[dict]:
         """Merge a report's shadow decisions into the trial's; return those that are new (a rule's first)."""
@@ -132,6 +156,7 @@ class ResultsStore:
 
     def finish(self, trial_id: str, error: bool = False, reason: str | None = None) -> None:
         trial = self.trials[trial_id]
+        self.complete_history(trial)
         last = trial.history[-1] if trial.history else {}
         if error:
             trial.update(status="error", stop_reason=reason or "the trial raised an error")
@@ -177,21 +202,35 @@ class ResultsStore:
     def write(self) -> None:
         sweepdir.write_rows(self.sweep_dir, sweepdir.rows_of(self.trials.values()))
 
-    def mirror(self, trial_id: str) -> None:
-        """Add an ended trial to the SQLite study (keyed by its Ray trial id).
+    def mirror(self, trial_id: str | None = None) -> None:
+        """Add the ended trials the SQLite study lacks (keyed by their Ray trial ids): `trial_id`'s, and any whose
+        mirroring failed before.
 
         Optuna cannot change an ended trial, so when a trial's outcome changed (an errored trial
         retried on resume), or the file cannot be read, the study is rebuilt from the store into a
-        new file that replaces the old.
+        new file that replaces the old. A locked database (another connection writing, a loaded
+        machine) is tried again MIRROR_TRIES times; what still fails is one ActotError, which the
+        sweep says and goes on from (the next trial end mirrors what this one missed). Optuna wraps
+        SQLAlchemy's errors at commit in its own StorageInternalError, which is caught here too.
         """
         db = self.sweep_dir / sweepdir.OPTUNA_FILE
-        try:
-            self._mirror(db)
-        except (OSError, sqlalchemy.exc.SQLAlchemyError) as err:
-            raise ActotError(
-                f"{db}: cannot be written ({str(err).splitlines()[0]}); results.parquet still holds "
-                "every trial; free space, then resume with resume=true"
-            ) from err
+        for attempt in range(MIRROR_TRIES):
+            try:
+                self._mirror(db)
+                return
+            except (StorageInternalError, sqlalchemy.exc.OperationalError) as err:
+                if attempt + 1 < MIRROR_TRIES:
+                    time.sleep(MIRROR_BACKOFF_S * 2**attempt)
+                    continue
+                raise ActotError(
+                    f"{db}: cannot be written ({_cause(err)}); results.parquet still holds every trial; it is "
+                    "mirrored again when the next trial ends"
+                ) from err
+            except (OSError, sqlalchemy.exc.SQLAlchemyError) as err:
+                raise ActotError(
+                    f"{db}: cannot be written ({str(err).splitlines()[0]}); results.parquet still holds "
+                    "every trial; free space, then resume with resume=true"
+                ) from err
 
     def _mirror(self, db: Path) -> None:
         distributions = self.space.distributions
