@@ -40,6 +40,13 @@ search and the same sequence of fresh draws. Designs:
   spending, non-binding; `none`: no futility stop). Its
   estimate and interval are those of the look it stopped at (the repeated confidence interval).
 
+`--bound`: the most power any fixed confirm stage could have within a compute budget, per cell: the planted
+config's paired differences have the pool's SD (pooled over its configs, each centred on its own mean); a budget of
+1.5x today's k * s + s trials leaves m = floor(0.25 (k * s + s)) fresh seeds for the leader and co-training; a
+one-sided z-test at 2.5% that knows the SD and uses all s + m seeds as if the search had not selected on them has
+power Phi(0.20 sqrt(s + m) / sd - 1.96). No valid fixed design does better (it pays for the unknown SD and for the
+selection); `need` is the seeds and compute that bound needs for 80%.
+
 Columns as above, plus compute.2 (the mean under the +0.20 plant: a sweep with a win spends more) and max (the
 compute of a sweep that runs every look). `--summary` prints one line per design over the cells.
 """
@@ -334,6 +341,27 @@ def main_sequential(args) -> int:
     return 0
 
 
+def power_bound(sd: float, k: int, s: int, effect: float = 0.20, budget: float = 1.5) -> tuple[int, float, int, float]:
+    """(fresh seeds m within the budget, the known-SD z-test's power on s + m seeds, the seeds it needs for 80%, the
+    compute those need against today's k * s + s): `--bound`'s arithmetic."""
+    z = stats.norm.ppf(0.975)
+    default = k * s + s
+    fresh = int((budget - 1.0) * default // 2)
+    bound = float(stats.norm.cdf(effect * math.sqrt(s + fresh) / sd - z))
+    need = math.ceil(((z + stats.norm.ppf(0.80)) * sd / effect) ** 2)
+    return fresh, bound, need, (default + 2 * max(need - s, 0)) / default
+
+
+def main_bound(args) -> int:
+    print(f"{'pool':<13} {'k':>2} {'s':>2} {'sd':>6} {'m':>3} {'power bound':>11} {'need s+m':>8} {'need compute':>12}")
+    for name, k, s, configs, baseline, better in cells(args.pools.split(",")):
+        sign = 1.0 if better == "max" else -1.0
+        sd, _ = pooled_sd([[sign * (v[t] - baseline[t]) for t in baseline] for v in configs.values()])
+        fresh, bound, need, compute = power_bound(sd, k, s)
+        print(f"{name:<13} {k:>2} {s:>2} {sd:>6.3f} {fresh:>3} {bound:>11.2f} {need:>8} {compute:>11.2f}x")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", type=int, default=2000)
@@ -341,7 +369,10 @@ def main(argv=None) -> int:
     parser.add_argument("--confirm-seeds", type=int, default=2)
     parser.add_argument("--sequential", action="store_true", help="the sequential designs, fresh seeds resampled")
     parser.add_argument("--summary", action="store_true", help="with --sequential: one line per design")
+    parser.add_argument("--bound", action="store_true", help="the most power a fixed design has within 1.5x compute")
     args = parser.parse_args(argv)
+    if args.bound:
+        return main_bound(args)
     if args.sequential:
         return main_sequential(args)
     print(

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from actot.errors import ActotError
 from actot.report.sequential import (
@@ -283,3 +284,17 @@ def test_the_report_and_the_driver_say_where_a_sequential_confirm_stage_stands(t
     assert undecided == [] and "stopped at the seed cap, look 3 (4 fresh seeds): undecided" in lines[0]
     assert str(ranking.lead).startswith("not confirmed on fresh seeds 5, 6, 7, 8: no config beats co-training")
     assert not ranking.beats_baseline
+
+
+def test_the_power_bound_is_the_known_sd_z_tests_power_and_its_seed_count_reaches_80_percent():
+    from bench.selection_calibration import power_bound
+
+    fresh, bound, need, compute = power_bound(0.17, k=3, s=2)
+    assert fresh == 2  # 1.5x of 3 * 2 + 2 trials leaves 4: two fresh seeds of the leader and co-training
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(0.20, 0.17, size=(200_000, 2 + fresh))
+    z = diffs.mean(axis=1) / (0.17 / np.sqrt(2 + fresh))
+    assert abs(float((z > stats.norm.ppf(0.975)).mean()) - bound) < 0.005
+    assert need == 6 and compute == (8 + 2 * 4) / 8
+    power = [stats.norm.cdf(0.20 * math.sqrt(n) / 0.17 - stats.norm.ppf(0.975)) for n in (need - 1, need)]
+    assert power[0] < 0.80 <= power[1]  # the fewest seeds that reach 80%
