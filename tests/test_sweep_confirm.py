@@ -105,7 +105,7 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
     from run_sweep import main
 
     source, target = small_sim
-    args = sweep_files(tmp_path, n=3, c=2, steps=20) + [
+    args = sweep_files(tmp_path, n=3, c=1, steps=20) + [
         "name=conf",
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
