@@ -13,7 +13,8 @@ G1 = SHARED_DATASETS / "g1_pick_bottle_v21"
 SO101 = SHARED_DATASETS / "so101_record_v30"
 
 
-RAY_LEFTOVERS = (Path("/tmp/_ray_lockfiles"), Path.home() / ".ray")
+# What Ray leaves behind: removed after the session if it was not there before (/tmp/ray: the bench scripts' Ray).
+RAY_LEFTOVERS = (Path("/tmp/_ray_lockfiles"), Path.home() / ".ray", Path("/tmp/ray"))
 
 # The modules that take longest, longest first (CPU seconds on 2 cores, issue 28); the others follow in their own
 # order. `make test` runs two pytest-xdist workers that take whole files (`--dist loadfile`) in this order
