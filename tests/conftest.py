@@ -13,22 +13,63 @@ G1 = SHARED_DATASETS / "g1_pick_bottle_v21"
 SO101 = SHARED_DATASETS / "so101_record_v30"
 
 
-RAY_LEFTOVERS = (Path("/tmp/_ray_lockfiles"), Path.home() / ".ray")
+# What Ray leaves behind: removed after the session if it was not there before (/tmp/ray: the bench scripts' Ray).
+RAY_LEFTOVERS = (Path("/tmp/_ray_lockfiles"), Path.home() / ".ray", Path("/tmp/ray"))
+
+# The modules that take longest, longest first (CPU seconds on 2 cores, issue 28); the others follow in their own
+# order. `make test` runs two pytest-xdist workers that take whole files (`--dist loadfile`) in this order
+# (`--no-loadscope-reorder`), each its next file when it runs low: the long files start first, the short ones fill
+# the end, and both workers finish close together. A module's own tests keep their order.
+LONGEST_FIRST = (
+    "test_rule_audit",
+    "test_sweep_metrics",
+    "test_sweep_confirm",
+    "test_sweep_ray",
+    "test_sweep_resume_index",
+    "test_sweep_paired",
+    "test_transfer_study",
+    "test_sweep_sequential",
+    "test_sweep_resume",
+    "test_cluster",
+    "test_storage_s3",
+    "test_pairing",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: the rest keep their order
+
+
+_LEFTOVERS = pytest.StashKey[dict]()  # {path: whether it existed before the session}
+
+
+def _controller(config) -> bool:
+    """Whether this process runs the session as a whole: pytest without xdist, or xdist's controller (not a worker)."""
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session):
+    if _controller(session.config):
+        session.config.stash[_LEFTOVERS] = {p: p.exists() for p in RAY_LEFTOVERS}
+
+
+def pytest_sessionfinish(session):
+    """Remove what Ray created during the tests, once, after every worker has finished (not when one has: the other
+    may still be running Ray)."""
+    for path, was_there in session.config.stash.get(_LEFTOVERS, {}).items():
+        if not was_there:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_env(tmp_path_factory):
-    existed = {p: p.exists() for p in RAY_LEFTOVERS}
     cache = tmp_path_factory.mktemp("actot_cache")
     os.environ["ACTOT_CACHE"] = str(cache)
     os.environ["WANDB_MODE"] = "offline"
     os.environ["WANDB_SILENT"] = "true"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ.pop("WANDB_API_KEY", None)
-    yield
-    for path, was_there in existed.items():  # remove what Ray created during the tests
-        if not was_there:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

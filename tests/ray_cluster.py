@@ -67,15 +67,26 @@ if _dir and _watch:
 _GIVEN: set[int] = set()
 
 
+# Ports are handed out from a block of this pytest process's own (one per xdist worker: gw0, gw1, ...), between
+# Ray's worker ports (10002-19999) and the kernel's ephemeral ones (32768 and up): no other test process, and no
+# process that binds port 0, is given a port that this one has handed out and Ray binds late.
+_BLOCK = 1000
+_FIRST = 20000 + (_BLOCK * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)) % 12000
+
+
 def free_port() -> int:
     """A port free now and not handed out before by this process (Ray binds some ports late)."""
-    while True:
+    for port in range(_FIRST, _FIRST + _BLOCK):
+        if port in _GIVEN:
+            continue
         with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port left in {_FIRST}-{_FIRST + _BLOCK - 1}")
 
 
 class LocalCluster:

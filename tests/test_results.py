@@ -2,7 +2,6 @@
 
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ import urllib.request
 import optuna
 import pyarrow.parquet as pq
 from optuna.trial import TrialState
+from ray_cluster import free_port
 
 from actot.sweep.store import ResultsStore
 from actot.sweep.searcher import RuleAwareOptunaSearch
@@ -73,15 +73,9 @@ def test_a_trial_ended_early_by_the_scheduler_is_marked_stopped(tmp_path):
     assert store.trials["x"].status == "stopped" and store.trials["x"].stop_rule == "asha"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mirror_is_served_by_optuna_dashboard(tmp_path):
     _store(tmp_path)
-    port = _free_port()
+    port = free_port()
     serve = (
         f"from optuna_dashboard import run_server; "
         f"run_server('sqlite:///{tmp_path / 'optuna.db'}', host='127.0.0.1', port={port})"

@@ -186,6 +186,17 @@ def _one_line_error(capsys, fragments):
     assert "Traceback" not in captured.out + captured.err
 
 
+@pytest.fixture(autouse=True)
+def _no_ray_running(monkeypatch):
+    """These drivers stop before Ray starts, as a user's does on a machine with no Ray running (their resources are
+    checked against this machine): the session's Ray (conftest's `ray_session`), up when a module that ran earlier
+    in this test process started it, is not theirs."""
+    import sys
+
+    if "ray" in sys.modules:
+        monkeypatch.setattr(sys.modules["ray"], "is_initialized", lambda: False)
+
+
 @pytest.mark.parametrize("words,space,sweep,fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line(tmp_path, capsys, words, space, sweep, fragments):
     from run_sweep import main

@@ -17,7 +17,7 @@ from actot.sweepdir import TRIAL_COLUMNS  # per-trial columns (status, seed, con
 from tests.test_sweep_ray import SPACE, TINY_MODEL
 
 SWEEP = """num_samples: 2
-max_concurrent: 2
+max_concurrent: 1
 resources: {cpu: 1, gpu: 0}
 rules: [non_finite]
 train: {steps: 2, log_every: 1, checkpoint_every: 2, wandb.mode: disabled, eval_frames: 32}

@@ -164,7 +164,7 @@ def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_p
     from run_sweep import main
 
     source, target = small_sim
-    args = sweep_files(tmp_path, n=2, c=2, steps=10) + [
+    args = sweep_files(tmp_path, n=2, c=1, steps=10) + [
         "name=pair",
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",

@@ -266,7 +266,7 @@ def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
     from run_sweep import main
 
     source, target = small_sim
-    args = sweep_files(tmp_path, n=4, c=2, steps=30) + [
+    args = sweep_files(tmp_path, n=4, c=1, steps=30) + [
         "name=asha",
         "asha.enabled=true",
         "asha.grace_period=12",

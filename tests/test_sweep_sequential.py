@@ -5,8 +5,6 @@ The decision rule itself is tested on constructed histories in tests/test_sequen
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,7 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_driver(small_sim, tmp_path, ray_tmp):  # noqa: F811
+@pytest.mark.usefixtures("ray_session")  # the search stage runs in this process, on the session's one Ray
+def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_driver(
+    small_sim,
+    tmp_path,
+    ray_tmp,  # noqa: F811
+    capsys,
+):
+    from run_sweep import main
+
     source, target = small_sim
     # One trial at a time (the kill then lands between a look's two trials). The first look runs 1 fresh seed: with
     # the search's one finished config its SD rests on 1 df, so O'Brien-Fleming's first boundary (t(1) ~ 3,000)
@@ -36,10 +42,7 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
     ]
     sweep_dir = tmp_path / "out" / "seq"
     results = sweep_dir / "results.parquet"
-    done = subprocess.run(
-        [sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stdout[-3000:]
+    assert main(args) == 0  # the search; its confirm stage runs in a driver that is killed and resumed
     confirm = args + [
         "stage=confirm",
         "top_k=1",
@@ -102,27 +105,23 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
         or "stopped at the seed cap, look 2 (2 fresh seeds): undecided" in lead
     ), lead
 
-    # resuming the ended stage runs nothing; another cap is refused in one line
-    again = subprocess.run(
-        [sys.executable, "run_sweep.py", *confirm, "resume=true"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert again.returncode == 0 and "2 of 2 trial(s) ended before" in again.stdout, again.stdout[-3000:]
+    # resuming the ended stage runs nothing; another cap is refused in one line (in this process: nothing to run)
+    capsys.readouterr()
+    again = main([*confirm, "resume=true"]), capsys.readouterr()
+    assert again[0] == 0 and "2 of 2 trial(s) ended before" in again[1].out, again[1].out[-3000:]
     assert pq.read_table(results).to_pylist() == rows
-    other = subprocess.run(
-        [
-            sys.executable,
-            "run_sweep.py",
-            *args,
-            "stage=confirm",
-            "top_k=1",
-            "seeds=1",
-            "confirm.sequential.enabled=true",
-            "confirm.sequential.max_seeds=4",
-            "confirm.sequential.futility=none",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    other = (
+        main(
+            [
+                *args,
+                "stage=confirm",
+                "top_k=1",
+                "seeds=1",
+                "confirm.sequential.enabled=true",
+                "confirm.sequential.max_seeds=4",
+                "confirm.sequential.futility=none",
+            ]
+        ),
+        capsys.readouterr(),
     )
-    assert other.returncode == 2 and "was started with other settings: sequential.max_seeds 2 -> 4" in other.stderr
+    assert other[0] == 2 and "was started with other settings: sequential.max_seeds 2 -> 4" in other[1].err

@@ -22,7 +22,7 @@ def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path
     from run_sweep import main
 
     source, target = small_sim
-    args = sweep_files(tmp_path, n=2, c=2, steps=20) + [
+    args = sweep_files(tmp_path, n=2, c=1, steps=20) + [
         "name=shadow",
         "rules.shadow=true",
         f"ray_temp_dir={ray_tmp}",
