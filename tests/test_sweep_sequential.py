@@ -107,21 +107,20 @@ def test_a_sequential_confirm_stage_adds_a_look_says_it_and_survives_a_killed_dr
 
     # resuming the ended stage runs nothing; another cap is refused in one line (in this process: nothing to run)
     capsys.readouterr()
-    again = main([*confirm, "resume=true"]), capsys.readouterr()
-    assert again[0] == 0 and "2 of 2 trial(s) ended before" in again[1].out, again[1].out[-3000:]
+    rc = main([*confirm, "resume=true"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "2 of 2 trial(s) ended before" in out, out[-3000:]
     assert pq.read_table(results).to_pylist() == rows
-    other = (
-        main(
-            [
-                *args,
-                "stage=confirm",
-                "top_k=1",
-                "seeds=1",
-                "confirm.sequential.enabled=true",
-                "confirm.sequential.max_seeds=4",
-                "confirm.sequential.futility=none",
-            ]
-        ),
-        capsys.readouterr(),
+    rc = main(
+        [
+            *args,
+            "stage=confirm",
+            "top_k=1",
+            "seeds=1",
+            "confirm.sequential.enabled=true",
+            "confirm.sequential.max_seeds=4",
+            "confirm.sequential.futility=none",
+        ]
     )
-    assert other[0] == 2 and "was started with other settings: sequential.max_seeds 2 -> 4" in other[1].err
+    err = capsys.readouterr().err
+    assert rc == 2 and "was started with other settings: sequential.max_seeds 2 -> 4" in err
