@@ -73,8 +73,9 @@ POOLS = {
     "screen": ("transfer_cpu.jsonl", "screen", "cotrain", "eval/success"),
     # the transfer study's close arms: three unit-length OT arms and co-training on seeds 0-4 (screen) and 5-9 (best)
     "close-arms": ("transfer_cpu.jsonl", ("screen", "best"), "cotrain", "eval/success"),
-    # the metric a real-data sweep ranks by, on the same pool (no LeRobot pool with several seeds is recorded)
+    # the metric a real-data sweep ranks by: on the sim's pool, and on real LeRobot data (bench/real_pool.py)
     "repro-new-l1": ("repro_cpu.jsonl", "new", "cotrain", "eval/avg_l1"),
+    "g1-l1": ("real_pool_cpu.jsonl", "g1", "cotrain", "eval/avg_l1"),
     "offline": ("offline_cpu.jsonl", "default", "cotrain", "eval/success"),
 }
 DESIGNS = ("search", "confirm", "confirm-pooled")

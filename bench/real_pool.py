@@ -1,0 +1,80 @@
+"""A multi-seed pool on real LeRobot data, ranked as a real-data sweep ranks: the held-out `eval/avg_l1`.
+
+    python -m bench.real_pool run --out bench/data/real_pool_cpu.jsonl --jobs 2
+    python -m bench.real_pool analyse bench/data/real_pool_cpu.jsonl
+    python -m bench.real_pool run --quick --out /tmp/g.jsonl && python -m bench.real_pool analyse /tmp/g.jsonl
+
+The pool is the reproducibility study's (co-training, the `ot_full` space's starting points, then seeded random
+draws of it: `bench.reproducibility.pool`) trained on the G1 dataset of ../shared/datasets (Unitree G1 picking a
+bottle, LeRobot v2.1, 26-D state and action; state only, since 96 of its 100 episodes have no video): episodes 0-59
+are the source domain, 60-99 the target, of which the product's default holds out the last tenth (4 episodes) for
+`eval/avg_l1`. Every config runs on the same seeds, at the sweep's training settings (sweeps/local.yaml: 1500 steps,
+a log every 100) with the small ACT (`policy=act_small`: the full one is too slow for a pool on a CPU).
+
+What it is for: `bench.selection_calibration` replays sweeps on it (pool `g1-l1`), the real-data pool issue 29's
+calibration asks for. `analyse` prints the pool's own figures (bench.reproducibility's: split-half Spearman, ICC,
+seed SD, same-seed correlation) on `eval/avg_l1`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.reproducibility import pool, summarise
+from bench.runs import TINY, read_rows, run_jobs, study_common, study_job, study_main, study_parser
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "g1_pick_bottle_v21"
+GROUP = "g1"
+METRIC = "eval/avg_l1"
+
+
+def data_overrides(root: Path, quick: bool) -> dict:
+    """The source and target split of the G1 dataset (a few episodes each with --quick)."""
+    source, target = ("0-3", "[60-63]") if quick else ("0-59", "[60-99]")
+    return {
+        "data.source": str(root),
+        "data.source_episodes": source,
+        "data.target": str(root),
+        "data.target_episodes": target,
+        "data.cameras": [],
+        "policy": "act_small",
+    }
+
+
+def run(args) -> None:
+    common = study_common(args, **data_overrides(Path(args.data), args.quick), rollout_episodes=0)
+    if args.quick:
+        common = {k: v for k, v in common.items() if not k.startswith("data.sim.") and k != "data.resolution"}
+        common.update({k: v for k, v in TINY.items() if k.startswith("policy.")})
+    configs = pool(min(args.configs, 3) if args.quick else args.configs)
+    seeds = min(args.seeds, 2) if args.quick else args.seeds
+    jobs = [
+        study_job(args, common, GROUP, name, overrides, seed) for seed in range(seeds) for name, overrides in configs
+    ]
+    print(f"{len(configs)} configs x {seeds} seeds on {args.data}, {common['steps']} steps", flush=True)
+    run_jobs(jobs, Path(args.out), args.jobs, shown=METRIC)
+
+
+def analyse(args) -> None:
+    rows = read_rows(args.file)
+    s = summarise([r for r in rows if r["group"] == GROUP], METRIC)
+    print(f"real pool, {Path(args.file).name}: {METRIC} (lower is better) over configs x seeds")
+    if s is None:
+        print("fewer than 3 configs with every seed, or fewer than 2 seeds: nothing to summarise yet")
+        return
+    print(f"{'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} {'seed SD':>8} {'same-seed r':>11} {'mean':>6}")
+    print(
+        f"{s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['one_seed']:>6.2f} {s['icc']:>6.2f} "
+        f"{s['seed_sd']:>8.3f} {s['same_seed']:>11.2f} {s['mean']:>6.3f}"
+    )
+
+
+def main(argv=None) -> int:
+    parser, run_args, _ = study_parser(__doc__, runs_dir="runs/real_pool", seeds=8, steps=1500, log_every=100)
+    run_args.add_argument("--configs", type=int, default=12)
+    run_args.add_argument("--data", default=str(DATA), help="the G1 dataset's folder")
+    return study_main(parser, argv, run, analyse)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
