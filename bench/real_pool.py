@@ -62,7 +62,9 @@ def analyse(args) -> None:
     if s is None:
         print("fewer than 3 configs with every seed, or fewer than 2 seeds: nothing to summarise yet")
         return
-    print(f"{'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} {'seed SD':>8} {'same-seed r':>11} {'mean':>6}")
+    print(
+        f"{'configs':>7} {'seeds':>5} {'split-half':>10} {'1-seed':>6} {'ICC':>6} {'seed SD':>8} {'same-seed r':>11} {'mean':>6}"
+    )
     print(
         f"{s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['one_seed']:>6.2f} {s['icc']:>6.2f} "
         f"{s['seed_sd']:>8.3f} {s['same_seed']:>11.2f} {s['mean']:>6.3f}"

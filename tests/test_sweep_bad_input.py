@@ -6,6 +6,8 @@ failures instead: tests/test_sweep_survives.py. A second driver on a running swe
 tests/test_sweep_resume.py. A full disk: see test_results_that_cannot_be_written_are_one_line.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -179,30 +181,35 @@ def _files(tmp_path, space, sweep):
 
 def _one_line_error(capsys, fragments):
     captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    _one_line_error_in(captured.out, captured.err, fragments)
+
+
+def _one_line_error_in(out: str, err: str, fragments):
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
-    assert "Traceback" not in captured.out + captured.err
+    assert "Traceback" not in out + err
 
 
-@pytest.fixture(autouse=True)
-def _no_ray_running(monkeypatch):
-    """These drivers stop before Ray starts, as a user's does on a machine with no Ray running (their resources are
-    checked against this machine): the session's Ray (conftest's `ray_session`), up when a module that ran earlier
-    in this test process started it, is not theirs."""
-    import sys
-
-    if "ray" in sys.modules:
-        monkeypatch.setattr(sys.modules["ray"], "is_initialized", lambda: False)
+# Cases whose error depends on whether Ray is up in the driver's process: checked in a fresh `run_sweep.py` process,
+# with no Ray running, as a user's driver on a machine with no Ray (its resources are checked against this machine).
+# In this test process the session's Ray (conftest's `ray_session`) may be up, started by a module that ran earlier.
+IN_A_FRESH_PROCESS = {"cli-resources"}
 
 
 @pytest.mark.parametrize("words,space,sweep,fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_line(tmp_path, capsys, words, space, sweep, fragments):
-    from run_sweep import main
+def test_bad_input_is_one_line(request, tmp_path, capsys, words, space, sweep, fragments):
+    args = _files(tmp_path, space, sweep) + ["name=x", "ot.window_size=2", *words]
+    if request.node.callspec.id in IN_A_FRESH_PROCESS:
+        done = subprocess.run([sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 2, done.stderr[-2000:]
+        _one_line_error_in(done.stdout, done.stderr, fragments)
+    else:
+        from run_sweep import main
 
-    assert main(_files(tmp_path, space, sweep) + ["name=x", "ot.window_size=2", *words]) == 2
-    _one_line_error(capsys, fragments)
+        assert main(args) == 2
+        _one_line_error(capsys, fragments)
     assert not (tmp_path / "out" / "x").exists()
 
 
