@@ -16,11 +16,16 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
   above 0.
 - `confirm-pooled`: the same fresh-seed mean, with the SD of the differences pooled over the search's configs and the
   confirm seeds (the search's seeds estimate the spread; only the fresh seeds estimate the effect).
+- `confirm-leader-sd` (added after the G1 pool showed `confirm-pooled` covering 0.84-0.89, so post hoc): the same
+  fresh-seed mean, with the SD pooled over the leader's own differences only (its fresh seeds and its search seeds,
+  each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
+  co-training (10x from the nearest config to the farthest), so the search's other configs misstate the leader's.
 
 Per design: claims (share of sweeps that headline a win), false wins (a claim whose config's mean difference over the
 other h seeds is <= 0), the winner's bias (the claimed estimate minus that other-seed mean, over all sweeps that name a
 leader), coverage (the interval, widened by the other seeds' own standard error so that their noise is not counted
-against it, covers their mean), compute (trials against today's k * s + s), and power: one drawn config's recorded
+against it, covers their mean; `cover` widens by 1.96 of that SE, `cover.t`, added in session 13 after the G1 pool's
+`cover` read 0.84-0.89, by its t quantile on h - 1 df: the SE is estimated from the h other seeds, 3-4 of them), compute (trials against today's k * s + s), and power: one drawn config's recorded
 differences from co-training, centred and shifted to +0.10 or +0.20 on every seed (the effect planted on recorded
 noise), the share of sweeps that claim a win for it.
 
@@ -78,7 +83,7 @@ POOLS = {
     "g1-l1": ("real_pool_cpu.jsonl", "g1", "cotrain", "eval/avg_l1"),
     "offline": ("offline_cpu.jsonl", "default", "cotrain", "eval/success"),
 }
-DESIGNS = ("search", "confirm", "confirm-pooled")
+DESIGNS = ("search", "confirm", "confirm-pooled", "confirm-leader-sd")
 
 
 def load_pool(name: str) -> tuple[dict, dict, str] | None:
@@ -147,6 +152,19 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         {"fresh": values(leader, fresh), **{f"search:{n}": values(n, search) for n in names}}, base, better
     )["fresh"]
     out["confirm-pooled"] = (leader, pooled.beats, pooled.mean, pooled.low, pooled.high, other_mean, other_se)
+    searched_leader = values(leader, search)
+    leader_sd = compare(
+        {"fresh": values(leader, fresh)}, base, better, spread=[[searched_leader[t] - baseline[t] for t in search]]
+    )["fresh"]
+    out["confirm-leader-sd"] = (
+        leader,
+        leader_sd.beats,
+        leader_sd.mean,
+        leader_sd.low,
+        leader_sd.high,
+        other_mean,
+        other_se,
+    )
     return out, 2 * c, names[0]
 
 
@@ -168,12 +186,16 @@ def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
         half = [((r[4] - r[3]) / 2) for r in covered]
         z = stats.norm.ppf(0.975)
         hits = [abs(r[5] - r[2]) <= math.hypot(h, z * r[6]) for r, h in zip(covered, half)]
+        # the other seeds' SE is itself estimated from h of them: widened by its own t quantile (h - 1 df), not z
+        t_other = stats.t.ppf(0.975, len(baseline) - s - c - 1) if len(baseline) - s - c > 1 else math.nan
+        hits_t = [abs(r[5] - r[2]) <= math.hypot(h, t_other * r[6]) for r, h in zip(covered, half)]
         summary[design] = {
             "claims": len(claims) / n,
             "false": sum(r[5] <= 0 for r in claims) / n,
             "false_of_claims": (sum(r[5] <= 0 for r in claims) / len(claims)) if claims else math.nan,
             "bias": float(np.mean([r[2] - r[5] for r in named])) if named else math.nan,
             "coverage": float(np.mean(hits)) if hits else math.nan,
+            "coverage_t": float(np.mean(hits_t)) if hits_t else math.nan,
             "compute": 1.0 if design == "search" else (today + float(np.mean(extra))) / today,
             "power": (sum(r[1] and r[0] == r[7] for r in results) / n) if plant else math.nan,
         }
@@ -336,8 +358,8 @@ def main_sequential(args) -> int:
                 f"{design:<17} {max(r['false'] for r in rows.values()):>9.3f} "
                 f"{min(r['coverage'] for r in rows.values() if math.isfinite(r['coverage'])):>9.2f} "
                 f"{max(r['compute'] for r in rows.values()):>11.2f} {max(r['cmp.2'] for r in rows.values()):>9.2f} "
-                f"{max(r['max'] for r in rows.values()):>5.2f} {float(np.mean(success)):>20.2f} "
-                f"{min(success):>5.2f} {min(l1) if l1 else math.nan:>6.2f}"
+                f"{max(r['max'] for r in rows.values()):>5.2f} {float(np.mean(success)) if success else math.nan:>20.2f} "
+                f"{min(success) if success else math.nan:>5.2f} {min(l1) if l1 else math.nan:>6.2f}"
             )
     return 0
 
@@ -377,8 +399,8 @@ def main(argv=None) -> int:
     if args.sequential:
         return main_sequential(args)
     print(
-        f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<15} {'claims':>6} {'false':>6} {'false|cl':>8} "
-        f"{'bias':>7} {'cover':>6} {'compute':>7} {'power.1':>7} {'power.2':>7}"
+        f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<17} {'claims':>6} {'false':>6} {'false|cl':>8} "
+        f"{'bias':>7} {'cover':>6} {'cover.t':>7} {'compute':>7} {'power.1':>7} {'power.2':>7}"
     )
     for name in args.pools.split(","):
         pool = load_pool(name)
@@ -402,8 +424,8 @@ def main(argv=None) -> int:
                 for design in DESIGNS:
                     row = base[design]
                     print(
-                        f"{name:<13} {k:>2} {s:>2} {c:>2} {h:>2} {design:<15} {row['claims']:>6.3f} {row['false']:>6.3f} "
-                        f"{row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} "
+                        f"{name:<13} {k:>2} {s:>2} {c:>2} {h:>2} {design:<17} {row['claims']:>6.3f} {row['false']:>6.3f} "
+                        f"{row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} {row['coverage_t']:>7.2f} "
                         f"{row['compute']:>7.2f} {powers[0][design]['power']:>7.2f} {powers[1][design]['power']:>7.2f}"
                     )
     return 0
