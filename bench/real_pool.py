@@ -1,4 +1,5 @@
-"""A multi-seed pool on real LeRobot data, ranked as a real-data sweep ranks: the held-out `eval/avg_l1`.
+"""A multi-seed pool on real LeRobot data, ranked as a real-data sweep ranks (the held-out `eval/avg_l1`), for the
+selection calibration's replays on real data (`bench.selection_calibration`, pool `g1-l1`; issue 29).
 
     python -m bench.real_pool run --out bench/data/real_pool_cpu.jsonl --jobs 2
     python -m bench.real_pool analyse bench/data/real_pool_cpu.jsonl
@@ -11,9 +12,8 @@ are the source domain, 60-99 the target, of which the product's default holds ou
 `eval/avg_l1`. Every config runs on the same seeds, at the sweep's training settings (sweeps/local.yaml: 1500 steps,
 a log every 100) with the small ACT (`policy=act_small`: the full one is too slow for a pool on a CPU).
 
-What it is for: `bench.selection_calibration` replays sweeps on it (pool `g1-l1`), the real-data pool issue 29's
-calibration asks for. `analyse` prints the pool's own figures (bench.reproducibility's: split-half Spearman, ICC,
-seed SD, same-seed correlation) on `eval/avg_l1`.
+`analyse` prints the pool's own figures (bench.reproducibility's: split-half Spearman, ICC, seed SD, same-seed
+correlation) on `eval/avg_l1`.
 """
 
 from __future__ import annotations

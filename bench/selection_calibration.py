@@ -19,13 +19,15 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
 - `confirm-leader-sd` (added after the G1 pool showed `confirm-pooled` covering 0.84-0.89, so post hoc): the same
   fresh-seed mean, with the SD pooled over the leader's own differences only (its fresh seeds and its search seeds,
   each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
-  co-training (10x from the nearest config to the farthest), so the search's other configs misstate the leader's.
+  co-training (10x from the nearest config to the farthest), so the search's other configs may misstate the
+  leader's (the hypothesis this design tests; RESULTS: it is not the whole cause).
 
 Per design: claims (share of sweeps that headline a win), false wins (a claim whose config's mean difference over the
 other h seeds is <= 0), the winner's bias (the claimed estimate minus that other-seed mean, over all sweeps that name a
 leader), coverage (the interval, widened by the other seeds' own standard error so that their noise is not counted
-against it, covers their mean; `cover` widens by 1.96 of that SE, `cover.t`, added in session 13 after the G1 pool's
-`cover` read 0.84-0.89, by its t quantile on h - 1 df: the SE is estimated from the h other seeds, 3-4 of them), compute (trials against today's k * s + s), and power: one drawn config's recorded
+against it, covers their mean; `cover` widens by 1.96 of that SE; `cover.t`, added in session 13 after the G1 pool's
+`cover` read 0.84-0.89, widens by its t quantile on h - 1 df, since the SE is estimated from the h other seeds, 1-4
+of them by pool), compute (trials against today's k * s + s), and power: one drawn config's recorded
 differences from co-training, centred and shifted to +0.10 or +0.20 on every seed (the effect planted on recorded
 noise), the share of sweeps that claim a win for it.
 
@@ -65,7 +67,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from actot.report.baseline import compare
+from actot.report.baseline import compare, paired_differences
 from actot.report.sequential import Design, look
 from actot.report.stats import pooled_sd, t_interval
 from bench.runs import final, read_rows
@@ -152,10 +154,8 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         {"fresh": values(leader, fresh), **{f"search:{n}": values(n, search) for n in names}}, base, better
     )["fresh"]
     out["confirm-pooled"] = (leader, pooled.beats, pooled.mean, pooled.low, pooled.high, other_mean, other_se)
-    searched_leader = values(leader, search)
-    leader_sd = compare(
-        {"fresh": values(leader, fresh)}, base, better, spread=[[searched_leader[t] - baseline[t] for t in search]]
-    )["fresh"]
+    leader_search = list(paired_differences(values(leader, search), base, better)[0].values())
+    leader_sd = compare({"fresh": values(leader, fresh)}, base, better, spread=[leader_search])["fresh"]
     out["confirm-leader-sd"] = (
         leader,
         leader_sd.beats,

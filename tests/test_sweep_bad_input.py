@@ -202,7 +202,9 @@ IN_A_FRESH_PROCESS = {"cli-resources"}
 def test_bad_input_is_one_line(request, tmp_path, capsys, words, space, sweep, fragments):
     args = _files(tmp_path, space, sweep) + ["name=x", "ot.window_size=2", *words]
     if request.node.callspec.id in IN_A_FRESH_PROCESS:
-        done = subprocess.run([sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "run_sweep.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 2, done.stderr[-2000:]
         _one_line_error_in(done.stdout, done.stderr, fragments)
     else:
