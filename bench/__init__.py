@@ -10,9 +10,11 @@ the product (`actot`) and each other as a package (`from bench.runs import ...`)
   (`space_configs`), the tiny model of the --quick runs (`TINY`), a run file's rows (`read_rows`) and a sample's
   mean with its 95% t-interval (`mean_ci`, on `actot.report.stats`);
 - studies (`run`, then `analyse` on the JSONL they wrote, e.g. bench/data/*.jsonl): `validity`,
-  `reproducibility`, `convergence`, `offline_study`, `transfer_study`, `twins_oracle`, `ot_rows`;
+  `reproducibility`, `real_pool` (the same pool on real LeRobot data), `convergence`, `offline_study`,
+  `transfer_study`, `twins_oracle`, `ot_rows`, `gap_map` and `gap_arms` (the sim's gap knobs), `pair_cost_success`;
 - replays of stored histories (no training): `rule_audit`, `sweep_efficiency`, `paired_efficiency`,
-  `selection_calibration` (their inputs from `histories` or the studies' JSONL);
-- probes of trained runs: `goal_probe`, `embedding_probe`; costs and timings: `bench_*`, `packing`,
+  `selection_calibration`, `seed_effect` (their inputs from `histories` or the studies' JSONL);
+- probes of trained runs: `goal_probe`, `embedding_probe`, `robot_loop` (the robot-eval verdict against many
+  rollouts of the same policies); costs and timings: `bench_*`, `packing`,
   `trial_profile`, `trial_cost`, `pairing_scale`; `tables` formats their plain-text tables.
 """
