@@ -16,6 +16,10 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
   above 0.
 - `confirm-pooled`: the same fresh-seed mean, with the SD of the differences pooled over the search's configs and the
   confirm seeds (the search's seeds estimate the spread; only the fresh seeds estimate the effect).
+`--normal N` (session 13, post hoc, after the G1 pool's coverage miss): the same replays on each pool's normal model
+(`normal_pool`: each config's paired differences drawn with its recorded mean and SD, on N seeds), so that the other
+seeds' mean is the truth and coverage is read without the target's own noise; shown as POOL~N.
+
 - `confirm-leader-sd` (added after the G1 pool showed `confirm-pooled` covering 0.84-0.89, so post hoc): the same
   fresh-seed mean, with the SD pooled over the leader's own differences only (its fresh seeds and its search seeds,
   each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
@@ -112,6 +116,23 @@ def load_pool(name: str) -> tuple[dict, dict, str] | None:
         n: {s: v[s] for s in seeds} for n, v in table.items() if n != baseline and set(v) >= seeds and n != "target-BC"
     }
     return configs, {s: table[baseline][s] for s in seeds}, "min" if metric == "eval/avg_l1" else "max"
+
+
+def normal_pool(pool: tuple[dict, dict, str], n_seeds: int, seed: int = 0) -> tuple[dict, dict, str]:
+    """The pool's normal model on `n_seeds` seeds: co-training's values drawn with its recorded mean and SD, each
+    config's as co-training's plus an independent normal difference with the config's recorded mean and SD of its
+    paired differences. With hundreds of seeds the other seeds' mean is the config's true difference, so coverage
+    is read against the truth, without the few recorded seeds' own noise."""
+    configs, baseline, better = pool
+    rng = np.random.default_rng(seed)
+    seeds = sorted(baseline)
+    base = np.array([baseline[s] for s in seeds])
+    drawn = rng.normal(base.mean(), base.std(ddof=1), n_seeds)
+    out = {}
+    for name, values in configs.items():
+        diffs = np.array([values[s] - baseline[s] for s in seeds])
+        out[name] = dict(enumerate(drawn + rng.normal(diffs.mean(), diffs.std(ddof=1), n_seeds)))
+    return out, dict(enumerate(drawn)), better
 
 
 def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c: int, plant: tuple | None):
@@ -302,13 +323,16 @@ def replay_sequential(configs, baseline, better, k, s, n, seed=0, plant=None) ->
     return summary
 
 
-def cells(pools: list[str]):
-    """(pool, k, s, configs, baseline, better) of every cell a pool has: k = 3, 8 configs, s = 2, 3 search seeds."""
+def cells(pools: list[str], normal: int = 0):
+    """(pool, k, s, configs, baseline, better) of every cell a pool has: k = 3, 8 configs, s = 2, 3 search seeds
+    (of the pool's normal model on `normal` seeds, when given)."""
     for name in pools:
         pool = load_pool(name)
         if pool is None:
             print(f"{name:<13} (not recorded, or fewer than 5 shared seeds)")
             continue
+        if normal:
+            pool, name = normal_pool(pool, normal), f"{name}~N"
         configs, baseline, better = pool
         for k in (3, 8):
             for s in (2, 3):
@@ -323,7 +347,7 @@ def main_sequential(args) -> int:
     )
     print(head)
     table = {}
-    for name, k, s, configs, baseline, better in cells(args.pools.split(",")):
+    for name, k, s, configs, baseline, better in cells(args.pools.split(","), args.normal):
         base = replay_sequential(configs, baseline, better, k, s, args.replays)
         powers = [
             replay_sequential(configs, baseline, better, k, s, args.replays, seed=1, plant=("", effect))
@@ -377,7 +401,7 @@ def power_bound(sd: float, k: int, s: int, effect: float = 0.20, budget: float =
 
 def main_bound(args) -> int:
     print(f"{'pool':<13} {'k':>2} {'s':>2} {'sd':>6} {'m':>3} {'power bound':>11} {'need s+m':>8} {'need compute':>12}")
-    for name, k, s, configs, baseline, better in cells(args.pools.split(",")):
+    for name, k, s, configs, baseline, better in cells(args.pools.split(","), args.normal):
         sign = 1.0 if better == "max" else -1.0
         sd, _ = pooled_sd([[sign * (v[t] - baseline[t]) for t in baseline] for v in configs.values()])
         fresh, bound, need, compute = power_bound(sd, k, s)
@@ -393,6 +417,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sequential", action="store_true", help="the sequential designs, fresh seeds resampled")
     parser.add_argument("--summary", action="store_true", help="with --sequential: one line per design")
     parser.add_argument("--bound", action="store_true", help="the most power a fixed design has within 1.5x compute")
+    parser.add_argument(
+        "--normal", type=int, default=0, metavar="N", help="replay each pool's normal model on N seeds (`normal_pool`)"
+    )
     args = parser.parse_args(argv)
     if args.bound:
         return main_bound(args)
@@ -407,6 +434,8 @@ def main(argv=None) -> int:
         if pool is None:
             print(f"{name:<13} (not recorded, or fewer than 5 shared seeds)")
             continue
+        if args.normal:
+            pool, name = normal_pool(pool, args.normal), f"{name}~N"
         configs, baseline, better = pool
         for k in (3, 8):
             if k > len(configs):

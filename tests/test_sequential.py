@@ -298,3 +298,21 @@ def test_the_power_bound_is_the_known_sd_z_tests_power_and_its_seed_count_reache
     assert need == 6 and compute == (8 + 2 * 4) / 8
     power = [stats.norm.cdf(0.20 * math.sqrt(n) / 0.17 - stats.norm.ppf(0.975)) for n in (need - 1, need)]
     assert power[0] < 0.80 <= power[1]  # the fewest seeds that reach 80%
+
+
+def test_the_normal_pool_keeps_each_configs_mean_and_sd_of_paired_differences():
+    from bench.selection_calibration import normal_pool
+
+    rng = np.random.default_rng(3)
+    baseline = {s: float(v) for s, v in enumerate(rng.normal(0.3, 0.02, 8))}
+    configs = {
+        "near": {s: baseline[s] + d for s, d in enumerate(rng.normal(0.001, 0.003, 8))},
+        "far": {s: baseline[s] + d for s, d in enumerate(rng.normal(0.02, 0.025, 8))},
+    }
+    drawn, base, better = normal_pool((configs, baseline, "min"), n_seeds=20_000)
+    assert better == "min" and sorted(base) == list(range(20_000))
+    for name, values in configs.items():
+        recorded = np.array([values[s] - baseline[s] for s in baseline])
+        simulated = np.array([drawn[name][s] - base[s] for s in base])  # paired on the same drawn co-training seed
+        assert abs(simulated.mean() - recorded.mean()) < 4 * recorded.std(ddof=1) / math.sqrt(20_000)
+        assert abs(simulated.std(ddof=1) / recorded.std(ddof=1) - 1) < 0.03
