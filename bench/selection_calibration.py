@@ -16,10 +16,6 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
   above 0.
 - `confirm-pooled`: the same fresh-seed mean, with the SD of the differences pooled over the search's configs and the
   confirm seeds (the search's seeds estimate the spread; only the fresh seeds estimate the effect).
-`--normal N` (session 13, post hoc, after the G1 pool's coverage miss): the same replays on each pool's normal model
-(`normal_pool`: each config's paired differences drawn with its recorded mean and SD, on N seeds), so that the other
-seeds' mean is the truth and coverage is read without the target's own noise; shown as POOL~N.
-
 - `confirm-leader-sd` (added after the G1 pool showed `confirm-pooled` covering 0.84-0.89, so post hoc): the same
   fresh-seed mean, with the SD pooled over the leader's own differences only (its fresh seeds and its search seeds,
   each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
@@ -34,6 +30,10 @@ against it, covers their mean; `cover` widens by 1.96 of that SE; `cover.t`, add
 of them by pool), compute (trials against today's k * s + s), and power: one drawn config's recorded
 differences from co-training, centred and shifted to +0.10 or +0.20 on every seed (the effect planted on recorded
 noise), the share of sweeps that claim a win for it.
+
+`--normal N` (session 13, post hoc, after the G1 pool's coverage miss): the same replays on each pool's normal model
+(`normal_pool`: each config's paired differences drawn with its recorded mean and SD, on N seeds), so that the other
+seeds' mean is the truth and coverage is read without the target's own noise; shown as POOL~N.
 
 `--sequential` (issue 29, deliverable 3): designs that may run up to 8 fresh seeds, more than a pool holds apart
 from its search seeds (5-10 seeds in all). So these replays take the pool as the population of seeds: the s search
@@ -429,34 +429,23 @@ def main(argv=None) -> int:
         f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<17} {'claims':>6} {'false':>6} {'false|cl':>8} "
         f"{'bias':>7} {'cover':>6} {'cover.t':>7} {'compute':>7} {'power.1':>7} {'power.2':>7}"
     )
-    for name in args.pools.split(","):
-        pool = load_pool(name)
-        if pool is None:
-            print(f"{name:<13} (not recorded, or fewer than 5 shared seeds)")
+    c = args.confirm_seeds
+    for name, k, s, configs, baseline, better in cells(args.pools.split(","), args.normal):
+        h = len(baseline) - s - c
+        if h < 1:
             continue
-        if args.normal:
-            pool, name = normal_pool(pool, args.normal), f"{name}~N"
-        configs, baseline, better = pool
-        for k in (3, 8):
-            if k > len(configs):
-                continue
-            for s in (2, 3):
-                c = args.confirm_seeds
-                h = len(baseline) - s - c
-                if h < 1:
-                    continue
-                base = replay(configs, baseline, better, k, s, c, args.replays)
-                powers = [
-                    replay(configs, baseline, better, k, s, c, args.replays, seed=1, plant=("", effect))
-                    for effect in (0.10, 0.20)
-                ]
-                for design in DESIGNS:
-                    row = base[design]
-                    print(
-                        f"{name:<13} {k:>2} {s:>2} {c:>2} {h:>2} {design:<17} {row['claims']:>6.3f} {row['false']:>6.3f} "
-                        f"{row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} {row['coverage_t']:>7.2f} "
-                        f"{row['compute']:>7.2f} {powers[0][design]['power']:>7.2f} {powers[1][design]['power']:>7.2f}"
-                    )
+        base = replay(configs, baseline, better, k, s, c, args.replays)
+        powers = [
+            replay(configs, baseline, better, k, s, c, args.replays, seed=1, plant=("", effect))
+            for effect in (0.10, 0.20)
+        ]
+        for design in DESIGNS:
+            row = base[design]
+            print(
+                f"{name:<13} {k:>2} {s:>2} {c:>2} {h:>2} {design:<17} {row['claims']:>6.3f} {row['false']:>6.3f} "
+                f"{row['false_of_claims']:>8.2f} {row['bias']:>+7.3f} {row['coverage']:>6.2f} {row['coverage_t']:>7.2f} "
+                f"{row['compute']:>7.2f} {powers[0][design]['power']:>7.2f} {powers[1][design]['power']:>7.2f}"
+            )
     return 0
 
 
