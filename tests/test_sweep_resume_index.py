@@ -34,7 +34,7 @@ starting_points:
   - {name: healthy, ot.reg: 2.0, ot.tau: 10.0}
   - {name: healthy2, ot.reg: 1.0, ot.tau: 5.0}
 """
-STEPS = 60
+STEPS = 120  # long enough that both healthy trials are running past step 25 together, even on a fast machine
 
 
 def _history(folder: Path) -> list[dict]:
