@@ -38,7 +38,7 @@ import os
 import time
 from pathlib import Path
 
-from bench.runs import final, finite_or_none, mean_ci, read_rows, run_one, space_configs
+from bench.runs import TINY, final, finite_or_none, mean_ci, read_rows, run_one, space_configs
 
 STUDY = {"a-target-BC": {"bc_src_weight": 0.0, "ot.lambda_ot": 0.0}, "b-cotrain": {"ot.lambda_ot": 0.0}, "c-OT-R1": {}}
 VARIANTS = {"e-OT-l2": {"ot.embed_norm": "l2"}}
@@ -63,6 +63,7 @@ def run(args) -> None:
         "rollout_episodes": args.rollouts,
         "device": args.device,
         "threads": 1,
+        **(TINY if args.quick else {}),  # a smoke run checks the script, not the model: the tiny model and sim
     }
     out_dir = str(Path(args.runs_dir).resolve())
 
@@ -364,7 +365,7 @@ def main() -> None:
     r.add_argument("--log-every", type=int, default=25)
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new run starts")
-    r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, 30 steps, 10 rollouts")
+    r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, tiny model and sim, 30 steps, 10 rollouts")
     r.add_argument(
         "--only", help="comma-separated groups to run: study,pool,best,regpool,grid,variant (default all but variant)"
     )
