@@ -10,6 +10,7 @@ of a metric (`final`) and summarises seeds with `mean_ci` (the product's statist
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -159,15 +160,20 @@ def study_main(parser: argparse.ArgumentParser, argv, run, analyse) -> int:
 
 
 def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success", runner=run_one) -> None:
-    """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes, appending one JSON line per
+    """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes (one: in this process), appending one JSON line per
     finished run (a study cut short resumes where it stopped) and printing one line each. `runner(job)` runs
     one (default `run_one`; a study that prepares its data first passes its own, a module-level function)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
     todo = [j for j in jobs if j["id"] not in done]
     print(f"{len(todo)} of {len(jobs)} runs to do", flush=True)
-    with mp.get_context("spawn").Pool(n_jobs) as workers, out.open("a") as sink:
-        for result in workers.imap_unordered(runner, todo):
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(out.open("a"))
+        if n_jobs > 1:
+            results = stack.enter_context(mp.get_context("spawn").Pool(n_jobs)).imap_unordered(runner, todo)
+        else:  # in this process: a worker process would import torch and the product again for nothing
+            results = map(runner, todo)
+        for result in results:
             record = {k: v for k, v in result.items() if k != "history"}
             record["history"] = [{k: finite_or_none(v) for k, v in row.items()} for row in result["history"]]
             sink.write(json.dumps(record) + "\n")

@@ -254,7 +254,7 @@ def bench_jobs(root: Path) -> dict[str, list[list[str]]]:
                 "--runs-dir",
                 str(root / script / "runs"),
                 "--jobs",
-                "2",
+                "1",  # in this process (bench.runs.run_jobs): the fixture already runs two jobs at once
                 *words,
             ]
             for words in settings

@@ -80,7 +80,7 @@ def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_pat
     out, runs = tmp_path / "t.jsonl", tmp_path / "runs"
     script = [sys.executable, "-m", "bench.transfer_study"]
     done = subprocess.run(
-        [*script, "run", "--quick", "--out", str(out), "--runs-dir", str(runs), "--jobs", "2"],
+        [*script, "run", "--quick", "--out", str(out), "--runs-dir", str(runs), "--jobs", "1"],
         cwd=ROOT,
         capture_output=True,
         text=True,
