@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.reproducibility import pool, summarise
-from bench.runs import TINY, read_rows, run_jobs, study_common, study_job, study_main, study_parser
+from bench.reproducibility import pool, spearman, summarise
+from bench.runs import TINY, final, read_rows, run_jobs, study_common, study_job, study_main, study_parser
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "g1_pick_bottle_v21"
 GROUP = "g1"
@@ -69,6 +69,36 @@ def analyse(args) -> None:
         f"{s['configs']:>7} {s['seeds']:>5} {s['split_half']:>10.2f} {s['one_seed']:>6.2f} {s['icc']:>6.2f} "
         f"{s['seed_sd']:>8.3f} {s['same_seed']:>11.2f} {s['mean']:>6.3f}"
     )
+    print_paired_halves(rows)
+
+
+def print_paired_halves(rows: list[dict]) -> None:
+    """Each OT config's mean paired difference from co-training (positive: a higher L1, worse), over all seeds and
+    over each half of them, and whether the configs' order repeats from one half to the other (Spearman)."""
+    by: dict[str, dict[int, float]] = {}
+    for row in rows:
+        value = final(row, METRIC)
+        if row["group"] == GROUP and row["status"] == "finished" and value is not None:
+            by.setdefault(row["name"], {})[row["seed"]] = value
+    base = by.pop("cotrain", {})
+    seeds = sorted(set(base).intersection(*by.values())) if by else []
+    if len(seeds) < 4:
+        return
+    first, second = seeds[: len(seeds) // 2], seeds[len(seeds) // 2 :]
+    diff = {name: {s: values[s] - base[s] for s in seeds} for name, values in by.items()}
+    mean = {
+        name: {part: sum(d[s] for s in part) / len(part) for part in (tuple(seeds), tuple(first), tuple(second))}
+        for name, d in diff.items()
+    }
+    print(
+        f"\npaired difference from co-training ({METRIC}), seeds {first[0]}-{first[-1]} and {second[0]}-{second[-1]}:"
+    )
+    print(f"{'config':<20} {'all':>8} {'1st half':>8} {'2nd half':>8}")
+    for name in sorted(mean, key=lambda n: mean[n][tuple(seeds)]):
+        m = mean[name]
+        print(f"{name:<20} {m[tuple(seeds)]:>+8.4f} {m[tuple(first)]:>+8.4f} {m[tuple(second)]:>+8.4f}")
+    rho = spearman([m[tuple(first)] for m in mean.values()], [m[tuple(second)] for m in mean.values()])
+    print(f"the {len(mean)} configs' order, 1st half against 2nd: Spearman {rho:.2f}")
 
 
 def main(argv=None) -> int:

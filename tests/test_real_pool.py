@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import G1, need
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,3 +48,27 @@ def test_quick_real_pool_trains_every_config_on_every_seed_and_is_read_as_a_pool
     pool = summarise([r for r in rows if r["group"] == GROUP], METRIC)
     assert (pool["configs"], pool["seeds"]) == (3, 2)
     assert 0 < pool["mean"] < 10 and math.isfinite(pool["seed_sd"])
+
+
+def test_paired_halves_show_each_configs_difference_and_whether_the_order_repeats(capsys):
+    from bench.real_pool import GROUP, METRIC, print_paired_halves
+
+    def row(name, seed, value):
+        return {"group": GROUP, "name": name, "seed": seed, "status": "finished", "history": [{METRIC: value}]}
+
+    # co-training at 0.30 + seed noise; A is 0.01 worse on every seed, B 0.02 worse on seeds 0-1 and 0.04 on 2-3,
+    # C 0.03 worse on seeds 0-1 and 0.00 on 2-3 (its order flips between the halves); seed 4 lacks B: left out.
+    rows = [row("cotrain", s, 0.30 + 0.01 * s) for s in range(5)]
+    rows += [row("A", s, 0.31 + 0.01 * s) for s in range(5)]
+    rows += [row("B", s, 0.30 + 0.01 * s + (0.02 if s < 2 else 0.04)) for s in range(4)]
+    rows += [row("C", s, 0.30 + 0.01 * s + (0.03 if s < 2 else 0.00)) for s in range(5)]
+    print_paired_halves(rows)
+    out = capsys.readouterr().out
+    assert "seeds 0-1 and 2-3" in out
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("A ", "B ", "C "))}
+    assert [float(v) for v in lines["A"]] == pytest.approx([0.01, 0.01, 0.01])
+    assert [float(v) for v in lines["B"]] == pytest.approx([0.03, 0.02, 0.04])
+    assert [float(v) for v in lines["C"]] == pytest.approx([0.015, 0.03, 0.0])
+    assert list(lines) == ["A", "C", "B"]  # by the mean over all seeds
+    # halves: A 0.01 / 0.01, B 0.02 / 0.04, C 0.03 / 0.00 -> ranks (1, 2, 3) against (2, 3, 1): Spearman -0.5
+    assert "the 3 configs' order, 1st half against 2nd: Spearman -0.50" in out
