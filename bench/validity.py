@@ -365,7 +365,11 @@ def main() -> None:
     r.add_argument("--log-every", type=int, default=25)
     r.add_argument("--rollouts", type=int, default=100)
     r.add_argument("--deadline", type=float, default=1e9, help="seconds after which no new run starts")
-    r.add_argument("--quick", action="store_true", help="a CPU smoke run: 2 seeds, tiny pools, tiny model and sim, 30 steps, 10 rollouts")
+    r.add_argument(
+        "--quick",
+        action="store_true",
+        help="a CPU smoke run: 2 seeds, tiny pools, tiny model and sim, 30 steps, 10 rollouts",
+    )
     r.add_argument(
         "--only", help="comma-separated groups to run: study,pool,best,regpool,grid,variant (default all but variant)"
     )
