@@ -14,6 +14,9 @@ bench/sweep_efficiency.py read. The extra `key=value` words are training keys fo
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import json
 import sys
 import tempfile
 import time
@@ -89,11 +92,36 @@ def collect(
     return runs
 
 
+@contextlib.contextmanager
+def quick_folder(path: str | None, prefix: str):
+    """Where --quick keeps its sim and runs: `path` (--quick-dir, kept and shared), else a temporary folder."""
+    if path:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        yield Path(path)
+    else:
+        with tempfile.TemporaryDirectory(prefix=prefix) as work:
+            yield Path(work)
+
+
+QUICK_DIR_HELP = "--quick: keep the sim and the tiny runs here and reuse those already there (scripts share one pool)"
+
+
 def quick_runs(
-    n_configs: int, seeds: int, group: str, work: Path, space_name: str = "ot_reg", say=print, baseline: bool = False
+    n_configs: int,
+    seeds: int,
+    group: str,
+    work: Path,
+    space_name: str = "ot_reg",
+    say=print,
+    baseline: bool = False,
 ) -> list[Run]:
     """Tiny but real runs on a small generated sim: the --quick input of the bench scripts (`baseline`: co-training,
-    ot.lambda_ot = 0, on the same seeds too)."""
+    ot.lambda_ot = 0, on the same seeds too).
+
+    The sim and the runs stay in `work` (`quick_runs.jsonl`, each run with the settings it was trained at), and a run
+    found there is read, not trained again: scripts given the same folder (`--quick-dir`) share one pool, each taking
+    the configs it asks for (the configs are a prefix of one list: `pick_configs`). An flock on the file lets two
+    scripts fill it at once."""
     from actot.sim import SimConfig, generate
     from actot.sweep.space import load_space
 
@@ -101,7 +129,36 @@ def quick_runs(
     words = [f"data.source={source}", f"data.target={target}", *TINY, f"steps={QUICK_STEPS}"]
     space = load_space(space_name)
     configs = ([{"ot.lambda_ot": 0.0}] if baseline else []) + pick_configs(space, n_configs, seed=0, corners=True)
-    return collect(space, configs, seeds, words, group, work / "runs", say)
+    settings = json.dumps({"space": space_name, "words": words})
+    kept = work / "quick_runs.jsonl"
+    with open(work / ".quick_runs.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        done = {}
+        if kept.is_file():
+            for line in kept.read_text().splitlines():
+                row = json.loads(line)
+                if row["settings"] == settings:
+                    done[(json.dumps(row["config"], sort_keys=True), row["seed"])] = row["history"]
+        missing = [c for c in configs if any((json.dumps(c, sort_keys=True), s) not in done for s in range(seeds))]
+        if missing:
+            for run in collect(space, missing, seeds, words, group, work / "runs", say):
+                key = (json.dumps(run.config, sort_keys=True), run.seed)
+                if key not in done:
+                    done[key] = run.history
+                    with kept.open("a") as out:
+                        out.write(
+                            json.dumps(
+                                {"settings": settings, "config": run.config, "seed": run.seed, "history": run.history}
+                            )
+                            + "\n"
+                        )
+        if len(missing) < len(configs):
+            say(f"[histories] {len(configs) - len(missing)} of {len(configs)} configs read from {kept}")
+    return [
+        Run(group, config, seed, done[(json.dumps(config, sort_keys=True), seed)], f"config {i} seed {seed}")
+        for i, config in enumerate(configs)
+        for seed in range(seeds)
+    ]
 
 
 def main(argv=None) -> int:

@@ -30,8 +30,6 @@ import argparse
 import math
 import statistics
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -43,6 +41,7 @@ from actot.sweep.config import SweepConfig, startup_trials
 from actot.sweep.paired import PairedPlan
 from actot.sweep.paired_searcher import PairedSearcher
 from bench.sweep_efficiency import Pool
+from bench.histories import QUICK_DIR_HELP
 from bench.tables import text_table
 
 POOL_KEY = "__pool_key"
@@ -292,6 +291,7 @@ def main(argv=None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--runs", help="JSON-lines pool (bench/reproducibility.py's --out)")
     source.add_argument("--quick", action="store_true", help="make a tiny pool of real runs first (CI-sized)")
+    parser.add_argument("--quick-dir", help=QUICK_DIR_HELP)
     parser.add_argument("--group", default="new")
     parser.add_argument("--space", default="ot_full")
     parser.add_argument("--metric", default="eval/success")
@@ -311,10 +311,10 @@ def main(argv=None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if args.quick:
-            from bench.histories import quick_runs
+            from bench.histories import quick_folder, quick_runs
 
-            with tempfile.TemporaryDirectory(prefix="paired-efficiency-") as work:
-                runs = quick_runs(3, 2, "pool", Path(work), baseline=True)
+            with quick_folder(args.quick_dir, "paired-efficiency-") as work:
+                runs = quick_runs(3, 2, "pool", work, baseline=True)
             space, metric, replays = load_space("ot_reg"), "eval/avg_l1", min(args.replays, 20)
             configs, k = 2, 2
         else:

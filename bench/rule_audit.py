@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -43,6 +42,7 @@ from actot.rules.replay import (
     settings_text,
     top_quarter,
 )
+from bench.histories import QUICK_DIR_HELP
 from bench.tables import text_table
 
 
@@ -112,6 +112,7 @@ def main(argv=None) -> int:
     source.add_argument("--runs", help="JSON-lines file of runs (bench/histories.py)")
     source.add_argument("--sweep", help="a sweep folder run with rules.shadow=true")
     source.add_argument("--quick", action="store_true", help="make tiny real runs first (CI-sized)")
+    parser.add_argument("--quick-dir", help=QUICK_DIR_HELP)
     parser.add_argument("--group", default=None, help="only the runs of this group (--runs)")
     parser.add_argument("--metric", default="eval/success", help="what 'top quarter' ranks by (default eval/success)")
     parser.add_argument(
@@ -140,10 +141,10 @@ def main(argv=None) -> int:
             args.rules = json.dumps(specs)
         rules = load_rules(args.rules)
         if args.quick:
-            from bench.histories import quick_runs
+            from bench.histories import quick_folder, quick_runs
 
-            with tempfile.TemporaryDirectory(prefix="rule-audit-") as work:
-                runs = quick_runs(args.configs, args.seeds, "quick", Path(work))
+            with quick_folder(args.quick_dir, "rule-audit-") as work:
+                runs = quick_runs(args.configs, args.seeds, "quick", work)
         elif args.sweep:
             runs, notes = runs_from_sweep(args.sweep)
             for line in notes:

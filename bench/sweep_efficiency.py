@@ -36,9 +36,7 @@ import argparse
 import math
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -50,6 +48,7 @@ from actot.metrics import direction_for_ranking
 from actot.rules.replay import AshaReplay, Run, config_scores, group_by_config, read_runs_jsonl, stop_decision, truncate
 from actot.sweep.config import SweepConfig, startup_trials
 from actot.sweep.preflight import earliest_stop
+from bench.histories import QUICK_DIR_HELP
 from bench.tables import text_table
 
 METHODS = ("random", "tpe", "tpe+rules", "tpe+rules+asha")
@@ -267,6 +266,7 @@ def main(argv=None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--runs", help="JSON-lines file of runs (bench/histories.py)")
     source.add_argument("--quick", action="store_true", help="make a tiny pool of real runs first (CI-sized)")
+    parser.add_argument("--quick-dir", help=QUICK_DIR_HELP)
     parser.add_argument("--group", default="pool")
     parser.add_argument("--space", default="ot_full", help="the space the pool was drawn from (TPE's distributions)")
     parser.add_argument("--metric", default=None, help="default eval/success (--quick: eval/avg_l1)")
@@ -303,10 +303,10 @@ def main(argv=None) -> int:
             specs = [{"use": name, "after": 10} if BUILT_IN[name]["after"] else name for name in BUILT_IN]
         rules = parse_rules(specs, "--rules")
         if args.quick:
-            from bench.histories import quick_runs
+            from bench.histories import quick_folder, quick_runs
 
-            with tempfile.TemporaryDirectory(prefix="sweep-efficiency-") as work:
-                runs = quick_runs(args.configs, 2, "pool", Path(work))
+            with quick_folder(args.quick_dir, "sweep-efficiency-") as work:
+                runs = quick_runs(args.configs, 2, "pool", work)
             space, metric = load_space("ot_reg"), args.metric or "eval/avg_l1"
         else:
             runs = read_runs_jsonl(args.runs, args.group)

@@ -219,10 +219,15 @@ QUICK_BENCHES = [
 ]
 
 
+SHARED_POOL = ("paired_efficiency", "sweep_efficiency", "rule_audit")  # their --quick runs: bench.histories.quick_runs
+
+
 def bench_jobs(root: Path) -> dict[str, list[list[str]]]:
     """The bench commands of this module's slow tests, by job (a QUICK_BENCHES script's name, "validity",
     "reproducibility", "convergence"): each job's commands run in order, their files under `root`."""
     jobs = {script[0]: [[*script]] for script, _ in QUICK_BENCHES}
+    for name in SHARED_POOL:  # one pool of tiny runs, each script reading the configs it asks for
+        jobs[name][0] += ["--quick-dir", str(root / "quick")]
     v = root / "validity"
     jobs["validity"] = [
         [
