@@ -141,7 +141,8 @@ def quick_runs(
                     done[(json.dumps(row["config"], sort_keys=True), row["seed"])] = row["history"]
         missing = [c for c in configs if any((json.dumps(c, sort_keys=True), s) not in done for s in range(seeds))]
         if missing:
-            for run in collect(space, missing, seeds, words, group, work / "runs", say):
+            # a folder of its own per call: `collect` names runs by their place in `missing`
+            for run in collect(space, missing, seeds, words, group, work / "runs" / f"after-{len(done)}", say):
                 key = (json.dumps(run.config, sort_keys=True), run.seed)
                 if key not in done:
                     done[key] = run.history
