@@ -267,12 +267,13 @@ def bench_jobs(root: Path) -> dict[str, list[list[str]]]:
     return jobs
 
 
-# Longest first (so that two lanes end together); which test runs which jobs.
+# Longest first (so that two lanes end together; paired_efficiency early: it fills most of the shared pool of tiny
+# runs that sweep_efficiency and rule_audit then read); which test runs which jobs.
 JOB_ORDER = (
-    "validity",
     "packing",
-    "trial_profile",
     "paired_efficiency",
+    "trial_profile",
+    "validity",
     "reproducibility",
     "sweep_efficiency",
     "convergence",
