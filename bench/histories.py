@@ -68,9 +68,10 @@ def pick_configs(space, n: int, seed: int, corners: bool = False) -> list[dict]:
 
 
 def collect(
-    space, configs: list[dict], seeds: int, words: list[str], group: str, out_dir: Path, say=print
+    space, configs: list[dict], seeds: int, words: list[str], group: str, out_dir: Path, say=print, on_run=None
 ) -> list[Run]:
-    """Train every (config, seed) to its last step with no rule; return the runs."""
+    """Train every (config, seed) to its last step with no rule; return the runs (`on_run(run)`: called as each one
+    finishes)."""
     from actot.config import apply_overrides, parse_cli
     from actot.train import train
 
@@ -85,6 +86,8 @@ def collect(
             )
             result = train(cfg, progress=False)
             runs.append(Run(group, config, seed, [dict(r) for r in result.history], f"config {i} seed {seed}"))
+            if on_run is not None:
+                on_run(runs[-1])
             say(
                 f"[histories] config {i + 1}/{len(configs)} seed {seed}: {result.status} at step {result.step} "
                 f"({time.perf_counter() - start:.1f} s)"
@@ -96,14 +99,18 @@ def collect(
 def quick_folder(path: str | None, prefix: str):
     """Where --quick keeps its sim and runs: `path` (--quick-dir, kept and shared), else a temporary folder."""
     if path:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        yield Path(path)
+        folder = Path(path).expanduser().resolve()  # the runs' settings name the sim by this path
+        folder.mkdir(parents=True, exist_ok=True)
+        yield folder
     else:
         with tempfile.TemporaryDirectory(prefix=prefix) as work:
             yield Path(work)
 
 
-QUICK_DIR_HELP = "--quick: keep the sim and the tiny runs here and reuse those already there (scripts share one pool)"
+QUICK_DIR_HELP = (
+    "--quick: keep the sim and the tiny runs here, and reuse those already there (scripts share one pool; runs of "
+    "other settings are not reused, but runs of older code are: use a new folder after changing the code)"
+)
 
 
 def quick_runs(
@@ -120,8 +127,9 @@ def quick_runs(
 
     The sim and the runs stay in `work` (`quick_runs.jsonl`, each run with the settings it was trained at), and a run
     found there is read, not trained again: scripts given the same folder (`--quick-dir`) share one pool, each taking
-    the configs it asks for (the configs are a prefix of one list: `pick_configs`). An flock on the file lets two
-    scripts fill it at once."""
+    the configs it asks for (the configs are a prefix of one list: `pick_configs`). Scripts take turns (an flock): the
+    second waits while the first trains what it lacks, then reads it. A run is kept as soon as it finishes, so a
+    script killed midway loses only the run it was training."""
     from actot.sim import SimConfig, generate
     from actot.sweep.space import load_space
 
@@ -131,32 +139,42 @@ def quick_runs(
     configs = ([{"ot.lambda_ot": 0.0}] if baseline else []) + pick_configs(space, n_configs, seed=0, corners=True)
     settings = json.dumps({"space": space_name, "words": words})
     kept = work / "quick_runs.jsonl"
+
+    def key(config: dict, seed: int) -> tuple[str, int]:
+        return json.dumps(config, sort_keys=True), seed
+
     with open(work / ".quick_runs.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
         done = {}
-        if kept.is_file():
-            for line in kept.read_text().splitlines():
+        text = kept.read_text() if kept.is_file() else ""
+        for line in text.splitlines():
+            try:
                 row = json.loads(line)
-                if row["settings"] == settings:
-                    done[(json.dumps(row["config"], sort_keys=True), row["seed"])] = row["history"]
-        missing = [c for c in configs if any((json.dumps(c, sort_keys=True), s) not in done for s in range(seeds))]
+            except json.JSONDecodeError:  # the last line of a script killed while writing it
+                continue
+            if row["settings"] == settings:
+                done[key(row["config"], row["seed"])] = row["history"]
+        missing = [c for c in configs if any(key(c, s) not in done for s in range(seeds))]
         if missing:
-            # a folder of its own per call: `collect` names runs by their place in `missing`
-            for run in collect(space, missing, seeds, words, group, work / "runs" / f"after-{len(done)}", say):
-                key = (json.dumps(run.config, sort_keys=True), run.seed)
-                if key not in done:
-                    done[key] = run.history
-                    with kept.open("a") as out:
-                        out.write(
-                            json.dumps(
-                                {"settings": settings, "config": run.config, "seed": run.seed, "history": run.history}
-                            )
-                            + "\n"
-                        )
+            with kept.open("a") as out:
+                if text and not text.endswith("\n"):
+                    out.write("\n")
+
+                def keep(run: Run) -> None:
+                    if key(run.config, run.seed) not in done:
+                        done[key(run.config, run.seed)] = run.history
+                        record = {"settings": settings, "config": run.config, "seed": run.seed, "history": run.history}
+                        out.write(json.dumps(record) + "\n")
+                        out.flush()
+
+                (work / "runs").mkdir(exist_ok=True)
+                # a folder of its own per call: `collect` names the runs by their place in `missing`
+                calls = Path(tempfile.mkdtemp(prefix="call-", dir=work / "runs"))
+                collect(space, missing, seeds, words, group, calls, say, on_run=keep)
         if len(missing) < len(configs):
             say(f"[histories] {len(configs) - len(missing)} of {len(configs)} configs read from {kept}")
     return [
-        Run(group, config, seed, done[(json.dumps(config, sort_keys=True), seed)], f"config {i} seed {seed}")
+        Run(group, config, seed, done[key(config, seed)], f"config {i} seed {seed}")
         for i, config in enumerate(configs)
         for seed in range(seeds)
     ]

@@ -13,7 +13,8 @@ are the source domain, 60-99 the target, of which the product's default holds ou
 a log every 100) with the small ACT (`policy=act_small`: the full one is too slow for a pool on a CPU).
 
 `analyse` prints the pool's own figures (bench.reproducibility's: split-half Spearman, ICC, seed SD, same-seed
-correlation) on `eval/avg_l1`.
+correlation) on `eval/avg_l1`, then each OT config's paired difference from co-training over all seeds and over each
+half of them, and whether the configs' order repeats from one half to the other.
 """
 
 from __future__ import annotations
@@ -90,15 +91,28 @@ def print_paired_halves(rows: list[dict]) -> None:
         name: {part: sum(d[s] for s in part) / len(part) for part in (tuple(seeds), tuple(first), tuple(second))}
         for name, d in diff.items()
     }
+    everyone = set(base).union(*by.values())
+    dropped = (
+        f" ({len(everyone) - len(seeds)} left out: not finished by every config)" if len(everyone) > len(seeds) else ""
+    )
     print(
-        f"\npaired difference from co-training ({METRIC}), seeds {first[0]}-{first[-1]} and {second[0]}-{second[-1]}:"
+        f"\npaired difference from co-training ({METRIC}) on {len(seeds)} seeds{dropped}, halves: seeds "
+        f"{seed_span(first)} and {seed_span(second)}:"
     )
     print(f"{'config':<20} {'all':>8} {'1st half':>8} {'2nd half':>8}")
     for name in sorted(mean, key=lambda n: mean[n][tuple(seeds)]):
         m = mean[name]
         print(f"{name:<20} {m[tuple(seeds)]:>+8.4f} {m[tuple(first)]:>+8.4f} {m[tuple(second)]:>+8.4f}")
-    rho = spearman([m[tuple(first)] for m in mean.values()], [m[tuple(second)] for m in mean.values()])
-    print(f"the {len(mean)} configs' order, 1st half against 2nd: Spearman {rho:.2f}")
+    if len(mean) >= 3:  # the order of two configs says little
+        rho = spearman([m[tuple(first)] for m in mean.values()], [m[tuple(second)] for m in mean.values()])
+        print(f"the {len(mean)} configs' order, 1st half against 2nd: Spearman {rho:.2f}")
+
+
+def seed_span(seeds: list[int]) -> str:
+    """'8-15' for a run of consecutive seeds, else the list."""
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def main(argv=None) -> int:

@@ -57,7 +57,7 @@ from pathlib import Path
 # analyse counts the runs the built-in `not_converged` rule flags and repeats each difference without them,
 # because the 1,500-step budget was chosen on success, not on this signal.
 from actot.convergence import NOT_CONVERGED_BELOW, TREND_KEY
-from bench.runs import TINY, final, mean_ci, read_rows, run_jobs, run_one
+from bench.runs import TINY, final, mean_ci, read_rows, run_jobs
 
 # Every arm's base: the study began when DTW pairing added the outcome summary by default (it is off by default
 # since this study); rows written then carry no such key, so `as_run` adds it when rows and arms are compared.
@@ -143,12 +143,11 @@ def as_run(overrides: dict) -> dict:
 
 
 def run_arm(job: dict) -> dict:
-    """One run; the oracle arm first sets the worker's cached pairing to the true twins."""
-    if job["pairing"] == "oracle":
-        from bench.twins_oracle import run_with_pairing
+    """One run; the oracle arm first sets the process's cached pairing to the true twins, and a DTW arm after it
+    sets DTW's back (the datasets stay cached from one job to the next)."""
+    from bench.twins_oracle import run_with_pairing
 
-        return run_with_pairing(job)
-    return run_one(job)
+    return run_with_pairing(job)
 
 
 def plan(args) -> list[dict]:

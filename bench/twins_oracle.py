@@ -59,16 +59,21 @@ def oracle_pairing(data, true_pairs: dict[int, int]):
 
 
 def run_with_pairing(job: dict) -> dict:
-    """`run_one`, after setting the pairing of the worker's cached datasets to the job's (dtw or oracle)."""
+    """`run_one`, after setting the pairing of the worker's cached datasets to the job's (dtw or oracle). Every job of a
+    study that has oracle jobs goes through here: the datasets stay cached in the process (a pool worker, or the
+    study's own process with --jobs 1) from one job to the next, the oracle's pairing with them."""
     from actot.config import TrainConfig, apply_overrides
     from actot.run_data import load_data
 
     cfg = apply_overrides(TrainConfig(), {**job["common"], **job["overrides"]}, f"run {job['id']}")
     data, true_pairs, _ = load_data(cfg)
-    if not hasattr(data, "dtw_pairing"):  # the cached datasets outlive the job: keep DTW's to restore it
-        data.dtw_pairing = data.pairing
-        data.oracle_pairing = oracle_pairing(data, true_pairs)
-    data.pairing = data.oracle_pairing if job["pairing"] == "oracle" else data.dtw_pairing
+    if job["pairing"] == "oracle":
+        if not hasattr(data, "dtw_pairing"):  # the cached datasets outlive the job: keep DTW's to restore it
+            data.dtw_pairing = data.pairing
+            data.oracle_pairing = oracle_pairing(data, true_pairs)
+        data.pairing = data.oracle_pairing
+    elif hasattr(data, "dtw_pairing"):  # an oracle job ran on these cached datasets before: DTW's pairing back
+        data.pairing = data.dtw_pairing
     return run_one(job)
 
 

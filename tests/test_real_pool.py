@@ -64,7 +64,7 @@ def test_paired_halves_show_each_configs_difference_and_whether_the_order_repeat
     rows += [row("C", s, 0.30 + 0.01 * s + (0.03 if s < 2 else 0.00)) for s in range(5)]
     print_paired_halves(rows)
     out = capsys.readouterr().out
-    assert "seeds 0-1 and 2-3" in out
+    assert "on 4 seeds (1 left out: not finished by every config), halves: seeds 0-1 and 2-3" in out
     lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("A ", "B ", "C "))}
     assert [float(v) for v in lines["A"]] == pytest.approx([0.01, 0.01, 0.01])
     assert [float(v) for v in lines["B"]] == pytest.approx([0.03, 0.02, 0.04])
