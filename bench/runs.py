@@ -2,8 +2,8 @@
 
 A study builds its jobs (one training run each: {"id", "group", "name", "overrides", "seed", "common", "out_dir"}
 and whatever its own runner reads) and hands them to `run_jobs`, which trains them in a pool of worker processes (in
-its own process with `--jobs 1`) and appends one JSON line per finished run to the study's file (a second `run` on the same file skips what is
-there, so a study cut short resumes). Its `analyse` reads the file back (`read_rows`), takes each run's last value
+its own process with `--jobs 1`) and appends one JSON line per finished run to the study's file (a second `run` on
+the same file skips what is there, so a study cut short resumes). Its `analyse` reads the file back (`read_rows`), takes each run's last value
 of a metric (`final`) and summarises seeds with `mean_ci` (the product's statistics, actot/report/stats.py).
 """
 
