@@ -21,6 +21,9 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
   each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
   co-training (10x from the nearest config to the farthest), so the search's other configs may misstate the
   leader's (the hypothesis this design tests; RESULTS: it is not the whole cause).
+- `confirm-seed-df` (added in session 14 after repro-old on 12 seeds covered 0.80-0.84, so post hoc; named in RESULTS
+  before its first replay): `confirm-pooled`'s SD with its degrees of freedom counted by seeds, (c - 1) + (s - 1),
+  not by config-seed pairs: on a seed every config's difference shares co-training's value.
 
 Per design: claims (share of sweeps that headline a win), false wins (a claim whose config's mean difference over the
 other h seeds is <= 0), the winner's bias (the claimed estimate minus that other-seed mean, over all sweeps that name a
@@ -89,7 +92,7 @@ POOLS = {
     "g1-l1": ("real_pool_cpu.jsonl", "g1", "cotrain", "eval/avg_l1"),
     "offline": ("offline_cpu.jsonl", "default", "cotrain", "eval/success"),
 }
-DESIGNS = ("search", "confirm", "confirm-pooled", "confirm-leader-sd")
+DESIGNS = ("search", "confirm", "confirm-pooled", "confirm-leader-sd", "confirm-seed-df")
 
 
 def load_pool(name: str) -> tuple[dict, dict, str] | None:
@@ -185,6 +188,17 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         leader_sd.high,
         other_mean,
         other_se,
+    )
+    # the same pooled SD, its degrees of freedom counted by seeds: on a seed every config's difference shares
+    # co-training's value, so k configs on s seeds measure the spread little better than one config does
+    fresh_diffs = list(paired_differences(values(leader, fresh), base, better)[0].values())
+    search_diffs = [list(paired_differences(values(n, search), base, better)[0].values()) for n in names]
+    sd, _ = pooled_sd([fresh_diffs, *search_diffs])
+    iv = t_interval(fresh_diffs, sd, (len(fresh_diffs) - 1) + (len(search) - 1))
+    out["confirm-seed-df"] = (
+        (leader, iv.low > 0, iv.mean, iv.low, iv.high, other_mean, other_se)
+        if iv is not None
+        else (leader, False, None, None, None, other_mean, other_se)
     )
     return out, 2 * c, names[0]
 
