@@ -5,8 +5,8 @@ lines; many have a `--quick` mode that checks the script on a tiny model in seco
 the product (`actot`) and each other as a package (`from bench.runs import ...`), never by editing `sys.path`.
 
 - `bench.runs`: what the studies with `run` / `analyse` subcommands share: the JSONL runner (`run_jobs`: one
-  training run per job in a pool of worker processes, or in this process with `--jobs 1`, one JSON line per finished run, a study cut short resumes),
-  the default job (`run_one`), the last value of a metric in a run's history (`final`), a space's configs
+  training run per job in a pool of worker processes, or in this process with `--jobs 1`, one JSON line per finished
+  run, a study cut short resumes), the default job (`run_one`), the last value of a metric in a run's history (`final`), a space's configs
   (`space_configs`), the tiny model of the --quick runs (`TINY`), a run file's rows (`read_rows`) and a sample's
   mean with its 95% t-interval (`mean_ci`, on `actot.report.stats`);
 - studies (`run`, then `analyse` on the JSONL they wrote, e.g. bench/data/*.jsonl): `validity`,

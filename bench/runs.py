@@ -3,8 +3,9 @@
 A study builds its jobs (one training run each: {"id", "group", "name", "overrides", "seed", "common", "out_dir"}
 and whatever its own runner reads) and hands them to `run_jobs`, which trains them in a pool of worker processes (in
 its own process with `--jobs 1`) and appends one JSON line per finished run to the study's file (a second `run` on
-the same file skips what is there, so a study cut short resumes). Its `analyse` reads the file back (`read_rows`), takes each run's last value
-of a metric (`final`) and summarises seeds with `mean_ci` (the product's statistics, actot/report/stats.py).
+the same file skips what is there, so a study cut short resumes). Its `analyse` reads the file back (`read_rows`),
+takes each run's last value of a metric (`final`) and summarises seeds with `mean_ci` (the product's statistics,
+actot/report/stats.py).
 """
 
 from __future__ import annotations
@@ -160,9 +161,9 @@ def study_main(parser: argparse.ArgumentParser, argv, run, analyse) -> int:
 
 
 def run_jobs(jobs: list[dict], out: Path, n_jobs: int, shown: str = "eval/success", runner=run_one) -> None:
-    """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes (one: in this process), appending one JSON line per
-    finished run (a study cut short resumes where it stopped) and printing one line each. `runner(job)` runs
-    one (default `run_one`; a study that prepares its data first passes its own, a module-level function)."""
+    """Run the jobs whose id is not yet in `out` in `n_jobs` worker processes (one: in this process), appending one
+    JSON line per finished run (a study cut short resumes where it stopped) and printing one line each. `runner(job)`
+    runs one (default `run_one`; a study that prepares its data first passes its own, a module-level function)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["id"] for line in out.read_text().splitlines()} if out.exists() else set()
     todo = [j for j in jobs if j["id"] not in done]

@@ -16,9 +16,9 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
   above 0.
 - `confirm-pooled`: the same fresh-seed mean, with the SD of the differences pooled over the search's configs and the
   confirm seeds (the search's seeds estimate the spread; only the fresh seeds estimate the effect).
-- `confirm-leader-sd` (added after the G1 pool's first 8 seeds showed `confirm-pooled` covering 0.84-0.89, so post hoc): the same
-  fresh-seed mean, with the SD pooled over the leader's own differences only (its fresh seeds and its search seeds,
-  each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
+- `confirm-leader-sd` (added after the G1 pool's first 8 seeds showed `confirm-pooled` covering 0.84-0.89, so post
+  hoc): the same fresh-seed mean, with the SD pooled over the leader's own differences only (its fresh seeds and its
+  search seeds, each set centred on its own mean: (c - 1) + (s - 1) df). On G1 a config's SD grows with its distance from
   co-training (10x from the nearest config to the farthest), so the search's other configs may misstate the
   leader's (the hypothesis this design tests; RESULTS: it is not the whole cause).
 - `confirm-seed-df` (added in session 14 after repro-old on 12 seeds covered 0.80-0.84, so post hoc; named in RESULTS
@@ -29,8 +29,8 @@ Per design: claims (share of sweeps that headline a win), false wins (a claim wh
 other h seeds is <= 0), the winner's bias (the claimed estimate minus that other-seed mean, over all sweeps that name a
 leader), coverage (the interval, widened by the other seeds' own standard error so that their noise is not counted
 against it, covers their mean; `cover` widens by 1.96 of that SE; `cover.t`, added in session 13 after the G1 pool's
-`cover` read 0.84-0.89 on 8 seeds, widens by its t quantile on h - 1 df, since the SE is estimated from the h other seeds, 1-12
-of them by pool), compute (trials against today's k * s + s), and power: one drawn config's recorded
+`cover` read 0.84-0.89 on 8 seeds, widens by its t quantile on h - 1 df, since the SE is estimated from the h other
+seeds, 1-12 of them by pool), compute (trials against today's k * s + s), and power: one drawn config's recorded
 differences from co-training, centred and shifted to +0.10 or +0.20 on every seed (the effect planted on recorded
 noise), the share of sweeps that claim a win for it.
 

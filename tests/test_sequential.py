@@ -316,3 +316,21 @@ def test_the_normal_pool_keeps_each_configs_mean_and_sd_of_paired_differences():
         simulated = np.array([drawn[name][s] - base[s] for s in base])  # paired on the same drawn co-training seed
         assert abs(simulated.mean() - recorded.mean()) < 4 * recorded.std(ddof=1) / math.sqrt(20_000)
         assert abs(simulated.std(ddof=1) / recorded.std(ddof=1) - 1) < 0.03
+
+
+def test_confirm_seed_df_is_the_pooled_interval_with_its_degrees_of_freedom_counted_by_seeds():
+    from bench.selection_calibration import one_sweep
+
+    # every config ahead of co-training on every seed, so that the leader is always confirmed
+    rng = np.random.default_rng(5)
+    baseline = {s: float(v) for s, v in enumerate(rng.normal(0.3, 0.05, 10))}
+    configs = {n: {s: baseline[s] + 0.2 + float(d) for s, d in enumerate(rng.normal(0, 0.05, 10))} for n in "ABCD"}
+    k, s, c = 3, 2, 2
+    out, _, _ = one_sweep(np.random.default_rng(0), configs, baseline, "max", k, s, c, None)
+    leader, _, mean, low, high, *_ = out["confirm-seed-df"]
+    p_leader, _, p_mean, p_low, p_high, *_ = out["confirm-pooled"]
+    assert leader == p_leader and mean == pytest.approx(p_mean)  # the same fresh-seed mean
+    # the same pooled SD, so the half-widths differ only by their t quantiles: (c-1)+(s-1) = 2 df against
+    # k(s-1)+(c-1) = 4 df
+    ratio = (high - low) / (p_high - p_low)
+    assert ratio == pytest.approx(stats.t.ppf(0.975, 2) / stats.t.ppf(0.975, 4))
