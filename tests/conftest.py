@@ -22,16 +22,15 @@ RAY_LEFTOVERS = (Path("/tmp/_ray_lockfiles"), Path.home() / ".ray", Path("/tmp/r
 # the end, and both workers finish close together. A module's own tests keep their order.
 LONGEST_FIRST = (
     "test_rule_audit",
-    "test_sweep_metrics",
-    "test_sweep_confirm",
-    "test_sweep_ray",
-    "test_sweep_resume_index",
     "test_sweep_paired",
+    "test_sweep_metrics",
+    "test_sweep_resume_index",
     "test_transfer_study",
-    "test_sweep_sequential",
     "test_sweep_resume",
     "test_cluster",
     "test_storage_s3",
+    "test_sweep_ray",
+    "test_sweep_confirm",
     "test_pairing",
 )
 

@@ -1,6 +1,6 @@
 """The sequential confirm stage's decision rule (actot/report/sequential.py) on known numbers and constructed
 histories; its settings' checks; a constructed sweep folder read by the report (the lead, the driver's lines).
-No Ray: the real sweep is tests/test_sweep_confirm.py's."""
+No Ray: the real sweep is in tests/test_sweep_paired.py."""
 
 from __future__ import annotations
 

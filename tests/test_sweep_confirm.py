@@ -1,13 +1,11 @@
 """The confirm stage: the top configs re-run with new seeds as trials of the same sweep, ranked with intervals.
 
-Known numbers on the hand-built fixture; then real tiny sweeps (real Ray, Optuna, parquet, W&B
-offline): search then confirm in one command, and a confirm stage interrupted with SIGINT,
-killed with SIGKILL and resumed without re-running or duplicating a trial.
+Known numbers on the hand-built fixture; then a real tiny sweep (real Ray, Optuna, parquet, W&B
+offline): search then confirm in one command. A confirm stage interrupted with SIGINT, killed with
+SIGKILL and resumed without re-running or duplicating a trial is in tests/test_sweep_paired.py.
 """
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import optuna
@@ -15,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sweep_fixture import build
 from wandb_files import wandb_summary
-from test_sweep_ray import TINY_MODEL, _finished, _kill_group, _start, _wait_for, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
+from test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
 
 from actot.errors import ActotError
 from actot.report import load_sweep_dir
@@ -164,68 +162,3 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
     assert pq.read_table(sweep_dir / "results.parquet").to_pylist() == rows
     assert main(args + ["stage=confirm", "top_k=1", "seeds=2"]) == 2
     assert "was started with other settings: top_k 2 -> 1" in capsys.readouterr().err
-
-
-def _confirmed(results: Path) -> dict:
-    return _finished(results, confirm_only=True)
-
-
-def _wait(results, count, proc):
-    _wait_for(results, count, proc, confirm_only=True)
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_session")  # the search stage runs in this process, on the session's one Ray
-def test_confirm_stage_resumes_after_sigint_and_sigkill(small_sim, tmp_path, ray_tmp):  # noqa: F811
-    from run_sweep import main
-
-    source, target = small_sim
-    args = sweep_files(tmp_path, n=2, c=1, steps=30) + [
-        "name=again",
-        f"ray_temp_dir={ray_tmp}",
-        f"data.source={source}",
-        f"data.target={target}",
-        *TINY_MODEL,
-    ]
-    sweep_dir = tmp_path / "out" / "again"
-    results = sweep_dir / "results.parquet"
-    assert main(args) == 0  # the search; its confirm stage runs in drivers interrupted, killed and resumed
-    confirm = args + ["stage=confirm", "top_k=1", "seeds=3"]
-    log_path = tmp_path / "driver.log"
-    with open(log_path, "w") as log:
-        proc = _start(confirm, log)  # 1. Ctrl-C after the first confirm trial
-        _wait(results, 1, proc)
-        os.kill(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=180)
-        _kill_group(proc)
-        text = log_path.read_text()
-        assert rc == 130, text[-3000:]
-        assert "INTERRUPTED" in text and "of the confirm stage" in text and "stage=confirm" in text
-
-        before = _confirmed(results)  # 2. resume, SIGKILL once one more has finished
-        proc = _start(confirm + ["resume=true"], log)
-        _wait(results, len(before) + 1, proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        _kill_group(proc)
-        killed_at = _confirmed(results)
-        mtimes = {t: (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime for t in killed_at}
-
-        proc = _start(confirm + ["resume=true"], log)  # 3. to the end
-        rc = proc.wait(timeout=400)
-        _kill_group(proc)
-    text = log_path.read_text()
-    assert rc == 0, text[-3000:]
-    rows = pq.read_table(results).to_pylist()
-    repeats = {r["trial_id"]: r for r in rows if r["confirm_of"]}
-    assert sorted(r["seed"] for r in repeats.values()) == [1, 2, 3], sorted(repeats)
-    assert all(r["status"] == "finished" for r in repeats.values())
-    for t, mtime in mtimes.items():
-        assert (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime == mtime, f"{t} re-ran"
-    for t in repeats:
-        steps = [r["step"] for r in rows if r["trial_id"] == t]
-        assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
-    state = json.loads(max((sweep_dir / "confirm").glob("experiment_state-*.json")).read_text())
-    assert len(state["trial_data"]) == 3  # Ray's own state of the stage: three trials, none twice
-    assert {folder.name for folder in (sweep_dir / "trials").iterdir()} >= set(repeats)
-    assert len({folder.name for folder in (sweep_dir / "trials").iterdir()}) == 2 + 3

@@ -1,7 +1,8 @@
 """Seeds as paired instances: racing's arithmetic on known numbers, the paired searcher on a constructed history
-(real Optuna underneath), bad input, and a tiny real sweep (real Ray) with 2 configs x 2 seeds + the baseline arm,
-resumed and confirmed without re-running the baseline; a paired sweep's driver killed and resumed, in the background
-(tests/background.py) while the in-process sweeps run."""
+(real Optuna underneath), bad input, the shipped sweep file on real LeRobot data (in this process), and, in the
+background (tests/background.py), a tiny real sweep (real Ray) with 2 configs x 2 seeds + the baseline arm through a
+search and a sequential confirm stage whose drivers are interrupted and killed on the way and resumed without
+running an arm twice or the baseline on a search seed again."""
 
 import html
 import json
@@ -160,62 +161,6 @@ def test_bad_paired_input_is_one_line(tmp_path, capsys, words, message):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
-def test_tiny_paired_sweep_with_a_baseline_resumes_and_confirms(small_sim, tmp_path, ray_tmp, capsys):  # noqa: F811
-    from run_sweep import main
-
-    source, target = small_sim
-    args = sweep_files(tmp_path, n=2, c=1, steps=10) + [
-        "name=pair",
-        f"ray_temp_dir={ray_tmp}",
-        f"data.source={source}",
-        f"data.target={target}",
-        *TINY_MODEL,
-        "paired.seeds=2",
-        "paired.baseline={ot.lambda_ot: 0.0}",
-        "paired.racing.enabled=false",
-    ]
-    assert main(args) == 0
-    capsys.readouterr()
-    sweep_dir = tmp_path / "out" / "pair"
-    spec = json.loads((sweep_dir / "sweep.json").read_text())
-    assert spec["paired"]["seeds"] == [0, 1] and spec["paired"]["baseline"] == {"ot.lambda_ot": 0.0}
-    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
-    trials = {r["trial_id"]: r for r in rows}
-    # the baseline on both seeds; the collapse point's first seed is stopped by pi_collapse, which ends that config
-    # (its second seed would waste a trial); the healthy point runs both seeds
-    assert len(trials) == 5
-    base = [t for t in trials.values() if t["arm"] == ARM_BASELINE]
-    assert sorted(t["seed"] for t in base) == [0, 1] and all(t["config_id"] == BASELINE_ID for t in base)
-    assert all(t["param/ot.reg"] is None for t in base)
-    configs = {}
-    for t in trials.values():
-        if t["arm"] == ARM_CONFIG:
-            configs.setdefault(t["config_id"], []).append(t)
-    assert sorted(configs) == ["c000", "c001"]
-    collapse, healthy = (configs[c] for c in sorted(configs, key=lambda c: configs[c][0]["param/ot.reg"]))
-    assert [(t["seed"], t["status"], t["stop_rule"]) for t in collapse] == [(0, "stopped", "pi_collapse")]
-    assert sorted(t["seed"] for t in healthy) == [0, 1] and all(t["status"] == "finished" for t in healthy)
-    assert all(len({t["param/ot.reg"] for t in ts}) == 1 for ts in configs.values())
-    lambdas = {
-        tid: json.loads((sweep_dir / "trials" / tid / "config.json").read_text())["ot"]["lambda_ot"] for tid in trials
-    }
-    assert all(lambdas[t["trial_id"]] == 0.0 for t in base)
-    assert all(lambdas[t["trial_id"]] > 0.0 for ts in configs.values() for t in ts)
-
-    # resume runs nothing again; the confirm stage runs the leader on a new seed (2) and the baseline on it only
-    assert main(args + ["resume=true"]) == 0
-    assert "nothing to resume" in capsys.readouterr().out
-    assert main(args + ["stage=confirm", "top_k=1", "seeds=1"]) == 0
-    out = capsys.readouterr().out
-    assert "+ the baseline on 1 new seed(s)" in out
-    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
-    confirm = {r["trial_id"]: r for r in rows if r["confirm_of"]}
-    assert sorted((r["arm"], r["seed"]) for r in confirm.values()) == [(ARM_BASELINE, 2), (ARM_CONFIG, 2)]
-    assert len({r["trial_id"] for r in rows if r["arm"] == ARM_BASELINE}) == 3
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_on_held_out_l1(
     tmp_path,
     ray_tmp,  # noqa: F811
@@ -261,6 +206,7 @@ def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_o
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "metric=auto: eval/avg_l1 (lower is better)" in out
+    assert "+ the baseline on 2 new seed(s)" in out  # the confirm stage runs co-training on its fresh seeds only
     rows = pq.read_table(tmp_path / "out" / "real" / "results.parquet").to_pylist()
     search = sorted({(r["arm"], r["seed"]) for r in rows if not r["confirm_of"]})
     assert search == [(ARM_BASELINE, 3), (ARM_BASELINE, 4), (ARM_CONFIG, 3), (ARM_CONFIG, 4)]
@@ -283,8 +229,77 @@ def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_o
     assert html.escape(english) in (folder / "dashboard.html").read_text()
 
 
+def _search_assertions(sweep_dir: Path) -> None:
+    """The paired search's own: 2 configs x 2 seeds + the baseline arm, each arm once."""
+    spec = json.loads((sweep_dir / "sweep.json").read_text())
+    assert spec["paired"]["seeds"] == [0, 1] and spec["paired"]["baseline"] == {"ot.lambda_ot": 0.0}
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    trials = {r["trial_id"]: r for r in rows}
+    arms = sorted((t["arm"], t["config_id"], t["seed"]) for t in trials.values())
+    assert len(arms) == len(set(arms)), f"an arm ran twice: {arms}"
+    # the baseline on both seeds; the collapse point's first seed is stopped by pi_collapse, which ends that config
+    # (its second seed would waste a trial); the healthy point runs both seeds
+    assert len(trials) == 5 and all(t["status"] in ("finished", "stopped") for t in trials.values()), arms
+    base = [t for t in trials.values() if t["arm"] == ARM_BASELINE]
+    assert sorted(t["seed"] for t in base) == [0, 1] and all(t["config_id"] == BASELINE_ID for t in base)
+    assert all(t["param/ot.reg"] is None for t in base)
+    configs = {}
+    for t in trials.values():
+        if t["arm"] == ARM_CONFIG:
+            configs.setdefault(t["config_id"], []).append(t)
+    assert sorted(configs) == ["c000", "c001"]
+    collapse, healthy = (configs[c] for c in sorted(configs, key=lambda c: configs[c][0]["param/ot.reg"]))
+    assert [(t["seed"], t["status"], t["stop_rule"]) for t in collapse] == [(0, "stopped", "pi_collapse")]
+    assert sorted(t["seed"] for t in healthy) == [0, 1] and all(t["status"] == "finished" for t in healthy)
+    assert all(len({t["param/ot.reg"] for t in ts}) == 1 for ts in configs.values())
+    lambdas = {
+        tid: json.loads((sweep_dir / "trials" / tid / "config.json").read_text())["ot"]["lambda_ot"] for tid in trials
+    }
+    assert all(lambdas[t["trial_id"]] == 0.0 for t in base)
+    assert all(lambdas[t["trial_id"]] > 0.0 for ts in configs.values() for t in ts)
+
+
+def _confirm_assertions(sweep_dir: Path, resumed: str) -> None:
+    """The sequential confirm stage's own, after its last driver (`resumed`: that driver's console)."""
+    rows = pq.read_table(sweep_dir / "results.parquet").to_pylist()
+    fresh = {r["trial_id"]: r for r in rows if r["confirm_of"]}
+    assert sorted((r["arm"], r["seed"]) for r in fresh.values()) == [
+        (ARM_BASELINE, 2),
+        (ARM_BASELINE, 3),
+        (ARM_CONFIG, 2),
+        (ARM_CONFIG, 3),
+    ]
+    assert all(r["status"] == "finished" for r in fresh.values())
+    assert len({r["trial_id"] for r in rows if r["arm"] == ARM_BASELINE}) == 4  # fresh seeds only: none again
+    for t in fresh:
+        steps = [r["step"] for r in rows if r["trial_id"] == t]
+        assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
+    section = json.loads((sweep_dir / "sweep.json").read_text())["confirm"]
+    assert [one["seeds"] for one in section["looks"]] == [[2], [3]] and section["new_seeds"] == [2, 3]
+    assert section["sequential"]["max_seeds"] == 2 and section["sequential"]["effect"] is None
+    assert sorted(p["look"] for p in section["points"]) == [1, 1, 2, 2]
+    for look, name in ((1, "confirm"), (2, "confirm-look2")):  # each look a Tuner of its own: 2 trials, none twice
+        state = json.loads(max((sweep_dir / name).glob("experiment_state-*.json")).read_text())
+        assert len(state["trial_data"]) == 2, look
+    assert len([f for f in (sweep_dir / "trials").iterdir() if f.is_dir()]) == 5 + 4
+    # the end: the confirm table's lead says at which look it stopped and why (a claim, or the cap undecided)
+    lead = next(line for line in resumed.splitlines() if "on fresh seeds 2, 3" in line)
+    assert "repeated 95% interval of a sequential test" in lead
+    assert (
+        "stopped at look 2 (2 of at most 2 fresh seeds): the claim boundary is crossed" in lead
+        or "stopped at the seed cap, look 2 (2 fresh seeds): undecided" in lead
+    ), lead
+
+
+def _steps(rows: list[dict]) -> list[tuple]:
+    return sorted((r["trial_id"], r["step"], r["status"], r.get("eval/avg_l1")) for r in rows)
+
+
 def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
-    """A paired sweep's driver SIGKILLed after three trials, resumed to the end, resumed again."""
+    """A paired sweep (2 configs x 2 seeds + the baseline arm) through both stages with its drivers stopped on the
+    way: the search SIGKILLed after three trials and resumed to the end; its sequential confirm stage interrupted
+    (SIGINT) after its first trial, resumed, SIGKILLed in the middle of its second look, and resumed to the end; each
+    ended stage resumed once more. Nothing that ended runs again, no arm runs twice; its assertions raise here."""
     import os
     import signal
     import subprocess
@@ -302,40 +317,100 @@ def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
         "paired.seeds=2",
         "paired.baseline={ot.lambda_ot: 0.0}",
     ]
-    results = tmp_path / "out" / "pk" / "results.parquet"
-    with open(tmp_path / "driver.log", "w") as log:
+    # One trial at a time (a kill lands between a look's two trials). The first look runs 1 fresh seed: with the
+    # search's one finished config its SD rests on 1 df, so O'Brien-Fleming's first boundary (t(1) ~ 3,000) cannot
+    # be crossed and, with no futility stop (futility=none), look 2 always runs; it is the last (max_seeds 2).
+    confirm = args + [
+        "stage=confirm",
+        "top_k=1",
+        "seeds=1",
+        "confirm.sequential.enabled=true",
+        "confirm.sequential.max_seeds=2",
+        "confirm.sequential.futility=none",
+    ]
+    sweep_dir = tmp_path / "out" / "pk"
+    results = sweep_dir / "results.parquet"
+    log_path = tmp_path / "driver.log"
+
+    def again(words) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "run_sweep.py", *words], cwd=ROOT, capture_output=True, text=True, timeout=180
+        )
+
+    with open(log_path, "w") as log:
+        # The search: SIGKILL once the baseline's two seeds and the first config's first seed have ended; resume.
         proc = _start(args, log)
-        _wait_for(results, 3, proc)  # the baseline's two seeds and the first config's first seed
+        _wait_for(results, 3, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         _kill_group(proc)
         proc = _start(args + ["resume=true"], log)
         rc = proc.wait(timeout=400)
         _kill_group(proc)
-    text = (tmp_path / "driver.log").read_text()
-    assert rc == 0, text[-3000:]
+        assert rc == 0, log_path.read_text()[-3000:]
+        _search_assertions(sweep_dir)
+        ended = again(args + ["resume=true"])
+        assert ended.returncode == 0 and "nothing to resume" in ended.stdout, ended.stdout[-3000:]
+        searched = _steps(pq.read_table(results).to_pylist())
+        mtimes = {t: (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime for t in _finished(results)}
+
+        # The confirm stage: 1. Ctrl-C once its first trial has ended.
+        start = len(log_path.read_text())
+        proc = _start(confirm, log)
+        _wait_for(results, 1, proc, timeout=300, confirm_only=True)
+        os.kill(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=180)
+        _kill_group(proc)
+        text = log_path.read_text()[start:]
+        assert rc == 130, text[-3000:]
+        assert "INTERRUPTED" in text and "of the confirm stage" in text and "stage=confirm" in text, text[-3000:]
+        # 2. Resumed; SIGKILL once look 2's first trial has ended (3 confirm trials).
+        proc = _start(confirm + ["resume=true"], log)
+        _wait_for(results, 3, proc, timeout=300, confirm_only=True)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        _kill_group(proc)
+        killed_at = _finished(results, confirm_only=True)
+        mtimes.update({t: (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime for t in killed_at})
+        first = log_path.read_text()
+        looks = first[start:]
+        assert "confirm look 1: 1 config(s) on fresh seed(s) 2 (1 of at most 2) with the baseline" in looks, looks[
+            -3000:
+        ]
+        assert "look 1 (1 of at most 2 fresh seeds): undecided, more seeds to come" in looks
+        assert "confirm look 2: 1 config(s) on fresh seed(s) 3 (2 of at most 2) with the baseline" in looks
+        # 3. Resumed to the end: it goes on from the look it was in.
+        proc = _start(confirm + ["resume=true"], log)
+        rc = proc.wait(timeout=400)
+        _kill_group(proc)
+    resumed = log_path.read_text()[len(first) :]
+    assert rc == 0, resumed[-3000:]
+    assert "confirm look 2:" in resumed and "of 2 trial(s) ended before" in resumed
+    assert "confirm look 1:" not in resumed  # the stored looks
+    _confirm_assertions(sweep_dir, resumed)
     rows = pq.read_table(results).to_pylist()
-    ended = {r["trial_id"]: (r["arm"], r["config_id"], r["seed"]) for r in rows if r["trial_id"] in _finished(results)}
-    arms = sorted(ended.values())
-    assert len(arms) == len(set(arms)), f"an arm ran twice: {arms}"
-    # the baseline on both seeds; the collapse point stopped at its first seed; the healthy point on both seeds
-    assert [a for a in arms if a[0] == ARM_BASELINE] == [(ARM_BASELINE, BASELINE_ID, 0), (ARM_BASELINE, BASELINE_ID, 1)]
-    assert len(arms) == 5
-    again = subprocess.run(
-        [sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert again.returncode == 0 and "nothing to resume" in again.stdout
+    assert _steps([r for r in rows if not r["confirm_of"]]) == searched  # the search's rows, as it left them
+    for t, mtime in mtimes.items():
+        assert (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime == mtime, f"{t} re-ran"
+
+    # Resuming the ended stage runs nothing; another cap is refused in one line.
+    ended = again(confirm + ["resume=true"])
+    assert ended.returncode == 0 and "2 of 2 trial(s) ended before" in ended.stdout, ended.stdout[-3000:]
+    assert pq.read_table(results).to_pylist() == rows
+    refused = again([*confirm[:-2], "confirm.sequential.max_seeds=4", "confirm.sequential.futility=none"])
+    assert refused.returncode == 2, refused.stdout[-3000:] + refused.stderr[-3000:]
+    assert "was started with other settings: sequential.max_seeds 2 -> 4" in refused.stderr, refused.stderr
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _background(request, tmp_path_factory):
-    """The killed and resumed paired sweep runs (tests/background.py) while this module's in-process sweeps do:
-    {"killed": its future}."""
+    """The paired sweep whose drivers are stopped on the way runs (tests/background.py) while this module's
+    in-process sweep does: {"killed": its future}."""
     from background import running, selected
 
     ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
     scenarios = {}
-    if selected(request, "test_a_killed_paired_sweep_resumes_without_running_an_arm_twice"):
+    if selected(request, "test_a_paired_sweep_killed_in_both_stages_resumes_without_running_an_arm_twice"):
         scenarios["killed"] = partial(
             _killed_and_resumed, request.getfixturevalue("small_sim"), tmp_path_factory.mktemp("killed"), ray_dir
         )
@@ -347,5 +422,7 @@ def _background(request, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_killed_paired_sweep_resumes_without_running_an_arm_twice(_background):  # last: waits while the rest runs
+def test_a_paired_sweep_killed_in_both_stages_resumes_without_running_an_arm_twice(
+    _background,
+):  # last: waits while the rest runs
     _background["killed"].result()

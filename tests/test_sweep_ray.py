@@ -1,8 +1,7 @@
 """Real sweeps at tiny scale: real Ray, real Optuna, real parquet, real W&B offline.
 
-One in-process sweep in which a rule fires (on the session's Ray), one with ASHA, and one driver that is
-interrupted with SIGINT, resumed, killed with SIGKILL, and resumed again to the end; that driver runs in the
-background (tests/background.py) while the in-process sweeps do.
+One in-process sweep in which a rule fires (on the session's Ray) and one with ASHA; and the helpers that start,
+wait on and kill a `run_sweep.py` driver for the interrupt, kill and resume scenarios of the other modules.
 """
 
 import json
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import optuna
@@ -202,64 +200,6 @@ def _kill_group(proc):
         pass
 
 
-def _interrupt_kill_and_resume(small_sim, tmp_path: Path, ray_tmp: str) -> None:
-    """A driver interrupted with SIGINT, resumed, killed with SIGKILL, resumed to the end, resumed again."""
-    source, target = small_sim
-    args = sweep_files(tmp_path, n=5, c=1, steps=30) + [
-        "name=resumable",
-        f"ray_temp_dir={ray_tmp}",
-        f"data.source={source}",
-        f"data.target={target}",
-        *TINY_MODEL,
-    ]
-    results = tmp_path / "out" / "resumable" / "results.parquet"
-    log_path = tmp_path / "driver.log"
-    with open(log_path, "w") as log:
-        # 1. Ctrl-C after the first trial: reported as interrupted, with the resume command.
-        proc = _start(args, log)
-        _wait_for(results, 1, proc)
-        os.kill(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=180)
-        _kill_group(proc)
-        text = log_path.read_text()
-        assert rc == 130, text[-3000:]
-        assert "INTERRUPTED" in text and "resume=true" in text and "name=resumable" in text
-
-        # 2. Resume, then SIGKILL the driver once another trial has finished.
-        before = _finished(results)
-        proc = _start(args + ["resume=true"], log)
-        _wait_for(results, len(before) + 1, proc)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        _kill_group(proc)
-        killed_at = _finished(results)
-        assert len(killed_at) >= len(before) + 1
-        mtimes = {t: (tmp_path / "out/resumable/trials" / t / "history.parquet").stat().st_mtime for t in killed_at}
-
-        # 3. Resume to the end: nothing finished is lost or trained again.
-        proc = _start(args + ["resume=true"], log)
-        rc = proc.wait(timeout=400)
-        _kill_group(proc)
-    text = log_path.read_text()
-    assert rc == 0, text[-3000:]
-    final = _finished(results)
-    assert len(final) == 5, final
-    assert all(final[t] == s for t, s in killed_at.items())
-    for t, mtime in mtimes.items():
-        assert (tmp_path / "out/resumable/trials" / t / "history.parquet").stat().st_mtime == mtime, f"{t} re-ran"
-    rows = pq.read_table(results).to_pylist()
-    for t in final:
-        steps = [r["step"] for r in rows if r["trial_id"] == t]
-        assert len(steps) == len(set(steps)), f"{t} has duplicated history rows"
-
-    # 4. Resuming a finished sweep only prints its results again.
-    again = subprocess.run(
-        [sys.executable, "run_sweep.py", *args, "resume=true"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert again.returncode == 0 and "nothing to resume" in again.stdout
-    assert pq.read_table(results).to_pylist() == rows
-
-
 @pytest.mark.slow
 @pytest.mark.usefixtures("ray_session")  # an in-process sweep: the session's one Ray
 def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
@@ -289,27 +229,3 @@ def test_sweep_with_asha(small_sim, tmp_path, ray_tmp):
     for t in study.trials:
         stopped = status[t.user_attrs["ray_trial_id"]][0] == "stopped"
         assert t.state == (optuna.trial.TrialState.PRUNED if stopped else optuna.trial.TrialState.COMPLETE)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _background(request, tmp_path_factory):
-    """The interrupted, killed and resumed driver runs (tests/background.py) while this module's in-process sweeps
-    do: {"resume": its future}."""
-    from background import running, selected
-
-    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    scenarios = {}
-    if selected(request, "test_interrupt_kill_and_resume"):
-        scenarios["resume"] = partial(
-            _interrupt_kill_and_resume, request.getfixturevalue("small_sim"), tmp_path_factory.mktemp("resume"), ray_tmp
-        )
-    try:
-        with running(scenarios) as futures:
-            yield futures
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
-@pytest.mark.slow
-def test_interrupt_kill_and_resume(_background):  # last in the module: it waits while the sweeps above run
-    _background["resume"].result()

@@ -1,7 +1,8 @@
-"""A resumed trial keeps every step in the sweep's index: interrupted mid-trial (SIGINT, SIGKILL) and resumed
-by name alone from its checkpoint, its rows in results.parquet (and so in the report, curves and dashboard)
-are its own history.parquet, row by row; every running trial is in the interrupted table, and says where it
-resumed. The two scenarios run at once, each with its own driver, Ray and sweep folder.
+"""A resumed trial keeps every step in the sweep's index: one driver interrupted mid-trial (SIGINT), resumed by
+name alone from its checkpoints, that driver killed mid-trial (SIGKILL), and resumed to the end; each resumed
+trial's rows in results.parquet (and so in the report, curves and dashboard) are its own history.parquet, row by
+row; every running trial is in the interrupted table, and says where it resumed; nothing that ended trains again.
+That scenario runs in the background while a driver killed at the moment Ray replaces a checkpoint runs beside it.
 """
 
 import math
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from background import running, selected
-from test_sweep_ray import ROOT, SWEEP, TINY_MODEL, _kill_group, _start
+from test_sweep_ray import ROOT, SWEEP, TINY_MODEL, _finished, _kill_group, _start
 
 # Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
 # while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
@@ -77,8 +78,22 @@ def assert_index_is_the_histories(sweep_dir: Path) -> None:
         assert [r["step"] for r in report[folder.name].history] == [h["step"] for h in history]
 
 
-def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> None:
-    """The sweep interrupted with `sig` mid-trial, then resumed by name alone; its assertions raise here."""
+def _when_running_past(sweep_dir: Path, step: int, proc, log_path: Path) -> set[str]:
+    """The trials running past `step` once two are (both healthy ones, after a checkpoint); the driver must live."""
+    deadline = time.time() + 300
+    while len(_running_past(sweep_dir, step)) < 2:
+        assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.2)
+    return set(_running_past(sweep_dir, step))
+
+
+def _resumed_at(text: str) -> dict[str, int]:
+    return {t: int(step) for t, step in re.findall(r"\[sweep\] trial (\S+) resumed from step (\d+)", text)}
+
+
+def _interrupted_killed_and_resumed(small_sim, tmp_path: Path, ray_tmp: str) -> None:
+    """One driver interrupted with SIGINT mid-trial, resumed by name alone, that one killed with SIGKILL mid-trial,
+    resumed to the end, and resumed once more; its assertions raise here."""
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(SPACE)
     (tmp_path / "sweep.yaml").write_text(
@@ -94,65 +109,80 @@ def _interrupted_and_resumed(sig, small_sim, tmp_path: Path, ray_tmp: str) -> No
         f"data.target={target}",
         *TINY_MODEL,
     ]
+    by_name = [f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"]
     sweep_dir = tmp_path / "out" / "mid"
+    results = sweep_dir / "results.parquet"
     log_path = tmp_path / "driver.log"
     with open(log_path, "w") as log:
+        # 1. Ctrl-C while both healthy trials run past their checkpoint at step 20 (the collapsed one has ended):
+        #    reported as interrupted, every running trial in the table, the resume command said, the index whole.
         proc = _start(args, log)
-        deadline = time.time() + 300
-        while len(_running_past(sweep_dir, 25)) < 2:  # both healthy trials past their checkpoint at step 20
-            assert proc.poll() is None and time.time() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        running = set(_running_past(sweep_dir, 25))
-        os.kill(proc.pid, sig)
+        interrupted = _when_running_past(sweep_dir, 25, proc, log_path)
+        os.kill(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=180)
         _kill_group(proc)
         first = log_path.read_text()
-        if sig == signal.SIGINT:
-            assert rc == 130 and "INTERRUPTED" in first, first[-3000:]
-            table = [line for line in first.splitlines() if not line.startswith("[sweep]")]
-            for trial_id in running:  # the interrupted table lists every running trial
-                assert any(trial_id in line and "interrupted" in line for line in table), (trial_id, first[-3000:])
-            assert_index_is_the_histories(sweep_dir)  # the index holds them, with every step so far
-        # Resumed by name alone: the space, sweep file, data and model come from sweep.json.
-        proc = _start([f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"], log)
+        assert rc == 130 and "INTERRUPTED" in first, first[-3000:]
+        assert "resume=true" in first and "name=mid" in first, first[-3000:]
+        table = [line for line in first.splitlines() if not line.startswith("[sweep]")]
+        for trial_id in interrupted:
+            assert any(trial_id in line and "interrupted" in line for line in table), (trial_id, first[-3000:])
+        assert_index_is_the_histories(sweep_dir)  # the index holds them, with every step so far
+        ended = _finished(results)  # the collapsed trial, stopped at step 10: never trained again
+        assert len(ended) == 1 and not set(ended) & interrupted, ended
+        mtimes = {t: (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime for t in ended}
+
+        # 2. Resumed by name alone (space, sweep file, data and model come from sweep.json); SIGKILL mid-trial once
+        #    both run past their checkpoint at step 60.
+        proc = _start(by_name, log)
+        killed = _when_running_past(sweep_dir, 65, proc, log_path)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        _kill_group(proc)
+        second = log_path.read_text()[len(first) :]
+        resumed = _resumed_at(second)
+        assert set(resumed) == interrupted and all(step >= 20 for step in resumed.values()), (resumed, second[-3000:])
+
+        # 3. Resumed with the whole command, to the end.
+        proc = _start(args + ["resume=true"], log)
         rc = proc.wait(timeout=400)
         _kill_group(proc)
     text = log_path.read_text()
-    assert rc == 0, text[-3000:]
-    resumed = dict(re.findall(r"\[sweep\] trial (\S+) resumed from step (\d+)", text[len(first) :]))
-    assert set(resumed) == running, text[len(first) :][-3000:]
-    assert all(int(step) >= 20 for step in resumed.values()), resumed
+    third = text[len(first) + len(second) :]
+    assert rc == 0, third[-3000:]
+    resumed = _resumed_at(third)
+    assert set(resumed) == killed and all(step >= 60 for step in resumed.values()), (resumed, third[-3000:])
     assert_index_is_the_histories(sweep_dir)
-    for trial_id in running:
+    for trial_id in interrupted | killed:
         steps = [h["step"] for h in _history(sweep_dir / "trials" / trial_id)]
         assert steps == list(range(0, STEPS + 1, 5)), (trial_id, steps)
+    final = _finished(results)
+    assert len(final) == 3 and all(final[t] == s for t, s in ended.items()), final
+    for t, mtime in mtimes.items():
+        assert (sweep_dir / "trials" / t / "history.parquet").stat().st_mtime == mtime, f"{t} re-ran"
+
+    # 4. Resuming an ended sweep only prints its results again.
+    rows = pq.read_table(results).to_pylist()
+    again = subprocess.run(
+        [sys.executable, "run_sweep.py", *by_name], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0 and "nothing to resume" in again.stdout, again.stdout[-3000:] + again.stderr[-3000:]
+    assert pq.read_table(results).to_pylist() == rows
 
 
-SIGNALS = {"sigint": signal.SIGINT, "sigkill": signal.SIGKILL}
-
-
-@pytest.fixture(scope="module")
-def resumed_sweeps(request, small_sim, tmp_path_factory):
-    """The selected scenarios run at once (tests/background.py), each with its own driver, Ray and sweep folder:
-    {"sigint" or "sigkill": the future of its scenario}."""
-    temps = {name: tempfile.mkdtemp(prefix="ray", dir="/tmp") for name in SIGNALS}  # short: Ray's socket paths
-    scenarios = {
-        name: partial(_interrupted_and_resumed, SIGNALS[name], small_sim, tmp_path_factory.mktemp(name), temps[name])
-        for name in SIGNALS
-        if selected(request, "test_a_trial_resumed_mid_run_keeps_every_step_in_the_index", sig=name)
-    }
+@pytest.fixture(scope="module", autouse=True)
+def resumed_sweep(request, small_sim, tmp_path_factory):
+    """The interrupted, killed and resumed sweep runs in the background (tests/background.py) while the tests below
+    run (one a driver of its own): {"mid": its future}."""
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths
+    scenarios = {}
+    if selected(request, "test_a_trial_interrupted_then_killed_mid_run_keeps_every_step_in_the_index"):
+        scenarios["mid"] = partial(_interrupted_killed_and_resumed, small_sim, tmp_path_factory.mktemp("mid"), temp)
     try:
         with running(scenarios) as futures:
             yield futures
     finally:
-        for temp in temps.values():
-            shutil.rmtree(temp, ignore_errors=True)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", list(SIGNALS))
-def test_a_trial_resumed_mid_run_keeps_every_step_in_the_index(resumed_sweeps, sig):
-    resumed_sweeps[sig].result()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 # A driver that dies as a SIGKILL would (os._exit) at the one moment Ray's saved state names a checkpoint that is gone:
@@ -192,8 +222,8 @@ def test_a_driver_killed_while_ray_replaces_a_checkpoint_resumes_its_trial(small
     """Killed after Ray deleted a trial's checkpoint at step 5 for the one at step 10, before it saved the state that
     names the new one: the resume finds the saved checkpoint gone, continues from the one beside it, and the trial
     finishes with every step. (Ray failed the resumed trial, "Could not recover from checkpoint as it does not exist
-    on storage anymore", and its history stopped where the killed driver left it: what the [sigkill] case above met
-    once, a history that stopped before step 40.)"""
+    on storage anymore", and its history stopped where the killed driver left it: what a mid-trial SIGKILL once met,
+    a history that stopped before step 40.)"""
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(
         "description: one healthy point\nparams:\n  ot.reg: {type: float, low: 0.005, high: 5.0, log: true}\n"
@@ -269,3 +299,10 @@ def test_a_gone_or_torn_checkpoint_gives_way_to_the_newest_whole_one_beside_it(t
     for index in (1, 2):
         shutil.rmtree(trial / f"checkpoint_00000{index}")
     assert usable_checkpoint(fs, str(trial / "checkpoint_000000")) is None
+
+
+@pytest.mark.slow
+def test_a_trial_interrupted_then_killed_mid_run_keeps_every_step_in_the_index(
+    resumed_sweep,
+):  # last: it waits while the rest runs
+    resumed_sweep["mid"].result()
