@@ -1,7 +1,7 @@
 """Trials per hour when several trials share one GPU ("packing"), against one trial at a time.
 
     python -m bench.packing            # GPU: act_small and act (3 cameras), 1, 2, 4, 8 trials per GPU
-    python -m bench.packing --quick    # CPU, tiny model and sim, 1 and 2 trials at once: checks the script
+    python -m bench.packing --quick    # CPU, tiny model and sim, 1 and 2 trials at once, no warm-up run: checks the script
     python -m bench.packing --per-gpu 1 4 --policies act --steps 300
 
 Each trial is a real `python -m actot.train` process on the embedded sim (what a sweep trial
@@ -208,10 +208,10 @@ def main(argv=None) -> int:
     try:
         for policy in policies:
             args = POLICIES[policy] + (TINY + QUICK_SIM if opts.quick else [])
-            # Generate the sim (and warm the frame cache) once, outside the timings.
-            warm = out / f"warm-{policy}"
-            warm.mkdir()
-            run_batch(1, args, device, opts.cores, 1, warm, env)
+            if not opts.quick:  # generate the sim (and warm the frame cache) once, outside the timings
+                warm = out / f"warm-{policy}"
+                warm.mkdir()
+                run_batch(1, args, device, opts.cores, 1, warm, env)
             for n in per_gpu:
                 (out / policy).mkdir(exist_ok=True)
                 row = run_batch(n, args, device, opts.cores, steps, out / policy, env)

@@ -5,7 +5,8 @@ The head (no CPUs) and two worker nodes are separate `ray start` processes with 
 node_b has checkpointed a trial, node_b's processes are killed: the trial is retried on node_c
 from its last checkpoint and the table says so. Then the driver is SIGKILLed and
 `resume=true` completes the sweep. The worker nodes audit their file writes: no trial writes
-any of the driver's files.
+any of the driver's files. On the same cluster afterwards (one cluster start for the module), the
+per-node data check names a missing dataset, and a driver with another token is refused.
 """
 
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -106,9 +108,27 @@ def _kill(proc):
     proc.wait(timeout=30)
 
 
-@pytest.mark.slow
-@pytest.mark.cluster
-def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim, tmp_path):
+NODE_CHECK = (
+    "import sys, ray\n"
+    "from actot.sweep.cluster import check_nodes\n"
+    "ray.init(address='auto', logging_level='ERROR')\n"
+    "print('ok', check_nodes({'data.source': sys.argv[1]}, {'ACTOT_CACHE': ''}))\n"
+    "try:\n"
+    "    check_nodes({'data.source': sys.argv[2]}, {'storage': sys.argv[2]})\n"
+    "except Exception as err:\n"
+    "    print('refused', type(err).__name__, err)\n"
+)
+WRONG_TOKEN = (
+    "from actot.errors import run_cli\nfrom actot.sweep.cluster import connect\n"
+    "raise SystemExit(run_cli(lambda argv: connect('auto') or 0))"
+)
+
+
+@pytest.fixture(scope="module")
+def cluster_run(small_sim, tmp_path_factory):
+    """One cluster for the module (a cluster start is the slow part): the sweep that loses node_b and then its driver;
+    then, on node_c alone, the per-node data check and a driver with another token."""
+    tmp_path = tmp_path_factory.mktemp("cluster")
     source, target = small_sim
     (tmp_path / "space.yaml").write_text(SPACE)
     (tmp_path / "sweep.yaml").write_text(SWEEP)
@@ -122,6 +142,7 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
         f"data.source={source}",
         f"data.target={target}",
         *TINY_MODEL,
+        "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
     ]
     log_path = tmp_path / "driver.log"
     cluster = LocalCluster(audit_watch=out)
@@ -157,13 +178,51 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
         driver = _driver([*args, "resume=true"], env, log_path)
         rc = driver.wait(timeout=400)
         text = log_path.read_text()
-        assert rc == 0, text[-4000:]
+
+        # 4. The per-node check (data present, then missing), and a driver with another token, on node_c.
+        missing = tmp_path / "not-here"
+        checked = subprocess.run(
+            [sys.executable, "-c", NODE_CHECK, str(tmp_path), str(missing)],
+            cwd=ROOT,
+            env=cluster.client_env(),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        wrong = subprocess.run(
+            [sys.executable, "-c", WRONG_TOKEN],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=cluster.client_env(RAY_AUTH_TOKEN="not-the-cluster-token"),
+        )
     finally:
         if driver is not None and driver.poll() is None:
             _kill(driver)
         audit = _audit(cluster) if cluster.audit_dir.exists() else []
         cluster.stop()
-    assert cluster.leftovers() == []
+    return SimpleNamespace(
+        rc=rc,
+        text=text,
+        lost_trial=lost_trial,
+        audit=audit,
+        leftovers=cluster.leftovers(),
+        sweep_dir=sweep_dir,
+        trials_dir=trials_dir,
+        checked=checked,
+        missing=missing,
+        wrong=wrong,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(cluster_run):
+    run = cluster_run
+    text, lost_trial, sweep_dir, trials_dir = run.text, run.lost_trial, run.sweep_dir, run.trials_dir
+    assert run.rc == 0, text[-4000:]
+    assert run.leftovers == []
 
     assert "joined the Ray cluster at auto: 2 node(s) can run trials" in text
     assert f"trial {lost_trial} lost" in text and "retry 1 of 2" in text
@@ -175,12 +234,12 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
     steps = [r["step"] for r in mine]
     assert steps == list(range(0, 101, 10)), steps  # nothing lost, nothing duplicated
     # It went on on node_c: node_c wrote its later checkpoints.
-    assert _checkpointed(audit, trials_dir, "node_c").get(lost_trial, 0) >= 1
+    assert _checkpointed(run.audit, trials_dir, "node_c").get(lost_trial, 0) >= 1
     # The table of the resumed driver shows the retry.
     assert "retried 1x, resumed from step" in text
 
     # Trials wrote their own folders, and none of the driver's files.
-    written = [(n, e, Path(p)) for n, e, p in audit]
+    written = [(n, e, Path(p)) for n, e, p in run.audit]
     assert any(p.is_relative_to(trials_dir) for _, _, p in written)
     assert {n for n, _, _ in written} <= {"node_b", "node_c"}
     driver_writes = [
@@ -193,46 +252,11 @@ def test_sweep_on_three_nodes_survives_a_lost_node_and_a_killed_driver(small_sim
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_a_node_without_the_data_is_named_before_any_trial_runs(tmp_path):
-    """The per-node check names what a node lacks, with the node's address (nothing trains)."""
-    script = (
-        "import sys, ray\n"
-        "from actot.sweep.cluster import check_nodes\n"
-        "ray.init(address='auto', logging_level='ERROR')\n"
-        "print('ok', check_nodes({'data.source': sys.argv[1]}, {'ACTOT_CACHE': ''}))\n"
-        "try:\n"
-        "    check_nodes({'data.source': sys.argv[2]}, {'storage': sys.argv[2]})\n"
-        "except Exception as err:\n"
-        "    print('refused', type(err).__name__, err)\n"
-    )
-    present, missing = tmp_path, tmp_path / "not-here"
-    cluster = LocalCluster(workers=("node_b",))
-    try:
-        cluster.start()
-        done = subprocess.run(
-            [sys.executable, "-c", script, str(present), str(missing)],
-            cwd=ROOT,
-            env=cluster.client_env(),
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        # A driver with another token (or without token auth) is refused in one line.
-        connect = (
-            "from actot.errors import run_cli\nfrom actot.sweep.cluster import connect\n"
-            "raise SystemExit(run_cli(lambda argv: connect('auto') or 0))"
-        )
-        wrong = subprocess.run(
-            [sys.executable, "-c", connect],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env=cluster.client_env(RAY_AUTH_TOKEN="not-the-cluster-token"),
-        )
-    finally:
-        cluster.stop()
-    assert cluster.leftovers() == []
+def test_a_node_without_the_data_is_named_before_any_trial_runs(cluster_run):
+    """The per-node check names what a node lacks, with the node's address (nothing trains); a driver with another
+    token (or without token auth) is refused in one line."""
+    done, wrong, missing = cluster_run.checked, cluster_run.wrong, cluster_run.missing
+    assert cluster_run.leftovers == []
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ok 1" in done.stdout
     refused = next(line for line in done.stdout.splitlines() if line.startswith("refused"))

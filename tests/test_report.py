@@ -3,6 +3,7 @@ importance, the advisor's next space, the command line; and the bootstrap / P(be
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -766,3 +767,27 @@ def test_on_real_data_an_embed_collapse_config_never_leads_and_the_table_says_wh
     # The same trials on the embedded sim (no data.source): the order is the metric's own.
     sim = write_sweep(tmp_path / "sim", trials, knobs, name="sim")
     assert [g.name for g in rank(load_sweep_dir(sim)).groups] == ["shrunk", "fine", "worse"]
+
+
+def test_the_live_dashboard_is_drawn_at_most_once_per_interval_and_a_late_end_is_drawn_when_it_is_up(fixture_dir):
+    """Trials that end within the interval of the last drawing are drawn once it is up (at a controller step), not
+    each: a page is drawn from the whole folder."""
+    from actot.report.live import DashboardRefresher
+
+    page = fixture_dir / "dashboard.html"
+    live = DashboardRefresher(fixture_dir, every_s=0.5)
+    live.on_trial_complete(0, [], None)  # the first end: drawn at once
+    first = page.stat().st_mtime_ns
+    page.unlink()
+    live.on_trial_complete(1, [], None)  # within the interval: not yet
+    live.on_step_end(1, [])
+    assert not page.exists()
+    time.sleep(0.6)
+    live.on_step_end(2, [])  # the interval is up: the pending end is drawn
+    assert page.stat().st_mtime_ns > first
+    page.unlink()
+    time.sleep(0.6)
+    live.on_step_end(3, [])  # nothing pending: nothing drawn
+    assert not page.exists()
+    live.on_trial_error(4, [], None)  # an error after the interval: drawn at once
+    assert page.is_file()

@@ -137,6 +137,7 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
         f"data.source={source}",
         f"data.target={target}",
         *TINY_MODEL,
+        "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
     ]
     env = {**os.environ, **S3_ENV, "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "driver.log"

@@ -314,6 +314,7 @@ def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
         f"data.source={source}",
         f"data.target={target}",
         *TINY_MODEL,
+        "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
         "paired.seeds=2",
         "paired.baseline={ot.lambda_ot: 0.0}",
     ]

@@ -211,6 +211,7 @@ def test_killed_drivers_leave_no_ghost_no_duplicate_and_no_stuck_lock(small_sim,
         f"data.source={source}",
         f"data.target={target}",
         *TINY_MODEL,
+        "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
     ]
     sweep_dir = tmp_path / "out" / "k"
     log = tmp_path / "drivers.log"

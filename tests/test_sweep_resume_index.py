@@ -241,6 +241,7 @@ def test_a_driver_killed_while_ray_replaces_a_checkpoint_resumes_its_trial(small
         f"data.source={source}",
         f"data.target={target}",
         *TINY_MODEL,
+        "wandb.mode=disabled",  # W&B across kills and resumes: the interrupted-and-killed sweep below
     ]
     try:
         with open(log_path, "w") as log:
