@@ -33,6 +33,8 @@ import torch
 
 MAX_SOURCE_FRAMES = 2000
 N_LAYOUTS = 100  # evaluation layouts drawn; about half are uncovered under the default left_half region
+# A --quick study's probes (checks the script, not the figures): fewer frames and layouts, fewer OT batches.
+QUICK = {"goal_probe": {"frames": 300, "layouts": 20}, "pair_ratio": {"batches": 4}}
 ALPHAS = 10.0 ** np.arange(-4, 5)
 # The expert's target demos of `target_frames`, recorded once per sim, layouts and half, and read by every run probed
 # on that sim in this process (a study's runs share a few sims): the oldest is dropped past EXPERT_DEMOS_KEPT.
@@ -154,7 +156,7 @@ def load_run(run_dir: Path):
     return cfg, data, spec, truth, model.eval()
 
 
-def _probe(run_dir: Path) -> dict | None:
+def _probe(run_dir: Path, frames: int, layouts: int) -> dict | None:
     from actot.sim.task import SUCCESS_RADIUS
 
     loaded = load_run(run_dir)
@@ -162,29 +164,30 @@ def _probe(run_dir: Path) -> dict | None:
         return None
     cfg, data, spec, truth, model = loaded
     unit = cfg.ot.embed_norm == "l2"
-    src, src_goal, demo = source_frames(data, truth)
+    src, src_goal, demo = source_frames(data, truth, frames)
     x_src = embed(model, src, unit)
     held = demo % 5 == 4
     predict = fit(x_src[~held], src_goal[~held], demo[~held])
     error = lambda pred, goal: float(np.median(np.linalg.norm(pred - goal, axis=1)) / SUCCESS_RADIUS)  # noqa: E731
     out = {"source": error(predict(x_src[held]), src_goal[held]), "frames": int((~held).sum())}
     for name, covered in (("target", False), ("covered", True)):
-        tgt, tgt_goal = target_frames(data, spec, seed=cfg.rollout_seed, covered=covered)
+        tgt, tgt_goal = target_frames(data, spec, layouts, seed=cfg.rollout_seed, covered=covered)
         out[name] = error(predict(embed(model, tgt, unit)), tgt_goal)
         if not covered:  # a guess of the mean source goal, on the same frames: what decodes nothing scores
             out["chance"] = error(src_goal[~held].mean(0), tgt_goal)
     return out
 
 
-def probe(run_dir: Path) -> dict | None:
+def probe(run_dir: Path, frames: int = MAX_SOURCE_FRAMES, layouts: int = N_LAYOUTS) -> dict | None:
     """Median goal errors in success radii: 'target' (uncovered half), 'covered' (the target's covered half),
     'source' (held-out source demos), 'chance' (the mean source goal guessed on the uncovered half), and 'frames'
     (source frames fitted); None for a run that is not on a sim dataset or has no checkpoint (or config).
+    `frames`: source frames drawn at most; `layouts`: evaluation layouts whose expert demos are read.
     On one thread, as the study's runs train: a probe then takes one core, and its small matrices run no slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _probe(Path(run_dir))
+        return _probe(Path(run_dir), frames, layouts)
     finally:
         torch.set_num_threads(threads)
 

@@ -2,7 +2,7 @@
 
     python -m bench.transfer_study run --out bench/data/transfer_cpu.jsonl --jobs 2
     python -m bench.transfer_study analyse bench/data/transfer_cpu.jsonl --probe --plot bench/transfer.png
-    python -m bench.transfer_study run --quick --out /tmp/t.jsonl && python -m bench.transfer_study analyse /tmp/t.jsonl --probe
+    python -m bench.transfer_study run --quick --out /tmp/t.jsonl && python -m bench.transfer_study analyse /tmp/t.jsonl --probe --quick
 
 Every run is a converged trial (the training defaults: 1,500 steps, cosine schedule, EMA weights, success from
 100 fixed rollouts at the last step, in the target and the source domain), and every arm is paired with
@@ -244,20 +244,24 @@ def show(mean: float, half: float, signed: bool = True) -> str:
     return f"{mean:{form}} [{lo}, {hi}]" if half == half else f"{mean:{form}}"
 
 
-def cached_probe(run_dir: Path, name: str = "goal_probe", oracle: bool = False, pairs_from: Path | None = None):
+def cached_probe(
+    run_dir: Path, name: str = "goal_probe", oracle: bool = False, pairs_from: Path | None = None, quick: bool = False
+):
     """A probe of a run's final weights, kept beside its checkpoint (NAME.json) so that a second analyse reads it;
-    recomputed when the checkpoint is newer (a rerun). `goal_probe`: goal decoding (goal_probe.probe);
-    `pair_ratio`: pairs against strangers on the pairs of `pairs_from`'s data (its co-training's: the same pairs for
-    every arm of a group) or the twins (`oracle`) (goal_probe.pair_ratio)."""
+    recomputed when the checkpoint is newer (a rerun). `goal_probe`: goal decoding (goal_probe.probe); `pair_ratio`:
+    pairs against strangers on the pairs of `pairs_from`'s data (its co-training's: the same pairs for every arm of a
+    group) or the twins (`oracle`) (goal_probe.pair_ratio). `quick`: on goal_probe.QUICK's smaller samples, kept as
+    NAME.quick.json."""
     from bench import goal_probe
 
-    cache, ckpt = run_dir / f"{name}.json", run_dir / "checkpoint"
+    size = goal_probe.QUICK[name] if quick else {}
+    cache, ckpt = run_dir / f"{name}{'.quick' if quick else ''}.json", run_dir / "checkpoint"
     if cache.is_file() and ckpt.exists() and cache.stat().st_mtime >= max(p.stat().st_mtime for p in ckpt.iterdir()):
         return json.loads(cache.read_text())
     result = (
-        goal_probe.probe(run_dir)
+        goal_probe.probe(run_dir, **size)
         if name == "goal_probe"
-        else goal_probe.pair_ratio(run_dir, oracle=oracle, pairs_from=pairs_from)
+        else goal_probe.pair_ratio(run_dir, oracle=oracle, pairs_from=pairs_from, **size)
     )
     if result is not None:
         cache.write_text(json.dumps(result))
@@ -285,13 +289,14 @@ def analyse(args) -> None:
     probe, pairs = {}, {}
     if args.probe:
         for r in finished:
-            probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"])
+            probe[r["id"]] = cached_probe(Path(args.runs_dir) / r["id"], quick=args.quick)
             cotrain = Path(args.runs_dir) / r["group"] / "cotrain" / f"s{r['seed']}"
             pairs[r["id"]] = cached_probe(
                 Path(args.runs_dir) / r["id"],
                 "pair_ratio",
                 oracle=bool(r["overrides"].get("data.sim.twins")),
                 pairs_from=cotrain if (cotrain / "config.json").is_file() else None,
+                quick=args.quick,
             )
     print(
         f"{Path(args.file).name}: final success (EMA weights, 100 fixed rollouts), mean [95% t-interval] over seeds;"
@@ -420,6 +425,9 @@ def main(argv=None) -> int:
     a.add_argument("file")
     a.add_argument("--runs-dir", default="runs/transfer")
     a.add_argument("--probe", action="store_true", help="the goal-decoding probe on each run's saved weights")
+    a.add_argument(
+        "--quick", action="store_true", help="the probes on smaller samples (goal_probe.QUICK): for run --quick"
+    )
     a.add_argument("--plot")
     args = parser.parse_args(argv)
     if args.command == "analyse":

@@ -198,6 +198,7 @@ def test_the_shipped_sweep_file_on_real_lerobot_data_compares_with_co_training_o
         "name=real",
         f"ray_temp_dir={ray_tmp}",
         "num_samples=1",
+        "max_concurrent=1",  # one trial worker per stage, reused: the shipped file's other keys are the point
         "steps=10",
         "log_every=5",
         "confirm.if_ahead=false",

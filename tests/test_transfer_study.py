@@ -91,7 +91,17 @@ def test_quick_transfer_study_runs_every_arm_and_prints_the_paired_table(tmp_pat
     assert all(r["status"] == "finished" for r in rows), [(r["id"], r["status"]) for r in rows]
     assert {r["group"] for r in rows} == {"oracle", "screen", "kp", "shift1", "tokens"}
     shown = subprocess.run(
-        [*script, "analyse", str(out), "--runs-dir", str(runs), "--probe", "--plot", str(tmp_path / "t.png")],
+        [
+            *script,
+            "analyse",
+            str(out),
+            "--runs-dir",
+            str(runs),
+            "--probe",
+            "--quick",
+            "--plot",
+            str(tmp_path / "t.png"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
