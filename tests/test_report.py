@@ -318,15 +318,25 @@ def test_command_line(fixture_dir):
     assert out.returncode == 0 and (fixture_dir / "report.zh.md").is_file()
     out = _actot("dashboard", fixture_dir)
     assert out.returncode == 0 and (fixture_dir / "dashboard.html").stat().st_size > 1_000_000
-    assert _actot("--help").returncode == 0
+    out = _actot("rank", fixture_dir, "scope=median")  # a process: one line, no traceback
+    assert out.returncode == 2 and "scope" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_command_line_errors_are_one_line(fixture_dir, capsys):
+    """The same entry point as `python -m actot` (in this process: test_command_line runs one as a process)."""
+    from actot.__main__ import main as actot_main
+
+    assert actot_main(["--help"]) == 0
     for bad, words in (
-        (("rank", fixture_dir, "scope=median"), "scope"),
         (("rank", fixture_dir / "nope"), "no such"),
         (("report", fixture_dir, "lang=fr"), "lang"),
         (("rank", fixture_dir, "metrc=x"), "unknown key"),
     ):
-        out = _actot(*bad)
-        assert out.returncode == 2 and words in out.stderr and "Traceback" not in out.stderr, out.stderr
+        capsys.readouterr()
+        assert actot_main(list(map(str, bad))) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
 def test_best_so_far_is_over_every_report_not_the_latest(tmp_path):

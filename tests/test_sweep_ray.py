@@ -125,19 +125,18 @@ def test_tiny_sweep_where_a_rule_fires(small_sim, tmp_path, ray_tmp, capsys):
     assert "离线评估L1: 首=" in zh and "π总和" in zh and "诊断与结论" in zh
     assert (sweep_dir / "dashboard.html").stat().st_size > 1_000_000
 
-    # The report layer from the command line, on the real sweep folder.
+    # The report layer's commands (`python -m actot ...`; in this process here, as processes in
+    # tests/test_report.py), on the real sweep folder.
+    from actot.__main__ import main as actot_main
     from actot.sweep.space import load_space
 
-    def actot(*words):
-        return subprocess.run(
-            [sys.executable, "-m", "actot", *words], cwd=ROOT, capture_output=True, text=True, timeout=180
-        )
-
-    ranked = actot("rank", str(sweep_dir), "scope=best")
-    assert ranked.returncode == 0 and healthy[0] in ranked.stdout and "best eval/avg_l1" in ranked.stdout
+    capsys.readouterr()
+    assert actot_main(["rank", str(sweep_dir), "scope=best"]) == 0
+    ranked = capsys.readouterr().out
+    assert healthy[0] in ranked and "best eval/avg_l1" in ranked
     (sweep_dir / "dashboard.html").unlink()
-    assert actot("dashboard", str(sweep_dir)).returncode == 0 and (sweep_dir / "dashboard.html").is_file()
-    assert actot("report", str(sweep_dir), "lang=zh").returncode == 0
+    assert actot_main(["dashboard", str(sweep_dir)]) == 0 and (sweep_dir / "dashboard.html").is_file()
+    assert actot_main(["report", str(sweep_dir), "lang=zh"]) == 0
     space = load_space(str(sweep_dir / "next_space.yaml"))  # the advisor's follow-up runs as it is
     assert set(space.distributions) >= {"ot.reg", "ot.tau"} and space.fixed == {"ot.heuristic": "hard"}
 
