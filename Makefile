@@ -42,7 +42,10 @@ lint: venv
 # pytest's exit status 5 (no test ran) is a failure here, not a pass. Two pytest-xdist workers, each taking whole
 # test files, the longest first (tests/conftest.py, LONGEST_FIRST): issue 28's budget is 9 minutes on 2 cores.
 TEST_WORKERS ?= 2
+# Byte-compiled first: where PYTHONDONTWRITEBYTECODE is set (as on this CI's machines) no process writes its .pyc, so
+# each of the suite's ~250 Python processes (Ray workers, sweep drivers, bench runs) would compile what it imports.
 test: lint browser
+	$(PY) -m compileall -q actot bench tests run_sweep.py >/dev/null
 	WANDB_MODE=offline RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests -n $(TEST_WORKERS) --dist loadfile \
 	  --no-loadscope-reorder; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no test ran" >&2; exit 1; fi; exit $$rc
