@@ -43,7 +43,8 @@ lint: venv
 # test files, the longest first (tests/conftest.py, LONGEST_FIRST): issue 28's budget is 9 minutes on 2 cores.
 TEST_WORKERS ?= 2
 # Byte-compiled first: where PYTHONDONTWRITEBYTECODE is set (as on this CI's machines) no process writes its .pyc, so
-# each of the suite's ~250 Python processes (Ray workers, sweep drivers, bench runs) would compile what it imports.
+# each of the suite's ~460 Python processes (Ray workers and agents, sweep drivers, bench runs) would compile what it
+# imports of ours.
 test: lint browser
 	$(PY) -m compileall -q actot bench tests run_sweep.py >/dev/null
 	WANDB_MODE=offline RAY_USAGE_STATS_ENABLED=0 $(PY) -m pytest -q tests -n $(TEST_WORKERS) --dist loadfile \
