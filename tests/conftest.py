@@ -102,8 +102,15 @@ def ray_session(_isolated_env):
     import ray
 
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
+    from actot.sweep.tuner import NO_PRESTART
+
     ray.init(
-        num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp, logging_level="ERROR", log_to_driver=False
+        num_cpus=os.cpu_count(),
+        include_dashboard=False,
+        _temp_dir=temp,
+        logging_level="ERROR",
+        log_to_driver=False,
+        _system_config=NO_PRESTART,  # as a sweep's own Ray: no idle workers waiting for the whole session
     )
     yield
     ray.shutdown()

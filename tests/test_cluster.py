@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_cluster import ROOT, LocalCluster
-from test_sweep_ray import TINY_MODEL
+from test_sweep_ray import TINY_SWEEP
 
 SPACE = """description: healthy OT settings only (no rule stops a trial early)
 params:
@@ -141,7 +141,7 @@ def cluster_run(small_sim, tmp_path_factory):
         "name=nodes",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
         "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
     ]
     log_path = tmp_path / "driver.log"

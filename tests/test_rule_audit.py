@@ -239,7 +239,7 @@ def bench_jobs(root: Path) -> dict[str, list[list[str]]]:
             "--runs-dir",
             str(v / "runs"),
             "--jobs",
-            "2",
+            "1",  # in this process, as below: a worker process would import torch and the product again
             "--only",
             "study,grid,variant",
             "--grid-conditions",

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ray_cluster import ROOT, free_port
-from test_sweep_ray import SPACE, TINY_MODEL
+from test_sweep_ray import SPACE, TINY_SWEEP
 
 SWEEP = """num_samples: 3
 max_concurrent: 1
@@ -136,7 +136,7 @@ def test_sweep_in_s3_survives_a_killed_driver_and_a_lost_local_mirror(small_sim,
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
         "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
     ]
     env = {**os.environ, **S3_ENV, "PYTHONUNBUFFERED": "1"}

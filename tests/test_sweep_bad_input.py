@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_sweep_ray import SPACE, SWEEP, TINY_MODEL
+from tests.test_sweep_ray import SPACE, SWEEP, TINY_SWEEP
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD_SWEEP = SWEEP.format(n=2, c=1, steps=20)
@@ -231,7 +231,7 @@ def test_bad_data_and_storage_are_one_line(small_sim, tmp_path, capsys, words, f
             .replace("ot.tau: 10.0}", "ot.tau: 10.0, ot.window_size: 100000}")
             .replace("name: healthy", "name: wide")
         )
-    args = _files(tmp_path, space, GOOD_SWEEP) + ["name=x", "ot.window_size=2", *TINY_MODEL]
+    args = _files(tmp_path, space, GOOD_SWEEP) + ["name=x", "ot.window_size=2", *TINY_SWEEP]
     assert main(args + [w.format(**names) for w in words]) == 2
     _one_line_error(capsys, [f.format(**names) for f in fragments])
     assert not (tmp_path / "out" / "x").exists()  # a sweep that never started leaves no folder

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from sweep_fixture import build
 from wandb_files import wandb_summary
-from test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
+from test_sweep_ray import TINY_SWEEP, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
 
 from actot.errors import ActotError
 from actot.report import load_sweep_dir
@@ -106,7 +106,7 @@ def test_search_then_confirm_in_one_command(small_sim, tmp_path, ray_tmp, capsys
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
     ]
     with open(tmp_path / "sweep.yaml", "a") as f:
         f.write("confirm: {top_k: 2, seeds: 2}\n")

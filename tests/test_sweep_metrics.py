@@ -14,7 +14,7 @@ import pytest
 
 from actot.metrics import METRICS, REPORTED_METRICS, SWEEP_METRICS, direction
 from actot.sweepdir import TRIAL_COLUMNS  # per-trial columns (status, seed, confirm_of, ...), not metrics
-from tests.test_sweep_ray import SPACE, TINY_MODEL
+from tests.test_sweep_ray import SPACE, TINY_SWEEP
 
 SWEEP = """num_samples: 2
 max_concurrent: 1
@@ -66,7 +66,7 @@ def test_every_accepted_metric_works_as_the_sweep_metric(metric, mode, ray_sessi
         f"mode={mode}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
         rollouts,
         "data.n_eval_source=2",
     ]  # held-out source demos: eval/source_l1, eval/l1_combo
@@ -118,7 +118,7 @@ def test_every_trial_reports_the_l1_trend_and_not_converged_flags_its_last_repor
         "name=trend",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
     ]
     assert main(args) == 0
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pyarrow.parquet as pq
 import pytest
-from test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
+from test_sweep_ray import TINY_MODEL, TINY_SWEEP, ray_tmp, sweep_files  # noqa: F401 - ray_tmp is a fixture
 
 from actot.sweep.paired import BASELINE_ID, RACED_HOOKS, PairedPlan
 from actot.sweep.paired_searcher import PairedSearcher
@@ -314,7 +314,7 @@ def _killed_and_resumed(small_sim, tmp_path: Path, ray_dir: str) -> None:
         f"ray_temp_dir={ray_dir}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
         "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
         "paired.seeds=2",
         "paired.baseline={ot.lambda_ot: 0.0}",

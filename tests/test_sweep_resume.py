@@ -21,7 +21,7 @@ from actot.sweep.resume import resolved_config
 from actot.sweep.preflight import prepare
 from actot.sweep.space import load_space
 from actot.sweep.stage import StageSettings
-from tests.test_sweep_ray import SPACE, SWEEP, TINY_MODEL
+from tests.test_sweep_ray import SPACE, SWEEP, TINY_SWEEP
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -210,7 +210,7 @@ def test_killed_drivers_leave_no_ghost_no_duplicate_and_no_stuck_lock(small_sim,
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
         "wandb.mode=disabled",  # W&B across kills and resumes: tests/test_sweep_resume_index.py (W&B offline)
     ]
     sweep_dir = tmp_path / "out" / "k"

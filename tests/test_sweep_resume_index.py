@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from background import running, selected
-from test_sweep_ray import ROOT, SWEEP, TINY_MODEL, _finished, _kill_group, _start
+from test_sweep_ray import ROOT, SWEEP, TINY_SWEEP, _finished, _kill_group, _start
 
 # Three starting points, two at a time: the first collapses and is stopped at step 10, which writes the index
 # while the second runs and before the third starts; both healthy ones are then interrupted mid-trial.
@@ -107,7 +107,7 @@ def _interrupted_killed_and_resumed(small_sim, tmp_path: Path, ray_tmp: str) -> 
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
     ]
     by_name = [f"storage={tmp_path / 'out'}", "name=mid", f"ray_temp_dir={ray_tmp}", "resume=true"]
     sweep_dir = tmp_path / "out" / "mid"
@@ -240,7 +240,7 @@ def test_a_driver_killed_while_ray_replaces_a_checkpoint_resumes_its_trial(small
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
         "wandb.mode=disabled",  # W&B across kills and resumes: the interrupted-and-killed sweep below
     ]
     try:

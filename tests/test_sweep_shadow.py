@@ -11,7 +11,7 @@ import pytest
 from actot.errors import ActotError
 from actot.rules import first_decisions, parse_rules
 from actot.sweep.config import SweepConfig, apply_cli, startup_trials
-from tests.test_sweep_ray import TINY_MODEL, ray_tmp, sweep_files  # noqa: F401 (ray_tmp is a fixture)
+from tests.test_sweep_ray import TINY_SWEEP, ray_tmp, sweep_files  # noqa: F401 (ray_tmp is a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def test_shadow_mode_records_a_firing_rule_and_stops_nothing(small_sim, tmp_path
         f"ray_temp_dir={ray_tmp}",
         f"data.source={source}",
         f"data.target={target}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
     ]
     assert main(args) == 0
     out = capsys.readouterr().out

@@ -18,7 +18,7 @@ import optuna
 import pyarrow.parquet as pq
 import pytest
 
-from tests.test_sweep_ray import TINY_MODEL
+from tests.test_sweep_ray import TINY_SWEEP
 
 ROOT = Path(__file__).resolve().parents[1]
 WANDB_KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
@@ -59,7 +59,7 @@ def test_bad_trials_are_recorded_and_the_sweep_goes_on(small_sim, tmp_path):
         f"ray_temp_dir={ray_tmp}",
         f"data.source=data/{Path(source).name}",
         f"data.target=data/{Path(target).name}",
-        *TINY_MODEL,
+        *TINY_SWEEP,
     ]
     try:
         run = subprocess.run(
