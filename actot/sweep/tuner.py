@@ -21,12 +21,6 @@ from actot.sweep.trainable import TrialSetup, run_trial
 from actot.sweepdir import say
 
 
-# Ray starts one idle Python worker per CPU with the first driver, for tasks a sweep never sends: each costs about a
-# core-second to start and ~1% of a core while it waits (measured on 2 cores), for the whole sweep. A trial is an
-# actor, and Ray starts its worker when the trial starts.
-NO_PRESTART = {"prestart_worker_first_driver": False}
-
-
 def init_ray(sweep_cfg: SweepConfig) -> bool:
     """Start Ray for a stage (or join sweep_cfg.ray_address); return whether this call started it."""
     import ray
@@ -35,6 +29,10 @@ def init_ray(sweep_cfg: SweepConfig) -> bool:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # No JSON/CSV/TensorBoard result loggers (and no TensorBoard hint): every report is in results.parquet.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # Ray (its RayConfig, read from RAY_* variables) starts one idle Python worker per CPU with the first driver, for
+    # tasks a sweep never sends: each costs about a core-second to start and ~1% of a core while it waits (measured
+    # on 2 cores), for the whole sweep. A trial is an actor; Ray starts its worker when the trial starts.
+    os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
     if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
         os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
     # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
@@ -54,7 +52,6 @@ def init_ray(sweep_cfg: SweepConfig) -> bool:
         logging_level="ERROR",
         log_to_driver=False,
         num_cpus=os.cpu_count(),
-        _system_config=NO_PRESTART,
         **({"_temp_dir": str(Path(sweep_cfg.ray_temp_dir).expanduser().resolve())} if sweep_cfg.ray_temp_dir else {}),
     )
     return True
