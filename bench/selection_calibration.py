@@ -24,6 +24,9 @@ over (h of them) are the pool's other seeds, the reference the claim is scored a
 - `confirm-seed-df` (added in session 14 after repro-old on 12 seeds covered 0.80-0.84, so post hoc; named in RESULTS
   before its first replay): `confirm-pooled`'s SD with its degrees of freedom counted by seeds, (c - 1) + (s - 1),
   not by config-seed pairs: on a seed every config's difference shares co-training's value.
+- `confirm-satt` (session 16, post hoc as the two above; its rule written in RESULTS before its first replay):
+  `confirm-pooled`'s SD with Satterthwaite's degrees of freedom from the search's two-way layout (`search_df`), plus
+  c - 1: between `confirm-seed-df`'s and `confirm-pooled`'s, by how much of the search's spread the seeds share.
 
 Per design: claims (share of sweeps that headline a win), false wins (a claim whose config's mean difference over the
 other h seeds is <= 0), the winner's bias (the claimed estimate minus that other-seed mean, over all sweeps that name a
@@ -92,7 +95,31 @@ POOLS = {
     "g1-l1": ("real_pool_cpu.jsonl", "g1", "cotrain", "eval/avg_l1"),
     "offline": ("offline_cpu.jsonl", "default", "cotrain", "eval/success"),
 }
-DESIGNS = ("search", "confirm", "confirm-pooled", "confirm-leader-sd", "confirm-seed-df")
+DESIGNS = ("search", "confirm", "confirm-pooled", "confirm-leader-sd", "confirm-seed-df", "confirm-satt")
+
+
+def search_df(by_config: list[dict]) -> float:
+    """Satterthwaite's degrees of freedom of `confirm-pooled`'s search variance, read from the two-way layout of the
+    search (k configs' paired differences on the same s seeds, `by_config[j]`: seed -> difference).
+
+    The pooled within-config variance equals (MS_seed + (k - 1) MS_res) / k: the seed mean square (s - 1 df: on a
+    seed every config's difference shares co-training's value) and the residual mean square ((k - 1)(s - 1) df).
+    Satterthwaite's df of that sum run from k (s - 1), where no seed effect is shared, down to s - 1, where it
+    dominates; `confirm-seed-df` takes the lower end always, `confirm-pooled` the upper end."""
+    seeds = sorted(set.intersection(*(set(d) for d in by_config)))
+    x = np.array([[d[t] for t in seeds] for d in by_config], dtype=float)
+    k, s = x.shape
+    if s < 2:
+        return 0.0
+    if k < 2:
+        return float(s - 1)
+    seed_means, config_means, grand = x.mean(0), x.mean(1), x.mean()
+    ms_seed = k * float(((seed_means - grand) ** 2).sum()) / (s - 1)
+    ms_res = float(((x - config_means[:, None] - seed_means[None, :] + grand) ** 2).sum()) / ((k - 1) * (s - 1))
+    a, b = ms_seed / k, (k - 1) * ms_res / k
+    if a + b <= 0:
+        return float(k * (s - 1))
+    return (a + b) ** 2 / (a**2 / (s - 1) + b**2 / ((k - 1) * (s - 1)))
 
 
 def load_pool(name: str) -> tuple[dict, dict, str] | None:
@@ -200,6 +227,14 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         if iv is not None
         else (leader, False, None, None, None, other_mean, other_se)
     )
+    # the same SD and mean, its degrees of freedom by Satterthwaite from the search's two-way layout (`search_df`)
+    df = search_df([paired_differences(values(n, search), base, better)[0] for n in names]) + (len(fresh_diffs) - 1)
+    if df > 0 and math.isfinite(sd):
+        mean = float(np.mean(fresh_diffs))
+        half = float(stats.t.ppf(0.975, df)) * sd / math.sqrt(len(fresh_diffs))
+        out["confirm-satt"] = (leader, mean - half > 0, mean, mean - half, mean + half, other_mean, other_se)
+    else:
+        out["confirm-satt"] = (leader, False, None, None, None, other_mean, other_se)
     return out, 2 * c, names[0]
 
 

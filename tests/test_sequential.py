@@ -334,3 +334,20 @@ def test_confirm_seed_df_is_the_pooled_interval_with_its_degrees_of_freedom_coun
     # k(s-1)+(c-1) = 4 df
     ratio = (high - low) / (p_high - p_low)
     assert ratio == pytest.approx(stats.t.ppf(0.975, 2) / stats.t.ppf(0.975, 4))
+
+
+def test_satterthwaite_search_df_runs_from_seed_count_to_config_seed_pairs_with_the_shared_seed_effect():
+    from bench.selection_calibration import search_df
+
+    rng = np.random.default_rng(7)
+    k, s = 4, 3
+    independent = rng.normal(0, 1, size=(k, 400))  # no shared seed effect: about k (s - 1) df, as pooled
+    shared = rng.normal(0, 1, size=400)[None, :] * 50 + rng.normal(0, 1, size=(k, 400))  # one dominates: s - 1
+    df_free = np.mean([search_df([dict(enumerate(row[i : i + s])) for row in independent]) for i in range(0, 399, s)])
+    df_shared = np.mean([search_df([dict(enumerate(row[i : i + s])) for row in shared]) for i in range(0, 399, s)])
+    assert df_shared == pytest.approx(s - 1, abs=0.05)
+    assert k * (s - 1) * 0.6 < df_free <= k * (s - 1)  # Satterthwaite's estimate, below the count on noisy MS's
+    # exact: configs that move alike (no residual) give s - 1; seed means that agree (no seed term) (k - 1)(s - 1)
+    assert search_df([{0: 1.0, 1: 2.0, 2: 0.5}] * 3) == pytest.approx(s - 1)
+    assert search_df([{0: 0.0, 1: 1.0}, {0: 1.0, 1: 0.0}]) == pytest.approx(1.0)
+    assert search_df([{0: 0.0, 1: 1.0}]) == 1.0 and search_df([{0: 0.0}, {0: 1.0}]) == 0.0
