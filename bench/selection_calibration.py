@@ -219,7 +219,8 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
     # the same pooled SD, its degrees of freedom counted by seeds: on a seed every config's difference shares
     # co-training's value, so k configs on s seeds measure the spread little better than one config does
     fresh_diffs = list(paired_differences(values(leader, fresh), base, better)[0].values())
-    search_diffs = [list(paired_differences(values(n, search), base, better)[0].values()) for n in names]
+    search_by_config = [paired_differences(values(n, search), base, better)[0] for n in names]
+    search_diffs = [list(d.values()) for d in search_by_config]
     sd, _ = pooled_sd([fresh_diffs, *search_diffs])
     iv = t_interval(fresh_diffs, sd, (len(fresh_diffs) - 1) + (len(search) - 1))
     out["confirm-seed-df"] = (
@@ -228,13 +229,12 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         else (leader, False, None, None, None, other_mean, other_se)
     )
     # the same SD and mean, its degrees of freedom by Satterthwaite from the search's two-way layout (`search_df`)
-    df = search_df([paired_differences(values(n, search), base, better)[0] for n in names]) + (len(fresh_diffs) - 1)
-    if df > 0 and math.isfinite(sd):
-        mean = float(np.mean(fresh_diffs))
-        half = float(stats.t.ppf(0.975, df)) * sd / math.sqrt(len(fresh_diffs))
-        out["confirm-satt"] = (leader, mean - half > 0, mean, mean - half, mean + half, other_mean, other_se)
-    else:
-        out["confirm-satt"] = (leader, False, None, None, None, other_mean, other_se)
+    iv = t_interval(fresh_diffs, sd, search_df(search_by_config) + (len(fresh_diffs) - 1))  # fractional df
+    out["confirm-satt"] = (
+        (leader, iv.low > 0, iv.mean, iv.low, iv.high, other_mean, other_se)
+        if iv is not None
+        else (leader, False, None, None, None, other_mean, other_se)
+    )
     return out, 2 * c, names[0]
 
 

@@ -102,7 +102,9 @@ def ray_session(_isolated_env):
     import ray
 
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    os.environ.setdefault("RAY_prestart_worker_first_driver", "0")  # as init_ray does for a sweep's own Ray
+    from actot.sweep.tuner import NO_PRESTART
+
+    os.environ.setdefault(*NO_PRESTART)  # as init_ray does for a sweep's own Ray
     ray.init(
         num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=temp, logging_level="ERROR", log_to_driver=False
     )

@@ -89,9 +89,10 @@ def pooled_sd(samples) -> tuple[float, int]:
     return (math.sqrt(ss / df), df) if df else (math.nan, 0)
 
 
-def t_interval(values, sd: float, df: int, level: float = 0.95) -> Interval | None:
+def t_interval(values, sd: float, df: float, level: float = 0.95) -> Interval | None:
     """The mean of `values` with its Student-t interval, mean +- t(df) * sd / sqrt(n), for an SD measured elsewhere
-    (pooled) on df degrees of freedom; None when df = 0 (no spread measured: no interval)."""
+    (pooled) on df degrees of freedom (fractional from an approximation such as Satterthwaite's); None when df < 1
+    (no spread measured: no interval)."""
     from scipy.stats import t
 
     x = [float(v) for v in values]

@@ -21,6 +21,13 @@ from actot.sweep.trainable import TrialSetup, run_trial
 from actot.sweepdir import say
 
 
+# Ray (its RayConfig, read from RAY_* variables) starts one idle Python worker per CPU with the first driver. A trial
+# (an actor) takes one when it starts, or has one started for it; those no trial takes (fewer trials at once than
+# CPUs) cost about a core-second to start and ~1% of a core each while they wait, as long as Ray runs (measured on
+# 2 cores). Off for the Ray a sweep starts (and the test session's).
+NO_PRESTART = ("RAY_prestart_worker_first_driver", "0")
+
+
 def init_ray(sweep_cfg: SweepConfig) -> bool:
     """Start Ray for a stage (or join sweep_cfg.ray_address); return whether this call started it."""
     import ray
@@ -29,11 +36,7 @@ def init_ray(sweep_cfg: SweepConfig) -> bool:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # No JSON/CSV/TensorBoard result loggers (and no TensorBoard hint): every report is in results.parquet.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    # Ray (its RayConfig, read from RAY_* variables) starts one idle Python worker per CPU with the first driver. A
-    # trial (an actor) takes one when it starts, or has one started for it; those no trial takes (fewer trials at once
-    # than CPUs) cost about a core-second to start and ~1% of a core each while they wait, as long as Ray runs
-    # (measured on 2 cores).
-    os.environ.setdefault("RAY_prestart_worker_first_driver", "0")
+    os.environ.setdefault(*NO_PRESTART)
     if os.environ.get("ACTOT_CACHE"):  # inherited by every trial: absolute, as typed
         os.environ["ACTOT_CACHE"] = str(Path(os.environ["ACTOT_CACHE"]).expanduser().resolve())
     # A trial's exception is recorded, with its last line, by ResultsRecorder; Ray's own
