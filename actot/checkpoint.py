@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from actot.errors import ActotError
-from actot.optim import WeightEMA
+from actot.ema import WeightEMA
 
 CHECKPOINT_FILE = "state.pt"
 

@@ -32,8 +32,7 @@ from actot.errors import ActotError
 from actot.optim import SCHEDULES
 from actot.ot.config import CHOICES as OT_CHOICES
 from actot.ot.config import OTConfig
-from actot.policy.backbone import feature_map_size
-from actot.policy.config import IMAGE_POOLINGS, PRESETS, ACTConfig
+from actot.policy.config import IMAGE_POOLINGS, PRESETS, ACTConfig, feature_map_size
 from actot.sim.config import EVAL_SPLITS, SimConfig
 from actot.sim.task import REGIONS
 
@@ -146,7 +145,7 @@ class TrainConfig:
     lr_min_ratio: the cosine's last learning rate over the base rate, in [0, 1] (0.1, as LeRobot's
         cosine-with-warm-up preset for pi0: 2.5e-6 after 2.5e-5).
     ema_decay: an exponential moving average of the weights, with the decay ramped up as
-        min(ema_decay, (1 + n) / (10 + n)) at the n-th update (actot/optim.py); evaluation
+        min(ema_decay, (1 + n) / (10 + n)) at the n-th update (actot/ema.py); evaluation
         (eval/avg_l1, rollouts) runs on it and checkpoints save it. In [0, 1); 0 turns it off.
     """
 

@@ -90,7 +90,7 @@ def measure(
     the module docstring says; `data`: the run's loaded data, else a small subset is loaded (`timing_data`).
     The caller's torch RNG and thread count are left as they were."""
     from actot.evaluate import to_tensors
-    from actot.optim import WeightEMA
+    from actot.ema import WeightEMA
     from actot.run_data import make_sampler
     from actot.train_step import build_model, pick_device, train_step
 

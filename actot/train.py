@@ -16,7 +16,7 @@ L = L_bc + lambda_ot * L_ot. At each log step the two gradients are taken apart 
 encoder parameters to log `ot_grad_ratio`, the size of OT's push against BC's.
 The learning rate follows `lr_schedule` (a function of the step alone), and evaluation (held-out
 L1, closed-loop success in the target and the source domain) runs on the exponential moving average
-of the weights when `ema_decay` > 0 (actot/optim.py); the checkpoint holds both weights, so a resumed
+of the weights when `ema_decay` > 0 (actot/ema.py); the checkpoint holds both weights, so a resumed
 run continues bit for bit. From the 6th log step on, `eval/l1_trend` says whether the held-out L1 is
 still falling (actot/convergence.py), so that every run, in a sweep or not, carries that signal.
 Metrics are averaged over the steps between logs, on the device, and read back once per
@@ -52,7 +52,8 @@ from actot.data.sampler import check_window_size
 from actot.errors import ActotError, run_cli
 from actot.evaluate import eval_l1, rollout_metrics, to_tensors, windowed_l1
 from actot.metrics import direction
-from actot.optim import WeightEMA, lr_factor, resolved_warmup
+from actot.ema import WeightEMA
+from actot.optim import lr_factor, resolved_warmup
 from actot.profiling import Laps, no_lap
 from actot.run_data import (
     DERIVED,

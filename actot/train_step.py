@@ -15,7 +15,7 @@ from actot.config import TrainConfig, resolve_policy
 from actot.data.sampler import CoTrainData
 from actot.errors import ActotError
 from actot.evaluate import to_tensors
-from actot.optim import WeightEMA
+from actot.ema import WeightEMA
 from actot.ot.loss import make_label, ot_loss
 from actot.policy.act import ACT, act_loss
 from actot.profiling import no_lap

@@ -10,7 +10,7 @@ from actot.config import parse_cli
 from actot.errors import ActotError
 from actot.policy import ACT, act_loss, preset
 from actot.policy.act import SpatialSoftmax
-from actot.policy.backbone import feature_map_size
+from actot.policy.config import feature_map_size
 from actot.train import train
 from tests.conftest import G1, SO101, need
 

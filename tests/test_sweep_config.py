@@ -69,6 +69,25 @@ def test_dry_run_validates_prints_the_warning_and_starts_nothing(tmp_path):
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "ot.reg" in bad.stderr
 
 
+def test_a_cpu_sweeps_driver_checks_its_input_and_the_report_commands_load_without_importing_torch(tmp_path):
+    # Importing torch costs a process about 1.4 s of CPU: a driver needs it only for the cost line (cost=true)
+    # and to count a GPU a trial asks for; `python -m actot rank/report` never.
+    code = (
+        "import sys, run_sweep, actot.cli; rc = run_sweep.main(sys.argv[1:]); "
+        "print('torch imported:', 'torch' in sys.modules); sys.exit(rc)"
+    )
+    storage = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "space=ot_reg", "dry_run=true", "cost=false", f"storage={storage}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dry run" in done.stdout and done.stdout.splitlines()[-1] == "torch imported: False", done.stdout[-2000:]
+
+
 def test_separate_tau_and_per_camera_weights(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(

@@ -158,7 +158,7 @@ def test_evaluation_runs_on_the_ema_of_the_weights(small_sim, tmp_path):
     """Each step's checkpoint holds the trained weights w_t and the EMA e_t: e_t = d_t e_(t-1) + (1 - d_t) w_t
     with d_t = min(decay, (1 + t) / (10 + t)), and the logged eval/avg_l1 is the EMA's, not w_t's."""
     from actot.evaluate import eval_l1
-    from actot.optim import ema_decay_at
+    from actot.ema import ema_decay_at
     from actot.policy.act import ACT
     from actot.run_data import load_data
 
@@ -197,7 +197,7 @@ def test_evaluation_runs_on_the_ema_of_the_weights(small_sim, tmp_path):
 
 
 def test_the_ema_averages_parameters_and_float_buffers_and_copies_the_others():
-    from actot.optim import WeightEMA
+    from actot.ema import WeightEMA
 
     net = torch.nn.BatchNorm1d(3)  # weight, bias; running_mean/var (float) and num_batches_tracked (int)
     ema = WeightEMA(net, decay=0.9)

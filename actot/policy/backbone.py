@@ -54,13 +54,6 @@ class BasicBlock(nn.Module):
         return self.relu(self.bn2(self.conv2(out)) + identity)
 
 
-def feature_map_size(height: int, width: int) -> tuple[int, int]:
-    """(h, w) of the layer-4 map for (height, width) frames: five stride-2 stages, each rounding up."""
-    for _ in range(5):
-        height, width = (height + 1) // 2, (width + 1) // 2
-    return height, width
-
-
 class ResNet18Backbone(nn.Module):
     """ResNet-18 up to layer4; returns the (B, 8 * width, H/32, W/32) feature map."""
 

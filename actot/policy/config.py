@@ -105,3 +105,11 @@ def preset(name: str, **overrides) -> ACTConfig:
     if name not in PRESETS:
         raise KeyError(name)
     return replace(PRESETS[name], **overrides)
+
+
+def feature_map_size(height: int, width: int) -> tuple[int, int]:
+    """(h, w) of the backbone's layer-4 map (backbone.py) for (height, width) frames: five stride-2 stages, each
+    rounding up. Here, beside the config, so that the config checks frame sizes without importing torch."""
+    for _ in range(5):
+        height, width = (height + 1) // 2, (width + 1) // 2
+    return height, width
