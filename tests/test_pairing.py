@@ -219,6 +219,27 @@ def test_other_episodes_or_top_k_miss_the_cache(small_sim, tmp_path):
     assert len(pairing_files(tmp_path)) == 3
 
 
+def test_other_weights_read_the_cached_dtw_costs_and_pair_as_a_fresh_computation(small_sim, tmp_path, capfd):
+    co_train_data(small_sim, tmp_path)
+    assert "pairing: DTW of 6 target x 30 source demos (180 pairs" in capfd.readouterr().out
+    [costs] = sorted((tmp_path / "pairing" / "costs").glob("*.npz"))
+    other_k = co_train_data(small_sim, tmp_path, top_k=3)  # only the weights differ: the costs are read
+    out = capfd.readouterr().out
+    assert not other_k.pairing_cached
+    assert "pairing: DTW costs of 6 target x 30 source demos read from the cache" in out and "180 pairs" not in out
+    fresh = co_train_data(small_sim, tmp_path / "fresh", top_k=3)
+    assert "pairing: DTW of 6 target x 30 source demos (180 pairs" in capfd.readouterr().out
+    assert same_pairing(other_k.pairing, fresh.pairing)
+    assert sorted((tmp_path / "pairing" / "costs").glob("*.npz")) == [costs]  # one costs entry serves both
+    costs.write_bytes(b"not a zip file")  # a damaged costs entry is computed again
+    again = co_train_data(small_sim, tmp_path, top_k=2)
+    assert "pairing: DTW of 6 target x 30 source demos (180 pairs" in capfd.readouterr().out
+    assert np.array_equal(again.pairing.costs, fresh.pairing.costs)
+    fewer = co_train_data(small_sim, tmp_path, target_episodes=[0, 1, 2, 3, 6, 7], top_k=3)  # other data: computed
+    assert "pairing: DTW of 4 target x 30 source demos (120 pairs" in capfd.readouterr().out
+    assert fewer.pairing.costs.shape == (4, 30)
+
+
 def test_pairing_without_cache_writes_nothing(small_sim, tmp_path):
     source, target = small_sim
     data = CoTrainData(
@@ -484,6 +505,7 @@ def test_g1_pairing_collapses_under_the_absolute_scale_with_a_warning_and_not_un
     h = pairing_health(new.pairing)
     print(f"\n{out}")
     assert "pairing health: 18 target x 80 source demos (data.pair_scale=nearest" in out and "WARNING" not in out
+    assert "pairing: DTW costs of 18 target x 80 source demos read from the cache" in out  # the advice costs no DTW
     assert h["distinct"] >= 5 and h["effective_median"] > 2 and h["top_share"] < 0.5
     assert np.array_equal(new.pairing.nearest(), old.pairing.nearest())  # the same costs: only the weights differ
     # a cache hit says the same again (a sweep's trials read the driver's pairing)

@@ -320,15 +320,20 @@ def pair_demos(
     progress=None,
     scale: str = "absolute",
     cost: str = "sum",
+    costs: np.ndarray | None = None,
 ) -> Pairing:
     """Pair each normalised target trajectory (T, D) with source trajectories, by position in the lists.
 
     `scale`: how the weights read the costs (`pairing_weights`); `cost`: "sum" or "mean" (`dtw_pairs`).
-    `progress(n)` is called as pairs are done: n_target * n_source costs, then one match per
+    `costs`: the (n_target, n_source) DTW costs of these trajectories, band and `cost`, when already known (the
+    pairing cache keeps them apart from the weights): then only the matches are computed.
+    `progress(n)` is called as pairs are done: n_target * n_source costs (unless given), then one match per
     pair the sampler may draw (probs > 0).
     """
-    pairs = [(t, s) for t in range(len(target)) for s in range(len(source))]
-    costs = dtw_pairs(target, source, pairs, band, progress=progress, cost=cost)[0].reshape(len(target), len(source))
+    if costs is None:
+        pairs = [(t, s) for t in range(len(target)) for s in range(len(source))]
+        costs = dtw_pairs(target, source, pairs, band, progress=progress, cost=cost)[0]
+        costs = costs.reshape(len(target), len(source))
     probs = np.stack([pairing_weights(c, sharpness, cutoff, top_k, scale) for c in costs])
     chosen = [(t, int(s)) for t, row in enumerate(probs) for s in np.flatnonzero(row > 0)]
     found = dtw_pairs(target, source, chosen, band, matches=True, progress=progress)[1]

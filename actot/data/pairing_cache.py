@@ -12,6 +12,10 @@ frames), the DTW band, `PAIRING_VERSION`, and a digest of the normalised traject
 edited in place is paired again). Like the frame cache,
 files are written atomically (temp file + rename), so concurrent processes may race to fill it;
 an entry that cannot be read, or holds another key, is computed again and replaced.
+
+The DTW costs, nearly all of the work, are also kept on their own under `pairing/costs/`, keyed without the
+weights' knobs (`costs_key`): a run that changes only sharpness, cutoff, top_k or the scale (as the collapse warning
+advises: data.pair_scale=nearest) reads them and computes only its frame matches.
 """
 
 from __future__ import annotations
@@ -85,29 +89,64 @@ def pairing_key(
     }
 
 
+# What the weights read from the costs (pairing_weights): the DTW costs depend on none of these.
+WEIGHT_KNOBS = ("sharpness", "cutoff", "top_k", "scale")
+
+
+def costs_key(key: dict) -> dict:
+    """The key of a pairing's DTW costs alone: `key` less the weights' knobs."""
+    return {k: v for k, v in key.items() if k not in WEIGHT_KNOBS}
+
+
 class PairingCache:
-    """Pairings on disk, one .npz per key, under `cache_dir/pairing` (default `$ACTOT_CACHE/pairing`)."""
+    """Pairings on disk, one .npz per key, under `cache_dir/pairing` (default `$ACTOT_CACHE/pairing`); their DTW
+    costs alone under `pairing/costs`."""
 
     def __init__(self, cache_dir: str | Path | None = None):
         self.root = (Path(cache_dir) if cache_dir else cache_root()) / "pairing"
 
-    def path(self, key: dict) -> Path:
+    def path(self, key: dict, folder: str = "") -> Path:
         text = json.dumps(key, sort_keys=True)
-        return self.root / f"{hashlib.sha1(text.encode()).hexdigest()[:20]}.npz"
+        return self.root / folder / f"{hashlib.sha1(text.encode()).hexdigest()[:20]}.npz"
 
-    def load(self, key: dict, n_target: int, n_source: int) -> Pairing | None:
-        """The stored pairing for `key`, or None if there is none or it is damaged or another key's."""
-        path = self.path(key)
+    def _read(self, path: Path, key: dict, names: tuple[str, ...]) -> dict | None:
+        """The arrays `names` of the entry at `path` if it holds `key`; None if there is none, or it is damaged
+        (then computed again) or another key's."""
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as f:
                 if json.loads(str(f["key"])) != key:
                     return None
-                costs, probs = f["costs"], f["probs"]
-                pairs, starts, frames = f["match_pairs"], f["match_starts"], f["match_frames"]
+                return {name: f[name] for name in names}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
-            return None  # a damaged entry is computed again
+            return None
+
+    def _write(self, path: Path, key: dict, **arrays) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), **arrays)
+        os.replace(tmp, path)
+        return path
+
+    def load_costs(self, key: dict, n_target: int, n_source: int) -> np.ndarray | None:
+        """The stored DTW costs of `key` (a pairing's key: read under `costs_key(key)`), or None."""
+        found = self._read(self.path(costs_key(key), "costs"), costs_key(key), ("costs",))
+        if found is None or found["costs"].shape != (n_target, n_source):
+            return None
+        return found["costs"]
+
+    def store_costs(self, key: dict, costs: np.ndarray) -> Path:
+        return self._write(self.path(costs_key(key), "costs"), costs_key(key), costs=costs)
+
+    def load(self, key: dict, n_target: int, n_source: int) -> Pairing | None:
+        """The stored pairing for `key`, or None if there is none or it is damaged or another key's."""
+        found = self._read(self.path(key), key, ("costs", "probs", "match_pairs", "match_starts", "match_frames"))
+        if found is None:
+            return None
+        costs, probs = found["costs"], found["probs"]
+        pairs, starts, frames = found["match_pairs"], found["match_starts"], found["match_frames"]
         if (
             costs.shape != (n_target, n_source)
             or probs.shape != costs.shape
@@ -121,25 +160,19 @@ class PairingCache:
         return Pairing(costs, probs, matches)
 
     def store(self, key: dict, pairing: Pairing) -> Path:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         pairs = sorted(pairing.matches)
         lengths = [len(pairing.matches[p]) for p in pairs]
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                key=np.array(json.dumps(key, sort_keys=True)),
-                costs=pairing.costs,
-                probs=pairing.probs,
-                match_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
-                match_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                match_frames=np.concatenate([pairing.matches[p] for p in pairs]).astype(np.int64)
-                if pairs
-                else np.zeros(0, np.int64),
-            )
-        os.replace(tmp, path)
-        return path
+        return self._write(
+            self.path(key),
+            key,
+            costs=pairing.costs,
+            probs=pairing.probs,
+            match_pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            match_starts=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            match_frames=np.concatenate([pairing.matches[p] for p in pairs]).astype(np.int64)
+            if pairs
+            else np.zeros(0, np.int64),
+        )
 
 
 def cached_pairing(
@@ -164,13 +197,17 @@ def cached_pairing(
             say_health(found, sharpness, cutoff, top_k, scale, cost, source_names)
             return found, True
     n_pairs = len(target) * len(source)
+    known = cache.load_costs(key, len(target), len(source)) if cache is not None else None
     bar = None
     if sys.stderr.isatty():  # a bar on a terminal only
         from tqdm import tqdm
 
-        # costs of every pair, then at most top_k matches per target demo
+        # costs of every pair (unless known), then at most top_k matches per target demo
         bar = tqdm(
-            total=n_pairs + len(target) * min(top_k, len(source)), unit="pair", desc="pairing (DTW)", leave=False
+            total=(0 if known is not None else n_pairs) + len(target) * min(top_k, len(source)),
+            unit="pair",
+            desc="pairing (DTW)",
+            leave=False,
         )
     start = time.perf_counter()
     try:
@@ -184,6 +221,7 @@ def cached_pairing(
             progress=bar.update if bar is not None else None,
             scale=scale,
             cost=cost,
+            costs=known,
         )
     finally:
         if bar is not None:
@@ -191,13 +229,23 @@ def cached_pairing(
     seconds = time.perf_counter() - start
     where = ""
     if cache is not None:
+        if known is None:
+            cache.store_costs(key, pairing.costs)
         where = f"; cached in {cache.store(key, pairing)}"
     # stdout, as a run's and a sweep's progress lines: stderr is kept for the one line of an error
-    print(
-        f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
-        f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}",
-        flush=True,
-    )
+    if known is None:
+        print(
+            f"pairing: DTW of {len(target)} target x {len(source)} source demos ({n_pairs} pairs, "
+            f"{len(pairing.matches)} frame matches, band {band}) took {seconds:.1f} s{where}",
+            flush=True,
+        )
+    else:
+        print(
+            f"pairing: DTW costs of {len(target)} target x {len(source)} source demos read from the cache (the same "
+            f"data, band and cost; other weights); {len(pairing.matches)} frame matches (band {band}) took "
+            f"{seconds:.1f} s{where}",
+            flush=True,
+        )
     say_health(pairing, sharpness, cutoff, top_k, scale, cost, source_names)
     return pairing, False
 
