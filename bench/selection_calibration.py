@@ -166,7 +166,8 @@ def normal_pool(pool: tuple[dict, dict, str], n_seeds: int, seed: int = 0) -> tu
 
 
 def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c: int, plant: tuple | None):
-    """One replayed sweep: {design: (named config or None, claimed, estimate, low, high, other-seed mean, its se)}."""
+    """One replayed sweep: ({design: (named config or None, claimed, estimate, low, high, other-seed mean, its se)},
+    the fresh trials it ran, the config planted with the effect, (its search seeds, its fresh seeds))."""
     names = list(rng.choice(sorted(configs), size=k, replace=False))
     seeds = list(rng.permutation(sorted(baseline)))
     search, fresh, other = seeds[:s], seeds[s : s + c], seeds[s + c :]
@@ -198,7 +199,7 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
     if searched[leader].mean <= 0:  # confirm.if_ahead: no fresh seeds for a leader behind co-training
         for design in DESIGNS[1:]:
             out[design] = (None, False, None, None, None, other_mean, other_se)
-        return out, 0, names[0]
+        return out, 0, names[0], (search, fresh)
     own = compare({leader: values(leader, fresh)}, base, better)[leader]
     out["confirm"] = (leader, own.beats, own.mean, own.low, own.high, other_mean, other_se)
     pooled = compare(
@@ -235,7 +236,16 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
         if iv is not None
         else (leader, False, None, None, None, other_mean, other_se)
     )
-    return out, 2 * c, names[0]
+    return out, 2 * c, names[0], (search, fresh)
+
+
+def covers(row: tuple) -> bool | None:
+    """Whether a design's interval covers the other seeds' mean, widened by 1.96 of that mean's SE (`cover`); None
+    where the design named no interval or the other seeds have no SE."""
+    _, _, estimate, low, high, other_mean, other_se = row
+    if estimate is None or low is None or not math.isfinite(other_se):
+        return None
+    return abs(other_mean - estimate) <= math.hypot((high - low) / 2, stats.norm.ppf(0.975) * other_se)
 
 
 def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
@@ -243,7 +253,7 @@ def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
     rows = {d: [] for d in DESIGNS}
     extra = []
     for _ in range(n):
-        out, cost, planted = one_sweep(rng, configs, baseline, better, k, s, c, plant)
+        out, cost, planted, _ = one_sweep(rng, configs, baseline, better, k, s, c, plant)
         extra.append(cost)
         for design, row in out.items():
             rows[design].append((*row, planted))
@@ -254,8 +264,7 @@ def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
         named = [r for r in results if r[0] is not None and r[2] is not None]
         covered = [r for r in named if r[3] is not None and math.isfinite(r[6])]
         half = [((r[4] - r[3]) / 2) for r in covered]
-        z = stats.norm.ppf(0.975)
-        hits = [abs(r[5] - r[2]) <= math.hypot(h, z * r[6]) for r, h in zip(covered, half)]
+        hits = [covers(r[:7]) for r in covered]
         # the other seeds' SE is itself estimated from h of them: widened by its own t quantile (h - 1 df), not z
         t_other = stats.t.ppf(0.975, len(baseline) - s - c - 1) if len(baseline) - s - c > 1 else math.nan
         hits_t = [abs(r[5] - r[2]) <= math.hypot(h, t_other * r[6]) for r, h in zip(covered, half)]
@@ -458,6 +467,34 @@ def main_bound(args) -> int:
     return 0
 
 
+HIGH_MODE = 0.4  # repro-old's co-training: 0.50-0.67 on five seeds, 0.07-0.28 on seven (RESULTS, session 17)
+
+
+def main_by_mode(args) -> int:
+    """`confirm-pooled`'s `cover` on the same sweeps as the table, split by how many of co-training's high-mode seeds
+    (its value above HIGH_MODE) the search drew (none, all, a mix) and the fresh seeds drew."""
+    c = args.confirm_seeds
+    print(f"{'pool':<11} {'k':>2} {'s':>2} {'search seeds':<13} {'fresh high':>10} {'sweeps':>6} {'cover':>6}")
+    for name, k, s, configs, baseline, better in cells(args.pools.split(","), args.normal):
+        if len(baseline) - s - c < 2:
+            continue
+        high = {t for t, v in baseline.items() if v > HIGH_MODE}
+        rng = np.random.default_rng(0)  # the table's replays, sweep for sweep
+        groups: dict[tuple, list[bool]] = {}
+        for _ in range(args.replays):
+            out, _, _, (search, fresh) = one_sweep(rng, configs, baseline, better, k, s, c, None)
+            hit = covers(out["confirm-pooled"])
+            if hit is None:
+                continue
+            n_high = sum(t in high for t in search)
+            mix = "all-low" if n_high == 0 else "all-high" if n_high == len(search) else "mixed"
+            for key in ((mix, "any"), ("any", sum(t in high for t in fresh)), ("any", "any")):
+                groups.setdefault(key, []).append(hit)
+        for (mix, fresh_high), hits in sorted(groups.items(), key=lambda kv: (kv[0][0] == "any", str(kv[0]))):
+            print(f"{name:<11} {k:>2} {s:>2} {mix:<13} {fresh_high!s:>10} {len(hits):>6} {np.mean(hits):>6.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replays", type=int, default=2000)
@@ -465,6 +502,9 @@ def main(argv=None) -> int:
     parser.add_argument("--confirm-seeds", type=int, default=2)
     parser.add_argument("--sequential", action="store_true", help="the sequential designs, fresh seeds resampled")
     parser.add_argument("--summary", action="store_true", help="with --sequential: one line per design")
+    parser.add_argument(
+        "--by-mode", action="store_true", help="confirm-pooled's cover split by co-training's high-mode seeds drawn"
+    )
     parser.add_argument("--bound", action="store_true", help="the most power a fixed design has within 1.5x compute")
     parser.add_argument(
         "--normal", type=int, default=0, metavar="N", help="replay each pool's normal model on N seeds (`normal_pool`)"
@@ -474,6 +514,8 @@ def main(argv=None) -> int:
         return main_bound(args)
     if args.sequential:
         return main_sequential(args)
+    if args.by_mode:
+        return main_by_mode(args)
     print(
         f"{'pool':<13} {'k':>2} {'s':>2} {'c':>2} {'h':>2} {'design':<17} {'claims':>6} {'false':>6} {'false|cl':>8} "
         f"{'bias':>7} {'cover':>6} {'cover.t':>7} {'compute':>7} {'power.1':>7} {'power.2':>7}"

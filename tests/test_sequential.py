@@ -326,7 +326,7 @@ def test_confirm_seed_df_is_the_pooled_interval_with_its_degrees_of_freedom_coun
     baseline = {s: float(v) for s, v in enumerate(rng.normal(0.3, 0.05, 10))}
     configs = {n: {s: baseline[s] + 0.2 + float(d) for s, d in enumerate(rng.normal(0, 0.05, 10))} for n in "ABCD"}
     k, s, c = 3, 2, 2
-    out, _, _ = one_sweep(np.random.default_rng(0), configs, baseline, "max", k, s, c, None)
+    out, _, _, _ = one_sweep(np.random.default_rng(0), configs, baseline, "max", k, s, c, None)
     leader, _, mean, low, high, *_ = out["confirm-seed-df"]
     p_leader, _, p_mean, p_low, p_high, *_ = out["confirm-pooled"]
     assert leader == p_leader and mean == pytest.approx(p_mean)  # the same fresh-seed mean
@@ -351,3 +351,21 @@ def test_satterthwaite_search_df_runs_from_seed_count_to_config_seed_pairs_with_
     assert search_df([{0: 1.0, 1: 2.0, 2: 0.5}] * 3) == pytest.approx(s - 1)
     assert search_df([{0: 0.0, 1: 1.0}, {0: 1.0, 1: 0.0}]) == pytest.approx(1.0)
     assert search_df([{0: 0.0, 1: 1.0}]) == 1.0 and search_df([{0: 0.0}, {0: 1.0}]) == 0.0
+
+
+def test_the_by_mode_breakdown_splits_the_tables_sweeps_and_its_whole_is_the_tables_coverage(capsys):
+    from bench.selection_calibration import cells, main_by_mode, replay
+
+    import argparse
+
+    args = argparse.Namespace(replays=60, pools="repro-old", confirm_seeds=2, normal=0)
+    assert main_by_mode(args) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    for name, k, s, configs, baseline, better in cells(["repro-old"]):
+        mine = [r for r in rows if (r[1], r[2]) == (str(k), str(s))]
+        whole = next(r for r in mine if r[3:5] == ["any", "any"])
+        table = replay(configs, baseline, better, k, s, 2, 60)["confirm-pooled"]["coverage"]
+        assert float(whole[6]) == pytest.approx(table, abs=0.0051)  # the same sweeps, the same cover (2 decimals)
+        by_search = [r for r in mine if r[4] == "any" and r[3] != "any"]
+        by_fresh = [r for r in mine if r[3] == "any" and r[4] != "any"]
+        assert sum(int(r[5]) for r in by_search) == sum(int(r[5]) for r in by_fresh) == int(whole[5])
