@@ -281,3 +281,24 @@ def test_a_locked_mirror_is_tried_again_and_never_ends_the_sweep(tmp_path, monke
     run("c")
     study = optuna.load_study(study_name="demo", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert sorted(t.user_attrs["ray_trial_id"] for t in study.trials) == ["a", "b", "c"]
+
+
+def test_a_processs_optuna_storage_is_built_once_per_file_and_anew_for_a_replaced_file(tmp_path):
+    # Building a storage checks the file's schema against alembic's migration scripts: a sweep asked for 13.
+    from actot import sweepdir
+
+    db = tmp_path / "optuna.db"
+    assert sweepdir.study_storage(db) is not sweepdir.study_storage(db)  # no file yet: nothing to key it by
+    sweepdir.open_study(db, "demo", "min")
+    first = sweepdir.study_storage(db)
+    assert sweepdir.study_storage(db) is first and sweepdir.study_is_readable(db)
+    sweepdir.write_study(tmp_path, [], "eval/avg_l1", "min", "demo", {})  # a new file replaces it
+    assert sweepdir.study_storage(db) is not first
+    assert optuna.get_all_study_names(sweepdir.study_storage(db)) == ["demo"]
+    db.write_bytes(b"not a database")  # damaged in place: the kept storage fails as a new one would
+    assert not sweepdir.study_is_readable(db)
+    for i in range(sweepdir.KEPT_STORAGES + 2):  # only the newest are kept
+        other = tmp_path / f"other{i}.db"
+        sweepdir.open_study(other, "demo", "min")
+        sweepdir.study_storage(other)
+    assert len(sweepdir._STORAGES) <= sweepdir.KEPT_STORAGES

@@ -32,6 +32,7 @@ from actot.report.importance import Importance
 from actot.report.load import Sweep
 from actot.report.rank import Ranking
 from actot.strings import Note, note
+from actot.sweepdir import study_storage
 
 LOW_IMPORTANCE = 0.1
 
@@ -46,7 +47,7 @@ def distributions(sweep: Sweep) -> dict:
     db = sweep.path / "optuna.db"
     out = {}
     if db.is_file():
-        storage = f"sqlite:///{db}"
+        storage = study_storage(db)
         for name in optuna.get_all_study_names(storage):
             for trial in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
                 out.update({k: v for k, v in trial.distributions.items() if k not in out})

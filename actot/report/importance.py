@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from actot.strings import Note, note, text
-from actot.sweepdir import ARM_BASELINE
+from actot.sweepdir import ARM_BASELINE, study_storage
 
 MIN_CONFIGS = 4  # distinct finished configs; below this, importances are noise: say so instead
 # A knob's direction as `Importance.direction` records it, and its words in a report (actot/strings.py); any other
@@ -50,7 +50,7 @@ class Importance:
 def _load_study(db: Path, name: str):
     import optuna
 
-    storage = f"sqlite:///{db}"
+    storage = study_storage(db)
     names = optuna.get_all_study_names(storage)
     if not names:
         return None
