@@ -57,6 +57,9 @@ search and the same sequence of fresh draws. Designs:
   spending, non-binding; `none`: no futility stop). Its
   estimate and interval are those of the look it stopped at (the repeated confidence interval).
 
+`--by-mode` (session 17): `confirm-pooled`'s `cover` on the table's own sweeps, split by how many of co-training's
+high-mode seeds (`high_mode`: above the widest gap in its values) the search and the fresh seeds drew.
+
 `--bound`: the most power any fixed confirm stage could have within a compute budget, per cell: the planted
 config's paired differences have the pool's SD (pooled over its configs, each centred on its own mean); a budget of
 1.5x today's k * s + s trials leaves m = floor(0.25 (k * s + s)) fresh seeds for the leader and co-training; a
@@ -239,13 +242,13 @@ def one_sweep(rng, configs: dict, baseline: dict, better: str, k: int, s: int, c
     return out, 2 * c, names[0], (search, fresh)
 
 
-def covers(row: tuple) -> bool | None:
-    """Whether a design's interval covers the other seeds' mean, widened by 1.96 of that mean's SE (`cover`); None
-    where the design named no interval or the other seeds have no SE."""
+def covers(row: tuple, widen: float = float(stats.norm.ppf(0.975))) -> bool | None:
+    """Whether a design's interval covers the other seeds' mean, widened by `widen` of that mean's SE (1.96:
+    `cover`; a t quantile: `cover.t`); None where the design named no interval or the other seeds have no SE."""
     _, _, estimate, low, high, other_mean, other_se = row
     if estimate is None or low is None or not math.isfinite(other_se):
         return None
-    return abs(other_mean - estimate) <= math.hypot((high - low) / 2, stats.norm.ppf(0.975) * other_se)
+    return abs(other_mean - estimate) <= math.hypot((high - low) / 2, widen * other_se)
 
 
 def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
@@ -263,11 +266,10 @@ def replay(configs, baseline, better, k, s, c, n, seed=0, plant=None) -> dict:
         claims = [r for r in results if r[1]]
         named = [r for r in results if r[0] is not None and r[2] is not None]
         covered = [r for r in named if r[3] is not None and math.isfinite(r[6])]
-        half = [((r[4] - r[3]) / 2) for r in covered]
         hits = [covers(r[:7]) for r in covered]
         # the other seeds' SE is itself estimated from h of them: widened by its own t quantile (h - 1 df), not z
         t_other = stats.t.ppf(0.975, len(baseline) - s - c - 1) if len(baseline) - s - c > 1 else math.nan
-        hits_t = [abs(r[5] - r[2]) <= math.hypot(h, t_other * r[6]) for r, h in zip(covered, half)]
+        hits_t = [covers(r[:7], t_other) for r in covered]
         summary[design] = {
             "claims": len(claims) / n,
             "false": sum(r[5] <= 0 for r in claims) / n,
@@ -467,18 +469,23 @@ def main_bound(args) -> int:
     return 0
 
 
-HIGH_MODE = 0.4  # repro-old's co-training: 0.50-0.67 on five seeds, 0.07-0.28 on seven (RESULTS, session 17)
+def high_mode(baseline: dict) -> set:
+    """Co-training's seeds above the widest gap between its sorted values (its "high mode"). On repro-old: 0.50-0.67
+    on five seeds against 0.07-0.28 on seven (RESULTS, session 17)."""
+    ordered = sorted(baseline.values())
+    gap = max(range(len(ordered) - 1), key=lambda i: ordered[i + 1] - ordered[i])
+    return {t for t, v in baseline.items() if v > ordered[gap]}
 
 
 def main_by_mode(args) -> int:
     """`confirm-pooled`'s `cover` on the same sweeps as the table, split by how many of co-training's high-mode seeds
-    (its value above HIGH_MODE) the search drew (none, all, a mix) and the fresh seeds drew."""
+    (`high_mode`) the search drew (none, all, a mix) and the fresh seeds drew."""
     c = args.confirm_seeds
     print(f"{'pool':<11} {'k':>2} {'s':>2} {'search seeds':<13} {'fresh high':>10} {'sweeps':>6} {'cover':>6}")
     for name, k, s, configs, baseline, better in cells(args.pools.split(","), args.normal):
         if len(baseline) - s - c < 2:
             continue
-        high = {t for t, v in baseline.items() if v > HIGH_MODE}
+        high = high_mode(baseline)
         rng = np.random.default_rng(0)  # the table's replays, sweep for sweep
         groups: dict[tuple, list[bool]] = {}
         for _ in range(args.replays):
